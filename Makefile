@@ -1,0 +1,28 @@
+# Two commands for a newcomer (see README): `make demo` runs a complete local benchmark,
+# `make test` runs the tests. Both create the virtual environment from this repo's own files.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test proto-check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/siliconbench-collector demo
+
+# Generated gRPC code must match proto/ exactly: regenerate, then fail on any difference.
+proto-check: $(STAMP)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash proto/generate.sh
+	git diff --exit-code -- proto/ || (echo "proto/: generated code is stale; run proto/generate.sh and commit" >&2; exit 1)
+
+test: $(STAMP) proto-check
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .sb-demo siliconbench-data

@@ -1,0 +1,193 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PHASE_UNSPECIFIED: _ClassVar[Phase]
+    PHASE_START: _ClassVar[Phase]
+    PHASE_END: _ClassVar[Phase]
+
+class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
+    ERROR_CODE_INVALID: _ClassVar[ErrorCode]
+    ERROR_CODE_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_PROTOCOL: _ClassVar[ErrorCode]
+PHASE_UNSPECIFIED: Phase
+PHASE_START: Phase
+PHASE_END: Phase
+ERROR_CODE_UNSPECIFIED: ErrorCode
+ERROR_CODE_INVALID: ErrorCode
+ERROR_CODE_UNAVAILABLE: ErrorCode
+ERROR_CODE_PROTOCOL: ErrorCode
+
+class AgentMessage(_message.Message):
+    __slots__ = ("hello", "batch")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    batch: Batch
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
+
+class CollectorMessage(_message.Message):
+    __slots__ = ("ack", "error")
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ack: Ack
+    error: Error
+    def __init__(self, ack: _Optional[_Union[Ack, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_count", "accelerator_model", "agent_version", "driver_version")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_KIND_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_MODEL_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    node_name: str
+    instance_type: str
+    accelerator_kind: str
+    accelerator_count: int
+    accelerator_model: str
+    agent_version: str
+    driver_version: str
+    def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., accelerator_kind: _Optional[str] = ..., accelerator_count: _Optional[int] = ..., accelerator_model: _Optional[str] = ..., agent_version: _Optional[str] = ..., driver_version: _Optional[str] = ...) -> None: ...
+
+class Batch(_message.Message):
+    __slots__ = ("seq", "runs", "steps", "requests", "samples")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    runs: _containers.RepeatedCompositeFieldContainer[RunEvent]
+    steps: _containers.RepeatedCompositeFieldContainer[StepEvent]
+    requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
+    samples: _containers.RepeatedCompositeFieldContainer[DeviceSample]
+    def __init__(self, seq: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_URL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    TARGET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    phase: Phase
+    time_unix_ns: int
+    target_url: str
+    model: str
+    simulated: bool
+    target_version: str
+    scenario: str
+    config_json: str
+    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ...) -> None: ...
+
+class StepEvent(_message.Message):
+    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REPETITION_FIELD_NUMBER: _ClassVar[int]
+    START_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    END_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    step: int
+    concurrency: int
+    repetition: int
+    start_unix_ns: int
+    end_unix_ns: int
+    requests: int
+    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ...) -> None: ...
+
+class RequestRecord(_message.Message):
+    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REPETITION_FIELD_NUMBER: _ClassVar[int]
+    START_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    TTFT_NS_FIELD_NUMBER: _ClassVar[int]
+    E2E_NS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_COUNTED_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    request_id: str
+    step: int
+    concurrency: int
+    repetition: int
+    start_unix_ns: int
+    ttft_ns: int
+    e2e_ns: int
+    chunk_offset_ns: _containers.RepeatedScalarFieldContainer[int]
+    chunk_tokens: _containers.RepeatedScalarFieldContainer[int]
+    prompt_tokens: int
+    output_tokens: int
+    tokens_counted: bool
+    finish_reason: str
+    http_status: int
+    error_class: str
+    error_message: str
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class DeviceSample(_message.Message):
+    __slots__ = ("run_id", "time_unix_ns", "source", "device", "values")
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    time_unix_ns: int
+    source: str
+    device: str
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, run_id: _Optional[str] = ..., time_unix_ns: _Optional[int] = ..., source: _Optional[str] = ..., device: _Optional[str] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("seq", "code", "message")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    code: ErrorCode
+    message: str
+    def __init__(self, seq: _Optional[int] = ..., code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
