@@ -64,18 +64,20 @@ class Hello(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., accelerator_kind: _Optional[str] = ..., accelerator_count: _Optional[int] = ..., accelerator_model: _Optional[str] = ..., agent_version: _Optional[str] = ..., driver_version: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "runs", "steps", "requests", "samples")
+    __slots__ = ("seq", "batch_id", "runs", "steps", "requests", "samples")
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     seq: int
+    batch_id: str
     runs: _containers.RepeatedCompositeFieldContainer[RunEvent]
     steps: _containers.RepeatedCompositeFieldContainer[StepEvent]
     requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
     samples: _containers.RepeatedCompositeFieldContainer[DeviceSample]
-    def __init__(self, seq: _Optional[int] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., batch_id: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json")

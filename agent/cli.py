@@ -1,0 +1,102 @@
+"""`siliconbench-agent`: run benchmarks against the node's vLLM, or serve the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Optional
+
+import typer
+
+from agent.app import AgentConfig, run_benchmark
+from agent.errors import AgentError
+from agent.plan import Plan, parse_concurrency
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+ENV = "SILICONBENCH_"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _event_loop_runner():
+    try:
+        import uvloop
+    except ImportError:  # uvloop is a declared dependency except on Windows
+        return asyncio.run
+    return uvloop.run
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Option(envvar=ENV + "TARGET", help="Base URL of the vLLM (OpenAI-compatible) server.")] = "http://127.0.0.1:8000",
+    collector: Annotated[str, typer.Option(envvar=ENV + "COLLECTOR", help="Collector gRPC address, HOST:PORT.")] = "127.0.0.1:50051",
+    concurrency: Annotated[str, typer.Option(help="Closed-loop concurrency steps, comma-separated.")] = "1,4,8,16,32",
+    requests_per_step: Annotated[int, typer.Option(help="Requests measured per step (warm-up excluded).")] = 32,
+    input_tokens: Annotated[int, typer.Option(help="Exact prompt length in tokens (calibrated with the server's /tokenize).")] = 512,
+    output_tokens: Annotated[int, typer.Option(help="Exact output length (max_tokens with ignore_eos).")] = 128,
+    repetitions: Annotated[int, typer.Option(help="How often the whole sweep runs.")] = 1,
+    warmup_requests: Annotated[int, typer.Option(help="Requests sent first and excluded from results.")] = 2,
+    model: Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).")] = None,
+    scenario: Annotated[str, typer.Option(envvar=ENV + "SCENARIO", help="Scenario label stored with the run, e.g. A.")] = "",
+    node_name: Annotated[str, typer.Option(envvar=ENV + "NODE_NAME", help="Node name (default: host name); also the agent id.")] = "",
+    instance_type: Annotated[str, typer.Option(envvar=ENV + "INSTANCE_TYPE", help="Instance type, e.g. p5.48xlarge.")] = "",
+    token: Annotated[Optional[str], typer.Option(envvar=ENV + "AGENT_TOKEN", help="Bearer token for the collector.", show_default=False)] = None,
+    sample_interval_s: Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")] = 1.0,
+    run_id: Annotated[Optional[str], typer.Option(help="Run id (default: generated).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a concurrency sweep against TARGET, timing every token, and stream the results to COLLECTOR."""
+    _setup_logging(verbose)
+    try:
+        plan = Plan(concurrency=parse_concurrency(concurrency), requests_per_step=requests_per_step,
+                    input_tokens=input_tokens, output_tokens=output_tokens, repetitions=repetitions,
+                    warmup_requests=warmup_requests, scenario=scenario, model=model).validate()
+        if not 0.1 <= sample_interval_s <= 60:
+            raise typer.BadParameter(f"must be between 0.1 and 60, got {sample_interval_s}", param_hint="--sample-interval-s")
+        config = AgentConfig(target=target, collector=collector, node_name=node_name, instance_type=instance_type,
+                             token=token, sample_interval_s=sample_interval_s)
+        done_run, _ = _event_loop_runner()(run_benchmark(config, plan, run_id))
+    except AgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(done_run)
+
+
+@app.command()
+def sim(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    model: Annotated[str, typer.Option(help="Served model name.")] = "siliconbench/sim-llama",
+    ttft_ms: Annotated[float, typer.Option(help="Base time to first token (ms).")] = 50.0,
+    ttft_per_prompt_token_ms: Annotated[float, typer.Option(help="Prefill time added per prompt token (ms).")] = 0.0,
+    itl_ms: Annotated[float, typer.Option(help="Gap between chunks at concurrency 1 (ms).")] = 10.0,
+    tokens_per_chunk: Annotated[int, typer.Option(help="Tokens carried by each chunk.")] = 1,
+    slowdown_per_stream: Annotated[float, typer.Option(help="Latency grows by this fraction per extra concurrent stream.")] = 0.0,
+    ping_every_chunks: Annotated[int, typer.Option(help="Send an SSE ': ping' comment every N chunks (0: never).")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve a vLLM-compatible SIMULATOR (runs against it are stored and reported as simulated)."""
+    from agent.sim.profile import SimProfile
+    from agent.sim.server import serve
+
+    _setup_logging(verbose)
+    profile = SimProfile(model=model, ttft_ms=ttft_ms, ttft_per_prompt_token_ms=ttft_per_prompt_token_ms,
+                         itl_ms=itl_ms, tokens_per_chunk=tokens_per_chunk, slowdown_per_stream=slowdown_per_stream,
+                         ping_every_chunks=ping_every_chunks)
+    try:
+        profile.validate()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        _event_loop_runner()(serve(profile, host, port))
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    app()

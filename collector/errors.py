@@ -1,0 +1,23 @@
+"""The collector's errors. Each message names the thing that failed and what to do about it."""
+
+from __future__ import annotations
+
+
+class CollectorError(Exception):
+    """Base class: a failure reported to the user as one clear line."""
+
+
+class StoreUnavailable(CollectorError):
+    """ClickHouse (server or embedded chDB) cannot be reached or opened."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process (usually a running collector) holds the embedded chDB store."""
+
+
+class InvalidBatch(CollectorError):
+    """A message from an agent breaks a rule of the wire contract; it is never stored."""
+
+
+class RunNotFound(CollectorError):
+    """No run with the given id is in the store."""

@@ -1,0 +1,57 @@
+"""SSE decoding as the WHATWG event-stream rules and vLLM's streams require."""
+
+from agent.sse import SseDecoder
+
+
+def feed_all(pieces: list[bytes]) -> list[bytes]:
+    decoder = SseDecoder()
+    return [payload for piece in pieces for payload in decoder.feed(piece)]
+
+
+def test_several_events_in_one_read_are_all_returned_in_order():
+    assert feed_all([b'data: {"a":1}\n\ndata: {"a":2}\n\ndata: [DONE]\n\n']) == [b'{"a":1}', b'{"a":2}', b"[DONE]"]
+
+
+def test_event_split_across_reads_is_returned_once_complete():
+    decoder = SseDecoder()
+    assert decoder.feed(b'data: {"te') == []
+    assert decoder.pending()
+    assert decoder.feed(b'xt":"x"}\n') == []
+    assert decoder.feed(b"\n") == [b'{"text":"x"}']
+    assert not decoder.pending()
+
+
+def test_every_split_point_yields_the_same_events():
+    stream = b'data: {"a":1}\r\n\r\n: ping\r\n\r\ndata: {"a":2}\n\ndata: [DONE]\r\n\r\n'
+    for cut in range(1, len(stream)):
+        assert feed_all([stream[:cut], stream[cut:]]) == [b'{"a":1}', b'{"a":2}', b"[DONE]"], cut
+
+
+def test_comment_lines_are_ignored():
+    assert feed_all([b": keep-alive\n\ndata: x\n\n:ping\n\n"]) == [b"x"]
+
+
+def test_crlf_and_lone_cr_line_endings_are_accepted():
+    assert feed_all([b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"]) == [b"a", b"b", b"c"]
+
+
+def test_crlf_split_between_reads_does_not_end_an_event_early():
+    assert feed_all([b"data: a\r", b"\ndata: b\r\n\r\n"]) == [b"a\nb"]
+
+
+def test_multiple_data_lines_are_joined_with_newline():
+    assert feed_all([b"data: a\ndata: b\n\n"]) == [b"a\nb"]
+
+
+def test_data_without_space_and_other_fields():
+    assert feed_all([b"event: message\nid: 7\nretry: 10\ndata:{\"a\":1}\n\n"]) == [b'{"a":1}']
+
+
+def test_blank_lines_without_data_dispatch_nothing():
+    assert feed_all([b"\n\n\n"]) == []
+
+
+def test_unterminated_event_at_stream_end_is_reported_pending():
+    decoder = SseDecoder()
+    assert decoder.feed(b'data: {"a":1}\n') == []
+    assert decoder.pending()

@@ -1,0 +1,22 @@
+"""Shared fixtures. chDB allows one embedded engine path per process, so the whole test session
+shares one store; tests keep apart by using their own run and agent ids."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from collector.store import Store
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Store:
+    opened = Store.open(f"chdb://{tmp_path_factory.mktemp('chdb')}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def unique_id() -> str:
+    return uuid.uuid4().hex[:10]
