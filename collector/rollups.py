@@ -35,9 +35,9 @@ SELECT
                  arrayFilter(k -> k > 0, gap_tokens)), ok) AS itl_per_token_ms,
     quantilesIf(0.5, 0.9, 0.99)((e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1), ok AND output_tokens > 1) AS tpot_ms,
     quantilesIf(0.5, 0.9, 0.99)(e2e_ns / 1e6, ok) AS e2e_ms,
-    sumIf(output_tokens, ok) AS output_tokens,
+    sumIf(output_tokens, ok) AS tokens_out,
     (max(toUnixTimestamp64Nano(start_time) + e2e_ns) - min(toUnixTimestamp64Nano(start_time))) / 1e9 AS wall_s,
-    if(wall_s > 0, output_tokens / wall_s, 0) AS output_tokens_per_s
+    if(wall_s > 0, tokens_out / wall_s, 0) AS output_tokens_per_s
 FROM {db}.requests
 WHERE run_id = {run_id:String}
 GROUP BY step

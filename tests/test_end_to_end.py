@@ -1,0 +1,66 @@
+"""The whole pipeline as a user runs it: simulator -> agent -> gRPC -> collector -> chDB -> report,
+each a real process started by `siliconbench-collector demo`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+TTFT_MS = 40.0
+ITL_MS = 8.0
+REQUESTS_PER_STEP = 16
+
+
+def collector_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, timeout=300)
+
+
+def sql_rows(store: str, query: str) -> list[list[str]]:
+    result = collector_cli("sql", query, "--store", store)
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.strip().splitlines()[1:]]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    store = f"chdb://{tmp_path_factory.mktemp('e2e')}/data"
+    result = collector_cli("demo", "--store", store, "--concurrency", "1,8",
+                           "--requests-per-step", str(REQUESTS_PER_STEP), "--input-tokens", "64",
+                           "--output-tokens", "24", "--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_id = result.stdout.strip().splitlines()[-2].split("for run ")[1].split(" ")[0]
+    return store, run_id, result.stdout
+
+
+def test_report_says_the_target_was_simulated(demo_run):
+    _, run_id, report = demo_run
+    assert f"# siliconbench run {run_id}" in report
+    assert "SIMULATED target" in report
+
+
+def test_every_request_sent_is_one_row_in_clickhouse(demo_run):
+    store, run_id, _ = demo_run
+    [[rows, distinct, ok]] = sql_rows(store, "SELECT count(), uniqExact(request_id), countIf(error_class = '') "
+                                             f"FROM siliconbench.requests WHERE run_id = '{run_id}'")
+    assert int(rows) == int(distinct) == int(ok) == 2 * REQUESTS_PER_STEP
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_reported_p50_ttft_and_itl_match_the_simulator_schedule_within_2ms(demo_run, concurrency):
+    store, run_id, _ = demo_run
+    [[ttft, itl]] = sql_rows(store, f"""
+        SELECT quantile(0.5)(ttft_ns / 1e6),
+               quantileArray(0.5)(arrayMap(g -> g / 1e6, arrayPopFront(arrayDifference(chunk_offset_ns))))
+        FROM siliconbench.requests WHERE run_id = '{run_id}' AND concurrency = {concurrency}""")
+    assert abs(float(ttft) - TTFT_MS) <= 2.0, ttft
+    assert abs(float(itl) - ITL_MS) <= 2.0, itl
+
+
+def test_output_tokens_come_from_server_usage_and_match_the_request(demo_run):
+    store, run_id, _ = demo_run
+    [[low, high, counted, prompt]] = sql_rows(store, "SELECT min(output_tokens), max(output_tokens), "
+                                                     "countIf(tokens_counted), max(prompt_tokens) "
+                                                     f"FROM siliconbench.requests WHERE run_id = '{run_id}'")
+    assert (int(low), int(high), int(counted), int(prompt)) == (24, 24, 0, 64)
