@@ -14,8 +14,9 @@ import aiohttp
 from agent import __version__
 from agent.loadgen import LoadGenerator, StepSummary, new_run_id
 from agent.plan import Plan
-from agent.samplers.base import Sampler
-from agent.samplers.host import HostSampler
+from agent.errors import ConfigError
+from agent.samplers.base import DeviceInfo, SamplerUnavailable
+from agent.samplers.detect import detect_samplers, probe_devices
 from agent.samplers.runner import SamplerRunner
 from agent.shipper import Shipper
 from agent.target import calibrate_prompts, inspect_target
@@ -39,13 +40,19 @@ class AgentConfig:
         return self.node_name or socket.gethostname()
 
 
-def hello(config: AgentConfig) -> pb.Hello:
+def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
     return pb.Hello(agent_id=config.agent_id, node_name=config.node_name or socket.gethostname(),
-                    instance_type=config.instance_type, accelerator_kind="none", agent_version=__version__)
+                    instance_type=config.instance_type or devices.instance_type, accelerator_kind=devices.kind,
+                    accelerator_count=devices.count, accelerator_model=devices.model,
+                    driver_version=devices.driver_version, agent_version=__version__)
 
 
-def samplers() -> list[Sampler]:
-    return [HostSampler()]
+def node_devices() -> DeviceInfo:
+    """The node's accelerators; a Neuron node without neuron-monitor is a configuration error."""
+    try:
+        return probe_devices()
+    except SamplerUnavailable as exc:
+        raise ConfigError(str(exc)) from None
 
 
 async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
@@ -58,9 +65,10 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
         prompts = await calibrate_prompts(session, target, plan.input_tokens)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
-        shipper = Shipper(config.collector, hello(config), token=config.token)
+        devices = await asyncio.to_thread(node_devices)
+        shipper = Shipper(config.collector, hello(config, devices), token=config.token)
         shipper.start()
-        runner = SamplerRunner(samplers(), config.sample_interval_s, asyncio.get_running_loop(), shipper.add_samples)
+        runner = SamplerRunner(detect_samplers(config.sample_interval_s), config.sample_interval_s, asyncio.get_running_loop(), shipper.add_samples)
         runner.run_id = run_id
         runner.start()
         shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import yaml
 from dataclasses import asdict, dataclass, field
 
 from agent.errors import ConfigError
@@ -41,6 +43,29 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+def load_plan(path: str) -> Plan:
+    """A plan from a YAML or JSON file whose keys are Plan's fields (e.g. from a ConfigMap)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read plan file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"plan file {path} is not valid YAML/JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"plan file {path} must hold a mapping of plan fields")
+    known = set(Plan.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"plan file {path}: unknown keys {unknown}; known keys are {sorted(known)}")
+    if isinstance(data.get("concurrency"), list):
+        data["concurrency"] = tuple(data["concurrency"])
+    try:
+        return Plan(**data).validate()
+    except TypeError as exc:
+        raise ConfigError(f"plan file {path}: {exc}") from None
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:
