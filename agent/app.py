@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
 from agent import __version__
 from agent.loadgen import LoadGenerator, StepSummary, new_run_id
 from agent.plan import Plan
-from agent.errors import ConfigError
+from agent.errors import ConfigError, DeliveryIncomplete
 from agent.samplers.base import DeviceInfo, SamplerUnavailable
 from agent.samplers.detect import detect_samplers, probe_devices
 from agent.samplers.runner import SamplerRunner
 from agent.shipper import Shipper
-from agent.target import calibrate_prompts, inspect_target
+from agent.target import TargetInfo, calibrate_prompts, inspect_target
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_FILE = "heartbeat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,22 +60,40 @@ def node_devices() -> DeviceInfo:
         raise ConfigError(str(exc)) from None
 
 
-async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
-    """Run `plan` against the target; return the run id and per-step summaries."""
+class NodeSession:
+    """The node's long-lived parts: the shipper's stream to the collector and the samplers."""
+
+    def __init__(self, config: AgentConfig, devices: DeviceInfo) -> None:
+        self.config = config
+        self.shipper = Shipper(config.collector, hello(config, devices), token=config.token)
+        self.runner = SamplerRunner(detect_samplers(config.sample_interval_s), config.sample_interval_s,
+                                    asyncio.get_running_loop(), self.shipper.add_samples)
+
+    @classmethod
+    async def start(cls, config: AgentConfig) -> "NodeSession":
+        session = cls(config, await asyncio.to_thread(node_devices))
+        session.shipper.start()
+        session.runner.start()
+        return session
+
+    async def close(self) -> None:
+        """Stop sampling, then wait until the collector acknowledged everything."""
+        await asyncio.to_thread(self.runner.stop)
+        await self.shipper.close(self.config.ack_timeout_s)
+
+
+async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
+    """Run `plan` against the node's target; return the run id and per-step summaries."""
     run_id = run_id or new_run_id()
+    shipper = node.shipper
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        target = await inspect_target(session, config.target.rstrip("/"), plan.model)
+        target = await inspect_target(session, node.config.target.rstrip("/"), plan.model)
         prompts = await calibrate_prompts(session, target, plan.input_tokens)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
-        devices = await asyncio.to_thread(node_devices)
-        shipper = Shipper(config.collector, hello(config, devices), token=config.token)
-        shipper.start()
-        runner = SamplerRunner(detect_samplers(config.sample_interval_s), config.sample_interval_s, asyncio.get_running_loop(), shipper.add_samples)
-        runner.run_id = run_id
-        runner.start()
+        node.runner.run_id = run_id
         shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
                                     target_url=target.base_url, model=target.model, simulated=target.simulated,
                                     target_version=target.version, scenario=plan.scenario,
@@ -78,7 +101,59 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
         try:
             summaries = await LoadGenerator(plan, target, prompts, shipper, run_id).run(session)
         finally:
-            await asyncio.to_thread(runner.stop)
+            node.runner.run_id = ""
             shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns()))
-            await shipper.close(config.ack_timeout_s)
     return run_id, summaries
+
+
+async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
+    """Fail fast, before anything is sampled or shipped, when the target cannot serve the plan."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        return await inspect_target(session, config.target.rstrip("/"), plan.model)
+
+
+async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
+    """One run from start to full delivery: what `siliconbench-agent run` does."""
+    await check_target(config, plan)
+    node = await NodeSession.start(config)
+    try:
+        result = await run_plan(node, plan, run_id)
+    except BaseException:
+        await _close_quietly(node)  # the run's own error is the one to report
+        raise
+    await node.close()
+    return result
+
+
+async def _close_quietly(node: NodeSession) -> None:
+    try:
+        await node.close()
+    except DeliveryIncomplete as exc:
+        log.error("%s", exc)
+
+
+async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) -> None:
+    """The DaemonSet's mode: sample and ship until SIGTERM; run `plan` once at start if given.
+    Touches `heartbeat` every few seconds for `siliconbench-agent health`."""
+    node = await NodeSession.start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    beat = asyncio.create_task(_beat(heartbeat))
+    try:
+        if plan is not None:
+            run_id, _ = await run_plan(node, plan)
+            log.info("run %s finished; sampling on until stopped", run_id)
+        await stop.wait()
+        log.info("stopping: delivering what is left")
+    finally:
+        beat.cancel()
+        await node.close()
+
+
+async def _beat(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path.touch()
+        await asyncio.sleep(HEARTBEAT_EVERY_S)

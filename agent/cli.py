@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from pathlib import Path
 from typing import Annotated, Optional
 
+import aiohttp
 import typer
 
-from agent.app import AgentConfig, run_benchmark
-from agent.errors import AgentError
-from agent.plan import Plan, parse_concurrency
+from agent.app import HEARTBEAT_FILE, AgentConfig, node_devices, run_benchmark, run_daemon
+from agent.errors import AgentError, ConfigError
+from agent.plan import Plan, load_plan, parse_concurrency
+from agent.target import TargetInfo, inspect_target
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -30,10 +34,29 @@ def _event_loop_runner():
     return uvloop.run
 
 
+TargetOpt = Annotated[str, typer.Option(envvar=ENV + "TARGET", help="Base URL of the vLLM (OpenAI-compatible) server.")]
+CollectorOpt = Annotated[str, typer.Option(envvar=ENV + "COLLECTOR", help="Collector gRPC address, HOST:PORT.")]
+NodeOpt = Annotated[str, typer.Option(envvar=ENV + "NODE_NAME", help="Node name (default: host name); also the agent id.")]
+InstanceOpt = Annotated[str, typer.Option(envvar=ENV + "INSTANCE_TYPE", help="Instance type, e.g. p5.48xlarge.")]
+TokenOpt = Annotated[Optional[str], typer.Option(envvar=ENV + "AGENT_TOKEN", help="Bearer token for the collector.", show_default=False)]
+IntervalOpt = Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")]
+SpoolOpt = Annotated[Path, typer.Option(envvar=ENV + "SPOOL_DIR", help="Directory for the agent's state (heartbeat; unacknowledged data).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+DEFAULT_SPOOL = Path("./.siliconbench-agent")
+
+
+def _config(target: str, collector: str, node_name: str, instance_type: str, token: str | None,
+            sample_interval_s: float) -> AgentConfig:
+    if not 0.1 <= sample_interval_s <= 60:
+        raise ConfigError(f"--sample-interval-s must be between 0.1 and 60, got {sample_interval_s}")
+    return AgentConfig(target=target, collector=collector, node_name=node_name, instance_type=instance_type,
+                       token=token, sample_interval_s=sample_interval_s)
+
+
 @app.command()
 def run(
-    target: Annotated[str, typer.Option(envvar=ENV + "TARGET", help="Base URL of the vLLM (OpenAI-compatible) server.")] = "http://127.0.0.1:8000",
-    collector: Annotated[str, typer.Option(envvar=ENV + "COLLECTOR", help="Collector gRPC address, HOST:PORT.")] = "127.0.0.1:50051",
+    target: TargetOpt = "http://127.0.0.1:8000",
+    collector: CollectorOpt = "127.0.0.1:50051",
     concurrency: Annotated[str, typer.Option(help="Closed-loop concurrency steps, comma-separated.")] = "1,4,8,16,32",
     requests_per_step: Annotated[int, typer.Option(help="Requests measured per step (warm-up excluded).")] = 32,
     input_tokens: Annotated[int, typer.Option(help="Exact prompt length in tokens (calibrated with the server's /tokenize).")] = 512,
@@ -42,28 +65,94 @@ def run(
     warmup_requests: Annotated[int, typer.Option(help="Requests sent first and excluded from results.")] = 2,
     model: Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).")] = None,
     scenario: Annotated[str, typer.Option(envvar=ENV + "SCENARIO", help="Scenario label stored with the run, e.g. A.")] = "",
-    node_name: Annotated[str, typer.Option(envvar=ENV + "NODE_NAME", help="Node name (default: host name); also the agent id.")] = "",
-    instance_type: Annotated[str, typer.Option(envvar=ENV + "INSTANCE_TYPE", help="Instance type, e.g. p5.48xlarge.")] = "",
-    token: Annotated[Optional[str], typer.Option(envvar=ENV + "AGENT_TOKEN", help="Bearer token for the collector.", show_default=False)] = None,
-    sample_interval_s: Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")] = 1.0,
+    node_name: NodeOpt = "",
+    instance_type: InstanceOpt = "",
+    token: TokenOpt = None,
+    sample_interval_s: IntervalOpt = 1.0,
     run_id: Annotated[Optional[str], typer.Option(help="Run id (default: generated).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Run a concurrency sweep against TARGET, timing every token, and stream the results to COLLECTOR."""
+    """Run a concurrency sweep against TARGET, timing every token, and stream the results to COLLECTOR.
+
+    Prints the run id when the collector has acknowledged everything. Exit code 2: bad input or target."""
     _setup_logging(verbose)
     try:
         plan = Plan(concurrency=parse_concurrency(concurrency), requests_per_step=requests_per_step,
                     input_tokens=input_tokens, output_tokens=output_tokens, repetitions=repetitions,
                     warmup_requests=warmup_requests, scenario=scenario, model=model).validate()
-        if not 0.1 <= sample_interval_s <= 60:
-            raise typer.BadParameter(f"must be between 0.1 and 60, got {sample_interval_s}", param_hint="--sample-interval-s")
-        config = AgentConfig(target=target, collector=collector, node_name=node_name, instance_type=instance_type,
-                             token=token, sample_interval_s=sample_interval_s)
+        config = _config(target, collector, node_name, instance_type, token, sample_interval_s)
         done_run, _ = _event_loop_runner()(run_benchmark(config, plan, run_id))
     except AgentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(done_run)
+
+
+@app.command()
+def daemon(
+    target: TargetOpt = "http://127.0.0.1:8000",
+    collector: CollectorOpt = "127.0.0.1:50051",
+    plan_file: Annotated[Optional[str], typer.Option(envvar=ENV + "PLAN_FILE", help="A plan (YAML/JSON of the run options) to run once at start.")] = None,
+    node_name: NodeOpt = "",
+    instance_type: InstanceOpt = "",
+    token: TokenOpt = None,
+    sample_interval_s: IntervalOpt = 1.0,
+    spool_dir: SpoolOpt = DEFAULT_SPOOL,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run as the node's long-lived agent (the DaemonSet): sample and ship until SIGTERM, running PLAN_FILE once."""
+    _setup_logging(verbose)
+    try:
+        plan = load_plan(plan_file) if plan_file else None
+        config = _config(target, collector, node_name, instance_type, token, sample_interval_s)
+        _event_loop_runner()(run_daemon(config, plan, spool_dir / HEARTBEAT_FILE))
+    except AgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def health(
+    spool_dir: SpoolOpt = DEFAULT_SPOOL,
+    max_age_s: Annotated[float, typer.Option(help="Oldest acceptable heartbeat, seconds.")] = 30.0,
+) -> None:
+    """Exit 0 when the daemon's heartbeat is fresh (for container health checks), 1 otherwise."""
+    beat = spool_dir / HEARTBEAT_FILE
+    try:
+        age = time.time() - beat.stat().st_mtime
+    except FileNotFoundError:
+        typer.echo(f"unhealthy: no heartbeat at {beat} (is the daemon running with this --spool-dir?)", err=True)
+        raise typer.Exit(1) from None
+    if age > max_age_s:
+        typer.echo(f"unhealthy: last heartbeat {age:.0f} s ago", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"healthy: heartbeat {age:.0f} s ago")
+
+
+@app.command()
+def probe(
+    target: Annotated[Optional[str], typer.Option(envvar=ENV + "TARGET", help="Also inspect this vLLM target.")] = None,
+    instance_type: InstanceOpt = "",
+) -> None:
+    """Print what this node has: accelerators, driver, instance type, and the target's version and model."""
+    _setup_logging(False)
+    try:
+        devices = node_devices()
+        typer.echo(f"accelerators: {devices.count} x {devices.kind} {devices.model}".rstrip())
+        typer.echo(f"driver: {devices.driver_version or 'unknown'}")
+        typer.echo(f"instance type: {instance_type or devices.instance_type or 'unknown (set --instance-type)'}")
+        if target:
+            info = _event_loop_runner()(_inspect(target))
+            typer.echo(f"target: {info.base_url} version {info.version or 'unknown'} model {info.model}"
+                       f"{' (SIMULATED)' if info.simulated else ''}")
+    except AgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _inspect(target: str) -> TargetInfo:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        return await inspect_target(session, target.rstrip("/"), None)
 
 
 @app.command()
