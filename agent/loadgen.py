@@ -196,7 +196,7 @@ class LoadGenerator:
         for record in records:
             self._sink.add_request(record)
         self._sink.add_step(pb.StepEvent(run_id=self._run_id, step=step, concurrency=concurrency,
-                                         repetition=repetition, start_unix_ns=start_ns, end_unix_ns=end_ns,
+                                         repetition=repetition, start_unix_ns=start_ns, end_unix_ns=end_ns, mode="closed",
                                          requests=n))
         return StepSummary(step=step, concurrency=concurrency, repetition=repetition, requests=n,
                            errors=sum(1 for r in records if r.error_class),

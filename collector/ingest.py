@@ -58,6 +58,7 @@ def rows_of(batch: pb.Batch, agent_id: str) -> dict[str, list[list]]:
         "steps": [_step_row(s, agent_id, now) for s in batch.steps],
         "requests": [_request_row(r, agent_id, now) for r in batch.requests],
         "device_samples": [row for s in batch.samples for row in _sample_rows(s, agent_id, now)],
+        "server_metrics": [_server_metric_row(m, agent_id) for m in batch.server_metrics],
     }
 
 
@@ -75,7 +76,10 @@ def _step_row(s: pb.StepEvent, agent_id: str, now: int) -> list:
     end = _time(s.end_unix_ns, "StepEvent.end_unix_ns", now)
     if end < start:
         raise InvalidBatch(f"step {s.step} of run {s.run_id!r} ends before it starts")
-    return [_text(s.run_id, "StepEvent.run_id"), agent_id, s.step, s.concurrency, s.repetition, start, end, s.requests]
+    for field in ("rate_rps", "agent_cpu_pct", "loop_lag_p99_ms"):
+        _finite(getattr(s, field), f"StepEvent.{field}")
+    return [_text(s.run_id, "StepEvent.run_id"), agent_id, s.step, s.concurrency, s.repetition, start, end, s.requests,
+            _text(s.mode, "StepEvent.mode"), s.rate_rps, s.agent_cpu_pct, s.loop_lag_p99_ms, s.client_saturated]
 
 
 def _request_row(r: pb.RequestRecord, agent_id: str, now: int) -> list:
@@ -99,7 +103,20 @@ def _request_row(r: pb.RequestRecord, agent_id: str, now: int) -> list:
             r.step, r.concurrency, r.repetition, _time(r.start_unix_ns, "RequestRecord.start_unix_ns", now),
             r.ttft_ns, r.e2e_ns, list(offsets), list(tokens), r.prompt_tokens, r.output_tokens, r.tokens_counted,
             _text(r.finish_reason, "RequestRecord.finish_reason"), min(r.http_status, 65535),
-            _text(r.error_class, "RequestRecord.error_class"), _text(r.error_message, "RequestRecord.error_message", MAX_TEXT_CHARS)]
+            _text(r.error_class, "RequestRecord.error_class"), _text(r.error_message, "RequestRecord.error_message", MAX_TEXT_CHARS),
+            r.dispatch_delay_ns]
+
+
+def _server_metric_row(m: pb.ServerMetric, agent_id: str) -> list:
+    return [_text(m.run_id, "ServerMetric.run_id"), agent_id, m.step, _text(m.name, "ServerMetric.name"),
+            _text(m.labels, "ServerMetric.labels", MAX_TEXT_CHARS), _finite(m.start_value, "ServerMetric.start_value"),
+            _finite(m.end_value, "ServerMetric.end_value")]
+
+
+def _finite(value: float, field: str) -> float:
+    if not math.isfinite(value):
+        raise InvalidBatch(f"{field} is {value}; only finite numbers are stored")
+    return value
 
 
 def _sample_rows(s: pb.DeviceSample, agent_id: str, now: int) -> list[list]:
@@ -109,7 +126,6 @@ def _sample_rows(s: pb.DeviceSample, agent_id: str, now: int) -> list[list]:
     device = _text(s.device, "DeviceSample.device")
     rows = []
     for metric, value in s.values.items():
-        if not math.isfinite(value):
-            raise InvalidBatch(f"sample {source}/{device} metric {metric!r} is {value}; only finite numbers are stored")
+        _finite(value, f"sample {source}/{device} metric {metric!r}")
         rows.append([run_id, agent_id, t, source, device, _text(metric, "DeviceSample metric name"), value])
     return rows

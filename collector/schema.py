@@ -7,7 +7,7 @@ cluster, use ReplicatedMergeTree for the same tables (deduplication is on by def
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 _DEDUP = "SETTINGS non_replicated_deduplication_window = 100000"
 
 TABLES: dict[str, str] = {
@@ -27,7 +27,9 @@ TABLES: dict[str, str] = {
     "steps": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.steps (
             run_id String, agent_id LowCardinality(String), step UInt32, concurrency UInt32, repetition UInt32,
-            start_time DateTime64(9, 'UTC'), end_time DateTime64(9, 'UTC'), requests UInt32
+            start_time DateTime64(9, 'UTC'), end_time DateTime64(9, 'UTC'), requests UInt32,
+            mode LowCardinality(String), rate_rps Float64, agent_cpu_pct Float64, loop_lag_p99_ms Float64,
+            client_saturated Bool
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}""",
     "requests": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.requests (
@@ -40,7 +42,8 @@ TABLES: dict[str, str] = {
             chunk_tokens Array(UInt32) COMMENT 'tokens carried by each of those chunks',
             prompt_tokens UInt32, output_tokens UInt32, tokens_counted Bool,
             finish_reason LowCardinality(String), http_status UInt16,
-            error_class LowCardinality(String), error_message String
+            error_class LowCardinality(String), error_message String,
+            dispatch_delay_ns Int64 COMMENT 'send time - scheduled time'
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}""",
     "device_samples": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.device_samples (
@@ -48,6 +51,11 @@ TABLES: dict[str, str] = {
             source LowCardinality(String), device LowCardinality(String), metric LowCardinality(String),
             value Float64
         ) ENGINE = MergeTree ORDER BY (agent_id, time, source, device, metric) {_DEDUP}""",
+    "server_metrics": f"""
+        CREATE TABLE IF NOT EXISTS {{db}}.server_metrics (
+            run_id String, agent_id LowCardinality(String), step UInt32, name LowCardinality(String),
+            labels String, start_value Float64, end_value Float64
+        ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}""",
     "schema_version": """
         CREATE TABLE IF NOT EXISTS {db}.schema_version (version UInt32, applied_at DateTime64(9, 'UTC'))
         ENGINE = ReplacingMergeTree(applied_at) ORDER BY version""",
@@ -58,9 +66,11 @@ COLUMNS: dict[str, list[str]] = {
               "accelerator_model", "agent_version", "driver_version", "seen_at"],
     "runs": ["run_id", "agent_id", "phase", "time", "target_url", "model", "simulated", "target_version",
              "scenario", "config_json"],
-    "steps": ["run_id", "agent_id", "step", "concurrency", "repetition", "start_time", "end_time", "requests"],
+    "steps": ["run_id", "agent_id", "step", "concurrency", "repetition", "start_time", "end_time", "requests",
+              "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated"],
     "requests": ["run_id", "agent_id", "request_id", "step", "concurrency", "repetition", "start_time", "ttft_ns",
                  "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted",
-                 "finish_reason", "http_status", "error_class", "error_message"],
+                 "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns"],
     "device_samples": ["run_id", "agent_id", "time", "source", "device", "metric", "value"],
+    "server_metrics": ["run_id", "agent_id", "step", "name", "labels", "start_value", "end_value"],
 }

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)siliconbench/telemetry/v1/telemetry.proto\x12\x19siliconbench.telemetry.v1\"|\n\x0c\x41gentMessage\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32 .siliconbench.telemetry.v1.HelloH\x00\x12\x31\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32 .siliconbench.telemetry.v1.BatchH\x00\x42\x06\n\x04kind\"|\n\x10\x43ollectorMessage\x12-\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x1e.siliconbench.telemetry.v1.AckH\x00\x12\x31\n\x05\x65rror\x18\x02 \x01(\x0b\x32 .siliconbench.telemetry.v1.ErrorH\x00\x42\x06\n\x04kind\"\xc2\x01\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x15\n\rinstance_type\x18\x03 \x01(\t\x12\x18\n\x10\x61\x63\x63\x65lerator_kind\x18\x04 \x01(\t\x12\x19\n\x11\x61\x63\x63\x65lerator_count\x18\x05 \x01(\r\x12\x19\n\x11\x61\x63\x63\x65lerator_model\x18\x06 \x01(\t\x12\x15\n\ragent_version\x18\x07 \x01(\t\x12\x16\n\x0e\x64river_version\x18\x08 \x01(\t\"\x84\x02\n\x05\x42\x61tch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08\x62\x61tch_id\x18\x06 \x01(\t\x12\x31\n\x04runs\x18\x02 \x03(\x0b\x32#.siliconbench.telemetry.v1.RunEvent\x12\x33\n\x05steps\x18\x03 \x03(\x0b\x32$.siliconbench.telemetry.v1.StepEvent\x12:\n\x08requests\x18\x04 \x03(\x0b\x32(.siliconbench.telemetry.v1.RequestRecord\x12\x38\n\x07samples\x18\x05 \x03(\x0b\x32\'.siliconbench.telemetry.v1.DeviceSample\"\xd6\x01\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x05phase\x18\x02 \x01(\x0e\x32 .siliconbench.telemetry.v1.Phase\x12\x14\n\x0ctime_unix_ns\x18\x03 \x01(\x03\x12\x12\n\ntarget_url\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x11\n\tsimulated\x18\x06 \x01(\x08\x12\x16\n\x0etarget_version\x18\x07 \x01(\t\x12\x10\n\x08scenario\x18\x08 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\t \x01(\t\"\x90\x01\n\tStepEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12\x12\n\nrepetition\x18\x04 \x01(\r\x12\x15\n\rstart_unix_ns\x18\x05 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ns\x18\x06 \x01(\x03\x12\x10\n\x08requests\x18\x07 \x01(\r\"\xef\x02\n\rRequestRecord\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\x12\x12\n\nrepetition\x18\x05 \x01(\r\x12\x15\n\rstart_unix_ns\x18\x06 \x01(\x03\x12\x0f\n\x07ttft_ns\x18\x07 \x01(\x03\x12\x0e\n\x06\x65\x32\x65_ns\x18\x08 \x01(\x03\x12\x17\n\x0f\x63hunk_offset_ns\x18\t \x03(\x03\x12\x14\n\x0c\x63hunk_tokens\x18\n \x03(\r\x12\x15\n\rprompt_tokens\x18\x0b \x01(\r\x12\x15\n\routput_tokens\x18\x0c \x01(\r\x12\x16\n\x0etokens_counted\x18\r \x01(\x08\x12\x15\n\rfinish_reason\x18\x0e \x01(\t\x12\x13\n\x0bhttp_status\x18\x0f \x01(\r\x12\x13\n\x0b\x65rror_class\x18\x10 \x01(\t\x12\x15\n\rerror_message\x18\x11 \x01(\t\"\xc8\x01\n\x0c\x44\x65viceSample\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctime_unix_ns\x18\x02 \x01(\x03\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x43\n\x06values\x18\x05 \x03(\x0b\x32\x33.siliconbench.telemetry.v1.DeviceSample.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"Y\n\x05\x45rror\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x32\n\x04\x63ode\x18\x02 \x01(\x0e\x32$.siliconbench.telemetry.v1.ErrorCode\x12\x0f\n\x07message\x18\x03 \x01(\t*>\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPHASE_START\x10\x01\x12\r\n\tPHASE_END\x10\x02*t\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45RROR_CODE_INVALID\x10\x01\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\x02\x12\x17\n\x13\x45RROR_CODE_PROTOCOL\x10\x03\x32o\n\tTelemetry\x12\x62\n\x06Stream\x12\'.siliconbench.telemetry.v1.AgentMessage\x1a+.siliconbench.telemetry.v1.CollectorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)siliconbench/telemetry/v1/telemetry.proto\x12\x19siliconbench.telemetry.v1\"|\n\x0c\x41gentMessage\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32 .siliconbench.telemetry.v1.HelloH\x00\x12\x31\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32 .siliconbench.telemetry.v1.BatchH\x00\x42\x06\n\x04kind\"|\n\x10\x43ollectorMessage\x12-\n\x03\x61\x63k\x18\x01 \x01(\x0b\x32\x1e.siliconbench.telemetry.v1.AckH\x00\x12\x31\n\x05\x65rror\x18\x02 \x01(\x0b\x32 .siliconbench.telemetry.v1.ErrorH\x00\x42\x06\n\x04kind\"\xc2\x01\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\tnode_name\x18\x02 \x01(\t\x12\x15\n\rinstance_type\x18\x03 \x01(\t\x12\x18\n\x10\x61\x63\x63\x65lerator_kind\x18\x04 \x01(\t\x12\x19\n\x11\x61\x63\x63\x65lerator_count\x18\x05 \x01(\r\x12\x19\n\x11\x61\x63\x63\x65lerator_model\x18\x06 \x01(\t\x12\x15\n\ragent_version\x18\x07 \x01(\t\x12\x16\n\x0e\x64river_version\x18\x08 \x01(\t\"\xc5\x02\n\x05\x42\x61tch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08\x62\x61tch_id\x18\x06 \x01(\t\x12\x31\n\x04runs\x18\x02 \x03(\x0b\x32#.siliconbench.telemetry.v1.RunEvent\x12\x33\n\x05steps\x18\x03 \x03(\x0b\x32$.siliconbench.telemetry.v1.StepEvent\x12:\n\x08requests\x18\x04 \x03(\x0b\x32(.siliconbench.telemetry.v1.RequestRecord\x12\x38\n\x07samples\x18\x05 \x03(\x0b\x32\'.siliconbench.telemetry.v1.DeviceSample\x12?\n\x0eserver_metrics\x18\x07 \x03(\x0b\x32\'.siliconbench.telemetry.v1.ServerMetric\"\xd6\x01\n\x08RunEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x05phase\x18\x02 \x01(\x0e\x32 .siliconbench.telemetry.v1.Phase\x12\x14\n\x0ctime_unix_ns\x18\x03 \x01(\x03\x12\x12\n\ntarget_url\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\x11\n\tsimulated\x18\x06 \x01(\x08\x12\x16\n\x0etarget_version\x18\x07 \x01(\t\x12\x10\n\x08scenario\x18\x08 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\t \x01(\t\"\xfa\x01\n\tStepEvent\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12\x12\n\nrepetition\x18\x04 \x01(\r\x12\x15\n\rstart_unix_ns\x18\x05 \x01(\x03\x12\x13\n\x0b\x65nd_unix_ns\x18\x06 \x01(\x03\x12\x10\n\x08requests\x18\x07 \x01(\r\x12\x0c\n\x04mode\x18\x08 \x01(\t\x12\x10\n\x08rate_rps\x18\t \x01(\x01\x12\x15\n\ragent_cpu_pct\x18\n \x01(\x01\x12\x17\n\x0floop_lag_p99_ms\x18\x0b \x01(\x01\x12\x18\n\x10\x63lient_saturated\x18\x0c \x01(\x08\"\x8a\x03\n\rRequestRecord\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\r\x12\x12\n\nrepetition\x18\x05 \x01(\r\x12\x15\n\rstart_unix_ns\x18\x06 \x01(\x03\x12\x0f\n\x07ttft_ns\x18\x07 \x01(\x03\x12\x0e\n\x06\x65\x32\x65_ns\x18\x08 \x01(\x03\x12\x17\n\x0f\x63hunk_offset_ns\x18\t \x03(\x03\x12\x14\n\x0c\x63hunk_tokens\x18\n \x03(\r\x12\x15\n\rprompt_tokens\x18\x0b \x01(\r\x12\x15\n\routput_tokens\x18\x0c \x01(\r\x12\x16\n\x0etokens_counted\x18\r \x01(\x08\x12\x15\n\rfinish_reason\x18\x0e \x01(\t\x12\x13\n\x0bhttp_status\x18\x0f \x01(\r\x12\x13\n\x0b\x65rror_class\x18\x10 \x01(\t\x12\x15\n\rerror_message\x18\x11 \x01(\t\x12\x19\n\x11\x64ispatch_delay_ns\x18\x12 \x01(\x03\"\xc8\x01\n\x0c\x44\x65viceSample\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctime_unix_ns\x18\x02 \x01(\x03\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\x43\n\x06values\x18\x05 \x03(\x0b\x32\x33.siliconbench.telemetry.v1.DeviceSample.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"r\n\x0cServerMetric\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06labels\x18\x04 \x01(\t\x12\x13\n\x0bstart_value\x18\x05 \x01(\x01\x12\x11\n\tend_value\x18\x06 \x01(\x01\"\x12\n\x03\x41\x63k\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"Y\n\x05\x45rror\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x32\n\x04\x63ode\x18\x02 \x01(\x0e\x32$.siliconbench.telemetry.v1.ErrorCode\x12\x0f\n\x07message\x18\x03 \x01(\t*>\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPHASE_START\x10\x01\x12\r\n\tPHASE_END\x10\x02*t\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45RROR_CODE_INVALID\x10\x01\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\x02\x12\x17\n\x13\x45RROR_CODE_PROTOCOL\x10\x03\x32o\n\tTelemetry\x12\x62\n\x06Stream\x12\'.siliconbench.telemetry.v1.AgentMessage\x1a+.siliconbench.telemetry.v1.CollectorMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DEVICESAMPLE_VALUESENTRY']._loaded_options = None
   _globals['_DEVICESAMPLE_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_PHASE']._serialized_start=1832
-  _globals['_PHASE']._serialized_end=1894
-  _globals['_ERRORCODE']._serialized_start=1896
-  _globals['_ERRORCODE']._serialized_end=2012
+  _globals['_PHASE']._serialized_start=2146
+  _globals['_PHASE']._serialized_end=2208
+  _globals['_ERRORCODE']._serialized_start=2210
+  _globals['_ERRORCODE']._serialized_end=2326
   _globals['_AGENTMESSAGE']._serialized_start=72
   _globals['_AGENTMESSAGE']._serialized_end=196
   _globals['_COLLECTORMESSAGE']._serialized_start=198
@@ -44,21 +44,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO']._serialized_start=325
   _globals['_HELLO']._serialized_end=519
   _globals['_BATCH']._serialized_start=522
-  _globals['_BATCH']._serialized_end=782
-  _globals['_RUNEVENT']._serialized_start=785
-  _globals['_RUNEVENT']._serialized_end=999
-  _globals['_STEPEVENT']._serialized_start=1002
-  _globals['_STEPEVENT']._serialized_end=1146
-  _globals['_REQUESTRECORD']._serialized_start=1149
-  _globals['_REQUESTRECORD']._serialized_end=1516
-  _globals['_DEVICESAMPLE']._serialized_start=1519
-  _globals['_DEVICESAMPLE']._serialized_end=1719
-  _globals['_DEVICESAMPLE_VALUESENTRY']._serialized_start=1674
-  _globals['_DEVICESAMPLE_VALUESENTRY']._serialized_end=1719
-  _globals['_ACK']._serialized_start=1721
-  _globals['_ACK']._serialized_end=1739
-  _globals['_ERROR']._serialized_start=1741
-  _globals['_ERROR']._serialized_end=1830
-  _globals['_TELEMETRY']._serialized_start=2014
-  _globals['_TELEMETRY']._serialized_end=2125
+  _globals['_BATCH']._serialized_end=847
+  _globals['_RUNEVENT']._serialized_start=850
+  _globals['_RUNEVENT']._serialized_end=1064
+  _globals['_STEPEVENT']._serialized_start=1067
+  _globals['_STEPEVENT']._serialized_end=1317
+  _globals['_REQUESTRECORD']._serialized_start=1320
+  _globals['_REQUESTRECORD']._serialized_end=1714
+  _globals['_DEVICESAMPLE']._serialized_start=1717
+  _globals['_DEVICESAMPLE']._serialized_end=1917
+  _globals['_DEVICESAMPLE_VALUESENTRY']._serialized_start=1872
+  _globals['_DEVICESAMPLE_VALUESENTRY']._serialized_end=1917
+  _globals['_SERVERMETRIC']._serialized_start=1919
+  _globals['_SERVERMETRIC']._serialized_end=2033
+  _globals['_ACK']._serialized_start=2035
+  _globals['_ACK']._serialized_end=2053
+  _globals['_ERROR']._serialized_start=2055
+  _globals['_ERROR']._serialized_end=2144
+  _globals['_TELEMETRY']._serialized_start=2328
+  _globals['_TELEMETRY']._serialized_end=2439
 # @@protoc_insertion_point(module_scope)

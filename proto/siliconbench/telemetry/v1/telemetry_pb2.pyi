@@ -64,20 +64,22 @@ class Hello(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., accelerator_kind: _Optional[str] = ..., accelerator_count: _Optional[int] = ..., accelerator_model: _Optional[str] = ..., agent_version: _Optional[str] = ..., driver_version: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("seq", "batch_id", "runs", "steps", "requests", "samples")
+    __slots__ = ("seq", "batch_id", "runs", "steps", "requests", "samples", "server_metrics")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SERVER_METRICS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     batch_id: str
     runs: _containers.RepeatedCompositeFieldContainer[RunEvent]
     steps: _containers.RepeatedCompositeFieldContainer[StepEvent]
     requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
     samples: _containers.RepeatedCompositeFieldContainer[DeviceSample]
-    def __init__(self, seq: _Optional[int] = ..., batch_id: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ...) -> None: ...
+    server_metrics: _containers.RepeatedCompositeFieldContainer[ServerMetric]
+    def __init__(self, seq: _Optional[int] = ..., batch_id: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ..., server_metrics: _Optional[_Iterable[_Union[ServerMetric, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json")
@@ -102,7 +104,7 @@ class RunEvent(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ...) -> None: ...
 
 class StepEvent(_message.Message):
-    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests")
+    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +112,11 @@ class StepEvent(_message.Message):
     START_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
     END_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    RATE_RPS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
+    LOOP_LAG_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SATURATED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     step: int
     concurrency: int
@@ -117,10 +124,15 @@ class StepEvent(_message.Message):
     start_unix_ns: int
     end_unix_ns: int
     requests: int
-    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ...) -> None: ...
+    mode: str
+    rate_rps: float
+    agent_cpu_pct: float
+    loop_lag_p99_ms: float
+    client_saturated: bool
+    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message")
+    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +150,7 @@ class RequestRecord(_message.Message):
     HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_DELAY_NS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     request_id: str
     step: int
@@ -155,7 +168,8 @@ class RequestRecord(_message.Message):
     http_status: int
     error_class: str
     error_message: str
-    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+    dispatch_delay_ns: int
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ...) -> None: ...
 
 class DeviceSample(_message.Message):
     __slots__ = ("run_id", "time_unix_ns", "source", "device", "values")
@@ -177,6 +191,22 @@ class DeviceSample(_message.Message):
     device: str
     values: _containers.ScalarMap[str, float]
     def __init__(self, run_id: _Optional[str] = ..., time_unix_ns: _Optional[int] = ..., source: _Optional[str] = ..., device: _Optional[str] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ServerMetric(_message.Message):
+    __slots__ = ("run_id", "step", "name", "labels", "start_value", "end_value")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    START_VALUE_FIELD_NUMBER: _ClassVar[int]
+    END_VALUE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    step: int
+    name: str
+    labels: str
+    start_value: float
+    end_value: float
+    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., name: _Optional[str] = ..., labels: _Optional[str] = ..., start_value: _Optional[float] = ..., end_value: _Optional[float] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("seq",)
