@@ -39,6 +39,8 @@ class RecordSink(Protocol):
 
     def add_request(self, record: pb.RequestRecord) -> None: ...
 
+    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class StepSummary:

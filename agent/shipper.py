@@ -61,6 +61,10 @@ class Shipper:
         self._batch.samples.extend(samples)
         self._added(len(samples))
 
+    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
+        self._batch.server_metrics.extend(metrics)
+        self._added(len(metrics))
+
     def _added(self, n: int) -> None:
         self._items += n
         if self._items >= self._max_items:
