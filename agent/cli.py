@@ -166,25 +166,31 @@ def sim(
     tokens_per_chunk: Annotated[int, typer.Option(help="Tokens carried by each chunk.")] = 1,
     slowdown_per_stream: Annotated[float, typer.Option(help="Latency grows by this fraction per extra concurrent stream.")] = 0.0,
     ping_every_chunks: Annotated[int, typer.Option(help="Send an SSE ': ping' comment every N chunks (0: never).")] = 0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    max_model_len: Annotated[int, typer.Option(help="Longest prompt + output the simulator accepts.")] = 8192,
+    send_log: Annotated[Optional[Path], typer.Option(help="Write each request's chunk send times here (JSONL) on exit.")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Serve a vLLM-compatible SIMULATOR (runs against it are stored and reported as simulated)."""
     from agent.sim.profile import SimProfile
+    from agent.sim.sendlog import SendLog
     from agent.sim.server import serve
 
     _setup_logging(verbose)
     profile = SimProfile(model=model, ttft_ms=ttft_ms, ttft_per_prompt_token_ms=ttft_per_prompt_token_ms,
                          itl_ms=itl_ms, tokens_per_chunk=tokens_per_chunk, slowdown_per_stream=slowdown_per_stream,
-                         ping_every_chunks=ping_every_chunks)
+                         ping_every_chunks=ping_every_chunks, max_model_len=max_model_len)
     try:
         profile.validate()
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    log_to = SendLog() if send_log else None
     try:
-        _event_loop_runner()(serve(profile, host, port))
+        _event_loop_runner()(serve(profile, host, port, send_log=log_to))
     except KeyboardInterrupt:
         pass
+    if log_to is not None:
+        log_to.dump(send_log)
 
 
 def main() -> None:

@@ -314,10 +314,11 @@ def create_app(profile: SimProfile, send_log: SendLog | None = None) -> web.Appl
     return app
 
 
-async def serve(profile: SimProfile, host: str, port: int) -> None:
+async def serve(profile: SimProfile, host: str, port: int, *, send_log: SendLog | None = None) -> None:
     """Serve until cancelled or SIGTERM/SIGINT (when run in the main thread). `port=0` picks a free port;
-    the log line names the bound one."""
-    runner = web.AppRunner(create_app(profile), access_log=None, shutdown_timeout=1.0)
+    the log line names the bound one. Streams still open at shutdown are cut after 1 s. With `send_log`,
+    the caller dumps it after this returns."""
+    runner = web.AppRunner(create_app(profile, send_log), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,82 @@
+"""/metrics: vLLM V1 names and labels, counters that follow the traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from agent.sim import SimProfile
+
+from .conftest import MODEL
+from .sse import read_events
+
+SERIES = [
+    "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+    "vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:request_success_total",
+    "vllm:time_to_first_token_seconds_bucket", "vllm:time_to_first_token_seconds_sum",
+    "vllm:time_to_first_token_seconds_count", "vllm:inter_token_latency_seconds_bucket",
+    "vllm:inter_token_latency_seconds_sum", "vllm:inter_token_latency_seconds_count",
+    "vllm:e2e_request_latency_seconds_bucket", "vllm:e2e_request_latency_seconds_sum",
+    "vllm:e2e_request_latency_seconds_count",
+]
+
+
+async def scrape(client) -> dict[str, float]:
+    """`name{labels}` -> value."""
+    text = await (await client.get("/metrics")).text()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def value(samples: dict[str, float], name: str, **labels: str) -> float:
+    want = {"model_name": MODEL, **labels}
+    for key, v in samples.items():
+        metric, _, rest = key.partition("{")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        if metric == name and all(found.get(k) == w for k, w in want.items()):
+            return v
+    raise AssertionError(f"{name}{labels} not exposed")
+
+
+async def test_metrics_expose_vllm_v1_series_with_model_name_label(sim):
+    samples = await scrape(sim)
+    for name in SERIES:
+        assert any(k.startswith(name + "{") and f'model_name="{MODEL}"' in k for k in samples), name
+
+
+async def test_token_and_request_counters_advance_with_traffic(sim):
+    await read_events(await sim.post("/v1/completions", json={
+        "model": MODEL, "prompt": [5] * 7, "max_tokens": 3, "stream": True}))
+    await sim.post("/v1/completions", json={"model": MODEL, "prompt": [5] * 2, "max_tokens": 4,
+                                            "sim_stop_after": 2})
+    samples = await scrape(sim)
+    assert value(samples, "vllm:prompt_tokens_total") == 9
+    assert value(samples, "vllm:generation_tokens_total") == 5
+    assert value(samples, "vllm:request_success_total", finished_reason="length") == 1
+    assert value(samples, "vllm:request_success_total", finished_reason="stop") == 1
+    assert value(samples, "vllm:time_to_first_token_seconds_count") == 2
+    assert value(samples, "vllm:inter_token_latency_seconds_count") == 2 + 1
+    assert value(samples, "vllm:e2e_request_latency_seconds_count") == 2
+    assert value(samples, "vllm:time_to_first_token_seconds_bucket", le="+Inf") == 2
+
+
+async def test_running_gauge_and_kv_usage_reflect_a_stream_in_flight(start_sim):
+    client = await start_sim(SimProfile(ttft_ms=1, itl_ms=20))
+    resp = await client.post("/v1/completions", json={"model": MODEL, "prompt": [5] * 100, "max_tokens": 50,
+                                                      "stream": True})
+    await resp.content.readline()  # first chunk is out: the request is running
+    during = await scrape(client)
+    resp.close()
+    assert value(during, "vllm:num_requests_running") == 1
+    assert value(during, "vllm:kv_cache_usage_perc") > 0
+    for _ in range(200):  # the server notices the disconnect at its next write (<= 20 ms)
+        after = await scrape(client)
+        if value(after, "vllm:num_requests_running") == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert value(after, "vllm:num_requests_running") == 0
+    assert value(after, "vllm:request_success_total", finished_reason="abort") == 1
