@@ -28,6 +28,7 @@ class SamplerRunner:
         self._loop = loop
         self._emit = emit
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="samplers", daemon=True)
         self.run_id = ""  # the run that samples belong to; "" between runs
 
@@ -43,9 +44,14 @@ class SamplerRunner:
         log.info("sampling %s every %.2f s", ", ".join(s.name for s in opened) or "nothing", self._interval_s)
         self._thread.start()
 
+    def poll_now(self) -> None:
+        """Poll at once (e.g. at a run's start and end, so energy counters bracket it), then keep the schedule."""
+        self._wake.set()
+
     def stop(self) -> None:
         """Stop polling after one last poll, so the end of the last step is covered."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
         for sampler in self._samplers:
@@ -58,7 +64,8 @@ class SamplerRunner:
             if self._stop.is_set():
                 return
             deadline += self._interval_s
-            self._stop.wait(max(0.0, deadline - time.monotonic()))
+            if self._wake.wait(max(0.0, deadline - time.monotonic())):
+                self._wake.clear()
 
     def _poll(self) -> None:
         samples: list[Sample] = []

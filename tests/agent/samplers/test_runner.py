@@ -1,0 +1,95 @@
+"""SamplerRunner: polls off the event loop, on schedule and on demand, and survives a broken source."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agent.samplers.base import Sample, SamplerUnavailable
+from agent.samplers.runner import SamplerRunner
+
+
+class Counting:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def open(self) -> None:
+        pass
+
+    def sample(self) -> list[Sample]:
+        self.polls += 1
+        return [Sample(time_unix_ns=1_700_000_000_000_000_000 + self.polls, source="test", device="0",
+                       values={"polls": float(self.polls)})]
+
+    def close(self) -> None:
+        pass
+
+
+class Broken(Counting):
+    name = "broken"
+
+    def sample(self) -> list[Sample]:
+        raise RuntimeError("device fell off the bus")
+
+
+class Absent(Counting):
+    name = "absent"
+
+    def open(self) -> None:
+        raise SamplerUnavailable("not on this node")
+
+
+async def collect(runner_samplers, interval_s: float, action) -> list:
+    received: list = []
+    got = asyncio.Event()
+
+    def emit(samples):
+        received.extend(samples)
+        got.set()
+
+    runner = SamplerRunner(runner_samplers, interval_s, asyncio.get_running_loop(), emit)
+    runner.run_id = "run-1"
+    runner.start()
+    await action(runner, got)
+    await asyncio.to_thread(runner.stop)
+    await asyncio.sleep(0)  # let the last call_soon_threadsafe land
+    return received
+
+
+async def test_poll_now_samples_at_once_without_waiting_for_the_interval():
+    source = Counting()
+
+    async def action(runner, got):
+        await asyncio.wait_for(got.wait(), 5)  # the first poll happens at start
+        got.clear()
+        runner.poll_now()
+        await asyncio.wait_for(got.wait(), 2)  # far sooner than the 60 s interval
+
+    received = await collect([source], 60.0, action)
+    assert source.polls >= 2
+    assert all(s.run_id == "run-1" and s.source == "test" for s in received)
+
+
+async def test_a_failing_or_absent_sampler_does_not_stop_the_others(caplog):
+    caplog.set_level(logging.INFO)
+    good = Counting()
+
+    async def action(runner, got):
+        await asyncio.wait_for(got.wait(), 5)
+
+    received = await collect([Broken(), Absent(), good], 60.0, action)
+    assert received and good.polls >= 1
+    assert "sampler broken failed" in caplog.text
+    assert "sampler absent unavailable: not on this node" in caplog.text
+
+
+async def test_stop_takes_one_last_poll():
+    source = Counting()
+
+    async def action(runner, got):
+        await asyncio.wait_for(got.wait(), 5)
+
+    await collect([source], 60.0, action)
+    assert source.polls == 2  # the first, and the last one at stop
