@@ -13,6 +13,15 @@ class Phase(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PHASE_START: _ClassVar[Phase]
     PHASE_END: _ClassVar[Phase]
 
+class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_STATE_UNSPECIFIED: _ClassVar[RunState]
+    RUN_STATE_PLANNED: _ClassVar[RunState]
+    RUN_STATE_RUNNING: _ClassVar[RunState]
+    RUN_STATE_FINISHED: _ClassVar[RunState]
+    RUN_STATE_CANCELLED: _ClassVar[RunState]
+    RUN_STATE_FAILED: _ClassVar[RunState]
+
 class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ERROR_CODE_UNSPECIFIED: _ClassVar[ErrorCode]
@@ -22,29 +31,39 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 PHASE_UNSPECIFIED: Phase
 PHASE_START: Phase
 PHASE_END: Phase
+RUN_STATE_UNSPECIFIED: RunState
+RUN_STATE_PLANNED: RunState
+RUN_STATE_RUNNING: RunState
+RUN_STATE_FINISHED: RunState
+RUN_STATE_CANCELLED: RunState
+RUN_STATE_FAILED: RunState
 ERROR_CODE_UNSPECIFIED: ErrorCode
 ERROR_CODE_INVALID: ErrorCode
 ERROR_CODE_UNAVAILABLE: ErrorCode
 ERROR_CODE_PROTOCOL: ErrorCode
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "batch")
+    __slots__ = ("hello", "batch", "progress")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     batch: Batch
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
+    progress: RunProgress
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ...) -> None: ...
 
 class CollectorMessage(_message.Message):
-    __slots__ = ("ack", "error")
+    __slots__ = ("ack", "error", "command")
     ACK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
     ack: Ack
     error: Error
-    def __init__(self, ack: _Optional[_Union[Ack, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    command: Command
+    def __init__(self, ack: _Optional[_Union[Ack, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_count", "accelerator_model", "agent_version", "driver_version")
+    __slots__ = ("agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_count", "accelerator_model", "agent_version", "driver_version", "scenario")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +72,7 @@ class Hello(_message.Message):
     ACCELERATOR_MODEL_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     DRIVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     node_name: str
     instance_type: str
@@ -61,7 +81,8 @@ class Hello(_message.Message):
     accelerator_model: str
     agent_version: str
     driver_version: str
-    def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., accelerator_kind: _Optional[str] = ..., accelerator_count: _Optional[int] = ..., accelerator_model: _Optional[str] = ..., agent_version: _Optional[str] = ..., driver_version: _Optional[str] = ...) -> None: ...
+    scenario: str
+    def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., accelerator_kind: _Optional[str] = ..., accelerator_count: _Optional[int] = ..., accelerator_model: _Optional[str] = ..., agent_version: _Optional[str] = ..., driver_version: _Optional[str] = ..., scenario: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("seq", "batch_id", "runs", "steps", "requests", "samples", "server_metrics")
@@ -207,6 +228,127 @@ class ServerMetric(_message.Message):
     start_value: float
     end_value: float
     def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., name: _Optional[str] = ..., labels: _Optional[str] = ..., start_value: _Optional[float] = ..., end_value: _Optional[float] = ...) -> None: ...
+
+class Command(_message.Message):
+    __slots__ = ("start", "cancel")
+    START_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    start: StartCommand
+    cancel: CancelCommand
+    def __init__(self, start: _Optional[_Union[StartCommand, _Mapping]] = ..., cancel: _Optional[_Union[CancelCommand, _Mapping]] = ...) -> None: ...
+
+class StartCommand(_message.Message):
+    __slots__ = ("run_id", "plan_json", "start_at_unix_ns")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
+    START_AT_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    plan_json: str
+    start_at_unix_ns: int
+    def __init__(self, run_id: _Optional[str] = ..., plan_json: _Optional[str] = ..., start_at_unix_ns: _Optional[int] = ...) -> None: ...
+
+class CancelCommand(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class RunProgress(_message.Message):
+    __slots__ = ("run_id", "state", "step", "steps_total", "requests_done", "output_tokens_per_s", "errors", "detail", "time_unix_ns")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    STEPS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_DONE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    state: RunState
+    step: int
+    steps_total: int
+    requests_done: int
+    output_tokens_per_s: float
+    errors: int
+    detail: str
+    time_unix_ns: int
+    def __init__(self, run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., step: _Optional[int] = ..., steps_total: _Optional[int] = ..., requests_done: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ..., errors: _Optional[int] = ..., detail: _Optional[str] = ..., time_unix_ns: _Optional[int] = ...) -> None: ...
+
+class StartRunRequest(_message.Message):
+    __slots__ = ("plan_json", "selector", "start_delay_s", "run_id")
+    class SelectorEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    START_DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    plan_json: str
+    selector: _containers.ScalarMap[str, str]
+    start_delay_s: float
+    run_id: str
+    def __init__(self, plan_json: _Optional[str] = ..., selector: _Optional[_Mapping[str, str]] = ..., start_delay_s: _Optional[float] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class StartRunReply(_message.Message):
+    __slots__ = ("run_id", "agents", "start_at_unix_ns")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    START_AT_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    agents: _containers.RepeatedScalarFieldContainer[str]
+    start_at_unix_ns: int
+    def __init__(self, run_id: _Optional[str] = ..., agents: _Optional[_Iterable[str]] = ..., start_at_unix_ns: _Optional[int] = ...) -> None: ...
+
+class RunStatusRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("agent_id", "node_name", "instance_type", "scenario", "progress", "connected")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    node_name: str
+    instance_type: str
+    scenario: str
+    progress: RunProgress
+    connected: bool
+    def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., scenario: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., connected: _Optional[bool] = ...) -> None: ...
+
+class RunStatusReply(_message.Message):
+    __slots__ = ("run_id", "state", "nodes")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    state: RunState
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeStatus]
+    def __init__(self, run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., nodes: _Optional[_Iterable[_Union[NodeStatus, _Mapping]]] = ...) -> None: ...
+
+class CancelRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class CancelRunReply(_message.Message):
+    __slots__ = ("run_id", "agents")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    agents: int
+    def __init__(self, run_id: _Optional[str] = ..., agents: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("seq",)

@@ -95,3 +95,164 @@ class Telemetry:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class ControlStub:
+    """The collector as control plane for fleet runs: used by `siliconbench-collector run ...`.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.StartRun = channel.unary_unary(
+                '/siliconbench.telemetry.v1.Control/StartRun',
+                request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.StartRunRequest.SerializeToString,
+                response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.StartRunReply.FromString,
+                _registered_method=True)
+        self.RunStatus = channel.unary_unary(
+                '/siliconbench.telemetry.v1.Control/RunStatus',
+                request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.RunStatusRequest.SerializeToString,
+                response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.RunStatusReply.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/siliconbench.telemetry.v1.Control/CancelRun',
+                request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunReply.FromString,
+                _registered_method=True)
+
+
+class ControlServicer:
+    """The collector as control plane for fleet runs: used by `siliconbench-collector run ...`.
+    """
+
+    def StartRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ControlServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'StartRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRun,
+                    request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.StartRunRequest.FromString,
+                    response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.StartRunReply.SerializeToString,
+            ),
+            'RunStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunStatus,
+                    request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.RunStatusRequest.FromString,
+                    response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.RunStatusReply.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunRequest.FromString,
+                    response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'siliconbench.telemetry.v1.Control', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('siliconbench.telemetry.v1.Control', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Control:
+    """The collector as control plane for fleet runs: used by `siliconbench-collector run ...`.
+    """
+
+    @staticmethod
+    def StartRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/siliconbench.telemetry.v1.Control/StartRun',
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.StartRunRequest.SerializeToString,
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.StartRunReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/siliconbench.telemetry.v1.Control/RunStatus',
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.RunStatusRequest.SerializeToString,
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.RunStatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/siliconbench.telemetry.v1.Control/CancelRun',
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunRequest.SerializeToString,
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
