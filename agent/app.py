@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from agent import __version__
-from agent.loadgen import LoadGenerator, StepSummary, new_run_id
+from agent.loadgen import LoadGenerator, RecordSink, StepSummary, new_run_id
 from agent.plan import Plan
 from agent.errors import ConfigError, DeliveryIncomplete
 from agent.samplers.base import DeviceInfo, SamplerUnavailable
@@ -39,6 +39,7 @@ class AgentConfig:
     token: str | None = None
     sample_interval_s: float = 1.0
     ack_timeout_s: float = 60.0
+    scenario: str = ""
 
     @property
     def agent_id(self) -> str:
@@ -49,7 +50,7 @@ def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
     return pb.Hello(agent_id=config.agent_id, node_name=config.node_name or socket.gethostname(),
                     instance_type=config.instance_type or devices.instance_type, accelerator_kind=devices.kind,
                     accelerator_count=devices.count, accelerator_model=devices.model,
-                    driver_version=devices.driver_version, agent_version=__version__)
+                    driver_version=devices.driver_version, agent_version=__version__, scenario=config.scenario)
 
 
 def node_devices() -> DeviceInfo:
@@ -82,10 +83,12 @@ class NodeSession:
         await self.shipper.close(self.config.ack_timeout_s)
 
 
-async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
-    """Run `plan` against the node's target; return the run id and per-step summaries."""
+async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
+                   sink: RecordSink | None = None) -> tuple[str, list[StepSummary]]:
+    """Run `plan` against the node's target; return the run id and per-step summaries.
+    Records go to `sink` (default: the node's shipper)."""
     run_id = run_id or new_run_id()
-    shipper = node.shipper
+    shipper = sink or node.shipper
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
@@ -97,7 +100,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None) -> 
         node.runner.poll_now()
         shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
                                     target_url=target.base_url, model=target.model, simulated=target.simulated,
-                                    target_version=target.version, scenario=plan.scenario,
+                                    target_version=target.version, scenario=plan.scenario or node.config.scenario,
                                     config_json=plan.to_json()))
         try:
             summaries = await LoadGenerator(plan, target, prompts, shipper, run_id).run(session)

@@ -54,18 +54,24 @@ def load_plan(path: str) -> Plan:
         raise ConfigError(f"cannot read plan file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"plan file {path} is not valid YAML/JSON: {exc}") from None
+    return plan_from_mapping(data, f"plan file {path}")
+
+
+def plan_from_mapping(data: object, source: str) -> Plan:
+    """A validated Plan from a mapping of its fields (a plan file, or a fleet run's plan JSON)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"plan file {path} must hold a mapping of plan fields")
+        raise ConfigError(f"{source} must hold a mapping of plan fields")
     known = set(Plan.__dataclass_fields__)
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"plan file {path}: unknown keys {unknown}; known keys are {sorted(known)}")
+        raise ConfigError(f"{source}: unknown keys {unknown}; known keys are {sorted(known)}")
+    data = dict(data)
     if isinstance(data.get("concurrency"), list):
         data["concurrency"] = tuple(data["concurrency"])
     try:
         return Plan(**data).validate()
     except TypeError as exc:
-        raise ConfigError(f"plan file {path}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:

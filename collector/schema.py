@@ -56,6 +56,20 @@ TABLES: dict[str, str] = {
             run_id String, agent_id LowCardinality(String), step UInt32, name LowCardinality(String),
             labels String, start_value Float64, end_value Float64
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}""",
+    "run_nodes": """
+        CREATE TABLE IF NOT EXISTS {db}.run_nodes (
+            run_id String, agent_id LowCardinality(String), node_name LowCardinality(String),
+            instance_type LowCardinality(String), scenario LowCardinality(String),
+            role Enum8('member' = 1, 'late' = 2), plan_json String, selector String,
+            start_at DateTime64(9, 'UTC'), created DateTime64(9, 'UTC')
+        ) ENGINE = ReplacingMergeTree(created) ORDER BY (run_id, agent_id)""",
+    "run_progress": """
+        CREATE TABLE IF NOT EXISTS {db}.run_progress (
+            run_id String, agent_id LowCardinality(String),
+            state Enum8('planned' = 1, 'running' = 2, 'finished' = 3, 'cancelled' = 4, 'failed' = 5),
+            step UInt32, steps_total UInt32, requests_done UInt32, output_tokens_per_s Float64, errors UInt32,
+            detail String, time DateTime64(9, 'UTC')
+        ) ENGINE = ReplacingMergeTree(time) ORDER BY (run_id, agent_id)""",
     "schema_version": """
         CREATE TABLE IF NOT EXISTS {db}.schema_version (version UInt32, applied_at DateTime64(9, 'UTC'))
         ENGINE = ReplacingMergeTree(applied_at) ORDER BY version""",
@@ -73,4 +87,8 @@ COLUMNS: dict[str, list[str]] = {
                  "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns"],
     "device_samples": ["run_id", "agent_id", "time", "source", "device", "metric", "value"],
     "server_metrics": ["run_id", "agent_id", "step", "name", "labels", "start_value", "end_value"],
+    "run_nodes": ["run_id", "agent_id", "node_name", "instance_type", "scenario", "role", "plan_json", "selector",
+                  "start_at", "created"],
+    "run_progress": ["run_id", "agent_id", "state", "step", "steps_total", "requests_done", "output_tokens_per_s",
+                     "errors", "detail", "time"],
 }

@@ -276,7 +276,7 @@ class RunProgress(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., step: _Optional[int] = ..., steps_total: _Optional[int] = ..., requests_done: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ..., errors: _Optional[int] = ..., detail: _Optional[str] = ..., time_unix_ns: _Optional[int] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("plan_json", "selector", "start_delay_s", "run_id")
+    __slots__ = ("plan_json", "selector", "start_delay_s", "run_id", "start_at_unix_ns")
     class SelectorEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -288,11 +288,13 @@ class StartRunRequest(_message.Message):
     SELECTOR_FIELD_NUMBER: _ClassVar[int]
     START_DELAY_S_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    START_AT_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
     plan_json: str
     selector: _containers.ScalarMap[str, str]
     start_delay_s: float
     run_id: str
-    def __init__(self, plan_json: _Optional[str] = ..., selector: _Optional[_Mapping[str, str]] = ..., start_delay_s: _Optional[float] = ..., run_id: _Optional[str] = ...) -> None: ...
+    start_at_unix_ns: int
+    def __init__(self, plan_json: _Optional[str] = ..., selector: _Optional[_Mapping[str, str]] = ..., start_delay_s: _Optional[float] = ..., run_id: _Optional[str] = ..., start_at_unix_ns: _Optional[int] = ...) -> None: ...
 
 class StartRunReply(_message.Message):
     __slots__ = ("run_id", "agents", "start_at_unix_ns")
