@@ -1,0 +1,101 @@
+"""A fleet run as on EKS, on loopback: one collector, three agent daemons each beside its own
+simulator (profiles standing in for three instance types), one `run start`, one report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from collector.demo import free_port, wait_for_collector, wait_for_http
+
+NODES = [  # node, scenario, instance type, simulator TTFT ms, ITL ms
+    ("node-a", "A", "p5.48xlarge", 12.0, 4.0),
+    ("node-b", "B", "p4d.24xlarge", 28.0, 9.0),
+    ("node-c", "C", "g6e.48xlarge", 35.0, 11.0),
+]
+PLAN = """\
+concurrency: [1, 2]
+requests_per_step: 6
+input_tokens: 32
+output_tokens: 12
+warmup_requests: 1
+"""
+
+
+def start(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], **kwargs)
+
+
+def stop(process: subprocess.Popen) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    return process.wait(30)
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Everything running; yields (collector address, store, processes); stops all at the end."""
+    tmp = tmp_path_factory.mktemp("fleet")
+    store = f"chdb://{tmp}/data"
+    address = f"127.0.0.1:{free_port()}"
+    collector = start(["collector", "serve", "--listen", address, "--store", store])
+    processes = []
+    try:
+        wait_for_collector(address, collector)
+        for node, scenario, itype, ttft, itl in NODES:
+            port = free_port()
+            sim = start(["agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl)])
+            processes.append(sim)
+            wait_for_http(f"http://127.0.0.1:{port}/health", sim)
+            env = dict(os.environ, SILICONBENCH_NODE_NAME=node, SILICONBENCH_SCENARIO=scenario,
+                       SILICONBENCH_INSTANCE_TYPE=itype)
+            processes.append(start(["agent", "daemon", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+                                    "--spool-dir", str(tmp / node)], env=env))
+        (tmp / "plan.yaml").write_text(PLAN)
+        yield address, store, tmp / "plan.yaml", collector, processes
+    finally:
+        for process in processes:
+            stop(process)
+        stop(collector)
+
+
+@pytest.fixture(scope="module")
+def finished_run(fleet):
+    address, store, plan, collector, processes = fleet
+    started = cli("run", "start", "--plan", str(plan), "--collector", address, "--min-agents", "3", "--wait-s", "60",
+                  "--start-delay-s", "1")
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    watched = cli("run", "status", "--run", run_id, "--watch", "--interval-s", "0.5", "--collector", address)
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    return run_id, watched.stdout
+
+
+def test_every_node_finishes_all_steps(finished_run):
+    run_id, transcript = finished_run
+    assert f"run {run_id}: finished" in transcript
+    for node, scenario, itype, *_ in NODES:
+        line = next(l for l in transcript.splitlines() if l.startswith(node) and "finished" in l)
+        assert scenario in line and itype in line and " 2/2 " in line
+
+
+def test_selector_that_matches_no_agent_is_a_clear_error(fleet):
+    address, _, plan, *_ = fleet
+    result = cli("run", "start", "--plan", str(plan), "--collector", address, "--selector", "instance-type=trn2.48xlarge")
+    assert result.returncode == 2
+    assert "no connected agent matches" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_selector_key_is_refused(fleet):
+    address, _, plan, *_ = fleet
+    result = cli("run", "start", "--plan", str(plan), "--collector", address, "--selector", "colour=blue")
+    assert result.returncode == 2 and "unknown selector keys" in result.stderr
