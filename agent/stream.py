@@ -6,16 +6,32 @@ content-bearing chunk, the usage counts, the finish reason, and whether `[DONE]`
 A chunk is content-bearing when it carries text, reasoning or tool calls, or when the
 server's continuous usage says it carried tokens; a chat stream's role-only first chunk
 and the final usage-only chunk are not.
+
+Hot path: a chunk shaped like vLLM's (a JSON object with `"choices":[`, no `"error"` key) is read
+without decoding the JSON: the few keys timing needs are found by byte search (an unescaped `"key":`
+cannot occur inside a JSON string, where every quote is escaped). That costs ~0.5 us a chunk where
+`json.loads` costs ~2.8 us (measured here on a 283-byte vLLM chunk). Anything else - error events,
+other shapes, broken JSON - takes the full `json.loads` path, which types the fault.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from agent.errors import MalformedChunk, ServerErrorEvent
 
 _DONE = b"[DONE]"
 _loads = json.loads
+_INT = re.compile(rb"\s*(\d+)")
+_COMPLETION_KEY = b'"completion_tokens":'
+_PROMPT_KEY = b'"prompt_tokens":'
+_FINISH_KEY = b'"finish_reason":"'
+_CHOICES = b'"choices":[{'
+_NO_CHOICES = b'"choices":[]'
+_ERROR_KEY = b'"error"'
+# Non-empty generated output: a key followed by the first byte of a non-empty string (or list).
+_CONTENT_KEYS = (b'"text":"', b'"content":"', b'"reasoning_content":"', b'"reasoning":"', b'"tool_calls":[')
 
 
 class StreamTimeline:
@@ -36,6 +52,46 @@ class StreamTimeline:
 
     def on_event(self, payload: bytes, offset_ns: int) -> None:
         """Account one SSE data payload that arrived `offset_ns` after the request was sent."""
+        if payload[:2] != b'{"' or payload[-1:] != b"}" or _ERROR_KEY in payload:
+            self._on_event_decoded(payload, offset_ns)
+            return
+        if _CHOICES in payload:
+            has_choices = True
+        elif _NO_CHOICES in payload:
+            has_choices = False
+        else:
+            self._on_event_decoded(payload, offset_ns)
+            return
+        carried = 0
+        i = payload.rfind(_COMPLETION_KEY)
+        if i >= 0:
+            match = _INT.match(payload, i + 20)
+            if match is None:
+                self._on_event_decoded(payload, offset_ns)
+                return
+            completion = int(match.group(1))
+            self.usage_tokens = completion
+            if has_choices:
+                self._continuous = True
+                carried = completion - self._cumulative
+                self._cumulative = completion
+            if not self.prompt_tokens or not has_choices:
+                j = payload.find(_PROMPT_KEY)
+                match = _INT.match(payload, j + 16) if j >= 0 else None
+                if match is not None:
+                    self.prompt_tokens = int(match.group(1))
+        if not has_choices:
+            return
+        k = payload.find(_FINISH_KEY)
+        if k >= 0:
+            k += 17
+            self.finish_reason = payload[k:payload.find(b'"', k)].decode()
+        if carried > 0 or _has_content_bytes(payload):
+            self.offsets_ns.append(offset_ns)
+            self.tokens.append(carried if self._continuous else 1)
+
+    def _on_event_decoded(self, payload: bytes, offset_ns: int) -> None:
+        """The general path: decode the JSON and account it (error events and unusual shapes)."""
         if payload == _DONE:
             self.done = True
             return
@@ -83,6 +139,14 @@ class StreamTimeline:
     @property
     def output_tokens(self) -> int:
         return len(self.tokens) if self.usage_tokens is None else self.usage_tokens
+
+
+def _has_content_bytes(payload: bytes) -> bool:
+    for key in _CONTENT_KEYS:
+        i = payload.find(key)
+        if i >= 0 and payload[i + len(key):i + len(key) + 1] not in (b'"', b"]"):
+            return True
+    return False
 
 
 def _has_content(choice: dict) -> bool:

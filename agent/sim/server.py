@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.sim import api, events
-from agent.sim.clock import DeadlineTimer
+from agent.clock import DeadlineTimer
 from agent.sim.metrics import SimMetrics
 from agent.sim.profile import SimProfile
 from agent.sim.sendlog import SendLog

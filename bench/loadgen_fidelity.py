@@ -1,0 +1,271 @@
+"""How exactly the agent times a stream, and how fast it can read one. Prints a table.
+
+    .venv/bin/python bench/loadgen_fidelity.py [--quick]
+
+Fidelity: the simulator (its own process, `--send-log`) streams on a known schedule (TTFT 50 ms, ITL 10 ms)
+and records the wall-clock send time of every chunk; the agent's load generator (its own process) runs a
+closed-loop step at concurrency 1, 32 and 256. Per chunk, error = agent arrival - simulator send (same host,
+same wall clock); per request, client TTFT - server TTFT (server: first chunk sent - request received).
+
+Ceiling: content chunks/s the agent's read path consumes at concurrency 64 from a zero-delay server
+whose responses (1024 one-token chunks with continuous usage, one HTTP chunk per SSE event, as uvicorn
+sends them) are pre-built, so the server costs almost no CPU; its CPU is shown beside the agent's. Also
+against the simulator at zero delay, where the simulator is the limit.
+
+On a 2-core machine the server is pinned to core 0 and the agent to core 1 (taskset) when possible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(args: list[str], core: int) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(core), *args]
+    return args
+
+
+def wait_http(port: int, proc: subprocess.Popen) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+# --- the agent side (run in its own process: `--client`) ---------------------------------------------------
+async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -> None:
+    import aiohttp
+
+    from agent.loadgen import LoadGenerator
+    from agent.plan import Plan, StepSpec
+    from agent.target import calibrate_prompts, inspect_target
+
+    class Sink:
+        def __init__(self):
+            self.requests = []
+
+        def add_request(self, r):
+            self.requests.append({"id": r.request_id, "start": r.start_unix_ns, "ttft": r.ttft_ns,
+                                  "offsets": list(r.chunk_offset_ns), "error": r.error_class})
+
+        def add_step(self, e):
+            self.step = {"cpu": e.agent_cpu_pct, "lag": e.loop_lag_p99_ms, "saturated": e.client_saturated}
+
+        def add_run(self, e):
+            pass
+
+        def add_server_metrics(self, m):
+            pass
+
+    sink = Sink()
+    plan = Plan(steps=(StepSpec("closed", concurrency, 0.0, requests, 0.0),), input_tokens=128, output_tokens=64,
+                repetitions=1, warmup_requests=min(concurrency, 32)).validate()
+    async with aiohttp.ClientSession() as session:
+        target = await inspect_target(session, url, None)
+        prompts = await calibrate_prompts(session, target, plan.input_tokens)
+        await LoadGenerator(plan, target, prompts, sink, "bench", show_progress=False).run(session)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(out).write_text(json.dumps({"requests": sink.requests, "step": sink.step, "rss_mb": rss_mb}))
+
+
+async def client_ceiling(url: str, concurrency: int, requests: int, out: str) -> None:
+    from agent.httpstream import StreamingClient
+    from agent.loadgen import send_request
+    from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+    client = StreamingClient(url, 120)
+    body = b'{"prompt":[1,2,3],"max_tokens":1024,"ignore_eos":true,"stream":true}'
+    request = client.request_bytes("/v1/completions", body, "ceiling")
+    await send_request(client, request, pb.RequestRecord())
+    numbers = iter(range(requests))
+    records: list = []
+
+    async def worker():
+        for _ in numbers:
+            record = pb.RequestRecord()
+            await send_request(client, request, record)
+            records.append(record)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    client.close()
+    Path(out).write_text(json.dumps({
+        "chunks": sum(len(r.chunk_offset_ns) for r in records), "wall_s": wall, "cpu_pct": 100 * cpu / wall,
+        "errors": sum(1 for r in records if r.error_class), "ttft_ms": [r.ttft_ns / 1e6 for r in records],
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+# --- the zero-delay server for the ceiling --------------------------------------------------------------
+def ceiling_response(chunks: int) -> bytes:
+    events = []
+    for i in range(chunks):
+        finish = '"length","stop_reason":null' if i == chunks - 1 else 'null,"stop_reason":null'
+        events.append((f'data: {{"id":"cmpl-b","object":"text_completion","created":1,"model":"m","choices":'
+                       f'[{{"index":0,"text":" tok","logprobs":null,"finish_reason":{finish}}}],"usage":'
+                       f'{{"prompt_tokens":3,"total_tokens":{4 + i},"completion_tokens":{i + 1}}}}}\n\n').encode())
+    events.append(b'data: {"id":"cmpl-b","object":"text_completion","created":1,"model":"m","choices":[],'
+                  b'"usage":{"prompt_tokens":3,"total_tokens":%d,"completion_tokens":%d}}\n\n' % (3 + chunks, chunks))
+    events.append(b"data: [DONE]\n\n")
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n" + body
+
+
+async def zero_delay_server(port: int, chunks: int) -> None:
+    response = ceiling_response(chunks)
+
+    class Serve(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.t, self.buf = transport, b""
+
+        def data_received(self, data):
+            self.buf += data
+            while (end := self.buf.find(b"\r\n\r\n")) >= 0:
+                head = self.buf[:end].lower()
+                at = head.find(b"content-length:")
+                length = int(head[at + 15:].split(b"\r\n")[0]) if at >= 0 else 0
+                if len(self.buf) < end + 4 + length:
+                    return
+                self.buf = self.buf[end + 4 + length:]
+                self.t.write(response)
+
+    server = await asyncio.get_running_loop().create_server(Serve, "127.0.0.1", port)
+    await server.serve_forever()
+
+
+# --- orchestration --------------------------------------------------------------------------------------
+def run_client(mode: str, url: str, concurrency: int, requests: int) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    subprocess.run(pinned([PY, __file__, "--client", mode, url, str(concurrency), str(requests), out], 1),
+                   check=True, cwd=ROOT)
+    data = json.loads(Path(out).read_text())
+    os.unlink(out)
+    return data
+
+
+def fidelity(concurrency: int, requests: int) -> dict:
+    port = free_port()
+    log = Path(tempfile.mkdtemp()) / "sendlog.jsonl"
+    sim = subprocess.Popen(pinned([PY, "-m", "agent", "sim", "--port", str(port), "--ttft-ms", "50", "--itl-ms", "10",
+                                   "--send-log", str(log)], 0), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(port, sim)
+        server = psutil.Process(sim.pid)
+        cpu0 = sum(server.cpu_times()[:2])
+        t0 = time.perf_counter()
+        data = run_client("fidelity", f"http://127.0.0.1:{port}", concurrency, requests)
+        server_cpu = 100 * (sum(server.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(30)
+    sent = {}
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        sent[rec["x_request_id"]] = rec
+    arrival_err, ttft_diff = [], []
+    for r in data["requests"]:
+        s = sent.get(r["id"])
+        if s is None or r["error"] or len(r["offsets"]) != len(s["chunk_sent_ns"]):
+            continue
+        arrival_err += [(r["start"] + off - t) / 1e6 for off, t in zip(r["offsets"], s["chunk_sent_ns"])]
+        ttft_diff.append((r["ttft"] - (s["chunk_sent_ns"][0] - s["arrival_ns"])) / 1e6)
+    return {"c": concurrency, "requests": len(data["requests"]), "matched": len(ttft_diff),
+            "err50": pct(arrival_err, 0.5), "err99": pct(arrival_err, 0.99),
+            "ttft50": pct(ttft_diff, 0.5), "ttft99": pct(ttft_diff, 0.99), "rss": data["rss_mb"],
+            "agent_cpu": data["step"]["cpu"], "server_cpu": server_cpu, "saturated": data["step"]["saturated"]}
+
+
+def ceiling(server_args: list[str], concurrency: int, requests: int) -> dict:
+    port = free_port()
+    proc = subprocess.Popen(pinned([PY, *server_args, "--port", str(port)], 0), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(port, proc)
+        server = psutil.Process(proc.pid)
+        cpu0 = sum(server.cpu_times()[:2])
+        t0 = time.perf_counter()
+        data = run_client("ceiling", f"http://127.0.0.1:{port}", concurrency, requests)
+        server_cpu = 100 * (sum(server.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return {"chunks_s": data["chunks"] / data["wall_s"], "agent_cpu": data["cpu_pct"], "server_cpu": server_cpu,
+            "ttft50": pct(data["ttft_ms"], 0.5), "errors": data["errors"], "rss": data["rss_mb"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests")
+    parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--zero-delay-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    import uvloop
+
+    if args.zero_delay_server:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvloop.run(zero_delay_server(args.port, 1024))
+        return
+    if args.client:
+        mode, url, c, n, out = args.client
+        uvloop.run((client_fidelity if mode == "fidelity" else client_ceiling)(url, int(c), int(n), out))
+        return
+    scale = 1 if args.quick else 2
+    print(f"siliconbench load-generator fidelity, {os.cpu_count()} cores; server on core 0, agent on core 1\n")
+    print("| concurrency | requests | chunk arrival error p50 / p99 (ms) | client - server TTFT p50 / p99 (ms) "
+          "| agent CPU | server CPU | agent RSS | saturated |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c, n in ((1, 10 * scale), (32, 64 * scale), (256, 256 * scale)):
+        r = fidelity(c, n)
+        print(f"| {c} | {r['matched']}/{r['requests']} | {r['err50']:.3f} / {r['err99']:.3f} | "
+              f"{r['ttft50']:.3f} / {r['ttft99']:.3f} | {r['agent_cpu']:.0f}% | {r['server_cpu']:.0f}% | "
+              f"{r['rss']:.0f} MB | {r['saturated']} |", flush=True)
+    print("\nClient ceiling, concurrency 64, 1024 one-token chunks per request\n")
+    print("| server | content chunks/s | agent CPU | server CPU | TTFT p50 (ms) | errors | agent RSS |")
+    print("|---|---|---|---|---|---|---|")
+    for name, server_args, n in (
+        ("pre-built zero-delay server", [__file__, "--zero-delay-server"], 640 * scale),
+        ("simulator, ttft=itl=0", ["-m", "agent", "sim", "--ttft-ms", "0", "--itl-ms", "0"], 64 * scale),
+    ):
+        r = ceiling(server_args, 64, n)
+        print(f"| {name} | {r['chunks_s']:,.0f} | {r['agent_cpu']:.0f}% | {r['server_cpu']:.0f}% | "
+              f"{r['ttft50']:.2f} | {r['errors']} | {r['rss']:.0f} MB |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

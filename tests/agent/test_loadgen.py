@@ -1,0 +1,141 @@
+"""The load generator against the simulator over loopback, records into a list sink."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestServer
+
+from agent.app import build_prompts
+from agent.loadgen import LoadGenerator
+from agent.plan import Plan, StepSpec
+from agent.sim import SimProfile, create_app
+from agent.target import inspect_target
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.runs, self.steps, self.requests, self.metrics = [], [], [], []
+
+    def add_run(self, event):
+        self.runs.append(event)
+
+    def add_step(self, event):
+        self.steps.append(event)
+
+    def add_request(self, record):
+        self.requests.append(record)
+
+    def add_server_metrics(self, metrics):
+        self.metrics.extend(metrics)
+
+
+@pytest_asyncio.fixture
+async def sim_url():
+    server = TestServer(create_app(SimProfile(ttft_ms=5, itl_ms=1)))
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def run_plan(url: str, plan: Plan, tmp_path=None) -> tuple[ListSink, list]:
+    sink = ListSink()
+    async with aiohttp.ClientSession() as session:
+        target = await inspect_target(session, url, None)
+        prompts = await build_prompts(session, target, plan)
+        summaries = await LoadGenerator(plan, target, prompts, sink, "run1", show_progress=False).run(session)
+    return sink, summaries
+
+
+def plan(**kw) -> Plan:
+    base = dict(concurrency=(1, 4), requests_per_step=8, input_tokens=32, output_tokens=6, repetitions=1,
+                warmup_requests=2)
+    base.update(kw)
+    return Plan(**base).validate()
+
+
+async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_excluded(sim_url):
+    sink, summaries = await run_plan(sim_url, plan())
+    assert len(sink.requests) == 16  # 2 steps x 8; the 2 warm-up requests are not recorded
+    assert {r.error_class for r in sink.requests} == {""}
+    assert {(r.prompt_tokens, r.output_tokens, r.finish_reason) for r in sink.requests} == {(32, 6, "length")}
+    assert all(len(r.chunk_offset_ns) == 6 and r.ttft_ns >= 5e6 for r in sink.requests)
+    assert [(s.step, s.mode, s.concurrency, s.requests) for s in sink.steps] == [(0, "closed", 1, 8), (1, "closed", 4, 8)]
+    assert all(r.dispatch_delay_ns >= 0 for r in sink.requests)
+    assert [s.output_tokens for s in summaries] == [48, 48]
+
+
+async def test_each_step_ships_server_metrics_scraped_at_its_start_and_end(sim_url):
+    sink, _ = await run_plan(sim_url, plan(concurrency=(2,)))
+    generated = [m for m in sink.metrics if m.name == "vllm:generation_tokens_total"]
+    assert len(generated) == 1 and generated[0].step == 0
+    assert generated[0].end_value - generated[0].start_value == sum(r.output_tokens for r in sink.requests)
+    names = {m.name for m in sink.metrics}
+    assert {"vllm:num_requests_running", "vllm:time_to_first_token_seconds_sum",
+            "vllm:time_to_first_token_seconds_count"} <= names
+
+
+async def test_open_loop_poisson_step_sends_on_schedule_and_records_dispatch_delay(sim_url):
+    sink, summaries = await run_plan(sim_url, plan(concurrency=(), rates=(50.0,), requests_per_step=20))
+    [step] = sink.steps
+    assert (step.mode, step.rate_rps, step.requests) == ("poisson", 50.0, 20)
+    assert len(sink.requests) == 20
+    assert summaries[0].dispatch_delay_p99_ms < 20
+
+
+async def test_open_loop_cap_makes_waiting_visible_as_dispatch_delay(sim_url):
+    steps = (StepSpec("constant", concurrency=1, rate_rps=200.0, requests=10),)
+    sink, _ = await run_plan(sim_url, plan(steps=steps))
+    # each request takes >= 10 ms but one is due every 5 ms: later ones wait for the single slot
+    assert max(r.dispatch_delay_ns for r in sink.requests) > 20e6
+
+
+async def test_duration_bounded_step_stops_sending_after_its_duration(sim_url):
+    steps = (StepSpec("closed", concurrency=2, duration_s=0.3),)
+    sink, _ = await run_plan(sim_url, plan(steps=steps))
+    assert 4 <= len(sink.requests) < 100
+    starts = [r.start_unix_ns for r in sink.requests]
+    assert (max(starts) - min(starts)) / 1e9 < 0.35
+
+
+async def test_chat_endpoint_with_calibrated_text_prompts_of_exact_length(sim_url, monkeypatch, tmp_path):
+    monkeypatch.setattr("agent.app.PROMPT_CACHE_DIR", tmp_path)
+    sink, _ = await run_plan(sim_url, plan(endpoint="chat", concurrency=(2,), requests_per_step=4, input_tokens=40))
+    assert {(r.error_class, r.prompt_tokens, r.output_tokens) for r in sink.requests} == {("", 40, 6)}
+    assert list(tmp_path.iterdir()), "calibrated prompts are cached per model"
+
+
+async def test_completions_text_prompts_have_the_exact_length(sim_url, monkeypatch, tmp_path):
+    monkeypatch.setattr("agent.app.PROMPT_CACHE_DIR", tmp_path)
+    sink, _ = await run_plan(sim_url, plan(token_id_prompts=False, concurrency=(2,), requests_per_step=4))
+    assert {(r.error_class, r.prompt_tokens) for r in sink.requests} == {("", 32)}
+
+
+async def test_requests_that_end_early_are_counted(sim_url):
+    _, summaries = await run_plan(sim_url, plan(concurrency=(2,), extra={"sim_stop_after": 3}))
+    assert summaries[0].early_finishes == 8 and summaries[0].errors == 0
+
+
+async def test_mid_stream_errors_are_counted_by_class_and_the_step_goes_on(sim_url):
+    sink, summaries = await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
+    assert len(sink.requests) == 16
+    assert summaries[0].errors_by_class == {"server_error_event": 8}
+
+
+async def test_dataset_prompts_are_filtered_by_length(sim_url, tmp_path):
+    data = tmp_path / "prompts.jsonl"
+    data.write_text('{"prompt": "a short one"}\n{"prompt": "' + "word " * 60 + '"}\n'
+                    '{"messages": [{"role": "user", "content": "' + "word " * 30 + '"}]}\n')
+    sink, _ = await run_plan(sim_url, plan(concurrency=(1,), requests_per_step=4, dataset=str(data),
+                                           dataset_min_tokens=20, dataset_max_tokens=45))
+    assert {r.error_class for r in sink.requests} == {""}
+    assert len({r.prompt_tokens for r in sink.requests}) == 1
+
+
+async def test_step_event_carries_self_monitoring(sim_url):
+    sink, _ = await run_plan(sim_url, plan(concurrency=(1,)))
+    [step] = sink.steps
+    assert 0 < step.agent_cpu_pct and step.loop_lag_p99_ms >= 0
+    assert step.client_saturated in (True, False)

