@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import time
@@ -16,18 +17,23 @@ import aiohttp
 from agent import __version__
 from agent.loadgen import LoadGenerator, RecordSink, StepSummary, new_run_id
 from agent.plan import Plan
+from agent.fleet import FleetRunner
 from agent.errors import ConfigError, DeliveryIncomplete
 from agent.samplers.base import DeviceInfo, SamplerUnavailable
 from agent.samplers.detect import detect_samplers, probe_devices
 from agent.samplers.runner import SamplerRunner
-from agent.shipper import Shipper
-from agent.target import TargetInfo, calibrate_prompts, inspect_target
+from agent.shipper import Shipper, tls_credentials
+from agent.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
+from agent.spool import Spool
+from agent.target import (PromptBook, TargetInfo, calibrate_prompts, calibrate_text_prompts, dataset_prompts,
+                          inspect_target)
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_FILE = "heartbeat"
+SPOOL_SUBDIR = "batches"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,15 @@ class AgentConfig:
     sample_interval_s: float = 1.0
     ack_timeout_s: float = 60.0
     scenario: str = ""
+    spool_dir: Path = Path(".siliconbench-agent")  # unacknowledged batches live in spool_dir/batches
+    spool_max_bytes: int = DEFAULT_SPOOL_BYTES
+    tls_ca: Path | None = None      # any of the three: TLS toward the collector
+    tls_cert: Path | None = None    # with tls_key: mTLS
+    tls_key: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return any((self.tls_ca, self.tls_cert, self.tls_key))
 
     @property
     def agent_id(self) -> str:
@@ -66,7 +81,10 @@ class NodeSession:
 
     def __init__(self, config: AgentConfig, devices: DeviceInfo) -> None:
         self.config = config
-        self.shipper = Shipper(config.collector, hello(config, devices), token=config.token)
+        identity = hello(config, devices)
+        spool = Spool.open(config.spool_dir / SPOOL_SUBDIR, identity.agent_id, config.spool_max_bytes)
+        credentials = tls_credentials(config.tls_ca, config.tls_cert, config.tls_key) if config.tls else None
+        self.shipper = Shipper(config.collector, identity, spool, token=config.token, credentials=credentials)
         self.runner = SamplerRunner(detect_samplers(config.sample_interval_s), config.sample_interval_s,
                                     asyncio.get_running_loop(), self.shipper.add_samples)
 
@@ -93,7 +111,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         target = await inspect_target(session, node.config.target.rstrip("/"), plan.model)
-        prompts = await calibrate_prompts(session, target, plan.input_tokens)
+        prompts = await build_prompts(session, target, plan)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
@@ -109,6 +127,27 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
             node.runner.run_id = ""
             shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns()))
     return run_id, summaries
+
+
+PROMPT_CACHE_DIR = Path(os.environ.get("SILICONBENCH_CACHE_DIR", Path.home() / ".cache" / "siliconbench"))
+MAX_TEXT_PROMPTS = 4096  # distinct calibrated text/chat prompts; past this, prompts repeat (logged)
+
+
+async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan) -> PromptBook:
+    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts."""
+    chat = plan.endpoint == "chat"
+    if plan.dataset:
+        return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
+                                     plan.dataset_max_tokens)
+    if not chat and plan.token_id_prompts:
+        return await calibrate_prompts(session, target, plan.input_tokens)
+    specs = plan.step_specs()
+    needed = plan.warmup_requests + plan.repetitions * sum(s.requests for s in specs)
+    if any(not s.requests for s in specs) or needed > MAX_TEXT_PROMPTS:
+        log.warning("up to %d distinct text prompts are calibrated; later requests reuse them (prefix-cache hits "
+                    "possible): bound steps by requests, or use token-id prompts on completions", MAX_TEXT_PROMPTS)
+        needed = MAX_TEXT_PROMPTS
+    return await calibrate_text_prompts(session, target, plan.input_tokens, needed, chat, PROMPT_CACHE_DIR)
 
 
 async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
@@ -146,6 +185,9 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     beat = asyncio.create_task(_beat(heartbeat))
+    fleet = FleetRunner(lambda fleet_plan, run_id, sink: run_plan(node, fleet_plan, run_id, sink),
+                        node.shipper, node.shipper.send_progress)
+    node.shipper.on_command = fleet.on_command
     try:
         if plan is not None:
             run_id, _ = await run_plan(node, plan)
@@ -154,6 +196,7 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
         log.info("stopping: delivering what is left")
     finally:
         beat.cancel()
+        await fleet.close()
         await node.close()
 
 

@@ -1,10 +1,15 @@
 """Ships records and samples to the collector over one long-lived gRPC stream.
 
-Items are gathered into batches (sealed by size or age); every sealed batch gets the next
-sequence number and a globally unique `batch_id` (the store's dedup key) and stays in
-`pending` until the collector acknowledges it. After a broken stream the shipper reconnects
-with exponential back-off and jitter and resends every pending batch in order, so a replay
-can never be counted twice (the collector deduplicates on batch_id) nor lost.
+Items are gathered into batches (sealed by size or age). Sealing gives a batch the spool's next
+sequence number and a globally unique `batch_id` `<agent>/<boot>/<seq>` (the store's dedup key),
+and writes it to the disk spool (agent/spool.py) before anything else happens to it. A batch
+leaves the spool only when the collector acknowledges it. After a broken stream the shipper
+reconnects with exponential back-off and jitter and resends every spooled batch in order — also
+those a previous agent process left behind — so nothing is lost and, since the bytes (and so the
+batch_id) of a replay are the ones first sent, nothing is stored twice.
+
+The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
+between steps, so a long outage pauses the benchmark instead of dropping data.
 """
 
 from __future__ import annotations
@@ -13,36 +18,75 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 
-from agent.errors import DeliveryIncomplete
+from agent.errors import ConfigError, DeliveryIncomplete
+from agent.spool import Spool, SpoolCorrupt
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
-from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
+_BATCH_TAG = b"\x12"  # AgentMessage.batch: field 2, length-delimited
+FIRST_BACKOFF_S = 0.2
+MAX_BACKOFF_S = 10.0
+
+
+def tls_credentials(ca_file: Path | None, cert_file: Path | None = None, key_file: Path | None = None) -> grpc.ChannelCredentials:
+    """Channel credentials from PEM files: the CA that signed the collector's certificate (None: the
+    system's roots) and, for mTLS, this agent's certificate and key."""
+    if (cert_file is None) != (key_file is None):
+        raise ConfigError("--tls-cert and --tls-key go together (mTLS needs both)")
+    try:
+        ca = ca_file.read_bytes() if ca_file else None
+        cert = cert_file.read_bytes() if cert_file else None
+        key = key_file.read_bytes() if key_file else None
+    except OSError as exc:
+        raise ConfigError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+def _frame(batch_bytes: bytes) -> bytes:
+    """AgentMessage{batch} from a serialized Batch without parsing it again."""
+    n, prefix = len(batch_bytes), bytearray(_BATCH_TAG)
+    while n > 0x7F:
+        prefix.append((n & 0x7F) | 0x80)
+        n >>= 7
+    prefix.append(n)
+    return bytes(prefix) + batch_bytes
 
 
 class Shipper:
-    def __init__(self, address: str, hello: pb.Hello, *, max_items: int = 2000, max_age_s: float = 0.25,
-                 token: str | None = None) -> None:
+    def __init__(self, address: str, hello: pb.Hello, spool: Spool, *, max_items: int = 2000,
+                 max_age_s: float = 0.25, token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self._address = address
-        self._hello = hello
+        self._hello_bytes = pb.AgentMessage(hello=hello).SerializeToString()
+        self._agent_id = hello.agent_id
+        self.spool = spool
         self._max_items = max_items
         self._max_age_s = max_age_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._boot = uuid.uuid4().hex[:12]   # distinguishes this process's batches from a restart's
-        self._seq = 0
+        self._credentials = credentials
+        self._boot = uuid.uuid4().hex[:12]   # with the spool's never-reused seq: batch ids are unique
         self._batch = pb.Batch()
         self._items = 0
-        self.pending: dict[int, pb.Batch] = {}
         self._new = asyncio.Event()
         self._drained = asyncio.Event()
-        self._drained.set()
+        self._room = asyncio.Event()
+        self._room.set()
         self._tasks: list[asyncio.Task] = []
         self.rejected = 0
+        self.on_command: Callable[[pb.Command], None] | None = None  # fleet runs: commands from the collector
+        self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
+        self._progress_version = 0
+        self._update_events()
+        if token and credentials is None:
+            log.warning("the agent token goes to %s without TLS; set --tls-ca to encrypt it", address)
 
     # -- producers -------------------------------------------------------------------------
     def add_run(self, event: pb.RunEvent) -> None:
@@ -65,98 +109,176 @@ class Shipper:
         self._batch.server_metrics.extend(metrics)
         self._added(len(metrics))
 
+    def send_progress(self, progress: pb.RunProgress) -> None:
+        """Tell the collector where a fleet run stands. Not spooled: only the latest per run matters,
+        and it is sent again on every new stream."""
+        self._progress_version += 1
+        self._progress[progress.run_id] = (self._progress_version,
+                                           pb.AgentMessage(progress=progress).SerializeToString())
+        self._new.set()
+
     def _added(self, n: int) -> None:
         self._items += n
         if self._items >= self._max_items:
-            self._seal()
+            self.seal()
 
-    def _seal(self) -> None:
+    def seal(self) -> None:
+        """Write what is buffered to the spool as one batch (no-op when nothing is)."""
         if not self._items:
             return
-        self._seq += 1
+        seq = self.spool.next_seq()
         batch = self._batch
-        batch.seq = self._seq
-        batch.batch_id = f"{self._hello.agent_id}/{self._boot}/{self._seq}"
-        self.pending[self._seq] = batch
+        batch.seq = seq
+        batch.batch_id = f"{self._agent_id}/{self._boot}/{seq}"
+        self.spool.put(seq, batch.SerializeToString())
         self._batch = pb.Batch()
         self._items = 0
-        self._drained.clear()
+        if self.spool.full and self._room.is_set():
+            log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new load steps wait "
+                        "until the collector catches up; nothing is dropped", self.spool.directory,
+                        self.spool.bytes / 2**20, len(self.spool.entries), self._address)
+        self._update_events()
         self._new.set()
+
+    @property
+    def pending(self) -> int:
+        """Batches sealed and not yet acknowledged."""
+        return len(self.spool.entries)
+
+    async def wait_for_room(self) -> None:
+        """Return at once while the spool has room; while it is full, wait for acknowledgements.
+        The load generator awaits this between steps."""
+        if not self._room.is_set():
+            await self._room.wait()
+            log.info("spool %s has room again: resuming", self.spool.directory)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._sealer()), asyncio.create_task(self._connection())]
 
     async def close(self, timeout_s: float = 30.0) -> None:
-        """Seal what is buffered and wait until the collector acknowledged everything."""
-        self._seal()
+        """Seal what is buffered, then wait up to `timeout_s` for the collector to acknowledge
+        everything. What is still unacknowledged then stays in the spool for the next start."""
+        self.seal()
         try:
             await asyncio.wait_for(self._drained.wait(), timeout_s)
         except asyncio.TimeoutError:
             raise DeliveryIncomplete(
-                f"{len(self.pending)} batches were not acknowledged by the collector at {self._address} "
-                f"within {timeout_s:.0f} s; is it running and reachable?"
+                f"{self.pending} batches ({self.spool.bytes / 2**20:.1f} MiB) were not acknowledged by the collector "
+                f"at {self._address} within {timeout_s:.0f} s; they stay in the spool {self.spool.directory} and are "
+                "delivered when the agent next starts with it"
             ) from None
         finally:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.spool.close()
 
     async def _sealer(self) -> None:
         while True:
             await asyncio.sleep(self._max_age_s)
-            self._seal()
+            self.seal()
 
     async def _connection(self) -> None:
-        backoff = 0.2
+        backoff = FIRST_BACKOFF_S
+        broken = False
         while True:
+            if not self.spool.entries:
+                await self._new.wait()  # connect only when there is something to send
             try:
-                await self._stream_once()
-                backoff = 0.2
+                await self._stream_once(replaying=broken)
+                broken = False
+                backoff = FIRST_BACKOFF_S
             except grpc.aio.AioRpcError as exc:
-                log.warning("collector %s: stream broke (%s: %s); %d batches pending, retrying in %.1f s",
-                            self._address, exc.code().name, exc.details(), len(self.pending), backoff)
-            await asyncio.sleep(backoff * (0.5 + random.random()))
-            backoff = min(backoff * 2, 10.0)
+                broken = True
+                delay = backoff * (0.5 + random.random())
+                log.warning("collector %s: %s (%s); %d batches (%.1f MiB) kept in the spool, retrying in %.1f s",
+                            self._address, _explain(exc), exc.details(), self.pending, self.spool.bytes / 2**20, delay)
+                await asyncio.sleep(delay)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    async def _stream_once(self) -> None:
+    def _channel(self) -> grpc.aio.Channel:
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
-        async with grpc.aio.insecure_channel(self._address, options=options) as channel:
-            call = pb_grpc.TelemetryStub(channel).Stream(metadata=self._metadata)
-            await call.write(pb.AgentMessage(hello=self._hello))
-            writer = asyncio.create_task(self._write_pending(call))
+        if self._credentials is not None:
+            return grpc.aio.secure_channel(self._address, self._credentials, options=options)
+        return grpc.aio.insecure_channel(self._address, options=options)
+
+    async def _stream_once(self, replaying: bool) -> None:
+        async with self._channel() as channel:
+            # requests go out as bytes: spooled batches are sent as stored, never re-encoded
+            stream = channel.stream_stream(STREAM_METHOD, request_serializer=None,
+                                           response_deserializer=pb.CollectorMessage.FromString)
+            call = stream(metadata=self._metadata)
+            await call.write(self._hello_bytes)
+            writer = asyncio.create_task(self._write_pending(call, replaying))
             try:
                 async for message in call:
                     self._on_reply(message)
+                raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                           details="the collector closed the stream")
             finally:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
 
-    async def _write_pending(self, call: grpc.aio.StreamStreamCall) -> None:
-        sent = 0  # highest seq written on this stream; a new stream resends everything pending
+    async def _write_pending(self, call: grpc.aio.StreamStreamCall, replaying: bool) -> None:
+        if replaying and self.spool.entries:
+            log.info("collector %s: stream open again; replaying %d spooled batches in order",
+                     self._address, self.pending)
+        sent = 0  # highest seq written on this stream; a new stream resends everything spooled
+        progress_sent = 0  # likewise for progress versions
         while True:
             self._new.clear()
-            for seq in sorted(s for s in self.pending if s > sent):
-                await call.write(pb.AgentMessage(batch=self.pending[seq]))
+            for version, message in sorted(self._progress.values()):
+                if version > progress_sent:
+                    await call.write(message)
+                    progress_sent = version
+            for seq in [s for s in self.spool.entries if s > sent]:
+                try:
+                    data = self.spool.read(seq)
+                except (SpoolCorrupt, OSError) as exc:
+                    self.spool.quarantine(seq, f"unreadable ({exc})")
+                    self._update_events()
+                    continue
+                await call.write(_frame(data))
                 sent = seq
             await self._new.wait()
 
     def _on_reply(self, message: pb.CollectorMessage) -> None:
-        if message.HasField("ack"):
-            self._forget(message.ack.seq)
+        kind = message.WhichOneof("kind")
+        if kind == "ack":
+            self.spool.remove(message.ack.seq)
+            self._update_events()
+            return
+        if kind != "error":
+            if kind == "command" and self.on_command is not None:
+                self.on_command(message.command)
             return
         error = message.error
         if error.code == pb.ERROR_CODE_INVALID:
-            # The collector will never store it; keeping it would block shutdown forever.
-            log.error("collector rejected batch %d as invalid and it is dropped: %s", error.seq, error.message)
+            # The collector will never store it; keeping it in the queue would block shutdown forever.
             self.rejected += 1
-            self._forget(error.seq)
-        else:
-            raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                       details=f"collector could not store batch {error.seq}: {error.message}")
+            self.spool.quarantine(error.seq, f"rejected by the collector as invalid ({error.message})")
+            self._update_events()
+            return
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                   details=f"collector could not store batch {error.seq}: {error.message}")
 
-    def _forget(self, seq: int) -> None:
-        self.pending.pop(seq, None)
-        if not self.pending and not self._items:
+    def _update_events(self) -> None:
+        if not self.spool.full:
+            self._room.set()
+        else:
+            self._room.clear()
+        if not self.spool.entries and not self._items:
             self._drained.set()
+        else:
+            self._drained.clear()
+
+
+def _explain(exc: grpc.aio.AioRpcError) -> str:
+    code = exc.code()
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return "it refused this agent's token (check SILICONBENCH_AGENT_TOKEN against its tokens file)"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "unreachable or not storing"
+    return f"stream broke with {code.name}"

@@ -1,9 +1,12 @@
 """The gRPC Telemetry service: a thin adapter from the wire to the store.
 
-Per agent stream: a Hello first, then batches. Each batch is checked (collector/ingest.py),
-inserted table by table on a bounded pool of store threads, and acknowledged only after
-every insert returned. A replay carries the same batch_id, which is the insert's
-deduplication token, so storing it again is a no-op.
+Per agent stream: the bearer token is checked before anything is read, then a Hello, then
+batches. Each batch is parsed, checked and converted to column tables (collector/ingest.py), and
+inserted table by table — all of it on a bounded pool of store threads, so at most `store_threads`
+inserts reach ClickHouse at once however many agents are connected — and acknowledged only after
+every insert returned. A stream handles one batch at a time, so a slow or failing store stops the
+acks and gRPC flow control pushes back to the agents, which keep spooling. A replay carries the same
+batch_id, which is the insert's deduplication token, so storing it again is a no-op.
 """
 
 from __future__ import annotations
@@ -14,71 +17,168 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from google.protobuf.message import DecodeError
 
-from collector.errors import InvalidBatch, StoreUnavailable
-from collector.ingest import check_hello, hello_row, rows_of
+from collector.auth import TokenFile
+from collector.errors import InvalidBatch
+from collector.fleet import Fleet
+from collector.ingest import check_hello, hello_row, tables_of
 from collector.store import Store
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
-from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
+SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 
-class TelemetryService(pb_grpc.TelemetryServicer):
-    def __init__(self, store: Store, store_threads: int = 4) -> None:
+
+class StoreFailed(Exception):
+    """An insert did not succeed; the batch is not acknowledged and the agent resends it."""
+
+
+class TelemetryService:
+    def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None) -> None:
         self._store = store
+        self._tokens = tokens
         self._pool = ThreadPoolExecutor(max_workers=store_threads, thread_name_prefix="store")
+        self.fleet = Fleet(store, self._run)
+        self.run_in_store = self._run
         self.batches_stored = 0
+        self.batches_rejected = 0
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The service's handler. Requests arrive as bytes: a malformed message then gets a typed
+        PROTOCOL error on its stream instead of breaking it inside gRPC."""
+        method = grpc.stream_stream_rpc_method_handler(self.Stream, request_deserializer=None,
+                                                       response_serializer=pb.CollectorMessage.SerializeToString)
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
     async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC's name)
+        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+            log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
+                                "collector's tokens file")
         first = await anext(aiter(request_iterator), None)
         if first is None:
             return
-        if not first.HasField("hello"):
-            yield _error(0, pb.ERROR_CODE_PROTOCOL, "the first message of a stream must be Hello")
+        hello = _parse_hello(first)
+        if hello is None:
+            yield _error(0, pb.ERROR_CODE_PROTOCOL, "the first message of a stream must be a valid Hello")
             return
-        hello = first.hello
         try:
             check_hello(hello)
-            await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
         except InvalidBatch as exc:
             yield _error(0, pb.ERROR_CODE_INVALID, str(exc))
             return
-        except (StoreUnavailable, ClickHouseError, OSError) as exc:
-            log.error("agent %s: cannot record its Hello: %s", hello.agent_id, exc)
+        try:
+            await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
+        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
+            log.error("agent %s: cannot record its Hello (%s: %s); refusing the stream until the store is back",
+                      hello.agent_id, type(exc).__name__, _first_line(exc))
             yield _error(0, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")
             return
         agent = hello.agent_id
-        log.info("agent %s connected (node %s, %s)", agent, hello.node_name, hello.instance_type or "instance type unknown")
-        async for message in request_iterator:
-            if not message.HasField("batch"):
-                yield _error(0, pb.ERROR_CODE_PROTOCOL, "only Batch messages may follow Hello")
-                continue
-            yield await self._store_batch(agent, message.batch)
+        log.info("agent %s connected from %s (node %s, %s)", agent, context.peer(), hello.node_name,
+                 hello.instance_type or "instance type unknown")
+        # Replies to batches and the fleet's commands share the response stream: both go through `out`.
+        out: asyncio.Queue = asyncio.Queue()
+        link = self.fleet.attach(hello)
+        reader = asyncio.create_task(self._read(agent, request_iterator, out))
+        forwarder = asyncio.create_task(_forward(link.commands, out))
+        try:
+            while (reply := await out.get()) is not None:
+                yield reply
+            await reader  # re-raises what ended the stream abnormally
+        finally:
+            self.fleet.detach(link)
+            for task in (reader, forwarder):
+                task.cancel()
+            await asyncio.gather(reader, forwarder, return_exceptions=True)
         log.info("agent %s: stream closed", agent)
 
-    async def _store_batch(self, agent: str, batch: pb.Batch) -> pb.CollectorMessage:
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue) -> None:
+        """One message at a time, so a slow store slows the acks (backpressure); then a None for the end."""
         try:
-            tables = rows_of(batch, agent)
+            async for raw in request_iterator:
+                reply = await self._store_batch(agent, raw)
+                if isinstance(reply, pb.RunProgress):
+                    await self.fleet.on_progress(agent, reply)
+                elif reply is not None:
+                    out.put_nowait(reply)
+        finally:
+            out.put_nowait(None)
+
+    async def _store_batch(self, agent: str, raw: bytes) -> pb.CollectorMessage | pb.RunProgress | None:
+        try:
+            seq = await self._run(self._parse_and_store, agent, raw)
+            if not isinstance(seq, int):
+                return seq
         except InvalidBatch as exc:
-            log.warning("agent %s: batch %d rejected: %s", agent, batch.seq, exc)
-            return _error(batch.seq, pb.ERROR_CODE_INVALID, str(exc))
-        try:
-            for table, rows in tables.items():
-                if rows:
-                    await self._run(self._store.insert, table, rows, batch.batch_id)
-        except (StoreUnavailable, ClickHouseError, OSError) as exc:
-            log.error("agent %s: batch %d not stored, the agent will resend it: %s", agent, batch.seq, exc)
-            return _error(batch.seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")
+            self.batches_rejected += 1
+            log.warning("agent %s: %s", agent, exc)
+            return _error(getattr(exc, "seq", 0), exc.code, str(exc))
+        except StoreFailed as exc:
+            seq, cause = exc.args
+            log.error("agent %s: batch %d not stored (%s: %s); not acknowledged, the agent keeps it and resends it",
+                      agent, seq, type(cause).__name__, _first_line(cause))
+            return _error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")
         self.batches_stored += 1
-        return pb.CollectorMessage(ack=pb.Ack(seq=batch.seq))
+        return pb.CollectorMessage(ack=pb.Ack(seq=seq))
+
+    def _parse_and_store(self, agent: str, raw: bytes) -> int | pb.RunProgress:
+        """On a store thread: parse, check, convert and insert one batch and return its seq; a
+        RunProgress (not acknowledged) is returned as is, for the fleet."""
+        message = pb.AgentMessage()
+        try:
+            message.ParseFromString(raw)
+        except DecodeError:
+            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, f"a message of {len(raw)} bytes is not an AgentMessage") from None
+        if message.WhichOneof("kind") == "progress":
+            return message.progress
+        if message.WhichOneof("kind") != "batch":
+            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, "only Batch messages may follow Hello")
+        batch = message.batch
+        try:
+            tables = tables_of(batch, agent)
+        except InvalidBatch as exc:
+            raise _invalid(batch.seq, pb.ERROR_CODE_INVALID, f"batch {batch.seq} rejected: {exc}") from None
+        try:
+            for table, columns in tables.items():
+                self._store.insert_arrow(table, columns, batch.batch_id)
+        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
+            raise StoreFailed(batch.seq, exc) from None
+        return batch.seq
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+async def _forward(commands: asyncio.Queue, out: asyncio.Queue) -> None:
+    while True:
+        out.put_nowait(pb.CollectorMessage(command=await commands.get()))
+
+
+def _parse_hello(raw: bytes) -> pb.Hello | None:
+    message = pb.AgentMessage()
+    try:
+        message.ParseFromString(raw)
+    except DecodeError:
+        return None
+    return message.hello if message.WhichOneof("kind") == "hello" else None
+
+
+def _invalid(seq: int, code: int, text: str) -> InvalidBatch:
+    exc = InvalidBatch(text)
+    exc.seq, exc.code = seq, code
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else repr(exc)
 
 
 def _error(seq: int, code: int, message: str) -> pb.CollectorMessage:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
+from pathlib import Path
 
 import grpc
 import pytest
 
-from agent.shipper import Shipper
-from collector.server import build_server
+from agent.shipper import Shipper, tls_credentials
+from agent.spool import Spool
+from collector.auth import TokenFile, server_credentials
+from collector.server import ServerOptions, build_server
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
 
@@ -26,9 +30,9 @@ def count(store, table: str, run_id: str) -> int:
     return store.query(f"SELECT count() FROM {{db}}.{table} WHERE run_id = {{r:String}}", {"r": run_id}).result_rows[0][0]
 
 
-async def open_stream(port: int, agent_id: str):
+async def open_stream(port: int, agent_id: str, metadata=()):
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    call = pb_grpc.TelemetryStub(channel).Stream()
+    call = pb_grpc.TelemetryStub(channel).Stream(metadata=metadata)
     await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, node_name=agent_id)))
     return channel, call
 
@@ -41,13 +45,32 @@ async def server(store):
     service.close()
 
 
-async def test_shipper_delivers_every_record_and_the_collector_acks_after_storing(store, server, unique_id):
-    shipper = Shipper(f"127.0.0.1:{server}", pb.Hello(agent_id=f"agent-{unique_id}"), max_items=7)
+@pytest.fixture
+def tokens_file(tmp_path) -> Path:
+    path = tmp_path / "agent-tokens"
+    path.write_text("# one token per line\nsecret-one\nsecret-two\n")
+    return path
+
+
+@pytest.fixture
+async def guarded_server(store, tokens_file):
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(tokens=TokenFile(tokens_file)))
+    yield port
+    await srv.stop(1)
+    service.close()
+
+
+def shipper_for(address: str, agent_id: str, spool_dir: Path, **kwargs) -> Shipper:
+    return Shipper(address, pb.Hello(agent_id=agent_id), Spool.open(spool_dir, agent_id), **kwargs)
+
+
+async def test_shipper_delivers_every_record_and_the_collector_acks_after_storing(store, server, unique_id, tmp_path):
+    shipper = shipper_for(f"127.0.0.1:{server}", f"agent-{unique_id}", tmp_path, max_items=7)
     shipper.start()
     for i in range(50):
         shipper.add_request(record(unique_id, i))
     await shipper.close(timeout_s=20)
-    assert not shipper.pending
+    assert shipper.pending == 0
     assert count(store, "requests", unique_id) == 50
 
 
@@ -78,9 +101,112 @@ async def test_invalid_batch_gets_a_typed_error_and_nothing_is_stored(store, ser
     assert count(store, "requests", unique_id) == 1
 
 
+async def test_malformed_bytes_get_a_protocol_error_and_the_stream_goes_on(store, server, unique_id):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server}") as channel:
+        call = channel.stream_stream("/siliconbench.telemetry.v1.Telemetry/Stream", request_serializer=None,
+                                     response_deserializer=pb.CollectorMessage.FromString)()
+        await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=f"agent-{unique_id}")).SerializeToString())
+        await call.write(b"\x12\xff\xff\xff\x0fgarbage")
+        assert (await call.read()).error.code == pb.ERROR_CODE_PROTOCOL
+        good = pb.AgentMessage(batch=pb.Batch(seq=1, batch_id=f"{unique_id}/1", requests=[record(unique_id, 0)]))
+        await call.write(good.SerializeToString())
+        assert (await call.read()).ack.seq == 1
+        await call.done_writing()
+    assert count(store, "requests", unique_id) == 1
+
+
 async def test_stream_without_hello_is_refused(server):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server}") as channel:
         call = pb_grpc.TelemetryStub(channel).Stream()
         await call.write(pb.AgentMessage(batch=pb.Batch(seq=1, batch_id="x/1")))
         reply = await call.read()
         assert reply.error.code == pb.ERROR_CODE_PROTOCOL
+
+
+async def test_wrong_token_is_refused_as_unauthenticated_and_the_log_never_shows_it(guarded_server, caplog):
+    channel, call = await open_stream(guarded_server, "intruder", metadata=(("authorization", "Bearer guessed-secret"),))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call.read()
+    await channel.close()
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "refused: missing or wrong bearer token" in caplog.text
+    assert "guessed-secret" not in caplog.text
+
+
+async def test_missing_token_is_refused_as_unauthenticated(guarded_server):
+    channel, call = await open_stream(guarded_server, "anonymous")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call.read()
+    await channel.close()
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_any_token_of_the_file_is_accepted(store, guarded_server, unique_id, tmp_path):
+    shipper = shipper_for(f"127.0.0.1:{guarded_server}", f"agent-{unique_id}", tmp_path, token="secret-two")
+    shipper.start()
+    shipper.add_request(record(unique_id, 0))
+    await shipper.close(timeout_s=20)
+    assert count(store, "requests", unique_id) == 1
+
+
+async def test_rotated_token_file_takes_effect_without_restart(guarded_server, tokens_file, unique_id, tmp_path):
+    tokens_file.write_text("rotated\n")
+    channel, call = await open_stream(guarded_server, "old", metadata=(("authorization", "Bearer secret-one"),))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call.read()
+    await channel.close()
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _make_cert(directory: Path, name: str, ca: tuple[Path, Path] | None) -> tuple[Path, Path]:
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    subj = ["-subj", f"/CN={name}"]
+    if ca is None:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", key,
+                        "-out", cert, *subj, "-addext", "basicConstraints=critical,CA:TRUE"], check=True, capture_output=True)
+        return cert, key
+    csr = directory / f"{name}.csr"
+    ext = directory / f"{name}.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, *subj],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+                    "-days", "2", "-out", cert, "-extfile", ext], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    directory = tmp_path_factory.mktemp("pki")
+    ca = _make_cert(directory, "ca", None)
+    return {"ca": ca, "server": _make_cert(directory, "server", ca), "agent": _make_cert(directory, "agent", ca)}
+
+
+async def test_mtls_agent_with_a_certificate_delivers(store, pki, unique_id, tmp_path):
+    creds = server_credentials(*pki["server"], client_ca_file=pki["ca"][0])
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(credentials=creds))
+    try:
+        shipper = shipper_for(f"localhost:{port}", f"agent-{unique_id}", tmp_path,
+                              credentials=tls_credentials(pki["ca"][0], *pki["agent"]))
+        shipper.start()
+        shipper.add_request(record(unique_id, 0))
+        await shipper.close(timeout_s=20)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert count(store, "requests", unique_id) == 1
+
+
+async def test_mtls_refuses_an_agent_without_a_certificate(store, pki, unique_id):
+    creds = server_credentials(*pki["server"], client_ca_file=pki["ca"][0])
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(credentials=creds))
+    try:
+        async with grpc.aio.secure_channel(f"localhost:{port}", tls_credentials(pki["ca"][0])) as channel:
+            call = pb_grpc.TelemetryStub(channel).Stream()
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call.write(pb.AgentMessage(hello=pb.Hello(agent_id="no-cert")))
+                await asyncio.wait_for(call.read(), 10)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await srv.stop(1)
+        service.close()

@@ -1,0 +1,205 @@
+"""Collector ingest throughput: N simulated agents stream synthetic records through real gRPC into a
+collector process on embedded chDB.
+
+Each agent opens its own connection, says Hello and sends pre-built batches on a fixed period
+(open loop: the offered load does not drop when the collector is slow). A request record carries
+128 chunk offsets and token counts (a 128-token reply); a device sample carries 8 metrics, i.e. 8
+rows of `device_samples`. After the measured window every agent waits for its last ack, the
+collector stops, and the rows in the store are counted against what was sent (zero loss).
+
+Prints, per N: sustained request records/s and device-sample rows/s (acknowledged within the window),
+p50/p99 ack latency (batch written -> its Ack), collector CPU (% of one core, chDB threads included)
+and the loss check. Targets (2 cores, 100 agents): >= 20,000 request records/s and >= 100,000
+device samples/s sustained, zero loss.
+
+    .venv/bin/python bench/ingest.py [--agents 1,10,100] [--seconds 10] [--requests-per-s 22000]
+                                     [--sample-rows-per-s 110000] [--batch-period-s 1.0] [--store-threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "proto"))
+
+from agent.shipper import STREAM_METHOD, _frame  # noqa: E402
+from collector.demo import free_port, wait_for_collector  # noqa: E402
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb  # noqa: E402
+
+CHUNKS = 128
+METRICS = ("power_w", "util_gpu_pct", "util_mem_pct", "mem_used_bytes", "mem_total_bytes", "temp_c",
+           "sm_clock_mhz", "energy_j")
+_ID = b"Q" * 24  # fixed-width placeholder for a request id inside a serialized record
+
+
+@dataclass
+class AgentLoad:
+    batches: list[tuple[int, bytes, int, int]]  # (seq, AgentMessage bytes, request records, sample rows)
+    latencies: list[float] = field(default_factory=list)
+    acked_requests: int = 0
+    acked_rows: int = 0
+    errors: int = 0
+
+
+def build_batches(agent: str, run_id: str, n_batches: int, requests: int, samples: int) -> list:
+    now = time.time_ns()
+    offsets = [1_000_000 * (i + 1) for i in range(CHUNKS)]
+    template = pb.RequestRecord(run_id=run_id, request_id=_ID.decode(), step=0, concurrency=32, start_unix_ns=now,
+                                ttft_ns=offsets[0], e2e_ns=offsets[-1] + 1000, chunk_offset_ns=offsets,
+                                chunk_tokens=[1] * CHUNKS, prompt_tokens=512, output_tokens=CHUNKS, http_status=200,
+                                finish_reason="length").SerializeToString()
+    out, counter = [], 0
+    for seq in range(1, n_batches + 1):
+        head = pb.Batch(seq=seq, batch_id=f"{agent}/bench/{seq}").SerializeToString()
+        parts = [head]
+        for _ in range(requests):
+            record = template.replace(_ID, f"{agent[-8:]:>8}{counter:016d}".encode())
+            counter += 1
+            parts.append(b"\x22" + _varint(len(record)) + record)
+        for k in range(samples):
+            sample = pb.DeviceSample(run_id=run_id, time_unix_ns=now + seq * 10**6 + k, source="nvml",
+                                     device=str(k % 8), values={m: float(k) for m in METRICS}).SerializeToString()
+            parts.append(b"\x2a" + _varint(len(sample)) + sample)
+        out.append((seq, _frame(b"".join(parts)), requests, samples * len(METRICS)))
+    return out
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+async def run_agent(address: str, agent: str, load: AgentLoad, period_s: float, offset_s: float,
+                    window: tuple[float, float]) -> None:
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.stream_stream(STREAM_METHOD, request_serializer=None,
+                                     response_deserializer=pb.CollectorMessage.FromString)()
+        await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent, node_name=agent)).SerializeToString())
+        sent_at: dict[int, float] = {}
+        sizes = {seq: (req, rows) for seq, _, req, rows in load.batches}
+
+        async def reader() -> None:
+            async for message in call:
+                now = time.perf_counter()
+                if message.HasField("error"):
+                    load.errors += 1
+                    continue
+                seq = message.ack.seq
+                if window[0] <= now <= window[1]:
+                    load.acked_requests += sizes[seq][0]
+                    load.acked_rows += sizes[seq][1]
+                    load.latencies.append(now - sent_at[seq])
+                if seq == load.batches[-1][0]:
+                    return
+
+        task = asyncio.create_task(reader())
+        start = time.perf_counter() + offset_s
+        for i, (seq, data, _, _) in enumerate(load.batches):
+            delay = start + i * period_s - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent_at[seq] = time.perf_counter()
+            await call.write(data)
+        await task
+        await call.done_writing()
+
+
+def measure(n_agents: int, args: argparse.Namespace) -> dict:
+    # an agent seals a batch at 2000 items at the latest (the shipper's max_items), so one agent
+    # carrying the whole load sends smaller batches more often
+    period = min(args.batch_period_s, 2000 * n_agents / args.requests_per_s)
+    per_agent_requests = max(1, round(args.requests_per_s / n_agents * period))
+    per_agent_samples = max(1, round(args.sample_rows_per_s / len(METRICS) / n_agents * period))
+    n_batches = int(args.seconds / period) + 2
+    run_id = f"bench-{n_agents}"
+    print(f"N={n_agents}: building {n_agents} x {n_batches} batches of {per_agent_requests} requests + "
+          f"{per_agent_samples} samples ...", file=sys.stderr)
+    loads = [AgentLoad(build_batches(f"bench-agent-{a:04d}", run_id, n_batches, per_agent_requests,
+                                     per_agent_samples)) for a in range(n_agents)]
+    with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
+        store, port = f"chdb://{tmp}/store", free_port()
+        collector = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--listen", f"127.0.0.1:{port}",
+                                      "--store", store, "--store-threads", str(args.store_threads)], cwd=REPO,
+                                     stderr=open(Path(tmp) / "collector.log", "w"))
+        try:
+            wait_for_collector(f"127.0.0.1:{port}", collector)
+            proc = psutil.Process(collector.pid)
+            begin = time.perf_counter() + 1.0          # first second: connections and warm-up
+            window = (begin + period, begin + period + args.seconds - period)
+            cpu0 = None
+
+            async def main() -> None:
+                nonlocal cpu0
+                tasks = [asyncio.create_task(run_agent(f"127.0.0.1:{port}", f"bench-agent-{a:04d}", loads[a], period,
+                                                       1.0 + period * a / n_agents, window))
+                         for a in range(n_agents)]
+                await asyncio.sleep(window[0] - time.perf_counter())
+                cpu0 = proc.cpu_times()
+                await asyncio.sleep(window[1] - time.perf_counter())
+                cpu1 = proc.cpu_times()
+                measure.cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (window[1] - window[0])
+                await asyncio.gather(*tasks)
+
+            asyncio.run(main())
+        finally:
+            collector.terminate()
+            collector.wait(60)
+        counts = subprocess.run([sys.executable, "-m", "collector", "sql",
+                                 "SELECT (SELECT count() FROM siliconbench.requests), "
+                                 "(SELECT uniqExact(request_id) FROM siliconbench.requests), "
+                                 "(SELECT count() FROM siliconbench.device_samples)", "--store", store],
+                                capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1].split("\t")
+    seconds = window[1] - window[0]
+    latencies = sorted(x for load in loads for x in load.latencies)
+    sent_requests = sum(r for load in loads for _, _, r, _ in load.batches)
+    sent_rows = sum(s for load in loads for _, _, _, s in load.batches)
+    return {
+        "agents": n_agents, "req_per_s": sum(l.acked_requests for l in loads) / seconds,
+        "rows_per_s": sum(l.acked_rows for l in loads) / seconds,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        "cpu_pct": 100 * measure.cpu, "errors": sum(l.errors for l in loads),
+        "loss": f"{sent_requests - int(counts[0])} req, {sent_rows - int(counts[2])} rows, "
+                f"{int(counts[0]) - int(counts[1])} dup",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", default="1,10,100")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--requests-per-s", type=float, default=22_000, help="offered load, all agents together")
+    parser.add_argument("--sample-rows-per-s", type=float, default=110_000, help="offered load, all agents together")
+    parser.add_argument("--batch-period-s", type=float, default=1.0, help="each agent sends one batch per period")
+    parser.add_argument("--store-threads", type=int, default=4)
+    args = parser.parse_args()
+    results = [measure(int(n), args) for n in args.agents.split(",")]
+    print(f"\noffered: {args.requests_per_s:,.0f} request records/s + {args.sample_rows_per_s:,.0f} device-sample "
+          f"rows/s; one batch per agent every {args.batch_period_s} s (at most 2000 requests per batch); {args.store_threads} store threads; "
+          f"{psutil.cpu_count()} CPUs (client and collector share them)")
+    print("| agents | request records/s | device-sample rows/s | ack p50 ms | ack p99 ms | collector CPU % | errors | lost / duplicated |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        print(f"| {r['agents']} | {r['req_per_s']:,.0f} | {r['rows_per_s']:,.0f} | {r['p50_ms']:.0f} | "
+              f"{r['p99_ms']:.0f} | {r['cpu_pct']:.0f} | {r['errors']} | {r['loss']} |")
+
+
+if __name__ == "__main__":
+    main()

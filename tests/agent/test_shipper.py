@@ -1,0 +1,101 @@
+"""The shipper against a collector that is away, slow or back: spool, back-pressure, replay, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from agent.errors import DeliveryIncomplete
+from agent.shipper import Shipper
+from agent.spool import Spool
+from collector.server import build_server
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from tests.collector.test_service import count, record
+from collector.demo import free_port
+
+
+def shipper_for(port: int, agent_id: str, spool_dir, **kwargs) -> Shipper:
+    max_bytes = kwargs.pop("max_bytes", 512 * 2**20)
+    return Shipper(f"127.0.0.1:{port}", pb.Hello(agent_id=agent_id), Spool.open(spool_dir, agent_id, max_bytes),
+                   **kwargs)
+
+
+async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arrive_once(store, unique_id, tmp_path):
+    port = free_port()
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
+    shipper.start()
+    for i in range(23):
+        shipper.add_request(record(unique_id, i))
+    shipper.seal()
+    assert len(list(tmp_path.glob("*.batch"))) == 5
+    srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
+    try:
+        await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert count(store, "requests", unique_id) == 23
+    assert not list(tmp_path.glob("*.batch"))
+
+
+async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(unique_id, tmp_path):
+    shipper = shipper_for(free_port(), f"agent-{unique_id}", tmp_path)
+    shipper.start()
+    shipper.add_request(record(unique_id, 0))
+    with pytest.raises(DeliveryIncomplete, match=f"stay in the spool {tmp_path}"):
+        await shipper.close(timeout_s=0.5)
+    assert len(list(tmp_path.glob("*.batch"))) == 1
+
+
+async def test_a_restarted_agent_replays_the_previous_spool_first(store, unique_id, tmp_path):
+    agent = f"agent-{unique_id}"
+    first = shipper_for(free_port(), agent, tmp_path)
+    first.start()
+    first.add_request(record(unique_id, 0))
+    with pytest.raises(DeliveryIncomplete):
+        await first.close(timeout_s=0.2)
+    srv, service, port = await build_server(store, "127.0.0.1:0")
+    try:
+        second = shipper_for(port, agent, tmp_path)
+        second.start()
+        second.add_request(record(unique_id, 1))
+        await second.close(timeout_s=20)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert count(store, "requests", unique_id) == 2
+
+
+async def test_wait_for_room_blocks_while_the_spool_is_full_and_returns_after_acks(store, unique_id, tmp_path):
+    port = free_port()
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=1, max_bytes=2000)
+    shipper.start()
+    for i in range(30):
+        shipper.add_request(record(unique_id, i))
+    waiter = asyncio.create_task(shipper.wait_for_room())
+    await asyncio.sleep(0.3)
+    assert not waiter.done()
+    srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
+    try:
+        await asyncio.wait_for(waiter, 20)
+        await shipper.close(timeout_s=20)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert count(store, "requests", unique_id) == 30
+
+
+async def test_a_batch_the_collector_rejects_is_quarantined_not_retried(store, unique_id, tmp_path):
+    srv, service, port = await build_server(store, "127.0.0.1:0")
+    try:
+        shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
+        shipper.start()
+        shipper.add_request(record(unique_id, 0, start_unix_ns=5))  # 1970: not a plausible time
+        await shipper.close(timeout_s=20)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert shipper.rejected == 1
+    assert len(list((tmp_path / "quarantine").glob("*.batch"))) == 1

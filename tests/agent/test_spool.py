@@ -1,0 +1,93 @@
+"""The agent's disk spool: what survives a restart, what is quarantined, and when it is full."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from agent.errors import ConfigError
+from agent.spool import SEQ_BLOCK, Spool
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+
+def put(spool: Spool, n: int) -> list[int]:
+    seqs = []
+    for _ in range(n):
+        seq = spool.next_seq()
+        spool.put(seq, pb.Batch(seq=seq, batch_id=f"a/boot/{seq}").SerializeToString())
+        seqs.append(seq)
+    return seqs
+
+
+def test_unacknowledged_batches_survive_a_restart_in_order(tmp_path):
+    spool = Spool.open(tmp_path, "a")
+    seqs = put(spool, 5)
+    spool.remove(seqs[1])
+    spool.close()
+    again = Spool.open(tmp_path, "a")
+    assert list(again.entries) == [seqs[0], *seqs[2:]]
+    assert pb.Batch.FromString(again.read(seqs[2])).batch_id == f"a/boot/{seqs[2]}"
+
+
+def test_a_restarted_spool_never_reuses_a_sequence_number(tmp_path):
+    spool = Spool.open(tmp_path, "a")
+    seqs = put(spool, 3)
+    for seq in seqs:
+        spool.remove(seq)  # all acknowledged: nothing on disk says which numbers were used
+    spool.close()
+    assert Spool.open(tmp_path, "a").next_seq() > seqs[-1]
+
+
+def test_sequence_numbers_are_reserved_in_blocks(tmp_path):
+    spool = Spool.open(tmp_path, "a")
+    seqs = put(spool, SEQ_BLOCK + 5)
+    spool.close()
+    assert Spool.open(tmp_path, "a").next_seq() > seqs[-1]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_corrupt_file_is_quarantined_with_a_log_line_and_the_rest_replayed(tmp_path, caplog, damage):
+    spool = Spool.open(tmp_path, "a")
+    seqs = put(spool, 3)
+    spool.close()
+    victim = tmp_path / f"{seqs[1]:020d}.batch"
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[:-3] if damage == "truncate" else raw[:-1] + bytes([raw[-1] ^ 0xFF]))
+    with caplog.at_level(logging.ERROR):
+        again = Spool.open(tmp_path, "a")
+    assert list(again.entries) == [seqs[0], seqs[2]]
+    assert (tmp_path / "quarantine" / victim.name).exists()
+    assert f"{victim.name} is corrupt or truncated" in caplog.text
+
+
+def test_a_write_cut_short_leaves_no_batch_behind(tmp_path):
+    spool = Spool.open(tmp_path, "a")
+    put(spool, 1)
+    spool.close()
+    (tmp_path / f"{99:020d}.tmp").write_bytes(b"SBB1 half")
+    again = Spool.open(tmp_path, "a")
+    assert len(again.entries) == 1 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_two_agents_cannot_share_a_spool(tmp_path):
+    Spool.open(tmp_path, "a")
+    with pytest.raises(ConfigError, match="in use by another agent process"):
+        Spool.open(tmp_path, "a")
+
+
+def test_another_agents_batches_are_not_taken_over(tmp_path):
+    spool = Spool.open(tmp_path, "node-1")
+    put(spool, 1)
+    spool.close()
+    with pytest.raises(ConfigError, match="--node-name node-1"):
+        Spool.open(tmp_path, "node-2")
+
+
+def test_full_when_the_bytes_reach_the_bound(tmp_path):
+    spool = Spool.open(tmp_path, "a", max_bytes=100)
+    seqs = put(spool, 10)
+    assert spool.full
+    for seq in seqs:
+        spool.remove(seq)
+    assert not spool.full and spool.bytes == 0

@@ -1,0 +1,158 @@
+"""Real processes for fault tests: collectors on their own chDB paths, scripted agents, a TCP
+proxy that can cut the network, and reading the results back through the collector's CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collector.demo import free_port, wait_for_collector
+
+PY = sys.executable
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Proc:
+    """A child process with its stdout lines in a queue and its log (stderr) in a file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    lines: queue.Queue = field(default_factory=queue.Queue)
+
+    @classmethod
+    def start(cls, name: str, args: list[str], log_path: Path) -> "Proc":
+        log = open(log_path, "a")
+        popen = subprocess.Popen([PY, *args], stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = cls(name, popen, log_path)
+        threading.Thread(target=proc._pump, daemon=True).start()
+        return proc
+
+    def _pump(self) -> None:
+        for line in self.popen.stdout:
+            self.lines.put(line.strip())
+
+    def wait_line(self, prefix: str, timeout_s: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.popen.poll() is not None and self.lines.empty():
+                    break
+                continue
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"{self.name} printed no line starting {prefix!r}; its log:\n{self.log()[-3000:]}")
+
+    def kill9(self) -> None:
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout_s)
+
+    def wait(self, timeout_s: float = 60.0) -> int:
+        return self.popen.wait(timeout_s)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def start_collector(store: str, port: int, log_path: Path, *extra: str) -> Proc:
+    proc = Proc.start("collector", ["-m", "collector", "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
+                                    *extra], log_path)
+    wait_for_collector(f"127.0.0.1:{port}", proc.popen)
+    return proc
+
+
+def start_flaky_collector(store: str, port: int, log_path: Path, down_file: Path) -> Proc:
+    proc = Proc.start("collector", ["-m", "tests.faults.flaky_collector", "--listen", f"127.0.0.1:{port}",
+                                    "--store", store, "--down-file", str(down_file)], log_path)
+    wait_for_collector(f"127.0.0.1:{port}", proc.popen)
+    return proc
+
+
+def start_agent(port: int, spool: Path, run_id: str, log_path: Path, *, start: int = 0, count: int = 200,
+                **options) -> Proc:
+    args = ["-m", "tests.faults.agent_proc", "--collector", f"127.0.0.1:{port}", "--spool-dir", str(spool),
+            "--run", run_id, "--start", str(start), "--count", str(count)]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return Proc.start("agent", args, log_path)
+
+
+def stored(store: str, run_id: str) -> tuple[int, int]:
+    """(rows, distinct request ids) of a run, read through the CLI once the collector has stopped."""
+    result = subprocess.run([PY, "-m", "collector", "sql",
+                             f"SELECT count(), uniqExact(request_id) FROM siliconbench.requests WHERE run_id = '{run_id}'",
+                             "--store", store], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows, distinct = result.stdout.strip().splitlines()[1].split("\t")
+    return int(rows), int(distinct)
+
+
+class CuttableProxy:
+    """A TCP proxy on its own thread; `cut()` closes the listener and every connection (agents get
+    'connection refused'), `restore()` listens again on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self._target = target_port
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self.restore()
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def restore(self) -> None:
+        async def listen():
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._call(listen())
+
+    def cut(self) -> None:
+        async def close():
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
+        self._call(close())
+
+    async def _handle(self, reader, writer) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def close(self) -> None:
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)

@@ -1,0 +1,149 @@
+"""Fault tests with real processes over loopback: a scripted agent (the real Shipper and Spool)
+streams request records to a real collector on its own chDB path; a fault strikes mid-run.
+After each: rows stored == rows produced, no duplicates, and a log line that says what happened.
+
+Each test takes a few seconds (process start-up dominates)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from collector.demo import free_port
+from tests.faults.procs import CuttableProxy, start_agent, start_collector, start_flaky_collector, stored
+
+
+@pytest.fixture
+def run_id() -> str:
+    return f"fault-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def store(tmp_path) -> str:
+    return f"chdb://{tmp_path / 'store'}"
+
+
+def matrix_line(fault: str, produced: int, rows: int, distinct: int) -> None:
+    print(f"\nFAULT-MATRIX | {fault} | produced {produced} | stored {rows} | duplicates {rows - distinct}")
+
+
+def test_collector_killed_mid_run_and_restarted(tmp_path: Path, store: str, run_id: str):
+    port = free_port()
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
+    agent.wait_line("sealed 100")
+    collector.kill9()
+    agent.wait_line("sealed 150")  # production goes on into the spool
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    assert agent.wait() == 0, agent.log()[-3000:]
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("collector kill -9 + restart", 300, rows, distinct)
+    assert rows == distinct == 300
+    assert "unreachable or not storing" in agent.log() and "replaying" in agent.log()
+
+
+def test_store_unavailable_for_a_while(tmp_path: Path, store: str, run_id: str):
+    port, down = free_port(), tmp_path / "store-down"
+    collector = start_flaky_collector(store, port, tmp_path / "collector.log", down)
+    agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
+    agent.wait_line("sealed 80")
+    down.touch()
+    agent.wait_line("sealed 200")
+    down.unlink()
+    assert agent.wait() == 0, agent.log()[-3000:]
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("store unavailable ~1 s", 300, rows, distinct)
+    assert rows == distinct == 300
+    assert "not stored (StoreUnavailable: ClickHouse at" in collector.log()
+    assert "the agent keeps it and resends it" in collector.log()
+
+
+def test_agent_killed_mid_run_and_restarted_replays_its_spool(tmp_path: Path, store: str, run_id: str):
+    port, spool = free_port(), tmp_path / "spool"
+    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", count=1000, pause_s=0.2)  # collector not up yet
+    agent.wait_line("sealed 100")
+    agent.kill9()  # records 0..99 are in the spool; nothing else was produced
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", start=100, count=100)
+    assert agent.wait() == 0, agent.log()[-3000:]
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("agent kill -9 + restart (spool survives)", 200, rows, distinct)
+    assert rows == distinct == 200
+    assert "from a previous run will be replayed" in agent.log()
+
+
+def test_corrupt_spool_file_is_quarantined_and_the_rest_delivered(tmp_path: Path, store: str, run_id: str):
+    port, spool = free_port(), tmp_path / "spool"
+    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", count=1000, pause_s=0.2)
+    agent.wait_line("sealed 50")
+    agent.kill9()
+    victim = sorted(spool.glob("*.batch"))[2]  # records 20..29
+    victim.write_bytes(victim.read_bytes()[:-7])
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", start=50, count=50)
+    assert agent.wait() == 0, agent.log()[-3000:]
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("truncated spool file (10 records quarantined)", 100, rows, distinct)
+    assert rows == distinct == 100 - 10
+    assert (spool / "quarantine" / victim.name).exists()
+    assert f"{victim.name} is corrupt or truncated" in agent.log()
+
+
+def test_wrong_token_is_refused_and_the_spool_keeps_everything_for_the_right_one(tmp_path: Path, store: str, run_id: str):
+    port, spool, tokens = free_port(), tmp_path / "spool", tmp_path / "tokens"
+    tokens.write_text("the-right-token\n")
+    collector = start_collector(store, port, tmp_path / "collector.log", "--agent-tokens-file", str(tokens))
+    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", count=100, token="a-wrong-token", grace_s=1)
+    assert agent.wait() == 3  # not delivered: kept in the spool
+    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", start=100, count=100, token="the-right-token")
+    assert agent.wait() == 0, agent.log()[-3000:]
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("wrong token, then the right one", 200, rows, distinct)
+    assert rows == distinct == 200
+    assert "refused: missing or wrong bearer token" in collector.log()
+    assert "refused this agent's token" in agent.log()
+    assert "a-wrong-token" not in collector.log() and "the-right-token" not in collector.log()
+
+
+def test_network_cut_refuses_connections_for_a_while(tmp_path: Path, store: str, run_id: str):
+    port = free_port()
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    proxy = CuttableProxy(port)
+    try:
+        agent = start_agent(proxy.port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
+        agent.wait_line("sealed 80")
+        proxy.cut()
+        agent.wait_line("sealed 200")
+        time.sleep(0.5)
+        proxy.restore()
+        assert agent.wait() == 0, agent.log()[-3000:]
+    finally:
+        proxy.close()
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("network cut (connection refused ~1.5 s)", 300, rows, distinct)
+    assert rows == distinct == 300
+    assert "unreachable or not storing" in agent.log()
+
+
+def test_sigterm_drains_everything_produced_within_the_grace_period(tmp_path: Path, store: str, run_id: str):
+    port = free_port()
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=10_000, grace_s=20)
+    agent.wait_line("sealed 100")
+    agent.popen.terminate()
+    produced = int(agent.wait_line("produced").split()[1])
+    assert agent.wait() == 0, agent.log()[-3000:]
+    assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    matrix_line("agent SIGTERM mid-run (graceful drain)", produced, rows, distinct)
+    assert rows == distinct == produced
+    assert not list((tmp_path / "spool").glob("*.batch"))
