@@ -21,3 +21,15 @@ class InvalidBatch(CollectorError):
 
 class RunNotFound(CollectorError):
     """No run with the given id is in the store."""
+
+
+class InvalidOption(CollectorError):
+    """A command-line value (filter, SLO, format...) cannot be used; the message says what is accepted."""
+
+
+class PriceMissing(CollectorError):
+    """A node's instance type has no price in the price table (for the region and kind asked)."""
+
+
+class InvalidPriceFile(CollectorError):
+    """A price CSV breaks a rule (missing column, unknown kind, bad number); the message names the line."""

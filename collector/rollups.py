@@ -1,94 +1,221 @@
-"""Rollups as ClickHouse SQL. Percentiles are computed where the data is; Python only renders.
-
-Definitions (DESIGN §3), per step of a run, over successful requests (error_class = ''):
-  TTFT      = ttft_ns (first content-bearing chunk)
-  ITL       = gaps between consecutive content-bearing chunks (chunk-weighted)
-  ITL/token = each gap divided by the tokens its chunk carried
-  TPOT      = (e2e_ns - ttft_ns) / (output_tokens - 1), requests with > 1 output token
-  E2E       = e2e_ns
-  output tok/s = sum(output_tokens) / (last request end - first request start)
+"""Reading the rollup views (collector/views.py) for reports: which series a report covers, and their
+figures per step, per sweep point (median of repetitions) and per node. All aggregation runs in
+ClickHouse; Python receives one row per step or per sweep point. Filters are bound parameters.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 
-from collector.errors import RunNotFound
+from collector.errors import InvalidOption, RunNotFound
 from collector.store import Store
 
-QUANTILES = (0.5, 0.9, 0.99)
-
-STEP_ROLLUP_SQL = """
-WITH error_class = '' AS ok,
-     arrayPopFront(arrayDifference(chunk_offset_ns)) AS gaps,
-     arrayPopFront(chunk_tokens) AS gap_tokens
-SELECT
-    step,
-    any(concurrency) AS concurrency,
-    any(repetition) AS repetition,
-    count() AS requests,
-    countIf(NOT ok) AS errors,
-    quantilesIf(0.5, 0.9, 0.99)(ttft_ns / 1e6, ok) AS ttft_ms,
-    quantilesArrayIf(0.5, 0.9, 0.99)(arrayMap(g -> g / 1e6, gaps), ok) AS itl_ms,
-    quantilesArrayIf(0.5, 0.9, 0.99)(
-        arrayMap((g, k) -> g / 1e6 / k, arrayFilter((g, k) -> k > 0, gaps, gap_tokens),
-                 arrayFilter(k -> k > 0, gap_tokens)), ok) AS itl_per_token_ms,
-    quantilesIf(0.5, 0.9, 0.99)((e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1), ok AND output_tokens > 1) AS tpot_ms,
-    quantilesIf(0.5, 0.9, 0.99)(e2e_ns / 1e6, ok) AS e2e_ms,
-    sumIf(output_tokens, ok) AS tokens_out,
-    (max(toUnixTimestamp64Nano(start_time) + e2e_ns) - min(toUnixTimestamp64Nano(start_time))) / 1e9 AS wall_s,
-    if(wall_s > 0, tokens_out / wall_s, 0) AS output_tokens_per_s
-FROM {db}.requests
-WHERE run_id = {run_id:String}
-GROUP BY step
-ORDER BY step
-"""
-
-RUN_SQL = """
-SELECT run_id, agent_id, time, target_url, model, simulated, target_version, scenario
-FROM {db}.runs
-WHERE run_id = {run_id:String} AND phase = 'start'
-ORDER BY agent_id
-LIMIT 1
-"""
+SLO_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
 
 @dataclass(frozen=True, slots=True)
-class RunInfo:
+class Slo:
+    """Service-level objectives for goodput; an absent one is infinite (always met)."""
+
+    ttft_ms: float = math.inf
+    tpot_ms: float = math.inf
+    e2e_ms: float = math.inf
+
+    def params(self) -> dict[str, float]:
+        return {"ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms, "e2e_ms": self.e2e_ms}
+
+    def describe(self) -> str:
+        given = [f"{name.removesuffix('_ms').upper()} ≤ {value:g} ms" for name, value in self.params().items()
+                 if math.isfinite(value)]
+        return ", ".join(given) if given else "none (every successful request counts)"
+
+
+def parse_slo(items: list[str]) -> Slo:
+    """['ttft_ms=500', 'tpot_ms=50'] -> Slo; InvalidOption naming the bad item otherwise."""
+    values: dict[str, float] = {}
+    for item in items:
+        match = re.fullmatch(r"\s*([a-z0-9_]+)\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*", item)
+        if not match or match.group(1) not in SLO_METRICS:
+            raise InvalidOption(f"--slo {item!r}: write METRIC=MILLISECONDS with METRIC one of "
+                                f"{', '.join(SLO_METRICS)}, e.g. --slo ttft_ms=500 --slo tpot_ms=50")
+        values[match.group(1)] = float(match.group(2))
+    return Slo(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One run on one node: the unit every table compares."""
+
     run_id: str
     agent_id: str
+    scenario: str
     started: object
     target_url: str
     model: str
     simulated: bool
     target_version: str
-    scenario: str
+    instance_type: str
+    accelerator_kind: str
+    accelerator_count: int
+    accelerator_model: str
+    label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.run_id, self.agent_id)
+
+    @property
+    def accelerators(self) -> str:
+        if not self.accelerator_count:
+            return self.accelerator_kind or "none"
+        return f"{self.accelerator_count}× {self.accelerator_model or self.accelerator_kind}"
 
 
 @dataclass(frozen=True, slots=True)
-class StepRollup:
-    step: int
-    concurrency: int
-    repetition: int
-    requests: int
-    errors: int
-    ttft_ms: tuple[float, ...]
-    itl_ms: tuple[float, ...]
-    itl_per_token_ms: tuple[float, ...]
-    tpot_ms: tuple[float, ...]
-    e2e_ms: tuple[float, ...]
-    output_tokens: int
-    wall_s: float
-    output_tokens_per_s: float
+class Selection:
+    """Which runs a report covers: the runs named, the runs of the scenarios named, or every run."""
+
+    runs: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.runs:
+            return "runs " + ", ".join(self.runs)
+        if self.scenarios:
+            return "scenarios " + ", ".join(self.scenarios)
+        return "all runs"
 
 
-def run_info(store: Store, run_id: str) -> RunInfo:
-    rows = store.query(RUN_SQL, {"run_id": run_id}).result_rows
-    if not rows:
-        raise RunNotFound(f"no run {run_id!r} in {store.location.shown}; `siliconbench-collector runs` lists the runs")
-    return RunInfo(*rows[0])
+SERIES_SQL = """
+SELECT r.run_id, r.agent_id, any(r.scenario), min(r.time), any(r.target_url), any(r.model), max(r.simulated),
+       any(r.target_version), any(n.instance_type), any(n.accelerator_kind), any(n.accelerator_count),
+       any(n.accelerator_model)
+FROM {db}.runs AS r
+LEFT JOIN (SELECT * FROM {db}.nodes FINAL) AS n ON n.agent_id = r.agent_id
+WHERE r.phase = 'start'
+  AND (empty({runs:Array(String)}) OR has({runs:Array(String)}, r.run_id))
+  AND (empty({scenarios:Array(String)}) OR has({scenarios:Array(String)}, r.scenario))
+GROUP BY r.run_id, r.agent_id
+ORDER BY any(r.scenario), min(r.time), r.agent_id
+"""
+
+RUNS_SQL = """
+SELECT run_id, min(time) AS started, any(scenario), any(model), max(simulated), count(DISTINCT agent_id),
+       any(target_url)
+FROM {db}.runs WHERE phase = 'start'
+GROUP BY run_id ORDER BY started DESC
+"""
 
 
-def step_rollups(store: Store, run_id: str) -> list[StepRollup]:
-    result = store.query(STEP_ROLLUP_SQL, {"run_id": run_id})
-    return [StepRollup(*(tuple(v) if isinstance(v, list) else v for v in row)) for row in result.result_rows]
+def select_series(store: Store, selection: Selection) -> list[Series]:
+    """The series of the selection, labelled by scenario (or run id) and unique; RunNotFound for a
+    run or scenario that is not in the store."""
+    rows = store.query(SERIES_SQL, {"runs": list(selection.runs), "scenarios": list(selection.scenarios)}).result_rows
+    found = [Series(*row) for row in rows]
+    missing = sorted(set(selection.runs) - {s.run_id for s in found})
+    missing += sorted(set(selection.scenarios) - {s.scenario for s in found})
+    if missing or not found:
+        what = ", ".join(repr(m) for m in missing) if missing else selection.describe()
+        raise RunNotFound(f"no run matches {what} in {store.location.shown}; "
+                          "`siliconbench-collector runs list` lists the runs and their scenarios")
+    return _labelled(found)
+
+
+def _labelled(series: list[Series]) -> list[Series]:
+    base = [s.scenario or s.run_id for s in series]
+    out = []
+    for s, label in zip(series, base):
+        if base.count(label) > 1:
+            same_run = sum(1 for t, b in zip(series, base) if b == label and t.run_id == s.run_id) > 1
+            label = f"{label} ({s.agent_id})" if same_run else f"{label} ({s.run_id})"
+        out.append(_replace_label(s, label))
+    return out
+
+
+def _replace_label(s: Series, label: str) -> Series:
+    from dataclasses import replace
+
+    return replace(s, label=label)
+
+
+def _dicts(result) -> list[dict]:
+    names = result.column_names
+    return [dict(zip(names, row)) for row in result.result_rows]
+
+
+def _run_ids(series: list[Series]) -> list[str]:
+    return sorted({s.run_id for s in series})
+
+
+SWEEP_SQL = """
+SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
+WHERE has({runs:Array(String)}, run_id)
+ORDER BY run_id, agent_id, concurrency
+"""
+
+STEPS_SQL = """
+SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
+WHERE has({runs:Array(String)}, run_id)
+ORDER BY run_id, agent_id, step
+"""
+
+NODE_SWEEP_SQL = """
+SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id) ORDER BY run_id, agent_id, concurrency
+"""
+
+DEVICE_STEPS_SQL = """
+SELECT run_id, agent_id, concurrency, source, device, count() AS repetitions,
+       median(util_mean_pct) AS util_mean_pct, medianForEach(util_pct) AS util_pct,
+       max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
+       median(energy_j) AS energy_j, any(energy_method) AS energy_method
+FROM {db}.device_rollups WHERE has({runs:Array(String)}, run_id)
+GROUP BY run_id, agent_id, concurrency, source, device
+ORDER BY run_id, agent_id, concurrency, source, length(device), device
+SETTINGS prefer_column_name_to_alias = 1
+"""
+
+
+@dataclass(slots=True)
+class Figures:
+    """Everything a report shows about its series, as rows from the views."""
+
+    series: list[Series]
+    points: list[dict] = field(default_factory=list)    # sweep_results rows
+    steps: list[dict] = field(default_factory=list)     # step_results rows
+    nodes: list[dict] = field(default_factory=list)     # node_sweep rows
+    devices: list[dict] = field(default_factory=list)   # device_rollups, median of repetitions
+
+    def points_of(self, s: Series) -> list[dict]:
+        return [p for p in self.points if (p["run_id"], p["agent_id"]) == s.key]
+
+    def steps_of(self, s: Series) -> list[dict]:
+        return [p for p in self.steps if (p["run_id"], p["agent_id"]) == s.key]
+
+    def node_of(self, s: Series, concurrency: int) -> dict | None:
+        for n in self.nodes:
+            if (n["run_id"], n["agent_id"], n["concurrency"]) == (*s.key, concurrency):
+                return n
+        return None
+
+
+def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
+    params = {"runs": _run_ids(series), **slo.params()}
+    keys = {s.key for s in series}
+
+    def mine(rows: list[dict]) -> list[dict]:
+        return [r for r in rows if (r["run_id"], r["agent_id"]) in keys]
+
+    return Figures(
+        series=series,
+        points=mine(_dicts(store.query(SWEEP_SQL, params))),
+        steps=mine(_dicts(store.query(STEPS_SQL, params))),
+        nodes=mine(_dicts(store.query(NODE_SWEEP_SQL, {"runs": params["runs"]}))),
+        devices=mine(_dicts(store.query(DEVICE_STEPS_SQL, {"runs": params["runs"]}))),
+    )
+
+
+def list_runs(store: Store) -> list[tuple]:
+    """(run_id, started, scenario, model, simulated, nodes, target) per run, newest first."""
+    return store.query(RUNS_SQL).result_rows

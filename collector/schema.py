@@ -10,6 +10,36 @@ from __future__ import annotations
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 _DEDUP = "SETTINGS non_replicated_deduplication_window = 100000"
 
+# What the materialized view stores per insert block; also backfills a store created before it.
+# Definitions are DESIGN §3 (see collector/views.py for the read side).
+DIGEST_SELECT = """
+    WITH arrayMap(g -> g / 1e6, arrayPopFront(arrayDifference(chunk_offset_ns))) AS gap_ms,
+         arrayPopFront(chunk_tokens) AS gap_k,
+         arrayMap((g, k) -> g / k, arrayFilter((g, k) -> k > 0, gap_ms, gap_k), arrayFilter(k -> k > 0, gap_k)) AS gap_token_ms
+    SELECT run_id, agent_id, step, any(concurrency) AS concurrency, any(repetition) AS repetition,
+        count() AS requests, countIf(error_class != '') AS errors, countIf(error_class = '') AS ok,
+        countIf(error_class = '' AND tokens_counted) AS counted,
+        sumIf(output_tokens, error_class = '') AS output_tokens, sumIf(prompt_tokens, error_class = '') AS prompt_tokens,
+        min(toUnixTimestamp64Nano(start_time)) AS first_start_ns,
+        max(toUnixTimestamp64Nano(start_time) + e2e_ns) AS last_end_ns,
+        quantilesStateIf(0.5, 0.9, 0.95, 0.99)(ttft_ns / 1e6, error_class = '') AS ttft_state,
+        sumIf(ttft_ns / 1e6, error_class = '') AS ttft_sum,
+        quantilesStateIf(0.5, 0.9, 0.95, 0.99)(e2e_ns / 1e6, error_class = '') AS e2e_state,
+        sumIf(e2e_ns / 1e6, error_class = '') AS e2e_sum,
+        quantilesStateIf(0.5, 0.9, 0.95, 0.99)((e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1),
+                                                error_class = '' AND output_tokens > 1) AS tpot_state,
+        sumIf((e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1), error_class = '' AND output_tokens > 1) AS tpot_sum,
+        countIf(error_class = '' AND output_tokens > 1) AS tpot_n,
+        quantilesArrayStateIf(0.5, 0.9, 0.95, 0.99)(gap_ms, error_class = '') AS itl_state,
+        quantilesArrayStateIf(0.5, 0.9, 0.95, 0.99)(gap_token_ms, error_class = '') AS itl_token_state,
+        sumIf(arraySum(gap_ms), error_class = '') AS itl_sum,
+        sumIf(arraySum(gap_token_ms), error_class = '') AS itl_token_sum,
+        sumIf(length(gap_ms), error_class = '') AS gaps,
+        sumIf(arraySum(gap_k), error_class = '') AS gap_tokens
+    FROM {source}
+    GROUP BY run_id, agent_id, step
+    SETTINGS prefer_column_name_to_alias = 1"""
+
 TABLES: dict[str, str] = {
     "nodes": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.nodes (
@@ -70,9 +100,43 @@ TABLES: dict[str, str] = {
             step UInt32, steps_total UInt32, requests_done UInt32, output_tokens_per_s Float64, errors UInt32,
             detail String, time DateTime64(9, 'UTC')
         ) ENGINE = ReplacingMergeTree(time) ORDER BY (run_id, agent_id)""",
+    "prices": """
+        CREATE TABLE IF NOT EXISTS {db}.prices (
+            instance_type LowCardinality(String), region LowCardinality(String), kind LowCardinality(String),
+            usd_per_hour Float64, currency LowCardinality(String), as_of String COMMENT 'date the price held, YYYY-MM[-DD]',
+            accelerators String, accelerator_memory_gb Float64, confidence LowCardinality(String), source String,
+            imported_at DateTime64(9, 'UTC')
+        ) ENGINE = ReplacingMergeTree(imported_at) ORDER BY (instance_type, region, kind, as_of)""",
+    # Per-step digests of `requests`, kept by a materialized view as rows arrive, so reports read
+    # kilobytes of quantile states instead of every chunk of every request (see collector/views.py).
+    "request_digests": f"""
+        CREATE TABLE IF NOT EXISTS {{db}}.request_digests (
+            run_id String, agent_id LowCardinality(String), step UInt32,
+            concurrency SimpleAggregateFunction(any, UInt32), repetition SimpleAggregateFunction(any, UInt32),
+            requests SimpleAggregateFunction(sum, UInt64), errors SimpleAggregateFunction(sum, UInt64),
+            ok SimpleAggregateFunction(sum, UInt64), counted SimpleAggregateFunction(sum, UInt64),
+            output_tokens SimpleAggregateFunction(sum, UInt64), prompt_tokens SimpleAggregateFunction(sum, UInt64),
+            first_start_ns SimpleAggregateFunction(min, Int64), last_end_ns SimpleAggregateFunction(max, Int64),
+            ttft_state AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Float64), ttft_sum SimpleAggregateFunction(sum, Float64),
+            e2e_state AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Float64), e2e_sum SimpleAggregateFunction(sum, Float64),
+            tpot_state AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Float64), tpot_sum SimpleAggregateFunction(sum, Float64),
+            tpot_n SimpleAggregateFunction(sum, UInt64),
+            itl_state AggregateFunction(quantilesArray(0.5, 0.9, 0.95, 0.99), Array(Float64)),
+            itl_token_state AggregateFunction(quantilesArray(0.5, 0.9, 0.95, 0.99), Array(Float64)),
+            itl_sum SimpleAggregateFunction(sum, Float64), itl_token_sum SimpleAggregateFunction(sum, Float64),
+            gaps SimpleAggregateFunction(sum, UInt64), gap_tokens SimpleAggregateFunction(sum, UInt64)
+        ) ENGINE = AggregatingMergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}""",
+    "request_digests_mv": """
+        CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.request_digests_mv TO {db}.request_digests AS """
+        + DIGEST_SELECT.replace("{source}", "{db}.requests"),
     "schema_version": """
         CREATE TABLE IF NOT EXISTS {db}.schema_version (version UInt32, applied_at DateTime64(9, 'UTC'))
         ENGINE = ReplacingMergeTree(applied_at) ORDER BY version""",
+}
+
+# Run once when the named table is created in a store that already holds requests.
+BACKFILL: dict[str, str] = {
+    "request_digests": "INSERT INTO {db}.request_digests " + DIGEST_SELECT.replace("{source}", "{db}.requests"),
 }
 
 COLUMNS: dict[str, list[str]] = {
@@ -87,6 +151,8 @@ COLUMNS: dict[str, list[str]] = {
                  "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns"],
     "device_samples": ["run_id", "agent_id", "time", "source", "device", "metric", "value"],
     "server_metrics": ["run_id", "agent_id", "step", "name", "labels", "start_value", "end_value"],
+    "prices": ["instance_type", "region", "kind", "usd_per_hour", "currency", "as_of", "accelerators",
+               "accelerator_memory_gb", "confidence", "source", "imported_at"],
     "run_nodes": ["run_id", "agent_id", "node_name", "instance_type", "scenario", "role", "plan_json", "selector",
                   "start_at", "created"],
     "run_progress": ["run_id", "agent_id", "state", "step", "steps_total", "requests_done", "output_tokens_per_s",

@@ -1,0 +1,112 @@
+"""How long the full report takes on a large store, on embedded chDB.
+
+Builds a store with N request rows (default 10 million) generated inside ClickHouse with
+INSERT ... SELECT FROM numbers() — five scenarios A–E, concurrency 1/4/8/16/32, three repetitions,
+CHUNKS content chunks of 4 tokens per request — then times `report` (SQL and rendering) in every
+format, warm, best of several runs. Target: under 2 s.
+
+    .venv/bin/python bench/report.py [--rows 10000000] [--chunks 8] [--store chdb:///tmp/sb-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+
+from collector.prices import ensure_prices
+from collector.reports import RENDERERS, Options, build_report
+from collector.rollups import Selection, parse_slo
+from collector.store import Store
+
+SCENARIOS = (("A", "p5.48xlarge", 120, 8), ("B", "p4d.24xlarge", 280, 18), ("C", "g6e.48xlarge", 350, 22),
+             ("D", "trn2.48xlarge", 150, 10), ("E", "inf2.48xlarge", 200, 14))
+CONCURRENCY = (1, 4, 8, 16, 32)
+REPETITIONS = 3
+
+# One row per number: scenario = n % 5; step = (n / 5) % 15 (concurrency x repetition). TTFT and ITL
+# follow the scenario's profile with pseudo-random jitter (cityHash64), 1 in 1000 requests fails.
+REQUESTS_SQL = """
+INSERT INTO {db}.requests
+SELECT 'bench-' || toString(s) AS run_id, 'node-' || toString(s) AS agent_id, toString(number) AS request_id,
+       step, [1, 4, 8, 16, 32][step % 5 + 1] AS concurrency, intDiv(step, 5) AS repetition,
+       toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalMicrosecond(intDiv(number, 5) * 50) AS start_time,
+       if(failed, -1, ttft) AS ttft_ns,
+       if(failed, 1000000, ttft + {chunks:UInt32} * itl * 4 + 1000000) AS e2e_ns,
+       if(failed, [], arrayMap(i -> ttft + i * (itl * 4 + toInt64(cityHash64(number, i) % 2000000)), range({chunks:UInt32}))),
+       if(failed, [], arrayResize([toUInt32(4)], {chunks:UInt32}, toUInt32(4))),
+       512, if(failed, 0, {chunks:UInt32} * 4), false, if(failed, '', 'length'), if(failed, 500, 200),
+       if(failed, 'timeout', ''), '', 0
+FROM (
+    SELECT number, number % 5 AS s, toUInt32(intDiv(number, 5) % 15) AS step, number % 1000 = 999 AS failed,
+           toInt64([120, 280, 350, 150, 200][s + 1] * 1000000 + cityHash64(number) % 30000000) AS ttft,
+           toInt64([8, 18, 22, 10, 14][s + 1] * 1000000) AS itl
+    FROM numbers({rows:UInt64})
+)
+SETTINGS max_insert_threads = 2
+"""
+
+
+def build(store: Store, rows: int, chunks: int) -> float:
+    now = dt.datetime.now(dt.timezone.utc)
+    for i, (name, itype, _, _) in enumerate(SCENARIOS):
+        agent = f"node-{i}"
+        store.insert("nodes", [[agent, agent, itype, "nvidia", 8, "bench", "bench", "", now]], f"bench/n/{i}")
+        store.insert("runs", [[f"bench-{i}", agent, "start", now, "http://bench", "bench-model", True, "", name, "{}"]],
+                     f"bench/r/{i}")
+    t0 = time.perf_counter()
+    store.client().command(REQUESTS_SQL.replace("{db}", f"`{store.location.database}`"),
+                           parameters={"rows": rows, "chunks": chunks})
+    return time.perf_counter() - t0
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--chunks", type=int, default=8, help="content chunks per request (4 tokens each)")
+    parser.add_argument("--store", default="chdb:///tmp/siliconbench-bench-report")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="reuse the store if it already holds --rows rows")
+    args = parser.parse_args()
+
+    path = Path(args.store.removeprefix("chdb://"))
+    store = Store.open(args.store)
+    have = store.query("SELECT count() FROM {db}.requests").result_rows[0][0]
+    build_s = None
+    if not (args.keep and have == args.rows):
+        store.close()
+        shutil.rmtree(path, ignore_errors=True)
+        store = Store.open(args.store)
+        build_s = build(store, args.rows, args.chunks)
+    ensure_prices(store)
+    options = Options(slo=parse_slo(["ttft_ms=300", "tpot_ms=5"]))
+    selection = Selection()
+    build_report(store, selection, options)  # warm: first query plans, caches
+    rows = [("build_report (all SQL: 5 scenarios x 5 concurrencies x 3 reps)",
+             best_of(lambda: build_report(store, selection, options), args.repeat))]
+    for fmt, render in RENDERERS.items():
+        rows.append((f"report --format {fmt} (SQL + render)",
+                     best_of(lambda: render(build_report(store, selection, options)), args.repeat)))
+    gaps = store.query("SELECT sum(gaps) FROM {db}.request_digests").result_rows[0][0]
+    print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps"
+          + (f", built in {build_s:.1f} s (INSERT ... SELECT FROM numbers(), materialized digests)" if build_s else ""))
+    print(f"{'what':68s} {'best of ' + str(args.repeat):>12s}")
+    for name, seconds in rows:
+        print(f"{name:68s} {seconds:10.3f} s")
+    worst = max(s for _, s in rows)
+    print(f"target < 2 s: {'met' if worst < 2 else 'MISSED'} (slowest {worst:.3f} s)")
+
+
+if __name__ == "__main__":
+    main()

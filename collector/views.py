@@ -1,0 +1,226 @@
+"""The rollups as ClickHouse views: what the reports read, and what SQL users query directly.
+
+Created (replaced) at every start by `Store.ensure_schema`, so they follow the code. Every number is
+defined in DESIGN §3; in short, per step of a run on one node (agent), over successful requests:
+
+  TTFT        ttft_ns (send -> first content-bearing chunk)
+  ITL         gaps between consecutive content-bearing chunks (chunk-weighted)
+  ITL/token   each gap / the tokens its chunk carried
+  TPOT        (e2e_ns - ttft_ns) / (output_tokens - 1), requests with > 1 output token
+  E2E         e2e_ns (send -> last byte)
+  wall_s      last request end - first request start (errors included; warm-up never stored)
+  output_tps  sum(output_tokens) / wall_s; total_tps (prompt + output) / wall_s; rps ok requests / wall_s
+  goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
+
+Views (database `siliconbench`; filter with WHERE run_id = '...'):
+  step_rollups                 per run x node x step: percentiles [p50, p90, p95, p99], means, throughput
+  step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
+  step_server                  per step: the server's own token count and mean TTFT (vLLM /metrics deltas)
+  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + goodput + server figures
+  sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x concurrency: median of the repetitions,
+                                               with min and max (`_min`, `_max`) as the spread
+  device_rollups               per step x device: utilisation mean/p50/p90, peak memory, mean power, energy
+  node_rollups                 per step x node: the same for the node, energy per output token
+  node_sweep                   per run x node x concurrency: node figures, median of the repetitions
+
+Percentiles come from per-step quantile states (`request_digests`, kept by a materialized view), so a
+report reads kilobytes, not every chunk of every request. Energy per device: the NVML energy counter's
+rate over the step x step duration where the counter was sampled twice or more, else mean power x
+step duration ("integrated power"); Neuron devices report no power, so no energy.
+"""
+
+from __future__ import annotations
+
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+_Q = "0.5, 0.9, 0.95, 0.99"
+_SLO_PARAMS = "ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}"
+
+STEP_ROLLUPS = f"""
+CREATE OR REPLACE VIEW {{db}}.step_rollups AS
+SELECT run_id, agent_id, step,
+    toUInt32(any(concurrency)) AS concurrency, toUInt32(any(repetition)) AS repetition,
+    sum(requests) AS requests, sum(errors) AS errors, sum(ok) AS ok_requests, sum(counted) AS counted_requests,
+    sum(output_tokens) AS tokens_out, sum(prompt_tokens) AS tokens_in,
+    (max(last_end_ns) - min(first_start_ns)) / 1e9 AS wall_s,
+    quantilesMerge({_Q})(ttft_state) AS ttft_ms, sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
+    quantilesArrayMerge({_Q})(itl_state) AS itl_ms, sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
+    quantilesArrayMerge({_Q})(itl_token_state) AS itl_token_ms,
+    sum(itl_token_sum) / nullIf(sum(gaps), 0) AS itl_token_mean_ms,
+    sum(gap_tokens) / nullIf(sum(gaps), 0) AS tokens_per_chunk,
+    quantilesMerge({_Q})(tpot_state) AS tpot_ms, sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
+    quantilesMerge({_Q})(e2e_state) AS e2e_ms, sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
+    if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
+    if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
+    if(wall_s > 0, ok_requests / wall_s, 0) AS rps
+FROM {{db}}.request_digests
+GROUP BY run_id, agent_id, step
+"""
+
+STEP_GOODPUT = """
+CREATE OR REPLACE VIEW {db}.step_goodput AS
+WITH error_class = ''
+     AND ttft_ns / 1e6 <= {ttft_ms:Float64}
+     AND e2e_ns / 1e6 <= {e2e_ms:Float64}
+     AND if(output_tokens > 1, (e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1), 0) <= {tpot_ms:Float64} AS good
+SELECT run_id, agent_id, step,
+    countIf(good) AS good_requests,
+    sumIf(output_tokens, good) AS good_tokens_out,
+    sumIf(output_tokens + prompt_tokens, good) AS good_tokens_total
+FROM {db}.requests
+GROUP BY run_id, agent_id, step
+"""
+
+# vLLM's counters and histogram sums, as deltas over the step (server_metrics holds start and end values).
+STEP_SERVER = """
+CREATE OR REPLACE VIEW {db}.step_server AS
+WITH end_value - start_value AS delta,
+     name IN ('vllm:generation_tokens_total', 'vllm:generation_tokens') AS is_tokens
+SELECT run_id, agent_id, step,
+    countIf(is_tokens) > 0 AS has_server_tokens,
+    sumIf(delta, is_tokens) AS server_tokens_out,
+    sumIf(delta, name = 'vllm:time_to_first_token_seconds_count') AS server_ttft_count,
+    sumIf(delta, name = 'vllm:time_to_first_token_seconds_sum') * 1e3 / nullIf(server_ttft_count, 0) AS server_ttft_mean_ms
+FROM {db}.server_metrics
+GROUP BY run_id, agent_id, step
+"""
+
+_STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
+                 "tokens_in", "wall_s", "ttft_ms", "ttft_mean_ms", "itl_ms", "itl_mean_ms", "itl_token_ms",
+                 "itl_token_mean_ms", "tokens_per_chunk", "tpot_ms", "tpot_mean_ms", "e2e_ms", "e2e_mean_ms",
+                 "output_tps", "total_tps", "rps")
+
+STEP_RESULTS = f"""
+CREATE OR REPLACE VIEW {{db}}.step_results AS
+SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
+    g.good_requests, g.good_tokens_out, g.good_tokens_total,
+    if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
+    if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
+    if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
+    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms
+FROM {{db}}.step_rollups AS r
+LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
+LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1
+"""
+
+# Figures summarised across repetitions: the median, with min and max as the spread.
+_SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s", "ttft_mean_ms",
+                  "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
+                  "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
+                  "goodput_total_tps")
+_SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
+
+
+def _median_spread(name: str, each: str = "") -> str:
+    return f"median{each}({name}) AS {name}, min{each}({name}) AS {name}_min, max{each}({name}) AS {name}_max"
+
+
+SWEEP_RESULTS = f"""
+CREATE OR REPLACE VIEW {{db}}.sweep_results AS
+SELECT run_id, agent_id, concurrency, count() AS repetitions, groupArray(step) AS steps,
+    {(',' + chr(10) + '    ').join(_median_spread(n) for n in _SWEEP_SCALARS)},
+    {(',' + chr(10) + '    ').join(_median_spread(n, 'ForEach') for n in _SWEEP_ARRAYS)}
+FROM {{db}}.step_results({_SLO_PARAMS})
+GROUP BY run_id, agent_id, concurrency
+SETTINGS prefer_column_name_to_alias = 1
+"""
+
+DEVICE_ROLLUPS = """
+CREATE OR REPLACE VIEW {db}.device_rollups AS
+WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util, metric = 'energy_mj' AS is_energy
+SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
+    st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
+    d.source AS source, d.device AS device,
+    countIf(is_util) AS util_samples,
+    avgIf(value, is_util) AS util_mean_pct,
+    quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
+    maxIf(value, metric = 'mem_used_bytes') AS mem_peak_bytes,
+    countIf(metric = 'power_w') AS power_samples,
+    avgIf(value, metric = 'power_w') AS power_mean_w,
+    countIf(is_energy) AS energy_samples,
+    (argMaxIf(value, time, is_energy) - argMinIf(value, time, is_energy)) / 1e3 AS counter_delta_j,
+    (toUnixTimestamp64Nano(maxIf(time, is_energy)) - toUnixTimestamp64Nano(minIf(time, is_energy))) / 1e9 AS counter_span_s,
+    multiIf(energy_samples >= 2 AND counter_span_s > 0, 'energy counter',
+            power_samples > 0, 'integrated power',
+            source = 'neuron', 'none: Neuron reports no power',
+            'none: no power reading') AS energy_method,
+    multiIf(energy_method = 'energy counter', counter_delta_j / counter_span_s * step_s,
+            energy_method = 'integrated power', power_mean_w * step_s, NULL) AS energy_j
+FROM {db}.device_samples AS d
+INNER JOIN (
+    SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
+           (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
+    FROM {db}.steps
+) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id
+WHERE d.time >= st.start_time AND d.time <= st.end_time
+  AND (d.source = 'nvml' OR (d.source = 'neuron' AND (startsWith(d.device, 'nc') OR startsWith(d.device, 'nd'))))
+GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s, d.source, d.device
+"""
+
+# Node figures: utilisation pooled over every accelerator sample (NVML GPUs; Neuron: NeuronCores only),
+# memory and power summed over devices (Neuron memory from nd* devices), energy summed over devices.
+NODE_ROLLUPS = """
+CREATE OR REPLACE VIEW {db}.node_rollups AS
+SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency AS concurrency,
+    u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
+    u.host_cpu_mean_pct AS host_cpu_mean_pct,
+    e.devices AS devices, e.sources AS sources, e.mem_peak_bytes AS mem_peak_bytes,
+    e.power_mean_w AS power_mean_w, e.energy_j AS energy_j, e.energy_method AS energy_method,
+    r.tokens_out AS tokens_out,
+    if(r.tokens_out > 0, e.energy_j / r.tokens_out, NULL) AS j_per_output_token
+FROM (
+    WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util
+    SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
+        st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
+        avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
+        avgIf(value, d.source = 'host' AND metric = 'cpu_util_pct') AS host_cpu_mean_pct
+    FROM {db}.device_samples AS d
+    INNER JOIN (
+        SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
+               (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
+        FROM {db}.steps
+    ) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id
+    WHERE d.time >= st.start_time AND d.time <= st.end_time
+    GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s
+) AS u
+LEFT JOIN (
+    SELECT run_id, agent_id, step,
+        countIf(NOT (source = 'neuron' AND startsWith(device, 'nd'))) AS devices,
+        groupUniqArray(source) AS sources,
+        sumIf(mem_peak_bytes, NOT (source = 'neuron' AND startsWith(device, 'nc'))) AS mem_peak_bytes,
+        if(sum(power_samples) > 0, sumIf(power_mean_w, power_samples > 0), NULL) AS power_mean_w,
+        if(countIf(energy_j IS NOT NULL) > 0, sumIf(energy_j, energy_j IS NOT NULL), NULL) AS energy_j,
+        if(countIf(energy_j IS NOT NULL) > 0,
+           arrayStringConcat(arraySort(groupUniqArrayIf(energy_method, energy_j IS NOT NULL)), ' + '),
+           any(energy_method)) AS energy_method
+    FROM {db}.device_rollups
+    GROUP BY run_id, agent_id, step
+    SETTINGS prefer_column_name_to_alias = 1
+) AS e USING (run_id, agent_id, step)
+LEFT JOIN {db}.step_rollups AS r USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1
+"""
+
+NODE_SWEEP = """
+CREATE OR REPLACE VIEW {db}.node_sweep AS
+SELECT run_id, agent_id, concurrency, count() AS repetitions,
+    median(util_mean_pct) AS util_mean_pct, medianForEach(util_pct) AS util_pct,
+    median(host_cpu_mean_pct) AS host_cpu_mean_pct, any(devices) AS devices,
+    max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
+    median(energy_j) AS energy_j, min(energy_j) AS energy_j_min, max(energy_j) AS energy_j_max,
+    median(j_per_output_token) AS j_per_output_token, any(energy_method) AS energy_method
+FROM {db}.node_rollups
+GROUP BY run_id, agent_id, concurrency
+SETTINGS prefer_column_name_to_alias = 1
+"""
+
+VIEWS: dict[str, str] = {
+    "step_rollups": STEP_ROLLUPS,
+    "step_goodput": STEP_GOODPUT,
+    "step_server": STEP_SERVER,
+    "step_results": STEP_RESULTS,
+    "sweep_results": SWEEP_RESULTS,
+    "device_rollups": DEVICE_ROLLUPS,
+    "node_rollups": NODE_ROLLUPS,
+    "node_sweep": NODE_SWEEP,
+}

@@ -1,0 +1,71 @@
+"""Device rollups per step: utilisation, peak memory, power and energy (counter or integrated power)."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.rollups import Selection, Slo, load_figures, select_series
+from tests.collector import rows
+
+
+def figures(store, run_id):
+    return load_figures(store, select_series(store, Selection(runs=(run_id,))), Slo())
+
+
+def nvml_run(store, run_id: str, with_counter: bool):
+    agent = f"gpu-{run_id}"
+    store.insert("runs", [rows.run(run_id, agent)], f"r/{run_id}")
+    store.insert("steps", [rows.step(run_id, agent, 0, 1, 0, 0.0, 10.0)], f"s/{run_id}")
+    store.insert("requests", [rows.request(run_id, agent, i, start_s=i, gaps_ms=(10,) * 99) for i in range(5)], run_id)
+    samples = []
+    for t in range(0, 11):
+        for gpu, (util, power) in enumerate(((50.0, 300.0), (70.0, 500.0))):
+            samples.append(rows.sample(run_id, agent, t, "nvml", str(gpu), "gpu_util_pct", util))
+            samples.append(rows.sample(run_id, agent, t, "nvml", str(gpu), "power_w", power))
+            samples.append(rows.sample(run_id, agent, t, "nvml", str(gpu), "mem_used_bytes", 1e9 * (gpu + 1) + t))
+            if with_counter:  # 400 W steady: 400 J per second, in mJ
+                samples.append(rows.sample(run_id, agent, t, "nvml", str(gpu), "energy_mj", 1e9 + t * 400_000.0))
+    samples.append(rows.sample(run_id, agent, 20, "nvml", "0", "gpu_util_pct", 0.0))  # after the step: ignored
+    store.insert("device_samples", samples, f"d/{run_id}")
+    return agent
+
+
+def test_gpu_step_uses_the_energy_counter_when_read(store, unique_id):
+    nvml_run(store, unique_id, with_counter=True)
+    fig = figures(store, unique_id)
+    [node] = fig.nodes
+    assert node["util_mean_pct"] == pytest.approx(60)
+    assert node["mem_peak_bytes"] == pytest.approx(1e9 + 10 + 2e9 + 10)
+    assert node["power_mean_w"] == pytest.approx(800)
+    assert node["energy_method"] == "energy counter"
+    assert node["energy_j"] == pytest.approx(2 * 400 * 10)          # two GPUs × 400 J/s × 10 s step
+    assert node["j_per_output_token"] == pytest.approx(8000 / 500)  # 5 requests × 100 tokens
+
+
+def test_gpu_step_without_counter_integrates_power(store, unique_id):
+    nvml_run(store, unique_id, with_counter=False)
+    [node] = figures(store, unique_id).nodes
+    assert node["energy_method"] == "integrated power"
+    assert node["energy_j"] == pytest.approx((300 + 500) * 10)
+
+
+def test_neuron_utilisation_comes_from_neuroncores_and_no_energy_is_invented(store, unique_id):
+    agent = f"neuron-{unique_id}"
+    store.insert("runs", [rows.run(unique_id, agent)], f"r/{unique_id}")
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0.0, 4.0)], f"s/{unique_id}")
+    store.insert("requests", [rows.request(unique_id, agent, 0)], unique_id)
+    samples = []
+    for t in range(0, 5):
+        samples += [rows.sample(unique_id, agent, t, "neuron", "nc0", "neuroncore_util_pct", 80.0),
+                    rows.sample(unique_id, agent, t, "neuron", "nc1", "neuroncore_util_pct", 40.0),
+                    rows.sample(unique_id, agent, t, "neuron", "nc0", "mem_used_bytes", 5e9),
+                    rows.sample(unique_id, agent, t, "neuron", "nd0", "mem_used_bytes", 7e9),
+                    rows.sample(unique_id, agent, t, "neuron", "runtime:vllm", "device_mem_used_bytes", 9e9),
+                    rows.sample(unique_id, agent, t, "host", "host", "cpu_util_pct", 25.0)]
+    store.insert("device_samples", samples, f"d/{unique_id}")
+    [node] = figures(store, unique_id).nodes
+    assert node["util_mean_pct"] == pytest.approx(60)
+    assert node["mem_peak_bytes"] == pytest.approx(7e9)             # per device (nd*), not per core
+    assert node["host_cpu_mean_pct"] == pytest.approx(25)
+    assert node["energy_j"] is None and node["power_mean_w"] is None
+    assert node["energy_method"] == "none: Neuron reports no power"
