@@ -24,6 +24,7 @@ import grpc
 from agent.errors import ConfigError
 from agent.loadgen import new_run_id
 from agent.plan import plan_from_mapping
+from collector.auth import TokenFile
 from collector.store import Store
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
@@ -99,8 +100,11 @@ class Fleet:
                progress.errors, progress.detail[:2000], progress.time_unix_ns or time.time_ns()]
         await self._run(self._store.insert, "run_progress", [row], "")
 
+    def matching(self, selector: dict[str, str]) -> list[AgentLink]:
+        return [link for link in self._links.values() if matches(link.hello, selector)]
+
     async def start(self, plan_json: str, selector: dict[str, str], run_id: str, start_at: int) -> list[str]:
-        links = [link for link in self._links.values() if matches(link.hello, selector)]
+        links = self.matching(selector)
         if not links:
             return []
         await self._record_members(run_id, [link.hello for link in links], "member", plan_json, selector, start_at)
@@ -198,28 +202,53 @@ def _ns(value) -> int:
 class ControlService(pb_grpc.ControlServicer):
     """gRPC adapter for `siliconbench-collector run ...`."""
 
-    def __init__(self, fleet: Fleet, store: Store, run_in_store: Callable[..., Awaitable]) -> None:
+    def __init__(self, fleet: Fleet, store: Store, run_in_store: Callable[..., Awaitable],
+                 tokens: TokenFile | None = None) -> None:
         self._fleet = fleet
         self._store = store
         self._run = run_in_store
+        self._tokens = tokens
+
+    async def _authorise(self, context: grpc.aio.ServicerContext) -> None:
+        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+            log.warning("control call from %s refused: missing or wrong bearer token", context.peer())
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "missing or wrong bearer token: pass --token (SILICONBENCH_AGENT_TOKEN)")
 
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunReply:  # noqa: N802
+        await self._authorise(context)
         selector = dict(request.selector)
         try:
             check_selector(selector)
             plan = plan_from_mapping(json.loads(request.plan_json or "{}"), "the plan")
         except (ConfigError, ValueError) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        found = len(self._fleet.matching(selector))
+        if found < request.min_agents:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"{found} connected agents match {selector or 'the empty selector'}, "
+                                f"{request.min_agents} wanted")
         run_id = request.run_id or new_run_id()
         start_at = request.start_at_unix_ns or time.time_ns() + int(max(request.start_delay_s, 0.0) * 1e9)
         agents = await self._fleet.start(plan.to_json(), selector, run_id, start_at)
         return pb.StartRunReply(run_id=run_id, agents=agents, start_at_unix_ns=start_at)
 
     async def RunStatus(self, request: pb.RunStatusRequest, context: grpc.aio.ServicerContext) -> pb.RunStatusReply:  # noqa: N802
+        await self._authorise(context)
         nodes = await self._run(node_statuses, self._store, request.run_id, self._fleet.connected)
         if not nodes:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no fleet run {request.run_id!r} on this collector's store")
         return pb.RunStatusReply(run_id=request.run_id, state=run_state(nodes), nodes=nodes)
 
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsReply:  # noqa: N802
+        await self._authorise(context)
+        selector = dict(request.selector)
+        try:
+            check_selector(selector)
+        except ConfigError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return pb.ListAgentsReply(agents=[link.hello for link in self._fleet.matching(selector)])
+
     async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunReply:  # noqa: N802
+        await self._authorise(context)
         return pb.CancelRunReply(run_id=request.run_id, agents=await self._fleet.cancel(request.run_id))

@@ -276,7 +276,7 @@ class RunProgress(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., step: _Optional[int] = ..., steps_total: _Optional[int] = ..., requests_done: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ..., errors: _Optional[int] = ..., detail: _Optional[str] = ..., time_unix_ns: _Optional[int] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("plan_json", "selector", "start_delay_s", "run_id", "start_at_unix_ns")
+    __slots__ = ("plan_json", "selector", "start_delay_s", "run_id", "start_at_unix_ns", "min_agents")
     class SelectorEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -289,12 +289,14 @@ class StartRunRequest(_message.Message):
     START_DELAY_S_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     START_AT_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    MIN_AGENTS_FIELD_NUMBER: _ClassVar[int]
     plan_json: str
     selector: _containers.ScalarMap[str, str]
     start_delay_s: float
     run_id: str
     start_at_unix_ns: int
-    def __init__(self, plan_json: _Optional[str] = ..., selector: _Optional[_Mapping[str, str]] = ..., start_delay_s: _Optional[float] = ..., run_id: _Optional[str] = ..., start_at_unix_ns: _Optional[int] = ...) -> None: ...
+    min_agents: int
+    def __init__(self, plan_json: _Optional[str] = ..., selector: _Optional[_Mapping[str, str]] = ..., start_delay_s: _Optional[float] = ..., run_id: _Optional[str] = ..., start_at_unix_ns: _Optional[int] = ..., min_agents: _Optional[int] = ...) -> None: ...
 
 class StartRunReply(_message.Message):
     __slots__ = ("run_id", "agents", "start_at_unix_ns")
@@ -351,6 +353,25 @@ class CancelRunReply(_message.Message):
     run_id: str
     agents: int
     def __init__(self, run_id: _Optional[str] = ..., agents: _Optional[int] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ("selector",)
+    class SelectorEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    selector: _containers.ScalarMap[str, str]
+    def __init__(self, selector: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ListAgentsReply(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[Hello]
+    def __init__(self, agents: _Optional[_Iterable[_Union[Hello, _Mapping]]] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("seq",)

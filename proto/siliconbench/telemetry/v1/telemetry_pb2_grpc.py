@@ -122,6 +122,11 @@ class ControlStub:
                 request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunReply.FromString,
                 _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/siliconbench.telemetry.v1.Control/ListAgents',
+                request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -146,6 +151,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +174,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.CancelRun,
                     request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunRequest.FromString,
                     response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunReply.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsRequest.FromString,
+                    response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +263,33 @@ class Control:
             '/siliconbench.telemetry.v1.Control/CancelRun',
             siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunRequest.SerializeToString,
             siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.CancelRunReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/siliconbench.telemetry.v1.Control/ListAgents',
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsRequest.SerializeToString,
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsReply.FromString,
             options,
             channel_credentials,
             insecure,
