@@ -11,14 +11,10 @@ import typer
 
 from collector.run_cli import run_app
 from collector.errors import CollectorError
+from collector.options import DEFAULT_STORE, ENV, PasswordOpt, StoreOpt
 from collector.store import Store
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-ENV = "SILICONBENCH_"
-DEFAULT_STORE = "chdb://./siliconbench-data"
-StoreOpt = Annotated[str, typer.Option(envvar=ENV + "STORE", help="chdb://PATH (embedded) or http(s)://user:pass@host:8123/db.")]
-PasswordOpt = Annotated[Optional[str], typer.Option(envvar=ENV + "CLICKHOUSE_PASSWORD", help="Overrides the password in --store.", show_default=False)]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -264,6 +260,7 @@ def demo(
     output_tokens: Annotated[int, typer.Option(help="Output length in tokens.")] = 64,
     ttft_ms: Annotated[float, typer.Option(help="Simulator: time to first token (ms).")] = 50.0,
     itl_ms: Annotated[float, typer.Option(help="Simulator: inter-token latency (ms).")] = 10.0,
+    sample_interval_s: Annotated[float, typer.Option(help="Agent: device/host sampling interval in seconds (0.1-60).")] = 1.0,
 ) -> None:
     """Run a complete local benchmark: collector on embedded chDB, a target, the agent, the report."""
     from collector.demo import run_demo
@@ -271,7 +268,7 @@ def demo(
     _setup_logging(False)
     agent_args = ["--concurrency", concurrency, "--requests-per-step", str(requests_per_step),
                   "--input-tokens", str(input_tokens), "--output-tokens", str(output_tokens),
-                  "--repetitions", "1"]
+                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s)]
     sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
     try:
         run_id = run_demo(store, target, agent_args, sim_args)

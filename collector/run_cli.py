@@ -13,7 +13,9 @@ import typer
 
 from agent.errors import AgentError
 from agent.plan import load_plan
+from collector.errors import CollectorError
 from collector.fleet import STATE_NAMES, TERMINAL, check_selector
+from collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
 
@@ -214,3 +216,26 @@ def cancel(
         except grpc.RpcError as exc:
             raise _rpc_error(address, exc) from None
     typer.echo(f"run {run}: cancel sent to {sent} agents")
+
+
+@run_app.command("report")
+def report_run(
+    run: Annotated[str, typer.Option("--run", help="Run id.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown or json.")] = "markdown",
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
+    from collector import fleet_report
+    from collector.store import Store
+
+    if fmt not in ("markdown", "json"):
+        raise _fail(f"--format must be markdown or json, got {fmt!r}")
+    try:
+        opened = Store.open(store, password)
+        life = fleet_report.lifecycle(opened, run)
+        rows = fleet_report.scenario_rows(opened, run)
+    except CollectorError as exc:
+        raise _fail(str(exc)) from None
+    render = fleet_report.markdown if fmt == "markdown" else fleet_report.as_json
+    typer.echo(render(run, life, rows), nl=False)

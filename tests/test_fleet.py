@@ -101,3 +101,34 @@ def test_unknown_selector_key_is_refused(fleet):
     address, _, plan, *_ = fleet
     result = cli("run", "start", "--plan", str(plan), "--collector", address, "--selector", "colour=blue")
     assert result.returncode == 2 and "unknown selector keys" in result.stderr
+
+
+def test_report_compares_the_scenarios_with_pooled_exact_percentiles(fleet, finished_run):
+    """Last: it stops the fleet, since the embedded store serves one process at a time."""
+    address, store, plan, collector, processes = fleet
+    run_id, _ = finished_run
+    for process in processes:
+        stop(process)
+    assert stop(collector) == 0
+    report = cli("run", "report", "--run", run_id, "--store", store)
+    assert report.returncode == 0, report.stderr
+    text = report.stdout
+    assert "UNFINISHED" not in text and "SIMULATED target" in text
+    rows = [line for line in text.splitlines() if line.startswith("| A ") or line.startswith("| B ")
+            or line.startswith("| C ")]
+    assert len(rows) == 2 * len(NODES)  # one row per scenario and concurrency
+    ttft_p50 = {}
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        scenario, itype, conc, nodes, requests, errors = cells[:6]
+        assert nodes == "1" and requests == "6" and errors == "0"
+        ttft_p50[(scenario, conc)] = float(cells[6].split("/")[0])
+        assert itype == next(n[2] for n in NODES if n[1] == scenario)
+    for node, scenario, itype, ttft, itl in NODES:  # each scenario's own simulator schedule shows through
+        assert abs(ttft_p50[(scenario, "1")] - ttft) < 3.0
+
+
+def test_report_of_an_unknown_run_is_a_clear_error(fleet, finished_run):
+    _, store, *_ = fleet
+    result = cli("run", "report", "--run", "no-such-run", "--store", store)
+    assert result.returncode == 2 and "no run 'no-such-run'" in result.stderr
