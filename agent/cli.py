@@ -88,6 +88,7 @@ def run(
     dataset_min_tokens: Annotated[Optional[int], typer.Option(help="Keep dataset prompts of at least this many tokens.")] = None,
     dataset_max_tokens: Annotated[Optional[int], typer.Option(help="Keep dataset prompts of at most this many tokens (0: any).")] = None,
     repetitions: Annotated[Optional[int], typer.Option(help="How often the whole sweep runs [default: 3].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Processes that send the load, each step split across them (more than 1 when one core cannot keep up) [default: 1].")] = None,
     warmup_requests: Annotated[Optional[int], typer.Option(help="Requests sent first and excluded from results [default: 2].")] = None,
     request_timeout_s: Annotated[Optional[float], typer.Option(help="Per-request timeout in seconds [default: 300].")] = None,
     slo: Annotated[Optional[str], typer.Option(help="SLOs stored with the run, e.g. ttft_ms=500,tpot_ms=50.")] = None,
@@ -120,6 +121,7 @@ def run(
             token_id_prompts=False if text_prompts else None, dataset=dataset,
             dataset_min_tokens=dataset_min_tokens, dataset_max_tokens=dataset_max_tokens,
             repetitions=repetitions, warmup_requests=warmup_requests, request_timeout_s=request_timeout_s,
+            workers=workers,
             slo=parse_slo(slo) if slo is not None else None, model=model, scenario=scenario)
         config = _delivery(_config(target, collector, node_name, instance_type, token, sample_interval_s, scenario),
                            spool_dir, spool_max_mb, tls_ca, tls_cert, tls_key)

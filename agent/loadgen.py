@@ -9,18 +9,23 @@ Hot path: `send_request`'s body callback, run by `httpstream` in the protocol ca
 bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s byte-level
 chunk reader. Requests (head and body) are serialised before they are scheduled, so nothing but the
 socket write happens between a request's send stamp and its send.
+
+Who sends: a `Sender` (the send path of one process) runs a `Share` of a step. With `workers: 1` the agent's
+own process sends the whole step; with more, `agent.workers` splits each step into shares, one per worker
+process, and `LoadGenerator` merges what comes back. Either way this module's `_step` scrapes, tallies,
+monitors and emits the step's events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Protocol
@@ -31,7 +36,7 @@ from agent.httpstream import StreamingClient
 from agent.plan import Plan, StepSpec
 from agent.progress import StepProgress
 from agent.scrape import scrape, server_metrics
-from agent.selfmon import SelfMonitor, percentile
+from agent.selfmon import SelfMonitor, SelfReport, percentile
 from agent.clock import DeadlineTimer
 from agent.sse import SseDecoder
 from agent.stream import StreamTimeline
@@ -166,8 +171,163 @@ class _StepTally:
         self.progress.update(record.output_tokens, failed)
 
 
+UNBOUNDED = 1 << 62  # request numbers of a step bounded by duration only (a range's stop)
+Done = Callable[[pb.RequestRecord], None]  # takes each finished record
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One process's part of a step: the whole step when one process sends, a split across workers otherwise.
+    Records carry the step's own concurrency (`spec.concurrency`), never the share's."""
+
+    spec: StepSpec
+    step: int
+    repetition: int
+    concurrency: int       # closed loop: requests in flight; open loop: cap (0: none)
+    rate_rps: float        # open loop: this share's arrival rate
+    numbers: range         # this share's request numbers, taken in order (request id run/step/number)
+    seed: int | str        # open loop: this share's own arrival schedule
+    phase_ns: int = 0      # open loop: first arrival after the step's start
+    prompt_base: int = 0   # request number k sends prompt prompt_base + k
+
+
+def whole_step(spec: StepSpec, step: int, repetition: int, seed: int, prompt_base: int) -> Share:
+    """The share of a step sent from one process."""
+    numbers = range(spec.requests) if spec.requests else range(UNBOUNDED)
+    return Share(spec, step, repetition, spec.concurrency, spec.rate_rps, numbers, seed * 1_000_003 + step,
+                 prompt_base=prompt_base)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareReport:
+    """How one process fared with its share."""
+
+    monitor: SelfReport
+    dispatch_p99_ms: float   # of this share's requests
+    next_number: int         # one past the highest request number taken (the next step's prompts follow)
+    lost: str = ""           # the worker process died during the share: what happened
+
+    def saturated(self, dispatch_counts: bool) -> bool:
+        return bool(self.lost) or self.monitor.saturated(self.dispatch_p99_ms, dispatch_counts)
+
+    def reasons(self, dispatch_counts: bool) -> str:
+        if self.lost:
+            return "a worker process died"
+        return self.monitor.reasons(self.dispatch_p99_ms, dispatch_counts)
+
+
+class Sender:
+    """The send path of one process: builds each request just before its time, sends it, and hands the
+    finished record to the step's `done` callback. `start` in the event loop, `close` when done."""
+
+    def __init__(self, plan: Plan, model: str, base_url: str, prompts: PromptBook, run_id: str) -> None:
+        self._plan = plan
+        self._model = model
+        self._prompts = prompts
+        self._run_id = run_id
+        self._path = ENDPOINT_PATHS[plan.endpoint]
+        self._client = StreamingClient(base_url, plan.request_timeout_s)
+        self._timer = DeadlineTimer()
+        self.next_number = 0  # of the share being sent; read by a worker's outbox while the share runs
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def close(self) -> None:
+        self._timer.close()
+        self._client.close()
+
+    def _request(self, request_id: str, prompt: int) -> bytes:
+        body = request_body(self._plan, self._model, self._prompts.prompt(prompt))
+        return self._client.request_bytes(self._path, body, request_id)
+
+    def _prepare(self, share: Share, i: int) -> tuple[pb.RequestRecord, bytes]:
+        record = pb.RequestRecord(run_id=self._run_id, request_id=f"{self._run_id}/{share.step}/{i}",
+                                  step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition)
+        if i >= self.next_number:
+            self.next_number = i + 1
+        return record, self._request(record.request_id, share.prompt_base + i)
+
+    async def warm_up(self, numbers: range) -> None:
+        """Requests that prime connections and server caches; their records are discarded."""
+        requests = [self._request(f"{self._run_id}/warmup/{i}", i) for i in numbers]
+        await asyncio.gather(*(send_request(self._client, r, pb.RequestRecord()) for r in requests))
+
+    async def run(self, share: Share, start_ns: int, done: Done) -> ShareReport:
+        """Send `share` from the monotonic instant `start_ns` (perf_counter_ns); each finished record goes
+        to `done`. The schedule stays anchored at `start_ns` even when this process reaches it late, so
+        lateness shows as dispatch delay."""
+        await self._timer.sleep_until(start_ns / 1e9)  # perf_counter and monotonic: one clock on Linux
+        self.next_number = 0
+        dispatch: list[int] = []
+
+        def finished(record: pb.RequestRecord) -> None:
+            dispatch.append(record.dispatch_delay_ns)
+            done(record)
+
+        monitor = SelfMonitor()
+        monitor.start()
+        if share.spec.open_loop:
+            await self._open(share, start_ns, finished)
+        else:
+            await self._closed(share, start_ns, finished)
+        me = await monitor.stop()
+        return ShareReport(me, percentile(dispatch, 0.99) / 1e6, self.next_number)
+
+    async def _one(self, request: bytes, record: pb.RequestRecord, scheduled_ns: int,
+                   done: Done) -> None:
+        await send_request(self._client, request, record, scheduled_ns)
+        done(record)
+
+    async def _closed(self, share: Share, start_ns: int, done: Done) -> None:
+        """`share.concurrency` loops, each sending its next request as soon as its last one ended."""
+        duration_s = share.spec.duration_s
+        deadline = start_ns + int(duration_s * 1e9) if duration_s else 0
+        numbers = iter(share.numbers)  # shared: each loop takes the next request number when free
+
+        async def loop() -> None:
+            for i in numbers:
+                if deadline and perf_counter_ns() >= deadline:
+                    return
+                record, request = self._prepare(share, i)
+                await self._one(request, record, perf_counter_ns(), done)
+
+        await asyncio.gather(*(loop() for _ in range(min(share.concurrency, len(share.numbers)))))
+
+    async def _open(self, share: Share, start_ns: int, done: Done) -> None:
+        """Requests scheduled at `share.rate_rps` (Poisson or evenly spaced), each sent at its time whatever
+        the others are doing, at most `share.concurrency` in flight when that is > 0 (a request waiting for a
+        slot waits with its clock running: the wait is its dispatch delay)."""
+        spec = share.spec
+        rng = random.Random(share.seed)
+        rate = share.rate_rps
+        gap_s = 1.0 / rate
+        cap = asyncio.Semaphore(share.concurrency) if share.concurrency else None
+        end = start_ns + int(spec.duration_s * 1e9) if spec.duration_s else 0
+        due = start_ns + share.phase_ns
+        tasks: set[asyncio.Task] = set()
+
+        async def capped(request: bytes, record: pb.RequestRecord, scheduled: int) -> None:
+            async with cap:  # type: ignore[union-attr]
+                await self._one(request, record, scheduled, done)
+
+        for i in share.numbers:
+            if end and due >= end:
+                break
+            record, request = self._prepare(share, i)  # built before its time comes
+            await self._timer.sleep_until(due / 1e9)
+            coro = capped(request, record, due) if cap else self._one(request, record, due, done)
+            task = asyncio.create_task(coro)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            due += int((rng.expovariate(rate) if spec.mode == "poisson" else gap_s) * 1e9)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+
 class LoadGenerator:
-    """Runs a plan's steps against one target and emits every record to a sink."""
+    """Runs a plan's steps against one target and emits every record to a sink. Sends from this process
+    (`plan.workers == 1`) or from a pool of worker processes (`agent.workers`)."""
 
     def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str,
                  show_progress: bool = True) -> None:
@@ -176,24 +336,17 @@ class LoadGenerator:
         self._prompts = prompts
         self._sink = sink
         self._run_id = run_id
-        self._path = ENDPOINT_PATHS[plan.endpoint]
-        self._next_prompt = 0
         self._show_progress = show_progress
-        self._client = StreamingClient(target.base_url, plan.request_timeout_s)
-        self._timer = DeadlineTimer()
-
-    def _request(self, request_id: str) -> bytes:
-        k = self._next_prompt
-        self._next_prompt += 1
-        body = request_body(self._plan, self._target.model, self._prompts.prompt(k))
-        return self._client.request_bytes(self._path, body, request_id)
+        self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
+        self._sender: Sender | None = None
+        self._pool = None  # agent.workers.WorkerPool when plan.workers > 1
 
     async def run(self, session: aiohttp.ClientSession) -> list[StepSummary]:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
         plan = self._plan
         specs = plan.step_specs()
-        self._timer.start()
         try:
+            await self._start()
             await self._warm_up()
             summaries = []
             step = 0
@@ -204,14 +357,36 @@ class LoadGenerator:
                     step += 1
             return summaries
         finally:
-            self._timer.close()
-            self._client.close()
+            if self._sender is not None:
+                self._sender.close()
+            if self._pool is not None:
+                await self._pool.close()
+
+    async def _start(self) -> None:
+        plan, target = self._plan, self._target
+        if plan.workers == 1:
+            self._sender = Sender(plan, target.model, target.base_url, self._prompts, self._run_id)
+            self._sender.start()
+            return
+        from agent.workers import WorkerPool  # here, not at the top: agent.workers imports this module
+
+        self._pool = WorkerPool(plan.workers, plan, target.model, target.base_url, self._prompts, self._run_id)
+        await self._pool.start()
 
     async def _warm_up(self) -> None:
-        """Requests that prime connections and server caches; their records are discarded."""
-        n = self._plan.warmup_requests
-        requests = [self._request(f"{self._run_id}/warmup/{i}") for i in range(n)]
-        await asyncio.gather(*(send_request(self._client, r, pb.RequestRecord()) for r in requests))
+        numbers = range(self._plan.warmup_requests)
+        if self._pool is not None:
+            await self._pool.warm_up(numbers)
+        else:
+            await self._sender.warm_up(numbers)  # type: ignore[union-attr]
+        self._prompt_base = len(numbers)
+
+    async def _send_step(self, spec: StepSpec, step: int, repetition: int,
+                         done: Done) -> list[ShareReport]:
+        if self._pool is not None:
+            return await self._pool.run_step(spec, step, repetition, self._plan.seed, self._prompt_base, done)
+        share = whole_step(spec, step, repetition, self._plan.seed, self._prompt_base)
+        return [await self._sender.run(share, perf_counter_ns(), done)]  # type: ignore[union-attr]
 
     async def _step(self, session: aiohttp.ClientSession, spec: StepSpec, step: int, repetition: int,
                     title: str) -> StepSummary:
@@ -219,99 +394,51 @@ class LoadGenerator:
         before = await scrape(session, base)
         progress = StepProgress(title, spec.requests) if self._show_progress else StepProgress(title, 0, _NullStream())
         tally = _StepTally(progress)
-        monitor = SelfMonitor()
-        monitor.start()
+        wanted = self._plan.output_tokens
+        add_request = self._sink.add_request
+
+        def done(record: pb.RequestRecord) -> None:
+            tally.add(record, wanted)
+            add_request(record)
+
         start_ns = time.time_ns()
-        if spec.open_loop:
-            await self._open_step(spec, step, repetition, tally)
-        else:
-            await self._closed_step(spec, step, repetition, tally)
+        reports = await self._send_step(spec, step, repetition, done)
         end_ns = time.time_ns()
-        me = await monitor.stop()
+        self._prompt_base += max(r.next_number for r in reports)
         after = await scrape(session, base)
         self._sink.add_server_metrics(server_metrics(self._run_id, step, before, after))
         dispatch_p99_ms = percentile(tally.dispatch_ns, 0.99) / 1e6
         dispatch_is_clients = spec.open_loop and not spec.concurrency
-        saturated = me.saturated(dispatch_p99_ms, dispatch_is_clients)
+        # several workers: the busiest one speaks for the agent, and one saturated worker flags the step
+        cpu_pct = max(r.monitor.cpu_pct for r in reports)
+        lag_p99_ms = max(r.monitor.loop_lag_p99_ms for r in reports)
+        saturated = any(r.saturated(dispatch_is_clients) for r in reports)
         self._sink.add_step(pb.StepEvent(
             run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
-            rate_rps=spec.rate_rps, agent_cpu_pct=me.cpu_pct, loop_lag_p99_ms=me.loop_lag_p99_ms,
+            rate_rps=spec.rate_rps, agent_cpu_pct=cpu_pct, loop_lag_p99_ms=lag_p99_ms,
             client_saturated=saturated))
         wall_s = (tally.last_ns - tally.first_ns) / 1e9 if tally.requests else (end_ns - start_ns) / 1e9
-        note = f"dispatch p99 {dispatch_p99_ms:.2f} ms, agent CPU {me.cpu_pct:.0f}%"
+        note = f"dispatch p99 {dispatch_p99_ms:.2f} ms, agent CPU {cpu_pct:.0f}%"
+        if len(reports) > 1:
+            note += f" (busiest of {len(reports)} workers)"
         if tally.early:
             note += f", {tally.early} ended early"
         if tally.by_class:
             note += ", errors: " + ", ".join(f"{k}={v}" for k, v in sorted(tally.by_class.items()))
         if saturated:
-            note += f"  CLIENT SATURATED ({me.reasons(dispatch_p99_ms, dispatch_is_clients)}): not publishable as is"
+            reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
+            note += f"  CLIENT SATURATED ({reasons}): not publishable as is"
             log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
-                        me.reasons(dispatch_p99_ms, dispatch_is_clients))
+                        reasons)
         progress.finish(note)
+        if self._pool is not None:
+            self._pool.raise_if_lost()  # after the step's records and event are out
         return StepSummary(step=step, concurrency=spec.concurrency, repetition=repetition, requests=tally.requests,
                            errors=tally.errors, output_tokens=tally.tokens, wall_s=wall_s, mode=spec.mode,
                            rate_rps=spec.rate_rps, early_finishes=tally.early, errors_by_class=dict(tally.by_class),
-                           dispatch_delay_p99_ms=dispatch_p99_ms, agent_cpu_pct=me.cpu_pct,
-                           loop_lag_p99_ms=me.loop_lag_p99_ms, client_saturated=saturated)
-
-    def _record(self, step: int, i: int, spec: StepSpec, repetition: int) -> pb.RequestRecord:
-        return pb.RequestRecord(run_id=self._run_id, request_id=f"{self._run_id}/{step}/{i}", step=step,
-                                concurrency=spec.concurrency, repetition=repetition)
-
-    async def _one(self, request: bytes, record: pb.RequestRecord, scheduled_ns: int, tally: _StepTally) -> None:
-        await send_request(self._client, request, record, scheduled_ns)
-        tally.add(record, self._plan.output_tokens)
-        self._sink.add_request(record)
-
-    async def _closed_step(self, spec: StepSpec, step: int, repetition: int, tally: _StepTally) -> None:
-        """`spec.concurrency` workers, each sending its next request as soon as its last one ended."""
-        n = spec.requests
-        deadline = perf_counter_ns() + int(spec.duration_s * 1e9) if spec.duration_s else 0
-        numbers = itertools.count()
-
-        async def worker() -> None:
-            for i in numbers:  # shared: each worker takes the next request number when free
-                if (n and i >= n) or (deadline and perf_counter_ns() >= deadline):
-                    return
-                record = self._record(step, i, spec, repetition)
-                request = self._request(record.request_id)
-                await self._one(request, record, perf_counter_ns(), tally)
-
-        workers = min(spec.concurrency, n) if n else spec.concurrency
-        await asyncio.gather(*(worker() for _ in range(workers)))
-
-    async def _open_step(self, spec: StepSpec, step: int, repetition: int, tally: _StepTally) -> None:
-        """Requests scheduled at `spec.rate_rps` (Poisson or evenly spaced), each sent at its time whatever
-        the others are doing, at most `spec.concurrency` in flight when that is > 0 (a request waiting for a
-        slot waits with its clock running: the wait is its dispatch delay)."""
-        n = spec.requests
-        rng = random.Random(self._plan.seed * 1_000_003 + step)
-        gap_s = 1.0 / spec.rate_rps
-        cap = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
-        start = perf_counter_ns()
-        end = start + int(spec.duration_s * 1e9) if spec.duration_s else 0
-        due = start
-        tasks: set[asyncio.Task] = set()
-
-        async def capped(request: bytes, record: pb.RequestRecord, scheduled: int) -> None:
-            async with cap:  # type: ignore[union-attr]
-                await self._one(request, record, scheduled, tally)
-
-        for i in itertools.count():
-            if (n and i >= n) or (end and due >= end):
-                break
-            record = self._record(step, i, spec, repetition)
-            request = self._request(record.request_id)  # built before its time comes
-            # perf_counter and monotonic are the same clock (CLOCK_MONOTONIC) on Linux
-            await self._timer.sleep_until(due / 1e9)
-            coro = capped(request, record, due) if cap else self._one(request, record, due, tally)
-            task = asyncio.create_task(coro)
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            due += int((rng.expovariate(spec.rate_rps) if spec.mode == "poisson" else gap_s) * 1e9)
-        if tasks:
-            await asyncio.gather(*tasks)
+                           dispatch_delay_p99_ms=dispatch_p99_ms, agent_cpu_pct=cpu_pct,
+                           loop_lag_p99_ms=lag_p99_ms, client_saturated=saturated)
 
 
 class _NullStream:

@@ -9,7 +9,8 @@ A plan is a YAML, JSON or TOML mapping of `Plan`'s fields. Steps come either fro
       - {rate: 4, arrival: poisson, duration_s: 30}      # open loop: Poisson arrivals at 4 requests/s
       - {rate: 8, arrival: constant, max_concurrency: 16, requests: 200}
 
-Every step runs `repetitions` times (the whole list, in order, per repetition).
+Every step runs `repetitions` times (the whole list, in order, per repetition). `workers: N` sends each
+step's load from N processes (see agent.workers); the steps mean the same load whatever N is.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Plan:
     request_timeout_s: float = 300.0
     slo: dict = field(default_factory=dict)  # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
     seed: int = 0                     # Poisson arrivals; the same seed gives the same schedule
+    workers: int = 1                  # processes that send the load (1: the agent's own; more: agent.workers)
     scenario: str = ""
     model: str | None = None
     extra: dict = field(default_factory=dict)  # merged into every request body
@@ -107,7 +109,7 @@ class Plan:
             raise ConfigError(f"rates must be a list of numbers > 0 (requests/s), got {list(self.rates)}")
         if self.arrival not in ARRIVALS:
             raise ConfigError(f"arrival must be one of {ARRIVALS}, got {self.arrival!r}")
-        for name in ("input_tokens", "output_tokens", "repetitions"):
+        for name in ("input_tokens", "output_tokens", "repetitions", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup_requests", "max_concurrency", "requests_per_step", "dataset_min_tokens",

@@ -12,7 +12,9 @@ whose responses (1024 one-token chunks with continuous usage, one HTTP chunk per
 sends them) are pre-built, so the server costs almost no CPU; its CPU is shown beside the agent's. Also
 against the simulator at zero delay, where the simulator is the limit.
 
-On a 2-core machine the server is pinned to core 0 and the agent to core 1 (taskset) when possible.
+On a 2-core machine the server is pinned to core 0 and the agent to core 1 (taskset) when possible. The
+ceiling also runs unpinned with `workers` 1 and 2 (agent.workers): server and agent then share every core,
+so a second worker can only use what the server leaves; the two unpinned rows compare like with like.
 """
 
 from __future__ import annotations
@@ -102,32 +104,49 @@ async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -
     Path(out).write_text(json.dumps({"requests": sink.requests, "step": sink.step, "rss_mb": rss_mb}))
 
 
-async def client_ceiling(url: str, concurrency: int, requests: int, out: str) -> None:
-    from agent.httpstream import StreamingClient
-    from agent.loadgen import send_request
-    from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+async def client_ceiling(url: str, concurrency: int, requests: int, workers: int, out: str) -> None:
+    """One closed-loop step through the agent's send path: its `Sender` in this process (workers=1) or its
+    `WorkerPool` (records shipped back to this process as the agent ships them)."""
+    from agent.loadgen import Sender, whole_step
+    from agent.plan import Plan, StepSpec
+    from agent.target import PromptBook
+    from agent.workers import WorkerPool
 
-    client = StreamingClient(url, 120)
-    body = b'{"prompt":[1,2,3],"max_tokens":1024,"ignore_eos":true,"stream":true}'
-    request = client.request_bytes("/v1/completions", body, "ceiling")
-    await send_request(client, request, pb.RequestRecord())
-    numbers = iter(range(requests))
+    model = "siliconbench/sim-llama"  # the simulator's default (importing agent.sim would weigh on the RSS shown)
+
+    spec = StepSpec("closed", concurrency, 0.0, requests, 0.0)
+    plan = Plan(steps=(spec,), input_tokens=3, output_tokens=1024, repetitions=1, warmup_requests=workers,
+                workers=workers).validate()
+    prompts = PromptBook([1, 2, 3], 3)
     records: list = []
-
-    async def worker():
-        for _ in numbers:
-            record = pb.RequestRecord()
-            await send_request(client, request, record)
-            records.append(record)
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    client.close()
+    me = psutil.Process()
+    if workers == 1:
+        sender = Sender(plan, model, url, prompts, "ceiling")
+        sender.start()
+        await sender.warm_up(range(1))
+        step = sender.run(whole_step(spec, 0, 0, 0, 1), time.perf_counter_ns(), records.append)
+    else:
+        pool = WorkerPool(workers, plan, model, url, prompts, "ceiling")
+        await pool.start()
+        await pool.warm_up(range(workers))
+        step = pool.run_step(spec, 0, 0, 0, 1, records.append)
+    procs = [me, *me.children()]
+    cpu0 = [sum(p.cpu_times()[:2]) for p in procs]
+    t0 = time.perf_counter()
+    await step
+    wall = time.perf_counter() - t0
+    cpu = [100 * (sum(p.cpu_times()[:2]) - c) / wall for p, c in zip(procs, cpu0)]
+    rss_mb = sum(p.memory_info().rss for p in procs) / 2**20
+    if workers == 1:
+        sender.close()
+    else:
+        await pool.close()
+    first = min(r.start_unix_ns for r in records)
+    last = max(r.start_unix_ns + r.e2e_ns for r in records)
     Path(out).write_text(json.dumps({
-        "chunks": sum(len(r.chunk_offset_ns) for r in records), "wall_s": wall, "cpu_pct": 100 * cpu / wall,
-        "errors": sum(1 for r in records if r.error_class), "ttft_ms": [r.ttft_ns / 1e6 for r in records],
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        "chunks": sum(len(r.chunk_offset_ns) for r in records), "wall_s": (last - first) / 1e9,
+        "cpu_pct": sum(cpu), "parent_cpu_pct": cpu[0], "errors": sum(1 for r in records if r.error_class),
+        "ttft_ms": [r.ttft_ns / 1e6 for r in records], "rss_mb": rss_mb, "processes": len(procs)}))
 
 
 # --- the zero-delay server for the ceiling --------------------------------------------------------------
@@ -168,11 +187,11 @@ async def zero_delay_server(port: int, chunks: int) -> None:
 
 
 # --- orchestration --------------------------------------------------------------------------------------
-def run_client(mode: str, url: str, concurrency: int, requests: int) -> dict:
+def run_client(mode: str, url: str, concurrency: int, requests: int, workers: int = 1, pin: bool = True) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
-    subprocess.run(pinned([PY, __file__, "--client", mode, url, str(concurrency), str(requests), out], 1),
-                   check=True, cwd=ROOT)
+    args = [PY, __file__, "--client", mode, url, str(concurrency), str(requests), str(workers), out]
+    subprocess.run(pinned(args, 1) if pin else args, check=True, cwd=ROOT)
     data = json.loads(Path(out).read_text())
     os.unlink(out)
     return data
@@ -210,27 +229,30 @@ def fidelity(concurrency: int, requests: int) -> dict:
             "agent_cpu": data["step"]["cpu"], "server_cpu": server_cpu, "saturated": data["step"]["saturated"]}
 
 
-def ceiling(server_args: list[str], concurrency: int, requests: int) -> dict:
+def ceiling(server_args: list[str], concurrency: int, requests: int, workers: int = 1, pin: bool = True) -> dict:
+    """`pin`: server on core 0, agent (and its workers) on core 1; otherwise both float over every core."""
     port = free_port()
-    proc = subprocess.Popen(pinned([PY, *server_args, "--port", str(port)], 0), cwd=ROOT, stderr=subprocess.DEVNULL)
+    server_cmd = [PY, *server_args, "--port", str(port)]
+    proc = subprocess.Popen(pinned(server_cmd, 0) if pin else server_cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_http(port, proc)
         server = psutil.Process(proc.pid)
         cpu0 = sum(server.cpu_times()[:2])
         t0 = time.perf_counter()
-        data = run_client("ceiling", f"http://127.0.0.1:{port}", concurrency, requests)
+        data = run_client("ceiling", f"http://127.0.0.1:{port}", concurrency, requests, workers, pin)
         server_cpu = 100 * (sum(server.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     return {"chunks_s": data["chunks"] / data["wall_s"], "agent_cpu": data["cpu_pct"], "server_cpu": server_cpu,
-            "ttft50": pct(data["ttft_ms"], 0.5), "errors": data["errors"], "rss": data["rss_mb"]}
+            "parent_cpu": data["parent_cpu_pct"], "ttft50": pct(data["ttft_ms"], 0.5), "errors": data["errors"],
+            "rss": data["rss_mb"], "processes": data["processes"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests")
-    parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--zero-delay-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -242,11 +264,15 @@ def main() -> None:
         uvloop.run(zero_delay_server(args.port, 1024))
         return
     if args.client:
-        mode, url, c, n, out = args.client
-        uvloop.run((client_fidelity if mode == "fidelity" else client_ceiling)(url, int(c), int(n), out))
+        mode, url, c, n, workers, out = args.client
+        if mode == "fidelity":
+            uvloop.run(client_fidelity(url, int(c), int(n), out))
+        else:
+            uvloop.run(client_ceiling(url, int(c), int(n), int(workers), out))
         return
     scale = 1 if args.quick else 2
-    print(f"siliconbench load-generator fidelity, {os.cpu_count()} cores; server on core 0, agent on core 1\n")
+    print(f"siliconbench load-generator fidelity, {os.cpu_count()} cores; server on core 0, agent on core 1; "
+          f"host load average {os.getloadavg()[0]:.1f} at start (other processes share these cores)\n")
     print("| concurrency | requests | chunk arrival error p50 / p99 (ms) | client - server TTFT p50 / p99 (ms) "
           "| agent CPU | server CPU | agent RSS | saturated |")
     print("|---|---|---|---|---|---|---|---|")
@@ -255,16 +281,26 @@ def main() -> None:
         print(f"| {c} | {r['matched']}/{r['requests']} | {r['err50']:.3f} / {r['err99']:.3f} | "
               f"{r['ttft50']:.3f} / {r['ttft99']:.3f} | {r['agent_cpu']:.0f}% | {r['server_cpu']:.0f}% | "
               f"{r['rss']:.0f} MB | {r['saturated']} |", flush=True)
-    print("\nClient ceiling, concurrency 64, 1024 one-token chunks per request\n")
-    print("| server | content chunks/s | agent CPU | server CPU | TTFT p50 (ms) | errors | agent RSS |")
-    print("|---|---|---|---|---|---|---|")
-    for name, server_args, n in (
-        ("pre-built zero-delay server", [__file__, "--zero-delay-server"], 640 * scale),
-        ("simulator, ttft=itl=0", ["-m", "agent", "sim", "--ttft-ms", "0", "--itl-ms", "0"], 64 * scale),
+    print("\nClient ceiling, concurrency 64, 1024 one-token chunks per request. Agent CPU: all its processes, "
+          "% of one core (parent's share in brackets); chunks per agent CPU-second: the cost of a chunk, which "
+          "other load on the host does not change; RSS: all its processes\n")
+    print("| server | cores | workers | content chunks/s | chunks per agent CPU-s | agent CPU | server CPU | TTFT p50 (ms) "
+          "| errors | agent RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    zero = [__file__, "--zero-delay-server"]
+    sim = ["-m", "agent", "sim", "--ttft-ms", "0", "--itl-ms", "0"]
+    for name, server_args, n, workers, pin in (
+        ("pre-built zero-delay", zero, 640 * scale, 1, True),
+        ("pre-built zero-delay", zero, 640 * scale, 1, False),
+        ("pre-built zero-delay", zero, 640 * scale, 2, False),
+        ("simulator, ttft=itl=0", sim, 64 * scale, 1, True),
     ):
-        r = ceiling(server_args, 64, n)
-        print(f"| {name} | {r['chunks_s']:,.0f} | {r['agent_cpu']:.0f}% | {r['server_cpu']:.0f}% | "
-              f"{r['ttft50']:.2f} | {r['errors']} | {r['rss']:.0f} MB |", flush=True)
+        r = ceiling(server_args, 64, n, workers, pin)
+        cores = "server 0, agent 1" if pin else "shared"
+        per_cpu_s = r["chunks_s"] / (r["agent_cpu"] / 100) if r["agent_cpu"] else 0.0
+        print(f"| {name} | {cores} | {workers} | {r['chunks_s']:,.0f} | {per_cpu_s:,.0f} | {r['agent_cpu']:.0f}% "
+              f"({r['parent_cpu']:.0f}%) | {r['server_cpu']:.0f}% | {r['ttft50']:.2f} | {r['errors']} | "
+              f"{r['rss']:.0f} MB ({r['processes']} proc) |", flush=True)
 
 
 if __name__ == "__main__":
