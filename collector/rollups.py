@@ -165,15 +165,23 @@ NODE_SWEEP_SQL = """
 SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id) ORDER BY run_id, agent_id, concurrency
 """
 
+# Per device and sweep point (median of the repetitions); J/output token is the device's energy over the
+# step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10).
 DEVICE_STEPS_SQL = """
-SELECT run_id, agent_id, concurrency, source, device, count() AS repetitions,
-       median(util_mean_pct) AS util_mean_pct, medianForEach(util_pct) AS util_pct,
-       max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
-       median(energy_j) AS energy_j, any(energy_method) AS energy_method
-FROM {db}.device_rollups WHERE has({runs:Array(String)}, run_id)
-GROUP BY run_id, agent_id, concurrency, source, device
-ORDER BY run_id, agent_id, concurrency, source, length(device), device
-SETTINGS prefer_column_name_to_alias = 1
+SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.concurrency AS concurrency, d.source AS source,
+       d.device AS device, count() AS repetitions,
+       median(d.util_mean_pct) AS util_mean_pct, medianForEach(d.util_pct) AS util_pct,
+       max(d.mem_peak_bytes) AS mem_peak_bytes, median(d.power_mean_w) AS power_mean_w,
+       median(d.energy_j) AS energy_j, median(d.energy_j / nullIf(r.tokens_out, 0)) AS j_per_output_token,
+       any(d.energy_method) AS energy_method
+FROM {db}.device_rollups AS d
+LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM {db}.step_rollups) AS r
+    ON r.run_id = d.run_id AND r.agent_id = d.agent_id AND r.step = d.step
+WHERE has({runs:Array(String)}, d.run_id)
+GROUP BY d.run_id, d.agent_id, d.concurrency, d.source, d.device
+ORDER BY run_id, agent_id, concurrency, source, replaceRegexpOne(device, '[0-9]+$', ''),
+         toUInt64OrZero(extract(device, '[0-9]+$')), device
+SETTINGS join_use_nulls = 1
 """
 
 
@@ -186,6 +194,9 @@ class Figures:
     steps: list[dict] = field(default_factory=list)     # step_results rows
     nodes: list[dict] = field(default_factory=list)     # node_sweep rows
     devices: list[dict] = field(default_factory=list)   # device_rollups, median of repetitions
+
+    def devices_of(self, s: Series, concurrency: int) -> list[dict]:
+        return [d for d in self.devices if (d["run_id"], d["agent_id"], d["concurrency"]) == (*s.key, concurrency)]
 
     def points_of(self, s: Series) -> list[dict]:
         return [p for p in self.points if (p["run_id"], p["agent_id"]) == s.key]

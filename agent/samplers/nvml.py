@@ -194,10 +194,14 @@ class NvmlSampler:
         )
 
     def sample(self) -> list[Sample]:
+        # One stamp for the whole poll: every GPU's reading of a poll then falls on the same side of a
+        # step boundary, so node figures pool the same number of samples per GPU. The energy counter's
+        # rate is unaffected: each GPU is read at the same offset from the stamp in every poll.
+        stamp = now_unix_ns()
         with self._lock:
             samples = []
             for dev in list(self._devices):
-                sample = self._sample_device(dev)
+                sample = self._sample_device(dev, stamp)
                 if sample is not None:
                     samples.append(sample)
             return samples
@@ -240,8 +244,7 @@ class NvmlSampler:
         dev.skipped.add("gpm")
         return None
 
-    def _sample_device(self, dev: _Device) -> Sample | None:
-        stamp = now_unix_ns()
+    def _sample_device(self, dev: _Device, stamp: int) -> Sample | None:
         values: dict[str, float] = {}
         readers = list(_FIELDS)
         if dev.gpm is not None and "gpm" not in dev.skipped:

@@ -94,7 +94,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report)]
     if options.cost:
         report.tables.append(_cost(report))
-    report.tables += [_devices(report), _steps(report)]
+    report.tables += [_devices(report), _device_detail(report), _steps(report)]
     for table in report.tables:
         table.findings = [f for f in findings if f.figure == table.key]
     return report
@@ -355,6 +355,49 @@ def _devices(report: Report) -> Table:
     return t
 
 
+def _device_detail(report: Report) -> Table:
+    fig = report.figures
+    t = Table("device_detail", "7. Devices per step: each device and the node",
+              [Column("Scenario"), Column("Concurrency", INT), Column("device"), Column("util mean", PCT),
+               Column("util p50", PCT), Column("util p90", PCT), Column("peak memory", GB),
+               Column("mean power", WATT), Column("energy", JOULE), Column("J/output token", JOULE),
+               Column("energy from")],
+              caption="Per step of the sweep (median of its repetitions), the samples each device took during the "
+                      "step: utilisation mean, p50 and p90 (NVML gpu_util_pct; NeuronCore utilisation), peak memory, "
+                      "mean power, energy over the step and that energy ÷ the step's output tokens. energy from: "
+                      "'energy counter' = NVML cumulative counter rate × step time; 'integrated power' = mean power × "
+                      "step time (GPUs without the counter); 'none' = no power reading (Neuron reports none, so none is "
+                      "stated). The node row pools every accelerator's samples and sums memory, power and energy.")
+    for s in report.series:
+        for p in fig.points_of(s):
+            c = p["concurrency"]
+            for d in fig.devices_of(s, c):
+                util = d.get("util_pct") or [None, None]
+                t.rows.append([s.label, c, device_name(d["source"], d["device"]), _num(d.get("util_mean_pct")),
+                               _num(util[0]), _num(util[1]), _gb(d.get("mem_peak_bytes")),
+                               _num(d.get("power_mean_w")), _num(d.get("energy_j")),
+                               _num(d.get("j_per_output_token")), d.get("energy_method") or ""])
+            n = fig.node_of(s, c)
+            if n is not None:
+                util = n.get("util_pct") or [None, None]
+                t.rows.append([s.label, c, "node", _num(n.get("util_mean_pct")), _num(util[0]), _num(util[1]),
+                               _gb(n.get("mem_peak_bytes")), _num(n.get("power_mean_w")), _num(n.get("energy_j")),
+                               _num(n.get("j_per_output_token")), n.get("energy_method") or ""])
+    if not t.rows:
+        t.caption = "No device samples were taken during the steps of these runs. " + t.caption
+    return t
+
+
+_DEVICE_PREFIXES = {("nvml", ""): "GPU ", ("neuron", "nc"): "NeuronCore ", ("neuron", "nd"): "Neuron device "}
+
+
+def device_name(source: str, device: str) -> str:
+    """'GPU 0', 'NeuronCore 3', 'Neuron device 1'; other devices as '<source> <device>'."""
+    prefix = device.rstrip("0123456789")
+    name = _DEVICE_PREFIXES.get((source, prefix))
+    return f"{name}{device[len(prefix):]}" if name else f"{source} {device}"
+
+
 def _gb(value) -> float | None:
     v = _num(value)
     return None if v is None else v / 1e9
@@ -389,6 +432,8 @@ DEFINITIONS = (
     "total tok/s adds prompt tokens; req/s counts successful requests.",
     "Goodput: the same, counting only requests that met every SLO given (TPOT of a one-token request counts as 0).",
     f"Cost: {COST_FORMULA}, for a named throughput (peak of the sweep, or goodput under SLO).",
-    "Energy per token: device energy over the step ÷ output tokens of the step.",
+    "Energy per token: device energy over the step ÷ output tokens of the step. The energy comes from the NVML "
+    "energy counter where it was read, else from mean power × step time; Neuron devices report no power, so no "
+    "energy is stated for them (each table names the method used).",
     "Repetitions: every figure is the median of the repetitions of its step; ranges show min–max.",
 )

@@ -69,3 +69,20 @@ def test_neuron_utilisation_comes_from_neuroncores_and_no_energy_is_invented(sto
     assert node["host_cpu_mean_pct"] == pytest.approx(25)
     assert node["energy_j"] is None and node["power_mean_w"] is None
     assert node["energy_method"] == "none: Neuron reports no power"
+
+
+def test_each_gpu_has_its_share_of_joules_per_output_token(store, unique_id):
+    nvml_run(store, unique_id, with_counter=True)
+    fig = figures(store, unique_id)
+    assert [(d["device"], d["energy_method"]) for d in fig.devices] == [("0", "energy counter"), ("1", "energy counter")]
+    assert [d["j_per_output_token"] for d in fig.devices] == pytest.approx([4000 / 500, 4000 / 500])
+
+
+def test_devices_are_listed_in_natural_order(store, unique_id):
+    agent = f"neuron-{unique_id}"
+    store.insert("runs", [rows.run(unique_id, agent)], f"r/{unique_id}")
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0.0, 2.0)], f"s/{unique_id}")
+    store.insert("requests", [rows.request(unique_id, agent, 0)], unique_id)
+    store.insert("device_samples", [rows.sample(unique_id, agent, 1, "neuron", device, "neuroncore_util_pct", 50.0)
+                                    for device in ("nc10", "nd1", "nc2", "nd0", "nc1")], f"d/{unique_id}")
+    assert [d["device"] for d in figures(store, unique_id).devices] == ["nc1", "nc2", "nc10", "nd0", "nd1"]

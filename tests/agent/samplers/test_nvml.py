@@ -70,6 +70,20 @@ def test_samples_are_stamped_with_utc_wall_clock(run_nvml):
     assert before <= run.results[2][0]["time_unix_ns"] <= after
 
 
+def test_every_gpu_of_one_poll_shares_its_stamp(run_nvml):
+    run = run_nvml([script(device(0), device(1), device(2)), OPEN, SAMPLE, CLOSE])
+    assert len({s["time_unix_ns"] for s in run.results[2]}) == 1  # all on one side of any step boundary
+
+
+def test_energy_counter_grows_at_the_scripted_rate(run_nvml):
+    run = run_nvml([script(device(0, energy_mj=1_000, energy_rate_mw=400_000)), OPEN, SAMPLE, SAMPLE, CLOSE])
+    first, second = run.results[2][0], run.results[3][0]
+    elapsed_s = (second["time_unix_ns"] - first["time_unix_ns"]) / 1e9
+    grown_j = (second["values"]["energy_mj"] - first["values"]["energy_mj"]) / 1e3
+    assert first["values"]["energy_mj"] >= 1_000
+    assert grown_j == pytest.approx(400 * elapsed_s, abs=400 * 0.005)  # 5 ms of stamp-to-read jitter
+
+
 def test_not_supported_field_is_skipped_and_logged_once(run_nvml):
     run = run_nvml([script(device(0), device(1, unsupported=["power", "temp"])), OPEN, SAMPLE, SAMPLE, SAMPLE, CLOSE])
     for samples in run.results[2:5]:

@@ -9,6 +9,9 @@
  *   0.gpu_util=50  0.mem_util=20  0.mem_total=85899345920  0.mem_used=1073741824
  *   0.power_mw=350000  0.temp_c=61  0.sm_clock=1980  0.mem_clock=2619
  *   0.clocks_event_reasons=4  0.energy_mj=123456789
+ *   0.energy_rate_mw=400000      the energy counter grows by this many mJ per second (i.e. at this
+ *                                power) of monotonic time since the library was loaded, on top of
+ *                                energy_mj; 0 (default): the counter stays at energy_mj
  *   0.gpm=1  0.gpm_sm=40.5  0.gpm_tensor=12.5  0.gpm_dram=70.0
  *   0.unsupported=power,temp     fields that return NVML_ERROR_NOT_SUPPORTED
  *   0.lost_after=3               3 samples (utilisation reads) succeed; from the 4th, every call on
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 typedef int nvmlReturn_t;
 typedef struct nvmlDevice_st *nvmlDevice_t;
@@ -42,6 +46,7 @@ typedef struct {
     char uuid[96];
     unsigned long long vals[16];
     double gpm_sm, gpm_tensor, gpm_dram;
+    double energy_rate_mw;
     int gpm;
     char unsupported[256];
     long lost_after; /* -1: never */
@@ -63,6 +68,15 @@ static long util_reads[MAX_DEV]; /* survives reloads: a lost device stays lost *
 static int initialised;
 static struct stat last_st;
 static int loaded;
+static struct timespec origin; /* time zero of energy_rate_mw: when the library was loaded */
+
+__attribute__((constructor)) static void set_origin(void) { clock_gettime(CLOCK_MONOTONIC, &origin); }
+
+static double seconds_since_origin(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - origin.tv_sec) + (double)(now.tv_nsec - origin.tv_nsec) / 1e9;
+}
 
 static void parse(FILE *f) {
     memset(&cfg, 0, sizeof cfg);
@@ -91,6 +105,7 @@ static void parse(FILE *f) {
         else if (!strcmp(field, "gpm_sm")) d->gpm_sm = atof(val);
         else if (!strcmp(field, "gpm_tensor")) d->gpm_tensor = atof(val);
         else if (!strcmp(field, "gpm_dram")) d->gpm_dram = atof(val);
+        else if (!strcmp(field, "energy_rate_mw")) d->energy_rate_mw = atof(val);
         else
             for (int k = 0; k < V_N; k++)
                 if (!strcmp(field, val_keys[k])) d->vals[k] = strtoull(val, NULL, 10);
@@ -270,7 +285,7 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t h, unsigned long l
     dev_t_ *d;
     nvmlReturn_t r = dev_get(h, "energy", &d);
     if (r) return r;
-    *mj = d->vals[V_ENERGY];
+    *mj = d->vals[V_ENERGY] + (unsigned long long)(d->energy_rate_mw * seconds_since_origin());
     return OK;
 }
 #endif
