@@ -12,6 +12,7 @@ import logging
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -89,8 +90,10 @@ def run_demo(store: str, target: str | None, agent_args: list[str], sim_args: li
                 target = f"http://127.0.0.1:{port}"
                 sim = stack.enter_context(process([py, "-m", "agent", "sim", "--port", str(port), *sim_args], "simulator"))
                 wait_for_http(f"{target}/health", sim)
+            # A spool of its own: a failed earlier demo's leftovers must not flow into this store.
+            spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="siliconbench-demo-spool-"))
             agent = subprocess.run([py, "-m", "agent", "run", "--target", target, "--collector", collector_address,
-                                    *agent_args], stdout=subprocess.PIPE, text=True)
+                                    "--spool-dir", spool, *agent_args], stdout=subprocess.PIPE, text=True)
             if agent.returncode != 0:
                 raise CollectorError(f"the agent failed (exit code {agent.returncode}); see its messages above")
         col.send_signal(signal.SIGTERM)
