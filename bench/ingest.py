@@ -9,8 +9,9 @@ collector stops, and the rows in the store are counted against what was sent (ze
 
 Prints, per N: sustained request records/s and device-sample rows/s (acknowledged within the window),
 p50/p99 ack latency (batch written -> its Ack), collector CPU (% of one core, chDB threads included)
-and the loss check. Targets (2 cores, 100 agents): >= 20,000 request records/s and >= 100,000
-device samples/s sustained, zero loss.
+and the loss check (requests and sample rows lost, duplicated request ids, and how far the
+materialized view's per-step digests are from the stored requests). Targets (2 cores, 100 agents):
+>= 20,000 request records/s and >= 100,000 device samples/s sustained, zero loss.
 
     .venv/bin/python bench/ingest.py [--agents 1,10,100] [--seconds 10] [--requests-per-s 22000]
                                      [--sample-rows-per-s 110000] [--batch-period-s 1.0] [--store-threads 4]
@@ -164,7 +165,8 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
         counts = subprocess.run([sys.executable, "-m", "collector", "sql",
                                  "SELECT (SELECT count() FROM siliconbench.requests), "
                                  "(SELECT uniqExact(request_id) FROM siliconbench.requests), "
-                                 "(SELECT count() FROM siliconbench.device_samples)", "--store", store],
+                                 "(SELECT count() FROM siliconbench.device_samples), "
+                                 "(SELECT sum(requests) FROM siliconbench.request_digests)", "--store", store],
                                 capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1].split("\t")
     seconds = window[1] - window[0]
     latencies = sorted(x for load in loads for x in load.latencies)
@@ -177,7 +179,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
         "cpu_pct": 100 * measure.cpu, "errors": sum(l.errors for l in loads),
         "loss": f"{sent_requests - int(counts[0])} req, {sent_rows - int(counts[2])} rows, "
-                f"{int(counts[0]) - int(counts[1])} dup",
+                f"{int(counts[0]) - int(counts[1])} dup, digests {int(counts[3]) - int(counts[0]):+d}",
     }
 
 
@@ -194,7 +196,7 @@ def main() -> None:
     print(f"\noffered: {args.requests_per_s:,.0f} request records/s + {args.sample_rows_per_s:,.0f} device-sample "
           f"rows/s; one batch per agent every {args.batch_period_s} s (at most 2000 requests per batch); {args.store_threads} store threads; "
           f"{psutil.cpu_count()} CPUs (client and collector share them)")
-    print("| agents | request records/s | device-sample rows/s | ack p50 ms | ack p99 ms | collector CPU % | errors | lost / duplicated |")
+    print("| agents | request records/s | device-sample rows/s | ack p50 ms | ack p99 ms | collector CPU % | errors | lost / duplicated / digests |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         print(f"| {r['agents']} | {r['req_per_s']:,.0f} | {r['rows_per_s']:,.0f} | {r['p50_ms']:.0f} | "

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from collector.errors import InvalidBatch
-from collector.schema import COLUMNS
+from collector.schema import BATCH_ID, COLUMNS
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 MAX_ID_CHARS = 256
@@ -100,8 +100,8 @@ def hello_row(hello: pb.Hello) -> list:
 
 
 def tables_of(batch: pb.Batch, agent_id: str) -> dict[str, pa.Table]:
-    """Column tables per destination (only the non-empty ones); raises InvalidBatch on the first
-    broken rule."""
+    """Column tables per destination (only those with rows), each row stamped with the batch's id;
+    raises InvalidBatch on the first broken rule."""
     now = time.time_ns()
     if not batch.batch_id:
         raise InvalidBatch(f"batch {batch.seq} has no batch_id")
@@ -117,7 +117,9 @@ def tables_of(batch: pb.Batch, agent_id: str) -> dict[str, pa.Table]:
         if len(items) > MAX_ITEMS:
             raise InvalidBatch(f"batch {batch.seq} carries {len(items)} {table}; the limit is {MAX_ITEMS} per batch")
         columns = build(items, agent_id, now)
-        tables[table] = pa.table(columns, names=COLUMNS[table])
+        n = len(columns[1])  # agent_id: one per row
+        if n:
+            tables[table] = pa.table([*columns, pa.repeat(batch.batch_id, n)], names=[*COLUMNS[table], BATCH_ID])
     return tables
 
 

@@ -1,14 +1,25 @@
 """The ClickHouse schema, version 1. Created idempotently at start-up (CREATE ... IF NOT EXISTS).
 
-Every table that agents write is a MergeTree with a deduplication window, so that a batch
-replayed with the same insert_deduplication_token (its batch_id) is stored once. On a
-cluster, use ReplicatedMergeTree for the same tables (deduplication is on by default there).
+Every table that agents write carries the `batch_id` of the agent batch each row came in, with a
+bloom-filter skip index on it: the collector merges batches from many agents into one insert per
+table and, before inserting, drops the batches that table already holds (collector/group_insert.py),
+so a replay is stored once whether it was first stored alone or merged. The tables also keep a
+deduplication window, so an insert repeated with the same insert_deduplication_token is a no-op.
+On a cluster, use ReplicatedMergeTree for the same tables (deduplication is on by default there).
 """
 
 from __future__ import annotations
 
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 _DEDUP = "SETTINGS non_replicated_deduplication_window = 100000"
+# The tables agents write: each row carries its batch's id, indexed so that "which of these batches
+# does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
+BATCHED = ("runs", "steps", "requests", "device_samples", "server_metrics")
+BATCH_ID = "batch_id"
+_BATCH_ID_COLUMN = ("batch_id String DEFAULT '' "
+                    "COMMENT 'the agent batch that carried the row (replays are recognised by it)'")
+_BATCH_ID_INDEX = "batch_id_idx batch_id TYPE bloom_filter(0.01) GRANULARITY 1"
+_BATCH = f"{_BATCH_ID_COLUMN},\n            INDEX {_BATCH_ID_INDEX}"
 
 # What the materialized view stores per insert block; also backfills a store created before it.
 # Definitions are DESIGN §3 (see collector/views.py for the read side).
@@ -52,14 +63,16 @@ TABLES: dict[str, str] = {
         CREATE TABLE IF NOT EXISTS {{db}}.runs (
             run_id String, agent_id LowCardinality(String), phase Enum8('start' = 1, 'end' = 2),
             time DateTime64(9, 'UTC'), target_url String, model LowCardinality(String), simulated Bool,
-            target_version String, scenario LowCardinality(String), config_json String
+            target_version String, scenario LowCardinality(String), config_json String,
+            {_BATCH}
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}""",
     "steps": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.steps (
             run_id String, agent_id LowCardinality(String), step UInt32, concurrency UInt32, repetition UInt32,
             start_time DateTime64(9, 'UTC'), end_time DateTime64(9, 'UTC'), requests UInt32,
             mode LowCardinality(String), rate_rps Float64, agent_cpu_pct Float64, loop_lag_p99_ms Float64,
-            client_saturated Bool
+            client_saturated Bool,
+            {_BATCH}
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}""",
     "requests": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.requests (
@@ -73,18 +86,21 @@ TABLES: dict[str, str] = {
             prompt_tokens UInt32, output_tokens UInt32, tokens_counted Bool,
             finish_reason LowCardinality(String), http_status UInt16,
             error_class LowCardinality(String), error_message String,
-            dispatch_delay_ns Int64 COMMENT 'send time - scheduled time'
+            dispatch_delay_ns Int64 COMMENT 'send time - scheduled time',
+            {_BATCH}
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}""",
     "device_samples": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.device_samples (
             run_id String, agent_id LowCardinality(String), time DateTime64(9, 'UTC'),
             source LowCardinality(String), device LowCardinality(String), metric LowCardinality(String),
-            value Float64
+            value Float64,
+            {_BATCH}
         ) ENGINE = MergeTree ORDER BY (agent_id, time, source, device, metric) {_DEDUP}""",
     "server_metrics": f"""
         CREATE TABLE IF NOT EXISTS {{db}}.server_metrics (
             run_id String, agent_id LowCardinality(String), step UInt32, name LowCardinality(String),
-            labels String, start_value Float64, end_value Float64
+            labels String, start_value Float64, end_value Float64,
+            {_BATCH}
         ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}""",
     "run_nodes": """
         CREATE TABLE IF NOT EXISTS {db}.run_nodes (
@@ -134,11 +150,20 @@ TABLES: dict[str, str] = {
         ENGINE = ReplacingMergeTree(applied_at) ORDER BY version""",
 }
 
+# Run at every start, after TABLES: bring a store created before a column was added up to date.
+MIGRATIONS: list[str] = [
+    stmt for table in BATCHED for stmt in (
+        f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {_BATCH_ID_COLUMN}",
+        f"ALTER TABLE {{db}}.{table} ADD INDEX IF NOT EXISTS {_BATCH_ID_INDEX}",
+    )
+]
+
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {
     "request_digests": "INSERT INTO {db}.request_digests " + DIGEST_SELECT.replace("{source}", "{db}.requests"),
 }
 
+# Columns by table, as Store.insert takes rows; the collector's ingest path adds BATCH_ID to BATCHED tables.
 COLUMNS: dict[str, list[str]] = {
     "nodes": ["agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_count",
               "accelerator_model", "agent_version", "driver_version", "seen_at"],

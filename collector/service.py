@@ -1,12 +1,14 @@
 """The gRPC Telemetry service: a thin adapter from the wire to the store.
 
 Per agent stream: the bearer token is checked before anything is read, then a Hello, then
-batches. Each batch is parsed, checked and converted to column tables (collector/ingest.py), and
-inserted table by table — all of it on a bounded pool of store threads, so at most `store_threads`
-inserts reach ClickHouse at once however many agents are connected — and acknowledged only after
-every insert returned. A stream handles one batch at a time, so a slow or failing store stops the
-acks and gRPC flow control pushes back to the agents, which keep spooling. A replay carries the same
-batch_id, which is the insert's deduplication token, so storing it again is a no-op.
+batches. Each batch is parsed, checked and converted to column tables (collector/ingest.py) on a
+bounded pool of threads; an invalid one is refused alone, there. The rest go to the group inserter
+(collector/group_insert.py), which writes the batches of all streams that arrive together with one
+insert per table from a bounded number of writer threads, however many agents are connected, and
+leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
+that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
+so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
+keep spooling.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from google.protobuf.message import DecodeError
 from collector.auth import TokenFile
 from collector.errors import InvalidBatch
 from collector.fleet import Fleet
+from collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
 from collector.ingest import check_hello, hello_row, tables_of
 from collector.store import Store
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
@@ -31,15 +34,15 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 
 
-class StoreFailed(Exception):
-    """An insert did not succeed; the batch is not acknowledged and the agent resends it."""
-
-
 class TelemetryService:
     def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None) -> None:
         self._store = store
         self._tokens = tokens
+        # Parsing and checking (CPU) on one pool; inserts, merged across streams, on the inserter's
+        # writers. Embedded chDB spreads one insert over its own threads and shares the host's cores
+        # with the parsing: one writer gave the best throughput and ack latency there (bench/ingest.py).
         self._pool = ThreadPoolExecutor(max_workers=store_threads, thread_name_prefix="store")
+        self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads)
         self.fleet = Fleet(store, self._run)
         self.run_in_store = self._run
         self.batches_stored = 0
@@ -97,37 +100,53 @@ class TelemetryService:
         log.info("agent %s: stream closed", agent)
 
     async def _read(self, agent: str, request_iterator, out: asyncio.Queue) -> None:
-        """One message at a time, so a slow store slows the acks (backpressure); then a None for the end."""
+        """Parses the next message while the previous batch is being stored, never more (so a slow
+        store slows the acks: backpressure); replies go to `out`, then a None for the end."""
+        storing: asyncio.Task | None = None
         try:
             async for raw in request_iterator:
-                reply = await self._store_batch(agent, raw)
-                if isinstance(reply, pb.RunProgress):
-                    await self.fleet.on_progress(agent, reply)
-                elif reply is not None:
-                    out.put_nowait(reply)
+                item = await self._parse(agent, raw)
+                if isinstance(item, ReadyBatch):
+                    if storing is not None:
+                        await storing
+                    storing = asyncio.create_task(self._store_batch(agent, item, out))
+                elif isinstance(item, pb.RunProgress):
+                    await self.fleet.on_progress(agent, item)
+                else:
+                    out.put_nowait(item)
+            if storing is not None:
+                await storing
         finally:
+            if storing is not None:
+                storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
 
-    async def _store_batch(self, agent: str, raw: bytes) -> pb.CollectorMessage | pb.RunProgress | None:
+    async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.CollectorMessage:
+        """The checked batch (or progress report), or the typed error to reply."""
         try:
-            seq = await self._run(self._parse_and_store, agent, raw)
-            if not isinstance(seq, int):
-                return seq
+            return await self._run(self.parse, agent, raw)
         except InvalidBatch as exc:
             self.batches_rejected += 1
             log.warning("agent %s: %s", agent, exc)
             return _error(getattr(exc, "seq", 0), exc.code, str(exc))
+
+    async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue) -> None:
+        """Reply with the Ack once every insert holding the batch returned, or with the error."""
+        try:
+            await self.inserter.store(batch)
         except StoreFailed as exc:
             seq, cause = exc.args
             log.error("agent %s: batch %d not stored (%s: %s); not acknowledged, the agent keeps it and resends it",
                       agent, seq, type(cause).__name__, _first_line(cause))
-            return _error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")
+            out.put_nowait(_error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable"))
+            return
         self.batches_stored += 1
-        return pb.CollectorMessage(ack=pb.Ack(seq=seq))
+        out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
 
-    def _parse_and_store(self, agent: str, raw: bytes) -> int | pb.RunProgress:
-        """On a store thread: parse, check, convert and insert one batch and return its seq; a
-        RunProgress (not acknowledged) is returned as is, for the fleet."""
+    @staticmethod
+    def parse(agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress:
+        """On a pool thread: parse, check and convert one message; a RunProgress (not acknowledged)
+        is returned as is, for the fleet. Raises InvalidBatch with the code and seq to reply."""
         message = pb.AgentMessage()
         try:
             message.ParseFromString(raw)
@@ -142,17 +161,13 @@ class TelemetryService:
             tables = tables_of(batch, agent)
         except InvalidBatch as exc:
             raise _invalid(batch.seq, pb.ERROR_CODE_INVALID, f"batch {batch.seq} rejected: {exc}") from None
-        try:
-            for table, columns in tables.items():
-                self._store.insert_arrow(table, columns, batch.batch_id)
-        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
-            raise StoreFailed(batch.seq, exc) from None
-        return batch.seq
+        return ReadyBatch(agent, batch.seq, batch.batch_id, tables)
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def close(self) -> None:
+        self.inserter.close()
         self._pool.shutdown(wait=True)
 
 

@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.errors import StoreLocked, StoreUnavailable
-from collector.schema import BACKFILL, COLUMNS, SCHEMA_VERSION, TABLES
+from collector.schema import BACKFILL, BATCH_ID, COLUMNS, MIGRATIONS, SCHEMA_VERSION, TABLES
 from collector.views import VIEWS
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ class Store:
             existing = {row[0] for row in client.query(f"SHOW TABLES FROM `{db}`").result_rows}
             for ddl in TABLES.values():
                 client.command(ddl.format(db=f"`{db}`"))
+            for ddl in MIGRATIONS:
+                client.command(ddl.format(db=f"`{db}`"))
             if "requests" in existing:  # derived tables added to an older store start from its rows
                 for table, fill in BACKFILL.items():
                     if table not in existing:
@@ -147,6 +149,18 @@ class Store:
                                  fmt="ArrowStream",
                                  settings={"insert_deduplication_token": dedup_token,
                                            "deduplicate_blocks_in_dependent_materialized_views": 1})
+
+    def stored_batches(self, ids_by_table: dict[str, list[str]]) -> set[tuple[str, str]]:
+        """(table, batch_id) for each of the given batches that the table already holds: one query
+        for all tables, each answered from the table's own rows (read through its batch_id index)."""
+        if not ids_by_table:
+            return set()
+        names = list(ids_by_table)
+        sql = " UNION ALL ".join(
+            f"SELECT {i} AS t, {BATCH_ID} AS b FROM {{db}}.`{table}` WHERE {BATCH_ID} IN {{ids{i}:Array(String)}} "
+            f"GROUP BY {BATCH_ID}" for i, table in enumerate(names))
+        rows = self.query(sql, {f"ids{i}": ids_by_table[table] for i, table in enumerate(names)}).result_rows
+        return {(names[i], batch_id) for i, batch_id in rows}
 
     def query(self, sql: str, parameters: dict | None = None):
         """Run a read query with bound parameters ({name:Type}); tables are addressed as {db}.table."""

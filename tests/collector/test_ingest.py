@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -149,6 +150,13 @@ def service(store):
     svc.close()
 
 
+def parse_and_store(service: TelemetryService, agent: str, raw: bytes) -> None:
+    """What a stream does with one message, synchronously: parse and check, then insert (alone)."""
+    batch = service.parse(agent, raw)
+    if not isinstance(batch, pb.RunProgress):
+        assert service.inserter.write([batch]) == {}
+
+
 @FUZZ
 @given(st.binary(max_size=200))
 def test_malformed_bytes_never_crash_the_collector_nor_store_a_row(service, store, data):
@@ -156,7 +164,7 @@ def test_malformed_bytes_never_crash_the_collector_nor_store_a_row(service, stor
     raw = message.SerializeToString()
     mutated = (raw[: len(data) % len(raw)] + data)[:300]
     try:
-        service._parse_and_store("fuzz-agent", mutated)
+        parse_and_store(service, "fuzz-agent", mutated)
     except InvalidBatch:
         pass
     # whatever parsed as a valid batch was stored under its own run id; the seeded run only if intact
@@ -166,12 +174,12 @@ def test_malformed_bytes_never_crash_the_collector_nor_store_a_row(service, stor
 
 @FUZZ
 @given(st.lists(requests, min_size=1, max_size=3))
-def test_no_row_is_written_from_an_invalid_message(service, store, unique_id, records):
-    run = f"fuzz-{unique_id}"
+def test_no_row_is_written_from_an_invalid_message(service, store, records):
+    run = f"fuzz-{uuid.uuid4().hex[:12]}"  # one per example: a valid example must not count for the next
     for r in records:
         r.run_id = run
-    batch = pb.Batch(seq=1, batch_id=f"fuzz/{unique_id}/{hash(str(records))}", requests=records)
+    batch = pb.Batch(seq=1, batch_id=f"fuzz/{run}", requests=records)
     try:
-        service._parse_and_store("fuzz-agent", pb.AgentMessage(batch=batch).SerializeToString())
+        parse_and_store(service, "fuzz-agent", pb.AgentMessage(batch=batch).SerializeToString())
     except InvalidBatch:
         assert count(store, "requests", run) == 0
