@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from collector.reports import model as m
-from collector.reports.model import DEFINITIONS, Report, Table, cost_figures
+from collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner
 from collector.reports.svg import bar_chart, line_chart
 from collector.reports.text import fmt, unit
 
@@ -25,6 +25,8 @@ def render(report: Report) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{escape(report.title)}</h1>"]
+    if report.unfinished:
+        parts.append(f'<div class="banner">⚠ {escape(unfinished_banner(report))}</div>')
     if report.simulated:
         parts.append(f'<div class="banner">⚠ SIMULATED target — {escape(", ".join(report.simulated))} ran against '
                      "the siliconbench simulator, not a real vLLM: the figures test the pipeline, not the hardware.</div>")

@@ -29,6 +29,7 @@ def render(report: Report) -> str:
         "store": report.store,
         "selection": report.selection.describe(),
         "simulated": report.simulated,
+        "unfinished": report.unfinished,
         "baseline": report.baseline,
         "slo": {k: v for k, v in report.slo.params().items() if math.isfinite(v)},
         "price": {"region": report.region, "kind": report.price_kind},

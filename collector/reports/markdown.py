@@ -3,12 +3,14 @@ a 'vs baseline' column, and the consistency warnings beside the rows and under t
 
 from __future__ import annotations
 
-from collector.reports.model import DEFINITIONS, Report, Table
+from collector.reports.model import DEFINITIONS, Report, Table, unfinished_banner
 from collector.reports.text import fmt, unit
 
 
 def render(report: Report) -> str:
     lines = [f"# {report.title}", ""]
+    if report.unfinished:
+        lines += [f"> ⚠ **{unfinished_banner(report)}**", ""]
     if report.simulated:
         lines += [f"> ⚠ **SIMULATED target** — {', '.join(report.simulated)} ran against the siliconbench "
                   "simulator, not a real vLLM: the figures test the pipeline, not the hardware.", ""]

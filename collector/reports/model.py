@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from collector import checks
 from collector.checks import Finding, PointFigures
 from collector.errors import InvalidOption
+from collector.fleet_report import lifecycle
 from collector.prices import FORMULA as COST_FORMULA
 from collector.prices import Price, ensure_prices, price_for, usd_per_million
 from collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
@@ -61,6 +62,7 @@ class Report:
     tables: list[Table]
     findings: list[Finding]
     costs: list[Cost]
+    unfinished: dict[str, str] = field(default_factory=dict)  # run id -> lifecycle state, for runs not finished
 
     @property
     def simulated(self) -> list[str]:
@@ -90,7 +92,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs)
+                    costs=costs, unfinished=_unfinished(store, series))
     report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report)]
     if options.cost:
         report.tables.append(_cost(report))
@@ -98,6 +100,16 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     for table in report.tables:
         table.findings = [f for f in findings if f.figure == table.key]
     return report
+
+
+def _unfinished(store: Store, series: list[Series]) -> dict[str, str]:
+    states = {run_id: lifecycle(store, run_id).state for run_id in sorted({s.run_id for s in series})}
+    return {run_id: state for run_id, state in states.items() if state != "finished"}
+
+
+def unfinished_banner(report: Report) -> str:
+    runs = ", ".join(f"{run_id} ({state})" for run_id, state in report.unfinished.items())
+    return f"UNFINISHED run — {runs}: the figures cover only what was stored so far."
 
 
 def _baseline(series: list[Series], wanted: str | None) -> Series:

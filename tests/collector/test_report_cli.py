@@ -75,3 +75,15 @@ def test_export_writes_csv_and_parquet_of_the_selected_runs(store, two_scenarios
     assert table.num_rows == 16 and set(table.column("run_id").to_pylist()) == set(two_scenarios)
     export_rows(store, "requests", "csv", tmp_path / "r.csv", runs=(two_scenarios[0],))
     assert len((tmp_path / "r.csv").read_text().strip().splitlines()) == 1 + 8
+
+
+def test_a_run_without_its_end_event_is_reported_unfinished(store, two_scenarios, unique_id):
+    finished, unfinished = two_scenarios
+    end = rows.run(finished, f"A-{unique_id}")
+    end[2] = "end"  # phase
+    store.insert("runs", [end], f"end/{finished}")
+    report = build_report(store, Selection(runs=tuple(two_scenarios)), Options())
+    assert report.unfinished == {unfinished: "running"}
+    markdown = RENDERERS["markdown"](report)
+    assert f"UNFINISHED run — {unfinished} (running)" in markdown and finished not in markdown.split("\n")[2]
+    assert json.loads(RENDERERS["json"](report))["unfinished"] == {unfinished: "running"}
