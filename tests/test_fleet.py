@@ -103,6 +103,26 @@ def test_unknown_selector_key_is_refused(fleet):
     assert result.returncode == 2 and "unknown selector keys" in result.stderr
 
 
+def test_cancel_stops_a_running_fleet_run_on_every_node(fleet, finished_run, tmp_path):
+    address, *_ = fleet
+    long_plan = tmp_path / "long.yaml"
+    long_plan.write_text(PLAN.replace("requests_per_step: 6", "requests_per_step: 500"))
+    started = cli("run", "start", "--plan", str(long_plan), "--collector", address, "--min-agents", "3",
+                  "--start-delay-s", "0.5")
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.strip()
+    deadline = time.monotonic() + 30
+    while "running" not in cli("run", "status", "--run", run_id, "--collector", address).stdout.split("\n")[0]:
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.3)
+    cancelled = cli("run", "cancel", "--run", run_id, "--collector", address)
+    assert cancelled.returncode == 0 and "cancel sent to 3 agents" in cancelled.stdout
+    watched = cli("run", "status", "--run", run_id, "--watch", "--interval-s", "0.3", "--collector", address)
+    assert watched.returncode == 3  # ended, but not finished
+    assert f"run {run_id}: cancelled" in watched.stdout
+    assert watched.stdout.count("cancelled by the collector") == 3
+
+
 def test_report_compares_the_scenarios_with_pooled_exact_percentiles(fleet, finished_run):
     """Last: it stops the fleet, since the embedded store serves one process at a time."""
     address, store, plan, collector, processes = fleet
