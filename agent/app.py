@@ -190,6 +190,8 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
     node.shipper.on_command = fleet.on_command
     try:
         if plan is not None:
+            await wait_for_target(config.target, stop)
+        if plan is not None and not stop.is_set():
             run_id, _ = await run_plan(node, plan)
             log.info("run %s finished; sampling on until stopped", run_id)
         await stop.wait()
@@ -198,6 +200,27 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
         beat.cancel()
         await fleet.close()
         await node.close()
+
+
+async def wait_for_target(target: str, stop: asyncio.Event, every_s: float = 5.0) -> None:
+    """Wait until the target's GET /health answers 200 (vLLM loads weights for many minutes), or `stop`."""
+    url = target.rstrip("/") + "/health"
+    waited = 0.0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=every_s)) as session:
+        while not stop.is_set():
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+                    reason = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                reason = exc.__class__.__name__
+            if waited % 60 < every_s:
+                log.info("waiting for the target %s to be ready (%s); the plan starts when it answers", url, reason)
+            try:
+                await asyncio.wait_for(stop.wait(), every_s)
+            except asyncio.TimeoutError:
+                waited += every_s
 
 
 async def _beat(path: Path) -> None:
