@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import grpc
@@ -13,13 +14,17 @@ import typer
 
 from agent.errors import AgentError
 from agent.plan import load_plan
+from agent.shipper import tls_credentials
 from collector.errors import CollectorError
 from collector.fleet import STATE_NAMES, TERMINAL, check_selector
 from collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
 
-run_app = typer.Typer(help="Fleet runs: one plan on every matching node, started together.", no_args_is_help=True)
+run_app = typer.Typer(
+    help="Fleet runs: one plan on every matching node, started together. The bearer token and TLS files come "
+         "from SILICONBENCH_AGENT_TOKEN and SILICONBENCH_TLS_CA/_CERT/_KEY, as for the agent.",
+    no_args_is_help=True)
 
 CollectorOpt = Annotated[str, typer.Option(
     envvar="SILICONBENCH_COLLECTOR",
@@ -45,10 +50,23 @@ def _addresses(collector: str) -> list[str]:
     return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in seen]
 
 
+def _channel(address: str) -> grpc.Channel:
+    """Plaintext, or TLS (mTLS) when SILICONBENCH_TLS_CA (and _CERT/_KEY) name PEM files, as for the agent."""
+    ca, cert, key = (os.environ.get(f"SILICONBENCH_TLS_{name}") for name in ("CA", "CERT", "KEY"))
+    if not (ca or cert or key):
+        return grpc.insecure_channel(address)
+    try:
+        credentials = tls_credentials(*(Path(p) if p else None for p in (ca, cert, key)))
+    except AgentError as exc:
+        raise _fail(str(exc)) from None
+    return grpc.secure_channel(address, credentials)
+
+
 def _call(address: str, method: str, request):
+    """One Control call; the bearer token comes from SILICONBENCH_AGENT_TOKEN."""
     token = os.environ.get("SILICONBENCH_AGENT_TOKEN")
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    with grpc.insecure_channel(address) as channel:
+    with _channel(address) as channel:
         return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=10, metadata=metadata)
 
 

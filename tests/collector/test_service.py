@@ -210,3 +210,18 @@ async def test_mtls_refuses_an_agent_without_a_certificate(store, pki, unique_id
     finally:
         await srv.stop(1)
         service.close()
+
+
+async def test_control_cli_reaches_an_mtls_collector_with_the_agent_tls_variables(store, pki, monkeypatch):
+    from collector import run_cli
+
+    creds = server_credentials(*pki["server"], client_ca_file=pki["ca"][0])
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(credentials=creds))
+    for name, path in (("CA", pki["ca"][0]), ("CERT", pki["agent"][0]), ("KEY", pki["agent"][1])):
+        monkeypatch.setenv(f"SILICONBENCH_TLS_{name}", str(path))
+    try:
+        reply = await asyncio.to_thread(run_cli._call, f"localhost:{port}", "ListAgents", pb.ListAgentsRequest())
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert list(reply.agents) == []
