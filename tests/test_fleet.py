@@ -103,7 +103,19 @@ def test_unknown_selector_key_is_refused(fleet):
     assert result.returncode == 2 and "unknown selector keys" in result.stderr
 
 
-def test_cancel_stops_a_running_fleet_run_on_every_node(fleet, finished_run, tmp_path):
+def join_late(address: str, tmp_path) -> list[subprocess.Popen]:
+    """A fourth node (simulator and daemon) that connects while a run is going on."""
+    port = free_port()
+    sim = start(["agent", "sim", "--port", str(port), "--ttft-ms", "5", "--itl-ms", "2"])
+    wait_for_http(f"http://127.0.0.1:{port}/health", sim)
+    env = dict(os.environ, SILICONBENCH_NODE_NAME="node-late", SILICONBENCH_SCENARIO="A",
+               SILICONBENCH_INSTANCE_TYPE="p5.48xlarge")
+    daemon = start(["agent", "daemon", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+                    "--spool-dir", str(tmp_path / "late")], env=env)
+    return [daemon, sim]
+
+
+def test_cancel_stops_a_running_fleet_run_on_every_node_and_reports_a_late_joiner(fleet, finished_run, tmp_path):
     address, *_ = fleet
     long_plan = tmp_path / "long.yaml"
     long_plan.write_text(PLAN.replace("requests_per_step: 6", "requests_per_step: 500"))
@@ -115,6 +127,15 @@ def test_cancel_stops_a_running_fleet_run_on_every_node(fleet, finished_run, tmp
     while "running" not in cli("run", "status", "--run", run_id, "--collector", address).stdout.split("\n")[0]:
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.3)
+    late = join_late(address, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while "joined after the start" not in cli("run", "status", "--run", run_id, "--collector", address).stdout:
+            assert time.monotonic() < deadline, "the late joiner was never reported"
+            time.sleep(0.3)
+    finally:
+        for process in late:
+            stop(process)
     cancelled = cli("run", "cancel", "--run", run_id, "--collector", address)
     assert cancelled.returncode == 0 and "cancel sent to 3 agents" in cancelled.stdout
     watched = cli("run", "status", "--run", run_id, "--watch", "--interval-s", "0.3", "--collector", address)
