@@ -41,6 +41,9 @@ class ProgressSink:
     def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
         self._shipper.add_server_metrics(metrics)
 
+    async def wait_for_room(self) -> None:
+        await self._shipper.wait_for_room()
+
     def add_step(self, event: pb.StepEvent) -> None:
         self._shipper.add_step(event)
         wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
@@ -48,9 +51,6 @@ class ProgressSink:
         self.progress.output_tokens_per_s = self._step_tokens / wall_s if wall_s > 0 else 0.0
         self._step_tokens = 0
         self.send(pb.RUN_STATE_RUNNING)
-
-    def __getattr__(self, name: str):
-        return getattr(self._shipper, name)  # anything else the load generator needs from the shipper
 
     def send(self, state: int, detail: str = "") -> None:
         self.progress.state = state

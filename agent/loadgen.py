@@ -59,6 +59,9 @@ class RecordSink(Protocol):
 
     def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None: ...
 
+    async def wait_for_room(self) -> None:
+        """Return when the sink can take another step's records (the shipper's spool is not full)."""
+
 
 @dataclass(frozen=True, slots=True)
 class StepSummary:
@@ -353,6 +356,7 @@ class LoadGenerator:
             for repetition in range(plan.repetitions):
                 for spec in specs:
                     title = f"step {step + 1}/{len(specs) * plan.repetitions} {spec.label()} rep={repetition}"
+                    await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
                     summaries.append(await self._step(session, spec, step, repetition, title))
                     step += 1
             return summaries

@@ -93,6 +93,9 @@ async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -
         def add_server_metrics(self, m):
             pass
 
+        async def wait_for_room(self):
+            pass
+
     sink = Sink()
     plan = Plan(steps=(StepSpec("closed", concurrency, 0.0, requests, 0.0),), input_tokens=128, output_tokens=64,
                 repetitions=1, warmup_requests=min(concurrency, 32)).validate()

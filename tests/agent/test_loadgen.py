@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import aiohttp
 import pytest
 import pytest_asyncio
@@ -18,6 +19,7 @@ from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 class ListSink:
     def __init__(self) -> None:
         self.runs, self.steps, self.requests, self.metrics = [], [], [], []
+        self.room_checks = 0
 
     def add_run(self, event):
         self.runs.append(event)
@@ -30,6 +32,9 @@ class ListSink:
 
     def add_server_metrics(self, metrics):
         self.metrics.extend(metrics)
+
+    async def wait_for_room(self):
+        self.room_checks += 1
 
 
 @pytest_asyncio.fixture
@@ -139,3 +144,30 @@ async def test_step_event_carries_self_monitoring(sim_url):
     [step] = sink.steps
     assert 0 < step.agent_cpu_pct and step.loop_lag_p99_ms >= 0
     assert step.client_saturated in (True, False)
+
+
+class FullSpoolSink(ListSink):
+    """A sink whose spool is full until `room` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room = asyncio.Event()
+
+    async def wait_for_room(self):
+        self.room_checks += 1
+        await self.room.wait()
+
+
+async def test_a_full_spool_pauses_the_next_step_until_there_is_room(sim_url):
+    sink = FullSpoolSink()
+    test_plan = plan(concurrency=(1,))
+    async with aiohttp.ClientSession() as session:
+        target = await inspect_target(session, sim_url, None)
+        prompts = await build_prompts(session, target, test_plan)
+        running = asyncio.create_task(
+            LoadGenerator(test_plan, target, prompts, sink, "run1", show_progress=False).run(session))
+        await asyncio.sleep(0.3)
+        assert sink.room_checks == 1 and sink.requests == []  # waiting, nothing sent
+        sink.room.set()
+        await asyncio.wait_for(running, 10)
+    assert len(sink.requests) == 8
