@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 from agent.sim import SendLog, SimProfile
@@ -26,7 +27,9 @@ async def test_send_log_records_arrival_and_one_stamp_per_content_chunk(start_si
     assert len(record.chunk_sent_ns) == 6
     assert abs(record.chunk_sent_ns[0] - record.arrival_ns - 20e6) < 1.5e6
     gaps = [b - a for a, b in zip(record.chunk_sent_ns, record.chunk_sent_ns[1:])]
-    assert all(abs(g - 5e6) < 1.5e6 for g in gaps)
+    # the stamps follow the schedule (its precision is test_schedule's job; one late wake-up on a busy
+    # 2-core machine must not fail this test)
+    assert all(g > 0 for g in gaps) and abs(statistics.median(gaps) - 5e6) < 1.5e6
 
     path = tmp_path / "sent.jsonl"
     log.dump(path)
