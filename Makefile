@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: demo test test-unit test-vllm proto-check clean
 
 $(STAMP): pyproject.toml
+	@echo "creating $(VENV) from pyproject.toml (first time: about 2 minutes, ~1.5 GB with the embedded ClickHouse)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
