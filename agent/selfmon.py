@@ -17,7 +17,6 @@ SATURATED_DISPATCH_MS = 5.0  # open loop, no cap: p99 send - scheduled above thi
 class SelfReport:
     cpu_pct: float           # the agent process's CPU over the step, % of one core
     loop_lag_p99_ms: float
-    loop_lag_max_ms: float
 
     def saturated(self, dispatch_p99_ms: float, dispatch_counts: bool) -> bool:
         """True when the client may have limited the step. `dispatch_counts`: the step's dispatch delay
@@ -66,7 +65,7 @@ class SelfMonitor:
         cpu = 100.0 * (time.process_time() - self._cpu0) / wall if wall > 0 else 0.0
         lags = sorted(self._lags_ns)
         p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))] / 1e6 if lags else 0.0
-        return SelfReport(cpu_pct=cpu, loop_lag_p99_ms=p99, loop_lag_max_ms=lags[-1] / 1e6 if lags else 0.0)
+        return SelfReport(cpu_pct=cpu, loop_lag_p99_ms=p99)
 
 
 def percentile(values: list[int], q: float) -> int:

@@ -188,7 +188,7 @@ class _Worker:
                                   start_unix_ns=now, ttft_ns=-1, error_class=CRASHED, error_message=message[:500]))
         log.error("%s during step %d: %d of its requests recorded as %s", self.lost, share.step, len(missing),
                   CRASHED)
-        return ShareReport(SelfReport(0.0, 0.0, 0.0), 0.0, self._next_number, lost=self.lost)
+        return ShareReport(SelfReport(0.0, 0.0), 0.0, self._next_number, lost=self.lost)
 
     async def stop(self) -> None:
         if self.proc.returncode is None:

@@ -22,7 +22,7 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _fail(exc: Exception) -> typer.Exit:
+def _fail(exc: Exception | str) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(2)
 
@@ -135,16 +135,9 @@ def compare(
     password: PasswordOpt = None,
 ) -> None:
     """Compare two or more runs (--run) or scenarios (--scenario) side by side, each against the baseline."""
-    try:
-        named = len(run or []) + len(scenario or [])
-        if named < 2:
-            from collector.errors import InvalidOption
-
-            raise InvalidOption("compare needs at least two --run or --scenario values (use `report` for one)")
-        text = _render_report(store, password, run, scenario, slo, fmt, baseline, price_region, price_kind, no_cost)
-    except CollectorError as exc:
-        raise _fail(exc) from None
-    _emit(text, output)
+    if len(run or []) + len(scenario or []) < 2:
+        raise _fail("compare needs at least two --run or --scenario values (use `report` for one)")
+    report(run, scenario, slo, fmt, output, baseline, price_region, price_kind, no_cost, store, password)
 
 
 runs_app = typer.Typer(help="The runs in the store.", add_completion=False, invoke_without_command=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ STATE_NAMES = {pb.RUN_STATE_PLANNED: "planned", pb.RUN_STATE_RUNNING: "running",
                pb.RUN_STATE_CANCELLED: "cancelled", pb.RUN_STATE_FAILED: "failed"}
 STATE_OF_NAME = {name: state for state, name in STATE_NAMES.items()}
 TERMINAL = {pb.RUN_STATE_FINISHED, pb.RUN_STATE_CANCELLED, pb.RUN_STATE_FAILED}
+LATE = "joined after the start; not part of this run"
 # A member that has said nothing this long after the shared start is reported as not started.
 START_GRACE_NS = 30 * 10**9
 
@@ -70,6 +72,7 @@ class Fleet:
         self._run = run_in_store      # runs a blocking store call off the event loop
         self._links: dict[str, AgentLink] = {}
         self._active: dict[str, tuple[dict[str, str], int]] = {}  # run id -> (selector, start_at)
+        self._writes: set[asyncio.Task] = set()  # late-joiner records in flight (held so they are not collected)
 
     def attach(self, hello: pb.Hello) -> AgentLink:
         link = AgentLink(hello)
@@ -77,7 +80,10 @@ class Fleet:
         for run_id, (selector, start_at) in self._active.items():
             if matches(hello, selector) and time.time_ns() > start_at:
                 log.info("agent %s joined after run %s started; it is not part of that run", hello.agent_id, run_id)
-                asyncio.get_running_loop().create_task(self._record_members(run_id, [hello], "late", "", selector, start_at))
+                task = asyncio.get_running_loop().create_task(
+                    self._record_members(run_id, [hello], "late", "", selector, start_at))
+                self._writes.add(task)
+                task.add_done_callback(self._writes.discard)
         return link
 
     def detach(self, link: AgentLink) -> None:
@@ -96,7 +102,7 @@ class Fleet:
             log.info("agent %s: run %s %s%s", agent_id, progress.run_id, state,
                      f" ({progress.detail})" if progress.detail else "")
         row = [progress.run_id[:256], agent_id, state, progress.step, progress.steps_total, progress.requests_done,
-               progress.output_tokens_per_s if progress.output_tokens_per_s == progress.output_tokens_per_s else 0.0,
+               progress.output_tokens_per_s if math.isfinite(progress.output_tokens_per_s) else 0.0,
                progress.errors, progress.detail[:2000], progress.time_unix_ns or time.time_ns()]
         await self._run(self._store.insert, "run_progress", [row], "")
 
@@ -168,7 +174,7 @@ def node_statuses(store: Store, run_id: str, connected: Callable[[str], bool]) -
          role) in store.query(NODE_STATUS_SQL, {"r": run_id}).result_rows:
         code = STATE_OF_NAME.get(state or "", pb.RUN_STATE_PLANNED)
         if role == "late":
-            code, detail = pb.RUN_STATE_CANCELLED, "joined after the start; not part of this run"
+            code, detail = pb.RUN_STATE_CANCELLED, LATE
         elif code == pb.RUN_STATE_PLANNED and now > _ns(start_at) + START_GRACE_NS:
             code, detail = pb.RUN_STATE_FAILED, "never started (agent disconnected or busy?)"
         progress = pb.RunProgress(run_id=run_id, state=code, step=step or 0, steps_total=total or 0,
@@ -181,7 +187,7 @@ def node_statuses(store: Store, run_id: str, connected: Callable[[str], bool]) -
 
 def run_state(nodes: list[pb.NodeStatus]) -> int:
     """A fleet run's state from its members' states (late joiners do not count)."""
-    states = [n.progress.state for n in nodes if n.progress.detail != "joined after the start; not part of this run"]
+    states = [n.progress.state for n in nodes if n.progress.detail != LATE]
     if not states:
         return pb.RUN_STATE_UNSPECIFIED
     if any(s == pb.RUN_STATE_RUNNING for s in states):

@@ -32,7 +32,7 @@ step duration ("integrated power"); Neuron devices report no power, so no energy
 from __future__ import annotations
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
-_Q = "0.5, 0.9, 0.95, 0.99"
+_Q = ", ".join(str(q) for q in QUANTILES)
 _SLO_PARAMS = "ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}"
 
 STEP_ROLLUPS = f"""
