@@ -60,8 +60,9 @@ class SamplerRunner:
     def _run(self) -> None:
         deadline = time.monotonic()
         while True:
+            stopping = self._stop.is_set()  # read before polling: the last poll must follow the stop request
             self._poll()
-            if self._stop.is_set():
+            if stopping:
                 return
             deadline += self._interval_s
             if self._wake.wait(max(0.0, deadline - time.monotonic())):

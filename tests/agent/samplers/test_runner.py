@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 
 from agent.samplers.base import Sample, SamplerUnavailable
 from agent.samplers.runner import SamplerRunner
@@ -32,6 +34,23 @@ class Broken(Counting):
 
     def sample(self) -> list[Sample]:
         raise RuntimeError("device fell off the bus")
+
+
+class SlowFirstPoll(Counting):
+    """Its first poll is still running when the test asks the runner to stop."""
+
+    name = "slow-first-poll"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_poll_started = threading.Event()
+
+    def sample(self) -> list[Sample]:
+        samples = super().sample()
+        if self.polls == 1:
+            self.first_poll_started.set()
+            time.sleep(0.3)
+        return samples
 
 
 class Absent(Counting):
@@ -93,3 +112,13 @@ async def test_stop_takes_one_last_poll():
 
     await collect([source], 60.0, action)
     assert source.polls == 2  # the first, and the last one at stop
+
+
+async def test_a_stop_requested_during_a_poll_still_gets_a_poll_after_it():
+    source = SlowFirstPoll()
+
+    async def action(runner, got):
+        assert await asyncio.to_thread(source.first_poll_started.wait, 5)
+
+    await collect([source], 60.0, action)
+    assert source.polls == 2  # the one under way when stop came, and one after it
