@@ -2,10 +2,11 @@
 
 Builds a store with N request rows (default 10 million) generated inside ClickHouse with
 INSERT ... SELECT FROM numbers() — five scenarios A–E, concurrency 1/4/8/16/32, three repetitions,
-CHUNKS content chunks of 4 tokens per request — then times `report` (SQL and rendering) in every
-format, warm, best of several runs. Target: under 2 s.
+CHUNKS content chunks of 4 tokens per request — and, per node, 15 steps of 60 s with 8 GPUs sampled
+at SAMPLE_HZ (utilisation, power, memory, energy counter) — then times `report` (SQL and rendering) in
+every format, warm, best of several runs. Target: under 2 s.
 
-    .venv/bin/python bench/report.py [--rows 10000000] [--chunks 8] [--store chdb:///tmp/sb-bench]
+    .venv/bin/python bench/report.py [--rows 10000000] [--chunks 8] [--sample-hz 10] [--store chdb:///tmp/sb-bench]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from collector.prices import ensure_prices
 from collector.reports import RENDERERS, Options, build_report
 from collector.rollups import Selection, parse_slo
+from collector.schema import COLUMNS
 from collector.store import Store
 
 SCENARIOS = (("A", "p5.48xlarge", 120, 8), ("B", "p4d.24xlarge", 280, 18), ("C", "g6e.48xlarge", 350, 22),
@@ -29,7 +31,7 @@ REPETITIONS = 3
 # One row per number: scenario = n % 5; step = (n / 5) % 15 (concurrency x repetition). TTFT and ITL
 # follow the scenario's profile with pseudo-random jitter (cityHash64), 1 in 1000 requests fails.
 REQUESTS_SQL = """
-INSERT INTO {db}.requests
+INSERT INTO {db}.requests ({columns})
 SELECT 'bench-' || toString(s) AS run_id, 'node-' || toString(s) AS agent_id, toString(number) AS request_id,
        step, [1, 4, 8, 16, 32][step % 5 + 1] AS concurrency, intDiv(step, 5) AS repetition,
        toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalMicrosecond(intDiv(number, 5) * 50) AS start_time,
@@ -48,8 +50,37 @@ FROM (
 SETTINGS max_insert_threads = 2
 """
 
+STEP_S = 60
+GPUS = 8
 
-def build(store: Store, rows: int, chunks: int) -> float:
+# 15 consecutive steps of STEP_S per node, from the same origin as the requests.
+STEPS_SQL = """
+INSERT INTO {db}.steps ({columns})
+SELECT 'bench-' || toString(s), 'node-' || toString(s), step, [1, 4, 8, 16, 32][step % 5 + 1], intDiv(step, 5),
+       toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalSecond(step * {step_s:UInt32}),
+       toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalSecond((step + 1) * {step_s:UInt32}),
+       0, 'closed', 0, 0, 0, false
+FROM (SELECT number % 5 AS s, toUInt32(intDiv(number, 5)) AS step FROM numbers(75))
+"""
+
+# GPUS devices per node read at `hz` through all 15 steps: four metrics a reading, the energy counter rising
+# at 600 W.
+SAMPLES_SQL = """
+INSERT INTO {db}.device_samples ({columns})
+SELECT 'bench-' || toString(s), 'node-' || toString(s),
+       toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalMicrosecond(intDiv(tick * 1000000, {hz:UInt32})),
+       'nvml', toString(g), m.1, m.2
+FROM (SELECT number % 5 AS s, intDiv(number, 5) % {gpus:UInt32} AS g, intDiv(number, 5 * {gpus:UInt32}) AS tick
+      FROM numbers(5 * {gpus:UInt32} * 15 * {step_s:UInt32} * {hz:UInt32}))
+ARRAY JOIN [('gpu_util_pct', toFloat64(50 + cityHash64(s, g, tick) % 50)),
+            ('power_w', toFloat64(500 + cityHash64(g, tick) % 200)),
+            ('mem_used_bytes', 7e10),
+            ('energy_mj', tick * 600000.0 / {hz:UInt32})] AS m
+SETTINGS max_insert_threads = 2
+"""
+
+
+def build(store: Store, rows: int, chunks: int, sample_hz: int) -> float:
     now = dt.datetime.now(dt.timezone.utc)
     for i, (name, itype, _, _) in enumerate(SCENARIOS):
         agent = f"node-{i}"
@@ -57,8 +88,13 @@ def build(store: Store, rows: int, chunks: int) -> float:
         store.insert("runs", [[f"bench-{i}", agent, "start", now, "http://bench", "bench-model", True, "", name, "{}"]],
                      f"bench/r/{i}")
     t0 = time.perf_counter()
-    store.client().command(REQUESTS_SQL.replace("{db}", f"`{store.location.database}`"),
-                           parameters={"rows": rows, "chunks": chunks})
+    db = f"`{store.location.database}`"
+    requests_sql = REQUESTS_SQL.replace("{db}", db).replace("{columns}", ", ".join(COLUMNS["requests"]))
+    store.client().command(requests_sql, parameters={"rows": rows, "chunks": chunks})
+    if sample_hz:
+        for sql, table in ((STEPS_SQL, "steps"), (SAMPLES_SQL, "device_samples")):
+            store.client().command(sql.replace("{db}", db).replace("{columns}", ", ".join(COLUMNS[table])),
+                                   parameters={"hz": sample_hz, "gpus": GPUS, "step_s": STEP_S})
     return time.perf_counter() - t0
 
 
@@ -75,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--chunks", type=int, default=8, help="content chunks per request (4 tokens each)")
+    parser.add_argument("--sample-hz", type=int, default=10,
+                        help=f"device readings per second ({GPUS} GPUs per node, 4 metrics each); 0: none")
     parser.add_argument("--store", default="chdb:///tmp/siliconbench-bench-report")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="reuse the store if it already holds --rows rows")
@@ -88,7 +126,7 @@ def main() -> None:
         store.close()
         shutil.rmtree(path, ignore_errors=True)
         store = Store.open(args.store)
-        build_s = build(store, args.rows, args.chunks)
+        build_s = build(store, args.rows, args.chunks, args.sample_hz)
     ensure_prices(store)
     options = Options(slo=parse_slo(["ttft_ms=300", "tpot_ms=5"]))
     selection = Selection()
@@ -99,11 +137,17 @@ def main() -> None:
         rows.append((f"report --format {fmt} (SQL + render)",
                      best_of(lambda: render(build_report(store, selection, options)), args.repeat)))
     gaps = store.query("SELECT sum(gaps) FROM {db}.request_digests").result_rows[0][0]
-    print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps"
+    samples = store.query("SELECT count() FROM {db}.device_samples").result_rows[0][0]
+    print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps, {samples:,} device samples"
           + (f", built in {build_s:.1f} s (INSERT ... SELECT FROM numbers(), materialized digests)" if build_s else ""))
     print(f"{'what':68s} {'best of ' + str(args.repeat):>12s}")
     for name, seconds in rows:
         print(f"{name:68s} {seconds:10.3f} s")
+    if args.sample_hz:
+        energy = store.query("SELECT min(energy_j), max(energy_j), groupUniqArray(energy_method) FROM {db}.node_rollups"
+                             " WHERE startsWith(run_id, 'bench-')").result_rows[0]
+        print(f"node energy per step: {energy[0]:,.0f}..{energy[1]:,.0f} J by {', '.join(energy[2])} "
+              f"(expected {GPUS * 600 * STEP_S:,} J = {GPUS} GPUs x 600 W x {STEP_S} s)")
     worst = max(s for _, s in rows)
     print(f"target < 2 s: {'met' if worst < 2 else 'MISSED'} (slowest {worst:.3f} s)")
 
