@@ -121,7 +121,8 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                                     target_version=target.version, scenario=plan.scenario or node.config.scenario,
                                     config_json=plan.to_json()))
         try:
-            summaries = await LoadGenerator(plan, target, prompts, shipper, run_id).run(session)
+            summaries = await LoadGenerator(plan, target, prompts, shipper, run_id,
+                                            on_step_boundary=node.runner.poll_now).run(session)
         finally:
             node.runner.poll_now()
             node.runner.run_id = ""

@@ -333,8 +333,11 @@ class LoadGenerator:
     (`plan.workers == 1`) or from a pool of worker processes (`agent.workers`)."""
 
     def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, on_step_boundary: Callable[[], None] = lambda: None) -> None:
+        """`on_step_boundary` is called just before each step starts and just after it ends (the agent polls
+        its samplers there, so energy counters are read at step start and end)."""
         self._plan = plan
+        self._on_step_boundary = on_step_boundary
         self._target = target
         self._prompts = prompts
         self._sink = sink
@@ -405,9 +408,11 @@ class LoadGenerator:
             tally.add(record, wanted)
             add_request(record)
 
+        self._on_step_boundary()
         start_ns = time.time_ns()
         reports = await self._send_step(spec, step, repetition, done)
         end_ns = time.time_ns()
+        self._on_step_boundary()
         self._prompt_base += max(r.next_number for r in reports)
         after = await scrape(session, base)
         self._sink.add_server_metrics(server_metrics(self._run_id, step, before, after))

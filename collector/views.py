@@ -19,14 +19,19 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + goodput + server figures
   sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x concurrency: median of the repetitions,
                                                with min and max (`_min`, `_max`) as the spread
+  step_energy                  per step x device with an energy counter: the counter at the step's start and
+                               end (interpolated) and the joules between them
   device_rollups               per step x device: utilisation mean/p50/p90, peak memory, mean power, energy
   node_rollups                 per step x node: the same for the node, energy per output token
   node_sweep                   per run x node x concurrency: node figures, median of the repetitions
 
 Percentiles come from per-step quantile states (`request_digests`, kept by a materialized view), so a
-report reads kilobytes, not every chunk of every request. Energy per device: the NVML energy counter's
-rate over the step x step duration where the counter was sampled twice or more, else mean power x
-step duration ("integrated power"); Neuron devices report no power, so no energy.
+report reads kilobytes, not every chunk of every request. Energy per device (`step_energy`): the NVML
+energy counter at the step's end minus the counter at its start, each interpolated linearly between
+the readings on either side of the instant (the agent reads the counter at every step boundary, so
+those readings are milliseconds apart). Without readings on both sides of both boundaries: the
+counter's rate inside the step x step duration ("energy counter (rate inside the step)"), else mean
+power x step duration ("integrated power"); Neuron devices report no power, so no energy.
 """
 
 from __future__ import annotations
@@ -125,8 +130,52 @@ GROUP BY run_id, agent_id, concurrency
 SETTINGS prefer_column_name_to_alias = 1
 """
 
-DEVICE_ROLLUPS = """
-CREATE OR REPLACE VIEW {db}.device_rollups AS
+
+
+def _counter_at(name: str, instant_ns: str) -> str:
+    """SELECT items giving `counter_<name>_mj`: the counter at `instant_ns`, interpolated between the last
+    reading at or before it and the first at or after it; NULL unless both exist."""
+    before, after = f"{name}_before", f"{name}_after"
+    t0, v0 = f"tupleElement(c.points[{before}], 1)", f"tupleElement(c.points[{before}], 2)"
+    t1, v1 = f"tupleElement(c.points[{after}], 1)", f"tupleElement(c.points[{after}], 2)"
+    return (f"arrayLastIndex(p -> p.1 <= {instant_ns}, c.points) AS {before},\n"
+            f"    arrayFirstIndex(p -> p.1 >= {instant_ns}, c.points) AS {after},\n"
+            f"    if({before} = 0 OR {after} = 0, NULL,\n"
+            f"       if({t1} = {t0}, {v0}, {v0} + ({v1} - {v0}) * ({instant_ns} - {t0}) / ({t1} - {t0})))"
+            f" AS counter_{name}_mj")
+
+
+# Each device sample with the step it fell in: the last step of its node that started at or before it
+# (a node's steps never overlap), kept when the step had not ended yet (WHERE d.time <= st.end_time).
+_SAMPLES_IN_STEPS = """{db}.device_samples AS d
+ASOF INNER JOIN (
+    SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
+           (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
+    FROM {db}.steps
+) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id AND d.time >= st.start_time"""
+
+# Per step x device with an energy counter: the joules between the step's start and end instants.
+STEP_ENERGY = f"""
+CREATE OR REPLACE VIEW {{db}}.step_energy AS
+SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step, c.source AS source, c.device AS device,
+    {_counter_at("start", "st.start_ns")},
+    {_counter_at("end", "st.end_ns")},
+    if(counter_end_mj >= counter_start_mj, (counter_end_mj - counter_start_mj) / 1e3, NULL) AS energy_j
+FROM (
+    SELECT run_id, agent_id, step, toUnixTimestamp64Nano(start_time) AS start_ns,
+           toUnixTimestamp64Nano(end_time) AS end_ns
+    FROM {{db}}.steps
+) AS st
+INNER JOIN (
+    SELECT run_id, agent_id, source, device, arraySort(groupArray((toUnixTimestamp64Nano(time), value))) AS points
+    FROM {{db}}.device_samples
+    WHERE metric = 'energy_mj'
+    GROUP BY run_id, agent_id, source, device
+) AS c ON st.run_id = c.run_id AND st.agent_id = c.agent_id
+"""
+
+DEVICE_ROLLUPS = f"""
+CREATE OR REPLACE VIEW {{db}}.device_rollups AS
 WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util, metric = 'energy_mj' AS is_energy
 SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
     st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
@@ -140,27 +189,28 @@ SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
     countIf(is_energy) AS energy_samples,
     (argMaxIf(value, time, is_energy) - argMinIf(value, time, is_energy)) / 1e3 AS counter_delta_j,
     (toUnixTimestamp64Nano(maxIf(time, is_energy)) - toUnixTimestamp64Nano(minIf(time, is_energy))) / 1e9 AS counter_span_s,
-    multiIf(energy_samples >= 2 AND counter_span_s > 0, 'energy counter',
+    any(b.energy_j) AS boundary_energy_j,
+    multiIf(boundary_energy_j IS NOT NULL, 'energy counter',
+            energy_samples >= 2 AND counter_span_s > 0, 'energy counter (rate inside the step)',
             power_samples > 0, 'integrated power',
             source = 'neuron', 'none: Neuron reports no power',
             'none: no power reading') AS energy_method,
-    multiIf(energy_method = 'energy counter', counter_delta_j / counter_span_s * step_s,
+    multiIf(energy_method = 'energy counter', boundary_energy_j,
+            energy_method = 'energy counter (rate inside the step)', counter_delta_j / counter_span_s * step_s,
             energy_method = 'integrated power', power_mean_w * step_s, NULL) AS energy_j
-FROM {db}.device_samples AS d
-INNER JOIN (
-    SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
-           (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
-    FROM {db}.steps
-) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id
-WHERE d.time >= st.start_time AND d.time <= st.end_time
+FROM {_SAMPLES_IN_STEPS}
+LEFT JOIN {{db}}.step_energy AS b
+    ON b.run_id = st.run_id AND b.agent_id = st.agent_id AND b.step = st.step AND b.source = d.source
+       AND b.device = d.device
+WHERE d.time <= st.end_time
   AND (d.source = 'nvml' OR (d.source = 'neuron' AND (startsWith(d.device, 'nc') OR startsWith(d.device, 'nd'))))
 GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s, d.source, d.device
 """
 
 # Node figures: utilisation pooled over every accelerator sample (NVML GPUs; Neuron: NeuronCores only),
 # memory and power summed over devices (Neuron memory from nd* devices), energy summed over devices.
-NODE_ROLLUPS = """
-CREATE OR REPLACE VIEW {db}.node_rollups AS
+NODE_ROLLUPS = f"""
+CREATE OR REPLACE VIEW {{db}}.node_rollups AS
 SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency AS concurrency,
     u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
     u.host_cpu_mean_pct AS host_cpu_mean_pct,
@@ -174,13 +224,8 @@ FROM (
         st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
         avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
         avgIf(value, d.source = 'host' AND metric = 'cpu_util_pct') AS host_cpu_mean_pct
-    FROM {db}.device_samples AS d
-    INNER JOIN (
-        SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
-               (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
-        FROM {db}.steps
-    ) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id
-    WHERE d.time >= st.start_time AND d.time <= st.end_time
+    FROM {_SAMPLES_IN_STEPS}
+    WHERE d.time <= st.end_time
     GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s
 ) AS u
 LEFT JOIN (
@@ -193,11 +238,11 @@ LEFT JOIN (
         if(countIf(energy_j IS NOT NULL) > 0,
            arrayStringConcat(arraySort(groupUniqArrayIf(energy_method, energy_j IS NOT NULL)), ' + '),
            any(energy_method)) AS energy_method
-    FROM {db}.device_rollups
+    FROM {{db}}.device_rollups
     GROUP BY run_id, agent_id, step
     SETTINGS prefer_column_name_to_alias = 1
 ) AS e USING (run_id, agent_id, step)
-LEFT JOIN {db}.step_rollups AS r USING (run_id, agent_id, step)
+LEFT JOIN {{db}}.step_rollups AS r USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """
 
@@ -220,6 +265,7 @@ VIEWS: dict[str, str] = {
     "step_server": STEP_SERVER,
     "step_results": STEP_RESULTS,
     "sweep_results": SWEEP_RESULTS,
+    "step_energy": STEP_ENERGY,
     "device_rollups": DEVICE_ROLLUPS,
     "node_rollups": NODE_ROLLUPS,
     "node_sweep": NODE_SWEEP,

@@ -45,7 +45,8 @@ class SamplerRunner:
         self._thread.start()
 
     def poll_now(self) -> None:
-        """Poll at once (e.g. at a run's start and end, so energy counters bracket it), then keep the schedule."""
+        """Poll at once (at a run's and each step's start and end, so energy counters are read there), then
+        keep the schedule."""
         self._wake.set()
 
     def stop(self) -> None:

@@ -349,8 +349,9 @@ def _devices(report: Report) -> Table:
                Column("energy from"), Column("host CPU", PCT)],
               caption="Samples taken during each step (median of the repetitions). Utilisation: NVML gpu_util_pct; "
                       "Neuron: NeuronCore utilisation (nc* devices) only, pooled over the node's devices. Peak memory: "
-                      "sum of each device's peak. Energy: NVML energy counter rate × step time where the counter was "
-                      "read, else mean power × step time (integrated power); Neuron devices report no power, so no "
+                      "sum of each device's peak. Energy: NVML energy counter at the step's end minus at its start (read "
+                      "at both, interpolated to the instant), else mean power × step time (integrated power); Neuron "
+                      "devices report no power, so no "
                       "energy is stated for them. J/output token = node energy ÷ output tokens of the step.")
     for s in report.series:
         for p in fig.points_of(s):
@@ -377,7 +378,9 @@ def _device_detail(report: Report) -> Table:
               caption="Per step of the sweep (median of its repetitions), the samples each device took during the "
                       "step: utilisation mean, p50 and p90 (NVML gpu_util_pct; NeuronCore utilisation), peak memory, "
                       "mean power, energy over the step and that energy ÷ the step's output tokens. energy from: "
-                      "'energy counter' = NVML cumulative counter rate × step time; 'integrated power' = mean power × "
+                      "'energy counter' = NVML cumulative counter at the step's end − at its start (each interpolated "
+                      "between the readings either side); 'energy counter (rate inside the step)' = the counter's "
+                      "rate between readings inside the step × step time; 'integrated power' = mean power × "
                       "step time (GPUs without the counter); 'none' = no power reading (Neuron reports none, so none is "
                       "stated). The node row pools every accelerator's samples and sums memory, power and energy.")
     for s in report.series:
@@ -445,7 +448,8 @@ DEFINITIONS = (
     "Goodput: the same, counting only requests that met every SLO given (TPOT of a one-token request counts as 0).",
     f"Cost: {COST_FORMULA}, for a named throughput (peak of the sweep, or goodput under SLO).",
     "Energy per token: device energy over the step ÷ output tokens of the step. The energy comes from the NVML "
-    "energy counter where it was read, else from mean power × step time; Neuron devices report no power, so no "
+    "energy counter read at the step's start and end, else from mean power × step time; Neuron devices report no "
+    "power, so no "
     "energy is stated for them (each table names the method used).",
     "Repetitions: every figure is the median of the repetitions of its step; ranges show min–max.",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import aiohttp
 import pytest
 import pytest_asyncio
@@ -45,12 +46,13 @@ async def sim_url():
     await server.close()
 
 
-async def run_plan(url: str, plan: Plan, tmp_path=None) -> tuple[ListSink, list]:
+async def run_plan(url: str, plan: Plan, tmp_path=None, **options) -> tuple[ListSink, list]:
     sink = ListSink()
     async with aiohttp.ClientSession() as session:
         target = await inspect_target(session, url, None)
         prompts = await build_prompts(session, target, plan)
-        summaries = await LoadGenerator(plan, target, prompts, sink, "run1", show_progress=False).run(session)
+        summaries = await LoadGenerator(plan, target, prompts, sink, "run1", show_progress=False,
+                                        **options).run(session)
     return sink, summaries
 
 
@@ -70,6 +72,15 @@ async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_e
     assert [(s.step, s.mode, s.concurrency, s.requests) for s in sink.steps] == [(0, "closed", 1, 8), (1, "closed", 4, 8)]
     assert all(r.dispatch_delay_ns >= 0 for r in sink.requests)
     assert [s.output_tokens for s in summaries] == [48, 48]
+
+
+async def test_the_boundary_hook_runs_just_before_each_step_starts_and_just_after_it_ends(sim_url):
+    calls: list[int] = []
+    sink, _ = await run_plan(sim_url, plan(repetitions=2), on_step_boundary=lambda: calls.append(time.time_ns()))
+    assert len(calls) == 2 * len(sink.steps) == 8
+    for step, (before, after) in zip(sink.steps, zip(calls[::2], calls[1::2])):
+        assert before <= step.start_unix_ns < step.end_unix_ns <= after
+        assert step.start_unix_ns - before < 50e6 and after - step.end_unix_ns < 50e6
 
 
 async def test_each_step_ships_server_metrics_scraped_at_its_start_and_end(sim_url):

@@ -86,3 +86,43 @@ def test_devices_are_listed_in_natural_order(store, unique_id):
     store.insert("device_samples", [rows.sample(unique_id, agent, 1, "neuron", device, "neuroncore_util_pct", 50.0)
                                     for device in ("nc10", "nd1", "nc2", "nd0", "nc1")], f"d/{unique_id}")
     assert [d["device"] for d in figures(store, unique_id).devices] == ["nc1", "nc2", "nc10", "nd0", "nd1"]
+
+
+def counter_run(store, run_id: str, readings: list[tuple[float, float]]) -> None:
+    """One GPU, a 10 s step from t=0 to t=10, and energy counter readings (t in s, joules so far)."""
+    agent = f"gpu-{run_id}"
+    store.insert("runs", [rows.run(run_id, agent)], f"r/{run_id}")
+    store.insert("steps", [rows.step(run_id, agent, 0, 1, 0, 0.0, 10.0)], f"s/{run_id}")
+    store.insert("requests", [rows.request(run_id, agent, 0, gaps_ms=(10,) * 99)], run_id)
+    store.insert("device_samples", [rows.sample(run_id, agent, t, "nvml", "0", "energy_mj", joules * 1e3)
+                                    for t, joules in readings], f"d/{run_id}")
+
+
+def test_step_energy_is_the_counter_interpolated_at_the_step_start_and_end(store, unique_id):
+    # Readings at every half second past the whole: 1000 W from -0.5 to 0.5 and from 9.5 to 10.5, 200 W
+    # between. The step (0..10) took 0.5 s x 1000 + 9 s x 200 + 0.5 s x 1000 = 2800 J; the rate inside the
+    # step alone (200 W x 10 s = 2000 J) would miss the edges.
+    power = {-0.5: 1000.0, 9.5: 1000.0}
+    readings, joules = [], 0.0
+    for k in range(12):
+        t = k - 0.5
+        readings.append((t, joules))
+        joules += power.get(t, 200.0)
+    counter_run(store, unique_id, readings)
+    [device] = figures(store, unique_id).devices
+    assert device["energy_method"] == "energy counter"
+    assert device["energy_j"] == pytest.approx(2800)
+
+
+def test_without_readings_around_the_boundaries_the_rate_inside_the_step_is_used_and_said(store, unique_id):
+    counter_run(store, unique_id, [(t, 300.0 * t) for t in range(2, 9)])  # 300 W, read only inside the step
+    [device] = figures(store, unique_id).devices
+    assert device["energy_method"] == "energy counter (rate inside the step)"
+    assert device["energy_j"] == pytest.approx(3000)
+
+
+def test_a_counter_that_went_backwards_is_not_read_as_negative_energy(store, unique_id):
+    counter_run(store, unique_id, [(-1, 5000.0), (5, 10.0), (11, 610.0)])  # reset at driver reload
+    [device] = figures(store, unique_id).devices
+    assert device["energy_method"] != "energy counter"
+    assert device["energy_j"] is None or device["energy_j"] >= 0
