@@ -3,6 +3,8 @@ the bottleneck (DESIGN: a saturated client's step is flagged, never silently pub
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncio
 import time
 from dataclasses import dataclass
@@ -63,13 +65,11 @@ class SelfMonitor:
             await asyncio.gather(self._task, return_exceptions=True)
         wall = time.perf_counter() - self._wall0
         cpu = 100.0 * (time.process_time() - self._cpu0) / wall if wall > 0 else 0.0
-        lags = sorted(self._lags_ns)
-        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))] / 1e6 if lags else 0.0
-        return SelfReport(cpu_pct=cpu, loop_lag_p99_ms=p99)
+        return SelfReport(cpu_pct=cpu, loop_lag_p99_ms=percentile(self._lags_ns, 0.99) / 1e6)
 
 
-def percentile(values: list[int], q: float) -> int:
-    """The q-quantile (nearest rank) of `values`; 0 for none."""
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile of `values` (the value at rank q x n, so it never falls as q rises); 0 for none."""
     if not values:
         return 0
     ordered = sorted(values)

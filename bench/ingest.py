@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "proto"))
 
+from agent.selfmon import percentile  # noqa: E402
 from agent.shipper import STREAM_METHOD, _frame  # noqa: E402
 from collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb  # noqa: E402
@@ -169,14 +169,14 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
                                  "(SELECT sum(requests) FROM siliconbench.request_digests)", "--store", store],
                                 capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1].split("\t")
     seconds = window[1] - window[0]
-    latencies = sorted(x for load in loads for x in load.latencies)
+    latencies = [x for load in loads for x in load.latencies]
     sent_requests = sum(r for load in loads for _, _, r, _ in load.batches)
     sent_rows = sum(s for load in loads for _, _, _, s in load.batches)
     return {
         "agents": n_agents, "req_per_s": sum(l.acked_requests for l in loads) / seconds,
         "rows_per_s": sum(l.acked_rows for l in loads) / seconds,
-        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        "p50_ms": 1000 * percentile(latencies, 0.5) if latencies else float("nan"),
+        "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else float("nan"),
         "cpu_pct": 100 * measure.cpu, "errors": sum(l.errors for l in loads),
         "loss": f"{sent_requests - int(counts[0])} req, {sent_rows - int(counts[2])} rows, "
                 f"{int(counts[0]) - int(counts[1])} dup, digests {int(counts[3]) - int(counts[0]):+d}",
