@@ -1,0 +1,56 @@
+"""The benchmarks under bench/ still run, at a tiny size, and what they check of their own results holds.
+
+Their timings are not judged here (that is what the benchmarks are for); a bench that no longer runs
+against the current schema or protocol fails here instead of on the day someone needs its numbers.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench(name: str, *args: str, timeout: float = 120) -> str:
+    done = subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def test_report_bench_builds_its_store_and_states_the_energy_it_generated(tmp_path):
+    out = bench("report", "--rows", "2000", "--sample-hz", "1", "--repeat", "1", "--store",
+                f"chdb://{tmp_path / 'store'}")
+    # 5 nodes x 8 GPUs x 15 steps of 60 s x 1 reading/s x 4 metrics
+    assert re.search(r"2,000 request rows, [\d,]+ inter-chunk gaps, 144,000 device samples", out)
+    low, high, expected = re.search(r"node energy per step: ([\d,]+)\.\.([\d,]+) J .*expected ([\d,]+) J", out).groups()
+    assert low == high == expected
+    assert len(re.findall(r"^report --format \w+", out, re.M)) == 4
+
+
+def test_ingest_bench_loses_and_duplicates_nothing():
+    out = bench("ingest", "--agents", "2", "--seconds", "2", "--requests-per-s", "200", "--sample-rows-per-s", "1000")
+    [row] = [line for line in out.splitlines() if line.startswith("| 2 |")]
+    assert row.endswith("| 0 | 0 req, 0 rows, 0 dup, digests +0 |")
+
+
+def test_sampler_overhead_bench_polls_every_sampler_at_both_rates():
+    out = bench("sampler_overhead", "--seconds", "1", "--gpus", "2")
+    assert "nvml (stub, 2 GPUs), neuron (fake neuron-monitor" in out
+    rates = {m.group(1): float(m.group(2)) for m in re.finditer(r"^\s+(\d+Hz)\s+[\d.]+\s+\d+\s+([\d.]+)", out, re.M)}
+    assert set(rates) == {"1Hz", "10Hz"} and all(samples > 0 for samples in rates.values())
+
+
+@pytest.mark.timeout(180)
+def test_loadgen_fidelity_bench_completes_every_request_without_errors():
+    out = bench("loadgen_fidelity", "--quick", timeout=170)
+    sent = re.findall(r"^\| (\d+) \| (\d+)/(\d+) \|", out, re.M)
+    assert [c for c, _, _ in sent] == ["1", "32", "256"]
+    assert all(done == wanted for _, done, wanted in sent)
+    ceiling = [line for line in out.splitlines() if "zero-delay" in line or "simulator" in line]
+    assert ceiling and all(line.split("|")[-3].strip() == "0" for line in ceiling)  # the errors column
