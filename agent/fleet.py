@@ -1,8 +1,9 @@
 """Fleet runs on the agent side: the collector's Start/Cancel commands, executed one run at a time.
 
 Every agent of a fleet run receives the same plan and start time and begins its first step at
-that wall-clock instant; it reports where it stands (`RunProgress`) after each step and when
-the run ends, was cancelled, or failed.
+that wall-clock instant; it reports where it stands (`RunProgress`) after each step, every
+HEARTBEAT_S while it runs (so the collector tells a long step from a node that dropped out), and
+when the run ends, was cancelled, or failed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from agent.plan import plan_from_mapping
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0  # the collector reports a running node silent for 30 s (6 heartbeats) as dropped out
 
 
 class ProgressSink:
@@ -64,10 +67,12 @@ class ProgressSink:
 class FleetRunner:
     """Runs the collector's commands on this node. `run_plan(plan, run_id, sink)` does the work."""
 
-    def __init__(self, run_plan, shipper, report: Callable[[pb.RunProgress], None]) -> None:
+    def __init__(self, run_plan, shipper, report: Callable[[pb.RunProgress], None],
+                 heartbeat_s: float = HEARTBEAT_S) -> None:
         self._run_plan = run_plan
         self._shipper = shipper
         self._report = report
+        self._heartbeat_s = heartbeat_s
         self._task: asyncio.Task | None = None
         self._run_id = ""
 
@@ -108,7 +113,11 @@ class FleetRunner:
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
             sink.send(pb.RUN_STATE_RUNNING)
-            await self._run_plan(plan, start.run_id, sink)
+            heartbeat = asyncio.get_running_loop().create_task(self._beat(sink))
+            try:
+                await self._run_plan(plan, start.run_id, sink)
+            finally:
+                heartbeat.cancel()
         except asyncio.CancelledError:
             sink.send(pb.RUN_STATE_CANCELLED, "cancelled by the collector")
             log.info("run %s cancelled", start.run_id)
@@ -119,6 +128,11 @@ class FleetRunner:
             return
         sink.send(pb.RUN_STATE_FINISHED)
         log.info("run %s finished", start.run_id)
+
+    async def _beat(self, sink: ProgressSink) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            sink.send(pb.RUN_STATE_RUNNING)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():

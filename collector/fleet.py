@@ -46,6 +46,9 @@ TERMINAL = {pb.RUN_STATE_FINISHED, pb.RUN_STATE_CANCELLED, pb.RUN_STATE_FAILED}
 LATE = "joined after the start; not part of this run"
 # A member that has said nothing this long after the shared start is reported as not started.
 START_GRACE_NS = 30 * 10**9
+# A running member sends progress every 5 s (agent.fleet.HEARTBEAT_S); one silent this long has dropped
+# out (down, or cut off from every collector). Its next word, even much later, restores its real state.
+SILENT_GRACE_NS = 30 * 10**9
 
 
 @dataclass
@@ -154,32 +157,40 @@ def _progress_row(run_id: str, agent_id: str, state: str, detail: str = "") -> l
 
 NODE_STATUS_SQL = """
 SELECT n.agent_id, n.node_name, n.instance_type, n.scenario, n.start_at,
-       p.state, p.step, p.steps_total, p.requests_done, p.output_tokens_per_s, p.errors, p.detail, n.role
+       p.state, p.step, p.steps_total, p.requests_done, p.output_tokens_per_s, p.errors, p.detail, p.last_word,
+       n.role
 FROM (SELECT * FROM {db}.run_nodes FINAL WHERE run_id = {r:String}) AS n
 LEFT JOIN (
     SELECT agent_id, argMax(state, time) AS state, argMax(step, time) AS step, argMax(steps_total, time) AS steps_total,
            argMax(requests_done, time) AS requests_done, argMax(output_tokens_per_s, time) AS output_tokens_per_s,
-           argMax(errors, time) AS errors, argMax(detail, time) AS detail
+           argMax(errors, time) AS errors, argMax(detail, time) AS detail, max(time) AS last_word
     FROM {db}.run_progress WHERE run_id = {r:String} GROUP BY agent_id
 ) AS p ON p.agent_id = n.agent_id
 ORDER BY n.role, n.scenario, n.agent_id
+SETTINGS join_use_nulls = 1
 """
 
 
 def node_statuses(store: Store, run_id: str, connected: Callable[[str], bool]) -> list[pb.NodeStatus]:
-    """Each node of a fleet run with its latest progress; silent members past the grace are failed."""
+    """Each node of a fleet run with its latest progress. Members silent past a grace are failed: not
+    started by the shared start time + START_GRACE_NS, or running with no word for SILENT_GRACE_NS."""
     now = time.time_ns()
     out = []
-    for (agent_id, node, itype, scenario, start_at, state, step, total, done, tps, errors, detail,
+    for (agent_id, node, itype, scenario, start_at, state, step, total, done, tps, errors, detail, last_word,
          role) in store.query(NODE_STATUS_SQL, {"r": run_id}).result_rows:
         code = STATE_OF_NAME.get(state or "", pb.RUN_STATE_PLANNED)
+        last_ns = _ns(last_word) if last_word is not None else 0
         if role == "late":
             code, detail = pb.RUN_STATE_CANCELLED, LATE
         elif code == pb.RUN_STATE_PLANNED and now > _ns(start_at) + START_GRACE_NS:
             code, detail = pb.RUN_STATE_FAILED, "never started (agent disconnected or busy?)"
+        elif code == pb.RUN_STATE_RUNNING and now > last_ns + SILENT_GRACE_NS:
+            code = pb.RUN_STATE_FAILED
+            detail = (f"dropped out: no word since {time.strftime('%H:%M:%S', time.gmtime(last_ns / 1e9))} UTC "
+                      "(agent down, or cut off from the collector)")
         progress = pb.RunProgress(run_id=run_id, state=code, step=step or 0, steps_total=total or 0,
                                   requests_done=done or 0, output_tokens_per_s=tps or 0.0, errors=errors or 0,
-                                  detail=detail or "")
+                                  detail=detail or "", time_unix_ns=last_ns)
         out.append(pb.NodeStatus(agent_id=agent_id, node_name=node, instance_type=itype, scenario=scenario,
                                  progress=progress, connected=connected(agent_id)))
     return out

@@ -1,0 +1,54 @@
+"""FleetRunner: the collector's commands executed on a node, and what it reports while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from agent.fleet import FleetRunner
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+
+def start_command(run_id: str, plan: dict | None = None) -> pb.Command:
+    return pb.Command(start=pb.StartCommand(run_id=run_id, plan_json=json.dumps(plan or {"concurrency": [1]}),
+                                            start_at_unix_ns=time.time_ns()))
+
+
+async def run_to_the_end(runner: FleetRunner, reports: list[pb.RunProgress], command: pb.Command) -> None:
+    runner.on_command(command)
+    deadline = time.monotonic() + 5
+    while not any(r.state in (pb.RUN_STATE_FINISHED, pb.RUN_STATE_FAILED) for r in reports):
+        assert time.monotonic() < deadline, [pb.RunState.Name(r.state) for r in reports]
+        await asyncio.sleep(0.01)
+
+
+async def test_a_running_node_sends_heartbeats_until_its_run_ends():
+    reports: list[pb.RunProgress] = []
+
+    async def long_step(plan, run_id, sink):
+        await asyncio.sleep(0.5)  # one step far longer than the heartbeat period
+
+    runner = FleetRunner(long_step, shipper=None, report=reports.append, heartbeat_s=0.05)
+    await run_to_the_end(runner, reports, start_command("r1"))
+    states = [pb.RunState.Name(r.state) for r in reports]
+    assert states[0] == "RUN_STATE_PLANNED" and states[-1] == "RUN_STATE_FINISHED"
+    running = [r for r in reports if r.state == pb.RUN_STATE_RUNNING]
+    assert len(running) >= 5  # the start, then a beat every 50 ms of the 500 ms step
+    times = [r.time_unix_ns for r in running]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    reports.clear()
+    await asyncio.sleep(0.2)
+    assert reports == []  # no beats once the run is over
+
+
+async def test_a_plan_the_node_cannot_run_is_reported_failed_with_the_reason():
+    reports: list[pb.RunProgress] = []
+
+    async def never(plan, run_id, sink):
+        raise AssertionError("must not run")
+
+    runner = FleetRunner(never, shipper=None, report=reports.append, heartbeat_s=0.05)
+    await run_to_the_end(runner, reports, start_command("r2", {"concurrency": [0]}))
+    [failed] = reports
+    assert failed.state == pb.RUN_STATE_FAILED and "concurrency" in failed.detail

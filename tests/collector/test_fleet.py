@@ -1,0 +1,66 @@
+"""A fleet run's node states as `run status` and `run report` show them: the latest progress of each
+member, with silent members reported rather than left looking busy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from collector.fleet import LATE, node_statuses, run_state
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+
+def ago(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+
+
+def member(run_id: str, agent: str, started_s_ago: float, role: str = "member") -> list:
+    return [run_id, agent, f"node-{agent}", "p5.48xlarge", "A", role, "{}", "", ago(started_s_ago), ago(started_s_ago)]
+
+
+def said(run_id: str, agent: str, state: str, s_ago: float, step: int = 0, detail: str = "") -> list:
+    return [run_id, agent, state, step, 6, 10 * step, 100.0, 0, detail, ago(s_ago)]
+
+
+def statuses(store, run_id: str, members: list[list], progress: list[list]) -> dict[str, pb.NodeStatus]:
+    store.insert("run_nodes", members, f"n/{run_id}")
+    store.insert("run_progress", progress, f"p/{run_id}")
+    return {n.agent_id: n for n in node_statuses(store, run_id, lambda agent: agent == "a")}
+
+
+def test_a_running_member_that_spoke_recently_is_running(store, unique_id):
+    nodes = statuses(store, unique_id, [member(unique_id, "a", 100)],
+                     [said(unique_id, "a", "running", 90, step=1), said(unique_id, "a", "running", 3, step=2)])
+    a = nodes["a"]
+    assert (a.progress.state, a.progress.step, a.connected) == (pb.RUN_STATE_RUNNING, 2, True)
+    assert run_state(list(nodes.values())) == pb.RUN_STATE_RUNNING
+
+
+def test_a_running_member_silent_past_the_grace_has_dropped_out(store, unique_id):
+    nodes = statuses(store, unique_id, [member(unique_id, "a", 100), member(unique_id, "b", 100)],
+                     [said(unique_id, "a", "finished", 5, step=6), said(unique_id, "b", "running", 45, step=3)])
+    b = nodes["b"]
+    assert b.progress.state == pb.RUN_STATE_FAILED and not b.connected
+    assert b.progress.detail.startswith("dropped out: no word since ") and b.progress.step == 3
+    assert abs(b.progress.time_unix_ns / 1e9 - ago(45).timestamp()) < 5
+    assert run_state(list(nodes.values())) == pb.RUN_STATE_FAILED
+
+
+def test_a_member_that_dropped_out_and_came_back_shows_its_latest_word(store, unique_id):
+    nodes = statuses(store, unique_id, [member(unique_id, "a", 100)],
+                     [said(unique_id, "a", "running", 60, step=1), said(unique_id, "a", "finished", 1, step=6)])
+    assert nodes["a"].progress.state == pb.RUN_STATE_FINISHED
+    assert run_state(list(nodes.values())) == pb.RUN_STATE_FINISHED
+
+
+def test_a_member_never_heard_from_after_the_start_grace_never_started(store, unique_id):
+    nodes = statuses(store, unique_id, [member(unique_id, "a", 10), member(unique_id, "b", 40)], [])
+    assert nodes["a"].progress.state == pb.RUN_STATE_PLANNED  # still within the grace
+    assert nodes["b"].progress.state == pb.RUN_STATE_FAILED
+    assert nodes["b"].progress.detail.startswith("never started")
+
+
+def test_a_late_joiner_is_listed_but_does_not_decide_the_run_state(store, unique_id):
+    nodes = statuses(store, unique_id, [member(unique_id, "a", 100), member(unique_id, "z", 50, role="late")],
+                     [said(unique_id, "a", "finished", 2, step=6)])
+    assert (nodes["z"].progress.state, nodes["z"].progress.detail) == (pb.RUN_STATE_CANCELLED, LATE)
+    assert run_state(list(nodes.values())) == pb.RUN_STATE_FINISHED
