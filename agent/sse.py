@@ -3,7 +3,7 @@
 Bytes arrive in arbitrary pieces: one read may hold several events, or end in the middle of
 a line or of a CRLF pair. `SseDecoder.feed` returns the `data` payload of every event that a
 piece completes, in order. Lines end in CRLF, LF or CR; lines starting with ':' are comments
-(keep-alive pings) and are ignored; several `data:` lines of one event are joined with LF; an
+(keep-alive pings) and are ignored; a UTF-8 byte order mark opening the stream is skipped; several `data:` lines of one event are joined with LF; an
 event is dispatched at a blank line and only if it had data. Fields other than `data`
 (`event`, `id`, `retry`) carry nothing siliconbench times, and are ignored.
 """
@@ -12,15 +12,17 @@ from __future__ import annotations
 
 _LF = b"\n"
 _CR = b"\r"
+_BOM = b"\xef\xbb\xbf"
 
 
 class SseDecoder:
-    __slots__ = ("_partial", "_data", "_skip_lf")
+    __slots__ = ("_partial", "_data", "_skip_lf", "_at_start")
 
     def __init__(self) -> None:
         self._partial = b""           # an incomplete last line carried to the next feed
         self._data: list[bytes] = []  # data lines of the event being assembled
         self._skip_lf = False         # the previous piece ended in CR: a leading LF completes CRLF
+        self._at_start = True         # no byte of the stream decoded yet (a BOM may open it)
 
     def feed(self, piece: bytes) -> list[bytes]:
         """Consume one read; return the data payloads of the events it completes."""
@@ -34,6 +36,13 @@ class SseDecoder:
             self._skip_lf = piece.endswith(_CR)
             piece = piece.replace(b"\r\n", _LF).replace(_CR, _LF)
         buf = self._partial + piece if self._partial else piece
+        if self._at_start:
+            if len(buf) < len(_BOM) and _BOM.startswith(buf):
+                self._partial = buf  # too few bytes yet to tell a BOM from the stream's first line
+                return []
+            self._at_start = False
+            if buf.startswith(_BOM):
+                buf = buf[len(_BOM):]
         lines = buf.split(_LF)
         self._partial = lines.pop()
         out: list[bytes] = []

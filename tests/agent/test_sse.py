@@ -51,6 +51,17 @@ def test_blank_lines_without_data_dispatch_nothing():
     assert feed_all([b"\n\n\n"]) == []
 
 
+def test_a_byte_order_mark_opening_the_stream_is_skipped_wherever_the_read_splits_it():
+    stream = b'\xef\xbb\xbfdata: {"a":1}\n\ndata: [DONE]\n\n'
+    for cut in range(0, 6):
+        assert feed_all([stream[:cut], stream[cut:]]) == [b'{"a":1}', b"[DONE]"], cut
+    assert feed_all([b"\xef\xbb", b"\xbf", b"data: x\n\n"]) == [b"x"]
+
+
+def test_a_byte_order_mark_later_in_the_stream_is_data():
+    assert feed_all([b"data: a\n\n", b"\xef\xbb\xbfdata: b\n\n"]) == [b"a"]  # a field named BOM+data: ignored
+
+
 def test_unterminated_event_at_stream_end_is_reported_pending():
     decoder = SseDecoder()
     assert decoder.feed(b'data: {"a":1}\n') == []
