@@ -6,7 +6,9 @@ and writes it to the disk spool (agent/spool.py) before anything else happens to
 leaves the spool only when the collector acknowledges it. After a broken stream the shipper
 reconnects with exponential back-off and jitter and resends every spooled batch in order — also
 those a previous agent process left behind — so nothing is lost and, since the bytes (and so the
-batch_id) of a replay are the ones first sent, nothing is stored twice.
+batch_id) of a replay are the ones first sent, nothing is stored twice. A stream the collector ends
+cleanly (it does so at its maximum stream age, to spread agents over replicas) is reopened at once
+on a new connection; the back-off restarts from its first step after any stream that was acknowledged.
 
 The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
 between steps, so a long outage pauses the benchmark instead of dropping data.
@@ -76,6 +78,7 @@ class Shipper:
         self._batch = pb.Batch()
         self._items = 0
         self._new = asyncio.Event()
+        self._acked_on_stream = False  # the current stream acknowledged a batch: the collector was working
         self._drained = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -185,12 +188,17 @@ class Shipper:
         while True:
             if not self.spool.entries:
                 await self._new.wait()  # connect only when there is something to send
+            self._acked_on_stream = False
             try:
                 await self._stream_once(replaying=broken)
-                broken = False
-                backoff = FIRST_BACKOFF_S
+                log.info("collector %s ended the stream (it spreads agents over its replicas); reconnecting, "
+                         "%d batches to resend", self._address, self.pending)
+                broken, backoff = True, FIRST_BACKOFF_S
+                await asyncio.sleep(FIRST_BACKOFF_S * random.random())
             except grpc.aio.AioRpcError as exc:
                 broken = True
+                if self._acked_on_stream:
+                    backoff = FIRST_BACKOFF_S  # that stream worked: this is a new outage, not the same one
                 delay = backoff * (0.5 + random.random())
                 log.warning("collector %s: %s (%s); %d batches (%.1f MiB) kept in the spool, retrying in %.1f s",
                             self._address, _explain(exc), exc.details(), self.pending, self.spool.bytes / 2**20, delay)
@@ -215,8 +223,7 @@ class Shipper:
             try:
                 async for message in call:
                     self._on_reply(message)
-                raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                           details="the collector closed the stream")
+                # the responses ended without an error status: the collector ended the stream on purpose
             finally:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
@@ -247,6 +254,7 @@ class Shipper:
     def _on_reply(self, message: pb.CollectorMessage) -> None:
         kind = message.WhichOneof("kind")
         if kind == "ack":
+            self._acked_on_stream = True
             self.spool.remove(message.ack.seq)
             self._update_events()
             return

@@ -32,7 +32,7 @@ def serve(
     listen: Annotated[str, typer.Option(envvar=ENV + "LISTEN", help="gRPC address to listen on.")] = "0.0.0.0:50051",
     store: StoreOpt = DEFAULT_STORE,
     password: PasswordOpt = None,
-    max_connection_age_s: Annotated[float, typer.Option(envvar=ENV + "GRPC_MAX_CONNECTION_AGE_S", help="Close agent connections after this age so they rebalance over replicas (0: never).")] = 0.0,
+    max_stream_age_s: Annotated[float, typer.Option(envvar=ENV + "MAX_STREAM_AGE_S", help="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0,
     agent_tokens_file: Annotated[Optional[Path], typer.Option(envvar=ENV + "AGENT_TOKENS_FILE", help="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.", show_default=False)] = None,
     tls_cert: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_CERT", help="PEM certificate (chain) to serve TLS with.", show_default=False)] = None,
     tls_key: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_KEY", help="PEM private key of --tls-cert.", show_default=False)] = None,
@@ -51,10 +51,12 @@ def serve(
             raise AuthConfigError("--tls-cert and --tls-key (SILICONBENCH_TLS_CERT/_KEY) go together")
         if tls_client_ca is not None and tls_cert is None:
             raise AuthConfigError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key as well")
+        if max_stream_age_s < 0:
+            raise AuthConfigError(f"--max-stream-age-s must be 0 (never) or more, got {max_stream_age_s}")
         if store_threads < 1:
             raise AuthConfigError(f"--store-threads must be at least 1, got {store_threads}")
         options = ServerOptions(
-            max_connection_age_s=max_connection_age_s, store_threads=store_threads,
+            max_stream_age_s=max_stream_age_s, store_threads=store_threads,
             tokens=TokenFile(agent_tokens_file) if agent_tokens_file else None,
             credentials=server_credentials(tls_cert, tls_key, tls_client_ca) if tls_cert else None)
         opened = Store.open(store, password)

@@ -19,7 +19,10 @@ store refuses fails only its own stream.
 
 What this does not close: two collector processes inserting the same replay at the same moment both
 find it absent and both insert it. An agent talks to one collector at a time, so that needs a replay
-to a second replica while the first still writes the original. On a cluster, tables are
+to a second replica while the first still writes the original: a stream broken by a fault (network,
+agent restart) while its batch is being inserted. Planned stream ends never do it: the collector ends
+a stream at its maximum age only after acknowledging every batch it took (collector/service.py),
+instead of letting gRPC cut connections. On a cluster, tables are
 ReplicatedMergeTree and an insert carries insert_deduplication_token (the batch_id for a single
 batch, a hash of the sorted ids for a group): two replicas inserting the same single-batch replay are
 deduplicated by Keeper, the remaining window is a replay merged into two different groups at once.

@@ -23,7 +23,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
-    max_connection_age_s: float = 0.0   # > 0: agents reconnect now and then, so they spread over replicas
+    max_stream_age_s: float = 0.0       # > 0: streams end (cleanly) at about this age; agents reconnect and spread
     store_threads: int = 4              # inserts in flight toward ClickHouse, whatever the number of agents
     tokens: TokenFile | None = None     # None: any agent may write (local use only)
     credentials: grpc.ServerCredentials | None = None  # None: plaintext
@@ -34,11 +34,8 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
     """Create and start the server; returns it, its service and the bound port."""
     grpc_options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
-    if options.max_connection_age_s > 0:
-        grpc_options += [("grpc.max_connection_age_ms", int(options.max_connection_age_s * 1000)),
-                         ("grpc.max_connection_age_grace_ms", 30_000)]
     server = grpc.aio.server(options=grpc_options)
-    service = TelemetryService(store, options.store_threads, options.tokens)
+    service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s)
     server.add_generic_rpc_handlers((service.handler(),))
     pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens), server)
     health_servicer = health.aio.HealthServicer()

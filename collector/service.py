@@ -8,13 +8,18 @@ insert per table from a bounded number of writer threads, however many agents ar
 leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
 that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
 so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
-keep spooling.
+keep spooling. With a maximum stream age, a stream past it stops reading, acknowledges what it took
+and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
+the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
+being inserted, and its replay to another replica could then be stored twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,9 +40,11 @@ SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 
 
 class TelemetryService:
-    def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None) -> None:
+    def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None,
+                 max_stream_age_s: float = 0.0) -> None:
         self._store = store
         self._tokens = tokens
+        self._max_stream_age_s = max_stream_age_s
         # Parsing and checking (CPU) on one pool; inserts, merged across streams, on the inserter's
         # writers. Embedded chDB spreads one insert over its own threads and shares the host's cores
         # with the parsing: one writer gave the best throughput and ack latency there (bench/ingest.py).
@@ -103,8 +110,11 @@ class TelemetryService:
         """Parses the next message while the previous batch is being stored, never more (so a slow
         store slows the acks: backpressure); replies go to `out`, then a None for the end."""
         storing: asyncio.Task | None = None
+        messages = aiter(request_iterator)
+        ends_at = (time.monotonic() + self._max_stream_age_s * random.uniform(0.9, 1.1)
+                   if self._max_stream_age_s > 0 else None)
         try:
-            async for raw in request_iterator:
+            while (raw := await self._next_message(agent, messages, ends_at)) is not None:
                 item = await self._parse(agent, raw)
                 if isinstance(item, ReadyBatch):
                     if storing is not None:
@@ -120,6 +130,20 @@ class TelemetryService:
             if storing is not None:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
+
+    async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
+        """The stream's next message; None at its end, or once it is past its age. Ending there (not
+        by cutting the connection) means every batch this stream took is stored and acknowledged
+        first, and what the agent sent meanwhile stays in its spool: the agent resends it on its
+        next stream, maybe to another replica, and it is stored once."""
+        if ends_at is None:
+            return await anext(messages, None)
+        try:
+            return await asyncio.wait_for(anext(messages, None), max(0.0, ends_at - time.monotonic()))
+        except TimeoutError:
+            log.info("agent %s: stream reached its age limit (about %.0f s); ending it after its last ack so the "
+                     "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
+            return None
 
     async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.CollectorMessage:
         """The checked batch (or progress report), or the typed error to reply."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
+import grpc
 import pytest
 
 from agent.errors import DeliveryIncomplete
-from agent.shipper import Shipper
+from agent.shipper import FIRST_BACKOFF_S, Shipper
 from agent.spool import Spool
 from collector.server import build_server
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
@@ -99,3 +101,50 @@ async def test_a_batch_the_collector_rejects_is_quarantined_not_retried(store, u
         service.close()
     assert shipper.rejected == 1
     assert len(list((tmp_path / "quarantine").glob("*.batch"))) == 1
+
+
+class AcksOneThenFails:
+    """A collector stand-in: each stream acknowledges one batch, then breaks (UNAVAILABLE)."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        async def stream(requests, context):
+            self.streams += 1
+            messages = aiter(requests)
+            await anext(messages)  # the Hello
+            batch = pb.AgentMessage.FromString(await anext(messages)).batch
+            yield pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)).SerializeToString()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "store went away")
+
+        method = grpc.stream_stream_rpc_method_handler(stream)
+        return grpc.method_handlers_generic_handler("siliconbench.telemetry.v1.Telemetry", {"Stream": method})
+
+
+async def test_the_back_off_restarts_from_its_first_step_after_a_stream_that_was_acknowledged(unique_id, tmp_path,
+                                                                                            caplog):
+    caplog.set_level("WARNING", logger="agent.shipper")
+    collector = AcksOneThenFails()
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((collector.handler(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=1)
+    shipper.start()
+    try:
+        for i in range(6):
+            shipper.add_request(record(unique_id, i))
+        deadline = time.monotonic() + 20
+        while shipper.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        try:
+            await shipper.close(timeout_s=2)
+        except DeliveryIncomplete:
+            pass  # the assertions below say what was left
+        await server.stop(0)
+    assert shipper.pending == 0 and collector.streams >= 6
+    delays = [float(m) for m in re.findall(r"retrying in ([\d.]+) s", caplog.text)]
+    assert len(delays) >= 5
+    assert max(delays) <= FIRST_BACKOFF_S * 1.5 + 0.05  # never the doubled steps of one long outage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import time
 from pathlib import Path
@@ -225,3 +226,88 @@ async def test_control_cli_reaches_an_mtls_collector_with_the_agent_tls_variable
         await srv.stop(1)
         service.close()
     assert list(reply.agents) == []
+
+
+@pytest.fixture
+async def short_lived_streams(store):
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(max_stream_age_s=0.3))
+    yield port
+    await srv.stop(1)
+    service.close()
+
+
+async def test_a_stream_past_its_age_ends_cleanly_after_acking_what_it_took(store, short_lived_streams, unique_id):
+    channel, call = await open_stream(short_lived_streams, f"agent-{unique_id}")
+    first = pb.Batch(seq=1, batch_id=f"agent-{unique_id}/boot/1", requests=[record(unique_id, 0)])
+    await call.write(pb.AgentMessage(batch=first))
+    assert (await call.read()).ack.seq == 1
+    await asyncio.sleep(0.5)  # past the age (0.3 s ± 10 %): the collector stops reading
+    late = pb.Batch(seq=2, batch_id=f"agent-{unique_id}/boot/2", requests=[record(unique_id, 1)])
+    try:
+        await call.write(pb.AgentMessage(batch=late))
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        pass  # the stream is likely over already: the batch stays the agent's to resend
+    assert await call.read() is grpc.aio.EOF
+    assert await call.code() == grpc.StatusCode.OK
+    await channel.close()
+    assert count(store, "requests", unique_id) == 1  # the unread batch was not stored
+
+
+async def test_an_agent_rides_through_many_stream_ends_storing_everything_once(store, short_lived_streams,
+                                                                                unique_id, tmp_path, caplog):
+    caplog.set_level("INFO")
+    shipper = shipper_for(f"127.0.0.1:{short_lived_streams}", f"agent-{unique_id}", tmp_path, max_items=5)
+    shipper.start()
+    for i in range(300):
+        shipper.add_request(record(unique_id, i))
+        await asyncio.sleep(0.005)  # ~1.5 s of records, across several streams
+    await shipper.close(timeout_s=20)
+    assert shipper.pending == 0
+    stored = store.query("SELECT count(), uniqExact(request_id) FROM {db}.requests WHERE run_id = {r:String}",
+                         {"r": unique_id}).result_rows[0]
+    assert stored == (300, 300)
+    ended = [r for r in caplog.records if r.name == "agent.shipper" and "ended the stream" in r.getMessage()]
+    assert len(ended) >= 3
+    assert not [r for r in caplog.records if r.name == "agent.shipper" and r.levelname == "WARNING"]
+
+
+async def round_robin_proxy(ports: list[int]) -> tuple[asyncio.Server, int]:
+    """Hands each new TCP connection to the next port in turn, as a ClusterIP Service spreads connections."""
+    turn = itertools.count()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", ports[next(turn) % len(ports)])
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return proxy, proxy.sockets[0].getsockname()[1]
+
+
+async def test_ending_streams_spreads_one_agent_over_two_replicas_and_stores_everything_once(store, unique_id,
+                                                                                             tmp_path):
+    replicas = [await build_server(store, "127.0.0.1:0", ServerOptions(max_stream_age_s=0.3)) for _ in range(2)]
+    proxy, port = await round_robin_proxy([p for _, _, p in replicas])
+    try:
+        shipper = shipper_for(f"127.0.0.1:{port}", f"agent-{unique_id}", tmp_path, max_items=5)
+        shipper.start()
+        for i in range(200):
+            shipper.add_request(record(unique_id, i))
+            await asyncio.sleep(0.005)
+        await shipper.close(timeout_s=20)
+    finally:
+        proxy.close()
+        for srv, service, _ in replicas:
+            await srv.stop(1)
+            service.close()
+    assert all(service.batches_stored > 0 for _, service, _ in replicas)
+    stored = store.query("SELECT count(), uniqExact(request_id) FROM {db}.requests WHERE run_id = {r:String}",
+                         {"r": unique_id}).result_rows[0]
+    assert stored == (200, 200)

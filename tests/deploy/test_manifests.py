@@ -108,11 +108,11 @@ def test_secrets_in_the_repository_are_placeholders_only(kubectl):
             assert base64.b64decode(value).decode().startswith("CHANGE-ME"), secret["metadata"]["name"]
 
 
-def test_collector_rebalances_through_max_connection_age_and_grpc_probes(kubectl):
+def test_collector_rebalances_through_a_max_stream_age_and_has_grpc_probes(kubectl):
     (collector,) = [d for d in _kind(docs_of(render("central")), "Deployment")]
     container = collector["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert int(env["SILICONBENCH_GRPC_MAX_CONNECTION_AGE_S"]) > 0
+    assert int(env["SILICONBENCH_MAX_STREAM_AGE_S"]) > 0
     assert container["readinessProbe"]["grpc"]["port"] == 50051
 
 
