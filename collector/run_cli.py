@@ -180,16 +180,24 @@ def render_status(reply: pb.RunStatusReply) -> str:
                      f"{state:<10} [{_bar(p.step, p.steps_total)}] {p.step:>2}/{p.steps_total:<2} {p.requests_done:>8} "
                      f"{p.output_tokens_per_s:>9,.0f} {p.errors:>6}" + (f"  {p.detail}" if p.detail else ""))
     if any(not n.connected and n.progress.state not in TERMINAL for n in reply.nodes):
-        lines.append("* not connected to this collector now")
+        lines.append("* not connected to any collector replica now")
     return "\n".join(lines)
 
 
 def _status_once(collector: str, run: str) -> pb.RunStatusReply:
-    address = _addresses(collector)[0]  # every replica reads the same store
-    try:
-        return _call(address, "RunStatus", pb.RunStatusRequest(run_id=run))
-    except grpc.RpcError as exc:
-        raise _rpc_error(address, exc) from None
+    """The run's status from the store (every replica reads the same one); a node counts as connected
+    when any replica holds its stream (agents move between replicas as their streams end)."""
+    replies = []
+    for address in _addresses(collector):
+        try:
+            replies.append(_call(address, "RunStatus", pb.RunStatusRequest(run_id=run)))
+        except grpc.RpcError as exc:
+            raise _rpc_error(address, exc) from None
+    reply = replies[0]
+    connected = {n.agent_id for r in replies for n in r.nodes if n.connected}
+    for node in reply.nodes:
+        node.connected = node.agent_id in connected
+    return reply
 
 
 @run_app.command()
