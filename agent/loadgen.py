@@ -32,6 +32,7 @@ from typing import Protocol
 
 import aiohttp
 
+from agent.errors import TargetMisconfigured
 from agent.httpstream import StreamingClient
 from agent.plan import Plan, StepSpec
 from agent.progress import StepProgress
@@ -251,10 +252,14 @@ class Sender:
             self.next_number = i + 1
         return record, self._request(record.request_id, share.prompt_base + i)
 
-    async def warm_up(self, numbers: range) -> None:
-        """Requests that prime connections and server caches; their records are discarded."""
+    async def warm_up(self, numbers: range) -> WarmUp:
+        """Requests that prime connections and server caches; their records are discarded, their outcome
+        returned."""
+        records = [pb.RequestRecord() for _ in numbers]
         requests = [self._request(f"{self._run_id}/warmup/{i}", i) for i in numbers]
-        await asyncio.gather(*(send_request(self._client, r, pb.RequestRecord()) for r in requests))
+        await asyncio.gather(*(send_request(self._client, r, record) for r, record in zip(requests, records)))
+        refusals = [r.error_message for r in records if 400 <= r.http_status < 500]
+        return WarmUp(requests=len(records), refused=len(refusals), first_refusal=refusals[0] if refusals else "")
 
     async def run(self, share: Share, start_ns: int, done: Done) -> ShareReport:
         """Send `share` from the monotonic instant `start_ns` (perf_counter_ns); each finished record goes
@@ -328,6 +333,29 @@ class Sender:
             await asyncio.gather(*tasks)
 
 
+@dataclass(frozen=True, slots=True)
+class WarmUp:
+    """How the warm-up requests went. They are not stored, but a target that refuses every one of them
+    (HTTP 4xx: it will not serve requests shaped like the benchmark's) is misconfigured. Other failures
+    (5xx, timeouts, broken streams) are what a benchmark measures: the run goes on and records them."""
+
+    requests: int = 0
+    refused: int = 0
+    first_refusal: str = ""
+
+    def __add__(self, other: WarmUp) -> WarmUp:
+        return WarmUp(self.requests + other.requests, self.refused + other.refused,
+                      self.first_refusal or other.first_refusal)
+
+    def check(self) -> None:
+        """Raise TargetMisconfigured when there were warm-up requests and the target refused them all."""
+        if self.refused and self.refused == self.requests:
+            raise TargetMisconfigured(
+                f"the target refused all {self.refused} warm-up requests; the first: {self.first_refusal}. Check "
+                "--model and --endpoint, and that the server is vLLM's OpenAI-compatible one (the benchmark's "
+                "requests use ignore_eos and stream_options)")
+
+
 class LoadGenerator:
     """Runs a plan's steps against one target and emits every record to a sink. Sends from this process
     (`plan.workers == 1`) or from a pool of worker processes (`agent.workers`)."""
@@ -383,9 +411,10 @@ class LoadGenerator:
     async def _warm_up(self) -> None:
         numbers = range(self._plan.warmup_requests)
         if self._pool is not None:
-            await self._pool.warm_up(numbers)
+            outcome = await self._pool.warm_up(numbers)
         else:
-            await self._sender.warm_up(numbers)  # type: ignore[union-attr]
+            outcome = await self._sender.warm_up(numbers)  # type: ignore[union-attr]
+        outcome.check()
         self._prompt_base = len(numbers)
 
     async def _send_step(self, spec: StepSpec, step: int, repetition: int,

@@ -35,7 +35,7 @@ from pathlib import Path
 from time import perf_counter_ns
 
 from agent.errors import AgentError
-from agent.loadgen import UNBOUNDED, Done, Sender, Share, ShareReport
+from agent.loadgen import UNBOUNDED, Done, Sender, Share, ShareReport, WarmUp
 from agent.plan import Plan, StepSpec
 from agent.selfmon import SelfReport
 from agent.target import PromptBook
@@ -231,13 +231,14 @@ class WorkerPool:
         await asyncio.gather(*(w.send(kind, p) for w, p in zip(workers, payloads)))
         return list(await asyncio.gather(*(w.reply() for w in workers)))
 
-    async def warm_up(self, numbers: range) -> None:
+    async def warm_up(self, numbers: range) -> WarmUp:
         """The warm-up requests, split across the workers (each primes its own connections)."""
         counts = apportion(len(numbers), [1] * self._size)
         firsts = [sum(counts[:w]) for w in range(self._size)]
-        await self._everyone(self._workers, _WARMUP,
-                             [numbers[f:f + n] for f, n in zip(firsts, counts)])
+        outcomes = await self._everyone(self._workers, _WARMUP,
+                                        [numbers[f:f + n] for f, n in zip(firsts, counts)])
         self.raise_if_lost()
+        return sum(outcomes, WarmUp())
 
     async def run_step(self, spec: StepSpec, step: int, repetition: int, seed: int, prompt_base: int,
                        done: Done) -> list[ShareReport]:
@@ -324,8 +325,7 @@ async def _serve(commands_fd: int, frames_fd: int) -> None:
             except asyncio.IncompleteReadError:
                 return  # the parent closed the pipe: the run is over
             if kind == _WARMUP:
-                await sender.warm_up(pickle.loads(payload))
-                answer(_DONE, None)
+                answer(_DONE, await sender.warm_up(pickle.loads(payload)))
             elif kind == _STEP:
                 share, start_ns = pickle.loads(payload)
                 answer(_DONE, await outbox.run(share, start_ns))

@@ -7,10 +7,12 @@ import time
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from agent.app import build_prompts
-from agent.loadgen import LoadGenerator
+from agent.errors import TargetMisconfigured
+from agent.loadgen import LoadGenerator, WarmUp
 from agent.plan import Plan, StepSpec
 from agent.sim import SimProfile, create_app
 from agent.target import inspect_target
@@ -54,6 +56,25 @@ async def run_plan(url: str, plan: Plan, tmp_path=None, **options) -> tuple[List
         summaries = await LoadGenerator(plan, target, prompts, sink, "run1", show_progress=False,
                                         **options).run(session)
     return sink, summaries
+
+
+@pytest_asyncio.fixture
+async def refusing_url():
+    """A vLLM-shaped target that lists its model and tokenizes, but refuses every generation request."""
+
+    @web.middleware
+    async def refuse(request, handler):
+        if request.path.startswith("/v1/") and request.path != "/v1/models":
+            return web.json_response({"object": "error", "message": "ignore_eos: Extra inputs are not permitted",
+                                      "type": "BadRequestError", "code": 400}, status=400)
+        return await handler(request)
+
+    app = create_app(SimProfile(ttft_ms=5, itl_ms=1))
+    app.middlewares.append(refuse)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
 
 
 def plan(**kw) -> Plan:
@@ -182,3 +203,17 @@ async def test_a_full_spool_pauses_the_next_step_until_there_is_room(sim_url):
         sink.room.set()
         await asyncio.wait_for(running, 10)
     assert len(sink.requests) == 8
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_target_that_refuses_every_warm_up_request_stops_the_run_before_its_first_step(refusing_url, workers):
+    with pytest.raises(TargetMisconfigured, match=r"refused all 2 warm-up requests; the first: "
+                                                  r"HTTP 400: .*Extra inputs are not permitted"):
+        await run_plan(refusing_url, plan(workers=workers))
+
+
+def test_only_a_warm_up_refused_in_full_stops_the_run():
+    WarmUp(requests=4, refused=3, first_refusal="HTTP 429: busy").check()  # one got through
+    WarmUp().check()  # no warm-up requests at all: nothing to judge
+    with pytest.raises(TargetMisconfigured, match="refused all 3"):
+        (WarmUp(requests=1, refused=1, first_refusal="HTTP 404: no such route") + WarmUp(requests=2, refused=2)).check()
