@@ -115,16 +115,16 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
-        node.runner.poll_now()
+        node.runner.read_counters_now()
         shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
                                     target_url=target.base_url, model=target.model, simulated=target.simulated,
                                     target_version=target.version, scenario=plan.scenario or node.config.scenario,
                                     config_json=plan.to_json()))
         try:
             summaries = await LoadGenerator(plan, target, prompts, shipper, run_id,
-                                            on_step_boundary=node.runner.poll_now).run(session)
+                                            on_step_boundary=node.runner.read_counters_now).run(session)
         finally:
-            node.runner.poll_now()
+            node.runner.read_counters_now()
             node.runner.run_id = ""
             shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns()))
     return run_id, summaries

@@ -2,7 +2,9 @@
 
 A sampler is polled on its own schedule by `SamplerRunner` (agent/samplers/runner.py), off the
 load generator's event loop. Each poll returns zero or more `Sample`s, each stamped with UTC
-wall-clock time so that it can be joined to the time span of a load step.
+wall-clock time so that it can be joined to the time span of a load step. At step boundaries the
+runner reads only the cumulative counters (`counters()`): they can be read at any instant, while a
+rate such as CPU % since the last poll would then cover a window of a few milliseconds.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Sampler(Protocol):
     def open(self) -> None: ...
 
     def sample(self) -> list[Sample]: ...
+
+    def counters(self) -> list[Sample]:
+        """Only the cumulative counters (e.g. NVML's energy counter), read now; [] for a source without any."""
+        ...
 
     def close(self) -> None: ...
 

@@ -21,5 +21,8 @@ class HostSampler:
             "mem_total_bytes": float(memory.total),
         })]
 
+    def counters(self) -> list[Sample]:
+        return []  # CPU % is a rate since the last poll: read on the schedule only
+
     def close(self) -> None:
         pass

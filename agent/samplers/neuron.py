@@ -96,6 +96,9 @@ class NeuronSampler:
             self._reports.clear()
         return [s for report in reports for s in report]
 
+    def counters(self) -> list[Sample]:
+        return []  # neuron-monitor reports on its own period and has no energy counter
+
     def close(self) -> None:
         self._stop.set()
         self._terminate()

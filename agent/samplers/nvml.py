@@ -128,6 +128,7 @@ def _read_energy(h: Any) -> dict[str, float]:
     return {"energy_mj": float(N.nvmlDeviceGetTotalEnergyConsumption(h))}  # cumulative since driver load
 
 
+_ENERGY: tuple[str, Callable[[Any], dict[str, float]]] = ("energy", _read_energy)  # also read alone, at step boundaries
 _FIELDS: tuple[tuple[str, Callable[[Any], dict[str, float]]], ...] = (
     ("utilization", _read_utilization),
     ("memory", _read_memory),
@@ -136,7 +137,7 @@ _FIELDS: tuple[tuple[str, Callable[[Any], dict[str, float]]], ...] = (
     ("sm_clock", _read_sm_clock),
     ("mem_clock", _read_mem_clock),
     ("clocks_event_reasons", _read_clocks_event_reasons),
-    ("energy", _read_energy),
+    _ENERGY,
 )
 
 
@@ -197,12 +198,19 @@ class NvmlSampler:
         # One stamp for the whole poll: every GPU's reading of a poll then falls on the same side of a
         # step boundary, so node figures pool the same number of samples per GPU. The energy counter's
         # rate is unaffected: each GPU is read at the same offset from the stamp in every poll.
+        return self._read_all(full=True)
+
+    def counters(self) -> list[Sample]:
+        """The energy counter of every GPU, under one stamp (read at step boundaries)."""
+        return self._read_all(full=False)
+
+    def _read_all(self, full: bool) -> list[Sample]:
         stamp = now_unix_ns()
         with self._lock:
             samples = []
             for dev in list(self._devices):
-                sample = self._sample_device(dev, stamp)
-                if sample is not None:
+                sample = self._sample_device(dev, stamp, full)
+                if sample is not None and sample.values:
                     samples.append(sample)
             return samples
 
@@ -244,10 +252,10 @@ class NvmlSampler:
         dev.skipped.add("gpm")
         return None
 
-    def _sample_device(self, dev: _Device, stamp: int) -> Sample | None:
+    def _sample_device(self, dev: _Device, stamp: int, full: bool) -> Sample | None:
         values: dict[str, float] = {}
-        readers = list(_FIELDS)
-        if dev.gpm is not None and "gpm" not in dev.skipped:
+        readers = list(_FIELDS) if full else [_ENERGY]
+        if full and dev.gpm is not None and "gpm" not in dev.skipped:
             readers.append(("gpm", dev.gpm.read))
         for field_name, read in readers:
             if field_name in dev.skipped:

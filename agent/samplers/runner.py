@@ -29,6 +29,7 @@ class SamplerRunner:
         self._emit = emit
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._counters_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name="samplers", daemon=True)
         self.run_id = ""  # the run that samples belong to; "" between runs
 
@@ -44,9 +45,10 @@ class SamplerRunner:
         log.info("sampling %s every %.2f s", ", ".join(s.name for s in opened) or "nothing", self._interval_s)
         self._thread.start()
 
-    def poll_now(self) -> None:
-        """Poll at once (at a run's and each step's start and end, so energy counters are read there), then
-        keep the schedule."""
+    def read_counters_now(self) -> None:
+        """Read every sampler's cumulative counters at once (at a run's and each step's start and end, so
+        energy is measured over exactly the step); the full polls keep their schedule."""
+        self._counters_due.set()
         self._wake.set()
 
     def stop(self) -> None:
@@ -59,21 +61,29 @@ class SamplerRunner:
             sampler.close()
 
     def _run(self) -> None:
-        deadline = time.monotonic()
+        deadline = time.monotonic() + self._interval_s
+        self._poll(full=True)
         while True:
-            stopping = self._stop.is_set()  # read before polling: the last poll must follow the stop request
-            self._poll()
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            # Flags are read after the wake is cleared: a request that set its flag before waking the
+            # thread is seen now or wakes it again, so the last poll always follows the stop request.
+            stopping = self._stop.is_set()
+            if self._counters_due.is_set():
+                self._counters_due.clear()
+                self._poll(full=False)
             if stopping:
+                self._poll(full=True)
                 return
-            deadline += self._interval_s
-            if self._wake.wait(max(0.0, deadline - time.monotonic())):
-                self._wake.clear()
+            if time.monotonic() >= deadline:
+                self._poll(full=True)
+                deadline += self._interval_s
 
-    def _poll(self) -> None:
+    def _poll(self, full: bool) -> None:
         samples: list[Sample] = []
         for sampler in self._samplers:
             try:
-                samples.extend(sampler.sample())
+                samples.extend(sampler.sample() if full else sampler.counters())
             except Exception:  # one broken source must not stop the others; say which and go on
                 log.exception("sampler %s failed", sampler.name)
         if samples and not self._loop.is_closed():

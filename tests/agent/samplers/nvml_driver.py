@@ -4,7 +4,8 @@ handle never leaks between tests.
 Usage: python -m tests.agent.samplers.nvml_driver LIB SCRIPT < steps.json, where LIB is the stub's
 absolute path ("" to load none) and steps is a JSON list of [action, argument]:
   ["script", {"devices": [...], "driver": "...", "init_error": 0}]   rewrite the stub's script
-  ["open", null] ["sample", null] ["device_info", null] ["close", null] ["detect", null] ["probe", null]
+  ["open", null] ["sample", null] ["counters", null] ["device_info", null] ["close", null] ["detect", null]
+  ["probe", null]
 Prints {"results": [...one per step...], "logs": [[level, logger, message], ...]} as JSON.
 """
 
@@ -61,6 +62,8 @@ def main() -> None:
                 results.append({"unavailable": str(err)})
         elif action == "sample":
             results.append([dataclasses.asdict(s) for s in sampler.sample()])
+        elif action == "counters":
+            results.append([dataclasses.asdict(s) for s in sampler.counters()])
         elif action == "device_info":
             results.append(dataclasses.asdict(sampler.device_info()))
         elif action == "close":

@@ -20,6 +20,7 @@ def by_device(samples: list[dict]) -> dict[str, dict[str, float]]:
 
 
 OPEN, SAMPLE, CLOSE, INFO = ["open", None], ["sample", None], ["close", None], ["device_info", None]
+COUNTERS = ["counters", None]
 
 
 def test_open_enumerates_devices_and_driver_version(run_nvml):
@@ -82,6 +83,21 @@ def test_energy_counter_grows_at_the_scripted_rate(run_nvml):
     grown_j = (second["values"]["energy_mj"] - first["values"]["energy_mj"]) / 1e3
     assert first["values"]["energy_mj"] >= 1_000
     assert grown_j == pytest.approx(400 * elapsed_s, abs=400 * 0.005)  # 5 ms of stamp-to-read jitter
+
+
+def test_counters_read_only_the_energy_counter_of_every_gpu_under_one_stamp(run_nvml):
+    run = run_nvml([script(device(0, energy_mj=5_000), device(1, energy_mj=9_000), device(2, unsupported=["energy"])),
+                    OPEN, COUNTERS, CLOSE])
+    counters = run.results[2]
+    # GPU 2 has no energy counter: nothing to report for it
+    assert {s["device"]: s["values"] for s in counters} == {"0": {"energy_mj": 5_000.0}, "1": {"energy_mj": 9_000.0}}
+    assert len({s["time_unix_ns"] for s in counters}) == 1
+
+
+def test_reading_counters_between_polls_leaves_gpm_windows_to_the_polls(run_nvml):
+    run = run_nvml([script(device(0, gpm=1)), OPEN, SAMPLE, COUNTERS, COUNTERS, SAMPLE, CLOSE])
+    assert all(set(s["values"]) == {"energy_mj"} for r in run.results[3:5] for s in r)
+    assert "sm_active_pct" in run.results[5][0]["values"]  # the GPM window runs from poll to poll
 
 
 def test_not_supported_field_is_skipped_and_logged_once(run_nvml):

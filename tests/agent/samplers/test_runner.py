@@ -1,4 +1,4 @@
-"""SamplerRunner: polls off the event loop, on schedule and on demand, and survives a broken source."""
+"""SamplerRunner: polls off the event loop on schedule, reads counters on demand, and survives a broken source."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class Counting:
 
     def __init__(self) -> None:
         self.polls = 0
+        self.counter_reads = 0
 
     def open(self) -> None:
         pass
@@ -24,6 +25,11 @@ class Counting:
         self.polls += 1
         return [Sample(time_unix_ns=1_700_000_000_000_000_000 + self.polls, source="test", device="0",
                        values={"polls": float(self.polls)})]
+
+    def counters(self) -> list[Sample]:
+        self.counter_reads += 1
+        return [Sample(time_unix_ns=1_700_000_000_000_000_000, source="test", device="0",
+                       values={"energy_mj": float(self.counter_reads)})]
 
     def close(self) -> None:
         pass
@@ -77,18 +83,31 @@ async def collect(runner_samplers, interval_s: float, action) -> list:
     return received
 
 
-async def test_poll_now_samples_at_once_without_waiting_for_the_interval():
+async def test_counters_are_read_at_once_on_demand_and_the_full_polls_keep_their_schedule():
     source = Counting()
 
     async def action(runner, got):
         await asyncio.wait_for(got.wait(), 5)  # the first poll happens at start
-        got.clear()
-        runner.poll_now()
-        await asyncio.wait_for(got.wait(), 2)  # far sooner than the 60 s interval
+        for _ in range(3):
+            got.clear()
+            runner.read_counters_now()
+            await asyncio.wait_for(got.wait(), 2)  # far sooner than the 60 s interval
 
     received = await collect([source], 60.0, action)
-    assert source.polls >= 2
+    assert source.counter_reads == 3
+    assert source.polls == 2  # the first and the last: a counter read is not a poll
+    assert [s.values.keys() == {"energy_mj"} for s in received] == [False, True, True, True, False]
     assert all(s.run_id == "run-1" and s.source == "test" for s in received)
+
+
+async def test_full_polls_follow_the_interval():
+    source = Counting()
+
+    async def action(runner, got):
+        await asyncio.sleep(0.55)
+
+    await collect([source], 0.1, action)
+    assert 4 <= source.polls <= 10  # about one at start, one per 100 ms, one at stop: not one per wake
 
 
 async def test_a_failing_or_absent_sampler_does_not_stop_the_others(caplog):
