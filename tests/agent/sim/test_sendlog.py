@@ -25,10 +25,11 @@ async def test_send_log_records_arrival_and_one_stamp_per_content_chunk(start_si
     assert record.endpoint == "/v1/chat/completions"
     assert before <= record.arrival_ns
     assert len(record.chunk_sent_ns) == 6
-    assert abs(record.chunk_sent_ns[0] - record.arrival_ns - 20e6) < 1.5e6
+    # the stamps follow the schedule: the first never before its TTFT (a stamp taken at the wrong moment
+    # would be), the gaps around the ITL. Their precision is test_schedule's job: one late wake-up on a
+    # busy 2-core machine must not fail this test.
+    assert 20e6 - 0.5e6 <= record.chunk_sent_ns[0] - record.arrival_ns < 20e6 + 10e6
     gaps = [b - a for a, b in zip(record.chunk_sent_ns, record.chunk_sent_ns[1:])]
-    # the stamps follow the schedule (its precision is test_schedule's job; one late wake-up on a busy
-    # 2-core machine must not fail this test)
     assert all(g > 0 for g in gaps) and abs(statistics.median(gaps) - 5e6) < 1.5e6
 
     path = tmp_path / "sent.jsonl"
