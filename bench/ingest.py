@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "proto"))
 
-from agent.selfmon import percentile  # noqa: E402
-from agent.shipper import STREAM_METHOD, _frame  # noqa: E402
-from collector.demo import free_port, wait_for_collector  # noqa: E402
+from siliconbench.agent.selfmon import percentile  # noqa: E402
+from siliconbench.agent.shipper import STREAM_METHOD, _frame  # noqa: E402
+from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb  # noqa: E402
 
 CHUNKS = 128
@@ -136,7 +136,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
                                      per_agent_samples)) for a in range(n_agents)]
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
         store, port = f"chdb://{tmp}/store", free_port()
-        collector = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--listen", f"127.0.0.1:{port}",
+        collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", f"127.0.0.1:{port}",
                                       "--store", store, "--store-threads", str(args.store_threads)], cwd=REPO,
                                      stderr=open(Path(tmp) / "collector.log", "w"))
         try:
@@ -162,7 +162,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
         finally:
             collector.terminate()
             collector.wait(60)
-        counts = subprocess.run([sys.executable, "-m", "collector", "sql",
+        counts = subprocess.run([sys.executable, "-m", "siliconbench.collector", "sql",
                                  "SELECT (SELECT count() FROM siliconbench.requests), "
                                  "(SELECT uniqExact(request_id) FROM siliconbench.requests), "
                                  "(SELECT count() FROM siliconbench.device_samples), "

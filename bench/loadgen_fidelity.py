@@ -13,7 +13,7 @@ sends them) are pre-built, so the server costs almost no CPU; its CPU is shown b
 against the simulator at zero delay, where the simulator is the limit.
 
 On a 2-core machine the server is pinned to core 0 and the agent to core 1 (taskset) when possible. The
-ceiling also runs unpinned with `workers` 1 and 2 (agent.workers): server and agent then share every core,
+ceiling also runs unpinned with `workers` 1 and 2 (siliconbench.agent.workers): server and agent then share every core,
 so a second worker can only use what the server leaves; the two unpinned rows compare like with like.
 """
 
@@ -72,9 +72,9 @@ def pct(values: list[float], q: float) -> float:
 async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -> None:
     import aiohttp
 
-    from agent.loadgen import LoadGenerator
-    from agent.plan import Plan, StepSpec
-    from agent.target import calibrate_prompts, inspect_target
+    from siliconbench.agent.loadgen import LoadGenerator
+    from siliconbench.agent.plan import Plan, StepSpec
+    from siliconbench.agent.target import calibrate_prompts, inspect_target
 
     class Sink:
         def __init__(self):
@@ -110,12 +110,12 @@ async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -
 async def client_ceiling(url: str, concurrency: int, requests: int, workers: int, out: str) -> None:
     """One closed-loop step through the agent's send path: its `Sender` in this process (workers=1) or its
     `WorkerPool` (records shipped back to this process as the agent ships them)."""
-    from agent.loadgen import Sender, whole_step
-    from agent.plan import Plan, StepSpec
-    from agent.target import PromptBook
-    from agent.workers import WorkerPool
+    from siliconbench.agent.loadgen import Sender, whole_step
+    from siliconbench.agent.plan import Plan, StepSpec
+    from siliconbench.agent.target import PromptBook
+    from siliconbench.agent.workers import WorkerPool
 
-    model = "siliconbench/sim-llama"  # the simulator's default (importing agent.sim would weigh on the RSS shown)
+    model = "siliconbench/sim-llama"  # the simulator's default (importing siliconbench.agent.sim would weigh on the RSS shown)
 
     spec = StepSpec("closed", concurrency, 0.0, requests, 0.0)
     plan = Plan(steps=(spec,), input_tokens=3, output_tokens=1024, repetitions=1, warmup_requests=workers,
@@ -203,7 +203,7 @@ def run_client(mode: str, url: str, concurrency: int, requests: int, workers: in
 def fidelity(concurrency: int, requests: int) -> dict:
     port = free_port()
     log = Path(tempfile.mkdtemp()) / "sendlog.jsonl"
-    sim = subprocess.Popen(pinned([PY, "-m", "agent", "sim", "--port", str(port), "--ttft-ms", "50", "--itl-ms", "10",
+    sim = subprocess.Popen(pinned([PY, "-m", "siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", "50", "--itl-ms", "10",
                                    "--send-log", str(log)], 0), cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_http(port, sim)
@@ -291,7 +291,7 @@ def main() -> None:
           "| errors | agent RSS |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     zero = [__file__, "--zero-delay-server"]
-    sim = ["-m", "agent", "sim", "--ttft-ms", "0", "--itl-ms", "0"]
+    sim = ["-m", "siliconbench.agent", "sim", "--ttft-ms", "0", "--itl-ms", "0"]
     for name, server_args, n, workers, pin in (
         ("pre-built zero-delay", zero, 640 * scale, 1, True),
         ("pre-built zero-delay", zero, 640 * scale, 1, False),

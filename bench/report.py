@@ -17,11 +17,11 @@ import shutil
 import time
 from pathlib import Path
 
-from collector.prices import ensure_prices
-from collector.reports import RENDERERS, Options, build_report
-from collector.rollups import Selection, parse_slo
-from collector.schema import COLUMNS
-from collector.store import Store
+from siliconbench.collector.prices import ensure_prices
+from siliconbench.collector.reports import RENDERERS, Options, build_report
+from siliconbench.collector.rollups import Selection, parse_slo
+from siliconbench.collector.schema import COLUMNS
+from siliconbench.collector.store import Store
 
 SCENARIOS = (("A", "p5.48xlarge", 120, 8), ("B", "p4d.24xlarge", 280, 18), ("C", "g6e.48xlarge", 350, 22),
              ("D", "trn2.48xlarge", 150, 10), ("E", "inf2.48xlarge", 200, 14))

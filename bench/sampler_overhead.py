@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.samplers.base import Sampler  # noqa: E402
-from agent.samplers.neuron import NeuronSampler  # noqa: E402
-from agent.samplers.nvml import NvmlSampler  # noqa: E402
+from siliconbench.agent.samplers.base import Sampler  # noqa: E402
+from siliconbench.agent.samplers.neuron import NeuronSampler  # noqa: E402
+from siliconbench.agent.samplers.nvml import NvmlSampler  # noqa: E402
 from tests.agent.samplers.conftest import FAKE_NEURON_MONITOR, TRN2_FIXTURE  # noqa: E402
 from tests.agent.samplers.nvml_stub import build_stub, device, write_script  # noqa: E402
 
@@ -56,11 +56,11 @@ def load_stub(workdir: Path, gpus: int) -> None:
 def make_samplers(interval_s: float) -> list[Sampler]:
     samplers: list[Sampler] = [NvmlSampler(), NeuronSampler(interval_s, str(FAKE_NEURON_MONITOR))]
     try:
-        from agent.samplers.host import HostSampler
+        from siliconbench.agent.samplers.host import HostSampler
 
         samplers.append(HostSampler())
     except ImportError:
-        print("(agent.samplers.host not available: host sampler left out)", file=sys.stderr)
+        print("(siliconbench.agent.samplers.host not available: host sampler left out)", file=sys.stderr)
     return samplers
 
 

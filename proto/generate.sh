@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates the Python code for proto/ with the pinned grpcio-tools (see pyproject's dev extra).
-# Never edit the generated files by hand; CI runs this and fails when `git diff` shows a change.
+# Regenerates the Python bindings of proto/ with the pinned grpcio-tools (see pyproject's dev extra).
+# proto/ is the source root of the contract (path = package); the bindings go to src/, where they import as
+# `siliconbench.telemetry.v1`. Never edit the generated files by hand; CI runs this and fails when
+# `git diff` shows a change.
 set -euo pipefail
 cd "$(dirname "$0")"
 python -m grpc_tools.protoc -I. \
-  --python_out=. --pyi_out=. --grpc_python_out=. \
+  --python_out=../src --pyi_out=../src --grpc_python_out=../src \
   siliconbench/telemetry/v1/telemetry.proto

@@ -15,14 +15,14 @@ trap 'stop "${PIDS[@]}" $COLLECTOR_PID' EXIT
 port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 COLLECTOR="127.0.0.1:$(port)"
-"$PY" -m collector serve --listen "$COLLECTOR" --store "$STORE" 2>"$WORK/collector.log" & COLLECTOR_PID=$!
-for _ in $(seq 60); do "$PY" -m collector health --address "$COLLECTOR" >/dev/null 2>&1 && break; sleep 0.5; done
+"$PY" -m siliconbench.collector serve --listen "$COLLECTOR" --store "$STORE" 2>"$WORK/collector.log" & COLLECTOR_PID=$!
+for _ in $(seq 60); do "$PY" -m siliconbench.collector health --address "$COLLECTOR" >/dev/null 2>&1 && break; sleep 0.5; done
 for spec in "node-a A p5.48xlarge 12 4" "node-b B p4d.24xlarge 28 9" "node-c C g6e.48xlarge 35 11"; do
     read -r node scenario itype ttft itl <<<"$spec"
     p=$(port)
-    "$PY" -m agent sim --port "$p" --ttft-ms "$ttft" --itl-ms "$itl" 2>"$WORK/sim-$node.log" & PIDS+=($!)
+    "$PY" -m siliconbench.agent sim --port "$p" --ttft-ms "$ttft" --itl-ms "$itl" 2>"$WORK/sim-$node.log" & PIDS+=($!)
     SILICONBENCH_NODE_NAME=$node SILICONBENCH_SCENARIO=$scenario SILICONBENCH_INSTANCE_TYPE=$itype \
-        "$PY" -m agent daemon --target "http://127.0.0.1:$p" --collector "$COLLECTOR" --spool-dir "$WORK/$node" \
+        "$PY" -m siliconbench.agent daemon --target "http://127.0.0.1:$p" --collector "$COLLECTOR" --spool-dir "$WORK/$node" \
         2>"$WORK/agent-$node.log" & PIDS+=($!)
 done
 cat >"$WORK/plan.yaml" <<'PLAN'
@@ -33,11 +33,11 @@ output_tokens: 32
 repetitions: 2
 PLAN
 echo "\$ siliconbench-collector run start --plan plan.yaml --min-agents 3 --wait-s 60"
-RUN=$("$PY" -m collector run start --plan "$WORK/plan.yaml" --collector "$COLLECTOR" --min-agents 3 --wait-s 60)
+RUN=$("$PY" -m siliconbench.collector run start --plan "$WORK/plan.yaml" --collector "$COLLECTOR" --min-agents 3 --wait-s 60)
 echo "\$ siliconbench-collector run status --run $RUN --watch"
-"$PY" -m collector run status --run "$RUN" --watch --collector "$COLLECTOR" | tail -n 6
+"$PY" -m siliconbench.collector run status --run "$RUN" --watch --collector "$COLLECTOR" | tail -n 6
 stop "${PIDS[@]}"; PIDS=()          # agents deliver what is left, then the collector stops
 stop "$COLLECTOR_PID"; COLLECTOR_PID=""
 echo "\$ siliconbench-collector run report --run $RUN"
-"$PY" -m collector run report --run "$RUN" --store "$STORE"
+"$PY" -m siliconbench.collector run report --run "$RUN" --store "$STORE"
 echo "(data and logs in $WORK)"

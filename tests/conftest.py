@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from collector.store import Store
+from siliconbench.collector.store import Store
 
 
 @pytest.fixture(scope="session")

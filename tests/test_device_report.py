@@ -46,7 +46,7 @@ def run_demo(workdir: Path, env: dict[str, str]) -> tuple[str, str]:
     is its own); returns the store and the run id."""
     store = f"chdb://{workdir}/data"
     result = subprocess.run(
-        [sys.executable, "-m", "collector", "demo", "--store", store,
+        [sys.executable, "-m", "siliconbench.collector", "demo", "--store", store,
          "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", str(REQUESTS_PER_STEP),
          "--input-tokens", "32", "--output-tokens", str(OUTPUT_TOKENS), "--ttft-ms", "20", "--itl-ms", "10",
          "--sample-interval-s", "0.1"],

@@ -14,7 +14,7 @@ REQUESTS_PER_STEP = 16
 
 
 def collector_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "siliconbench.collector", *args], capture_output=True, text=True, timeout=300)
 
 
 def sql_rows(store: str, query: str) -> list[list[str]]:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from collector.demo import free_port, wait_for_collector, wait_for_http
+from siliconbench.collector.demo import free_port, wait_for_collector, wait_for_http
 
 NODES = [  # node, scenario, instance type, simulator TTFT ms, ITL ms
     ("node-a", "A", "p5.48xlarge", 12.0, 4.0),
@@ -39,7 +39,7 @@ def stop(process: subprocess.Popen) -> int:
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "siliconbench.collector", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +48,18 @@ def fleet(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fleet")
     store = f"chdb://{tmp}/data"
     address = f"127.0.0.1:{free_port()}"
-    collector = start(["collector", "serve", "--listen", address, "--store", store])
+    collector = start(["siliconbench.collector", "serve", "--listen", address, "--store", store])
     processes = []
     try:
         wait_for_collector(address, collector)
         for node, scenario, itype, ttft, itl in NODES:
             port = free_port()
-            sim = start(["agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl)])
+            sim = start(["siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl)])
             processes.append(sim)
             wait_for_http(f"http://127.0.0.1:{port}/health", sim)
             env = dict(os.environ, SILICONBENCH_NODE_NAME=node, SILICONBENCH_SCENARIO=scenario,
                        SILICONBENCH_INSTANCE_TYPE=itype)
-            processes.append(start(["agent", "daemon", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+            processes.append(start(["siliconbench.agent", "daemon", "--target", f"http://127.0.0.1:{port}", "--collector", address,
                                     "--spool-dir", str(tmp / node)], env=env))
         (tmp / "plan.yaml").write_text(PLAN)
         yield address, store, tmp / "plan.yaml", collector, processes
@@ -106,11 +106,11 @@ def test_unknown_selector_key_is_refused(fleet):
 def join_late(address: str, tmp_path) -> list[subprocess.Popen]:
     """A fourth node (simulator and daemon) that connects while a run is going on."""
     port = free_port()
-    sim = start(["agent", "sim", "--port", str(port), "--ttft-ms", "5", "--itl-ms", "2"])
+    sim = start(["siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", "5", "--itl-ms", "2"])
     wait_for_http(f"http://127.0.0.1:{port}/health", sim)
     env = dict(os.environ, SILICONBENCH_NODE_NAME="node-late", SILICONBENCH_SCENARIO="A",
                SILICONBENCH_INSTANCE_TYPE="p5.48xlarge")
-    daemon = start(["agent", "daemon", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+    daemon = start(["siliconbench.agent", "daemon", "--target", f"http://127.0.0.1:{port}", "--collector", address,
                     "--spool-dir", str(tmp_path / "late")], env=env)
     return [daemon, sim]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from collector import checks
-from collector.demo import free_port, process, wait_for_collector, wait_for_http
+from siliconbench.collector import checks
+from siliconbench.collector.demo import free_port, process, wait_for_collector, wait_for_http
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REFERENCE = FIXTURES / "reference-report.csv"
@@ -40,7 +40,7 @@ SLO = ("--slo", "ttft_ms=300", "--slo", "tpot_ms=20")
 
 
 def collector_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "siliconbench.collector", *args], capture_output=True, text=True, timeout=300)
 
 
 def run_five_scenarios(store: str, workdir: Path) -> dict[str, str]:
@@ -48,20 +48,20 @@ def run_five_scenarios(store: str, workdir: Path) -> dict[str, str]:
     py = sys.executable
     address = f"127.0.0.1:{free_port()}"
     with contextlib.ExitStack() as stack:
-        col = stack.enter_context(process([py, "-m", "collector", "serve", "--listen", address, "--store", store],
+        col = stack.enter_context(process([py, "-m", "siliconbench.collector", "serve", "--listen", address, "--store", store],
                                           "collector"))
         wait_for_collector(address, col)
         agents = {}
         for name, (instance, ttft, itl, per_chunk, slowdown) in PROFILES.items():
             port = free_port()
             sim = stack.enter_context(process(
-                [py, "-m", "agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl * per_chunk),
+                [py, "-m", "siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl * per_chunk),
                  "--tokens-per-chunk", str(per_chunk), "--slowdown-per-stream", str(slowdown)], f"simulator {name}"))
             wait_for_http(f"http://127.0.0.1:{port}/health", sim)
             spool = workdir / f"agent-{name}"  # each agent keeps its own spool (./.siliconbench-agent)
             spool.mkdir()
             agents[name] = subprocess.Popen(
-                [py, "-m", "agent", "run", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+                [py, "-m", "siliconbench.agent", "run", "--target", f"http://127.0.0.1:{port}", "--collector", address,
                  "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", "8",
                  "--input-tokens", "512", "--output-tokens", str(OUTPUT_TOKENS), "--repetitions", "2",
                  "--warmup-requests", "1", "--scenario", name, "--node-name", f"node-{name.lower()}",

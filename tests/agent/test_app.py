@@ -6,8 +6,8 @@ import asyncio
 
 from aiohttp import web
 
-from agent.app import wait_for_target
-from collector.demo import free_port
+from siliconbench.agent.app import wait_for_target
+from siliconbench.collector.demo import free_port
 
 
 async def test_waits_until_the_target_answers_health_then_returns():

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from agent.fleet import FleetRunner
+from siliconbench.agent.fleet import FleetRunner
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 

@@ -10,12 +10,12 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from agent.app import build_prompts
-from agent.errors import TargetMisconfigured
-from agent.loadgen import LoadGenerator, WarmUp
-from agent.plan import Plan, StepSpec
-from agent.sim import SimProfile, create_app
-from agent.target import inspect_target
+from siliconbench.agent.app import build_prompts
+from siliconbench.agent.errors import TargetMisconfigured
+from siliconbench.agent.loadgen import LoadGenerator, WarmUp
+from siliconbench.agent.plan import Plan, StepSpec
+from siliconbench.agent.sim import SimProfile, create_app
+from siliconbench.agent.target import inspect_target
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 
@@ -138,14 +138,14 @@ async def test_duration_bounded_step_stops_sending_after_its_duration(sim_url):
 
 
 async def test_chat_endpoint_with_calibrated_text_prompts_of_exact_length(sim_url, monkeypatch, tmp_path):
-    monkeypatch.setattr("agent.app.PROMPT_CACHE_DIR", tmp_path)
+    monkeypatch.setattr("siliconbench.agent.app.PROMPT_CACHE_DIR", tmp_path)
     sink, _ = await run_plan(sim_url, plan(endpoint="chat", concurrency=(2,), requests_per_step=4, input_tokens=40))
     assert {(r.error_class, r.prompt_tokens, r.output_tokens) for r in sink.requests} == {("", 40, 6)}
     assert list(tmp_path.iterdir()), "calibrated prompts are cached per model"
 
 
 async def test_completions_text_prompts_have_the_exact_length(sim_url, monkeypatch, tmp_path):
-    monkeypatch.setattr("agent.app.PROMPT_CACHE_DIR", tmp_path)
+    monkeypatch.setattr("siliconbench.agent.app.PROMPT_CACHE_DIR", tmp_path)
     sink, _ = await run_plan(sim_url, plan(token_id_prompts=False, concurrency=(2,), requests_per_step=4))
     assert {(r.error_class, r.prompt_tokens) for r in sink.requests} == {("", 32)}
 

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 
-from agent.httpstream import StreamingClient
-from agent.loadgen import send_request
+from siliconbench.agent.httpstream import StreamingClient
+from siliconbench.agent.loadgen import send_request
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "asyncio.Future | object"]

@@ -1,6 +1,6 @@
 """vLLM /metrics parsing: the series the reports need, labels canonical."""
 
-from agent.scrape import parse_metrics, server_metrics
+from siliconbench.agent.scrape import parse_metrics, server_metrics
 
 TEXT = '''# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge

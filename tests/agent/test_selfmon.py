@@ -8,7 +8,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.selfmon import SelfMonitor, percentile
+from siliconbench.agent.selfmon import SelfMonitor, percentile
 
 
 def test_percentile_of_nothing_is_zero():

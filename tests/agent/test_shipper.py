@@ -9,13 +9,13 @@ import time
 import grpc
 import pytest
 
-from agent.errors import DeliveryIncomplete
-from agent.shipper import FIRST_BACKOFF_S, Shipper
-from agent.spool import Spool
-from collector.server import build_server
+from siliconbench.agent.errors import DeliveryIncomplete
+from siliconbench.agent.shipper import FIRST_BACKOFF_S, Shipper
+from siliconbench.agent.spool import Spool
+from siliconbench.collector.server import build_server
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from tests.collector.test_service import count, record
-from collector.demo import free_port
+from siliconbench.collector.demo import free_port
 
 
 def shipper_for(port: int, agent_id: str, spool_dir, **kwargs) -> Shipper:
@@ -124,7 +124,7 @@ class AcksOneThenFails:
 
 async def test_the_back_off_restarts_from_its_first_step_after_a_stream_that_was_acknowledged(unique_id, tmp_path,
                                                                                             caplog):
-    caplog.set_level("WARNING", logger="agent.shipper")
+    caplog.set_level("WARNING", logger="siliconbench.agent.shipper")
     collector = AcksOneThenFails()
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((collector.handler(),))

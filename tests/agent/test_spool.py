@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.spool import SEQ_BLOCK, Spool
+from siliconbench.agent.errors import ConfigError
+from siliconbench.agent.spool import SEQ_BLOCK, Spool
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 

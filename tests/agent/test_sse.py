@@ -1,6 +1,6 @@
 """SSE decoding as the WHATWG event-stream rules and vLLM's streams require."""
 
-from agent.sse import SseDecoder
+from siliconbench.agent.sse import SseDecoder
 
 
 def feed_all(pieces: list[bytes]) -> list[bytes]:

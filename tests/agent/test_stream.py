@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agent.errors import MalformedChunk, ServerErrorEvent
-from agent.stream import StreamTimeline
+from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent
+from siliconbench.agent.stream import StreamTimeline
 
 
 def chunk(**fields) -> bytes:

@@ -10,11 +10,11 @@ import aiohttp
 import psutil
 import pytest
 
-from agent.app import build_prompts
-from agent.loadgen import UNBOUNDED, LoadGenerator
-from agent.plan import StepSpec
-from agent.target import inspect_target
-from agent.workers import CRASHED, WorkerCrashed, apportion, split_step
+from siliconbench.agent.app import build_prompts
+from siliconbench.agent.loadgen import UNBOUNDED, LoadGenerator
+from siliconbench.agent.plan import StepSpec
+from siliconbench.agent.target import inspect_target
+from siliconbench.agent.workers import CRASHED, WorkerCrashed, apportion, split_step
 from tests.agent.test_loadgen import ListSink, plan, run_plan, sim_url  # noqa: F401  (sim_url: a fixture)
 
 
@@ -52,9 +52,9 @@ def test_duration_bound_step_interleaves_request_numbers():
 
 
 def test_a_worker_imports_neither_the_collector_nor_grpc_nor_chdb():
-    code = ("import sys, agent.workers; "
+    code = ("import sys, siliconbench.agent.workers; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('collector', 'grpc', 'chdb') "
-            "or m == 'agent.shipper'))")
+            "or m == 'siliconbench.agent.shipper'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.checks import PointFigures, check_point, stated_cost
+from siliconbench.collector.checks import PointFigures, check_point, stated_cost
 
 
 def checks_of(**figures) -> set[str]:

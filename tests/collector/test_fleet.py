@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from collector.fleet import LATE, node_statuses, run_state
+from siliconbench.collector.fleet import LATE, node_statuses, run_state
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.errors import InvalidBatch
-from collector.ingest import MAX_ID_CHARS, tables_of
-from collector.service import TelemetryService
+from siliconbench.collector.errors import InvalidBatch
+from siliconbench.collector.ingest import MAX_ID_CHARS, tables_of
+from siliconbench.collector.service import TelemetryService
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from tests.collector.test_service import count, record
 

@@ -10,9 +10,9 @@ import time
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from collector.errors import StoreUnavailable
-from collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
-from collector.service import TelemetryService
+from siliconbench.collector.errors import StoreUnavailable
+from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
+from siliconbench.collector.service import TelemetryService
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from tests.collector.test_service import count, open_stream, record, server  # noqa: F401 (fixture)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collector.errors import InvalidPriceFile, PriceMissing
-from collector.prices import default_file, ensure_prices, import_csv, price_for, read_csv, usd_per_million
-from collector.reports import Options, build_report
-from collector.rollups import Selection
+from siliconbench.collector.errors import InvalidPriceFile, PriceMissing
+from siliconbench.collector.prices import default_file, ensure_prices, import_csv, price_for, read_csv, usd_per_million
+from siliconbench.collector.reports import Options, build_report
+from siliconbench.collector.rollups import Selection
 from tests.collector import rows
 
 HEADER = "instance_type,region,kind,usd_per_hour,currency,as_of,source\n"

@@ -9,14 +9,14 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from collector.export import export_rows
-from collector.reports import RENDERERS, Options, build_report
-from collector.rollups import Selection
+from siliconbench.collector.export import export_rows
+from siliconbench.collector.reports import RENDERERS, Options, build_report
+from siliconbench.collector.rollups import Selection
 from tests.collector import rows
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "collector", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "siliconbench.collector", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.rollups import Selection, Slo, load_figures, parse_slo, select_series
-from collector.errors import InvalidOption, RunNotFound
+from siliconbench.collector.rollups import Selection, Slo, load_figures, parse_slo, select_series
+from siliconbench.collector.errors import InvalidOption, RunNotFound
 from tests.collector import rows
 
 

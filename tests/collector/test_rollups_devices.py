@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.rollups import Selection, Slo, load_figures, select_series
+from siliconbench.collector.rollups import Selection, Slo, load_figures, select_series
 from tests.collector import rows
 
 

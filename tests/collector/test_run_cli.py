@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector import run_cli
+from siliconbench.collector import run_cli
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agent.shipper import Shipper, tls_credentials
-from agent.spool import Spool
-from collector.auth import TokenFile, server_credentials
-from collector.server import ServerOptions, build_server
+from siliconbench.agent.shipper import Shipper, tls_credentials
+from siliconbench.agent.spool import Spool
+from siliconbench.collector.auth import TokenFile, server_credentials
+from siliconbench.collector.server import ServerOptions, build_server
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
 
@@ -214,7 +214,7 @@ async def test_mtls_refuses_an_agent_without_a_certificate(store, pki, unique_id
 
 
 async def test_control_cli_reaches_an_mtls_collector_with_the_agent_tls_variables(store, pki, monkeypatch):
-    from collector import run_cli
+    from siliconbench.collector import run_cli
 
     creds = server_credentials(*pki["server"], client_ca_file=pki["ca"][0])
     srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(credentials=creds))
@@ -266,9 +266,9 @@ async def test_an_agent_rides_through_many_stream_ends_storing_everything_once(s
     stored = store.query("SELECT count(), uniqExact(request_id) FROM {db}.requests WHERE run_id = {r:String}",
                          {"r": unique_id}).result_rows[0]
     assert stored == (300, 300)
-    ended = [r for r in caplog.records if r.name == "agent.shipper" and "ended the stream" in r.getMessage()]
+    ended = [r for r in caplog.records if r.name == "siliconbench.agent.shipper" and "ended the stream" in r.getMessage()]
     assert len(ended) >= 3
-    assert not [r for r in caplog.records if r.name == "agent.shipper" and r.levelname == "WARNING"]
+    assert not [r for r in caplog.records if r.name == "siliconbench.agent.shipper" and r.levelname == "WARNING"]
 
 
 async def round_robin_proxy(ports: list[int]) -> tuple[asyncio.Server, int]:

@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from agent.errors import DeliveryIncomplete
-from agent.shipper import Shipper
-from agent.spool import Spool
+from siliconbench.agent.errors import DeliveryIncomplete
+from siliconbench.agent.shipper import Shipper
+from siliconbench.agent.spool import Spool
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
 
@@ -53,7 +53,7 @@ async def main(args: argparse.Namespace) -> int:
     try:
         await shipper.close(args.grace_s)
     except DeliveryIncomplete as exc:
-        logging.getLogger("agent").error("%s", exc)
+        logging.getLogger("siliconbench.agent").error("%s", exc)
         return 3
     print("delivered", flush=True)
     return 0

@@ -11,9 +11,9 @@ import asyncio
 import logging
 from pathlib import Path
 
-from collector.errors import StoreUnavailable
-from collector.server import serve
-from collector.store import Store
+from siliconbench.collector.errors import StoreUnavailable
+from siliconbench.collector.server import serve
+from siliconbench.collector.store import Store
 
 
 class FlakyStore(Store):

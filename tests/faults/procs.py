@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.demo import free_port, wait_for_collector
+from siliconbench.collector.demo import free_port, wait_for_collector
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ class Proc:
 
 
 def start_collector(store: str, port: int, log_path: Path, *extra: str) -> Proc:
-    proc = Proc.start("collector", ["-m", "collector", "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
+    proc = Proc.start("collector", ["-m", "siliconbench.collector", "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
                                     *extra], log_path)
     wait_for_collector(f"127.0.0.1:{port}", proc.popen)
     return proc
@@ -96,7 +96,7 @@ def start_agent(port: int, spool: Path, run_id: str, log_path: Path, *, start: i
 
 def stored(store: str, run_id: str) -> tuple[int, int]:
     """(rows, distinct request ids) of a run, read through the CLI once the collector has stopped."""
-    result = subprocess.run([PY, "-m", "collector", "sql",
+    result = subprocess.run([PY, "-m", "siliconbench.collector", "sql",
                              f"SELECT count(), uniqExact(request_id) FROM siliconbench.requests WHERE run_id = '{run_id}'",
                              "--store", store], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.demo import free_port
+from siliconbench.collector.demo import free_port
 from tests.faults.procs import CuttableProxy, start_agent, start_collector, start_flaky_collector, stored
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.demo import free_port, wait_for_collector
+from siliconbench.collector.demo import free_port, wait_for_collector
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
 
@@ -82,7 +82,7 @@ def vllm_url(tmp_path_factory):
 
 
 def collector_sql(store: str, query: str) -> list[list[str]]:
-    done = subprocess.run([sys.executable, "-m", "collector", "sql", query, "--store", store], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", "sql", query, "--store", store], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return [line.split("\t") for line in done.stdout.strip().splitlines()[1:]]
@@ -92,11 +92,11 @@ def collector_sql(store: str, query: str) -> list[list[str]]:
 def stored_run(vllm_url, tmp_path_factory):
     store = f"chdb://{tmp_path_factory.mktemp('vllm-store')}/data"
     address = f"127.0.0.1:{free_port()}"
-    collector = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--listen", address, "--store", store])
+    collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", address, "--store", store])
     try:
         wait_for_collector(address, collector)
         agent = subprocess.run(
-            [sys.executable, "-m", "agent", "run", "--target", vllm_url, "--collector", address,
+            [sys.executable, "-m", "siliconbench.agent", "run", "--target", vllm_url, "--collector", address,
              "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", str(REQUESTS_PER_STEP),
              "--input-tokens", str(INPUT_TOKENS), "--output-tokens", str(OUTPUT_TOKENS), "--repetitions", "1",
              "--warmup-requests", "2"],

@@ -37,16 +37,16 @@ def main() -> None:
     os.environ["NVML_STUB_SCRIPT"] = str(script)
     steps = json.load(sys.stdin)
     handler = _Collect()
-    logging.getLogger("agent").addHandler(handler)
-    logging.getLogger("agent").setLevel(logging.DEBUG)
+    logging.getLogger("siliconbench.agent").addHandler(handler)
+    logging.getLogger("siliconbench.agent").setLevel(logging.DEBUG)
     if steps and steps[0][0] == "script":  # the stub reads its script at load time too
         write_script(script, **steps[0][1])
     if lib:
         ctypes.CDLL(lib)  # pynvml's later CDLL("libnvidia-ml.so.1") reuses this one (same soname)
 
-    from agent.samplers import detect
-    from agent.samplers.base import SamplerUnavailable
-    from agent.samplers.nvml import NvmlSampler
+    from siliconbench.agent.samplers import detect
+    from siliconbench.agent.samplers.base import SamplerUnavailable
+    from siliconbench.agent.samplers.nvml import NvmlSampler
 
     sampler = NvmlSampler()
     results: list[Any] = []

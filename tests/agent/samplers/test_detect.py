@@ -6,8 +6,8 @@ import glob
 
 import pytest
 
-from agent.samplers.detect import detect_samplers, nvml_present, probe_devices
-from agent.samplers.neuron import NeuronSampler
+from siliconbench.agent.samplers.detect import detect_samplers, nvml_present, probe_devices
+from siliconbench.agent.samplers.neuron import NeuronSampler
 from tests.agent.samplers.conftest import FAKE_NEURON_MONITOR
 from tests.agent.samplers.nvml_stub import device
 
@@ -57,7 +57,7 @@ def test_probe_without_accelerators_says_none():
 
 
 def test_every_sampler_implements_the_sampler_protocol():
-    from agent.samplers.base import Sampler
-    from agent.samplers.nvml import NvmlSampler
+    from siliconbench.agent.samplers.base import Sampler
+    from siliconbench.agent.samplers.nvml import NvmlSampler
 
     assert isinstance(NvmlSampler(), Sampler) and isinstance(NeuronSampler(), Sampler)

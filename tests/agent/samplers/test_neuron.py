@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.samplers.base import Sample, SamplerUnavailable
-from agent.samplers.neuron import NeuronSampler, monitor_config
+from siliconbench.agent.samplers.base import Sample, SamplerUnavailable
+from siliconbench.agent.samplers.neuron import NeuronSampler, monitor_config
 from tests.agent.samplers.conftest import FAKE_NEURON_MONITOR, INF2_FIXTURE, TRN2_FIXTURE
 
 INTERVAL_S = 0.05
@@ -49,7 +49,7 @@ def first_report(s: NeuronSampler) -> dict[str, dict[str, float]]:
 
 
 def warnings(caplog: pytest.LogCaptureFixture, containing: str) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "agent.samplers.neuron" and containing in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if r.name == "siliconbench.agent.samplers.neuron" and containing in r.getMessage()]
 
 
 def test_generated_config_sets_period_and_metric_groups():

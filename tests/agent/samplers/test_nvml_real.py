@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from agent.samplers.base import SamplerUnavailable
-from agent.samplers.nvml import NvmlSampler
+from siliconbench.agent.samplers.base import SamplerUnavailable
+from siliconbench.agent.samplers.nvml import NvmlSampler
 
 pytestmark = pytest.mark.gpu
 

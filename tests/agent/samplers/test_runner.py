@@ -7,8 +7,8 @@ import logging
 import threading
 import time
 
-from agent.samplers.base import Sample, SamplerUnavailable
-from agent.samplers.runner import SamplerRunner
+from siliconbench.agent.samplers.base import Sample, SamplerUnavailable
+from siliconbench.agent.samplers.runner import SamplerRunner
 
 
 class Counting:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent.sim import SendLog, SimProfile, create_app
+from siliconbench.agent.sim import SendLog, SimProfile, create_app
 
 StartSim = Callable[..., Awaitable[TestClient]]
 

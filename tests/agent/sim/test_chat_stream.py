@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.sim import SimProfile
+from siliconbench.agent.sim import SimProfile
 
 from .conftest import MODEL
 from .sse import content_events, read_events

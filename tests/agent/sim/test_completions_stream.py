@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.sim import SimProfile
-from agent.sim.tokenizer import tokenize
+from siliconbench.agent.sim import SimProfile
+from siliconbench.agent.sim.tokenizer import tokenize
 
 from .conftest import MODEL
 from .sse import content_events, read_events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from agent.sim import SimProfile
+from siliconbench.agent.sim import SimProfile
 
 from .conftest import MODEL
 from .sse import read_events

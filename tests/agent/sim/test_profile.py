@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sim import InvalidSimProfile, SimProfile, create_app
+from siliconbench.agent.sim import InvalidSimProfile, SimProfile, create_app
 
 
 def test_default_profile_is_valid():

@@ -6,7 +6,7 @@ import asyncio
 import statistics
 import time
 
-from agent.sim import SimProfile
+from siliconbench.agent.sim import SimProfile
 
 from .conftest import MODEL
 from .sse import content_events, read_events

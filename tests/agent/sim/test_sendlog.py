@@ -6,7 +6,7 @@ import json
 import statistics
 import time
 
-from agent.sim import SendLog, SimProfile
+from siliconbench.agent.sim import SendLog, SimProfile
 
 from .conftest import MODEL
 from .sse import read_events

@@ -9,11 +9,11 @@ import re
 import aiohttp
 import pytest
 
-from agent.sim import SimProfile, serve
+from siliconbench.agent.sim import SimProfile, serve
 
 
 async def test_serve_logs_its_address_answers_and_stops_on_cancel(caplog):
-    caplog.set_level(logging.INFO, logger="agent.sim.server")
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.sim.server")
     listening = asyncio.Event()
 
     class Announce(logging.Handler):
@@ -21,7 +21,7 @@ async def test_serve_logs_its_address_answers_and_stops_on_cancel(caplog):
             listening.set()
 
     handler = Announce()
-    logging.getLogger("agent.sim.server").addHandler(handler)
+    logging.getLogger("siliconbench.agent.sim.server").addHandler(handler)
     task = asyncio.create_task(serve(SimProfile(ttft_ms=1, itl_ms=1), "127.0.0.1", 0))
     try:
         await asyncio.wait_for(listening.wait(), 10)
@@ -33,7 +33,7 @@ async def test_serve_logs_its_address_answers_and_stops_on_cancel(caplog):
             async with session.get(url + "/version") as resp:
                 assert (await resp.json())["simulated"] is True
     finally:
-        logging.getLogger("agent.sim.server").removeHandler(handler)
+        logging.getLogger("siliconbench.agent.sim.server").removeHandler(handler)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

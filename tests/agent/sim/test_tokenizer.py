@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sim.tokenizer import (BOS_ID, VOCAB_SIZE, TokenizerError, apply_chat_template, detokenize,
+from siliconbench.agent.sim.tokenizer import (BOS_ID, VOCAB_SIZE, TokenizerError, apply_chat_template, detokenize,
                                  output_text, tokenize)
 
 from .conftest import MODEL

@@ -1,0 +1,1 @@
+"""siliconbench: measured LLM serving benchmarks across GPUs and AWS custom silicon."""

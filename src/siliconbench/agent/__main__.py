@@ -1,0 +1,3 @@
+from siliconbench.agent.cli import main
+
+main()

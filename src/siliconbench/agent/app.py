@@ -1,0 +1,231 @@
+"""One benchmark run on this node: inspect the target, start sampling and shipping, run the
+plan, then wait until the collector has acknowledged everything."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from siliconbench.agent import __version__
+from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary, new_run_id
+from siliconbench.agent.plan import Plan
+from siliconbench.agent.fleet import FleetRunner
+from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
+from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
+from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
+from siliconbench.agent.samplers.runner import SamplerRunner
+from siliconbench.agent.shipper import Shipper, tls_credentials
+from siliconbench.agent.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
+from siliconbench.agent.spool import Spool
+from siliconbench.agent.target import (PromptBook, TargetInfo, calibrate_prompts, calibrate_text_prompts, dataset_prompts,
+                          inspect_target)
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_FILE = "heartbeat"
+SPOOL_SUBDIR = "batches"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    target: str
+    collector: str
+    node_name: str = ""
+    instance_type: str = ""
+    token: str | None = None
+    sample_interval_s: float = 1.0
+    ack_timeout_s: float = 60.0
+    scenario: str = ""
+    spool_dir: Path = Path(".siliconbench-agent")  # unacknowledged batches live in spool_dir/batches
+    spool_max_bytes: int = DEFAULT_SPOOL_BYTES
+    tls_ca: Path | None = None      # any of the three: TLS toward the collector
+    tls_cert: Path | None = None    # with tls_key: mTLS
+    tls_key: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return any((self.tls_ca, self.tls_cert, self.tls_key))
+
+    @property
+    def agent_id(self) -> str:
+        return self.node_name or socket.gethostname()
+
+
+def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
+    return pb.Hello(agent_id=config.agent_id, node_name=config.node_name or socket.gethostname(),
+                    instance_type=config.instance_type or devices.instance_type, accelerator_kind=devices.kind,
+                    accelerator_count=devices.count, accelerator_model=devices.model,
+                    driver_version=devices.driver_version, agent_version=__version__, scenario=config.scenario)
+
+
+def node_devices() -> DeviceInfo:
+    """The node's accelerators; a Neuron node without neuron-monitor is a configuration error."""
+    try:
+        return probe_devices()
+    except SamplerUnavailable as exc:
+        raise ConfigError(str(exc)) from None
+
+
+class NodeSession:
+    """The node's long-lived parts: the shipper's stream to the collector and the samplers."""
+
+    def __init__(self, config: AgentConfig, devices: DeviceInfo) -> None:
+        self.config = config
+        identity = hello(config, devices)
+        spool = Spool.open(config.spool_dir / SPOOL_SUBDIR, identity.agent_id, config.spool_max_bytes)
+        credentials = tls_credentials(config.tls_ca, config.tls_cert, config.tls_key) if config.tls else None
+        self.shipper = Shipper(config.collector, identity, spool, token=config.token, credentials=credentials)
+        self.runner = SamplerRunner(detect_samplers(config.sample_interval_s), config.sample_interval_s,
+                                    asyncio.get_running_loop(), self.shipper.add_samples)
+
+    @classmethod
+    async def start(cls, config: AgentConfig) -> "NodeSession":
+        session = cls(config, await asyncio.to_thread(node_devices))
+        session.shipper.start()
+        session.runner.start()
+        return session
+
+    async def close(self) -> None:
+        """Stop sampling, then wait until the collector acknowledged everything."""
+        await asyncio.to_thread(self.runner.stop)
+        await self.shipper.close(self.config.ack_timeout_s)
+
+
+async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
+                   sink: RecordSink | None = None) -> tuple[str, list[StepSummary]]:
+    """Run `plan` against the node's target; return the run id and per-step summaries.
+    Records go to `sink` (default: the node's shipper)."""
+    run_id = run_id or new_run_id()
+    shipper = sink or node.shipper
+    timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        target = await inspect_target(session, node.config.target.rstrip("/"), plan.model)
+        prompts = await build_prompts(session, target, plan)
+        log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
+                 ", SIMULATED" if target.simulated else "", target.model)
+        node.runner.run_id = run_id
+        node.runner.read_counters_now()
+        shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
+                                    target_url=target.base_url, model=target.model, simulated=target.simulated,
+                                    target_version=target.version, scenario=plan.scenario or node.config.scenario,
+                                    config_json=plan.to_json()))
+        try:
+            summaries = await LoadGenerator(plan, target, prompts, shipper, run_id,
+                                            on_step_boundary=node.runner.read_counters_now).run(session)
+        finally:
+            node.runner.read_counters_now()
+            node.runner.run_id = ""
+            shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns()))
+    return run_id, summaries
+
+
+PROMPT_CACHE_DIR = Path(os.environ.get("SILICONBENCH_CACHE_DIR", Path.home() / ".cache" / "siliconbench"))
+MAX_TEXT_PROMPTS = 4096  # distinct calibrated text/chat prompts; past this, prompts repeat (logged)
+
+
+async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan) -> PromptBook:
+    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts."""
+    chat = plan.endpoint == "chat"
+    if plan.dataset:
+        return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
+                                     plan.dataset_max_tokens)
+    if not chat and plan.token_id_prompts:
+        return await calibrate_prompts(session, target, plan.input_tokens)
+    specs = plan.step_specs()
+    needed = plan.warmup_requests + plan.repetitions * sum(s.requests for s in specs)
+    if any(not s.requests for s in specs) or needed > MAX_TEXT_PROMPTS:
+        log.warning("up to %d distinct text prompts are calibrated; later requests reuse them (prefix-cache hits "
+                    "possible): bound steps by requests, or use token-id prompts on completions", MAX_TEXT_PROMPTS)
+        needed = MAX_TEXT_PROMPTS
+    return await calibrate_text_prompts(session, target, plan.input_tokens, needed, chat, PROMPT_CACHE_DIR)
+
+
+async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
+    """Fail fast, before anything is sampled or shipped, when the target cannot serve the plan."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        return await inspect_target(session, config.target.rstrip("/"), plan.model)
+
+
+async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
+    """One run from start to full delivery: what `siliconbench-agent run` does."""
+    await check_target(config, plan)
+    node = await NodeSession.start(config)
+    try:
+        result = await run_plan(node, plan, run_id)
+    except BaseException:
+        await _close_quietly(node)  # the run's own error is the one to report
+        raise
+    await node.close()
+    return result
+
+
+async def _close_quietly(node: NodeSession) -> None:
+    try:
+        await node.close()
+    except DeliveryIncomplete as exc:
+        log.error("%s", exc)
+
+
+async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) -> None:
+    """The DaemonSet's mode: sample and ship until SIGTERM; run `plan` once at start if given.
+    Touches `heartbeat` every few seconds for `siliconbench-agent health`."""
+    node = await NodeSession.start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    beat = asyncio.create_task(_beat(heartbeat))
+    fleet = FleetRunner(lambda fleet_plan, run_id, sink: run_plan(node, fleet_plan, run_id, sink),
+                        node.shipper, node.shipper.send_progress)
+    node.shipper.on_command = fleet.on_command
+    try:
+        if plan is not None:
+            await wait_for_target(config.target, stop)
+        if plan is not None and not stop.is_set():
+            run_id, _ = await run_plan(node, plan)
+            log.info("run %s finished; sampling on until stopped", run_id)
+        await stop.wait()
+        log.info("stopping: delivering what is left")
+    finally:
+        beat.cancel()
+        await fleet.close()
+        await node.close()
+
+
+async def wait_for_target(target: str, stop: asyncio.Event, every_s: float = 5.0) -> None:
+    """Wait until the target's GET /health answers 200 (vLLM loads weights for many minutes), or `stop`."""
+    url = target.rstrip("/") + "/health"
+    waited = 0.0
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=every_s)) as session:
+        while not stop.is_set():
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+                    reason = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                reason = exc.__class__.__name__
+            if waited % 60 < every_s:
+                log.info("waiting for the target %s to be ready (%s); the plan starts when it answers", url, reason)
+            try:
+                await asyncio.wait_for(stop.wait(), every_s)
+            except asyncio.TimeoutError:
+                waited += every_s
+
+
+async def _beat(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path.touch()
+        await asyncio.sleep(HEARTBEAT_EVERY_S)

@@ -1,0 +1,140 @@
+"""Fleet runs on the agent side: the collector's Start/Cancel commands, executed one run at a time.
+
+Every agent of a fleet run receives the same plan and start time and begins its first step at
+that wall-clock instant; it reports where it stands (`RunProgress`) after each step, every
+HEARTBEAT_S while it runs (so the collector tells a long step from a node that dropped out), and
+when the run ends, was cancelled, or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from siliconbench.agent.errors import AgentError
+from siliconbench.agent.plan import plan_from_mapping
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0  # the collector reports a running node silent for 30 s (6 heartbeats) as dropped out
+
+
+class ProgressSink:
+    """Forwards records to the shipper and turns each finished step into a RunProgress."""
+
+    def __init__(self, shipper, run_id: str, steps_total: int, report: Callable[[pb.RunProgress], None]) -> None:
+        self._shipper = shipper
+        self._report = report
+        self.progress = pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_RUNNING, steps_total=steps_total)
+        self._step_tokens = 0
+
+    def add_run(self, event: pb.RunEvent) -> None:
+        self._shipper.add_run(event)
+
+    def add_request(self, record: pb.RequestRecord) -> None:
+        self._shipper.add_request(record)
+        self.progress.requests_done += 1
+        self.progress.errors += bool(record.error_class)
+        self._step_tokens += record.output_tokens
+
+    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
+        self._shipper.add_server_metrics(metrics)
+
+    async def wait_for_room(self) -> None:
+        await self._shipper.wait_for_room()
+
+    def add_step(self, event: pb.StepEvent) -> None:
+        self._shipper.add_step(event)
+        wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
+        self.progress.step += 1
+        self.progress.output_tokens_per_s = self._step_tokens / wall_s if wall_s > 0 else 0.0
+        self._step_tokens = 0
+        self.send(pb.RUN_STATE_RUNNING)
+
+    def send(self, state: int, detail: str = "") -> None:
+        self.progress.state = state
+        self.progress.detail = detail
+        self.progress.time_unix_ns = time.time_ns()
+        snapshot = pb.RunProgress()
+        snapshot.CopyFrom(self.progress)
+        self._report(snapshot)
+
+
+class FleetRunner:
+    """Runs the collector's commands on this node. `run_plan(plan, run_id, sink)` does the work."""
+
+    def __init__(self, run_plan, shipper, report: Callable[[pb.RunProgress], None],
+                 heartbeat_s: float = HEARTBEAT_S) -> None:
+        self._run_plan = run_plan
+        self._shipper = shipper
+        self._report = report
+        self._heartbeat_s = heartbeat_s
+        self._task: asyncio.Task | None = None
+        self._run_id = ""
+
+    def on_command(self, command: pb.Command) -> None:
+        if command.HasField("start"):
+            self._start(command.start)
+        elif command.HasField("cancel"):
+            self._cancel(command.cancel.run_id)
+
+    def _start(self, start: pb.StartCommand) -> None:
+        if self._task is not None and not self._task.done():
+            log.warning("run %s refused: run %s is still going on this node", start.run_id, self._run_id)
+            self._report(pb.RunProgress(run_id=start.run_id, state=pb.RUN_STATE_FAILED, time_unix_ns=time.time_ns(),
+                                        detail=f"node busy with run {self._run_id}"))
+            return
+        try:
+            plan = plan_from_mapping(json.loads(start.plan_json), f"run {start.run_id}'s plan")
+        except (AgentError, ValueError) as exc:
+            log.error("run %s refused: %s", start.run_id, exc)
+            self._report(pb.RunProgress(run_id=start.run_id, state=pb.RUN_STATE_FAILED, detail=str(exc)[:500],
+                                        time_unix_ns=time.time_ns()))
+            return
+        self._run_id = start.run_id
+        self._task = asyncio.get_running_loop().create_task(self._execute(plan, start))
+
+    def _cancel(self, run_id: str) -> None:
+        if self._task is not None and not self._task.done() and run_id == self._run_id:
+            log.info("run %s: cancel received", run_id)
+            self._task.cancel()
+
+    async def _execute(self, plan, start: pb.StartCommand) -> None:
+        steps = len(plan.concurrency) * plan.repetitions
+        sink = ProgressSink(self._shipper, start.run_id, steps, self._report)
+        wait_s = (start.start_at_unix_ns - time.time_ns()) / 1e9
+        log.info("run %s: %d steps, starting in %.1f s", start.run_id, steps, max(wait_s, 0.0))
+        try:
+            sink.send(pb.RUN_STATE_PLANNED)
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            sink.send(pb.RUN_STATE_RUNNING)
+            heartbeat = asyncio.get_running_loop().create_task(self._beat(sink))
+            try:
+                await self._run_plan(plan, start.run_id, sink)
+            finally:
+                heartbeat.cancel()
+        except asyncio.CancelledError:
+            sink.send(pb.RUN_STATE_CANCELLED, "cancelled by the collector")
+            log.info("run %s cancelled", start.run_id)
+            return
+        except AgentError as exc:
+            sink.send(pb.RUN_STATE_FAILED, str(exc)[:500])
+            log.error("run %s failed: %s", start.run_id, exc)
+            return
+        sink.send(pb.RUN_STATE_FINISHED)
+        log.info("run %s finished", start.run_id)
+
+    async def _beat(self, sink: ProgressSink) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            sink.send(pb.RUN_STATE_RUNNING)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

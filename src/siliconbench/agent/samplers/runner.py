@@ -1,0 +1,90 @@
+"""Polls samplers on a fixed interval on a thread of its own, off the load generator's event loop,
+and hands each poll's samples to the shipper's loop as wire messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from siliconbench.agent.samplers.base import Sample, Sampler, SamplerUnavailable
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+def to_wire(samples: list[Sample], run_id: str) -> list[pb.DeviceSample]:
+    return [pb.DeviceSample(run_id=run_id, time_unix_ns=s.time_unix_ns, source=s.source, device=s.device,
+                            values=s.values) for s in samples]
+
+
+class SamplerRunner:
+    def __init__(self, samplers: list[Sampler], interval_s: float, loop: asyncio.AbstractEventLoop,
+                 emit: Callable[[list[pb.DeviceSample]], None]) -> None:
+        self._samplers = samplers
+        self._interval_s = interval_s
+        self._loop = loop
+        self._emit = emit
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._counters_due = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="samplers", daemon=True)
+        self.run_id = ""  # the run that samples belong to; "" between runs
+
+    def start(self) -> None:
+        opened = []
+        for sampler in self._samplers:
+            try:
+                sampler.open()
+                opened.append(sampler)
+            except SamplerUnavailable as exc:
+                log.info("sampler %s unavailable: %s", sampler.name, exc)
+        self._samplers = opened
+        log.info("sampling %s every %.2f s", ", ".join(s.name for s in opened) or "nothing", self._interval_s)
+        self._thread.start()
+
+    def read_counters_now(self) -> None:
+        """Read every sampler's cumulative counters at once (at a run's and each step's start and end, so
+        energy is measured over exactly the step); the full polls keep their schedule."""
+        self._counters_due.set()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop polling after one last poll, so the end of the last step is covered."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        for sampler in self._samplers:
+            sampler.close()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._interval_s
+        self._poll(full=True)
+        while True:
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            # Flags are read after the wake is cleared: a request that set its flag before waking the
+            # thread is seen now or wakes it again, so the last poll always follows the stop request.
+            stopping = self._stop.is_set()
+            if self._counters_due.is_set():
+                self._counters_due.clear()
+                self._poll(full=False)
+            if stopping:
+                self._poll(full=True)
+                return
+            if time.monotonic() >= deadline:
+                self._poll(full=True)
+                deadline += self._interval_s
+
+    def _poll(self, full: bool) -> None:
+        samples: list[Sample] = []
+        for sampler in self._samplers:
+            try:
+                samples.extend(sampler.sample() if full else sampler.counters())
+            except Exception:  # one broken source must not stop the others; say which and go on
+                log.exception("sampler %s failed", sampler.name)
+        if samples and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._emit, to_wire(samples, self.run_id))

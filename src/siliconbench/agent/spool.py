@@ -1,0 +1,222 @@
+"""The agent's disk spool: every sealed batch lives here, one file each, until the collector acks it.
+
+Layout of a spool directory (one agent process at a time, enforced by an flock on `lock`):
+
+    lock             held while an agent uses the directory
+    state            "<agent_id> <next_seq>": sequence numbers are reserved in blocks, so a restarted
+                     agent never reuses one, and an agent id change is noticed
+    <seq:020d>.batch one serialized Batch (it carries its seq and batch_id) behind a checksummed header
+    quarantine/      files that failed their checksum or were rejected by the collector, kept for a human
+
+A file is written under a temporary name and renamed into place, so a kill leaves either the whole
+batch or a `.tmp` (never a short `.batch`). Writes are not fsynced: a spool survives the agent
+process dying (kill -9, OOM, pod deletion), not a node's power loss; fsync on the load generator's
+event loop would cost the timing accuracy that the benchmark is for.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from siliconbench.agent.errors import ConfigError
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"SBB1"
+_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
+_SUFFIX = ".batch"
+SEQ_BLOCK = 1000  # sequence numbers reserved per write of `state`
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+
+class SpoolCorrupt(Exception):
+    """A spool file is truncated or does not match its checksum."""
+
+
+@dataclass(slots=True)
+class Entry:
+    seq: int
+    size: int
+    data: bytes | None = None  # only when the disk refused the write: then it lives in memory
+
+
+class Spool:
+    """The on-disk queue of unacknowledged batches of one agent, ordered by sequence number."""
+
+    def __init__(self, directory: Path, agent_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.directory = Path(directory)
+        self.agent_id = agent_id
+        self.max_bytes = max_bytes
+        self.entries: dict[int, Entry] = {}   # insertion order == seq order
+        self.bytes = 0
+        self.quarantined = 0
+        self._lock_fd = -1
+        self._next_seq = 1
+        self._reserved = 0
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: Path, agent_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> "Spool":
+        """Lock the directory, load what a previous run left (quarantining broken files) and
+        reserve sequence numbers. Raises ConfigError naming the directory and the fix."""
+        spool = cls(directory, agent_id, max_bytes)
+        try:
+            spool.directory.mkdir(parents=True, exist_ok=True)
+            spool._lock()
+            spool._load()
+        except OSError as exc:
+            spool.close()
+            raise ConfigError(f"cannot use the spool directory {spool.directory}: {exc.strerror or exc}; "
+                              "point --spool-dir (SILICONBENCH_SPOOL_DIR) at a writable directory") from None
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    def _lock(self) -> None:
+        self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"the spool directory {self.directory} is in use by another agent process; "
+                              "give each agent its own --spool-dir") from None
+
+    def _load(self) -> None:
+        state = self.directory / "state"
+        if state.exists():
+            owner, _, next_seq = state.read_text().strip().rpartition(" ")
+            if owner != self.agent_id and any(self.directory.glob("*" + _SUFFIX)):
+                raise ConfigError(f"the spool {self.directory} holds unacknowledged batches of agent {owner!r}, "
+                                  f"not {self.agent_id!r}; start with --node-name {owner} to deliver them first, "
+                                  "or move the directory away")
+            self._next_seq = int(next_seq)
+        for leftover in self.directory.glob("*.tmp"):  # a write cut short: its batch was never sealed
+            leftover.unlink()
+        for path in sorted(self.directory.glob("*" + _SUFFIX)):
+            try:
+                seq = int(path.name[: -len(_SUFFIX)])
+                batch = self._read_batch(path)
+                if batch.seq != seq:
+                    raise SpoolCorrupt(f"it holds batch {batch.seq}, not {seq}")
+            except (SpoolCorrupt, ValueError) as exc:
+                self._move_to_quarantine(path, f"corrupt or truncated ({exc})")
+                continue
+            self.entries[seq] = Entry(seq, path.stat().st_size)
+            self.bytes += self.entries[seq].size
+            self._next_seq = max(self._next_seq, seq + 1)
+        self._reserve()
+        if self.entries:
+            log.warning("spool %s: %d unacknowledged batches (%.1f MiB) from a previous run will be replayed "
+                        "first, in order", self.directory, len(self.entries), self.bytes / 2**20)
+
+    def _reserve(self) -> None:
+        self._reserved = self._next_seq + SEQ_BLOCK
+        tmp = self.directory / "state.tmp"
+        tmp.write_text(f"{self.agent_id} {self._reserved}\n")
+        os.replace(tmp, self.directory / "state")
+
+    # -- the queue -------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        """The next sequence number, never handed out before in this directory."""
+        seq = self._next_seq
+        self._next_seq += 1
+        if self._next_seq >= self._reserved:
+            self._reserve()
+        return seq
+
+    def put(self, seq: int, data: bytes) -> None:
+        """Store a serialized Batch; on a disk error keep it in memory and say so (never drop it)."""
+        path = self._path(seq)
+        tmp = path.with_suffix(".tmp")
+        entry = Entry(seq, len(data) + _HEADER.size)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_HEADER.pack(MAGIC, len(data), zlib.crc32(data)))
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.error("spool %s: cannot write batch %d (%s); it is held in memory until acknowledged",
+                      self.directory, seq, exc.strerror or exc)
+            entry.data = data
+        self.entries[seq] = entry
+        self.bytes += entry.size
+
+    def read(self, seq: int) -> bytes:
+        """The serialized Batch `seq` (raises SpoolCorrupt if its file went bad meanwhile)."""
+        entry = self.entries[seq]
+        if entry.data is not None:
+            return entry.data
+        return _payload(self._path(seq).read_bytes(), self._path(seq))
+
+    def remove(self, seq: int) -> None:
+        """Forget an acknowledged batch."""
+        entry = self.entries.pop(seq, None)
+        if entry is None:
+            return
+        self.bytes -= entry.size
+        if entry.data is None:
+            try:
+                self._path(seq).unlink()
+            except FileNotFoundError:
+                pass
+
+    def quarantine(self, seq: int, reason: str) -> None:
+        """Take a batch out of the queue but keep its file for a human to look at."""
+        entry = self.entries.get(seq)
+        if entry is None:
+            return
+        if entry.data is None:
+            self._move_to_quarantine(self._path(seq), reason)
+        self.entries.pop(seq)
+        self.bytes -= entry.size
+
+    @property
+    def full(self) -> bool:
+        return self.bytes >= self.max_bytes
+
+    def close(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
+
+    # -- files -----------------------------------------------------------------------------
+    def _path(self, seq: int) -> Path:
+        return self.directory / f"{seq:020d}{_SUFFIX}"
+
+    def _read_batch(self, path: Path) -> pb.Batch:
+        batch = pb.Batch()
+        try:
+            batch.ParseFromString(_payload(path.read_bytes(), path))
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise SpoolCorrupt(f"not a Batch: {exc}") from None
+        return batch
+
+    def _move_to_quarantine(self, path: Path, reason: str) -> None:
+        target_dir = self.directory / "quarantine"
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / path.name
+        os.replace(path, target)
+        self.quarantined += 1
+        log.error("spool %s: %s is %s; moved to %s, the other batches are replayed", self.directory, path.name,
+                  reason, target)
+
+
+def _payload(raw: bytes, path: Path) -> bytes:
+    if len(raw) < _HEADER.size:
+        raise SpoolCorrupt(f"{len(raw)} bytes, shorter than the header")
+    magic, length, crc = _HEADER.unpack_from(raw)
+    if magic != MAGIC:
+        raise SpoolCorrupt(f"bad magic {magic!r}")
+    data = raw[_HEADER.size:]
+    if len(data) != length:
+        raise SpoolCorrupt(f"truncated: {len(data)} of {length} payload bytes")
+    if zlib.crc32(data) != crc:
+        raise SpoolCorrupt("checksum mismatch")
+    return data

@@ -1,0 +1,3 @@
+from siliconbench.collector.cli import main
+
+main()

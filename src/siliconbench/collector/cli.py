@@ -1,0 +1,300 @@
+"""`siliconbench-collector`: receive agents' data into ClickHouse, and report on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from siliconbench.collector.run_cli import run_app
+from siliconbench.collector.errors import CollectorError
+from siliconbench.collector.options import DEFAULT_STORE, ENV, PasswordOpt, StoreOpt
+from siliconbench.collector.store import Store
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _fail(exc: Exception | str) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def serve(
+    listen: Annotated[str, typer.Option(envvar=ENV + "LISTEN", help="gRPC address to listen on.")] = "0.0.0.0:50051",
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+    max_stream_age_s: Annotated[float, typer.Option(envvar=ENV + "MAX_STREAM_AGE_S", help="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0,
+    agent_tokens_file: Annotated[Optional[Path], typer.Option(envvar=ENV + "AGENT_TOKENS_FILE", help="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.", show_default=False)] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_CERT", help="PEM certificate (chain) to serve TLS with.", show_default=False)] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_KEY", help="PEM private key of --tls-cert.", show_default=False)] = None,
+    tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_CLIENT_CA", help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
+    store_threads: Annotated[int, typer.Option(envvar=ENV + "STORE_THREADS", help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
+    from siliconbench.collector.auth import AuthConfigError, TokenFile, server_credentials
+    from siliconbench.collector.server import ServerOptions
+    from siliconbench.collector.server import serve as serve_grpc
+
+    _setup_logging(verbose)
+    try:
+        if (tls_cert is None) != (tls_key is None):
+            raise AuthConfigError("--tls-cert and --tls-key (SILICONBENCH_TLS_CERT/_KEY) go together")
+        if tls_client_ca is not None and tls_cert is None:
+            raise AuthConfigError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key as well")
+        if max_stream_age_s < 0:
+            raise AuthConfigError(f"--max-stream-age-s must be 0 (never) or more, got {max_stream_age_s}")
+        if store_threads < 1:
+            raise AuthConfigError(f"--store-threads must be at least 1, got {store_threads}")
+        options = ServerOptions(
+            max_stream_age_s=max_stream_age_s, store_threads=store_threads,
+            tokens=TokenFile(agent_tokens_file) if agent_tokens_file else None,
+            credentials=server_credentials(tls_cert, tls_key, tls_client_ca) if tls_cert else None)
+        opened = Store.open(store, password)
+        asyncio.run(serve_grpc(opened, listen, options))
+    except (CollectorError, OSError) as exc:
+        raise _fail(exc) from None
+
+
+RunOpt = Annotated[Optional[list[str]], typer.Option("--run", help="Run id (repeatable; see `runs list`).", show_default=False)]
+ScenarioOpt = Annotated[Optional[list[str]], typer.Option("--scenario", help="Scenario label, e.g. A (repeatable): all its runs.", show_default=False)]
+SloOpt = Annotated[Optional[list[str]], typer.Option("--slo", help="Goodput SLO, METRIC=MS with METRIC ttft_ms, tpot_ms or e2e_ms (repeatable).", show_default=False)]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False)]
+BaselineOpt = Annotated[Optional[str], typer.Option(help="Scenario label or run id that 'vs baseline' compares with (default: the first).", show_default=False)]
+RegionOpt = Annotated[str, typer.Option("--price-region", help="Region of the prices used for cost.")]
+KindOpt = Annotated[str, typer.Option("--price-kind", help="Price kind: on_demand, spot, capacity_block, savings_plan, custom (or a qualified kind in the table).")]
+NoCostOpt = Annotated[bool, typer.Option("--no-cost", help="Leave out the cost table (no price needed).")]
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror}") from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _render_report(store: str, password: str | None, runs: list[str] | None, scenarios: list[str] | None,
+                   slo: list[str] | None, fmt: str, baseline: str | None, region: str, kind: str, no_cost: bool) -> str:
+    from siliconbench.collector.reports import Options, build_report, renderer
+    from siliconbench.collector.rollups import Selection, parse_slo
+
+    render = renderer(fmt)
+    options = Options(slo=parse_slo(slo or []), baseline=baseline, region=region, price_kind=kind, cost=not no_cost)
+    opened = Store.open(store, password)
+    selection = Selection(runs=tuple(runs or ()), scenarios=tuple(scenarios or ()))
+    return render(build_report(opened, selection, options))
+
+
+@app.command()
+def report(
+    run: RunOpt = None,
+    scenario: ScenarioOpt = None,
+    slo: SloOpt = None,
+    fmt: FormatOpt = "markdown",
+    output: OutputOpt = None,
+    baseline: BaselineOpt = None,
+    price_region: RegionOpt = "us-east-1",
+    price_kind: KindOpt = "on_demand",
+    no_cost: NoCostOpt = False,
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Report TTFT, ITL, throughput, concurrency scaling, $/1M tokens and devices for runs (default: all),
+    with formulas and consistency warnings. Example: report --scenario A --scenario B --slo ttft_ms=500"""
+    try:
+        text = _render_report(store, password, run, scenario, slo, fmt, baseline, price_region, price_kind, no_cost)
+    except CollectorError as exc:
+        raise _fail(exc) from None
+    _emit(text, output)
+
+
+@app.command()
+def compare(
+    run: RunOpt = None,
+    scenario: ScenarioOpt = None,
+    slo: SloOpt = None,
+    fmt: FormatOpt = "markdown",
+    output: OutputOpt = None,
+    baseline: BaselineOpt = None,
+    price_region: RegionOpt = "us-east-1",
+    price_kind: KindOpt = "on_demand",
+    no_cost: NoCostOpt = False,
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Compare two or more runs (--run) or scenarios (--scenario) side by side, each against the baseline."""
+    if len(run or []) + len(scenario or []) < 2:
+        raise _fail("compare needs at least two --run or --scenario values (use `report` for one)")
+    report(run, scenario, slo, fmt, output, baseline, price_region, price_kind, no_cost, store, password)
+
+
+runs_app = typer.Typer(help="The runs in the store.", add_completion=False, invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback()
+def runs(ctx: typer.Context, store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
+    """List the runs in the store, newest first (same as `runs list`)."""
+    if ctx.invoked_subcommand is None:
+        _list_runs(store, password)
+
+
+@runs_app.command("list")
+def runs_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
+    """List the runs in the store, newest first: id, start, scenario, model, target, nodes."""
+    _list_runs(store, password)
+
+
+def _list_runs(store: str, password: str | None) -> None:
+    from siliconbench.collector.rollups import list_runs
+
+    try:
+        rows = list_runs(Store.open(store, password))
+    except CollectorError as exc:
+        raise _fail(exc) from None
+    for run_id, started, scenario, model, simulated, nodes, target in rows:
+        typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  scenario={scenario or '-'}  {model}  {target}"
+                   f"{'  SIMULATED' if simulated else ''}  nodes={nodes}")
+
+
+@app.command()
+def export(
+    table: Annotated[str, typer.Option(help="requests, steps, runs, nodes, device_samples, server_metrics or prices.")] = "requests",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.")] = "csv",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: standard output; parquet needs a file).", show_default=False)] = None,
+    run: RunOpt = None,
+    scenario: ScenarioOpt = None,
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Export raw rows of one table (filtered by runs or scenarios) as CSV or Parquet, streamed from ClickHouse."""
+    from siliconbench.collector.export import export_rows
+
+    try:
+        export_rows(Store.open(store, password), table, fmt, output, tuple(run or ()), tuple(scenario or ()))
+    except CollectorError as exc:
+        raise _fail(exc) from None
+
+
+prices_app = typer.Typer(help="The price table used for $/1M tokens.", add_completion=False, no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("import")
+def prices_import(
+    file: Annotated[Path, typer.Argument(help="CSV: instance_type,region,kind,usd_per_hour,currency,as_of,source[,confidence,...]")],
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Load prices from a CSV file (rows with the same type, region, kind and date replace older ones)."""
+    from siliconbench.collector.prices import import_csv
+
+    try:
+        count = import_csv(Store.open(store, password), file)
+    except CollectorError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"imported {count} prices from {file}")
+
+
+@prices_app.command("list")
+def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
+    """Print the price table (the shipped default is loaded when it is empty)."""
+    from siliconbench.collector.prices import ensure_prices, list_prices
+
+    try:
+        opened = Store.open(store, password)
+        ensure_prices(opened)
+        rows = list_prices(opened)
+    except CollectorError as exc:
+        raise _fail(exc) from None
+    typer.echo("instance_type\tregion\tkind\tusd_per_hour\tcurrency\tas_of\tconfidence\tsource")
+    for row in rows:
+        typer.echo("\t".join(str(v) for v in row))
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SELECT; write tables as siliconbench.requests etc.")],
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Run a SQL query against the store and print tab-separated rows with a header."""
+    try:
+        opened = Store.open(store, password)
+        result = opened.client().query(query)
+    except CollectorError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # ClickHouse's own message says what is wrong with the query
+        raise _fail(str(exc).strip().splitlines()[0]) from None
+    typer.echo("\t".join(result.column_names))
+    for row in result.result_rows:
+        typer.echo("\t".join(str(v) for v in row))
+
+
+@app.command()
+def demo(
+    store: StoreOpt = DEFAULT_STORE,
+    target: Annotated[Optional[str], typer.Option(help="A real vLLM base URL; default: start the simulator.")] = None,
+    concurrency: Annotated[str, typer.Option(help="Concurrency steps.")] = "1,4,8",
+    requests_per_step: Annotated[int, typer.Option(help="Requests per step.")] = 24,
+    input_tokens: Annotated[int, typer.Option(help="Prompt length in tokens.")] = 512,
+    output_tokens: Annotated[int, typer.Option(help="Output length in tokens.")] = 64,
+    ttft_ms: Annotated[float, typer.Option(help="Simulator: time to first token (ms).")] = 50.0,
+    itl_ms: Annotated[float, typer.Option(help="Simulator: inter-token latency (ms).")] = 10.0,
+    sample_interval_s: Annotated[float, typer.Option(help="Agent: device/host sampling interval in seconds (0.1-60).")] = 1.0,
+) -> None:
+    """Run a complete local benchmark: collector on embedded chDB, a target, the agent, the report."""
+    from siliconbench.collector.demo import run_demo
+
+    _setup_logging(False)
+    agent_args = ["--concurrency", concurrency, "--requests-per-step", str(requests_per_step),
+                  "--input-tokens", str(input_tokens), "--output-tokens", str(output_tokens),
+                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s)]
+    sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
+    try:
+        run_id = run_demo(store, target, agent_args, sim_args)
+        typer.echo(_render_report(store, None, [run_id], None, None, "markdown", None, "us-east-1", "on_demand", False),
+                   nl=False)
+        opened = Store.open(store)
+        stored = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows[0][0]
+    except CollectorError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{stored} request rows stored for run {run_id} in {opened.location.shown}.\n"
+               f"Query them: siliconbench-collector sql \"SELECT count() FROM siliconbench.requests\" --store {store}")
+
+
+@app.command()
+def health(address: Annotated[str, typer.Option(help="Collector gRPC address.")] = "127.0.0.1:50051") -> None:
+    """Exit 0 when the collector at ADDRESS reports SERVING (for container health checks)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3).status
+    except grpc.RpcError as exc:
+        raise _fail(f"collector at {address} did not answer: {exc.code().name}") from None
+    if status != health_pb2.HealthCheckResponse.SERVING:
+        raise _fail(f"collector at {address} is {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}")
+    typer.echo("SERVING")
+
+
+app.add_typer(run_app, name="run")
+
+
+def main() -> None:
+    app()

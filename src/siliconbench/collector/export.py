@@ -1,0 +1,62 @@
+"""Export raw rows of one table as CSV or Parquet, written by ClickHouse itself (`raw_stream`), so
+no row passes through Python objects. Filters are bound parameters; the table name is whitelisted."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from siliconbench.collector.errors import InvalidOption, RunNotFound
+from siliconbench.collector.store import Store
+
+FORMATS = {"csv": "CSVWithNames", "parquet": "Parquet"}
+# table -> the filter that keeps the selected runs' rows
+TABLES = {
+    "requests": "has({runs:Array(String)}, run_id)",
+    "steps": "has({runs:Array(String)}, run_id)",
+    "runs": "has({runs:Array(String)}, run_id)",
+    "device_samples": "has({runs:Array(String)}, run_id)",
+    "server_metrics": "has({runs:Array(String)}, run_id)",
+    "nodes": "agent_id IN (SELECT agent_id FROM {db}.runs WHERE has({runs:Array(String)}, run_id))",
+    "prices": "1",
+}
+ORDER = {"requests": "run_id, agent_id, step, request_id", "device_samples": "agent_id, time", "prices": "instance_type",
+         "nodes": "agent_id"}
+
+
+def selected_runs(store: Store, runs: tuple[str, ...], scenarios: tuple[str, ...]) -> list[str] | None:
+    """The run ids to export; None means every run."""
+    if not runs and not scenarios:
+        return None
+    found = [r[0] for r in store.query(
+        "SELECT DISTINCT run_id FROM {db}.runs WHERE has({runs:Array(String)}, run_id) "
+        "OR has({scenarios:Array(String)}, scenario)", {"runs": list(runs), "scenarios": list(scenarios)}).result_rows]
+    if not found or set(runs) - set(found):
+        missing = ", ".join(sorted(set(runs) - set(found))) or ", ".join(scenarios)
+        raise RunNotFound(f"no run matches {missing} in {store.location.shown}; `siliconbench-collector runs list` lists them")
+    return found
+
+
+def export_rows(store: Store, table: str, fmt: str, output: Path | None,
+                runs: tuple[str, ...] = (), scenarios: tuple[str, ...] = ()) -> None:
+    if table not in TABLES:
+        raise InvalidOption(f"--table {table!r} is not one of {', '.join(TABLES)}")
+    if fmt.lower() not in FORMATS:
+        raise InvalidOption(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt.lower() == "parquet" and output is None:
+        raise InvalidOption("--format parquet writes a binary file: give --output FILE")
+    ids = selected_runs(store, runs, scenarios)
+    where = TABLES[table] if ids is not None else "1"
+    sql = f"SELECT * FROM {{db}}.{table} WHERE {where} ORDER BY {ORDER.get(table, 'run_id')}"
+    stream = store.client().raw_stream(sql.replace("{db}", f"`{store.location.database}`"),
+                                       parameters={"runs": ids or []}, fmt=FORMATS[fmt.lower()])
+    if output is None:
+        shutil.copyfileobj(stream, sys.stdout.buffer)
+        sys.stdout.flush()
+        return
+    try:
+        with open(output, "wb") as handle:
+            shutil.copyfileobj(stream, handle)
+    except OSError as exc:
+        raise InvalidOption(f"cannot write {output}: {exc.strerror}") from None

@@ -1,0 +1,232 @@
+"""Group commit: batches from many agent streams become one insert per table, and a replay is still
+stored once.
+
+An embedded ClickHouse (chDB) pays a fixed 3-10 ms per insert whatever its size, so 100 agents each
+sending a batch a second would spend both cores on fixed costs if every batch were inserted alone.
+Instead, batches that arrive while the writers are busy, or within `linger_s` of each other (unless
+`full_rows` are queued already), form a group (at most `max_group_rows` rows) that is written with
+one insert per table. Every row carries
+its batch's id (schema.BATCH_ID), and before inserting, the group drops, table by table, the batches
+that table already holds (one indexed query for all tables), so a replay, first stored alone or
+merged with others, is never stored twice; the materialized view over `requests` only sees what is
+inserted, so its digests never count a replay either. Within this process, a batch that is already
+queued or being written is not queued again: its replay waits for that outcome.
+
+A batch is stored when every table's insert that contains it returned (or the table already held
+it); only then does `store` return and the stream acknowledge it. When a merged insert fails for a
+reason other than the store being down, each of its batches is inserted alone, so one batch the
+store refuses fails only its own stream.
+
+What this does not close: two collector processes inserting the same replay at the same moment both
+find it absent and both insert it. An agent talks to one collector at a time, so that needs a replay
+to a second replica while the first still writes the original: a stream broken by a fault (network,
+agent restart) while its batch is being inserted. Planned stream ends never do it: the collector ends
+a stream at its maximum age only after acknowledging every batch it took (collector/service.py),
+instead of letting gRPC cut connections. On a cluster, tables are
+ReplicatedMergeTree and an insert carries insert_deduplication_token (the batch_id for a single
+batch, a hash of the sorted ids for a group): two replicas inserting the same single-batch replay are
+deduplicated by Keeper, the remaining window is a replay merged into two different groups at once.
+
+Memory: a stream has at most one batch here (it reads the next message only after the ack), so what
+is pending is bounded by the number of streams times the gRPC message limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pyarrow as pa
+from clickhouse_connect.driver.exceptions import OperationalError
+
+from siliconbench.collector.errors import StoreUnavailable
+from siliconbench.collector.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class StoreFailed(Exception):
+    """An insert did not succeed; the batch is not acknowledged and the agent resends it.
+    args: (seq, cause)."""
+
+
+@dataclass(slots=True)
+class ReadyBatch:
+    """A checked batch, converted to column tables, waiting for its inserts."""
+
+    agent: str
+    seq: int
+    batch_id: str
+    tables: dict[str, pa.Table]
+
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in self.tables.values())
+
+
+class GroupInserter:
+    def __init__(self, store: Store, writers: int = 1, linger_s: float = 0.05, full_rows: int = 10_000,
+                 max_group_rows: int = 200_000) -> None:
+        self._store = store
+        self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="insert")
+        self._writers = writers
+        self._linger_s = linger_s
+        self._full_rows = full_rows
+        self._max_rows = max_group_rows
+        self._queue: list[ReadyBatch] = []
+        self._queued_rows = 0
+        self._first_queued = 0.0
+        self._in_flight: dict[str, asyncio.Future] = {}  # batch_id -> outcome, from queued to written
+        self._changed: asyncio.Event | None = None
+        self._free: asyncio.Semaphore | None = None
+        self._flusher: asyncio.Task | None = None
+        self._writing: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
+        self.replays_skipped = 0
+        self.groups_written = 0
+        self.batches_written = 0
+
+    async def store(self, batch: ReadyBatch) -> None:
+        """Return once `batch` is in every table it has rows for; raise StoreFailed if it is not."""
+        while (earlier := self._in_flight.get(batch.batch_id)) is not None:
+            try:  # the same batch is already on its way (a replay on a new stream): share its outcome
+                await asyncio.shield(earlier)
+                return
+            except StoreFailed:
+                continue  # that attempt failed (and left _in_flight): try again with this copy
+        self._start()
+        outcome = asyncio.get_running_loop().create_future()
+        self._in_flight[batch.batch_id] = outcome
+        if not self._queue:
+            self._first_queued = time.monotonic()
+        self._queue.append(batch)
+        self._queued_rows += batch.rows
+        self._changed.set()
+        await asyncio.shield(outcome)  # a closed stream must not cancel a write that holds other batches
+
+    def _start(self) -> None:
+        if self._flusher is None:
+            self._changed, self._free = asyncio.Event(), asyncio.Semaphore(self._writers)
+            self._flusher = asyncio.create_task(self._flush_forever())
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._free.acquire()  # a writer is free ...
+            while not self._queue:      # ... and something is queued
+                self._changed.clear()
+                await self._changed.wait()
+            # Linger a moment so other streams' batches join the group, unless it is big enough
+            # already that the insert's fixed cost does not matter.
+            while self._queued_rows < self._full_rows:
+                wait = self._first_queued + self._linger_s - time.monotonic()
+                if wait <= 0:
+                    break
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), wait)
+                except TimeoutError:
+                    break
+            task = asyncio.create_task(self._write(self._take()))
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+
+    def _take(self) -> list[ReadyBatch]:
+        group, rows = [], 0
+        while self._queue and (not group or rows + self._queue[0].rows <= self._max_rows):
+            batch = self._queue.pop(0)
+            group.append(batch)
+            rows += batch.rows
+        self._queued_rows -= rows
+        if self._queue:  # what is left waited already: it goes with the next free writer
+            self._first_queued = 0.0
+        return group
+
+    async def _write(self, group: list[ReadyBatch]) -> None:
+        try:
+            failed = await asyncio.get_running_loop().run_in_executor(self._pool, self.write, group)
+        except Exception as exc:  # the existence check failed: nothing of the group was inserted
+            failed = {batch.batch_id: exc for batch in group}
+        finally:
+            self._free.release()
+        for batch in group:
+            outcome = self._in_flight.pop(batch.batch_id)
+            if batch.batch_id in failed:
+                outcome.set_exception(StoreFailed(batch.seq, failed[batch.batch_id]))
+                outcome.exception()  # retrieved here: a stream that went away does not await it
+            else:
+                outcome.set_result(None)
+
+    def write(self, group: list[ReadyBatch]) -> dict[str, BaseException]:
+        """On a writer thread: insert the group, one insert per table, leaving out what each table
+        already holds; returns the batches not stored, with the reason."""
+        members: dict[str, list[ReadyBatch]] = {}
+        for batch in group:
+            for table in batch.tables:
+                members.setdefault(table, []).append(batch)
+        held = self._store.stored_batches({table: [b.batch_id for b in batches] for table, batches in members.items()})
+        skipped = {b for table, b in held}
+        if skipped:
+            self.replays_skipped += len(skipped)
+            log.info("%d batch(es) already stored, not inserted again (replays): %s", len(skipped),
+                     ", ".join(sorted(skipped)[:5]) + (" ..." if len(skipped) > 5 else ""))
+        failed: dict[str, BaseException] = {}
+        for table, batches in members.items():
+            fresh = [b for b in batches if (table, b.batch_id) not in held and b.batch_id not in failed]
+            if fresh:
+                self._insert(table, fresh, failed)
+        self.groups_written += 1
+        self.batches_written += len(group) - len(failed)
+        return failed
+
+    def _insert(self, table: str, batches: list[ReadyBatch], failed: dict[str, BaseException]) -> None:
+        try:
+            self._store.insert_arrow(table, _merged(table, batches), _token(batches))
+            return
+        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
+            if len(batches) == 1 or isinstance(exc, _STORE_DOWN):
+                failed.update((b.batch_id, exc) for b in batches)
+                return
+            first = exc
+        # The store refused the merged block: find the batch it refuses by inserting each alone,
+        # after checking which of them the failed insert may have stored after all.
+        log.warning("a merged insert of %d batches into %s failed (%s: %s); inserting them one by one", len(batches),
+                    table, type(first).__name__, str(first).strip().splitlines()[0][:200] if str(first).strip() else "")
+        held = self._store.stored_batches({table: [b.batch_id for b in batches]})
+        for batch in batches:
+            if (table, batch.batch_id) in held:
+                continue
+            try:
+                self._store.insert_arrow(table, batch.tables[table], batch.batch_id)
+            except Exception as exc:  # as above
+                failed[batch.batch_id] = exc
+
+    def close(self) -> None:
+        if self.groups_written:
+            log.info("group inserter: %d batches stored in %d groups, %d replays left out", self.batches_written,
+                     self.groups_written, self.replays_skipped)
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._pool.shutdown(wait=True)
+
+
+# Failures that say the store is not there (rather than that it refused these rows): no point in
+# retrying the batches one by one.
+_STORE_DOWN = (StoreUnavailable, OperationalError, OSError)
+
+
+def _merged(table: str, batches: list[ReadyBatch]) -> pa.Table:
+    if len(batches) == 1:
+        return batches[0].tables[table]
+    return pa.concat_tables([b.tables[table] for b in batches], promote_options="default")
+
+
+def _token(batches: list[ReadyBatch]) -> str:
+    """The insert's deduplication token: the batch_id of a single batch (a replay inserted alone is
+    then deduplicated by ClickHouse too), else a digest of the group's sorted ids."""
+    if len(batches) == 1:
+        return batches[0].batch_id
+    ids = "\n".join(sorted(b.batch_id for b in batches))
+    return "group/" + hashlib.sha256(ids.encode()).hexdigest()

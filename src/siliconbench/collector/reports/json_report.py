@@ -1,0 +1,49 @@
+"""JSON: the whole report — series, tables (raw values), findings, sweep points, steps and devices."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+
+from siliconbench.collector.reports.model import DEFINITIONS, Report, cost_figures
+
+
+def _clean(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def render(report: Report) -> str:
+    doc = {
+        "title": report.title,
+        "generated_at": report.generated_at,
+        "store": report.store,
+        "selection": report.selection.describe(),
+        "simulated": report.simulated,
+        "unfinished": report.unfinished,
+        "baseline": report.baseline,
+        "slo": {k: v for k, v in report.slo.params().items() if math.isfinite(v)},
+        "price": {"region": report.region, "kind": report.price_kind},
+        "series": [{**dataclasses.asdict(s), "accelerators": s.accelerators} for s in report.series],
+        "tables": [{"key": t.key, "title": t.title, "formula": t.caption,
+                    "columns": [c.name for c in t.columns], "units": [c.kind for c in t.columns], "rows": t.rows,
+                    "findings": [dataclasses.asdict(f) for f in t.findings]} for t in report.tables],
+        "findings": [dataclasses.asdict(f) for f in report.findings],
+        "costs": [{"scenario": c.series.label, "price": dataclasses.asdict(c.price) if c.price else None,
+                   "note": c.note, **cost_figures(c)} for c in report.costs],
+        "points": report.figures.points,
+        "steps": report.figures.steps,
+        "nodes": report.figures.nodes,
+        "devices": report.figures.devices,
+        "definitions": list(DEFINITIONS),
+    }
+    return json.dumps(_clean(doc), indent=2, ensure_ascii=False) + "\n"

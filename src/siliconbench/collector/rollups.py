@@ -1,0 +1,232 @@
+"""Reading the rollup views (collector/views.py) for reports: which series a report covers, and their
+figures per step, per sweep point (median of repetitions) and per node. All aggregation runs in
+ClickHouse; Python receives one row per step or per sweep point. Filters are bound parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from siliconbench.collector.errors import InvalidOption, RunNotFound
+from siliconbench.collector.store import Store
+
+SLO_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    """Service-level objectives for goodput; an absent one is infinite (always met)."""
+
+    ttft_ms: float = math.inf
+    tpot_ms: float = math.inf
+    e2e_ms: float = math.inf
+
+    def params(self) -> dict[str, float]:
+        return {"ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms, "e2e_ms": self.e2e_ms}
+
+    def describe(self) -> str:
+        given = [f"{name.removesuffix('_ms').upper()} ≤ {value:g} ms" for name, value in self.params().items()
+                 if math.isfinite(value)]
+        return ", ".join(given) if given else "none (every successful request counts)"
+
+
+def parse_slo(items: list[str]) -> Slo:
+    """['ttft_ms=500', 'tpot_ms=50'] -> Slo; InvalidOption naming the bad item otherwise."""
+    values: dict[str, float] = {}
+    for item in items:
+        match = re.fullmatch(r"\s*([a-z0-9_]+)\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*", item)
+        if not match or match.group(1) not in SLO_METRICS:
+            raise InvalidOption(f"--slo {item!r}: write METRIC=MILLISECONDS with METRIC one of "
+                                f"{', '.join(SLO_METRICS)}, e.g. --slo ttft_ms=500 --slo tpot_ms=50")
+        values[match.group(1)] = float(match.group(2))
+    return Slo(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One run on one node: the unit every table compares."""
+
+    run_id: str
+    agent_id: str
+    scenario: str
+    started: object
+    target_url: str
+    model: str
+    simulated: bool
+    target_version: str
+    instance_type: str
+    accelerator_kind: str
+    accelerator_count: int
+    accelerator_model: str
+    label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.run_id, self.agent_id)
+
+    @property
+    def accelerators(self) -> str:
+        if not self.accelerator_count:
+            return self.accelerator_kind or "none"
+        return f"{self.accelerator_count}× {self.accelerator_model or self.accelerator_kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which runs a report covers: the runs named, the runs of the scenarios named, or every run."""
+
+    runs: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.runs:
+            return "runs " + ", ".join(self.runs)
+        if self.scenarios:
+            return "scenarios " + ", ".join(self.scenarios)
+        return "all runs"
+
+
+SERIES_SQL = """
+SELECT r.run_id, r.agent_id, any(r.scenario), min(r.time), any(r.target_url), any(r.model), max(r.simulated),
+       any(r.target_version), any(n.instance_type), any(n.accelerator_kind), any(n.accelerator_count),
+       any(n.accelerator_model)
+FROM {db}.runs AS r
+LEFT JOIN (SELECT * FROM {db}.nodes FINAL) AS n ON n.agent_id = r.agent_id
+WHERE r.phase = 'start'
+  AND (empty({runs:Array(String)}) OR has({runs:Array(String)}, r.run_id))
+  AND (empty({scenarios:Array(String)}) OR has({scenarios:Array(String)}, r.scenario))
+GROUP BY r.run_id, r.agent_id
+ORDER BY any(r.scenario), min(r.time), r.agent_id
+"""
+
+RUNS_SQL = """
+SELECT run_id, min(time) AS started, any(scenario), any(model), max(simulated), count(DISTINCT agent_id),
+       any(target_url)
+FROM {db}.runs WHERE phase = 'start'
+GROUP BY run_id ORDER BY started DESC
+"""
+
+
+def select_series(store: Store, selection: Selection) -> list[Series]:
+    """The series of the selection, labelled by scenario (or run id) and unique; RunNotFound for a
+    run or scenario that is not in the store."""
+    rows = store.query(SERIES_SQL, {"runs": list(selection.runs), "scenarios": list(selection.scenarios)}).result_rows
+    found = [Series(*row) for row in rows]
+    missing = sorted(set(selection.runs) - {s.run_id for s in found})
+    missing += sorted(set(selection.scenarios) - {s.scenario for s in found})
+    if missing or not found:
+        what = ", ".join(repr(m) for m in missing) if missing else selection.describe()
+        raise RunNotFound(f"no run matches {what} in {store.location.shown}; "
+                          "`siliconbench-collector runs list` lists the runs and their scenarios")
+    return _labelled(found)
+
+
+def _labelled(series: list[Series]) -> list[Series]:
+    base = [s.scenario or s.run_id for s in series]
+    out = []
+    for s, label in zip(series, base):
+        if base.count(label) > 1:
+            same_run = sum(1 for t, b in zip(series, base) if b == label and t.run_id == s.run_id) > 1
+            label = f"{label} ({s.agent_id})" if same_run else f"{label} ({s.run_id})"
+        out.append(_replace_label(s, label))
+    return out
+
+
+def _replace_label(s: Series, label: str) -> Series:
+    from dataclasses import replace
+
+    return replace(s, label=label)
+
+
+def _dicts(result) -> list[dict]:
+    names = result.column_names
+    return [dict(zip(names, row)) for row in result.result_rows]
+
+
+def _run_ids(series: list[Series]) -> list[str]:
+    return sorted({s.run_id for s in series})
+
+
+SWEEP_SQL = """
+SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
+WHERE has({runs:Array(String)}, run_id)
+ORDER BY run_id, agent_id, concurrency
+"""
+
+STEPS_SQL = """
+SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
+WHERE has({runs:Array(String)}, run_id)
+ORDER BY run_id, agent_id, step
+"""
+
+NODE_SWEEP_SQL = """
+SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id) ORDER BY run_id, agent_id, concurrency
+"""
+
+# Per device and sweep point (median of the repetitions); J/output token is the device's energy over the
+# step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10).
+DEVICE_STEPS_SQL = """
+SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.concurrency AS concurrency, d.source AS source,
+       d.device AS device, count() AS repetitions,
+       median(d.util_mean_pct) AS util_mean_pct, medianForEach(d.util_pct) AS util_pct,
+       max(d.mem_peak_bytes) AS mem_peak_bytes, median(d.power_mean_w) AS power_mean_w,
+       median(d.energy_j) AS energy_j, median(d.energy_j / nullIf(r.tokens_out, 0)) AS j_per_output_token,
+       any(d.energy_method) AS energy_method
+FROM {db}.device_rollups AS d
+LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM {db}.step_rollups) AS r
+    ON r.run_id = d.run_id AND r.agent_id = d.agent_id AND r.step = d.step
+WHERE has({runs:Array(String)}, d.run_id)
+GROUP BY d.run_id, d.agent_id, d.concurrency, d.source, d.device
+ORDER BY run_id, agent_id, concurrency, source, replaceRegexpOne(device, '[0-9]+$', ''),
+         toUInt64OrZero(extract(device, '[0-9]+$')), device
+SETTINGS join_use_nulls = 1
+"""
+
+
+@dataclass(slots=True)
+class Figures:
+    """Everything a report shows about its series, as rows from the views."""
+
+    series: list[Series]
+    points: list[dict] = field(default_factory=list)    # sweep_results rows
+    steps: list[dict] = field(default_factory=list)     # step_results rows
+    nodes: list[dict] = field(default_factory=list)     # node_sweep rows
+    devices: list[dict] = field(default_factory=list)   # device_rollups, median of repetitions
+
+    def devices_of(self, s: Series, concurrency: int) -> list[dict]:
+        return [d for d in self.devices if (d["run_id"], d["agent_id"], d["concurrency"]) == (*s.key, concurrency)]
+
+    def points_of(self, s: Series) -> list[dict]:
+        return [p for p in self.points if (p["run_id"], p["agent_id"]) == s.key]
+
+    def steps_of(self, s: Series) -> list[dict]:
+        return [p for p in self.steps if (p["run_id"], p["agent_id"]) == s.key]
+
+    def node_of(self, s: Series, concurrency: int) -> dict | None:
+        for n in self.nodes:
+            if (n["run_id"], n["agent_id"], n["concurrency"]) == (*s.key, concurrency):
+                return n
+        return None
+
+
+def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
+    params = {"runs": _run_ids(series), **slo.params()}
+    keys = {s.key for s in series}
+
+    def mine(rows: list[dict]) -> list[dict]:
+        return [r for r in rows if (r["run_id"], r["agent_id"]) in keys]
+
+    return Figures(
+        series=series,
+        points=mine(_dicts(store.query(SWEEP_SQL, params))),
+        steps=mine(_dicts(store.query(STEPS_SQL, params))),
+        nodes=mine(_dicts(store.query(NODE_SWEEP_SQL, {"runs": params["runs"]}))),
+        devices=mine(_dicts(store.query(DEVICE_STEPS_SQL, {"runs": params["runs"]}))),
+    )
+
+
+def list_runs(store: Store) -> list[tuple]:
+    """(run_id, started, scenario, model, simulated, nodes, target) per run, newest first."""
+    return store.query(RUNS_SQL).result_rows

@@ -1,0 +1,267 @@
+"""`siliconbench-collector run start|status|cancel`: fleet runs through a running collector."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import grpc
+import typer
+
+from siliconbench.agent.errors import AgentError
+from siliconbench.agent.plan import load_plan
+from siliconbench.agent.shipper import tls_credentials
+from siliconbench.collector.errors import CollectorError
+from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
+from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
+
+run_app = typer.Typer(
+    help="Fleet runs: one plan on every matching node, started together. The bearer token and TLS files come "
+         "from SILICONBENCH_AGENT_TOKEN and SILICONBENCH_TLS_CA/_CERT/_KEY, as for the agent.",
+    no_args_is_help=True)
+
+CollectorOpt = Annotated[str, typer.Option(
+    envvar="SILICONBENCH_COLLECTOR",
+    help="Collector gRPC address HOST:PORT. A name that resolves to several addresses (a headless Service) "
+         "reaches every replica.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _addresses(collector: str) -> list[str]:
+    """Every address the collector name resolves to, so each replica hears a start/cancel."""
+    host, _, port = collector.rpartition(":")
+    if not host or not port.isdigit():
+        raise _fail(f"--collector {collector!r} must be HOST:PORT")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise _fail(f"cannot resolve collector host {host!r}: {exc.strerror}") from None
+    seen = sorted({info[4][0] for info in infos})
+    return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in seen]
+
+
+def _channel(address: str) -> grpc.Channel:
+    """Plaintext, or TLS (mTLS) when SILICONBENCH_TLS_CA (and _CERT/_KEY) name PEM files, as for the agent."""
+    ca, cert, key = (os.environ.get(f"SILICONBENCH_TLS_{name}") for name in ("CA", "CERT", "KEY"))
+    if not (ca or cert or key):
+        return grpc.insecure_channel(address)
+    try:
+        credentials = tls_credentials(*(Path(p) if p else None for p in (ca, cert, key)))
+    except AgentError as exc:
+        raise _fail(str(exc)) from None
+    return grpc.secure_channel(address, credentials)
+
+
+def _call(address: str, method: str, request):
+    """One Control call; the bearer token comes from SILICONBENCH_AGENT_TOKEN."""
+    token = os.environ.get("SILICONBENCH_AGENT_TOKEN")
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    with _channel(address) as channel:
+        return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=10, metadata=metadata)
+
+
+def _rpc_error(address: str, exc: grpc.RpcError) -> typer.Exit:
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+        return _fail(f"collector at {address} is unreachable; is `siliconbench-collector serve` running there?")
+    return _fail(f"collector at {address}: {exc.details()}")
+
+
+def parse_selector(pairs: list[str], scenario: str | None) -> dict[str, str]:
+    selector = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise _fail(f"--selector takes KEY=VALUE (e.g. instance-type=p5.48xlarge), got {pair!r}")
+        selector[key.strip()] = value.strip()
+    if scenario:
+        selector["scenario"] = scenario
+    try:
+        check_selector(selector)
+    except AgentError as exc:
+        raise _fail(str(exc)) from None
+    return selector
+
+
+@run_app.command()
+def start(
+    plan: Annotated[str, typer.Option(help="Plan file (YAML/JSON of the agent's run options).")],
+    selector: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE over instance-type, node, agent, scenario, accelerator; repeatable.")] = None,
+    scenario: Annotated[Optional[str], typer.Option(help="Only nodes labelled with this scenario (same as --selector scenario=X).")] = None,
+    start_delay_s: Annotated[float, typer.Option(help="Seconds from now to the shared start.")] = 3.0,
+    min_agents: Annotated[int, typer.Option(help="Start only when at least this many agents match.")] = 1,
+    wait_s: Annotated[float, typer.Option(help="How long to wait for --min-agents to connect.")] = 0.0,
+    collector: CollectorOpt = "127.0.0.1:50051",
+) -> None:
+    """Send PLAN to every connected agent that matches, to start together; prints the run id."""
+    try:
+        loaded = load_plan(plan)
+    except AgentError as exc:
+        raise _fail(str(exc)) from None
+    chosen = parse_selector(selector or [], scenario)
+    addresses = _addresses(collector)
+    _wait_for_agents(addresses, chosen, min_agents, wait_s)
+    start_at = time.time_ns() + int(start_delay_s * 1e9)
+    run_id = ""
+    agents: list[str] = []
+    for address in addresses:
+        request = pb.StartRunRequest(plan_json=loaded.to_json(), selector=chosen, run_id=run_id, start_at_unix_ns=start_at)
+        try:
+            reply = _call(address, "StartRun", request)
+        except grpc.RpcError as exc:
+            raise _rpc_error(address, exc) from None
+        run_id = reply.run_id  # the same id on every further replica
+        agents += reply.agents
+    if not agents:
+        raise _fail(f"no connected agent matches {chosen or 'the (empty) selector'}; see the collector's log for who is connected")
+    typer.echo(f"run {run_id}: {len(agents)} agents ({', '.join(sorted(agents))}), start at "
+               f"{time.strftime('%H:%M:%S', time.gmtime(start_at / 1e9))} UTC", err=True)
+    typer.echo(run_id)
+
+
+def _wait_for_agents(addresses: list[str], selector: dict[str, str], wanted: int, wait_s: float) -> None:
+    """Wait until at least `wanted` agents over all replicas match, or fail after wait_s."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = []
+        for address in addresses:
+            try:
+                found += _call(address, "ListAgents", pb.ListAgentsRequest(selector=selector)).agents
+            except grpc.RpcError as exc:
+                raise _rpc_error(address, exc) from None
+        if len(found) >= wanted:
+            return
+        if time.monotonic() >= deadline:
+            names = ", ".join(sorted(a.agent_id for a in found)) or "none"
+            raise _fail(f"{len(found)} connected agents match {selector or 'the empty selector'} ({names}); "
+                        f"{wanted} wanted (raise --wait-s, or check the agents' logs)")
+        time.sleep(0.5)
+
+
+@run_app.command()
+def agents(
+    selector: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE filters, repeatable.")] = None,
+    collector: CollectorOpt = "127.0.0.1:50051",
+) -> None:
+    """List the agents connected now (over every replica the address reaches)."""
+    chosen = parse_selector(selector or [], None)
+    for address in _addresses(collector):
+        try:
+            found = _call(address, "ListAgents", pb.ListAgentsRequest(selector=chosen)).agents
+        except grpc.RpcError as exc:
+            raise _rpc_error(address, exc) from None
+        for hello in found:
+            typer.echo(f"{hello.agent_id}  node={hello.node_name} instance-type={hello.instance_type or '-'} "
+                       f"scenario={hello.scenario or '-'} accelerators={hello.accelerator_count}x{hello.accelerator_kind}")
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = width * done // total if total else 0
+    return "#" * filled + "." * (width - filled)
+
+
+def render_status(reply: pb.RunStatusReply) -> str:
+    lines = [f"run {reply.run_id}: {STATE_NAMES.get(reply.state, 'unknown')}",
+             f"{'node':<24} {'scenario':<8} {'instance type':<16} {'state':<10} {'steps':<28} {'requests':>8} "
+             f"{'tok/s':>9} {'errors':>6}"]
+    for node in reply.nodes:
+        p = node.progress
+        state = STATE_NAMES.get(p.state, "?") + ("" if node.connected or p.state in TERMINAL else "*")
+        lines.append(f"{node.node_name or node.agent_id:<24} {node.scenario or '-':<8} {node.instance_type or '-':<16} "
+                     f"{state:<10} [{_bar(p.step, p.steps_total)}] {p.step:>2}/{p.steps_total:<2} {p.requests_done:>8} "
+                     f"{p.output_tokens_per_s:>9,.0f} {p.errors:>6}" + (f"  {p.detail}" if p.detail else ""))
+    if any(not n.connected and n.progress.state not in TERMINAL for n in reply.nodes):
+        lines.append("* not connected to any collector replica now")
+    return "\n".join(lines)
+
+
+def _status_once(collector: str, run: str) -> pb.RunStatusReply:
+    """The run's status from the store (every replica reads the same one); a node counts as connected
+    when any replica holds its stream (agents move between replicas as their streams end)."""
+    replies = []
+    for address in _addresses(collector):
+        try:
+            replies.append(_call(address, "RunStatus", pb.RunStatusRequest(run_id=run)))
+        except grpc.RpcError as exc:
+            raise _rpc_error(address, exc) from None
+    reply = replies[0]
+    connected = {n.agent_id for r in replies for n in r.nodes if n.connected}
+    for node in reply.nodes:
+        node.connected = node.agent_id in connected
+    return reply
+
+
+@run_app.command()
+def status(
+    run: Annotated[str, typer.Option("--run", help="Run id from `run start`.")],
+    watch: Annotated[bool, typer.Option(help="Keep showing progress until the run ends; exit 0 only if it finished.")] = False,
+    interval_s: Annotated[float, typer.Option(help="Refresh interval with --watch.")] = 1.0,
+    collector: CollectorOpt = "127.0.0.1:50051",
+) -> None:
+    """Show each node's state, step, requests, tokens/s and errors for a fleet run."""
+    reply = _status_once(collector, run)
+    if not watch:
+        typer.echo(render_status(reply))
+        return
+    tty = sys.stdout.isatty()
+    shown = ""
+    while True:
+        text = render_status(reply)
+        if tty:
+            typer.echo("\x1b[H\x1b[2J" + text)
+        elif text != shown:
+            typer.echo(text + "\n")
+        shown = text
+        if reply.state in TERMINAL:
+            break
+        time.sleep(interval_s)
+        reply = _status_once(collector, run)
+    if reply.state != pb.RUN_STATE_FINISHED:
+        raise typer.Exit(3)
+
+
+@run_app.command()
+def cancel(
+    run: Annotated[str, typer.Option("--run", help="Run id from `run start`.")],
+    collector: CollectorOpt = "127.0.0.1:50051",
+) -> None:
+    """Stop a fleet run on every node; what was measured so far stays stored."""
+    sent = 0
+    for address in _addresses(collector):
+        try:
+            sent += _call(address, "CancelRun", pb.CancelRunRequest(run_id=run)).agents
+        except grpc.RpcError as exc:
+            raise _rpc_error(address, exc) from None
+    typer.echo(f"run {run}: cancel sent to {sent} agents")
+
+
+@run_app.command("report")
+def report_run(
+    run: Annotated[str, typer.Option("--run", help="Run id.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown or json.")] = "markdown",
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
+    from siliconbench.collector import fleet_report
+    from siliconbench.collector.store import Store
+
+    if fmt not in ("markdown", "json"):
+        raise _fail(f"--format must be markdown or json, got {fmt!r}")
+    try:
+        opened = Store.open(store, password)
+        life = fleet_report.lifecycle(opened, run)
+        rows = fleet_report.scenario_rows(opened, run)
+    except CollectorError as exc:
+        raise _fail(str(exc)) from None
+    render = fleet_report.markdown if fmt == "markdown" else fleet_report.as_json
+    typer.echo(render(run, life, rows), nl=False)

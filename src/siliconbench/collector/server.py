@@ -1,0 +1,72 @@
+"""Runs the collector's gRPC server: the Telemetry service plus the standard health service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.fleet import ControlService
+from siliconbench.collector.service import SERVICE_NAME, TelemetryService
+from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
+from siliconbench.collector.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    max_stream_age_s: float = 0.0       # > 0: streams end (cleanly) at about this age; agents reconnect and spread
+    store_threads: int = 4              # inserts in flight toward ClickHouse, whatever the number of agents
+    tokens: TokenFile | None = None     # None: any agent may write (local use only)
+    credentials: grpc.ServerCredentials | None = None  # None: plaintext
+
+
+async def build_server(store: Store, listen: str, options: ServerOptions = ServerOptions()
+                       ) -> tuple[grpc.aio.Server, TelemetryService, int]:
+    """Create and start the server; returns it, its service and the bound port."""
+    grpc_options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+    server = grpc.aio.server(options=grpc_options)
+    service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s)
+    server.add_generic_rpc_handlers((service.handler(),))
+    pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if options.credentials is not None:
+        port = server.add_secure_port(listen, options.credentials)
+    else:
+        port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}: address in use or invalid")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, service, port
+
+
+async def serve(store: Store, listen: str, options: ServerOptions = ServerOptions(), grace_s: float = 10.0) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting and finish in-flight batches."""
+    server, service, port = await build_server(store, listen, options)
+    log.info("collector listening on %s (port %d, %s, %s), store %s", listen, port,
+             "TLS" if options.credentials else "plaintext",
+             f"agent tokens from {options.tokens.path}" if options.tokens else "no agent token required",
+             store.location.shown)
+    if options.tokens is None:
+        log.warning("no SILICONBENCH_AGENT_TOKENS_FILE: any client that reaches %s can write into the store", listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("collector stopping: finishing in-flight batches (up to %.0f s)", grace_s)
+    await server.stop(grace_s)
+    service.close()
+    log.info("collector stopped; %d batches stored, %d rejected", service.batches_stored, service.batches_rejected)

@@ -1,0 +1,224 @@
+"""The gRPC Telemetry service: a thin adapter from the wire to the store.
+
+Per agent stream: the bearer token is checked before anything is read, then a Hello, then
+batches. Each batch is parsed, checked and converted to column tables (collector/ingest.py) on a
+bounded pool of threads; an invalid one is refused alone, there. The rest go to the group inserter
+(collector/group_insert.py), which writes the batches of all streams that arrive together with one
+insert per table from a bounded number of writer threads, however many agents are connected, and
+leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
+that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
+so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
+keep spooling. With a maximum stream age, a stream past it stops reading, acknowledges what it took
+and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
+the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
+being inserted, and its replay to another replica could then be stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.errors import InvalidBatch
+from siliconbench.collector.fleet import Fleet
+from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
+from siliconbench.collector.ingest import check_hello, hello_row, tables_of
+from siliconbench.collector.store import Store
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
+
+
+class TelemetryService:
+    def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None,
+                 max_stream_age_s: float = 0.0) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._max_stream_age_s = max_stream_age_s
+        # Parsing and checking (CPU) on one pool; inserts, merged across streams, on the inserter's
+        # writers. Embedded chDB spreads one insert over its own threads and shares the host's cores
+        # with the parsing: one writer gave the best throughput and ack latency there (bench/ingest.py).
+        self._pool = ThreadPoolExecutor(max_workers=store_threads, thread_name_prefix="store")
+        self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads)
+        self.fleet = Fleet(store, self._run)
+        self.run_in_store = self._run
+        self.batches_stored = 0
+        self.batches_rejected = 0
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The service's handler. Requests arrive as bytes: a malformed message then gets a typed
+        PROTOCOL error on its stream instead of breaking it inside gRPC."""
+        method = grpc.stream_stream_rpc_method_handler(self.Stream, request_deserializer=None,
+                                                       response_serializer=pb.CollectorMessage.SerializeToString)
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
+
+    async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC's name)
+        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+            log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
+                                "collector's tokens file")
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            return
+        hello = _parse_hello(first)
+        if hello is None:
+            yield _error(0, pb.ERROR_CODE_PROTOCOL, "the first message of a stream must be a valid Hello")
+            return
+        try:
+            check_hello(hello)
+        except InvalidBatch as exc:
+            yield _error(0, pb.ERROR_CODE_INVALID, str(exc))
+            return
+        try:
+            await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
+        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
+            log.error("agent %s: cannot record its Hello (%s: %s); refusing the stream until the store is back",
+                      hello.agent_id, type(exc).__name__, _first_line(exc))
+            yield _error(0, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")
+            return
+        agent = hello.agent_id
+        log.info("agent %s connected from %s (node %s, %s)", agent, context.peer(), hello.node_name,
+                 hello.instance_type or "instance type unknown")
+        # Replies to batches and the fleet's commands share the response stream: both go through `out`.
+        out: asyncio.Queue = asyncio.Queue()
+        link = self.fleet.attach(hello)
+        reader = asyncio.create_task(self._read(agent, request_iterator, out))
+        forwarder = asyncio.create_task(_forward(link.commands, out))
+        try:
+            while (reply := await out.get()) is not None:
+                yield reply
+            await reader  # re-raises what ended the stream abnormally
+        finally:
+            self.fleet.detach(link)
+            for task in (reader, forwarder):
+                task.cancel()
+            await asyncio.gather(reader, forwarder, return_exceptions=True)
+        log.info("agent %s: stream closed", agent)
+
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue) -> None:
+        """Parses the next message while the previous batch is being stored, never more (so a slow
+        store slows the acks: backpressure); replies go to `out`, then a None for the end."""
+        storing: asyncio.Task | None = None
+        messages = aiter(request_iterator)
+        ends_at = (time.monotonic() + self._max_stream_age_s * random.uniform(0.9, 1.1)
+                   if self._max_stream_age_s > 0 else None)
+        try:
+            while (raw := await self._next_message(agent, messages, ends_at)) is not None:
+                item = await self._parse(agent, raw)
+                if isinstance(item, ReadyBatch):
+                    if storing is not None:
+                        await storing
+                    storing = asyncio.create_task(self._store_batch(agent, item, out))
+                elif isinstance(item, pb.RunProgress):
+                    await self.fleet.on_progress(agent, item)
+                else:
+                    out.put_nowait(item)
+            if storing is not None:
+                await storing
+        finally:
+            if storing is not None:
+                storing.cancel()  # the stream is gone; a group write that holds the batch goes on
+            out.put_nowait(None)
+
+    async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
+        """The stream's next message; None at its end, or once it is past its age. Ending there (not
+        by cutting the connection) means every batch this stream took is stored and acknowledged
+        first, and what the agent sent meanwhile stays in its spool: the agent resends it on its
+        next stream, maybe to another replica, and it is stored once."""
+        if ends_at is None:
+            return await anext(messages, None)
+        try:
+            return await asyncio.wait_for(anext(messages, None), max(0.0, ends_at - time.monotonic()))
+        except TimeoutError:
+            log.info("agent %s: stream reached its age limit (about %.0f s); ending it after its last ack so the "
+                     "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
+            return None
+
+    async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.CollectorMessage:
+        """The checked batch (or progress report), or the typed error to reply."""
+        try:
+            return await self._run(self.parse, agent, raw)
+        except InvalidBatch as exc:
+            self.batches_rejected += 1
+            log.warning("agent %s: %s", agent, exc)
+            return _error(getattr(exc, "seq", 0), exc.code, str(exc))
+
+    async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue) -> None:
+        """Reply with the Ack once every insert holding the batch returned, or with the error."""
+        try:
+            await self.inserter.store(batch)
+        except StoreFailed as exc:
+            seq, cause = exc.args
+            log.error("agent %s: batch %d not stored (%s: %s); not acknowledged, the agent keeps it and resends it",
+                      agent, seq, type(cause).__name__, _first_line(cause))
+            out.put_nowait(_error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable"))
+            return
+        self.batches_stored += 1
+        out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
+
+    @staticmethod
+    def parse(agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress:
+        """On a pool thread: parse, check and convert one message; a RunProgress (not acknowledged)
+        is returned as is, for the fleet. Raises InvalidBatch with the code and seq to reply."""
+        message = pb.AgentMessage()
+        try:
+            message.ParseFromString(raw)
+        except DecodeError:
+            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, f"a message of {len(raw)} bytes is not an AgentMessage") from None
+        if message.WhichOneof("kind") == "progress":
+            return message.progress
+        if message.WhichOneof("kind") != "batch":
+            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, "only Batch messages may follow Hello")
+        batch = message.batch
+        try:
+            tables = tables_of(batch, agent)
+        except InvalidBatch as exc:
+            raise _invalid(batch.seq, pb.ERROR_CODE_INVALID, f"batch {batch.seq} rejected: {exc}") from None
+        return ReadyBatch(agent, batch.seq, batch.batch_id, tables)
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def close(self) -> None:
+        self.inserter.close()
+        self._pool.shutdown(wait=True)
+
+
+async def _forward(commands: asyncio.Queue, out: asyncio.Queue) -> None:
+    while True:
+        out.put_nowait(pb.CollectorMessage(command=await commands.get()))
+
+
+def _parse_hello(raw: bytes) -> pb.Hello | None:
+    message = pb.AgentMessage()
+    try:
+        message.ParseFromString(raw)
+    except DecodeError:
+        return None
+    return message.hello if message.WhichOneof("kind") == "hello" else None
+
+
+def _invalid(seq: int, code: int, text: str) -> InvalidBatch:
+    exc = InvalidBatch(text)
+    exc.seq, exc.code = seq, code
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else repr(exc)
+
+
+def _error(seq: int, code: int, message: str) -> pb.CollectorMessage:
+    return pb.CollectorMessage(error=pb.Error(seq=seq, code=code, message=message))

@@ -1,0 +1,175 @@
+"""The ClickHouse store, reached through clickhouse-connect: embedded chDB (`chdb://PATH`) by
+default, or a server (`http://user:pass@host:8123/db`) with no change of code.
+
+clickhouse-connect has no async client for chDB, and a client serialises its calls, so the
+collector gives each worker thread its own client (`Store.client()`), all on one engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from siliconbench.collector.errors import StoreLocked, StoreUnavailable
+from siliconbench.collector.schema import BACKFILL, BATCH_ID, COLUMNS, MIGRATIONS, SCHEMA_VERSION, TABLES
+from siliconbench.collector.views import VIEWS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "siliconbench"
+# Queries fail cleanly (ClickHouse code 241) instead of taking the host's memory.
+QUERY_SETTINGS = {"max_memory_usage": 4 * 1024**3}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """A parsed --store value."""
+
+    dsn: str          # what clickhouse-connect gets
+    database: str
+    embedded: bool
+    shown: str        # for logs and messages: never carries a password
+
+    @classmethod
+    def parse(cls, store: str, password: str | None = None) -> "StoreLocation":
+        if store.startswith("chdb://"):
+            path = store[len("chdb://"):]
+            if not path:
+                raise StoreUnavailable("--store chdb:// needs a path, e.g. chdb://./siliconbench-data")
+            if path != "memory":
+                path = os.path.abspath(path)
+            return cls(dsn=f"chdb://{path}", database=DEFAULT_DATABASE, embedded=True, shown=f"chdb://{path}")
+        parts = urlsplit(store)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StoreUnavailable(
+                f"--store {store!r} is neither chdb://PATH nor http(s)://[user[:password]@]host:port[/database]"
+            )
+        database = parts.path.strip("/") or DEFAULT_DATABASE
+        user = parts.username or "default"
+        secret = password if password is not None else (parts.password or "")
+        netloc = f"{parts.hostname}:{parts.port or (8443 if parts.scheme == 'https' else 8123)}"
+        from urllib.parse import quote
+
+        dsn = f"{parts.scheme}://{quote(user)}:{quote(secret)}@{netloc}/{database}"
+        return cls(dsn=dsn, database=database, embedded=False, shown=f"{parts.scheme}://{user}@{netloc}/{database}")
+
+
+class Store:
+    def __init__(self, location: StoreLocation) -> None:
+        self.location = location
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, store: str, password: str | None = None) -> "Store":
+        """Connect and create the schema if needed; raise StoreUnavailable/StoreLocked with the fix."""
+        instance = cls(StoreLocation.parse(store, password))
+        instance.ensure_schema()
+        return instance
+
+    def client(self) -> Client:
+        """This thread's client (created on first use)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._connect()
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _connect(self) -> Client:
+        loc = self.location
+        try:
+            if loc.embedded:
+                return clickhouse_connect.get_client(dsn=loc.dsn)
+            return clickhouse_connect.get_client(dsn=loc.dsn, connect_timeout=5)
+        except Exception as exc:  # clickhouse-connect and chDB raise several unrelated types here
+            text = str(exc)
+            if loc.embedded and ("EmbeddedServer" in text or "lock" in text.lower()):
+                raise StoreLocked(
+                    f"the embedded store {loc.shown} is in use by another process (a running collector?). "
+                    "Stop that process first, or serve the data from a ClickHouse server"
+                ) from None
+            raise StoreUnavailable(f"cannot open the store {loc.shown}: {text.splitlines()[0] if text else exc!r}") from None
+
+    def ensure_schema(self) -> None:
+        db = self.location.database
+        client = self.client()
+        try:
+            client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            existing = {row[0] for row in client.query(f"SHOW TABLES FROM `{db}`").result_rows}
+            for ddl in TABLES.values():
+                client.command(ddl.format(db=f"`{db}`"))
+            for ddl in MIGRATIONS:
+                client.command(ddl.format(db=f"`{db}`"))
+            if "requests" in existing:  # derived tables added to an older store start from its rows
+                for table, fill in BACKFILL.items():
+                    if table not in existing:
+                        client.command(fill.format(db=f"`{db}`"))
+            for ddl in VIEWS.values():  # read-side views: replaced, so they follow the code
+                client.command(ddl.replace("{db}", f"`{db}`"))
+            applied = client.query(f"SELECT max(version) FROM `{db}`.schema_version").result_rows[0][0]
+            if applied > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"the store {self.location.shown} has schema version {applied}, newer than this "
+                    f"collector's {SCHEMA_VERSION}: upgrade siliconbench"
+                )
+            if applied < SCHEMA_VERSION:
+                client.insert("schema_version", [[SCHEMA_VERSION, time.time_ns()]], database=db,
+                              column_names=["version", "applied_at"])
+        except ClickHouseError as exc:
+            raise StoreUnavailable(f"cannot create the schema in {self.location.shown}: {exc}") from None
+
+    def insert(self, table: str, rows: list[list], dedup_token: str) -> None:
+        """Insert rows into `table`; a repeat of the same dedup_token is stored once."""
+        if rows:
+            self.client().insert(table, rows, database=self.location.database, column_names=COLUMNS[table],
+                                 settings={"insert_deduplication_token": dedup_token,
+                                           # a replay skipped in `requests` must skip its digest too
+                                           "deduplicate_blocks_in_dependent_materialized_views": 1})
+
+    def insert_arrow(self, table: str, columns, dedup_token: str) -> None:
+        """Insert a pyarrow Table (columns named as in the schema) as one ArrowStream block; a repeat
+        of the same dedup_token is stored once. The collector's fast path: no per-row Python."""
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, columns.schema) as writer:
+            writer.write_table(columns)
+        self.client().raw_insert(f"`{self.location.database}`.`{table}`", columns.schema.names, sink.getvalue(),
+                                 fmt="ArrowStream",
+                                 settings={"insert_deduplication_token": dedup_token,
+                                           "deduplicate_blocks_in_dependent_materialized_views": 1})
+
+    def stored_batches(self, ids_by_table: dict[str, list[str]]) -> set[tuple[str, str]]:
+        """(table, batch_id) for each of the given batches that the table already holds: one query
+        for all tables, each answered from the table's own rows (read through its batch_id index)."""
+        if not ids_by_table:
+            return set()
+        names = list(ids_by_table)
+        sql = " UNION ALL ".join(
+            f"SELECT {i} AS t, {BATCH_ID} AS b FROM {{db}}.`{table}` WHERE {BATCH_ID} IN {{ids{i}:Array(String)}} "
+            f"GROUP BY {BATCH_ID}" for i, table in enumerate(names))
+        rows = self.query(sql, {f"ids{i}": ids_by_table[table] for i, table in enumerate(names)}).result_rows
+        return {(names[i], batch_id) for i, batch_id in rows}
+
+    def query(self, sql: str, parameters: dict | None = None):
+        """Run a read query with bound parameters ({name:Type}); tables are addressed as {db}.table."""
+        return self.client().query(sql.replace("{db}", f"`{self.location.database}`"), parameters=parameters,
+                                   settings=QUERY_SETTINGS)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+        self._local = threading.local()

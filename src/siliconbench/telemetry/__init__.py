@@ -1,0 +1,1 @@
+"""The wire contract, generated from proto/siliconbench/telemetry/ by proto/generate.sh."""

@@ -1,0 +1,1 @@
+"""siliconbench.telemetry.v1: generated bindings (never edit by hand; proto/generate.sh)."""
