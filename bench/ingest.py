@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "proto"))
 from siliconbench.agent.selfmon import percentile  # noqa: E402
 from siliconbench.agent.shipper import STREAM_METHOD, _frame  # noqa: E402
 from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb  # noqa: E402
+from siliconbench.core.wire import pb  # noqa: E402
 
 CHUNKS = 128
 METRICS = ("power_w", "util_gpu_pct", "util_mem_pct", "mem_used_bytes", "mem_total_bytes", "temp_c",

@@ -73,7 +73,7 @@ async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -
     import aiohttp
 
     from siliconbench.agent.loadgen import LoadGenerator
-    from siliconbench.agent.plan import Plan, StepSpec
+    from siliconbench.core.plan import Plan, StepSpec
     from siliconbench.agent.target import calibrate_prompts, inspect_target
 
     class Sink:
@@ -111,7 +111,7 @@ async def client_ceiling(url: str, concurrency: int, requests: int, workers: int
     """One closed-loop step through the agent's send path: its `Sender` in this process (workers=1) or its
     `WorkerPool` (records shipped back to this process as the agent ships them)."""
     from siliconbench.agent.loadgen import Sender, whole_step
-    from siliconbench.agent.plan import Plan, StepSpec
+    from siliconbench.core.plan import Plan, StepSpec
     from siliconbench.agent.target import PromptBook
     from siliconbench.agent.workers import WorkerPool
 

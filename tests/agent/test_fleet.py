@@ -7,7 +7,7 @@ import json
 import time
 
 from siliconbench.agent.fleet import FleetRunner
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 
 def start_command(run_id: str, plan: dict | None = None) -> pb.Command:

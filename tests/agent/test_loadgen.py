@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestServer
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.loadgen import LoadGenerator, WarmUp
-from siliconbench.agent.plan import Plan, StepSpec
+from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile, create_app
 from siliconbench.agent.target import inspect_target
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 
 class ListSink:

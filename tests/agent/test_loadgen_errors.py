@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.agent.loadgen import send_request
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "asyncio.Future | object"]
 

@@ -13,7 +13,7 @@ from siliconbench.agent.errors import DeliveryIncomplete
 from siliconbench.agent.shipper import FIRST_BACKOFF_S, Shipper
 from siliconbench.agent.spool import Spool
 from siliconbench.collector.server import build_server
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 from tests.collector.test_service import count, record
 from siliconbench.collector.demo import free_port
 

@@ -8,7 +8,7 @@ import pytest
 
 from siliconbench.agent.errors import ConfigError
 from siliconbench.agent.spool import SEQ_BLOCK, Spool
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 
 def put(spool: Spool, n: int) -> list[int]:

@@ -12,7 +12,7 @@ import pytest
 
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.loadgen import UNBOUNDED, LoadGenerator
-from siliconbench.agent.plan import StepSpec
+from siliconbench.core.plan import StepSpec
 from siliconbench.agent.target import inspect_target
 from siliconbench.agent.workers import CRASHED, WorkerCrashed, apportion, split_step
 from tests.agent.test_loadgen import ListSink, plan, run_plan, sim_url  # noqa: F401  (sim_url: a fixture)

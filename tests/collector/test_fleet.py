@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from siliconbench.collector.fleet import LATE, node_statuses, run_state
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 
 def ago(seconds: float) -> dt.datetime:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from siliconbench.collector.errors import InvalidBatch
 from siliconbench.collector.ingest import MAX_ID_CHARS, tables_of
 from siliconbench.collector.service import TelemetryService
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 from tests.collector.test_service import count, record
 
 NOW = time.time_ns()

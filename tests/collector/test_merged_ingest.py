@@ -13,7 +13,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from siliconbench.collector.errors import StoreUnavailable
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
 from siliconbench.collector.service import TelemetryService
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 from tests.collector.test_service import count, open_stream, record, server  # noqa: F401 (fixture)
 
 ROWS_PER_BATCH = 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from siliconbench.collector import run_cli
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 
 def reply(connected: set[str]) -> pb.RunStatusReply:

@@ -11,12 +11,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from siliconbench.agent.shipper import Shipper, tls_credentials
+from siliconbench.agent.shipper import Shipper
+from siliconbench.core.rpc import tls_credentials
 from siliconbench.agent.spool import Spool
 from siliconbench.collector.auth import TokenFile, server_credentials
 from siliconbench.collector.server import ServerOptions, build_server
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
-from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
+from siliconbench.core.wire import pb
+from siliconbench.core.rpc import pb_grpc
 
 
 def record(run_id: str, i: int, **overrides) -> pb.RequestRecord:

@@ -120,6 +120,8 @@ def _replay_build_stage(dockerfile: str, tmp: Path) -> None:
                                     dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
                 else:
                     assert origin.exists(), f"{dockerfile}: COPY {source} would fail: {source} does not exist"
+                    if dest.endswith("/"):
+                        target.mkdir(parents=True, exist_ok=True)  # as docker does
                     shutil.copy2(origin, target if not dest.endswith("/") else target / origin.name)
         elif word == "RUN":
             command = rest.replace("python -m venv", f"{sys.executable} -m venv").replace("/opt/venv", str(venv))
@@ -129,11 +131,11 @@ def _replay_build_stage(dockerfile: str, tmp: Path) -> None:
 
 
 @pytest.mark.image_install
-@pytest.mark.parametrize("dockerfile,script,forbidden", [
-    ("Dockerfile.agent", "siliconbench-agent", ("clickhouse_connect", "chdb")),
-    ("Dockerfile.collector", "siliconbench-collector", ("chdb",)),
+@pytest.mark.parametrize("dockerfile,script,forbidden,other_side", [
+    ("Dockerfile.agent", "siliconbench-agent", ("clickhouse_connect", "chdb"), "collector"),
+    ("Dockerfile.collector", "siliconbench-collector", ("chdb",), "agent"),
 ])
-def test_pip_steps_of_the_build_stage_work_in_a_clean_venv(dockerfile, script, forbidden, tmp_path):
+def test_pip_steps_of_the_build_stage_work_in_a_clean_venv(dockerfile, script, forbidden, other_side, tmp_path):
     _replay_build_stage(dockerfile, tmp_path)
     venv = tmp_path / "opt" / "venv"
     assert (venv / "bin" / script).exists()
@@ -141,4 +143,6 @@ def test_pip_steps_of_the_build_stage_work_in_a_clean_venv(dockerfile, script, f
     installed = {p.name.split("-")[0].lower() for p in site.iterdir()}
     for name in forbidden:
         assert name not in installed, f"{dockerfile} installs {name}"
+    assert (site / "siliconbench" / "core").is_dir()
+    assert not (site / "siliconbench" / other_side).exists(), f"{dockerfile} carries the {other_side}'s code"
     assert not fnmatch.filter(os.listdir(venv / "bin"), "gcc*")

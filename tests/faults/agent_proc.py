@@ -20,7 +20,7 @@ from pathlib import Path
 from siliconbench.agent.errors import DeliveryIncomplete
 from siliconbench.agent.shipper import Shipper
 from siliconbench.agent.spool import Spool
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 
 def record(run_id: str, i: int) -> pb.RequestRecord:

@@ -15,19 +15,21 @@ from pathlib import Path
 import aiohttp
 
 from siliconbench.agent import __version__
-from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary, new_run_id
-from siliconbench.agent.plan import Plan
+from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
+from siliconbench.core.plan import Plan
 from siliconbench.agent.fleet import FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
 from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
 from siliconbench.agent.samplers.runner import SamplerRunner
-from siliconbench.agent.shipper import Shipper, tls_credentials
+from siliconbench.agent.shipper import Shipper
 from siliconbench.agent.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from siliconbench.agent.spool import Spool
 from siliconbench.agent.target import (PromptBook, TargetInfo, calibrate_prompts, calibrate_text_prompts, dataset_prompts,
                           inspect_target)
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.ids import new_run_id
+from siliconbench.core.rpc import tls_credentials
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ import aiohttp
 import typer
 
 from siliconbench.agent.app import HEARTBEAT_FILE, AgentConfig, node_devices, run_benchmark, run_daemon
-from siliconbench.agent.errors import AgentError, ConfigError
-from siliconbench.agent.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
+from siliconbench.agent.errors import ConfigError
+from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
 from siliconbench.agent.target import TargetInfo, inspect_target
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -126,7 +127,7 @@ def run(
         config = _delivery(_config(target, collector, node_name, instance_type, token, sample_interval_s, scenario),
                            spool_dir, spool_max_mb, tls_ca, tls_cert, tls_key)
         done_run, _ = _event_loop_runner()(run_benchmark(config, plan, run_id))
-    except AgentError as exc:
+    except SiliconbenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(done_run)
@@ -156,7 +157,7 @@ def daemon(
         config = _delivery(_config(target, collector, node_name, instance_type, token, sample_interval_s, scenario),
                            spool_dir, spool_max_mb, tls_ca, tls_cert, tls_key)
         _event_loop_runner()(run_daemon(config, plan, spool_dir / HEARTBEAT_FILE))
-    except AgentError as exc:
+    except SiliconbenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -195,7 +196,7 @@ def probe(
             info = _event_loop_runner()(_inspect(target))
             typer.echo(f"target: {info.base_url} version {info.version or 'unknown'} model {info.model}"
                        f"{' (SIMULATED)' if info.simulated else ''}")
-    except AgentError as exc:
+    except SiliconbenchError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 

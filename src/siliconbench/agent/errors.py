@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from siliconbench.core.errors import ConfigError, SiliconbenchError
 
-class AgentError(Exception):
+__all__ = ["AgentError", "ConfigError", "DeliveryIncomplete", "MalformedChunk", "ServerErrorEvent", "StreamFault",
+           "TargetMisconfigured", "TargetUnreachable"]
+
+
+class AgentError(SiliconbenchError):
     """Base class: a failure the agent reports to the user as one clear line."""
-
-
-class ConfigError(AgentError):
-    """A flag or plan value is invalid."""
 
 
 class TargetUnreachable(AgentError):

@@ -14,9 +14,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from siliconbench.agent.errors import AgentError
-from siliconbench.agent.plan import plan_from_mapping
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.plan import plan_from_mapping
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class FleetRunner:
             return
         try:
             plan = plan_from_mapping(json.loads(start.plan_json), f"run {start.run_id}'s plan")
-        except (AgentError, ValueError) as exc:
+        except (SiliconbenchError, ValueError) as exc:
             log.error("run %s refused: %s", start.run_id, exc)
             self._report(pb.RunProgress(run_id=start.run_id, state=pb.RUN_STATE_FAILED, detail=str(exc)[:500],
                                         time_unix_ns=time.time_ns()))
@@ -122,7 +122,7 @@ class FleetRunner:
             sink.send(pb.RUN_STATE_CANCELLED, "cancelled by the collector")
             log.info("run %s cancelled", start.run_id)
             return
-        except AgentError as exc:
+        except SiliconbenchError as exc:
             sink.send(pb.RUN_STATE_FAILED, str(exc)[:500])
             log.error("run %s failed: %s", start.run_id, exc)
             return

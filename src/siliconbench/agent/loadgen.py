@@ -23,7 +23,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import aiohttp
 
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
-from siliconbench.agent.plan import Plan, StepSpec
+from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.progress import StepProgress
 from siliconbench.agent.scrape import scrape, server_metrics
 from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
@@ -42,7 +41,7 @@ from siliconbench.agent.clock import DeadlineTimer
 from siliconbench.agent.sse import SseDecoder
 from siliconbench.agent.stream import StreamTimeline
 from siliconbench.agent.target import PromptBook, TargetInfo
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +84,6 @@ class StepSummary:
     @property
     def output_tokens_per_s(self) -> float:
         return self.output_tokens / self.wall_s if self.wall_s > 0 else 0.0
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
 def request_body(plan: Plan, model: str, prompt: list[int] | str | list[dict]) -> bytes:

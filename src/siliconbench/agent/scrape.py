@@ -7,7 +7,7 @@ import logging
 
 import aiohttp
 
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import grpc
 
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
 from siliconbench.agent.spool import Spool, SpoolCorrupt
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,6 @@ STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 _BATCH_TAG = b"\x12"  # AgentMessage.batch: field 2, length-delimited
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
-
-
-def tls_credentials(ca_file: Path | None, cert_file: Path | None = None, key_file: Path | None = None) -> grpc.ChannelCredentials:
-    """Channel credentials from PEM files: the CA that signed the collector's certificate (None: the
-    system's roots) and, for mTLS, this agent's certificate and key."""
-    if (cert_file is None) != (key_file is None):
-        raise ConfigError("--tls-cert and --tls-key go together (mTLS needs both)")
-    try:
-        ca = ca_file.read_bytes() if ca_file else None
-        cert = cert_file.read_bytes() if cert_file else None
-        key = key_file.read_bytes() if key_file else None
-    except OSError as exc:
-        raise ConfigError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
-    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
 def _frame(batch_bytes: bytes) -> bytes:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siliconbench.agent.errors import ConfigError
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 

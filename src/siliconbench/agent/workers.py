@@ -36,10 +36,10 @@ from time import perf_counter_ns
 
 from siliconbench.agent.errors import AgentError
 from siliconbench.agent.loadgen import UNBOUNDED, Done, Sender, Share, ShareReport, WarmUp
-from siliconbench.agent.plan import Plan, StepSpec
+from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.selfmon import SelfReport
 from siliconbench.agent.target import PromptBook
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 

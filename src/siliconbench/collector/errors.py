@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from siliconbench.core.errors import SiliconbenchError
 
-class CollectorError(Exception):
+
+class CollectorError(SiliconbenchError):
     """Base class: a failure reported to the user as one clear line."""
 
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from siliconbench.agent.errors import ConfigError
-from siliconbench.agent.loadgen import new_run_id
-from siliconbench.agent.plan import plan_from_mapping
+from siliconbench.core.errors import ConfigError
+from siliconbench.core.ids import new_run_id
+from siliconbench.core.plan import plan_from_mapping
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.store import Store
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
-from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
+from siliconbench.core.wire import pb
+from siliconbench.core.rpc import pb_grpc
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from siliconbench.collector.errors import RunNotFound
 from siliconbench.collector.fleet import STATE_NAMES, node_statuses, run_state
 from siliconbench.collector.store import Store
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 SCENARIO_SQL = """
 WITH members AS (

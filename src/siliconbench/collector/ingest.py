@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from siliconbench.collector.errors import InvalidBatch
 from siliconbench.collector.schema import BATCH_ID, COLUMNS
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 MAX_ID_CHARS = 256
 MAX_TEXT_CHARS = 4096

@@ -12,14 +12,14 @@ from typing import Annotated, Optional
 import grpc
 import typer
 
-from siliconbench.agent.errors import AgentError
-from siliconbench.agent.plan import load_plan
-from siliconbench.agent.shipper import tls_credentials
+from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.plan import load_plan
+from siliconbench.core.rpc import tls_credentials
 from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
-from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
+from siliconbench.core.wire import pb
+from siliconbench.core.rpc import pb_grpc
 
 run_app = typer.Typer(
     help="Fleet runs: one plan on every matching node, started together. The bearer token and TLS files come "
@@ -57,7 +57,7 @@ def _channel(address: str) -> grpc.Channel:
         return grpc.insecure_channel(address)
     try:
         credentials = tls_credentials(*(Path(p) if p else None for p in (ca, cert, key)))
-    except AgentError as exc:
+    except SiliconbenchError as exc:
         raise _fail(str(exc)) from None
     return grpc.secure_channel(address, credentials)
 
@@ -87,7 +87,7 @@ def parse_selector(pairs: list[str], scenario: str | None) -> dict[str, str]:
         selector["scenario"] = scenario
     try:
         check_selector(selector)
-    except AgentError as exc:
+    except SiliconbenchError as exc:
         raise _fail(str(exc)) from None
     return selector
 
@@ -105,7 +105,7 @@ def start(
     """Send PLAN to every connected agent that matches, to start together; prints the run id."""
     try:
         loaded = load_plan(plan)
-    except AgentError as exc:
+    except SiliconbenchError as exc:
         raise _fail(str(exc)) from None
     chosen = parse_selector(selector or [], scenario)
     addresses = _addresses(collector)

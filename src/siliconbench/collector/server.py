@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.fleet import ControlService
 from siliconbench.collector.service import SERVICE_NAME, TelemetryService
-from siliconbench.telemetry.v1 import telemetry_pb2_grpc as pb_grpc
+from siliconbench.core.rpc import pb_grpc
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)

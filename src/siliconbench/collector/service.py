@@ -32,7 +32,7 @@ from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from siliconbench.agent.samplers.base import Sample, Sampler, SamplerUnavailable
-from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import yaml
 
-from siliconbench.agent.errors import ConfigError
+from siliconbench.core.errors import ConfigError
 
 ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
 ARRIVALS = ("poisson", "constant")

@@ -3,7 +3,7 @@
 import pytest
 
 from siliconbench.agent.errors import ConfigError
-from siliconbench.agent.plan import Plan, StepSpec, load_plan, parse_slo, with_overrides
+from siliconbench.core.plan import Plan, StepSpec, load_plan, parse_slo, with_overrides
 
 
 def test_defaults_are_the_designed_sweep_with_three_repetitions():
@@ -61,7 +61,7 @@ def test_deployed_plan_still_loads():
 
 
 def test_plan_json_reads_back_as_the_same_plan():
-    from siliconbench.agent.plan import plan_from_mapping
+    from siliconbench.core.plan import plan_from_mapping
     import json
 
     plan = Plan(steps=(StepSpec("closed", 4, 0.0, 10, 0.0), StepSpec("poisson", 8, 2.5, 0, 5.0)),

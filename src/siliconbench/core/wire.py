@@ -1,0 +1,12 @@
+"""The wire messages (`siliconbench.telemetry.v1`), imported here once for the whole code base.
+
+Only this module and `siliconbench.core.rpc` import the generated bindings (tests/test_layering.py), so a
+new contract version is one import to change. This module pulls in protobuf only, never grpc: the load
+generator's worker processes import it.
+"""
+
+from __future__ import annotations
+
+from siliconbench.telemetry.v1 import telemetry_pb2 as pb
+
+__all__ = ["pb"]
