@@ -96,7 +96,7 @@ def _render_report(store: str, password: str | None, runs: list[str] | None, sce
     options = Options(slo=parse_slo(slo or []), baseline=baseline, region=region, price_kind=kind, cost=not no_cost)
     opened = Store.open(store, password)
     selection = Selection(runs=tuple(runs or ()), scenarios=tuple(scenarios or ()))
-    return render(build_report(opened, selection, options))
+    return render.report(build_report(opened, selection, options))
 
 
 @app.command()
