@@ -391,6 +391,3 @@ MIGRATIONS: list[str] = [
 BACKFILL: dict[str, str] = {
     "request_digests": "INSERT INTO {db}.request_digests " + DIGEST_SELECT,
 }
-
-# Columns by table, as Store.insert takes rows; the collector's ingest path adds BATCH_ID to BATCHED tables.
-COLUMNS: dict[str, list[str]] = {name: t.names for name, t in TABLES.items()}
