@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from siliconbench.collector import ingest
-from siliconbench.collector.schema import BATCH_ID, REQUESTS, STEPS, TABLES, Table
+from siliconbench.collector.schema import BATCH_ID, STEPS, TABLES, Table
 from siliconbench.core.wire import pb
 from tests.collector.test_service import record
 
@@ -74,7 +74,7 @@ def test_a_table_is_assembled_by_column_name_whatever_order_the_columns_come_in(
 
 def test_a_column_left_out_or_not_declared_is_refused_not_shifted():
     columns = ingest._steps([pb.StepEvent(run_id="r", start_unix_ns=NOW, end_unix_ns=NOW)], NOW)
-    with pytest.raises(KeyError, match="no steps.rate_rps"):
+    with pytest.raises(KeyError, match=r"no steps\.rate_rps"):
         ingest._assemble(STEPS, {k: v for k, v in columns.items() if k != "rate_rps"}, "a", "b/1")
     with pytest.raises(KeyError, match="does not declare"):
         ingest._assemble(STEPS, {**columns, "rate": pa.array([1.0])}, "a", "b/1")

@@ -3,7 +3,7 @@
 DESIGN §3 defines them; every query that needs one starts with `WITH {REQUEST_FIGURES}` and names
 it by its alias: the materialized view that keeps the per-step digests (schema.DIGEST_SELECT, and
 through it every single-run report), goodput (views.STEP_GOODPUT) and the fleet report
-(fleet_report.SCENARIO_SQL). The aliases carry a `req_` prefix so that they never shadow a column
+(reports/fleet.py, SCENARIO_SQL). The aliases carry a `req_` prefix so that they never shadow a column
 or an output name of the query that uses them (`ttft_ms` is a report column, `output_tokens` both).
 
   req_ttft_ms        TTFT: send -> first content-bearing chunk

@@ -96,7 +96,7 @@ def _of(label: Label, i: int) -> str:
 
 def _read(column: Column, items: Sequence, where: str, now: int, label: Label = _no_label) -> Values:
     """The column's field of every message, checked, as the column's Arrow type takes it."""
-    kind, field = column.arrow, column.field
+    kind, field = column.arrow, column.message_field
     if pa.types.is_string(kind) or pa.types.is_boolean(kind):
         return _check(column, [getattr(i, field) for i in items], where, now, label)
     dtype = np.float64 if pa.types.is_floating(kind) else np.int64
@@ -143,7 +143,7 @@ def check_hello(hello: pb.Hello) -> None:
 
 def hello_row(hello: pb.Hello) -> list:
     """The `nodes` row for a checked Hello, in Store.insert's order."""
-    copied = {c.name: getattr(hello, c.field) for c in NODES.columns if c.copied}
+    copied = {c.name: getattr(hello, c.message_field) for c in NODES.columns if c.copied}
     return NODES.row(**copied, accelerator_kind=hello.accelerator_kind or "none", seen_at=time.time_ns())
 
 

@@ -82,6 +82,13 @@ class Column:
         return self.field is not None and not self.derived
 
     @property
+    def message_field(self) -> str:
+        """The field of the table's message the value comes from; TypeError for a column made otherwise."""
+        if self.field is None:
+            raise TypeError(f"column {self.name} is {self.derived}, not read from a message field")
+        return self.field
+
+    @property
     def arrow(self) -> pa.DataType:
         """The Arrow type ingest builds for this column (ClickHouse reads it into `type`)."""
         return arrow_type(self.type)

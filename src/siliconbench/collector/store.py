@@ -110,7 +110,7 @@ class Store:
         """Run a block of driver calls; whatever the drivers raise leaves as a collector error (store_error)."""
         try:
             yield
-        except Exception as exc:  # noqa: BLE001 - the drivers raise unrelated types; store_error sorts them
+        except Exception as exc:  # the drivers raise unrelated types; store_error sorts them
             raise store_error(exc, self.location) from exc
 
     def ensure_schema(self) -> None:
