@@ -146,8 +146,8 @@ class GroupInserter:
     async def _write(self, group: list[ReadyBatch]) -> None:
         try:
             failed = await asyncio.get_running_loop().run_in_executor(self._pool, self.write, group)
-        except Exception as exc:  # not a driver catch: whatever failed (the existence check), every
-            failed = {batch.batch_id: exc for batch in group}  # stream waiting on the group must hear it
+        except Exception as exc:  # not a driver catch (the store maps those): whatever failed, every stream
+            failed = {batch.batch_id: exc for batch in group}  # waiting on the group must hear of it
         finally:
             self._free.release()
         for batch in group:
