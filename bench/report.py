@@ -20,7 +20,7 @@ from pathlib import Path
 from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection, parse_slo
-from siliconbench.collector.schema import COLUMNS
+from siliconbench.collector.schema import DEVICE_SAMPLES, NODES, REQUESTS, RUNS, STEPS, Table
 from siliconbench.collector.store import Store
 
 SCENARIOS = (("A", "p5.48xlarge", 120, 8), ("B", "p4d.24xlarge", 280, 18), ("C", "g6e.48xlarge", 350, 22),
@@ -84,18 +84,24 @@ def build(store: Store, rows: int, chunks: int, sample_hz: int) -> float:
     now = dt.datetime.now(dt.timezone.utc)
     for i, (name, itype, _, _) in enumerate(SCENARIOS):
         agent = f"node-{i}"
-        store.insert("nodes", [[agent, agent, itype, "nvidia", 8, "bench", "bench", "", now]], f"bench/n/{i}")
-        store.insert("runs", [[f"bench-{i}", agent, "start", now, "http://bench", "bench-model", True, "", name, "{}"]],
-                     f"bench/r/{i}")
+        store.insert("nodes", [NODES.row(agent_id=agent, node_name=agent, instance_type=itype, accelerator_kind="nvidia",
+                                         accelerator_count=8, accelerator_model="bench", agent_version="bench",
+                                         driver_version="", seen_at=now)], f"bench/n/{i}")
+        store.insert("runs", [RUNS.row(run_id=f"bench-{i}", agent_id=agent, phase="start", time=now,
+                                       target_url="http://bench", model="bench-model", simulated=True, target_version="",
+                                       scenario=name, config_json="{}")], f"bench/r/{i}")
     t0 = time.perf_counter()
-    db = f"`{store.location.database}`"
-    requests_sql = REQUESTS_SQL.replace("{db}", db).replace("{columns}", ", ".join(COLUMNS["requests"]))
-    store.client().command(requests_sql, parameters={"rows": rows, "chunks": chunks})
+    store.client().command(_insert_sql(store, REQUESTS_SQL, REQUESTS), parameters={"rows": rows, "chunks": chunks})
     if sample_hz:
-        for sql, table in ((STEPS_SQL, "steps"), (SAMPLES_SQL, "device_samples")):
-            store.client().command(sql.replace("{db}", db).replace("{columns}", ", ".join(COLUMNS[table])),
+        for sql, table in ((STEPS_SQL, STEPS), (SAMPLES_SQL, DEVICE_SAMPLES)):
+            store.client().command(_insert_sql(store, sql, table),
                                    parameters={"hz": sample_hz, "gpus": GPUS, "step_s": STEP_S})
     return time.perf_counter() - t0
+
+
+def _insert_sql(store: Store, sql: str, table: Table) -> str:
+    """`sql` with the store's database and the table's declared columns, in order, put in."""
+    return store.sql(sql).replace("{columns}", ", ".join(table.names))
 
 
 def best_of(fn, repeat: int) -> float:
@@ -135,7 +141,7 @@ def main() -> None:
              best_of(lambda: build_report(store, selection, options), args.repeat))]
     for fmt, render in RENDERERS.items():
         rows.append((f"report --format {fmt} (SQL + render)",
-                     best_of(lambda: render(build_report(store, selection, options)), args.repeat)))
+                     best_of(lambda render=render: render.report(build_report(store, selection, options)), args.repeat)))
     gaps = store.query("SELECT sum(gaps) FROM {db}.request_digests").result_rows[0][0]
     samples = store.query("SELECT count() FROM {db}.device_samples").result_rows[0][0]
     print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps, {samples:,} device samples"

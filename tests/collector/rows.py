@@ -1,8 +1,14 @@
-"""Rows for the tables, built with known values, for rollup and report tests (inserted through Store.insert)."""
+"""Rows for the tables, built with known values, for rollup and report tests (inserted through Store.insert).
+
+Each row is built by column name from the table's declaration (collector/schema.py), so a column added
+to, or moved in, a table changes nothing here unless a test needs its value.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+
+from siliconbench.collector.schema import DEVICE_SAMPLES, NODES, REQUESTS, RUNS, STEPS
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -22,23 +28,32 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
         offsets, tokens, ttft = [], [], -1
     else:
         ttft = offsets[0]
-    return [run_id, agent, f"{run_id}/{step}/{i}", step, concurrency, repetition, at(start_s), ttft, e2e, offsets,
-            tokens, prompt, sum(tokens), False, "length" if not error else "", 200 if not error else 500, error,
-            "boom" if error else "", 0]
+    return REQUESTS.row(run_id=run_id, agent_id=agent, request_id=f"{run_id}/{step}/{i}", step=step,
+                        concurrency=concurrency, repetition=repetition, start_time=at(start_s), ttft_ns=ttft, e2e_ns=e2e,
+                        chunk_offset_ns=offsets, chunk_tokens=tokens, prompt_tokens=prompt, output_tokens=sum(tokens),
+                        tokens_counted=False, finish_reason="length" if not error else "",
+                        http_status=200 if not error else 500, error_class=error,
+                        error_message="boom" if error else "", dispatch_delay_ns=0)
 
 
-def run(run_id: str, agent: str, scenario: str = "", simulated: bool = False) -> list:
-    return [run_id, agent, "start", T0, "http://vllm:8000", "meta-llama/Llama-4-Scout-17B-16E", simulated, "0.9.0",
-            scenario, "{}"]
+def run(run_id: str, agent: str, scenario: str = "", simulated: bool = False, phase: str = "start") -> list:
+    return RUNS.row(run_id=run_id, agent_id=agent, phase=phase, time=T0, target_url="http://vllm:8000",
+                    model="meta-llama/Llama-4-Scout-17B-16E", simulated=simulated, target_version="0.9.0",
+                    scenario=scenario, config_json="{}")
 
 
 def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, model: str = "H100") -> list:
-    return [agent, agent, instance_type, kind, count, model, "0.1.0", "550.0", T0]
+    return NODES.row(agent_id=agent, node_name=agent, instance_type=instance_type, accelerator_kind=kind,
+                     accelerator_count=count, accelerator_model=model, agent_version="0.1.0", driver_version="550.0",
+                     seen_at=T0)
 
 
 def step(run_id: str, agent: str, step_no: int, concurrency: int, repetition: int, start_s: float, end_s: float) -> list:
-    return [run_id, agent, step_no, concurrency, repetition, at(start_s), at(end_s), 0, "closed", 0.0, 0.0, 0.0, False]
+    return STEPS.row(run_id=run_id, agent_id=agent, step=step_no, concurrency=concurrency, repetition=repetition,
+                     start_time=at(start_s), end_time=at(end_s), requests=0, mode="closed", rate_rps=0.0,
+                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False)
 
 
 def sample(run_id: str, agent: str, t_s: float, source: str, device: str, metric: str, value: float) -> list:
-    return [run_id, agent, at(t_s), source, device, metric, value]
+    return DEVICE_SAMPLES.row(run_id=run_id, agent_id=agent, time=at(t_s), source=source, device=device, metric=metric,
+                              value=value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from siliconbench.collector.fleet import LATE, node_statuses, run_state
+from siliconbench.collector.schema import RUN_NODES, RUN_PROGRESS
 from siliconbench.core.wire import pb
 
 
@@ -14,11 +15,14 @@ def ago(seconds: float) -> dt.datetime:
 
 
 def member(run_id: str, agent: str, started_s_ago: float, role: str = "member") -> list:
-    return [run_id, agent, f"node-{agent}", "p5.48xlarge", "A", role, "{}", "", ago(started_s_ago), ago(started_s_ago)]
+    return RUN_NODES.row(run_id=run_id, agent_id=agent, node_name=f"node-{agent}", instance_type="p5.48xlarge",
+                         scenario="A", role=role, plan_json="{}", selector="", start_at=ago(started_s_ago),
+                         created=ago(started_s_ago))
 
 
 def said(run_id: str, agent: str, state: str, s_ago: float, step: int = 0, detail: str = "") -> list:
-    return [run_id, agent, state, step, 6, 10 * step, 100.0, 0, detail, ago(s_ago)]
+    return RUN_PROGRESS.row(run_id=run_id, agent_id=agent, state=state, step=step, steps_total=6,
+                            requests_done=10 * step, output_tokens_per_s=100.0, errors=0, detail=detail, time=ago(s_ago))
 
 
 def statuses(store, run_id: str, members: list[list], progress: list[list]) -> dict[str, pb.NodeStatus]:

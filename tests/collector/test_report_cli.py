@@ -57,7 +57,7 @@ def two_scenarios(store, unique_id):
 
 @pytest.mark.parametrize("fmt", sorted(RENDERERS))
 def test_every_format_renders_and_says_simulated(store, two_scenarios, fmt):
-    text = RENDERERS[fmt](build_report(store, Selection(runs=tuple(two_scenarios)), Options()))
+    text = RENDERERS[fmt].report(build_report(store, Selection(runs=tuple(two_scenarios)), Options()))
     assert text
     if fmt == "json":
         doc = json.loads(text)
@@ -79,11 +79,10 @@ def test_export_writes_csv_and_parquet_of_the_selected_runs(store, two_scenarios
 
 def test_a_run_without_its_end_event_is_reported_unfinished(store, two_scenarios, unique_id):
     finished, unfinished = two_scenarios
-    end = rows.run(finished, f"A-{unique_id}")
-    end[2] = "end"  # phase
+    end = rows.run(finished, f"A-{unique_id}", phase="end")
     store.insert("runs", [end], f"end/{finished}")
     report = build_report(store, Selection(runs=tuple(two_scenarios)), Options())
     assert report.unfinished == {unfinished: "running"}
-    markdown = RENDERERS["markdown"](report)
+    markdown = RENDERERS["markdown"].report(report)
     assert f"UNFINISHED run — {unfinished} (running)" in markdown and finished not in markdown.split("\n")[2]
-    assert json.loads(RENDERERS["json"](report))["unfinished"] == {unfinished: "running"}
+    assert json.loads(RENDERERS["json"].report(report))["unfinished"] == {unfinished: "running"}

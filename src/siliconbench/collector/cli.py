@@ -96,7 +96,7 @@ def _render_report(store: str, password: str | None, runs: list[str] | None, sce
     options = Options(slo=parse_slo(slo or []), baseline=baseline, region=region, price_kind=kind, cost=not no_cost)
     opened = Store.open(store, password)
     selection = Selection(runs=tuple(runs or ()), scenarios=tuple(scenarios or ()))
-    return render(build_report(opened, selection, options))
+    return render.report(build_report(opened, selection, options))
 
 
 @app.command()
@@ -235,11 +235,10 @@ def sql(
     """Run a SQL query against the store and print tab-separated rows with a header."""
     try:
         opened = Store.open(store, password)
-        result = opened.client().query(query)
+        with opened.mapped_errors():  # StoreRefused carries ClickHouse's own first line: what is wrong with the query
+            result = opened.client().query(query)
     except CollectorError as exc:
         raise _fail(exc) from None
-    except Exception as exc:  # ClickHouse's own message says what is wrong with the query
-        raise _fail(str(exc).strip().splitlines()[0]) from None
     typer.echo("\t".join(result.column_names))
     for row in result.result_rows:
         typer.echo("\t".join(str(v) for v in row))

@@ -1,4 +1,20 @@
-"""The collector's errors. Each message names the thing that failed and what to do about it."""
+"""The collector's errors. Each message names the thing that failed and what to do about it.
+
+    SiliconbenchError                (siliconbench.core.errors: the CLIs print any of these as one line)
+    └── CollectorError
+        ├── StoreUnavailable         the store cannot be reached or opened: retry later (an agent resends)
+        │   └── StoreLocked          another process holds the embedded chDB store
+        ├── StoreRefused             the store answered and refused the statement (bad SQL, rows it rejects,
+        │                            a memory limit): retrying the same statement does not help
+        ├── InvalidBatch             a message from an agent breaks the wire contract: never stored
+        ├── RunNotFound              no run with the given id (or scenario) is in the store
+        ├── InvalidOption            a command-line value cannot be used
+        ├── PriceMissing             an instance type has no price for the region and kind asked
+        └── InvalidPriceFile         a price CSV breaks a rule
+
+Errors of the ClickHouse drivers (clickhouse-connect, chDB) never leave collector/store.py: its
+`store_error` maps each to StoreUnavailable or StoreRefused, and every Store method raises only those.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +31,10 @@ class StoreUnavailable(CollectorError):
 
 class StoreLocked(StoreUnavailable):
     """Another process (usually a running collector) holds the embedded chDB store."""
+
+
+class StoreRefused(CollectorError):
+    """The store answered and refused the statement: the message is ClickHouse's own first line."""
 
 
 class InvalidBatch(CollectorError):

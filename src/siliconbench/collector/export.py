@@ -49,8 +49,8 @@ def export_rows(store: Store, table: str, fmt: str, output: Path | None,
     ids = selected_runs(store, runs, scenarios)
     where = TABLES[table] if ids is not None else "1"
     sql = f"SELECT * FROM {{db}}.{table} WHERE {where} ORDER BY {ORDER.get(table, 'run_id')}"
-    stream = store.client().raw_stream(sql.replace("{db}", f"`{store.location.database}`"),
-                                       parameters={"runs": ids or []}, fmt=FORMATS[fmt.lower()])
+    with store.mapped_errors():
+        stream = store.client().raw_stream(store.sql(sql), parameters={"runs": ids or []}, fmt=FORMATS[fmt.lower()])
     if output is None:
         shutil.copyfileobj(stream, sys.stdout.buffer)
         sys.stdout.flush()

@@ -26,6 +26,7 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.ids import new_run_id
 from siliconbench.core.plan import plan_from_mapping
 from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.schema import RUN_NODES, RUN_PROGRESS
 from siliconbench.collector.store import Store
 from siliconbench.core.wire import pb
 from siliconbench.core.rpc import pb_grpc
@@ -104,9 +105,11 @@ class Fleet:
         if progress.state in TERMINAL:
             log.info("agent %s: run %s %s%s", agent_id, progress.run_id, state,
                      f" ({progress.detail})" if progress.detail else "")
-        row = [progress.run_id[:256], agent_id, state, progress.step, progress.steps_total, progress.requests_done,
-               progress.output_tokens_per_s if math.isfinite(progress.output_tokens_per_s) else 0.0,
-               progress.errors, progress.detail[:2000], progress.time_unix_ns or time.time_ns()]
+        row = RUN_PROGRESS.row(
+            run_id=progress.run_id[:256], agent_id=agent_id, state=state, step=progress.step,
+            steps_total=progress.steps_total, requests_done=progress.requests_done,
+            output_tokens_per_s=progress.output_tokens_per_s if math.isfinite(progress.output_tokens_per_s) else 0.0,
+            errors=progress.errors, detail=progress.detail[:2000], time=progress.time_unix_ns or time.time_ns())
         await self._run(self._store.insert, "run_progress", [row], "")
 
     def matching(self, selector: dict[str, str]) -> list[AgentLink]:
@@ -146,13 +149,16 @@ class Fleet:
     async def _record_members(self, run_id: str, hellos: list[pb.Hello], role: str, plan_json: str,
                               selector: dict[str, str], start_at: int) -> None:
         now = time.time_ns()
-        rows = [[run_id, h.agent_id, h.node_name, h.instance_type, h.scenario, role, plan_json,
-                 json.dumps(selector, sort_keys=True), start_at, now] for h in hellos]
+        rows = [RUN_NODES.row(run_id=run_id, agent_id=h.agent_id, node_name=h.node_name, instance_type=h.instance_type,
+                              scenario=h.scenario, role=role, plan_json=plan_json,
+                              selector=json.dumps(selector, sort_keys=True), start_at=start_at, created=now)
+                for h in hellos]
         await self._run(self._store.insert, "run_nodes", rows, "")
 
 
 def _progress_row(run_id: str, agent_id: str, state: str, detail: str = "") -> list:
-    return [run_id, agent_id, state, 0, 0, 0, 0.0, 0, detail, time.time_ns()]
+    return RUN_PROGRESS.row(run_id=run_id, agent_id=agent_id, state=state, step=0, steps_total=0, requests_done=0,
+                            output_tokens_per_s=0.0, errors=0, detail=detail, time=time.time_ns())
 
 
 NODE_STATUS_SQL = """

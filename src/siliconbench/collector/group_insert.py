@@ -41,9 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
-from clickhouse_connect.driver.exceptions import OperationalError
 
-from siliconbench.collector.errors import StoreUnavailable
+from siliconbench.collector.errors import CollectorError, StoreUnavailable
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -147,8 +146,8 @@ class GroupInserter:
     async def _write(self, group: list[ReadyBatch]) -> None:
         try:
             failed = await asyncio.get_running_loop().run_in_executor(self._pool, self.write, group)
-        except Exception as exc:  # the existence check failed: nothing of the group was inserted
-            failed = {batch.batch_id: exc for batch in group}
+        except Exception as exc:  # not a driver catch (the store maps those): whatever failed, every stream
+            failed = {batch.batch_id: exc for batch in group}  # waiting on the group must hear of it
         finally:
             self._free.release()
         for batch in group:
@@ -185,8 +184,8 @@ class GroupInserter:
         try:
             self._store.insert_arrow(table, _merged(table, batches), _token(batches))
             return
-        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
-            if len(batches) == 1 or isinstance(exc, _STORE_DOWN):
+        except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
+            if len(batches) == 1 or isinstance(exc, StoreUnavailable):  # down: one by one would fail too
                 failed.update((b.batch_id, exc) for b in batches)
                 return
             first = exc
@@ -200,7 +199,7 @@ class GroupInserter:
                 continue
             try:
                 self._store.insert_arrow(table, batch.tables[table], batch.batch_id)
-            except Exception as exc:  # as above
+            except CollectorError as exc:
                 failed[batch.batch_id] = exc
 
     def close(self) -> None:
@@ -210,11 +209,6 @@ class GroupInserter:
         if self._flusher is not None:
             self._flusher.cancel()
         self._pool.shutdown(wait=True)
-
-
-# Failures that say the store is not there (rather than that it refused these rows): no point in
-# retrying the batches one by one.
-_STORE_DOWN = (StoreUnavailable, OperationalError, OSError)
 
 
 def _merged(table: str, batches: list[ReadyBatch]) -> pa.Table:

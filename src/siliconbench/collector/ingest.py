@@ -5,98 +5,146 @@ stored whole or not at all from the agent's point of view (it is acked only afte
 insert). This is the collector's hot path: columns are built with one comprehension per field and
 checked with numpy over the whole batch, never row by row in Python (a 2-core collector must take
 20,000 request records/s, each with ~100 chunk offsets).
+
+What each column holds, where it comes from and what is checked of it alone is declared once, in
+collector/schema.py: a column copied from its message's field is read and checked here generically
+(`_copied`); each table's builder below adds the derived columns and the rules between columns. A
+table is assembled by column name against the declared Arrow schema (`_assemble`), so a column can
+never land in another's place, and a column left out or not declared is an error, not a shifted row.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from itertools import chain
+from typing import Any, NoReturn
 
 import numpy as np
 import pyarrow as pa
 
 from siliconbench.collector.errors import InvalidBatch
-from siliconbench.collector.schema import BATCH_ID, COLUMNS
+from siliconbench.collector.schema import (
+    BATCH_ID,
+    DEVICE_SAMPLES,
+    MAX_ID_CHARS,
+    NODES,
+    REQUESTS,
+    RUNS,
+    SERVER_METRICS,
+    STEPS,
+    Column,
+    Table,
+)
 from siliconbench.core.wire import pb
 
-MAX_ID_CHARS = 256
-MAX_TEXT_CHARS = 4096
-MAX_CONFIG_CHARS = 65536
+__all__ = ["MAX_ID_CHARS", "check_hello", "hello_row", "tables_of"]
+
 MAX_CHUNKS = 1_000_000        # per request
 MAX_ITEMS = 200_000           # per list in one batch (the 16 MiB message limit bites first in practice)
 MAX_VALUES_PER_SAMPLE = 1000
-MAX_TOKENS = 10_000_000       # per request, per chunk
-MAX_ACCELERATORS = 1024
 # Event times must lie between 2020 and one day ahead of the collector's clock.
 _EARLIEST_NS = 1_577_836_800 * 10**9
 _AHEAD_NS = 86_400 * 10**9
-_DAY_NS = 86_400 * 10**9
 _PHASES = {pb.PHASE_START: "start", pb.PHASE_END: "end"}
 _KINDS = {"", "nvidia", "neuron", "none"}
-_UTC_NS = pa.timestamp("ns", tz="UTC")
+
+Values = Any  # a column's values: a list (text, bool), a numpy array (numbers, times) or an Arrow array
+Label = Callable[[int], str]  # names the row at an index, for messages ("request 'r/0/3'")
 
 
-def _text(value: str, field: str, limit: int = MAX_ID_CHARS) -> str:
-    if len(value) > limit:
-        raise InvalidBatch(f"{field} is {len(value)} characters long; the limit is {limit}")
-    return value
+def _no_label(_i: int) -> str:
+    return ""
 
 
-def _texts(values: list[str], field: str, limit: int = MAX_ID_CHARS) -> list[str]:
-    longest = max(map(len, values), default=0)
-    if longest > limit:
-        raise InvalidBatch(f"a {field} is {longest} characters long; the limit is {limit}")
+def _check(column: Column, values: Values, where: str, now: int, label: Label = _no_label) -> Values:
+    """`values` after the column's declared check (schema.Check); InvalidBatch naming the field and the rule."""
+    check = column.check
+    name = f"{where}.{column.field}" if column.copied else f"{where} {column.name}"
+    if check.max_chars is not None:
+        longest = max(map(len, values), default=0)
+        if longest > check.max_chars:
+            raise InvalidBatch(f"a {name} is {longest} characters long; the limit is {check.max_chars}")
+        return values
+    if check.plausible_time:
+        bad = (values < _EARLIEST_NS) | (values > now + _AHEAD_NS)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidBatch(f"{name}={int(values[i])}{_of(label, i)} is not a plausible UTC time in nanoseconds "
+                               "(clock wrong?)")
+    if check.finite:
+        _refuse(name, values, ~np.isfinite(values), "only finite numbers are stored", label)
+    if check.low is not None:
+        _refuse(name, values, values < check.low,
+                check.why or ("it must not be negative" if check.low == 0 else f"it must be at least {check.low}"),
+                label)
+    if check.high is not None:
+        _refuse(name, values, values > check.high, check.why or f"the limit is {check.high}", label)
     return values
 
 
-def _times(ns: np.ndarray, field: str, now_ns: int) -> np.ndarray:
-    bad = (ns < _EARLIEST_NS) | (ns > now_ns + _AHEAD_NS)
+def _refuse(name: str, values: np.ndarray, bad: np.ndarray, rule: str, label: Label) -> None:
     if bad.any():
-        raise InvalidBatch(f"{field}={int(ns[bad][0])} is not a plausible UTC time in nanoseconds (clock wrong?)")
-    return ns
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidBatch(f"{name} is {values[i]}{_of(label, i)}; {rule}")
 
 
-def _finite(values: np.ndarray, field: str) -> np.ndarray:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise InvalidBatch(f"{field} is {values[bad][0]}; only finite numbers are stored")
-    return values
+def _of(label: Label, i: int) -> str:
+    text = label(i)
+    return f" in {text}" if text else ""
 
 
-def _non_negative(values: np.ndarray, field: str) -> np.ndarray:
-    if (values < 0).any():
-        raise InvalidBatch(f"{field} is {values[values < 0][0]}; it must not be negative")
-    return values
+def _read(column: Column, items: Sequence, where: str, now: int, label: Label = _no_label) -> Values:
+    """The column's field of every message, checked, as the column's Arrow type takes it."""
+    kind, field = column.arrow, column.message_field
+    if pa.types.is_string(kind) or pa.types.is_boolean(kind):
+        return _check(column, [getattr(i, field) for i in items], where, now, label)
+    dtype = np.float64 if pa.types.is_floating(kind) else np.int64
+    values = _check(column, np.fromiter((getattr(i, field) for i in items), dtype, len(items)), where, now, label)
+    return values.astype(kind.to_pandas_dtype(), copy=False) if pa.types.is_integer(kind) else values
 
 
-def _ints(items, field: str, dtype=np.int64) -> np.ndarray:
-    return np.fromiter((getattr(i, field) for i in items), dtype, len(items))
+def _copied(table: Table, items: Sequence, now: int, out: dict[str, Values], label: Label = _no_label) -> None:
+    """Read every column the table copies from its message's fields into `out`, by column name, in
+    declared order (so `label` may name rows by a column read before the first check that uses it)."""
+    for column in table.columns:
+        if column.copied:
+            out[column.name] = _read(column, items, table.message, now, label)
 
 
-def _floats(items, field: str) -> np.ndarray:
-    return np.fromiter((getattr(i, field) for i in items), np.float64, len(items))
-
-
-def _strs(items, field: str, where: str, limit: int = MAX_ID_CHARS) -> list[str]:
-    return _texts([getattr(i, field) for i in items], f"{where}.{field}", limit)
+def _assemble(table: Table, columns: dict[str, Values], agent_id: str, batch_id: str) -> pa.Table:
+    """The column table: each declared column taken from `columns` by its name and built as its declared
+    Arrow type. A declared column that was not built, or a built one that is not declared, is a bug
+    here, never a batch's fault: KeyError naming it."""
+    n = len(columns["run_id"])
+    columns = {**columns, "agent_id": pa.repeat(agent_id, n), BATCH_ID: pa.repeat(batch_id, n)}
+    unknown = set(columns) - {c.name for c in table.stored}
+    if unknown:
+        raise KeyError(f"ingest built column(s) {sorted(unknown)} that {table.name} does not declare")
+    arrays = []
+    for column in table.stored:
+        if column.name not in columns:
+            raise KeyError(f"ingest built no {table.name}.{column.name}")
+        values = columns[column.name]
+        if isinstance(values, pa.Array):
+            arrays.append(values if values.type == column.arrow else values.cast(column.arrow))
+        else:
+            arrays.append(pa.array(values, column.arrow))
+    return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
 
 
 def check_hello(hello: pb.Hello) -> None:
     if not hello.agent_id:
         raise InvalidBatch("Hello.agent_id is empty")
-    for field in ("agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_model",
-                  "agent_version", "driver_version"):
-        _text(getattr(hello, field), f"Hello.{field}")
+    _copied(NODES, [hello], time.time_ns(), {})
     if hello.accelerator_kind not in _KINDS:
         raise InvalidBatch(f"Hello.accelerator_kind={hello.accelerator_kind!r} is none of nvidia, neuron, none")
-    if hello.accelerator_count > MAX_ACCELERATORS:
-        raise InvalidBatch(f"Hello.accelerator_count={hello.accelerator_count} is above {MAX_ACCELERATORS}")
 
 
 def hello_row(hello: pb.Hello) -> list:
-    return [hello.agent_id, hello.node_name, hello.instance_type, hello.accelerator_kind or "none",
-            hello.accelerator_count, hello.accelerator_model, hello.agent_version, hello.driver_version,
-            time.time_ns()]
+    """The `nodes` row for a checked Hello, in Store.insert's order."""
+    copied = {c.name: getattr(hello, c.message_field) for c in NODES.columns if c.copied}
+    return NODES.row(**copied, accelerator_kind=hello.accelerator_kind or "none", seen_at=time.time_ns())
 
 
 def tables_of(batch: pb.Batch, agent_id: str) -> dict[str, pa.Table]:
@@ -105,68 +153,59 @@ def tables_of(batch: pb.Batch, agent_id: str) -> dict[str, pa.Table]:
     now = time.time_ns()
     if not batch.batch_id:
         raise InvalidBatch(f"batch {batch.seq} has no batch_id")
-    _text(batch.batch_id, "Batch.batch_id")
+    if len(batch.batch_id) > MAX_ID_CHARS:
+        raise InvalidBatch(f"Batch.batch_id is {len(batch.batch_id)} characters long; the limit is {MAX_ID_CHARS}")
     if batch.seq == 0:
         raise InvalidBatch(f"batch {batch.batch_id!r} has seq 0; sequence numbers start at 1")
-    parts = (("runs", batch.runs, _runs), ("steps", batch.steps, _steps), ("requests", batch.requests, _requests),
-             ("device_samples", batch.samples, _samples), ("server_metrics", batch.server_metrics, _server_metrics))
+    parts = ((RUNS, batch.runs, _runs), (STEPS, batch.steps, _steps), (REQUESTS, batch.requests, _requests),
+             (DEVICE_SAMPLES, batch.samples, _samples), (SERVER_METRICS, batch.server_metrics, _server_metrics))
     tables = {}
     for table, items, build in parts:
         if not items:
             continue
         if len(items) > MAX_ITEMS:
-            raise InvalidBatch(f"batch {batch.seq} carries {len(items)} {table}; the limit is {MAX_ITEMS} per batch")
-        columns = build(items, agent_id, now)
-        n = len(columns[1])  # agent_id: one per row
-        if n:
-            tables[table] = pa.table([*columns, pa.repeat(batch.batch_id, n)], names=[*COLUMNS[table], BATCH_ID])
+            raise InvalidBatch(f"batch {batch.seq} carries {len(items)} {table.name}; the limit is {MAX_ITEMS} "
+                               "per batch")
+        columns = build(items, now)
+        if len(columns["run_id"]):
+            tables[table.name] = _assemble(table, columns, agent_id, batch.batch_id)
     return tables
 
 
-def _agent(agent_id: str, n: int) -> pa.Array:
-    return pa.repeat(agent_id, n)
-
-
-def _runs(runs, agent_id: str, now: int) -> list:
+def _runs(runs, now: int) -> dict[str, Values]:
     phases = []
     for r in runs:
         if r.phase not in _PHASES:
             raise InvalidBatch(f"RunEvent {r.run_id[:MAX_ID_CHARS]!r} has no phase")
         phases.append(_PHASES[r.phase])
-    w = "RunEvent"
-    return [_strs(runs, "run_id", w), _agent(agent_id, len(runs)), phases,
-            pa.array(_times(_ints(runs, "time_unix_ns"), "RunEvent.time_unix_ns", now), _UTC_NS),
-            _strs(runs, "target_url", w, MAX_TEXT_CHARS), _strs(runs, "model", w), [r.simulated for r in runs],
-            _strs(runs, "target_version", w), _strs(runs, "scenario", w), _strs(runs, "config_json", w, MAX_CONFIG_CHARS)]
+    columns: dict[str, Values] = {"phase": phases}
+    _copied(RUNS, runs, now, columns)
+    return columns
 
 
-def _steps(steps, agent_id: str, now: int) -> list:
-    start = _times(_ints(steps, "start_unix_ns"), "StepEvent.start_unix_ns", now)
-    end = _times(_ints(steps, "end_unix_ns"), "StepEvent.end_unix_ns", now)
-    if (end < start).any():
-        s = steps[int(np.flatnonzero(end < start)[0])]
+def _steps(steps, now: int) -> dict[str, Values]:
+    columns: dict[str, Values] = {}
+    _copied(STEPS, steps, now, columns)
+    ends_early = columns["end_time"] < columns["start_time"]
+    if ends_early.any():
+        s = steps[int(np.flatnonzero(ends_early)[0])]
         raise InvalidBatch(f"step {s.step} of run {s.run_id[:MAX_ID_CHARS]!r} ends before it starts")
-    floats = [_non_negative(_finite(_floats(steps, f), f"StepEvent.{f}"), f"StepEvent.{f}")
-              for f in ("rate_rps", "agent_cpu_pct", "loop_lag_p99_ms")]
-    w = "StepEvent"
-    return [_strs(steps, "run_id", w), _agent(agent_id, len(steps)), _ints(steps, "step", np.uint32),
-            _ints(steps, "concurrency", np.uint32), _ints(steps, "repetition", np.uint32), pa.array(start, _UTC_NS),
-            pa.array(end, _UTC_NS), _ints(steps, "requests", np.uint32), _strs(steps, "mode", w), *floats,
-            [s.client_saturated for s in steps]]
+    return columns
 
 
-def _requests(reqs, agent_id: str, now: int) -> list:
+def _requests(reqs, now: int) -> dict[str, Values]:
     n = len(reqs)
-    request_ids = _strs(reqs, "request_id", "RequestRecord")
+    columns: dict[str, Values] = {}
+    _copied(REQUESTS, reqs, now, columns, label=lambda i: f"request {columns['request_id'][i]!r}")
+    request_ids, ttft, e2e = columns["request_id"], columns["ttft_ns"], columns["e2e_ns"]
 
-    def fail(mask: np.ndarray, what: str) -> None:
+    def fail(mask: np.ndarray, what: str) -> NoReturn:
         i = int(np.flatnonzero(mask)[0])
         raise InvalidBatch(f"request {request_ids[i]!r}: {what}")
 
-    ttft, e2e = _ints(reqs, "ttft_ns"), _ints(reqs, "e2e_ns")
     if (e2e < 0).any() or (ttft < -1).any():
         fail((e2e < 0) | (ttft < -1), "negative duration (ttft_ns and e2e_ns must be >= 0; ttft_ns -1 means no chunk)")
-    if ((ttft > e2e)).any():
+    if (ttft > e2e).any():
         fail(ttft > e2e, "ttft_ns is after e2e_ns")
     if not all(request_ids):
         fail(np.array([not r for r in request_ids]), "request_id is empty")
@@ -194,28 +233,11 @@ def _requests(reqs, agent_id: str, now: int) -> list:
         inner = steps_back[~np.isin(steps_back, bounds)]        # ... other than at a request's first chunk
         if inner.size:
             fail(np.arange(n) == np.searchsorted(bounds, inner[0], side="right") - 1, "chunk offsets are not ordered")
-    if (tokens > MAX_TOKENS).any():
-        raise InvalidBatch(f"a chunk carries more than {MAX_TOKENS} tokens")
-    for field in ("prompt_tokens", "output_tokens"):
-        values = _ints(reqs, field)
-        if (values > MAX_TOKENS).any():
-            fail(values > MAX_TOKENS, f"{field} above {MAX_TOKENS}")
-    status = _ints(reqs, "http_status")
-    if (status > 999).any():
-        fail(status > 999, "http_status is not an HTTP status code")
-    delay = _ints(reqs, "dispatch_delay_ns")
-    if ((delay < -10**9) | (delay > _DAY_NS)).any():
-        fail((delay < -10**9) | (delay > _DAY_NS), "dispatch_delay_ns is not within [-1 s, 1 day]")
-    w = "RequestRecord"
+    _check(REQUESTS.column("chunk_tokens"), tokens, "RequestRecord", now)
     list_offsets = pa.array(bounds.astype(np.int32))
-    return [_strs(reqs, "run_id", w), _agent(agent_id, n), request_ids, _ints(reqs, "step", np.uint32),
-            _ints(reqs, "concurrency", np.uint32), _ints(reqs, "repetition", np.uint32),
-            pa.array(_times(_ints(reqs, "start_unix_ns"), "RequestRecord.start_unix_ns", now), _UTC_NS), ttft, e2e,
-            pa.ListArray.from_arrays(list_offsets, pa.array(offsets)),
-            pa.ListArray.from_arrays(list_offsets, pa.array(tokens)),
-            _ints(reqs, "prompt_tokens", np.uint32), _ints(reqs, "output_tokens", np.uint32),
-            [r.tokens_counted for r in reqs], _strs(reqs, "finish_reason", w), status.astype(np.uint16),
-            _strs(reqs, "error_class", w), _strs(reqs, "error_message", w, MAX_TEXT_CHARS), delay]
+    columns["chunk_offset_ns"] = pa.ListArray.from_arrays(list_offsets, pa.array(offsets))
+    columns["chunk_tokens"] = pa.ListArray.from_arrays(list_offsets, pa.array(tokens))
+    return columns
 
 
 def _spread(mask: np.ndarray, sub: np.ndarray) -> np.ndarray:
@@ -225,26 +247,25 @@ def _spread(mask: np.ndarray, sub: np.ndarray) -> np.ndarray:
     return full
 
 
-def _samples(samples, agent_id: str, now: int) -> list:
+def _samples(samples, now: int) -> dict[str, Values]:
     counts = np.fromiter((len(s.values) for s in samples), np.int64, len(samples))
     if (counts > MAX_VALUES_PER_SAMPLE).any():
         raise InvalidBatch(f"a DeviceSample carries {int(counts.max())} values; the limit is {MAX_VALUES_PER_SAMPLE}")
-    w = "DeviceSample"
-    times = _times(_ints(samples, "time_unix_ns"), "DeviceSample.time_unix_ns", now)
-    per_sample = [pa.array(_strs(samples, "run_id", w)), pa.array(_strs(samples, "source", w)),
-                  pa.array(_strs(samples, "device", w))]
-    metrics = _texts(list(chain.from_iterable(s.values.keys() for s in samples)), "DeviceSample metric name")
-    values = _finite(np.fromiter(chain.from_iterable(s.values.values() for s in samples), np.float64,
-                                 int(counts.sum())), "a DeviceSample value")
+    per_sample: dict[str, Values] = {}
+    _copied(DEVICE_SAMPLES, samples, now, per_sample)
     row_of = pa.array(np.repeat(np.arange(len(samples), dtype=np.int32), counts))  # sample index of each value
-    run_id, source, device = (column.take(row_of) for column in per_sample)
-    return [run_id, _agent(agent_id, len(values)), pa.array(np.repeat(times, counts), _UTC_NS), source, device,
-            metrics, values]
+    columns = {name: np.repeat(values, counts) if isinstance(values, np.ndarray) else pa.array(values).take(row_of)
+               for name, values in per_sample.items()}
+    w = DEVICE_SAMPLES.message
+    columns["metric"] = _check(DEVICE_SAMPLES.column("metric"),
+                               list(chain.from_iterable(s.values.keys() for s in samples)), w, now)
+    columns["value"] = _check(DEVICE_SAMPLES.column("value"),
+                              np.fromiter(chain.from_iterable(s.values.values() for s in samples), np.float64,
+                                          int(counts.sum())), w, now)
+    return columns
 
 
-def _server_metrics(metrics, agent_id: str, now: int) -> list:
-    w = "ServerMetric"
-    return [_strs(metrics, "run_id", w), _agent(agent_id, len(metrics)), _ints(metrics, "step", np.uint32),
-            _strs(metrics, "name", w), _strs(metrics, "labels", w, MAX_TEXT_CHARS),
-            _finite(_floats(metrics, "start_value"), "ServerMetric.start_value"),
-            _finite(_floats(metrics, "end_value"), "ServerMetric.end_value")]
+def _server_metrics(metrics, now: int) -> dict[str, Values]:
+    columns: dict[str, Values] = {}
+    _copied(SERVER_METRICS, metrics, now, columns)
+    return columns

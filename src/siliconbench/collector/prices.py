@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from siliconbench.collector.errors import InvalidPriceFile, PriceMissing
-from siliconbench.collector.schema import COLUMNS
+from siliconbench.collector.schema import PRICES
 from siliconbench.collector.store import Store
 
 KINDS = ("on_demand", "spot", "capacity_block", "savings_plan", "custom")
@@ -85,11 +85,10 @@ def _row(path: Path, line: int, r: dict, now: int) -> list:
         memory = float(r.get("accelerator_memory_gb") or 0)
     except ValueError:
         raise InvalidPriceFile(f"{where}: accelerator_memory_gb {r['accelerator_memory_gb']!r} is not a number") from None
-    row = {"instance_type": r["instance_type"].strip(), "region": r["region"].strip(), "kind": kind,
-           "usd_per_hour": price, "currency": (r.get("currency") or "USD").strip(), "as_of": r["as_of"].strip(),
-           "accelerators": (r.get("accelerators") or "").strip(), "accelerator_memory_gb": memory,
-           "confidence": (r.get("confidence") or "").strip(), "source": r["source"].strip(), "imported_at": now}
-    return [row[c] for c in COLUMNS["prices"]]
+    return PRICES.row(instance_type=r["instance_type"].strip(), region=r["region"].strip(), kind=kind,
+                      usd_per_hour=price, currency=(r.get("currency") or "USD").strip(), as_of=r["as_of"].strip(),
+                      accelerators=(r.get("accelerators") or "").strip(), accelerator_memory_gb=memory,
+                      confidence=(r.get("confidence") or "").strip(), source=r["source"].strip(), imported_at=now)
 
 
 def import_csv(store: Store, path: Path) -> int:

@@ -247,21 +247,17 @@ def cancel(
 @run_app.command("report")
 def report_run(
     run: Annotated[str, typer.Option("--run", help="Run id.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown or json.")] = "markdown",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")] = "markdown",
     store: StoreOpt = DEFAULT_STORE,
     password: PasswordOpt = None,
 ) -> None:
     """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
-    from siliconbench.collector import fleet_report
+    from siliconbench.collector.reports import build_fleet_report, renderer
     from siliconbench.collector.store import Store
 
-    if fmt not in ("markdown", "json"):
-        raise _fail(f"--format must be markdown or json, got {fmt!r}")
     try:
-        opened = Store.open(store, password)
-        life = fleet_report.lifecycle(opened, run)
-        rows = fleet_report.scenario_rows(opened, run)
+        render = renderer(fmt)
+        text = render.fleet(build_fleet_report(Store.open(store, password), run))
     except CollectorError as exc:
         raise _fail(str(exc)) from None
-    render = fleet_report.markdown if fmt == "markdown" else fleet_report.as_json
-    typer.echo(render(run, life, rows), nl=False)
+    typer.echo(text, nl=False)

@@ -1,4 +1,12 @@
-"""The ClickHouse schema, version 1. Created idempotently at start-up (CREATE ... IF NOT EXISTS).
+"""The ClickHouse schema, version 1: one declaration per table, and everything else made from it.
+
+Each table is declared once below (`TABLES`): its columns, each with its ClickHouse type, where its
+value comes from (a field of the wire message the rows are made of, or how it is derived) and what
+ingest checks of it before storing it. From that one declaration come the DDL (`DDL`), the column
+lists (`Table.names`, the order `Store.insert` takes rows in and bench/ writes SQL in), and the Arrow
+schema that ingest builds its column tables to, by column name (`Table.arrow_schema`);
+tests/collector/test_schema.py checks that every field of each record message is stored or says why
+not. Adding a field to the request record is a field in proto/, one `Column` in REQUESTS, and its use.
 
 Every table that agents write carries the `batch_id` of the agent batch each row came in, with a
 bloom-filter skip index on it: the collector merges batches from many agents into one insert per
@@ -6,180 +14,387 @@ table and, before inserting, drops the batches that table already holds (collect
 so a replay is stored once whether it was first stored alone or merged. The tables also keep a
 deduplication window, so an insert repeated with the same insert_deduplication_token is a no-op.
 On a cluster, use ReplicatedMergeTree for the same tables (deduplication is on by default there).
+
+SQL convention (all of the collector's SQL): tables are written `{db}.table` and `Store` puts the
+database in (`Store.sql`); values are ClickHouse bound parameters, `{name:Type}`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from siliconbench.collector.formulas import REQUEST_FIGURES
+
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
+
+# Limits of the wire contract, enforced by ingest (a batch breaking one is refused whole).
+MAX_ID_CHARS = 256
+MAX_TEXT_CHARS = 4096
+MAX_CONFIG_CHARS = 65536
+MAX_TOKENS = 10_000_000       # per request, per chunk
+MAX_ACCELERATORS = 1024
+_DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What ingest enforces on one column's values (collector/ingest.py raises InvalidBatch naming the
+    field and the rule). Rules between columns (TTFT within E2E, ordered chunk offsets) live with the
+    table's builder in ingest."""
+
+    max_chars: int | None = None          # text: longest accepted
+    low: int | None = None                # numbers: lowest accepted
+    high: int | None = None               # numbers: highest accepted
+    finite: bool = False                  # floats: NaN and infinities refused
+    plausible_time: bool = False          # Unix ns between 2020 and a day ahead of the collector's clock
+    why: str = ""                         # what a value outside [low, high] means, for the message
+
+
+ID = Check(max_chars=MAX_ID_CHARS)
+TEXT = Check(max_chars=MAX_TEXT_CHARS)
+TIME = Check(plausible_time=True)
+FINITE = Check(finite=True)
+NOT_NEGATIVE = Check(finite=True, low=0)
+TOKENS = Check(high=MAX_TOKENS)
+NO_CHECK = Check()
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: its ClickHouse type, and where its value comes from: copied from `field` of the
+    table's wire message (`derived` empty), or made as `derived` says (from `field` when given)."""
+
+    name: str
+    type: str
+    field: str | None = None
+    derived: str = ""
+    check: Check = NO_CHECK
+    comment: str = ""
+    default: str = ""
+
+    @property
+    def copied(self) -> bool:
+        """The value is the message's field as is (after the check): ingest reads it generically."""
+        return self.field is not None and not self.derived
+
+    @property
+    def message_field(self) -> str:
+        """The field of the table's message the value comes from; TypeError for a column made otherwise."""
+        if self.field is None:
+            raise TypeError(f"column {self.name} is {self.derived}, not read from a message field")
+        return self.field
+
+    @property
+    def arrow(self) -> pa.DataType:
+        """The Arrow type ingest builds for this column (ClickHouse reads it into `type`)."""
+        return arrow_type(self.type)
+
+    def ddl(self) -> str:
+        text = f"{self.name} {self.type}"
+        if self.default:
+            text += f" DEFAULT {self.default}"
+        if self.comment:
+            text += " COMMENT '" + self.comment.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table: its columns in stored order, its engine clause, and, for a table made from a wire
+    message, that message and the fields of it that are not stored, each with the reason."""
+
+    name: str
+    columns: tuple[Column, ...]
+    engine: str
+    message: str = ""                     # the siliconbench.telemetry.v1 message a row is made of
+    not_stored: Mapping[str, str] = field(default_factory=dict)
+    batched: bool = False                 # agents write it: rows carry BATCH_ID, indexed
+
+    @property
+    def names(self) -> list[str]:
+        """The declared columns, in order: how `Store.insert` takes rows (BATCH_ID, if any, defaults to '')."""
+        return [c.name for c in self.columns]
+
+    @property
+    def stored(self) -> tuple[Column, ...]:
+        """Every column of the table, BATCH_ID included."""
+        return (*self.columns, BATCH_ID_COLUMN) if self.batched else self.columns
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """What ingest builds for the table (BATCH_ID included), column by column by name."""
+        return pa.schema([pa.field(c.name, c.arrow) for c in self.stored])
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.stored if c.name == name)
+
+    def row(self, **values) -> list:
+        """A row for `Store.insert`, from values named by column; a missing or unknown name is an error."""
+        missing = [n for n in self.names if n not in values]
+        unknown = [n for n in values if n not in self.names]
+        if missing or unknown:
+            raise KeyError(f"{self.name} row: missing {missing}, unknown {unknown}")
+        return [values[n] for n in self.names]
+
+    def ddl(self) -> str:
+        items = [c.ddl() for c in self.stored]
+        if self.batched:
+            items.append(f"INDEX {_BATCH_ID_INDEX}")
+        body = ",\n    ".join(items)
+        return f"CREATE TABLE IF NOT EXISTS {{db}}.{self.name} (\n    {body}\n) ENGINE = {self.engine}"
+
+
+_ARROW = {"String": pa.string(), "Bool": pa.bool_(), "UInt16": pa.uint16(), "UInt32": pa.uint32(),
+          "Int64": pa.int64(), "Float64": pa.float64(), "DateTime64(9, 'UTC')": pa.timestamp("ns", tz="UTC")}
+
+
+def arrow_type(clickhouse: str) -> pa.DataType:
+    """The Arrow type ClickHouse reads into a column of type `clickhouse` (LowCardinality and Enum take
+    plain strings); TypeError for a type ingest never builds (aggregate states)."""
+    inner = re.fullmatch(r"LowCardinality\((.*)\)", clickhouse)
+    if inner:
+        return arrow_type(inner.group(1))
+    if clickhouse.startswith("Enum8("):
+        return pa.string()
+    array = re.fullmatch(r"Array\((.*)\)", clickhouse)
+    if array:
+        return pa.list_(arrow_type(array.group(1)))
+    if clickhouse not in _ARROW:
+        raise TypeError(f"no Arrow type is mapped for the ClickHouse type {clickhouse}: add it to schema._ARROW")
+    return _ARROW[clickhouse]
+
+
 _DEDUP = "SETTINGS non_replicated_deduplication_window = 100000"
+BATCH_ID = "batch_id"
+BATCH_ID_COLUMN = Column(BATCH_ID, "String", default="''", derived="Batch.batch_id of the batch that carried the row",
+                         comment="the agent batch that carried the row (replays are recognised by it)")
+_BATCH_ID_INDEX = "batch_id_idx batch_id TYPE bloom_filter(0.01) GRANULARITY 1"
+_LC = "LowCardinality(String)"
+_TIME = "DateTime64(9, 'UTC')"
+_AGENT = Column("agent_id", _LC, derived="Hello.agent_id of the stream the batch came on")
+
+NODES = Table("nodes", (
+    Column("agent_id", _LC, "agent_id", check=ID),
+    Column("node_name", _LC, "node_name", check=ID),
+    Column("instance_type", _LC, "instance_type", check=ID),
+    Column("accelerator_kind", _LC, "accelerator_kind", derived="nvidia, neuron or none ('' is stored as none)"),
+    Column("accelerator_count", "UInt32", "accelerator_count", check=Check(high=MAX_ACCELERATORS)),
+    Column("accelerator_model", _LC, "accelerator_model", check=ID),
+    Column("agent_version", "String", "agent_version", check=ID),
+    Column("driver_version", "String", "driver_version", check=ID),
+    Column("seen_at", _TIME, derived="the collector's clock when the Hello arrived"),
+), "ReplacingMergeTree(seen_at) ORDER BY agent_id", message="Hello",
+    not_stored={"scenario": "a label of the node's runs, not of the node: stored with each run (runs.scenario) "
+                            "and fleet membership (run_nodes.scenario)"})
+
+RUNS = Table("runs", (
+    Column("run_id", "String", "run_id", check=ID),
+    _AGENT,
+    Column("phase", "Enum8('start' = 1, 'end' = 2)", "phase", derived="PHASE_START/PHASE_END; unspecified is refused"),
+    Column("time", _TIME, "time_unix_ns", check=TIME),
+    Column("target_url", "String", "target_url", check=TEXT),
+    Column("model", _LC, "model", check=ID),
+    Column("simulated", "Bool", "simulated"),
+    Column("target_version", "String", "target_version", check=ID),
+    Column("scenario", _LC, "scenario", check=ID),
+    Column("config_json", "String", "config_json", check=Check(max_chars=MAX_CONFIG_CHARS)),
+), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True)
+
+STEPS = Table("steps", (
+    Column("run_id", "String", "run_id", check=ID),
+    _AGENT,
+    Column("step", "UInt32", "step"),
+    Column("concurrency", "UInt32", "concurrency"),
+    Column("repetition", "UInt32", "repetition"),
+    Column("start_time", _TIME, "start_unix_ns", check=TIME),
+    Column("end_time", _TIME, "end_unix_ns", check=TIME),
+    Column("requests", "UInt32", "requests"),
+    Column("mode", _LC, "mode", check=ID),
+    Column("rate_rps", "Float64", "rate_rps", check=NOT_NEGATIVE),
+    Column("agent_cpu_pct", "Float64", "agent_cpu_pct", check=NOT_NEGATIVE),
+    Column("loop_lag_p99_ms", "Float64", "loop_lag_p99_ms", check=NOT_NEGATIVE),
+    Column("client_saturated", "Bool", "client_saturated"),
+), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True)
+
+REQUESTS = Table("requests", (
+    Column("run_id", "String", "run_id", check=ID),
+    _AGENT,
+    Column("request_id", "String", "request_id", check=ID),
+    Column("step", "UInt32", "step"),
+    Column("concurrency", "UInt32", "concurrency"),
+    Column("repetition", "UInt32", "repetition"),
+    Column("start_time", _TIME, "start_unix_ns", check=TIME, comment="wall clock just before the request was sent"),
+    Column("ttft_ns", "Int64", "ttft_ns", comment="first content-bearing chunk; -1 when none came"),
+    Column("e2e_ns", "Int64", "e2e_ns", comment="last byte of the stream"),
+    Column("chunk_offset_ns", "Array(Int64)", "chunk_offset_ns", derived="the list as sent, checked against ttft_ns "
+           "and e2e_ns", comment="arrival of each content-bearing chunk after the send"),
+    Column("chunk_tokens", "Array(UInt32)", "chunk_tokens", derived="the list as sent, one count per chunk offset",
+           check=TOKENS, comment="tokens carried by each of those chunks"),
+    Column("prompt_tokens", "UInt32", "prompt_tokens", check=TOKENS),
+    Column("output_tokens", "UInt32", "output_tokens", check=TOKENS),
+    Column("tokens_counted", "Bool", "tokens_counted"),
+    Column("finish_reason", _LC, "finish_reason", check=ID),
+    Column("http_status", "UInt16", "http_status", check=Check(high=999, why="not an HTTP status code")),
+    Column("error_class", _LC, "error_class", check=ID),
+    Column("error_message", "String", "error_message", check=TEXT),
+    Column("dispatch_delay_ns", "Int64", "dispatch_delay_ns", comment="send time - scheduled time",
+           check=Check(low=-10**9, high=_DAY_NS, why="not within [-1 s, 1 day]")),
+), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
+
+DEVICE_SAMPLES = Table("device_samples", (
+    Column("run_id", "String", "run_id", check=ID),
+    _AGENT,
+    Column("time", _TIME, "time_unix_ns", check=TIME),
+    Column("source", _LC, "source", check=ID),
+    Column("device", _LC, "device", check=ID),
+    Column("metric", _LC, "values", derived="each key of the map: one row per entry", check=ID),
+    Column("value", "Float64", "values", derived="the key's value", check=FINITE),
+), f"MergeTree ORDER BY (agent_id, time, source, device, metric) {_DEDUP}", message="DeviceSample", batched=True)
+
+SERVER_METRICS = Table("server_metrics", (
+    Column("run_id", "String", "run_id", check=ID),
+    _AGENT,
+    Column("step", "UInt32", "step"),
+    Column("name", _LC, "name", check=ID),
+    Column("labels", "String", "labels", check=TEXT),
+    Column("start_value", "Float64", "start_value", check=FINITE),
+    Column("end_value", "Float64", "end_value", check=FINITE),
+), f"MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}", message="ServerMetric", batched=True)
+
+_FLEET = "written by the collector's fleet control (collector/fleet.py)"
+RUN_NODES = Table("run_nodes", (
+    Column("run_id", "String", derived="the run the collector started"),
+    Column("agent_id", _LC, derived=f"Hello.agent_id of a selected agent; {_FLEET}"),
+    Column("node_name", _LC, derived="that agent's Hello.node_name"),
+    Column("instance_type", _LC, derived="that agent's Hello.instance_type"),
+    Column("scenario", _LC, derived="that agent's Hello.scenario"),
+    Column("role", "Enum8('member' = 1, 'late' = 2)", derived="member: selected at the start; late: matched later"),
+    Column("plan_json", "String", derived="StartRunRequest.plan_json"),
+    Column("selector", "String", derived="StartRunRequest.selector, as sorted JSON"),
+    Column("start_at", _TIME, derived="the run's shared start time"),
+    Column("created", _TIME, derived="the collector's clock when the row was written"),
+), "ReplacingMergeTree(created) ORDER BY (run_id, agent_id)")
+
+RUN_PROGRESS = Table("run_progress", (
+    Column("run_id", "String", "run_id", check=ID),
+    Column("agent_id", _LC, derived="Hello.agent_id of the stream it came on"),
+    Column("state", "Enum8('planned' = 1, 'running' = 2, 'finished' = 3, 'cancelled' = 4, 'failed' = 5)", "state",
+           derived="the RunState's name; unspecified is ignored"),
+    Column("step", "UInt32", "step"),
+    Column("steps_total", "UInt32", "steps_total"),
+    Column("requests_done", "UInt32", "requests_done"),
+    Column("output_tokens_per_s", "Float64", "output_tokens_per_s", derived="0 when not finite"),
+    Column("errors", "UInt32", "errors"),
+    Column("detail", "String", "detail", derived="the first 2,000 characters"),
+    Column("time", _TIME, "time_unix_ns", derived="the collector's clock when unset"),
+), "ReplacingMergeTree(time) ORDER BY (run_id, agent_id)", message="RunProgress")
+
+_PRICE_FILE = "the price CSV's column of that name (collector/prices.py)"
+PRICES = Table("prices", (
+    Column("instance_type", _LC, derived=_PRICE_FILE),
+    Column("region", _LC, derived=_PRICE_FILE),
+    Column("kind", _LC, derived=_PRICE_FILE),
+    Column("usd_per_hour", "Float64", derived=_PRICE_FILE),
+    Column("currency", _LC, derived=_PRICE_FILE + "; USD when empty"),
+    Column("as_of", "String", derived=_PRICE_FILE, comment="date the price held, YYYY-MM[-DD]"),
+    Column("accelerators", "String", derived=_PRICE_FILE),
+    Column("accelerator_memory_gb", "Float64", derived=_PRICE_FILE + "; 0 when empty"),
+    Column("confidence", _LC, derived=_PRICE_FILE),
+    Column("source", "String", derived=_PRICE_FILE),
+    Column("imported_at", _TIME, derived="the collector's clock at the import"),
+), "ReplacingMergeTree(imported_at) ORDER BY (instance_type, region, kind, as_of)")
+
+_QS = "0.5, 0.9, 0.95, 0.99"
+_DIGEST = "kept by request_digests_mv: the SELECT item of the same name in DIGEST_SELECT"
+
+
+def _digest(name: str, type_: str) -> Column:
+    return Column(name, type_, derived=_DIGEST)
+
+
+def _sum(name: str, of: str = "UInt64") -> Column:
+    return _digest(name, f"SimpleAggregateFunction(sum, {of})")
+
+
+_QUANTILES = f"AggregateFunction(quantiles({_QS}), Float64)"
+_ARRAY_QUANTILES = f"AggregateFunction(quantilesArray({_QS}), Array(Float64))"
+# Per-step digests of `requests`, kept by a materialized view as rows arrive, so reports read
+# kilobytes of quantile states instead of every chunk of every request (see collector/views.py).
+REQUEST_DIGESTS = Table("request_digests", (
+    Column("run_id", "String", derived=_DIGEST), Column("agent_id", _LC, derived=_DIGEST),
+    Column("step", "UInt32", derived=_DIGEST),
+    _digest("concurrency", "SimpleAggregateFunction(any, UInt32)"),
+    _digest("repetition", "SimpleAggregateFunction(any, UInt32)"),
+    _sum("requests"), _sum("errors"), _sum("ok"), _sum("counted"), _sum("output_tokens"), _sum("prompt_tokens"),
+    _digest("first_start_ns", "SimpleAggregateFunction(min, Int64)"),
+    _digest("last_end_ns", "SimpleAggregateFunction(max, Int64)"),
+    _digest("ttft_state", _QUANTILES), _sum("ttft_sum", "Float64"),
+    _digest("e2e_state", _QUANTILES), _sum("e2e_sum", "Float64"),
+    _digest("tpot_state", _QUANTILES), _sum("tpot_sum", "Float64"), _sum("tpot_n"),
+    _digest("itl_state", _ARRAY_QUANTILES), _digest("itl_token_state", _ARRAY_QUANTILES),
+    _sum("itl_sum", "Float64"), _sum("itl_token_sum", "Float64"), _sum("gaps"), _sum("gap_tokens"),
+), f"AggregatingMergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}")
+
+SCHEMA_VERSION_TABLE = Table("schema_version", (
+    Column("version", "UInt32", derived="SCHEMA_VERSION of the collector that created or upgraded the store"),
+    Column("applied_at", _TIME, derived="the collector's clock then"),
+), "ReplacingMergeTree(applied_at) ORDER BY version")
+
+TABLES: dict[str, Table] = {t.name: t for t in (
+    NODES, RUNS, STEPS, REQUESTS, DEVICE_SAMPLES, SERVER_METRICS, RUN_NODES, RUN_PROGRESS, PRICES, REQUEST_DIGESTS,
+    SCHEMA_VERSION_TABLE)}
 # The tables agents write: each row carries its batch's id, indexed so that "which of these batches
 # does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
-BATCHED = ("runs", "steps", "requests", "device_samples", "server_metrics")
-BATCH_ID = "batch_id"
-_BATCH_ID_COLUMN = ("batch_id String DEFAULT '' "
-                    "COMMENT 'the agent batch that carried the row (replays are recognised by it)'")
-_BATCH_ID_INDEX = "batch_id_idx batch_id TYPE bloom_filter(0.01) GRANULARITY 1"
-_BATCH = f"{_BATCH_ID_COLUMN},\n            INDEX {_BATCH_ID_INDEX}"
+BATCHED = tuple(name for name, t in TABLES.items() if t.batched)
 
 # What the materialized view stores per insert block; also backfills a store created before it.
-# Definitions are DESIGN §3 (see collector/views.py for the read side).
-DIGEST_SELECT = """
-    WITH arrayMap(g -> g / 1e6, arrayPopFront(arrayDifference(chunk_offset_ns))) AS gap_ms,
-         arrayPopFront(chunk_tokens) AS gap_k,
-         arrayMap((g, k) -> g / k, arrayFilter((g, k) -> k > 0, gap_ms, gap_k), arrayFilter(k -> k > 0, gap_k)) AS gap_token_ms
+# Definitions are DESIGN §3, written once in collector/formulas.py (see collector/views.py for the read side).
+DIGEST_SELECT = f"""
+    WITH {REQUEST_FIGURES}
     SELECT run_id, agent_id, step, any(concurrency) AS concurrency, any(repetition) AS repetition,
         count() AS requests, countIf(error_class != '') AS errors, countIf(error_class = '') AS ok,
         countIf(error_class = '' AND tokens_counted) AS counted,
         sumIf(output_tokens, error_class = '') AS output_tokens, sumIf(prompt_tokens, error_class = '') AS prompt_tokens,
-        min(toUnixTimestamp64Nano(start_time)) AS first_start_ns,
-        max(toUnixTimestamp64Nano(start_time) + e2e_ns) AS last_end_ns,
-        quantilesStateIf(0.5, 0.9, 0.95, 0.99)(ttft_ns / 1e6, error_class = '') AS ttft_state,
-        sumIf(ttft_ns / 1e6, error_class = '') AS ttft_sum,
-        quantilesStateIf(0.5, 0.9, 0.95, 0.99)(e2e_ns / 1e6, error_class = '') AS e2e_state,
-        sumIf(e2e_ns / 1e6, error_class = '') AS e2e_sum,
-        quantilesStateIf(0.5, 0.9, 0.95, 0.99)((e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1),
-                                                error_class = '' AND output_tokens > 1) AS tpot_state,
-        sumIf((e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1), error_class = '' AND output_tokens > 1) AS tpot_sum,
-        countIf(error_class = '' AND output_tokens > 1) AS tpot_n,
-        quantilesArrayStateIf(0.5, 0.9, 0.95, 0.99)(gap_ms, error_class = '') AS itl_state,
-        quantilesArrayStateIf(0.5, 0.9, 0.95, 0.99)(gap_token_ms, error_class = '') AS itl_token_state,
-        sumIf(arraySum(gap_ms), error_class = '') AS itl_sum,
-        sumIf(arraySum(gap_token_ms), error_class = '') AS itl_token_sum,
-        sumIf(length(gap_ms), error_class = '') AS gaps,
-        sumIf(arraySum(gap_k), error_class = '') AS gap_tokens
-    FROM {source}
+        min(req_start_ns) AS first_start_ns,
+        max(req_end_ns) AS last_end_ns,
+        quantilesStateIf({_QS})(req_ttft_ms, error_class = '') AS ttft_state,
+        sumIf(req_ttft_ms, error_class = '') AS ttft_sum,
+        quantilesStateIf({_QS})(req_e2e_ms, error_class = '') AS e2e_state,
+        sumIf(req_e2e_ms, error_class = '') AS e2e_sum,
+        quantilesStateIf({_QS})(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_state,
+        sumIf(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_sum,
+        countIf(error_class = '' AND req_has_tpot) AS tpot_n,
+        quantilesArrayStateIf({_QS})(req_gap_ms, error_class = '') AS itl_state,
+        quantilesArrayStateIf({_QS})(req_gap_token_ms, error_class = '') AS itl_token_state,
+        sumIf(arraySum(req_gap_ms), error_class = '') AS itl_sum,
+        sumIf(arraySum(req_gap_token_ms), error_class = '') AS itl_token_sum,
+        sumIf(length(req_gap_ms), error_class = '') AS gaps,
+        sumIf(arraySum(req_gap_tokens), error_class = '') AS gap_tokens
+    FROM {{db}}.requests
     GROUP BY run_id, agent_id, step
     SETTINGS prefer_column_name_to_alias = 1"""
 
-TABLES: dict[str, str] = {
-    "nodes": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.nodes (
-            agent_id LowCardinality(String), node_name LowCardinality(String),
-            instance_type LowCardinality(String), accelerator_kind LowCardinality(String),
-            accelerator_count UInt32, accelerator_model LowCardinality(String),
-            agent_version String, driver_version String, seen_at DateTime64(9, 'UTC')
-        ) ENGINE = ReplacingMergeTree(seen_at) ORDER BY agent_id""",
-    "runs": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.runs (
-            run_id String, agent_id LowCardinality(String), phase Enum8('start' = 1, 'end' = 2),
-            time DateTime64(9, 'UTC'), target_url String, model LowCardinality(String), simulated Bool,
-            target_version String, scenario LowCardinality(String), config_json String,
-            {_BATCH}
-        ) ENGINE = MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}""",
-    "steps": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.steps (
-            run_id String, agent_id LowCardinality(String), step UInt32, concurrency UInt32, repetition UInt32,
-            start_time DateTime64(9, 'UTC'), end_time DateTime64(9, 'UTC'), requests UInt32,
-            mode LowCardinality(String), rate_rps Float64, agent_cpu_pct Float64, loop_lag_p99_ms Float64,
-            client_saturated Bool,
-            {_BATCH}
-        ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}""",
-    "requests": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.requests (
-            run_id String, agent_id LowCardinality(String), request_id String,
-            step UInt32, concurrency UInt32, repetition UInt32,
-            start_time DateTime64(9, 'UTC') COMMENT 'wall clock just before the request was sent',
-            ttft_ns Int64 COMMENT 'first content-bearing chunk; -1 when none came',
-            e2e_ns Int64 COMMENT 'last byte of the stream',
-            chunk_offset_ns Array(Int64) COMMENT 'arrival of each content-bearing chunk after the send',
-            chunk_tokens Array(UInt32) COMMENT 'tokens carried by each of those chunks',
-            prompt_tokens UInt32, output_tokens UInt32, tokens_counted Bool,
-            finish_reason LowCardinality(String), http_status UInt16,
-            error_class LowCardinality(String), error_message String,
-            dispatch_delay_ns Int64 COMMENT 'send time - scheduled time',
-            {_BATCH}
-        ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}""",
-    "device_samples": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.device_samples (
-            run_id String, agent_id LowCardinality(String), time DateTime64(9, 'UTC'),
-            source LowCardinality(String), device LowCardinality(String), metric LowCardinality(String),
-            value Float64,
-            {_BATCH}
-        ) ENGINE = MergeTree ORDER BY (agent_id, time, source, device, metric) {_DEDUP}""",
-    "server_metrics": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.server_metrics (
-            run_id String, agent_id LowCardinality(String), step UInt32, name LowCardinality(String),
-            labels String, start_value Float64, end_value Float64,
-            {_BATCH}
-        ) ENGINE = MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}""",
-    "run_nodes": """
-        CREATE TABLE IF NOT EXISTS {db}.run_nodes (
-            run_id String, agent_id LowCardinality(String), node_name LowCardinality(String),
-            instance_type LowCardinality(String), scenario LowCardinality(String),
-            role Enum8('member' = 1, 'late' = 2), plan_json String, selector String,
-            start_at DateTime64(9, 'UTC'), created DateTime64(9, 'UTC')
-        ) ENGINE = ReplacingMergeTree(created) ORDER BY (run_id, agent_id)""",
-    "run_progress": """
-        CREATE TABLE IF NOT EXISTS {db}.run_progress (
-            run_id String, agent_id LowCardinality(String),
-            state Enum8('planned' = 1, 'running' = 2, 'finished' = 3, 'cancelled' = 4, 'failed' = 5),
-            step UInt32, steps_total UInt32, requests_done UInt32, output_tokens_per_s Float64, errors UInt32,
-            detail String, time DateTime64(9, 'UTC')
-        ) ENGINE = ReplacingMergeTree(time) ORDER BY (run_id, agent_id)""",
-    "prices": """
-        CREATE TABLE IF NOT EXISTS {db}.prices (
-            instance_type LowCardinality(String), region LowCardinality(String), kind LowCardinality(String),
-            usd_per_hour Float64, currency LowCardinality(String), as_of String COMMENT 'date the price held, YYYY-MM[-DD]',
-            accelerators String, accelerator_memory_gb Float64, confidence LowCardinality(String), source String,
-            imported_at DateTime64(9, 'UTC')
-        ) ENGINE = ReplacingMergeTree(imported_at) ORDER BY (instance_type, region, kind, as_of)""",
-    # Per-step digests of `requests`, kept by a materialized view as rows arrive, so reports read
-    # kilobytes of quantile states instead of every chunk of every request (see collector/views.py).
-    "request_digests": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.request_digests (
-            run_id String, agent_id LowCardinality(String), step UInt32,
-            concurrency SimpleAggregateFunction(any, UInt32), repetition SimpleAggregateFunction(any, UInt32),
-            requests SimpleAggregateFunction(sum, UInt64), errors SimpleAggregateFunction(sum, UInt64),
-            ok SimpleAggregateFunction(sum, UInt64), counted SimpleAggregateFunction(sum, UInt64),
-            output_tokens SimpleAggregateFunction(sum, UInt64), prompt_tokens SimpleAggregateFunction(sum, UInt64),
-            first_start_ns SimpleAggregateFunction(min, Int64), last_end_ns SimpleAggregateFunction(max, Int64),
-            ttft_state AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Float64), ttft_sum SimpleAggregateFunction(sum, Float64),
-            e2e_state AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Float64), e2e_sum SimpleAggregateFunction(sum, Float64),
-            tpot_state AggregateFunction(quantiles(0.5, 0.9, 0.95, 0.99), Float64), tpot_sum SimpleAggregateFunction(sum, Float64),
-            tpot_n SimpleAggregateFunction(sum, UInt64),
-            itl_state AggregateFunction(quantilesArray(0.5, 0.9, 0.95, 0.99), Array(Float64)),
-            itl_token_state AggregateFunction(quantilesArray(0.5, 0.9, 0.95, 0.99), Array(Float64)),
-            itl_sum SimpleAggregateFunction(sum, Float64), itl_token_sum SimpleAggregateFunction(sum, Float64),
-            gaps SimpleAggregateFunction(sum, UInt64), gap_tokens SimpleAggregateFunction(sum, UInt64)
-        ) ENGINE = AggregatingMergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}""",
-    "request_digests_mv": """
-        CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.request_digests_mv TO {db}.request_digests AS """
-        + DIGEST_SELECT.replace("{source}", "{db}.requests"),
-    "schema_version": """
-        CREATE TABLE IF NOT EXISTS {db}.schema_version (version UInt32, applied_at DateTime64(9, 'UTC'))
-        ENGINE = ReplacingMergeTree(applied_at) ORDER BY version""",
+# Created at every start, in this order (CREATE ... IF NOT EXISTS: an existing store keeps its tables).
+DDL: dict[str, str] = {
+    **{name: t.ddl() for name, t in TABLES.items() if name != SCHEMA_VERSION_TABLE.name},
+    "request_digests_mv": "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.request_digests_mv TO {db}.request_digests AS "
+                          + DIGEST_SELECT,
+    SCHEMA_VERSION_TABLE.name: SCHEMA_VERSION_TABLE.ddl(),
 }
 
-# Run at every start, after TABLES: bring a store created before a column was added up to date.
+# Run at every start, after DDL: bring a store created before a column was added up to date.
 MIGRATIONS: list[str] = [
     stmt for table in BATCHED for stmt in (
-        f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {_BATCH_ID_COLUMN}",
+        f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {BATCH_ID_COLUMN.ddl()}",
         f"ALTER TABLE {{db}}.{table} ADD INDEX IF NOT EXISTS {_BATCH_ID_INDEX}",
     )
 ]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {
-    "request_digests": "INSERT INTO {db}.request_digests " + DIGEST_SELECT.replace("{source}", "{db}.requests"),
-}
-
-# Columns by table, as Store.insert takes rows; the collector's ingest path adds BATCH_ID to BATCHED tables.
-COLUMNS: dict[str, list[str]] = {
-    "nodes": ["agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_count",
-              "accelerator_model", "agent_version", "driver_version", "seen_at"],
-    "runs": ["run_id", "agent_id", "phase", "time", "target_url", "model", "simulated", "target_version",
-             "scenario", "config_json"],
-    "steps": ["run_id", "agent_id", "step", "concurrency", "repetition", "start_time", "end_time", "requests",
-              "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated"],
-    "requests": ["run_id", "agent_id", "request_id", "step", "concurrency", "repetition", "start_time", "ttft_ns",
-                 "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted",
-                 "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns"],
-    "device_samples": ["run_id", "agent_id", "time", "source", "device", "metric", "value"],
-    "server_metrics": ["run_id", "agent_id", "step", "name", "labels", "start_value", "end_value"],
-    "prices": ["instance_type", "region", "kind", "usd_per_hour", "currency", "as_of", "accelerators",
-               "accelerator_memory_gb", "confidence", "source", "imported_at"],
-    "run_nodes": ["run_id", "agent_id", "node_name", "instance_type", "scenario", "role", "plan_json", "selector",
-                  "start_at", "created"],
-    "run_progress": ["run_id", "agent_id", "state", "step", "steps_total", "requests_done", "output_tokens_per_s",
-                     "errors", "detail", "time"],
+    "request_digests": "INSERT INTO {db}.request_digests " + DIGEST_SELECT,
 }

@@ -27,7 +27,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import TokenFile
-from siliconbench.collector.errors import InvalidBatch
+from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
@@ -82,7 +82,7 @@ class TelemetryService:
             return
         try:
             await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
-        except Exception as exc:  # the store's drivers raise many unrelated types; all mean "not stored"
+        except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
             log.error("agent %s: cannot record its Hello (%s: %s); refusing the stream until the store is back",
                       hello.agent_id, type(exc).__name__, _first_line(exc))
             yield _error(0, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")

@@ -3,6 +3,11 @@ default, or a server (`http://user:pass@host:8123/db`) with no change of code.
 
 clickhouse-connect has no async client for chDB, and a client serialises its calls, so the
 collector gives each worker thread its own client (`Store.client()`), all on one engine.
+
+The drivers' errors stop here: every Store method raises only the collector's errors, mapped by
+`store_error` (StoreUnavailable: retry later; StoreRefused: the store rejected the statement), so no
+other module catches a driver's exception or imports its types. Code that must use the client itself
+(`export`'s raw stream, `sql`) wraps the call in `Store.mapped_errors()`.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from siliconbench.collector.errors import StoreLocked, StoreUnavailable
-from siliconbench.collector.schema import BACKFILL, BATCH_ID, COLUMNS, MIGRATIONS, SCHEMA_VERSION, TABLES
+from siliconbench.collector.errors import CollectorError, StoreLocked, StoreRefused, StoreUnavailable
+from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, MIGRATIONS, SCHEMA_VERSION, TABLES
 from siliconbench.collector.views import VIEWS
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,6 @@ class StoreLocation:
         user = parts.username or "default"
         secret = password if password is not None else (parts.password or "")
         netloc = f"{parts.hostname}:{parts.port or (8443 if parts.scheme == 'https' else 8123)}"
-        from urllib.parse import quote
-
         dsn = f"{parts.scheme}://{quote(user)}:{quote(secret)}@{netloc}/{database}"
         return cls(dsn=dsn, database=database, embedded=False, shown=f"{parts.scheme}://{user}@{netloc}/{database}")
 
@@ -89,53 +94,60 @@ class Store:
     def _connect(self) -> Client:
         loc = self.location
         try:
-            if loc.embedded:
-                return clickhouse_connect.get_client(dsn=loc.dsn)
-            return clickhouse_connect.get_client(dsn=loc.dsn, connect_timeout=5)
-        except Exception as exc:  # clickhouse-connect and chDB raise several unrelated types here
-            text = str(exc)
-            if loc.embedded and ("EmbeddedServer" in text or "lock" in text.lower()):
-                raise StoreLocked(
-                    f"the embedded store {loc.shown} is in use by another process (a running collector?). "
-                    "Stop that process first, or serve the data from a ClickHouse server"
-                ) from None
-            raise StoreUnavailable(f"cannot open the store {loc.shown}: {text.splitlines()[0] if text else exc!r}") from None
+            with self.mapped_errors():
+                if loc.embedded:
+                    return clickhouse_connect.get_client(dsn=loc.dsn)
+                return clickhouse_connect.get_client(dsn=loc.dsn, connect_timeout=5)
+        except StoreRefused as exc:  # refused to open (wrong password, no such database): not there for us
+            raise StoreUnavailable(f"cannot open the store {loc.shown}: {_first_line(exc.__cause__)}") from None
+
+    def sql(self, text: str) -> str:
+        """`text` with `{db}` (the one placeholder of the collector's SQL) naming this store's database."""
+        return text.replace("{db}", f"`{self.location.database}`")
+
+    @contextmanager
+    def mapped_errors(self) -> Iterator[None]:
+        """Run a block of driver calls; whatever the drivers raise leaves as a collector error (store_error)."""
+        try:
+            yield
+        except Exception as exc:  # the drivers raise unrelated types; store_error sorts them
+            raise store_error(exc, self.location) from exc
 
     def ensure_schema(self) -> None:
         db = self.location.database
         client = self.client()
         try:
-            client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-            existing = {row[0] for row in client.query(f"SHOW TABLES FROM `{db}`").result_rows}
-            for ddl in TABLES.values():
-                client.command(ddl.format(db=f"`{db}`"))
-            for ddl in MIGRATIONS:
-                client.command(ddl.format(db=f"`{db}`"))
-            if "requests" in existing:  # derived tables added to an older store start from its rows
-                for table, fill in BACKFILL.items():
-                    if table not in existing:
-                        client.command(fill.format(db=f"`{db}`"))
-            for ddl in VIEWS.values():  # read-side views: replaced, so they follow the code
-                client.command(ddl.replace("{db}", f"`{db}`"))
-            applied = client.query(f"SELECT max(version) FROM `{db}`.schema_version").result_rows[0][0]
-            if applied > SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"the store {self.location.shown} has schema version {applied}, newer than this "
-                    f"collector's {SCHEMA_VERSION}: upgrade siliconbench"
-                )
-            if applied < SCHEMA_VERSION:
-                client.insert("schema_version", [[SCHEMA_VERSION, time.time_ns()]], database=db,
-                              column_names=["version", "applied_at"])
-        except ClickHouseError as exc:
+            with self.mapped_errors():
+                client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+                existing = {row[0] for row in client.query(f"SHOW TABLES FROM `{db}`").result_rows}
+                for ddl in [*DDL.values(), *MIGRATIONS]:
+                    client.command(self.sql(ddl))
+                if "requests" in existing:  # derived tables added to an older store start from its rows
+                    for table, fill in BACKFILL.items():
+                        if table not in existing:
+                            client.command(self.sql(fill))
+                for ddl in VIEWS.values():  # read-side views: replaced, so they follow the code
+                    client.command(self.sql(ddl))
+                applied = client.query(f"SELECT max(version) FROM `{db}`.schema_version").result_rows[0][0]
+                if applied < SCHEMA_VERSION:
+                    client.insert("schema_version", [[SCHEMA_VERSION, time.time_ns()]], database=db,
+                                  column_names=TABLES["schema_version"].names)
+        except StoreRefused as exc:
             raise StoreUnavailable(f"cannot create the schema in {self.location.shown}: {exc}") from None
+        if applied > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"the store {self.location.shown} has schema version {applied}, newer than this "
+                f"collector's {SCHEMA_VERSION}: upgrade siliconbench"
+            )
 
     def insert(self, table: str, rows: list[list], dedup_token: str) -> None:
         """Insert rows into `table`; a repeat of the same dedup_token is stored once."""
         if rows:
-            self.client().insert(table, rows, database=self.location.database, column_names=COLUMNS[table],
-                                 settings={"insert_deduplication_token": dedup_token,
-                                           # a replay skipped in `requests` must skip its digest too
-                                           "deduplicate_blocks_in_dependent_materialized_views": 1})
+            with self.mapped_errors():
+                self.client().insert(table, rows, database=self.location.database, column_names=TABLES[table].names,
+                                     settings={"insert_deduplication_token": dedup_token,
+                                               # a replay skipped in `requests` must skip its digest too
+                                               "deduplicate_blocks_in_dependent_materialized_views": 1})
 
     def insert_arrow(self, table: str, columns, dedup_token: str) -> None:
         """Insert a pyarrow Table (columns named as in the schema) as one ArrowStream block; a repeat
@@ -145,10 +157,11 @@ class Store:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, columns.schema) as writer:
             writer.write_table(columns)
-        self.client().raw_insert(f"`{self.location.database}`.`{table}`", columns.schema.names, sink.getvalue(),
-                                 fmt="ArrowStream",
-                                 settings={"insert_deduplication_token": dedup_token,
-                                           "deduplicate_blocks_in_dependent_materialized_views": 1})
+        with self.mapped_errors():
+            self.client().raw_insert(f"`{self.location.database}`.`{table}`", columns.schema.names, sink.getvalue(),
+                                     fmt="ArrowStream",
+                                     settings={"insert_deduplication_token": dedup_token,
+                                               "deduplicate_blocks_in_dependent_materialized_views": 1})
 
     def stored_batches(self, ids_by_table: dict[str, list[str]]) -> set[tuple[str, str]]:
         """(table, batch_id) for each of the given batches that the table already holds: one query
@@ -164,8 +177,8 @@ class Store:
 
     def query(self, sql: str, parameters: dict | None = None):
         """Run a read query with bound parameters ({name:Type}); tables are addressed as {db}.table."""
-        return self.client().query(sql.replace("{db}", f"`{self.location.database}`"), parameters=parameters,
-                                   settings=QUERY_SETTINGS)
+        with self.mapped_errors():
+            return self.client().query(self.sql(sql), parameters=parameters, settings=QUERY_SETTINGS)
 
     def close(self) -> None:
         with self._lock:
@@ -173,3 +186,31 @@ class Store:
                 client.close()
             self._clients.clear()
         self._local = threading.local()
+
+
+# chDB's refusal to open a store another process holds (a ProgrammingError naming its embedded server).
+_LOCKED = ("Error initializing EmbeddedServer", "Cannot lock file")
+
+
+def store_error(exc: BaseException, location: StoreLocation) -> CollectorError:
+    """The collector's error for what a ClickHouse driver raised: the one place they are mapped.
+
+    StoreLocked: chDB refused to open a store another process holds. StoreUnavailable: the store could
+    not be reached (clickhouse-connect's OperationalError, an OSError) or failed in a way of chDB's own
+    (types other than clickhouse-connect's): a retry may succeed. StoreRefused: the store answered and
+    refused the statement (every other clickhouse-connect error: bad SQL, rows of the wrong type, a
+    memory limit). A collector error passes through as it is."""
+    if isinstance(exc, CollectorError):
+        return exc
+    text, line = str(exc), _first_line(exc)
+    if location.embedded and any(mark in text for mark in _LOCKED):
+        return StoreLocked(f"the embedded store {location.shown} is in use by another process (a running "
+                           "collector?). Stop that process first, or serve the data from a ClickHouse server")
+    if isinstance(exc, (OperationalError, OSError)) or not isinstance(exc, ClickHouseError):
+        return StoreUnavailable(f"the store {location.shown} is unavailable: {line}")
+    return StoreRefused(f"the store {location.shown} refused it: {line}")
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)

@@ -12,6 +12,9 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
   output_tps  sum(output_tokens) / wall_s; total_tps (prompt + output) / wall_s; rps ok requests / wall_s
   goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
 
+The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written once, in
+collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use them by name.
+
 Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: percentiles [p50, p90, p95, p99], means, throughput
   step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
@@ -35,6 +38,8 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 """
 
 from __future__ import annotations
+
+from siliconbench.collector.formulas import REQUEST_FIGURES
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
@@ -61,17 +66,18 @@ FROM {{db}}.request_digests
 GROUP BY run_id, agent_id, step
 """
 
-STEP_GOODPUT = """
-CREATE OR REPLACE VIEW {db}.step_goodput AS
-WITH error_class = ''
-     AND ttft_ns / 1e6 <= {ttft_ms:Float64}
-     AND e2e_ns / 1e6 <= {e2e_ms:Float64}
-     AND if(output_tokens > 1, (e2e_ns - ttft_ns) / 1e6 / (output_tokens - 1), 0) <= {tpot_ms:Float64} AS good
+STEP_GOODPUT = f"""
+CREATE OR REPLACE VIEW {{db}}.step_goodput AS
+WITH {REQUEST_FIGURES},
+     error_class = ''
+     AND req_ttft_ms <= {{ttft_ms:Float64}}
+     AND req_e2e_ms <= {{e2e_ms:Float64}}
+     AND if(req_has_tpot, req_tpot_ms, 0) <= {{tpot_ms:Float64}} AS good
 SELECT run_id, agent_id, step,
     countIf(good) AS good_requests,
     sumIf(output_tokens, good) AS good_tokens_out,
     sumIf(output_tokens + prompt_tokens, good) AS good_tokens_total
-FROM {db}.requests
+FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
 """
 

@@ -1,5 +1,6 @@
 """CSV: one row per series × concurrency with every figure as a raw number (median of the repetitions
-and its min/max), the node's device figures and the cost at that point — for spreadsheets and plots."""
+and its min/max), the node's device figures and the cost at that point — for spreadsheets and plots.
+The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import io
 
 from siliconbench.collector.prices import usd_per_million
+from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import Report
 
 _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s",
@@ -16,6 +18,16 @@ _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "t
 _ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 _QS = ("p50", "p90", "p95", "p99")
 _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_output_token", "energy_method")
+
+
+def render_fleet(report: FleetReport) -> str:
+    table = report.table("scenarios")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["run_id", "state", *(c.name for c in table.columns)])
+    for row in table.rows:
+        writer.writerow([report.run_id, report.life.state, *("" if v is None or v != v else v for v in row)])
+    return out.getvalue()
 
 
 def render(report: Report) -> str:

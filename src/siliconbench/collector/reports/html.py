@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 
 from siliconbench.collector.reports import model as m
+from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner
 from siliconbench.collector.reports.svg import bar_chart, line_chart
 from siliconbench.collector.reports.text import fmt, unit
@@ -38,6 +39,16 @@ def render(report: Report) -> str:
         parts.append(_table(table))
     parts.append("<h2>Definitions</h2><ul>" + "".join(f"<li>{escape(d)}</li>" for d in DEFINITIONS) + "</ul>")
     parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def render_fleet(report: FleetReport) -> str:
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{escape(report.title)}</h1>"]
+    parts += [f'<div class="banner">⚠ {escape(banner)}</div>' for banner in report.banners()]
+    parts += [_table(table) for table in report.tables]
+    parts.append(f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p></body></html>")
     return "\n".join(parts) + "\n"
 
 

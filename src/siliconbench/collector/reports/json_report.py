@@ -1,4 +1,5 @@
-"""JSON: the whole report — series, tables (raw values), findings, sweep points, steps and devices."""
+"""JSON: the whole report — series, tables (raw values), findings, sweep points, steps and devices; for
+the fleet report, the run's state, its nodes and the scenario rows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import datetime as dt
 import json
 import math
 
+from siliconbench.collector.fleet import STATE_NAMES
+from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, cost_figures
 
 
@@ -46,4 +49,14 @@ def render(report: Report) -> str:
         "devices": report.figures.devices,
         "definitions": list(DEFINITIONS),
     }
+    return json.dumps(_clean(doc), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_fleet(report: FleetReport) -> str:
+    life = report.life
+    nodes = [{"agent_id": n.agent_id, "node": n.node_name, "scenario": n.scenario, "instance_type": n.instance_type,
+              "state": STATE_NAMES.get(n.progress.state, "?"), "steps_done": n.progress.step,
+              "steps_total": n.progress.steps_total, "detail": n.progress.detail} for n in life.nodes]
+    doc = {"run_id": report.run_id, "state": life.state, "detail": life.detail, "generated_at": report.generated_at,
+           "nodes": nodes, "scenarios": report.scenarios}
     return json.dumps(_clean(doc), indent=2, ensure_ascii=False) + "\n"

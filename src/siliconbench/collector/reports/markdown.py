@@ -1,8 +1,10 @@
 """Markdown: the reference report's five tables (plus devices and every step), each with its formula,
-a 'vs baseline' column, and the consistency warnings beside the rows and under the table."""
+a 'vs baseline' column, and the consistency warnings beside the rows and under the table; the fleet
+report's node and scenario tables the same way."""
 
 from __future__ import annotations
 
+from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, unfinished_banner
 from siliconbench.collector.reports.text import fmt, unit
 
@@ -18,6 +20,16 @@ def render(report: Report) -> str:
     for table in report.tables:
         lines += _table(table) + [""]
     lines += ["## Definitions", ""] + [f"- {d}" for d in DEFINITIONS]
+    return "\n".join(lines) + "\n"
+
+
+def render_fleet(report: FleetReport) -> str:
+    lines = [f"# {report.title}", ""]
+    for banner in report.banners():
+        lines += [f"> ⚠ **{banner}**", ""]
+    for table in report.tables:
+        lines += _table(table) + [""]
+    lines.append(f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.")
     return "\n".join(lines) + "\n"
 
 

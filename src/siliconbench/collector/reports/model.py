@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from siliconbench.collector import checks
 from siliconbench.collector.checks import Finding, PointFigures
 from siliconbench.collector.errors import InvalidOption
-from siliconbench.collector.fleet_report import lifecycle
+from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series

@@ -1,0 +1,125 @@
+"""The fleet report as data: one run on many nodes, compared by scenario, rendered by the same
+renderers as every report (collector/reports/: markdown, csv, json, html).
+
+Percentiles pool every request of every node of a scenario and are exact (quantilesExact over the
+raw rows, in ClickHouse), from the per-request figures of collector/formulas.py. A scenario's
+throughput at a step is the sum of its nodes' output tokens/s (step_rollups: the nodes run at the
+same time), then the median over repetitions. The run's lifecycle state heads the report: an
+unfinished run says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from siliconbench.collector.fleet import STATE_NAMES
+from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.lifecycle import Lifecycle, lifecycle
+from siliconbench.collector.reports.model import INT, MS, TPS, Column, Table
+from siliconbench.collector.store import Store
+
+SCENARIO_SQL = f"""
+WITH members AS (
+    SELECT run_id, agent_id, any(scenario) AS scenario, max(simulated) AS simulated
+    FROM {{db}}.runs WHERE run_id = {{run:String}} AND phase = 'start' GROUP BY run_id, agent_id
+), throughput AS (
+    SELECT m.scenario AS scenario, p.concurrency AS concurrency, sum(p.output_tps) AS output_tps
+    FROM (SELECT agent_id, concurrency, repetition, output_tps FROM {{db}}.step_rollups WHERE run_id = {{run:String}})
+        AS p INNER JOIN members AS m USING (agent_id)
+    GROUP BY scenario, concurrency, p.repetition
+)
+SELECT l.scenario, l.concurrency, l.nodes, l.instance_types, l.requests, l.errors, l.ttft_ms, l.itl_ms,
+       l.tpot_ms, l.e2e_ms, t.output_tps, l.simulated
+FROM (
+    WITH {REQUEST_FIGURES}
+    SELECT m.scenario AS scenario, r.concurrency AS concurrency, uniqExact(r.agent_id) AS nodes,
+           arrayStringConcat(arraySort(groupUniqArray(n.instance_type)), ', ') AS instance_types,
+           count() AS requests, countIf(r.error_class != '') AS errors,
+           quantilesExactIf(0.5, 0.99)(req_ttft_ms, r.error_class = '') AS ttft_ms,
+           quantilesExactArrayIf(0.5, 0.99)(req_gap_ms, r.error_class = '') AS itl_ms,
+           quantilesExactIf(0.5, 0.99)(req_tpot_ms, r.error_class = '' AND req_has_tpot) AS tpot_ms,
+           quantilesExactIf(0.5, 0.99)(req_e2e_ms, r.error_class = '') AS e2e_ms,
+           max(m.simulated) AS simulated
+    FROM {{db}}.requests AS r
+    INNER JOIN members AS m ON m.agent_id = r.agent_id
+    LEFT JOIN (SELECT agent_id, instance_type FROM {{db}}.nodes FINAL) AS n ON n.agent_id = r.agent_id
+    WHERE r.run_id = {{run:String}}
+    GROUP BY scenario, concurrency
+) AS l
+LEFT JOIN (SELECT scenario, concurrency, median(output_tps) AS output_tps FROM throughput GROUP BY scenario, concurrency)
+    AS t ON t.scenario = l.scenario AND t.concurrency = l.concurrency
+ORDER BY l.scenario, l.concurrency
+"""
+
+_PERCENTILES = (("TTFT", "ttft_ms"), ("ITL", "itl_ms"), ("TPOT", "tpot_ms"), ("E2E", "e2e_ms"))
+
+
+@dataclass(slots=True)
+class FleetReport:
+    run_id: str
+    generated_at: dt.datetime
+    life: Lifecycle
+    scenarios: list[dict]     # SCENARIO_SQL rows, raw (JSON and CSV keep the raw values)
+    tables: list[Table]       # the nodes' states (fleet runs only), the scenarios compared
+
+    @property
+    def title(self) -> str:
+        return f"siliconbench fleet run {self.run_id}"
+
+    @property
+    def simulated(self) -> bool:
+        return any(r["simulated"] for r in self.scenarios)
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+    def banners(self) -> list[str]:
+        """The warnings that head the report, most important first."""
+        out = []
+        if not self.life.finished:
+            out.append(f"UNFINISHED run (state: {self.life.state}) — figures cover only what was stored so far."
+                       + (f" {self.life.detail}" if self.life.detail else ""))
+        if self.simulated:
+            out.append("SIMULATED target on some or all nodes: the figures test the pipeline, not the hardware.")
+        return out
+
+
+def build_fleet_report(store: Store, run_id: str) -> FleetReport:
+    """The fleet report of `run_id`; RunNotFound when the store has no such run."""
+    life = lifecycle(store, run_id)
+    result = store.query(SCENARIO_SQL, {"run": run_id})
+    rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
+    tables = [_nodes(life)] if life.nodes else []
+    tables.append(_scenarios(rows))
+    return FleetReport(run_id, dt.datetime.now(dt.timezone.utc), life, rows, tables)
+
+
+def _nodes(life: Lifecycle) -> Table:
+    t = Table("nodes", "Nodes", [Column("node"), Column("scenario"), Column("instance type"), Column("state"),
+                                 Column("steps"), Column("requests", INT), Column("errors", INT), Column("detail")],
+              caption="Each member's latest progress; a member silent past the grace is reported as failed.")
+    for n in life.nodes:
+        p = n.progress
+        t.rows.append([n.node_name or n.agent_id, n.scenario, n.instance_type, STATE_NAMES.get(p.state, "?"),
+                       f"{p.step}/{p.steps_total}", p.requests_done, p.errors, p.detail])
+    return t
+
+
+def _scenarios(rows: list[dict]) -> Table:
+    t = Table("scenarios", "Scenarios",
+              [Column("scenario"), Column("instance types"), Column("conc", INT), Column("nodes", INT),
+               Column("requests", INT), Column("errors", INT),
+               *(Column(f"{name} {q}", MS) for name, _ in _PERCENTILES for q in ("p50", "p99")),
+               Column("output tok/s", TPS)],
+              caption="Percentiles are exact over all requests of all nodes of a scenario (successful requests only). "
+                      "Output tok/s = per step, Σ over the scenario's nodes of (output tokens ÷ step wall time), then "
+                      "the median over repetitions. Concurrency is per node.")
+    for r in rows:
+        t.rows.append([r["scenario"], r["instance_types"], r["concurrency"], r["nodes"], r["requests"], r["errors"],
+                       *(_at(r[key], i) for _, key in _PERCENTILES for i in (0, 1)), r["output_tps"]])
+    return t
+
+
+def _at(values: list[float] | None, i: int) -> float | None:
+    return values[i] if values and len(values) > i else None
