@@ -1,0 +1,208 @@
+"""The device check (scripts/device_check.sh, issue 17) up to the point a real driver is needed.
+
+Sample files are recorded by scripts/device_sample.py, the agent's SamplerRunner and NvmlSampler,
+against the C stub of libnvidia-ml.so.1 (one process per phase, as the check runs them); a few tests then
+break one property of a recorded file by hand. scripts/device_analyse.py must pass the consistent
+recording and name each broken property with a FAIL line and exit 1.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agent.samplers.nvml_stub import build_stub, device, write_script
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "scripts" / "device_sample.py"
+ANALYSE = REPO / "scripts" / "device_analyse.py"
+CHECK = REPO / "scripts" / "device_check.sh"
+PHASE_S = 1.0
+POWER_MW = 400_000
+BASE_MJ = 9_000_000_000
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "NVML_STUB_SCRIPT", "OUT")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    return env
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory) -> Path:
+    return build_stub(tmp_path_factory.mktemp("device-check-stub"))
+
+
+@pytest.fixture
+def record(stub: Path, tmp_path: Path):
+    """Record one phase of 10 Hz samples from the stub scripted with `devices`; returns the file."""
+
+    def run(phase: str, devices: list[dict]) -> Path:
+        script, out = tmp_path / f"script-{phase}", tmp_path / f"samples-{phase}.jsonl"
+        write_script(script, devices)
+        env = {**clean_env(), "LD_LIBRARY_PATH": str(stub.parent), "NVML_STUB_SCRIPT": str(script)}
+        proc = subprocess.run([sys.executable, str(SAMPLE), "--phase", phase, "--seconds", str(PHASE_S),
+                               "--interval-s", "0.1", "--out", str(out)],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return out
+
+    return run
+
+
+def analyse(*files: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ANALYSE), *map(str, files)], capture_output=True, text=True,
+                          env=clean_env(), timeout=60)
+
+
+def fails(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+
+
+def gpus(energy_mj: int = BASE_MJ, rate_mw: int = POWER_MW) -> list[dict]:
+    """Two H100-like GPUs; GPU 1 has no temperature reading and no GPM (each reported once)."""
+    return [device(0, power_mw=POWER_MW, energy_mj=energy_mj, energy_rate_mw=rate_mw),
+            device(1, power_mw=POWER_MW, energy_mj=energy_mj, energy_rate_mw=rate_mw, unsupported="temp,gpm")]
+
+
+def rewrite(path: Path, change) -> Path:
+    """Apply `change(line) -> line | None` to every JSON line of a recorded file (None drops the line)."""
+    lines = [change(json.loads(raw)) for raw in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines if line is not None))
+    return path
+
+
+# ---- a consistent recording ----------------------------------------------------------------------------
+
+def test_consistent_idle_and_load_recordings_pass_every_check(record):
+    idle = record("idle", gpus())
+    load = record("load", gpus(energy_mj=BASE_MJ + 10**9))  # the counter only grows between the phases
+    result = analyse(idle, load)
+    assert result.returncode == 0, result.stdout
+    assert fails(result) == []
+    assert "OK: 0 check(s) failed" in result.stdout
+
+
+def test_unsupported_fields_are_accepted_when_reported_once(record):
+    result = analyse(record("idle", gpus()))
+    table = {line.split()[0] + " " + line.split()[1]: line for line in result.stdout.splitlines()
+             if line.startswith(("temperature", "GPM SM"))}
+    assert "unsupported" in table["temperature temperature_c"]
+    assert "unsupported" in table["GPM SM"]
+    assert result.returncode == 0, result.stdout
+
+
+def test_step_figures_state_the_scripted_power_and_the_counters_energy(record):
+    result = analyse(record("idle", gpus(rate_mw=POWER_MW)))
+    [row] = [line.split() for line in result.stdout.splitlines() if line.startswith("idle  GPU 0  ")]
+    step_s, power_w, energy_j = float(row[3]), float(row[8]), float(row[9])
+    assert power_w == pytest.approx(400.0)
+    assert energy_j == pytest.approx(400.0 * step_s, rel=0.02)
+
+
+# ---- each broken property is named ---------------------------------------------------------------------
+
+def test_a_counter_that_falls_between_phases_fails_the_monotonic_check(record):
+    idle = record("idle", gpus(energy_mj=BASE_MJ))
+    load = record("load", gpus(energy_mj=BASE_MJ - 10**9))
+    result = analyse(idle, load)
+    assert result.returncode == 1
+    assert any("GPU 0 energy counter monotonic" in line and "fell" in line for line in fails(result)), result.stdout
+    assert not any("counter rate" in line for line in fails(result))  # each phase's own rate is still right
+
+
+def test_a_counter_rate_20_percent_below_the_power_readings_fails(record):
+    result = analyse(record("idle", gpus(rate_mw=int(POWER_MW * 0.8))))
+    assert result.returncode == 1
+    failed = fails(result)
+    assert any("GPU 0 counter rate 320" in line and "-20.0 %" in line for line in failed), result.stdout
+    assert any("GPU 1 counter rate" in line for line in failed)
+
+
+def test_a_counter_rate_5_percent_off_the_power_readings_passes(record):
+    result = analyse(record("idle", gpus(rate_mw=int(POWER_MW * 1.05))))
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_field_neither_read_nor_reported_unsupported_fails(record):
+    path = record("idle", gpus())
+    rewrite(path, lambda line: None if "temperature not supported" in line.get("message", "") else line)
+    result = analyse(path)
+    assert result.returncode == 1
+    assert any("GPU 1 temperature_c never read" in line for line in fails(result)), result.stdout
+
+
+def test_a_field_read_in_only_some_polls_fails(record):
+    path = record("idle", gpus())
+
+    def drop_power_of_poll_3(line):
+        if line["kind"] == "sample" and line["poll"] == 3 and line["device"] == "0":
+            line["values"].pop("power_w")
+        return line
+
+    result = analyse(rewrite(path, drop_power_of_poll_3))
+    assert any("GPU 0 power_w read in only" in line for line in fails(result)), result.stdout
+
+
+def test_a_poll_whose_devices_carry_different_timestamps_fails(record):
+    path = record("idle", gpus())
+
+    def split_poll_2(line):
+        if line["kind"] == "sample" and line["poll"] == 2 and line["device"] == "1":
+            line["time_unix_ns"] += 1_000_000
+        return line
+
+    result = analyse(rewrite(path, split_poll_2))
+    assert any("1 with more than one timestamp" in line for line in fails(result)), result.stdout
+
+
+def test_sampler_cpu_over_3_percent_of_a_core_fails(record):
+    path = record("idle", gpus())
+
+    def busy(line):
+        if line["kind"] == "summary":
+            line["process_cpu_s"] = 0.05 * line["wall_s"]
+        return line
+
+    result = analyse(rewrite(path, busy))
+    assert any("5.00 % of a core" in line for line in fails(result)), result.stdout
+
+
+# ---- without a driver ----------------------------------------------------------------------------------
+
+def test_analysing_a_file_that_is_not_a_recording_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "samples.jsonl"
+    bad.write_text('{"kind": "sample"}\n')
+    result = analyse(bad)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("error: ")
+
+
+@pytest.mark.skipif(ctypes.util.find_library("nvidia-ml") is not None, reason="a real NVIDIA driver is installed")
+def test_sampling_without_a_driver_is_one_line_and_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, str(SAMPLE), "--phase", "idle", "--seconds", "1", "--out",
+                           str(tmp_path / "s.jsonl")], capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: NVML unavailable: libnvidia-ml.so.1 not found (no NVIDIA driver on "
+                                   "this node, or the container runtime did not mount it)")
+
+
+@pytest.mark.skipif(ctypes.util.find_library("nvidia-ml") is not None, reason="a real NVIDIA driver is installed")
+def test_the_device_check_without_a_driver_fails_at_once_in_one_line(tmp_path):
+    started = time.monotonic()
+    proc = subprocess.run(["bash", str(CHECK)], capture_output=True, text=True,
+                          env={**clean_env(), "OUT": str(tmp_path / "out")}, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "device check: no NVIDIA driver found (libnvidia-ml.so.1 does not load): run this on a GPU machine, "
+        "see docs/device-check.md"]
+    assert time.monotonic() - started < 10
+    assert not (tmp_path / "out").exists()  # nothing was started
