@@ -9,8 +9,10 @@ figures a report would show, each phase taken as one step. Every check line star
 Exit 0 when nothing failed, 1 when a check failed, 2 when the files cannot be read.
 
 The step figures are computed here the way the collector's `device_rollups` view computes them (mean,
-p50/p90, peak, mean power, energy from the counter's readings inside the step); they do not go through
-ClickHouse, so the device machine needs no collector install.
+p50/p90 by rank, peak, mean power, energy from the counter's readings inside the step), so the device
+machine needs no collector install. Where the collector is installed (chDB: the project's venv), the same
+samples also go through the collector's own ingest (`tables_of`) into a throw-away chDB store, and the
+report's `device_rollups` view states the figures; each must agree with the ones computed here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import re
 import statistics
 import sys
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +47,8 @@ PERCENT_METRICS = ("gpu_util_pct", "mem_util_pct", "sm_active_pct", "tensor_acti
 ENERGY_POWER_REL = 0.10     # issue 17: the counter's rate and the mean power agree within 10 %
 CPU_LIMIT_PCT = 3.0         # issue 17: sampler overhead at 10 Hz under 3 % of one core
 POLL_RATE_REL = 0.10        # polls per second within 10 % of the asked interval
+SQL_AGREE_REL = 0.01        # the collector's figures against the ones computed here
+RUN_ID, AGENT_ID = "device-check", "device-check-agent"
 
 
 class Unreadable(Exception):
@@ -135,6 +140,11 @@ def fields(phases: list[Phase], report: Report) -> None:
         report.check(True, f"all {cells} (phase, device, metric) cells read in every poll or reported "
                            f"unsupported exactly once; percentages within 0-100")
     table(["field", "metric", *[f"{p.name} GPU {d}" for p in phases for d in devices]], rows)
+    hopper = [d for d in phases[0].meta["devices"] if re.search(r"H100|H200|H800|H20\b|GH200", d["name"])]
+    for d in hopper:
+        if any(_unsupported_logs(p, str(d["index"]), "gpm") for p in phases):
+            report.info(f"GPU {d['index']} is a Hopper GPU ({d['name']}) yet reported no GPM: the machine may hide "
+                        f"profiling counters (a virtualised GPU); the sampler's log says 'pre-Hopper'")
     for phase in phases:
         for entry in phase.logs:
             if entry["level"] in ("WARNING", "ERROR"):
@@ -237,9 +247,11 @@ def overhead(phases: list[Phase], report: Report) -> None:
     table(["phase", "polls", "wall s", "process CPU %", "poll read ms mean", "p99", "poll CPU ms mean"], rows)
 
 
-def step_figures(phases: list[Phase]) -> None:
+def step_figures(phases: list[Phase]) -> dict[tuple[str, str], dict[str, float | None]]:
+    """Prints the table; returns {(phase, device): {"power_mean_w":..., "energy_j":..., ...}}."""
     print("\n== Device figures per step (each phase one step), as the report's device tables state them ==")
     rows = []
+    figures: dict[tuple[str, str], dict[str, float | None]] = {}
     for phase in phases:
         stamps = [s["time_unix_ns"] for s in phase.samples]
         step_s = (max(stamps) - min(stamps)) / 1e9 if stamps else 0.0
@@ -253,6 +265,8 @@ def step_figures(phases: list[Phase]) -> None:
             rate = counter_rate_w(phase, device)
             energy_j, method = (rate * step_s, "energy counter") if rate is not None else (
                 (power * step_s, "integrated power") if power is not None else (None, "none"))
+            figures[(phase.name, device)] = {"util_mean_pct": statistics.fmean(util) if util else None,
+                                             "mem_peak_bytes": mem, "power_mean_w": power, "energy_j": energy_j}
             node_mem += mem or 0
             node_power += power or 0
             node_energy += energy_j or 0
@@ -265,6 +279,69 @@ def step_figures(phases: list[Phase]) -> None:
                      _num(node_power), _num(node_energy), "", "", "", "", "", ""])
     table(["step", "device", "s", "util mean %", "p50", "p90", "peak mem GB", "mean power W", "energy J",
            "energy from", "SM active %", "tensor %", "DRAM %", "SM MHz", "temp max C"], rows)
+    return figures
+
+
+def collector_figures(phases: list[Phase], mine: dict[tuple[str, str], dict[str, float | None]],
+                      report: Report) -> None:
+    """The same steps through the collector's ingest and its `device_rollups` view, on chDB."""
+    print("\n== The same steps through the collector: ingest (tables_of) and the device_rollups view, on chDB ==")
+    try:
+        from siliconbench.collector.ingest import tables_of
+        from siliconbench.collector.store import Store
+        from siliconbench.core.wire import pb
+    except ImportError as err:
+        report.info(f"the collector is not installed here ({err.name} missing): for its figures, run this analysis "
+                    f"on the fetched files with the project's venv (docs/device-check.md)")
+        return
+    with tempfile.TemporaryDirectory(prefix="device-check-store-") as tmp:
+        store = Store.open(f"chdb://{tmp}/store")
+        try:
+            for seq, batch in enumerate(_batches(phases, pb), start=1):
+                batch.seq, batch.batch_id = seq, f"{RUN_ID}-{seq}"
+                for destination, columns in tables_of(batch, AGENT_ID).items():
+                    store.insert_arrow(destination, columns, batch.batch_id)
+            rows = store.query(
+                "SELECT step, device, util_mean_pct, mem_peak_bytes, power_mean_w, energy_j, energy_method "
+                "FROM {db}.device_rollups WHERE run_id = {run:String} AND agent_id = {agent:String} "
+                "ORDER BY step, device", {"run": RUN_ID, "agent": AGENT_ID}).result_rows
+        finally:
+            store.close()
+    names = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j")
+    out, disagree = [], []
+    for step, device, util, mem, power, energy_j, method in rows:
+        phase = phases[step].name
+        out.append([phase, f"GPU {device}", _num(util), _num(mem, 1e9, 2), _num(power), _num(energy_j), method])
+        for name, value in zip(names, (util, mem, power, energy_j)):
+            expected = mine.get((phase, device), {}).get(name)
+            if not _agree(value, expected):
+                disagree.append(f"{phase} GPU {device} {name}: collector {value}, here {expected}")
+    report.check(len(rows) == len(mine), f"the collector states figures for {len(rows)} of {len(mine)} "
+                                         f"(step, device) pairs")
+    report.check(not disagree, f"the collector's figures agree with the ones above within "
+                               f"{100 * SQL_AGREE_REL:.0f} %" + (": " + "; ".join(disagree) if disagree else ""))
+    table(["step", "device", "util mean %", "peak mem GB", "mean power W", "energy J", "energy from"], out)
+
+
+def _agree(value: float | None, expected: float | None) -> bool:
+    if value is None or expected is None:
+        return value is None and expected is None
+    return abs(value - expected) <= SQL_AGREE_REL * max(abs(expected), 1e-9)
+
+
+def _batches(phases: list[Phase], pb):
+    """One batch per phase: the phase as a step from its first to its last poll, and its samples."""
+    for index, phase in enumerate(phases):
+        stamps = [s["time_unix_ns"] for s in phase.samples]
+        if not stamps:
+            continue
+        batch = pb.Batch()
+        batch.steps.append(pb.StepEvent(run_id=RUN_ID, step=index, concurrency=1, repetition=0,
+                                        start_unix_ns=min(stamps), end_unix_ns=max(stamps), mode="closed"))
+        for s in phase.samples:
+            batch.samples.append(pb.DeviceSample(run_id=RUN_ID, time_unix_ns=s["time_unix_ns"], source=s["source"],
+                                                 device=s["device"], values=s["values"]))
+        yield batch
 
 
 def _util(values: list[float]) -> list[str]:
@@ -289,7 +366,7 @@ def analyse(paths: list[Path]) -> int:
     energy(phases, report)
     timestamps(phases, report)
     overhead(phases, report)
-    step_figures(phases)
+    collector_figures(phases, step_figures(phases), report)
     print(f"\n{'FAILED' if report.failed else 'OK'}: {report.failed} check(s) failed")
     return 1 if report.failed else 0
 

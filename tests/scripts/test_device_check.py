@@ -62,6 +62,14 @@ def analyse(*files: Path) -> subprocess.CompletedProcess:
                           env=clean_env(), timeout=60)
 
 
+def section_row(result: subprocess.CompletedProcess, title: str, starts: str) -> list[str]:
+    """The one table row starting with `starts` in the output section whose "== ... ==" title holds `title`."""
+    sections = result.stdout.split("\n== ")
+    [text] = [s for s in sections if title in s.splitlines()[0]]
+    [row] = [line.split() for line in text.splitlines() if line.startswith(starts)]
+    return row
+
+
 def fails(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
 
@@ -90,6 +98,15 @@ def test_consistent_idle_and_load_recordings_pass_every_check(record):
     assert "OK: 0 check(s) failed" in result.stdout
 
 
+def test_the_collectors_device_rollups_state_the_same_figures(record):
+    result = analyse(record("idle", gpus()))
+    assert "PASS the collector states figures for 2 of 2 (step, device) pairs" in result.stdout, result.stdout
+    assert "PASS the collector's figures agree with the ones above within 1 %" in result.stdout
+    row = section_row(result, "through the collector", "idle  GPU 0  ")
+    assert float(row[5]) == pytest.approx(400.0)  # mean power W
+    assert row[-2:] == ["energy", "counter"]
+
+
 def test_unsupported_fields_are_accepted_when_reported_once(record):
     result = analyse(record("idle", gpus()))
     table = {line.split()[0] + " " + line.split()[1]: line for line in result.stdout.splitlines()
@@ -101,7 +118,7 @@ def test_unsupported_fields_are_accepted_when_reported_once(record):
 
 def test_step_figures_state_the_scripted_power_and_the_counters_energy(record):
     result = analyse(record("idle", gpus(rate_mw=POWER_MW)))
-    [row] = [line.split() for line in result.stdout.splitlines() if line.startswith("idle  GPU 0  ")]
+    row = section_row(result, "Device figures per step", "idle  GPU 0  ")
     step_s, power_w, energy_j = float(row[3]), float(row[8]), float(row[9])
     assert power_w == pytest.approx(400.0)
     assert energy_j == pytest.approx(400.0 * step_s, rel=0.02)
