@@ -81,7 +81,7 @@ samples=("$OUT/samples-idle.jsonl")
 
 if [ -n "$load" ]; then
     echo "== load: $PHASE_S s at 10 Hz, the load started $LOAD_LEAD_S s before"
-    "$load" $((PHASE_S + LOAD_LEAD_S + 3)) >"$OUT/load.log" 2>&1 &
+    "$load" $((PHASE_S + LOAD_LEAD_S + 5)) >"$OUT/load.log" 2>&1 &
     load_pid=$!
     sleep "$LOAD_LEAD_S"
     if kill -0 "$load_pid" 2>/dev/null; then
