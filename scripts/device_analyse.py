@@ -112,10 +112,9 @@ def table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def _unsupported_logs(phase: Phase, device: str, field_name: str) -> int:
-    if field_name == "gpm":
-        pattern = re.compile(rf"^nvml: GPU {device} \(.*\) has no GPM")
-    else:
-        pattern = re.compile(rf"^nvml: GPU {device}: {re.escape(field_name)} not supported")
+    # The sampler says so in one of two ways for GPM: at open (no GPM support) or at the first failed read.
+    pattern = re.compile(rf"^nvml: GPU {device}: {re.escape(field_name)} not supported"
+                         + (rf"|^nvml: GPU {device} \(.*\) has no GPM" if field_name == "gpm" else ""))
     return sum(1 for entry in phase.logs if pattern.search(entry["message"]))
 
 
