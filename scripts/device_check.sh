@@ -20,10 +20,21 @@ LOAD_LEAD_S=3  # the load runs this long before its samples start: NVML power on
 
 die() { echo "device check: $*" >&2; exit 1; }
 
-# First, before anything slow: a driver. pynvml loads libnvidia-ml.so.1 exactly this way.
+# First, before anything slow: a driver. pynvml loads libnvidia-ml.so.1 exactly this way. A driver whose
+# folder is mounted off the loader's path (containers mount /usr/local/nvidia) is put on it, and said so.
 command -v "$PYTHON" >/dev/null || die "no $PYTHON on this machine (set PYTHON)"
-"$PYTHON" -c 'import ctypes; ctypes.CDLL("libnvidia-ml.so.1")' 2>/dev/null \
-    || die "no NVIDIA driver found (libnvidia-ml.so.1 does not load): run this on a GPU machine, see docs/device-check.md"
+nvml_loads() { "$PYTHON" -c 'import ctypes; ctypes.CDLL("libnvidia-ml.so.1")' 2>/dev/null; }
+nvml_note=""
+if ! nvml_loads; then
+    for dir in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64; do
+        if [ -e "$dir/libnvidia-ml.so.1" ]; then
+            export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            nvml_note="libnvidia-ml.so.1 is in $dir, off the loader's path: added to LD_LIBRARY_PATH"
+            break
+        fi
+    done
+    nvml_loads || die "no NVIDIA driver found (libnvidia-ml.so.1 does not load): run this on a GPU machine, see docs/device-check.md"
+fi
 [ -n "${OUT:-}" ] || die "OUT is not set: name the folder for the results (the device tool sets it)"
 [ -f "$CARRY/requirements.txt" ] \
     || die "no wheelhouse at $CARRY: build it with scripts/device_carry.sh and carry it (docs/device-check.md)"
@@ -36,6 +47,7 @@ step_failed() { failures+=("$1"); echo "FAILED: $1"; }
 echo "== machine"
 date -u +%FT%TZ
 "$PYTHON" -V
+[ -z "$nvml_note" ] || echo "NOTE: $nvml_note"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=index,name,driver_version,power.draw,clocks.sm,temperature.gpu \
     --format=csv
 
@@ -58,10 +70,14 @@ grep -q "x nvidia" "$OUT/probe.txt" || step_failed "probe found no NVIDIA GPU"
 
 echo "== gpu-marked tests"
 mapfile -t gpu_tests < <(grep -rlE "pytest\.mark\.gpu|mark\.gpu\b" tests --include='test_*.py')
-# --noconftest: the root conftest opens the collector's store, which is not installed here.
-"$PYTHON" -m pytest -p no:cacheprovider --noconftest -m gpu -rs -v "${gpu_tests[@]}" 2>&1 | tee "$OUT/pytest.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || step_failed "gpu tests failed or none ran (pytest.log)"
-grep -qE "[0-9]+ skipped" "$OUT/pytest.log" && step_failed "gpu tests were skipped: NVML did not start (pytest.log)"
+if [ ${#gpu_tests[@]} -eq 0 ]; then
+    step_failed "no gpu-marked tests found under tests/"
+else
+    # --noconftest: the root conftest opens the collector's store, which is not installed here.
+    "$PYTHON" -m pytest -p no:cacheprovider --noconftest -m gpu -rs -v "${gpu_tests[@]}" 2>&1 | tee "$OUT/pytest.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || step_failed "gpu tests failed or none ran (pytest.log)"
+    grep -qE "[0-9]+ skipped" "$OUT/pytest.log" && step_failed "gpu tests were skipped: NVML did not start (pytest.log)"
+fi
 
 echo "== load: scripts/device_busy.cu"
 load=""
