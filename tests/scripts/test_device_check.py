@@ -140,9 +140,12 @@ def test_gpm_refused_at_its_first_read_counts_as_reported_unsupported(record):
 
 
 def test_step_figures_state_the_scripted_power_and_the_counters_energy(record):
-    result = analyse(record("idle", gpus(rate_mw=POWER_MW)))
-    row = section_row(result, "Device figures per step", "idle  GPU 0  ")
-    step_s, power_w, energy_j = float(row[3]), float(row[8]), float(row[9])
+    path = record("idle", gpus(rate_mw=POWER_MW))
+    stamps = [line["time_unix_ns"] for line in map(json.loads, path.read_text().splitlines())
+              if line["kind"] == "sample"]
+    step_s = (max(stamps) - min(stamps)) / 1e9  # the step: first to last poll (printed rounded to 0.1 s)
+    row = section_row(analyse(path), "Device figures per step", "idle  GPU 0  ")
+    power_w, energy_j = float(row[8]), float(row[9])
     assert power_w == pytest.approx(400.0)
     assert energy_j == pytest.approx(400.0 * step_s, rel=0.02)
 
