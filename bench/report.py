@@ -135,7 +135,7 @@ def main() -> None:
              best_of(lambda: build_report(store, selection, options), args.repeat))]
     for fmt, render in RENDERERS.items():
         rows.append((f"report --format {fmt} (SQL + render)",
-                     best_of(lambda: render(build_report(store, selection, options)), args.repeat)))
+                     best_of(lambda render=render: render(build_report(store, selection, options)), args.repeat)))
     gaps = store.query("SELECT sum(gaps) FROM {db}.request_digests").result_rows[0][0]
     samples = store.query("SELECT count() FROM {db}.device_samples").result_rows[0][0]
     print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps, {samples:,} device samples"

@@ -21,11 +21,10 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 
-from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
+from siliconbench.agent.errors import DeliveryIncomplete
 from siliconbench.agent.spool import Spool, SpoolCorrupt
 from siliconbench.core.wire import pb
 

@@ -52,8 +52,8 @@ DIGEST_SELECT = """
     SETTINGS prefer_column_name_to_alias = 1"""
 
 TABLES: dict[str, str] = {
-    "nodes": f"""
-        CREATE TABLE IF NOT EXISTS {{db}}.nodes (
+    "nodes": """
+        CREATE TABLE IF NOT EXISTS {db}.nodes (
             agent_id LowCardinality(String), node_name LowCardinality(String),
             instance_type LowCardinality(String), accelerator_kind LowCardinality(String),
             accelerator_count UInt32, accelerator_model LowCardinality(String),

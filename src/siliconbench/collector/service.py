@@ -62,7 +62,7 @@ class TelemetryService:
                                                        response_serializer=pb.CollectorMessage.SerializeToString)
         return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
-    async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC's name)
+    async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # gRPC's method name
         if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
             log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,

@@ -306,7 +306,7 @@ def _costs(store: Store, series: list[Series], figures: Figures, options: Option
 
 def cost_figures(c: Cost) -> dict[str, float | None]:
     hourly = c.price.usd_per_hour if c.price else None
-    def per_m(point, metric):  # noqa: E306
+    def per_m(point, metric):
         return usd_per_million(hourly, _get(point, metric)) if hourly else None
     return {
         "usd_per_hour": hourly,
