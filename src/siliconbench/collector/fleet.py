@@ -196,7 +196,7 @@ def node_statuses(store: Store, run_id: str, connected: Callable[[str], bool]) -
     return out
 
 
-def run_state(nodes: list[pb.NodeStatus]) -> int:
+def run_state(nodes: list[pb.NodeStatus]) -> pb.RunState:
     """A fleet run's state from its members' states (late joiners do not count)."""
     states = [n.progress.state for n in nodes if n.progress.detail != LATE]
     if not states:
