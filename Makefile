@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit test-vllm proto-check clean
+.PHONY: demo lint test test-unit test-vllm proto-check clean
 
 $(STAMP): pyproject.toml
 	@echo "creating $(VENV) from pyproject.toml (first time: about 2 minutes, ~1.5 GB with the embedded ClickHouse)"
@@ -22,7 +22,13 @@ proto-check: $(STAMP)
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash proto/generate.sh
 	git diff --exit-code -- proto/ || (echo "proto/: generated code is stale; run proto/generate.sh and commit" >&2; exit 1)
 
-test: test-unit test-vllm
+# Static checks, configured in pyproject.toml: ruff's rule set and mypy's strictness are chosen there.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# lint first: CI (.ci/run) fails on a lint or type error before the slow suites start
+test: lint test-unit test-vllm
 
 test-unit: $(STAMP) proto-check
 	bash scripts/ensure_chromium.sh

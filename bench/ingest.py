@@ -173,11 +173,11 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
     sent_requests = sum(r for load in loads for _, _, r, _ in load.batches)
     sent_rows = sum(s for load in loads for _, _, _, s in load.batches)
     return {
-        "agents": n_agents, "req_per_s": sum(l.acked_requests for l in loads) / seconds,
-        "rows_per_s": sum(l.acked_rows for l in loads) / seconds,
+        "agents": n_agents, "req_per_s": sum(load.acked_requests for load in loads) / seconds,
+        "rows_per_s": sum(load.acked_rows for load in loads) / seconds,
         "p50_ms": 1000 * percentile(latencies, 0.5) if latencies else float("nan"),
         "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else float("nan"),
-        "cpu_pct": 100 * measure.cpu, "errors": sum(l.errors for l in loads),
+        "cpu_pct": 100 * measure.cpu, "errors": sum(load.errors for load in loads),
         "loss": f"{sent_requests - int(counts[0])} req, {sent_rows - int(counts[2])} rows, "
                 f"{int(counts[0]) - int(counts[1])} dup, digests {int(counts[3]) - int(counts[0]):+d}",
     }

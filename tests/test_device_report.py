@@ -157,7 +157,7 @@ def test_joules_per_output_token_is_step_energy_over_the_steps_tokens(nvml_run, 
 
 
 def test_markdown_shows_each_gpu_and_the_node_per_step_with_the_energy_method(nvml_run):
-    doc, markdown, steps = nvml_run
+    doc, markdown, _steps = nvml_run
     assert "## 7. Devices per step: each device and the node" in markdown
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "energy counter" in line]
     gpu0 = [r for r in rows if "| GPU 0 |" in r]

@@ -71,7 +71,7 @@ def fleet(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def finished_run(fleet):
-    address, store, plan, collector, processes = fleet
+    address, _store, plan, _collector, _processes = fleet
     started = cli("run", "start", "--plan", str(plan), "--collector", address, "--min-agents", "3", "--wait-s", "60",
                   "--start-delay-s", "1")
     assert started.returncode == 0, started.stderr
@@ -85,7 +85,7 @@ def test_every_node_finishes_all_steps(finished_run):
     run_id, transcript = finished_run
     assert f"run {run_id}: finished" in transcript
     for node, scenario, itype, *_ in NODES:
-        line = next(l for l in transcript.splitlines() if l.startswith(node) and "finished" in l)
+        line = next(row for row in transcript.splitlines() if row.startswith(node) and "finished" in row)
         assert scenario in line and itype in line and " 2/2 " in line
 
 
@@ -146,7 +146,7 @@ def test_cancel_stops_a_running_fleet_run_on_every_node_and_reports_a_late_joine
 
 def test_report_compares_the_scenarios_with_pooled_exact_percentiles(fleet, finished_run):
     """Last: it stops the fleet, since the embedded store serves one process at a time."""
-    address, store, plan, collector, processes = fleet
+    _address, store, _plan, collector, processes = fleet
     run_id, _ = finished_run
     for process in processes:
         stop(process)
@@ -165,7 +165,7 @@ def test_report_compares_the_scenarios_with_pooled_exact_percentiles(fleet, fini
         assert nodes == "1" and requests == "6" and errors == "0"
         ttft_p50[(scenario, conc)] = float(cells[6].split("/")[0])
         assert itype == next(n[2] for n in NODES if n[1] == scenario)
-    for node, scenario, itype, ttft, itl in NODES:  # each scenario's own simulator schedule shows through
+    for _node, scenario, _itype, ttft, _itl in NODES:  # each scenario's own simulator schedule shows through
         assert abs(ttft_p50[(scenario, "1")] - ttft) < 3.0
 
 

@@ -16,7 +16,6 @@ from siliconbench.agent.loadgen import LoadGenerator, WarmUp
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile, create_app
 from siliconbench.agent.target import inspect_target
-from siliconbench.core.wire import pb
 
 
 class ListSink:
@@ -38,14 +37,6 @@ class ListSink:
 
     async def wait_for_room(self):
         self.room_checks += 1
-
-
-@pytest_asyncio.fixture
-async def sim_url():
-    server = TestServer(create_app(SimProfile(ttft_ms=5, itl_ms=1)))
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 async def run_plan(url: str, plan: Plan, tmp_path=None, **options) -> tuple[ListSink, list]:

@@ -8,7 +8,6 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Callable
 
-import pytest
 import pytest_asyncio
 
 from siliconbench.agent.httpstream import StreamingClient

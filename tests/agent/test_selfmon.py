@@ -34,7 +34,7 @@ async def test_the_monitor_reports_loop_lag_when_the_loop_is_blocked():
     monitor = SelfMonitor()
     monitor.start()
     await asyncio.sleep(0.05)
-    time.sleep(0.1)  # block the loop: the next probe wakes ~100 ms late
+    time.sleep(0.1)  # noqa: ASYNC251 - block the loop: the next probe wakes ~100 ms late
     await asyncio.sleep(0.05)
     report = await monitor.stop()
     assert report.loop_lag_p99_ms >= 50

@@ -15,7 +15,7 @@ from siliconbench.agent.loadgen import UNBOUNDED, LoadGenerator
 from siliconbench.core.plan import StepSpec
 from siliconbench.agent.target import inspect_target
 from siliconbench.agent.workers import CRASHED, WorkerCrashed, apportion, split_step
-from tests.agent.test_loadgen import ListSink, plan, run_plan, sim_url  # noqa: F401  (sim_url: a fixture)
+from tests.agent.test_loadgen import ListSink, plan, run_plan
 
 
 def test_apportion_sums_to_the_total_and_favours_the_first_on_ties():

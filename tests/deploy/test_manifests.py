@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.deploy import policy
-from tests.deploy.conftest import (DEPLOY, HERE, K8S_VERSION, OVERLAYS, SCENARIO_OVERLAYS, docs_of, render,
+from tests.deploy.conftest import (HERE, K8S_VERSION, OVERLAYS, SCENARIO_OVERLAYS, docs_of, render,
                                    require_tool)
 
 EXPECTED_INSTANCE_TYPE = {

@@ -240,7 +240,7 @@ def sim(
         _event_loop_runner()(serve(profile, host, port, send_log=log_to))
     except KeyboardInterrupt:
         pass
-    if log_to is not None:
+    if log_to is not None and send_log is not None:
         log_to.dump(send_log)
 
 

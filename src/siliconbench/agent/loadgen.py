@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
@@ -42,6 +42,9 @@ from siliconbench.agent.sse import SseDecoder
 from siliconbench.agent.stream import StreamTimeline
 from siliconbench.agent.target import PromptBook, TargetInfo
 from siliconbench.core.wire import pb
+
+if TYPE_CHECKING:  # at run time imported in _start: siliconbench.agent.workers imports this module
+    from siliconbench.agent.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +371,7 @@ class LoadGenerator:
         self._show_progress = show_progress
         self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
         self._sender: Sender | None = None
-        self._pool = None  # siliconbench.agent.workers.WorkerPool when plan.workers > 1
+        self._pool: WorkerPool | None = None  # when plan.workers > 1
 
     async def run(self, session: aiohttp.ClientSession) -> list[StepSummary]:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""

@@ -5,17 +5,25 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import TextIO
+from typing import Protocol
 
 log = logging.getLogger("siliconbench.agent.progress")
 REFRESH_S = 0.5
+
+
+class Stream(Protocol):
+    """What progress is written to: a terminal, a log file, or nothing (the load generator's null stream)."""
+
+    def isatty(self) -> bool: ...
+    def write(self, text: str, /) -> object: ...
+    def flush(self) -> None: ...
 
 
 class StepProgress:
     """Counts a step's finished requests; `update` is cheap (called per request), redraws at most every
     REFRESH_S on a TTY and writes nothing until `done` otherwise."""
 
-    def __init__(self, title: str, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, title: str, total: int, stream: Stream | None = None) -> None:
         self._stream = stream or sys.stderr
         self._live = self._stream.isatty()
         self.title = title

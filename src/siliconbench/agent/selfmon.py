@@ -52,7 +52,6 @@ class SelfMonitor:
         self._task = asyncio.create_task(self._probe())
 
     async def _probe(self) -> None:
-        loop = asyncio.get_running_loop()
         lags = self._lags_ns
         while True:
             due = time.perf_counter_ns() + int(LAG_PROBE_S * 1e9)

@@ -21,11 +21,10 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 
-from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
+from siliconbench.agent.errors import DeliveryIncomplete
 from siliconbench.agent.spool import Spool, SpoolCorrupt
 from siliconbench.core.wire import pb
 
@@ -201,8 +200,8 @@ class Shipper:
     async def _stream_once(self, replaying: bool) -> None:
         async with self._channel() as channel:
             # requests go out as bytes: spooled batches are sent as stored, never re-encoded
-            stream = channel.stream_stream(STREAM_METHOD, request_serializer=None,
-                                           response_deserializer=pb.CollectorMessage.FromString)
+            stream: grpc.aio.StreamStreamMultiCallable[bytes, pb.CollectorMessage] = channel.stream_stream(
+                STREAM_METHOD, request_serializer=None, response_deserializer=pb.CollectorMessage.FromString)
             call = stream(metadata=self._metadata)
             await call.write(self._hello_bytes)
             writer = asyncio.create_task(self._write_pending(call, replaying))

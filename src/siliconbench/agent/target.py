@@ -174,7 +174,7 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
     """Prompts from a JSONL file (one object per line with "prompt" text or chat "messages"), kept when
     their server-side token count is within [min_tokens, max_tokens] (0: no bound)."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:  # noqa: ASYNC230 - once, before any request is timed
             rows = [json.loads(line) for line in handle if line.strip()]
     except OSError as exc:
         raise ConfigError(f"cannot read dataset {path}: {exc.strerror}") from None

@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 from time import perf_counter_ns
+from typing import cast
 
 from siliconbench.agent.errors import AgentError
 from siliconbench.agent.loadgen import UNBOUNDED, Done, Sender, Share, ShareReport, WarmUp
@@ -237,8 +238,8 @@ class WorkerPool:
         firsts = [sum(counts[:w]) for w in range(self._size)]
         outcomes = await self._everyone(self._workers, _WARMUP,
                                         [numbers[f:f + n] for f, n in zip(firsts, counts)])
-        self.raise_if_lost()
-        return sum(outcomes, WarmUp())
+        self.raise_if_lost()  # past it, every reply is its worker's WarmUp
+        return sum(cast("list[WarmUp]", outcomes), WarmUp())
 
     async def run_step(self, spec: StepSpec, step: int, repetition: int, seed: int, prompt_base: int,
                        done: Done) -> list[ShareReport]:

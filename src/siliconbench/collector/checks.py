@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 # Tolerances: measured steps have ramp-up/drain tails and sampling noise; an estimate has none.
 LITTLE_TOLERANCE = 0.25      # |measured req/s ÷ (concurrency ÷ mean E2E) − 1|
@@ -62,8 +63,9 @@ class PointFigures:
     server_ttft_mean_ms: float | None = None
 
 
-def _known(*values: float | None) -> bool:
-    return all(v is not None and isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+def _known(value: float | None) -> TypeGuard[float]:
+    """A finite number (one figure at a time, so that the type checker narrows each one)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _pct(ratio: float) -> str:
@@ -74,7 +76,7 @@ def littles_law(p: PointFigures) -> list[Finding]:
     """Requests: L = λW, so req/s ≈ concurrency ÷ mean E2E. Tokens: each stream yields at most one
     token per per-token latency, so output tok/s ≤ concurrency ÷ TPOT (or per-token ITL)."""
     out = []
-    if _known(p.rps, p.e2e_mean_ms) and p.e2e_mean_ms > 0:
+    if _known(p.rps) and _known(p.e2e_mean_ms) and p.e2e_mean_ms > 0:
         expected = p.concurrency / (p.e2e_mean_ms / 1e3)
         deviation = p.rps / expected - 1
         if abs(deviation) > LITTLE_TOLERANCE:
@@ -83,7 +85,7 @@ def littles_law(p: PointFigures) -> list[Finding]:
                                f"{p.e2e_mean_ms / 1e3:,.3f} s = {expected:,.2f} req/s ({_pct(deviation)})"))
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "per-token ITL"
-    if _known(p.output_tps, per_token) and per_token > 0:
+    if _known(p.output_tps) and _known(per_token) and per_token > 0:
         bound = p.concurrency * 1e3 / per_token
         if p.output_tps > bound * (1 + TOKEN_BOUND_SLACK):
             out.append(Finding("Little's law", p.subject, p.concurrency, SCALING,
@@ -95,13 +97,13 @@ def littles_law(p: PointFigures) -> list[Finding]:
 def tpot_vs_itl(p: PointFigures) -> list[Finding]:
     """Mean TPOT and mean per-token ITL measure the same decode speed (weighted differently)."""
     out = []
-    if _known(p.tpot_mean_ms, p.itl_token_mean_ms) and p.tpot_mean_ms > 0:
+    if _known(p.tpot_mean_ms) and _known(p.itl_token_mean_ms) and p.tpot_mean_ms > 0:
         gap = (p.itl_token_mean_ms - p.tpot_mean_ms) / p.tpot_mean_ms
         if abs(gap) > TPOT_ITL_TOLERANCE:
             out.append(Finding("TPOT vs ITL", p.subject, p.concurrency, ITL,
                                f"mean per-token ITL {p.itl_token_mean_ms:,.2f} ms vs mean TPOT "
                                f"{p.tpot_mean_ms:,.2f} ms ({_pct(gap)}): stalls, or tokens not counted per chunk"))
-    if _known(p.itl_chunk_p50_ms, p.itl_token_p50_ms) and p.itl_token_p50_ms > 0:
+    if _known(p.itl_chunk_p50_ms) and _known(p.itl_token_p50_ms) and p.itl_token_p50_ms > 0:
         ratio = p.itl_chunk_p50_ms / p.itl_token_p50_ms
         if ratio > CHUNKING_RATIO:
             out.append(Finding("multi-token chunks", p.subject, p.concurrency, ITL,
@@ -116,7 +118,7 @@ def concurrency_one(p: PointFigures) -> list[Finding]:
         return []
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "ITL"
-    if not _known(p.output_tps, per_token) or per_token <= 0:
+    if not (_known(p.output_tps) and _known(per_token)) or per_token <= 0:
         return []
     bound = 1e3 / per_token
     if p.output_tps > bound * (1 + TOKEN_BOUND_SLACK):
@@ -137,13 +139,13 @@ def errors(p: PointFigures) -> list[Finding]:
 def server_agreement(p: PointFigures) -> list[Finding]:
     """Client-side counts and TTFT against vLLM's own /metrics deltas over the same steps."""
     out = []
-    if _known(p.client_tokens, p.server_tokens) and p.client_tokens > 0:
+    if _known(p.client_tokens) and _known(p.server_tokens) and p.client_tokens > 0:
         gap = (p.server_tokens - p.client_tokens) / p.client_tokens
         if abs(gap) > SERVER_TOKENS_TOLERANCE:
             out.append(Finding("client vs server tokens", p.subject, p.concurrency, THROUGHPUT,
                                f"server generated {p.server_tokens:,.0f} tokens, clients received "
                                f"{p.client_tokens:,.0f} ({_pct(gap)})"))
-    if _known(p.ttft_mean_ms, p.server_ttft_mean_ms):
+    if _known(p.ttft_mean_ms) and _known(p.server_ttft_mean_ms):
         if p.ttft_mean_ms < p.server_ttft_mean_ms * 0.95:
             out.append(Finding("client vs server TTFT", p.subject, p.concurrency, TTFT,
                                f"client mean TTFT {p.ttft_mean_ms:,.1f} ms is below the server's "

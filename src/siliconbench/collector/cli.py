@@ -58,7 +58,7 @@ def serve(
         options = ServerOptions(
             max_stream_age_s=max_stream_age_s, store_threads=store_threads,
             tokens=TokenFile(agent_tokens_file) if agent_tokens_file else None,
-            credentials=server_credentials(tls_cert, tls_key, tls_client_ca) if tls_cert else None)
+            credentials=server_credentials(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None)
         opened = Store.open(store, password)
         asyncio.run(serve_grpc(opened, listen, options))
     except (CollectorError, OSError) as exc:

@@ -19,6 +19,7 @@ Errors of the ClickHouse drivers (clickhouse-connect, chDB) never leave collecto
 from __future__ import annotations
 
 from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.wire import pb
 
 
 class CollectorError(SiliconbenchError):
@@ -38,7 +39,11 @@ class StoreRefused(CollectorError):
 
 
 class InvalidBatch(CollectorError):
-    """A message from an agent breaks a rule of the wire contract; it is never stored."""
+    """A message from an agent breaks a rule of the wire contract; it is never stored. The service
+    replies with `code` for batch `seq` (0: the stream itself)."""
+
+    seq: int = 0
+    code: pb.ErrorCode = pb.ERROR_CODE_INVALID
 
 
 class RunNotFound(CollectorError):

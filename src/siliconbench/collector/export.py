@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from siliconbench.collector.errors import InvalidOption, RunNotFound
 from siliconbench.collector.store import Store
@@ -50,7 +51,9 @@ def export_rows(store: Store, table: str, fmt: str, output: Path | None,
     where = TABLES[table] if ids is not None else "1"
     sql = f"SELECT * FROM {{db}}.{table} WHERE {where} ORDER BY {ORDER.get(table, 'run_id')}"
     with store.mapped_errors():
-        stream = store.client().raw_stream(store.sql(sql), parameters={"runs": ids or []}, fmt=FORMATS[fmt.lower()])
+        # a sync client's raw stream is a readable binary file (the StreamContext in its type is the async client's)
+        stream = cast(BinaryIO, store.client().raw_stream(store.sql(sql), parameters={"runs": ids or []},
+                                                          fmt=FORMATS[fmt.lower()]))
     if output is None:
         shutil.copyfileobj(stream, sys.stdout.buffer)
         sys.stdout.flush()

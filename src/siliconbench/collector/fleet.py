@@ -202,7 +202,7 @@ def node_statuses(store: Store, run_id: str, connected: Callable[[str], bool]) -
     return out
 
 
-def run_state(nodes: list[pb.NodeStatus]) -> int:
+def run_state(nodes: list[pb.NodeStatus]) -> pb.RunState:
     """A fleet run's state from its members' states (late joiners do not count)."""
     states = [n.progress.state for n in nodes if n.progress.detail != LATE]
     if not states:
@@ -238,7 +238,7 @@ class ControlService(pb_grpc.ControlServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing or wrong bearer token: pass --token (SILICONBENCH_AGENT_TOKEN)")
 
-    async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunReply:  # noqa: N802
+    async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunReply:
         await self._authorise(context)
         selector = dict(request.selector)
         try:
@@ -256,14 +256,14 @@ class ControlService(pb_grpc.ControlServicer):
         agents = await self._fleet.start(plan.to_json(), selector, run_id, start_at)
         return pb.StartRunReply(run_id=run_id, agents=agents, start_at_unix_ns=start_at)
 
-    async def RunStatus(self, request: pb.RunStatusRequest, context: grpc.aio.ServicerContext) -> pb.RunStatusReply:  # noqa: N802
+    async def RunStatus(self, request: pb.RunStatusRequest, context: grpc.aio.ServicerContext) -> pb.RunStatusReply:
         await self._authorise(context)
         nodes = await self._run(node_statuses, self._store, request.run_id, self._fleet.connected)
         if not nodes:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no fleet run {request.run_id!r} on this collector's store")
         return pb.RunStatusReply(run_id=request.run_id, state=run_state(nodes), nodes=nodes)
 
-    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsReply:  # noqa: N802
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsReply:
         await self._authorise(context)
         selector = dict(request.selector)
         try:
@@ -272,6 +272,6 @@ class ControlService(pb_grpc.ControlServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return pb.ListAgentsReply(agents=[link.hello for link in self._fleet.matching(selector)])
 
-    async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunReply:  # noqa: N802
+    async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunReply:
         await self._authorise(context)
         return pb.CancelRunReply(run_id=request.run_id, agents=await self._fleet.cancel(request.run_id))

@@ -80,8 +80,8 @@ class GroupInserter:
         self._queued_rows = 0
         self._first_queued = 0.0
         self._in_flight: dict[str, asyncio.Future] = {}  # batch_id -> outcome, from queued to written
-        self._changed: asyncio.Event | None = None
-        self._free: asyncio.Semaphore | None = None
+        self._changed = asyncio.Event()  # both bind to the running loop on first use, not here
+        self._free = asyncio.Semaphore(writers)
         self._flusher: asyncio.Task | None = None
         self._writing: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
         self.replays_skipped = 0
@@ -108,7 +108,6 @@ class GroupInserter:
 
     def _start(self) -> None:
         if self._flusher is None:
-            self._changed, self._free = asyncio.Event(), asyncio.Semaphore(self._writers)
             self._flusher = asyncio.create_task(self._flush_forever())
 
     async def _flush_forever(self) -> None:
@@ -133,7 +132,8 @@ class GroupInserter:
             task.add_done_callback(self._writing.discard)
 
     def _take(self) -> list[ReadyBatch]:
-        group, rows = [], 0
+        group: list[ReadyBatch] = []
+        rows = 0
         while self._queue and (not group or rows + self._queue[0].rows <= self._max_rows):
             batch = self._queue.pop(0)
             group.append(batch)

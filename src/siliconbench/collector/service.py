@@ -58,11 +58,11 @@ class TelemetryService:
     def handler(self) -> grpc.GenericRpcHandler:
         """The service's handler. Requests arrive as bytes: a malformed message then gets a typed
         PROTOCOL error on its stream instead of breaking it inside gRPC."""
-        method = grpc.stream_stream_rpc_method_handler(self.Stream, request_deserializer=None,
-                                                       response_serializer=pb.CollectorMessage.SerializeToString)
+        method: grpc.RpcMethodHandler[bytes, pb.CollectorMessage] = grpc.stream_stream_rpc_method_handler(
+            self.Stream, request_deserializer=None, response_serializer=pb.CollectorMessage.SerializeToString)
         return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
-    async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 (gRPC's name)
+    async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # gRPC's method name
         if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
             log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
@@ -152,7 +152,7 @@ class TelemetryService:
         except InvalidBatch as exc:
             self.batches_rejected += 1
             log.warning("agent %s: %s", agent, exc)
-            return _error(getattr(exc, "seq", 0), exc.code, str(exc))
+            return _error(exc.seq, exc.code, str(exc))
 
     async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue) -> None:
         """Reply with the Ack once every insert holding the batch returned, or with the error."""
@@ -209,7 +209,7 @@ def _parse_hello(raw: bytes) -> pb.Hello | None:
     return message.hello if message.WhichOneof("kind") == "hello" else None
 
 
-def _invalid(seq: int, code: int, text: str) -> InvalidBatch:
+def _invalid(seq: int, code: pb.ErrorCode, text: str) -> InvalidBatch:
     exc = InvalidBatch(text)
     exc.seq, exc.code = seq, code
     return exc
@@ -220,5 +220,5 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else repr(exc)
 
 
-def _error(seq: int, code: int, message: str) -> pb.CollectorMessage:
+def _error(seq: int, code: pb.ErrorCode, message: str) -> pb.CollectorMessage:
     return pb.CollectorMessage(error=pb.Error(seq=seq, code=code, message=message))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 import yaml
 
@@ -216,7 +217,7 @@ def load_plan(path: str) -> Plan:
     return plan_from_mapping(data, f"plan file {path}")
 
 
-def with_overrides(plan: Plan, **changes: object) -> Plan:
+def with_overrides(plan: Plan, **changes: Any) -> Plan:
     """`plan` with the given fields replaced (None values are ignored), validated."""
     given = {k: v for k, v in changes.items() if v is not None}
     try:

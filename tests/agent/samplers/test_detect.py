@@ -30,7 +30,7 @@ def test_neuron_monitor_on_path_adds_a_neuron_sampler_before_host():
     names = [s.name for s in samplers]
     assert names[-1] == "host" and "neuron" in names
     neuron = next(s for s in samplers if isinstance(s, NeuronSampler))
-    assert neuron._interval_s == 0.5  # noqa: SLF001 - the period neuron-monitor will be configured with
+    assert neuron._interval_s == 0.5  # private: the period neuron-monitor will be configured with
 
 
 @no_neuron_devices

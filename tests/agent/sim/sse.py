@@ -51,6 +51,6 @@ def content_events(events: list[Event]) -> list[Event]:
         if not e.has_choices:
             continue
         choice = e.data["choices"][0]
-        if "text" in choice or "content" in choice.get("delta", {}) and "role" not in choice["delta"]:
+        if "text" in choice or ("content" in choice.get("delta", {}) and "role" not in choice["delta"]):
             out.append(e)
     return out

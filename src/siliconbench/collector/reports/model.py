@@ -177,8 +177,7 @@ def _marks(findings: list[Finding], label: str, figure: str, concurrency: int | 
 def point_figures(label: str, point: dict, steps: list[dict]) -> PointFigures:
     mine = [s for s in steps if s["step"] in set(point.get("steps") or [])]
     served = [s for s in mine if s.get("has_server_tokens")]
-    ttfts = [_num(s.get("server_ttft_mean_ms")) for s in mine]
-    ttfts = [t for t in ttfts if t is not None]
+    ttfts = [t for s in mine if (t := _num(s.get("server_ttft_mean_ms"))) is not None]
     return PointFigures(
         subject=label, concurrency=point["concurrency"], output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
         e2e_mean_ms=_get(point, "e2e_mean_ms"), tpot_mean_ms=_get(point, "tpot_mean_ms"),
@@ -306,7 +305,7 @@ def _costs(store: Store, series: list[Series], figures: Figures, options: Option
 
 def cost_figures(c: Cost) -> dict[str, float | None]:
     hourly = c.price.usd_per_hour if c.price else None
-    def per_m(point, metric):  # noqa: E306
+    def per_m(point, metric):
         return usd_per_million(hourly, _get(point, metric)) if hourly else None
     return {
         "usd_per_hour": hourly,
