@@ -115,5 +115,5 @@ def test_plan_built_in_code_is_validated_too():
 
 
 def test_flag_overrides_name_the_bad_option():
-    with pytest.raises(ConfigError, match="options: 2 problems: repetitions: .*; workers: "):
+    with pytest.raises(ConfigError, match="options: 2 problems: --repetitions: .*; --workers: "):
         with_overrides(Plan(), repetitions=0, workers=0)

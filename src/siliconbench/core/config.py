@@ -43,8 +43,12 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc if part != "[key]")
 
 
-def _problem(error: dict, known_keys: Iterable[str]) -> str:
-    path = _path(error["loc"])
+def _flag(loc: tuple[int | str, ...]) -> str:
+    """('sample_interval_s',) -> '--sample-interval-s'."""
+    return "--" + str(loc[0]).replace("_", "-") if loc else ""
+
+
+def _problem(error: dict, known_keys: Iterable[str], path: str) -> str:
     if error["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
         key = str(error["loc"][-1])
         close = difflib.get_close_matches(key, list(known_keys), n=1)
@@ -68,6 +72,16 @@ def config_error(exc: ValidationError, source: str, known_keys: Iterable[str] = 
     """One ConfigError naming every problem in `exc`, each with its key path, prefixed by `source`.
     `known_keys` feed the "did you mean" hint for unknown (misspelt) keys."""
     known = list(known_keys)
-    problems = [_problem(error, known) for error in exc.errors(include_url=False)]
+    return _joined(source, [_problem(error, known, _path(error["loc"])) for error in exc.errors(include_url=False)])
+
+
+def flag_error(exc: ValidationError) -> ConfigError:
+    """One ConfigError naming every problem in `exc` by its command-line flag (`--sample-interval-s`).
+    A model's own check names the flags in its message, so it is shown without a path."""
+    return _joined("options", [_problem(error, (), "" if error["type"] == _OWN_CHECK else _flag(error["loc"]))
+                               for error in exc.errors(include_url=False)])
+
+
+def _joined(source: str, problems: list[str]) -> ConfigError:
     count = f"{len(problems)} problems: " if len(problems) > 1 else ""
     return ConfigError(f"{source}: {count}{'; '.join(problems)}")

@@ -25,7 +25,8 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs
 
-from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, PositiveFloat, Str, config_error, invalid
+from siliconbench.core.config import (STRICT, Bool, Int, NonNegativeFloat, PositiveFloat, Str, config_error,
+                                       flag_error, invalid)
 from siliconbench.core.errors import ConfigError
 
 ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
@@ -209,12 +210,13 @@ def load_plan(path: str) -> Plan:
 
 
 def with_overrides(plan: Plan, **changes: object) -> Plan:
-    """`plan` with the given fields replaced (None values are ignored), validated."""
+    """`plan` with the given fields replaced (None values are ignored), validated; problems are
+    named by the flag that gave the value (`--repetitions`)."""
     given = {k: v for k, v in changes.items() if v is not None}
     try:
         return replace(plan, **given)
     except ValidationError as exc:
-        raise config_error(exc, "options", PLAN_KEYS) from None
+        raise flag_error(exc) from None
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:

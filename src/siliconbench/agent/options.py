@@ -1,0 +1,154 @@
+"""The agent's command-line options, declared once and validated into models.
+
+Two groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
+shared by `run` and `daemon`, and the plan's (`PLAN_FLAGS`), for `run`. `with_flags` adds a group to
+a command's signature and hands the command one validated object instead, so each command declares
+only what is its own and every group is parsed, and its errors reported, one way.
+
+Plan flags default to None, meaning "as the plan file says, else the plan's default"; their help
+shows the plan's default, so `run --help` reads like the plan.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import ValidationError
+
+from siliconbench.agent import settings
+from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
+from siliconbench.core.config import flag_error
+from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
+
+
+def fail(exc: Exception | str) -> typer.Exit:
+    """Print `exc` as one line on standard error; the caller raises the returned exit (code 2: bad input)."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def _flag(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def with_flags(group: str, flags: list[inspect.Parameter], build: Callable[..., Any]):
+    """A decorator: the command gets the `flags` on its command line and, as its `group` argument, what
+    `build(**values)` makes of them. A SiliconbenchError from `build` is one line and exit code 2."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != group]
+        names = [flag.name for flag in flags]
+
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> None:
+            try:
+                built = build(**{name: values.pop(name) for name in names})
+            except SiliconbenchError as exc:
+                raise fail(exc) from None
+            command(**values, **{group: built})
+
+        parameters = own + flags
+        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate
+
+
+TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
+InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge.")]
+NeuronMonitorOpt = Annotated[str, typer.Option(envvar=settings.NEURON_MONITOR, help="The neuron-monitor binary: a name on PATH or a path (Neuron nodes).")]
+SpoolOpt = Annotated[Path, typer.Option(envvar=settings.SPOOL_DIR, help="Directory for the agent's state (heartbeat; unacknowledged data).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+NODE_FLAGS = [
+    _flag("target", TargetOpt, "http://127.0.0.1:8000"),
+    _flag("collector", Annotated[str, typer.Option(envvar=settings.COLLECTOR, help="Collector gRPC address, HOST:PORT.")], "127.0.0.1:50051"),
+    _flag("scenario", Annotated[Optional[str], typer.Option(envvar=settings.SCENARIO, help="This node's scenario label, e.g. A: stored with its runs, matched by fleet selectors.", show_default=False)], None),
+    _flag("node_name", Annotated[str, typer.Option(envvar=settings.NODE_NAME, help="Node name (default: host name); also the agent id.")], ""),
+    _flag("instance_type", InstanceOpt, ""),
+    _flag("token", Annotated[Optional[str], typer.Option(envvar=settings.AGENT_TOKEN, help="Bearer token for the collector.", show_default=False)], None),
+    _flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
+    _flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
+    _flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),
+    _flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new load steps wait for the collector.")], DEFAULT_SPOOL_MB),
+    _flag("tls_ca", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CA, help="PEM CA of the collector's certificate: connect with TLS.", show_default=False)], None),
+    _flag("tls_cert", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM client certificate for mTLS (with --tls-key).", show_default=False)], None),
+    _flag("tls_key", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)], None),
+]
+
+
+def agent_config(*, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None, scenario: str | None,
+                 **fields: Any) -> AgentConfig:
+    """The node flags as a validated AgentConfig; every bad flag named at once."""
+    try:
+        # TLS as a mapping, so its problems are reported together with the others
+        return AgentConfig(tls={"ca": tls_ca, "cert": tls_cert, "key": tls_key}, scenario=scenario or "", **fields)
+    except ValidationError as exc:
+        raise flag_error(exc) from None
+
+
+def _shown(value: Any) -> str:
+    """A plan value in its flag's syntax: 1,4,8 for a tuple, ttft_ms=500 for a mapping, 300 for 300.0."""
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_shown(v)}" for k, v in value.items()) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+DEFAULT_PLAN = Plan()
+
+
+def _plan_flag(name: str, kind: type, help: str) -> inspect.Parameter:
+    """A flag that overrides plan field `name`; None (not given) keeps the plan file's value. Its help
+    shows the plan's default (typer would show None)."""
+    text = f"{help} \\[default: {_shown(getattr(DEFAULT_PLAN, name))}]"  # typer renders help as rich markup: \\[ is a literal [
+    return _flag(name, Annotated[Optional[kind], typer.Option(help=text, show_default=False)], None)
+
+
+PLAN_FLAGS = [
+    _flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
+    _plan_flag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
+    _plan_flag("rates", str, "Open-loop rate steps in requests/s, comma-separated (run after the concurrency steps)."),
+    _plan_flag("arrival", str, "Open-loop arrivals: poisson or constant."),
+    _plan_flag("max_concurrency", int, "Open-loop cap on requests in flight (0: none)."),
+    _plan_flag("requests_per_step", int, "Requests measured per step, warm-up excluded (0: bound by --duration-s only)."),
+    _plan_flag("duration_s", float, "Step duration bound in seconds (0: bound by requests only)."),
+    _plan_flag("input_tokens", int, "Exact prompt length in tokens, calibrated with the server's /tokenize."),
+    _plan_flag("output_tokens", int, "Exact output length: max_tokens with ignore_eos."),
+    _plan_flag("endpoint", str, "completions or chat."),
+    _flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
+    _plan_flag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
+    _plan_flag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
+    _plan_flag("dataset_max_tokens", int, "Keep dataset prompts of at most this many tokens (0: any)."),
+    _plan_flag("repetitions", int, "How often the whole sweep runs."),
+    _plan_flag("workers", int, "Processes that send the load, each step split across them (more than 1 when one core cannot keep up)."),
+    _plan_flag("warmup_requests", int, "Requests sent first and excluded from results."),
+    _plan_flag("request_timeout_s", float, "Per-request timeout in seconds."),
+    _plan_flag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,tpot_ms=50."),
+    _flag("model", Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).", show_default=False)], None),
+]
+
+
+def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: str | None, slo: str | None,
+                    text_prompts: bool, **fields: Any) -> Plan:
+    """The plan file (or the default plan) with the plan flags that were given applied, validated."""
+    base = load_plan(plan_file) if plan_file else Plan()
+    return with_overrides(
+        base,
+        concurrency=parse_concurrency(concurrency) if concurrency is not None else None,
+        rates=parse_rates(rates) if rates is not None else None,
+        slo=parse_slo(slo) if slo is not None else None,
+        token_id_prompts=False if text_prompts else None,
+        **fields)
+
+
+node_flags = with_flags("node", NODE_FLAGS, agent_config)
+plan_flags = with_flags("plan", PLAN_FLAGS, plan_from_flags)
