@@ -11,12 +11,12 @@ from typing import Annotated, Optional
 import aiohttp
 import typer
 
-from siliconbench.agent.app import HEARTBEAT_FILE, AgentConfig, node_devices, run_benchmark, run_daemon
-from siliconbench.agent.options import (InstanceOpt, NeuronMonitorOpt, SpoolOpt, VerboseOpt, fail, node_flags,
-                                        plan_flags)
+from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
+from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, VerboseOpt, node_flags, plan_flags
 from siliconbench.agent import settings
-from siliconbench.agent.config import DEFAULT_SPOOL_DIR
+from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
 from siliconbench.agent.target import TargetInfo, inspect_target
+from siliconbench.core.cli import fail
 from siliconbench.core.errors import SiliconbenchError
 from siliconbench.core.plan import Plan, load_plan, with_overrides
 

@@ -1,9 +1,8 @@
 """The agent's command-line options, declared once and validated into models.
 
 Two groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
-shared by `run` and `daemon`, and the plan's (`PLAN_FLAGS`), for `run`. `with_flags` adds a group to
-a command's signature and hands the command one validated object instead, so each command declares
-only what is its own and every group is parsed, and its errors reported, one way.
+shared by `run` and `daemon`, and the plan's (`PLAN_FLAGS`), for `run`. Each reaches its commands as
+one validated object (siliconbench.core.cli.with_flags), so a command declares only its own flags.
 
 Plan flags default to None, meaning "as the plan file says, else the plan's default"; their help
 shows the plan's default, so `run --help` reads like the plan.
@@ -11,9 +10,7 @@ shows the plan's default, so `run --help` reads like the plan.
 
 from __future__ import annotations
 
-import functools
 import inspect
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -22,43 +19,9 @@ from pydantic import ValidationError
 
 from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
+from siliconbench.core.cli import flag, with_flags
 from siliconbench.core.config import flag_error
-from siliconbench.core.errors import SiliconbenchError
 from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
-
-
-def fail(exc: Exception | str) -> typer.Exit:
-    """Print `exc` as one line on standard error; the caller raises the returned exit (code 2: bad input)."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
-
-
-def _flag(name: str, annotation: Any, default: Any) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-
-
-def with_flags(group: str, flags: list[inspect.Parameter], build: Callable[..., Any]):
-    """A decorator: the command gets the `flags` on its command line and, as its `group` argument, what
-    `build(**values)` makes of them. A SiliconbenchError from `build` is one line and exit code 2."""
-
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != group]
-        names = [flag.name for flag in flags]
-
-        @functools.wraps(command)
-        def wrapper(**values: Any) -> None:
-            try:
-                built = build(**{name: values.pop(name) for name in names})
-            except SiliconbenchError as exc:
-                raise fail(exc) from None
-            command(**values, **{group: built})
-
-        parameters = own + flags
-        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        return wrapper
-
-    return decorate
 
 
 TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
@@ -68,19 +31,19 @@ SpoolOpt = Annotated[Path, typer.Option(envvar=settings.SPOOL_DIR, help="Directo
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 NODE_FLAGS = [
-    _flag("target", TargetOpt, "http://127.0.0.1:8000"),
-    _flag("collector", Annotated[str, typer.Option(envvar=settings.COLLECTOR, help="Collector gRPC address, HOST:PORT.")], "127.0.0.1:50051"),
-    _flag("scenario", Annotated[Optional[str], typer.Option(envvar=settings.SCENARIO, help="This node's scenario label, e.g. A: stored with its runs, matched by fleet selectors.", show_default=False)], None),
-    _flag("node_name", Annotated[str, typer.Option(envvar=settings.NODE_NAME, help="Node name (default: host name); also the agent id.")], ""),
-    _flag("instance_type", InstanceOpt, ""),
-    _flag("token", Annotated[Optional[str], typer.Option(envvar=settings.AGENT_TOKEN, help="Bearer token for the collector.", show_default=False)], None),
-    _flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
-    _flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
-    _flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),
-    _flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new load steps wait for the collector.")], DEFAULT_SPOOL_MB),
-    _flag("tls_ca", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CA, help="PEM CA of the collector's certificate: connect with TLS.", show_default=False)], None),
-    _flag("tls_cert", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM client certificate for mTLS (with --tls-key).", show_default=False)], None),
-    _flag("tls_key", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)], None),
+    flag("target", TargetOpt, "http://127.0.0.1:8000"),
+    flag("collector", Annotated[str, typer.Option(envvar=settings.COLLECTOR, help="Collector gRPC address, HOST:PORT.")], "127.0.0.1:50051"),
+    flag("scenario", Annotated[Optional[str], typer.Option(envvar=settings.SCENARIO, help="This node's scenario label, e.g. A: stored with its runs, matched by fleet selectors.", show_default=False)], None),
+    flag("node_name", Annotated[str, typer.Option(envvar=settings.NODE_NAME, help="Node name (default: host name); also the agent id.")], ""),
+    flag("instance_type", InstanceOpt, ""),
+    flag("token", Annotated[Optional[str], typer.Option(envvar=settings.AGENT_TOKEN, help="Bearer token for the collector.", show_default=False)], None),
+    flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
+    flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
+    flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),
+    flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new load steps wait for the collector.")], DEFAULT_SPOOL_MB),
+    flag("tls_ca", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CA, help="PEM CA of the collector's certificate: connect with TLS.", show_default=False)], None),
+    flag("tls_cert", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM client certificate for mTLS (with --tls-key).", show_default=False)], None),
+    flag("tls_key", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)], None),
 ]
 
 
@@ -106,34 +69,34 @@ def _shown(value: Any) -> str:
 DEFAULT_PLAN = Plan()
 
 
-def _plan_flag(name: str, kind: type, help: str) -> inspect.Parameter:
+def _planflag(name: str, kind: type, help: str) -> inspect.Parameter:
     """A flag that overrides plan field `name`; None (not given) keeps the plan file's value. Its help
     shows the plan's default (typer would show None)."""
     text = f"{help} \\[default: {_shown(getattr(DEFAULT_PLAN, name))}]"  # typer renders help as rich markup: \\[ is a literal [
-    return _flag(name, Annotated[Optional[kind], typer.Option(help=text, show_default=False)], None)
+    return flag(name, Annotated[Optional[kind], typer.Option(help=text, show_default=False)], None)
 
 
 PLAN_FLAGS = [
-    _flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
-    _plan_flag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
-    _plan_flag("rates", str, "Open-loop rate steps in requests/s, comma-separated (run after the concurrency steps)."),
-    _plan_flag("arrival", str, "Open-loop arrivals: poisson or constant."),
-    _plan_flag("max_concurrency", int, "Open-loop cap on requests in flight (0: none)."),
-    _plan_flag("requests_per_step", int, "Requests measured per step, warm-up excluded (0: bound by --duration-s only)."),
-    _plan_flag("duration_s", float, "Step duration bound in seconds (0: bound by requests only)."),
-    _plan_flag("input_tokens", int, "Exact prompt length in tokens, calibrated with the server's /tokenize."),
-    _plan_flag("output_tokens", int, "Exact output length: max_tokens with ignore_eos."),
-    _plan_flag("endpoint", str, "completions or chat."),
-    _flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
-    _plan_flag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
-    _plan_flag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
-    _plan_flag("dataset_max_tokens", int, "Keep dataset prompts of at most this many tokens (0: any)."),
-    _plan_flag("repetitions", int, "How often the whole sweep runs."),
-    _plan_flag("workers", int, "Processes that send the load, each step split across them (more than 1 when one core cannot keep up)."),
-    _plan_flag("warmup_requests", int, "Requests sent first and excluded from results."),
-    _plan_flag("request_timeout_s", float, "Per-request timeout in seconds."),
-    _plan_flag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,tpot_ms=50."),
-    _flag("model", Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).", show_default=False)], None),
+    flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
+    _planflag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
+    _planflag("rates", str, "Open-loop rate steps in requests/s, comma-separated (run after the concurrency steps)."),
+    _planflag("arrival", str, "Open-loop arrivals: poisson or constant."),
+    _planflag("max_concurrency", int, "Open-loop cap on requests in flight (0: none)."),
+    _planflag("requests_per_step", int, "Requests measured per step, warm-up excluded (0: bound by --duration-s only)."),
+    _planflag("duration_s", float, "Step duration bound in seconds (0: bound by requests only)."),
+    _planflag("input_tokens", int, "Exact prompt length in tokens, calibrated with the server's /tokenize."),
+    _planflag("output_tokens", int, "Exact output length: max_tokens with ignore_eos."),
+    _planflag("endpoint", str, "completions or chat."),
+    flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
+    _planflag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
+    _planflag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
+    _planflag("dataset_max_tokens", int, "Keep dataset prompts of at most this many tokens (0: any)."),
+    _planflag("repetitions", int, "How often the whole sweep runs."),
+    _planflag("workers", int, "Processes that send the load, each step split across them (more than 1 when one core cannot keep up)."),
+    _planflag("warmup_requests", int, "Requests sent first and excluded from results."),
+    _planflag("request_timeout_s", float, "Per-request timeout in seconds."),
+    _planflag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,tpot_ms=50."),
+    flag("model", Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).", show_default=False)], None),
 ]
 
 
