@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import aiohttp
 import typer
+from pydantic import ValidationError
 
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
 from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, VerboseOpt, node_flags, plan_flags
@@ -17,6 +18,7 @@ from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
 from siliconbench.agent.target import TargetInfo, inspect_target
 from siliconbench.core.cli import fail
+from siliconbench.core.config import flag_error
 from siliconbench.core.errors import SiliconbenchError
 from siliconbench.core.plan import Plan, load_plan, with_overrides
 
@@ -138,14 +140,12 @@ def sim(
     from siliconbench.agent.sim.server import serve
 
     _setup_logging(verbose)
-    profile = SimProfile(model=model, ttft_ms=ttft_ms, ttft_per_prompt_token_ms=ttft_per_prompt_token_ms,
-                         itl_ms=itl_ms, tokens_per_chunk=tokens_per_chunk, slowdown_per_stream=slowdown_per_stream,
-                         ping_every_chunks=ping_every_chunks, max_model_len=max_model_len)
     try:
-        profile.validate()
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        profile = SimProfile(model=model, ttft_ms=ttft_ms, ttft_per_prompt_token_ms=ttft_per_prompt_token_ms,
+                             itl_ms=itl_ms, tokens_per_chunk=tokens_per_chunk, slowdown_per_stream=slowdown_per_stream,
+                             ping_every_chunks=ping_every_chunks, max_model_len=max_model_len)
+    except ValidationError as exc:
+        raise fail(flag_error(exc)) from None
     log_to = SendLog() if send_log else None
     try:
         _event_loop_runner()(serve(profile, host, port, send_log=log_to))
