@@ -131,7 +131,8 @@ def export(
     from siliconbench.collector.export import export_rows
 
     try:
-        export_rows(Store.open(store, password), table, fmt, output, tuple(run or ()), tuple(scenario or ()))
+        export_rows(Store.open(store, password), table, fmt, output, runs=tuple(run or ()),
+                    scenarios=tuple(scenario or ()))
     except CollectorError as exc:
         raise _fail(exc) from None
 

@@ -1,4 +1,7 @@
-"""The benchmark plan: what the load generator runs. Validated once, before any request.
+"""The benchmark plan: what the load generator runs. Validated when built, before any request:
+strict types (`repetitions: 2.5` and `input_tokens: "512"` are refused), unknown keys refused with a
+"did you mean", and every problem reported at once with its key path (`steps.2.rate: ...`); see
+siliconbench.core.config.
 
 A plan is a YAML, JSON or TOML mapping of `Plan`'s fields. Steps come either from the shorthands
 (`concurrency: [1, 4, 8]` closed-loop steps, then `rates: [2, 4]` open-loop steps with `arrival` and
@@ -167,9 +170,9 @@ class Plan:
         """The steps of one repetition, in order."""
         if self.steps:
             return list(self.steps)
-        closed = [StepSpec("closed", c, 0.0, self.requests_per_step, self.duration_s) for c in self.concurrency]
-        opened = [StepSpec(self.arrival, self.max_concurrency, r, self.requests_per_step, self.duration_s)
-                  for r in self.rates]
+        bounds = {"requests": self.requests_per_step, "duration_s": self.duration_s}
+        closed = [StepSpec(mode="closed", concurrency=c, **bounds) for c in self.concurrency]
+        opened = [StepSpec(mode=self.arrival, concurrency=self.max_concurrency, rate_rps=r, **bounds) for r in self.rates]
         return closed + opened
 
     def to_json(self) -> str:
