@@ -12,10 +12,10 @@ import aiohttp
 import typer
 from pydantic import ValidationError
 
-from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
-from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, VerboseOpt, node_flags, plan_flags
 from siliconbench.agent import settings
+from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
+from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, VerboseOpt, node_flags, plan_flags
 from siliconbench.agent.target import TargetInfo, inspect_target
 from siliconbench.core.cli import fail
 from siliconbench.core.config import flag_error
@@ -151,7 +151,7 @@ def sim(
         _event_loop_runner()(serve(profile, host, port, send_log=log_to))
     except KeyboardInterrupt:
         pass
-    if log_to is not None:
+    if log_to is not None and send_log is not None:
         log_to.dump(send_log)
 
 

@@ -55,7 +55,7 @@ class ProgressSink:
         self._step_tokens = 0
         self.send(pb.RUN_STATE_RUNNING)
 
-    def send(self, state: int, detail: str = "") -> None:
+    def send(self, state: pb.RunState, detail: str = "") -> None:
         self.progress.state = state
         self.progress.detail = detail
         self.progress.time_unix_ns = time.time_ns()

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.core.cli import flag, with_flags
 from siliconbench.core.config import flag_error
 from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
-
 
 TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
 InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge.")]
@@ -47,12 +46,15 @@ NODE_FLAGS = [
 ]
 
 
+_AGENT_CONFIG = TypeAdapter(AgentConfig)
+
+
 def agent_config(*, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None, scenario: str | None,
                  **fields: Any) -> AgentConfig:
     """The node flags as a validated AgentConfig; every bad flag named at once."""
-    try:
-        # TLS as a mapping, so its problems are reported together with the others
-        return AgentConfig(tls={"ca": tls_ca, "cert": tls_cert, "key": tls_key}, scenario=scenario or "", **fields)
+    values = {**fields, "scenario": scenario or "", "tls": {"ca": tls_ca, "cert": tls_cert, "key": tls_key}}
+    try:  # from one mapping, so a TLS problem is reported together with the others
+        return _AGENT_CONFIG.validate_python(values)
     except ValidationError as exc:
         raise flag_error(exc) from None
 

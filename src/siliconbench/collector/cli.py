@@ -10,8 +10,16 @@ import typer
 
 from siliconbench.collector import settings
 from siliconbench.collector.errors import CollectorError
-from siliconbench.collector.options import (DEFAULT_STORE, PasswordOpt, ReportOptions, RunOpt, ScenarioOpt, StoreOpt,
-                                            report_flags, serve_config)
+from siliconbench.collector.options import (
+    DEFAULT_STORE,
+    PasswordOpt,
+    ReportOptions,
+    RunOpt,
+    ScenarioOpt,
+    StoreOpt,
+    report_flags,
+    serve_config,
+)
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store

@@ -40,7 +40,7 @@ class ServeConfig:
     store_threads: Annotated[Int, Field(ge=1)] = 4
 
     @model_validator(mode="after")
-    def _tls(self) -> "ServeConfig":
+    def _tls(self) -> ServeConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise invalid(f"--tls-cert and --tls-key ({settings.TLS_CERT}/_KEY) go together")
         if self.tls_client_ca is not None and self.tls_cert is None:

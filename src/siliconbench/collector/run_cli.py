@@ -40,7 +40,7 @@ def _addresses(collector: str) -> list[str]:
         infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise _fail(f"cannot resolve collector host {host!r}: {exc.strerror}") from None
-    seen = sorted({info[4][0] for info in infos})
+    seen = sorted({str(info[4][0]) for info in infos})
     return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in seen]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, Strict, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from siliconbench.core.errors import ConfigError
 
@@ -48,7 +48,7 @@ def _flag(loc: tuple[int | str, ...]) -> str:
     return "--" + str(loc[0]).replace("_", "-") if loc else ""
 
 
-def _problem(error: dict, known_keys: Iterable[str], path: str) -> str:
+def _problem(error: ErrorDetails, known_keys: Iterable[str], path: str) -> str:
     if error["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
         key = str(error["loc"][-1])
         close = difflib.get_close_matches(key, list(known_keys), n=1)

@@ -28,8 +28,17 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs
 
-from siliconbench.core.config import (STRICT, Bool, Int, NonNegativeFloat, PositiveFloat, Str, config_error,
-                                       flag_error, invalid)
+from siliconbench.core.config import (
+    STRICT,
+    Bool,
+    Int,
+    NonNegativeFloat,
+    PositiveFloat,
+    Str,
+    config_error,
+    flag_error,
+    invalid,
+)
 from siliconbench.core.errors import ConfigError
 
 ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
@@ -92,7 +101,7 @@ class StepSpec:
         return entry
 
     @model_validator(mode="after")
-    def _consistent(self) -> "StepSpec":
+    def _consistent(self) -> StepSpec:
         if self.open_loop and not self.rate_rps > 0:
             raise invalid("an open-loop step needs rate > 0 requests/s")
         if not self.open_loop and self.concurrency < 1:
@@ -154,7 +163,7 @@ class Plan:
     extra: dict[Str, Any] = Field(default_factory=dict)  # merged into every request body
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Plan":
+    def _consistent(self) -> Plan:
         problems = []
         if self.dataset_max_tokens and self.dataset_max_tokens < self.dataset_min_tokens:
             problems.append("dataset_max_tokens must be >= dataset_min_tokens (or 0: no upper bound)")
@@ -170,9 +179,11 @@ class Plan:
         """The steps of one repetition, in order."""
         if self.steps:
             return list(self.steps)
-        bounds = {"requests": self.requests_per_step, "duration_s": self.duration_s}
-        closed = [StepSpec(mode="closed", concurrency=c, **bounds) for c in self.concurrency]
-        opened = [StepSpec(mode=self.arrival, concurrency=self.max_concurrency, rate_rps=r, **bounds) for r in self.rates]
+        requests, duration_s = self.requests_per_step, self.duration_s
+        closed = [StepSpec(mode="closed", concurrency=c, requests=requests, duration_s=duration_s)
+                  for c in self.concurrency]
+        opened = [StepSpec(mode=self.arrival, concurrency=self.max_concurrency, rate_rps=r, requests=requests,
+                           duration_s=duration_s) for r in self.rates]
         return closed + opened
 
     def to_json(self) -> str:
@@ -212,7 +223,7 @@ def load_plan(path: str) -> Plan:
     return plan_from_mapping(data, f"plan file {path}")
 
 
-def with_overrides(plan: Plan, **changes: object) -> Plan:
+def with_overrides(plan: Plan, **changes: Any) -> Plan:
     """`plan` with the given fields replaced (None values are ignored), validated; problems are
     named by the flag that gave the value (`--repetitions`)."""
     given = {k: v for k, v in changes.items() if v is not None}

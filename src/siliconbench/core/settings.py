@@ -41,7 +41,7 @@ class ClientTls:
     key: Path | None = None
 
     @model_validator(mode="after")
-    def _pair(self) -> "ClientTls":
+    def _pair(self) -> ClientTls:
         if (self.cert is None) != (self.key is None):
             raise invalid(f"--tls-cert and --tls-key ({TLS_CERT}/_KEY) go together: mTLS needs both")
         return self
