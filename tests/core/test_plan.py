@@ -79,6 +79,7 @@ def test_plan_json_reads_back_as_the_same_plan():
     ("concurrency", [10**9], "concurrency.0: must be less than or equal to 10000"),
     ("duration_s", float("inf"), "duration_s: must be a finite number"),
     ("steps", {"concurrency": 1}, "steps: must be a list"),
+    ("steps", [5], "steps.0: must be a mapping, got 5"),
 ])
 def test_a_value_of_the_wrong_type_or_size_is_refused_naming_its_key(key, value, problem):
     with pytest.raises(ConfigError) as caught:

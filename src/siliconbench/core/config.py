@@ -11,6 +11,7 @@ pydantic traceback.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Annotated
 
@@ -38,6 +39,12 @@ def invalid(message: str) -> PydanticCustomError:
 _OWN_CHECK = "siliconbench_config"
 
 
+_IN_PLAN_FILE_WORDS = (  # pydantic's Python terms, as a YAML/JSON/TOML author says them
+    ("a valid tuple", "a list"),
+    (r"a valid dictionary|a dictionary or an instance of \w+", "a mapping"),
+)
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     """('steps', 2, 'rate') -> 'steps.2.rate'; pydantic's '[key]' marks for dict keys are dropped."""
     return ".".join(str(part) for part in loc if part != "[key]")
@@ -56,8 +63,9 @@ def _problem(error: ErrorDetails, known_keys: Iterable[str], path: str) -> str:
         return _at(path, f"unknown key{hint}")
     if error["type"] == _OWN_CHECK:
         return _at(path, error["msg"])
-    message = (error["msg"].replace("Input should be", "must be")  # in a plan file's words:
-               .replace("a valid tuple", "a list").replace("a valid dictionary", "a mapping"))
+    message = error["msg"].replace("Input should be", "must be")
+    for python, plan_file in _IN_PLAN_FILE_WORDS:
+        message = re.sub(python, plan_file, message)
     shown = error.get("input")
     if isinstance(shown, (dict, list, tuple)):  # a whole mapping or list says nothing more than the path
         return _at(path, message)
