@@ -98,7 +98,7 @@ async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -
 
     sink = Sink()
     plan = Plan(steps=(StepSpec("closed", concurrency, 0.0, requests, 0.0),), input_tokens=128, output_tokens=64,
-                repetitions=1, warmup_requests=min(concurrency, 32)).validate()
+                repetitions=1, warmup_requests=min(concurrency, 32))
     async with aiohttp.ClientSession() as session:
         target = await inspect_target(session, url, None)
         prompts = await calibrate_prompts(session, target, plan.input_tokens)
@@ -119,7 +119,7 @@ async def client_ceiling(url: str, concurrency: int, requests: int, workers: int
 
     spec = StepSpec("closed", concurrency, 0.0, requests, 0.0)
     plan = Plan(steps=(spec,), input_tokens=3, output_tokens=1024, repetitions=1, warmup_requests=workers,
-                workers=workers).validate()
+                workers=workers)
     prompts = PromptBook([1, 2, 3], 3)
     records: list = []
     me = psutil.Process()

@@ -52,3 +52,15 @@ async def test_a_plan_the_node_cannot_run_is_reported_failed_with_the_reason():
     await run_to_the_end(runner, reports, start_command("r2", {"concurrency": [0]}))
     [failed] = reports
     assert failed.state == pb.RUN_STATE_FAILED and "concurrency" in failed.detail
+
+
+async def test_the_steps_total_counts_rate_steps_and_repetitions():
+    reports: list[pb.RunProgress] = []
+
+    async def instant(plan, run_id, sink):
+        pass
+
+    runner = FleetRunner(instant, shipper=None, report=reports.append, heartbeat_s=60)
+    plan = {"concurrency": [1], "rates": [2, 4], "repetitions": 2}
+    await run_to_the_end(runner, reports, start_command("r3", plan))
+    assert {r.steps_total for r in reports} == {6}

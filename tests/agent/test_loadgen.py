@@ -72,7 +72,7 @@ def plan(**kw) -> Plan:
     base = dict(concurrency=(1, 4), requests_per_step=8, input_tokens=32, output_tokens=6, repetitions=1,
                 warmup_requests=2)
     base.update(kw)
-    return Plan(**base).validate()
+    return Plan(**base)
 
 
 async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_excluded(sim_url):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from siliconbench.collector.export import export_rows
+from siliconbench.collector.options import REPORT_FLAGS, report_options, serve_config
+from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection
+from siliconbench.core.errors import ConfigError
 from tests.collector import rows
 
 
@@ -86,3 +90,24 @@ def test_a_run_without_its_end_event_is_reported_unfinished(store, two_scenarios
     markdown = RENDERERS["markdown"].report(report)
     assert f"UNFINISHED run — {unfinished} (running)" in markdown and finished not in markdown.split("\n")[2]
     assert json.loads(RENDERERS["json"].report(report))["unfinished"] == {unfinished: "running"}
+
+
+
+def test_report_and_compare_render_the_same_options_the_same_way(store, two_scenarios):
+    """The commands call render_report with the options their shared flags build; so does this test."""
+    options = report_options(**{flag.name: flag.default for flag in REPORT_FLAGS} |
+                             {"run": two_scenarios, "fmt": "json", "store": store.location.shown})
+    assert (options.runs, options.fmt, options.cost) == (tuple(two_scenarios), "json", True)
+    expected = json.loads(RENDERERS["json"].report(build_report(store, Selection(runs=tuple(two_scenarios)), Options())))
+    rendered = json.loads(render_report(options))
+    assert rendered.pop("generated_at") and expected.pop("generated_at")
+    assert rendered == expected
+
+
+def test_serve_names_every_bad_flag_at_once():
+    with pytest.raises(ConfigError) as caught:
+        serve_config(store_threads=0, max_stream_age_s=-1.0)
+    assert str(caught.value) == ("options: 2 problems: --max-stream-age-s: must be greater than or equal to 0, "
+                                 "got -1.0; --store-threads: must be greater than or equal to 1, got 0")
+    with pytest.raises(ConfigError, match="--tls-client-ca \\(mTLS\\) needs --tls-cert"):
+        serve_config(tls_client_ca=Path("ca.pem"))

@@ -22,3 +22,21 @@ def test_a_node_is_connected_when_any_replica_holds_its_stream(monkeypatch):
     text = run_cli.render_status(status)
     assert "node-c" in text and "running*" in text.split("node-c")[1].splitlines()[0]
     assert "* not connected to any collector replica now" in text
+
+
+def test_a_start_reaches_every_replica_under_the_id_the_first_one_gave(monkeypatch, tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("concurrency: [1]\nrequests_per_step: 2\nrepetitions: 1\n")
+    sent: list[tuple[str, str, str]] = []
+
+    def call(address, method, request):
+        if method == "ListAgents":
+            return pb.ListAgentsReply(agents=[pb.Hello(agent_id=f"node@{address}")])
+        sent.append((address, method, request.run_id))
+        return pb.StartRunReply(run_id=request.run_id or "run-1", agents=[f"node@{address}"])
+
+    monkeypatch.setattr(run_cli, "_addresses", lambda collector: ["10.0.0.1:50051", "10.0.0.2:50051"])
+    monkeypatch.setattr(run_cli, "_call", call)
+    run_cli.start(plan=str(plan), selector=None, scenario=None, start_delay_s=0.0, min_agents=2, wait_s=0.0,
+                  collector="collector:50051")
+    assert sent == [("10.0.0.1:50051", "StartRun", ""), ("10.0.0.2:50051", "StartRun", "run-1")]

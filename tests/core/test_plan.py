@@ -1,13 +1,15 @@
 """Plan files (YAML/TOML), shorthands and explicit steps, validated once with errors that name the key."""
 
+import json
+
 import pytest
 
-from siliconbench.agent.errors import ConfigError
-from siliconbench.core.plan import Plan, StepSpec, load_plan, parse_slo, with_overrides
+from siliconbench.core.errors import ConfigError
+from siliconbench.core.plan import Plan, StepSpec, load_plan, parse_slo, plan_from_mapping, with_overrides
 
 
 def test_defaults_are_the_designed_sweep_with_three_repetitions():
-    plan = Plan().validate()
+    plan = Plan()
     assert [s.concurrency for s in plan.step_specs()] == [1, 4, 8, 16, 32]
     assert plan.repetitions == 3
 
@@ -30,8 +32,8 @@ def test_toml_plan_with_shorthand_rates(tmp_path):
 
 
 @pytest.mark.parametrize("text, key", [
-    ("concurency: [1]\n", "concurency"),
-    ("steps:\n  - {concurrency: 0, requests: 3}\n", "concurrency must be >= 1"),
+    ("concurency: [1]\n", "concurency: unknown key \\(did you mean concurrency\\?\\)"),
+    ("steps:\n  - {concurrency: 0, requests: 3}\n", "steps.0: concurrency must be >= 1"),
     ("steps:\n  - {rate: 2}\n", "bound the step"),
     ("steps:\n  - {concurrency: 2, requests: 3, arrival: poisson}\n", "open-loop"),
     ("endpoint: embeddings\n", "endpoint"),
@@ -61,9 +63,58 @@ def test_deployed_plan_still_loads():
 
 
 def test_plan_json_reads_back_as_the_same_plan():
-    from siliconbench.core.plan import plan_from_mapping
-    import json
-
     plan = Plan(steps=(StepSpec("closed", 4, 0.0, 10, 0.0), StepSpec("poisson", 8, 2.5, 0, 5.0)),
-                slo={"ttft_ms": 500}).validate()
+                slo={"ttft_ms": 500})
     assert plan_from_mapping(json.loads(plan.to_json()), "json") == plan
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("repetitions", 2.5, "repetitions: must be a valid integer, got 2.5"),
+    ("seed", "abc", "seed: must be a valid integer, got 'abc'"),
+    ("request_timeout_s", True, "request_timeout_s: must be a valid number, got True"),
+    ("input_tokens", "512", "input_tokens: must be a valid integer, got '512'"),
+    ("token_id_prompts", "yes", "token_id_prompts: must be a valid boolean, got 'yes'"),
+    ("workers", 100_000, "workers: must be less than or equal to 256"),
+    ("concurrency", [1e9], "concurrency.0: must be a valid integer"),
+    ("concurrency", [10**9], "concurrency.0: must be less than or equal to 10000"),
+    ("duration_s", float("inf"), "duration_s: must be a finite number"),
+    ("steps", {"concurrency": 1}, "steps: must be a list"),
+    ("steps", [5], "steps.0: must be a mapping, got 5"),
+])
+def test_a_value_of_the_wrong_type_or_size_is_refused_naming_its_key(key, value, problem):
+    with pytest.raises(ConfigError) as caught:
+        plan_from_mapping({key: value}, "plan file p.yaml")
+    assert str(caught.value).startswith("plan file p.yaml: ") and problem in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once_with_its_key_path():
+    data = {"repetitions": 2.5, "seed": "abc", "wokers": 2,
+            "steps": [{"concurrency": 8, "requests": 64}, {"rate": 4, "duration_s": 30}, {"rate": -1, "requests": 2}]}
+    with pytest.raises(ConfigError) as caught:
+        plan_from_mapping(data, "plan file p.yaml")
+    message = str(caught.value)
+    assert message.startswith("plan file p.yaml: 4 problems: ") and "\n" not in message
+    for problem in ("repetitions: must be a valid integer", "seed: must be a valid integer",
+                    "steps.2.rate: must be greater than or equal to 0", "wokers: unknown key (did you mean workers?)"):
+        assert problem in message
+
+
+def test_integers_are_numbers_but_nothing_else_is_coerced():
+    plan = plan_from_mapping({"request_timeout_s": 600, "rates": [2], "concurrency": []}, "p")
+    assert (plan.request_timeout_s, plan.rates) == (600.0, (2.0,))
+
+
+def test_explicit_steps_replace_the_shorthands_and_keep_their_order():
+    plan = plan_from_mapping({"concurrency": [1, 2], "steps": [{"rate": 3, "requests": 5},
+                                                               {"concurrency": 2, "duration_s": 1}]}, "p")
+    assert [s.label() for s in plan.step_specs()] == ["poisson rate=3/s", "concurrency=2"]
+
+
+def test_plan_built_in_code_is_validated_too():
+    with pytest.raises(ValueError, match="repetitions"):
+        Plan(repetitions=0)
+
+
+def test_flag_overrides_name_the_bad_option():
+    with pytest.raises(ConfigError, match=r"options: 2 problems: --repetitions: .*; --workers: "):
+        with_overrides(Plan(), repetitions=0, workers=0)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from siliconbench.agent import __version__
+from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
 from siliconbench.core.plan import Plan
 from siliconbench.agent.fleet import FleetRunner
@@ -22,13 +21,12 @@ from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
 from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
 from siliconbench.agent.samplers.runner import SamplerRunner
+from siliconbench.agent.settings import prompt_cache_dir
 from siliconbench.agent.shipper import Shipper
-from siliconbench.agent.spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_BYTES
 from siliconbench.agent.spool import Spool
 from siliconbench.agent.target import (PromptBook, TargetInfo, calibrate_prompts, calibrate_text_prompts, dataset_prompts,
                           inspect_target)
 from siliconbench.core.ids import new_run_id
-from siliconbench.core.rpc import tls_credentials
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
@@ -38,31 +36,6 @@ HEARTBEAT_FILE = "heartbeat"
 SPOOL_SUBDIR = "batches"
 
 
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    target: str
-    collector: str
-    node_name: str = ""
-    instance_type: str = ""
-    token: str | None = None
-    sample_interval_s: float = 1.0
-    ack_timeout_s: float = 60.0
-    scenario: str = ""
-    spool_dir: Path = Path(".siliconbench-agent")  # unacknowledged batches live in spool_dir/batches
-    spool_max_bytes: int = DEFAULT_SPOOL_BYTES
-    tls_ca: Path | None = None      # any of the three: TLS toward the collector
-    tls_cert: Path | None = None    # with tls_key: mTLS
-    tls_key: Path | None = None
-
-    @property
-    def tls(self) -> bool:
-        return any((self.tls_ca, self.tls_cert, self.tls_key))
-
-    @property
-    def agent_id(self) -> str:
-        return self.node_name or socket.gethostname()
-
-
 def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
     return pb.Hello(agent_id=config.agent_id, node_name=config.node_name or socket.gethostname(),
                     instance_type=config.instance_type or devices.instance_type, accelerator_kind=devices.kind,
@@ -70,10 +43,10 @@ def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
                     driver_version=devices.driver_version, agent_version=__version__, scenario=config.scenario)
 
 
-def node_devices() -> DeviceInfo:
-    """The node's accelerators; a Neuron node without neuron-monitor is a configuration error."""
+def node_devices(neuron_monitor: str) -> DeviceInfo:
+    """The node's accelerators; a Neuron node without `neuron_monitor` is a configuration error."""
     try:
-        return probe_devices()
+        return probe_devices(neuron_monitor)
     except SamplerUnavailable as exc:
         raise ConfigError(str(exc)) from None
 
@@ -85,14 +58,15 @@ class NodeSession:
         self.config = config
         identity = hello(config, devices)
         spool = Spool.open(config.spool_dir / SPOOL_SUBDIR, identity.agent_id, config.spool_max_bytes)
-        credentials = tls_credentials(config.tls_ca, config.tls_cert, config.tls_key) if config.tls else None
-        self.shipper = Shipper(config.collector, identity, spool, token=config.token, credentials=credentials)
-        self.runner = SamplerRunner(detect_samplers(config.sample_interval_s), config.sample_interval_s,
+        self.shipper = Shipper(config.collector, identity, spool, token=config.token,
+                               credentials=config.tls.credentials())
+        self.runner = SamplerRunner(detect_samplers(config.sample_interval_s, config.neuron_monitor),
+                                    config.sample_interval_s,
                                     asyncio.get_running_loop(), self.shipper.add_samples)
 
     @classmethod
     async def start(cls, config: AgentConfig) -> "NodeSession":
-        session = cls(config, await asyncio.to_thread(node_devices))
+        session = cls(config, await asyncio.to_thread(node_devices, config.neuron_monitor))
         session.shipper.start()
         session.runner.start()
         return session
@@ -132,7 +106,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
     return run_id, summaries
 
 
-PROMPT_CACHE_DIR = Path(os.environ.get("SILICONBENCH_CACHE_DIR", Path.home() / ".cache" / "siliconbench"))
+PROMPT_CACHE_DIR = prompt_cache_dir()
 MAX_TEXT_PROMPTS = 4096  # distinct calibrated text/chat prompts; past this, prompts repeat (logged)
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from siliconbench.core.errors import SiliconbenchError
-from siliconbench.core.plan import plan_from_mapping
+from siliconbench.core.plan import Plan, plan_from_mapping
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ class FleetRunner:
             log.info("run %s: cancel received", run_id)
             self._task.cancel()
 
-    async def _execute(self, plan, start: pb.StartCommand) -> None:
-        steps = len(plan.concurrency) * plan.repetitions
+    async def _execute(self, plan: Plan, start: pb.StartCommand) -> None:
+        steps = len(plan.step_specs()) * plan.repetitions  # rate and explicit steps count too
         sink = ProgressSink(self._shipper, start.run_id, steps, self._report)
         wait_s = (start.start_at_unix_ns - time.time_ns()) / 1e9
         log.info("run %s: %d steps, starting in %.1f s", start.run_id, steps, max(wait_s, 0.0))

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from siliconbench.collector.run_cli import run_app
+from siliconbench.collector import settings
 from siliconbench.collector.errors import CollectorError
-from siliconbench.collector.options import DEFAULT_STORE, ENV, PasswordOpt, StoreOpt
+from siliconbench.collector.options import (
+    DEFAULT_STORE,
+    PasswordOpt,
+    ReportOptions,
+    RunOpt,
+    ScenarioOpt,
+    StoreOpt,
+    report_flags,
+    serve_config,
+)
+from siliconbench.collector.reporting import render_report
+from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store
+from siliconbench.core.cli import fail as _fail
+from siliconbench.core.errors import SiliconbenchError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -22,58 +34,30 @@ def _setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _fail(exc: Exception | str) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
-
-
 @app.command()
 def serve(
-    listen: Annotated[str, typer.Option(envvar=ENV + "LISTEN", help="gRPC address to listen on.")] = "0.0.0.0:50051",
+    listen: Annotated[str, typer.Option(envvar=settings.LISTEN, help="gRPC address to listen on.")] = "0.0.0.0:50051",
     store: StoreOpt = DEFAULT_STORE,
     password: PasswordOpt = None,
-    max_stream_age_s: Annotated[float, typer.Option(envvar=ENV + "MAX_STREAM_AGE_S", help="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0,
-    agent_tokens_file: Annotated[Optional[Path], typer.Option(envvar=ENV + "AGENT_TOKENS_FILE", help="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.", show_default=False)] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_CERT", help="PEM certificate (chain) to serve TLS with.", show_default=False)] = None,
-    tls_key: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_KEY", help="PEM private key of --tls-cert.", show_default=False)] = None,
-    tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=ENV + "TLS_CLIENT_CA", help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
-    store_threads: Annotated[int, typer.Option(envvar=ENV + "STORE_THREADS", help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
+    max_stream_age_s: Annotated[float, typer.Option(envvar=settings.MAX_STREAM_AGE_S, help="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0,
+    agent_tokens_file: Annotated[Optional[Path], typer.Option(envvar=settings.AGENT_TOKENS_FILE, help="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.", show_default=False)] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM certificate (chain) to serve TLS with.", show_default=False)] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
+    tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
+    store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
-    from siliconbench.collector.auth import AuthConfigError, TokenFile, server_credentials
-    from siliconbench.collector.server import ServerOptions
-    from siliconbench.collector.server import serve as serve_grpc
+    from siliconbench.collector.serving import run_collector
 
     _setup_logging(verbose)
     try:
-        if (tls_cert is None) != (tls_key is None):
-            raise AuthConfigError("--tls-cert and --tls-key (SILICONBENCH_TLS_CERT/_KEY) go together")
-        if tls_client_ca is not None and tls_cert is None:
-            raise AuthConfigError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key as well")
-        if max_stream_age_s < 0:
-            raise AuthConfigError(f"--max-stream-age-s must be 0 (never) or more, got {max_stream_age_s}")
-        if store_threads < 1:
-            raise AuthConfigError(f"--store-threads must be at least 1, got {store_threads}")
-        options = ServerOptions(
-            max_stream_age_s=max_stream_age_s, store_threads=store_threads,
-            tokens=TokenFile(agent_tokens_file) if agent_tokens_file else None,
-            credentials=server_credentials(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None)
-        opened = Store.open(store, password)
-        asyncio.run(serve_grpc(opened, listen, options))
-    except (CollectorError, OSError) as exc:
+        config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
+                              agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
+                              tls_client_ca=tls_client_ca, store_threads=store_threads)
+        run_collector(config)
+    except (SiliconbenchError, OSError) as exc:
         raise _fail(exc) from None
-
-
-RunOpt = Annotated[Optional[list[str]], typer.Option("--run", help="Run id (repeatable; see `runs list`).", show_default=False)]
-ScenarioOpt = Annotated[Optional[list[str]], typer.Option("--scenario", help="Scenario label, e.g. A (repeatable): all its runs.", show_default=False)]
-SloOpt = Annotated[Optional[list[str]], typer.Option("--slo", help="Goodput SLO, METRIC=MS with METRIC ttft_ms, tpot_ms or e2e_ms (repeatable).", show_default=False)]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False)]
-BaselineOpt = Annotated[Optional[str], typer.Option(help="Scenario label or run id that 'vs baseline' compares with (default: the first).", show_default=False)]
-RegionOpt = Annotated[str, typer.Option("--price-region", help="Region of the prices used for cost.")]
-KindOpt = Annotated[str, typer.Option("--price-kind", help="Price kind: on_demand, spot, capacity_block, savings_plan, custom (or a qualified kind in the table).")]
-NoCostOpt = Annotated[bool, typer.Option("--no-cost", help="Leave out the cost table (no price needed).")]
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -87,59 +71,29 @@ def _emit(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
-def _render_report(store: str, password: str | None, runs: list[str] | None, scenarios: list[str] | None,
-                   slo: list[str] | None, fmt: str, baseline: str | None, region: str, kind: str, no_cost: bool) -> str:
-    from siliconbench.collector.reports import Options, build_report, renderer
-    from siliconbench.collector.rollups import Selection, parse_slo
-
-    render = renderer(fmt)
-    options = Options(slo=parse_slo(slo or []), baseline=baseline, region=region, price_kind=kind, cost=not no_cost)
-    opened = Store.open(store, password)
-    selection = Selection(runs=tuple(runs or ()), scenarios=tuple(scenarios or ()))
-    return render.report(build_report(opened, selection, options))
-
-
-@app.command()
-def report(
-    run: RunOpt = None,
-    scenario: ScenarioOpt = None,
-    slo: SloOpt = None,
-    fmt: FormatOpt = "markdown",
-    output: OutputOpt = None,
-    baseline: BaselineOpt = None,
-    price_region: RegionOpt = "us-east-1",
-    price_kind: KindOpt = "on_demand",
-    no_cost: NoCostOpt = False,
-    store: StoreOpt = DEFAULT_STORE,
-    password: PasswordOpt = None,
-) -> None:
-    """Report TTFT, ITL, throughput, concurrency scaling, $/1M tokens and devices for runs (default: all),
-    with formulas and consistency warnings. Example: report --scenario A --scenario B --slo ttft_ms=500"""
+def _report(options: ReportOptions) -> None:
     try:
-        text = _render_report(store, password, run, scenario, slo, fmt, baseline, price_region, price_kind, no_cost)
+        text = render_report(options)
     except CollectorError as exc:
         raise _fail(exc) from None
-    _emit(text, output)
+    _emit(text, options.output)
 
 
 @app.command()
-def compare(
-    run: RunOpt = None,
-    scenario: ScenarioOpt = None,
-    slo: SloOpt = None,
-    fmt: FormatOpt = "markdown",
-    output: OutputOpt = None,
-    baseline: BaselineOpt = None,
-    price_region: RegionOpt = "us-east-1",
-    price_kind: KindOpt = "on_demand",
-    no_cost: NoCostOpt = False,
-    store: StoreOpt = DEFAULT_STORE,
-    password: PasswordOpt = None,
-) -> None:
+@report_flags
+def report(options: ReportOptions) -> None:
+    """Report TTFT, ITL, throughput, concurrency scaling, $/1M tokens and devices for runs (default: all),
+    with formulas and consistency warnings. Example: report --scenario A --scenario B --slo ttft_ms=500"""
+    _report(options)
+
+
+@app.command()
+@report_flags
+def compare(options: ReportOptions) -> None:
     """Compare two or more runs (--run) or scenarios (--scenario) side by side, each against the baseline."""
-    if len(run or []) + len(scenario or []) < 2:
+    if len(options.runs) + len(options.scenarios) < 2:
         raise _fail("compare needs at least two --run or --scenario values (use `report` for one)")
-    report(run, scenario, slo, fmt, output, baseline, price_region, price_kind, no_cost, store, password)
+    _report(options)
 
 
 runs_app = typer.Typer(help="The runs in the store.", add_completion=False, invoke_without_command=True)
@@ -185,7 +139,8 @@ def export(
     from siliconbench.collector.export import export_rows
 
     try:
-        export_rows(Store.open(store, password), table, fmt, output, tuple(run or ()), tuple(scenario or ()))
+        export_rows(Store.open(store, password), table, fmt, output, runs=tuple(run or ()),
+                    scenarios=tuple(scenario or ()))
     except CollectorError as exc:
         raise _fail(exc) from None
 
@@ -266,8 +221,7 @@ def demo(
     sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
     try:
         run_id = run_demo(store, target, agent_args, sim_args)
-        typer.echo(_render_report(store, None, [run_id], None, None, "markdown", None, "us-east-1", "on_demand", False),
-                   nl=False)
+        typer.echo(render_report(ReportOptions(store=store, runs=(run_id,))), nl=False)
         opened = Store.open(store)
         stored = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows[0][0]
     except CollectorError as exc:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import grpc
 import typer
 
-from siliconbench.core.errors import SiliconbenchError
-from siliconbench.core.plan import load_plan
-from siliconbench.core.rpc import tls_credentials
+from siliconbench.collector import settings
 from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
-from siliconbench.core.wire import pb
+from siliconbench.core.cli import fail as _fail
+from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.plan import load_plan
 from siliconbench.core.rpc import pb_grpc
+from siliconbench.core.wire import pb
 
 run_app = typer.Typer(
     help="Fleet runs: one plan on every matching node, started together. The bearer token and TLS files come "
@@ -27,14 +26,9 @@ run_app = typer.Typer(
     no_args_is_help=True)
 
 CollectorOpt = Annotated[str, typer.Option(
-    envvar="SILICONBENCH_COLLECTOR",
+    envvar=settings.COLLECTOR,
     help="Collector gRPC address HOST:PORT. A name that resolves to several addresses (a headless Service) "
          "reaches every replica.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _addresses(collector: str) -> list[str]:
@@ -52,22 +46,31 @@ def _addresses(collector: str) -> list[str]:
 
 def _channel(address: str) -> grpc.Channel:
     """Plaintext, or TLS (mTLS) when SILICONBENCH_TLS_CA (and _CERT/_KEY) name PEM files, as for the agent."""
-    ca, cert, key = (os.environ.get(f"SILICONBENCH_TLS_{name}") for name in ("CA", "CERT", "KEY"))
-    if not (ca or cert or key):
-        return grpc.insecure_channel(address)
     try:
-        credentials = tls_credentials(*(Path(p) if p else None for p in (ca, cert, key)))
+        credentials = settings.client_tls().credentials()
     except SiliconbenchError as exc:
-        raise _fail(str(exc)) from None
-    return grpc.secure_channel(address, credentials)
+        raise _fail(exc) from None
+    return grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
 
 
-def _call(address: str, method: str, request):
+def _call(address: str, method: str, request: Any) -> Any:
     """One Control call; the bearer token comes from SILICONBENCH_AGENT_TOKEN."""
-    token = os.environ.get("SILICONBENCH_AGENT_TOKEN")
+    token = settings.agent_token()
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with _channel(address) as channel:
         return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=10, metadata=metadata)
+
+
+def _fan_out(addresses: list[str], method: str, request: Any) -> list[Any]:
+    """`method(request)` on each replica in turn, the replies in the same order. The first replica that
+    fails ends the command with one line naming it: a start or cancel must reach every replica."""
+    replies = []
+    for address in addresses:
+        try:
+            replies.append(_call(address, method, request))
+        except grpc.RpcError as exc:
+            raise _rpc_error(address, exc) from None
+    return replies
 
 
 def _rpc_error(address: str, exc: grpc.RpcError) -> typer.Exit:
@@ -88,7 +91,7 @@ def parse_selector(pairs: list[str], scenario: str | None) -> dict[str, str]:
     try:
         check_selector(selector)
     except SiliconbenchError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(exc) from None
     return selector
 
 
@@ -106,21 +109,16 @@ def start(
     try:
         loaded = load_plan(plan)
     except SiliconbenchError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(exc) from None
     chosen = parse_selector(selector or [], scenario)
     addresses = _addresses(collector)
     _wait_for_agents(addresses, chosen, min_agents, wait_s)
     start_at = time.time_ns() + int(start_delay_s * 1e9)
-    run_id = ""
-    agents: list[str] = []
-    for address in addresses:
-        request = pb.StartRunRequest(plan_json=loaded.to_json(), selector=chosen, run_id=run_id, start_at_unix_ns=start_at)
-        try:
-            reply = _call(address, "StartRun", request)
-        except grpc.RpcError as exc:
-            raise _rpc_error(address, exc) from None
-        run_id = reply.run_id  # the same id on every further replica
-        agents += reply.agents
+    request = pb.StartRunRequest(plan_json=loaded.to_json(), selector=chosen, start_at_unix_ns=start_at)
+    replies = _fan_out(addresses[:1], "StartRun", request)
+    request.run_id = run_id = replies[0].run_id  # the first replica names the run; the others reuse its id
+    replies += _fan_out(addresses[1:], "StartRun", request)
+    agents = [agent for reply in replies for agent in reply.agents]
     if not agents:
         raise _fail(f"no connected agent matches {chosen or 'the (empty) selector'}; see the collector's log for who is connected")
     typer.echo(f"run {run_id}: {len(agents)} agents ({', '.join(sorted(agents))}), start at "
@@ -132,12 +130,8 @@ def _wait_for_agents(addresses: list[str], selector: dict[str, str], wanted: int
     """Wait until at least `wanted` agents over all replicas match, or fail after wait_s."""
     deadline = time.monotonic() + wait_s
     while True:
-        found = []
-        for address in addresses:
-            try:
-                found += _call(address, "ListAgents", pb.ListAgentsRequest(selector=selector)).agents
-            except grpc.RpcError as exc:
-                raise _rpc_error(address, exc) from None
+        found = [hello for reply in _fan_out(addresses, "ListAgents", pb.ListAgentsRequest(selector=selector))
+                 for hello in reply.agents]
         if len(found) >= wanted:
             return
         if time.monotonic() >= deadline:
@@ -154,12 +148,8 @@ def agents(
 ) -> None:
     """List the agents connected now (over every replica the address reaches)."""
     chosen = parse_selector(selector or [], None)
-    for address in _addresses(collector):
-        try:
-            found = _call(address, "ListAgents", pb.ListAgentsRequest(selector=chosen)).agents
-        except grpc.RpcError as exc:
-            raise _rpc_error(address, exc) from None
-        for hello in found:
+    for reply in _fan_out(_addresses(collector), "ListAgents", pb.ListAgentsRequest(selector=chosen)):
+        for hello in reply.agents:
             typer.echo(f"{hello.agent_id}  node={hello.node_name} instance-type={hello.instance_type or '-'} "
                        f"scenario={hello.scenario or '-'} accelerators={hello.accelerator_count}x{hello.accelerator_kind}")
 
@@ -187,12 +177,7 @@ def render_status(reply: pb.RunStatusReply) -> str:
 def _status_once(collector: str, run: str) -> pb.RunStatusReply:
     """The run's status from the store (every replica reads the same one); a node counts as connected
     when any replica holds its stream (agents move between replicas as their streams end)."""
-    replies = []
-    for address in _addresses(collector):
-        try:
-            replies.append(_call(address, "RunStatus", pb.RunStatusRequest(run_id=run)))
-        except grpc.RpcError as exc:
-            raise _rpc_error(address, exc) from None
+    replies = _fan_out(_addresses(collector), "RunStatus", pb.RunStatusRequest(run_id=run))
     reply = replies[0]
     connected = {n.agent_id for r in replies for n in r.nodes if n.connected}
     for node in reply.nodes:
@@ -235,12 +220,7 @@ def cancel(
     collector: CollectorOpt = "127.0.0.1:50051",
 ) -> None:
     """Stop a fleet run on every node; what was measured so far stays stored."""
-    sent = 0
-    for address in _addresses(collector):
-        try:
-            sent += _call(address, "CancelRun", pb.CancelRunRequest(run_id=run)).agents
-        except grpc.RpcError as exc:
-            raise _rpc_error(address, exc) from None
+    sent = sum(reply.agents for reply in _fan_out(_addresses(collector), "CancelRun", pb.CancelRunRequest(run_id=run)))
     typer.echo(f"run {run}: cancel sent to {sent} agents")
 
 
@@ -259,5 +239,5 @@ def report_run(
         render = renderer(fmt)
         text = render.fleet(build_fleet_report(Store.open(store, password), run))
     except CollectorError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(exc) from None
     typer.echo(text, nl=False)

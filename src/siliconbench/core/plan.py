@@ -1,4 +1,7 @@
-"""The benchmark plan: what the load generator runs. Validated once, before any request.
+"""The benchmark plan: what the load generator runs. Validated when built, before any request:
+strict types (`repetitions: 2.5` and `input_tokens: "512"` are refused), unknown keys refused with a
+"did you mean", and every problem reported at once with its key path (`steps.2.rate: ...`); see
+siliconbench.core.config.
 
 A plan is a YAML, JSON or TOML mapping of `Plan`'s fields. Steps come either from the shorthands
 (`concurrency: [1, 4, 8]` closed-loop steps, then `rates: [2, 4]` open-loop steps with `arrival` and
@@ -17,30 +20,97 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from dataclasses import asdict, replace
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
 
+from siliconbench.core.config import (
+    STRICT,
+    Bool,
+    Int,
+    NonNegativeFloat,
+    PositiveFloat,
+    Str,
+    config_error,
+    flag_error,
+    invalid,
+)
 from siliconbench.core.errors import ConfigError
 
 ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 
+# Upper bounds that only catch typos and absurd plans (issue-12 review: `workers: 100000` and
+# `concurrency: [1000000000]` were accepted and failed much later, or exhausted the node).
+# vLLM schedules at most max_num_seqs streams at once (default 256, rarely set above 2,048); past
+# that, requests only queue. And each request in flight holds one socket from the ~28k ephemeral
+# ports Linux gives one source address toward one target, so 10,000 leaves ample room for both.
+MAX_CONCURRENCY = 10_000
+# Load processes beyond the node's cores only contend; the largest instances have 192 vCPUs.
+MAX_WORKERS = 256
+# The longest context any served model offers today is about 1M tokens.
+MAX_TOKENS = 1 << 20
 
-@dataclass(frozen=True, slots=True)
+STEP_KEYS = ("concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s")
+
+Concurrency = Annotated[Int, Field(ge=0, le=MAX_CONCURRENCY)]
+Count = Annotated[Int, Field(ge=0)]
+Tokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
 class StepSpec:
     """One load step. Closed loop (`mode == "closed"`): `concurrency` requests always in flight.
     Open loop (`poisson`/`constant`): requests scheduled at `rate_rps`, at most `concurrency` in flight
     (0: no cap). Bounded by `requests` and/or `duration_s` (0: no bound of that kind); a step bounded by
-    duration sends no new request after it, and waits for those in flight."""
+    duration sends no new request after it, and waits for those in flight.
 
-    mode: str = "closed"
-    concurrency: int = 1
-    rate_rps: float = 0.0
-    requests: int = 0
-    duration_s: float = 0.0
+    Built by position in code (`StepSpec("closed", 8, 0.0, 64, 0.0)`); a plan file writes it as
+    `to_mapping` does (`rate`, `arrival`, `max_concurrency`), which `_from_file_keys` translates."""
+
+    mode: Annotated[Literal["closed", "poisson", "constant"], Field(alias="arrival")] = "closed"
+    concurrency: Concurrency = 1
+    rate_rps: Annotated[NonNegativeFloat, Field(alias="rate")] = 0.0
+    requests: Count = 0
+    duration_s: NonNegativeFloat = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file_keys(cls, data: Any) -> Any:
+        """A plan file's step mapping -> the fields: an open-loop step is one with `rate`; its
+        `max_concurrency` is the field `concurrency`, its `arrival` defaults to poisson."""
+        if isinstance(data, ArgsKwargs) or not isinstance(data, dict):
+            return data  # built in code, by position or field name
+        unknown = sorted(set(data) - set(STEP_KEYS))
+        if unknown:
+            raise invalid(f"unknown keys {unknown}; a step takes {list(STEP_KEYS)}")
+        entry = dict(data)
+        if "rate" not in entry:
+            if "arrival" in entry or "max_concurrency" in entry:
+                raise invalid("arrival and max_concurrency belong to open-loop steps (give rate)")
+            return entry
+        if "concurrency" in entry:
+            raise invalid("an open-loop step takes max_concurrency, not concurrency")
+        entry.setdefault("arrival", "poisson")
+        entry["concurrency"] = entry.pop("max_concurrency", 0)
+        return entry
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StepSpec:
+        if self.open_loop and not self.rate_rps > 0:
+            raise invalid("an open-loop step needs rate > 0 requests/s")
+        if not self.open_loop and self.concurrency < 1:
+            raise invalid(f"concurrency must be >= 1, got {self.concurrency}")
+        if not self.open_loop and self.rate_rps:
+            raise invalid("a closed-loop step has no rate (give arrival poisson or constant)")
+        if not self.requests and not self.duration_s:
+            raise invalid("bound the step by requests and/or duration_s")
+        return self
 
     @property
     def open_loop(self) -> bool:
@@ -59,91 +129,61 @@ class StepSpec:
             return {"concurrency": self.concurrency, **bounds}
         return {"rate": self.rate_rps, "arrival": self.mode, "max_concurrency": self.concurrency, **bounds}
 
-    def validate(self, where: str) -> "StepSpec":
-        if self.mode not in ("closed", *ARRIVALS):
-            raise ConfigError(f"{where}: mode must be closed, poisson or constant, got {self.mode!r}")
-        if self.open_loop:
-            if not self.rate_rps > 0:
-                raise ConfigError(f"{where}: an open-loop step needs rate > 0 requests/s, got {self.rate_rps}")
-            if self.concurrency < 0:
-                raise ConfigError(f"{where}: max_concurrency must be >= 0 (0: no cap), got {self.concurrency}")
-        elif self.concurrency < 1:
-            raise ConfigError(f"{where}: concurrency must be >= 1, got {self.concurrency}")
-        if self.requests < 0 or self.duration_s < 0:
-            raise ConfigError(f"{where}: requests and duration_s must be >= 0")
-        if not self.requests and not self.duration_s:
-            raise ConfigError(f"{where}: bound the step by requests and/or duration_s")
-        return self
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=STRICT)
 class Plan:
-    concurrency: tuple[int, ...] = (1, 4, 8, 16, 32)
-    rates: tuple[float, ...] = ()
-    arrival: str = "poisson"
-    max_concurrency: int = 0          # cap for the `rates` steps; 0: none
-    requests_per_step: int = 32       # 0: bound steps by duration_s only
-    duration_s: float = 0.0           # 0: bound steps by requests_per_step only
-    steps: tuple[StepSpec, ...] = ()  # explicit steps; replace the shorthands above
-    input_tokens: int = 512
-    output_tokens: int = 128
-    endpoint: str = "completions"
-    token_id_prompts: bool = True     # completions: send prompts as token ids (exact length, no text round trip)
-    dataset: str | None = None        # JSONL of prompts instead of synthetic ones
-    dataset_min_tokens: int = 0
-    dataset_max_tokens: int = 0       # 0: no upper bound
-    repetitions: int = 3
-    warmup_requests: int = 2
-    request_timeout_s: float = 300.0
-    slo: dict = field(default_factory=dict)  # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
-    seed: int = 0                     # Poisson arrivals; the same seed gives the same schedule
-    workers: int = 1                  # processes that send the load (1: the agent's own; more: siliconbench.agent.workers)
-    scenario: str = ""
-    model: str | None = None
-    extra: dict = field(default_factory=dict)  # merged into every request body
+    """A validated plan: constructing one (from a file, flags or code) checks every field and
+    raises pydantic's ValidationError; `plan_from_mapping`, `load_plan` and `with_overrides` turn
+    that into one ConfigError naming every bad key."""
 
-    def validate(self) -> "Plan":
-        """Return self, or raise ConfigError naming the first bad value."""
-        if any(c < 1 for c in self.concurrency):
-            raise ConfigError(f"concurrency must be a list of integers >= 1, got {list(self.concurrency)}")
-        if any(not r > 0 for r in self.rates):
-            raise ConfigError(f"rates must be a list of numbers > 0 (requests/s), got {list(self.rates)}")
-        if self.arrival not in ARRIVALS:
-            raise ConfigError(f"arrival must be one of {ARRIVALS}, got {self.arrival!r}")
-        for name in ("input_tokens", "output_tokens", "repetitions", "workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        for name in ("warmup_requests", "max_concurrency", "requests_per_step", "dataset_min_tokens",
-                     "dataset_max_tokens"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.duration_s < 0:
-            raise ConfigError(f"duration-s must be >= 0, got {self.duration_s}")
-        if self.endpoint not in ENDPOINTS:
-            raise ConfigError(f"endpoint must be one of {ENDPOINTS}, got {self.endpoint!r}")
-        if self.request_timeout_s <= 0:
-            raise ConfigError(f"request-timeout-s must be > 0, got {self.request_timeout_s}")
-        unknown_slo = sorted(set(self.slo) - set(SLO_KEYS))
-        if unknown_slo:
-            raise ConfigError(f"slo: unknown keys {unknown_slo}; known keys are {list(SLO_KEYS)}")
-        if any(not isinstance(v, (int, float)) or v <= 0 for v in self.slo.values()):
-            raise ConfigError(f"slo values must be numbers > 0 (milliseconds), got {self.slo}")
+    concurrency: tuple[Annotated[Concurrency, Field(ge=1)], ...] = (1, 4, 8, 16, 32)
+    rates: tuple[PositiveFloat, ...] = ()
+    arrival: Literal["poisson", "constant"] = "poisson"
+    max_concurrency: Concurrency = 0    # cap for the `rates` steps; 0: none
+    requests_per_step: Count = 32       # 0: bound steps by duration_s only
+    duration_s: NonNegativeFloat = 0.0  # 0: bound steps by requests_per_step only
+    steps: tuple[StepSpec, ...] = ()    # explicit steps; replace the shorthands above
+    input_tokens: Tokens = 512
+    output_tokens: Tokens = 128
+    endpoint: Literal["completions", "chat"] = "completions"
+    token_id_prompts: Bool = True       # completions: send prompts as token ids (exact length, no text round trip)
+    dataset: Str | None = None          # JSONL of prompts instead of synthetic ones
+    dataset_min_tokens: Count = 0
+    dataset_max_tokens: Count = 0       # 0: no upper bound
+    repetitions: Annotated[Int, Field(ge=1)] = 3
+    warmup_requests: Count = 2
+    request_timeout_s: PositiveFloat = 300.0
+    # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
+    slo: dict[Literal["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"], PositiveFloat] = Field(default_factory=dict)
+    seed: Int = 0                       # Poisson arrivals; the same seed gives the same schedule
+    # processes that send the load (1: the agent's own; more: siliconbench.agent.workers)
+    workers: Annotated[Int, Field(ge=1, le=MAX_WORKERS)] = 1
+    scenario: Str = ""
+    model: Str | None = None
+    extra: dict[Str, Any] = Field(default_factory=dict)  # merged into every request body
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        problems = []
         if self.dataset_max_tokens and self.dataset_max_tokens < self.dataset_min_tokens:
-            raise ConfigError("dataset-max-tokens must be >= dataset-min-tokens")
-        specs = self.step_specs()
-        if not specs:
-            raise ConfigError("the plan has no steps: give concurrency, rates or steps")
-        for i, spec in enumerate(specs):
-            spec.validate(f"step {i} ({spec.label()})")
+            problems.append("dataset_max_tokens must be >= dataset_min_tokens (or 0: no upper bound)")
+        if not self.steps and not (self.concurrency or self.rates):
+            problems.append("the plan has no steps: give concurrency, rates or steps")
+        elif not self.steps and not self.requests_per_step and not self.duration_s:
+            problems.append("bound the steps by requests_per_step and/or duration_s")
+        if problems:
+            raise invalid("; ".join(problems))
         return self
 
     def step_specs(self) -> list[StepSpec]:
         """The steps of one repetition, in order."""
         if self.steps:
             return list(self.steps)
-        closed = [StepSpec("closed", c, 0.0, self.requests_per_step, self.duration_s) for c in self.concurrency]
-        opened = [StepSpec(self.arrival, self.max_concurrency, r, self.requests_per_step, self.duration_s)
-                  for r in self.rates]
+        requests, duration_s = self.requests_per_step, self.duration_s
+        closed = [StepSpec(mode="closed", concurrency=c, requests=requests, duration_s=duration_s)
+                  for c in self.concurrency]
+        opened = [StepSpec(mode=self.arrival, concurrency=self.max_concurrency, rate_rps=r, requests=requests,
+                           duration_s=duration_s) for r in self.rates]
         return closed + opened
 
     def to_json(self) -> str:
@@ -153,51 +193,17 @@ class Plan:
         return json.dumps(data, sort_keys=True)
 
 
-def _step_from_mapping(data: object, where: str) -> StepSpec:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: a step is a mapping such as {{concurrency: 8, requests: 64}}")
-    known = {"concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}")
-    try:
-        if "rate" in data:
-            if "concurrency" in data:
-                raise ConfigError(f"{where}: an open-loop step takes max_concurrency, not concurrency")
-            spec = StepSpec(mode=str(data.get("arrival", "poisson")), concurrency=int(data.get("max_concurrency", 0)),
-                            rate_rps=float(data["rate"]), requests=int(data.get("requests", 0)),
-                            duration_s=float(data.get("duration_s", 0)))
-        else:
-            if "arrival" in data or "max_concurrency" in data:
-                raise ConfigError(f"{where}: arrival and max_concurrency belong to open-loop steps (give rate)")
-            spec = StepSpec(mode="closed", concurrency=int(data.get("concurrency", 1)),
-                            requests=int(data.get("requests", 0)), duration_s=float(data.get("duration_s", 0)))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return spec.validate(where)
+PLAN_KEYS = tuple(Plan.__dataclass_fields__) + STEP_KEYS  # for "did you mean" on a misspelt key
 
 
 def plan_from_mapping(data: dict, source: str) -> Plan:
-    """A validated Plan from a mapping of its fields (keys may use '-' for '_')."""
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    known = {f.name for f in fields(Plan)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {unknown}; known keys are {sorted(known)}")
-    for key in ("concurrency", "rates"):
-        if isinstance(data.get(key), list):
-            data[key] = tuple(data[key])
-    if "steps" in data:
-        if not isinstance(data["steps"], list):
-            raise ConfigError(f"{source}: steps must be a list of step mappings")
-        data["steps"] = tuple(_step_from_mapping(s, f"{source}: steps[{i}]") for i, s in enumerate(data["steps"]))
-    for key in ("slo", "extra"):
-        if key in data and not isinstance(data[key], dict):
-            raise ConfigError(f"{source}: {key} must be a mapping")
+    """A validated Plan from a mapping of its fields (keys may use '-' for '_'); every problem at
+    once in one ConfigError that starts with `source`."""
+    fields = {str(k).replace("-", "_"): v for k, v in data.items()}
     try:
-        return Plan(**data).validate()
-    except TypeError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        return Plan(**fields)
+    except ValidationError as exc:
+        raise config_error(exc, source, PLAN_KEYS) from None
 
 
 def load_plan(path: str) -> Plan:
@@ -218,12 +224,13 @@ def load_plan(path: str) -> Plan:
 
 
 def with_overrides(plan: Plan, **changes: Any) -> Plan:
-    """`plan` with the given fields replaced (None values are ignored), validated."""
+    """`plan` with the given fields replaced (None values are ignored), validated; problems are
+    named by the flag that gave the value (`--repetitions`)."""
     given = {k: v for k, v in changes.items() if v is not None}
     try:
-        return replace(plan, **given).validate()
-    except TypeError as exc:
-        raise ConfigError(str(exc)) from None
+        return replace(plan, **given)
+    except ValidationError as exc:
+        raise flag_error(exc) from None
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:

@@ -75,7 +75,8 @@ def test_missing_binary_raises_a_clear_unavailable():
     with pytest.raises(SamplerUnavailable) as err:
         NeuronSampler(1.0, "neuron-monitor-that-does-not-exist").open()
     assert str(err.value) == (
-        "neuron-monitor-that-does-not-exist not found on PATH; install aws-neuronx-tools or mount it from the host")
+        "neuron-monitor-that-does-not-exist not found on PATH; install aws-neuronx-tools or mount it from the host "
+        "and give its path with --neuron-monitor (SILICONBENCH_NEURON_MONITOR)")
 
 
 def test_utilisation_and_flops_per_neuroncore(sampler, fake_monitor_env):

@@ -1,32 +1,39 @@
-"""SimProfile validation."""
+"""SimProfile validation: every bad field named at once, when the profile is built."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
-from siliconbench.agent.sim import InvalidSimProfile, SimProfile, create_app
+from siliconbench.agent.cli import app
+from siliconbench.agent.sim import SimProfile
 
 
 def test_default_profile_is_valid():
-    SimProfile().validate()
+    assert SimProfile().describe().startswith("model=siliconbench/sim-llama, ttft_ms=50.0")
 
 
 @pytest.mark.parametrize(("field", "bad"), [
     ("ttft_ms", -1.0), ("itl_ms", float("nan")), ("ttft_per_prompt_token_ms", float("inf")),
     ("slowdown_per_stream", -0.1), ("tokens_per_chunk", 0), ("max_model_len", 0), ("ping_every_chunks", -1),
-    ("tokens_per_chunk", 1.5), ("model", " "),
+    ("tokens_per_chunk", 1.5), ("model", " "), ("itl_ms", "10"), ("max_model_len", True),
 ])
 def test_bad_value_is_rejected_naming_the_field(field, bad):
-    with pytest.raises(InvalidSimProfile, match=field):
-        SimProfile(**{field: bad}).validate()
+    with pytest.raises(ValidationError) as caught:
+        SimProfile(**{field: bad})
+    assert [error["loc"] for error in caught.value.errors()] == [(field,)]
 
 
 def test_all_bad_fields_are_reported_at_once():
-    with pytest.raises(InvalidSimProfile) as e:
-        SimProfile(ttft_ms=-1, itl_ms=-1).validate()
-    assert "ttft_ms" in str(e.value) and "itl_ms" in str(e.value)
+    with pytest.raises(ValidationError) as caught:
+        SimProfile(ttft_ms=-1, itl_ms=-1)
+    assert [error["loc"] for error in caught.value.errors()] == [("ttft_ms",), ("itl_ms",)]
 
 
-def test_create_app_refuses_an_invalid_profile():
-    with pytest.raises(ValueError, match="tokens_per_chunk"):
-        create_app(SimProfile(tokens_per_chunk=0))
+def test_the_sim_command_names_every_bad_flag_in_one_line():
+    result = CliRunner().invoke(app, ["sim", "--itl-ms", "-1", "--tokens-per-chunk", "0"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: options: 2 problems: --itl-ms: must be greater than or equal to 0, got -1.0; "
+        "--tokens-per-chunk: must be greater than or equal to 1, got 0"]

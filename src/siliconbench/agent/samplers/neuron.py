@@ -81,7 +81,8 @@ class NeuronSampler:
         path = shutil.which(self._binary)
         if path is None:
             raise SamplerUnavailable(
-                f"{self._binary} not found on PATH; install aws-neuronx-tools or mount it from the host"
+                f"{self._binary} not found on PATH; install aws-neuronx-tools or mount it from the host "
+                "and give its path with --neuron-monitor (SILICONBENCH_NEURON_MONITOR)"
             )
         fd, self._config_path = tempfile.mkstemp(prefix="siliconbench-neuron-monitor-", suffix=".json")
         with os.fdopen(fd, "w") as f:

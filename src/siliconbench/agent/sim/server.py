@@ -289,8 +289,7 @@ async def _mark_simulated(request: web.Request, response: web.StreamResponse) ->
 
 
 def create_app(profile: SimProfile, send_log: SendLog | None = None) -> web.Application:
-    """The simulator as an aiohttp application (validates `profile`; raises `InvalidSimProfile`)."""
-    profile.validate()
+    """The simulator as an aiohttp application serving `profile` (validated when it was built)."""
     sim = _Simulator(profile, send_log)
     app = web.Application(middlewares=[_api_errors])
     app.on_response_prepare.append(_mark_simulated)

@@ -1,0 +1,119 @@
+"""The agent's command-line options, declared once and validated into models.
+
+Two groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
+shared by `run` and `daemon`, and the plan's (`PLAN_FLAGS`), for `run`. Each reaches its commands as
+one validated object (siliconbench.core.cli.with_flags), so a command declares only its own flags.
+
+Plan flags default to None, meaning "as the plan file says, else the plan's default"; their help
+shows the plan's default, so `run --help` reads like the plan.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+
+from siliconbench.agent import settings
+from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
+from siliconbench.core.cli import flag, with_flags
+from siliconbench.core.config import flag_error
+from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
+
+TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
+InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge.")]
+NeuronMonitorOpt = Annotated[str, typer.Option(envvar=settings.NEURON_MONITOR, help="The neuron-monitor binary: a name on PATH or a path (Neuron nodes).")]
+SpoolOpt = Annotated[Path, typer.Option(envvar=settings.SPOOL_DIR, help="Directory for the agent's state (heartbeat; unacknowledged data).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+NODE_FLAGS = [
+    flag("target", TargetOpt, "http://127.0.0.1:8000"),
+    flag("collector", Annotated[str, typer.Option(envvar=settings.COLLECTOR, help="Collector gRPC address, HOST:PORT.")], "127.0.0.1:50051"),
+    flag("scenario", Annotated[Optional[str], typer.Option(envvar=settings.SCENARIO, help="This node's scenario label, e.g. A: stored with its runs, matched by fleet selectors.", show_default=False)], None),
+    flag("node_name", Annotated[str, typer.Option(envvar=settings.NODE_NAME, help="Node name (default: host name); also the agent id.")], ""),
+    flag("instance_type", InstanceOpt, ""),
+    flag("token", Annotated[Optional[str], typer.Option(envvar=settings.AGENT_TOKEN, help="Bearer token for the collector.", show_default=False)], None),
+    flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
+    flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
+    flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),
+    flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new load steps wait for the collector.")], DEFAULT_SPOOL_MB),
+    flag("tls_ca", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CA, help="PEM CA of the collector's certificate: connect with TLS.", show_default=False)], None),
+    flag("tls_cert", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM client certificate for mTLS (with --tls-key).", show_default=False)], None),
+    flag("tls_key", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)], None),
+]
+
+
+_AGENT_CONFIG = TypeAdapter(AgentConfig)
+
+
+def agent_config(*, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None, scenario: str | None,
+                 **fields: Any) -> AgentConfig:
+    """The node flags as a validated AgentConfig; every bad flag named at once."""
+    values = {**fields, "scenario": scenario or "", "tls": {"ca": tls_ca, "cert": tls_cert, "key": tls_key}}
+    try:  # from one mapping, so a TLS problem is reported together with the others
+        return _AGENT_CONFIG.validate_python(values)
+    except ValidationError as exc:
+        raise flag_error(exc) from None
+
+
+def _shown(value: Any) -> str:
+    """A plan value in its flag's syntax: 1,4,8 for a tuple, ttft_ms=500 for a mapping, 300 for 300.0."""
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_shown(v)}" for k, v in value.items()) or "none"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+DEFAULT_PLAN = Plan()
+
+
+def _planflag(name: str, kind: type, help: str) -> inspect.Parameter:
+    """A flag that overrides plan field `name`; None (not given) keeps the plan file's value. Its help
+    shows the plan's default (typer would show None)."""
+    text = f"{help} \\[default: {_shown(getattr(DEFAULT_PLAN, name))}]"  # typer renders help as rich markup: \\[ is a literal [
+    return flag(name, Annotated[Optional[kind], typer.Option(help=text, show_default=False)], None)
+
+
+PLAN_FLAGS = [
+    flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
+    _planflag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
+    _planflag("rates", str, "Open-loop rate steps in requests/s, comma-separated (run after the concurrency steps)."),
+    _planflag("arrival", str, "Open-loop arrivals: poisson or constant."),
+    _planflag("max_concurrency", int, "Open-loop cap on requests in flight (0: none)."),
+    _planflag("requests_per_step", int, "Requests measured per step, warm-up excluded (0: bound by --duration-s only)."),
+    _planflag("duration_s", float, "Step duration bound in seconds (0: bound by requests only)."),
+    _planflag("input_tokens", int, "Exact prompt length in tokens, calibrated with the server's /tokenize."),
+    _planflag("output_tokens", int, "Exact output length: max_tokens with ignore_eos."),
+    _planflag("endpoint", str, "completions or chat."),
+    flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
+    _planflag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
+    _planflag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
+    _planflag("dataset_max_tokens", int, "Keep dataset prompts of at most this many tokens (0: any)."),
+    _planflag("repetitions", int, "How often the whole sweep runs."),
+    _planflag("workers", int, "Processes that send the load, each step split across them (more than 1 when one core cannot keep up)."),
+    _planflag("warmup_requests", int, "Requests sent first and excluded from results."),
+    _planflag("request_timeout_s", float, "Per-request timeout in seconds."),
+    _planflag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,tpot_ms=50."),
+    flag("model", Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).", show_default=False)], None),
+]
+
+
+def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: str | None, slo: str | None,
+                    text_prompts: bool, **fields: Any) -> Plan:
+    """The plan file (or the default plan) with the plan flags that were given applied, validated."""
+    base = load_plan(plan_file) if plan_file else Plan()
+    return with_overrides(
+        base,
+        concurrency=parse_concurrency(concurrency) if concurrency is not None else None,
+        rates=parse_rates(rates) if rates is not None else None,
+        slo=parse_slo(slo) if slo is not None else None,
+        token_id_prompts=False if text_prompts else None,
+        **fields)
+
+
+node_flags = with_flags("node", NODE_FLAGS, agent_config)
+plan_flags = with_flags("plan", PLAN_FLAGS, plan_from_flags)

@@ -1,0 +1,21 @@
+"""`report` and `compare` as one function: report options in, rendered text out."""
+
+from __future__ import annotations
+
+from siliconbench.collector.options import ReportOptions
+from siliconbench.collector.store import Store
+
+
+def render_report(options: ReportOptions) -> str:
+    """The report on `options`' runs and scenarios (none: all) in `options.fmt`.
+
+    Raises CollectorError for a bad format, SLO or selection, before or instead of any output."""
+    from siliconbench.collector.reports import Options, build_report, renderer
+    from siliconbench.collector.rollups import Selection, parse_slo
+
+    render = renderer(options.fmt)
+    report_options = Options(slo=parse_slo(list(options.slo)), baseline=options.baseline,
+                             region=options.price_region, price_kind=options.price_kind, cost=options.cost)
+    store = Store.open(options.store, options.password)
+    selection = Selection(runs=options.runs, scenarios=options.scenarios)
+    return render.report(build_report(store, selection, report_options))

@@ -1,0 +1,26 @@
+"""`serve` as one function: a validated ServeConfig in, the gRPC server running until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from siliconbench.collector.auth import TokenFile, server_credentials
+from siliconbench.collector.options import ServeConfig
+from siliconbench.collector.server import ServerOptions, serve
+from siliconbench.collector.store import Store
+
+
+def server_options(config: ServeConfig) -> ServerOptions:
+    """The server's runtime options: the token file to watch and the TLS credentials, read now so a
+    missing file is reported before the port opens."""
+    credentials = (server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+                   if config.tls_cert and config.tls_key else None)
+    return ServerOptions(max_stream_age_s=config.max_stream_age_s, store_threads=config.store_threads,
+                         tokens=TokenFile(config.agent_tokens_file) if config.agent_tokens_file else None,
+                         credentials=credentials)
+
+
+def run_collector(config: ServeConfig) -> None:
+    """Open the store and serve agents on `config.listen` until SIGTERM/SIGINT."""
+    options = server_options(config)
+    asyncio.run(serve(Store.open(config.store, config.password), config.listen, options))

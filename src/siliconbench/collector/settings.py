@@ -1,0 +1,33 @@
+"""The collector's environment, named here and nowhere else.
+
+Variables that a flag falls back to (typer reads them; siliconbench/collector/options.py declares the flags):
+
+    SILICONBENCH_STORE                --store             every command that opens the store
+    SILICONBENCH_CLICKHOUSE_PASSWORD  --password
+    SILICONBENCH_LISTEN               serve --listen
+    SILICONBENCH_MAX_STREAM_AGE_S     serve --max-stream-age-s
+    SILICONBENCH_AGENT_TOKENS_FILE    serve --agent-tokens-file
+    SILICONBENCH_TLS_CERT, _TLS_KEY   serve --tls-cert, --tls-key (the server's own certificate)
+    SILICONBENCH_TLS_CLIENT_CA        serve --tls-client-ca
+    SILICONBENCH_STORE_THREADS        serve --store-threads
+    SILICONBENCH_COLLECTOR            run start|agents|status|cancel --collector
+
+Read directly by `run start|agents|status|cancel`, as the agent reads them (siliconbench/core/settings.py):
+SILICONBENCH_AGENT_TOKEN and SILICONBENCH_TLS_CA/_CERT/_KEY.
+"""
+
+from __future__ import annotations
+
+from siliconbench.core.settings import PREFIX, TLS_CERT, TLS_KEY, agent_token, client_tls
+
+__all__ = ["AGENT_TOKENS_FILE", "CLICKHOUSE_PASSWORD", "COLLECTOR", "LISTEN", "MAX_STREAM_AGE_S", "STORE",
+           "STORE_THREADS", "TLS_CERT", "TLS_CLIENT_CA", "TLS_KEY", "agent_token", "client_tls"]
+
+STORE = PREFIX + "STORE"
+CLICKHOUSE_PASSWORD = PREFIX + "CLICKHOUSE_PASSWORD"
+LISTEN = PREFIX + "LISTEN"
+MAX_STREAM_AGE_S = PREFIX + "MAX_STREAM_AGE_S"
+AGENT_TOKENS_FILE = PREFIX + "AGENT_TOKENS_FILE"
+TLS_CLIENT_CA = PREFIX + "TLS_CLIENT_CA"
+STORE_THREADS = PREFIX + "STORE_THREADS"
+COLLECTOR = PREFIX + "COLLECTOR"
