@@ -184,6 +184,17 @@ async def test_malformed_sse_payload_is_malformed_chunk(serve):
     assert record.error_class == "malformed_chunk"
 
 
+async def test_a_payload_that_is_not_utf8_is_a_malformed_chunk_not_a_disconnect(serve):
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        sse(writer, GOOD[0], chunk("b", 2).replace(b'"text":"b"', b'"text":"\xff"'), *GOOD[2:])
+        writer.write(b"0\r\n\r\n")
+
+    record = await run_one(await serve(script))
+    assert record.error_class == "malformed_chunk"
+    assert "utf-8" in record.error_message and len(record.chunk_offset_ns) == 1
+
+
 async def test_broken_http_framing_is_a_protocol_error(serve):
     async def script(reader, writer):
         writer.write(SSE_HEAD + b"zz\r\n")

@@ -6,7 +6,7 @@ constant schedule; closed loop: the moment its worker became free) and a send ti
 stored as `dispatch_delay_ns`, so a late client or a concurrency cap is visible instead of hidden.
 
 Hot path: `send_request`'s body callback, run by `httpstream` in the protocol callback that received the
-bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s byte-level
+bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s typed (msgspec)
 chunk reader. Requests (head and body) are serialised before they are scheduled, so nothing but the
 socket write happens between a request's send stamp and its send.
 
