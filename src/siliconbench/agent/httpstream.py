@@ -21,7 +21,8 @@ from collections.abc import Callable
 from time import perf_counter_ns, time_ns
 from urllib.parse import urlsplit
 
-from siliconbench.agent.errors import StreamFault
+from siliconbench.agent.errors import (ConnectFailed, ConnectionDropped, ConnectionReset, HttpFault, RequestTimedOut,
+                                       StreamFault)
 
 READ_BYTES = 8 * 1024   # one read's bytes; smaller reads keep every stream's stamps close to arrival
 MAX_HEAD_BYTES = 64 * 1024
@@ -30,30 +31,6 @@ MAX_ERROR_BODY = 4096     # bytes of a non-200 body kept for the record's messag
 BodyCallback = Callable[[bytes, int], None]  # (bytes, arrival offset ns since the send); may raise StreamFault
 
 _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DONE = range(5)
-
-
-class HttpFault(StreamFault):
-    """The response broke HTTP/1.1 framing."""
-
-    error_class = "protocol_error"
-
-
-class ConnectionDropped(StreamFault):
-    """The server closed the connection before the response was complete."""
-
-    error_class = "disconnected"
-
-
-class ConnectionReset(StreamFault):
-    error_class = "reset"
-
-
-class ConnectFailed(StreamFault):
-    error_class = "connect"
-
-
-class RequestTimedOut(StreamFault):
-    error_class = "timeout"
 
 
 class Exchange:

@@ -33,6 +33,7 @@ import aiohttp
 
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
+from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.progress import StepProgress
 from siliconbench.agent.scrape import scrape, server_metrics
@@ -124,10 +125,10 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
         record.error_class = ex.error.error_class
         record.error_message = str(ex.error)[:500]
     elif ex.status != 200:
-        record.error_class = "http_status"
+        record.error_class = ErrorClass.HTTP_STATUS
         record.error_message = f"HTTP {ex.status}: {ex.error_body[:300].decode(errors='replace')}"
     elif not timeline.done:
-        record.error_class = "truncated"
+        record.error_class = ErrorClass.TRUNCATED
         record.error_message = "the stream ended before data: [DONE]"
     offsets = timeline.offsets_ns
     record.ttft_ns = offsets[0] if offsets else -1

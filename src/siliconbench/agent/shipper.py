@@ -37,8 +37,8 @@ from functools import partial
 import grpc
 from google.protobuf.message import Message
 
-from siliconbench.agent.errors import DeliveryIncomplete
-from siliconbench.agent.spool import Entry, Spool, SpoolCorrupt
+from siliconbench.agent.errors import DeliveryIncomplete, SpoolCorrupt
+from siliconbench.agent.spool import Entry, Spool
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)

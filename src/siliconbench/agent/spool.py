@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from siliconbench.agent.errors import ConfigError
+from siliconbench.agent.errors import ConfigError, SpoolCorrupt
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ _HEADER = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
 _SUFFIX = ".batch"
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of `state`
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
-
-
-class SpoolCorrupt(Exception):
-    """A spool file is truncated or does not match its checksum."""
 
 
 @dataclass(slots=True)
