@@ -62,12 +62,12 @@ def per_call_ns(call, payload: bytes, calls: int) -> float:
 
 
 def on_event_call():
-    """`on_event` on a timeline renewed every 1,000 chunks (a long stream's lists would otherwise grow)."""
-    state = {"timeline": StreamTimeline()}
+    """`on_event` on a timeline of 1,000 tokens, renewed every 1,000 chunks (its bound)."""
+    state = {"timeline": StreamTimeline(1000)}
 
     def call(payload: bytes, i: int) -> None:
         if i % 1000 == 0:
-            state["timeline"] = StreamTimeline()
+            state["timeline"] = StreamTimeline(1000)
         state["timeline"].on_event(payload, i)
 
     return call

@@ -9,9 +9,10 @@ import json
 
 import pytest
 
-from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent
-from siliconbench.agent.stream import StreamTimeline
+from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent, StreamOverrun
+from siliconbench.agent.stream import OUTPUT_SLACK, StreamTimeline
 
+MAX_TOKENS = 64  # what the request asked for
 ENVELOPE = {"id": "cmpl-1", "created": 1735000000, "model": "m"}
 
 
@@ -44,7 +45,7 @@ def usage_only(completion_tokens: int, prompt: int = 5) -> dict:
 
 def feed(dumps, *chunks: dict) -> StreamTimeline:
     """A timeline fed `chunks` at offsets 10, 20, 30... ns."""
-    t = StreamTimeline()
+    t = StreamTimeline(MAX_TOKENS)
     for i, body in enumerate(chunks, 1):
         t.on_event(dumps(body), 10 * i)
     return t
@@ -120,7 +121,7 @@ def test_error_event_that_is_a_bare_string_keeps_the_string(dumps):
 ])
 def test_malformed_chunk_raises_a_typed_error(payload):
     with pytest.raises(MalformedChunk, match="not a completion chunk"):
-        StreamTimeline().on_event(payload, 1)
+        StreamTimeline(MAX_TOKENS).on_event(payload, 1)
 
 
 @pytest.mark.parametrize("payload", [
@@ -129,4 +130,30 @@ def test_malformed_chunk_raises_a_typed_error(payload):
 ])
 def test_a_payload_that_is_not_utf8_is_a_malformed_chunk(payload):
     with pytest.raises(MalformedChunk, match="utf-8"):
-        StreamTimeline().on_event(payload, 1)
+        StreamTimeline(MAX_TOKENS).on_event(payload, 1)
+
+
+def test_a_stream_past_max_tokens_is_an_overrun_that_keeps_the_chunks_up_to_the_bound(dumps):
+    t = StreamTimeline(MAX_TOKENS)
+    bound = MAX_TOKENS + OUTPUT_SLACK
+    for k in range(1, bound + 1):
+        t.on_event(dumps(completion("x", usage(k))), k)
+    with pytest.raises(StreamOverrun, match=f"{bound + 1} completion tokens for {MAX_TOKENS} tokens asked"):
+        t.on_event(dumps(completion("x", usage(bound + 1))), bound + 1)
+    assert (len(t.offsets_ns), t.output_tokens) == (bound, bound)
+
+
+def test_chunks_past_the_bound_without_usage_are_an_overrun(dumps):
+    t = StreamTimeline(MAX_TOKENS)
+    for k in range(MAX_TOKENS + OUTPUT_SLACK):
+        t.on_event(dumps(chat({"content": "x"})), k)
+    with pytest.raises(StreamOverrun, match="more than 80 content chunks"):
+        t.on_event(dumps(chat({"content": "x"})), 999)
+    assert t.output_tokens == MAX_TOKENS + OUTPUT_SLACK
+
+
+def test_an_out_of_range_usage_count_is_an_overrun_not_a_record_value(dumps):
+    t = feed(dumps, completion("a", usage(1)))
+    with pytest.raises(StreamOverrun, match="20000000 completion tokens"):
+        t.on_event(dumps(usage_only(20_000_000)), 20)
+    assert t.output_tokens == 1

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "siliconbench"
 def test_the_stored_strings_are_the_ones_already_in_stores():
     assert {c.value for c in ErrorClass} == {
         "connect", "timeout", "reset", "disconnected", "protocol_error", "http_status", "malformed_chunk",
-        "server_error_event", "truncated", "worker_crashed"}
+        "server_error_event", "truncated", "overrun", "worker_crashed"}
 
 
 def _hand_spelled_error_classes(path: Path) -> list[str]:

@@ -19,7 +19,8 @@ request's record as its `error_class` (siliconbench/core/outcomes.py) and the ru
     ├── ConnectionDropped             disconnected
     ├── HttpFault                     protocol_error
     ├── MalformedChunk                malformed_chunk
-    └── ServerErrorEvent              server_error_event
+    ├── ServerErrorEvent              server_error_event
+    └── StreamOverrun                 overrun
 
     SpoolCorrupt                      a spool file failed its checks: quarantined where it is found
 
@@ -36,7 +37,7 @@ from siliconbench.core.outcomes import ErrorClass
 
 __all__ = ["AgentError", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
            "HttpFault", "MalformedChunk", "RequestTimedOut", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
-           "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
+           "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
 
 
 class AgentError(SiliconbenchError):
@@ -95,6 +96,12 @@ class MalformedChunk(StreamFault):
 
 class ServerErrorEvent(StreamFault):
     error_class = ErrorClass.SERVER_ERROR_EVENT
+
+
+class StreamOverrun(StreamFault):
+    """The stream delivered more than the request asked for (tokens, chunks or bytes)."""
+
+    error_class = ErrorClass.OVERRUN
 
 
 class SpoolCorrupt(Exception):

@@ -104,11 +104,19 @@ def request_body(plan: Plan, model: str, prompt: list[int] | str | list[dict]) -
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def send_request(client: StreamingClient, request: bytes, record: pb.RequestRecord,
+def tokens_asked(plan: Plan) -> int:
+    """The output length a request of `plan` asks for: `output_tokens`, or more where `plan.extra` sets
+    max_tokens or max_completion_tokens itself (the stream's bound, see agent/stream.py)."""
+    return max([plan.output_tokens] + [value for key, value in plan.extra.items()
+                                       if key in ("max_tokens", "max_completion_tokens") and type(value) is int])
+
+
+async def send_request(client: StreamingClient, request: bytes, record: pb.RequestRecord, max_tokens: int,
                        scheduled_ns: int | None = None) -> None:
-    """Send one streamed request (built by `StreamingClient.request_bytes`) and fill `record` with its
-    timings, tokens and outcome. Never raises for a failed request: the record says how it failed."""
-    timeline = StreamTimeline()
+    """Send one streamed request (built by `StreamingClient.request_bytes`) that asks for `max_tokens`, and
+    fill `record` with its timings, tokens and outcome. Never raises for a failed request: the record says
+    how it failed."""
+    timeline = StreamTimeline(max_tokens)
     feed = SseDecoder().feed
     on_event = timeline.on_event
 
@@ -116,7 +124,7 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
         for payload in feed(data):
             on_event(payload, offset_ns)
 
-    ex = await client.exchange(request, on_body)
+    ex = await client.exchange(request, on_body, timeline.max_body_bytes)
     record.start_unix_ns = ex.start_unix_ns
     record.dispatch_delay_ns = ex.t0_ns - scheduled_ns if scheduled_ns is not None else 0
     record.http_status = ex.status
@@ -226,6 +234,7 @@ class Sender:
         self._prompts = prompts
         self._run_id = run_id
         self._path = ENDPOINT_PATHS[plan.endpoint]
+        self._max_tokens = tokens_asked(plan)
         self._client = StreamingClient(base_url, plan.request_timeout_s)
         self._timer = DeadlineTimer()
         self.next_number = 0  # of the share being sent; read by a worker's outbox while the share runs
@@ -253,7 +262,8 @@ class Sender:
         returned."""
         records = [pb.RequestRecord() for _ in numbers]
         requests = [self._request(f"{self._run_id}/warmup/{i}", i) for i in numbers]
-        await asyncio.gather(*(send_request(self._client, r, record) for r, record in zip(requests, records)))
+        await asyncio.gather(*(send_request(self._client, r, record, self._max_tokens)
+                               for r, record in zip(requests, records)))
         refusals = [r.error_message for r in records if 400 <= r.http_status < 500]
         return WarmUp(requests=len(records), refused=len(refusals), first_refusal=refusals[0] if refusals else "")
 
@@ -280,7 +290,7 @@ class Sender:
 
     async def _one(self, request: bytes, record: pb.RequestRecord, scheduled_ns: int,
                    done: Done) -> None:
-        await send_request(self._client, request, record, scheduled_ns)
+        await send_request(self._client, request, record, self._max_tokens, scheduled_ns)
         done(record)
 
     async def _closed(self, share: Share, start_ns: int, done: Done) -> None:

@@ -13,14 +13,23 @@ timing needs (`_Chunk` below) and skips the rest unparsed. Measured with bench/s
 the byte search this replaced took 1.9-2.7 us on compact JSON and 5.0 us on spaced JSON (which it
 handed to `json.loads`). A payload that is not JSON, not UTF-8 or not shaped like a completion chunk is a
 `MalformedChunk`; a top-level `"error"` is the server's mid-stream `ServerErrorEvent`.
+
+Bounded at the source: a record holds at most `max_tokens + OUTPUT_SLACK` chunks, and a server that
+reports (or sends) more tokens than that is cut off with a `StreamOverrun`, the chunks up to the bound
+kept. vLLM never exceeds `max_tokens`; the slack tolerates a server that counts a stop token or splits
+its last token. Without the bound, one stream that never stops made a record of millions of chunk
+offsets, larger than a batch may be. `max_body_bytes` bounds the bytes that carry them (pings, events
+that are not chunks) for the HTTP client, so no stream is read for ever.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent
+from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent, StreamOverrun
 
+OUTPUT_SLACK = 16  # tokens, and chunks, a stream may deliver past max_tokens before it is cut off
+BYTES_PER_CHUNK = 64 * 1024  # generous: a vLLM chunk is ~0.3 KiB, ~4 KiB with 20 logprobs
 _DONE = b"[DONE]"
 
 
@@ -54,10 +63,13 @@ _decode = msgspec.json.Decoder(_Chunk).decode
 class StreamTimeline:
     __slots__ = (
         "offsets_ns", "tokens", "prompt_tokens", "usage_tokens", "finish_reason", "done", "_cumulative",
-        "_continuous",
+        "_continuous", "_max_tokens", "_bound",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_tokens: int) -> None:
+        """`max_tokens`: the output length the request asked for."""
+        self._max_tokens = max_tokens
+        self._bound = max_tokens + OUTPUT_SLACK
         self.offsets_ns: list[int] = []
         self.tokens: list[int] = []
         self.prompt_tokens = 0
@@ -87,6 +99,8 @@ class StreamTimeline:
         if usage is not None:
             completion = usage.completion_tokens
             if completion is not None:
+                if completion > self._bound:
+                    raise self._overrun(f"the server reported {completion} completion tokens")
                 self.usage_tokens = completion
                 if choices:
                     self._continuous = True
@@ -100,8 +114,19 @@ class StreamTimeline:
         if choice.finish_reason:
             self.finish_reason = choice.finish_reason
         if carried > 0 or _has_content(choice):
+            if len(self.offsets_ns) == self._bound:
+                raise self._overrun(f"the server sent more than {self._bound} content chunks")
             self.offsets_ns.append(offset_ns)
             self.tokens.append(carried if self._continuous else 1)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The most response bytes a stream of this many tokens may take (then it is an overrun)."""
+        return self._bound * BYTES_PER_CHUNK + (1 << 20)
+
+    def _overrun(self, what: str) -> StreamOverrun:
+        return StreamOverrun(f"{what} for {self._max_tokens} tokens asked (slack {OUTPUT_SLACK}); the agent "
+                             "stopped reading the stream there and kept the chunks before it")
 
     @property
     def tokens_counted(self) -> bool:

@@ -22,5 +22,6 @@ class ErrorClass(StrEnum):
     MALFORMED_CHUNK = "malformed_chunk"        # an SSE payload is not UTF-8 JSON shaped like a completion chunk
     SERVER_ERROR_EVENT = "server_error_event"  # the stream carried the server's `{"error": ...}` event
     TRUNCATED = "truncated"                    # the stream ended cleanly but without `data: [DONE]`
+    OVERRUN = "overrun"                        # the stream went on past what was asked; the agent cut it there
     # the agent
     WORKER_CRASHED = "worker_crashed"          # the agent's worker process sending it died before it finished
