@@ -118,6 +118,8 @@ def test_error_event_that_is_a_bare_string_keeps_the_string(dumps):
     b"{not json", b"[1, 2]", b'{"choices": "x"}', b'{"choices": [{"index": 0}], "usage": 5}',
     b'{"choices": [1]}', b'{"choices": [{"text": 7}]}', b'{"usage": {"completion_tokens": "3"}}',
     b'{"choices": [{"finish_reason": 1}]}', b"",
+    b'{"choices": [], "usage": {"completion_tokens": -5}}',               # a count the record cannot hold
+    b'{"choices": [], "usage": {"prompt_tokens": 99999999999}}',
 ])
 def test_malformed_chunk_raises_a_typed_error(payload):
     with pytest.raises(MalformedChunk, match="not a completion chunk"):

@@ -24,6 +24,8 @@ that are not chunks) for the HTTP client, so no stream is read for ever.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent, StreamOverrun
@@ -33,9 +35,12 @@ BYTES_PER_CHUNK = 64 * 1024  # generous: a vLLM chunk is ~0.3 KiB, ~4 KiB with 2
 _DONE = b"[DONE]"
 
 
+_Count = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]  # fits the record's uint32 token counts
+
+
 class _Usage(msgspec.Struct):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    prompt_tokens: _Count | None = None
+    completion_tokens: _Count | None = None
 
 
 class _Delta(msgspec.Struct):
@@ -81,7 +86,7 @@ class StreamTimeline:
 
     def on_event(self, payload: bytes, offset_ns: int) -> None:
         """Account one SSE data payload that arrived `offset_ns` after the request was sent. Raises
-        MalformedChunk or ServerErrorEvent."""
+        MalformedChunk, ServerErrorEvent or StreamOverrun."""
         if payload == _DONE:
             self.done = True
             return
