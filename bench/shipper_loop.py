@@ -63,8 +63,8 @@ def main() -> None:
     logging.getLogger("siliconbench.agent.shipper").setLevel(logging.ERROR)  # "collector unreachable" lines
     cpu, wall = asyncio.run(measure(args.batches))
     n = len(cpu)
-    print(f"| records | batches sealed | CPU per call p50 (us) | CPU per call max (ms) | wall per call max (ms) "
-          f"| loop CPU per 10,000 records (ms) |")
+    print("| records | batches sealed | CPU per call p50 (us) | CPU per call max (ms) | wall per call max (ms) "
+          "| loop CPU per 10,000 records (ms) |")
     print("|---|---|---|---|---|---|")
     print(f"| {n:,} | {args.batches} | {cpu[n // 2] / 1e3:.1f} | {cpu[-1] / 1e6:.2f} | {wall[-1] / 1e6:.2f} "
           f"| {sum(cpu) / n * 10_000 / 1e6:.0f} |")

@@ -58,7 +58,7 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _tag(message: type, field: str, wire_type: int) -> bytes:
+def _tag(message: type[Message], field: str, wire_type: int) -> bytes:
     return _varint(message.DESCRIPTOR.fields_by_name[field].number << 3 | wire_type)
 
 
