@@ -6,6 +6,9 @@ Fidelity: the simulator (its own process, `--send-log`) streams on a known sched
 and records the wall-clock send time of every chunk; the agent's load generator (its own process) runs a
 closed-loop step at concurrency 1, 32 and 256. Per chunk, error = agent arrival - simulator send (same host,
 same wall clock); per request, client TTFT - server TTFT (server: first chunk sent - request received).
+Records go where the agent's go: into the real `Shipper` (spool in a temporary directory, default batch
+size and age) that ships them to a stand-in collector (its own process, on the server's core) acknowledging
+every batch, so sealing, spool writes and reads and the gRPC stream run beside the stamping as in a run.
 
 Ceiling: content chunks/s the agent's read path consumes at concurrency 64 from a zero-delay server
 whose responses (1024 one-token chunks with continuous usage, one HTTP chunk per SSE event, as uvicorn
@@ -69,42 +72,78 @@ def pct(values: list[float], q: float) -> float:
 
 
 # --- the agent side (run in its own process: `--client`) ---------------------------------------------------
-async def client_fidelity(url: str, concurrency: int, requests: int, out: str) -> None:
+async def client_fidelity(url: str, concurrency: int, requests: int, collector: str, out: str) -> None:
     import aiohttp
 
     from siliconbench.agent.loadgen import LoadGenerator
-    from siliconbench.core.plan import Plan, StepSpec
+    from siliconbench.agent.shipper import Shipper
+    from siliconbench.agent.spool import Spool
     from siliconbench.agent.target import calibrate_prompts, inspect_target
+    from siliconbench.core.plan import Plan, StepSpec
+    from siliconbench.core.wire import pb
 
     class Sink:
-        def __init__(self):
+        """The shipper, plus what the bench compares with the simulator's send log."""
+
+        def __init__(self, shipper):
+            self.shipper = shipper
             self.requests = []
 
         def add_request(self, r):
             self.requests.append({"id": r.request_id, "start": r.start_unix_ns, "ttft": r.ttft_ns,
                                   "offsets": list(r.chunk_offset_ns), "error": r.error_class})
+            self.shipper.add_request(r)
 
         def add_step(self, e):
             self.step = {"cpu": e.agent_cpu_pct, "lag": e.loop_lag_p99_ms, "saturated": e.client_saturated}
+            self.shipper.add_step(e)
 
         def add_run(self, e):
-            pass
+            self.shipper.add_run(e)
 
         def add_server_metrics(self, m):
-            pass
+            self.shipper.add_server_metrics(m)
 
         async def wait_for_room(self):
-            pass
+            await self.shipper.wait_for_room()
 
-    sink = Sink()
     plan = Plan(steps=(StepSpec("closed", concurrency, 0.0, requests, 0.0),), input_tokens=128, output_tokens=64,
                 repetitions=1, warmup_requests=min(concurrency, 32))
-    async with aiohttp.ClientSession() as session:
-        target = await inspect_target(session, url, None)
-        prompts = await calibrate_prompts(session, target, plan.input_tokens)
-        await LoadGenerator(plan, target, prompts, sink, "bench", show_progress=False).run(session)
+    with tempfile.TemporaryDirectory() as spool_dir:
+        shipper = Shipper(collector, pb.Hello(agent_id="bench"), Spool.open(Path(spool_dir), "bench"))
+        shipper.start()
+        sink = Sink(shipper)
+        async with aiohttp.ClientSession() as session:
+            target = await inspect_target(session, url, None)
+            prompts = await calibrate_prompts(session, target, plan.input_tokens)
+            await LoadGenerator(plan, target, prompts, sink, "bench", show_progress=False).run(session)
+        await shipper.close(30)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(out).write_text(json.dumps({"requests": sink.requests, "step": sink.step, "rss_mb": rss_mb}))
+
+
+async def acking_collector(port: int) -> None:
+    """A stand-in collector: acknowledges every batch it receives, stores nothing."""
+    import grpc
+
+    from siliconbench.core.wire import pb
+
+    async def stream(requests, context):
+        async for raw in requests:
+            message = pb.AgentMessage.FromString(raw)
+            if message.WhichOneof("kind") == "batch":
+                yield pb.CollectorMessage(ack=pb.Ack(seq=message.batch.seq)).SerializeToString()
+
+    handler = grpc.method_handlers_generic_handler(
+        "siliconbench.telemetry.v1.Telemetry", {"Stream": grpc.stream_stream_rpc_method_handler(stream)})
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 2**20)])
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await server.start()
+    await stop.wait()
+    await server.stop(0)
 
 
 async def client_ceiling(url: str, concurrency: int, requests: int, workers: int, out: str) -> None:
@@ -190,10 +229,12 @@ async def zero_delay_server(port: int, chunks: int) -> None:
 
 
 # --- orchestration --------------------------------------------------------------------------------------
-def run_client(mode: str, url: str, concurrency: int, requests: int, workers: int = 1, pin: bool = True) -> dict:
+def run_client(mode: str, url: str, concurrency: int, requests: int, workers: int = 1, pin: bool = True,
+               collector: str = "") -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
-    args = [PY, __file__, "--client", mode, url, str(concurrency), str(requests), str(workers), out]
+    args = [PY, __file__, "--client", mode, url, str(concurrency), str(requests), str(workers), collector or "-",
+            out]
     subprocess.run(pinned(args, 1) if pin else args, check=True, cwd=ROOT)
     data = json.loads(Path(out).read_text())
     os.unlink(out)
@@ -205,16 +246,22 @@ def fidelity(concurrency: int, requests: int) -> dict:
     log = Path(tempfile.mkdtemp()) / "sendlog.jsonl"
     sim = subprocess.Popen(pinned([PY, "-m", "siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", "50", "--itl-ms", "10",
                                    "--send-log", str(log)], 0), cwd=ROOT, stderr=subprocess.DEVNULL)
+    collector_port = free_port()
+    collector = subprocess.Popen(pinned([PY, __file__, "--acking-collector", "--port", str(collector_port)], 0),
+                                 cwd=ROOT)
     try:
         wait_http(port, sim)
+        wait_http(collector_port, collector)
         server = psutil.Process(sim.pid)
         cpu0 = sum(server.cpu_times()[:2])
         t0 = time.perf_counter()
-        data = run_client("fidelity", f"http://127.0.0.1:{port}", concurrency, requests)
+        data = run_client("fidelity", f"http://127.0.0.1:{port}", concurrency, requests,
+                          collector=f"127.0.0.1:{collector_port}")
         server_cpu = 100 * (sum(server.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
     finally:
-        sim.send_signal(signal.SIGTERM)
-        sim.wait(30)
+        for proc in (sim, collector):
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
     sent = {}
     for line in log.read_text().splitlines():
         rec = json.loads(line)
@@ -255,8 +302,10 @@ def ceiling(server_args: list[str], concurrency: int, requests: int, workers: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests")
-    parser.add_argument("--client", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("fidelity", "ceiling"), help="run one of the two tables")
+    parser.add_argument("--client", nargs=7, help=argparse.SUPPRESS)
     parser.add_argument("--zero-delay-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--acking-collector", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -266,14 +315,24 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvloop.run(zero_delay_server(args.port, 1024))
         return
+    if args.acking_collector:
+        asyncio.run(acking_collector(args.port))
+        return
     if args.client:
-        mode, url, c, n, workers, out = args.client
+        mode, url, c, n, workers, collector, out = args.client
         if mode == "fidelity":
-            uvloop.run(client_fidelity(url, int(c), int(n), out))
+            uvloop.run(client_fidelity(url, int(c), int(n), collector, out))
         else:
             uvloop.run(client_ceiling(url, int(c), int(n), int(workers), out))
         return
     scale = 1 if args.quick else 2
+    if args.only != "ceiling":
+        fidelity_table(scale)
+    if args.only != "fidelity":
+        ceiling_table(scale)
+
+
+def fidelity_table(scale: int) -> None:
     print(f"siliconbench load-generator fidelity, {os.cpu_count()} cores; server on core 0, agent on core 1; "
           f"host load average {os.getloadavg()[0]:.1f} at start (other processes share these cores)\n")
     print("| concurrency | requests | chunk arrival error p50 / p99 (ms) | client - server TTFT p50 / p99 (ms) "
@@ -284,6 +343,9 @@ def main() -> None:
         print(f"| {c} | {r['matched']}/{r['requests']} | {r['err50']:.3f} / {r['err99']:.3f} | "
               f"{r['ttft50']:.3f} / {r['ttft99']:.3f} | {r['agent_cpu']:.0f}% | {r['server_cpu']:.0f}% | "
               f"{r['rss']:.0f} MB | {r['saturated']} |", flush=True)
+
+
+def ceiling_table(scale: int) -> None:
     print("\nClient ceiling, concurrency 64, 1024 one-token chunks per request. Agent CPU: all its processes, "
           "% of one core (parent's share in brackets); chunks per agent CPU-second: the cost of a chunk, which "
           "other load on the host does not change; RSS: all its processes\n")

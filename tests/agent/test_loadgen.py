@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
-from siliconbench.agent.loadgen import LoadGenerator, WarmUp
+from siliconbench.agent.loadgen import LoadGenerator, WarmUp, tokens_asked
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile, create_app
 from siliconbench.agent.target import inspect_target
@@ -208,3 +208,9 @@ def test_only_a_warm_up_refused_in_full_stops_the_run():
     WarmUp().check()  # no warm-up requests at all: nothing to judge
     with pytest.raises(TargetMisconfigured, match="refused all 3"):
         (WarmUp(requests=1, refused=1, first_refusal="HTTP 404: no such route") + WarmUp(requests=2, refused=2)).check()
+
+
+def test_a_stream_is_bounded_by_what_its_request_asks_for_extra_included():
+    assert tokens_asked(plan()) == 6
+    assert tokens_asked(plan(extra={"max_tokens": 500})) == 500
+    assert tokens_asked(plan(extra={"max_completion_tokens": 2, "temperature": 1.0})) == 6

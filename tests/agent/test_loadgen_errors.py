@@ -12,6 +12,7 @@ import pytest_asyncio
 
 from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.agent.loadgen import send_request
+from siliconbench.agent.stream import OUTPUT_SLACK
 from siliconbench.core.wire import pb
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "asyncio.Future | object"]
@@ -27,6 +28,7 @@ def chunk(text: str, n: int, finish: str | None = None) -> bytes:
 USAGE = b'data: {"id":"cmpl-1","object":"text_completion","choices":[],"usage":{"prompt_tokens":4,"total_tokens":7,"completion_tokens":3}}\n\n'
 DONE = b"data: [DONE]\n\n"
 GOOD = [chunk("a", 1), chunk("b", 2), chunk("c", 3, "length"), USAGE, DONE]
+MAX_TOKENS = 3  # what every request here asks for
 SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
@@ -44,7 +46,7 @@ async def read_request(reader: asyncio.StreamReader) -> None:
 async def serve() -> AsyncIterator[Callable]:
     servers = []
 
-    async def start(script) -> StreamingClient:
+    async def start(script, timeout_s: float = 1.0) -> StreamingClient:
         async def handle(reader, writer):
             try:
                 await read_request(reader)
@@ -57,7 +59,7 @@ async def serve() -> AsyncIterator[Callable]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
-        return StreamingClient(f"http://127.0.0.1:{port}", timeout_s=1.0)
+        return StreamingClient(f"http://127.0.0.1:{port}", timeout_s=timeout_s)
 
     yield start
     for server in servers:
@@ -67,7 +69,7 @@ async def serve() -> AsyncIterator[Callable]:
 
 async def run_one(client: StreamingClient) -> pb.RequestRecord:
     record = pb.RequestRecord()
-    await send_request(client, client.request_bytes("/v1/completions", b"{}", "r1"), record)
+    await send_request(client, client.request_bytes("/v1/completions", b"{}", "r1"), record, MAX_TOKENS)
     client.close()
     return record
 
@@ -183,6 +185,60 @@ async def test_malformed_sse_payload_is_malformed_chunk(serve):
     assert record.error_class == "malformed_chunk"
 
 
+async def test_a_payload_that_is_not_utf8_is_a_malformed_chunk_not_a_disconnect(serve):
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        sse(writer, GOOD[0], chunk("b", 2).replace(b'"text":"b"', b'"text":"\xff"'), *GOOD[2:])
+        writer.write(b"0\r\n\r\n")
+
+    record = await run_one(await serve(script))
+    assert record.error_class == "malformed_chunk"
+    assert "utf-8" in record.error_message and len(record.chunk_offset_ns) == 1
+
+
+# A hostile server: each of these streams would run until the request timeout, or for ever; the timeout is
+# set far away so that the request can only end by the agent's own bound.
+FAR = 60.0
+
+
+async def test_a_stream_that_goes_on_past_max_tokens_is_cut_off_as_an_overrun(serve):
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        n = 0
+        while True:
+            n += 1
+            sse(writer, chunk("x", n))
+            await writer.drain()
+
+    record = await run_one(await serve(script, timeout_s=FAR))
+    assert record.error_class == "overrun"
+    assert len(record.chunk_offset_ns) == record.output_tokens == MAX_TOKENS + OUTPUT_SLACK
+
+
+async def test_a_huge_sse_line_is_a_malformed_chunk_and_ends_the_request(serve):
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        sse(writer, GOOD[0])
+        while True:  # one line that never ends
+            writer.write(http_chunk(b"x" * 65536))
+            await writer.drain()
+
+    record = await run_one(await serve(script, timeout_s=FAR))
+    assert record.error_class == "malformed_chunk" and "SSE line is longer" in record.error_message
+    assert len(record.chunk_offset_ns) == 1
+
+
+async def test_endless_bytes_that_are_no_chunks_are_an_overrun(serve):
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        while True:  # keep-alive comments only
+            writer.write(http_chunk(b": ping\n\n" * 8192))
+            await writer.drain()
+
+    record = await run_one(await serve(script, timeout_s=FAR))
+    assert record.error_class == "overrun" and "response body went past" in record.error_message
+
+
 async def test_broken_http_framing_is_a_protocol_error(serve):
     async def script(reader, writer):
         writer.write(SSE_HEAD + b"zz\r\n")
@@ -224,8 +280,8 @@ async def test_content_length_body_and_keep_alive_serve_two_requests_on_one_conn
     client = await serve(script)
     first, second = pb.RequestRecord(), pb.RequestRecord()
     request = client.request_bytes("/v1/completions", b"{}", "r")
-    await send_request(client, request, first)
-    await send_request(client, request, second)
+    await send_request(client, request, first, MAX_TOKENS)
+    await send_request(client, request, second, MAX_TOKENS)
     client.close()
     assert first.error_class == second.error_class == ""
     assert len(connections) == 1

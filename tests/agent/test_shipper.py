@@ -30,7 +30,7 @@ async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arri
     shipper.start()
     for i in range(23):
         shipper.add_request(record(unique_id, i))
-    shipper.seal()
+    await shipper.flush()
     assert len(list(tmp_path.glob("*.batch"))) == 5
     srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
     try:
@@ -40,6 +40,45 @@ async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arri
         service.close()
     assert count(store, "requests", unique_id) == 23
     assert not list(tmp_path.glob("*.batch"))
+
+
+async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_id(unique_id, tmp_path):
+    shipper = shipper_for(free_port(), "agent-a", tmp_path)
+    run = pb.RunEvent(run_id=unique_id, phase=pb.PHASE_START, time_unix_ns=1)
+    step = pb.StepEvent(run_id=unique_id, step=0, requests=2)
+    requests = [record(unique_id, 0), record(unique_id, 1, error_class="timeout", ttft_ns=-1)]
+    samples = [pb.DeviceSample(run_id=unique_id, source="host", device="host", values={"cpu_pct": 12.5})]
+    metrics = [pb.ServerMetric(run_id=unique_id, step=0, name="vllm:num_requests_running", start_value=1.0,
+                               end_value=3.0)]
+    shipper.add_run(run)
+    shipper.add_request(requests[0])
+    shipper.add_samples(samples)
+    shipper.add_request(requests[1])
+    shipper.add_server_metrics(metrics)
+    shipper.add_step(step)
+    await shipper.flush()
+    [entry] = shipper.spool.entries.values()
+    batch = pb.Batch.FromString(shipper.spool.read(entry))
+    assert batch == pb.Batch(seq=entry.seq, batch_id=f"agent-a/{batch.batch_id.split('/')[1]}/{entry.seq}",
+                             runs=[run], steps=[step], requests=requests, samples=samples, server_metrics=metrics)
+    shipper.spool.close()
+
+
+async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, unique_id, tmp_path, caplog):
+    port = free_port()
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
+    (tmp_path / f"{1:020d}.batch").mkdir()  # the first batch's file cannot be put in place
+    shipper.add_request(record(unique_id, 0))
+    await shipper.flush()
+    assert "cannot write batch 1" in caplog.text and shipper.pending == 1
+    srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
+    try:
+        shipper.start()
+        await shipper.close(timeout_s=20)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert count(store, "requests", unique_id) == 1
 
 
 async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(unique_id, tmp_path):

@@ -15,7 +15,7 @@ def put(spool: Spool, n: int) -> list[int]:
     seqs = []
     for _ in range(n):
         seq = spool.next_seq()
-        spool.put(seq, pb.Batch(seq=seq, batch_id=f"a/boot/{seq}").SerializeToString())
+        spool.add(spool.write(seq, pb.Batch(seq=seq, batch_id=f"a/boot/{seq}").SerializeToString()))
         seqs.append(seq)
     return seqs
 
@@ -27,7 +27,7 @@ def test_unacknowledged_batches_survive_a_restart_in_order(tmp_path):
     spool.close()
     again = Spool.open(tmp_path, "a")
     assert list(again.entries) == [seqs[0], *seqs[2:]]
-    assert pb.Batch.FromString(again.read(seqs[2])).batch_id == f"a/boot/{seqs[2]}"
+    assert pb.Batch.FromString(again.read(again.entries[seqs[2]])).batch_id == f"a/boot/{seqs[2]}"
 
 
 def test_a_restarted_spool_never_reuses_a_sequence_number(tmp_path):

@@ -1,6 +1,9 @@
 """SSE decoding as the WHATWG event-stream rules and vLLM's streams require."""
 
-from siliconbench.agent.sse import SseDecoder
+import pytest
+
+from siliconbench.agent.errors import MalformedChunk
+from siliconbench.agent.sse import MAX_EVENT_BYTES, SseDecoder
 
 
 def feed_all(pieces: list[bytes]) -> list[bytes]:
@@ -66,3 +69,25 @@ def test_unterminated_event_at_stream_end_is_reported_pending():
     decoder = SseDecoder()
     assert decoder.feed(b'data: {"a":1}\n') == []
     assert decoder.pending()
+
+
+def in_reads(stream: bytes, size: int = 8192) -> list[bytes]:
+    return [stream[i:i + size] for i in range(0, len(stream), size)]
+
+
+def test_a_line_up_to_the_limit_arriving_in_many_reads_is_one_payload():
+    payload = b"x" * (MAX_EVENT_BYTES - len(b"data: "))
+    assert feed_all(in_reads(b"data: " + payload + b"\n\n")) == [payload]
+
+
+def test_a_line_past_the_limit_is_malformed_before_its_end_arrives():
+    decoder = SseDecoder()
+    with pytest.raises(MalformedChunk, match="SSE line is longer than"):
+        for piece in in_reads(b"data: " + b"x" * MAX_EVENT_BYTES):
+            decoder.feed(piece)
+
+
+def test_an_event_of_many_data_lines_past_the_limit_is_malformed():
+    line = b"data: " + b"x" * 1000 + b"\n"
+    with pytest.raises(MalformedChunk, match="event's data is longer than"):
+        feed_all(in_reads(line * (MAX_EVENT_BYTES // 1000 + 1)))

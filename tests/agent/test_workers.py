@@ -14,7 +14,9 @@ from siliconbench.agent.app import build_prompts
 from siliconbench.agent.loadgen import UNBOUNDED, LoadGenerator
 from siliconbench.core.plan import StepSpec
 from siliconbench.agent.target import inspect_target
-from siliconbench.agent.workers import CRASHED, WorkerCrashed, apportion, split_step
+from siliconbench.agent.errors import WorkerCrashed
+from siliconbench.agent.workers import apportion, split_step
+from siliconbench.core.outcomes import ErrorClass
 from tests.agent.test_loadgen import ListSink, plan, run_plan
 
 
@@ -108,7 +110,7 @@ async def test_a_worker_crash_records_its_missing_requests_as_errors_and_stops_t
         with pytest.raises(WorkerCrashed, match=r"died \(killed by signal 9\)"):
             await LoadGenerator(slow, target, prompts, sink, "run1", show_progress=False).run(session)
     assert len(sink.requests) == 16 and len({r.request_id for r in sink.requests}) == 16
-    crashed = [r for r in sink.requests if r.error_class == CRASHED]
+    crashed = [r for r in sink.requests if r.error_class == ErrorClass.WORKER_CRASHED]
     assert crashed and all(f"pid {killed[0]}" in r.error_message for r in crashed)
     [step] = sink.steps  # the step is out, flagged; the run stopped before the next one
     assert step.client_saturated and step.requests == 16

@@ -43,7 +43,7 @@ async def main(args: argparse.Namespace) -> int:
         for _ in range(min(args.chunk, args.start + args.count - i)):
             shipper.add_request(record(args.run, i))
             i += 1
-        shipper.seal()
+        await shipper.flush()
         print(f"sealed {i}", flush=True)
         try:
             await asyncio.wait_for(stop.wait(), args.pause_s)

@@ -1,11 +1,43 @@
-"""The agent's errors. Each message names the thing that failed and what to do about it."""
+"""The agent's errors. Each message names the thing that failed and what to do about it.
+
+Two families. An `AgentError` stops the command: the command line prints it as one line and exits
+non-zero. A `StreamFault` ends one request: it never reaches the user as an error, it is stored with the
+request's record as its `error_class` (siliconbench/core/outcomes.py) and the run goes on.
+
+    SiliconbenchError (core)          the one class a command line catches
+    ├── ConfigError (core)            a flag, plan, environment value or spool directory is unusable
+    └── AgentError
+        ├── TargetUnreachable         the vLLM target does not answer
+        ├── TargetMisconfigured       it answers but cannot serve the benchmark (no such model, refuses warm-up)
+        ├── DeliveryIncomplete        batches the collector has not acknowledged remain in the spool at exit
+        └── WorkerCrashed             a worker process died; its unfinished requests are stored as errors
+
+    StreamFault                       one request failed; `error_class` is what its record stores
+    ├── ConnectFailed                 connect
+    ├── RequestTimedOut               timeout
+    ├── ConnectionReset               reset
+    ├── ConnectionDropped             disconnected
+    ├── HttpFault                     protocol_error
+    ├── MalformedChunk                malformed_chunk
+    ├── ServerErrorEvent              server_error_event
+    └── StreamOverrun                 overrun
+
+    SpoolCorrupt                      a spool file failed its checks: quarantined where it is found
+
+Request failures that are not exceptions take their class in `loadgen.send_request` (`http_status`,
+`truncated`) and in `workers` (`worker_crashed`). Outside this tree, each caught where it is raised:
+`samplers.base.SamplerUnavailable` (a sampler is left out of the run) and the simulator's own errors,
+which become its HTTP responses.
+"""
 
 from __future__ import annotations
 
 from siliconbench.core.errors import ConfigError, SiliconbenchError
+from siliconbench.core.outcomes import ErrorClass
 
-__all__ = ["AgentError", "ConfigError", "DeliveryIncomplete", "MalformedChunk", "ServerErrorEvent", "StreamFault",
-           "TargetMisconfigured", "TargetUnreachable"]
+__all__ = ["AgentError", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
+           "HttpFault", "MalformedChunk", "RequestTimedOut", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
+           "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
 
 
 class AgentError(SiliconbenchError):
@@ -24,15 +56,53 @@ class DeliveryIncomplete(AgentError):
     """Data the collector has not acknowledged remains at exit."""
 
 
+class WorkerCrashed(AgentError):
+    """A worker process died; its unfinished requests were recorded as errors."""
+
+
 class StreamFault(Exception):
     """A request's stream broke a rule; `error_class` is the typed reason stored with the record."""
 
-    error_class = "stream_error"
+    error_class: ErrorClass
+
+
+class ConnectFailed(StreamFault):
+    error_class = ErrorClass.CONNECT
+
+
+class RequestTimedOut(StreamFault):
+    error_class = ErrorClass.TIMEOUT
+
+
+class ConnectionReset(StreamFault):
+    error_class = ErrorClass.RESET
+
+
+class ConnectionDropped(StreamFault):
+    """The server closed the connection before the response was complete."""
+
+    error_class = ErrorClass.DISCONNECTED
+
+
+class HttpFault(StreamFault):
+    """The response broke HTTP/1.1 framing."""
+
+    error_class = ErrorClass.PROTOCOL_ERROR
 
 
 class MalformedChunk(StreamFault):
-    error_class = "malformed_chunk"
+    error_class = ErrorClass.MALFORMED_CHUNK
 
 
 class ServerErrorEvent(StreamFault):
-    error_class = "server_error_event"
+    error_class = ErrorClass.SERVER_ERROR_EVENT
+
+
+class StreamOverrun(StreamFault):
+    """The stream delivered more than the request asked for (tokens, chunks or bytes)."""
+
+    error_class = ErrorClass.OVERRUN
+
+
+class SpoolCorrupt(Exception):
+    """A spool file is truncated or does not match its checksum."""

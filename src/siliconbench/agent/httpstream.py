@@ -21,7 +21,8 @@ from collections.abc import Callable
 from time import perf_counter_ns, time_ns
 from urllib.parse import urlsplit
 
-from siliconbench.agent.errors import StreamFault
+from siliconbench.agent.errors import (ConnectFailed, ConnectionDropped, ConnectionReset, HttpFault, RequestTimedOut,
+                                       StreamFault, StreamOverrun)
 
 READ_BYTES = 8 * 1024   # one read's bytes; smaller reads keep every stream's stamps close to arrival
 MAX_HEAD_BYTES = 64 * 1024
@@ -32,37 +33,13 @@ BodyCallback = Callable[[bytes, int], None]  # (bytes, arrival offset ns since t
 _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DONE = range(5)
 
 
-class HttpFault(StreamFault):
-    """The response broke HTTP/1.1 framing."""
-
-    error_class = "protocol_error"
-
-
-class ConnectionDropped(StreamFault):
-    """The server closed the connection before the response was complete."""
-
-    error_class = "disconnected"
-
-
-class ConnectionReset(StreamFault):
-    error_class = "reset"
-
-
-class ConnectFailed(StreamFault):
-    error_class = "connect"
-
-
-class RequestTimedOut(StreamFault):
-    error_class = "timeout"
-
-
 class Exchange:
     """One request and its response on a connection: what the caller reads afterwards."""
 
     __slots__ = ("t0_ns", "start_unix_ns", "end_ns", "status", "error", "error_body", "keep_alive", "_future",
-                 "_on_body")
+                 "_on_body", "_body_left", "_max_body_bytes")
 
-    def __init__(self, future: asyncio.Future, on_body: BodyCallback) -> None:
+    def __init__(self, future: asyncio.Future, on_body: BodyCallback, max_body_bytes: int) -> None:
         self.t0_ns = 0
         self.start_unix_ns = 0
         self.end_ns = 0          # monotonic ns of the last byte (or of the failure)
@@ -72,6 +49,7 @@ class Exchange:
         self.keep_alive = True
         self._future = future
         self._on_body = on_body
+        self._body_left = self._max_body_bytes = max_body_bytes
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -149,9 +127,9 @@ class _Connection(asyncio.BufferedProtocol):
             self._fail(ConnectionDropped("the server closed the connection before the response ended"), now)
 
     # -- requests -------------------------------------------------------------------------------------
-    def send(self, request: bytes, on_body: BodyCallback, timeout_s: float) -> Exchange:
+    def send(self, request: bytes, on_body: BodyCallback, max_body_bytes: int, timeout_s: float) -> Exchange:
         loop = asyncio.get_running_loop()
-        ex = Exchange(loop.create_future(), on_body)
+        ex = Exchange(loop.create_future(), on_body, max_body_bytes)
         self._ex = ex
         self._state = _HEAD
         self._head = b""
@@ -225,6 +203,10 @@ class _Connection(asyncio.BufferedProtocol):
 
     def _body(self, ex: Exchange, data: bytes, now: int) -> None:
         ex.end_ns = now
+        ex._body_left -= len(data)
+        if ex._body_left < 0:
+            raise StreamOverrun(f"the response body went past {ex._max_body_bytes} bytes, the most the request "
+                                "could need; the agent stopped reading it there")
         ex._on_body(data, now - ex.t0_ns)
 
     def _length(self, ex: Exchange, data: bytes, now: int) -> None:
@@ -337,18 +319,19 @@ class StreamingClient:
         return (f"POST {self._prefix}{path} HTTP/1.1\r\nX-Request-Id: {request_id}\r\nContent-Length: {len(body)}\r\n"
                 .encode() + self._fixed_headers + b"\r\n" + body)
 
-    async def exchange(self, request: bytes, on_body: BodyCallback) -> Exchange:
+    async def exchange(self, request: bytes, on_body: BodyCallback, max_body_bytes: int) -> Exchange:
         """Send `request`, feed each piece of a 200 body to `on_body` as it arrives, return when it ends.
-        Failures are returned in `Exchange.error`, never raised (a connect failure included)."""
+        A body longer than `max_body_bytes` is cut off there (`StreamOverrun`). Failures are returned in
+        `Exchange.error`, never raised (a connect failure included)."""
         try:
             conn = await self._connection()
         except StreamFault as exc:
-            ex = Exchange(asyncio.get_running_loop().create_future(), on_body)
+            ex = Exchange(asyncio.get_running_loop().create_future(), on_body, max_body_bytes)
             ex.start_unix_ns = time_ns()
             ex.t0_ns = ex.end_ns = perf_counter_ns()
             ex.error = exc
             return ex
-        ex = conn.send(request, on_body, self.timeout_s)
+        ex = conn.send(request, on_body, max_body_bytes, self.timeout_s)
         try:
             await ex._future
         except asyncio.CancelledError:

@@ -6,7 +6,7 @@ constant schedule; closed loop: the moment its worker became free) and a send ti
 stored as `dispatch_delay_ns`, so a late client or a concurrency cap is visible instead of hidden.
 
 Hot path: `send_request`'s body callback, run by `httpstream` in the protocol callback that received the
-bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s byte-level
+bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s typed (msgspec)
 chunk reader. Requests (head and body) are serialised before they are scheduled, so nothing but the
 socket write happens between a request's send stamp and its send.
 
@@ -33,6 +33,7 @@ import aiohttp
 
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
+from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.progress import StepProgress
 from siliconbench.agent.scrape import scrape, server_metrics
@@ -106,11 +107,19 @@ def request_body(plan: Plan, model: str, prompt: list[int] | str | list[dict]) -
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-async def send_request(client: StreamingClient, request: bytes, record: pb.RequestRecord,
+def tokens_asked(plan: Plan) -> int:
+    """The output length a request of `plan` asks for: `output_tokens`, or more where `plan.extra` sets
+    max_tokens or max_completion_tokens itself (the stream's bound, see agent/stream.py)."""
+    return max([plan.output_tokens] + [value for key, value in plan.extra.items()
+                                       if key in ("max_tokens", "max_completion_tokens") and type(value) is int])
+
+
+async def send_request(client: StreamingClient, request: bytes, record: pb.RequestRecord, max_tokens: int,
                        scheduled_ns: int | None = None) -> None:
-    """Send one streamed request (built by `StreamingClient.request_bytes`) and fill `record` with its
-    timings, tokens and outcome. Never raises for a failed request: the record says how it failed."""
-    timeline = StreamTimeline()
+    """Send one streamed request (built by `StreamingClient.request_bytes`) that asks for `max_tokens`, and
+    fill `record` with its timings, tokens and outcome. Never raises for a failed request: the record says
+    how it failed."""
+    timeline = StreamTimeline(max_tokens)
     feed = SseDecoder().feed
     on_event = timeline.on_event
 
@@ -118,7 +127,7 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
         for payload in feed(data):
             on_event(payload, offset_ns)
 
-    ex = await client.exchange(request, on_body)
+    ex = await client.exchange(request, on_body, timeline.max_body_bytes)
     record.start_unix_ns = ex.start_unix_ns
     record.dispatch_delay_ns = ex.t0_ns - scheduled_ns if scheduled_ns is not None else 0
     record.http_status = ex.status
@@ -127,10 +136,10 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
         record.error_class = ex.error.error_class
         record.error_message = str(ex.error)[:500]
     elif ex.status != 200:
-        record.error_class = "http_status"
+        record.error_class = ErrorClass.HTTP_STATUS
         record.error_message = f"HTTP {ex.status}: {ex.error_body[:300].decode(errors='replace')}"
     elif not timeline.done:
-        record.error_class = "truncated"
+        record.error_class = ErrorClass.TRUNCATED
         record.error_message = "the stream ended before data: [DONE]"
     offsets = timeline.offsets_ns
     record.ttft_ns = offsets[0] if offsets else -1
@@ -228,6 +237,7 @@ class Sender:
         self._prompts = prompts
         self._run_id = run_id
         self._path = ENDPOINT_PATHS[plan.endpoint]
+        self._max_tokens = tokens_asked(plan)
         self._client = StreamingClient(base_url, plan.request_timeout_s)
         self._timer = DeadlineTimer()
         self.next_number = 0  # of the share being sent; read by a worker's outbox while the share runs
@@ -255,7 +265,8 @@ class Sender:
         returned."""
         records = [pb.RequestRecord() for _ in numbers]
         requests = [self._request(f"{self._run_id}/warmup/{i}", i) for i in numbers]
-        await asyncio.gather(*(send_request(self._client, r, record) for r, record in zip(requests, records)))
+        await asyncio.gather(*(send_request(self._client, r, record, self._max_tokens)
+                               for r, record in zip(requests, records)))
         refusals = [r.error_message for r in records if 400 <= r.http_status < 500]
         return WarmUp(requests=len(records), refused=len(refusals), first_refusal=refusals[0] if refusals else "")
 
@@ -282,7 +293,7 @@ class Sender:
 
     async def _one(self, request: bytes, record: pb.RequestRecord, scheduled_ns: int,
                    done: Done) -> None:
-        await send_request(self._client, request, record, scheduled_ns)
+        await send_request(self._client, request, record, self._max_tokens, scheduled_ns)
         done(record)
 
     async def _closed(self, share: Share, start_ns: int, done: Done) -> None:

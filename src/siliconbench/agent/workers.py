@@ -35,8 +35,9 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import cast
 
-from siliconbench.agent.errors import AgentError
+from siliconbench.agent.errors import WorkerCrashed
 from siliconbench.agent.loadgen import UNBOUNDED, Done, Sender, Share, ShareReport, WarmUp
+from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.selfmon import SelfReport
 from siliconbench.agent.target import PromptBook
@@ -47,13 +48,8 @@ log = logging.getLogger(__name__)
 FLUSH_S = 0.05               # a worker ships its finished records this often
 START_LEAD_NS = 50_000_000   # a step starts this long after the parent sends the shares: all workers have them
 STOP_TIMEOUT_S = 5.0
-CRASHED = "worker_crashed"   # the error class of a request lost with its worker
 
 _INIT, _READY, _WARMUP, _STEP, _RECORDS, _DONE = b"IRWSCD"
-
-
-class WorkerCrashed(AgentError):
-    """A worker process died; its unfinished requests were recorded as errors."""
 
 
 def _frame(kind: int, payload: bytes) -> bytes:
@@ -186,9 +182,10 @@ class _Worker:
         for n in missing:
             done(pb.RequestRecord(run_id=run_id, request_id=f"{run_id}/{share.step}/{n}", step=share.step,
                                   concurrency=share.spec.concurrency, repetition=share.repetition,
-                                  start_unix_ns=now, ttft_ns=-1, error_class=CRASHED, error_message=message[:500]))
+                                  start_unix_ns=now, ttft_ns=-1, error_class=ErrorClass.WORKER_CRASHED,
+                                  error_message=message[:500]))
         log.error("%s during step %d: %d of its requests recorded as %s", self.lost, share.step, len(missing),
-                  CRASHED)
+                  ErrorClass.WORKER_CRASHED)
         return ShareReport(SelfReport(0.0, 0.0), 0.0, self._next_number, lost=self.lost)
 
     async def stop(self) -> None:
@@ -259,8 +256,8 @@ class WorkerPool:
         lost = [w.lost for w in self._workers if w.lost]
         if lost:
             raise WorkerCrashed("; ".join(lost) + ". Its unfinished requests are recorded as errors "
-                                f"({CRASHED}) and the run stops. Check the agent's memory limit (an OOM kill "
-                                "shows as signal 9) and the log above, or rerun with fewer workers")
+                                f"({ErrorClass.WORKER_CRASHED}) and the run stops. Check the agent's memory limit "
+                                "(an OOM kill shows as signal 9) and the log above, or rerun with fewer workers")
 
     async def close(self) -> None:
         await asyncio.gather(*(w.stop() for w in self._workers))
