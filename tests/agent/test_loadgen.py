@@ -87,12 +87,18 @@ async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_e
 
 
 async def test_the_boundary_hook_runs_just_before_each_step_starts_and_just_after_it_ends(sim_url):
-    calls: list[int] = []
-    sink, _ = await run_plan(sim_url, plan(repetitions=2), on_step_boundary=lambda: calls.append(time.time_ns()))
+    calls: list[tuple[int, int]] = []  # (called, returned)
+
+    def read_counters() -> None:  # a read that takes 5 ms: the step starts once it has returned
+        called = time.time_ns()
+        time.sleep(0.005)
+        calls.append((called, time.time_ns()))
+
+    sink, _ = await run_plan(sim_url, plan(repetitions=2), on_step_boundary=read_counters)
     assert len(calls) == 2 * len(sink.steps) == 8
     for step, (before, after) in zip(sink.steps, zip(calls[::2], calls[1::2])):
-        assert before <= step.start_unix_ns < step.end_unix_ns <= after
-        assert step.start_unix_ns - before < 50e6 and after - step.end_unix_ns < 50e6
+        assert before[1] <= step.start_unix_ns < step.end_unix_ns <= after[0]
+        assert step.start_unix_ns - before[1] < 50e6 and after[0] - step.end_unix_ns < 50e6
 
 
 async def test_each_step_ships_server_metrics_scraped_at_its_start_and_end(sim_url):

@@ -121,6 +121,15 @@ def test_without_readings_around_the_boundaries_the_rate_inside_the_step_is_used
     assert device["energy_j"] == pytest.approx(3000)
 
 
+def test_without_a_reading_at_or_after_the_end_the_rate_inside_the_step_is_used_and_said(store, unique_id):
+    # What a run's last step looked like when its end reading was shipped under no run: read before it
+    # started and inside it, never after its end. The start alone proves nothing; the fallback says so.
+    counter_run(store, unique_id, [(t, 300.0 * t) for t in range(-1, 10)])
+    [device] = figures(store, unique_id).devices
+    assert device["energy_method"] == "energy counter (rate inside the step)"
+    assert device["energy_j"] == pytest.approx(3000)
+
+
 def test_a_counter_that_went_backwards_is_not_read_as_negative_energy(store, unique_id):
     counter_run(store, unique_id, [(-1, 5000.0), (5, 10.0), (11, 610.0)])  # reset at driver reload
     [device] = figures(store, unique_id).devices

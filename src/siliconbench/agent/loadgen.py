@@ -371,8 +371,9 @@ class LoadGenerator:
 
     def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str,
                  show_progress: bool = True, on_step_boundary: Callable[[], None] = lambda: None) -> None:
-        """`on_step_boundary` is called just before each step starts and just after it ends (the agent polls
-        its samplers there, so energy counters are read at step start and end)."""
+        """`on_step_boundary` is called just before each step starts and just after it ends (the agent reads
+        its samplers' energy counters there). The step's start is stamped after it returns and its end
+        before it is called, so a hook that returns once it has read brackets the step exactly."""
         self._plan = plan
         self._on_step_boundary = on_step_boundary
         self._target = target

@@ -28,7 +28,7 @@ class Counting:
 
     def counters(self) -> list[Sample]:
         self.counter_reads += 1
-        return [Sample(time_unix_ns=1_700_000_000_000_000_000, source="test", device="0",
+        return [Sample(time_unix_ns=time.time_ns(), source="test", device="0",
                        values={"energy_mj": float(self.counter_reads)})]
 
     def close(self) -> None:
@@ -98,6 +98,27 @@ async def test_counters_are_read_at_once_on_demand_and_the_full_polls_keep_their
     assert source.polls == 2  # the first and the last: a counter read is not a poll
     assert [s.values.keys() == {"energy_mj"} for s in received] == [False, True, True, True, False]
     assert all(s.run_id == "run-1" and s.source == "test" for s in received)
+
+
+async def test_a_boundary_read_is_done_and_tagged_with_the_run_when_read_counters_now_returns():
+    # The interleaving that lost the last step's end reading under load: the sampler thread is busy (here
+    # in a 0.3 s poll; on a loaded machine, not scheduled) when the step ends; the run ends and its id is
+    # cleared before that thread gets to the counters. The end reading must still precede the return and
+    # belong to the run, or the collector finds no counter at or after the step's end.
+    source = SlowFirstPoll()
+    returned_ns = 0
+
+    async def action(runner, got):
+        nonlocal returned_ns
+        assert await asyncio.to_thread(source.first_poll_started.wait, 5)
+        runner.read_counters_now()
+        returned_ns = time.time_ns()
+        runner.run_id = ""  # as run_plan does once the run is over
+
+    received = await collect([source], 60.0, action)
+    [counter] = [s for s in received if "energy_mj" in s.values]
+    assert counter.run_id == "run-1"
+    assert counter.time_unix_ns <= returned_ns
 
 
 async def test_full_polls_follow_the_interval():

@@ -54,7 +54,9 @@ class Sampler(Protocol):
     def sample(self) -> list[Sample]: ...
 
     def counters(self) -> list[Sample]:
-        """Only the cumulative counters (e.g. NVML's energy counter), read now; [] for a source without any."""
+        """Only the cumulative counters (e.g. NVML's energy counter), read now; [] for a source without any.
+        Called on the load generator's thread, possibly while `sample` runs on the runner's: a source
+        with counters serialises the two (NVML: its lock) and stamps a reading when it reads it."""
         ...
 
     def close(self) -> None: ...

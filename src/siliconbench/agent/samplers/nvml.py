@@ -205,8 +205,8 @@ class NvmlSampler:
         return self._read_all(full=False)
 
     def _read_all(self, full: bool) -> list[Sample]:
-        stamp = now_unix_ns()
-        with self._lock:
+        with self._lock:  # stamped inside: a poll waiting for another one is stamped when it reads
+            stamp = now_unix_ns()
             samples = []
             for dev in list(self._devices):
                 sample = self._sample_device(dev, stamp, full)
