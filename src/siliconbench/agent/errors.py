@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from siliconbench.core.errors import ConfigError, SiliconbenchError
+from siliconbench.core.errors import ConfigError, ExitCode, SiliconbenchError
 
 __all__ = ["AgentError", "ConfigError", "DeliveryIncomplete", "MalformedChunk", "ServerErrorEvent", "StreamFault",
            "TargetMisconfigured", "TargetUnreachable"]
@@ -13,15 +13,21 @@ class AgentError(SiliconbenchError):
 
 
 class TargetUnreachable(AgentError):
-    """The vLLM target does not answer."""
+    """The vLLM target refuses the connection, or accepts it and does not answer in time."""
+
+    exit_code = ExitCode.TARGET
 
 
 class TargetMisconfigured(AgentError):
     """The target answers but cannot serve the benchmark (e.g. no such model)."""
 
+    exit_code = ExitCode.TARGET
+
 
 class DeliveryIncomplete(AgentError):
     """Data the collector has not acknowledged remains at exit."""
+
+    exit_code = ExitCode.COLLECTOR
 
 
 class StreamFault(Exception):

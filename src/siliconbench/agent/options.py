@@ -27,7 +27,6 @@ TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL o
 InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge.")]
 NeuronMonitorOpt = Annotated[str, typer.Option(envvar=settings.NEURON_MONITOR, help="The neuron-monitor binary: a name on PATH or a path (Neuron nodes).")]
 SpoolOpt = Annotated[Path, typer.Option(envvar=settings.SPOOL_DIR, help="Directory for the agent's state (heartbeat; unacknowledged data).")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 NODE_FLAGS = [
     flag("target", TargetOpt, "http://127.0.0.1:8000"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -24,14 +23,13 @@ from siliconbench.collector.reporting import render_report
 from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
+from siliconbench.core.cli import main as run_program
+from siliconbench.core.cli import program_options, setup_logging
 from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.listen import ensure_can_listen, split_address
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app.callback()(program_options)
 
 
 @app.command()
@@ -45,16 +43,16 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
     store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
     from siliconbench.collector.serving import run_collector
 
-    _setup_logging(verbose)
+    setup_logging()
     try:
         config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
                               agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
                               tls_client_ca=tls_client_ca, store_threads=store_threads)
+        ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
         run_collector(config)
     except (SiliconbenchError, OSError) as exc:
         raise _fail(exc) from None
@@ -214,7 +212,7 @@ def demo(
     """Run a complete local benchmark: collector on embedded chDB, a target, the agent, the report."""
     from siliconbench.collector.demo import run_demo
 
-    _setup_logging(False)
+    setup_logging()
     agent_args = ["--concurrency", concurrency, "--requests-per-step", str(requests_per_step),
                   "--input-tokens", str(input_tokens), "--output-tokens", str(output_tokens),
                   "--repetitions", "1", "--sample-interval-s", str(sample_interval_s)]
@@ -250,4 +248,4 @@ app.add_typer(run_app, name="run")
 
 
 def main() -> None:
-    app()
+    run_program(app)

@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from siliconbench.collector.errors import CollectorError
+from siliconbench.core.errors import ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ def run_demo(store: str, target: str | None, agent_args: list[str], sim_args: li
             agent = subprocess.run([py, "-m", "siliconbench.agent", "run", "--target", target, "--collector", collector_address,
                                     "--spool-dir", spool, *agent_args], stdout=subprocess.PIPE, text=True)
             if agent.returncode != 0:
-                raise CollectorError(f"the agent failed (exit code {agent.returncode}); see its messages above")
+                failed = CollectorError(f"the agent failed (exit code {agent.returncode}); see its messages above")
+                failed.exit_code = ExitCode(agent.returncode) if agent.returncode in set(ExitCode) else ExitCode.INTERNAL
+                raise failed
         col.send_signal(signal.SIGTERM)
         if col.wait(30) != 0:
             raise CollectorError(f"the collector exited with code {col.returncode}")
