@@ -25,7 +25,7 @@ from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.cli import main as run_program
 from siliconbench.core.cli import program_options, setup_logging
-from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.errors import ExitCode, SiliconbenchError
 from siliconbench.core.listen import ensure_can_listen, split_address
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -118,6 +118,8 @@ def _list_runs(store: str, password: str | None) -> None:
         rows = list_runs(Store.open(store, password))
     except CollectorError as exc:
         raise _fail(exc) from None
+    if not rows:
+        typer.echo(f"no runs in {store} yet; `siliconbench-collector demo --store {store}` makes one", err=True)
     for run_id, started, scenario, model, simulated, nodes, target in rows:
         typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  scenario={scenario or '-'}  {model}  {target}"
                    f"{'  SIMULATED' if simulated else ''}  nodes={nodes}")
@@ -238,7 +240,7 @@ def health(address: Annotated[str, typer.Option(help="Collector gRPC address.")]
         with grpc.insecure_channel(address) as channel:
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3).status
     except grpc.RpcError as exc:
-        raise _fail(f"collector at {address} did not answer: {exc.code().name}") from None
+        raise _fail(f"collector at {address} did not answer: {exc.code().name}", ExitCode.COLLECTOR) from None
     if status != health_pb2.HealthCheckResponse.SERVING:
         raise _fail(f"collector at {address} is {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}")
     typer.echo("SERVING")
