@@ -74,8 +74,10 @@ def main(app: typer.Typer, args: list[str] | None = None) -> None:
     end = given.index("--") if "--" in given else len(given)  # after --, -v is an argument, not our option
     _verbose = any(arg in VERBOSE_FLAGS for arg in given[:end])
     rest = [arg for arg in given[:end] if arg not in VERBOSE_FLAGS] + given[end:]
+    command = typer.main.get_command(app)
+    finish_help(command)
     try:
-        code = app(args=rest, standalone_mode=False)  # typer returns 130 for a Ctrl-C, with nothing said
+        code = command.main(args=rest, standalone_mode=False)  # typer returns 130 for a Ctrl-C, with nothing said
     except ClickException as exc:  # a usage error: typer's own box, with the command's --help hint
         _show_usage_error(exc)
         code = exc.exit_code
@@ -89,6 +91,26 @@ def main(app: typer.Typer, args: list[str] | None = None) -> None:
     if code == ExitCode.INTERRUPTED:
         typer.echo("\ninterrupted (Ctrl-C): stopped; what was already stored stays stored", err=True)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def finish_help(command: Any) -> None:
+    """Help that answers "what if I leave it out?" for `command` and its subcommands: an optional option
+    whose help names no default says `[default: none]` (typer shows nothing for None or ""), and a
+    boolean flag (--help too) is shown without a type (typer prints `<bool>`, as if it took a value)."""
+    for option in [*command.params, command.get_help_option(typer.Context(command))]:
+        if getattr(option, "is_flag", False):
+            option.metavar = ""
+        elif _default_unshown(option):
+            option.help = f"{option.help or ''} \\[default: none]".strip()  # \\[: a literal [ in rich markup
+    for sub in getattr(command, "commands", {}).values():
+        finish_help(sub)
+
+
+def _default_unshown(option: Any) -> bool:
+    if getattr(option, "param_type_name", "") != "option" or option.required:
+        return False
+    shown = option.show_default is not False and option.default not in (None, "", (), [])
+    return not shown and "default" not in (option.help or "").lower()
 
 
 def _show_usage_error(exc: ClickException) -> None:
