@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -207,6 +209,7 @@ def demo(
     requests_per_step: Annotated[int, typer.Option(help="Requests per step.")] = 24,
     input_tokens: Annotated[int, typer.Option(help="Prompt length in tokens.")] = 512,
     output_tokens: Annotated[int, typer.Option(help="Output length in tokens.")] = 64,
+    instance_type: Annotated[str, typer.Option(help="Instance type the run is stored under, so the cost table prices it, e.g. p5.48xlarge. \\[default: detected on this machine, else none]")] = "",
     ttft_ms: Annotated[float, typer.Option(help="Simulator: time to first token (ms).")] = 50.0,
     itl_ms: Annotated[float, typer.Option(help="Simulator: inter-token latency (ms).")] = 10.0,
     sample_interval_s: Annotated[float, typer.Option(help="Agent: device/host sampling interval in seconds (0.1-60).")] = 1.0,
@@ -217,7 +220,8 @@ def demo(
     setup_logging()
     agent_args = ["--concurrency", concurrency, "--requests-per-step", str(requests_per_step),
                   "--input-tokens", str(input_tokens), "--output-tokens", str(output_tokens),
-                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s)]
+                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s),
+                  *(["--instance-type", instance_type] if instance_type else [])]
     sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
     try:
         run_id = run_demo(store, target, agent_args, sim_args)
@@ -226,8 +230,23 @@ def demo(
         stored = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows[0][0]
     except CollectorError as exc:
         raise _fail(exc) from None
-    typer.echo(f"{stored} request rows stored for run {run_id} in {opened.location.shown}.\n"
-               f"Query them: siliconbench-collector sql \"SELECT count() FROM siliconbench.requests\" --store {store}")
+    me = typed_name("siliconbench-collector")
+    typer.echo(f"{stored} request rows stored for run {run_id} in {opened.location.shown}. Next:\n"
+               f"  {me} report --run {run_id} --format html -o report.html --store {store}\n"
+               f"  {me} sql \"SELECT count() FROM siliconbench.requests\" --store {store}")
+
+
+def typed_name(program: str) -> str:
+    """`program` as the user can type it in this shell: its bare name when PATH finds this installation's
+    copy, else its path (`.venv/bin/...` right after `make demo`, before any activate)."""
+    installed = Path(sys.executable).parent / program
+    found = shutil.which(program)
+    if found and Path(found).resolve() == installed.resolve():
+        return program
+    try:
+        return str(installed.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed.absolute())
 
 
 @app.command()

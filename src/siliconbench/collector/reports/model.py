@@ -5,17 +5,20 @@ consistency checks beside its rows. Renderers (markdown, csv, json, html) only f
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass, field
 
 from siliconbench.collector import checks
 from siliconbench.collector.checks import Finding, PointFigures
-from siliconbench.collector.errors import InvalidOption
+from siliconbench.collector.errors import InvalidOption, PriceMissing
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
 from siliconbench.collector.store import Store
+
+log = logging.getLogger(__name__)
 
 # Column kinds tell renderers how to format a value; CSV/JSON keep the raw number.
 TEXT, INT, MS, TPS, RPS, USD, PCT, JOULE, WATT, GB, RATIO, REL = (
@@ -298,7 +301,12 @@ def _costs(store: Store, series: list[Series], figures: Figures, options: Option
             out.append(Cost(s, None, peak(points), peak(points, "goodput_output_tps"),
                             "the node reported no instance type (run the agent with --instance-type)"))
             continue
-        price = price_for(store, s.instance_type, options.region, options.price_kind)  # PriceMissing: an error
+        try:  # one unpriced type must not cost the reader every other row: its row says what is missing
+            price = price_for(store, s.instance_type, options.region, options.price_kind)
+        except PriceMissing as exc:
+            log.warning("%s: %s", s.label, exc)
+            out.append(Cost(s, None, peak(points), peak(points, "goodput_output_tps"), f"no price: {exc}"))
+            continue
         out.append(Cost(s, price, peak(points), peak(points, "goodput_output_tps")))
     return out
 
