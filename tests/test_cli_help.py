@@ -45,3 +45,16 @@ def test_run_help_as_printed_has_no_bool_and_says_none_where_nothing_is_the_defa
     assert result.returncode == 0 and "<bool>" not in result.stdout
     tls = next(line for line in result.stdout.splitlines() if "--tls-ca " in line)
     assert "[default: none]" in tls
+
+
+def test_the_demo_names_the_program_as_this_shell_can_run_it(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from siliconbench.collector.cli import typed_name
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # not activated: the installation's bin/ is not on PATH
+    monkeypatch.chdir(Path(sys.executable).parent.parent.parent)
+    assert typed_name("siliconbench-collector") == str(Path(Path(sys.executable).parent.parent.name, "bin",
+                                                            "siliconbench-collector"))
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # activated
+    assert typed_name("siliconbench-collector") == "siliconbench-collector"

@@ -22,6 +22,7 @@ from siliconbench.collector.options import (
     serve_config,
 )
 from siliconbench.collector.reporting import render_report
+from siliconbench.collector.reports.terminal import fit_markdown
 from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
@@ -60,8 +61,11 @@ def serve(
         raise _fail(exc) from None
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
+    """`text` to `output`, else to standard output: Markdown fitted to the terminal when that is one."""
     if output is None:
+        if fmt == "markdown" and sys.stdout.isatty():
+            text = fit_markdown(text, shutil.get_terminal_size().columns)
         typer.echo(text, nl=False)
         return
     try:
@@ -76,7 +80,7 @@ def _report(options: ReportOptions) -> None:
         text = render_report(options)
     except CollectorError as exc:
         raise _fail(exc) from None
-    _emit(text, options.output)
+    _emit(text, options.output, options.fmt)
 
 
 @app.command()
@@ -225,7 +229,7 @@ def demo(
     sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
     try:
         run_id = run_demo(store, target, agent_args, sim_args)
-        typer.echo(render_report(ReportOptions(store=store, runs=(run_id,))), nl=False)
+        _emit(render_report(ReportOptions(store=store, runs=(run_id,))), None)
         opened = Store.open(store)
         stored = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows[0][0]
     except CollectorError as exc:
