@@ -15,6 +15,7 @@ from siliconbench.collector.errors import InvalidOption, PriceMissing
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
+from siliconbench.collector.reports.spread import Spread, load_spread
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
 from siliconbench.collector.store import Store
 
@@ -66,6 +67,7 @@ class Report:
     findings: list[Finding]
     costs: list[Cost]
     unfinished: dict[str, str] = field(default_factory=dict)  # run id -> lifecycle state, for runs not finished
+    spread: Spread = field(default_factory=Spread)  # distributions and workloads, for the HTML charts
 
     @property
     def simulated(self) -> list[str]:
@@ -95,7 +97,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs, unfinished=_unfinished(store, series))
+                    costs=costs, unfinished=_unfinished(store, series), spread=load_spread(store, series))
     report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report)]
     if options.cost:
         report.tables.append(_cost(report))
