@@ -68,6 +68,13 @@ def report(store, tmp_path_factory):
                                                gaps_ms=(8.0 + k, 9.0 + k, 12.0 + k))
                                   for s, c in enumerate((1, 4)) for r in range(2) for i in range(8)], run_id)
         run_ids.append(run_id)
+    first, agent = run_ids[0], f"node-A-{tag}"  # the first series sampled two GPUs through two steps
+    store.insert("steps", [rows.step(first, agent, 0, 1, 0, 0.0, 5.0), rows.step(first, agent, 1, 4, 0, 5.0, 10.0)],
+                 f"s/{first}")
+    store.insert("device_samples", [rows.sample(first, agent, t, "nvml", device, metric, value)
+                                    for t in range(11) for device in ("0", "1")
+                                    for metric, value in (("gpu_util_pct", 40.0 + 5 * t), ("power_w", 300.0 + t))],
+                 f"d/{first}")
     return build_report(store, Selection(runs=tuple(run_ids)), Options())
 
 
@@ -93,6 +100,17 @@ def test_the_page_names_what_was_measured_and_keeps_run_ids_in_tooltips(report):
                      "8× H100", "concurrency 1, 4, 8, 16, 32; 512 prompt tokens, 128 output tokens"):
         assert expected in html, expected
     assert f"(run {report.series[0].run_id}, node {report.series[0].agent_id})</title>" in html
+
+
+def test_devices_over_time_are_charted_with_the_steps_shaded_where_they_were_sampled(report):
+    html = RENDERERS["html"].report(report)
+    name = series_names(report.series)[0]
+    for title in (f"Accelerator utilisation over time — {name}", f"Node power over time — {name}"):
+        chart = html[html.index(f'aria-label="{title}"'):]
+        chart = chart[:chart.index("</svg>")]
+        assert "<title>c=1</title>" in chart and "<title>c=4</title>" in chart and "<polyline" in chart
+    # the other series sampled nothing: no empty frames for them
+    assert html.count('aria-label="Accelerator utilisation over time') == html.count('aria-label="Node power over') == 1
 
 
 def test_the_cost_chart_covers_priced_series_and_a_sentence_names_the_missing_price(report):

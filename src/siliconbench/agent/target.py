@@ -42,6 +42,8 @@ PROBE_TIMEOUT = aiohttp.ClientTimeout(total=10)
 async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: str | None) -> TargetInfo:
     """Check that the target answers (each request within PROBE_TIMEOUT) and serves `model` (default: its
     first model)."""
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--target {base_url!r} must be a URL, e.g. http://{base_url or '127.0.0.1:8000'}")
     try:
         async with session.get(f"{base_url}/v1/models", timeout=PROBE_TIMEOUT) as resp:
             simulated = resp.headers.get(SIMULATOR_HEADER) == "1"

@@ -153,6 +153,8 @@ def _charts(report: Report, names: list[str]) -> list[str]:
     out.append(_figure(line_chart("Latency vs throughput (each point a concurrency)", curve, "output tok/s",
                                   "E2E p50 (ms)"), names, everyone))
     out += _distributions(report, names, tips)
+    out += _energy(report, names, tips)
+    out += _timelines(report, names, tips)
     out.append(_cost_chart(report, names, tips))
     out.append("</div>")
     return out
@@ -180,6 +182,42 @@ def _distributions(report: Report, names: list[str], tips: list[str]) -> list[st
             if lines:
                 out.append(_figure(line_chart(f"{title} distribution at concurrency {concurrency} (CDF)", lines,
                                               f"{title} (ms)", "% of requests at or below"), names, shown))
+    return out
+
+
+def _energy(report: Report, names: list[str], tips: list[str]) -> list[str]:
+    """J per output token vs concurrency, for the series whose devices report energy or power."""
+    lines = []
+    for i, s in enumerate(report.series):
+        points = [(p["concurrency"], m._get(report.figures.node_of(s, p["concurrency"]), "j_per_output_token"))
+                  for p in report.figures.points_of(s)]
+        known = [(c, j) for c, j in points if j is not None]
+        if known:
+            lines.append(Line(i, known, tips[i]))
+    if not lines:
+        return []
+    return [_figure(line_chart("Energy per output token vs concurrency", lines, "concurrency", "J / output token"),
+                    names, [ln.index for ln in lines])]
+
+
+def _timelines(report: Report, names: list[str], tips: list[str]) -> list[str]:
+    """Each series' accelerator utilisation and node power over time, its steps shaded."""
+    out = []
+    for i, s in enumerate(report.series):
+        timeline = report.spread.timelines.get(s.key)
+        if timeline is None or not timeline.samples:
+            continue
+        t0 = min([timeline.samples[0][0]] + [start for _, start, _ in timeline.steps])
+        spans = [(start - t0, end - t0, f"c={c}") for c, start, end in timeline.steps]
+        for column, title, unit_label in ((1, "Accelerator utilisation", "utilisation (%)"), (2, "Node power", "W")):
+            points = [(sample[0] - t0, sample[column]) for sample in timeline.samples if math.isfinite(sample[column])]
+            if points:
+                out.append(_figure(line_chart(f"{title} over time — {names[i]}", [Line(i, points, tips[i])],
+                                              "seconds since the run's start", unit_label, spans), names, [i],
+                                   "Shaded: the run's steps (c = concurrency)."))
+    if not out:
+        out.append('<p class="formula">No accelerator utilisation or power was sampled in these runs (simulated '
+                   "targets and hosts without NVML or Neuron have none): no device charts.</p>")
     return out
 
 

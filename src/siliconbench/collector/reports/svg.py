@@ -111,9 +111,12 @@ def bar_chart(title: str, bars: list[Bar], y_label: str) -> str:
     return "\n".join(out)
 
 
-def line_chart(title: str, lines: list[Line], x_label: str, y_label: str) -> str:
-    """Lines over a shared x axis, each with an optional shaded band and whiskers."""
-    xs = [x for ln in lines for x, _ in ln.points if math.isfinite(x)]
+def line_chart(title: str, lines: list[Line], x_label: str, y_label: str,
+               spans: list[tuple[float, float, str]] | None = None) -> str:
+    """Lines over a shared x axis, each with an optional shaded band and whiskers; `spans` (x from, x to,
+    label) are shaded behind them in alternating tones, labelled at the top (a run's steps over time)."""
+    spans = spans or []
+    xs = [x for ln in lines for x, _ in ln.points if math.isfinite(x)] + [end for _, end, _ in spans]
     ys = [y for ln in lines for _, y in ln.points if math.isfinite(y)]
     ys += [high for ln in lines for _, _, high in ln.band + ln.whiskers if math.isfinite(high)]
     x_max, y_max = _nice_max(max(xs, default=1.0)), _nice_max(max(ys, default=1.0))
@@ -123,6 +126,13 @@ def line_chart(title: str, lines: list[Line], x_label: str, y_label: str) -> str
     def at(x: float, y: float) -> str:
         return f"{LEFT + plot_w * x / x_max:.1f},{TOP + plot_h - plot_h * y / y_max:.1f}"
 
+    for k, (start, end, label) in enumerate(spans):
+        x0, x1 = LEFT + plot_w * start / x_max, LEFT + plot_w * end / x_max
+        out.append(f'<rect x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 0.5):.1f}" height="{plot_h}" '
+                   f'fill="{"#dde6f0" if k % 2 else "#eef2f6"}"><title>{escape(label)}</title></rect>')
+        if x1 - x0 >= 6 * len(label):  # the label where it fits
+            out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{TOP + 10}" font-size="9" text-anchor="middle" '
+                       f'fill="#555">{escape(label)}</text>')
     for i in range(5):
         v = x_max * i / 4
         out.append(f'<text x="{LEFT + plot_w * i / 4:.1f}" y="{TOP + plot_h + 14}" font-size="10" '
