@@ -47,3 +47,10 @@ def test_the_filter_is_gone_after_the_step(terminal):
     progress.finish()
     handler = logging.getLogger().handlers[-1]
     assert handler.filters == []
+
+
+def test_the_live_line_is_cut_to_the_terminal_width(terminal, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "30")
+    progress = StepProgress("step 1/3 concurrency 4 repetition 2", 10, terminal)
+    progress.update(64, failed=False)
+    assert len(terminal.screen()[0]) == 29

@@ -8,6 +8,7 @@ record; the next update draws it again below the record.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from typing import Protocol
@@ -54,7 +55,8 @@ class StepProgress:
             now = time.perf_counter()
             if now - self._drawn >= REFRESH_S:
                 self._drawn = now
-                self._stream.write(WIPE + self._line(now))
+                # cut to the terminal's width: a live line that wraps leaves its first rows behind on each redraw
+                self._stream.write(WIPE + self._line(now)[: shutil.get_terminal_size().columns - 1])
                 self._stream.flush()
                 self._on_screen = True
 
