@@ -60,7 +60,8 @@ def series_names(series: list[Series]) -> list[str]:
     tooltips and the series table give). Series alike in all of them are told apart by their start time."""
     facets = [lambda s: s.scenario and f"scenario {s.scenario}", lambda s: s.instance_type, lambda s: s.model,
               lambda s: s.accelerators, lambda s: s.agent_id]
-    varying = [f for f in facets if len({f(s) for s in series}) > 1] or facets[:1]
+    varying = ([f for f in facets if len({f(s) for s in series}) > 1]
+               or [f for f in facets if any(f(s) for s in series)][:1])  # one series: what it ran on
     for used in range(1, len(varying) + 1):  # the fewest facets that tell every series apart
         names = [" · ".join(str(v) for v in (f(s) for f in varying[:used]) if v) or s.label for s in series]
         if len(set(names)) == len(names):

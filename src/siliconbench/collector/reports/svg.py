@@ -133,9 +133,10 @@ def line_chart(title: str, lines: list[Line], x_label: str, y_label: str,
         if x1 - x0 >= 6 * len(label):  # the label where it fits
             out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{TOP + 10}" font-size="9" text-anchor="middle" '
                        f'fill="#555">{escape(label)}</text>')
-    for i in range(5):
-        v = x_max * i / 4
-        out.append(f'<text x="{LEFT + plot_w * i / 4:.1f}" y="{TOP + plot_h + 14}" font-size="10" '
+    steps = sorted(set(xs))  # a few whole numbers (concurrency levels) are the ticks themselves
+    whole = 0 < len(steps) <= 8 and all(float(x).is_integer() for x in steps) and not spans
+    for v in steps if whole else [x_max * i / 4 for i in range(5)]:
+        out.append(f'<text x="{LEFT + plot_w * v / x_max:.1f}" y="{TOP + plot_h + 14}" font-size="10" '
                    f'text-anchor="middle">{_label(v)}</text>')
     out.append(f'<text x="{LEFT + plot_w / 2}" y="{H - 10}" font-size="11" text-anchor="middle">{escape(x_label)}</text>')
     for ln in lines:
