@@ -22,7 +22,7 @@ from siliconbench.collector.options import (
     serve_config,
 )
 from siliconbench.collector.reporting import render_report
-from siliconbench.collector.reports.terminal import fit_markdown
+from siliconbench.collector.reports.terminal import for_stdout
 from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
@@ -64,9 +64,7 @@ def serve(
 def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
     """`text` to `output`, else to standard output: Markdown fitted to the terminal when that is one."""
     if output is None:
-        if fmt == "markdown" and sys.stdout.isatty():
-            text = fit_markdown(text, shutil.get_terminal_size().columns)
-        typer.echo(text, nl=False)
+        typer.echo(for_stdout(text, fmt), nl=False)
         return
     try:
         output.write_text(text, encoding="utf-8")

@@ -246,6 +246,7 @@ def report_run(
 ) -> None:
     """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
     from siliconbench.collector.reports import build_fleet_report, renderer
+    from siliconbench.collector.reports.terminal import for_stdout
     from siliconbench.collector.store import Store
 
     try:
@@ -253,4 +254,4 @@ def report_run(
         text = render.fleet(build_fleet_report(Store.open(store, password), run))
     except CollectorError as exc:
         raise _fail(exc) from None
-    typer.echo(text, nl=False)
+    typer.echo(for_stdout(text, fmt), nl=False)

@@ -8,10 +8,19 @@ full Markdown (`-o FILE`), so nothing is lost, only deferred.
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 import textwrap
 
 CELL_MAX = 28  # a scenario label, a number with its unit, or the start of a note
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")  # cells are split on |, not on the \| escaped inside a cell
+
+
+def for_stdout(text: str, fmt: str) -> str:
+    """`text` as it should reach standard output: Markdown fitted to the terminal when that is one."""
+    if fmt == "markdown" and sys.stdout.isatty():
+        return fit_markdown(text, shutil.get_terminal_size().columns)
+    return text
 
 
 def fit_markdown(text: str, width: int) -> str:
