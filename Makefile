@@ -7,14 +7,18 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo lint test test-unit test-vllm proto-check clean
 
+# pip runs without -q: its progress is the only sign of life during the ~2 minute first install.
 $(STAMP): pyproject.toml
-	@echo "creating $(VENV) from pyproject.toml (first time: about 2 minutes, ~1.5 GB with the embedded ClickHouse)"
+	@echo "== creating $(VENV) and installing siliconbench with its dependencies from pyproject.toml"
+	@echo "== (first time: about 2-3 minutes and ~1.5 GB, most of it chDB, the embedded ClickHouse; pip's progress follows)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "== installed: the commands are in $(VENV)/bin (run '. $(VENV)/bin/activate' to type them bare)"
 
 demo: $(STAMP)
+	@echo "== running the demo: collector on embedded chDB, the simulator, the agent, then the report"
 	$(VENV)/bin/siliconbench-collector demo
 
 # Generated gRPC code must match proto/ exactly: regenerate, then fail on any difference.

@@ -52,7 +52,8 @@ def run_demo(workdir: Path, env: dict[str, str]) -> tuple[str, str]:
          "--sample-interval-s", "0.1"],
         capture_output=True, text=True, timeout=120, env=env, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
-    return store, result.stdout.strip().splitlines()[-2].split("for run ")[1].split(" ")[0]
+    stored = next(line for line in result.stdout.splitlines() if " request rows stored for run " in line)
+    return store, stored.split("for run ")[1].split(" ")[0]
 
 
 def report(store: str, run_id: str, fmt: str) -> str:

@@ -30,7 +30,8 @@ def demo_run(tmp_path_factory):
                            "--requests-per-step", str(REQUESTS_PER_STEP), "--input-tokens", "64",
                            "--output-tokens", "24", "--ttft-ms", str(TTFT_MS), "--itl-ms", str(ITL_MS))
     assert result.returncode == 0, result.stderr[-3000:]
-    run_id = result.stdout.strip().splitlines()[-2].split("for run ")[1].split(" ")[0]
+    stored = next(line for line in result.stdout.splitlines() if " request rows stored for run " in line)
+    run_id = stored.split("for run ")[1].split(" ")[0]
     return store, run_id, result.stdout
 
 

@@ -52,6 +52,8 @@ def test_a_node_without_a_price_is_an_error_naming_its_type_and_the_fix(store, u
     store.insert("runs", [rows.run(unique_id, agent, scenario="Z")], f"r/{unique_id}")
     store.insert("requests", [rows.request(unique_id, agent, 0)], unique_id)
     with pytest.raises(PriceMissing, match=r"'z9.mega'.*prices import FILE"):
-        build_report(store, Selection(runs=(unique_id,)), Options())
+        price_for(store, "z9.mega", "us-east-1", "on_demand")
+    note = build_report(store, Selection(runs=(unique_id,)), Options()).table("cost").rows[0][-1]
+    assert "'z9.mega'" in note and "prices import FILE" in note  # the report says so in the row, and goes on
     report = build_report(store, Selection(runs=(unique_id,)), Options(cost=False))
     assert "cost" not in [t.key for t in report.tables]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,19 +14,17 @@ from pydantic import ValidationError
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
-from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, VerboseOpt, node_flags, plan_flags
+from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags
 from siliconbench.agent.target import TargetInfo, inspect_target
-from siliconbench.core.cli import fail
+from siliconbench.core.cli import fail, program_options, setup_logging
+from siliconbench.core.cli import main as run_program
 from siliconbench.core.config import flag_error
 from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.listen import ensure_can_listen
 from siliconbench.core.plan import Plan, load_plan, with_overrides
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app.callback()(program_options)
 
 
 def _event_loop_runner():
@@ -45,12 +42,11 @@ def run(
     node: AgentConfig,
     plan: Plan,
     run_id: Annotated[Optional[str], typer.Option(help="Run id (default: generated).", show_default=False)] = None,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Run a benchmark plan against TARGET, timing every token, and stream the results to COLLECTOR.
 
     Prints the run id when the collector has acknowledged everything. Exit code 2: bad input or target."""
-    _setup_logging(verbose)
+    setup_logging()
     try:
         labelled = with_overrides(plan, scenario=node.scenario or None)
         done_run, _ = _event_loop_runner()(run_benchmark(node, labelled, run_id))
@@ -64,10 +60,9 @@ def run(
 def daemon(
     node: AgentConfig,
     plan_file: Annotated[Optional[str], typer.Option(envvar=settings.PLAN_FILE, help="A plan (YAML/JSON of the run options) to run once at start.", show_default=False)] = None,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Run as the node's long-lived agent (the DaemonSet): sample and ship until SIGTERM, running PLAN_FILE once."""
-    _setup_logging(verbose)
+    setup_logging()
     try:
         plan = load_plan(plan_file) if plan_file else None
         _event_loop_runner()(run_daemon(node, plan, node.spool_dir / HEARTBEAT_FILE))
@@ -100,7 +95,7 @@ def probe(
     neuron_monitor: NeuronMonitorOpt = "neuron-monitor",
 ) -> None:
     """Print what this node has: accelerators, driver, instance type, and the target's version and model."""
-    _setup_logging(False)
+    setup_logging()
     try:
         devices = node_devices(neuron_monitor)
         typer.echo(f"accelerators: {devices.count} x {devices.kind} {devices.model}".rstrip())
@@ -132,14 +127,13 @@ def sim(
     ping_every_chunks: Annotated[int, typer.Option(help="Send an SSE ': ping' comment every N chunks (0: never).")] = 0,
     max_model_len: Annotated[int, typer.Option(help="Longest prompt + output the simulator accepts.")] = 8192,
     send_log: Annotated[Optional[Path], typer.Option(help="Write each request's chunk send times here (JSONL) on exit.")] = None,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Serve a vLLM-compatible SIMULATOR (runs against it are stored and reported as simulated)."""
     from siliconbench.agent.sim.profile import SimProfile
     from siliconbench.agent.sim.sendlog import SendLog
     from siliconbench.agent.sim.server import serve
 
-    _setup_logging(verbose)
+    setup_logging()
     try:
         profile = SimProfile(model=model, ttft_ms=ttft_ms, ttft_per_prompt_token_ms=ttft_per_prompt_token_ms,
                              itl_ms=itl_ms, tokens_per_chunk=tokens_per_chunk, slowdown_per_stream=slowdown_per_stream,
@@ -148,7 +142,10 @@ def sim(
         raise fail(flag_error(exc)) from None
     log_to = SendLog() if send_log else None
     try:
+        ensure_can_listen(host, port, "--port")
         _event_loop_runner()(serve(profile, host, port, send_log=log_to))
+    except SiliconbenchError as exc:
+        raise fail(exc) from None
     except KeyboardInterrupt:
         pass
     if log_to is not None and send_log is not None:
@@ -156,4 +153,4 @@ def sim(
 
 
 def main() -> None:
-    app()
+    run_program(app)

@@ -32,7 +32,7 @@ which become its HTTP responses.
 
 from __future__ import annotations
 
-from siliconbench.core.errors import ConfigError, SiliconbenchError
+from siliconbench.core.errors import ConfigError, ExitCode, SiliconbenchError
 from siliconbench.core.outcomes import ErrorClass
 
 __all__ = ["AgentError", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
@@ -45,19 +45,27 @@ class AgentError(SiliconbenchError):
 
 
 class TargetUnreachable(AgentError):
-    """The vLLM target does not answer."""
+    """The vLLM target refuses the connection, or accepts it and does not answer in time."""
+
+    exit_code = ExitCode.TARGET
 
 
 class TargetMisconfigured(AgentError):
     """The target answers but cannot serve the benchmark (e.g. no such model)."""
 
+    exit_code = ExitCode.TARGET
+
 
 class DeliveryIncomplete(AgentError):
     """Data the collector has not acknowledged remains at exit."""
 
+    exit_code = ExitCode.COLLECTOR
+
 
 class WorkerCrashed(AgentError):
     """A worker process died; its unfinished requests were recorded as errors."""
+
+    exit_code = ExitCode.INTERNAL
 
 
 class StreamFault(Exception):

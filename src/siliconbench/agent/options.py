@@ -24,10 +24,9 @@ from siliconbench.core.config import flag_error
 from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
 
 TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
-InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge.")]
+InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge. \\[default: detected on the node, else unknown]")]
 NeuronMonitorOpt = Annotated[str, typer.Option(envvar=settings.NEURON_MONITOR, help="The neuron-monitor binary: a name on PATH or a path (Neuron nodes).")]
 SpoolOpt = Annotated[Path, typer.Option(envvar=settings.SPOOL_DIR, help="Directory for the agent's state (heartbeat; unacknowledged data).")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 NODE_FLAGS = [
     flag("target", TargetOpt, "http://127.0.0.1:8000"),

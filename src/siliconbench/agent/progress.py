@@ -1,14 +1,21 @@
-"""Progress of a step for the person watching: a live line on a terminal, plain log lines otherwise."""
+"""Progress of a step for the person watching: a live line on a terminal, plain log lines otherwise.
+
+The live line ends without a newline, so anything else written to the terminal would be glued to it. While
+the line is live, a filter on the logging handlers that write to the same stream wipes it before each log
+record; the next update draws it again below the record.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from typing import Protocol
 
 log = logging.getLogger("siliconbench.agent.progress")
 REFRESH_S = 0.5
+WIPE = "\r\x1b[2K"  # to the line's start, erase the line
 
 
 class Stream(Protocol):
@@ -33,6 +40,12 @@ class StepProgress:
         self.tokens = 0
         self._t0 = time.perf_counter()
         self._drawn = 0.0
+        self._on_screen = False
+        self._guard = _WipeBeforeRecord(self)
+        self._guarded = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) is self._stream]
+        if self._live:
+            for handler in self._guarded:
+                handler.addFilter(self._guard)
 
     def update(self, output_tokens: int, failed: bool) -> None:
         self.done_requests += 1
@@ -42,8 +55,19 @@ class StepProgress:
             now = time.perf_counter()
             if now - self._drawn >= REFRESH_S:
                 self._drawn = now
-                self._stream.write("\r\x1b[2K" + self._line(now))
+                # cut to the terminal's width: a live line that wraps leaves its first rows behind on each redraw
+                self._stream.write(WIPE + self._line(now)[: shutil.get_terminal_size().columns - 1])
                 self._stream.flush()
+                self._on_screen = True
+
+    def wipe(self) -> None:
+        """Erase the live line, if drawn, so that the next write starts on a clean line; the next update
+        draws it again at once."""
+        if self._on_screen:
+            self._stream.write(WIPE)
+            self._stream.flush()
+            self._on_screen = False
+            self._drawn = 0.0
 
     def _line(self, now: float) -> str:
         elapsed = max(now - self._t0, 1e-9)
@@ -53,8 +77,23 @@ class StepProgress:
 
     def finish(self, note: str = "") -> None:
         line = self._line(time.perf_counter()) + (f"  {note}" if note else "")
+        for handler in self._guarded:
+            handler.removeFilter(self._guard)
         if self._live:
-            self._stream.write("\r\x1b[2K" + line + "\n")
+            self._stream.write(WIPE + line + "\n")
             self._stream.flush()
+            self._on_screen = False
         else:
             log.info("%s", line)
+
+
+class _WipeBeforeRecord(logging.Filter):
+    """Lets every record through, after wiping the live progress line the record would be glued to."""
+
+    def __init__(self, progress: StepProgress) -> None:
+        super().__init__()
+        self._progress = progress
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._progress.wipe()
+        return True

@@ -34,10 +34,18 @@ class TargetInfo:
     simulated: bool
 
 
+# A vLLM that has finished loading answers /v1/models in milliseconds; one that accepts the connection
+# and says nothing for 10 s is hung, still loading behind a proxy, or not a vLLM at all.
+PROBE_TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
 async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: str | None) -> TargetInfo:
-    """Check that the target answers and serves `model` (default: its first model)."""
+    """Check that the target answers (each request within PROBE_TIMEOUT) and serves `model` (default: its
+    first model)."""
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--target {base_url!r} must be a URL, e.g. http://{base_url or '127.0.0.1:8000'}")
     try:
-        async with session.get(f"{base_url}/v1/models") as resp:
+        async with session.get(f"{base_url}/v1/models", timeout=PROBE_TIMEOUT) as resp:
             simulated = resp.headers.get(SIMULATOR_HEADER) == "1"
             if resp.status != 200:
                 raise TargetMisconfigured(
@@ -45,6 +53,13 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
                 )
             served = [m["id"] for m in (await resp.json()).get("data", [])]
         version = await _version(session, base_url)
+    except aiohttp.ContentTypeError as exc:
+        raise TargetMisconfigured(f"{base_url}/v1/models answered {exc.headers and exc.headers.get('Content-Type')}, "
+                                  "not JSON: is this an OpenAI-compatible vLLM server? Check --target") from None
+    except TimeoutError:
+        raise TargetUnreachable(
+            f"vLLM target {base_url} accepted the connection but did not answer within {PROBE_TIMEOUT.total:.0f} s; "
+            "check that the server has finished loading (its log), or pass the right --target URL") from None
     except aiohttp.ClientError as exc:
         raise TargetUnreachable(
             f"vLLM target {base_url} is unreachable ({exc.__class__.__name__}: {exc}); "
@@ -61,7 +76,7 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
 
 
 async def _version(session: aiohttp.ClientSession, base_url: str) -> str:
-    async with session.get(f"{base_url}/version") as resp:
+    async with session.get(f"{base_url}/version", timeout=PROBE_TIMEOUT) as resp:
         if resp.status != 200:
             return ""
         body = await resp.json(content_type=None)
@@ -107,6 +122,8 @@ async def _post_json(session: aiohttp.ClientSession, url: str, body: dict) -> di
             return await resp.json()
     except aiohttp.ClientError as exc:
         raise TargetUnreachable(f"{url} failed: {exc}") from None
+    except TimeoutError:
+        raise TargetUnreachable(f"{url} did not answer in time; check the server's log, or pass the right --target") from None
 
 
 async def _synthetic_ids(session: aiohttp.ClientSession, target: TargetInfo, length: int) -> list[int]:

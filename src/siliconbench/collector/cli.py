@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,17 +22,17 @@ from siliconbench.collector.options import (
     serve_config,
 )
 from siliconbench.collector.reporting import render_report
+from siliconbench.collector.reports.terminal import for_stdout
 from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
-from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.cli import main as run_program
+from siliconbench.core.cli import program_options, setup_logging
+from siliconbench.core.errors import ExitCode, SiliconbenchError
+from siliconbench.core.listen import ensure_can_listen, split_address
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app.callback()(program_options)
 
 
 @app.command()
@@ -45,24 +46,25 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
     store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
     from siliconbench.collector.serving import run_collector
 
-    _setup_logging(verbose)
+    setup_logging()
     try:
         config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
                               agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
                               tls_client_ca=tls_client_ca, store_threads=store_threads)
+        ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
         run_collector(config)
     except (SiliconbenchError, OSError) as exc:
         raise _fail(exc) from None
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
+    """`text` to `output`, else to standard output: Markdown fitted to the terminal when that is one."""
     if output is None:
-        typer.echo(text, nl=False)
+        typer.echo(for_stdout(text, fmt), nl=False)
         return
     try:
         output.write_text(text, encoding="utf-8")
@@ -76,7 +78,7 @@ def _report(options: ReportOptions) -> None:
         text = render_report(options)
     except CollectorError as exc:
         raise _fail(exc) from None
-    _emit(text, options.output)
+    _emit(text, options.output, options.fmt)
 
 
 @app.command()
@@ -120,6 +122,8 @@ def _list_runs(store: str, password: str | None) -> None:
         rows = list_runs(Store.open(store, password))
     except CollectorError as exc:
         raise _fail(exc) from None
+    if not rows:
+        typer.echo(f"no runs in {store} yet; `siliconbench-collector demo --store {store}` makes one", err=True)
     for run_id, started, scenario, model, simulated, nodes, target in rows:
         typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  scenario={scenario or '-'}  {model}  {target}"
                    f"{'  SIMULATED' if simulated else ''}  nodes={nodes}")
@@ -207,6 +211,7 @@ def demo(
     requests_per_step: Annotated[int, typer.Option(help="Requests per step.")] = 24,
     input_tokens: Annotated[int, typer.Option(help="Prompt length in tokens.")] = 512,
     output_tokens: Annotated[int, typer.Option(help="Output length in tokens.")] = 64,
+    instance_type: Annotated[str, typer.Option(help="Instance type the run is stored under, so the cost table prices it, e.g. p5.48xlarge. \\[default: detected on this machine, else none]")] = "",
     ttft_ms: Annotated[float, typer.Option(help="Simulator: time to first token (ms).")] = 50.0,
     itl_ms: Annotated[float, typer.Option(help="Simulator: inter-token latency (ms).")] = 10.0,
     sample_interval_s: Annotated[float, typer.Option(help="Agent: device/host sampling interval in seconds (0.1-60).")] = 1.0,
@@ -214,20 +219,36 @@ def demo(
     """Run a complete local benchmark: collector on embedded chDB, a target, the agent, the report."""
     from siliconbench.collector.demo import run_demo
 
-    _setup_logging(False)
+    setup_logging()
     agent_args = ["--concurrency", concurrency, "--requests-per-step", str(requests_per_step),
                   "--input-tokens", str(input_tokens), "--output-tokens", str(output_tokens),
-                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s)]
+                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s),
+                  *(["--instance-type", instance_type] if instance_type else [])]
     sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
     try:
         run_id = run_demo(store, target, agent_args, sim_args)
-        typer.echo(render_report(ReportOptions(store=store, runs=(run_id,))), nl=False)
+        _emit(render_report(ReportOptions(store=store, runs=(run_id,))), None)
         opened = Store.open(store)
         stored = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows[0][0]
     except CollectorError as exc:
         raise _fail(exc) from None
-    typer.echo(f"{stored} request rows stored for run {run_id} in {opened.location.shown}.\n"
-               f"Query them: siliconbench-collector sql \"SELECT count() FROM siliconbench.requests\" --store {store}")
+    me = typed_name("siliconbench-collector")
+    typer.echo(f"{stored} request rows stored for run {run_id} in {opened.location.shown}. Next:\n"
+               f"  {me} report --run {run_id} --format html -o report.html --store {store}\n"
+               f"  {me} sql \"SELECT count() FROM siliconbench.requests\" --store {store}")
+
+
+def typed_name(program: str) -> str:
+    """`program` as the user can type it in this shell: its bare name when PATH finds this installation's
+    copy, else its path (`.venv/bin/...` right after `make demo`, before any activate)."""
+    installed = Path(sys.executable).parent / program
+    found = shutil.which(program)
+    if found and Path(found).resolve() == installed.resolve():
+        return program
+    try:
+        return str(installed.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed.absolute())
 
 
 @app.command()
@@ -240,7 +261,7 @@ def health(address: Annotated[str, typer.Option(help="Collector gRPC address.")]
         with grpc.insecure_channel(address) as channel:
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3).status
     except grpc.RpcError as exc:
-        raise _fail(f"collector at {address} did not answer: {exc.code().name}") from None
+        raise _fail(f"collector at {address} did not answer: {exc.code().name}", ExitCode.COLLECTOR) from None
     if status != health_pb2.HealthCheckResponse.SERVING:
         raise _fail(f"collector at {address} is {health_pb2.HealthCheckResponse.ServingStatus.Name(status)}")
     typer.echo("SERVING")
@@ -250,4 +271,4 @@ app.add_typer(run_app, name="run")
 
 
 def main() -> None:
-    app()
+    run_program(app)

@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from siliconbench.collector.errors import CollectorError
+from siliconbench.core.errors import ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def child_failed(message: str, code: int) -> CollectorError:
+    """The demo's error when a child failed: its message is already above, so the demo exits with its code."""
+    failed = CollectorError(message)
+    failed.exit_code = ExitCode(code) if code in set(ExitCode) else ExitCode.INTERNAL
+    return failed
+
+
 def wait_for_collector(address: str, process: subprocess.Popen, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise CollectorError(f"the collector exited with code {process.returncode} before it was ready")
+                raise child_failed(f"the collector exited with code {process.returncode} before it was ready",
+                                   process.returncode)
             try:
                 if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
                     return
@@ -51,7 +60,8 @@ def wait_for_http(url: str, process: subprocess.Popen | None, timeout_s: float =
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise CollectorError(f"the target process exited with code {process.returncode} before it was ready")
+            raise child_failed(f"the target process exited with code {process.returncode} before it was ready",
+                               process.returncode)
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -95,7 +105,8 @@ def run_demo(store: str, target: str | None, agent_args: list[str], sim_args: li
             agent = subprocess.run([py, "-m", "siliconbench.agent", "run", "--target", target, "--collector", collector_address,
                                     "--spool-dir", spool, *agent_args], stdout=subprocess.PIPE, text=True)
             if agent.returncode != 0:
-                raise CollectorError(f"the agent failed (exit code {agent.returncode}); see its messages above")
+                raise child_failed(f"the agent failed (exit code {agent.returncode}); see its messages above",
+                                   agent.returncode)
         col.send_signal(signal.SIGTERM)
         if col.wait(30) != 0:
             raise CollectorError(f"the collector exited with code {col.returncode}")

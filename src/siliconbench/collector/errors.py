@@ -18,7 +18,7 @@ Errors of the ClickHouse drivers (clickhouse-connect, chDB) never leave collecto
 
 from __future__ import annotations
 
-from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.errors import ExitCode, SiliconbenchError
 from siliconbench.core.wire import pb
 
 
@@ -29,6 +29,8 @@ class CollectorError(SiliconbenchError):
 class StoreUnavailable(CollectorError):
     """ClickHouse (server or embedded chDB) cannot be reached or opened."""
 
+    exit_code = ExitCode.STORE
+
 
 class StoreLocked(StoreUnavailable):
     """Another process (usually a running collector) holds the embedded chDB store."""
@@ -36,6 +38,8 @@ class StoreLocked(StoreUnavailable):
 
 class StoreRefused(CollectorError):
     """The store answered and refused the statement: the message is ClickHouse's own first line."""
+
+    exit_code = ExitCode.STORE
 
 
 class InvalidBatch(CollectorError):

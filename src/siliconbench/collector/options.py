@@ -20,9 +20,9 @@ from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, Str, f
 
 DEFAULT_STORE = "chdb://./siliconbench-data"
 StoreOpt = Annotated[str, typer.Option(envvar=settings.STORE, help="chdb://PATH (embedded) or http(s)://user:pass@host:8123/db.")]
-PasswordOpt = Annotated[Optional[str], typer.Option(envvar=settings.CLICKHOUSE_PASSWORD, help="Overrides the password in --store.", show_default=False)]
-RunOpt = Annotated[Optional[list[str]], typer.Option("--run", help="Run id (repeatable; see `runs list`).", show_default=False)]
-ScenarioOpt = Annotated[Optional[list[str]], typer.Option("--scenario", help="Scenario label, e.g. A (repeatable): all its runs.", show_default=False)]
+PasswordOpt = Annotated[Optional[str], typer.Option(envvar=settings.CLICKHOUSE_PASSWORD, help="Overrides the password in --store. \\[default: the one in --store]", show_default=False)]
+RunOpt = Annotated[Optional[list[str]], typer.Option("--run", help="Run id (repeatable; see `runs list`). \\[default: every run]", show_default=False)]
+ScenarioOpt = Annotated[Optional[list[str]], typer.Option("--scenario", help="Scenario label, e.g. A (repeatable): all its runs. \\[default: every scenario]", show_default=False)]
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
@@ -79,7 +79,7 @@ REPORT_FLAGS = [
     flag("scenario", ScenarioOpt, None),
     flag("slo", Annotated[Optional[list[str]], typer.Option("--slo", help="Goodput SLO, METRIC=MS with METRIC ttft_ms, tpot_ms or e2e_ms (repeatable).", show_default=False)], None),
     flag("fmt", Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")], "markdown"),
-    flag("output", Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False)], None),
+    flag("output", Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output. \\[default: standard output]", show_default=False)], None),
     flag("baseline", Annotated[Optional[str], typer.Option(help="Scenario label or run id that 'vs baseline' compares with (default: the first).", show_default=False)], None),
     flag("price_region", Annotated[str, typer.Option("--price-region", help="Region of the prices used for cost.")], "us-east-1"),
     flag("price_kind", Annotated[str, typer.Option("--price-kind", help="Price kind: on_demand, spot, capacity_block, savings_plan, custom (or a qualified kind in the table).")], "on_demand"),

@@ -15,7 +15,7 @@ from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.core.cli import fail as _fail
-from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.errors import ExitCode, SiliconbenchError
 from siliconbench.core.plan import load_plan
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.core.wire import pb
@@ -29,6 +29,9 @@ CollectorOpt = Annotated[str, typer.Option(
     envvar=settings.COLLECTOR,
     help="Collector gRPC address HOST:PORT. A name that resolves to several addresses (a headless Service) "
          "reaches every replica.")]
+
+
+CALL_TIMEOUT_S = 10  # a Control call reads a few rows; a collector silent this long is hung or not one
 
 
 def _addresses(collector: str) -> list[str]:
@@ -58,7 +61,7 @@ def _call(address: str, method: str, request: Any) -> Any:
     token = settings.agent_token()
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with _channel(address) as channel:
-        return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=10, metadata=metadata)
+        return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=CALL_TIMEOUT_S, metadata=metadata)
 
 
 def _fan_out(addresses: list[str], method: str, request: Any) -> list[Any]:
@@ -74,8 +77,13 @@ def _fan_out(addresses: list[str], method: str, request: Any) -> list[Any]:
 
 
 def _rpc_error(address: str, exc: grpc.RpcError) -> typer.Exit:
+    """One line for a failed call: the collector is down or hung (exit 7), or it refused the request (2)."""
     if exc.code() == grpc.StatusCode.UNAVAILABLE:
-        return _fail(f"collector at {address} is unreachable; is `siliconbench-collector serve` running there?")
+        return _fail(f"collector at {address} is unreachable; is `siliconbench-collector serve` running there?",
+                     ExitCode.COLLECTOR)
+    if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return _fail(f"collector at {address} accepted the connection but did not answer within {CALL_TIMEOUT_S} s; "
+                     "is it a collector's gRPC port (--collector), and is it overloaded?", ExitCode.COLLECTOR)
     return _fail(f"collector at {address}: {exc.details()}")
 
 
@@ -219,7 +227,12 @@ def cancel(
     run: Annotated[str, typer.Option("--run", help="Run id from `run start`.")],
     collector: CollectorOpt = "127.0.0.1:50051",
 ) -> None:
-    """Stop a fleet run on every node; what was measured so far stays stored."""
+    """Stop a fleet run on every node; what was measured so far stays stored. An unknown run id is an error
+    (exit 2); a run that has already ended is said so, and nothing is sent."""
+    state = _status_once(collector, run).state  # NOT_FOUND for an unknown id: one line, exit 2
+    if state in TERMINAL:
+        typer.echo(f"run {run} has already ended ({STATE_NAMES.get(state, 'unknown')}); nothing to cancel", err=True)
+        return
     sent = sum(reply.agents for reply in _fan_out(_addresses(collector), "CancelRun", pb.CancelRunRequest(run_id=run)))
     typer.echo(f"run {run}: cancel sent to {sent} agents")
 
@@ -233,6 +246,7 @@ def report_run(
 ) -> None:
     """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
     from siliconbench.collector.reports import build_fleet_report, renderer
+    from siliconbench.collector.reports.terminal import for_stdout
     from siliconbench.collector.store import Store
 
     try:
@@ -240,4 +254,4 @@ def report_run(
         text = render.fleet(build_fleet_report(Store.open(store, password), run))
     except CollectorError as exc:
         raise _fail(exc) from None
-    typer.echo(text, nl=False)
+    typer.echo(for_stdout(text, fmt), nl=False)

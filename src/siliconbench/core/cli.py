@@ -1,4 +1,11 @@
-"""What both command lines share: one-line errors, and flag groups handed to commands as one object.
+"""What both command lines share: one-line errors with distinct exit codes, and flag groups handed to
+commands as one object.
+
+No traceback reaches a user: `main` runs a typer app and turns whatever escapes a command into one line on
+standard error and an `ExitCode` (a SiliconbenchError its own code, a taken port 6, a missing file 2,
+Ctrl-C 130, anything unforeseen 1 with a request to report it). `--verbose` (or `-v`), anywhere on the
+command line, is one option of the whole program: it turns on debug logging and prints the traceback above
+that line.
 
 A flag group is a list of `flag(...)` parameters and a `build` function that turns their values into
 one validated object (an AgentConfig, a Plan, report options). `with_flags` adds the group to a
@@ -8,20 +15,112 @@ instead: commands that share a group declare it once and stay a few lines each.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
+import logging
+import sys
+import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+from typer.core import HAS_RICH
+from typer._click.exceptions import ClickException
 
-from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.errors import ExitCode, SiliconbenchError
+
+VERBOSE_FLAGS = ("--verbose", "-v")
+_verbose = False
 
 
-def fail(exc: Exception | str) -> typer.Exit:
-    """Print `exc` as one line on standard error; the caller raises the returned exit (code 2: bad input)."""
+def verbose() -> bool:
+    """Whether --verbose was given: debug logging, and tracebacks above the one-line errors."""
+    return _verbose
+
+
+def setup_logging() -> None:
+    """Log lines with time, level and logger; debug with --verbose."""
+    logging.basicConfig(level=logging.DEBUG if _verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def fail(exc: Exception | str, code: ExitCode | None = None) -> typer.Exit:
+    """Print `exc` as one line on standard error (its traceback above it with --verbose); the caller raises
+    the returned exit, whose code is `code`, else the error's own (`SiliconbenchError.exit_code`), else 2."""
+    if _verbose and isinstance(exc, BaseException):
+        traceback.print_exception(exc, file=sys.stderr)
     typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
+    return typer.Exit(code if code is not None else getattr(exc, "exit_code", ExitCode.BAD_INPUT))
+
+
+def one_line(exc: BaseException) -> tuple[str, ExitCode]:
+    """What an exception that escaped a command tells the user, and the exit code."""
+    if isinstance(exc, SiliconbenchError):
+        return f"error: {exc}", exc.exit_code
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+        return (f"error: cannot listen: {exc.strerror or exc}; stop what holds the port, or pass another "
+                "--port/--listen", ExitCode.ADDRESS_IN_USE)
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return f"error: {exc.filename}: {exc.strerror}; check the path", ExitCode.BAD_INPUT
+    return (f"error: unexpected {type(exc).__name__}: {exc or '(no message)'}; rerun with --verbose and report "
+            "the traceback", ExitCode.INTERNAL)
+
+
+def main(app: typer.Typer, args: list[str] | None = None) -> None:
+    """Run `app` as a program: exits with the command's code, or one line and an ExitCode when it fails."""
+    global _verbose
+    given = list(sys.argv[1:] if args is None else args)
+    end = given.index("--") if "--" in given else len(given)  # after --, -v is an argument, not our option
+    _verbose = any(arg in VERBOSE_FLAGS for arg in given[:end])
+    rest = [arg for arg in given[:end] if arg not in VERBOSE_FLAGS] + given[end:]
+    command = typer.main.get_command(app)
+    finish_help(command)
+    try:
+        code = command.main(args=rest, standalone_mode=False)  # typer returns 130 for a Ctrl-C, with nothing said
+    except ClickException as exc:  # a usage error: typer's own box, with the command's --help hint
+        _show_usage_error(exc)
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = ExitCode.INTERRUPTED
+    except Exception as exc:  # the last net: anything a command did not turn into its own line
+        if _verbose:
+            traceback.print_exception(exc, file=sys.stderr)
+        line, code = one_line(exc)
+        typer.echo(line, err=True)
+    if code == ExitCode.INTERRUPTED:
+        typer.echo("\ninterrupted (Ctrl-C): stopped; what was already stored stays stored", err=True)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def finish_help(command: Any) -> None:
+    """Help that answers "what if I leave it out?" for `command` and its subcommands: an optional option
+    whose help names no default says `[default: none]` (typer shows nothing for None or ""), and a
+    boolean flag (--help too) is shown without a type (typer prints `<bool>`, as if it took a value)."""
+    for option in [*command.params, command.get_help_option(typer.Context(command))]:
+        if getattr(option, "is_flag", False):
+            option.metavar = ""
+        elif _default_unshown(option):
+            option.help = f"{option.help or ''} \\[default: none]".strip()  # \\[: a literal [ in rich markup
+    for sub in getattr(command, "commands", {}).values():
+        finish_help(sub)
+
+
+def _default_unshown(option: Any) -> bool:
+    if getattr(option, "param_type_name", "") != "option" or option.required:
+        return False
+    shown = option.show_default is not False and option.default not in (None, "", (), [])
+    return not shown and "default" not in (option.help or "").lower()
+
+
+def _show_usage_error(exc: ClickException) -> None:
+    """As typer shows it when it runs standalone."""
+    if HAS_RICH:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    else:
+        exc.show()
 
 
 def flag(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -51,3 +150,11 @@ def with_flags(group: str, flags: list[inspect.Parameter], build: Callable[..., 
         return wrapper
 
     return decorate
+
+
+def program_options(
+    verbose_flag: Annotated[bool, typer.Option(*VERBOSE_FLAGS, help="Debug logging, and the traceback above any error (also accepted after the command).")] = False,
+) -> None:
+    """The options of the whole program (a typer callback); `main` takes --verbose from anywhere."""
+    global _verbose
+    _verbose = _verbose or verbose_flag

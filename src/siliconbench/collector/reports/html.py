@@ -1,15 +1,20 @@
-"""HTML: one self-contained page (inline CSS and SVG, nothing fetched) with the charts — per-scenario
-bars for TTFT, ITL, throughput and cost, throughput-vs-concurrency lines, a latency-vs-throughput
-curve — followed by every table of the Markdown report with its formula and warnings."""
+"""HTML: one self-contained page (inline CSS and SVG, nothing fetched). First what was measured (model,
+target and version, nodes, instance types, accelerators, workload, run state, SIMULATED), then the series,
+each named by what distinguishes it (run id in the series table and the tooltips), then the charts —
+TTFT and ITL over the sweep with their p90–p99 band and repetition whiskers, throughput vs concurrency,
+latency vs throughput, TTFT and ITL distributions (CDF) at each concurrency, cost where a price applies —
+each with an HTML legend that wraps, then every table of the Markdown report with its formula and warnings."""
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from siliconbench.collector.reports import model as m
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner
-from siliconbench.collector.reports.svg import bar_chart, line_chart
+from siliconbench.collector.reports.svg import Bar, Line, bar_chart, colour, line_chart
+from siliconbench.collector.rollups import Series
 from siliconbench.collector.reports.text import fmt, unit
 
 _CSS = """
@@ -18,11 +23,16 @@ h1{font-size:24px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #dd
 table{border-collapse:collapse;font-size:12px;margin:8px 0} th,td{border:1px solid #ccc;padding:3px 6px}
 th{background:#f3f3f3} td.n{text-align:right} .banner{background:#fff3cd;border:2px solid #d39e00;padding:10px;
 font-size:16px;font-weight:bold;margin:10px 0} .warn{color:#a15c00} .formula{color:#555;font-size:12px}
-.charts{display:flex;flex-wrap:wrap;gap:12px} .charts svg{border:1px solid #ddd}
+.charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start} .chart{margin:0;width:522px}
+.chart svg{border:1px solid #ddd;display:block} .legend{list-style:none;padding:4px 0;margin:0;display:flex;
+flex-wrap:wrap;gap:4px 14px;font-size:12px} .legend li{display:flex;align-items:center;gap:5px;max-width:100%}
+.legend .name{overflow-wrap:anywhere} .sw{display:inline-block;width:12px;height:12px;flex:none}
+table.header th{text-align:left;width:130px} table.header{font-size:14px;min-width:600px}
 """
 
 
 def render(report: Report) -> str:
+    names = series_names(report.series)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{escape(report.title)}</h1>"]
@@ -31,15 +41,79 @@ def render(report: Report) -> str:
     if report.simulated:
         parts.append(f'<div class="banner">⚠ SIMULATED target — {escape(", ".join(report.simulated))} ran against '
                      "the siliconbench simulator, not a real vLLM: the figures test the pipeline, not the hardware.</div>")
+    parts.append(_header(report))
+    parts.append(_series_table(report, names))
     parts.append(f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC from {escape(report.store)}; "
                  f"{escape(report.selection.describe())}; baseline <b>{escape(report.baseline)}</b>; "
                  f"SLO for goodput: {escape(report.slo.describe())}.</p>")
-    parts.append('<div class="charts">' + "\n".join(_charts(report)) + "</div>")
+    parts += _charts(report, names)
     for table in report.tables:
         parts.append(_table(table))
     parts.append("<h2>Definitions</h2><ul>" + "".join(f"<li>{escape(d)}</li>" for d in DEFINITIONS) + "</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def series_names(series: list[Series]) -> list[str]:
+    """Each series named by what tells it from the others — the fewest of scenario, instance type, model,
+    accelerators and node, in that order, among those that differ — rather than by its run id (which the
+    tooltips and the series table give). Series alike in all of them are told apart by their start time."""
+    facets = [lambda s: s.scenario and f"scenario {s.scenario}", lambda s: s.instance_type, lambda s: s.model,
+              lambda s: s.accelerators, lambda s: s.agent_id]
+    varying = ([f for f in facets if len({f(s) for s in series}) > 1]
+               or [f for f in facets if any(f(s) for s in series)][:1])  # one series: what it ran on
+    for used in range(1, len(varying) + 1):  # the fewest facets that tell every series apart
+        names = [" · ".join(str(v) for v in (f(s) for f in varying[:used]) if v) or s.label for s in series]
+        if len(set(names)) == len(names):
+            break
+    if len(set(names)) < len(names):
+        names = [f"{n} · {s.started:%m-%d %H:%M:%S}" for n, s in zip(names, series)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:  # still alike (same second): numbered
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 and names.count(n) == 1 else f"{n} #{seen[n]}")
+    return out
+
+
+def _header(report: Report) -> str:
+    """What was measured, before any figure: the reader's first question."""
+    def distinct(values) -> str:
+        return ", ".join(dict.fromkeys(str(v) for v in values if v)) or "unknown"
+
+    targets = distinct(f"{s.target_url} (" + ("SIMULATED" if s.simulated else f"vLLM {s.target_version or '?'}") + ")"
+                       for s in report.series)
+    states = distinct(f"{s.run_id}: {report.unfinished.get(s.run_id, 'finished')}" for s in report.series)
+    rows = [("Model", distinct(s.model for s in report.series)), ("Target", targets),
+            ("Nodes", distinct(s.agent_id for s in report.series)),
+            ("Instance types", distinct(s.instance_type or "unknown" for s in report.series)),
+            ("Accelerators", distinct(s.accelerators for s in report.series)),
+            ("Workload", distinct(report.spread.workloads.get(s.run_id, "unknown") for s in report.series)),
+            ("Run state", states)]
+    if report.simulated:
+        rows.append(("SIMULATED", "yes: " + ", ".join(report.simulated)))
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="header" id="measured">{body}</table>'
+
+
+def _series_table(report: Report, names: list[str]) -> str:
+    head = "<tr><th></th><th>Series</th><th>Scenario</th><th>Instance</th><th>Model</th><th>Node</th><th>Run</th></tr>"
+    body = "".join(
+        f'<tr><td>{_swatch(i)}</td><td>{escape(n)}</td><td>{escape(s.scenario or "–")}</td>'
+        f"<td>{escape(s.instance_type or '–')}</td><td>{escape(s.model)}</td><td>{escape(s.agent_id)}</td>"
+        f"<td>{escape(s.run_id)}</td></tr>" for i, (n, s) in enumerate(zip(names, report.series)))
+    return f'<table class="series">{head}{body}</table>'
+
+
+def _swatch(i: int) -> str:
+    return f'<span class="sw" style="background:{colour(i)}"></span>'
+
+
+def _figure(svg: str, names: list[str], indices: list[int], note: str = "") -> str:
+    """A chart with its legend: an HTML list that wraps, so entries never overlap."""
+    legend = "".join(f'<li>{_swatch(i)}<span class="name">{escape(names[i])}</span></li>' for i in indices)
+    extra = f'<figcaption class="formula">{escape(note)}</figcaption>' if note else ""
+    return f'<figure class="chart">{svg}<ul class="legend">{legend}</ul>{extra}</figure>'
 
 
 def render_fleet(report: FleetReport) -> str:
@@ -52,25 +126,118 @@ def render_fleet(report: FleetReport) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _charts(report: Report) -> list[str]:
-    fig = report.figures
-    labels = [s.label for s in report.series]
-    ttft = [m._q(m.lowest(fig.points_of(s)), "ttft_ms", 0) for s in report.series]
-    itl = [m._q(m.lowest(fig.points_of(s)), "itl_token_ms", 0) for s in report.series]
-    tps = [m._get(m.peak(fig.points_of(s)), "output_tps") for s in report.series]
-    charts = [bar_chart("TTFT p50 (lowest concurrency)", labels, ttft, "ms"),
-              bar_chart("ITL per token p50 (lowest concurrency)", labels, itl, "ms"),
-              bar_chart("Peak output throughput", labels, tps, "output tok/s")]
-    if report.costs:
-        cost = [cost_figures(c)["usd_per_m_output_at_peak"] for c in report.costs]
-        charts.append(bar_chart("$ per 1M output tokens at peak", [c.series.label for c in report.costs], cost, "USD"))
-    scaling = [(s.label, [(p["concurrency"], m._get(p, "output_tps") or 0.0) for p in fig.points_of(s)])
-               for s in report.series]
-    charts.append(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"))
-    curve = [(s.label, [(m._get(p, "output_tps") or 0.0, m._q(p, "e2e_ms", 0) or 0.0) for p in fig.points_of(s)])
-             for s in report.series]
-    charts.append(line_chart("Latency vs throughput (each point a concurrency)", curve, "output tok/s", "E2E p50 (ms)"))
-    return charts
+def _tip(names: list[str], s: Series, i: int) -> str:
+    return f"{names[i]} (run {s.run_id}, node {s.agent_id})"
+
+
+def _charts(report: Report, names: list[str]) -> list[str]:
+    fig, series = report.figures, report.series
+    everyone = list(range(len(series)))
+    tips = [_tip(names, s, i) for i, s in enumerate(series)]
+    out = ['<h2>Charts</h2><div class="charts">']
+    for metric, title in (("ttft_ms", "TTFT"), ("itl_token_ms", "ITL per token")):
+        lines = []
+        for i, s in enumerate(series):
+            points = sorted(fig.points_of(s), key=lambda p: p["concurrency"])
+            lines.append(Line(i, [(p["concurrency"], m._q(p, metric, 0) or math.nan) for p in points], tips[i],
+                              band=[(p["concurrency"], m._q(p, metric, 1) or math.nan, m._q(p, metric, 3) or math.nan)
+                                    for p in points],
+                              whiskers=[(p["concurrency"], *_rep_range(p, metric)) for p in points]))
+        out.append(_figure(line_chart(f"{title} over the sweep: p50, p90–p99 band", lines, "concurrency", "ms"),
+                           names, everyone, "Line: p50; shaded: p90 to p99; vertical strokes: p50's range over the "
+                           "repetitions."))
+    scaling = [Line(i, [(p["concurrency"], m._get(p, "output_tps") or math.nan) for p in fig.points_of(s)], tips[i])
+               for i, s in enumerate(series)]
+    out.append(_figure(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"), names, everyone))
+    curve = [Line(i, [(m._get(p, "output_tps") or math.nan, m._q(p, "e2e_ms", 0) or math.nan)
+                      for p in fig.points_of(s)], tips[i]) for i, s in enumerate(series)]
+    out.append(_figure(line_chart("Latency vs throughput (each point a concurrency)", curve, "output tok/s",
+                                  "E2E p50 (ms)"), names, everyone))
+    out += _distributions(report, names, tips)
+    out += _energy(report, names, tips)
+    out += _timelines(report, names, tips)
+    out.append(_cost_chart(report, names, tips))
+    out.append("</div>")
+    return out
+
+
+def _rep_range(point: dict, metric: str) -> tuple[float, float]:
+    low, high = (point.get(f"{metric}_min") or [None])[0], (point.get(f"{metric}_max") or [None])[0]
+    if point.get("repetitions", 0) < 2 or low is None or high is None:
+        return math.nan, math.nan
+    return float(low), float(high)
+
+
+def _distributions(report: Report, names: list[str], tips: list[str]) -> list[str]:
+    """A CDF of TTFT and of per-token ITL at each concurrency, one line per series."""
+    out = []
+    spread = report.spread
+    for concurrency in spread.concurrencies():
+        for metric, title in (("ttft_ms", "TTFT"), ("itl_token_ms", "ITL per token")):
+            lines, shown = [], []
+            for i, s in enumerate(report.series):
+                found = spread.at(s.key, concurrency, metric)
+                if found is not None:
+                    lines.append(Line(i, [(v, 100 * q) for v, q in found.cdf()], tips[i]))
+                    shown.append(i)
+            if lines:
+                out.append(_figure(line_chart(f"{title} distribution at concurrency {concurrency} (CDF)", lines,
+                                              f"{title} (ms)", "% of requests at or below"), names, shown))
+    return out
+
+
+def _energy(report: Report, names: list[str], tips: list[str]) -> list[str]:
+    """J per output token vs concurrency, for the series whose devices report energy or power."""
+    lines = []
+    for i, s in enumerate(report.series):
+        points = [(p["concurrency"], m._get(report.figures.node_of(s, p["concurrency"]), "j_per_output_token"))
+                  for p in report.figures.points_of(s)]
+        known = [(c, j) for c, j in points if j is not None]
+        if known:
+            lines.append(Line(i, known, tips[i]))
+    if not lines:
+        return []
+    return [_figure(line_chart("Energy per output token vs concurrency", lines, "concurrency", "J / output token"),
+                    names, [ln.index for ln in lines])]
+
+
+def _timelines(report: Report, names: list[str], tips: list[str]) -> list[str]:
+    """Each series' accelerator utilisation and node power over time, its steps shaded."""
+    out = []
+    for i, s in enumerate(report.series):
+        timeline = report.spread.timelines.get(s.key)
+        if timeline is None or not timeline.samples:
+            continue
+        t0 = min([timeline.samples[0][0]] + [start for _, start, _ in timeline.steps])
+        spans = [(start - t0, end - t0, f"c={c}") for c, start, end in timeline.steps]
+        for column, title, unit_label in ((1, "Accelerator utilisation", "utilisation (%)"), (2, "Node power", "W")):
+            points = [(sample[0] - t0, sample[column]) for sample in timeline.samples if math.isfinite(sample[column])]
+            if points:
+                out.append(_figure(line_chart(f"{title} over time — {names[i]}", [Line(i, points, tips[i])],
+                                              "seconds since the run's start", unit_label, spans), names, [i],
+                                   "Shaded: the run's steps (c = concurrency)."))
+    if not out:
+        out.append('<p class="formula">No accelerator utilisation or power was sampled in these runs (simulated '
+                   "targets and hosts without NVML or Neuron have none): no device charts.</p>")
+    return out
+
+
+def _cost_chart(report: Report, names: list[str], tips: list[str]) -> str:
+    """The cost chart only over series with a price; a sentence naming each missing price and the fix."""
+    index = {s.key: i for i, s in enumerate(report.series)}
+    priced = [c for c in report.costs if c.price is not None]
+    missing = [c for c in report.costs if c.price is None]
+    sentence = ""
+    if missing:
+        sentence = ("No cost for " + "; ".join(f"{names[index[c.series.key]]}: {c.note or 'no price'}" for c in missing)
+                    + ".")
+    if not report.costs:
+        return '<p class="formula nocost">Cost left out (--no-cost).</p>'
+    if not priced:
+        return f'<p class="formula nocost">{escape(sentence)}</p>'
+    bars = [Bar(index[c.series.key], cost_figures(c)["usd_per_m_output_at_peak"], tips[index[c.series.key]])
+            for c in priced]
+    return _figure(bar_chart("$ per 1M output tokens at peak", bars, "USD"), names, [b.index for b in bars], sentence)
 
 
 def _table(table: Table) -> str:

@@ -5,17 +5,21 @@ consistency checks beside its rows. Renderers (markdown, csv, json, html) only f
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass, field
 
 from siliconbench.collector import checks
 from siliconbench.collector.checks import Finding, PointFigures
-from siliconbench.collector.errors import InvalidOption
+from siliconbench.collector.errors import InvalidOption, PriceMissing
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
+from siliconbench.collector.reports.spread import Spread, load_spread
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
 from siliconbench.collector.store import Store
+
+log = logging.getLogger(__name__)
 
 # Column kinds tell renderers how to format a value; CSV/JSON keep the raw number.
 TEXT, INT, MS, TPS, RPS, USD, PCT, JOULE, WATT, GB, RATIO, REL = (
@@ -63,6 +67,7 @@ class Report:
     findings: list[Finding]
     costs: list[Cost]
     unfinished: dict[str, str] = field(default_factory=dict)  # run id -> lifecycle state, for runs not finished
+    spread: Spread = field(default_factory=Spread)  # distributions and workloads, for the HTML charts
 
     @property
     def simulated(self) -> list[str]:
@@ -92,7 +97,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs, unfinished=_unfinished(store, series))
+                    costs=costs, unfinished=_unfinished(store, series), spread=load_spread(store, series))
     report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report)]
     if options.cost:
         report.tables.append(_cost(report))
@@ -298,7 +303,12 @@ def _costs(store: Store, series: list[Series], figures: Figures, options: Option
             out.append(Cost(s, None, peak(points), peak(points, "goodput_output_tps"),
                             "the node reported no instance type (run the agent with --instance-type)"))
             continue
-        price = price_for(store, s.instance_type, options.region, options.price_kind)  # PriceMissing: an error
+        try:  # one unpriced type must not cost the reader every other row: its row says what is missing
+            price = price_for(store, s.instance_type, options.region, options.price_kind)
+        except PriceMissing as exc:
+            log.warning("%s: %s", s.label, exc)
+            out.append(Cost(s, None, peak(points), peak(points, "goodput_output_tps"), f"no price: {exc}"))
+            continue
         out.append(Cost(s, price, peak(points), peak(points, "goodput_output_tps")))
     return out
 

@@ -1,0 +1,153 @@
+"""What the HTML report shows beyond the tables: each series' distributions, its devices over time, and
+its workload.
+
+Distributions: per series and concurrency, TTFT and per-token ITL at the 2nd..98th percentile in steps of
+2 (49 levels) plus min and max, computed in ClickHouse (`quantiles`: a reservoir of 8192 values per
+group, so a 10-million-row report stays a second's query; a CDF drawn at 49 levels does not need exact
+values). Devices over time: per second, the mean accelerator utilisation over the node's devices and the
+node's power (mean per device × devices), with each step's start and end for shading; at most
+TIMELINE_POINTS per series (a one-hour run has 3,600 seconds; a chart 450 px wide shows no more).
+Workload: the plan each run stored (`runs.config_json`), in a line a reader can check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.rollups import Series
+from siliconbench.collector.store import Store
+
+LEVELS = tuple(round(k / 50, 2) for k in range(1, 50))
+_LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
+
+DISTRIBUTION_SQL = f"""
+WITH {REQUEST_FIGURES}
+SELECT run_id, agent_id, concurrency,
+       quantilesIf({_LEVELS_SQL})(req_ttft_ms, error_class = ''),
+       minIf(req_ttft_ms, error_class = ''), maxIf(req_ttft_ms, error_class = ''),
+       quantilesArrayIf({_LEVELS_SQL})(req_gap_token_ms, error_class = ''),
+       minArrayIf(req_gap_token_ms, error_class = ''), maxArrayIf(req_gap_token_ms, error_class = '')
+FROM {{db}}.requests
+WHERE has({{runs:Array(String)}}, run_id)
+GROUP BY run_id, agent_id, concurrency
+ORDER BY run_id, agent_id, concurrency
+"""
+
+UTIL_METRICS = ("gpu_util_pct", "neuroncore_util_pct")
+TIMELINE_POINTS = 600
+
+TIMELINE_SQL = """
+SELECT run_id, agent_id, toUnixTimestamp(toStartOfSecond(time)) AS second,
+       avgIf(value, metric IN {util:Array(String)}),
+       if(countIf(metric = 'power_w') = 0, nan,
+          avgIf(value, metric = 'power_w') * uniqExactIf(device, metric = 'power_w'))
+FROM {db}.device_samples
+WHERE has({runs:Array(String)}, run_id)
+GROUP BY run_id, agent_id, second
+HAVING countIf(metric IN {util:Array(String)} OR metric = 'power_w') > 0
+ORDER BY run_id, agent_id, second
+"""
+
+STEPS_SQL = """
+SELECT run_id, agent_id, concurrency, toUnixTimestamp64Milli(min(start_time)) / 1e3,
+       toUnixTimestamp64Milli(max(end_time)) / 1e3
+FROM {db}.steps
+WHERE has({runs:Array(String)}, run_id)
+GROUP BY run_id, agent_id, step, repetition, concurrency
+ORDER BY run_id, agent_id, 4
+"""
+
+WORKLOAD_SQL = """
+SELECT run_id, any(config_json) FROM {db}.runs
+WHERE phase = 'start' AND has({runs:Array(String)}, run_id)
+GROUP BY run_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """One metric of one series at one concurrency: values at LEVELS, with the extremes."""
+
+    values: tuple[float, ...]
+    low: float
+    high: float
+
+    def cdf(self) -> list[tuple[float, float]]:
+        """(value, fraction at or below it) from min to max: the points of a CDF line."""
+        return [(self.low, 0.0), *zip(self.values, LEVELS), (self.high, 1.0)]
+
+
+@dataclass(slots=True)
+class Timeline:
+    """One series' devices over time: (unix second, utilisation %, node power W) and its steps as
+    (concurrency, start, end) in unix seconds. NaN where a second has no such sample."""
+
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
+    steps: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Spread:
+    """Series key -> concurrency -> metric ("ttft_ms", "itl_token_ms") -> Distribution; series key ->
+    Timeline; run id -> workload."""
+
+    distributions: dict[tuple[str, str], dict[int, dict[str, Distribution]]] = field(default_factory=dict)
+    timelines: dict[tuple[str, str], Timeline] = field(default_factory=dict)
+    workloads: dict[str, str] = field(default_factory=dict)
+
+    def concurrencies(self) -> list[int]:
+        return sorted({c for by_c in self.distributions.values() for c in by_c})
+
+    def at(self, key: tuple[str, str], concurrency: int, metric: str) -> Distribution | None:
+        return self.distributions.get(key, {}).get(concurrency, {}).get(metric)
+
+
+def load_spread(store: Store, series: list[Series]) -> Spread:
+    runs = sorted({s.run_id for s in series})
+    spread = Spread()
+    for run_id, agent_id, concurrency, ttft, ttft_lo, ttft_hi, itl, itl_lo, itl_hi in store.query(
+            DISTRIBUTION_SQL, {"runs": runs}).result_rows:
+        metrics = {}
+        if ttft and _finite(ttft_lo, ttft_hi):
+            metrics["ttft_ms"] = Distribution(tuple(ttft), ttft_lo, ttft_hi)
+        if itl and _finite(itl_lo, itl_hi):
+            metrics["itl_token_ms"] = Distribution(tuple(itl), itl_lo, itl_hi)
+        spread.distributions.setdefault((run_id, agent_id), {})[int(concurrency)] = metrics
+    for run_id, agent_id, second, util, power in store.query(
+            TIMELINE_SQL, {"runs": runs, "util": list(UTIL_METRICS)}).result_rows:
+        spread.timelines.setdefault((run_id, agent_id), Timeline()).samples.append((float(second), util, power))
+    for run_id, agent_id, concurrency, start, end in store.query(STEPS_SQL, {"runs": runs}).result_rows:
+        if (run_id, agent_id) in spread.timelines:
+            spread.timelines[(run_id, agent_id)].steps.append((int(concurrency), float(start), float(end)))
+    for timeline in spread.timelines.values():
+        every = -(-len(timeline.samples) // TIMELINE_POINTS)  # ceil: keep every n-th second
+        timeline.samples = timeline.samples[::every]
+    for run_id, config in store.query(WORKLOAD_SQL, {"runs": runs}).result_rows:
+        spread.workloads[run_id] = describe_workload(config)
+    return spread
+
+
+def _finite(*values: float) -> bool:
+    return all(v == v and abs(v) != float("inf") for v in values)
+
+
+def describe_workload(config_json: str) -> str:
+    """The plan in one line: steps, prompt and output length, endpoint, repetitions."""
+    try:
+        plan = json.loads(config_json)
+    except ValueError:
+        return "unknown (the run stored no readable plan)"
+    if not isinstance(plan, dict) or not plan:
+        return "unknown (the run stored no readable plan)"
+    steps = []
+    if plan.get("concurrency"):
+        steps.append("concurrency " + ", ".join(str(c) for c in plan["concurrency"]))
+    if plan.get("rates"):
+        steps.append(f"{plan.get('arrival', '')} rates " + ", ".join(f"{r:g}" for r in plan["rates"]) + " req/s")
+    source = f"dataset {plan['dataset']}" if plan.get("dataset") else f"{plan.get('input_tokens', '?')} prompt tokens"
+    bound = (f"{plan.get('requests_per_step')} requests/step" if plan.get("requests_per_step")
+             else f"{plan.get('duration_s', 0):g} s/step")
+    return (f"{'; '.join(steps) or 'custom steps'}; {source}, {plan.get('output_tokens', '?')} output tokens; "
+            f"{bound}; {plan.get('repetitions', '?')} repetitions; /v1/{plan.get('endpoint', 'completions')}")

@@ -1,0 +1,56 @@
+"""The live progress line and log lines never share a line on a terminal."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from siliconbench.agent.progress import WIPE, StepProgress
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+    def screen(self) -> list[str]:
+        """The lines a terminal shows: on each line, what was written after its last wipe."""
+        return [line.rsplit(WIPE, 1)[-1] for line in self.getvalue().split("\n")]
+
+
+@pytest.fixture
+def terminal():
+    stream = Terminal()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield stream
+    root.removeHandler(handler)
+
+
+def test_a_log_record_wipes_the_live_line_and_the_next_update_redraws_it(terminal):
+    progress = StepProgress("step 1/3 concurrency 4", 10, terminal)
+    progress.update(64, failed=False)
+    logging.getLogger("siliconbench.test").warning("target slow")
+    progress.update(64, failed=False)
+    progress.finish()
+    shown = terminal.screen()
+    assert shown[0] == "WARNING target slow"
+    assert shown[1].startswith("step 1/3 concurrency 4: 2/10 requests") and "WARNING" not in shown[1]
+
+
+def test_the_filter_is_gone_after_the_step(terminal):
+    progress = StepProgress("step", 1, terminal)
+    progress.update(1, failed=False)
+    progress.finish()
+    handler = logging.getLogger().handlers[-1]
+    assert handler.filters == []
+
+
+def test_the_live_line_is_cut_to_the_terminal_width(terminal, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "30")
+    progress = StepProgress("step 1/3 concurrency 4 repetition 2", 10, terminal)
+    progress.update(64, failed=False)
+    assert len(terminal.screen()[0]) == 29
