@@ -10,6 +10,14 @@ batch_id) of a replay are the ones first sent, nothing is stored twice. A stream
 cleanly (it does so at its maximum stream age, to spread agents over replicas) is reopened at once
 on a new connection; the back-off restarts from its first step after any stream that was acknowledged.
 
+No batch can hold up the ones behind it. A sealed batch stays under the transport limit (`MAX_BATCH_BYTES`:
+the open batch is sealed before an item would push it over). A batch the collector refuses as invalid, or
+one too large to send (left by an older agent), is split in two halves, each a new spooled batch whose id
+is the original's plus `.0`/`.1` (so a split repeated after a crash is stored once); halves are split
+again until only the offending record is alone, and that one is set aside in the spool's quarantine with
+the reason logged and counted (`set_aside`). A batch of 2,000 records with one bad record costs 11 splits
+of 12 sends, and 1,999 records are stored.
+
 The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
 between steps, so a long outage pauses the benchmark instead of dropping data.
 
@@ -44,6 +52,7 @@ from siliconbench.core.wire import pb
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # room for the seq, the batch id and the message framing
 STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
@@ -70,8 +79,9 @@ def _delimited(tag: bytes, data: bytes) -> bytes:
 _BATCH_TAG = _tag(pb.AgentMessage, "batch", 2)
 _SEQ_TAG = _tag(pb.Batch, "seq", 0)
 _BATCH_ID_TAG = _tag(pb.Batch, "batch_id", 2)
-_RUNS_TAG, _STEPS_TAG, _REQUESTS_TAG, _SAMPLES_TAG, _METRICS_TAG = (
-    _tag(pb.Batch, name, 2) for name in ("runs", "steps", "requests", "samples", "server_metrics"))
+_LISTS = ("runs", "steps", "requests", "samples", "server_metrics")  # the repeated fields of a Batch
+_ITEM_TAGS = tuple(_tag(pb.Batch, name, 2) for name in _LISTS)
+_RUNS_TAG, _STEPS_TAG, _REQUESTS_TAG, _SAMPLES_TAG, _METRICS_TAG = _ITEM_TAGS
 
 
 class Shipper:
@@ -90,6 +100,7 @@ class Shipper:
         self._parts: list[bytes] = [b""]     # the open batch, encoded field by field; [0]: its seq and id
         self._items = 0
         self._open_bytes = 0
+        self._open_requests = 0
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool")  # see the module docstring
         self._unstored = 0                   # batches sealed and not yet in the spool
         self._unstored_bytes = 0
@@ -100,7 +111,12 @@ class Shipper:
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: list[asyncio.Task] = []
-        self.rejected = 0
+        self._splitting: set[int] = set()  # batches being split (see the module docstring)
+        self._requests_of: dict[int, int] = {}  # seq -> request records in it, for batches of this process
+        self.served = 0                       # request records added
+        self.stored = 0                       # ... acknowledged by the collector
+        self.set_aside = 0                    # records (of any kind) the collector refused, kept in quarantine
+        self.requests_set_aside = 0
         self.on_command: Callable[[pb.Command], None] | None = None  # fleet runs: commands from the collector
         self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
         self._progress_version = 0
@@ -136,9 +152,14 @@ class Shipper:
 
     def _add(self, tag: bytes, item: Message) -> None:
         field = _delimited(tag, item.SerializeToString())
+        if self._items and self._open_bytes + len(field) > MAX_BATCH_BYTES:
+            self.seal()  # an item too large on its own is sealed alone, then set aside when it is sent
         self._parts.append(field)
         self._open_bytes += len(field)
         self._items += 1
+        if tag == _REQUESTS_TAG:
+            self._open_requests += 1
+            self.served += 1
         if self._items >= self._max_items:
             self.seal()
 
@@ -147,12 +168,12 @@ class Shipper:
         in the spool, and on its way to the collector, once that thread has written it (`flush`)."""
         if not self._items:
             return
-        parts, size = self._parts, self._open_bytes
-        self._parts, self._items, self._open_bytes = [b""], 0, 0
+        parts, size, requests = self._parts, self._open_bytes, self._open_requests
+        self._parts, self._items, self._open_bytes, self._open_requests = [b""], 0, 0, 0
         self._unstored += 1
         self._unstored_bytes += size
         stored = asyncio.wrap_future(self._io.submit(self._store, parts))
-        stored.add_done_callback(partial(self._on_stored, size))
+        stored.add_done_callback(partial(self._on_stored, size, requests))
         if self._full() and self._room.is_set():
             log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new load steps wait "
                         "until the collector catches up; nothing is dropped", self.spool.directory,
@@ -166,8 +187,10 @@ class Shipper:
         parts[0] = _SEQ_TAG + _varint(seq) + _delimited(_BATCH_ID_TAG, batch_id)
         return self.spool.write(seq, b"".join(parts))
 
-    def _on_stored(self, size: int, stored: asyncio.Future) -> None:
-        self.spool.add(stored.result())  # _store raises only on a bug; the loop's handler logs it
+    def _on_stored(self, size: int, requests: int, stored: asyncio.Future) -> None:
+        entry = stored.result()  # _store raises only on a bug; the loop's handler logs it
+        self.spool.add(entry)
+        self._requests_of[entry.seq] = requests
         self._unstored -= 1
         self._unstored_bytes -= size
         self._update_events()
@@ -283,15 +306,19 @@ class Shipper:
                 if version > progress_sent:
                     await call.write(message)
                     progress_sent = version
-            for entry in [e for s, e in self.spool.entries.items() if s > sent]:
+            for entry in [e for s, e in self.spool.entries.items() if s > sent and s not in self._splitting]:
                 try:
                     message = await asyncio.wrap_future(self._io.submit(self._message, entry))
                 except (SpoolCorrupt, OSError) as exc:
                     self.spool.quarantine(entry.seq, f"unreadable ({exc})")
                     self._update_events()
                     continue
-                await call.write(message)
                 sent = entry.seq
+                if len(message) > MAX_MESSAGE_BYTES:
+                    self._split(entry.seq, f"it is {len(message)} bytes, over the {MAX_MESSAGE_BYTES} byte "
+                                           "message limit")
+                    continue
+                await call.write(message)
             await self._new.wait()
 
     def _message(self, entry: Entry) -> bytes:
@@ -302,6 +329,7 @@ class Shipper:
         kind = message.WhichOneof("kind")
         if kind == "ack":
             self._acked_on_stream = True
+            self.stored += self._requests_of.pop(message.ack.seq, 0)
             self.spool.remove(message.ack.seq)
             self._update_events()
             return
@@ -311,13 +339,56 @@ class Shipper:
             return
         error = message.error
         if error.code == pb.ERROR_CODE_INVALID:
-            # The collector will never store it; keeping it in the queue would block shutdown forever.
-            self.rejected += 1
-            self.spool.quarantine(error.seq, f"rejected by the collector as invalid ({error.message})")
-            self._update_events()
+            # The collector will never store it as it is; keeping it in the queue would block shutdown forever.
+            self._split(error.seq, f"the collector refused it as invalid ({error.message})")
             return
         raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
                                    details=f"collector could not store batch {error.seq}: {error.message}")
+
+    # -- batches that cannot be delivered as they are --------------------------------------------
+    def _split(self, seq: int, why: str) -> None:
+        """Take batch `seq` out of the way of those behind it: split it, or set its one record aside."""
+        if seq in self._splitting or seq not in self.spool.entries:
+            return  # being split already, or gone (a second refusal of a batch sent on two streams)
+        self._splitting.add(seq)
+        halves = asyncio.wrap_future(self._io.submit(self._halves, self.spool.entries[seq]))
+        halves.add_done_callback(partial(self._on_split, seq, why))
+
+    def _halves(self, entry: Entry) -> list[tuple[Entry, int]]:
+        """On the spool thread: the batch's items written as two new batches, with their request counts;
+        [] when it holds a single item."""
+        batch = pb.Batch.FromString(self.spool.read(entry))
+        items = [(tag, item) for tag, name in zip(_ITEM_TAGS, _LISTS) for item in getattr(batch, name)]
+        if len(items) < 2:
+            return []
+        halves = []
+        for k, part in enumerate((items[:len(items) // 2], items[len(items) // 2:])):
+            seq = self.spool.next_seq()
+            head = _SEQ_TAG + _varint(seq) + _delimited(_BATCH_ID_TAG, f"{batch.batch_id}.{k}".encode())
+            body = b"".join(_delimited(tag, item.SerializeToString()) for tag, item in part)
+            halves.append((self.spool.write(seq, head + body), sum(tag == _REQUESTS_TAG for tag, _ in part)))
+        return halves
+
+    def _on_split(self, seq: int, why: str, done: asyncio.Future) -> None:
+        self._splitting.discard(seq)
+        try:
+            halves = done.result()
+        except Exception as exc:  # SpoolCorrupt, OSError, protobuf's DecodeError: the file went bad
+            self.spool.quarantine(seq, f"unreadable ({exc})")
+            halves = None
+        requests = self._requests_of.pop(seq, 0)
+        if halves:
+            for half, half_requests in halves:
+                self.spool.add(half)
+                self._requests_of[half.seq] = half_requests
+            self.spool.remove(seq)
+            log.warning("batch %d split in two (%s); the halves are sent on their own", seq, why)
+        elif halves is not None:
+            self.set_aside += 1
+            self.requests_set_aside += requests
+            self.spool.quarantine(seq, f"set aside: {why}")
+        self._update_events()
+        self._new.set()
 
     def _update_events(self) -> None:
         if not self._full():
