@@ -86,7 +86,8 @@ async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(u
     shipper = shipper_for(free_port(), f"agent-{unique_id}", tmp_path)
     shipper.start()
     shipper.add_request(record(unique_id, 0))
-    with pytest.raises(DeliveryIncomplete, match=f"stay in the spool {tmp_path}"):
+    with pytest.raises(DeliveryIncomplete, match=f"^1 requests served, 0 stored, 0 set aside, 1 still in the spool: "
+                                                 f".* stay in the spool {tmp_path}"):
         await shipper.close(timeout_s=0.5)
     assert len(list(tmp_path.glob("*.batch"))) == 1
 
@@ -135,7 +136,9 @@ async def test_a_batch_the_collector_rejects_is_quarantined_not_retried(store, u
         shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
         shipper.start()
         shipper.add_request(record(unique_id, 0, start_unix_ns=5))  # 1970: not a plausible time
-        await shipper.close(timeout_s=20)
+        with pytest.raises(DeliveryIncomplete, match="1 requests served, 0 stored, 1 set aside, 0 still in the "
+                                                     "spool: the collector refused 1 records"):
+            await shipper.close(timeout_s=20)
     finally:
         await srv.stop(1)
         service.close()
@@ -159,7 +162,8 @@ async def test_a_refused_batch_is_split_until_only_the_bad_records_are_set_aside
             shipper.add_request(record(unique_id, i, **({"start_unix_ns": 5} if i in bad else {})))
         for i in range(20, 25):  # the batch behind the refused one
             shipper.add_request(record(unique_id, i))
-        await shipper.close(timeout_s=30)
+        with pytest.raises(DeliveryIncomplete, match="25 requests served, 23 stored, 2 set aside, 0 still"):
+            await shipper.close(timeout_s=30)
     finally:
         await srv.stop(1)
         service.close()
@@ -184,7 +188,8 @@ async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone
     try:
         shipper = shipper_for(port, agent, tmp_path)
         shipper.start()
-        await shipper.close(timeout_s=30)
+        with pytest.raises(DeliveryIncomplete, match="refused 1 records"):
+            await shipper.close(timeout_s=30)
     finally:
         await srv.stop(1)
         service.close()

@@ -142,7 +142,10 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     except BaseException:
         await _close_quietly(node)  # the run's own error is the one to report
         raise
-    await node.close()
+    try:
+        await node.close()
+    except DeliveryIncomplete as exc:
+        raise DeliveryIncomplete(f"run {result[0]}: {exc}") from None
     return result
 
 

@@ -226,15 +226,16 @@ class Shipper:
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Seal what is buffered, then wait up to `timeout_s` for the collector to acknowledge
-        everything. What is still unacknowledged then stays in the spool for the next start."""
+        everything. What is still unacknowledged then stays in the spool for the next start. Raises
+        DeliveryIncomplete, with `delivery()` in its message, when anything was set aside or is undelivered."""
         self.seal()
         try:
             await asyncio.wait_for(self._drained.wait(), timeout_s)
         except asyncio.TimeoutError:
             raise DeliveryIncomplete(
-                f"{self.pending} batches ({self._bytes() / 2**20:.1f} MiB) were not acknowledged by the collector "
-                f"at {self._address} within {timeout_s:.0f} s; they stay in the spool {self.spool.directory} and are "
-                "delivered when the agent next starts with it"
+                f"{self.delivery()}: {self.pending} batches ({self._bytes() / 2**20:.1f} MiB) were not acknowledged by "
+                f"the collector at {self._address} within {timeout_s:.0f} s; they stay in the spool "
+                f"{self.spool.directory} and are delivered when the agent next starts with it"
             ) from None
         finally:
             for task in self._tasks:
@@ -242,6 +243,16 @@ class Shipper:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._io.shutdown()  # batches still being written reach the disk before the spool's lock goes
             self.spool.close()
+        if self.set_aside:
+            raise DeliveryIncomplete(
+                f"{self.delivery()}: the collector refused {self.set_aside} records; they are kept in "
+                f"{self.spool.directory / 'quarantine'} and the log says why")
+        log.info("%s", self.delivery())
+
+    def delivery(self) -> str:
+        """One line on the request records of this process: served, stored, set aside, still in the spool."""
+        return (f"{self.served} requests served, {self.stored} stored, {self.requests_set_aside} set aside, "
+                f"{self.served - self.stored - self.requests_set_aside} still in the spool")
 
     async def _sealer(self) -> None:
         while True:
@@ -376,11 +387,13 @@ class Shipper:
         except Exception as exc:  # SpoolCorrupt, OSError, protobuf's DecodeError: the file went bad
             self.spool.quarantine(seq, f"unreadable ({exc})")
             halves = None
+        counted = seq in self._requests_of  # a batch of this process, not one a previous run left
         requests = self._requests_of.pop(seq, 0)
         if halves:
             for half, half_requests in halves:
                 self.spool.add(half)
-                self._requests_of[half.seq] = half_requests
+                if counted:
+                    self._requests_of[half.seq] = half_requests
             self.spool.remove(seq)
             log.warning("batch %d split in two (%s); the halves are sent on their own", seq, why)
         elif halves is not None:
