@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import time
 
@@ -207,6 +208,41 @@ async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit
     assert len(sizes) > 1 and max(sizes) <= 1000 + 64
     assert sum(len(pb.Batch.FromString(shipper.spool.read(e)).requests) for e in shipper.spool.entries.values()) == 30
     shipper.spool.close()
+
+
+async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_again(
+        store, unique_id, tmp_path, monkeypatch, caplog):
+    """ENOSPC injected where the spool writes its files (the disk fills during a collector outage)."""
+    full = True
+    put = Spool._put
+
+    def put_or_enospc(self, path, data):
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        put(self, path, data)
+
+    monkeypatch.setattr(Spool, "_put", put_or_enospc)
+    port = free_port()  # no collector yet
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
+    shipper.start()
+    for i in range(12):
+        shipper.add_request(record(unique_id, i))
+    await shipper.flush()
+    waiter = asyncio.create_task(shipper.wait_for_room())
+    await asyncio.sleep(0.6)  # several retries of the disk
+    assert not waiter.done() and "No space left on device" in (shipper.disk_fault or "")
+    assert "the load pauses before its next request" in caplog.text
+    assert not list(tmp_path.glob("*.batch")) and shipper.pending == 3
+    full = False
+    await asyncio.wait_for(waiter, 20)
+    assert shipper.disk_fault is None and len(list(tmp_path.glob("*.batch"))) == 3
+    srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
+    try:
+        await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert distinct(store, unique_id) == (12, 12)
 
 
 class AcksOneThenFails:

@@ -19,7 +19,16 @@ the reason logged and counted (`set_aside`). A batch of 2,000 records with one b
 of 12 sends, and 1,999 records are stored.
 
 The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
-between steps, so a long outage pauses the benchmark instead of dropping data.
+before each request (in its own process) and between steps, so a long outage pauses the benchmark instead
+of dropping data. The disk is part of that promise: while it refuses writes (full, read-only, quota) the
+batches sealed meanwhile are held in memory (counted against the spool's bound), `wait_for_room()` blocks
+too and `disk_fault` says why, once in the log; every `max_age_s` the held batches are written again (or,
+with none held, a probe), and the load resumes when the disk takes them.
+
+What a kill can lose: a step's last records are sealed with its StepEvent, and SIGTERM/SIGINT seal
+and drain (agent/app.py); SIGKILL loses the records not yet sealed, at most `max_age_s` (0.25 s) of
+finished requests, plus the batches held in memory while the disk refused writes. Files are not
+fsynced (agent/spool.py): a node's power loss can lose what the page cache held.
 
 Off the stamping loop: in single-process mode the shipper shares its event loop with the load generator's
 read callbacks, so nothing heavy may run there. Each item is encoded once as it is added (2.1 us for a
@@ -117,6 +126,7 @@ class Shipper:
         self.stored = 0                       # ... acknowledged by the collector
         self.set_aside = 0                    # records (of any kind) the collector refused, kept in quarantine
         self.requests_set_aside = 0
+        self.disk_fault: str | None = None    # why the spool's disk refuses writes, while it does
         self.on_command: Callable[[pb.Command], None] | None = None  # fleet runs: commands from the collector
         self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
         self._progress_version = 0
@@ -129,7 +139,9 @@ class Shipper:
         self._add(_RUNS_TAG, event)
 
     def add_step(self, event: pb.StepEvent) -> None:
+        """The step's event, and with it the step's last records, sealed at once (see the module docstring)."""
         self._add(_STEPS_TAG, event)
+        self.seal()
 
     def add_request(self, record: pb.RequestRecord) -> None:
         self._add(_REQUESTS_TAG, record)
@@ -174,7 +186,7 @@ class Shipper:
         self._unstored_bytes += size
         stored = asyncio.wrap_future(self._io.submit(self._store, parts))
         stored.add_done_callback(partial(self._on_stored, size, requests))
-        if self._full() and self._room.is_set():
+        if self._bytes() >= self.spool.max_bytes and self._room.is_set():
             log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new load steps wait "
                         "until the collector catches up; nothing is dropped", self.spool.directory,
                         self._bytes() / 2**20, self.pending, self._address)
@@ -190,6 +202,10 @@ class Shipper:
     def _on_stored(self, size: int, requests: int, stored: asyncio.Future) -> None:
         entry = stored.result()  # _store raises only on a bug; the loop's handler logs it
         self.spool.add(entry)
+        if entry.data is not None and self.disk_fault is None:
+            self.disk_fault = f"the spool {self.spool.directory} cannot write batch {entry.seq} ({entry.refused})"
+            log.error("%s: the load pauses before its next request and resumes when the disk takes writes again; "
+                      "the %d batches sealed meanwhile are held in memory", self.disk_fault, self._held())
         self._requests_of[entry.seq] = requests
         self._unstored -= 1
         self._unstored_bytes -= size
@@ -210,14 +226,16 @@ class Shipper:
         return self.spool.bytes + self._unstored_bytes
 
     def _full(self) -> bool:
-        return self._bytes() >= self.spool.max_bytes
+        return self._bytes() >= self.spool.max_bytes or self.disk_fault is not None
+
+    def _held(self) -> int:
+        return sum(e.data is not None for e in self.spool.entries.values())
 
     async def wait_for_room(self) -> None:
         """Return at once while the spool has room; while it is full, wait for acknowledgements.
         The load generator awaits this between steps."""
         if not self._room.is_set():
             await self._room.wait()
-            log.info("spool %s has room again: resuming", self.spool.directory)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -258,6 +276,21 @@ class Shipper:
         while True:
             await asyncio.sleep(self._max_age_s)
             self.seal()
+            if self.disk_fault is not None:
+                await self._retry_disk()
+
+    async def _retry_disk(self) -> None:
+        """Write the batches held in memory again (a probe when none is held); lift the fault once all are on disk."""
+        held = [e for e in self.spool.entries.values() if e.data is not None]
+        if await asyncio.wrap_future(self._io.submit(self._persist, held)):
+            log.warning("%s before; the disk takes writes again: %d held batches written, the load resumes",
+                        self.disk_fault, len(held))
+            self.disk_fault = None
+            self._update_events()
+
+    def _persist(self, held: list[Entry]) -> bool:
+        """On the spool thread."""
+        return all(self.spool.persist(e) for e in held) if held else self.spool.writable()
 
     async def _connection(self) -> None:
         backoff = FIRST_BACKOFF_S
@@ -405,6 +438,8 @@ class Shipper:
 
     def _update_events(self) -> None:
         if not self._full():
+            if not self._room.is_set():
+                log.info("spool %s takes batches again: the load resumes", self.spool.directory)
             self._room.set()
         else:
             self._room.clear()
