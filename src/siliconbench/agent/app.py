@@ -17,7 +17,7 @@ from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
 from siliconbench.core.plan import Plan
 from siliconbench.agent.fleet import FleetRunner
-from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
+from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
 from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
 from siliconbench.agent.samplers.runner import SamplerRunner
@@ -134,11 +134,18 @@ async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
 
 
 async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
-    """One run from start to full delivery: what `siliconbench-agent run` does."""
+    """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
+    stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
+    spool) and RunInterrupted says what was kept. A second signal acts as usual."""
     await check_target(config, plan)
+    run_id = run_id or new_run_id()
     node = await NodeSession.start(config)
+    stop_on_signals(asyncio.current_task())
     try:
         result = await run_plan(node, plan, run_id)
+    except asyncio.CancelledError:
+        await _close_quietly(node)
+        raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None
     except BaseException:
         await _close_quietly(node)  # the run's own error is the one to report
         raise
@@ -147,6 +154,21 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     except DeliveryIncomplete as exc:
         raise DeliveryIncomplete(f"run {result[0]}: {exc}") from None
     return result
+
+
+def stop_on_signals(task: asyncio.Task | None) -> None:
+    """Cancel `task` on the first SIGTERM or SIGINT, then give both signals back to their defaults."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.warning("stopping: sealing and delivering what was measured (a second signal stops at once)")
+        if task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
 
 
 async def _close_quietly(node: NodeSession) -> None:
