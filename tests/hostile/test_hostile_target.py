@@ -1,0 +1,127 @@
+"""What a hostile target costs, end to end through real processes: the hostile server of tests/hostile/server.py
+misbehaves on one request of a run (or on /metrics), the released agent CLI runs against it and ships to a
+real collector on its own chDB path. For each case: the agent finishes with exit 0 and its one-line summary,
+every request of the run is stored exactly once, the bad one as an error of the expected class, the good ones
+without error, and a healthy run afterwards on the same spool is stored whole.
+
+One collector serves every case (process start-up dominates: ~2 s an agent run); the store is read once, after
+the collector stopped."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from siliconbench.collector.demo import free_port
+from tests.faults.procs import PY, REPO, Proc, start_collector
+
+REQUESTS = 5  # per run, at concurrency 1: the 3rd is the bad one
+# mode -> the error class its bad request is stored with ("" : every request succeeds)
+CASES = {
+    "endless": "overrun",                  # chunks until the request timeout
+    "past_max": "overrun",                 # 100 chunks past max_tokens, then [DONE]
+    "huge_line": "malformed_chunk",        # a 2 MiB SSE line
+    "bad_utf8": "malformed_chunk",
+    "usage_range": "malformed_chunk",      # usage.prompt_tokens = 20,000,000: past what the store takes
+    "usage_huge": "malformed_chunk",       # usage.completion_tokens = 99,999,999,999
+    "long_finish": "malformed_chunk",      # a 300-character finish_reason
+    "surrogate": "malformed_chunk",        # a lone surrogate in finish_reason
+    "html200": "truncated",                # 200 with an HTML page
+    "midchunk_close": "disconnected",      # the connection closed in the middle of a chunk
+    "slowloris": "timeout",                # a ping now and then, never a response
+    "nan_metrics": "",                     # NaN in /metrics: the series is dropped, the requests are fine
+}
+# The module's fixture runs 24 agent processes: ~45 s on an idle 2-core machine, a few times that loaded.
+pytestmark = pytest.mark.timeout(900)
+PLAN = ["--concurrency", "1", "--requests-per-step", str(REQUESTS), "--repetitions", "1", "--output-tokens", "8",
+        "--input-tokens", "8", "--warmup-requests", "0", "--request-timeout-s", "3"]
+
+
+def agent_run(target_port: int, collector_port: int, spool: Path, run_id: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "siliconbench.agent", "run", "--target", f"http://127.0.0.1:{target_port}",
+                           "--collector", f"127.0.0.1:{collector_port}", "--spool-dir", str(spool),
+                           "--run-id", run_id, *PLAN], capture_output=True, text=True, cwd=REPO, timeout=180)
+
+
+def start_hostile(mode: str, log_path: Path) -> tuple[Proc, int]:
+    port = free_port()
+    server = Proc.start("hostile server", ["-m", "tests.hostile.server", "--port", str(port), "--mode", mode],
+                       log_path)
+    server.wait_line("listening")
+    return server, port
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Per case: (bad run's agent, healthy run's agent, their run ids); then the store's rows per run."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    store = f"chdb://{tmp / 'store'}"
+    port = free_port()
+    collector = start_collector(store, port, tmp / "collector.log")
+    def case(mode: str) -> tuple:
+        server, target = start_hostile(mode, tmp / f"{mode}.log")
+        spool = tmp / f"spool-{mode}"
+        bad_id, healthy_id = (f"{mode}-{kind}-{uuid.uuid4().hex[:6]}" for kind in ("bad", "healthy"))
+        try:
+            bad = agent_run(target, port, spool, bad_id)
+            healthy = agent_run(target, port, spool, healthy_id)  # the server misbehaves only once
+        finally:
+            server.stop()
+        return bad, healthy, bad_id, healthy_id
+
+    try:
+        with ThreadPoolExecutor(3) as pool:  # cases are independent; their waits (timeouts, acks) overlap
+            runs = dict(zip(CASES, pool.map(case, CASES)))
+        peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # agents and servers
+    finally:
+        assert collector.stop() == 0, collector.log()[-3000:]
+    rows = subprocess.run([PY, "-m", "siliconbench.collector", "sql", "SELECT run_id, request_id, error_class "
+                           "FROM siliconbench.requests ORDER BY run_id, request_id", "--store", store],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert rows.returncode == 0, rows.stderr
+    stored: dict[str, list[tuple[str, str]]] = {}
+    for line in rows.stdout.strip().splitlines()[1:]:
+        run_id, request_id, error_class = (line.split("\t") + [""])[:3]
+        stored.setdefault(run_id, []).append((request_id, error_class))
+    return runs, stored, peak_rss_mib
+
+
+@pytest.mark.parametrize("mode", CASES)
+def test_one_bad_response_costs_one_request_and_nothing_else(outcomes, mode):
+    runs, stored, _ = outcomes
+    bad, healthy, bad_id, healthy_id = runs[mode]
+    assert bad.returncode == 0, bad.stderr[-3000:]
+    assert "Traceback" not in bad.stderr
+    assert f"{REQUESTS} requests served, {REQUESTS} stored, 0 set aside, 0 still in the spool" in bad.stderr
+    rows = stored.get(bad_id, [])
+    assert sorted(r for r, _ in rows) == [f"{bad_id}/0/{i}" for i in range(REQUESTS)]  # each exactly once
+    errors = {request_id: error for request_id, error in rows if error}
+    assert errors == ({f"{bad_id}/0/2": CASES[mode]} if CASES[mode] else {})
+    assert healthy.returncode == 0, healthy.stderr[-3000:]
+    assert [e for _, e in stored.get(healthy_id, [])] == [""] * REQUESTS
+
+
+def test_nan_in_metrics_is_dropped_with_a_warning(outcomes):
+    runs, _, _ = outcomes
+    assert "dropped: its value is nan; only finite numbers are stored" in runs["nan_metrics"][0].stderr
+
+
+def test_the_agents_memory_stays_bounded(outcomes):
+    """An endless stream made a record of millions of chunk offsets (agent RSS 337 MiB, issue 11)."""
+    *_, peak_rss_mib = outcomes
+    assert peak_rss_mib < 300, f"an agent or server peaked at {peak_rss_mib:.0f} MiB"
+
+
+def test_a_model_id_the_store_cannot_hold_stops_the_run_with_one_line(tmp_path):
+    server, target = start_hostile("long_model", tmp_path / "server.log")
+    try:
+        result = agent_run(target, free_port(), tmp_path / "spool", "long-model")
+    finally:
+        server.stop()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "serves a model whose id" in result.stderr and "is 300 characters long; the limit is 256" in result.stderr
