@@ -10,7 +10,9 @@ the collector stopped."""
 from __future__ import annotations
 
 import resource
+import signal
 import subprocess
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -125,3 +127,41 @@ def test_a_model_id_the_store_cannot_hold_stops_the_run_with_one_line(tmp_path):
         server.stop()
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "serves a model whose id" in result.stderr and "is 300 characters long; the limit is 256" in result.stderr
+
+
+def test_sigterm_mid_run_delivers_every_finished_request_and_says_what_was_kept(tmp_path):
+    """The server hangs on the 7th request (the 2nd of step 2) for longer than the test: SIGTERM lands there."""
+    store = f"chdb://{tmp_path / 'store'}"
+    collector_port = free_port()
+    collector = start_collector(store, collector_port, tmp_path / "collector.log")
+    port = free_port()
+    server = Proc.start("hostile server", ["-m", "tests.hostile.server", "--port", str(port), "--mode", "slowloris",
+                                           "--bad", str(REQUESTS + 2)], tmp_path / "server.log")
+    server.wait_line("listening")
+    args = [*PLAN, "--concurrency", "1,1", "--request-timeout-s", "600"]  # later flags win
+    agent = Proc.start("agent", ["-m", "siliconbench.agent", "run", "--target", f"http://127.0.0.1:{port}",
+                                 "--collector", f"127.0.0.1:{collector_port}", "--spool-dir", str(tmp_path / "spool"),
+                                 "--run-id", "sigterm-run", *args], tmp_path / "agent.log")
+    try:
+        wait_for_text(agent, "step 1/2")
+        agent.popen.send_signal(signal.SIGTERM)
+        code = agent.wait(120)
+    finally:
+        server.stop()
+        collector.stop()
+    served = REQUESTS + 1
+    assert code == 2 and "Traceback" not in agent.log()
+    assert (f"error: run sigterm-run interrupted: {served} requests served, {served} stored, 0 set aside, "
+            "0 still in the spool") in agent.log()
+    result = subprocess.run([PY, "-m", "siliconbench.collector", "sql", "SELECT count(), uniqExact(request_id) FROM "
+                             "siliconbench.requests WHERE run_id = 'sigterm-run'", "--store", store],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.stdout.strip().splitlines()[1].split("\t") == [str(served), str(served)]
+
+
+def wait_for_text(proc: Proc, text: str, timeout_s: float = 120.0) -> None:
+    """Wait until `proc`'s log holds `text` (a hang guard, not a measurement)."""
+    deadline = time.monotonic() + timeout_s
+    while text not in proc.log():
+        assert proc.popen.poll() is None and time.monotonic() < deadline, proc.log()[-3000:]
+        time.sleep(0.1)
