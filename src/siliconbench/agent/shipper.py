@@ -201,16 +201,20 @@ class Shipper:
 
     def _on_stored(self, size: int, requests: int, stored: asyncio.Future) -> None:
         entry = stored.result()  # _store raises only on a bug; the loop's handler logs it
-        self.spool.add(entry)
-        if entry.data is not None and self.disk_fault is None:
-            self.disk_fault = f"the spool {self.spool.directory} cannot write batch {entry.seq} ({entry.refused})"
-            log.error("%s: the load pauses before its next request and resumes when the disk takes writes again; "
-                      "the %d batches sealed meanwhile are held in memory", self.disk_fault, self._held())
+        self._queue(entry)
         self._requests_of[entry.seq] = requests
         self._unstored -= 1
         self._unstored_bytes -= size
         self._update_events()
         self._new.set()
+
+    def _queue(self, entry: Entry) -> None:
+        """Queue a written batch; one the disk refused starts a disk fault (see the module docstring)."""
+        self.spool.add(entry)
+        if entry.data is not None and self.disk_fault is None:
+            self.disk_fault = f"the spool {self.spool.directory} cannot write batch {entry.seq} ({entry.refused})"
+            log.error("%s: the load pauses before its next request and resumes when the disk takes writes again; "
+                      "the %d batches sealed meanwhile are held in memory", self.disk_fault, self._held())
 
     async def flush(self) -> None:
         """Seal what is buffered and return once every sealed batch is in the spool."""
@@ -424,7 +428,7 @@ class Shipper:
         requests = self._requests_of.pop(seq, 0)
         if halves:
             for half, half_requests in halves:
-                self.spool.add(half)
+                self._queue(half)
                 if counted:
                     self._requests_of[half.seq] = half_requests
             self.spool.remove(seq)
