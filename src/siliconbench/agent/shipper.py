@@ -16,7 +16,7 @@ one too large to send (left by an older agent), is split in two halves, each a n
 is the original's plus `.0`/`.1` (so a split repeated after a crash is stored once); halves are split
 again until only the offending record is alone, and that one is set aside in the spool's quarantine with
 the reason logged and counted (`set_aside`). A batch of 2,000 records with one bad record costs 11 splits
-of 12 sends, and 1,999 records are stored.
+(23 sends, each half that holds no bad record stored at once), and 1,999 records are stored.
 
 The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
 before each request (in its own process) and between steps, so a long outage pauses the benchmark instead
@@ -187,7 +187,7 @@ class Shipper:
         stored = asyncio.wrap_future(self._io.submit(self._store, parts))
         stored.add_done_callback(partial(self._on_stored, size, requests))
         if self._bytes() >= self.spool.max_bytes and self._room.is_set():
-            log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new load steps wait "
+            log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new requests wait "
                         "until the collector catches up; nothing is dropped", self.spool.directory,
                         self._bytes() / 2**20, self.pending, self._address)
         self._update_events()
