@@ -233,6 +233,10 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
     assert not waiter.done() and "No space left on device" in (shipper.disk_fault or "")
     assert "the load pauses before its next request" in caplog.text
     assert not list(tmp_path.glob("*.batch")) and shipper.pending == 3
+    bound, shipper.spool.max_bytes = shipper.spool.max_bytes, shipper.spool.bytes  # memory held at the bound
+    shipper.add_samples([pb.DeviceSample(run_id=unique_id, source="host", device="host", values={"cpu_pct": 1.0})])
+    assert shipper.samples_dropped == 1 and "device samples are dropped" in caplog.text
+    shipper.spool.max_bytes = bound
     full = False
     await asyncio.wait_for(waiter, 20)
     assert shipper.disk_fault is None and len(list(tmp_path.glob("*.batch"))) == 3

@@ -21,8 +21,9 @@ the reason logged and counted (`set_aside`). A batch of 2,000 records with one b
 The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
 before each request (in its own process) and between steps, so a long outage pauses the benchmark instead
 of dropping data. The disk is part of that promise: while it refuses writes (full, read-only, quota) the
-batches sealed meanwhile are held in memory (counted against the spool's bound), `wait_for_room()` blocks
-too and `disk_fault` says why, once in the log; every `max_age_s` the held batches are written again (or,
+batches sealed meanwhile are held in memory (counted against the spool's bound, past which device samples
+are dropped and counted: the only data the agent ever drops), `wait_for_room()` blocks too and
+`disk_fault` says why, once in the log; every `max_age_s` the held batches are written again (or,
 with none held, a probe), and the load resumes when the disk takes them.
 
 What a kill can lose: a step's last records are sealed with its StepEvent, and SIGTERM/SIGINT seal
@@ -127,6 +128,7 @@ class Shipper:
         self.set_aside = 0                    # records (of any kind) the collector refused, kept in quarantine
         self.requests_set_aside = 0
         self.disk_fault: str | None = None    # why the spool's disk refuses writes, while it does
+        self.samples_dropped = 0              # device samples dropped while that held memory at its bound
         self.on_command: Callable[[pb.Command], None] | None = None  # fleet runs: commands from the collector
         self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
         self._progress_version = 0
@@ -147,6 +149,14 @@ class Shipper:
         self._add(_REQUESTS_TAG, record)
 
     def add_samples(self, samples: list[pb.DeviceSample]) -> None:
+        """Device samples go on while the load pauses; past the spool's bound with the disk refusing writes
+        they would grow memory without end, so they are dropped then (counted, said once)."""
+        if self.disk_fault is not None and self._bytes() >= self.spool.max_bytes:
+            if not self.samples_dropped:
+                log.error("%s and the %.0f MiB held in memory reach the spool's bound: device samples are dropped "
+                          "until the disk takes writes again", self.disk_fault, self._bytes() / 2**20)
+            self.samples_dropped += len(samples)
+            return
         for sample in samples:
             self._add(_SAMPLES_TAG, sample)
 
