@@ -38,8 +38,3 @@ def number_fault(value: float) -> str | None:
     """Why the store cannot take `value` as a measured number (NaN and infinities); None when it can."""
     return None if math.isfinite(value) else f"is {value}; only finite numbers are stored"
 
-
-def clip_text(value: str, max_chars: int) -> str:
-    """`value` made storable for a text the agent writes itself (an error message quoting the server):
-    cut to `max_chars` and with anything that is not UTF-8 replaced."""
-    return value[:max_chars].encode(errors="replace").decode()
