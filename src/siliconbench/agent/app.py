@@ -4,10 +4,12 @@ plan, then wait until the collector has acknowledged everything."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -140,35 +142,50 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     await check_target(config, plan)
     run_id = run_id or new_run_id()
     node = await NodeSession.start(config)
-    stop_on_signals(asyncio.current_task())
-    try:
-        result = await run_plan(node, plan, run_id)
-    except asyncio.CancelledError:
-        await _close_quietly(node)
-        raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None
-    except BaseException:
-        await _close_quietly(node)  # the run's own error is the one to report
-        raise
-    try:
-        await node.close()
-    except DeliveryIncomplete as exc:
-        raise DeliveryIncomplete(f"run {result[0]}: {exc}") from None
+    with stop_on_signals(asyncio.current_task()):
+        try:
+            result = await run_plan(node, plan, run_id)
+        except asyncio.CancelledError:
+            await _close_quietly(node)
+            raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None
+        except BaseException:
+            await _close_quietly(node)  # the run's own error is the one to report
+            raise
+        try:
+            await node.close()
+        except DeliveryIncomplete as exc:
+            raise DeliveryIncomplete(f"run {run_id}: {exc}") from None
+        except asyncio.CancelledError:  # a signal while delivering: the rest stays in the spool
+            raise RunInterrupted(f"run {run_id} interrupted while delivering: {node.shipper.delivery()}") from None
     return result
 
 
-def stop_on_signals(task: asyncio.Task | None) -> None:
-    """Cancel `task` on the first SIGTERM or SIGINT, then give both signals back to their defaults."""
+@contextlib.contextmanager
+def stop_on_signals(task: asyncio.Task | None) -> Iterator[None]:
+    """While in the block, the first SIGTERM or SIGINT cancels `task` and gives both signals back to their
+    defaults (a second one acts as usual). Not in the main thread (signals cannot be caught there): nothing."""
     loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def restore() -> None:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
     def stop() -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        restore()
         log.warning("stopping: sealing and delivering what was measured (a second signal stops at once)")
         if task is not None:
             task.cancel()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
+    try:
+        for sig in signals:
+            loop.add_signal_handler(sig, stop)
+    except (RuntimeError, ValueError):  # not the main thread
+        restore()
+    try:
+        yield
+    finally:
+        restore()
 
 
 async def _close_quietly(node: NodeSession) -> None:
