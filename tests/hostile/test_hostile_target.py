@@ -40,7 +40,7 @@ CASES = {
 # The module's fixture runs 24 agent processes: ~45 s on an idle 2-core machine, a few times that loaded.
 pytestmark = pytest.mark.timeout(900)
 PLAN = ["--concurrency", "1", "--requests-per-step", str(REQUESTS), "--repetitions", "1", "--output-tokens", "8",
-        "--input-tokens", "8", "--warmup-requests", "0", "--request-timeout-s", "3"]
+        "--input-tokens", "8", "--warmup-requests", "0", "--request-timeout-s", "5"]  # slowloris costs 5 s
 
 
 # The agent's CLI, in a process that prints its own peak RSS as it exits (RUSAGE_CHILDREN would mix in
