@@ -31,3 +31,18 @@ def test_server_metrics_pair_start_and_end_values():
     generated = metrics["vllm:generation_tokens_total"]
     assert (generated.step, generated.start_value, generated.end_value) == (2, 1280.0, 2560.0)
     assert server_metrics("r", 0, None, None) == []
+
+
+def test_a_series_the_store_cannot_take_is_dropped_alone_with_a_warning(caplog):
+    good = ("vllm:num_requests_running", "")
+    nan = ("vllm:num_requests_waiting", "")
+    surrogate = ("vllm:kv_cache_usage_perc", 'model_name="\ud800"')
+    long_labels = ("vllm:prompt_tokens_total", 'model_name="' + "m" * 5000 + '"')
+    start = {good: 1.0, nan: float("nan"), surrogate: 0.5, long_labels: 1.0}
+    end = {good: 2.0, nan: 3.0, surrogate: 0.5, long_labels: float("inf")}
+    metrics = server_metrics("r", 1, start, end)
+    assert [(m.name, m.start_value, m.end_value) for m in metrics] == [("vllm:num_requests_running", 1.0, 2.0)]
+    assert [m.SerializeToString() for m in metrics]  # what is kept can be encoded
+    dropped = [r.getMessage() for r in caplog.records]
+    assert len(dropped) == 3 and all("dropped" in m for m in dropped)
+    assert any("nan; only finite" in m for m in dropped) and any("not valid UTF-8" in m for m in dropped)

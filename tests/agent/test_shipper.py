@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import time
 
@@ -10,8 +11,9 @@ import grpc
 import pytest
 
 from siliconbench.agent.errors import DeliveryIncomplete
+from siliconbench.agent import shipper as shipper_module
 from siliconbench.agent.shipper import FIRST_BACKOFF_S, Shipper
-from siliconbench.agent.spool import Spool
+from siliconbench.agent.spool import Entry, Spool
 from siliconbench.collector.server import build_server
 from siliconbench.core.wire import pb
 from tests.collector.test_service import count, record
@@ -85,7 +87,8 @@ async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(u
     shipper = shipper_for(free_port(), f"agent-{unique_id}", tmp_path)
     shipper.start()
     shipper.add_request(record(unique_id, 0))
-    with pytest.raises(DeliveryIncomplete, match=f"stay in the spool {tmp_path}"):
+    with pytest.raises(DeliveryIncomplete, match=f"^1 requests served, 0 stored, 0 set aside, 1 still in the spool: "
+                                                 f".* stay in the spool {tmp_path}"):
         await shipper.close(timeout_s=0.5)
     assert len(list(tmp_path.glob("*.batch"))) == 1
 
@@ -134,12 +137,116 @@ async def test_a_batch_the_collector_rejects_is_quarantined_not_retried(store, u
         shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
         shipper.start()
         shipper.add_request(record(unique_id, 0, start_unix_ns=5))  # 1970: not a plausible time
-        await shipper.close(timeout_s=20)
+        with pytest.raises(DeliveryIncomplete, match="1 requests served, 0 stored, 1 set aside, 0 still in the "
+                                                     "spool: the collector refused 1 records"):
+            await shipper.close(timeout_s=20)
     finally:
         await srv.stop(1)
         service.close()
-    assert shipper.rejected == 1
+    assert shipper.set_aside == 1 and shipper.requests_set_aside == 1
     assert len(list((tmp_path / "quarantine").glob("*.batch"))) == 1
+
+
+def distinct(store, run_id: str) -> tuple[int, int]:
+    """(rows, distinct request ids) of the run's requests: equal when each is stored once."""
+    return store.query("SELECT count(), uniqExact(request_id) FROM {db}.requests WHERE run_id = {r:String}",
+                       {"r": run_id}).result_rows[0]
+
+
+async def test_a_refused_batch_is_split_until_only_the_bad_records_are_set_aside(store, unique_id, tmp_path):
+    srv, service, port = await build_server(store, "127.0.0.1:0")
+    bad = {7, 13}  # 1970 start times: not plausible, so any batch holding one is refused whole
+    try:
+        shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=20)
+        shipper.start()
+        for i in range(20):
+            shipper.add_request(record(unique_id, i, **({"start_unix_ns": 5} if i in bad else {})))
+        for i in range(20, 25):  # the batch behind the refused one
+            shipper.add_request(record(unique_id, i))
+        with pytest.raises(DeliveryIncomplete, match="25 requests served, 23 stored, 2 set aside, 0 still"):
+            await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert distinct(store, unique_id) == (23, 23)
+    assert (shipper.served, shipper.stored, shipper.set_aside, shipper.requests_set_aside) == (25, 23, 2, 2)
+    quarantine = Spool(tmp_path / "quarantine", "x")
+    kept = [pb.Batch.FromString(quarantine.read(Entry(int(p.stem), 0))) for p in quarantine.directory.glob("*.batch")]
+    assert sorted(r.request_id for b in kept for r in b.requests) == sorted(f"{unique_id}/0/{i}" for i in bad)
+
+
+async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone_is_set_aside(
+        store, unique_id, tmp_path, monkeypatch):
+    agent = f"agent-{unique_id}"
+    spool = Spool.open(tmp_path, agent)  # as an older agent left it: one batch of 10 records, no size bound
+    records = [record(unique_id, i) for i in range(10)]
+    huge = record(unique_id, 10, error_message="x" * 4000)
+    spool.write(1, pb.Batch(seq=1, batch_id=f"{agent}/old/1", requests=records).SerializeToString())
+    spool.write(2, pb.Batch(seq=2, batch_id=f"{agent}/old/2", requests=[huge]).SerializeToString())
+    spool.close()
+    monkeypatch.setattr(shipper_module, "MAX_MESSAGE_BYTES", 3 * records[0].ByteSize())  # 2 records a message
+    srv, service, port = await build_server(store, "127.0.0.1:0")
+    try:
+        shipper = shipper_for(port, agent, tmp_path)
+        shipper.start()
+        with pytest.raises(DeliveryIncomplete, match="refused 1 records"):
+            await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert distinct(store, unique_id) == (10, 10)
+    assert shipper.set_aside == 1 and len(list((tmp_path / "quarantine").glob("*.batch"))) == 1
+
+
+async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit(unique_id, tmp_path, monkeypatch):
+    monkeypatch.setattr(shipper_module, "MAX_BATCH_BYTES", 1000)
+    shipper = shipper_for(free_port(), "agent-a", tmp_path)
+    for i in range(30):
+        shipper.add_request(record(unique_id, i))
+    await shipper.flush()
+    sizes = [len(shipper.spool.read(e)) for e in shipper.spool.entries.values()]
+    assert len(sizes) > 1 and max(sizes) <= 1000 + 64
+    assert sum(len(pb.Batch.FromString(shipper.spool.read(e)).requests) for e in shipper.spool.entries.values()) == 30
+    shipper.spool.close()
+
+
+async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_again(
+        store, unique_id, tmp_path, monkeypatch, caplog):
+    """ENOSPC injected where the spool writes its files (the disk fills during a collector outage)."""
+    full = True
+    put = Spool._put
+
+    def put_or_enospc(self, path, data):
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        put(self, path, data)
+
+    monkeypatch.setattr(Spool, "_put", put_or_enospc)
+    port = free_port()  # no collector yet
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
+    shipper.start()
+    for i in range(12):
+        shipper.add_request(record(unique_id, i))
+    await shipper.flush()
+    waiter = asyncio.create_task(shipper.wait_for_room())
+    await asyncio.sleep(0.6)  # several retries of the disk
+    assert not waiter.done() and "No space left on device" in (shipper.disk_fault or "")
+    assert "the load pauses before its next request" in caplog.text
+    assert not list(tmp_path.glob("*.batch")) and shipper.pending == 3
+    bound, shipper.spool.max_bytes = shipper.spool.max_bytes, shipper.spool.bytes  # memory held at the bound
+    shipper.add_samples([pb.DeviceSample(run_id=unique_id, source="host", device="host", values={"cpu_pct": 1.0})])
+    assert shipper.samples_dropped == 1 and "device samples are dropped" in caplog.text
+    shipper.spool.max_bytes = bound
+    full = False
+    await asyncio.wait_for(waiter, 20)
+    assert shipper.disk_fault is None and len(list(tmp_path.glob("*.batch"))) == 3
+    srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
+    try:
+        await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert distinct(store, unique_id) == (12, 12)
 
 
 class AcksOneThenFails:

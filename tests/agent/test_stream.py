@@ -120,6 +120,11 @@ def test_error_event_that_is_a_bare_string_keeps_the_string(dumps):
     b'{"choices": [{"finish_reason": 1}]}', b"",
     b'{"choices": [], "usage": {"completion_tokens": -5}}',               # a count the record cannot hold
     b'{"choices": [], "usage": {"prompt_tokens": 99999999999}}',
+    # values the store refuses (core/limits.py): one malformed request, not a refused batch
+    b'{"choices": [], "usage": {"prompt_tokens": 20000000}}',
+    b'{"choices": [{"index": 0, "text": "a", "finish_reason": "' + b"x" * 300 + b'"}]}',
+    b'{"choices": [{"index": 0, "text": "a", "finish_reason": "\\ud800"}]}',   # a lone surrogate
+    b'{"error": {"message": "\\udfff"}}',                                    # in the server's error event
 ])
 def test_malformed_chunk_raises_a_typed_error(payload):
     with pytest.raises(MalformedChunk, match="not a completion chunk"):

@@ -4,10 +4,12 @@ plan, then wait until the collector has acknowledged everything."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +19,7 @@ from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
 from siliconbench.core.plan import Plan
 from siliconbench.agent.fleet import FleetRunner
-from siliconbench.agent.errors import ConfigError, DeliveryIncomplete
+from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
 from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
 from siliconbench.agent.samplers.runner import SamplerRunner
@@ -134,16 +136,56 @@ async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
 
 
 async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
-    """One run from start to full delivery: what `siliconbench-agent run` does."""
+    """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
+    stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
+    spool) and RunInterrupted says what was kept. A second signal acts as usual."""
     await check_target(config, plan)
+    run_id = run_id or new_run_id()
     node = await NodeSession.start(config)
-    try:
-        result = await run_plan(node, plan, run_id)
-    except BaseException:
-        await _close_quietly(node)  # the run's own error is the one to report
-        raise
-    await node.close()
+    with stop_on_signals(asyncio.current_task()):
+        try:
+            result = await run_plan(node, plan, run_id)
+        except asyncio.CancelledError:
+            await _close_quietly(node)
+            raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None
+        except BaseException:
+            await _close_quietly(node)  # the run's own error is the one to report
+            raise
+        try:
+            await node.close()
+        except DeliveryIncomplete as exc:
+            raise DeliveryIncomplete(f"run {run_id}: {exc}") from None
+        except asyncio.CancelledError:  # a signal while delivering: the rest stays in the spool
+            raise RunInterrupted(f"run {run_id} interrupted while delivering: {node.shipper.delivery()}") from None
     return result
+
+
+@contextlib.contextmanager
+def stop_on_signals(task: asyncio.Task | None) -> Iterator[None]:
+    """While in the block, the first SIGTERM or SIGINT cancels `task` and gives both signals back to their
+    defaults (a second one acts as usual). Not in the main thread (signals cannot be caught there): nothing."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def restore() -> None:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+    def stop() -> None:
+        restore()
+        log.warning("stopping: sealing and delivering what was measured (a second signal stops at once)")
+        if task is not None:
+            task.cancel()
+
+    try:
+        for sig in signals:
+            loop.add_signal_handler(sig, stop)
+    except (RuntimeError, ValueError):  # not the main thread
+        restore()
+    try:
+        yield
+    finally:
+        restore()
 
 
 async def _close_quietly(node: NodeSession) -> None:

@@ -30,7 +30,7 @@ class AgentConfig:
     ack_timeout_s: PositiveFloat = 60.0
     scenario: Str = ""
     spool_dir: Path = DEFAULT_SPOOL_DIR                 # unacknowledged batches live in spool_dir/batches
-    spool_max_mb: Annotated[Int, Field(ge=1)] = DEFAULT_SPOOL_MB  # new load steps wait for the collector past it
+    spool_max_mb: Annotated[Int, Field(ge=1)] = DEFAULT_SPOOL_MB  # new requests wait for the collector past it
     tls: ClientTls = ClientTls()                        # any file given: TLS toward the collector
     neuron_monitor: Str = "neuron-monitor"              # a name on PATH, or a path
 

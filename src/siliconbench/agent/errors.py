@@ -9,7 +9,8 @@ request's record as its `error_class` (siliconbench/core/outcomes.py) and the ru
     └── AgentError
         ├── TargetUnreachable         the vLLM target does not answer
         ├── TargetMisconfigured       it answers but cannot serve the benchmark (no such model, refuses warm-up)
-        ├── DeliveryIncomplete        batches the collector has not acknowledged remain in the spool at exit
+        ├── DeliveryIncomplete        records were set aside, or batches remain in the spool at exit
+        ├── RunInterrupted            SIGTERM or SIGINT stopped a run; what was measured was delivered
         └── WorkerCrashed             a worker process died; its unfinished requests are stored as errors
 
     StreamFault                       one request failed; `error_class` is what its record stores
@@ -36,7 +37,7 @@ from siliconbench.core.errors import ConfigError, ExitCode, SiliconbenchError
 from siliconbench.core.outcomes import ErrorClass
 
 __all__ = ["AgentError", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
-           "HttpFault", "MalformedChunk", "RequestTimedOut", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
+           "HttpFault", "MalformedChunk", "RequestTimedOut", "RunInterrupted", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
            "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
 
 
@@ -60,6 +61,10 @@ class DeliveryIncomplete(AgentError):
     """Data the collector has not acknowledged remains at exit."""
 
     exit_code = ExitCode.COLLECTOR
+
+
+class RunInterrupted(AgentError):
+    """SIGTERM or SIGINT stopped the run; the message says what was kept."""
 
 
 class WorkerCrashed(AgentError):

@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Protocol
@@ -241,6 +241,9 @@ class Sender:
         self._client = StreamingClient(base_url, plan.request_timeout_s)
         self._timer = DeadlineTimer()
         self.next_number = 0  # of the share being sent; read by a worker's outbox while the share runs
+        # awaited before each request: the agent's own sink pauses the load while its spool takes no batches
+        # (full, or its disk refuses writes); the wait shows as dispatch delay. Workers pause between steps.
+        self.gate: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         self._timer.start()
@@ -293,6 +296,8 @@ class Sender:
 
     async def _one(self, request: bytes, record: pb.RequestRecord, scheduled_ns: int,
                    done: Done) -> None:
+        if self.gate is not None:
+            await self.gate()
         await send_request(self._client, request, record, self._max_tokens, scheduled_ns)
         done(record)
 
@@ -411,6 +416,7 @@ class LoadGenerator:
         plan, target = self._plan, self._target
         if plan.workers == 1:
             self._sender = Sender(plan, target.model, target.base_url, self._prompts, self._run_id)
+            self._sender.gate = self._sink.wait_for_room
             self._sender.start()
             return
         from siliconbench.agent.workers import WorkerPool  # here, not at the top: siliconbench.agent.workers imports this module

@@ -38,7 +38,7 @@ NODE_FLAGS = [
     flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
     flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
     flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),
-    flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new load steps wait for the collector.")], DEFAULT_SPOOL_MB),
+    flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new requests wait for the collector.")], DEFAULT_SPOOL_MB),
     flag("tls_ca", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CA, help="PEM CA of the collector's certificate: connect with TLS.", show_default=False)], None),
     flag("tls_cert", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM client certificate for mTLS (with --tls-key).", show_default=False)], None),
     flag("tls_key", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)], None),

@@ -7,6 +7,7 @@ import logging
 
 import aiohttp
 
+from siliconbench.core.limits import MAX_TEXT_CHARS, number_fault, text_fault
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,27 @@ async def scrape(session: aiohttp.ClientSession, base_url: str) -> Series | None
 
 
 def server_metrics(run_id: str, step: int, start: Series | None, end: Series | None) -> list[pb.ServerMetric]:
-    """One ServerMetric per series seen at either end of the step (a missing end counts as 0)."""
+    """One ServerMetric per series seen at either end of the step (a missing end counts as 0). A series the
+    store cannot take (a NaN or infinite value, labels past MAX_TEXT_CHARS or not UTF-8: core/limits.py) is
+    dropped with a warning: the collector would refuse the batch holding it, and the good records beside it."""
     start = start or {}
     end = end or {}
-    return [pb.ServerMetric(run_id=run_id, step=step, name=name, labels=labels,
-                            start_value=start.get((name, labels), 0.0), end_value=end.get((name, labels), 0.0))
-            for name, labels in sorted(start.keys() | end.keys())]
+    kept = []
+    for name, labels in sorted(start.keys() | end.keys()):
+        values = start.get((name, labels), 0.0), end.get((name, labels), 0.0)
+        fault = _unstorable(labels, values)
+        if fault:
+            log.warning("server metric %s{%s} of step %d dropped: %s", name, labels[:80], step, fault)
+            continue
+        kept.append(pb.ServerMetric(run_id=run_id, step=step, name=name, labels=labels,
+                                    start_value=values[0], end_value=values[1]))
+    return kept
+
+
+def _unstorable(labels: str, values: tuple[float, float]) -> str | None:
+    """Why the store cannot take the series; None when it can."""
+    fault = text_fault(labels, MAX_TEXT_CHARS)
+    if fault:
+        return f"its labels {fault}"
+    fault = number_fault(values[0]) or number_fault(values[1])
+    return f"its value {fault}" if fault else None

@@ -10,8 +10,26 @@ batch_id) of a replay are the ones first sent, nothing is stored twice. A stream
 cleanly (it does so at its maximum stream age, to spread agents over replicas) is reopened at once
 on a new connection; the back-off restarts from its first step after any stream that was acknowledged.
 
+No batch can hold up the ones behind it. A sealed batch stays under the transport limit (`MAX_BATCH_BYTES`:
+the open batch is sealed before an item would push it over). A batch the collector refuses as invalid, or
+one too large to send (left by an older agent), is split in two halves, each a new spooled batch whose id
+is the original's plus `.0`/`.1` (so a split repeated after a crash is stored once); halves are split
+again until only the offending record is alone, and that one is set aside in the spool's quarantine with
+the reason logged and counted (`set_aside`). A batch of 2,000 records with one bad record costs 11 splits
+(23 sends, each half that holds no bad record stored at once), and 1,999 records are stored.
+
 The spool is bounded: while it is full, `wait_for_room()` blocks, and the load generator awaits it
-between steps, so a long outage pauses the benchmark instead of dropping data.
+before each request (in its own process) and between steps, so a long outage pauses the benchmark instead
+of dropping data. The disk is part of that promise: while it refuses writes (full, read-only, quota) the
+batches sealed meanwhile are held in memory (counted against the spool's bound, past which device samples
+are dropped and counted: the only data the agent ever drops), `wait_for_room()` blocks too and
+`disk_fault` says why, once in the log; every `max_age_s` the held batches are written again (or,
+with none held, a probe), and the load resumes when the disk takes them.
+
+What a kill can lose: a step's last records are sealed with its StepEvent, and SIGTERM/SIGINT seal
+and drain (agent/app.py); SIGKILL loses the records not yet sealed, at most `max_age_s` (0.25 s) of
+finished requests, plus the batches held in memory while the disk refused writes. Files are not
+fsynced (agent/spool.py): a node's power loss can lose what the page cache held.
 
 Off the stamping loop: in single-process mode the shipper shares its event loop with the load generator's
 read callbacks, so nothing heavy may run there. Each item is encoded once as it is added (2.1 us for a
@@ -44,6 +62,7 @@ from siliconbench.core.wire import pb
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # room for the seq, the batch id and the message framing
 STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
@@ -70,8 +89,9 @@ def _delimited(tag: bytes, data: bytes) -> bytes:
 _BATCH_TAG = _tag(pb.AgentMessage, "batch", 2)
 _SEQ_TAG = _tag(pb.Batch, "seq", 0)
 _BATCH_ID_TAG = _tag(pb.Batch, "batch_id", 2)
-_RUNS_TAG, _STEPS_TAG, _REQUESTS_TAG, _SAMPLES_TAG, _METRICS_TAG = (
-    _tag(pb.Batch, name, 2) for name in ("runs", "steps", "requests", "samples", "server_metrics"))
+_LISTS = ("runs", "steps", "requests", "samples", "server_metrics")  # the repeated fields of a Batch
+_ITEM_TAGS = tuple(_tag(pb.Batch, name, 2) for name in _LISTS)
+_RUNS_TAG, _STEPS_TAG, _REQUESTS_TAG, _SAMPLES_TAG, _METRICS_TAG = _ITEM_TAGS
 
 
 class Shipper:
@@ -90,6 +110,7 @@ class Shipper:
         self._parts: list[bytes] = [b""]     # the open batch, encoded field by field; [0]: its seq and id
         self._items = 0
         self._open_bytes = 0
+        self._open_requests = 0
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool")  # see the module docstring
         self._unstored = 0                   # batches sealed and not yet in the spool
         self._unstored_bytes = 0
@@ -100,7 +121,14 @@ class Shipper:
         self._room = asyncio.Event()
         self._room.set()
         self._tasks: list[asyncio.Task] = []
-        self.rejected = 0
+        self._splitting: set[int] = set()  # batches being split (see the module docstring)
+        self._requests_of: dict[int, int] = {}  # seq -> request records in it, for batches of this process
+        self.served = 0                       # request records added
+        self.stored = 0                       # ... acknowledged by the collector
+        self.set_aside = 0                    # records (of any kind) the collector refused, kept in quarantine
+        self.requests_set_aside = 0
+        self.disk_fault: str | None = None    # why the spool's disk refuses writes, while it does
+        self.samples_dropped = 0              # device samples dropped while that held memory at its bound
         self.on_command: Callable[[pb.Command], None] | None = None  # fleet runs: commands from the collector
         self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
         self._progress_version = 0
@@ -113,12 +141,22 @@ class Shipper:
         self._add(_RUNS_TAG, event)
 
     def add_step(self, event: pb.StepEvent) -> None:
+        """The step's event, and with it the step's last records, sealed at once (see the module docstring)."""
         self._add(_STEPS_TAG, event)
+        self.seal()
 
     def add_request(self, record: pb.RequestRecord) -> None:
         self._add(_REQUESTS_TAG, record)
 
     def add_samples(self, samples: list[pb.DeviceSample]) -> None:
+        """Device samples go on while the load pauses; past the spool's bound with the disk refusing writes
+        they would grow memory without end, so they are dropped then (counted, said once)."""
+        if self.disk_fault is not None and self._bytes() >= self.spool.max_bytes:
+            if not self.samples_dropped:
+                log.error("%s and the %.0f MiB held in memory reach the spool's bound: device samples are dropped "
+                          "until the disk takes writes again", self.disk_fault, self._bytes() / 2**20)
+            self.samples_dropped += len(samples)
+            return
         for sample in samples:
             self._add(_SAMPLES_TAG, sample)
 
@@ -136,9 +174,14 @@ class Shipper:
 
     def _add(self, tag: bytes, item: Message) -> None:
         field = _delimited(tag, item.SerializeToString())
+        if self._items and self._open_bytes + len(field) > MAX_BATCH_BYTES:
+            self.seal()  # an item too large on its own is sealed alone, then set aside when it is sent
         self._parts.append(field)
         self._open_bytes += len(field)
         self._items += 1
+        if tag == _REQUESTS_TAG:
+            self._open_requests += 1
+            self.served += 1
         if self._items >= self._max_items:
             self.seal()
 
@@ -147,14 +190,14 @@ class Shipper:
         in the spool, and on its way to the collector, once that thread has written it (`flush`)."""
         if not self._items:
             return
-        parts, size = self._parts, self._open_bytes
-        self._parts, self._items, self._open_bytes = [b""], 0, 0
+        parts, size, requests = self._parts, self._open_bytes, self._open_requests
+        self._parts, self._items, self._open_bytes, self._open_requests = [b""], 0, 0, 0
         self._unstored += 1
         self._unstored_bytes += size
         stored = asyncio.wrap_future(self._io.submit(self._store, parts))
-        stored.add_done_callback(partial(self._on_stored, size))
-        if self._full() and self._room.is_set():
-            log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new load steps wait "
+        stored.add_done_callback(partial(self._on_stored, size, requests))
+        if self._bytes() >= self.spool.max_bytes and self._room.is_set():
+            log.warning("spool %s is full (%.0f MiB, %d batches unacknowledged by %s): new requests wait "
                         "until the collector catches up; nothing is dropped", self.spool.directory,
                         self._bytes() / 2**20, self.pending, self._address)
         self._update_events()
@@ -166,12 +209,22 @@ class Shipper:
         parts[0] = _SEQ_TAG + _varint(seq) + _delimited(_BATCH_ID_TAG, batch_id)
         return self.spool.write(seq, b"".join(parts))
 
-    def _on_stored(self, size: int, stored: asyncio.Future) -> None:
-        self.spool.add(stored.result())  # _store raises only on a bug; the loop's handler logs it
+    def _on_stored(self, size: int, requests: int, stored: asyncio.Future) -> None:
+        entry = stored.result()  # _store raises only on a bug; the loop's handler logs it
+        self._queue(entry)
+        self._requests_of[entry.seq] = requests
         self._unstored -= 1
         self._unstored_bytes -= size
         self._update_events()
         self._new.set()
+
+    def _queue(self, entry: Entry) -> None:
+        """Queue a written batch; one the disk refused starts a disk fault (see the module docstring)."""
+        self.spool.add(entry)
+        if entry.data is not None and self.disk_fault is None:
+            self.disk_fault = f"the spool {self.spool.directory} cannot write batch {entry.seq} ({entry.refused})"
+            log.error("%s: the load pauses before its next request and resumes when the disk takes writes again; "
+                      "the %d batches sealed meanwhile are held in memory", self.disk_fault, self._held())
 
     async def flush(self) -> None:
         """Seal what is buffered and return once every sealed batch is in the spool."""
@@ -187,14 +240,16 @@ class Shipper:
         return self.spool.bytes + self._unstored_bytes
 
     def _full(self) -> bool:
-        return self._bytes() >= self.spool.max_bytes
+        return self._bytes() >= self.spool.max_bytes or self.disk_fault is not None
+
+    def _held(self) -> int:
+        return sum(e.data is not None for e in self.spool.entries.values())
 
     async def wait_for_room(self) -> None:
         """Return at once while the spool has room; while it is full, wait for acknowledgements.
         The load generator awaits this between steps."""
         if not self._room.is_set():
             await self._room.wait()
-            log.info("spool %s has room again: resuming", self.spool.directory)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -203,15 +258,16 @@ class Shipper:
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Seal what is buffered, then wait up to `timeout_s` for the collector to acknowledge
-        everything. What is still unacknowledged then stays in the spool for the next start."""
+        everything. What is still unacknowledged then stays in the spool for the next start. Raises
+        DeliveryIncomplete, with `delivery()` in its message, when anything was set aside or is undelivered."""
         self.seal()
         try:
             await asyncio.wait_for(self._drained.wait(), timeout_s)
         except asyncio.TimeoutError:
             raise DeliveryIncomplete(
-                f"{self.pending} batches ({self._bytes() / 2**20:.1f} MiB) were not acknowledged by the collector "
-                f"at {self._address} within {timeout_s:.0f} s; they stay in the spool {self.spool.directory} and are "
-                "delivered when the agent next starts with it"
+                f"{self.delivery()}: {self.pending} batches ({self._bytes() / 2**20:.1f} MiB) were not acknowledged by "
+                f"the collector at {self._address} within {timeout_s:.0f} s; they stay in the spool "
+                f"{self.spool.directory} and are delivered when the agent next starts with it"
             ) from None
         finally:
             for task in self._tasks:
@@ -219,11 +275,36 @@ class Shipper:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._io.shutdown()  # batches still being written reach the disk before the spool's lock goes
             self.spool.close()
+        if self.set_aside:
+            raise DeliveryIncomplete(
+                f"{self.delivery()}: the collector refused {self.set_aside} records; they are kept in "
+                f"{self.spool.directory / 'quarantine'} and the log says why")
+        log.info("%s", self.delivery())
+
+    def delivery(self) -> str:
+        """One line on the request records of this process: served, stored, set aside, still in the spool."""
+        return (f"{self.served} requests served, {self.stored} stored, {self.requests_set_aside} set aside, "
+                f"{self.served - self.stored - self.requests_set_aside} still in the spool")
 
     async def _sealer(self) -> None:
         while True:
             await asyncio.sleep(self._max_age_s)
             self.seal()
+            if self.disk_fault is not None:
+                await self._retry_disk()
+
+    async def _retry_disk(self) -> None:
+        """Write the batches held in memory again (a probe when none is held); lift the fault once all are on disk."""
+        held = [e for e in self.spool.entries.values() if e.data is not None]
+        if await asyncio.wrap_future(self._io.submit(self._persist, held)):
+            log.warning("%s before; the disk takes writes again: %d held batches written, the load resumes",
+                        self.disk_fault, len(held))
+            self.disk_fault = None
+            self._update_events()
+
+    def _persist(self, held: list[Entry]) -> bool:
+        """On the spool thread."""
+        return all(self.spool.persist(e) for e in held) if held else self.spool.writable()
 
     async def _connection(self) -> None:
         backoff = FIRST_BACKOFF_S
@@ -283,15 +364,19 @@ class Shipper:
                 if version > progress_sent:
                     await call.write(message)
                     progress_sent = version
-            for entry in [e for s, e in self.spool.entries.items() if s > sent]:
+            for entry in [e for s, e in self.spool.entries.items() if s > sent and s not in self._splitting]:
                 try:
                     message = await asyncio.wrap_future(self._io.submit(self._message, entry))
                 except (SpoolCorrupt, OSError) as exc:
                     self.spool.quarantine(entry.seq, f"unreadable ({exc})")
                     self._update_events()
                     continue
-                await call.write(message)
                 sent = entry.seq
+                if len(message) > MAX_MESSAGE_BYTES:
+                    self._split(entry.seq, f"it is {len(message)} bytes, over the {MAX_MESSAGE_BYTES} byte "
+                                           "message limit")
+                    continue
+                await call.write(message)
             await self._new.wait()
 
     def _message(self, entry: Entry) -> bytes:
@@ -302,6 +387,7 @@ class Shipper:
         kind = message.WhichOneof("kind")
         if kind == "ack":
             self._acked_on_stream = True
+            self.stored += self._requests_of.pop(message.ack.seq, 0)
             self.spool.remove(message.ack.seq)
             self._update_events()
             return
@@ -311,16 +397,63 @@ class Shipper:
             return
         error = message.error
         if error.code == pb.ERROR_CODE_INVALID:
-            # The collector will never store it; keeping it in the queue would block shutdown forever.
-            self.rejected += 1
-            self.spool.quarantine(error.seq, f"rejected by the collector as invalid ({error.message})")
-            self._update_events()
+            # The collector will never store it as it is; keeping it in the queue would block shutdown forever.
+            self._split(error.seq, f"the collector refused it as invalid ({error.message})")
             return
         raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
                                    details=f"collector could not store batch {error.seq}: {error.message}")
 
+    # -- batches that cannot be delivered as they are --------------------------------------------
+    def _split(self, seq: int, why: str) -> None:
+        """Take batch `seq` out of the way of those behind it: split it, or set its one record aside."""
+        if seq in self._splitting or seq not in self.spool.entries:
+            return  # being split already, or gone (a second refusal of a batch sent on two streams)
+        self._splitting.add(seq)
+        halves = asyncio.wrap_future(self._io.submit(self._halves, self.spool.entries[seq]))
+        halves.add_done_callback(partial(self._on_split, seq, why))
+
+    def _halves(self, entry: Entry) -> list[tuple[Entry, int]]:
+        """On the spool thread: the batch's items written as two new batches, with their request counts;
+        [] when it holds a single item."""
+        batch = pb.Batch.FromString(self.spool.read(entry))
+        items = [(tag, item) for tag, name in zip(_ITEM_TAGS, _LISTS) for item in getattr(batch, name)]
+        if len(items) < 2:
+            return []
+        halves = []
+        for k, part in enumerate((items[:len(items) // 2], items[len(items) // 2:])):
+            seq = self.spool.next_seq()
+            head = _SEQ_TAG + _varint(seq) + _delimited(_BATCH_ID_TAG, f"{batch.batch_id}.{k}".encode())
+            body = b"".join(_delimited(tag, item.SerializeToString()) for tag, item in part)
+            halves.append((self.spool.write(seq, head + body), sum(tag == _REQUESTS_TAG for tag, _ in part)))
+        return halves
+
+    def _on_split(self, seq: int, why: str, done: asyncio.Future) -> None:
+        self._splitting.discard(seq)
+        try:
+            halves = done.result()
+        except Exception as exc:  # SpoolCorrupt, OSError, protobuf's DecodeError: the file went bad
+            self.spool.quarantine(seq, f"unreadable ({exc})")
+            halves = None
+        counted = seq in self._requests_of  # a batch of this process, not one a previous run left
+        requests = self._requests_of.pop(seq, 0)
+        if halves:
+            for half, half_requests in halves:
+                self._queue(half)
+                if counted:
+                    self._requests_of[half.seq] = half_requests
+            self.spool.remove(seq)
+            log.warning("batch %d split in two (%s); the halves are sent on their own", seq, why)
+        elif halves is not None:
+            self.set_aside += 1
+            self.requests_set_aside += requests
+            self.spool.quarantine(seq, f"set aside: {why}")
+        self._update_events()
+        self._new.set()
+
     def _update_events(self) -> None:
         if not self._full():
+            if not self._room.is_set():
+                log.info("spool %s takes batches again: the load resumes", self.spool.directory)
             self._room.set()
         else:
             self._room.clear()

@@ -46,6 +46,7 @@ class Entry:
     seq: int
     size: int
     data: bytes | None = None  # only when the disk refused the write: then it lives in memory
+    refused: str = ""          # why the disk refused it
 
 
 class Spool:
@@ -139,21 +140,50 @@ class Spool:
         return seq
 
     def write(self, seq: int, data: bytes) -> Entry:
-        """Write the serialized Batch `seq` to its file and return its entry, for `add`. On a disk error the
-        entry holds the data in memory, with a log line (never dropped). Touches no queue state."""
-        path = self._path(seq)
+        """Write the serialized Batch `seq` to its file and return its entry, for `add`. On a disk error
+        (full, read-only, quota) the entry holds the data in memory and says why in `refused` (never
+        dropped; the shipper pauses the load and says so). Touches no queue state."""
+        entry = Entry(seq, len(data) + _HEADER.size, data)
+        self.persist(entry)
+        return entry
+
+    def persist(self, entry: Entry) -> bool:
+        """Write a batch held in memory to its file; True once it is on disk (its data then leaves memory)."""
+        if entry.data is None:
+            return True
+        try:
+            self._put(self._path(entry.seq), entry.data)
+        except OSError as exc:
+            entry.refused = exc.strerror or str(exc)
+            return False
+        entry.data, entry.refused = None, ""
+        return True
+
+    def writable(self) -> bool:
+        """The disk takes a batch-sized write again (a probe file, written and removed; not a `.batch`)."""
+        probe = self.directory / "probe"
+        try:
+            self._put(probe, bytes(256 * 1024))
+            probe.unlink()
+        except OSError:
+            return False
+        return True
+
+    def _put(self, path: Path, data: bytes) -> None:
+        """`data` behind its header, written under a temporary name and renamed to `path`. OSError when the
+        disk refuses, the partial temporary file removed (it would hold the space that is missing)."""
         tmp = path.with_suffix(".tmp")
-        entry = Entry(seq, len(data) + _HEADER.size)
         try:
             with open(tmp, "wb") as f:
                 f.write(_HEADER.pack(MAGIC, len(data), zlib.crc32(data)))
                 f.write(data)
             os.replace(tmp, path)
-        except OSError as exc:
-            log.error("spool %s: cannot write batch %d (%s); it is held in memory until acknowledged",
-                      self.directory, seq, exc.strerror or exc)
-            entry.data = data
-        return entry
+        except OSError:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise
 
     def add(self, entry: Entry) -> None:
         """Queue a written batch (in sequence order)."""

@@ -29,18 +29,25 @@ from typing import Annotated
 import msgspec
 
 from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent, StreamOverrun
+from siliconbench.core.limits import MAX_ID_CHARS, MAX_TOKENS
 
 OUTPUT_SLACK = 16  # tokens, and chunks, a stream may deliver past max_tokens before it is cut off
 BYTES_PER_CHUNK = 64 * 1024  # generous: a vLLM chunk is ~0.3 KiB, ~4 KiB with 20 logprobs
 _DONE = b"[DONE]"
 
 
-_Count = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]  # fits the record's uint32 token counts
+# Values copied into the record are checked as they are decoded, against what the store takes
+# (core/limits.py): a prompt count past MAX_TOKENS or a finish_reason past MAX_ID_CHARS makes the chunk
+# malformed (one request an error) instead of a batch the collector refuses; msgspec refuses lone
+# surrogates itself. A completion count past the request's bound (never above MAX_TOKENS) is an overrun.
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+_Completion = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+_Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
 
 
 class _Usage(msgspec.Struct):
     prompt_tokens: _Count | None = None
-    completion_tokens: _Count | None = None
+    completion_tokens: _Completion | None = None
 
 
 class _Delta(msgspec.Struct):
@@ -53,7 +60,7 @@ class _Delta(msgspec.Struct):
 class _Choice(msgspec.Struct):
     text: str | None = None        # /v1/completions
     delta: _Delta | None = None    # /v1/chat/completions
-    finish_reason: str | None = None
+    finish_reason: _Id | None = None
 
 
 class _Chunk(msgspec.Struct):
@@ -74,7 +81,7 @@ class StreamTimeline:
     def __init__(self, max_tokens: int) -> None:
         """`max_tokens`: the output length the request asked for."""
         self._max_tokens = max_tokens
-        self._bound = max_tokens + OUTPUT_SLACK
+        self._bound = min(max_tokens + OUTPUT_SLACK, MAX_TOKENS)
         self.offsets_ns: list[int] = []
         self.tokens: list[int] = []
         self.prompt_tokens = 0
@@ -94,10 +101,11 @@ class StreamTimeline:
             if not payload.isascii():
                 payload.decode()  # JSON is UTF-8; msgspec checks only the strings it keeps
             chunk = _decode(payload)
+            error = msgspec.json.decode(chunk.error) if chunk.error else None
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # ValidationError is a DecodeError
             raise MalformedChunk(f"stream chunk is not a completion chunk ({exc}): {payload[:120]!r}") from None
         if chunk.error:
-            raise ServerErrorEvent(_error_text(msgspec.json.decode(chunk.error)))
+            raise ServerErrorEvent(_error_text(error))
         choices = chunk.choices
         usage = chunk.usage
         carried = 0

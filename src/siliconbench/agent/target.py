@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from siliconbench.agent.errors import ConfigError, TargetMisconfigured, TargetUnreachable
+from siliconbench.core.limits import MAX_ID_CHARS, text_fault
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,13 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
     chosen = model or served[0]
     if chosen not in served:
         raise TargetMisconfigured(f"{base_url} does not serve model {chosen!r}; it serves {served}: fix --model")
+    fault = text_fault(str(chosen), MAX_ID_CHARS)
+    if fault:  # every record of the run carries it: the collector would refuse them all
+        raise TargetMisconfigured(f"{base_url} serves a model whose id {str(chosen)[:80]!r} {fault}: "
+                                  "the store cannot hold it; serve the model under a shorter name")
+    if fault := text_fault(version, MAX_ID_CHARS):
+        log.warning("%s/version %r %s: stored as unknown", base_url, version[:80], fault)
+        version = ""
     return TargetInfo(base_url=base_url, model=chosen, version=version, simulated=simulated)
 
 

@@ -27,7 +27,6 @@ from siliconbench.collector.errors import InvalidBatch
 from siliconbench.collector.schema import (
     BATCH_ID,
     DEVICE_SAMPLES,
-    MAX_ID_CHARS,
     NODES,
     REQUESTS,
     RUNS,
@@ -36,11 +35,11 @@ from siliconbench.collector.schema import (
     Column,
     Table,
 )
+from siliconbench.core.limits import MAX_CHUNKS, MAX_ID_CHARS
 from siliconbench.core.wire import pb
 
 __all__ = ["MAX_ID_CHARS", "check_hello", "hello_row", "tables_of"]
 
-MAX_CHUNKS = 1_000_000        # per request
 MAX_ITEMS = 200_000           # per list in one batch (the 16 MiB message limit bites first in practice)
 MAX_VALUES_PER_SAMPLE = 1000
 # Event times must lie between 2020 and one day ahead of the collector's clock.

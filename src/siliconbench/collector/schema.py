@@ -28,15 +28,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from siliconbench.collector.formulas import REQUEST_FIGURES
+# Limits of the wire contract, enforced by ingest; the agent checks what it copies from the target against
+# the same ones (core/limits.py), so a hostile target costs one request, not a refused batch.
+from siliconbench.core.limits import MAX_ACCELERATORS, MAX_CONFIG_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TOKENS
 
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 
-# Limits of the wire contract, enforced by ingest (a batch breaking one is refused whole).
-MAX_ID_CHARS = 256
-MAX_TEXT_CHARS = 4096
-MAX_CONFIG_CHARS = 65536
-MAX_TOKENS = 10_000_000       # per request, per chunk
-MAX_ACCELERATORS = 1024
 _DAY_NS = 86_400 * 10**9
 
 

@@ -8,7 +8,8 @@ import threading
 import time
 
 from siliconbench.agent.samplers.base import Sample, SamplerUnavailable
-from siliconbench.agent.samplers.runner import SamplerRunner
+from siliconbench.agent.samplers import runner
+from siliconbench.agent.samplers.runner import SamplerRunner, to_wire
 
 
 class Counting:
@@ -162,3 +163,16 @@ async def test_a_stop_requested_during_a_poll_still_gets_a_poll_after_it():
 
     await collect([source], 60.0, action)
     assert source.polls == 2  # the one under way when stop came, and one after it
+
+
+def test_a_value_the_store_cannot_take_is_dropped_alone_with_one_warning(caplog, monkeypatch):
+    monkeypatch.setattr(runner, "_dropped", set())  # no series warned about yet
+    now = time.time_ns()
+    samples = [Sample(now, "nvml", "gpu0", {"power_w": float("nan"), "gpu_util_pct": 50.0}),
+               Sample(now, "nvml", "gpu0", {"power_w": float("inf"), "x" * 300: 1.0}),
+               Sample(now, "neuron", "d" * 300, {"util_pct": 1.0})]
+    wire = to_wire(samples, "r") + to_wire(samples, "r")
+    assert [dict(w.values) for w in wire] == [{"gpu_util_pct": 50.0}] * 2
+    dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 3  # once per series, however often it comes
+    assert any("the value is nan" in m for m in dropped) and any("300 characters" in m for m in dropped)

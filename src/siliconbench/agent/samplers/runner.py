@@ -11,14 +11,43 @@ import time
 from collections.abc import Callable
 
 from siliconbench.agent.samplers.base import Sample, Sampler, SamplerUnavailable
+from siliconbench.core.limits import MAX_ID_CHARS, number_fault, text_fault
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 
 
 def to_wire(samples: list[Sample], run_id: str) -> list[pb.DeviceSample]:
-    return [pb.DeviceSample(run_id=run_id, time_unix_ns=s.time_unix_ns, source=s.source, device=s.device,
-                            values=s.values) for s in samples]
+    """The samples as wire messages, each value checked against what the store takes (core/limits.py): a
+    NaN from a driver, or a name from neuron-monitor's JSON past MAX_ID_CHARS, is dropped with a warning (once
+    per series), since the collector would refuse the batch holding it and the request records beside it."""
+    wire = []
+    for s in samples:
+        values = {}
+        for metric, value in s.values.items():
+            fault = _unstorable(s, metric, value)
+            if fault is None:
+                values[metric] = value
+            elif (s.source, s.device, metric) not in _dropped:
+                _dropped.add((s.source, s.device, metric))
+                log.warning("samples of %s/%s %s are dropped while %s", s.source[:80], s.device[:80], metric[:80],
+                            fault)
+        if values:
+            wire.append(pb.DeviceSample(run_id=run_id, time_unix_ns=s.time_unix_ns, source=s.source, device=s.device,
+                                        values=values))
+    return wire
+
+
+_dropped: set[tuple[str, str, str]] = set()  # series warned about
+
+
+def _unstorable(sample: Sample, metric: str, value: float) -> str | None:
+    for what, text in (("source", sample.source), ("device", sample.device), ("name", metric)):
+        fault = text_fault(text, MAX_ID_CHARS)
+        if fault:
+            return f"the {what} {fault}"
+    fault = number_fault(value)
+    return f"the value {fault}" if fault else None
 
 
 class SamplerRunner:
