@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ class Proc:
     lines: queue.Queue = field(default_factory=queue.Queue)
 
     @classmethod
-    def start(cls, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> "Proc":
+    def start(cls, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Self:
         with open(log_path, "a") as log:  # the child keeps its own copy of the descriptor
             popen = subprocess.Popen([PY, *args], stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
                                      env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"})
@@ -49,6 +50,7 @@ class Proc:
         return proc
 
     def _pump(self) -> None:
+        assert self.popen.stdout is not None
         for line in self.popen.stdout:
             self.lines.put(line.strip())
 
@@ -138,7 +140,7 @@ class HeldPort:
         self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
 
-    def __enter__(self) -> "HeldPort":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

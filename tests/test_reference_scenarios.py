@@ -10,7 +10,6 @@ import csv
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from siliconbench.collector import checks
-from siliconbench.collector.demo import free_port, process, wait_for_collector, wait_for_http
+from tests.servers import start_collector, start_sim
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REFERENCE = FIXTURES / "reference-report.csv"
@@ -46,22 +45,19 @@ def collector_cli(*args: str) -> subprocess.CompletedProcess:
 def run_five_scenarios(store: str, workdir: Path) -> dict[str, str]:
     """Collector + five simulators + five agents in parallel; returns scenario -> run id."""
     py = sys.executable
-    address = f"127.0.0.1:{free_port()}"
     with contextlib.ExitStack() as stack:
-        col = stack.enter_context(process([py, "-m", "siliconbench.collector", "serve", "--listen", address, "--store", store],
-                                          "collector"))
-        wait_for_collector(address, col)
+        col = start_collector(store, workdir / "collector.log")
+        stack.callback(col.stop)
+        address = col.address
         agents = {}
         for name, (instance, ttft, itl, per_chunk, slowdown) in PROFILES.items():
-            port = free_port()
-            sim = stack.enter_context(process(
-                [py, "-m", "siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl * per_chunk),
-                 "--tokens-per-chunk", str(per_chunk), "--slowdown-per-stream", str(slowdown)], f"simulator {name}"))
-            wait_for_http(f"http://127.0.0.1:{port}/health", sim)
+            sim = start_sim(workdir / f"sim-{name}.log", "--ttft-ms", str(ttft), "--itl-ms", str(itl * per_chunk),
+                            "--tokens-per-chunk", str(per_chunk), "--slowdown-per-stream", str(slowdown))
+            stack.callback(sim.stop)
             spool = workdir / f"agent-{name}"  # each agent keeps its own spool (./.siliconbench-agent)
             spool.mkdir()
             agents[name] = subprocess.Popen(
-                [py, "-m", "siliconbench.agent", "run", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+                [py, "-m", "siliconbench.agent", "run", "--target", sim.url, "--collector", address,
                  "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", "8",
                  "--input-tokens", "512", "--output-tokens", str(OUTPUT_TOKENS), "--repetitions", "2",
                  "--warmup-requests", "1", "--scenario", name, "--node-name", f"node-{name.lower()}",
@@ -71,8 +67,7 @@ def run_five_scenarios(store: str, workdir: Path) -> dict[str, str]:
             out, err = agent.communicate(timeout=240)
             assert agent.returncode == 0, err[-2000:]
             runs[name] = out.strip().splitlines()[-1]
-        col.send_signal(signal.SIGTERM)
-        assert col.wait(30) == 0
+        assert col.stop() == 0
     return runs
 
 
