@@ -179,14 +179,16 @@ async def test_step_event_carries_self_monitoring(sim_url):
 
 
 class FullSpoolSink(ListSink):
-    """A sink whose spool is full until `room` is set."""
+    """A sink whose spool is full until `room` is set; `waiting` is set once the load generator waits."""
 
     def __init__(self) -> None:
         super().__init__()
         self.room = asyncio.Event()
+        self.waiting = asyncio.Event()
 
     async def wait_for_room(self):
         self.room_checks += 1
+        self.waiting.set()
         await self.room.wait()
 
 
@@ -198,7 +200,7 @@ async def test_a_full_spool_pauses_the_next_step_until_there_is_room(sim_url):
         prompts = await build_prompts(session, target, test_plan)
         running = asyncio.create_task(
             LoadGenerator(test_plan, target, prompts, sink, "run1", show_progress=False).run(session))
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(sink.waiting.wait(), 30)
         assert sink.room_checks == 1 and sink.requests == []  # waiting, nothing sent
         sink.room.set()
         await asyncio.wait_for(running, 10)
