@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.timing import LATE_S
+
 TTFT_MS = 40.0
 ITL_MS = 8.0
 REQUESTS_PER_STEP = 16
@@ -48,13 +50,14 @@ def test_every_request_sent_is_one_row_in_clickhouse(demo_run):
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-def test_reported_p50_ttft_and_itl_match_the_simulator_schedule_within_2ms(demo_run, concurrency):
+def test_reported_p50_ttft_and_itl_follow_the_simulator_schedule(demo_run, concurrency):
     store, run_id, _ = demo_run
     [[ttft, itl]] = sql_rows(store, f"""
         SELECT quantile(0.5)(ttft_ns / 1e6),
                quantileArray(0.5)(arrayMap(g -> g / 1e6, arrayPopFront(arrayDifference(chunk_offset_ns))))
         FROM siliconbench.requests WHERE run_id = '{run_id}' AND concurrency = {concurrency}""")
-    assert abs(float(ttft) - TTFT_MS) <= 2.0, ttft
+    assert TTFT_MS <= float(ttft) < TTFT_MS + LATE_S * 1e3, ttft  # tests/timing.py: never early, late by the machine
+    # a late chunk lengthens its gap and shortens the next (absolute deadlines): the median gap stays near the ITL
     assert abs(float(itl) - ITL_MS) <= 2.0, itl
 
 

@@ -13,15 +13,6 @@ StartSim = Callable[..., Awaitable[TestClient]]
 
 MODEL = SimProfile().model
 
-# Each chunk is written at its absolute deadline, never before it, so a time the client sees (or the
-# send log stamps) is never early: it is late by the loopback round trip plus, on a busy machine, a
-# descheduled wake-up of either process. With two CPU hogs on a 2-core machine, medians of five
-# requests were measured 1-10 ms late (single ones up to ~20 ms); LATE_S allows 40. Timing tests
-# check medians against [deadline, deadline + LATE_S): a term left out of a schedule fails the lower
-# bound, and each test's schedule is chosen so that a term counted twice, a stamp taken at the wrong
-# moment or sleeps that drift land more than LATE_S late.
-LATE_S = 0.040
-
 
 @pytest_asyncio.fixture
 async def start_sim() -> AsyncIterator[StartSim]:

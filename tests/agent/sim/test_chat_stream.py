@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from siliconbench.agent.sim import SimProfile
+from tests.timing import LATE_S
 
-from .conftest import LATE_S, MODEL
+from .conftest import MODEL
 from .sse import content_events, read_events
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]

@@ -8,8 +8,9 @@ import statistics
 import time
 
 from siliconbench.agent.sim import SimProfile
+from tests.timing import LATE_S
 
-from .conftest import LATE_S, MODEL
+from .conftest import MODEL
 from .sse import content_events, read_events
 
 # A late chunk lengthens its own gap and shortens the next one by as much (absolute deadlines), so the

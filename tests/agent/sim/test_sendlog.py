@@ -7,8 +7,9 @@ import statistics
 import time
 
 from siliconbench.agent.sim import SendLog, SimProfile
+from tests.timing import LATE_S
 
-from .conftest import LATE_S, MODEL
+from .conftest import MODEL
 from .sse import read_events
 
 
