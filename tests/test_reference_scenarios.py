@@ -18,6 +18,7 @@ import pytest
 
 from siliconbench.collector import checks
 from tests.servers import start_collector, start_sim
+from tests.timing import LATE_S
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REFERENCE = FIXTURES / "reference-report.csv"
@@ -118,7 +119,8 @@ def test_measured_ttft_and_per_token_itl_follow_each_profile(report_json):
     ttft = {r["Scenario"]: r for r in table(report_json, "ttft")}
     itl = {r["Scenario"]: r for r in table(report_json, "itl")}
     for name, (_, want_ttft, want_itl, per_chunk, _) in PROFILES.items():
-        assert ttft[name]["TTFT p50"] == pytest.approx(want_ttft, rel=0.10, abs=5), name
+        # at the lowest concurrency: never early, late by the machine (tests/timing.py; 0.1 ms for rounding)
+        assert want_ttft - 0.1 <= ttft[name]["TTFT p50"] < want_ttft + LATE_S * 1e3, name
         assert itl[name]["ITL/token p50"] == pytest.approx(want_itl, rel=0.15, abs=1), name
         assert itl[name]["chunk-ITL p50"] == pytest.approx(want_itl * per_chunk, rel=0.15, abs=1), name
         assert itl[name]["tokens/chunk"] == pytest.approx(per_chunk, rel=0.01)
