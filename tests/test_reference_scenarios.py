@@ -115,14 +115,19 @@ def test_every_scenario_is_a_row_labelled_with_its_instance_type(report_json):
     assert report_json["simulated"] == list(PROFILES)
 
 
-def test_measured_ttft_and_per_token_itl_follow_each_profile(report_json):
+def test_measured_ttft_and_tpot_follow_each_profile(report_json):
     ttft = {r["Scenario"]: r for r in table(report_json, "ttft")}
     itl = {r["Scenario"]: r for r in table(report_json, "itl")}
     for name, (_, want_ttft, want_itl, per_chunk, _) in PROFILES.items():
         # at the lowest concurrency: never early, late by the machine (tests/timing.py; 0.1 ms for rounding)
         assert want_ttft - 0.1 <= ttft[name]["TTFT p50"] < want_ttft + LATE_S * 1e3, name
-        assert itl[name]["ITL/token p50"] == pytest.approx(want_itl, rel=0.15, abs=1), name
-        assert itl[name]["chunk-ITL p50"] == pytest.approx(want_itl * per_chunk, rel=0.15, abs=1), name
+        # TPOT = (E2E - TTFT) / (tokens - 1) spans the whole stream, so only its first and last chunks'
+        # lateness counts, shared out over the tokens. (The p50 of single gaps is no measure of the
+        # schedule on a starved machine: chunks read together leave gaps near 0 and 2 x ITL, and
+        # scenario A's ITL/token p50 came out 4.0 ms for 8 under a load average of 15.)
+        chunks = OUTPUT_TOKENS // per_chunk
+        want_tpot = (chunks - 1) * want_itl * per_chunk / (OUTPUT_TOKENS - 1)
+        assert abs(itl[name]["TPOT p50"] - want_tpot) < LATE_S * 1e3 / (OUTPUT_TOKENS - 1), name
         assert itl[name]["tokens/chunk"] == pytest.approx(per_chunk, rel=0.01)
 
 
