@@ -12,3 +12,8 @@ sleeps that drift or a wrong unit land more than LATE_S late.
 """
 
 LATE_S = 0.040
+# Where several processes (agents, simulators, the collector) share the two cores, a chunk can wait
+# for all of them: the pipeline's p50 TTFT was up to 120 ms late under a load average of 18. Checks
+# against this bound only catch gross errors (a unit, a term of 200 ms or more); the loadgen's
+# fidelity to a schedule is measured by bench/loadgen_fidelity.py, not asserted by tests.
+PIPELINE_LATE_S = 0.200
