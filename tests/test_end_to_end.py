@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.timing import LATE_S, PIPELINE_LATE_S
+
 TTFT_MS = 40.0
 ITL_MS = 8.0
 REQUESTS_PER_STEP = 16
@@ -49,14 +51,16 @@ def test_every_request_sent_is_one_row_in_clickhouse(demo_run):
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-def test_reported_p50_ttft_and_itl_match_the_simulator_schedule_within_2ms(demo_run, concurrency):
+def test_reported_p50_ttft_and_itl_follow_the_simulator_schedule(demo_run, concurrency):
     store, run_id, _ = demo_run
     [[ttft, itl]] = sql_rows(store, f"""
         SELECT quantile(0.5)(ttft_ns / 1e6),
-               quantileArray(0.5)(arrayMap(g -> g / 1e6, arrayPopFront(arrayDifference(chunk_offset_ns))))
+               quantile(0.5)((chunk_offset_ns[-1] - chunk_offset_ns[1]) / (length(chunk_offset_ns) - 1) / 1e6)
         FROM siliconbench.requests WHERE run_id = '{run_id}' AND concurrency = {concurrency}""")
-    assert abs(float(ttft) - TTFT_MS) <= 2.0, ttft
-    assert abs(float(itl) - ITL_MS) <= 2.0, itl
+    assert TTFT_MS <= float(ttft) < TTFT_MS + PIPELINE_LATE_S * 1e3, ttft  # tests/timing.py: never early
+    # each request's mean chunk gap spans its stream: only the first and last chunks' lateness counts, over
+    # 23 gaps (a median of single gaps does not: a starved client reads chunks together, gaps near 0 and 2 x ITL)
+    assert abs(float(itl) - ITL_MS) < LATE_S * 1e3 / 23, itl
 
 
 def test_output_tokens_come_from_server_usage_and_match_the_request(demo_run):

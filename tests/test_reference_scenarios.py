@@ -10,7 +10,6 @@ import csv
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from siliconbench.collector import checks
-from siliconbench.collector.demo import free_port, process, wait_for_collector, wait_for_http
+from tests.servers import start_collector, start_sim
+from tests.timing import LATE_S, PIPELINE_LATE_S
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REFERENCE = FIXTURES / "reference-report.csv"
@@ -46,22 +46,19 @@ def collector_cli(*args: str) -> subprocess.CompletedProcess:
 def run_five_scenarios(store: str, workdir: Path) -> dict[str, str]:
     """Collector + five simulators + five agents in parallel; returns scenario -> run id."""
     py = sys.executable
-    address = f"127.0.0.1:{free_port()}"
     with contextlib.ExitStack() as stack:
-        col = stack.enter_context(process([py, "-m", "siliconbench.collector", "serve", "--listen", address, "--store", store],
-                                          "collector"))
-        wait_for_collector(address, col)
+        col = start_collector(store, workdir / "collector.log")
+        stack.callback(col.stop)
+        address = col.address
         agents = {}
         for name, (instance, ttft, itl, per_chunk, slowdown) in PROFILES.items():
-            port = free_port()
-            sim = stack.enter_context(process(
-                [py, "-m", "siliconbench.agent", "sim", "--port", str(port), "--ttft-ms", str(ttft), "--itl-ms", str(itl * per_chunk),
-                 "--tokens-per-chunk", str(per_chunk), "--slowdown-per-stream", str(slowdown)], f"simulator {name}"))
-            wait_for_http(f"http://127.0.0.1:{port}/health", sim)
+            sim = start_sim(workdir / f"sim-{name}.log", "--ttft-ms", str(ttft), "--itl-ms", str(itl * per_chunk),
+                            "--tokens-per-chunk", str(per_chunk), "--slowdown-per-stream", str(slowdown))
+            stack.callback(sim.stop)
             spool = workdir / f"agent-{name}"  # each agent keeps its own spool (./.siliconbench-agent)
             spool.mkdir()
             agents[name] = subprocess.Popen(
-                [py, "-m", "siliconbench.agent", "run", "--target", f"http://127.0.0.1:{port}", "--collector", address,
+                [py, "-m", "siliconbench.agent", "run", "--target", sim.url, "--collector", address,
                  "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", "8",
                  "--input-tokens", "512", "--output-tokens", str(OUTPUT_TOKENS), "--repetitions", "2",
                  "--warmup-requests", "1", "--scenario", name, "--node-name", f"node-{name.lower()}",
@@ -71,8 +68,7 @@ def run_five_scenarios(store: str, workdir: Path) -> dict[str, str]:
             out, err = agent.communicate(timeout=240)
             assert agent.returncode == 0, err[-2000:]
             runs[name] = out.strip().splitlines()[-1]
-        col.send_signal(signal.SIGTERM)
-        assert col.wait(30) == 0
+        assert col.stop() == 0
     return runs
 
 
@@ -119,13 +115,19 @@ def test_every_scenario_is_a_row_labelled_with_its_instance_type(report_json):
     assert report_json["simulated"] == list(PROFILES)
 
 
-def test_measured_ttft_and_per_token_itl_follow_each_profile(report_json):
+def test_measured_ttft_and_tpot_follow_each_profile(report_json):
     ttft = {r["Scenario"]: r for r in table(report_json, "ttft")}
     itl = {r["Scenario"]: r for r in table(report_json, "itl")}
     for name, (_, want_ttft, want_itl, per_chunk, _) in PROFILES.items():
-        assert ttft[name]["TTFT p50"] == pytest.approx(want_ttft, rel=0.10, abs=5), name
-        assert itl[name]["ITL/token p50"] == pytest.approx(want_itl, rel=0.15, abs=1), name
-        assert itl[name]["chunk-ITL p50"] == pytest.approx(want_itl * per_chunk, rel=0.15, abs=1), name
+        # at the lowest concurrency: never early (0.1 ms for rounding), late by the machine (tests/timing.py)
+        assert want_ttft - 0.1 <= ttft[name]["TTFT p50"] < want_ttft + PIPELINE_LATE_S * 1e3, name
+        # TPOT = (E2E - TTFT) / (tokens - 1) spans the whole stream, so only its first and last chunks'
+        # lateness counts, shared out over the tokens. (The p50 of single gaps is no measure of the
+        # schedule on a starved machine: chunks read together leave gaps near 0 and 2 x ITL, and
+        # scenario A's ITL/token p50 came out 4.0 ms for 8 under a load average of 15.)
+        chunks = OUTPUT_TOKENS // per_chunk
+        want_tpot = (chunks - 1) * want_itl * per_chunk / (OUTPUT_TOKENS - 1)
+        assert abs(itl[name]["TPOT p50"] - want_tpot) < LATE_S * 1e3 / (OUTPUT_TOKENS - 1), name
         assert itl[name]["tokens/chunk"] == pytest.approx(per_chunk, rel=0.01)
 
 

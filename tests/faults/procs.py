@@ -4,85 +4,16 @@ proxy that can cut the network, and reading the results back through the collect
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
-import signal
 import subprocess
-import sys
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from siliconbench.collector.demo import free_port, wait_for_collector
-
-PY = sys.executable
-REPO = Path(__file__).resolve().parents[2]
+from tests.servers import PY, REPO, HeldPort, Proc, Server, start_server
 
 
-@dataclass
-class Proc:
-    """A child process with its stdout lines in a queue and its log (stderr) in a file."""
-
-    name: str
-    popen: subprocess.Popen
-    log_path: Path
-    lines: queue.Queue = field(default_factory=queue.Queue)
-
-    @classmethod
-    def start(cls, name: str, args: list[str], log_path: Path) -> "Proc":
-        log = open(log_path, "a")
-        popen = subprocess.Popen([PY, *args], stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        proc = cls(name, popen, log_path)
-        threading.Thread(target=proc._pump, daemon=True).start()
-        return proc
-
-    def _pump(self) -> None:
-        for line in self.popen.stdout:
-            self.lines.put(line.strip())
-
-    def wait_line(self, prefix: str, timeout_s: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.popen.poll() is not None and self.lines.empty():
-                    break
-                continue
-            if line.startswith(prefix):
-                return line
-        raise AssertionError(f"{self.name} printed no line starting {prefix!r}; its log:\n{self.log()[-3000:]}")
-
-    def kill9(self) -> None:
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(10)
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(timeout_s)
-
-    def wait(self, timeout_s: float = 60.0) -> int:
-        return self.popen.wait(timeout_s)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-
-def start_collector(store: str, port: int, log_path: Path, *extra: str) -> Proc:
-    proc = Proc.start("collector", ["-m", "siliconbench.collector", "serve", "--listen", f"127.0.0.1:{port}", "--store", store,
-                                    *extra], log_path)
-    wait_for_collector(f"127.0.0.1:{port}", proc.popen)
-    return proc
-
-
-def start_flaky_collector(store: str, port: int, log_path: Path, down_file: Path) -> Proc:
-    proc = Proc.start("collector", ["-m", "tests.faults.flaky_collector", "--listen", f"127.0.0.1:{port}",
-                                    "--store", store, "--down-file", str(down_file)], log_path)
-    wait_for_collector(f"127.0.0.1:{port}", proc.popen)
-    return proc
+def start_flaky_collector(store: str, log_path: Path, down_file: Path) -> Server:
+    return start_server("collector", ["-m", "tests.faults.flaky_collector", "--listen", "127.0.0.1:0", "--store", store,
+                                      "--down-file", str(down_file)], log_path)
 
 
 def start_agent(port: int, spool: Path, run_id: str, log_path: Path, *, start: int = 0, count: int = 200,
@@ -106,10 +37,11 @@ def stored(store: str, run_id: str) -> tuple[int, int]:
 
 class CuttableProxy:
     """A TCP proxy on its own thread; `cut()` closes the listener and every connection (agents get
-    'connection refused'), `restore()` listens again on the same port."""
+    'connection refused'), `restore()` listens again on the same port, which stays held meanwhile."""
 
     def __init__(self, target_port: int) -> None:
-        self.port = free_port()
+        self._held = HeldPort()
+        self.port = self._held.port
         self._target = target_port
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
@@ -122,7 +54,7 @@ class CuttableProxy:
 
     def restore(self) -> None:
         async def listen():
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_port=True)
         self._call(listen())
 
     def cut(self) -> None:
@@ -156,3 +88,4 @@ class CuttableProxy:
     def close(self) -> None:
         self.cut()
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._held.close()

@@ -6,14 +6,14 @@ Each test takes a few seconds (process start-up dominates)."""
 
 from __future__ import annotations
 
-import time
+import re
 import uuid
 from pathlib import Path
 
 import pytest
 
-from siliconbench.collector.demo import free_port
-from tests.faults.procs import CuttableProxy, start_agent, start_collector, start_flaky_collector, stored
+from tests.faults.procs import CuttableProxy, start_agent, start_flaky_collector, stored
+from tests.servers import HeldPort, start_collector
 
 
 @pytest.fixture
@@ -31,15 +31,16 @@ def matrix_line(fault: str, produced: int, rows: int, distinct: int) -> None:
 
 
 def test_collector_killed_mid_run_and_restarted(tmp_path: Path, store: str, run_id: str):
-    port = free_port()
-    collector = start_collector(store, port, tmp_path / "collector.log")
-    agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
-    agent.wait_line("sealed 100")
-    collector.kill9()
-    agent.wait_line("sealed 150")  # production goes on into the spool
-    collector = start_collector(store, port, tmp_path / "collector.log")
-    assert agent.wait() == 0, agent.log()[-3000:]
-    assert collector.stop() == 0
+    collector = start_collector(store, tmp_path / "collector.log")
+    port = collector.port
+    with HeldPort(port):  # while the collector is down, nothing else can take its port
+        agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
+        agent.wait_line("sealed 100")
+        collector.kill9()
+        agent.wait_line("sealed 150")  # production goes on into the spool
+        collector = start_collector(store, tmp_path / "collector.log", port=port)
+        assert agent.wait() == 0, agent.log()[-3000:]
+        assert collector.stop() == 0
     rows, distinct = stored(store, run_id)
     matrix_line("collector kill -9 + restart", 300, rows, distinct)
     assert rows == distinct == 300
@@ -47,9 +48,9 @@ def test_collector_killed_mid_run_and_restarted(tmp_path: Path, store: str, run_
 
 
 def test_store_unavailable_for_a_while(tmp_path: Path, store: str, run_id: str):
-    port, down = free_port(), tmp_path / "store-down"
-    collector = start_flaky_collector(store, port, tmp_path / "collector.log", down)
-    agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
+    down = tmp_path / "store-down"
+    collector = start_flaky_collector(store, tmp_path / "collector.log", down)
+    agent = start_agent(collector.port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
     agent.wait_line("sealed 80")
     down.touch()
     agent.wait_line("sealed 200")
@@ -64,14 +65,15 @@ def test_store_unavailable_for_a_while(tmp_path: Path, store: str, run_id: str):
 
 
 def test_agent_killed_mid_run_and_restarted_replays_its_spool(tmp_path: Path, store: str, run_id: str):
-    port, spool = free_port(), tmp_path / "spool"
-    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", count=1000, pause_s=0.2)  # collector not up yet
-    agent.wait_line("sealed 100")
-    agent.kill9()  # records 0..99 are in the spool; nothing else was produced
-    collector = start_collector(store, port, tmp_path / "collector.log")
-    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", start=100, count=100)
-    assert agent.wait() == 0, agent.log()[-3000:]
-    assert collector.stop() == 0
+    spool = tmp_path / "spool"
+    with HeldPort() as held:  # the collector's port, before the collector is up
+        agent = start_agent(held.port, spool, run_id, tmp_path / "agent.log", count=1000, pause_s=0.2)
+        agent.wait_line("sealed 100")
+        agent.kill9()  # records 0..99 are in the spool; nothing else was produced
+        collector = start_collector(store, tmp_path / "collector.log", port=held.port)
+        agent = start_agent(held.port, spool, run_id, tmp_path / "agent.log", start=100, count=100)
+        assert agent.wait() == 0, agent.log()[-3000:]
+        assert collector.stop() == 0
     rows, distinct = stored(store, run_id)
     matrix_line("agent kill -9 + restart (spool survives)", 200, rows, distinct)
     assert rows == distinct == 200
@@ -79,16 +81,17 @@ def test_agent_killed_mid_run_and_restarted_replays_its_spool(tmp_path: Path, st
 
 
 def test_corrupt_spool_file_is_quarantined_and_the_rest_delivered(tmp_path: Path, store: str, run_id: str):
-    port, spool = free_port(), tmp_path / "spool"
-    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", count=1000, pause_s=0.2)
-    agent.wait_line("sealed 50")
-    agent.kill9()
-    victim = sorted(spool.glob("*.batch"))[2]  # records 20..29
-    victim.write_bytes(victim.read_bytes()[:-7])
-    collector = start_collector(store, port, tmp_path / "collector.log")
-    agent = start_agent(port, spool, run_id, tmp_path / "agent.log", start=50, count=50)
-    assert agent.wait() == 0, agent.log()[-3000:]
-    assert collector.stop() == 0
+    spool = tmp_path / "spool"
+    with HeldPort() as held:
+        agent = start_agent(held.port, spool, run_id, tmp_path / "agent.log", count=1000, pause_s=0.2)
+        agent.wait_line("sealed 50")
+        agent.kill9()
+        victim = sorted(spool.glob("*.batch"))[2]  # records 20..29
+        victim.write_bytes(victim.read_bytes()[:-7])
+        collector = start_collector(store, tmp_path / "collector.log", port=held.port)
+        agent = start_agent(held.port, spool, run_id, tmp_path / "agent.log", start=50, count=50)
+        assert agent.wait() == 0, agent.log()[-3000:]
+        assert collector.stop() == 0
     rows, distinct = stored(store, run_id)
     matrix_line("truncated spool file (10 records quarantined)", 100, rows, distinct)
     assert rows == distinct == 100 - 10
@@ -97,9 +100,10 @@ def test_corrupt_spool_file_is_quarantined_and_the_rest_delivered(tmp_path: Path
 
 
 def test_wrong_token_is_refused_and_the_spool_keeps_everything_for_the_right_one(tmp_path: Path, store: str, run_id: str):
-    port, spool, tokens = free_port(), tmp_path / "spool", tmp_path / "tokens"
+    spool, tokens = tmp_path / "spool", tmp_path / "tokens"
     tokens.write_text("the-right-token\n")
-    collector = start_collector(store, port, tmp_path / "collector.log", "--agent-tokens-file", str(tokens))
+    collector = start_collector(store, tmp_path / "collector.log", "--agent-tokens-file", str(tokens))
+    port = collector.port
     agent = start_agent(port, spool, run_id, tmp_path / "agent.log", count=100, token="a-wrong-token", grace_s=1)
     assert agent.wait() == 3  # not delivered: kept in the spool
     agent = start_agent(port, spool, run_id, tmp_path / "agent.log", start=100, count=100, token="the-right-token")
@@ -114,15 +118,14 @@ def test_wrong_token_is_refused_and_the_spool_keeps_everything_for_the_right_one
 
 
 def test_network_cut_refuses_connections_for_a_while(tmp_path: Path, store: str, run_id: str):
-    port = free_port()
-    collector = start_collector(store, port, tmp_path / "collector.log")
-    proxy = CuttableProxy(port)
+    collector = start_collector(store, tmp_path / "collector.log")
+    proxy = CuttableProxy(collector.port)
     try:
         agent = start_agent(proxy.port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=300)
         agent.wait_line("sealed 80")
         proxy.cut()
         agent.wait_line("sealed 200")
-        time.sleep(0.5)
+        agent.wait_log(re.compile("unreachable or not storing"))  # the agent has met the cut: restore it
         proxy.restore()
         assert agent.wait() == 0, agent.log()[-3000:]
     finally:
@@ -131,13 +134,11 @@ def test_network_cut_refuses_connections_for_a_while(tmp_path: Path, store: str,
     rows, distinct = stored(store, run_id)
     matrix_line("network cut (connection refused ~1.5 s)", 300, rows, distinct)
     assert rows == distinct == 300
-    assert "unreachable or not storing" in agent.log()
 
 
 def test_sigterm_drains_everything_produced_within_the_grace_period(tmp_path: Path, store: str, run_id: str):
-    port = free_port()
-    collector = start_collector(store, port, tmp_path / "collector.log")
-    agent = start_agent(port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=10_000, grace_s=20)
+    collector = start_collector(store, tmp_path / "collector.log")
+    agent = start_agent(collector.port, tmp_path / "spool", run_id, tmp_path / "agent.log", count=10_000, grace_s=20)
     agent.wait_line("sealed 100")
     agent.popen.terminate()
     produced = int(agent.wait_line("produced").split()[1])

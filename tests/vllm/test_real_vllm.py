@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from siliconbench.collector.demo import free_port, wait_for_collector
+from siliconbench.collector.demo import free_port
+from tests.servers import start_collector
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
 
@@ -90,21 +91,19 @@ def collector_sql(store: str, query: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def stored_run(vllm_url, tmp_path_factory):
-    store = f"chdb://{tmp_path_factory.mktemp('vllm-store')}/data"
-    address = f"127.0.0.1:{free_port()}"
-    collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", address, "--store", store])
+    workdir = tmp_path_factory.mktemp("vllm-store")
+    store = f"chdb://{workdir}/data"
+    collector = start_collector(store, workdir / "collector.log")
     try:
-        wait_for_collector(address, collector)
         agent = subprocess.run(
-            [sys.executable, "-m", "siliconbench.agent", "run", "--target", vllm_url, "--collector", address,
+            [sys.executable, "-m", "siliconbench.agent", "run", "--target", vllm_url, "--collector", collector.address,
              "--concurrency", ",".join(map(str, CONCURRENCY)), "--requests-per-step", str(REQUESTS_PER_STEP),
              "--input-tokens", str(INPUT_TOKENS), "--output-tokens", str(OUTPUT_TOKENS), "--repetitions", "1",
              "--warmup-requests", "2"],
             capture_output=True, text=True, timeout=300)
         assert agent.returncode == 0, agent.stderr[-3000:]
     finally:
-        collector.send_signal(signal.SIGTERM)
-        collector.wait(30)
+        collector.stop()
     return store, agent.stdout.strip().splitlines()[-1]
 
 

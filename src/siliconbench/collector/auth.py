@@ -30,7 +30,7 @@ class TokenFile:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._mtime_ns = -1
+        self._version: tuple[int, int, int] | None = None  # (mtime, size, inode) of the file last read
         self._tokens: list[bytes] = []
         self._reload()
         if not self._tokens:
@@ -40,17 +40,19 @@ class TokenFile:
     def _reload(self) -> None:
         try:
             stat = os.stat(self.path)
-            if stat.st_mtime_ns == self._mtime_ns:
+            # mtime alone misses a rewrite within one file-system timestamp tick (a few ms)
+            version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if version == self._version:
                 return
             lines = self.path.read_text().splitlines()
         except OSError as exc:
-            if self._mtime_ns < 0:
+            if self._version is None:
                 raise AuthConfigError(f"cannot read the tokens file {self.path}: {exc.strerror}") from None
             log.error("cannot re-read the tokens file %s (%s); keeping the %d tokens read before",
                       self.path, exc.strerror, len(self._tokens))
             return
         self._tokens = [line.strip().encode() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-        self._mtime_ns = stat.st_mtime_ns
+        self._version = version
         log.info("accepting %d agent tokens from %s", len(self._tokens), self.path)
 
     def accepts(self, metadata) -> bool:

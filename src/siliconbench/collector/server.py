@@ -53,9 +53,11 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
 
 
 async def serve(store: Store, listen: str, options: ServerOptions = ServerOptions(), grace_s: float = 10.0) -> None:
-    """Serve until SIGTERM/SIGINT, then stop accepting and finish in-flight batches."""
+    """Serve until SIGTERM/SIGINT, then stop accepting and finish in-flight batches. Once streams are
+    accepted, logs "collector listening on HOST:PORT": with port 0 in `listen`, the port the kernel picked."""
     server, service, port = await build_server(store, listen, options)
-    log.info("collector listening on %s (port %d, %s, %s), store %s", listen, port,
+    bound = f"{listen.rpartition(':')[0]}:{port}"
+    log.info("collector listening on %s (%s, %s), store %s", bound,
              "TLS" if options.credentials else "plaintext",
              f"agent tokens from {options.tokens.path}" if options.tokens else "no agent token required",
              store.location.shown)

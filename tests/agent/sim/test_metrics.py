@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from siliconbench.agent.sim import SimProfile
 
@@ -73,10 +74,9 @@ async def test_running_gauge_and_kv_usage_reflect_a_stream_in_flight(start_sim):
     resp.close()
     assert value(during, "vllm:num_requests_running") == 1
     assert value(during, "vllm:kv_cache_usage_perc") > 0
-    for _ in range(200):  # the server notices the disconnect at its next write (<= 20 ms)
-        after = await scrape(client)
-        if value(after, "vllm:num_requests_running") == 0:
-            break
+    # the server notices the disconnect at its next write (<= 20 ms); /metrics has no event to await
+    deadline = time.monotonic() + 30
+    while value(after := await scrape(client), "vllm:num_requests_running") != 0 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     assert value(after, "vllm:num_requests_running") == 0
     assert value(after, "vllm:request_success_total", finished_reason="abort") == 1
