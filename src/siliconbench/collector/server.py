@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from siliconbench.collector import digests
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.fleet import ControlService
 from siliconbench.collector.service import SERVICE_NAME, TelemetryService
@@ -53,7 +54,9 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
 
 
 async def serve(store: Store, listen: str, options: ServerOptions = ServerOptions(), grace_s: float = 10.0) -> None:
-    """Serve until SIGTERM/SIGINT, then stop accepting and finish in-flight batches."""
+    """Repair what a crash left (collector/digests.py), serve until SIGTERM/SIGINT, then stop
+    accepting and finish in-flight batches."""
+    await asyncio.to_thread(digests.repair, store)
     server, service, port = await build_server(store, listen, options)
     log.info("collector listening on %s (port %d, %s, %s), store %s", listen, port,
              "TLS" if options.credentials else "plaintext",

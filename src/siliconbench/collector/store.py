@@ -180,6 +180,11 @@ class Store:
         with self.mapped_errors():
             return self.client().query(self.sql(sql), parameters=parameters, settings=QUERY_SETTINGS)
 
+    def command(self, sql: str, parameters: dict | None = None, settings: dict | None = None) -> None:
+        """Run a statement that returns no rows (INSERT ... SELECT, DELETE) with bound parameters."""
+        with self.mapped_errors():
+            self.client().command(self.sql(sql), parameters=parameters, settings={**QUERY_SETTINGS, **(settings or {})})
+
     def close(self) -> None:
         with self._lock:
             for client in self._clients:
