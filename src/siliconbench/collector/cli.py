@@ -156,10 +156,12 @@ def prices_import(
     password: PasswordOpt = None,
 ) -> None:
     """Load prices from a CSV file (rows with the same type, region, kind and date replace older ones)."""
-    from siliconbench.collector.prices import import_csv
+    from siliconbench.collector.prices import ensure_prices, import_csv
 
     try:
-        count = import_csv(Store.open(store, password), file)
+        opened = Store.open(store, password)
+        ensure_prices(opened)  # the shipped defaults first: the file's rows then replace theirs
+        count = import_csv(opened, file)
     except CollectorError as exc:
         raise _fail(exc) from None
     typer.echo(f"imported {count} prices from {file}")
@@ -186,16 +188,18 @@ def sql(
     query: Annotated[str, typer.Argument(help="A SELECT; write tables as siliconbench.requests etc.")],
     store: StoreOpt = DEFAULT_STORE,
     password: PasswordOpt = None,
+    write: Annotated[bool, typer.Option("--write", help="Allow statements that change data or tables "
+                                        "(read-only without it).")] = False,
 ) -> None:
-    """Run a SQL query against the store and print tab-separated rows with a header."""
+    """Run a SQL query against the store (read-only unless --write) and print tab-separated rows with a header."""
+    from siliconbench.collector.adhoc import run_query
+
     try:
-        opened = Store.open(store, password)
-        with opened.mapped_errors():  # StoreRefused carries ClickHouse's own first line: what is wrong with the query
-            result = opened.client().query(query)
+        result = run_query(Store.open(store, password), query, write)
     except CollectorError as exc:
         raise _fail(exc) from None
-    typer.echo("\t".join(result.column_names))
-    for row in result.result_rows:
+    typer.echo("\t".join(result.columns))
+    for row in result.rows:
         typer.echo("\t".join(str(v) for v in row))
 
 

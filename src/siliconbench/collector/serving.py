@@ -6,6 +6,7 @@ import asyncio
 
 from siliconbench.collector.auth import TokenFile, server_credentials
 from siliconbench.collector.options import ServeConfig
+from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.server import ServerOptions, serve
 from siliconbench.collector.store import Store
 
@@ -21,6 +22,9 @@ def server_options(config: ServeConfig) -> ServerOptions:
 
 
 def run_collector(config: ServeConfig) -> None:
-    """Open the store and serve agents on `config.listen` until SIGTERM/SIGINT."""
+    """Open the store (loading the shipped prices into an empty price table: reports only read them)
+    and serve agents on `config.listen` until SIGTERM/SIGINT."""
     options = server_options(config)
-    asyncio.run(serve(Store.open(config.store, config.password), config.listen, options))
+    store = Store.open(config.store, config.password)
+    ensure_prices(store)
+    asyncio.run(serve(store, config.listen, options))

@@ -91,6 +91,16 @@ class Store:
                 self._clients.append(client)
         return client
 
+    @contextmanager
+    def own_client(self) -> Iterator[Client]:
+        """A client of its own for one call, closed after it: settings a query sets stay with it (chDB
+        keeps a refused query's `readonly` on its connection, measured with chdb 4.4)."""
+        client = self._connect()
+        try:
+            yield client
+        finally:
+            client.close()
+
     def _connect(self) -> Client:
         loc = self.location
         try:
