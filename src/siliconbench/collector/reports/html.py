@@ -4,8 +4,8 @@ curve — followed by every table of the Markdown report with its formula and wa
 
 from __future__ import annotations
 
-from html import escape
 
+from siliconbench.collector.reports.escape import html as escape
 from siliconbench.collector.reports import model as m
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner
