@@ -70,6 +70,8 @@ async def serve(store: Store, listen: str, options: ServerOptions = ServerOption
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("collector stopping: finishing in-flight batches (up to %.0f s)", grace_s)
-    await server.stop(grace_s)
+    stopping = asyncio.create_task(server.stop(grace_s))  # refuses new streams first ...
+    service.drain()                                       # ... then ends the open ones after their acks
+    await stopping
     service.close()
     log.info("collector stopped; %d batches stored, %d rejected", service.batches_stored, service.batches_rejected)

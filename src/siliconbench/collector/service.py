@@ -52,8 +52,14 @@ class TelemetryService:
         self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads)
         self.fleet = Fleet(store, self._run)
         self.run_in_store = self._run
+        self._draining = asyncio.Event()
         self.batches_stored = 0
         self.batches_rejected = 0
+
+    def drain(self) -> None:
+        """End every stream as at its maximum age: each stops reading, acknowledges what it took and
+        ends with OK, so a stopping server waits for the batches in flight, not for its whole grace."""
+        self._draining.set()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The service's handler. Requests arrive as bytes: a malformed message then gets a typed
@@ -132,18 +138,27 @@ class TelemetryService:
             out.put_nowait(None)
 
     async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
-        """The stream's next message; None at its end, or once it is past its age. Ending there (not
+        """The stream's next message; None at its end, once it is past its age, or once the collector
+        drains (it is stopping). Ending there (not
         by cutting the connection) means every batch this stream took is stored and acknowledged
         first, and what the agent sent meanwhile stays in its spool: the agent resends it on its
         next stream, maybe to another replica, and it is stored once."""
-        if ends_at is None:
-            return await anext(messages, None)
-        try:
-            return await asyncio.wait_for(anext(messages, None), max(0.0, ends_at - time.monotonic()))
-        except TimeoutError:
+        if self._draining.is_set():
+            return None
+        message = asyncio.ensure_future(anext(messages, None))
+        draining = asyncio.ensure_future(self._draining.wait())
+        done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
+                                     timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
+        draining.cancel()
+        if message in done:
+            return message.result()
+        message.cancel()
+        if draining in done:
+            log.info("agent %s: collector stopping; ending the stream after its last ack", agent)
+        else:
             log.info("agent %s: stream reached its age limit (about %.0f s); ending it after its last ack so the "
                      "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
-            return None
+        return None
 
     async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.CollectorMessage:
         """The checked batch (or progress report), or the typed error to reply."""
