@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from siliconbench.core.datasets import check_fleet_dataset
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.ids import new_run_id
 from siliconbench.core.plan import plan_from_mapping
@@ -266,18 +267,29 @@ class ControlService(pb_grpc.ControlServicer):
         self._run = run_in_store
         self._tokens = tokens
 
-    async def _authorise(self, context: grpc.aio.ServicerContext) -> None:
-        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+    async def _authorise(self, context: grpc.aio.ServicerContext, operator: bool = False) -> None:
+        """Any accepted token may read (status, agents); starting and cancelling runs needs an operator's."""
+        if self._tokens is None:
+            return
+        credential = self._tokens.credential(context.invocation_metadata())
+        if credential is None:
             log.warning("control call from %s refused: missing or wrong bearer token", context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                                "missing or wrong bearer token: pass --token (SILICONBENCH_AGENT_TOKEN)")
+                                "missing or wrong bearer token: set SILICONBENCH_OPERATOR_TOKEN")
+        elif operator and not credential.operator:
+            log.warning("control call from %s refused: an agent token may not start or cancel runs", context.peer())
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "starting and cancelling runs needs an operator token (a `TOKEN operator` line of the "
+                                "collector's tokens file) in SILICONBENCH_OPERATOR_TOKEN; agent tokens cannot")
 
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunReply:
-        await self._authorise(context)
+        await self._authorise(context, operator=True)
         selector = dict(request.selector)
         try:
             check_selector(selector)
             plan = plan_from_mapping(_plan_mapping(request.plan_json), "the plan")
+            if plan.dataset is not None:
+                check_fleet_dataset(plan.dataset)
             run_id = _run_id(request.run_id)
             start_at = _start_at(request)
         except (ConfigError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
@@ -307,7 +319,7 @@ class ControlService(pb_grpc.ControlServicer):
         return pb.ListAgentsReply(agents=[link.hello for link in self._fleet.matching(selector)])
 
     async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunReply:
-        await self._authorise(context)
+        await self._authorise(context, operator=True)
         if not request.run_id or len(request.run_id) > MAX_ID_CHARS:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"a run id of 1 to {MAX_ID_CHARS} characters is needed; `run status` lists runs")

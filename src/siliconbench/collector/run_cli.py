@@ -54,8 +54,8 @@ def _channel(address: str) -> grpc.Channel:
 
 
 def _call(address: str, method: str, request: Any) -> Any:
-    """One Control call; the bearer token comes from SILICONBENCH_AGENT_TOKEN."""
-    token = settings.agent_token()
+    """One Control call; the bearer token comes from SILICONBENCH_OPERATOR_TOKEN (settings.operator_token)."""
+    token = settings.operator_token()
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with _channel(address) as channel:
         return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=10, metadata=metadata)

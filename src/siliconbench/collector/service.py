@@ -69,7 +69,8 @@ class TelemetryService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
     async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # gRPC's method name
-        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+        credential = None if self._tokens is None else self._tokens.credential(context.invocation_metadata())
+        if self._tokens is not None and credential is None:
             log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
@@ -86,6 +87,13 @@ class TelemetryService:
         except InvalidBatch as exc:
             yield _error(0, pb.ERROR_CODE_INVALID, str(exc))
             return
+        if credential is not None and not credential.may_write_as(hello.agent_id):
+            granted = "an operator token writes no telemetry" if credential.operator else \
+                f"this token may write only as agent {credential.agent_id!r}"
+            log.warning("stream from %s refused: it claims agent %r; %s", context.peer(), hello.agent_id[:80], granted)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"{granted}, not {hello.agent_id[:80]!r}: use the token the tokens file binds to this "
+                                "agent id")
         try:
             await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
         except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
