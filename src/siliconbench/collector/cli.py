@@ -45,6 +45,7 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
     store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
+    max_bytes_in_flight_mib: Annotated[int, typer.Option(help="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 48,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
@@ -54,7 +55,8 @@ def serve(
     try:
         config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
                               agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
-                              tls_client_ca=tls_client_ca, store_threads=store_threads)
+                              tls_client_ca=tls_client_ca, store_threads=store_threads,
+                              max_bytes_in_flight_mib=max_bytes_in_flight_mib)
         run_collector(config)
     except (SiliconbenchError, OSError) as exc:
         raise _fail(exc) from None

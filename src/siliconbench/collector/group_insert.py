@@ -32,8 +32,9 @@ ReplicatedMergeTree and an insert carries insert_deduplication_token (the batch_
 batch, a hash of the sorted ids for a group): two replicas inserting the same single-batch replay are
 deduplicated by Keeper, the remaining window is a replay merged into two different groups at once.
 
-Memory: a stream has at most one batch here (it reads the next message only after the ack), so what
-is pending is bounded by the number of streams times the gRPC message limit.
+Memory: a stream has at most one batch here (it reads the next message only after the ack), and the
+batches here and being parsed hold bytes of the service's global budget (collector/budget.py), so
+what is pending is bounded by that budget whatever the number of streams.
 """
 
 from __future__ import annotations

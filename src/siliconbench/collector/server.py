@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from siliconbench.collector import digests
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.fleet import ControlService
-from siliconbench.collector.service import SERVICE_NAME, TelemetryService
+from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, SERVICE_NAME, TelemetryService
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.collector.store import Store
 
@@ -28,6 +28,7 @@ class ServerOptions:
     store_threads: int = 4              # inserts in flight toward ClickHouse, whatever the number of agents
     tokens: TokenFile | None = None     # None: any agent may write (local use only)
     credentials: grpc.ServerCredentials | None = None  # None: plaintext
+    max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT  # batches decoded or being stored, all streams together
 
 
 async def build_server(store: Store, listen: str, options: ServerOptions = ServerOptions()
@@ -36,7 +37,8 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
     grpc_options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
     server = grpc.aio.server(options=grpc_options)
-    service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s)
+    service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s,
+                               options.max_bytes_in_flight)
     server.add_generic_rpc_handlers((service.handler(),))
     pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens), server)
     health_servicer = health.aio.HealthServicer()

@@ -27,6 +27,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.budget import ByteBudget
 from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
@@ -37,12 +38,18 @@ from siliconbench.core.wire import pb
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
+# Wire bytes of batches decoded or being stored at once, across all streams (collector/budget.py): about
+# four 10.9 MiB batches. Measured peak RSS with full batches from every agent at once (bench/collector_memory.py):
+# 30 agents 1.6 GiB (4.4 GiB before the budget); 100 agents 2.6 GiB even at 24 MiB, most of it the one
+# message each waiting stream holds: not yet within a 2 GiB limit at 100 agents.
+DEFAULT_BYTES_IN_FLIGHT = 48 * 2**20
 
 
 class TelemetryService:
     def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None,
-                 max_stream_age_s: float = 0.0) -> None:
+                 max_stream_age_s: float = 0.0, max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT) -> None:
         self._store = store
+        self.budget = ByteBudget(max_bytes_in_flight)
         self._tokens = tokens
         self._max_stream_age_s = max_stream_age_s
         # Parsing and checking (CPU) on one pool; inserts, merged across streams, on the inserter's
@@ -129,12 +136,20 @@ class TelemetryService:
                    if self._max_stream_age_s > 0 else None)
         try:
             while (raw := await self._next_message(agent, messages, ends_at)) is not None:
-                item = await self._parse(agent, raw)
+                cost = await self.budget.acquire(len(raw))  # wait here, reading nothing more, while it is spent
+                try:
+                    item = await self._parse(agent, raw)
+                except BaseException:
+                    self.budget.release(cost)
+                    raise
+                del raw  # decoded now: the wire copy need not live on while the batch is stored
                 if isinstance(item, ReadyBatch):
                     if storing is not None:
                         await storing
-                    storing = asyncio.create_task(self._store_batch(agent, item, out))
-                elif isinstance(item, pb.RunProgress):
+                    storing = asyncio.create_task(self._store_batch(agent, item, out, cost))
+                    continue
+                self.budget.release(cost)
+                if isinstance(item, pb.RunProgress):
                     await self.fleet.on_progress(agent, item)
                 else:
                     out.put_nowait(item)
@@ -177,8 +192,9 @@ class TelemetryService:
             log.warning("agent %s: %s", agent, exc)
             return _error(exc.seq, exc.code, str(exc))
 
-    async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue) -> None:
-        """Reply with the Ack once every insert holding the batch returned, or with the error."""
+    async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue, cost: int) -> None:
+        """Reply with the Ack once every insert holding the batch returned, or with the error; the
+        batch's bytes go back to the budget either way."""
         try:
             await self.inserter.store(batch)
         except StoreFailed as exc:
@@ -187,6 +203,8 @@ class TelemetryService:
                       agent, seq, type(cause).__name__, _first_line(cause))
             out.put_nowait(_error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable"))
             return
+        finally:
+            self.budget.release(cost)
         self.batches_stored += 1
         out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
 

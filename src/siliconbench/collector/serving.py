@@ -17,6 +17,7 @@ def server_options(config: ServeConfig) -> ServerOptions:
     credentials = (server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
                    if config.tls_cert and config.tls_key else None)
     return ServerOptions(max_stream_age_s=config.max_stream_age_s, store_threads=config.store_threads,
+                         max_bytes_in_flight=config.max_bytes_in_flight_mib * 2**20,
                          tokens=TokenFile(config.agent_tokens_file) if config.agent_tokens_file else None,
                          credentials=credentials)
 
