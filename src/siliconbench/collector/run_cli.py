@@ -232,12 +232,15 @@ def report_run(
     password: PasswordOpt = None,
 ) -> None:
     """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
+    from siliconbench.collector import digests
     from siliconbench.collector.reports import build_fleet_report, renderer
     from siliconbench.collector.store import Store
 
     try:
         render = renderer(fmt)
-        text = render.fleet(build_fleet_report(Store.open(store, password), run))
+        opened = Store.open(store, password)
+        digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
+        text = render.fleet(build_fleet_report(opened, run))
     except CollectorError as exc:
         raise _fail(exc) from None
     typer.echo(text, nl=False)
