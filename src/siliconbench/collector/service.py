@@ -8,8 +8,10 @@ insert per table from a bounded number of writer threads, however many agents ar
 leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
 that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
 so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
-keep spooling. With a maximum stream age, a stream past it stops reading, acknowledges what it took
-and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
+keep spooling. Across streams, batches being parsed or stored hold their wire size from one global
+budget (collector/budget.py): over it, streams wait without reading more, so decoded batches do not
+grow with the number of agents sending at once (each waiting stream holds its one received message).
+With a maximum stream age, a stream past it stops reading, acknowledges what it took and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
 the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
 being inserted, and its replay to another replica could then be stored twice.
 """
@@ -17,6 +19,7 @@ being inserted, and its replay to another replica could then be stored twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -146,7 +149,9 @@ class TelemetryService:
                 if isinstance(item, ReadyBatch):
                     if storing is not None:
                         await storing
-                    storing = asyncio.create_task(self._store_batch(agent, item, out, cost))
+                    storing = asyncio.create_task(self._store_batch(agent, item, out))
+                    # returned however the task ends, even cancelled before it ran (a closed stream)
+                    storing.add_done_callback(functools.partial(self._give_back, cost))
                     continue
                 self.budget.release(cost)
                 if isinstance(item, pb.RunProgress):
@@ -160,12 +165,14 @@ class TelemetryService:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
 
+    def _give_back(self, cost: int, _task: asyncio.Task) -> None:
+        self.budget.release(cost)
+
     async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
         """The stream's next message; None at its end, once it is past its age, or once the collector
-        drains (it is stopping). Ending there (not
-        by cutting the connection) means every batch this stream took is stored and acknowledged
-        first, and what the agent sent meanwhile stays in its spool: the agent resends it on its
-        next stream, maybe to another replica, and it is stored once."""
+        drains (it is stopping). Ending there (not by cutting the connection) means every batch this
+        stream took is stored and acknowledged first, and what the agent sent meanwhile stays in its
+        spool: the agent resends it on its next stream, maybe to another replica, and it is stored once."""
         if self._draining.is_set():
             return None
         message = asyncio.ensure_future(anext(messages, None))
@@ -192,9 +199,8 @@ class TelemetryService:
             log.warning("agent %s: %s", agent, exc)
             return _error(exc.seq, exc.code, str(exc))
 
-    async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue, cost: int) -> None:
-        """Reply with the Ack once every insert holding the batch returned, or with the error; the
-        batch's bytes go back to the budget either way."""
+    async def _store_batch(self, agent: str, batch: ReadyBatch, out: asyncio.Queue) -> None:
+        """Reply with the Ack once every insert holding the batch returned, or with the error."""
         try:
             await self.inserter.store(batch)
         except StoreFailed as exc:
@@ -203,8 +209,6 @@ class TelemetryService:
                       agent, seq, type(cause).__name__, _first_line(cause))
             out.put_nowait(_error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable"))
             return
-        finally:
-            self.budget.release(cost)
         self.batches_stored += 1
         out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
 
