@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 # Wire bytes of batches decoded or being stored at once, across all streams (collector/budget.py): about
 # four 10.9 MiB batches. Measured peak RSS with full batches from every agent at once (bench/collector_memory.py):
-# 30 agents 1.6 GiB (4.4 GiB before the budget); 100 agents 2.6 GiB even at 24 MiB, most of it the one
-# message each waiting stream holds: not yet within a 2 GiB limit at 100 agents.
+# 30 agents 1.6 GiB (4.4 GiB before the budget); 100 agents 3.0 GiB (2.6 GiB at 24 MiB), most of it the
+# one message each waiting stream holds: not yet within a 2 GiB limit at 100 agents.
 DEFAULT_BYTES_IN_FLIGHT = 48 * 2**20
 
 
