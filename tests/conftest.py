@@ -7,12 +7,14 @@ import uuid
 
 import pytest
 
+from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.store import Store
 
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Store:
     opened = Store.open(f"chdb://{tmp_path_factory.mktemp('chdb')}")
+    ensure_prices(opened)  # as `serve` does: reports read the shipped prices, never load them
     yield opened
     opened.close()
 

@@ -54,3 +54,11 @@ def test_loadgen_fidelity_bench_completes_every_request_without_errors():
     assert all(done == wanted for _, done, wanted in sent)
     ceiling = [line for line in out.splitlines() if "zero-delay" in line or "simulator" in line]
     assert ceiling and all(line.split("|")[-3].strip() == "0" for line in ceiling)  # the errors column
+
+
+def test_collector_memory_bench_stores_every_request_it_sends():
+    out = bench("collector_memory", "--agents", "2", "--batches", "2", "--batch-mib", "0.5",
+                "--max-bytes-in-flight-mib", "1")
+    [row] = [line for line in out.splitlines() if line.startswith("| 2 |")]
+    stored, sent = re.search(r"\| ([\d,]+) / ([\d,]+) \|$", row).groups()
+    assert stored == sent != "0"

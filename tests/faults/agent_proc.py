@@ -1,5 +1,6 @@
 """A scripted agent for fault tests: the real Shipper and Spool in their own process, producing
-request records `<run>/<i>` for i in [start, start+count) in chunks, one batch per chunk.
+request records `<run>/<i>` for i in [start, start+count) in chunks, one batch per chunk, between
+the run's start and end events.
 
 After each chunk is sealed into the spool it prints `sealed <i>` (records 0..i-1 are then durable),
 then pauses, so a test can kill it at a known point. SIGTERM drains within --grace-s.
@@ -30,6 +31,12 @@ def record(run_id: str, i: int) -> pb.RequestRecord:
                             output_tokens=2, http_status=200, finish_reason="length")
 
 
+def run_event(run_id: str, phase: pb.Phase) -> pb.RunEvent:
+    """The run's start or end, so that reports know the run."""
+    return pb.RunEvent(run_id=run_id, phase=phase, time_unix_ns=time.time_ns(), target_url="http://sim:8000",
+                       model="sim", simulated=True, scenario="faults")
+
+
 async def main(args: argparse.Namespace) -> int:
     spool = Spool.open(Path(args.spool_dir), args.agent, args.spool_max_bytes)
     shipper = Shipper(args.collector, pb.Hello(agent_id=args.agent, node_name=args.agent), spool,
@@ -37,6 +44,7 @@ async def main(args: argparse.Namespace) -> int:
     shipper.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    shipper.add_run(run_event(args.run, pb.PHASE_START))
     i = args.start
     while i < args.start + args.count and not stop.is_set():
         await shipper.wait_for_room()
@@ -49,6 +57,8 @@ async def main(args: argparse.Namespace) -> int:
             await asyncio.wait_for(stop.wait(), args.pause_s)
         except asyncio.TimeoutError:
             pass
+    shipper.add_run(run_event(args.run, pb.PHASE_END))
+    shipper.seal()
     print(f"produced {i}", flush=True)
     try:
         await shipper.close(args.grace_s)

@@ -4,6 +4,7 @@ proxy that can cut the network, and reading the results back through the collect
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import threading
 from pathlib import Path
@@ -27,12 +28,33 @@ def start_agent(port: int, spool: Path, run_id: str, log_path: Path, *, start: i
 
 def stored(store: str, run_id: str) -> tuple[int, int]:
     """(rows, distinct request ids) of a run, read through the CLI once the collector has stopped."""
-    result = subprocess.run([PY, "-m", "siliconbench.collector", "sql",
-                             f"SELECT count(), uniqExact(request_id) FROM siliconbench.requests WHERE run_id = '{run_id}'",
-                             "--store", store], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert result.returncode == 0, result.stderr
-    rows, distinct = result.stdout.strip().splitlines()[1].split("\t")
+    [[rows, distinct]] = sql(store, "SELECT count(), uniqExact(request_id) FROM siliconbench.requests "
+                                    f"WHERE run_id = '{run_id}'")
     return int(rows), int(distinct)
+
+
+def sql(store: str, query: str) -> list[list[str]]:
+    """The rows (tab-separated fields) of a query, run through the CLI once the collector has stopped."""
+    result = subprocess.run([PY, "-m", "siliconbench.collector", "sql", query, "--store", store], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t") for line in result.stdout.strip().splitlines()[1:]]
+
+
+def reported_requests(store: str, run_id: str) -> int:
+    """The requests the JSON report counts for a run (over its steps), through the CLI."""
+    result = subprocess.run([PY, "-m", "siliconbench.collector", "report", "--run", run_id, "--format", "json",
+                             "--no-cost", "--store", store], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return sum(step["requests"] for step in json.loads(result.stdout)["steps"])
+
+
+def wait_sealed(agent: Proc, at_least: int, timeout_s: float = 60.0) -> bool:
+    """Wait until a scripted agent printed `sealed N` with N >= at_least; False if it finished producing first."""
+    while not (line := agent.wait_line("", timeout_s)).startswith("produced"):
+        if line.startswith("sealed") and int(line.split()[1]) >= at_least:
+            return True
+    return False
 
 
 class CuttableProxy:

@@ -6,13 +6,22 @@ Each test takes a few seconds (process start-up dominates)."""
 
 from __future__ import annotations
 
+import random
 import re
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.faults.procs import CuttableProxy, start_agent, start_flaky_collector, stored
+from tests.faults.procs import (
+    CuttableProxy,
+    reported_requests,
+    sql,
+    start_agent,
+    start_flaky_collector,
+    stored,
+    wait_sealed,
+)
 from tests.servers import HeldPort, start_collector
 
 
@@ -45,6 +54,33 @@ def test_collector_killed_mid_run_and_restarted(tmp_path: Path, store: str, run_
     matrix_line("collector kill -9 + restart", 300, rows, distinct)
     assert rows == distinct == 300
     assert "unreachable or not storing" in agent.log() and "replaying" in agent.log()
+
+
+def test_reports_count_every_row_after_many_collector_kills_at_random_points(tmp_path: Path, store: str, run_id: str):
+    """Several agents stream while the collector is killed -9 five times at random points of their
+    production and restarted. Batches of 250 requests make the insert long enough that kills land
+    between a row and its digest (seen in the log: "rebuilt the request digests of 2 step(s)")."""
+    agents, per_agent, chunk = 4, 3000, 250
+    collector = start_collector(store, tmp_path / "collector.log")
+    port = collector.port
+    with HeldPort(port):  # while the collector is down, nothing else can take its port
+        procs = [start_agent(port, tmp_path / f"spool-{a}", run_id, tmp_path / f"agent-{a}.log", start=a * per_agent,
+                             count=per_agent, chunk=chunk, pause_s=0.02, grace_s=300, agent=f"crash-agent-{a}")
+                 for a in range(agents)]
+        kills = 0
+        for at in sorted(random.sample(range(chunk, per_agent, chunk), 5)):
+            if not wait_sealed(procs[kills % agents], at):
+                break  # that agent finished first: the kills so far must do
+            collector.kill9()
+            kills += 1
+            collector = start_collector(store, tmp_path / "collector.log", port=port)
+        assert [p.wait(600) for p in procs] == [0] * agents, [p.log()[-2000:] for p in procs]
+        assert collector.stop() == 0
+    rows, distinct = stored(store, run_id)
+    [[digested]] = sql(store, f"SELECT sum(requests) FROM siliconbench.request_digests WHERE run_id = '{run_id}'")
+    matrix_line(f"collector kill -9 x{kills} + restarts, {agents} agents", agents * per_agent, rows, distinct)
+    assert kills >= 1
+    assert reported_requests(store, run_id) == int(digested) == rows == distinct == agents * per_agent
 
 
 def test_store_unavailable_for_a_while(tmp_path: Path, store: str, run_id: str):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from siliconbench.collector.demo import free_port
-from tests.faults.procs import PY, REPO, Proc, start_collector
+from tests.servers import PY, REPO, Proc, start_collector
 
 REQUESTS = 5  # per run, at concurrency 1: the 3rd is the bad one
 # mode -> the error class its bad request is stored with ("" : every request succeeds)
@@ -73,8 +73,8 @@ def outcomes(tmp_path_factory):
     """Per case: (bad run's agent, healthy run's agent, their run ids); then the store's rows per run."""
     tmp = tmp_path_factory.mktemp("hostile")
     store = f"chdb://{tmp / 'store'}"
-    port = free_port()
-    collector = start_collector(store, port, tmp / "collector.log")
+    collector = start_collector(store, tmp / "collector.log")
+    port = collector.port
     def case(mode: str) -> tuple:
         server, target = start_hostile(mode, tmp / f"{mode}.log")
         spool = tmp / f"spool-{mode}"
@@ -142,8 +142,8 @@ def test_a_model_id_the_store_cannot_hold_stops_the_run_with_one_line(tmp_path):
 def test_sigterm_mid_run_delivers_every_finished_request_and_says_what_was_kept(tmp_path):
     """The server hangs on the 7th request (the 2nd of step 2) for longer than the test: SIGTERM lands there."""
     store = f"chdb://{tmp_path / 'store'}"
-    collector_port = free_port()
-    collector = start_collector(store, collector_port, tmp_path / "collector.log")
+    collector = start_collector(store, tmp_path / "collector.log")
+    collector_port = collector.port
     port = free_port()
     server = Proc.start("hostile server", ["-m", "tests.hostile.server", "--port", str(port), "--mode", "slowloris",
                                            "--bad", str(REQUESTS + 2)], tmp_path / "server.log")

@@ -9,12 +9,14 @@ when the run ends, was cancelled, or failed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
 from collections.abc import Callable
 
 from siliconbench.core.errors import SiliconbenchError
+from siliconbench.core.datasets import fleet_dataset_path
 from siliconbench.core.plan import Plan, plan_from_mapping
 from siliconbench.core.wire import pb
 
@@ -90,6 +92,8 @@ class FleetRunner:
             return
         try:
             plan = plan_from_mapping(json.loads(start.plan_json), f"run {start.run_id}'s plan")
+            if plan.dataset is not None:  # only inside the datasets directory (core/datasets.py)
+                plan = dataclasses.replace(plan, dataset=str(fleet_dataset_path(plan.dataset)))
         except (SiliconbenchError, ValueError) as exc:
             log.error("run %s refused: %s", start.run_id, exc)
             self._report(pb.RunProgress(run_id=start.run_id, state=pb.RUN_STATE_FAILED, detail=str(exc)[:500],

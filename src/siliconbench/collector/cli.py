@@ -46,6 +46,7 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
     store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
+    max_bytes_in_flight_mib: Annotated[int, typer.Option(help="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 48,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
     from siliconbench.collector.serving import run_collector
@@ -54,7 +55,8 @@ def serve(
     try:
         config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
                               agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
-                              tls_client_ca=tls_client_ca, store_threads=store_threads)
+                              tls_client_ca=tls_client_ca, store_threads=store_threads,
+                              max_bytes_in_flight_mib=max_bytes_in_flight_mib)
         ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
         run_collector(config)
     except (SiliconbenchError, OSError) as exc:
@@ -160,10 +162,12 @@ def prices_import(
     password: PasswordOpt = None,
 ) -> None:
     """Load prices from a CSV file (rows with the same type, region, kind and date replace older ones)."""
-    from siliconbench.collector.prices import import_csv
+    from siliconbench.collector.prices import ensure_prices, import_csv
 
     try:
-        count = import_csv(Store.open(store, password), file)
+        opened = Store.open(store, password)
+        ensure_prices(opened)  # the shipped defaults first: the file's rows then replace theirs
+        count = import_csv(opened, file)
     except CollectorError as exc:
         raise _fail(exc) from None
     typer.echo(f"imported {count} prices from {file}")
@@ -190,16 +194,18 @@ def sql(
     query: Annotated[str, typer.Argument(help="A SELECT; write tables as siliconbench.requests etc.")],
     store: StoreOpt = DEFAULT_STORE,
     password: PasswordOpt = None,
+    write: Annotated[bool, typer.Option("--write", help="Allow statements that change data or tables "
+                                        "(read-only without it).")] = False,
 ) -> None:
-    """Run a SQL query against the store and print tab-separated rows with a header."""
+    """Run a SQL query against the store (read-only unless --write) and print tab-separated rows with a header."""
+    from siliconbench.collector.adhoc import run_query
+
     try:
-        opened = Store.open(store, password)
-        with opened.mapped_errors():  # StoreRefused carries ClickHouse's own first line: what is wrong with the query
-            result = opened.client().query(query)
+        result = run_query(Store.open(store, password), query, write)
     except CollectorError as exc:
         raise _fail(exc) from None
-    typer.echo("\t".join(result.column_names))
-    for row in result.result_rows:
+    typer.echo("\t".join(result.columns))
+    for row in result.rows:
         typer.echo("\t".join(str(v) for v in row))
 
 

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from siliconbench.core.datasets import check_fleet_dataset
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.ids import new_run_id
 from siliconbench.core.plan import plan_from_mapping
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.schema import RUN_NODES, RUN_PROGRESS
+from siliconbench.core.limits import MAX_ID_CHARS
 from siliconbench.collector.store import Store
 from siliconbench.core.wire import pb
 from siliconbench.core.rpc import pb_grpc
@@ -58,6 +60,16 @@ class AgentLink:
     commands: asyncio.Queue = field(default_factory=asyncio.Queue)
 
 
+@dataclass
+class ActiveRun:
+    """A run this collector started, kept in memory until every member has ended it."""
+
+    selector: dict[str, str]
+    start_at: int
+    members: frozenset[str]
+    running: set[str]  # members that have not reported finished, cancelled or failed
+
+
 def matches(hello: pb.Hello, selector: dict[str, str]) -> bool:
     return all(SELECTOR_KEYS[key](hello) == value for key, value in selector.items())
 
@@ -75,20 +87,28 @@ class Fleet:
         self._store = store
         self._run = run_in_store      # runs a blocking store call off the event loop
         self._links: dict[str, AgentLink] = {}
-        self._active: dict[str, tuple[dict[str, str], int]] = {}  # run id -> (selector, start_at)
+        self._active: dict[str, ActiveRun] = {}
         self._writes: set[asyncio.Task] = set()  # late-joiner records in flight (held so they are not collected)
 
     def attach(self, hello: pb.Hello) -> AgentLink:
+        """Link a (re)connected agent. A member that reconnects (a stream past its maximum age, a
+        network cut) stays a member with its state; only a matching agent that was not a member
+        when the run started is recorded as a late joiner, and only if the store, which every
+        replica shares, does not list it as a member either (it may have started through another)."""
         link = AgentLink(hello)
         self._links[hello.agent_id] = link
-        for run_id, (selector, start_at) in self._active.items():
-            if matches(hello, selector) and time.time_ns() > start_at:
-                log.info("agent %s joined after run %s started; it is not part of that run", hello.agent_id, run_id)
-                task = asyncio.get_running_loop().create_task(
-                    self._record_members(run_id, [hello], "late", "", selector, start_at))
+        for run_id, run in self._active.items():
+            if hello.agent_id not in run.members and matches(hello, run.selector) and time.time_ns() > run.start_at:
+                task = asyncio.get_running_loop().create_task(self._record_late(run_id, hello, run))
                 self._writes.add(task)
                 task.add_done_callback(self._writes.discard)
         return link
+
+    async def _record_late(self, run_id: str, hello: pb.Hello, run: ActiveRun) -> None:
+        if hello.agent_id in await self._run(self.members, run_id):
+            return
+        log.info("agent %s joined after run %s started; it is not part of that run", hello.agent_id, run_id)
+        await self._record_members(run_id, [hello], "late", "", run.selector, run.start_at)
 
     def detach(self, link: AgentLink) -> None:
         if self._links.get(link.hello.agent_id) is link:
@@ -105,6 +125,7 @@ class Fleet:
         if progress.state in TERMINAL:
             log.info("agent %s: run %s %s%s", agent_id, progress.run_id, state,
                      f" ({progress.detail})" if progress.detail else "")
+            self._ended(progress.run_id, agent_id)
         row = RUN_PROGRESS.row(
             run_id=progress.run_id[:256], agent_id=agent_id, state=state, step=progress.step,
             steps_total=progress.steps_total, requests_done=progress.requests_done,
@@ -124,7 +145,8 @@ class Fleet:
             await self._run(self._store.insert, "run_progress", [_progress_row(run_id, link.hello.agent_id, "planned")], "")
             link.commands.put_nowait(pb.Command(start=pb.StartCommand(run_id=run_id, plan_json=plan_json,
                                                                       start_at_unix_ns=start_at)))
-        self._active[run_id] = (selector, start_at)
+        members = frozenset(link.hello.agent_id for link in links)
+        self._active[run_id] = ActiveRun(selector, start_at, members, set(members))
         log.info("run %s: started on %d agents (%s), start at %s", run_id, len(links),
                  ", ".join(link.hello.agent_id for link in links), time.strftime("%H:%M:%S", time.gmtime(start_at / 1e9)))
         return [link.hello.agent_id for link in links]
@@ -140,6 +162,20 @@ class Fleet:
         self._active.pop(run_id, None)
         log.info("run %s: cancel sent to %d agents", run_id, sent)
         return sent
+
+    def _ended(self, run_id: str, agent_id: str) -> None:
+        """A member ended the run; once all have, the run leaves memory (its record stays in the store)."""
+        run = self._active.get(run_id)
+        if run is None:
+            return
+        run.running.discard(agent_id)
+        if not run.running:
+            del self._active[run_id]
+            log.info("run %s: every member has ended it", run_id)
+
+    def active(self) -> list[str]:
+        """The runs this collector started that some member has not ended yet."""
+        return list(self._active)
 
     def members(self, run_id: str) -> list[str]:
         rows = self._store.query("SELECT agent_id FROM {db}.run_nodes FINAL WHERE run_id = {r:String} AND role = 'member'",
@@ -232,27 +268,38 @@ class ControlService(pb_grpc.ControlServicer):
         self._run = run_in_store
         self._tokens = tokens
 
-    async def _authorise(self, context: grpc.aio.ServicerContext) -> None:
-        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+    async def _authorise(self, context: grpc.aio.ServicerContext, operator: bool = False) -> None:
+        """Any accepted token may read (status, agents); starting and cancelling runs needs an operator's."""
+        if self._tokens is None:
+            return
+        credential = self._tokens.credential(context.invocation_metadata())
+        if credential is None:
             log.warning("control call from %s refused: missing or wrong bearer token", context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                                "missing or wrong bearer token: pass --token (SILICONBENCH_AGENT_TOKEN)")
+                                "missing or wrong bearer token: set SILICONBENCH_OPERATOR_TOKEN")
+        elif operator and not credential.operator:
+            log.warning("control call from %s refused: an agent token may not start or cancel runs", context.peer())
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "starting and cancelling runs needs an operator token (a `TOKEN operator` line of the "
+                                "collector's tokens file) in SILICONBENCH_OPERATOR_TOKEN; agent tokens cannot")
 
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunReply:
-        await self._authorise(context)
+        await self._authorise(context, operator=True)
         selector = dict(request.selector)
         try:
             check_selector(selector)
-            plan = plan_from_mapping(json.loads(request.plan_json or "{}"), "the plan")
-        except (ConfigError, ValueError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            plan = plan_from_mapping(_plan_mapping(request.plan_json), "the plan")
+            if plan.dataset is not None:
+                check_fleet_dataset(plan.dataset)
+            run_id = _run_id(request.run_id)
+            start_at = _start_at(request)
+        except (ConfigError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _one_line(exc))
         found = len(self._fleet.matching(selector))
         if found < request.min_agents:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"{found} connected agents match {selector or 'the empty selector'}, "
                                 f"{request.min_agents} wanted")
-        run_id = request.run_id or new_run_id()
-        start_at = request.start_at_unix_ns or time.time_ns() + int(max(request.start_delay_s, 0.0) * 1e9)
         agents = await self._fleet.start(plan.to_json(), selector, run_id, start_at)
         return pb.StartRunReply(run_id=run_id, agents=agents, start_at_unix_ns=start_at)
 
@@ -273,5 +320,48 @@ class ControlService(pb_grpc.ControlServicer):
         return pb.ListAgentsReply(agents=[link.hello for link in self._fleet.matching(selector)])
 
     async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunReply:
-        await self._authorise(context)
+        await self._authorise(context, operator=True)
+        if not request.run_id or len(request.run_id) > MAX_ID_CHARS:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"a run id of 1 to {MAX_ID_CHARS} characters is needed; `run status` lists runs")
+        if not await self._run(self._fleet.members, request.run_id):
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no fleet run {request.run_id!r} on this collector's store")
         return pb.CancelRunReply(run_id=request.run_id, agents=await self._fleet.cancel(request.run_id))
+
+
+# How far ahead a run may be scheduled: a shared start a day away is a mistake, not a plan.
+MAX_START_DELAY_NS = 86_400 * 10**9
+
+
+def _plan_mapping(plan_json: str) -> dict:
+    try:
+        plan = json.loads(plan_json or "{}")
+    except ValueError as exc:
+        raise ConfigError(f"the plan is not JSON: {exc}") from None
+    if not isinstance(plan, dict):
+        raise ConfigError(f"the plan must be a JSON object, not {type(plan).__name__}")
+    return plan
+
+
+def _run_id(wanted: str) -> str:
+    if len(wanted) > MAX_ID_CHARS or not wanted.isprintable():
+        raise ConfigError(f"run id {wanted[:40]!r}... must be at most {MAX_ID_CHARS} printable characters")
+    return wanted or new_run_id()
+
+
+def _start_at(request: pb.StartRunRequest) -> int:
+    """The shared start time: the one asked for, or now plus the delay; within a day from now."""
+    now = time.time_ns()
+    if request.start_at_unix_ns:
+        start_at = request.start_at_unix_ns
+    elif math.isfinite(request.start_delay_s) and 0 <= request.start_delay_s <= MAX_START_DELAY_NS / 1e9:
+        start_at = now + int(request.start_delay_s * 1e9)
+    else:
+        raise ConfigError(f"start delay {request.start_delay_s} s is not between 0 and {MAX_START_DELAY_NS // 10**9} s")
+    if not now - MAX_START_DELAY_NS <= start_at <= now + MAX_START_DELAY_NS:
+        raise ConfigError(f"start time {start_at} ns is more than a day from the collector's clock")
+    return start_at
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:2000]

@@ -12,6 +12,11 @@ merged with others, is never stored twice; the materialized view over `requests`
 inserted, so its digests never count a replay either. Within this process, a batch that is already
 queued or being written is not queued again: its replay waits for that outcome.
 
+A `requests` row and its digest are written one after the other (the materialized view): a replay
+left out of `requests` gets the digests of its runs checked and rebuilt from the rows if an earlier
+attempt stopped between the two (collector/digests.py), under a lock that keeps this process's
+`requests` inserts out meanwhile.
+
 A batch is stored when every table's insert that contains it returned (or the table already held
 it); only then does `store` return and the stream acknowledge it. When a merged insert fails for a
 reason other than the store being down, each of its batches is inserted alone, so one batch the
@@ -27,8 +32,9 @@ ReplicatedMergeTree and an insert carries insert_deduplication_token (the batch_
 batch, a hash of the sorted ids for a group): two replicas inserting the same single-batch replay are
 deduplicated by Keeper, the remaining window is a replay merged into two different groups at once.
 
-Memory: a stream has at most one batch here (it reads the next message only after the ack), so what
-is pending is bounded by the number of streams times the gRPC message limit.
+Memory: a stream has at most one batch here (it reads the next message only after the ack), and the
+batches here and being parsed hold bytes of the service's global budget (collector/budget.py), so
+what is pending is bounded by that budget whatever the number of streams.
 """
 
 from __future__ import annotations
@@ -36,13 +42,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
 
+from siliconbench.collector import digests
 from siliconbench.collector.errors import CollectorError, StoreUnavailable
+from siliconbench.collector.schema import REQUESTS
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,7 +93,9 @@ class GroupInserter:
         self._free = asyncio.Semaphore(writers)
         self._flusher: asyncio.Task | None = None
         self._writing: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
+        self._requests_lock = threading.Lock()
         self.replays_skipped = 0
+        self.digests_repaired = 0
         self.groups_written = 0
         self.batches_written = 0
 
@@ -174,8 +185,16 @@ class GroupInserter:
         failed: dict[str, BaseException] = {}
         for table, batches in members.items():
             fresh = [b for b in batches if (table, b.batch_id) not in held and b.batch_id not in failed]
-            if fresh:
-                self._insert(table, fresh, failed)
+            if table != REQUESTS.name:
+                if fresh:
+                    self._insert(table, fresh, failed)
+                continue
+            with self._requests_lock:  # a digest rebuild must not see rows whose digest is on its way
+                if fresh:
+                    self._insert(table, fresh, failed)
+                replayed = [b for b in batches if (table, b.batch_id) in held]
+                if replayed:
+                    self._repair_digests(replayed, failed)
         self.groups_written += 1
         self.batches_written += len(group) - len(failed)
         return failed
@@ -201,6 +220,15 @@ class GroupInserter:
                 self._store.insert_arrow(table, batch.tables[table], batch.batch_id)
             except CollectorError as exc:
                 failed[batch.batch_id] = exc
+
+    def _repair_digests(self, replayed: list[ReadyBatch], failed: dict[str, BaseException]) -> None:
+        """A replay's rows are stored, but an earlier attempt may have stopped before their digest was
+        (collector/digests.py): rebuild the digests of its runs' stale steps before acknowledging it."""
+        runs = {run for b in replayed for run in b.tables[REQUESTS.name].column("run_id").unique().to_pylist()}
+        try:
+            self.digests_repaired += len(digests.repair(self._store, runs))
+        except CollectorError as exc:  # not acknowledged: the agent replays and the repair is tried again
+            failed.update((b.batch_id, exc) for b in replayed)
 
     def close(self) -> None:
         if self.groups_written:

@@ -47,6 +47,7 @@ _EARLIEST_NS = 1_577_836_800 * 10**9
 _AHEAD_NS = 86_400 * 10**9
 _PHASES = {pb.PHASE_START: "start", pb.PHASE_END: "end"}
 _KINDS = {"", "nvidia", "neuron", "none"}
+_HELLO_TEXT = [f.name for f in pb.Hello.DESCRIPTOR.fields if f.type == f.TYPE_STRING]
 
 Values = Any  # a column's values: a list (text, bool), a numpy array (numbers, times) or an Arrow array
 Label = Callable[[int], str]  # names the row at an index, for messages ("request 'r/0/3'")
@@ -135,6 +136,10 @@ def _assemble(table: Table, columns: dict[str, Values], agent_id: str, batch_id:
 def check_hello(hello: pb.Hello) -> None:
     if not hello.agent_id:
         raise InvalidBatch("Hello.agent_id is empty")
+    for field in _HELLO_TEXT:  # every text field, stored or not (scenario goes to run_nodes and selectors)
+        length = len(getattr(hello, field))
+        if length > MAX_ID_CHARS:
+            raise InvalidBatch(f"Hello.{field} is {length} characters long; the limit is {MAX_ID_CHARS}")
     _copied(NODES, [hello], time.time_ns(), {})
     if hello.accelerator_kind not in _KINDS:
         raise InvalidBatch(f"Hello.accelerator_kind={hello.accelerator_kind!r} is none of nvidia, neuron, none")

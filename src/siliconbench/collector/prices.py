@@ -2,7 +2,8 @@
 
 Cost per 1M tokens = hourly price ÷ (tokens/s × 3600) × 10⁶ (DESIGN §3), for a named throughput.
 The shipped default (collector/data/prices.csv, a copy of the project's dated seed table) is loaded
-when the table is empty; `siliconbench-collector prices import FILE` adds or replaces rows.
+into an empty table by `serve` and `prices import` (reports only read the table: they never write);
+`siliconbench-collector prices import FILE` adds or replaces rows.
 """
 
 from __future__ import annotations

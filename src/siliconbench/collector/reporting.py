@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from siliconbench.collector import digests
 from siliconbench.collector.options import ReportOptions
 from siliconbench.collector.store import Store
 
@@ -17,5 +18,6 @@ def render_report(options: ReportOptions) -> str:
     report_options = Options(slo=parse_slo(list(options.slo)), baseline=options.baseline,
                              region=options.price_region, price_kind=options.price_kind, cost=options.cost)
     store = Store.open(options.store, options.password)
+    digests.check(store, options.runs or None)  # figures come from digests: refuse ones a crash left short
     selection = Selection(runs=options.runs, scenarios=options.scenarios)
     return render.report(build_report(store, selection, report_options))

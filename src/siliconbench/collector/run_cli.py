@@ -57,8 +57,8 @@ def _channel(address: str) -> grpc.Channel:
 
 
 def _call(address: str, method: str, request: Any) -> Any:
-    """One Control call; the bearer token comes from SILICONBENCH_AGENT_TOKEN."""
-    token = settings.agent_token()
+    """One Control call; the bearer token comes from SILICONBENCH_OPERATOR_TOKEN (settings.operator_token)."""
+    token = settings.operator_token()
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with _channel(address) as channel:
         return getattr(pb_grpc.ControlStub(channel), method)(request, timeout=CALL_TIMEOUT_S, metadata=metadata)
@@ -245,13 +245,16 @@ def report_run(
     password: PasswordOpt = None,
 ) -> None:
     """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
+    from siliconbench.collector import digests
     from siliconbench.collector.reports import build_fleet_report, renderer
     from siliconbench.collector.reports.terminal import for_stdout
     from siliconbench.collector.store import Store
 
     try:
         render = renderer(fmt)
-        text = render.fleet(build_fleet_report(Store.open(store, password), run))
+        opened = Store.open(store, password)
+        digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
+        text = render.fleet(build_fleet_report(opened, run))
     except CollectorError as exc:
         raise _fail(exc) from None
     typer.echo(for_stdout(text, fmt), nl=False)

@@ -348,9 +348,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (
 # does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
 BATCHED = tuple(name for name, t in TABLES.items() if t.batched)
 
-# What the materialized view stores per insert block; also backfills a store created before it.
-# Definitions are DESIGN §3, written once in collector/formulas.py (see collector/views.py for the read side).
-DIGEST_SELECT = f"""
+
+def digest_select(source: str) -> str:
+    """The digest rows of the request rows in `source` (a table or a parenthesised subquery): what the
+    materialized view stores per insert block, what backfills a store created before it, and what
+    rebuilds a step's digest from its rows (collector/digests.py). Definitions are DESIGN §3, written
+    once in collector/formulas.py (see collector/views.py for the read side)."""
+    return f"""
     WITH {REQUEST_FIGURES}
     SELECT run_id, agent_id, step, any(concurrency) AS concurrency, any(repetition) AS repetition,
         count() AS requests, countIf(error_class != '') AS errors, countIf(error_class = '') AS ok,
@@ -371,9 +375,12 @@ DIGEST_SELECT = f"""
         sumIf(arraySum(req_gap_token_ms), error_class = '') AS itl_token_sum,
         sumIf(length(req_gap_ms), error_class = '') AS gaps,
         sumIf(arraySum(req_gap_tokens), error_class = '') AS gap_tokens
-    FROM {{db}}.requests
+    FROM {source}
     GROUP BY run_id, agent_id, step
     SETTINGS prefer_column_name_to_alias = 1"""
+
+
+DIGEST_SELECT = digest_select("{db}.requests")
 
 # Created at every start, in this order (CREATE ... IF NOT EXISTS: an existing store keeps its tables).
 DDL: dict[str, str] = {

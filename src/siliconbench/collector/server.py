@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from siliconbench.collector import digests
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.fleet import ControlService
-from siliconbench.collector.service import SERVICE_NAME, TelemetryService
+from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, SERVICE_NAME, TelemetryService
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.collector.store import Store
 
@@ -27,6 +28,7 @@ class ServerOptions:
     store_threads: int = 4              # inserts in flight toward ClickHouse, whatever the number of agents
     tokens: TokenFile | None = None     # None: any agent may write (local use only)
     credentials: grpc.ServerCredentials | None = None  # None: plaintext
+    max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT  # batches decoded or being stored, all streams together
 
 
 async def build_server(store: Store, listen: str, options: ServerOptions = ServerOptions()
@@ -35,7 +37,8 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
     grpc_options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
     server = grpc.aio.server(options=grpc_options)
-    service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s)
+    service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s,
+                               options.max_bytes_in_flight)
     server.add_generic_rpc_handlers((service.handler(),))
     pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens), server)
     health_servicer = health.aio.HealthServicer()
@@ -53,8 +56,10 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
 
 
 async def serve(store: Store, listen: str, options: ServerOptions = ServerOptions(), grace_s: float = 10.0) -> None:
-    """Serve until SIGTERM/SIGINT, then stop accepting and finish in-flight batches. Once streams are
-    accepted, logs "collector listening on HOST:PORT": with port 0 in `listen`, the port the kernel picked."""
+    """Repair what a crash left (collector/digests.py), serve until SIGTERM/SIGINT, then stop accepting and
+    finish in-flight batches. Once streams are accepted, logs "collector listening on HOST:PORT": with port 0
+    in `listen`, the port the kernel picked."""
+    await asyncio.to_thread(digests.repair, store)
     server, service, port = await build_server(store, listen, options)
     bound = f"{listen.rpartition(':')[0]}:{port}"
     log.info("collector listening on %s (%s, %s), store %s", bound,
@@ -69,6 +74,8 @@ async def serve(store: Store, listen: str, options: ServerOptions = ServerOption
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("collector stopping: finishing in-flight batches (up to %.0f s)", grace_s)
-    await server.stop(grace_s)
+    stopping = asyncio.create_task(server.stop(grace_s))  # refuses new streams first ...
+    service.drain()                                       # ... then ends the open ones after their acks
+    await stopping
     service.close()
     log.info("collector stopped; %d batches stored, %d rejected", service.batches_stored, service.batches_rejected)

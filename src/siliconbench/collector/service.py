@@ -8,8 +8,10 @@ insert per table from a bounded number of writer threads, however many agents ar
 leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
 that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
 so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
-keep spooling. With a maximum stream age, a stream past it stops reading, acknowledges what it took
-and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
+keep spooling. Across streams, batches being parsed or stored hold their wire size from one global
+budget (collector/budget.py): over it, streams wait without reading more, so decoded batches do not
+grow with the number of agents sending at once (each waiting stream holds its one received message).
+With a maximum stream age, a stream past it stops reading, acknowledges what it took and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
 the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
 being inserted, and its replay to another replica could then be stored twice.
 """
@@ -17,6 +19,7 @@ being inserted, and its replay to another replica could then be stored twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -27,6 +30,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.budget import ByteBudget
 from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
@@ -37,12 +41,18 @@ from siliconbench.core.wire import pb
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
+# Wire bytes of batches decoded or being stored at once, across all streams (collector/budget.py): about
+# four 10.9 MiB batches. Measured peak RSS with full batches from every agent at once (bench/collector_memory.py):
+# 30 agents 1.6 GiB (4.4 GiB before the budget); 100 agents 3.0 GiB (2.6 GiB at 24 MiB), most of it the
+# one message each waiting stream holds: not yet within a 2 GiB limit at 100 agents.
+DEFAULT_BYTES_IN_FLIGHT = 48 * 2**20
 
 
 class TelemetryService:
     def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None,
-                 max_stream_age_s: float = 0.0) -> None:
+                 max_stream_age_s: float = 0.0, max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT) -> None:
         self._store = store
+        self.budget = ByteBudget(max_bytes_in_flight)
         self._tokens = tokens
         self._max_stream_age_s = max_stream_age_s
         # Parsing and checking (CPU) on one pool; inserts, merged across streams, on the inserter's
@@ -52,8 +62,14 @@ class TelemetryService:
         self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads)
         self.fleet = Fleet(store, self._run)
         self.run_in_store = self._run
+        self._draining = asyncio.Event()
         self.batches_stored = 0
         self.batches_rejected = 0
+
+    def drain(self) -> None:
+        """End every stream as at its maximum age: each stops reading, acknowledges what it took and
+        ends with OK, so a stopping server waits for the batches in flight, not for its whole grace."""
+        self._draining.set()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The service's handler. Requests arrive as bytes: a malformed message then gets a typed
@@ -63,7 +79,8 @@ class TelemetryService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
     async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # gRPC's method name
-        if self._tokens is not None and not self._tokens.accepts(context.invocation_metadata()):
+        credential = None if self._tokens is None else self._tokens.credential(context.invocation_metadata())
+        if self._tokens is not None and credential is None:
             log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
@@ -80,6 +97,13 @@ class TelemetryService:
         except InvalidBatch as exc:
             yield _error(0, pb.ERROR_CODE_INVALID, str(exc))
             return
+        if credential is not None and not credential.may_write_as(hello.agent_id):
+            granted = "an operator token writes no telemetry" if credential.operator else \
+                f"this token may write only as agent {credential.agent_id!r}"
+            log.warning("stream from %s refused: it claims agent %r; %s", context.peer(), hello.agent_id[:80], granted)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"{granted}, not {hello.agent_id[:80]!r}: use the token the tokens file binds to this "
+                                "agent id")
         try:
             await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
         except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
@@ -115,12 +139,22 @@ class TelemetryService:
                    if self._max_stream_age_s > 0 else None)
         try:
             while (raw := await self._next_message(agent, messages, ends_at)) is not None:
-                item = await self._parse(agent, raw)
+                cost = await self.budget.acquire(len(raw))  # wait here, reading nothing more, while it is spent
+                try:
+                    item = await self._parse(agent, raw)
+                except BaseException:
+                    self.budget.release(cost)
+                    raise
+                del raw  # decoded now: the wire copy need not live on while the batch is stored
                 if isinstance(item, ReadyBatch):
                     if storing is not None:
                         await storing
                     storing = asyncio.create_task(self._store_batch(agent, item, out))
-                elif isinstance(item, pb.RunProgress):
+                    # returned however the task ends, even cancelled before it ran (a closed stream)
+                    storing.add_done_callback(functools.partial(self._give_back, cost))
+                    continue
+                self.budget.release(cost)
+                if isinstance(item, pb.RunProgress):
                     await self.fleet.on_progress(agent, item)
                 else:
                     out.put_nowait(item)
@@ -131,19 +165,30 @@ class TelemetryService:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
 
+    def _give_back(self, cost: int, _task: asyncio.Task) -> None:
+        self.budget.release(cost)
+
     async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
-        """The stream's next message; None at its end, or once it is past its age. Ending there (not
-        by cutting the connection) means every batch this stream took is stored and acknowledged
-        first, and what the agent sent meanwhile stays in its spool: the agent resends it on its
-        next stream, maybe to another replica, and it is stored once."""
-        if ends_at is None:
-            return await anext(messages, None)
-        try:
-            return await asyncio.wait_for(anext(messages, None), max(0.0, ends_at - time.monotonic()))
-        except TimeoutError:
+        """The stream's next message; None at its end, once it is past its age, or once the collector
+        drains (it is stopping). Ending there (not by cutting the connection) means every batch this
+        stream took is stored and acknowledged first, and what the agent sent meanwhile stays in its
+        spool: the agent resends it on its next stream, maybe to another replica, and it is stored once."""
+        if self._draining.is_set():
+            return None
+        message = asyncio.ensure_future(anext(messages, None))
+        draining = asyncio.ensure_future(self._draining.wait())
+        done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
+                                     timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
+        draining.cancel()
+        if message in done:
+            return message.result()
+        message.cancel()
+        if draining in done:
+            log.info("agent %s: collector stopping; ending the stream after its last ack", agent)
+        else:
             log.info("agent %s: stream reached its age limit (about %.0f s); ending it after its last ack so the "
                      "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
-            return None
+        return None
 
     async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.CollectorMessage:
         """The checked batch (or progress report), or the typed error to reply."""

@@ -6,6 +6,7 @@ import asyncio
 
 from siliconbench.collector.auth import TokenFile, server_credentials
 from siliconbench.collector.options import ServeConfig
+from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.server import ServerOptions, serve
 from siliconbench.collector.store import Store
 
@@ -16,11 +17,15 @@ def server_options(config: ServeConfig) -> ServerOptions:
     credentials = (server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
                    if config.tls_cert and config.tls_key else None)
     return ServerOptions(max_stream_age_s=config.max_stream_age_s, store_threads=config.store_threads,
+                         max_bytes_in_flight=config.max_bytes_in_flight_mib * 2**20,
                          tokens=TokenFile(config.agent_tokens_file) if config.agent_tokens_file else None,
                          credentials=credentials)
 
 
 def run_collector(config: ServeConfig) -> None:
-    """Open the store and serve agents on `config.listen` until SIGTERM/SIGINT."""
+    """Open the store (loading the shipped prices into an empty price table: reports only read them)
+    and serve agents on `config.listen` until SIGTERM/SIGINT."""
     options = server_options(config)
-    asyncio.run(serve(Store.open(config.store, config.password), config.listen, options))
+    store = Store.open(config.store, config.password)
+    ensure_prices(store)
+    asyncio.run(serve(store, config.listen, options))

@@ -12,16 +12,21 @@ Variables that a flag falls back to (typer reads them; siliconbench/collector/op
     SILICONBENCH_STORE_THREADS        serve --store-threads
     SILICONBENCH_COLLECTOR            run start|agents|status|cancel --collector
 
-Read directly by `run start|agents|status|cancel`, as the agent reads them (siliconbench/core/settings.py):
-SILICONBENCH_AGENT_TOKEN and SILICONBENCH_TLS_CA/_CERT/_KEY.
+Read directly by `run start|agents|status|cancel`: SILICONBENCH_OPERATOR_TOKEN (`operator_token`; starting
+and cancelling runs needs a token the tokens file grants `operator`), and, as the agent reads them
+(siliconbench/core/settings.py), SILICONBENCH_AGENT_TOKEN and SILICONBENCH_TLS_CA/_CERT/_KEY.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from siliconbench.core.settings import PREFIX, TLS_CERT, TLS_KEY, agent_token, client_tls
 
-__all__ = ["AGENT_TOKENS_FILE", "CLICKHOUSE_PASSWORD", "COLLECTOR", "LISTEN", "MAX_STREAM_AGE_S", "STORE",
-           "STORE_THREADS", "TLS_CERT", "TLS_CLIENT_CA", "TLS_KEY", "agent_token", "client_tls"]
+__all__ = ["AGENT_TOKENS_FILE", "CLICKHOUSE_PASSWORD", "COLLECTOR", "LISTEN", "MAX_STREAM_AGE_S", "OPERATOR_TOKEN",
+           "STORE", "STORE_THREADS", "TLS_CERT", "TLS_CLIENT_CA", "TLS_KEY", "agent_token", "client_tls",
+           "operator_token"]
 
 STORE = PREFIX + "STORE"
 CLICKHOUSE_PASSWORD = PREFIX + "CLICKHOUSE_PASSWORD"
@@ -31,3 +36,10 @@ AGENT_TOKENS_FILE = PREFIX + "AGENT_TOKENS_FILE"
 TLS_CLIENT_CA = PREFIX + "TLS_CLIENT_CA"
 STORE_THREADS = PREFIX + "STORE_THREADS"
 COLLECTOR = PREFIX + "COLLECTOR"
+OPERATOR_TOKEN = PREFIX + "OPERATOR_TOKEN"
+
+
+def operator_token(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The bearer token for `run ...`: SILICONBENCH_OPERATOR_TOKEN, else SILICONBENCH_AGENT_TOKEN (which
+    the collector accepts for status and agents only); None when neither is set."""
+    return environ.get(OPERATOR_TOKEN) or agent_token(environ)

@@ -91,6 +91,16 @@ class Store:
                 self._clients.append(client)
         return client
 
+    @contextmanager
+    def own_client(self) -> Iterator[Client]:
+        """A client of its own for one call, closed after it: settings a query sets stay with it (chDB
+        keeps a refused query's `readonly` on its connection, measured with chdb 4.4)."""
+        client = self._connect()
+        try:
+            yield client
+        finally:
+            client.close()
+
     def _connect(self) -> Client:
         loc = self.location
         try:
@@ -179,6 +189,11 @@ class Store:
         """Run a read query with bound parameters ({name:Type}); tables are addressed as {db}.table."""
         with self.mapped_errors():
             return self.client().query(self.sql(sql), parameters=parameters, settings=QUERY_SETTINGS)
+
+    def command(self, sql: str, parameters: dict | None = None, settings: dict | None = None) -> None:
+        """Run a statement that returns no rows (INSERT ... SELECT, DELETE) with bound parameters."""
+        with self.mapped_errors():
+            self.client().command(self.sql(sql), parameters=parameters, settings={**QUERY_SETTINGS, **(settings or {})})
 
     def close(self) -> None:
         with self._lock:

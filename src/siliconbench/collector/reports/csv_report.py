@@ -8,6 +8,7 @@ import csv
 import io
 
 from siliconbench.collector.prices import usd_per_million
+from siliconbench.collector.reports.escape import csv_cell
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import Report
 
@@ -26,7 +27,7 @@ def render_fleet(report: FleetReport) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["run_id", "state", *(c.name for c in table.columns)])
     for row in table.rows:
-        writer.writerow([report.run_id, report.life.state, *("" if v is None or v != v else v for v in row)])
+        writer.writerow(_cells([report.run_id, report.life.state, *row]))
     return out.getvalue()
 
 
@@ -53,5 +54,10 @@ def render(report: Report) -> str:
                     usd_per_million(hourly, p.get("output_tps")) if hourly else None,
                     usd_per_million(hourly, p.get("total_tps")) if hourly else None,
                     usd_per_million(hourly, p.get("goodput_output_tps")) if hourly else None]
-            writer.writerow(["" if v is None or v != v else v for v in row])
+            writer.writerow(_cells(row))
     return out.getvalue()
+
+
+def _cells(row: list) -> list:
+    """The row as CSV cells: missing numbers empty, text that would start a formula neutralised."""
+    return ["" if v is None or v != v else csv_cell(v) for v in row]

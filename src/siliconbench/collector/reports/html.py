@@ -8,8 +8,8 @@ each with an HTML legend that wraps, then every table of the Markdown report wit
 from __future__ import annotations
 
 import math
-from html import escape
 
+from siliconbench.collector.reports.escape import html as escape
 from siliconbench.collector.reports import model as m
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
 
 from siliconbench.collector.fleet import STATE_NAMES
+from siliconbench.collector.reports.escape import json_text
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, cost_figures
 
@@ -49,7 +49,7 @@ def render(report: Report) -> str:
         "devices": report.figures.devices,
         "definitions": list(DEFINITIONS),
     }
-    return json.dumps(_clean(doc), indent=2, ensure_ascii=False) + "\n"
+    return json_text(_clean(doc)) + "\n"
 
 
 def render_fleet(report: FleetReport) -> str:
@@ -59,4 +59,4 @@ def render_fleet(report: FleetReport) -> str:
               "steps_total": n.progress.steps_total, "detail": n.progress.detail} for n in life.nodes]
     doc = {"run_id": report.run_id, "state": life.state, "detail": life.detail, "generated_at": report.generated_at,
            "nodes": nodes, "scenarios": report.scenarios}
-    return json.dumps(_clean(doc), indent=2, ensure_ascii=False) + "\n"
+    return json_text(_clean(doc)) + "\n"

@@ -4,17 +4,18 @@ report's node and scenario tables the same way."""
 
 from __future__ import annotations
 
+from siliconbench.collector.reports.escape import markdown as esc
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, unfinished_banner
 from siliconbench.collector.reports.text import fmt, unit
 
 
 def render(report: Report) -> str:
-    lines = [f"# {report.title}", ""]
+    lines = [f"# {esc(report.title)}", ""]
     if report.unfinished:
-        lines += [f"> ⚠ **{unfinished_banner(report)}**", ""]
+        lines += [f"> ⚠ **{esc(unfinished_banner(report))}**", ""]
     if report.simulated:
-        lines += [f"> ⚠ **SIMULATED target** — {', '.join(report.simulated)} ran against the siliconbench "
+        lines += [f"> ⚠ **SIMULATED target** — {esc(', '.join(report.simulated))} ran against the siliconbench "
                   "simulator, not a real vLLM: the figures test the pipeline, not the hardware.", ""]
     lines += _meta(report) + [""]
     for table in report.tables:
@@ -24,9 +25,9 @@ def render(report: Report) -> str:
 
 
 def render_fleet(report: FleetReport) -> str:
-    lines = [f"# {report.title}", ""]
+    lines = [f"# {esc(report.title)}", ""]
     for banner in report.banners():
-        lines += [f"> ⚠ **{banner}**", ""]
+        lines += [f"> ⚠ **{esc(banner)}**", ""]
     for table in report.tables:
         lines += _table(table) + [""]
     lines.append(f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.")
@@ -34,26 +35,27 @@ def render_fleet(report: FleetReport) -> str:
 
 
 def _meta(report: Report) -> list[str]:
-    out = [f"- generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC from {report.store}; {report.selection.describe()}",
-           f"- baseline: **{report.baseline}**; SLO for goodput: {report.slo.describe()}",
+    out = [f"- generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC from {esc(report.store)}; "
+           f"{esc(report.selection.describe())}",
+           f"- baseline: **{esc(report.baseline)}**; SLO for goodput: {esc(report.slo.describe())}",
            "", "| Scenario | Instance | Accelerators | Model | Run | Node | Target | Started (UTC) |",
            "|---|---|---|---|---|---|---|---|"]
     for s in report.series:
-        target = f"{s.target_url} {'**SIMULATED**' if s.simulated else 'vLLM ' + (s.target_version or '?')}"
-        out.append(f"| {s.label} | {s.instance_type or '–'} | {s.accelerators} | {s.model} | {s.run_id} | "
-                   f"{s.agent_id} | {target} | {s.started:%Y-%m-%d %H:%M:%S} |")
+        target = f"{esc(s.target_url)} {'**SIMULATED**' if s.simulated else 'vLLM ' + esc(s.target_version or '?')}"
+        cells = (s.label, s.instance_type or "–", s.accelerators, s.model, s.run_id, s.agent_id)
+        out.append("| " + " | ".join(map(esc, cells)) + f" | {target} | {s.started:%Y-%m-%d %H:%M:%S} |")
     return out
 
 
 def _table(table: Table) -> list[str]:
-    out = [f"## {table.title}", ""]
+    out = [f"## {esc(table.title)}", ""]
     if not table.rows:
-        return out + [f"_{table.caption}_"]
+        return out + [f"_{esc(table.caption)}_"]
     out.append("| " + " | ".join(c.name + unit(c.kind) for c in table.columns) + " |")
     out.append("|" + "|".join("---" if c.kind == "text" else "---:" for c in table.columns) + "|")
     for row in table.rows:
-        out.append("| " + " | ".join(fmt(v, c.kind).replace("|", "\\|") for v, c in zip(row, table.columns)) + " |")
-    out += ["", f"Formula: {table.caption}"]
+        out.append("| " + " | ".join(esc(fmt(v, c.kind)) for v, c in zip(row, table.columns)) + " |")
+    out += ["", f"Formula: {esc(table.caption)}"]
     if table.findings:
-        out += [""] + [f"- {f.line()}" for f in table.findings]
+        out += [""] + [f"- {esc(f.line())}" for f in table.findings]
     return out

@@ -14,7 +14,7 @@ from siliconbench.collector.checks import Finding, PointFigures
 from siliconbench.collector.errors import InvalidOption, PriceMissing
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
-from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
+from siliconbench.collector.prices import Price, price_for, usd_per_million
 from siliconbench.collector.reports.spread import Spread, load_spread
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
 from siliconbench.collector.store import Store
@@ -295,7 +295,6 @@ def _scaling(report: Report) -> Table:
 
 
 def _costs(store: Store, series: list[Series], figures: Figures, options: Options) -> list[Cost]:
-    ensure_prices(store)
     out = []
     for s in series:
         points = figures.points_of(s)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from html import escape
+
+from siliconbench.collector.reports.escape import html as escape
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")  # past ten series the colours repeat, with another dash pattern

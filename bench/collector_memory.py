@@ -1,0 +1,125 @@
+"""Collector memory under many agents sending maximum-size batches at once.
+
+N agents (one connection each, in this process) say Hello and write `--batches` batches of about
+`--batch-mib` MiB each (request records of 128 chunks: the gRPC limit is 16 MiB) as fast as flow
+control lets them, all at the same moment. A thread samples the collector process's RSS every 20 ms.
+After the last ack the collector stops and the stored requests are counted against those sent.
+
+Prints per N: peak and final collector RSS (MiB), seconds until the last ack, requests stored/sent.
+The deployment limits the collector's container to 2 GiB (deploy/): the peak must stay below it.
+
+    .venv/bin/python bench/collector_memory.py [--agents 10,100] [--batches 2] [--batch-mib 10.9]
+                                               [--max-bytes-in-flight-mib 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from ingest import build_batches  # noqa: E402  (the ingest bench's batch builder)
+
+from siliconbench.agent.shipper import STREAM_METHOD  # noqa: E402
+from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
+from siliconbench.core.wire import pb  # noqa: E402
+
+BYTES_PER_REQUEST = 716  # one 128-chunk record as build_batches frames it (measured)
+
+
+async def agent(address: str, name: str, batches: list) -> None:
+    async with grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 16 * 2**20)]) as channel:
+        call = channel.stream_stream(STREAM_METHOD, request_serializer=None,
+                                     response_deserializer=pb.CollectorMessage.FromString)()
+        await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=name, node_name=name)).SerializeToString())
+        acked = 0
+
+        async def acks() -> None:
+            nonlocal acked
+            async for message in call:
+                if message.HasField("error"):
+                    raise RuntimeError(f"{name}: {message.error.message}")
+                acked += message.HasField("ack")
+                if acked == len(batches):
+                    return
+
+        reading = asyncio.create_task(acks())
+        for _seq, data, _requests, _rows in batches:
+            await call.write(data)
+        await reading
+        await call.done_writing()
+
+
+def sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
+    process = psutil.Process(pid)
+    while not stop.wait(0.02):
+        try:
+            peak[0] = max(peak[0], process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            return
+
+
+def measure(n_agents: int, args: argparse.Namespace) -> None:
+    requests = int(args.batch_mib * 2**20 / BYTES_PER_REQUEST)
+    loads = [build_batches(f"mem-agent-{a:04d}", f"mem-{n_agents}", args.batches, requests, 0) for a in range(n_agents)]
+    size_mib = len(loads[0][0][1]) / 2**20
+    with tempfile.TemporaryDirectory(prefix="sb-mem-") as tmp:
+        store, port = f"chdb://{tmp}/store", free_port()
+        extra = ["--max-bytes-in-flight-mib", str(args.max_bytes_in_flight_mib)] if args.max_bytes_in_flight_mib else []
+        collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen",
+                                      f"127.0.0.1:{port}", "--store", store, *extra], cwd=REPO,
+                                     stderr=open(Path(tmp) / "collector.log", "w"))
+        peak, stop = [0], threading.Event()
+        try:
+            wait_for_collector(f"127.0.0.1:{port}", collector)
+            idle = psutil.Process(collector.pid).memory_info().rss
+            sampler = threading.Thread(target=sample_rss, args=(collector.pid, peak, stop), daemon=True)
+            sampler.start()
+            began = time.perf_counter()
+
+            async def everyone() -> None:
+                await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load)
+                                       for a, load in enumerate(loads)))
+
+            asyncio.run(everyone())
+            took = time.perf_counter() - began
+            final = psutil.Process(collector.pid).memory_info().rss
+        finally:
+            stop.set()
+            collector.terminate()
+            collector.wait(60)
+        stored = subprocess.run([sys.executable, "-m", "siliconbench.collector", "sql",
+                                 f"SELECT count() FROM siliconbench.requests WHERE run_id = 'mem-{n_agents}'",
+                                 "--store", store], capture_output=True, text=True, cwd=REPO, check=True)
+        count = int(stored.stdout.strip().splitlines()[1])
+    sent = n_agents * args.batches * requests
+    print(f"| {n_agents} | {args.batches} x {size_mib:.1f} MiB | {idle / 2**20:,.0f} | {peak[0] / 2**20:,.0f} | "
+          f"{final / 2**20:,.0f} | {took:.1f} | {count:,} / {sent:,} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", default="10,100")
+    parser.add_argument("--batches", type=int, default=2)
+    parser.add_argument("--batch-mib", type=float, default=10.9)
+    parser.add_argument("--max-bytes-in-flight-mib", type=int, default=0, help="0: the collector's default")
+    args = parser.parse_args()
+    print("| agents | batches each | idle RSS MiB | peak RSS MiB | final RSS MiB | seconds | requests stored / sent |")
+    print("|---:|---|---:|---:|---:|---:|---|")
+    for n in (int(x) for x in args.agents.split(",")):
+        measure(n, args)
+
+
+if __name__ == "__main__":
+    main()

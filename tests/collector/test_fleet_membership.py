@@ -1,0 +1,122 @@
+"""Fleet membership across stream-age reconnects, in process over loopback: a member whose stream
+ends at its maximum age and reconnects stays a member with its state (status, run state and cancel
+follow it), only an agent that was not a member at the start is late, and an ended run leaves memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from siliconbench.collector.fleet import LATE
+from siliconbench.collector.server import ServerOptions, build_server
+from siliconbench.core.rpc import pb_grpc
+from siliconbench.core.wire import pb
+
+RECONNECTS = 3
+
+
+@pytest.fixture
+async def served(store):
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions())
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield service, port, pb_grpc.ControlStub(channel)
+    await channel.close()
+    await srv.stop(1)
+
+
+async def connect(port: int, agent_id: str, scenario: str, *first: pb.AgentMessage):
+    """A stream that says Hello and then `first` at once (before the stream can reach its age)."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    call = pb_grpc.TelemetryStub(channel).Stream()
+    await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent_id, node_name=agent_id, scenario=scenario)))
+    for message in first:
+        await call.write(message)
+    return channel, call
+
+
+def progress(run_id: str, state: pb.RunState, step: int) -> pb.AgentMessage:
+    return pb.AgentMessage(progress=pb.RunProgress(run_id=run_id, state=state, step=step, steps_total=9))
+
+
+async def until_ended(call) -> None:
+    """Read to the end of a stream the collector ends at its age; it ends with OK."""
+    while await call.read() != grpc.aio.EOF:
+        pass
+    assert await call.code() == grpc.StatusCode.OK
+
+
+async def status_when(control, run_id: str, holds) -> pb.RunStatusReply:
+    """The run's status once `holds(nodes by agent id)` (progress is stored after the stream reads it)."""
+    while True:
+        try:
+            reply = await control.RunStatus(pb.RunStatusRequest(run_id=run_id))
+            if holds({n.agent_id: n for n in reply.nodes}):
+                return reply
+        except grpc.aio.AioRpcError as exc:  # no member recorded yet
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+        await asyncio.sleep(0.02)
+
+
+async def connected(control, agent_id: str) -> None:
+    """Once the collector lists the agent (its Hello is stored, then the stream attaches)."""
+    while True:
+        if (await control.ListAgents(pb.ListAgentsRequest(selector={"agent": agent_id}))).agents:
+            return
+        await asyncio.sleep(0.02)
+
+
+async def test_a_member_stays_a_member_across_reconnects_and_cancel_reaches_it(served, unique_id):
+    service, port, control = served
+    agent, late, scenario = f"member-{unique_id}", f"late-{unique_id}", f"S{unique_id}"
+    channel, call = await connect(port, agent, scenario)
+    await connected(control, agent)
+    started = await control.StartRun(pb.StartRunRequest(plan_json="{}", selector={"scenario": scenario},
+                                                        min_agents=1))
+    run_id = started.run_id
+    assert list(started.agents) == [agent]
+    assert (await call.read()).command.start.run_id == run_id
+    late_channel, _ = await connect(port, late, scenario)  # was not a member at the start
+    await status_when(control, run_id, lambda nodes: late in nodes)
+    # From here streams end after about 0.3 s, as SILICONBENCH_MAX_STREAM_AGE_S=300 does after 300 s in a
+    # deployment (the age applies to streams opened after it is set); the first one the agent ends itself.
+    service._max_stream_age_s = 0.3
+    await call.done_writing()
+    for step in range(1, RECONNECTS + 1):
+        await until_ended(call)  # at its age, after handling what it read
+        await channel.close()
+        if step == RECONNECTS:
+            service._max_stream_age_s = 0.0  # the last stream stays open, so the cancel below finds it there
+        channel, call = await connect(port, agent, scenario, progress(run_id, pb.RUN_STATE_RUNNING, step))
+        reply = await status_when(control, run_id, lambda nodes, step=step: nodes[agent].progress.step == step)
+        nodes = {n.agent_id: n for n in reply.nodes}
+        assert reply.state == pb.RUN_STATE_RUNNING and nodes[agent].progress.state == pb.RUN_STATE_RUNNING
+        assert nodes[agent].progress.detail != LATE and nodes[late].progress.detail == LATE
+    cancelled = await control.CancelRun(pb.CancelRunRequest(run_id=run_id))
+    assert cancelled.agents == 1
+    assert (await call.read()).command.cancel.run_id == run_id  # on the member's newest stream
+    await call.write(progress(run_id, pb.RUN_STATE_CANCELLED, RECONNECTS))
+    reply = await status_when(control, run_id, lambda nodes: nodes[agent].progress.state == pb.RUN_STATE_CANCELLED)
+    assert reply.state == pb.RUN_STATE_CANCELLED
+    assert run_id not in service.fleet.active()
+    for ch in (channel, late_channel):
+        await ch.close()
+
+
+async def test_a_run_every_member_finished_leaves_memory(served, unique_id):
+    service, port, control = served
+    scenario = f"F{unique_id}"
+    agents = [f"agent-{i}-{unique_id}" for i in range(2)]
+    streams = [await connect(port, agent, scenario) for agent in agents]
+    for agent in agents:
+        await connected(control, agent)
+    run_id = (await control.StartRun(pb.StartRunRequest(plan_json="{}", selector={"scenario": scenario},
+                                                        min_agents=2))).run_id
+    for agent, (_, call) in zip(agents, streams):
+        assert run_id in service.fleet.active()
+        await call.write(progress(run_id, pb.RUN_STATE_FINISHED, 9))
+        await status_when(control, run_id, lambda nodes, a=agent: nodes[a].progress.state == pb.RUN_STATE_FINISHED)
+    assert run_id not in service.fleet.active()
+    for channel, _ in streams:
+        await channel.close()

@@ -1,0 +1,53 @@
+"""Nothing the operator reads with can change the data: `sql` is read-only unless --write, and a
+report makes no write at all (the shipped prices are loaded by `serve` and `prices import`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from siliconbench.collector.adhoc import run_query
+from siliconbench.collector.errors import StoreRefused
+from siliconbench.collector.reports import Options, build_report
+from siliconbench.collector.rollups import Selection
+from tests.collector import rows
+
+
+def requests_of(store, run_id: str) -> int:
+    return run_query(store, f"SELECT count() FROM siliconbench.requests WHERE run_id = '{run_id}'").rows[0][0]
+
+
+@pytest.mark.parametrize("statement", [
+    "DROP TABLE siliconbench.requests",
+    "TRUNCATE TABLE siliconbench.requests",
+    "ALTER TABLE siliconbench.requests DELETE WHERE 1",
+    "DELETE FROM siliconbench.requests WHERE 1",
+    "SELECT 1 SETTINGS readonly = 0",
+])
+def test_sql_refuses_a_statement_that_writes_and_says_how_to_allow_it(store, unique_id, statement):
+    store.insert("requests", [rows.request(unique_id, f"agent-{unique_id}", 0)], unique_id)
+    with pytest.raises(StoreRefused) as refused:
+        run_query(store, statement)
+    assert "READONLY" in str(refused.value) and "--write" in str(refused.value)
+    assert requests_of(store, unique_id) == 1
+
+
+def test_sql_with_write_changes_data(store, unique_id):
+    table = f"siliconbench.scratch_{unique_id}"
+    run_query(store, f"CREATE TABLE {table} (x UInt8) ENGINE = MergeTree ORDER BY x", write=True)
+    run_query(store, f"DROP TABLE {table}", write=True)
+    assert list(run_query(store, f"EXISTS TABLE {table}").rows[0]) == [0]
+
+
+def test_a_report_with_costs_makes_no_write(store, unique_id, monkeypatch):
+    agent, run_id = f"agent-{unique_id}", f"run-{unique_id}"
+    store.insert("nodes", [rows.node(agent, "p5.48xlarge")], f"n/{agent}")
+    store.insert("runs", [rows.run(run_id, agent, scenario=unique_id)], f"r/{run_id}")
+    store.insert("requests", [rows.request(run_id, agent, i) for i in range(4)], run_id)
+
+    def no_write(*_args, **_kwargs):
+        raise AssertionError("a report wrote to the store")
+
+    for method in ("insert", "insert_arrow", "command"):
+        monkeypatch.setattr(store, method, no_write)
+    report = build_report(store, Selection(runs=(run_id,)), Options())
+    assert [c.price is not None for c in report.costs] == [True]
