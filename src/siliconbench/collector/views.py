@@ -9,6 +9,8 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
   TPOT        (e2e_ns - ttft_ns) / (output_tokens - 1), requests with > 1 output token
   E2E         e2e_ns (send -> last byte)
   wall_s      last request end - first request start (errors included; warm-up never stored)
+  mean_in_flight  Σ E2E of successful requests / wall_s: the time-average of requests in flight
+              (Little's L; a closed step at concurrency C reads C only if it ran at full concurrency throughout)
   output_tps  sum(output_tokens) / wall_s; total_tps (prompt + output) / wall_s; rps ok requests / wall_s
   goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
 
@@ -19,14 +21,17 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: percentiles [p50, p90, p95, p99], means, throughput
   step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own token count and mean TTFT (vLLM /metrics deltas)
-  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + goodput + server figures
-  sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x concurrency: median of the repetitions,
-                                               with min and max (`_min`, `_max`) as the spread
+  step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
+                               dispatch delay and achieved send rate
+  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + goodput + server figures + step_load
+  sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x sweep point (mode, concurrency, rate_rps;
+                                               collector/points.py): median of the repetitions, with min
+                                               and max (`_min`, `_max`) as the spread
   step_energy                  per step x device with an energy counter: the counter at the step's start and
                                end (interpolated) and the joules between them
   device_rollups               per step x device: utilisation mean/p50/p90, peak memory, mean power, energy
   node_rollups                 per step x node: the same for the node, energy per output token
-  node_sweep                   per run x node x concurrency: node figures, median of the repetitions
+  node_sweep                   per run x node x sweep point: node figures, median of the repetitions
 
 Percentiles come from per-step quantile states (`request_digests`, kept by a materialized view), so a
 report reads kilobytes, not every chunk of every request. Energy per device (`step_energy`): the NVML
@@ -61,7 +66,8 @@ SELECT run_id, agent_id, step,
     quantilesMerge({_Q})(e2e_state) AS e2e_ms, sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
     if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
     if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
-    if(wall_s > 0, ok_requests / wall_s, 0) AS rps
+    if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
+    if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
 FROM {{db}}.request_digests
 GROUP BY run_id, agent_id, step
 """
@@ -95,10 +101,36 @@ FROM {db}.server_metrics
 GROUP BY run_id, agent_id, step
 """
 
+# Each step's load as the agent stated it (steps: mode, rate, its own CPU and loop lag, the saturation
+# flag) and as it went out (requests: dispatch delay = send − scheduled; the achieved send rate =
+# (requests − 1) ÷ (last send − first send)). The one read of `requests` a report makes besides the
+# digests: three small columns, exact percentiles. A step without its `steps` row (cut short) has
+# has_step = 0 and reads as closed loop (collector/points.py).
+STEP_LOAD = """
+CREATE OR REPLACE VIEW {db}.step_load AS
+SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rps AS rate_rps,
+    s.agent_cpu_pct AS agent_cpu_pct, s.loop_lag_p99_ms AS loop_lag_p99_ms, s.client_saturated AS client_saturated,
+    d.dispatch_mean_ms AS dispatch_mean_ms, d.dispatch_p99_ms AS dispatch_p99_ms, d.sent_rps AS sent_rps
+FROM (
+    SELECT run_id, agent_id, step, avg(dispatch_delay_ns) / 1e6 AS dispatch_mean_ms,
+        quantileExact(0.99)(dispatch_delay_ns) / 1e6 AS dispatch_p99_ms,
+        (toUnixTimestamp64Nano(max(start_time)) - toUnixTimestamp64Nano(min(start_time))) / 1e9 AS send_span_s,
+        if(send_span_s > 0, (count() - 1) / send_span_s, NULL) AS sent_rps
+    FROM {db}.requests GROUP BY run_id, agent_id, step
+) AS d
+LEFT JOIN (
+    SELECT run_id, agent_id, step, 1 AS has_step, any(mode) AS mode, any(rate_rps) AS rate_rps,
+        max(agent_cpu_pct) AS agent_cpu_pct, max(loop_lag_p99_ms) AS loop_lag_p99_ms,
+        max(client_saturated) AS client_saturated
+    FROM {db}.steps GROUP BY run_id, agent_id, step
+) AS s USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1
+"""
+
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
                  "tokens_in", "wall_s", "ttft_ms", "ttft_mean_ms", "itl_ms", "itl_mean_ms", "itl_token_ms",
                  "itl_token_mean_ms", "tokens_per_chunk", "tpot_ms", "tpot_mean_ms", "e2e_ms", "e2e_mean_ms",
-                 "output_tps", "total_tps", "rps")
+                 "output_tps", "total_tps", "rps", "mean_in_flight")
 
 STEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.step_results AS
@@ -107,10 +139,14 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
     if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
     if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
-    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms
+    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms,
+    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, 'closed') AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
+    l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
+    l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps
 FROM {{db}}.step_rollups AS r
 LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
+LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """
 
@@ -118,7 +154,7 @@ SETTINGS join_use_nulls = 1
 _SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s", "ttft_mean_ms",
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
-                  "goodput_total_tps")
+                  "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms")
 _SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 
@@ -128,11 +164,13 @@ def _median_spread(name: str, each: str = "") -> str:
 
 SWEEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.sweep_results AS
-SELECT run_id, agent_id, concurrency, count() AS repetitions, groupArray(step) AS steps,
+SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions, arraySort(groupArray(step)) AS steps,
+    countIf(client_saturated) AS saturated_steps, countIf(NOT has_step) AS partial_steps,
+    max(agent_cpu_pct) AS agent_cpu_pct_max, max(loop_lag_p99_ms) AS loop_lag_p99_ms_max,
     {(',' + chr(10) + '    ').join(_median_spread(n) for n in _SWEEP_SCALARS)},
     {(',' + chr(10) + '    ').join(_median_spread(n, 'ForEach') for n in _SWEEP_ARRAYS)}
 FROM {{db}}.step_results({_SLO_PARAMS})
-GROUP BY run_id, agent_id, concurrency
+GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1
 """
 
@@ -155,7 +193,7 @@ def _counter_at(name: str, instant_ns: str) -> str:
 # (a node's steps never overlap), kept when the step had not ended yet (WHERE d.time <= st.end_time).
 _SAMPLES_IN_STEPS = """{db}.device_samples AS d
 ASOF INNER JOIN (
-    SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
+    SELECT run_id, agent_id, step, concurrency, repetition, mode, rate_rps, start_time, end_time,
            (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
     FROM {db}.steps
 ) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id AND d.time >= st.start_time"""
@@ -184,8 +222,8 @@ DEVICE_ROLLUPS = f"""
 CREATE OR REPLACE VIEW {{db}}.device_rollups AS
 WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util, metric = 'energy_mj' AS is_energy
 SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
-    st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
-    d.source AS source, d.device AS device,
+    st.concurrency AS concurrency, st.repetition AS repetition, st.mode AS mode, st.rate_rps AS rate_rps,
+    st.step_s AS step_s, d.source AS source, d.device AS device,
     countIf(is_util) AS util_samples,
     avgIf(value, is_util) AS util_mean_pct,
     quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
@@ -210,7 +248,8 @@ LEFT JOIN {{db}}.step_energy AS b
        AND b.device = d.device
 WHERE d.time <= st.end_time
   AND (d.source = 'nvml' OR (d.source = 'neuron' AND (startsWith(d.device, 'nc') OR startsWith(d.device, 'nd'))))
-GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s, d.source, d.device
+GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode, st.rate_rps, st.step_s, d.source,
+    d.device
 """
 
 # Node figures: utilisation pooled over every accelerator sample (NVML GPUs; Neuron: NeuronCores only),
@@ -218,7 +257,7 @@ GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step
 NODE_ROLLUPS = f"""
 CREATE OR REPLACE VIEW {{db}}.node_rollups AS
 SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency AS concurrency,
-    u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
+    u.mode AS mode, u.rate_rps AS rate_rps, u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
     u.host_cpu_mean_pct AS host_cpu_mean_pct,
     e.devices AS devices, e.sources AS sources, e.mem_peak_bytes AS mem_peak_bytes,
     e.power_mean_w AS power_mean_w, e.energy_j AS energy_j, e.energy_method AS energy_method,
@@ -227,12 +266,12 @@ SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency
 FROM (
     WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util
     SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
-        st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
-        avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
+        st.concurrency AS concurrency, st.repetition AS repetition, st.mode AS mode, st.rate_rps AS rate_rps,
+        st.step_s AS step_s, avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
         avgIf(value, d.source = 'host' AND metric = 'cpu_util_pct') AS host_cpu_mean_pct
     FROM {_SAMPLES_IN_STEPS}
     WHERE d.time <= st.end_time
-    GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s
+    GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode, st.rate_rps, st.step_s
 ) AS u
 LEFT JOIN (
     SELECT run_id, agent_id, step,
@@ -254,14 +293,14 @@ SETTINGS join_use_nulls = 1
 
 NODE_SWEEP = """
 CREATE OR REPLACE VIEW {db}.node_sweep AS
-SELECT run_id, agent_id, concurrency, count() AS repetitions,
+SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
     median(util_mean_pct) AS util_mean_pct, medianForEach(util_pct) AS util_pct,
     median(host_cpu_mean_pct) AS host_cpu_mean_pct, any(devices) AS devices,
     max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
     median(energy_j) AS energy_j, min(energy_j) AS energy_j_min, max(energy_j) AS energy_j_max,
     median(j_per_output_token) AS j_per_output_token, any(energy_method) AS energy_method
 FROM {db}.node_rollups
-GROUP BY run_id, agent_id, concurrency
+GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1
 """
 
@@ -269,6 +308,7 @@ VIEWS: dict[str, str] = {
     "step_rollups": STEP_ROLLUPS,
     "step_goodput": STEP_GOODPUT,
     "step_server": STEP_SERVER,
+    "step_load": STEP_LOAD,
     "step_results": STEP_RESULTS,
     "sweep_results": SWEEP_RESULTS,
     "step_energy": STEP_ENERGY,

@@ -8,7 +8,7 @@ from html import escape
 
 from siliconbench.collector.reports import model as m
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner
+from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners, cost_figures
 from siliconbench.collector.reports.svg import bar_chart, line_chart
 from siliconbench.collector.reports.text import fmt, unit
 
@@ -26,8 +26,8 @@ def render(report: Report) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{escape(report.title)}</h1>"]
-    if report.unfinished:
-        parts.append(f'<div class="banner">⚠ {escape(unfinished_banner(report))}</div>')
+    parts += [f'<div class="banner">{"✔" if report.publishable else "⚠"} {escape(banner)}</div>'
+              for banner in banners(report)]
     if report.simulated:
         parts.append(f'<div class="banner">⚠ SIMULATED target — {escape(", ".join(report.simulated))} ran against '
                      "the siliconbench simulator, not a real vLLM: the figures test the pipeline, not the hardware.</div>")
@@ -64,12 +64,17 @@ def _charts(report: Report) -> list[str]:
     if report.costs:
         cost = [cost_figures(c)["usd_per_m_output_at_peak"] for c in report.costs]
         charts.append(bar_chart("$ per 1M output tokens at peak", [c.series.label for c in report.costs], cost, "USD"))
-    scaling = [(s.label, [(p["concurrency"], m._get(p, "output_tps") or 0.0) for p in fig.points_of(s)])
-               for s in report.series]
+    scaling = [(s.label, [(p["concurrency"], m._get(p, "output_tps") or 0.0) for p in fig.points_of(s)
+                          if p["mode"] == "closed"]) for s in report.series]
+    offered = [(s.label, [(p["rate_rps"], m._q(p, "e2e_ms", 0) or 0.0) for p in fig.points_of(s)
+                          if p["mode"] != "closed"]) for s in report.series]
     charts.append(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"))
+    if any(points for _, points in offered):
+        charts.append(line_chart("Latency vs offered load (open-loop steps)", offered, "offered req/s",
+                                 "E2E p50 (ms)"))
     curve = [(s.label, [(m._get(p, "output_tps") or 0.0, m._q(p, "e2e_ms", 0) or 0.0) for p in fig.points_of(s)])
              for s in report.series]
-    charts.append(line_chart("Latency vs throughput (each point a concurrency)", curve, "output tok/s", "E2E p50 (ms)"))
+    charts.append(line_chart("Latency vs throughput (each point a sweep point)", curve, "output tok/s", "E2E p50 (ms)"))
     return charts
 
 

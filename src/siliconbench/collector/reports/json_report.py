@@ -10,7 +10,7 @@ import math
 
 from siliconbench.collector.fleet import STATE_NAMES
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, cost_figures
+from siliconbench.collector.reports.model import DEFINITIONS, Report, banners, cost_figures
 
 
 def _clean(value):
@@ -33,6 +33,9 @@ def render(report: Report) -> str:
         "selection": report.selection.describe(),
         "simulated": report.simulated,
         "unfinished": report.unfinished,
+        "publishable": report.publishable,
+        "banners": banners(report),
+        "flags": [dataclasses.asdict(f) for f in report.flags],
         "baseline": report.baseline,
         "slo": {k: v for k, v in report.slo.params().items() if math.isfinite(v)},
         "price": {"region": report.region, "kind": report.price_kind},

@@ -5,14 +5,14 @@ report's node and scenario tables the same way."""
 from __future__ import annotations
 
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, unfinished_banner
+from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners
 from siliconbench.collector.reports.text import fmt, unit
 
 
 def render(report: Report) -> str:
     lines = [f"# {report.title}", ""]
-    if report.unfinished:
-        lines += [f"> ⚠ **{unfinished_banner(report)}**", ""]
+    for banner in banners(report):
+        lines += [f"> {'✔' if report.publishable else '⚠'} **{banner}**", ""]
     if report.simulated:
         lines += [f"> ⚠ **SIMULATED target** — {', '.join(report.simulated)} ran against the siliconbench "
                   "simulator, not a real vLLM: the figures test the pipeline, not the hardware.", ""]

@@ -12,14 +12,17 @@ from siliconbench.collector import checks
 from siliconbench.collector.checks import Finding, PointFigures
 from siliconbench.collector.errors import InvalidOption
 from siliconbench.collector.lifecycle import lifecycle
+from siliconbench.collector.points import Point
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
 from siliconbench.collector.store import Store
+from siliconbench.core.saturation import saturation_reasons
 
 # Column kinds tell renderers how to format a value; CSV/JSON keep the raw number.
 TEXT, INT, MS, TPS, RPS, USD, PCT, JOULE, WATT, GB, RATIO, REL = (
     "text", "int", "ms", "tok/s", "req/s", "usd", "pct", "J", "W", "GB", "x", "rel")
+LOAD_COLUMNS = ("Load", "at", "load")  # the columns that name a row's sweep point (collector/points.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +66,33 @@ class Report:
     findings: list[Finding]
     costs: list[Cost]
     unfinished: dict[str, str] = field(default_factory=dict)  # run id -> lifecycle state, for runs not finished
+    flags: list[Finding] = field(default_factory=list)        # steps the agent flagged, or cut short
 
     @property
     def simulated(self) -> list[str]:
         return [s.label for s in self.series if s.simulated]
+
+    @property
+    def publishable(self) -> bool:
+        """As is: every run finished, no step flagged (saturation, cut short), no warning of a check."""
+        return not (self.unfinished or self.flags or any(f.severity == "warning" for f in self.findings))
+
+    def verdict(self) -> str:
+        """The summary's one line: publishable as is, or why not."""
+        if self.publishable:
+            return "Publishable as is: every run finished, no step was flagged and every check passed."
+        why = []
+        if self.unfinished:
+            why.append(f"{len(self.unfinished)} run(s) not finished")
+        saturated = [f for f in self.flags if f.check == SATURATED]
+        if saturated:
+            why.append(f"{len(saturated)} sweep point(s) where the client may have limited the load")
+        if len(saturated) < len(self.flags):
+            why.append(f"{len(self.flags) - len(saturated)} sweep point(s) with partial steps")
+        warned = sum(1 for f in self.findings if f.severity == "warning")
+        if warned:
+            why.append(f"{warned} check warning(s)")
+        return "NOT publishable as is: " + "; ".join(why) + " (each is marked beside its figures below)."
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)
@@ -87,24 +113,40 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     figures = load_figures(store, series, options.slo)
     costs = _costs(store, series, figures, options) if options.cost else []
     findings = [f for s in series for f in _point_findings(s, figures)]
+    flags = [f for s in series for f in _step_flags(s, figures)]
     title = (f"siliconbench run {series[0].run_id}" if len({s.run_id for s in series}) == 1
              else f"siliconbench report: {selection.describe()}")
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs, unfinished=_unfinished(store, series))
-    report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report)]
+                    costs=costs, unfinished=_unfinished(store, series), flags=flags)
+    report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report), _offered_load(report)]
     if options.cost:
         report.tables.append(_cost(report))
     report.tables += [_devices(report), _device_detail(report), _steps(report)]
     for table in report.tables:
-        table.findings = [f for f in findings if f.figure == table.key]
+        shown = _points_shown(table)
+        table.findings = ([f for f in findings if f.figure == table.key]
+                          + [f for f in flags if (f.subject, f.point) in shown])
     return report
+
+
+def _points_shown(table: Table) -> set[tuple[str, str]]:
+    """(series label, point label) of each row of a table that has a load column."""
+    names = [c.name for c in table.columns]
+    column = next((names.index(n) for n in LOAD_COLUMNS if n in names), None)
+    return set() if column is None else {(row[0], row[column]) for row in table.rows}
 
 
 def _unfinished(store: Store, series: list[Series]) -> dict[str, str]:
     states = {run_id: lifecycle(store, run_id).state for run_id in sorted({s.run_id for s in series})}
     return {run_id: state for run_id, state in states.items() if state != "finished"}
+
+
+def banners(report: Report) -> list[str]:
+    """What heads the report in every format, most important first: unfinished runs, then whether the
+    figures may be published as they are."""
+    return ([unfinished_banner(report)] if report.unfinished else []) + [report.verdict()]
 
 
 def unfinished_banner(report: Report) -> str:
@@ -125,7 +167,13 @@ def _baseline(series: list[Series], wanted: str | None) -> Series:
 # ---- picking points -------------------------------------------------------------------------------
 
 def lowest(points: list[dict]) -> dict | None:
-    return min(points, key=lambda p: p["concurrency"], default=None)
+    """The lightest load: the lowest closed-loop concurrency, else the lowest offered rate."""
+    return min(points, key=lambda p: Point.of(p).order(), default=None)
+
+
+def load(point: dict | None) -> str | None:
+    """The point's label (collector/points.py): 'concurrency 8', 'poisson 4 req/s, cap 16'."""
+    return None if point is None else Point.of(point).label()
 
 
 def peak(points: list[dict], metric: str = "output_tps") -> dict | None:
@@ -166,9 +214,11 @@ def _range(point: dict | None, name: str, i: int | None = None) -> str:
     return f"{low:,.1f}–{high:,.1f} (n={point['repetitions']})"
 
 
-def _marks(findings: list[Finding], label: str, figure: str, concurrency: int | None = None) -> str:
-    found = [f.short() for f in findings
-             if f.subject == label and f.figure == figure and (concurrency is None or f.concurrency == concurrency)]
+def _marks(report: Report, label: str, figures: tuple[str, ...], point: dict | None) -> str:
+    """The marks of the checks on the figures in `figures` at `point`, then the step flags there."""
+    at = load(point)
+    found = [f.short() for f in report.findings if f.subject == label and f.figure in figures and f.point == at]
+    found += [f.short() for f in report.flags if f.subject == label and f.point == at]
     return "; ".join(dict.fromkeys(found))
 
 
@@ -179,7 +229,8 @@ def point_figures(label: str, point: dict, steps: list[dict]) -> PointFigures:
     served = [s for s in mine if s.get("has_server_tokens")]
     ttfts = [t for s in mine if (t := _num(s.get("server_ttft_mean_ms"))) is not None]
     return PointFigures(
-        subject=label, concurrency=point["concurrency"], output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
+        subject=label, concurrency=point["concurrency"], mode=Point.of(point).mode, rate_rps=Point.of(point).rate_rps,
+        mean_in_flight=_get(point, "mean_in_flight"), sent_rps=_get(point, "sent_rps"), output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
         e2e_mean_ms=_get(point, "e2e_mean_ms"), tpot_mean_ms=_get(point, "tpot_mean_ms"),
         itl_token_mean_ms=_get(point, "itl_token_mean_ms"), itl_chunk_p50_ms=_q(point, "itl_ms", 0),
         itl_token_p50_ms=_q(point, "itl_token_ms", 0), ttft_mean_ms=_get(point, "ttft_mean_ms"),
@@ -195,6 +246,48 @@ def _point_findings(s: Series, figures: Figures) -> list[Finding]:
     return [f for p in figures.points_of(s) for f in checks.check_point(point_figures(s.label, p, steps))]
 
 
+SATURATED, PARTIAL = "client saturated", "partial step"
+# Host CPU (all cores) above this while the agent's own CPU stayed below AGENT_IDLE_PCT: the loop lag
+# came from the node's load (vLLM sharing the cores), not from the agent's work.
+NODE_BUSY_PCT, AGENT_IDLE_PCT = 70.0, 50.0
+
+
+def step_flag(step: dict, host_cpu_pct: float | None) -> str:
+    """Why the agent flagged a step as client-saturated, in words, with the likely cause."""
+    point = Point.of(step)
+    reasons = saturation_reasons(_num(step.get("agent_cpu_pct")) or 0.0, _num(step.get("loop_lag_p99_ms")) or 0.0,
+                                 _num(step.get("dispatch_p99_ms")) or 0.0, point.open_loop and not point.capped)
+    text = ", ".join(reasons) or "a load worker process was lost or crossed a threshold"
+    agent_cpu = _num(step.get("agent_cpu_pct")) or 0.0
+    if host_cpu_pct is not None and host_cpu_pct >= NODE_BUSY_PCT and agent_cpu < AGENT_IDLE_PCT:
+        return (f"{text}; the node's CPU was {host_cpu_pct:.0f}% busy while the agent used {agent_cpu:.0f}% of a core: "
+                "the server shares the agent's cores (run the agent on other cores or another node)")
+    if agent_cpu >= AGENT_IDLE_PCT:
+        return f"{text}; the agent's own CPU: give it more workers (--workers) or a faster core"
+    return text
+
+
+def _step_flags(s: Series, figures: Figures) -> list[Finding]:
+    """One finding per sweep point with a step the agent flagged (reasons in words) or a step cut short."""
+    out = []
+    for p in figures.points_of(s):
+        point = Point.of(p)
+        steps = [st for st in figures.steps_of(s) if st["step"] in set(p.get("steps") or [])]
+        node = figures.node_of(s, point) or {}
+        flagged = [st for st in steps if st.get("client_saturated")]
+        if flagged:
+            why = "; ".join(dict.fromkeys(step_flag(st, _num(node.get("host_cpu_mean_pct"))) for st in flagged))
+            out.append(Finding(SATURATED, s.label, point.label(), SATURATED,
+                               f"{len(flagged)} of {len(steps)} step(s) flagged by the agent ({why}): "
+                               "the load may not be the one asked for; not publishable as is"))
+        partial = [st for st in steps if not st.get("has_step")]
+        if partial:
+            out.append(Finding(PARTIAL, s.label, point.label(), PARTIAL,
+                               f"{len(partial)} of {len(steps)} step(s) have no end record (the run stopped inside "
+                               "them): their figures cover only the requests stored"))
+    return out
+
+
 # ---- the tables ---------------------------------------------------------------------------------------
 
 def _vs(report: Report, metric, value: float | None) -> float | None:
@@ -204,8 +297,8 @@ def _vs(report: Report, metric, value: float | None) -> float | None:
 
 def _ttft(report: Report) -> Table:
     fig = report.figures
-    t = Table("ttft", "1. Time to first token (TTFT), at the lowest concurrency of each sweep",
-              [Column("Scenario"), Column("Instance"), Column("Concurrency", INT), Column("TTFT p50", MS),
+    t = Table("ttft", "1. Time to first token (TTFT), at the lightest load of each sweep",
+              [Column("Scenario"), Column("Instance"), Column("Load"), Column("TTFT p50", MS),
                Column("p90", MS), Column("p99", MS), Column("mean", MS), Column("p50 across repetitions"),
                Column("vs baseline", REL), Column("checks")],
               caption="TTFT = send → first content-bearing chunk, per successful request; percentiles over the "
@@ -213,16 +306,16 @@ def _ttft(report: Report) -> Table:
     metric = lambda s: _q(lowest(fig.points_of(s)), "ttft_ms", 0)  # noqa: E731
     for s in report.series:
         p = lowest(fig.points_of(s))
-        t.rows.append([s.label, s.instance_type, _get(p, "concurrency"), _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 1),
+        t.rows.append([s.label, s.instance_type, load(p), _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 1),
                        _q(p, "ttft_ms", 3), _get(p, "ttft_mean_ms"), _range(p, "ttft_ms", 0),
-                       _vs(report, metric, metric(s)), _marks(report.findings, s.label, checks.TTFT)])
+                       _vs(report, metric, metric(s)), _marks(report, s.label, (checks.TTFT,), p)])
     return t
 
 
 def _itl(report: Report) -> Table:
     fig = report.figures
-    t = Table("itl", "2. Inter-token latency (ITL) and TPOT, at the lowest concurrency of each sweep",
-              [Column("Scenario"), Column("Instance"), Column("Concurrency", INT), Column("ITL/token p50", MS),
+    t = Table("itl", "2. Inter-token latency (ITL) and TPOT, at the lightest load of each sweep",
+              [Column("Scenario"), Column("Instance"), Column("Load"), Column("ITL/token p50", MS),
                Column("ITL/token p90", MS), Column("ITL/token p99", MS), Column("chunk-ITL p50", MS),
                Column("tokens/chunk", RATIO), Column("TPOT p50", MS), Column("TPOT mean", MS),
                Column("vs baseline", REL), Column("checks")],
@@ -231,19 +324,19 @@ def _itl(report: Report) -> Table:
     metric = lambda s: _q(lowest(fig.points_of(s)), "itl_token_ms", 0)  # noqa: E731
     for s in report.series:
         p = lowest(fig.points_of(s))
-        t.rows.append([s.label, s.instance_type, _get(p, "concurrency"), _q(p, "itl_token_ms", 0),
+        t.rows.append([s.label, s.instance_type, load(p), _q(p, "itl_token_ms", 0),
                        _q(p, "itl_token_ms", 1), _q(p, "itl_token_ms", 3), _q(p, "itl_ms", 0),
                        _get(p, "tokens_per_chunk"), _q(p, "tpot_ms", 0), _get(p, "tpot_mean_ms"),
-                       _vs(report, metric, metric(s)), _marks(report.findings, s.label, checks.ITL)])
+                       _vs(report, metric, metric(s)), _marks(report, s.label, (checks.ITL,), p)])
     return t
 
 
 def _throughput(report: Report) -> Table:
     fig = report.figures
     t = Table("throughput", "3. Throughput: peak of the sweep",
-              [Column("Scenario"), Column("Instance"), Column("peak output tok/s", TPS), Column("at concurrency", INT),
+              [Column("Scenario"), Column("Instance"), Column("peak output tok/s", TPS), Column("at"),
                Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
-               Column("output tok/s at lowest concurrency", TPS), Column("goodput output tok/s", TPS),
+               Column("output tok/s at the lightest load", TPS), Column("goodput output tok/s", TPS),
                Column("goodput req/s", RPS), Column("errors", INT), Column("vs baseline", REL), Column("checks")],
               caption="output tok/s = Σ output tokens (server usage) ÷ step wall time (first request start → last "
                       "request end); total tok/s counts prompt + output tokens; req/s counts successful requests. "
@@ -254,38 +347,66 @@ def _throughput(report: Report) -> Table:
         points = fig.points_of(s)
         p, low, good = peak(points), lowest(points), peak(points, "goodput_output_tps")
         errors = sum(int(x["errors"]) for x in fig.steps_of(s))
-        t.rows.append([s.label, s.instance_type, _get(p, "output_tps"), _get(p, "concurrency"),
+        t.rows.append([s.label, s.instance_type, _get(p, "output_tps"), load(p),
                        _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(low, "output_tps"),
                        _get(good, "goodput_output_tps"), _get(good, "goodput_rps"), errors,
-                       _vs(report, metric, metric(s)), _marks(report.findings, s.label, checks.THROUGHPUT)])
+                       _vs(report, metric, metric(s)), _marks(report, s.label, (checks.THROUGHPUT,), p)])
     return t
 
 
 def _scaling(report: Report) -> Table:
     fig = report.figures
-    t = Table("scaling", "4. Concurrency scaling",
-              [Column("Scenario"), Column("Concurrency", INT), Column("output tok/s", TPS),
+    t = Table("scaling", "4. Scaling: every sweep point",
+              [Column("Scenario"), Column("Load"), Column("output tok/s", TPS),
                Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
-               Column("TTFT p50", MS), Column("TPOT p50", MS), Column("E2E p50", MS),
+               Column("mean in flight", RATIO), Column("TTFT p50", MS), Column("TPOT p50", MS), Column("E2E p50", MS),
                Column("goodput output tok/s", TPS), Column("scaling", RATIO), Column("vs baseline", REL),
                Column("checks")],
-              caption="Median of the repetitions at each concurrency. scaling = output tok/s ÷ output tok/s at the "
-                      "sweep's lowest concurrency; vs baseline compares output tok/s at the same concurrency.")
+              caption="Median of the repetitions at each sweep point (mode, concurrency, rate). mean in flight = "
+                      "Σ E2E ÷ step wall time (a closed step at concurrency C reads C only if it ran at full "
+                      "concurrency throughout; below it the ramp and drain weigh). scaling = output tok/s ÷ output "
+                      "tok/s at the sweep's lowest closed-loop concurrency (closed-loop points only); vs baseline "
+                      "compares output tok/s at the same point.")
     base = next(s for s in report.series if s.label == report.baseline)
-    base_at = {p["concurrency"]: _get(p, "output_tps") for p in fig.points_of(base)}
+    base_at = {Point.of(p): _get(p, "output_tps") for p in fig.points_of(base)}
     for s in report.series:
         points = fig.points_of(s)
-        first = _get(lowest(points), "output_tps")
+        first = _get(lowest([p for p in points if not Point.of(p).open_loop]), "output_tps")
         for p in points:
-            c = p["concurrency"]
             tps = _get(p, "output_tps")
-            findings = [f for f in report.findings if f.concurrency == c]
-            t.rows.append([s.label, c, tps, _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"),
-                           _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
-                           _get(p, "goodput_output_tps"), (tps / first) if tps and first else None,
-                           relative(tps, base_at.get(c)),
-                           "; ".join(dict.fromkeys(f.short() for f in findings if f.subject == s.label
-                                                   and f.figure in (checks.SCALING, checks.THROUGHPUT)))])
+            scaling = (tps / first) if tps and first and not Point.of(p).open_loop else None
+            t.rows.append([s.label, load(p), tps, _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"),
+                           _get(p, "mean_in_flight"), _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
+                           _get(p, "goodput_output_tps"), scaling, relative(tps, base_at.get(Point.of(p))),
+                           _marks(report, s.label, (checks.SCALING, checks.THROUGHPUT), p)])
+    return t
+
+
+def _offered_load(report: Report) -> Table:
+    fig = report.figures
+    t = Table("load", "4b. Latency versus offered load (open-loop rate steps)",
+              [Column("Scenario"), Column("Load"), Column("offered req/s", RPS), Column("sent req/s", RPS),
+               Column("completed req/s", RPS), Column("dispatch delay mean", MS), Column("dispatch delay p99", MS),
+               Column("mean in flight", RATIO), Column("TTFT p50", MS), Column("TTFT p99", MS),
+               Column("E2E p50", MS), Column("E2E p99", MS), Column("output tok/s", TPS), Column("errors", INT),
+               Column("checks")],
+              caption="Open-loop points (Poisson or constant arrivals at the offered rate, with the cap on requests "
+                      "in flight if any), median of the repetitions. sent = (requests − 1) ÷ (last send − first "
+                      "send); completed = successful requests ÷ step wall time; dispatch delay = send time − "
+                      "scheduled time (exact p99 over the step's requests): above a few ms without a cap the client "
+                      "sent late, with a cap the requests waited for a free slot.")
+    for s in report.series:
+        for p in fig.points_of(s):
+            point = Point.of(p)
+            if not point.open_loop:
+                continue
+            t.rows.append([s.label, point.label(), point.rate_rps, _get(p, "sent_rps"), _get(p, "rps"),
+                           _get(p, "dispatch_mean_ms"), _get(p, "dispatch_p99_ms"), _get(p, "mean_in_flight"),
+                           _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 3), _q(p, "e2e_ms", 0), _q(p, "e2e_ms", 3),
+                           _get(p, "output_tps"), _get(p, "errors"),
+                           _marks(report, s.label, (checks.THROUGHPUT, checks.SCALING), p)])
+    if not t.rows:
+        t.caption = "No open-loop (rate) steps in these runs. " + t.caption
     return t
 
 
@@ -342,7 +463,7 @@ def _cost(report: Report) -> Table:
 def _devices(report: Report) -> Table:
     fig = report.figures
     t = Table("devices", "6. Devices: utilisation, memory, power and energy per output token",
-              [Column("Scenario"), Column("Concurrency", INT), Column("devices", INT), Column("util mean", PCT),
+              [Column("Scenario"), Column("Load"), Column("devices", INT), Column("util mean", PCT),
                Column("util p50", PCT), Column("util p90", PCT), Column("peak memory", GB),
                Column("mean power", WATT), Column("energy", JOULE), Column("J/output token", JOULE),
                Column("energy from"), Column("host CPU", PCT)],
@@ -354,11 +475,11 @@ def _devices(report: Report) -> Table:
                       "energy is stated for them. J/output token = node energy ÷ output tokens of the step.")
     for s in report.series:
         for p in fig.points_of(s):
-            n = fig.node_of(s, p["concurrency"])
+            n = fig.node_of(s, Point.of(p))
             if n is None:
                 continue
             util = n.get("util_pct") or [None, None]
-            t.rows.append([s.label, p["concurrency"], n.get("devices"), _num(n.get("util_mean_pct")), _num(util[0]),
+            t.rows.append([s.label, load(p), n.get("devices"), _num(n.get("util_mean_pct")), _num(util[0]),
                            _num(util[1]), _gb(n.get("mem_peak_bytes")), _num(n.get("power_mean_w")),
                            _num(n.get("energy_j")), _num(n.get("j_per_output_token")), n.get("energy_method") or "",
                            _num(n.get("host_cpu_mean_pct"))])
@@ -370,7 +491,7 @@ def _devices(report: Report) -> Table:
 def _device_detail(report: Report) -> Table:
     fig = report.figures
     t = Table("device_detail", "7. Devices per step: each device and the node",
-              [Column("Scenario"), Column("Concurrency", INT), Column("device"), Column("util mean", PCT),
+              [Column("Scenario"), Column("Load"), Column("device"), Column("util mean", PCT),
                Column("util p50", PCT), Column("util p90", PCT), Column("peak memory", GB),
                Column("mean power", WATT), Column("energy", JOULE), Column("J/output token", JOULE),
                Column("energy from")],
@@ -384,14 +505,14 @@ def _device_detail(report: Report) -> Table:
                       "stated). The node row pools every accelerator's samples and sums memory, power and energy.")
     for s in report.series:
         for p in fig.points_of(s):
-            c = p["concurrency"]
-            for d in fig.devices_of(s, c):
+            c, point = load(p), Point.of(p)
+            for d in fig.devices_of(s, point):
                 util = d.get("util_pct") or [None, None]
                 t.rows.append([s.label, c, device_name(d["source"], d["device"]), _num(d.get("util_mean_pct")),
                                _num(util[0]), _num(util[1]), _gb(d.get("mem_peak_bytes")),
                                _num(d.get("power_mean_w")), _num(d.get("energy_j")),
                                _num(d.get("j_per_output_token")), d.get("energy_method") or ""])
-            n = fig.node_of(s, c)
+            n = fig.node_of(s, point)
             if n is not None:
                 util = n.get("util_pct") or [None, None]
                 t.rows.append([s.label, c, "node", _num(n.get("util_mean_pct")), _num(util[0]), _num(util[1]),
@@ -419,21 +540,29 @@ def _gb(value) -> float | None:
 
 def _steps(report: Report) -> Table:
     t = Table("steps", "Appendix: every step",
-              [Column("Scenario"), Column("step", INT), Column("concurrency", INT), Column("repetition", INT),
+              [Column("Scenario"), Column("step", INT), Column("load"), Column("repetition", INT),
                Column("requests", INT), Column("errors", INT), Column("TTFT p50", MS), Column("TTFT p90", MS),
                Column("TTFT p95", MS), Column("TTFT p99", MS), Column("chunk-ITL p50", MS), Column("chunk-ITL p99", MS),
                Column("ITL/token p50", MS), Column("ITL/token p99", MS), Column("TPOT p50", MS), Column("TPOT p99", MS),
                Column("E2E p50", MS), Column("E2E p99", MS), Column("output tok/s", TPS), Column("total tok/s", TPS),
-               Column("req/s", RPS), Column("goodput req/s", RPS)],
+               Column("req/s", RPS), Column("goodput req/s", RPS), Column("agent CPU", PCT),
+               Column("loop lag p99", MS), Column("dispatch delay p99", MS), Column("flags")],
               caption="Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
-                      "computed in ClickHouse.")
+                      "computed in ClickHouse. agent CPU (% of one core), loop lag and dispatch delay are the "
+                      "agent's own; flags: 'client saturated' (the agent may have limited the load, with why) "
+                      "or 'partial' (no end record: the run stopped inside the step).")
     for s in report.series:
         for p in report.figures.steps_of(s):
-            t.rows.append([s.label, p["step"], p["concurrency"], p["repetition"], p["requests"], p["errors"],
+            node = report.figures.node_of(s, Point.of(p)) or {}
+            flags = ([f"client saturated: {step_flag(p, _num(node.get('host_cpu_mean_pct')))}"]
+                     if p.get("client_saturated") else []) + ([] if p.get("has_step") else ["partial"])
+            t.rows.append([s.label, p["step"], load(p), p["repetition"], p["requests"], p["errors"],
                            _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 1), _q(p, "ttft_ms", 2), _q(p, "ttft_ms", 3),
                            _q(p, "itl_ms", 0), _q(p, "itl_ms", 3), _q(p, "itl_token_ms", 0), _q(p, "itl_token_ms", 3),
                            _q(p, "tpot_ms", 0), _q(p, "tpot_ms", 3), _q(p, "e2e_ms", 0), _q(p, "e2e_ms", 3),
-                           _get(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(p, "goodput_rps")])
+                           _get(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(p, "goodput_rps"),
+                           _get(p, "agent_cpu_pct"), _get(p, "loop_lag_p99_ms"), _get(p, "dispatch_p99_ms"),
+                           "; ".join(flags)])
     return t
 
 
@@ -451,4 +580,12 @@ DEFINITIONS = (
     "power, so no "
     "energy is stated for them (each table names the method used).",
     "Repetitions: every figure is the median of the repetitions of its step; ranges show min–max.",
+    "Sweep point: (mode, concurrency, rate) as the agent's steps table states it — 'concurrency 8' (closed loop: "
+    "8 requests always in flight), 'poisson 4 req/s' (open loop, no cap), 'constant 8 req/s, cap 16'. Only "
+    "repetitions of the same point are summarised together.",
+    "Checks per mode: Little's law compares req/s with concurrency ÷ mean E2E (closed loop), the offered rate "
+    "(open loop), or the lower of the offered rate and cap ÷ mean E2E (capped); the token bound uses the "
+    "concurrency (closed) or the measured mean in flight (open).",
+    "Client saturated: the agent's CPU ≥ 90% of a core, its event-loop lag p99 ≥ 5 ms, or (open loop without a "
+    "cap) dispatch delay p99 ≥ 5 ms; such a step's figures may show the client's limit, not the server's.",
 )
