@@ -21,7 +21,7 @@ from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.core.cli import flag, with_flags
 from siliconbench.core.config import flag_error
-from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
+from siliconbench.core.plan import DEFAULT_CONCURRENCY, Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
 
 TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
 InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge.")]
@@ -81,7 +81,7 @@ def _planflag(name: str, kind: type, help: str) -> inspect.Parameter:
 PLAN_FLAGS = [
     flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
     _planflag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
-    _planflag("rates", str, "Open-loop rate steps in requests/s, comma-separated (run after the concurrency steps)."),
+    _planflag("rates", str, "Open-loop rate steps in requests/s, comma-separated; without --concurrency (or a plan file's concurrency) only these run, else after the concurrency steps."),
     _planflag("arrival", str, "Open-loop arrivals: poisson or constant."),
     _planflag("max_concurrency", int, "Open-loop cap on requests in flight (0: none)."),
     _planflag("requests_per_step", int, "Requests measured per step, warm-up excluded (0: bound by --duration-s only)."),
@@ -106,6 +106,8 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
                     text_prompts: bool, **fields: Any) -> Plan:
     """The plan file (or the default plan) with the plan flags that were given applied, validated."""
     base = load_plan(plan_file) if plan_file else Plan()
+    if concurrency is None and rates is not None and base.concurrency == DEFAULT_CONCURRENCY:
+        concurrency = ""  # --rates alone runs only the rate steps (siliconbench.core.plan)
     return with_overrides(
         base,
         concurrency=parse_concurrency(concurrency) if concurrency is not None else None,
