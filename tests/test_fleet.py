@@ -166,7 +166,7 @@ def test_report_compares_the_scenarios_with_pooled_exact_percentiles(fleet, fini
         ttft_p50[(scenario, conc)] = float(cells[6].split("/")[0])
         assert itype == next(n[2] for n in NODES if n[1] == scenario)
     for _node, scenario, _itype, ttft, _itl in NODES:  # each scenario's own simulator schedule shows through
-        assert abs(ttft_p50[(scenario, "1")] - ttft) < 3.0
+        assert abs(ttft_p50[(scenario, "concurrency 1")] - ttft) < 3.0
 
 
 def test_report_of_an_unknown_run_is_a_clear_error(fleet, finished_run):

@@ -45,7 +45,7 @@ def test_every_renderer_renders_the_fleet_report(store, fleet_run):
     report = build_fleet_report(store, fleet_run)
     text = {fmt: renderer.fleet(report) for fmt, renderer in RENDERERS.items()}
     assert "SIMULATED target" in text["markdown"] and "UNFINISHED" not in text["markdown"]
-    assert any(line.startswith("| A | p5.48xlarge | 1 | 1 | 4 | 0 | 100.0 |") for line in text["markdown"].splitlines())
+    assert any(line.startswith("| A | p5.48xlarge | concurrency 1 | 1 | 4 | 0 | 100.0 |") for line in text["markdown"].splitlines())
     table = list(csv.DictReader(io.StringIO(text["csv"])))
     assert [(r["scenario"], r["requests"]) for r in table] == [("A", "4"), ("B", "4")]
     assert float(table[0]["TPOT p50"]) == pytest.approx(TPOT_MS)

@@ -95,9 +95,11 @@ def _expected_rps(p: PointFigures) -> tuple[float, str] | None:
     e2e_s = p.e2e_mean_ms / 1e3 if _known(p.e2e_mean_ms) and p.e2e_mean_ms > 0 else None
     point = p.point
     if not point.open_loop:
-        if e2e_s is None:
+        if e2e_s is None or p.concurrency <= 0:
             return None
         return p.concurrency / e2e_s, f"concurrency ÷ mean E2E = {p.concurrency} ÷ {e2e_s:,.3f} s"
+    if p.rate_rps <= 0:
+        return None  # the rate was not recorded (points.UNKNOWN_OPEN)
     if not point.capped or e2e_s is None or p.rate_rps <= p.concurrency / e2e_s:
         return p.rate_rps, f"the offered {p.rate_rps:g} req/s"
     return p.concurrency / e2e_s, f"cap ÷ mean E2E = {p.concurrency} ÷ {e2e_s:,.3f} s (below the offered {p.rate_rps:g})"
@@ -105,7 +107,7 @@ def _expected_rps(p: PointFigures) -> tuple[float, str] | None:
 
 def _in_flight(p: PointFigures) -> tuple[float, str] | None:
     """How many streams were in flight: the concurrency (closed loop), else the measured mean."""
-    if not p.point.open_loop:
+    if not p.point.open_loop and p.concurrency > 0:
         return float(p.concurrency), "concurrency"
     if _known(p.mean_in_flight) and p.mean_in_flight > 0:
         return p.mean_in_flight, "mean in flight"

@@ -6,8 +6,9 @@ constant arrivals) is `rate_rps` requests/s offered, at most `concurrency` in fl
 `--rates 4,8` is two points even though both have concurrency 0, and a closed step at concurrency 8
 differs from an open step capped at 8.
 
-A step whose `steps` row never arrived (the run was cut before the step ended) is read as closed loop
-at the concurrency of its requests: the only load the requests themselves record.
+A step whose `steps` row never arrived (the run was cut before the step ended) has only what its
+requests record, their concurrency: it reads as closed loop at that concurrency, or, when it is 0
+(which only an uncapped open-loop step sends), as `UNKNOWN_OPEN`, "open loop (rate not recorded)".
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CLOSED = "closed"
+UNKNOWN_OPEN = "open"  # an uncapped open-loop step whose steps row never arrived
 KEY_COLUMNS = ("mode", "concurrency", "rate_rps")  # a point's identity in every view and report
 
 
@@ -41,6 +43,8 @@ class Point:
         """'concurrency 8', 'poisson 4 req/s', 'constant 8 req/s, cap 16'."""
         if not self.open_loop:
             return f"concurrency {self.concurrency}"
+        if self.mode == UNKNOWN_OPEN:
+            return "open loop (rate not recorded)"
         cap = f", cap {self.concurrency}" if self.concurrency else ""
         return f"{self.mode} {self.rate_rps:g} req/s{cap}"
 

@@ -105,7 +105,7 @@ GROUP BY run_id, agent_id, step
 # flag) and as it went out (requests: dispatch delay = send − scheduled; the achieved send rate =
 # (requests − 1) ÷ (last send − first send)). The one read of `requests` a report makes besides the
 # digests: three small columns, exact percentiles. A step without its `steps` row (cut short) has
-# has_step = 0 and reads as closed loop (collector/points.py).
+# has_step = 0 and reads as closed loop, or as 'open' when its concurrency is 0 (collector/points.py).
 STEP_LOAD = """
 CREATE OR REPLACE VIEW {db}.step_load AS
 SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rps AS rate_rps,
@@ -140,7 +140,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
     if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
     s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms,
-    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, 'closed') AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
+    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps
 FROM {{db}}.step_rollups AS r

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
+from siliconbench.collector.points import Point
 from siliconbench.collector.reports import model as m
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners, cost_figures
@@ -65,9 +66,9 @@ def _charts(report: Report) -> list[str]:
         cost = [cost_figures(c)["usd_per_m_output_at_peak"] for c in report.costs]
         charts.append(bar_chart("$ per 1M output tokens at peak", [c.series.label for c in report.costs], cost, "USD"))
     scaling = [(s.label, [(p["concurrency"], m._get(p, "output_tps") or 0.0) for p in fig.points_of(s)
-                          if p["mode"] == "closed"]) for s in report.series]
+                          if not Point.of(p).open_loop]) for s in report.series]
     offered = [(s.label, [(p["rate_rps"], m._q(p, "e2e_ms", 0) or 0.0) for p in fig.points_of(s)
-                          if p["mode"] != "closed"]) for s in report.series]
+                          if Point.of(p).open_loop and p["rate_rps"]]) for s in report.series]
     charts.append(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"))
     if any(points for _, points in offered):
         charts.append(line_chart("Latency vs offered load (open-loop steps)", offered, "offered req/s",

@@ -356,7 +356,7 @@ def _throughput(report: Report) -> Table:
 
 def _scaling(report: Report) -> Table:
     fig = report.figures
-    t = Table("scaling", "4. Scaling: every sweep point",
+    t = Table("scaling", "4. Concurrency scaling, and every sweep point",
               [Column("Scenario"), Column("Load"), Column("output tok/s", TPS),
                Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
                Column("mean in flight", RATIO), Column("TTFT p50", MS), Column("TPOT p50", MS), Column("E2E p50", MS),
