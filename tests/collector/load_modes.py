@@ -65,11 +65,12 @@ def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
         store.insert_arrow(table, columns, f"{table}/{batch.batch_id}")
 
 
-def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step_event: int | None = None) -> None:
+def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step_event: int | None = None,
+              **plan_changes: object) -> None:
     """Store the run as agent `agent` sends it; `drop_step_event`: that step's StepEvent never arrives
-    (the run stopped inside it)."""
+    (the run stopped inside it); `plan_changes`: plan fields stated differently (the requests stay)."""
     t0 = time.time_ns() - 600 * 10**9
-    plan = plan_from_mapping(PLAN, "load_modes")
+    plan = plan_from_mapping({**PLAN, **plan_changes}, "load_modes")
     batch = pb.Batch(seq=1, batch_id=f"{agent}/{run_id}/1")
     batch.runs.append(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=t0, target_url="http://vllm:8000",
                                   model="tiny", simulated=True, scenario=scenario, config_json=plan.to_json()))

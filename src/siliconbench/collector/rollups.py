@@ -61,6 +61,7 @@ class Series:
     accelerator_kind: str
     accelerator_count: int
     accelerator_model: str
+    config_json: str = ""    # the plan the agent ran (collector/workload.py reads it)
     label: str = ""
 
     @property
@@ -92,7 +93,7 @@ class Selection:
 SERIES_SQL = """
 SELECT r.run_id, r.agent_id, any(r.scenario), min(r.time), any(r.target_url), any(r.model), max(r.simulated),
        any(r.target_version), any(n.instance_type), any(n.accelerator_kind), any(n.accelerator_count),
-       any(n.accelerator_model)
+       any(n.accelerator_model), any(r.config_json)
 FROM {db}.runs AS r
 LEFT JOIN (SELECT * FROM {db}.nodes FINAL) AS n ON n.agent_id = r.agent_id
 WHERE r.phase = 'start'

@@ -12,6 +12,7 @@ from siliconbench.collector.prices import usd_per_million
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.points import Point
 from siliconbench.collector.reports.model import Report
+from siliconbench.collector.workload import describe, plan_of
 
 _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s",
             "output_tps", "output_tps_min", "output_tps_max", "total_tps", "rps", "goodput_rps",
@@ -39,7 +40,7 @@ def render(report: Report) -> str:
                "rate_rps", *_SCALARS]
               + [f"{a.removesuffix('_ms')}_{q}_ms" for a in _ARRAYS for q in _QS]
               + ["util_p50_pct", "util_p90_pct", *_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
-                 "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags"])
+                 "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline"])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -60,6 +61,7 @@ def render(report: Report) -> str:
                     usd_per_million(hourly, p.get("output_tps")) if hourly else None,
                     usd_per_million(hourly, p.get("total_tps")) if hourly else None,
                     usd_per_million(hourly, p.get("goodput_output_tps")) if hourly else None,
-                    int(report.publishable), " | ".join(flags)]
+                    int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
+                    ", ".join(report.mixed.get(s.label, [])) or "same"]
             writer.writerow(["" if v is None or v != v else v for v in row])
     return out.getvalue()

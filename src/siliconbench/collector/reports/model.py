@@ -17,6 +17,7 @@ from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
 from siliconbench.collector.rollups import Figures, Selection, Series, Slo, load_figures, select_series
 from siliconbench.collector.store import Store
+from siliconbench.collector.workload import differences, plan_of, requests_shape, steps_text
 from siliconbench.core.saturation import saturation_reasons
 
 # Column kinds tell renderers how to format a value; CSV/JSON keep the raw number.
@@ -67,6 +68,12 @@ class Report:
     costs: list[Cost]
     unfinished: dict[str, str] = field(default_factory=dict)  # run id -> lifecycle state, for runs not finished
     flags: list[Finding] = field(default_factory=list)        # steps the agent flagged, or cut short
+    mixed: dict[str, list[str]] = field(default_factory=dict)  # label -> how its workload differs from the baseline's
+    allow_mixed: bool = False                                  # compute 'vs baseline' across workloads anyway
+
+    def compared(self, s: Series) -> bool:
+        """Whether `s` gets a 'vs baseline' figure: the same workload as the baseline, or asked for."""
+        return self.allow_mixed or s.label not in self.mixed
 
     @property
     def simulated(self) -> list[str]:
@@ -105,6 +112,7 @@ class Options:
     region: str = "us-east-1"
     price_kind: str = "on_demand"
     cost: bool = True
+    allow_mixed_workloads: bool = False
 
 
 def build_report(store: Store, selection: Selection, options: Options) -> Report:
@@ -119,8 +127,9 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs, unfinished=_unfinished(store, series), flags=flags)
-    report.tables = [_ttft(report), _itl(report), _throughput(report), _scaling(report), _offered_load(report)]
+                    costs=costs, unfinished=_unfinished(store, series), flags=flags,
+                    mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads)
+    report.tables = [_workload(report), _ttft(report), _itl(report), _throughput(report), _scaling(report), _offered_load(report)]
     if options.cost:
         report.tables.append(_cost(report))
     report.tables += [_devices(report), _device_detail(report), _steps(report)]
@@ -146,7 +155,26 @@ def _unfinished(store: Store, series: list[Series]) -> dict[str, str]:
 def banners(report: Report) -> list[str]:
     """What heads the report in every format, most important first: unfinished runs, then whether the
     figures may be published as they are."""
-    return ([unfinished_banner(report)] if report.unfinished else []) + [report.verdict()]
+    out = [unfinished_banner(report)] if report.unfinished else []
+    out.append(report.verdict())
+    if report.mixed:
+        out.append(mixed_banner(report))
+    return out
+
+
+def _mixed(series: list[Series], baseline: Series) -> dict[str, list[str]]:
+    base = plan_of(baseline.config_json)
+    found = {s.label: differences(plan_of(s.config_json), base) for s in series}
+    return {label: diff for label, diff in found.items() if diff}
+
+
+def mixed_banner(report: Report) -> str:
+    each = "; ".join(f"{label}: {', '.join(diff)}" for label, diff in report.mixed.items())
+    if report.allow_mixed:
+        return (f"MIXED workloads, compared anyway (--allow-mixed-workloads): {each} against baseline "
+                f"{report.baseline}. 'vs baseline' then mixes hardware and workload.")
+    return (f"MIXED workloads: {each} against baseline {report.baseline}. 'vs baseline' is left out for these "
+            "series, since it would compare workloads, not hardware; pass --allow-mixed-workloads to compute it anyway.")
 
 
 def unfinished_banner(report: Report) -> str:
@@ -290,9 +318,37 @@ def _step_flags(s: Series, figures: Figures) -> list[Finding]:
 
 # ---- the tables ---------------------------------------------------------------------------------------
 
-def _vs(report: Report, metric, value: float | None) -> float | None:
-    base = next(s for s in report.series if s.label == report.baseline)
-    return relative(value, metric(base))
+def _vs(report: Report, s: Series, metric) -> float | None:
+    """`metric` of `s` relative to the baseline's; None across workloads unless asked (Report.compared)."""
+    if not report.compared(s):
+        return None
+    base = next(b for b in report.series if b.label == report.baseline)
+    return relative(metric(s), metric(base))
+
+
+def _workload(report: Report) -> Table:
+    t = Table("workload", "Workload of each run",
+              [Column("Scenario"), Column("Run"), Column("endpoint"), Column("prompt tokens", INT),
+               Column("output tokens", INT), Column("prompts"), Column("steps (one repetition)"),
+               Column("warm-up requests", INT), Column("repetitions", INT), Column("seed", INT),
+               Column("vs baseline")],
+              caption="From the plan each agent stored with its run. Runs whose requests differ (endpoint, prompt "
+                      "or output tokens, prompt source) are not compared with the baseline unless "
+                      "--allow-mixed-workloads is given.")
+    for s in report.series:
+        plan = plan_of(s.config_json)
+        diff = report.mixed.get(s.label)
+        against = ("baseline" if s.label == report.baseline else
+                   f"differs: {', '.join(diff)}{' (compared anyway)' if report.allow_mixed else ''}" if diff else
+                   "same workload" if plan is not None else "")
+        if plan is None:
+            t.rows.append([s.label, s.run_id, "not recorded (the run stored no readable plan)", None, None, "", "",
+                           None, None, None, against])
+            continue
+        shape = requests_shape(plan)
+        t.rows.append([s.label, s.run_id, plan.endpoint, shape["prompt tokens"], plan.output_tokens, shape["prompts"],
+                       steps_text(plan), plan.warmup_requests, plan.repetitions, plan.seed, against])
+    return t
 
 
 def _ttft(report: Report) -> Table:
@@ -308,7 +364,7 @@ def _ttft(report: Report) -> Table:
         p = lowest(fig.points_of(s))
         t.rows.append([s.label, s.instance_type, load(p), _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 1),
                        _q(p, "ttft_ms", 3), _get(p, "ttft_mean_ms"), _range(p, "ttft_ms", 0),
-                       _vs(report, metric, metric(s)), _marks(report, s.label, (checks.TTFT,), p)])
+                       _vs(report, s, metric), _marks(report, s.label, (checks.TTFT,), p)])
     return t
 
 
@@ -327,7 +383,7 @@ def _itl(report: Report) -> Table:
         t.rows.append([s.label, s.instance_type, load(p), _q(p, "itl_token_ms", 0),
                        _q(p, "itl_token_ms", 1), _q(p, "itl_token_ms", 3), _q(p, "itl_ms", 0),
                        _get(p, "tokens_per_chunk"), _q(p, "tpot_ms", 0), _get(p, "tpot_mean_ms"),
-                       _vs(report, metric, metric(s)), _marks(report, s.label, (checks.ITL,), p)])
+                       _vs(report, s, metric), _marks(report, s.label, (checks.ITL,), p)])
     return t
 
 
@@ -350,7 +406,7 @@ def _throughput(report: Report) -> Table:
         t.rows.append([s.label, s.instance_type, _get(p, "output_tps"), load(p),
                        _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(low, "output_tps"),
                        _get(good, "goodput_output_tps"), _get(good, "goodput_rps"), errors,
-                       _vs(report, metric, metric(s)), _marks(report, s.label, (checks.THROUGHPUT,), p)])
+                       _vs(report, s, metric), _marks(report, s.label, (checks.THROUGHPUT,), p)])
     return t
 
 
@@ -377,7 +433,8 @@ def _scaling(report: Report) -> Table:
             scaling = (tps / first) if tps and first and not Point.of(p).open_loop else None
             t.rows.append([s.label, load(p), tps, _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"),
                            _get(p, "mean_in_flight"), _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
-                           _get(p, "goodput_output_tps"), scaling, relative(tps, base_at.get(Point.of(p))),
+                           _get(p, "goodput_output_tps"), scaling,
+                           relative(tps, base_at.get(Point.of(p))) if report.compared(s) else None,
                            _marks(report, s.label, (checks.SCALING, checks.THROUGHPUT), p)])
     return t
 
@@ -456,7 +513,7 @@ def _cost(report: Report) -> Table:
         t.rows.append([c.series.label, c.series.instance_type, f["usd_per_hour"], f["peak_output_tps"],
                        f["usd_per_m_output_at_peak"], f["usd_per_m_total_at_peak"], f["goodput_output_tps"],
                        f["usd_per_m_output_at_goodput"], f["usd_per_m_total_at_goodput"],
-                       relative(f["usd_per_m_output_at_peak"], base), used])
+                       relative(f["usd_per_m_output_at_peak"], base) if report.compared(c.series) else None, used])
     return t
 
 
@@ -580,6 +637,9 @@ DEFINITIONS = (
     "power, so no "
     "energy is stated for them (each table names the method used).",
     "Repetitions: every figure is the median of the repetitions of its step; ranges show min–max.",
+    "Workload: the plan each agent stored with its run (endpoint, prompt and output tokens, prompt source, "
+    "steps, warm-up, repetitions); 'vs baseline' is computed only between runs that sent the same requests, "
+    "unless --allow-mixed-workloads.",
     "Sweep point: (mode, concurrency, rate) as the agent's steps table states it — 'concurrency 8' (closed loop: "
     "8 requests always in flight), 'poisson 4 req/s' (open loop, no cap), 'constant 8 req/s, cap 16'. Only "
     "repetitions of the same point are summarised together.",
