@@ -66,29 +66,34 @@ def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
 
 
 def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step_event: int | None = None,
+              steps: int | None = None, outcome: str = "complete", detail: str = "", undelivered: int = 0,
               **plan_changes: object) -> None:
-    """Store the run as agent `agent` sends it; `drop_step_event`: that step's StepEvent never arrives
-    (the run stopped inside it); `plan_changes`: plan fields stated differently (the requests stay)."""
+    """Store the run as agent `agent` sends it. `drop_step_event`: that step's StepEvent never arrives
+    (the run stopped inside it); `steps`: only the first so many steps ran; `outcome`, `detail`: its end
+    event's; `undelivered`: request records the agent made but the collector never got;
+    `plan_changes`: plan fields stated differently (the requests stay)."""
     t0 = time.time_ns() - 600 * 10**9
     plan = plan_from_mapping({**PLAN, **plan_changes}, "load_modes")
     batch = pb.Batch(seq=1, batch_id=f"{agent}/{run_id}/1")
     batch.runs.append(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=t0, target_url="http://vllm:8000",
                                   model="tiny", simulated=True, scenario=scenario, config_json=plan.to_json()))
     step, clock = 0, t0
-    for repetition in range(plan.repetitions):
-        for mode_step in STEPS:
-            spec = mode_step.spec
-            for i, start_s in enumerate(mode_step.starts_s):
-                batch.requests.append(_request(run_id, step, i, spec, repetition, clock + int(start_s * 1e9)))
-            end = clock + int((mode_step.starts_s[-1] + E2E_S) * 1e9)
-            if step != drop_step_event:
-                batch.steps.append(pb.StepEvent(
-                    run_id=run_id, step=step, concurrency=spec.concurrency, repetition=repetition, start_unix_ns=clock,
-                    end_unix_ns=end, requests=len(mode_step.starts_s), mode=spec.mode, rate_rps=spec.rate_rps,
-                    agent_cpu_pct=AGENT_CPU_PCT if mode_step.saturated else 2.0,
-                    loop_lag_p99_ms=LAG_MS if mode_step.saturated else 0.5, client_saturated=mode_step.saturated))
-            batch.samples.append(pb.DeviceSample(run_id=run_id, time_unix_ns=clock + 10**6, source="host",
-                                                 device="host", values={"cpu_util_pct": HOST_CPU_PCT}))
-            step, clock = step + 1, end + 10**8
-    batch.runs.append(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=clock, scenario=scenario))
+    schedule = [(repetition, mode_step) for repetition in range(plan.repetitions) for mode_step in STEPS]
+    for repetition, mode_step in schedule[:steps]:
+        spec = mode_step.spec
+        for i, start_s in enumerate(mode_step.starts_s):
+            batch.requests.append(_request(run_id, step, i, spec, repetition, clock + int(start_s * 1e9)))
+        end = clock + int((mode_step.starts_s[-1] + E2E_S) * 1e9)
+        if step != drop_step_event:
+            batch.steps.append(pb.StepEvent(
+                run_id=run_id, step=step, concurrency=spec.concurrency, repetition=repetition, start_unix_ns=clock,
+                end_unix_ns=end, requests=len(mode_step.starts_s), mode=spec.mode, rate_rps=spec.rate_rps,
+                agent_cpu_pct=AGENT_CPU_PCT if mode_step.saturated else 2.0,
+                loop_lag_p99_ms=LAG_MS if mode_step.saturated else 0.5, client_saturated=mode_step.saturated))
+        batch.samples.append(pb.DeviceSample(run_id=run_id, time_unix_ns=clock + 10**6, source="host",
+                                             device="host", values={"cpu_util_pct": HOST_CPU_PCT}))
+        step, clock = step + 1, end + 10**8
+    batch.runs.append(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=clock, scenario=scenario,
+                                  outcome=outcome, outcome_detail=detail,
+                                  requests_sent=len(batch.requests) + undelivered))
     ingest(store, agent, batch)

@@ -120,8 +120,8 @@ def _list_runs(store: str, password: str | None) -> None:
         rows = list_runs(Store.open(store, password))
     except CollectorError as exc:
         raise _fail(exc) from None
-    for run_id, started, scenario, model, simulated, nodes, target in rows:
-        typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  scenario={scenario or '-'}  {model}  {target}"
+    for run_id, started, scenario, model, simulated, nodes, target, state in rows:
+        typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  {state}  scenario={scenario or '-'}  {model}  {target}"
                    f"{'  SIMULATED' if simulated else ''}  nodes={nodes}")
 
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from siliconbench.collector.errors import InvalidOption, RunNotFound
+from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.points import Point
 from siliconbench.collector.store import Store
 
@@ -232,5 +233,6 @@ def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
 
 
 def list_runs(store: Store) -> list[tuple]:
-    """(run_id, started, scenario, model, simulated, nodes, target) per run, newest first."""
-    return store.query(RUNS_SQL).result_rows
+    """(run_id, started, scenario, model, simulated, nodes, target, state) per run, newest first; state
+    as collector/lifecycle.py words it ('interrupted (stopped by the user ...)')."""
+    return [(*row, lifecycle(store, row[0]).describe()) for row in store.query(RUNS_SQL).result_rows]

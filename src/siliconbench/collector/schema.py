@@ -202,6 +202,11 @@ RUNS = Table("runs", (
     Column("target_version", "String", "target_version", check=ID),
     Column("scenario", _LC, "scenario", check=ID),
     Column("config_json", "String", "config_json", check=Check(max_chars=MAX_CONFIG_CHARS)),
+    Column("outcome", _LC, "outcome", check=ID, default="''",
+           comment="end events: complete, interrupted or aborted; empty on start events and from older agents"),
+    Column("outcome_detail", "String", "outcome_detail", check=TEXT, default="''"),
+    Column("requests_sent", "UInt32", "requests_sent", default="0",
+           comment="end events: request records the agent made; more than stored means some were not delivered"),
 ), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True)
 
 STEPS = Table("steps", (
@@ -392,7 +397,8 @@ MIGRATIONS: list[str] = [
         f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {BATCH_ID_COLUMN.ddl()}",
         f"ALTER TABLE {{db}}.{table} ADD INDEX IF NOT EXISTS {_BATCH_ID_INDEX}",
     )
-]
+] + [f"ALTER TABLE {{db}}.runs ADD COLUMN IF NOT EXISTS {RUNS.column(name).ddl()}"
+     for name in ("outcome", "outcome_detail", "requests_sent")]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

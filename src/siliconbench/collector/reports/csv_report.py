@@ -40,7 +40,8 @@ def render(report: Report) -> str:
                "rate_rps", *_SCALARS]
               + [f"{a.removesuffix('_ms')}_{q}_ms" for a in _ARRAYS for q in _QS]
               + ["util_p50_pct", "util_p90_pct", *_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
-                 "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline"])
+                 "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
+                 "run_state"])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -62,6 +63,6 @@ def render(report: Report) -> str:
                     usd_per_million(hourly, p.get("total_tps")) if hourly else None,
                     usd_per_million(hourly, p.get("goodput_output_tps")) if hourly else None,
                     int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
-                    ", ".join(report.mixed.get(s.label, [])) or "same"]
+                    ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
             writer.writerow(["" if v is None or v != v else v for v in row])
     return out.getvalue()

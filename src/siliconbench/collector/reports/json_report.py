@@ -33,6 +33,7 @@ def render(report: Report) -> str:
         "selection": report.selection.describe(),
         "simulated": report.simulated,
         "unfinished": report.unfinished,
+        "run_states": {run_id: {"state": life.state, "detail": life.detail} for run_id, life in report.runs.items()},
         "publishable": report.publishable,
         "banners": banners(report),
         "flags": [dataclasses.asdict(f) for f in report.flags],

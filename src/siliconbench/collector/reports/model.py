@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from siliconbench.collector import checks
 from siliconbench.collector.checks import Finding, PointFigures
 from siliconbench.collector.errors import InvalidOption
-from siliconbench.collector.lifecycle import lifecycle
+from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.points import Point
 from siliconbench.collector.prices import FORMULA as COST_FORMULA
 from siliconbench.collector.prices import Price, ensure_prices, price_for, usd_per_million
@@ -66,7 +66,7 @@ class Report:
     tables: list[Table]
     findings: list[Finding]
     costs: list[Cost]
-    unfinished: dict[str, str] = field(default_factory=dict)  # run id -> lifecycle state, for runs not finished
+    runs: dict[str, Lifecycle] = field(default_factory=dict)   # run id -> where it stands (collector/lifecycle.py)
     flags: list[Finding] = field(default_factory=list)        # steps the agent flagged, or cut short
     mixed: dict[str, list[str]] = field(default_factory=dict)  # label -> how its workload differs from the baseline's
     allow_mixed: bool = False                                  # compute 'vs baseline' across workloads anyway
@@ -74,6 +74,11 @@ class Report:
     def compared(self, s: Series) -> bool:
         """Whether `s` gets a 'vs baseline' figure: the same workload as the baseline, or asked for."""
         return self.allow_mixed or s.label not in self.mixed
+
+    @property
+    def unfinished(self) -> dict[str, str]:
+        """run id -> state, for the runs that did not run to their end with everything stored."""
+        return {run_id: life.state for run_id, life in self.runs.items() if not life.finished}
 
     @property
     def simulated(self) -> list[str]:
@@ -127,7 +132,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs, unfinished=_unfinished(store, series), flags=flags,
+                    costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads)
     report.tables = [_workload(report), _ttft(report), _itl(report), _throughput(report), _scaling(report), _offered_load(report)]
     if options.cost:
@@ -147,15 +152,15 @@ def _points_shown(table: Table) -> set[tuple[str, str]]:
     return set() if column is None else {(row[0], row[column]) for row in table.rows}
 
 
-def _unfinished(store: Store, series: list[Series]) -> dict[str, str]:
-    states = {run_id: lifecycle(store, run_id).state for run_id in sorted({s.run_id for s in series})}
-    return {run_id: state for run_id, state in states.items() if state != "finished"}
+def _lifecycles(store: Store, series: list[Series]) -> dict[str, Lifecycle]:
+    return {run_id: lifecycle(store, run_id) for run_id in sorted({s.run_id for s in series})}
 
 
 def banners(report: Report) -> list[str]:
     """What heads the report in every format, most important first: unfinished runs, then whether the
     figures may be published as they are."""
     out = [unfinished_banner(report)] if report.unfinished else []
+    out.append("Run state: " + "; ".join(f"{run_id} {life.describe()}" for run_id, life in report.runs.items()))
     out.append(report.verdict())
     if report.mixed:
         out.append(mixed_banner(report))
