@@ -59,7 +59,8 @@ class SelfMonitor:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile of `values` (the value at rank q x n, so it never falls as q rises); 0 for none."""
+    """The q-quantile of `values`: the value at 0-based rank floor(q x n) of the sorted values, as every
+    report computes it (ClickHouse quantileExact; collector/views.py); 0 for none."""
     if not values:
         return 0
     ordered = sorted(values)

@@ -313,7 +313,6 @@ PRICES = Table("prices", (
     Column("imported_at", _TIME, derived="the collector's clock at the import"),
 ), "ReplacingMergeTree(imported_at) ORDER BY (instance_type, region, kind, as_of)")
 
-_QS = "0.5, 0.9, 0.95, 0.99"
 _DIGEST = "kept by request_digests_mv: the SELECT item of the same name in DIGEST_SELECT"
 
 
@@ -325,10 +324,8 @@ def _sum(name: str, of: str = "UInt64") -> Column:
     return _digest(name, f"SimpleAggregateFunction(sum, {of})")
 
 
-_QUANTILES = f"AggregateFunction(quantiles({_QS}), Float64)"
-_ARRAY_QUANTILES = f"AggregateFunction(quantilesArray({_QS}), Array(Float64))"
-# Per-step digests of `requests`, kept by a materialized view as rows arrive, so reports read
-# kilobytes of quantile states instead of every chunk of every request (see collector/views.py).
+# Per-step sums of `requests`, kept by a materialized view as rows arrive, so reports read
+# kilobytes for counts, means and throughput (percentiles are exact, from the rows: collector/views.py).
 REQUEST_DIGESTS = Table("request_digests", (
     Column("run_id", "String", derived=_DIGEST), Column("agent_id", _LC, derived=_DIGEST),
     Column("step", "UInt32", derived=_DIGEST),
@@ -337,10 +334,7 @@ REQUEST_DIGESTS = Table("request_digests", (
     _sum("requests"), _sum("errors"), _sum("ok"), _sum("counted"), _sum("output_tokens"), _sum("prompt_tokens"),
     _digest("first_start_ns", "SimpleAggregateFunction(min, Int64)"),
     _digest("last_end_ns", "SimpleAggregateFunction(max, Int64)"),
-    _digest("ttft_state", _QUANTILES), _sum("ttft_sum", "Float64"),
-    _digest("e2e_state", _QUANTILES), _sum("e2e_sum", "Float64"),
-    _digest("tpot_state", _QUANTILES), _sum("tpot_sum", "Float64"), _sum("tpot_n"),
-    _digest("itl_state", _ARRAY_QUANTILES), _digest("itl_token_state", _ARRAY_QUANTILES),
+    _sum("ttft_sum", "Float64"), _sum("e2e_sum", "Float64"), _sum("tpot_sum", "Float64"), _sum("tpot_n"),
     _sum("itl_sum", "Float64"), _sum("itl_token_sum", "Float64"), _sum("gaps"), _sum("gap_tokens"),
 ), f"AggregatingMergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}")
 
@@ -366,15 +360,10 @@ DIGEST_SELECT = f"""
         sumIf(output_tokens, error_class = '') AS output_tokens, sumIf(prompt_tokens, error_class = '') AS prompt_tokens,
         min(req_start_ns) AS first_start_ns,
         max(req_end_ns) AS last_end_ns,
-        quantilesStateIf({_QS})(req_ttft_ms, error_class = '') AS ttft_state,
         sumIf(req_ttft_ms, error_class = '') AS ttft_sum,
-        quantilesStateIf({_QS})(req_e2e_ms, error_class = '') AS e2e_state,
         sumIf(req_e2e_ms, error_class = '') AS e2e_sum,
-        quantilesStateIf({_QS})(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_state,
         sumIf(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_sum,
         countIf(error_class = '' AND req_has_tpot) AS tpot_n,
-        quantilesArrayStateIf({_QS})(req_gap_ms, error_class = '') AS itl_state,
-        quantilesArrayStateIf({_QS})(req_gap_token_ms, error_class = '') AS itl_token_state,
         sumIf(arraySum(req_gap_ms), error_class = '') AS itl_sum,
         sumIf(arraySum(req_gap_token_ms), error_class = '') AS itl_token_sum,
         sumIf(length(req_gap_ms), error_class = '') AS gaps,

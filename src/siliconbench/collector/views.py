@@ -18,12 +18,13 @@ The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written o
 collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use them by name.
 
 Views (database `siliconbench`; filter with WHERE run_id = '...'):
-  step_rollups                 per run x node x step: percentiles [p50, p90, p95, p99], means, throughput
+  step_rollups                 per run x node x step: means, throughput (from the digests)
+  step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
   step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own token count and mean TTFT (vLLM /metrics deltas)
   step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
                                dispatch delay and achieved send rate
-  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + goodput + server figures + step_load
+  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + percentiles + goodput + server figures + step_load
   sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x sweep point (mode, concurrency, rate_rps;
                                                collector/points.py): median of the repetitions, with min
                                                and max (`_min`, `_max`) as the spread
@@ -33,8 +34,13 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   node_rollups                 per step x node: the same for the node, energy per output token
   node_sweep                   per run x node x sweep point: node figures, median of the repetitions
 
-Percentiles come from per-step quantile states (`request_digests`, kept by a materialized view), so a
-report reads kilobytes, not every chunk of every request. Energy per device (`step_energy`): the NVML
+Percentiles: one definition everywhere (the agent's console, the single-run report, the fleet
+report): exact, the value at 0-based rank floor(q x n) of the n sorted values, no interpolation
+(ClickHouse quantileExact; agent/selfmon.percentile). The single-run report used ClickHouse's
+`quantiles` (reservoir sampling of at most 8,192 values, interpolated): a step's ITL percentiles over
+more gaps than that were sampled and changed from one report to the next. Exact percentiles read the
+step's raw rows (8 bytes per gap: a step of 1M gaps needs 8 MB), as goodput already does; means and
+counts still come from the per-step sums kept by a materialized view (`request_digests`). Energy per device (`step_energy`): the NVML
 energy counter at the step's end minus the counter at its start, each interpolated linearly between
 the readings on either side of the instant (the agent reads the counter at every step boundary, so
 those readings are milliseconds apart). Without readings on both sides of both boundaries: the
@@ -50,25 +56,39 @@ QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
 _SLO_PARAMS = "ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}"
 
-STEP_ROLLUPS = f"""
-CREATE OR REPLACE VIEW {{db}}.step_rollups AS
+STEP_ROLLUPS = """
+CREATE OR REPLACE VIEW {db}.step_rollups AS
 SELECT run_id, agent_id, step,
     toUInt32(any(concurrency)) AS concurrency, toUInt32(any(repetition)) AS repetition,
     sum(requests) AS requests, sum(errors) AS errors, sum(ok) AS ok_requests, sum(counted) AS counted_requests,
     sum(output_tokens) AS tokens_out, sum(prompt_tokens) AS tokens_in,
     (max(last_end_ns) - min(first_start_ns)) / 1e9 AS wall_s,
-    quantilesMerge({_Q})(ttft_state) AS ttft_ms, sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
-    quantilesArrayMerge({_Q})(itl_state) AS itl_ms, sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
-    quantilesArrayMerge({_Q})(itl_token_state) AS itl_token_ms,
+    sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
+    sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
     sum(itl_token_sum) / nullIf(sum(gaps), 0) AS itl_token_mean_ms,
     sum(gap_tokens) / nullIf(sum(gaps), 0) AS tokens_per_chunk,
-    quantilesMerge({_Q})(tpot_state) AS tpot_ms, sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
-    quantilesMerge({_Q})(e2e_state) AS e2e_ms, sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
+    sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
+    sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
     if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
     if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
     if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
     if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
-FROM {{db}}.request_digests
+FROM {db}.request_digests
+GROUP BY run_id, agent_id, step
+"""
+
+# Exact percentiles per step (module docstring: "Percentiles"), over the raw rows with the per-request
+# formulas of collector/formulas.py, as the fleet report computes them over a scenario's nodes.
+STEP_PERCENTILES = f"""
+CREATE OR REPLACE VIEW {{db}}.step_percentiles AS
+WITH {REQUEST_FIGURES}
+SELECT run_id, agent_id, step,
+    quantilesExactIf({_Q})(req_ttft_ms, error_class = '') AS ttft_ms,
+    quantilesExactArrayIf({_Q})(req_gap_ms, error_class = '') AS itl_ms,
+    quantilesExactArrayIf({_Q})(req_gap_token_ms, error_class = '') AS itl_token_ms,
+    quantilesExactIf({_Q})(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_ms,
+    quantilesExactIf({_Q})(req_e2e_ms, error_class = '') AS e2e_ms
+FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
 """
 
@@ -128,13 +148,14 @@ SETTINGS join_use_nulls = 1
 """
 
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
-                 "tokens_in", "wall_s", "ttft_ms", "ttft_mean_ms", "itl_ms", "itl_mean_ms", "itl_token_ms",
-                 "itl_token_mean_ms", "tokens_per_chunk", "tpot_ms", "tpot_mean_ms", "e2e_ms", "e2e_mean_ms",
-                 "output_tps", "total_tps", "rps", "mean_in_flight")
+                 "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
+                 "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
+_PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 STEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.step_results AS
 SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
+    {', '.join(f'q.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
     g.good_requests, g.good_tokens_out, g.good_tokens_total,
     if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
     if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
@@ -144,6 +165,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps
 FROM {{db}}.step_rollups AS r
+LEFT JOIN {{db}}.step_percentiles AS q USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
@@ -306,6 +328,7 @@ SETTINGS prefer_column_name_to_alias = 1
 
 VIEWS: dict[str, str] = {
     "step_rollups": STEP_ROLLUPS,
+    "step_percentiles": STEP_PERCENTILES,
     "step_goodput": STEP_GOODPUT,
     "step_server": STEP_SERVER,
     "step_load": STEP_LOAD,

@@ -17,7 +17,7 @@ from siliconbench.collector.fleet import STATE_NAMES
 from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.points import Point
-from siliconbench.collector.reports.model import INT, MS, TPS, Column, Table
+from siliconbench.collector.reports.model import INT, MS, PERCENTILE_METHOD, TPS, Column, Table
 from siliconbench.collector.store import Store
 
 # A sweep point is (mode, concurrency, rate) as each node's steps table states it (collector/points.py);
@@ -136,7 +136,7 @@ def _scenarios(rows: list[dict]) -> Table:
                Column("requests", INT), Column("errors", INT),
                *(Column(f"{name} {q}", MS) for name, _ in _PERCENTILES for q in ("p50", "p99")),
                Column("output tok/s", TPS), Column("flags")],
-              caption="Percentiles are exact over all requests of all nodes of a scenario (successful requests only). "
+              caption=f"Percentiles over all requests of all nodes of a scenario (successful requests only), {PERCENTILE_METHOD}. "
                       "Output tok/s = per step, Σ over the scenario's nodes of (output tokens ÷ step wall time), then "
                       "the median over repetitions. load = the sweep point (mode, concurrency, rate), per node; flags: "
                       "steps some node's agent flagged as client-saturated (not publishable as is).")

@@ -610,7 +610,7 @@ def _steps(report: Report) -> Table:
                Column("req/s", RPS), Column("goodput req/s", RPS), Column("agent CPU", PCT),
                Column("loop lag p99", MS), Column("dispatch delay p99", MS), Column("flags")],
               caption="Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
-                      "computed in ClickHouse. agent CPU (% of one core), loop lag and dispatch delay are the "
+                      f"{PERCENTILE_METHOD}. agent CPU (% of one core), loop lag and dispatch delay are the "
                       "agent's own; flags: 'client saturated' (the agent may have limited the load, with why) "
                       "or 'partial' (no end record: the run stopped inside the step).")
     for s in report.series:
@@ -628,7 +628,11 @@ def _steps(report: Report) -> Table:
     return t
 
 
+PERCENTILE_METHOD = ("exact: the value at 0-based rank ⌊q·n⌋ of the n sorted values, no interpolation, no "
+                     "sampling (ClickHouse quantileExact; the agent's console and the fleet report use the same)")
+
 DEFINITIONS = (
+    f"Percentiles (TTFT, ITL, TPOT, E2E; p50/p90/p95/p99): {PERCENTILE_METHOD}.",
     "TTFT: send → first content-bearing chunk (a role-only chunk does not count).",
     "chunk-ITL: gap between consecutive content-bearing chunks; ITL/token: that gap ÷ the tokens the chunk carried.",
     "TPOT: (E2E − TTFT) ÷ (output tokens − 1) per request with more than one output token.",
