@@ -50,7 +50,7 @@ def test_vs_baseline_is_withheld_across_workloads_and_the_report_says_why(store,
             table = list(csv.DictReader(io.StringIO(text)))
             assert {r["workload_vs_baseline"] for r in table if r["scenario"] == "T"} == {"output tokens 14 vs 7"}
             assert {r["workload"] for r in table if r["scenario"] == "S"} == {
-                "completions, prompt tokens 64, output tokens 7, prompts synthetic token ids"}
+                "completions, prompt tokens 64, output tokens 7, prompts synthetic token ids, unique per run"}
         else:
             assert "MIXED workloads: T: output tokens 14 vs 7" in text and "--allow-mixed-workloads" in text, fmt
 

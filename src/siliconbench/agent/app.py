@@ -129,7 +129,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         target = await inspect_target(session, node.config.target.rstrip("/"), plan.model)
-        prompts = await build_prompts(session, target, plan)
+        prompts = await build_prompts(session, target, plan, run_id)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
@@ -156,14 +156,17 @@ PROMPT_CACHE_DIR = prompt_cache_dir()
 MAX_TEXT_PROMPTS = 4096  # distinct calibrated text/chat prompts; past this, prompts repeat (logged)
 
 
-async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan) -> PromptBook:
-    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts."""
+async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan, run_id: str = "") -> PromptBook:
+    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts.
+    Token-id prompts are unique to the run (keyed by the seed and the run id) unless the plan asks for
+    `shared_prompts` (keyed by the seed alone: every such run sends the same ones)."""
     chat = plan.endpoint == "chat"
     if plan.dataset:
         return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
                                      plan.dataset_max_tokens)
     if not chat and plan.token_id_prompts:
-        return await calibrate_prompts(session, target, plan.input_tokens)
+        book = await calibrate_prompts(session, target, plan.input_tokens)
+        return book.salted(f"{plan.seed}/{'shared' if plan.shared_prompts else run_id}")
     specs = plan.step_specs()
     needed = plan.warmup_requests + plan.repetitions * sum(s.requests for s in specs)
     if any(not s.requests for s in specs) or needed > MAX_TEXT_PROMPTS:

@@ -89,6 +89,8 @@ PLAN_FLAGS = [
     _planflag("input_tokens", int, "Exact prompt length in tokens, calibrated with the server's /tokenize."),
     _planflag("output_tokens", int, "Exact output length: max_tokens with ignore_eos."),
     _planflag("endpoint", str, "completions or chat."),
+    _planflag("seed", int, "Seed of Poisson arrivals and of the token-id prompts' openings (with --shared-prompts, the same seed sends the same prompts)."),
+    _planflag("shared_prompts", bool, "Send the same token-id prompts in every run with the same --seed (measures the prefix cache); default: unique per run."),
     flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
     _planflag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
     _planflag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),

@@ -36,7 +36,8 @@ def _prompts(plan: Plan) -> str:
         bounds = f" ({plan.dataset_min_tokens}–{plan.dataset_max_tokens or '∞'} tokens)"
         return f"dataset {plan.dataset}{bounds if plan.dataset_min_tokens or plan.dataset_max_tokens else ''}"
     if plan.endpoint == "completions" and plan.token_id_prompts:
-        return "synthetic token ids"
+        return "synthetic token ids" + (f", shared by runs of seed {plan.seed}" if plan.shared_prompts else
+                                        ", unique per run")
     return "synthetic text"
 
 
