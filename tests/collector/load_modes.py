@@ -67,9 +67,10 @@ def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
 
 def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step_event: int | None = None,
               steps: int | None = None, outcome: str = "complete", detail: str = "", undelivered: int = 0,
-              **plan_changes: object) -> None:
+              server_ttft_s: float | None = None, cache_hit_rate: float = 0.0, **plan_changes: object) -> None:
     """Store the run as agent `agent` sends it. `drop_step_event`: that step's StepEvent never arrives
-    (the run stopped inside it); `steps`: only the first so many steps ran; `outcome`, `detail`: its end
+    (the run stopped inside it); `steps`: only the first so many steps ran; `server_ttft_s`: vLLM /metrics
+    are scraped, the server counting every token and this TTFT, its prefix cache serving `cache_hit_rate`; `outcome`, `detail`: its end
     event's; `undelivered`: request records the agent made but the collector never got;
     `plan_changes`: plan fields stated differently (the requests stay)."""
     t0 = time.time_ns() - 600 * 10**9
@@ -90,6 +91,16 @@ def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step
                 end_unix_ns=end, requests=len(mode_step.starts_s), mode=spec.mode, rate_rps=spec.rate_rps,
                 agent_cpu_pct=AGENT_CPU_PCT if mode_step.saturated else 2.0,
                 loop_lag_p99_ms=LAG_MS if mode_step.saturated else 0.5, client_saturated=mode_step.saturated))
+        if server_ttft_s is not None:
+            n = len(mode_step.starts_s)
+            prompt = 64.0 * n
+            for name, delta in (("vllm:generation_tokens_total", 7.0 * n),
+                                ("vllm:time_to_first_token_seconds_sum", server_ttft_s * n),
+                                ("vllm:time_to_first_token_seconds_count", float(n)),
+                                ("vllm:prefix_cache_queries_total", prompt),
+                                ("vllm:prefix_cache_hits_total", prompt * cache_hit_rate)):
+                batch.server_metrics.append(pb.ServerMetric(run_id=run_id, step=step, name=name, start_value=1000.0,
+                                                            end_value=1000.0 + delta))
         batch.samples.append(pb.DeviceSample(run_id=run_id, time_unix_ns=clock + 10**6, source="host",
                                              device="host", values={"cpu_util_pct": HOST_CPU_PCT}))
         step, clock = step + 1, end + 10**8

@@ -20,7 +20,8 @@ TOKEN_BOUND_SLACK = 0.10     # output tok/s may exceed concurrency ÷ per-token 
 TPOT_ITL_TOLERANCE = 0.20    # |mean TPOT − mean per-token ITL| ÷ mean TPOT
 CHUNKING_RATIO = 1.5         # chunk-ITL p50 ÷ per-token ITL p50 above this: multi-token chunks
 SERVER_TOKENS_TOLERANCE = 0.02
-SERVER_TTFT_SLACK_MS = 50.0
+SERVER_TTFT_SLACK_MS = 20.0   # client mean TTFT may exceed the server's by this, or by
+SERVER_TTFT_SHARE = 0.25      # this share of the server's, whichever is more
 COST_TOLERANCE = 0.05
 
 # Which table a check's finding belongs to.
@@ -208,25 +209,38 @@ def errors(p: PointFigures) -> list[Finding]:
     return []
 
 
-def server_agreement(p: PointFigures) -> list[Finding]:
-    """Client-side counts and TTFT against vLLM's own /metrics deltas over the same steps."""
-    out = []
+PASSED, WARNED, NOT_POSSIBLE = "passed", "warned", "not possible"
+TOKENS_CHECK, TTFT_CHECK = "client vs server tokens", "client vs server TTFT"
+
+
+def server_outcomes(p: PointFigures) -> dict[str, tuple[str, str]]:
+    """Each client-vs-server check's outcome and why: passed, warned, or not possible (no server
+    figures: the target exposes no vLLM /metrics, or they were not scraped). Client TTFT includes the
+    network and the HTTP front end, so it may exceed the server's by SERVER_TTFT_SLACK_MS or a quarter
+    of the server's, whichever is more; it cannot be below it."""
+    out = {TOKENS_CHECK: (NOT_POSSIBLE, "no server token counts"), TTFT_CHECK: (NOT_POSSIBLE, "no server TTFT")}
     if _known(p.client_tokens) and _known(p.server_tokens) and p.client_tokens > 0:
         gap = (p.server_tokens - p.client_tokens) / p.client_tokens
-        if abs(gap) > SERVER_TOKENS_TOLERANCE:
-            out.append(Finding("client vs server tokens", p.subject, p.at, THROUGHPUT,
-                               f"server generated {p.server_tokens:,.0f} tokens, clients received "
-                               f"{p.client_tokens:,.0f} ({_pct(gap)})"))
+        text = f"server generated {p.server_tokens:,.0f} tokens, clients received {p.client_tokens:,.0f} ({_pct(gap)})"
+        out[TOKENS_CHECK] = (WARNED if abs(gap) > SERVER_TOKENS_TOLERANCE else PASSED, text)
     if _known(p.ttft_mean_ms) and _known(p.server_ttft_mean_ms):
-        if p.ttft_mean_ms < p.server_ttft_mean_ms * 0.95:
-            out.append(Finding("client vs server TTFT", p.subject, p.at, TTFT,
-                               f"client mean TTFT {p.ttft_mean_ms:,.1f} ms is below the server's "
-                               f"{p.server_ttft_mean_ms:,.1f} ms, which cannot be: clocks or metrics disagree"))
-        elif p.ttft_mean_ms - p.server_ttft_mean_ms > max(SERVER_TTFT_SLACK_MS, p.server_ttft_mean_ms):
-            out.append(Finding("client vs server TTFT", p.subject, p.at, TTFT,
-                               f"client mean TTFT {p.ttft_mean_ms:,.1f} ms vs server {p.server_ttft_mean_ms:,.1f} ms: "
-                               "the network or the HTTP front end adds most of the latency"))
+        client, server = p.ttft_mean_ms, p.server_ttft_mean_ms
+        text = f"client mean TTFT {client:,.1f} ms vs server {server:,.1f} ms"
+        if client < server * 0.95:
+            out[TTFT_CHECK] = (WARNED, f"{text}: below the server's, which cannot be; clocks or metrics disagree")
+        elif client - server > max(SERVER_TTFT_SLACK_MS, SERVER_TTFT_SHARE * server):
+            out[TTFT_CHECK] = (WARNED, f"{text}: the network or the HTTP front end adds {client - server:,.1f} ms")
+        else:
+            out[TTFT_CHECK] = (PASSED, text)
     return out
+
+
+def server_agreement(p: PointFigures) -> list[Finding]:
+    """Client-side counts and TTFT against vLLM's own /metrics deltas over the same steps: the warned
+    outcomes of `server_outcomes`."""
+    figure = {TOKENS_CHECK: THROUGHPUT, TTFT_CHECK: TTFT}
+    return [Finding(check, p.subject, p.at, figure[check], why)
+            for check, (state, why) in server_outcomes(p).items() if state == WARNED]
 
 
 def check_point(p: PointFigures) -> list[Finding]:

@@ -21,7 +21,8 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: means, throughput (from the digests)
   step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
   step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
-  step_server                  per step: the server's own token count and mean TTFT (vLLM /metrics deltas)
+  step_server                  per step: the server's own token count, mean TTFT and prefix-cache hit rate
+                               (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
   step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
                                dispatch delay and achieved send rate
   step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + percentiles + goodput + server figures + step_load
@@ -116,7 +117,10 @@ SELECT run_id, agent_id, step,
     countIf(is_tokens) > 0 AS has_server_tokens,
     sumIf(delta, is_tokens) AS server_tokens_out,
     sumIf(delta, name = 'vllm:time_to_first_token_seconds_count') AS server_ttft_count,
-    sumIf(delta, name = 'vllm:time_to_first_token_seconds_sum') * 1e3 / nullIf(server_ttft_count, 0) AS server_ttft_mean_ms
+    sumIf(delta, name = 'vllm:time_to_first_token_seconds_sum') * 1e3 / nullIf(server_ttft_count, 0) AS server_ttft_mean_ms,
+    countIf(name = 'vllm:prefix_cache_queries_total') > 0 AS has_prefix_cache,
+    sumIf(delta, name = 'vllm:prefix_cache_hits_total')
+        / nullIf(sumIf(delta, name = 'vllm:prefix_cache_queries_total'), 0) AS prefix_cache_hit_rate
 FROM {db}.server_metrics
 GROUP BY run_id, agent_id, step
 """
@@ -160,7 +164,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
     if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
     if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
-    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms,
+    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps
@@ -176,7 +180,8 @@ SETTINGS join_use_nulls = 1
 _SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s", "ttft_mean_ms",
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
-                  "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms")
+                  "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms",
+                  "prefix_cache_hit_rate")
 _SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 

@@ -134,7 +134,8 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads)
-    report.tables = [_workload(report), _ttft(report), _itl(report), _throughput(report), _scaling(report), _offered_load(report)]
+    report.tables = [_workload(report), _ttft(report), _itl(report), _throughput(report), _scaling(report),
+                     _offered_load(report), _server(report)]
     if options.cost:
         report.tables.append(_cost(report))
     report.tables += [_devices(report), _device_detail(report), _steps(report)]
@@ -229,6 +230,10 @@ def _get(point: dict | None, name: str) -> float | None:
     return None if point is None else _num(point.get(name))
 
 
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return None if value is None or not base else value / base
+
+
 def relative(value: float | None, base: float | None) -> float | None:
     """value ÷ base − 1, the 'vs baseline' figure."""
     if value is None or base is None or base == 0:
@@ -276,7 +281,29 @@ def point_figures(label: str, point: dict, steps: list[dict]) -> PointFigures:
 
 def _point_findings(s: Series, figures: Figures) -> list[Finding]:
     steps = figures.steps_of(s)
-    return [f for p in figures.points_of(s) for f in checks.check_point(point_figures(s.label, p, steps))]
+    found = [f for p in figures.points_of(s) for f in checks.check_point(point_figures(s.label, p, steps))]
+    return found + _cache_findings(s, figures)
+
+
+# Above this share of prompt tokens served from vLLM's prefix cache, prompts meant to be unique were not.
+UNEXPECTED_CACHE_HITS = 0.10
+
+
+def _cache_findings(s: Series, figures: Figures) -> list[Finding]:
+    """A warning where the prefix cache served prompts the workload meant to be unique (token-id
+    prompts without shared_prompts); text and dataset prompts repeat by design, so they get none."""
+    plan = plan_of(s.config_json)
+    if plan is None or plan.shared_prompts or plan.dataset or not (plan.token_id_prompts and plan.endpoint ==
+                                                                     "completions"):
+        return []
+    out = []
+    for p in figures.points_of(s):
+        rate = _get(p, "prefix_cache_hit_rate")
+        if rate is not None and rate > UNEXPECTED_CACHE_HITS:
+            out.append(Finding("prefix cache", s.label, load(p), checks.TTFT,
+                               f"vLLM served {rate:.0%} of prompt tokens from its prefix cache although the prompts "
+                               "were meant to be unique: TTFT reads low (another client sending the same prompts?)"))
+    return out
 
 
 SATURATED, PARTIAL = "client saturated", "partial step"
@@ -444,6 +471,33 @@ def _scaling(report: Report) -> Table:
     return t
 
 
+def _server(report: Report) -> Table:
+    fig = report.figures
+    t = Table("server", "4c. Server beside client (vLLM's own /metrics over the same steps)",
+              [Column("Scenario"), Column("Load"), Column("client output tokens", INT),
+               Column("server output tokens", INT), Column("server ÷ client", RATIO), Column("client TTFT mean", MS),
+               Column("server TTFT mean", MS), Column("client − server TTFT", MS), Column("client ÷ server TTFT", RATIO),
+               Column("prefix-cache hit rate", PCT), Column(checks.TOKENS_CHECK), Column(checks.TTFT_CHECK)],
+              caption="Server figures are deltas of vLLM's counters between the start and end of each step, summed "
+                      "over the point's steps (TTFT: its histogram's sum ÷ count). prefix-cache hit rate = prompt "
+                      "tokens found in the cache ÷ looked up (median of the repetitions). Each check reads passed, "
+                      "warned, or not possible with the reason (a target without vLLM /metrics has no server "
+                      "figures). Client TTFT may exceed the server's by 20 ms or 25 %, whichever is more.")
+    for s in report.series:
+        steps = fig.steps_of(s)
+        for p in fig.points_of(s):
+            f = point_figures(s.label, p, steps)
+            outcomes = checks.server_outcomes(f)
+            hit = _get(p, "prefix_cache_hit_rate")
+            client, server = f.ttft_mean_ms, f.server_ttft_mean_ms
+            gap = client - server if client is not None and server is not None else None
+            t.rows.append([s.label, load(p), f.client_tokens, f.server_tokens, _ratio(f.server_tokens, f.client_tokens),
+                           client, server, gap, _ratio(client, server), None if hit is None else hit * 100,
+                           *(f"{state}: {why}" for state, why in (outcomes[checks.TOKENS_CHECK],
+                                                                   outcomes[checks.TTFT_CHECK]))])
+    return t
+
+
 def _offered_load(report: Report) -> Table:
     fig = report.figures
     t = Table("load", "4b. Latency versus offered load (open-loop rate steps)",
@@ -608,7 +662,8 @@ def _steps(report: Report) -> Table:
                Column("ITL/token p50", MS), Column("ITL/token p99", MS), Column("TPOT p50", MS), Column("TPOT p99", MS),
                Column("E2E p50", MS), Column("E2E p99", MS), Column("output tok/s", TPS), Column("total tok/s", TPS),
                Column("req/s", RPS), Column("goodput req/s", RPS), Column("agent CPU", PCT),
-               Column("loop lag p99", MS), Column("dispatch delay p99", MS), Column("flags")],
+               Column("loop lag p99", MS), Column("dispatch delay p99", MS), Column("prefix-cache hit rate", PCT),
+               Column("flags")],
               caption="Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
                       f"{PERCENTILE_METHOD}. agent CPU (% of one core), loop lag and dispatch delay are the "
                       "agent's own; flags: 'client saturated' (the agent may have limited the load, with why) "
@@ -624,6 +679,7 @@ def _steps(report: Report) -> Table:
                            _q(p, "tpot_ms", 0), _q(p, "tpot_ms", 3), _q(p, "e2e_ms", 0), _q(p, "e2e_ms", 3),
                            _get(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(p, "goodput_rps"),
                            _get(p, "agent_cpu_pct"), _get(p, "loop_lag_p99_ms"), _get(p, "dispatch_p99_ms"),
+                           None if _get(p, "prefix_cache_hit_rate") is None else p["prefix_cache_hit_rate"] * 100,
                            "; ".join(flags)])
     return t
 
