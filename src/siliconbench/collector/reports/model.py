@@ -21,8 +21,8 @@ from siliconbench.collector.workload import differences, plan_of, requests_shape
 from siliconbench.core.saturation import saturation_reasons
 
 # Column kinds tell renderers how to format a value; CSV/JSON keep the raw number.
-TEXT, INT, MS, TPS, RPS, USD, PCT, JOULE, WATT, GB, RATIO, REL = (
-    "text", "int", "ms", "tok/s", "req/s", "usd", "pct", "J", "W", "GB", "x", "rel")
+TEXT, INT, MS, TPS, RPS, USD, PCT, JOULE, WATT, GB, RATIO, REL, NUM = (
+    "text", "int", "ms", "tok/s", "req/s", "usd", "pct", "J", "W", "GB", "x", "rel", "num")
 LOAD_COLUMNS = ("Load", "at", "load")  # the columns that name a row's sweep point (collector/points.py)
 
 
@@ -86,8 +86,9 @@ class Report:
 
     @property
     def publishable(self) -> bool:
-        """As is: every run finished, no step flagged (saturation, cut short), no warning of a check."""
-        return not (self.unfinished or self.flags or any(f.severity == "warning" for f in self.findings))
+        """As is: every run finished, no step flagged (saturation, cut short), one workload, no warning."""
+        return not (self.unfinished or self.flags or self.mixed
+                    or any(f.severity == "warning" for f in self.findings))
 
     def verdict(self) -> str:
         """The summary's one line: publishable as is, or why not."""
@@ -101,6 +102,8 @@ class Report:
             why.append(f"{len(saturated)} sweep point(s) where the client may have limited the load")
         if len(saturated) < len(self.flags):
             why.append(f"{len(self.flags) - len(saturated)} sweep point(s) with partial steps")
+        if self.mixed:
+            why.append(f"{len(self.mixed)} series with a workload other than the baseline's")
         warned = sum(1 for f in self.findings if f.severity == "warning")
         if warned:
             why.append(f"{warned} check warning(s)")
@@ -447,7 +450,7 @@ def _scaling(report: Report) -> Table:
     t = Table("scaling", "4. Concurrency scaling, and every sweep point",
               [Column("Scenario"), Column("Load"), Column("output tok/s", TPS),
                Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
-               Column("mean in flight", RATIO), Column("TTFT p50", MS), Column("TPOT p50", MS), Column("E2E p50", MS),
+               Column("mean in flight", NUM), Column("TTFT p50", MS), Column("TPOT p50", MS), Column("E2E p50", MS),
                Column("goodput output tok/s", TPS), Column("scaling", RATIO), Column("vs baseline", REL),
                Column("checks")],
               caption="Median of the repetitions at each sweep point (mode, concurrency, rate). mean in flight = "
@@ -503,7 +506,7 @@ def _offered_load(report: Report) -> Table:
     t = Table("load", "4b. Latency versus offered load (open-loop rate steps)",
               [Column("Scenario"), Column("Load"), Column("offered req/s", RPS), Column("sent req/s", RPS),
                Column("completed req/s", RPS), Column("dispatch delay mean", MS), Column("dispatch delay p99", MS),
-               Column("mean in flight", RATIO), Column("TTFT p50", MS), Column("TTFT p99", MS),
+               Column("mean in flight", NUM), Column("TTFT p50", MS), Column("TTFT p99", MS),
                Column("E2E p50", MS), Column("E2E p99", MS), Column("output tok/s", TPS), Column("errors", INT),
                Column("checks")],
               caption="Open-loop points (Poisson or constant arrivals at the offered rate, with the cap on requests "
@@ -516,7 +519,7 @@ def _offered_load(report: Report) -> Table:
             point = Point.of(p)
             if not point.open_loop:
                 continue
-            t.rows.append([s.label, point.label(), point.rate_rps, _get(p, "sent_rps"), _get(p, "rps"),
+            t.rows.append([s.label, point.label(), point.rate_rps or None, _get(p, "sent_rps"), _get(p, "rps"),
                            _get(p, "dispatch_mean_ms"), _get(p, "dispatch_p99_ms"), _get(p, "mean_in_flight"),
                            _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 3), _q(p, "e2e_ms", 0), _q(p, "e2e_ms", 3),
                            _get(p, "output_tps"), _get(p, "errors"),
