@@ -122,3 +122,27 @@ def test_the_fleet_report_has_one_row_per_scenario_and_point_in_every_format(sto
     assert "poisson 8 req/s" in text
     if fmt in ("markdown", "html"):
         assert "NOT publishable as is" in text
+
+
+def test_a_closed_step_with_a_short_tail_states_its_time_at_full_concurrency(store, unique_id):
+    """The issue's case: 40 requests of 100 ms at concurrency 16 on a server that never slows down run
+    rounds of 16, 16 and 8, so all 16 streams are in flight for two thirds of the step."""
+    from tests.collector import rows
+
+    store.insert("runs", [rows.run(unique_id, "t1")], f"r/{unique_id}")
+    store.insert("requests", [rows.request(unique_id, "t1", k, concurrency=16, start_s=(k // 16) * 0.1, ttft_ms=40,
+                                           gaps_ms=(10.0,) * 6) for k in range(40)], unique_id)
+    report = build_report(store, Selection(runs=(unique_id,)), NO_COST)
+    [row] = report.table("scaling").rows
+    named = dict(zip([c.name for c in report.table("scaling").columns], row))
+    assert named["time at full concurrency"] == pytest.approx(100 * 2 / 3)
+    assert named["mean in flight"] == pytest.approx(40 * 0.1 / 0.3)
+    [note] = [f for f in report.findings if f.check == "steady state"]
+    assert note.message.startswith("all 16 streams in flight for 67% of the step (mean in flight 13.3)")
+
+
+def test_rate_points_have_no_full_concurrency_share(store, modes_run):
+    table = build_report(store, Selection(runs=(modes_run,)), NO_COST).table("scaling")
+    rows_by_load = {row[1]: dict(zip([c.name for c in table.columns], row)) for row in table.rows}
+    assert rows_by_load["concurrency 4"]["time at full concurrency"] == pytest.approx(100)
+    assert rows_by_load["poisson 4 req/s"]["time at full concurrency"] is None

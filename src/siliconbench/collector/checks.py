@@ -57,6 +57,7 @@ class PointFigures:
     rate_rps: float = 0.0
     mean_in_flight: float | None = None   # Σ E2E ÷ wall time (views.STEP_ROLLUPS)
     sent_rps: float | None = None         # achieved send rate (views.STEP_LOAD)
+    full_share: float | None = None       # closed loop: share of the step with all streams in flight (STEP_STEADY)
     output_tps: float | None = None
     rps: float | None = None
     e2e_mean_ms: float | None = None
@@ -151,12 +152,14 @@ def steady_state(p: PointFigures) -> list[Finding]:
     stream the tail weighs (40 requests at concurrency 16: mean in flight ≈ 13, throughput ×13 not
     ×16). Measured as mean in flight ÷ concurrency; an open step's offered rate against what was sent."""
     if not p.point.open_loop:
-        if _known(p.mean_in_flight) and p.concurrency > 0 and p.mean_in_flight < FULL_CONCURRENCY * p.concurrency:
-            share = p.mean_in_flight / p.concurrency
+        if not (_known(p.mean_in_flight) and p.concurrency > 0):
+            return []
+        share = p.full_share if _known(p.full_share) else p.mean_in_flight / p.concurrency
+        if share < FULL_CONCURRENCY:
             return [Finding("steady state", p.subject, p.at, SCALING,
-                            f"mean in flight {p.mean_in_flight:,.1f} of {p.concurrency} ({share:.0%}): the step's "
-                            "ramp and drain weigh on its throughput; give more requests per step or duration_s",
-                            severity="note")]
+                            f"all {p.concurrency} streams in flight for {share:.0%} of the step (mean in flight "
+                            f"{p.mean_in_flight:,.1f}): its ramp and drain weigh on the throughput, so scaling reads "
+                            "low; give more requests per step or duration_s", severity="note")]
         return []
     if _known(p.sent_rps) and p.rate_rps > 0:
         gap = p.sent_rps / p.rate_rps - 1

@@ -25,6 +25,7 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
                                (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
   step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
                                dispatch delay and achieved send rate
+  step_steady                  per step: the share of its wall time with all C streams in flight (closed loop)
   step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + percentiles + goodput + server figures + step_load
   sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x sweep point (mode, concurrency, rate_rps;
                                                collector/points.py): median of the repetitions, with min
@@ -151,6 +152,25 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 1
 """
 
+# Closed loop: the share of the step's wall time with all C streams in flight. Requests in flight over
+# time are the running sum of +1 at each send and -1 at each end (ends first at equal instants); the
+# share is the time that sum is >= C over the step's span. A step of 40 requests at concurrency 16
+# runs its third round with 8 streams, so about a third of it below full concurrency.
+STEP_STEADY = f"""
+CREATE OR REPLACE VIEW {{db}}.step_steady AS
+WITH {REQUEST_FIGURES}
+SELECT run_id, agent_id, step, any(concurrency) AS c,
+    arraySort(arrayConcat(groupArray((req_start_ns, 1)), groupArray((req_end_ns, -1)))) AS events,
+    arrayMap(e -> e.1, events) AS times,
+    arrayCumSum(arrayMap(e -> e.2, events)) AS in_flight,
+    arraySum(arrayMap(i -> if(in_flight[i] >= c, times[i + 1] - times[i], 0),
+                      arrayEnumerate(arrayPopBack(times)))) / 1e9 AS full_s,
+    (arrayMax(times) - arrayMin(times)) / 1e9 AS span_s,
+    if(c > 0 AND span_s > 0, full_s / span_s, NULL) AS full_concurrency_share
+FROM {{db}}.requests
+GROUP BY run_id, agent_id, step
+"""
+
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
                  "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
                  "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
@@ -167,12 +187,15 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
-    l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps
+    l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
+    if(ifNull(l.mode, 'closed') = 'closed', st.full_concurrency_share, NULL) AS full_concurrency_share
 FROM {{db}}.step_rollups AS r
 LEFT JOIN {{db}}.step_percentiles AS q USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, agent_id, step, full_concurrency_share FROM {{db}}.step_steady) AS st
+    USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """
 
@@ -181,7 +204,7 @@ _SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in"
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
                   "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms",
-                  "prefix_cache_hit_rate")
+                  "prefix_cache_hit_rate", "full_concurrency_share")
 _SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 
@@ -337,6 +360,7 @@ VIEWS: dict[str, str] = {
     "step_goodput": STEP_GOODPUT,
     "step_server": STEP_SERVER,
     "step_load": STEP_LOAD,
+    "step_steady": STEP_STEADY,
     "step_results": STEP_RESULTS,
     "sweep_results": SWEEP_RESULTS,
     "step_energy": STEP_ENERGY,

@@ -233,6 +233,10 @@ def _get(point: dict | None, name: str) -> float | None:
     return None if point is None else _num(point.get(name))
 
 
+def _pct_of(share: float | None) -> float | None:
+    return None if share is None else share * 100
+
+
 def _ratio(value: float | None, base: float | None) -> float | None:
     return None if value is None or not base else value / base
 
@@ -271,7 +275,8 @@ def point_figures(label: str, point: dict, steps: list[dict]) -> PointFigures:
     ttfts = [t for s in mine if (t := _num(s.get("server_ttft_mean_ms"))) is not None]
     return PointFigures(
         subject=label, concurrency=point["concurrency"], mode=Point.of(point).mode, rate_rps=Point.of(point).rate_rps,
-        mean_in_flight=_get(point, "mean_in_flight"), sent_rps=_get(point, "sent_rps"), output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
+        mean_in_flight=_get(point, "mean_in_flight"), sent_rps=_get(point, "sent_rps"),
+        full_share=_get(point, "full_concurrency_share"), output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
         e2e_mean_ms=_get(point, "e2e_mean_ms"), tpot_mean_ms=_get(point, "tpot_mean_ms"),
         itl_token_mean_ms=_get(point, "itl_token_mean_ms"), itl_chunk_p50_ms=_q(point, "itl_ms", 0),
         itl_token_p50_ms=_q(point, "itl_token_ms", 0), ttft_mean_ms=_get(point, "ttft_mean_ms"),
@@ -450,12 +455,14 @@ def _scaling(report: Report) -> Table:
     t = Table("scaling", "4. Concurrency scaling, and every sweep point",
               [Column("Scenario"), Column("Load"), Column("output tok/s", TPS),
                Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
-               Column("mean in flight", NUM), Column("TTFT p50", MS), Column("TPOT p50", MS), Column("E2E p50", MS),
+               Column("mean in flight", NUM), Column("time at full concurrency", PCT), Column("TTFT p50", MS),
+               Column("TPOT p50", MS), Column("E2E p50", MS),
                Column("goodput output tok/s", TPS), Column("scaling", RATIO), Column("vs baseline", REL),
                Column("checks")],
               caption="Median of the repetitions at each sweep point (mode, concurrency, rate). mean in flight = "
                       "Σ E2E ÷ step wall time (a closed step at concurrency C reads C only if it ran at full "
-                      "concurrency throughout; below it the ramp and drain weigh). scaling = output tok/s ÷ output "
+                      "concurrency throughout; below it the ramp and drain weigh); time at full concurrency = share "
+                      "of the step's wall time with all its streams in flight (closed loop). scaling = output tok/s ÷ output "
                       "tok/s at the sweep's lowest closed-loop concurrency (closed-loop points only); vs baseline "
                       "compares output tok/s at the same point.")
     base = next(s for s in report.series if s.label == report.baseline)
@@ -467,7 +474,8 @@ def _scaling(report: Report) -> Table:
             tps = _get(p, "output_tps")
             scaling = (tps / first) if tps and first and not Point.of(p).open_loop else None
             t.rows.append([s.label, load(p), tps, _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"),
-                           _get(p, "mean_in_flight"), _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
+                           _get(p, "mean_in_flight"), _pct_of(_get(p, "full_concurrency_share")),
+                           _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
                            _get(p, "goodput_output_tps"), scaling,
                            relative(tps, base_at.get(Point.of(p))) if report.compared(s) else None,
                            _marks(report, s.label, (checks.SCALING, checks.THROUGHPUT), p)])
@@ -495,7 +503,7 @@ def _server(report: Report) -> Table:
             client, server = f.ttft_mean_ms, f.server_ttft_mean_ms
             gap = client - server if client is not None and server is not None else None
             t.rows.append([s.label, load(p), f.client_tokens, f.server_tokens, _ratio(f.server_tokens, f.client_tokens),
-                           client, server, gap, _ratio(client, server), None if hit is None else hit * 100,
+                           client, server, gap, _ratio(client, server), _pct_of(hit),
                            *(f"{state}: {why}" for state, why in (outcomes[checks.TOKENS_CHECK],
                                                                    outcomes[checks.TTFT_CHECK]))])
     return t
@@ -682,7 +690,7 @@ def _steps(report: Report) -> Table:
                            _q(p, "tpot_ms", 0), _q(p, "tpot_ms", 3), _q(p, "e2e_ms", 0), _q(p, "e2e_ms", 3),
                            _get(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(p, "goodput_rps"),
                            _get(p, "agent_cpu_pct"), _get(p, "loop_lag_p99_ms"), _get(p, "dispatch_p99_ms"),
-                           None if _get(p, "prefix_cache_hit_rate") is None else p["prefix_cache_hit_rate"] * 100,
+                           _pct_of(_get(p, "prefix_cache_hit_rate")),
                            "; ".join(flags)])
     return t
 
