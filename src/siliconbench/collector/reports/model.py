@@ -1,6 +1,10 @@
-"""The report as data: the reference report's five tables (TTFT, ITL, throughput, concurrency scaling,
-$/1M tokens), devices and per-step detail, each table with its formula and the findings of the
-consistency checks beside its rows. Renderers (markdown, csv, json, html) only format this."""
+"""The report as data: the workload of each run, the reference report's five tables (TTFT, ITL,
+throughput, concurrency scaling, $/1M tokens), latency versus offered load (rate steps), the server's
+figures beside the client's, devices and per-step detail, each table with its formula and the findings
+of the consistency checks beside its rows. Rows are sweep points (collector/points.py); steps the agent
+flagged (client saturated) or that were cut short are marked in every table that shows them, and the
+banners say where each run stands and whether the report is publishable as is. Renderers (markdown,
+csv, json, html) only format this."""
 
 from __future__ import annotations
 
