@@ -149,7 +149,7 @@ def test_report_compares_the_scenarios_with_pooled_exact_percentiles(fleet, fini
     # (the report rounds to 0.1 ms), and stays under half the 28 ms between two scenarios' TTFTs, which
     # a busy 2-core machine's late wake-ups do not reach in a median but swapped scenarios would
     for _node, scenario, _itype, ttft, _itl in NODES:
-        assert ttft - 0.1 <= ttft_p50[(scenario, "1")] < ttft + 14.0
+        assert ttft - 0.1 <= ttft_p50[(scenario, "concurrency 1")] < ttft + 14.0
 
 
 def test_report_of_an_unknown_run_is_a_clear_error(fleet, finished_run):

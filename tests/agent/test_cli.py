@@ -88,3 +88,15 @@ def test_neuron_monitor_comes_from_the_environment_when_it_is_not_on_path(tmp_pa
     assert probe.returncode == 0, probe.stderr
     assert "accelerators: 12 x neuron inferentia2" in probe.stdout
     assert "instance type: inf2.48xlarge" in probe.stdout
+
+
+def test_rates_flag_alone_runs_only_rate_steps():
+    plan = plan_from_flags(**flags(PLAN_FLAGS, rates="4,8"))
+    assert [s.mode for s in plan.step_specs()] == ["poisson", "poisson"]
+
+
+def test_rates_flag_keeps_a_plan_files_own_concurrency(tmp_path):
+    path = tmp_path / "plan.yaml"
+    path.write_text("concurrency: [2]\n")
+    plan = plan_from_flags(**flags(PLAN_FLAGS, rates="4", plan_file=str(path)))
+    assert [s.label() for s in plan.step_specs()] == ["concurrency=2", "poisson rate=4/s"]

@@ -39,7 +39,7 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
 def run(run_id: str, agent: str, scenario: str = "", simulated: bool = False, phase: str = "start") -> list:
     return RUNS.row(run_id=run_id, agent_id=agent, phase=phase, time=T0, target_url="http://vllm:8000",
                     model="meta-llama/Llama-4-Scout-17B-16E", simulated=simulated, target_version="0.9.0",
-                    scenario=scenario, config_json="{}")
+                    scenario=scenario, config_json="{}", outcome="", outcome_detail="", requests_sent=0)
 
 
 def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, model: str = "H100") -> list:

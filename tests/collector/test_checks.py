@@ -36,3 +36,37 @@ def test_a_stated_cost_is_checked_against_its_own_price_and_throughput():
     [finding] = stated_cost("A", 98.32, 4200, 0.85)
     assert "$6.50" in finding.message
     assert stated_cost("A", 98.32, 4200, 6.50) == []
+
+
+def test_an_uncapped_rate_step_is_held_to_its_offered_rate_not_to_concurrency_zero():
+    assert checks_of(concurrency=0, mode="poisson", rate_rps=8.0, rps=8.1, e2e_mean_ms=500, output_tps=400,
+                     tpot_mean_ms=8.0, mean_in_flight=4.0, sent_rps=8.0, requests=400) == set()
+    assert "Little's law" in checks_of(concurrency=0, mode="constant", rate_rps=8.0, rps=4.0, e2e_mean_ms=500)
+
+
+def test_a_capped_rate_step_expects_the_lower_of_its_rate_and_cap_over_e2e():
+    # cap 2 at 1 s per request holds at most 2 req/s, whatever the 8 req/s offered
+    assert checks_of(concurrency=2, mode="constant", rate_rps=8.0, rps=2.0, e2e_mean_ms=1000) == set()
+    assert "Little's law" in checks_of(concurrency=2, mode="constant", rate_rps=8.0, rps=8.0, e2e_mean_ms=1000)
+
+
+def test_an_open_step_that_sent_below_its_offered_rate_is_flagged():
+    assert "offered vs sent" in checks_of(concurrency=0, mode="constant", rate_rps=8.0, sent_rps=5.0)
+
+
+def test_poisson_arrivals_of_few_requests_are_allowed_their_noise():
+    # 16 Poisson arrivals know their rate to about ±25 %: 5 req/s sent of 8 offered is within 3 of that
+    assert "offered vs sent" not in checks_of(concurrency=0, mode="poisson", rate_rps=8.0, sent_rps=5.0, requests=16)
+    assert "offered vs sent" in checks_of(concurrency=0, mode="poisson", rate_rps=8.0, sent_rps=5.0, requests=4000)
+
+
+def test_a_closed_step_below_full_concurrency_gets_a_steady_state_note():
+    # the case: 40 requests at concurrency 16 never slowed down, yet only ~13.3 in flight on average
+    found = check_point(PointFigures(subject="A", concurrency=16, mean_in_flight=13.3))
+    assert [(f.check, f.severity, f.point) for f in found] == [("steady state", "note", "concurrency 16")]
+
+
+def test_a_step_whose_rate_was_never_recorded_is_checked_without_dividing_by_zero():
+    assert checks_of(concurrency=0, mode="open", rate_rps=0.0, rps=4.0, e2e_mean_ms=100, output_tps=40,
+                     tpot_mean_ms=8.0, mean_in_flight=0.4, sent_rps=4.0) == set()
+    assert checks_of(concurrency=0, rps=4.0, e2e_mean_ms=100, output_tps=40, tpot_mean_ms=8.0) == set()

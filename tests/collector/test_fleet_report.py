@@ -31,7 +31,7 @@ def fleet_run(store, unique_id) -> str:
 
 def test_fleet_and_single_run_reports_compute_tpot_and_itl_the_same_way(store, fleet_run):
     report = build_fleet_report(store, fleet_run)
-    single = store.query("SELECT tpot_ms, itl_ms FROM {db}.step_rollups WHERE run_id = {r:String}",
+    single = store.query("SELECT tpot_ms, itl_ms FROM {db}.step_percentiles WHERE run_id = {r:String}",
                          {"r": fleet_run}).result_rows
     assert [r["scenario"] for r in report.scenarios] == ["A", "B"]
     for row in report.scenarios:
@@ -45,12 +45,12 @@ def test_every_renderer_renders_the_fleet_report(store, fleet_run):
     report = build_fleet_report(store, fleet_run)
     text = {fmt: renderer.fleet(report) for fmt, renderer in RENDERERS.items()}
     assert "SIMULATED target" in text["markdown"] and "UNFINISHED" not in text["markdown"]
-    assert any(line.startswith("| A | p5.48xlarge | 1 | 1 | 4 | 0 | 100.0 |") for line in text["markdown"].splitlines())
+    assert any(line.startswith("| A | p5.48xlarge | concurrency 1 | 1 | 4 | 0 | 100.0 |") for line in text["markdown"].splitlines())
     table = list(csv.DictReader(io.StringIO(text["csv"])))
     assert [(r["scenario"], r["requests"]) for r in table] == [("A", "4"), ("B", "4")]
     assert float(table[0]["TPOT p50"]) == pytest.approx(TPOT_MS)
     doc = json.loads(text["json"])
-    assert (doc["run_id"], doc["state"], len(doc["scenarios"])) == (fleet_run, "finished", 2)
+    assert (doc["run_id"], doc["state"], len(doc["scenarios"])) == (fleet_run, "complete", 2)
     assert "<table>" in text["html"] and "SIMULATED target" in text["html"]
 
 

@@ -118,3 +118,13 @@ def test_plan_built_in_code_is_validated_too():
 def test_flag_overrides_name_the_bad_option():
     with pytest.raises(ConfigError, match=r"options: 2 problems: --repetitions: .*; --workers: "):
         with_overrides(Plan(), repetitions=0, workers=0)
+
+
+def test_rates_alone_run_only_rate_steps():
+    plan = plan_from_mapping({"rates": [4, 8]}, "p")
+    assert [s.label() for s in plan.step_specs()] == ["poisson rate=4/s", "poisson rate=8/s"]
+
+
+def test_rates_with_concurrency_run_both_concurrency_first():
+    plan = plan_from_mapping({"rates": [4], "concurrency": [2]}, "p")
+    assert [s.label() for s in plan.step_specs()] == ["concurrency=2", "poisson rate=4/s"]

@@ -79,17 +79,59 @@ class NodeSession:
         await self.shipper.close(self.config.ack_timeout_s)
 
 
+class _Kept:
+    """The sink, counting what the run hands it, so that the run's end event can say what was kept
+    (RunEvent.requests_sent: the collector compares it with what it stored)."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        self._sink = sink
+        self.requests = 0
+        self.steps = 0
+
+    def add_run(self, event: pb.RunEvent) -> None:
+        self._sink.add_run(event)
+
+    def add_step(self, event: pb.StepEvent) -> None:
+        self.steps += 1
+        self._sink.add_step(event)
+
+    def add_request(self, record: pb.RequestRecord) -> None:
+        self.requests += 1
+        self._sink.add_request(record)
+
+    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
+        self._sink.add_server_metrics(metrics)
+
+    async def wait_for_room(self) -> None:
+        await self._sink.wait_for_room()
+
+    def end(self, run_id: str, outcome: str, detail: str) -> pb.RunEvent:
+        return pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns(), outcome=outcome,
+                           outcome_detail=detail[:2000], requests_sent=self.requests)
+
+
+def _ending(error: BaseException | None, kept: _Kept, plan: Plan) -> tuple[str, str]:
+    """The run's outcome and its detail in words, from how run_plan's load ended."""
+    total = len(plan.step_specs()) * plan.repetitions
+    done = f"{kept.steps} of {total} steps finished, {kept.requests} request records kept"
+    if error is None:
+        return "complete", done
+    if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
+        return "interrupted", f"stopped by the user or a signal during step {kept.steps + 1}; {done}"
+    return "aborted", f"{error}; {done}"
+
+
 async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                    sink: RecordSink | None = None) -> tuple[str, list[StepSummary]]:
     """Run `plan` against the node's target; return the run id and per-step summaries.
     Records go to `sink` (default: the node's shipper)."""
     run_id = run_id or new_run_id()
-    shipper = sink or node.shipper
+    shipper = _Kept(sink or node.shipper)
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         target = await inspect_target(session, node.config.target.rstrip("/"), plan.model)
-        prompts = await build_prompts(session, target, plan)
+        prompts = await build_prompts(session, target, plan, run_id)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
@@ -98,13 +140,17 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                                     target_url=target.base_url, model=target.model, simulated=target.simulated,
                                     target_version=target.version, scenario=plan.scenario or node.config.scenario,
                                     config_json=plan.to_json()))
+        error: BaseException | None = None
         try:
             summaries = await LoadGenerator(plan, target, prompts, shipper, run_id,
                                             on_step_boundary=node.runner.read_counters_now).run(session)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             node.runner.read_counters_now()
             node.runner.run_id = ""
-            shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns()))
+            shipper.add_run(shipper.end(run_id, *_ending(error, shipper, plan)))
     return run_id, summaries
 
 
@@ -112,14 +158,17 @@ PROMPT_CACHE_DIR = prompt_cache_dir()
 MAX_TEXT_PROMPTS = 4096  # distinct calibrated text/chat prompts; past this, prompts repeat (logged)
 
 
-async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan) -> PromptBook:
-    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts."""
+async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan, run_id: str = "") -> PromptBook:
+    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts.
+    Token-id prompts are unique to the run (keyed by the seed and the run id) unless the plan asks for
+    `shared_prompts` (keyed by the seed alone: every such run sends the same ones)."""
     chat = plan.endpoint == "chat"
     if plan.dataset:
         return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
                                      plan.dataset_max_tokens)
     if not chat and plan.token_id_prompts:
-        return await calibrate_prompts(session, target, plan.input_tokens)
+        book = await calibrate_prompts(session, target, plan.input_tokens)
+        return book.salted(f"{plan.seed}/{'shared' if plan.shared_prompts else run_id}")
     specs = plan.step_specs()
     needed = plan.warmup_requests + plan.repetitions * sum(s.requests for s in specs)
     if any(not s.requests for s in specs) or needed > MAX_TEXT_PROMPTS:

@@ -21,7 +21,7 @@ from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.core.cli import flag, with_flags
 from siliconbench.core.config import flag_error
-from siliconbench.core.plan import Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
+from siliconbench.core.plan import DEFAULT_CONCURRENCY, Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
 
 TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
 InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge. \\[default: detected on the node, else unknown]")]
@@ -80,7 +80,7 @@ def _planflag(name: str, kind: type, help: str) -> inspect.Parameter:
 PLAN_FLAGS = [
     flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
     _planflag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
-    _planflag("rates", str, "Open-loop rate steps in requests/s, comma-separated (run after the concurrency steps)."),
+    _planflag("rates", str, "Open-loop rate steps in requests/s, comma-separated; without --concurrency (or a plan file's concurrency) only these run, else after the concurrency steps."),
     _planflag("arrival", str, "Open-loop arrivals: poisson or constant."),
     _planflag("max_concurrency", int, "Open-loop cap on requests in flight (0: none)."),
     _planflag("requests_per_step", int, "Requests measured per step, warm-up excluded (0: bound by --duration-s only)."),
@@ -88,6 +88,8 @@ PLAN_FLAGS = [
     _planflag("input_tokens", int, "Exact prompt length in tokens, calibrated with the server's /tokenize."),
     _planflag("output_tokens", int, "Exact output length: max_tokens with ignore_eos."),
     _planflag("endpoint", str, "completions or chat."),
+    _planflag("seed", int, "Seed of Poisson arrivals and of the token-id prompts' openings (with --shared-prompts, the same seed sends the same prompts)."),
+    _planflag("shared_prompts", bool, "Send the same token-id prompts in every run with the same --seed (measures the prefix cache); default: unique per run."),
     flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
     _planflag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
     _planflag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
@@ -105,6 +107,8 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
                     text_prompts: bool, **fields: Any) -> Plan:
     """The plan file (or the default plan) with the plan flags that were given applied, validated."""
     base = load_plan(plan_file) if plan_file else Plan()
+    if concurrency is None and rates is not None and base.concurrency == DEFAULT_CONCURRENCY:
+        concurrency = ""  # --rates alone runs only the rate steps (siliconbench.core.plan)
     return with_overrides(
         base,
         concurrency=parse_concurrency(concurrency) if concurrency is not None else None,

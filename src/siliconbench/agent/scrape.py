@@ -23,6 +23,8 @@ WANTED = frozenset({
     "vllm:time_per_output_token_seconds_sum", "vllm:time_per_output_token_seconds_count",
     "vllm:e2e_request_latency_seconds_sum", "vllm:e2e_request_latency_seconds_count",
     "vllm:request_queue_time_seconds_sum", "vllm:request_queue_time_seconds_count",
+    # prompt tokens looked up in / found in the prefix cache (V1): a step's hit rate is hits ÷ queries
+    "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
 })
 
 Series = dict[tuple[str, str], float]  # (name, canonical labels) -> value

@@ -9,10 +9,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from siliconbench.core.saturation import saturation_reasons
+
 LAG_PROBE_S = 0.02          # the lag probe wakes this often
-SATURATED_CPU_PCT = 90.0    # of one core: the loop can no longer keep up with what it is asked
-SATURATED_LAG_MS = 5.0      # p99 loop lag above this delays stamps and sends
-SATURATED_DISPATCH_MS = 5.0  # open loop, no cap: p99 send - scheduled above this means the client sent late
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,20 +20,12 @@ class SelfReport:
     loop_lag_p99_ms: float
 
     def saturated(self, dispatch_p99_ms: float, dispatch_counts: bool) -> bool:
-        """True when the client may have limited the step. `dispatch_counts`: the step's dispatch delay
-        is the client's own (open loop without a concurrency cap)."""
-        return (self.cpu_pct >= SATURATED_CPU_PCT or self.loop_lag_p99_ms >= SATURATED_LAG_MS
-                or (dispatch_counts and dispatch_p99_ms >= SATURATED_DISPATCH_MS))
+        """True when the client may have limited the step (siliconbench.core.saturation). `dispatch_counts`:
+        the step's dispatch delay is the client's own (open loop without a concurrency cap)."""
+        return bool(self.reasons(dispatch_p99_ms, dispatch_counts))
 
     def reasons(self, dispatch_p99_ms: float, dispatch_counts: bool) -> str:
-        out = []
-        if self.cpu_pct >= SATURATED_CPU_PCT:
-            out.append(f"agent CPU {self.cpu_pct:.0f}%")
-        if self.loop_lag_p99_ms >= SATURATED_LAG_MS:
-            out.append(f"event-loop lag p99 {self.loop_lag_p99_ms:.1f} ms")
-        if dispatch_counts and dispatch_p99_ms >= SATURATED_DISPATCH_MS:
-            out.append(f"dispatch delay p99 {dispatch_p99_ms:.1f} ms")
-        return ", ".join(out)
+        return ", ".join(saturation_reasons(self.cpu_pct, self.loop_lag_p99_ms, dispatch_p99_ms, dispatch_counts))
 
 
 class SelfMonitor:
@@ -68,7 +59,8 @@ class SelfMonitor:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile of `values` (the value at rank q x n, so it never falls as q rises); 0 for none."""
+    """The q-quantile of `values`: the value at 0-based rank floor(q x n) of the sorted values, as every
+    report computes it (ClickHouse quantileExact; collector/views.py); 0 for none."""
     if not values:
         return 0
     ordered = sorted(values)

@@ -11,13 +11,17 @@ import math
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from siliconbench.collector.points import CLOSED, Point
+
 # Tolerances: measured steps have ramp-up/drain tails and sampling noise; an estimate has none.
-LITTLE_TOLERANCE = 0.25      # |measured req/s ÷ (concurrency ÷ mean E2E) − 1|
+LITTLE_TOLERANCE = 0.25      # |measured req/s ÷ expected req/s − 1| (closed: concurrency ÷ mean E2E; open: offered)
+FULL_CONCURRENCY = 0.90      # closed loop: mean in flight below this share of the concurrency -> a tail-heavy step
 TOKEN_BOUND_SLACK = 0.10     # output tok/s may exceed concurrency ÷ per-token latency by this much
 TPOT_ITL_TOLERANCE = 0.20    # |mean TPOT − mean per-token ITL| ÷ mean TPOT
 CHUNKING_RATIO = 1.5         # chunk-ITL p50 ÷ per-token ITL p50 above this: multi-token chunks
 SERVER_TOKENS_TOLERANCE = 0.02
-SERVER_TTFT_SLACK_MS = 50.0
+SERVER_TTFT_SLACK_MS = 20.0   # client mean TTFT may exceed the server's by this, or by
+SERVER_TTFT_SHARE = 0.25      # this share of the server's, whichever is more
 COST_TOLERANCE = 0.05
 
 # Which table a check's finding belongs to.
@@ -28,7 +32,7 @@ TTFT, ITL, THROUGHPUT, SCALING, COST = "ttft", "itl", "throughput", "scaling", "
 class Finding:
     check: str
     subject: str               # series label
-    concurrency: int | None
+    point: str | None          # the sweep point's label (collector/points.py); None: the whole series
     figure: str                # TTFT, ITL, THROUGHPUT, SCALING, COST
     message: str
     severity: str = "warning"  # or "note"
@@ -38,16 +42,22 @@ class Finding:
         return f"{mark} {self.check}"
 
     def line(self) -> str:
-        at = f" at concurrency {self.concurrency}" if self.concurrency is not None else ""
+        at = f" at {self.point}" if self.point is not None else ""
         return f"{'⚠' if self.severity == 'warning' else 'ℹ'} {self.subject}{at} — {self.check}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
 class PointFigures:
-    """What the checks need of one sweep point; None where a figure is not known."""
+    """What the checks need of one sweep point; None where a figure is not known. `mode` and
+    `rate_rps` with `concurrency` make the point (collector/points.py): closed loop by default."""
 
     subject: str
     concurrency: int
+    mode: str = CLOSED
+    rate_rps: float = 0.0
+    mean_in_flight: float | None = None   # Σ E2E ÷ wall time (views.STEP_ROLLUPS)
+    sent_rps: float | None = None         # achieved send rate (views.STEP_LOAD)
+    full_share: float | None = None       # closed loop: share of the step with all streams in flight (STEP_STEADY)
     output_tps: float | None = None
     rps: float | None = None
     e2e_mean_ms: float | None = None
@@ -62,6 +72,14 @@ class PointFigures:
     server_tokens: float | None = None
     server_ttft_mean_ms: float | None = None
 
+    @property
+    def point(self) -> Point:
+        return Point(self.mode, self.concurrency, self.rate_rps)
+
+    @property
+    def at(self) -> str:
+        return self.point.label()
+
 
 def _known(value: float | None) -> TypeGuard[float]:
     """A finite number (one figure at a time, so that the type checker narrows each one)."""
@@ -72,26 +90,84 @@ def _pct(ratio: float) -> str:
     return f"{ratio * 100:+.0f}%"
 
 
+def _expected_rps(p: PointFigures) -> tuple[float, str] | None:
+    """The request rate Little's law (L = λW) predicts for the point, and how: closed loop,
+    concurrency ÷ mean E2E; open loop, the offered rate, or with a cap, the lower of it and
+    cap ÷ mean E2E (the cap holds at most that many in flight)."""
+    e2e_s = p.e2e_mean_ms / 1e3 if _known(p.e2e_mean_ms) and p.e2e_mean_ms > 0 else None
+    point = p.point
+    if not point.open_loop:
+        if e2e_s is None or p.concurrency <= 0:
+            return None
+        return p.concurrency / e2e_s, f"concurrency ÷ mean E2E = {p.concurrency} ÷ {e2e_s:,.3f} s"
+    if p.rate_rps <= 0:
+        return None  # the rate was not recorded (points.UNKNOWN_OPEN)
+    if not point.capped or e2e_s is None or p.rate_rps <= p.concurrency / e2e_s:
+        return p.rate_rps, f"the offered {p.rate_rps:g} req/s"
+    return p.concurrency / e2e_s, f"cap ÷ mean E2E = {p.concurrency} ÷ {e2e_s:,.3f} s (below the offered {p.rate_rps:g})"
+
+
+def _in_flight(p: PointFigures) -> tuple[float, str] | None:
+    """How many streams were in flight: the concurrency (closed loop), else the measured mean."""
+    if not p.point.open_loop and p.concurrency > 0:
+        return float(p.concurrency), "concurrency"
+    if _known(p.mean_in_flight) and p.mean_in_flight > 0:
+        return p.mean_in_flight, "mean in flight"
+    return None
+
+
+def _tolerance(p: PointFigures) -> float:
+    """LITTLE_TOLERANCE, widened for Poisson arrivals: the rate of n random arrivals is known to about
+    ±1/√n (n = 16: ±25 %), so three of those are allowed before a finding."""
+    if p.mode == "poisson" and p.requests:
+        return max(LITTLE_TOLERANCE, 3 / math.sqrt(p.requests))
+    return LITTLE_TOLERANCE
+
+
 def littles_law(p: PointFigures) -> list[Finding]:
-    """Requests: L = λW, so req/s ≈ concurrency ÷ mean E2E. Tokens: each stream yields at most one
-    token per per-token latency, so output tok/s ≤ concurrency ÷ TPOT (or per-token ITL)."""
+    """Requests: L = λW, so req/s ≈ the rate `_expected_rps` gives. Tokens: each stream yields at most
+    one token per per-token latency, so output tok/s ≤ streams in flight ÷ TPOT (or per-token ITL)."""
     out = []
-    if _known(p.rps) and _known(p.e2e_mean_ms) and p.e2e_mean_ms > 0:
-        expected = p.concurrency / (p.e2e_mean_ms / 1e3)
-        deviation = p.rps / expected - 1
-        if abs(deviation) > LITTLE_TOLERANCE:
-            out.append(Finding("Little's law", p.subject, p.concurrency, THROUGHPUT,
-                               f"measured {p.rps:,.2f} req/s vs concurrency ÷ mean E2E = {p.concurrency} ÷ "
-                               f"{p.e2e_mean_ms / 1e3:,.3f} s = {expected:,.2f} req/s ({_pct(deviation)})"))
+    expected = _expected_rps(p)
+    if _known(p.rps) and expected is not None and expected[0] > 0:
+        deviation = p.rps / expected[0] - 1
+        if abs(deviation) > _tolerance(p):
+            out.append(Finding("Little's law", p.subject, p.at, THROUGHPUT,
+                               f"measured {p.rps:,.2f} req/s vs {expected[1]} = {expected[0]:,.2f} req/s "
+                               f"({_pct(deviation)})"))
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "per-token ITL"
-    if _known(p.output_tps) and _known(per_token) and per_token > 0:
-        bound = p.concurrency * 1e3 / per_token
+    streams = _in_flight(p)
+    if _known(p.output_tps) and _known(per_token) and per_token > 0 and streams is not None:
+        bound = streams[0] * 1e3 / per_token
         if p.output_tps > bound * (1 + TOKEN_BOUND_SLACK):
-            out.append(Finding("Little's law", p.subject, p.concurrency, SCALING,
-                               f"{p.output_tps:,.0f} output tok/s exceeds concurrency ÷ {name} = {p.concurrency} ÷ "
+            out.append(Finding("Little's law", p.subject, p.at, SCALING,
+                               f"{p.output_tps:,.0f} output tok/s exceeds {streams[1]} ÷ {name} = {streams[0]:g} ÷ "
                                f"{per_token:g} ms = {bound:,.0f} tok/s (×{p.output_tps / bound:,.1f})"))
     return out
+
+
+def steady_state(p: PointFigures) -> list[Finding]:
+    """A closed step runs below its concurrency while it fills and drains: with few requests per
+    stream the tail weighs (40 requests at concurrency 16: mean in flight ≈ 13, throughput ×13 not
+    ×16). Measured as mean in flight ÷ concurrency; an open step's offered rate against what was sent."""
+    if not p.point.open_loop:
+        if not (_known(p.mean_in_flight) and p.concurrency > 0):
+            return []
+        share = p.full_share if _known(p.full_share) else p.mean_in_flight / p.concurrency
+        if share < FULL_CONCURRENCY:
+            return [Finding("steady state", p.subject, p.at, SCALING,
+                            f"all {p.concurrency} streams in flight for {share:.0%} of the step (mean in flight "
+                            f"{p.mean_in_flight:,.1f}): its ramp and drain weigh on the throughput, so scaling reads "
+                            "low; give more requests per step or duration_s", severity="note")]
+        return []
+    if _known(p.sent_rps) and p.rate_rps > 0:
+        gap = p.sent_rps / p.rate_rps - 1
+        if abs(gap) > _tolerance(p):
+            return [Finding("offered vs sent", p.subject, p.at, THROUGHPUT,
+                            f"sent {p.sent_rps:,.2f} req/s against {p.rate_rps:g} offered ({_pct(gap)})"
+                            + (": the cap held requests back" if p.point.capped and gap < 0 else ""))]
+    return []
 
 
 def tpot_vs_itl(p: PointFigures) -> list[Finding]:
@@ -100,13 +176,13 @@ def tpot_vs_itl(p: PointFigures) -> list[Finding]:
     if _known(p.tpot_mean_ms) and _known(p.itl_token_mean_ms) and p.tpot_mean_ms > 0:
         gap = (p.itl_token_mean_ms - p.tpot_mean_ms) / p.tpot_mean_ms
         if abs(gap) > TPOT_ITL_TOLERANCE:
-            out.append(Finding("TPOT vs ITL", p.subject, p.concurrency, ITL,
+            out.append(Finding("TPOT vs ITL", p.subject, p.at, ITL,
                                f"mean per-token ITL {p.itl_token_mean_ms:,.2f} ms vs mean TPOT "
                                f"{p.tpot_mean_ms:,.2f} ms ({_pct(gap)}): stalls, or tokens not counted per chunk"))
     if _known(p.itl_chunk_p50_ms) and _known(p.itl_token_p50_ms) and p.itl_token_p50_ms > 0:
         ratio = p.itl_chunk_p50_ms / p.itl_token_p50_ms
         if ratio > CHUNKING_RATIO:
-            out.append(Finding("multi-token chunks", p.subject, p.concurrency, ITL,
+            out.append(Finding("multi-token chunks", p.subject, p.at, ITL,
                                f"chunk-ITL p50 is {ratio:,.1f}× per-token ITL p50: chunks carry several tokens, "
                                "so chunk-ITL overstates the per-token latency", severity="note"))
     return out
@@ -114,7 +190,7 @@ def tpot_vs_itl(p: PointFigures) -> list[Finding]:
 
 def concurrency_one(p: PointFigures) -> list[Finding]:
     """At concurrency 1 one stream yields at most 1 ÷ TPOT tokens per second."""
-    if p.concurrency != 1:
+    if p.point.open_loop or p.concurrency != 1:
         return []
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "ITL"
@@ -122,7 +198,7 @@ def concurrency_one(p: PointFigures) -> list[Finding]:
         return []
     bound = 1e3 / per_token
     if p.output_tps > bound * (1 + TOKEN_BOUND_SLACK):
-        return [Finding("tok/s at concurrency 1 vs 1/" + name, p.subject, 1, THROUGHPUT,
+        return [Finding("tok/s at concurrency 1 vs 1/" + name, p.subject, p.at, THROUGHPUT,
                         f"{p.output_tps:,.0f} tok/s at concurrency 1, but 1 ÷ {per_token:g} ms = {bound:,.0f} tok/s "
                         "is the most one stream can deliver")]
     return []
@@ -130,35 +206,49 @@ def concurrency_one(p: PointFigures) -> list[Finding]:
 
 def errors(p: PointFigures) -> list[Finding]:
     if p.errors and p.requests:
-        return [Finding("errors", p.subject, p.concurrency, THROUGHPUT,
+        return [Finding("errors", p.subject, p.at, THROUGHPUT,
                         f"{p.errors} of {p.requests} requests failed ({p.errors / p.requests:.1%}); "
                         "throughput counts successful requests only")]
     return []
 
 
-def server_agreement(p: PointFigures) -> list[Finding]:
-    """Client-side counts and TTFT against vLLM's own /metrics deltas over the same steps."""
-    out = []
+PASSED, WARNED, NOT_POSSIBLE = "passed", "warned", "not possible"
+TOKENS_CHECK, TTFT_CHECK = "client vs server tokens", "client vs server TTFT"
+
+
+def server_outcomes(p: PointFigures) -> dict[str, tuple[str, str]]:
+    """Each client-vs-server check's outcome and why: passed, warned, or not possible (no server
+    figures: the target exposes no vLLM /metrics, or they were not scraped). Client TTFT includes the
+    network and the HTTP front end, so it may exceed the server's by SERVER_TTFT_SLACK_MS or a quarter
+    of the server's, whichever is more; it cannot be below it."""
+    out = {TOKENS_CHECK: (NOT_POSSIBLE, "no server token counts"), TTFT_CHECK: (NOT_POSSIBLE, "no server TTFT")}
     if _known(p.client_tokens) and _known(p.server_tokens) and p.client_tokens > 0:
         gap = (p.server_tokens - p.client_tokens) / p.client_tokens
-        if abs(gap) > SERVER_TOKENS_TOLERANCE:
-            out.append(Finding("client vs server tokens", p.subject, p.concurrency, THROUGHPUT,
-                               f"server generated {p.server_tokens:,.0f} tokens, clients received "
-                               f"{p.client_tokens:,.0f} ({_pct(gap)})"))
+        text = f"server generated {p.server_tokens:,.0f} tokens, clients received {p.client_tokens:,.0f} ({_pct(gap)})"
+        out[TOKENS_CHECK] = (WARNED if abs(gap) > SERVER_TOKENS_TOLERANCE else PASSED, text)
     if _known(p.ttft_mean_ms) and _known(p.server_ttft_mean_ms):
-        if p.ttft_mean_ms < p.server_ttft_mean_ms * 0.95:
-            out.append(Finding("client vs server TTFT", p.subject, p.concurrency, TTFT,
-                               f"client mean TTFT {p.ttft_mean_ms:,.1f} ms is below the server's "
-                               f"{p.server_ttft_mean_ms:,.1f} ms, which cannot be: clocks or metrics disagree"))
-        elif p.ttft_mean_ms - p.server_ttft_mean_ms > max(SERVER_TTFT_SLACK_MS, p.server_ttft_mean_ms):
-            out.append(Finding("client vs server TTFT", p.subject, p.concurrency, TTFT,
-                               f"client mean TTFT {p.ttft_mean_ms:,.1f} ms vs server {p.server_ttft_mean_ms:,.1f} ms: "
-                               "the network or the HTTP front end adds most of the latency"))
+        client, server = p.ttft_mean_ms, p.server_ttft_mean_ms
+        text = f"client mean TTFT {client:,.1f} ms vs server {server:,.1f} ms"
+        if client < server * 0.95:
+            out[TTFT_CHECK] = (WARNED, f"{text}: below the server's, which cannot be; clocks or metrics disagree")
+        elif client - server > max(SERVER_TTFT_SLACK_MS, SERVER_TTFT_SHARE * server):
+            out[TTFT_CHECK] = (WARNED, f"{text}: the network or the HTTP front end adds {client - server:,.1f} ms")
+        else:
+            out[TTFT_CHECK] = (PASSED, text)
     return out
 
 
+def server_agreement(p: PointFigures) -> list[Finding]:
+    """Client-side counts and TTFT against vLLM's own /metrics deltas over the same steps: the warned
+    outcomes of `server_outcomes`."""
+    figure = {TOKENS_CHECK: THROUGHPUT, TTFT_CHECK: TTFT}
+    return [Finding(check, p.subject, p.at, figure[check], why)
+            for check, (state, why) in server_outcomes(p).items() if state == WARNED]
+
+
 def check_point(p: PointFigures) -> list[Finding]:
-    return [*littles_law(p), *tpot_vs_itl(p), *concurrency_one(p), *errors(p), *server_agreement(p)]
+    return [*littles_law(p), *steady_state(p), *tpot_vs_itl(p), *concurrency_one(p), *errors(p),
+            *server_agreement(p)]
 
 
 def stated_cost(subject: str, usd_per_hour: float, tokens_per_s: float, stated_usd_per_million: float) -> list[Finding]:

@@ -126,8 +126,8 @@ def _list_runs(store: str, password: str | None) -> None:
         raise _fail(exc) from None
     if not rows:
         typer.echo(f"no runs in {store} yet; `siliconbench-collector demo --store {store}` makes one", err=True)
-    for run_id, started, scenario, model, simulated, nodes, target in rows:
-        typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  scenario={scenario or '-'}  {model}  {target}"
+    for run_id, started, scenario, model, simulated, nodes, target, state in rows:
+        typer.echo(f"{run_id}  {started:%Y-%m-%d %H:%M:%S}  {state}  scenario={scenario or '-'}  {model}  {target}"
                    f"{'  SIMULATED' if simulated else ''}  nodes={nodes}")
 
 

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 
 from siliconbench.collector.errors import InvalidOption, RunNotFound
+from siliconbench.collector.lifecycle import lifecycle
+from siliconbench.collector.points import Point
 from siliconbench.collector.store import Store
 
 SLO_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
@@ -60,6 +62,7 @@ class Series:
     accelerator_kind: str
     accelerator_count: int
     accelerator_model: str
+    config_json: str = ""    # the plan the agent ran (collector/workload.py reads it)
     label: str = ""
 
     @property
@@ -91,7 +94,7 @@ class Selection:
 SERIES_SQL = """
 SELECT r.run_id, r.agent_id, any(r.scenario), min(r.time), any(r.target_url), any(r.model), max(r.simulated),
        any(r.target_version), any(n.instance_type), any(n.accelerator_kind), any(n.accelerator_count),
-       any(n.accelerator_model)
+       any(n.accelerator_model), any(r.config_json)
 FROM {db}.runs AS r
 LEFT JOIN (SELECT * FROM {db}.nodes FINAL) AS n ON n.agent_id = r.agent_id
 WHERE r.phase = 'start'
@@ -152,7 +155,7 @@ def _run_ids(series: list[Series]) -> list[str]:
 SWEEP_SQL = """
 SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
 WHERE has({runs:Array(String)}, run_id)
-ORDER BY run_id, agent_id, concurrency
+ORDER BY run_id, agent_id, steps[1]
 """
 
 STEPS_SQL = """
@@ -162,14 +165,14 @@ ORDER BY run_id, agent_id, step
 """
 
 NODE_SWEEP_SQL = """
-SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id) ORDER BY run_id, agent_id, concurrency
+SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id)
 """
 
-# Per device and sweep point (median of the repetitions); J/output token is the device's energy over the
+# Per device and sweep point (collector/points.py; median of the repetitions); J/output token is the device's energy over the
 # step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10).
 DEVICE_STEPS_SQL = """
-SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.concurrency AS concurrency, d.source AS source,
-       d.device AS device, count() AS repetitions,
+SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.mode AS mode, d.concurrency AS concurrency,
+       d.rate_rps AS rate_rps, d.source AS source, d.device AS device, count() AS repetitions,
        median(d.util_mean_pct) AS util_mean_pct, medianForEach(d.util_pct) AS util_pct,
        max(d.mem_peak_bytes) AS mem_peak_bytes, median(d.power_mean_w) AS power_mean_w,
        median(d.energy_j) AS energy_j, median(d.energy_j / nullIf(r.tokens_out, 0)) AS j_per_output_token,
@@ -178,8 +181,8 @@ FROM {db}.device_rollups AS d
 LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM {db}.step_rollups) AS r
     ON r.run_id = d.run_id AND r.agent_id = d.agent_id AND r.step = d.step
 WHERE has({runs:Array(String)}, d.run_id)
-GROUP BY d.run_id, d.agent_id, d.concurrency, d.source, d.device
-ORDER BY run_id, agent_id, concurrency, source, replaceRegexpOne(device, '[0-9]+$', ''),
+GROUP BY d.run_id, d.agent_id, d.mode, d.concurrency, d.rate_rps, d.source, d.device
+ORDER BY run_id, agent_id, source, replaceRegexpOne(device, '[0-9]+$', ''),
          toUInt64OrZero(extract(device, '[0-9]+$')), device
 SETTINGS join_use_nulls = 1
 """
@@ -190,23 +193,25 @@ class Figures:
     """Everything a report shows about its series, as rows from the views."""
 
     series: list[Series]
-    points: list[dict] = field(default_factory=list)    # sweep_results rows
+    points: list[dict] = field(default_factory=list)    # sweep_results rows: one per sweep point
     steps: list[dict] = field(default_factory=list)     # step_results rows
     nodes: list[dict] = field(default_factory=list)     # node_sweep rows
     devices: list[dict] = field(default_factory=list)   # device_rollups, median of repetitions
 
-    def devices_of(self, s: Series, concurrency: int) -> list[dict]:
-        return [d for d in self.devices if (d["run_id"], d["agent_id"], d["concurrency"]) == (*s.key, concurrency)]
+    def devices_of(self, s: Series, point: Point) -> list[dict]:
+        return [d for d in self.devices if (d["run_id"], d["agent_id"]) == s.key and Point.of(d) == point]
 
     def points_of(self, s: Series) -> list[dict]:
-        return [p for p in self.points if (p["run_id"], p["agent_id"]) == s.key]
+        """The series' sweep points, closed loop first by concurrency, then open loop by rate."""
+        mine = [p for p in self.points if (p["run_id"], p["agent_id"]) == s.key]
+        return sorted(mine, key=lambda p: Point.of(p).order())
 
     def steps_of(self, s: Series) -> list[dict]:
         return [p for p in self.steps if (p["run_id"], p["agent_id"]) == s.key]
 
-    def node_of(self, s: Series, concurrency: int) -> dict | None:
+    def node_of(self, s: Series, point: Point) -> dict | None:
         for n in self.nodes:
-            if (n["run_id"], n["agent_id"], n["concurrency"]) == (*s.key, concurrency):
+            if (n["run_id"], n["agent_id"]) == s.key and Point.of(n) == point:
                 return n
         return None
 
@@ -228,5 +233,6 @@ def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
 
 
 def list_runs(store: Store) -> list[tuple]:
-    """(run_id, started, scenario, model, simulated, nodes, target) per run, newest first."""
-    return store.query(RUNS_SQL).result_rows
+    """(run_id, started, scenario, model, simulated, nodes, target, state) per run, newest first; state
+    as collector/lifecycle.py words it ('interrupted (stopped by the user ...)')."""
+    return [(*row, lifecycle(store, row[0]).describe()) for row in store.query(RUNS_SQL).result_rows]

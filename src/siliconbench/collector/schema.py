@@ -199,6 +199,11 @@ RUNS = Table("runs", (
     Column("target_version", "String", "target_version", check=ID),
     Column("scenario", _LC, "scenario", check=ID),
     Column("config_json", "String", "config_json", check=Check(max_chars=MAX_CONFIG_CHARS)),
+    Column("outcome", _LC, "outcome", check=ID, default="''",
+           comment="end events: complete, interrupted or aborted; empty on start events and from older agents"),
+    Column("outcome_detail", "String", "outcome_detail", check=TEXT, default="''"),
+    Column("requests_sent", "UInt32", "requests_sent", default="0",
+           comment="end events: request records the agent made; more than stored means some were not delivered"),
 ), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True)
 
 STEPS = Table("steps", (
@@ -305,7 +310,6 @@ PRICES = Table("prices", (
     Column("imported_at", _TIME, derived="the collector's clock at the import"),
 ), "ReplacingMergeTree(imported_at) ORDER BY (instance_type, region, kind, as_of)")
 
-_QS = "0.5, 0.9, 0.95, 0.99"
 _DIGEST = "kept by request_digests_mv: the SELECT item of the same name in DIGEST_SELECT"
 
 
@@ -317,10 +321,8 @@ def _sum(name: str, of: str = "UInt64") -> Column:
     return _digest(name, f"SimpleAggregateFunction(sum, {of})")
 
 
-_QUANTILES = f"AggregateFunction(quantiles({_QS}), Float64)"
-_ARRAY_QUANTILES = f"AggregateFunction(quantilesArray({_QS}), Array(Float64))"
-# Per-step digests of `requests`, kept by a materialized view as rows arrive, so reports read
-# kilobytes of quantile states instead of every chunk of every request (see collector/views.py).
+# Per-step sums of `requests`, kept by a materialized view as rows arrive, so reports read
+# kilobytes for counts, means and throughput (percentiles are exact, from the rows: collector/views.py).
 REQUEST_DIGESTS = Table("request_digests", (
     Column("run_id", "String", derived=_DIGEST), Column("agent_id", _LC, derived=_DIGEST),
     Column("step", "UInt32", derived=_DIGEST),
@@ -329,10 +331,7 @@ REQUEST_DIGESTS = Table("request_digests", (
     _sum("requests"), _sum("errors"), _sum("ok"), _sum("counted"), _sum("output_tokens"), _sum("prompt_tokens"),
     _digest("first_start_ns", "SimpleAggregateFunction(min, Int64)"),
     _digest("last_end_ns", "SimpleAggregateFunction(max, Int64)"),
-    _digest("ttft_state", _QUANTILES), _sum("ttft_sum", "Float64"),
-    _digest("e2e_state", _QUANTILES), _sum("e2e_sum", "Float64"),
-    _digest("tpot_state", _QUANTILES), _sum("tpot_sum", "Float64"), _sum("tpot_n"),
-    _digest("itl_state", _ARRAY_QUANTILES), _digest("itl_token_state", _ARRAY_QUANTILES),
+    _sum("ttft_sum", "Float64"), _sum("e2e_sum", "Float64"), _sum("tpot_sum", "Float64"), _sum("tpot_n"),
     _sum("itl_sum", "Float64"), _sum("itl_token_sum", "Float64"), _sum("gaps"), _sum("gap_tokens"),
 ), f"AggregatingMergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}")
 
@@ -362,15 +361,10 @@ def digest_select(source: str) -> str:
         sumIf(output_tokens, error_class = '') AS output_tokens, sumIf(prompt_tokens, error_class = '') AS prompt_tokens,
         min(req_start_ns) AS first_start_ns,
         max(req_end_ns) AS last_end_ns,
-        quantilesStateIf({_QS})(req_ttft_ms, error_class = '') AS ttft_state,
         sumIf(req_ttft_ms, error_class = '') AS ttft_sum,
-        quantilesStateIf({_QS})(req_e2e_ms, error_class = '') AS e2e_state,
         sumIf(req_e2e_ms, error_class = '') AS e2e_sum,
-        quantilesStateIf({_QS})(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_state,
         sumIf(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_sum,
         countIf(error_class = '' AND req_has_tpot) AS tpot_n,
-        quantilesArrayStateIf({_QS})(req_gap_ms, error_class = '') AS itl_state,
-        quantilesArrayStateIf({_QS})(req_gap_token_ms, error_class = '') AS itl_token_state,
         sumIf(arraySum(req_gap_ms), error_class = '') AS itl_sum,
         sumIf(arraySum(req_gap_token_ms), error_class = '') AS itl_token_sum,
         sumIf(length(req_gap_ms), error_class = '') AS gaps,
@@ -396,7 +390,8 @@ MIGRATIONS: list[str] = [
         f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {BATCH_ID_COLUMN.ddl()}",
         f"ALTER TABLE {{db}}.{table} ADD INDEX IF NOT EXISTS {_BATCH_ID_INDEX}",
     )
-]
+] + [f"ALTER TABLE {{db}}.runs ADD COLUMN IF NOT EXISTS {RUNS.column(name).ddl()}"
+     for name in ("outcome", "outcome_detail", "requests_sent")]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

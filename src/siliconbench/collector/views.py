@@ -9,6 +9,8 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
   TPOT        (e2e_ns - ttft_ns) / (output_tokens - 1), requests with > 1 output token
   E2E         e2e_ns (send -> last byte)
   wall_s      last request end - first request start (errors included; warm-up never stored)
+  mean_in_flight  Σ E2E of successful requests / wall_s: the time-average of requests in flight
+              (Little's L; a closed step at concurrency C reads C only if it ran at full concurrency throughout)
   output_tps  sum(output_tokens) / wall_s; total_tps (prompt + output) / wall_s; rps ok requests / wall_s
   goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
 
@@ -16,20 +18,31 @@ The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written o
 collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use them by name.
 
 Views (database `siliconbench`; filter with WHERE run_id = '...'):
-  step_rollups                 per run x node x step: percentiles [p50, p90, p95, p99], means, throughput
+  step_rollups                 per run x node x step: means, throughput (from the digests)
+  step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
   step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
-  step_server                  per step: the server's own token count and mean TTFT (vLLM /metrics deltas)
-  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + goodput + server figures
-  sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x concurrency: median of the repetitions,
-                                               with min and max (`_min`, `_max`) as the spread
+  step_server                  per step: the server's own token count, mean TTFT and prefix-cache hit rate
+                               (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
+  step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
+                               dispatch delay and achieved send rate
+  step_steady                  per step: the share of its wall time with all C streams in flight (closed loop)
+  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + percentiles + goodput + server figures + step_load
+  sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x sweep point (mode, concurrency, rate_rps;
+                                               collector/points.py): median of the repetitions, with min
+                                               and max (`_min`, `_max`) as the spread
   step_energy                  per step x device with an energy counter: the counter at the step's start and
                                end (interpolated) and the joules between them
   device_rollups               per step x device: utilisation mean/p50/p90, peak memory, mean power, energy
   node_rollups                 per step x node: the same for the node, energy per output token
-  node_sweep                   per run x node x concurrency: node figures, median of the repetitions
+  node_sweep                   per run x node x sweep point: node figures, median of the repetitions
 
-Percentiles come from per-step quantile states (`request_digests`, kept by a materialized view), so a
-report reads kilobytes, not every chunk of every request. Energy per device (`step_energy`): the NVML
+Percentiles: one definition everywhere (the agent's console, the single-run report, the fleet
+report): exact, the value at 0-based rank floor(q x n) of the n sorted values, no interpolation
+(ClickHouse quantileExact; agent/selfmon.percentile). The single-run report used ClickHouse's
+`quantiles` (reservoir sampling of at most 8,192 values, interpolated): a step's ITL percentiles over
+more gaps than that were sampled and changed from one report to the next. Exact percentiles read the
+step's raw rows (8 bytes per gap: a step of 1M gaps needs 8 MB), as goodput already does; means and
+counts still come from the per-step sums kept by a materialized view (`request_digests`). Energy per device (`step_energy`): the NVML
 energy counter at the step's end minus the counter at its start, each interpolated linearly between
 the readings on either side of the instant (the agent reads the counter at every step boundary, so
 those readings are milliseconds apart). Without readings on both sides of both boundaries: the
@@ -45,24 +58,39 @@ QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
 _SLO_PARAMS = "ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}"
 
-STEP_ROLLUPS = f"""
-CREATE OR REPLACE VIEW {{db}}.step_rollups AS
+STEP_ROLLUPS = """
+CREATE OR REPLACE VIEW {db}.step_rollups AS
 SELECT run_id, agent_id, step,
     toUInt32(any(concurrency)) AS concurrency, toUInt32(any(repetition)) AS repetition,
     sum(requests) AS requests, sum(errors) AS errors, sum(ok) AS ok_requests, sum(counted) AS counted_requests,
     sum(output_tokens) AS tokens_out, sum(prompt_tokens) AS tokens_in,
     (max(last_end_ns) - min(first_start_ns)) / 1e9 AS wall_s,
-    quantilesMerge({_Q})(ttft_state) AS ttft_ms, sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
-    quantilesArrayMerge({_Q})(itl_state) AS itl_ms, sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
-    quantilesArrayMerge({_Q})(itl_token_state) AS itl_token_ms,
+    sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
+    sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
     sum(itl_token_sum) / nullIf(sum(gaps), 0) AS itl_token_mean_ms,
     sum(gap_tokens) / nullIf(sum(gaps), 0) AS tokens_per_chunk,
-    quantilesMerge({_Q})(tpot_state) AS tpot_ms, sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
-    quantilesMerge({_Q})(e2e_state) AS e2e_ms, sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
+    sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
+    sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
     if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
     if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
-    if(wall_s > 0, ok_requests / wall_s, 0) AS rps
-FROM {{db}}.request_digests
+    if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
+    if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
+FROM {db}.request_digests
+GROUP BY run_id, agent_id, step
+"""
+
+# Exact percentiles per step (module docstring: "Percentiles"), over the raw rows with the per-request
+# formulas of collector/formulas.py, as the fleet report computes them over a scenario's nodes.
+STEP_PERCENTILES = f"""
+CREATE OR REPLACE VIEW {{db}}.step_percentiles AS
+WITH {REQUEST_FIGURES}
+SELECT run_id, agent_id, step,
+    quantilesExactIf({_Q})(req_ttft_ms, error_class = '') AS ttft_ms,
+    quantilesExactArrayIf({_Q})(req_gap_ms, error_class = '') AS itl_ms,
+    quantilesExactArrayIf({_Q})(req_gap_token_ms, error_class = '') AS itl_token_ms,
+    quantilesExactIf({_Q})(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_ms,
+    quantilesExactIf({_Q})(req_e2e_ms, error_class = '') AS e2e_ms
+FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
 """
 
@@ -90,27 +118,84 @@ SELECT run_id, agent_id, step,
     countIf(is_tokens) > 0 AS has_server_tokens,
     sumIf(delta, is_tokens) AS server_tokens_out,
     sumIf(delta, name = 'vllm:time_to_first_token_seconds_count') AS server_ttft_count,
-    sumIf(delta, name = 'vllm:time_to_first_token_seconds_sum') * 1e3 / nullIf(server_ttft_count, 0) AS server_ttft_mean_ms
+    sumIf(delta, name = 'vllm:time_to_first_token_seconds_sum') * 1e3 / nullIf(server_ttft_count, 0) AS server_ttft_mean_ms,
+    countIf(name = 'vllm:prefix_cache_queries_total') > 0 AS has_prefix_cache,
+    sumIf(delta, name = 'vllm:prefix_cache_hits_total')
+        / nullIf(sumIf(delta, name = 'vllm:prefix_cache_queries_total'), 0) AS prefix_cache_hit_rate
 FROM {db}.server_metrics
 GROUP BY run_id, agent_id, step
 """
 
+# Each step's load as the agent stated it (steps: mode, rate, its own CPU and loop lag, the saturation
+# flag) and as it went out (requests: dispatch delay = send − scheduled; the achieved send rate =
+# (requests − 1) ÷ (last send − first send)). The one read of `requests` a report makes besides the
+# digests: three small columns, exact percentiles. A step without its `steps` row (cut short) has
+# has_step = 0 and reads as closed loop, or as 'open' when its concurrency is 0 (collector/points.py).
+STEP_LOAD = """
+CREATE OR REPLACE VIEW {db}.step_load AS
+SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rps AS rate_rps,
+    s.agent_cpu_pct AS agent_cpu_pct, s.loop_lag_p99_ms AS loop_lag_p99_ms, s.client_saturated AS client_saturated,
+    d.dispatch_mean_ms AS dispatch_mean_ms, d.dispatch_p99_ms AS dispatch_p99_ms, d.sent_rps AS sent_rps
+FROM (
+    SELECT run_id, agent_id, step, avg(dispatch_delay_ns) / 1e6 AS dispatch_mean_ms,
+        quantileExact(0.99)(dispatch_delay_ns) / 1e6 AS dispatch_p99_ms,
+        (toUnixTimestamp64Nano(max(start_time)) - toUnixTimestamp64Nano(min(start_time))) / 1e9 AS send_span_s,
+        if(send_span_s > 0, (count() - 1) / send_span_s, NULL) AS sent_rps
+    FROM {db}.requests GROUP BY run_id, agent_id, step
+) AS d
+LEFT JOIN (
+    SELECT run_id, agent_id, step, 1 AS has_step, any(mode) AS mode, any(rate_rps) AS rate_rps,
+        max(agent_cpu_pct) AS agent_cpu_pct, max(loop_lag_p99_ms) AS loop_lag_p99_ms,
+        max(client_saturated) AS client_saturated
+    FROM {db}.steps GROUP BY run_id, agent_id, step
+) AS s USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1
+"""
+
+# Closed loop: the share of the step's wall time with all C streams in flight. Requests in flight over
+# time are the running sum of +1 at each send and -1 at each end (ends first at equal instants); the
+# share is the time that sum is >= C over the step's span. A step of 40 requests at concurrency 16
+# runs its third round with 8 streams, so about a third of it below full concurrency.
+STEP_STEADY = f"""
+CREATE OR REPLACE VIEW {{db}}.step_steady AS
+WITH {REQUEST_FIGURES}
+SELECT run_id, agent_id, step, any(concurrency) AS c,
+    arraySort(arrayConcat(groupArray((req_start_ns, 1)), groupArray((req_end_ns, -1)))) AS events,
+    arrayMap(e -> e.1, events) AS times,
+    arrayCumSum(arrayMap(e -> e.2, events)) AS in_flight,
+    arraySum(arrayMap(i -> if(in_flight[i] >= c, times[i + 1] - times[i], 0),
+                      arrayEnumerate(arrayPopBack(times)))) / 1e9 AS full_s,
+    (arrayMax(times) - arrayMin(times)) / 1e9 AS span_s,
+    if(c > 0 AND span_s > 0, full_s / span_s, NULL) AS full_concurrency_share
+FROM {{db}}.requests
+GROUP BY run_id, agent_id, step
+"""
+
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
-                 "tokens_in", "wall_s", "ttft_ms", "ttft_mean_ms", "itl_ms", "itl_mean_ms", "itl_token_ms",
-                 "itl_token_mean_ms", "tokens_per_chunk", "tpot_ms", "tpot_mean_ms", "e2e_ms", "e2e_mean_ms",
-                 "output_tps", "total_tps", "rps")
+                 "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
+                 "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
+_PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 STEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.step_results AS
 SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
+    {', '.join(f'q.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
     g.good_requests, g.good_tokens_out, g.good_tokens_total,
     if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
     if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
     if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
-    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms
+    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms, s.prefix_cache_hit_rate,
+    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
+    l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
+    l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
+    if(ifNull(l.mode, 'closed') = 'closed', st.full_concurrency_share, NULL) AS full_concurrency_share
 FROM {{db}}.step_rollups AS r
+LEFT JOIN {{db}}.step_percentiles AS q USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
+LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, agent_id, step, full_concurrency_share FROM {{db}}.step_steady) AS st
+    USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """
 
@@ -118,7 +203,8 @@ SETTINGS join_use_nulls = 1
 _SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s", "ttft_mean_ms",
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
-                  "goodput_total_tps")
+                  "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms",
+                  "prefix_cache_hit_rate", "full_concurrency_share")
 _SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 
@@ -128,11 +214,13 @@ def _median_spread(name: str, each: str = "") -> str:
 
 SWEEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.sweep_results AS
-SELECT run_id, agent_id, concurrency, count() AS repetitions, groupArray(step) AS steps,
+SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions, arraySort(groupArray(step)) AS steps,
+    countIf(client_saturated) AS saturated_steps, countIf(NOT has_step) AS partial_steps,
+    max(agent_cpu_pct) AS agent_cpu_pct_max, max(loop_lag_p99_ms) AS loop_lag_p99_ms_max,
     {(',' + chr(10) + '    ').join(_median_spread(n) for n in _SWEEP_SCALARS)},
     {(',' + chr(10) + '    ').join(_median_spread(n, 'ForEach') for n in _SWEEP_ARRAYS)}
 FROM {{db}}.step_results({_SLO_PARAMS})
-GROUP BY run_id, agent_id, concurrency
+GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1
 """
 
@@ -155,7 +243,7 @@ def _counter_at(name: str, instant_ns: str) -> str:
 # (a node's steps never overlap), kept when the step had not ended yet (WHERE d.time <= st.end_time).
 _SAMPLES_IN_STEPS = """{db}.device_samples AS d
 ASOF INNER JOIN (
-    SELECT run_id, agent_id, step, concurrency, repetition, start_time, end_time,
+    SELECT run_id, agent_id, step, concurrency, repetition, mode, rate_rps, start_time, end_time,
            (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
     FROM {db}.steps
 ) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id AND d.time >= st.start_time"""
@@ -184,8 +272,8 @@ DEVICE_ROLLUPS = f"""
 CREATE OR REPLACE VIEW {{db}}.device_rollups AS
 WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util, metric = 'energy_mj' AS is_energy
 SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
-    st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
-    d.source AS source, d.device AS device,
+    st.concurrency AS concurrency, st.repetition AS repetition, st.mode AS mode, st.rate_rps AS rate_rps,
+    st.step_s AS step_s, d.source AS source, d.device AS device,
     countIf(is_util) AS util_samples,
     avgIf(value, is_util) AS util_mean_pct,
     quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
@@ -210,7 +298,8 @@ LEFT JOIN {{db}}.step_energy AS b
        AND b.device = d.device
 WHERE d.time <= st.end_time
   AND (d.source = 'nvml' OR (d.source = 'neuron' AND (startsWith(d.device, 'nc') OR startsWith(d.device, 'nd'))))
-GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s, d.source, d.device
+GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode, st.rate_rps, st.step_s, d.source,
+    d.device
 """
 
 # Node figures: utilisation pooled over every accelerator sample (NVML GPUs; Neuron: NeuronCores only),
@@ -218,7 +307,7 @@ GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step
 NODE_ROLLUPS = f"""
 CREATE OR REPLACE VIEW {{db}}.node_rollups AS
 SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency AS concurrency,
-    u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
+    u.mode AS mode, u.rate_rps AS rate_rps, u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
     u.host_cpu_mean_pct AS host_cpu_mean_pct,
     e.devices AS devices, e.sources AS sources, e.mem_peak_bytes AS mem_peak_bytes,
     e.power_mean_w AS power_mean_w, e.energy_j AS energy_j, e.energy_method AS energy_method,
@@ -227,12 +316,12 @@ SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency
 FROM (
     WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util
     SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
-        st.concurrency AS concurrency, st.repetition AS repetition, st.step_s AS step_s,
-        avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
+        st.concurrency AS concurrency, st.repetition AS repetition, st.mode AS mode, st.rate_rps AS rate_rps,
+        st.step_s AS step_s, avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
         avgIf(value, d.source = 'host' AND metric = 'cpu_util_pct') AS host_cpu_mean_pct
     FROM {_SAMPLES_IN_STEPS}
     WHERE d.time <= st.end_time
-    GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.step_s
+    GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode, st.rate_rps, st.step_s
 ) AS u
 LEFT JOIN (
     SELECT run_id, agent_id, step,
@@ -254,21 +343,24 @@ SETTINGS join_use_nulls = 1
 
 NODE_SWEEP = """
 CREATE OR REPLACE VIEW {db}.node_sweep AS
-SELECT run_id, agent_id, concurrency, count() AS repetitions,
+SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
     median(util_mean_pct) AS util_mean_pct, medianForEach(util_pct) AS util_pct,
     median(host_cpu_mean_pct) AS host_cpu_mean_pct, any(devices) AS devices,
     max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
     median(energy_j) AS energy_j, min(energy_j) AS energy_j_min, max(energy_j) AS energy_j_max,
     median(j_per_output_token) AS j_per_output_token, any(energy_method) AS energy_method
 FROM {db}.node_rollups
-GROUP BY run_id, agent_id, concurrency
+GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1
 """
 
 VIEWS: dict[str, str] = {
     "step_rollups": STEP_ROLLUPS,
+    "step_percentiles": STEP_PERCENTILES,
     "step_goodput": STEP_GOODPUT,
     "step_server": STEP_SERVER,
+    "step_load": STEP_LOAD,
+    "step_steady": STEP_STEADY,
     "step_results": STEP_RESULTS,
     "sweep_results": SWEEP_RESULTS,
     "step_energy": STEP_ENERGY,

@@ -12,6 +12,11 @@ A plan is a YAML, JSON or TOML mapping of `Plan`'s fields. Steps come either fro
       - {rate: 4, arrival: poisson, duration_s: 30}      # open loop: Poisson arrivals at 4 requests/s
       - {rate: 8, arrival: constant, max_concurrency: 16, requests: 200}
 
+The default concurrency steps (1, 4, 8, 16, 32) stand in only for a plan that asks for no load of its
+own: a plan (file, code or flags) that gives `rates` without `concurrency` runs only the rate steps
+(`siliconbench-agent run --rates 4,8` sends no closed-loop step); give both to run both, concurrency
+steps first.
+
 Every step runs `repetitions` times (the whole list, in order, per repetition). `workers: N` sends each
 step's load from N processes (see siliconbench.agent.workers); the steps mean the same load whatever N is.
 """
@@ -56,6 +61,7 @@ MAX_WORKERS = 256
 # The longest context any served model offers today is about 1M tokens.
 MAX_TOKENS = 1 << 20
 
+DEFAULT_CONCURRENCY = (1, 4, 8, 16, 32)
 STEP_KEYS = ("concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s")
 
 Concurrency = Annotated[Int, Field(ge=0, le=MAX_CONCURRENCY)]
@@ -136,7 +142,7 @@ class Plan:
     raises pydantic's ValidationError; `plan_from_mapping`, `load_plan` and `with_overrides` turn
     that into one ConfigError naming every bad key."""
 
-    concurrency: tuple[Annotated[Concurrency, Field(ge=1)], ...] = (1, 4, 8, 16, 32)
+    concurrency: tuple[Annotated[Concurrency, Field(ge=1)], ...] = DEFAULT_CONCURRENCY  # () with rates alone
     rates: tuple[PositiveFloat, ...] = ()
     arrival: Literal["poisson", "constant"] = "poisson"
     max_concurrency: Concurrency = 0    # cap for the `rates` steps; 0: none
@@ -147,6 +153,9 @@ class Plan:
     output_tokens: Tokens = 128
     endpoint: Literal["completions", "chat"] = "completions"
     token_id_prompts: Bool = True       # completions: send prompts as token ids (exact length, no text round trip)
+    # token-id prompts are unique per run and request (no prefix-cache hit by accident); true: every run
+    # with the same seed sends the same prompts (shared-prefix and cache workloads)
+    shared_prompts: Bool = False
     dataset: Str | None = None          # JSONL of prompts instead of synthetic ones
     dataset_min_tokens: Count = 0
     dataset_max_tokens: Count = 0       # 0: no upper bound
@@ -161,6 +170,16 @@ class Plan:
     scenario: Str = ""
     model: Str | None = None
     extra: dict[Str, Any] = Field(default_factory=dict)  # merged into every request body
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rates_alone(cls, data: Any) -> Any:
+        """`rates` without `concurrency`: only the rate steps (the module's rule)."""
+        if isinstance(data, ArgsKwargs) and not data.args and data.kwargs:
+            kwargs = data.kwargs
+            if kwargs.get("rates") and "concurrency" not in kwargs:
+                return ArgsKwargs((), {**kwargs, "concurrency": ()})
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:

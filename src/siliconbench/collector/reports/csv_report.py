@@ -1,5 +1,6 @@
-"""CSV: one row per series × concurrency with every figure as a raw number (median of the repetitions
-and its min/max), the node's device figures and the cost at that point — for spreadsheets and plots.
+"""CSV: one row per series × sweep point (mode, concurrency, rate; collector/points.py) with every figure as a raw number (median of the repetitions
+and its min/max), the node's device figures, the cost at that point and its flags (client saturated,
+partial steps, in words) — for spreadsheets and plots.
 The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import io
 from siliconbench.collector.prices import usd_per_million
 from siliconbench.collector.reports.escape import csv_cell
 from siliconbench.collector.reports.fleet import FleetReport
+from siliconbench.collector.points import Point
 from siliconbench.collector.reports.model import Report
+from siliconbench.collector.workload import describe, plan_of
 
 _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s",
             "output_tps", "output_tps_min", "output_tps_max", "total_tps", "rps", "goodput_rps",
             "goodput_output_tps", "goodput_total_tps", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms",
-            "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms")
+            "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms", "mean_in_flight", "sent_rps", "dispatch_mean_ms",
+            "dispatch_p99_ms", "saturated_steps", "partial_steps", "prefix_cache_hit_rate",
+            "full_concurrency_share")
 _ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 _QS = ("p50", "p90", "p95", "p99")
 _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_output_token", "energy_method")
@@ -33,10 +38,12 @@ def render_fleet(report: FleetReport) -> str:
 
 def render(report: Report) -> str:
     prices = {c.series.label: c.price for c in report.costs}
-    header = (["scenario", "run_id", "agent_id", "instance_type", "simulated", "concurrency", *_SCALARS]
+    header = (["scenario", "run_id", "agent_id", "instance_type", "simulated", "load", "mode", "concurrency",
+               "rate_rps", *_SCALARS]
               + [f"{a.removesuffix('_ms')}_{q}_ms" for a in _ARRAYS for q in _QS]
               + ["util_p50_pct", "util_p90_pct", *_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
-                 "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput"])
+                 "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
+                 "run_state"])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -44,16 +51,21 @@ def render(report: Report) -> str:
         price = prices.get(s.label)
         hourly = price.usd_per_hour if price else None
         for p in report.figures.points_of(s):
-            node = report.figures.node_of(s, p["concurrency"]) or {}
+            point = Point.of(p)
+            node = report.figures.node_of(s, point) or {}
             util = node.get("util_pct") or [None, None]
-            row = [s.label, s.run_id, s.agent_id, s.instance_type, int(s.simulated), p["concurrency"]]
+            flags = [f"{f.check}: {f.message}" for f in report.flags if f.subject == s.label and f.point == point.label()]
+            row = [s.label, s.run_id, s.agent_id, s.instance_type, int(s.simulated), point.label(), point.mode,
+                   point.concurrency, point.rate_rps]
             row += [p.get(k) for k in _SCALARS]
             row += [(p.get(a) or [None] * 4)[i] for a in _ARRAYS for i in range(4)]
             row += [util[0], util[1], *(node.get(k) for k in _NODE)]
             row += [hourly, price.kind if price else "", price.region if price else "", price.as_of if price else "",
                     usd_per_million(hourly, p.get("output_tps")) if hourly else None,
                     usd_per_million(hourly, p.get("total_tps")) if hourly else None,
-                    usd_per_million(hourly, p.get("goodput_output_tps")) if hourly else None]
+                    usd_per_million(hourly, p.get("goodput_output_tps")) if hourly else None,
+                    int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
+                    ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
             writer.writerow(_cells(row))
     return out.getvalue()
 

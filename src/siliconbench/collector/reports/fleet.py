@@ -1,7 +1,7 @@
 """The fleet report as data: one run on many nodes, compared by scenario, rendered by the same
 renderers as every report (collector/reports/: markdown, csv, json, html).
 
-Percentiles pool every request of every node of a scenario and are exact (quantilesExact over the
+Rows are (scenario, sweep point). Percentiles pool every request of every node of a scenario and are exact (quantilesExact over the
 raw rows, in ClickHouse), from the per-request figures of collector/formulas.py. A scenario's
 throughput at a step is the sum of its nodes' output tokens/s (step_rollups: the nodes run at the
 same time), then the median over repetitions. The run's lifecycle state heads the report: an
@@ -16,26 +16,40 @@ from dataclasses import dataclass
 from siliconbench.collector.fleet import STATE_NAMES
 from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
-from siliconbench.collector.reports.model import INT, MS, TPS, Column, Table
+from siliconbench.collector.points import Point
+from siliconbench.collector.reports.model import INT, MS, PERCENTILE_METHOD, TPS, Column, Table
 from siliconbench.collector.store import Store
 
+# A sweep point is (mode, concurrency, rate) as each node's steps table states it (collector/points.py);
+# a step without its steps row reads as points.py says (closed at its requests' concurrency, or 'open').
 SCENARIO_SQL = f"""
 WITH members AS (
     SELECT run_id, agent_id, any(scenario) AS scenario, max(simulated) AS simulated
     FROM {{db}}.runs WHERE run_id = {{run:String}} AND phase = 'start' GROUP BY run_id, agent_id
+), step_points AS (
+    SELECT agent_id, step, any(mode) AS step_mode, any(rate_rps) AS step_rate, max(client_saturated) AS saturated
+    FROM {{db}}.steps WHERE run_id = {{run:String}} GROUP BY agent_id, step
 ), throughput AS (
-    SELECT m.scenario AS scenario, p.concurrency AS concurrency, sum(p.output_tps) AS output_tps
-    FROM (SELECT agent_id, concurrency, repetition, output_tps FROM {{db}}.step_rollups WHERE run_id = {{run:String}})
-        AS p INNER JOIN members AS m USING (agent_id)
-    GROUP BY scenario, concurrency, p.repetition
+    SELECT m.scenario AS scenario, ifNull(sp.step_mode, if(p.concurrency = 0, 'open', 'closed')) AS mode,
+           p.concurrency AS concurrency,
+           ifNull(sp.step_rate, 0) AS rate_rps, sum(p.output_tps) AS output_tps
+    FROM (SELECT agent_id, step, concurrency, repetition, output_tps FROM {{db}}.step_rollups
+          WHERE run_id = {{run:String}}) AS p
+    INNER JOIN members AS m USING (agent_id)
+    LEFT JOIN step_points AS sp ON sp.agent_id = p.agent_id AND sp.step = p.step
+    GROUP BY scenario, mode, concurrency, rate_rps, p.repetition
+    SETTINGS join_use_nulls = 1
 )
-SELECT l.scenario, l.concurrency, l.nodes, l.instance_types, l.requests, l.errors, l.ttft_ms, l.itl_ms,
-       l.tpot_ms, l.e2e_ms, t.output_tps, l.simulated
+SELECT l.scenario, l.mode, l.concurrency, l.rate_rps, l.nodes, l.instance_types, l.requests, l.errors,
+       l.saturated_steps, l.ttft_ms, l.itl_ms, l.tpot_ms, l.e2e_ms, t.output_tps, l.simulated
 FROM (
     WITH {REQUEST_FIGURES}
-    SELECT m.scenario AS scenario, r.concurrency AS concurrency, uniqExact(r.agent_id) AS nodes,
+    SELECT m.scenario AS scenario, ifNull(sp.step_mode, if(r.concurrency = 0, 'open', 'closed')) AS mode,
+           r.concurrency AS concurrency,
+           ifNull(sp.step_rate, 0) AS rate_rps, uniqExact(r.agent_id) AS nodes,
            arrayStringConcat(arraySort(groupUniqArray(n.instance_type)), ', ') AS instance_types,
            count() AS requests, countIf(r.error_class != '') AS errors,
+           uniqExactIf((r.agent_id, r.step), sp.saturated = 1) AS saturated_steps,
            quantilesExactIf(0.5, 0.99)(req_ttft_ms, r.error_class = '') AS ttft_ms,
            quantilesExactArrayIf(0.5, 0.99)(req_gap_ms, r.error_class = '') AS itl_ms,
            quantilesExactIf(0.5, 0.99)(req_tpot_ms, r.error_class = '' AND req_has_tpot) AS tpot_ms,
@@ -44,12 +58,15 @@ FROM (
     FROM {{db}}.requests AS r
     INNER JOIN members AS m ON m.agent_id = r.agent_id
     LEFT JOIN (SELECT agent_id, instance_type FROM {{db}}.nodes FINAL) AS n ON n.agent_id = r.agent_id
+    LEFT JOIN step_points AS sp ON sp.agent_id = r.agent_id AND sp.step = r.step
     WHERE r.run_id = {{run:String}}
-    GROUP BY scenario, concurrency
+    GROUP BY scenario, mode, concurrency, rate_rps
+    SETTINGS join_use_nulls = 1
 ) AS l
-LEFT JOIN (SELECT scenario, concurrency, median(output_tps) AS output_tps FROM throughput GROUP BY scenario, concurrency)
-    AS t ON t.scenario = l.scenario AND t.concurrency = l.concurrency
-ORDER BY l.scenario, l.concurrency
+LEFT JOIN (SELECT scenario, mode, concurrency, rate_rps, median(output_tps) AS output_tps FROM throughput
+           GROUP BY scenario, mode, concurrency, rate_rps)
+    AS t ON t.scenario = l.scenario AND t.mode = l.mode AND t.concurrency = l.concurrency AND t.rate_rps = l.rate_rps
+SETTINGS join_use_nulls = 1
 """
 
 _PERCENTILES = (("TTFT", "ttft_ms"), ("ITL", "itl_ms"), ("TPOT", "tpot_ms"), ("E2E", "e2e_ms"))
@@ -82,6 +99,10 @@ class FleetReport:
                        + (f" {self.life.detail}" if self.life.detail else ""))
         if self.simulated:
             out.append("SIMULATED target on some or all nodes: the figures test the pipeline, not the hardware.")
+        saturated = sum(int(r["saturated_steps"]) for r in self.scenarios)
+        if saturated:
+            out.append(f"NOT publishable as is: on {saturated} node step(s) the agent flagged itself as the possible "
+                       "limit of the load (client saturated; see the flags column).")
         return out
 
 
@@ -90,6 +111,9 @@ def build_fleet_report(store: Store, run_id: str) -> FleetReport:
     life = lifecycle(store, run_id)
     result = store.query(SCENARIO_SQL, {"run": run_id})
     rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
+    for r in rows:
+        r["load"] = Point.of(r).label()
+    rows.sort(key=lambda r: (r["scenario"], Point.of(r).order()))
     tables = [_nodes(life)] if life.nodes else []
     tables.append(_scenarios(rows))
     return FleetReport(run_id, dt.datetime.now(dt.timezone.utc), life, rows, tables)
@@ -108,16 +132,18 @@ def _nodes(life: Lifecycle) -> Table:
 
 def _scenarios(rows: list[dict]) -> Table:
     t = Table("scenarios", "Scenarios",
-              [Column("scenario"), Column("instance types"), Column("conc", INT), Column("nodes", INT),
+              [Column("scenario"), Column("instance types"), Column("load"), Column("nodes", INT),
                Column("requests", INT), Column("errors", INT),
                *(Column(f"{name} {q}", MS) for name, _ in _PERCENTILES for q in ("p50", "p99")),
-               Column("output tok/s", TPS)],
-              caption="Percentiles are exact over all requests of all nodes of a scenario (successful requests only). "
+               Column("output tok/s", TPS), Column("flags")],
+              caption=f"Percentiles over all requests of all nodes of a scenario (successful requests only), {PERCENTILE_METHOD}. "
                       "Output tok/s = per step, Σ over the scenario's nodes of (output tokens ÷ step wall time), then "
-                      "the median over repetitions. Concurrency is per node.")
+                      "the median over repetitions. load = the sweep point (mode, concurrency, rate), per node; flags: "
+                      "steps some node's agent flagged as client-saturated (not publishable as is).")
     for r in rows:
-        t.rows.append([r["scenario"], r["instance_types"], r["concurrency"], r["nodes"], r["requests"], r["errors"],
-                       *(_at(r[key], i) for _, key in _PERCENTILES for i in (0, 1)), r["output_tps"]])
+        flags = f"client saturated: {r['saturated_steps']} node step(s)" if r["saturated_steps"] else ""
+        t.rows.append([r["scenario"], r["instance_types"], Point.of(r).label(), r["nodes"], r["requests"], r["errors"],
+                       *(_at(r[key], i) for _, key in _PERCENTILES for i in (0, 1)), r["output_tps"], flags])
     return t
 
 

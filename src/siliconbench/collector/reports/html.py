@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 from siliconbench.collector.reports.escape import html as escape
+from siliconbench.collector.points import Point
 from siliconbench.collector.reports import model as m
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, cost_figures, unfinished_banner
+from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners, cost_figures
 from siliconbench.collector.reports.svg import Bar, Line, bar_chart, colour, line_chart
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.reports.text import fmt, unit
@@ -36,8 +37,8 @@ def render(report: Report) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{escape(report.title)}</h1>"]
-    if report.unfinished:
-        parts.append(f'<div class="banner">⚠ {escape(unfinished_banner(report))}</div>')
+    parts += [f'<div class="banner">{"✔" if report.publishable else "⚠"} {escape(banner)}</div>'
+              for banner in banners(report)]
     if report.simulated:
         parts.append(f'<div class="banner">⚠ SIMULATED target — {escape(", ".join(report.simulated))} ran against '
                      "the siliconbench simulator, not a real vLLM: the figures test the pipeline, not the hardware.</div>")
@@ -133,12 +134,16 @@ def _tip(names: list[str], s: Series, i: int) -> str:
 def _charts(report: Report, names: list[str]) -> list[str]:
     fig, series = report.figures, report.series
     everyone = list(range(len(series)))
+
+    def closed(s: Series) -> list[dict]:  # the concurrency axis holds closed-loop points only
+        return [p for p in fig.points_of(s) if not Point.of(p).open_loop]
+
     tips = [_tip(names, s, i) for i, s in enumerate(series)]
     out = ['<h2>Charts</h2><div class="charts">']
     for metric, title in (("ttft_ms", "TTFT"), ("itl_token_ms", "ITL per token")):
         lines = []
         for i, s in enumerate(series):
-            points = sorted(fig.points_of(s), key=lambda p: p["concurrency"])
+            points = sorted(closed(s), key=lambda p: p["concurrency"])
             lines.append(Line(i, [(p["concurrency"], m._q(p, metric, 0) or math.nan) for p in points], tips[i],
                               band=[(p["concurrency"], m._q(p, metric, 1) or math.nan, m._q(p, metric, 3) or math.nan)
                                     for p in points],
@@ -146,12 +151,17 @@ def _charts(report: Report, names: list[str]) -> list[str]:
         out.append(_figure(line_chart(f"{title} over the sweep: p50, p90–p99 band", lines, "concurrency", "ms"),
                            names, everyone, "Line: p50; shaded: p90 to p99; vertical strokes: p50's range over the "
                            "repetitions."))
-    scaling = [Line(i, [(p["concurrency"], m._get(p, "output_tps") or math.nan) for p in fig.points_of(s)], tips[i])
+    scaling = [Line(i, [(p["concurrency"], m._get(p, "output_tps") or math.nan) for p in closed(s)], tips[i])
                for i, s in enumerate(series)]
     out.append(_figure(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"), names, everyone))
+    offered = [Line(i, [(p["rate_rps"], m._q(p, "e2e_ms", 0) or math.nan) for p in fig.points_of(s)
+                        if Point.of(p).open_loop and p["rate_rps"]], tips[i]) for i, s in enumerate(series)]
+    if any(line.points for line in offered):
+        out.append(_figure(line_chart("Latency vs offered load (open-loop steps)", offered, "offered req/s",
+                                      "E2E p50 (ms)"), names, [ln.index for ln in offered if ln.points]))
     curve = [Line(i, [(m._get(p, "output_tps") or math.nan, m._q(p, "e2e_ms", 0) or math.nan)
                       for p in fig.points_of(s)], tips[i]) for i, s in enumerate(series)]
-    out.append(_figure(line_chart("Latency vs throughput (each point a concurrency)", curve, "output tok/s",
+    out.append(_figure(line_chart("Latency vs throughput (each point a sweep point)", curve, "output tok/s",
                                   "E2E p50 (ms)"), names, everyone))
     out += _distributions(report, names, tips)
     out += _energy(report, names, tips)

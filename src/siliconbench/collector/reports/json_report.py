@@ -10,7 +10,7 @@ import math
 from siliconbench.collector.fleet import STATE_NAMES
 from siliconbench.collector.reports.escape import json_text
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, cost_figures
+from siliconbench.collector.reports.model import DEFINITIONS, Report, banners, cost_figures
 
 
 def _clean(value):
@@ -33,6 +33,10 @@ def render(report: Report) -> str:
         "selection": report.selection.describe(),
         "simulated": report.simulated,
         "unfinished": report.unfinished,
+        "run_states": {run_id: {"state": life.state, "detail": life.detail} for run_id, life in report.runs.items()},
+        "publishable": report.publishable,
+        "banners": banners(report),
+        "flags": [dataclasses.asdict(f) for f in report.flags],
         "baseline": report.baseline,
         "slo": {k: v for k, v in report.slo.params().items() if math.isfinite(v)},
         "price": {"region": report.region, "kind": report.price_kind},

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from siliconbench.collector.reports.escape import markdown as esc
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, unfinished_banner
+from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners
 from siliconbench.collector.reports.text import fmt, unit
 
 
 def render(report: Report) -> str:
     lines = [f"# {esc(report.title)}", ""]
-    if report.unfinished:
-        lines += [f"> ⚠ **{esc(unfinished_banner(report))}**", ""]
+    for banner in banners(report):
+        lines += [f"> {'✔' if report.publishable else '⚠'} **{esc(banner)}**", ""]
     if report.simulated:
         lines += [f"> ⚠ **SIMULATED target** — {esc(', '.join(report.simulated))} ran against the siliconbench "
                   "simulator, not a real vLLM: the figures test the pipeline, not the hardware.", ""]

@@ -103,7 +103,7 @@ class Batch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., batch_id: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ..., server_metrics: _Optional[_Iterable[_Union[ServerMetric, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json")
+    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json", "outcome", "outcome_detail", "requests_sent")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     TIME_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +113,9 @@ class RunEvent(_message.Message):
     TARGET_VERSION_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_SENT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     phase: Phase
     time_unix_ns: int
@@ -122,7 +125,10 @@ class RunEvent(_message.Message):
     target_version: str
     scenario: str
     config_json: str
-    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ...) -> None: ...
+    outcome: str
+    outcome_detail: str
+    requests_sent: int
+    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ..., outcome: _Optional[str] = ..., outcome_detail: _Optional[str] = ..., requests_sent: _Optional[int] = ...) -> None: ...
 
 class StepEvent(_message.Message):
     __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated")
