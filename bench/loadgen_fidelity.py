@@ -129,6 +129,7 @@ async def acking_collector(port: int) -> None:
     from siliconbench.core.wire import pb
 
     async def stream(requests, context):
+        await context.send_initial_metadata(())  # accepted, as the collector says it (agent/shipper.py)
         async for raw in requests:
             message = pb.AgentMessage.FromString(raw)
             if message.WhichOneof("kind") == "batch":

@@ -258,6 +258,7 @@ class AcksOneThenFails:
     def handler(self) -> grpc.GenericRpcHandler:
         async def stream(requests, context):
             self.streams += 1
+            await context.send_initial_metadata(())  # accepted, as the collector says it
             messages = aiter(requests)
             await anext(messages)  # the Hello
             batch = pb.AgentMessage.FromString(await anext(messages)).batch

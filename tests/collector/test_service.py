@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from siliconbench.agent.errors import DeliveryIncomplete
 from siliconbench.agent.shipper import Shipper
 from siliconbench.core.rpc import tls_credentials
 from siliconbench.agent.spool import Spool
@@ -309,3 +310,20 @@ async def test_ending_streams_spreads_one_agent_over_two_replicas_and_stores_eve
     stored = store.query("SELECT count(), uniqExact(request_id) FROM {db}.requests WHERE run_id = {r:String}",
                          {"r": unique_id}).result_rows[0]
     assert stored == (200, 200)
+
+
+async def test_a_refused_agent_is_told_why_however_its_first_write_races_the_refusal(guarded_server, tmp_path, caplog):
+    """The shipper waits for the collector's accept before writing, so a wrong token always surfaces as
+    UNAUTHENTICATED: a write racing the abort would read INTERNAL (grpc/grpc#36066). Many short streams
+    make the race likely on every run; before the handshake some of them logged 'stream broke with INTERNAL'."""
+    caplog.set_level("WARNING", logger="siliconbench.agent.shipper")
+    for attempt in range(20):
+        shipper = shipper_for(f"127.0.0.1:{guarded_server}", f"agent-refused-{attempt}", tmp_path / str(attempt),
+                              token="not-in-the-file")
+        shipper.start()
+        shipper.add_request(record(f"refused-{attempt}", 0))
+        with pytest.raises(DeliveryIncomplete):
+            await shipper.close(timeout_s=0.5)
+    refusals = [r.getMessage() for r in caplog.records if r.name == "siliconbench.agent.shipper"
+                and "retrying in" in r.getMessage()]
+    assert refusals and all("refused this agent's token" in m for m in refusals), refusals

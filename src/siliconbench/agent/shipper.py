@@ -66,6 +66,7 @@ MAX_BATCH_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # room for the seq, the batch i
 STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
+ACCEPT_WAIT_S = 2.0  # how long a new stream waits for the collector's accept before writing anyway
 
 
 def _varint(n: int) -> bytes:
@@ -342,6 +343,7 @@ class Shipper:
             stream: grpc.aio.StreamStreamMultiCallable[bytes, pb.CollectorMessage] = channel.stream_stream(
                 STREAM_METHOD, request_serializer=None, response_deserializer=pb.CollectorMessage.FromString)
             call = stream(metadata=self._metadata)
+            await _accepted(call)
             await call.write(self._hello_bytes)
             writer = asyncio.create_task(self._write_pending(call, replaying))
             try:
@@ -465,6 +467,22 @@ class Shipper:
             self._drained.set()
         else:
             self._drained.clear()
+
+
+async def _accepted(call: grpc.aio.StreamStreamCall) -> None:
+    """Wait until the collector has accepted the stream (it sends its initial metadata once the token
+    passed), or refused it: then raise its status. Writing before that could race a refusal, and gRPC aio
+    reports a write into an aborted call as INTERNAL, losing the reason (grpc/grpc#36066). A collector that
+    sends no early metadata (one older than this handshake) is written to after ACCEPT_WAIT_S."""
+    try:
+        await asyncio.wait_for(asyncio.shield(call.initial_metadata()), ACCEPT_WAIT_S)
+    except asyncio.TimeoutError:
+        return
+    if call.done():
+        code = await call.code()
+        if code != grpc.StatusCode.OK:
+            raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
+                                       details=await call.details())
 
 
 def _explain(exc: grpc.aio.AioRpcError) -> str:

@@ -85,6 +85,10 @@ class TelemetryService:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                 "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
                                 "collector's tokens file")
+        # Accepted: say so before reading. The agent waits for this before it writes, so a refusal above
+        # reaches it as its status instead of a write racing the abort (gRPC aio then reports INTERNAL and
+        # loses the reason, grpc/grpc#36066).
+        await context.send_initial_metadata(())
         first = await anext(aiter(request_iterator), None)
         if first is None:
             return
