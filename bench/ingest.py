@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "proto"))
 
 from siliconbench.agent.selfmon import percentile  # noqa: E402
-from siliconbench.agent.shipper import STREAM_METHOD, _frame  # noqa: E402
+from siliconbench.agent.shipper import _BATCH_TAG, STREAM_METHOD, _delimited  # noqa: E402
 from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.core.wire import pb  # noqa: E402
 
@@ -74,7 +74,7 @@ def build_batches(agent: str, run_id: str, n_batches: int, requests: int, sample
             sample = pb.DeviceSample(run_id=run_id, time_unix_ns=now + seq * 10**6 + k, source="nvml",
                                      device=str(k % 8), values={m: float(k) for m in METRICS}).SerializeToString()
             parts.append(b"\x2a" + _varint(len(sample)) + sample)
-        out.append((seq, _frame(b"".join(parts)), requests, samples * len(METRICS)))
+        out.append((seq, _delimited(_BATCH_TAG, b"".join(parts)), requests, samples * len(METRICS)))
     return out
 
 

@@ -89,7 +89,8 @@ def build(store: Store, rows: int, chunks: int, sample_hz: int) -> float:
                                          driver_version="", seen_at=now)], f"bench/n/{i}")
         store.insert("runs", [RUNS.row(run_id=f"bench-{i}", agent_id=agent, phase="start", time=now,
                                        target_url="http://bench", model="bench-model", simulated=True, target_version="",
-                                       scenario=name, config_json="{}")], f"bench/r/{i}")
+                                       scenario=name, config_json="{}", outcome="", outcome_detail="",
+                                       requests_sent=0)], f"bench/r/{i}")
     t0 = time.perf_counter()
     store.client().command(_insert_sql(store, REQUESTS_SQL, REQUESTS), parameters={"rows": rows, "chunks": chunks})
     if sample_hz:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from siliconbench.collector.demo import free_port
+from siliconbench.core.errors import ExitCode
 from tests.servers import PY, REPO, Proc, start_collector
 
 REQUESTS = 5  # per run, at concurrency 1: the 3rd is the bad one
@@ -43,11 +44,13 @@ PLAN = ["--concurrency", "1", "--requests-per-step", str(REQUESTS), "--repetitio
         "--input-tokens", "8", "--warmup-requests", "0", "--request-timeout-s", "5"]  # slowloris costs 5 s
 
 
-# The agent's CLI, in a process that prints its own peak RSS as it exits (RUSAGE_CHILDREN would mix in
-# every process the test session ever waited for, collectors included).
-AGENT = ("import atexit, resource, sys; from siliconbench.agent.cli import main; "
-         "atexit.register(lambda: print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-         "file=sys.stderr)); sys.argv[0] = 'siliconbench-agent'; main()")
+# The agent's CLI, in a process that prints its own peak RSS as it exits: VmHWM, the high-water mark of
+# this process's own memory (getrusage's ru_maxrss survives exec on Linux, so a child of a big pytest process
+# would report its parent's size; RUSAGE_CHILDREN would mix in every process the session waited for).
+AGENT = ("import atexit, re, sys; from siliconbench.agent.cli import main; "
+         "atexit.register(lambda: print('peak_rss_kib', re.search(r'VmHWM:\\s+(\\d+)', "
+         "open('/proc/self/status').read()).group(1), file=sys.stderr)); "
+         "sys.argv[0] = 'siliconbench-agent'; main()")
 
 
 def agent_run(target_port: int, collector_port: int, spool: Path, run_id: str) -> subprocess.CompletedProcess:
@@ -135,7 +138,7 @@ def test_a_model_id_the_store_cannot_hold_stops_the_run_with_one_line(tmp_path):
         result = agent_run(target, free_port(), tmp_path / "spool", "long-model")
     finally:
         server.stop()
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == ExitCode.TARGET and "Traceback" not in result.stderr
     assert "serves a model whose id" in result.stderr and "is 300 characters long; the limit is 256" in result.stderr
 
 

@@ -2,8 +2,10 @@
 
 gRPC's own failure is a C-core log line and `RuntimeError: Failed to bind`, after the store is opened; and
 gRPC binds with SO_REUSEPORT, so a second collector on a port the first one holds would *succeed* and take
-half the agents. A plain bind without SO_REUSEPORT fails in both cases, which is what a user means by
-"port in use".
+half the agents. So a port is taken when something already accepts connections on it (a connect succeeds:
+another collector or simulator, whatever its socket options), or when a bind that shares like gRPC's is
+refused (a holder that does not share). A socket that is bound with SO_REUSEPORT but not listening holds
+the port for its owner (tests keep a collector's port that way across a restart) and is no conflict.
 """
 
 from __future__ import annotations
@@ -31,13 +33,27 @@ def ensure_can_listen(host: str, port: int, flag: str) -> None:
     except socket.gaierror as exc:
         raise ConfigError(f"{flag}: cannot resolve {host!r} ({exc.strerror}); give an address of this host") from None
     for family, kind, proto, _, sockaddr in infos[:1]:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed server's TIME_WAIT is no owner
-            try:
-                probe.bind(sockaddr)
-            except OSError as exc:
-                taken = exc.errno == errno.EADDRINUSE
-                raise AddressInUse(
-                    f"cannot listen on {host or '*'}:{port}: "
-                    + ("the port is in use (another collector or simulator?); stop it or pass another " + flag
-                       if taken else f"{exc.strerror}; pass an address of this host to {flag}")) from None
+        taken = _accepts_connections(family, sockaddr)
+        reason = "the port is in use (another collector or simulator?); stop it or pass another " + flag
+        if not taken:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed server's TIME_WAIT is no owner
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as gRPC binds
+                try:
+                    probe.bind(sockaddr)
+                except OSError as exc:
+                    taken = True
+                    if exc.errno != errno.EADDRINUSE:
+                        reason = f"{exc.strerror}; pass an address of this host to {flag}"
+        if taken:
+            raise AddressInUse(f"cannot listen on {host or '*'}:{port}: {reason}")
+
+
+def _accepts_connections(family: int, sockaddr: tuple) -> bool:
+    """Whether something listens at `sockaddr` (a wildcard address is asked on loopback)."""
+    host, port = sockaddr[0], sockaddr[1]
+    if host in ("0.0.0.0", "::", ""):
+        host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    with socket.socket(family, socket.SOCK_STREAM) as client:
+        client.settimeout(2.0)
+        return client.connect_ex((host, port)) == 0
