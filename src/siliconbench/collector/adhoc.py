@@ -1,7 +1,7 @@
 """The `sql` command as a function: one query of the operator's own against the store, read-only
 unless asked to write.
 
-ClickHouse's `readonly = 1` refuses every statement that changes data, tables or settings (DROP,
+ClickHouse's `readonly = 2` refuses every statement that changes data or tables, or the `readonly` setting (DROP,
 INSERT, ALTER ... DELETE, TRUNCATE, and `SET readonly = 0` itself: code 164, READONLY), so a
 mistyped or pasted statement cannot delete the benchmark's rows; `--write` lifts it for one call.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from siliconbench.collector.errors import StoreRefused
 from siliconbench.collector.store import Store
 
-READ_ONLY = {"readonly": 1}
+READ_ONLY = {"readonly": 2}  # 2: reads and query settings (views set some); never data, tables or readonly itself
 
 
 @dataclass(frozen=True, slots=True)
