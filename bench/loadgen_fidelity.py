@@ -107,6 +107,9 @@ async def client_fidelity(url: str, concurrency: int, requests: int, collector: 
         async def wait_for_room(self):
             await self.shipper.wait_for_room()
 
+        def pause_reason(self):
+            return self.shipper.pause_reason()
+
     plan = Plan(steps=(StepSpec("closed", concurrency, 0.0, requests, 0.0),), input_tokens=128, output_tokens=64,
                 repetitions=1, warmup_requests=min(concurrency, 32))
     with tempfile.TemporaryDirectory() as spool_dir:

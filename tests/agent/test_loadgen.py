@@ -38,6 +38,9 @@ class ListSink:
     async def wait_for_room(self):
         self.room_checks += 1
 
+    def pause_reason(self):
+        return None
+
 
 async def run_plan(url: str, plan: Plan, tmp_path=None, **options) -> tuple[ListSink, list]:
     sink = ListSink()

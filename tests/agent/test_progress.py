@@ -54,3 +54,13 @@ def test_the_live_line_is_cut_to_the_terminal_width(terminal, monkeypatch):
     progress = StepProgress("step 1/3 concurrency 4 repetition 2", 10, terminal)
     progress.update(64, failed=False)
     assert len(terminal.screen()[0]) == 29
+
+
+def test_the_live_line_says_why_the_load_is_held_back_while_it_is(terminal):
+    reason: list[str | None] = ["load paused: the spool /s cannot write batch 7 (No space left on device)"]
+    progress = StepProgress("step 1/3 concurrency 4", 10, terminal, note=lambda: reason[0])
+    progress.update(64, failed=False)
+    assert terminal.screen()[0].startswith("step 1/3 concurrency 4: [load paused: the spool /s cannot write batch 7")
+    reason[0] = None
+    progress.finish()
+    assert "paused" not in terminal.screen()[-1]

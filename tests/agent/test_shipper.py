@@ -231,6 +231,7 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
     waiter = asyncio.create_task(shipper.wait_for_room())
     await asyncio.sleep(0.6)  # several retries of the disk
     assert not waiter.done() and "No space left on device" in (shipper.disk_fault or "")
+    assert "No space left on device" in (shipper.pause_reason() or "")  # what the progress line shows
     assert "the load pauses before its next request" in caplog.text
     assert not list(tmp_path.glob("*.batch")) and shipper.pending == 3
     bound, shipper.spool.max_bytes = shipper.spool.max_bytes, shipper.spool.bytes  # memory held at the bound
@@ -239,7 +240,7 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
     shipper.spool.max_bytes = bound
     full = False
     await asyncio.wait_for(waiter, 20)
-    assert shipper.disk_fault is None and len(list(tmp_path.glob("*.batch"))) == 3
+    assert shipper.disk_fault is None and shipper.pause_reason() is None and len(list(tmp_path.glob("*.batch"))) == 3
     srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
     try:
         await shipper.close(timeout_s=30)

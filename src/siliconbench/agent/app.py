@@ -105,6 +105,9 @@ class _Kept:
     async def wait_for_room(self) -> None:
         await self._sink.wait_for_room()
 
+    def pause_reason(self) -> str | None:
+        return self._sink.pause_reason()
+
     def end(self, run_id: str, outcome: str, detail: str) -> pb.RunEvent:
         return pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns(), outcome=outcome,
                            outcome_detail=detail[:2000], requests_sent=self.requests)

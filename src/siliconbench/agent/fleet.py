@@ -49,6 +49,9 @@ class ProgressSink:
     async def wait_for_room(self) -> None:
         await self._shipper.wait_for_room()
 
+    def pause_reason(self) -> str | None:
+        return self._shipper.pause_reason()
+
     def add_step(self, event: pb.StepEvent) -> None:
         self._shipper.add_step(event)
         wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9

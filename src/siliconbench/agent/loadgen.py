@@ -66,6 +66,10 @@ class RecordSink(Protocol):
     async def wait_for_room(self) -> None:
         """Return when the sink can take another step's records (the shipper's spool is not full)."""
 
+    def pause_reason(self) -> str | None:
+        """Why `wait_for_room` would wait now (the spool is full, or its disk refuses writes); None: it would not.
+        The step's progress line shows it."""
+
 
 @dataclass(frozen=True, slots=True)
 class StepSummary:
@@ -444,7 +448,8 @@ class LoadGenerator:
                     title: str) -> StepSummary:
         base = self._target.base_url
         before = await scrape(session, base)
-        progress = StepProgress(title, spec.requests) if self._show_progress else StepProgress(title, 0, _NullStream())
+        progress = (StepProgress(title, spec.requests, note=self._sink.pause_reason) if self._show_progress
+                    else StepProgress(title, 0, _NullStream()))
         tally = _StepTally(progress)
         wanted = self._plan.output_tokens
         add_request = self._sink.add_request

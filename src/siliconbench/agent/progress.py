@@ -11,6 +11,7 @@ import logging
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger("siliconbench.agent.progress")
@@ -30,8 +31,11 @@ class StepProgress:
     """Counts a step's finished requests; `update` is cheap (called per request), redraws at most every
     REFRESH_S on a TTY and writes nothing until `done` otherwise."""
 
-    def __init__(self, title: str, total: int, stream: Stream | None = None) -> None:
+    def __init__(self, title: str, total: int, stream: Stream | None = None,
+                 note: Callable[[], str | None] | None = None) -> None:
+        """`note`, asked at each redraw, adds why the load is held back (e.g. the spool's disk is full)."""
         self._stream = stream or sys.stderr
+        self._note = note
         self._live = self._stream.isatty()
         self.title = title
         self.total = total
@@ -72,7 +76,9 @@ class StepProgress:
     def _line(self, now: float) -> str:
         elapsed = max(now - self._t0, 1e-9)
         total = f"/{self.total}" if self.total else ""
-        return (f"{self.title}: {self.done_requests}{total} requests  {self.tokens / elapsed:,.0f} output tok/s  "
+        note = self._note() if self._note is not None else None
+        held = f"[{note}] " if note else ""  # first after the title: a narrow terminal cuts the end of the line
+        return (f"{self.title}: {held}{self.done_requests}{total} requests  {self.tokens / elapsed:,.0f} output tok/s  "
                 f"{self.errors} errors  {elapsed:.1f} s")
 
     def finish(self, note: str = "") -> None:

@@ -246,6 +246,14 @@ class Shipper:
     def _held(self) -> int:
         return sum(e.data is not None for e in self.spool.entries.values())
 
+    def pause_reason(self) -> str | None:
+        """Why the load waits before its next request, for the progress line; None while it does not."""
+        if self.disk_fault is not None:
+            return f"load paused: {self.disk_fault}"
+        if self._full():
+            return f"load paused: the spool is full ({self._bytes() / 2**20:.0f} MiB unacknowledged)"
+        return None
+
     async def wait_for_room(self) -> None:
         """Return at once while the spool has room; while it is full, wait for acknowledgements.
         The load generator awaits this between steps."""
