@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "proto"))
 
 from siliconbench.agent.selfmon import percentile  # noqa: E402
-from siliconbench.agent.shipper import _BATCH_TAG, STREAM_METHOD, _delimited  # noqa: E402
+from siliconbench.agent.shipper import _BATCH_TAG, STREAM_METHOD, _delimited, _varint  # noqa: E402
 from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.core.wire import pb  # noqa: E402
 
@@ -76,15 +76,6 @@ def build_batches(agent: str, run_id: str, n_batches: int, requests: int, sample
             parts.append(b"\x2a" + _varint(len(sample)) + sample)
         out.append((seq, _delimited(_BATCH_TAG, b"".join(parts)), requests, samples * len(METRICS)))
     return out
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 async def run_agent(address: str, agent: str, load: AgentLoad, period_s: float, offset_s: float,
