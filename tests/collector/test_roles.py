@@ -29,9 +29,10 @@ def tokens(tmp_path) -> Path:
 
 @pytest.fixture
 async def port(store, tokens):
-    srv, _service, bound = await build_server(store, "127.0.0.1:0", ServerOptions(tokens=TokenFile(tokens)))
+    srv, service, bound = await build_server(store, "127.0.0.1:0", ServerOptions(tokens=TokenFile(tokens)))
     yield bound
     await srv.stop(1)
+    service.close()
 
 
 def test_each_line_grants_what_it_says(tokens):

@@ -486,11 +486,11 @@ async def _accepted(call: grpc.aio.StreamStreamCall) -> None:
         await asyncio.wait_for(asyncio.shield(call.initial_metadata()), ACCEPT_WAIT_S)
     except asyncio.TimeoutError:
         return
-    if call.done():
+    if call.done():  # refused, or ended before it began: writing now would raise, so say why and retry
         code = await call.code()
-        if code != grpc.StatusCode.OK:
-            raise grpc.aio.AioRpcError(code, await call.initial_metadata(), await call.trailing_metadata(),
-                                       details=await call.details())
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE if code == grpc.StatusCode.OK else code,
+                                   await call.initial_metadata(), await call.trailing_metadata(),
+                                   details=await call.details() or "the collector ended the stream before it began")
 
 
 def _explain(exc: grpc.aio.AioRpcError) -> str:
