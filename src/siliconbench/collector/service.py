@@ -43,9 +43,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 # Wire bytes of batches received, decoded or being stored at once, across all streams (collector/budget.py):
-# about four 10.9 MiB batches. Measured peak RSS with full batches from every agent at once
-# (bench/collector_memory.py): see collector/budget.py.
-DEFAULT_BYTES_IN_FLIGHT = 48 * 2**20
+# about two 10.9 MiB batches, the measured peaks are in collector/budget.py.
+DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
 
 
 class TelemetryService:
