@@ -24,8 +24,9 @@ read, and an idle stream with a read posted would hold that reservation, blockin
 
 Measured with bench/collector_memory.py (100 agents, one 11.0 MiB batch each, all at once, embedded
 chDB, 2 cores; idle collector 370 MiB RSS): peak RSS 2,709 MiB with batches sent unannounced (charged
-after they were read, each waiting stream holding its message); offered and granted, 1,589 MiB with a
-48 MiB budget and 1,275 MiB with the 24 MiB default (36 s for all, every request stored once).
+after they were read, each waiting stream holding its message; 2,577 MiB at 24 MiB); offered and
+granted, 1,589 MiB with a 48 MiB budget and 1,150-1,280 MiB with the 24 MiB default (30 agents: 1,132
+MiB), every request stored once.
 bench/ingest.py (100 agents, 22,000 requests/s offered) still sustains about 20,600 requests/s with
 the 24 MiB default.
 
