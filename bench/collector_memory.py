@@ -1,15 +1,17 @@
 """Collector memory under many agents sending maximum-size batches at once.
 
 N agents (one connection each, in this process) say Hello and write `--batches` batches of about
-`--batch-mib` MiB each (request records of 128 chunks: the gRPC limit is 16 MiB) as fast as flow
-control lets them, all at the same moment. A thread samples the collector process's RSS every 20 ms.
+`--batch-mib` MiB each (request records of 128 chunks: the gRPC limit is 16 MiB) as fast as the
+collector lets them, all at the same moment: as the shipper does, each batch is offered and sent once
+the collector grants it (collector/budget.py); with `--no-offers`, as an agent older than that
+handshake, each batch is written at once and only gRPC flow control holds it back. A thread samples the collector process's RSS every 20 ms.
 After the last ack the collector stops and the stored requests are counted against those sent.
 
-Prints per N: peak and final collector RSS (MiB), seconds until the last ack, requests stored/sent.
+Prints per N: how batches were sent, peak and final collector RSS (MiB), seconds until the last ack, requests stored/sent.
 The deployment limits the collector's container to 2 GiB (deploy/): the peak must stay below it.
 
     .venv/bin/python bench/collector_memory.py [--agents 10,100] [--batches 2] [--batch-mib 10.9]
-                                               [--max-bytes-in-flight-mib 256]
+                                               [--max-bytes-in-flight-mib 256] [--no-offers]
 """
 
 from __future__ import annotations
@@ -38,24 +40,30 @@ from siliconbench.core.wire import pb  # noqa: E402
 BYTES_PER_REQUEST = 716  # one 128-chunk record as build_batches frames it (measured)
 
 
-async def agent(address: str, name: str, batches: list) -> None:
+async def agent(address: str, name: str, batches: list, offers: bool) -> None:
     async with grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 16 * 2**20)]) as channel:
         call = channel.stream_stream(STREAM_METHOD, request_serializer=None,
                                      response_deserializer=pb.CollectorMessage.FromString)()
         await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=name, node_name=name)).SerializeToString())
         acked = 0
+        grants: asyncio.Queue[int] = asyncio.Queue()
 
-        async def acks() -> None:
+        async def replies() -> None:
             nonlocal acked
             async for message in call:
                 if message.HasField("error"):
                     raise RuntimeError(f"{name}: {message.error.message}")
+                if message.HasField("grant"):
+                    grants.put_nowait(message.grant.seq)
                 acked += message.HasField("ack")
                 if acked == len(batches):
                     return
 
-        reading = asyncio.create_task(acks())
-        for _seq, data, _requests, _rows in batches:
+        reading = asyncio.create_task(replies())
+        for seq, data, _requests, _rows in batches:
+            if offers:
+                await call.write(pb.AgentMessage(offer=pb.Offer(seq=seq, bytes=len(data))).SerializeToString())
+                assert await grants.get() == seq
             await call.write(data)
         await reading
         await call.done_writing()
@@ -89,7 +97,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
             began = time.perf_counter()
 
             async def everyone() -> None:
-                await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load)
+                await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load, not args.no_offers)
                                        for a, load in enumerate(loads)))
 
             asyncio.run(everyone())
@@ -104,7 +112,8 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
                                  "--store", store], capture_output=True, text=True, cwd=REPO, check=True)
         count = int(stored.stdout.strip().splitlines()[1])
     sent = n_agents * args.batches * requests
-    print(f"| {n_agents} | {args.batches} x {size_mib:.1f} MiB | {idle / 2**20:,.0f} | {peak[0] / 2**20:,.0f} | "
+    admission = "sent unannounced" if args.no_offers else "offered, sent when granted"
+    print(f"| {n_agents} | {admission} | {args.batches} x {size_mib:.1f} MiB | {idle / 2**20:,.0f} | {peak[0] / 2**20:,.0f} | "
           f"{final / 2**20:,.0f} | {took:.1f} | {count:,} / {sent:,} |", flush=True)
 
 
@@ -114,9 +123,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=2)
     parser.add_argument("--batch-mib", type=float, default=10.9)
     parser.add_argument("--max-bytes-in-flight-mib", type=int, default=0, help="0: the collector's default")
+    parser.add_argument("--no-offers", action="store_true", help="send batches unannounced, as older agents do")
     args = parser.parse_args()
-    print("| agents | batches each | idle RSS MiB | peak RSS MiB | final RSS MiB | seconds | requests stored / sent |")
-    print("|---:|---|---:|---:|---:|---:|---|")
+    print("| agents | batches | batches each | idle RSS MiB | peak RSS MiB | final RSS MiB | seconds | requests stored / sent |")
+    print("|---:|---|---|---:|---:|---:|---:|---|")
     for n in (int(x) for x in args.agents.split(",")):
         measure(n, args)
 

@@ -8,13 +8,14 @@ rows of `device_samples`. After the measured window every agent waits for its la
 collector stops, and the rows in the store are counted against what was sent (zero loss).
 
 Prints, per N: sustained request records/s and device-sample rows/s (acknowledged within the window),
-p50/p99 ack latency (batch written -> its Ack), collector CPU (% of one core, chDB threads included)
+p50/p99 ack latency (batch offered -> its Ack; an agent offers each batch and sends it when granted), collector CPU (% of one core, chDB threads included)
 and the loss check (requests and sample rows lost, duplicated request ids, and how far the
 materialized view's per-step digests are from the stored requests). Targets (2 cores, 100 agents):
 >= 20,000 request records/s and >= 100,000 device samples/s sustained, zero loss.
 
     .venv/bin/python bench/ingest.py [--agents 1,10,100] [--seconds 10] [--requests-per-s 22000]
                                      [--sample-rows-per-s 110000] [--batch-period-s 1.0] [--store-threads 4]
+                                     [--max-bytes-in-flight-mib 24]
 """
 
 from __future__ import annotations
@@ -86,10 +87,14 @@ async def run_agent(address: str, agent: str, load: AgentLoad, period_s: float, 
         await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=agent, node_name=agent)).SerializeToString())
         sent_at: dict[int, float] = {}
         sizes = {seq: (req, rows) for seq, _, req, rows in load.batches}
+        grants: asyncio.Queue[int] = asyncio.Queue()
 
         async def reader() -> None:
             async for message in call:
                 now = time.perf_counter()
+                if message.HasField("grant"):
+                    grants.put_nowait(message.grant.seq)
+                    continue
                 if message.HasField("error"):
                     load.errors += 1
                     continue
@@ -108,6 +113,9 @@ async def run_agent(address: str, agent: str, load: AgentLoad, period_s: float, 
             if delay > 0:
                 await asyncio.sleep(delay)
             sent_at[seq] = time.perf_counter()
+            # offered, then sent once granted, as the shipper does (collector/budget.py)
+            await call.write(pb.AgentMessage(offer=pb.Offer(seq=seq, bytes=len(data))).SerializeToString())
+            assert await grants.get() == seq
             await call.write(data)
         await task
         await call.done_writing()
@@ -128,7 +136,8 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
         store, port = f"chdb://{tmp}/store", free_port()
         collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", f"127.0.0.1:{port}",
-                                      "--store", store, "--store-threads", str(args.store_threads)], cwd=REPO,
+                                      "--store", store, "--store-threads", str(args.store_threads),
+                                      "--max-bytes-in-flight-mib", str(args.max_bytes_in_flight_mib)], cwd=REPO,
                                      stderr=open(Path(tmp) / "collector.log", "w"))
         try:
             wait_for_collector(f"127.0.0.1:{port}", collector)
@@ -182,6 +191,7 @@ def main() -> None:
     parser.add_argument("--sample-rows-per-s", type=float, default=110_000, help="offered load, all agents together")
     parser.add_argument("--batch-period-s", type=float, default=1.0, help="each agent sends one batch per period")
     parser.add_argument("--store-threads", type=int, default=4)
+    parser.add_argument("--max-bytes-in-flight-mib", type=int, default=24, help="the collector's byte budget")
     args = parser.parse_args()
     results = [measure(int(n), args) for n in args.agents.split(",")]
     print(f"\noffered: {args.requests_per_s:,.0f} request records/s + {args.sample_rows_per_s:,.0f} device-sample "

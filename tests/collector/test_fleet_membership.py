@@ -1,14 +1,17 @@
 """Fleet membership across stream-age reconnects, in process over loopback: a member whose stream
 ends at its maximum age and reconnects stays a member with its state (status, run state and cancel
-follow it), only an agent that was not a member at the start is late, and an ended run leaves memory."""
+follow it), only an agent that was not a member at the start is late, and an ended run leaves memory, as does
+one whose members fell silent without ending it."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
 
+from siliconbench.collector import fleet
 from siliconbench.collector.fleet import LATE
 from siliconbench.collector.server import ServerOptions, build_server
 from siliconbench.core.rpc import pb_grpc
@@ -120,3 +123,41 @@ async def test_a_run_every_member_finished_leaves_memory(served, unique_id):
     assert run_id not in service.fleet.active()
     for channel, _ in streams:
         await channel.close()
+
+
+class ShiftedClock:
+    """The time module, with time_ns moved `shift_ns` ahead."""
+
+    def __init__(self) -> None:
+        self.shift_ns = 0
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+    def time_ns(self) -> int:
+        return time.time_ns() + self.shift_ns
+
+
+async def test_a_run_whose_member_died_without_a_final_word_leaves_memory_once_silent(served, unique_id, monkeypatch):
+    service, port, control = served
+    clock = ShiftedClock()
+    monkeypatch.setattr(fleet, "time", clock)
+    scenario, silent_ns = f"D{unique_id}", fleet.FORGET_SILENT_RUN_NS
+    agents = [f"agent-{i}-{unique_id}" for i in range(2)]
+    (talking_channel, talking), (dead_channel, _) = [await connect(port, agent, scenario) for agent in agents]
+    for agent in agents:
+        await connected(control, agent)
+    run_id = (await control.StartRun(pb.StartRunRequest(plan_json="{}", selector={"scenario": scenario},
+                                                        min_agents=2))).run_id
+    await dead_channel.close()  # dies running, without a final state
+    clock.shift_ns = silent_ns // 2
+    await talking.write(progress(run_id, pb.RUN_STATE_RUNNING, 1))
+    await status_when(control, run_id, lambda nodes: nodes[agents[0]].progress.step == 1)
+    clock.shift_ns = silent_ns * 6 // 5  # long past the start, but a member spoke lately
+    assert run_id in service.fleet.active()
+    await talking.write(progress(run_id, pb.RUN_STATE_FINISHED, 9))
+    await status_when(control, run_id, lambda nodes: nodes[agents[0]].progress.state == pb.RUN_STATE_FINISHED)
+    assert run_id in service.fleet.active()  # the dead member never said it ended
+    clock.shift_ns = silent_ns * 8 // 5
+    assert run_id not in service.fleet.active()
+    await talking_channel.close()

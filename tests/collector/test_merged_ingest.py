@@ -5,6 +5,7 @@ while the original is still being written — and one bad batch in a group fails
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
 import pytest
@@ -133,10 +134,11 @@ class RefusingClient:
     def __getattr__(self, name: str):
         return getattr(self._client, name)
 
-    def raw_insert(self, table, column_names, data, **kwargs):
-        if table.endswith("`requests`") and b"poison" in bytes(data):
+    def raw_insert(self, table, column_names, block, **kwargs):
+        data = block.read()  # the store hands the Arrow block over as a file
+        if table.endswith("`requests`") and b"poison" in data:
             raise DatabaseError("Code: 53. DB::Exception: Type mismatch (injected)")
-        return self._client.raw_insert(table, column_names, data, **kwargs)
+        return self._client.raw_insert(table, column_names, io.BytesIO(data), **kwargs)
 
 
 async def test_a_batch_the_store_refuses_inside_a_merged_insert_fails_alone(store, inserter, monkeypatch, unique_id):

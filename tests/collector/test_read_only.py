@@ -1,5 +1,5 @@
 """Nothing the operator reads with can change the data: `sql` is read-only unless --write, and a
-report makes no write at all (the shipped prices are loaded by `serve` and `prices import`)."""
+report or a listing makes no write at all (the shipped prices are loaded by `serve` and `prices import`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import pytest
 
 from siliconbench.collector.adhoc import run_query
 from siliconbench.collector.errors import StoreRefused
+from siliconbench.collector.prices import default_file
 from siliconbench.collector.reports import Options, build_report
 from siliconbench.collector.rollups import Selection
 from tests.collector import rows
+from tests.collector.test_report_cli import cli
 
 
 def requests_of(store, run_id: str) -> int:
@@ -61,3 +63,14 @@ def test_a_report_with_costs_makes_no_write(store, unique_id, monkeypatch):
         monkeypatch.setattr(store, method, no_write)
     report = build_report(store, Selection(runs=(run_id,)), Options())
     assert [c.price is not None for c in report.costs] == [True]
+
+
+def test_prices_list_reads_and_leaves_an_empty_price_table_empty(tmp_path):
+    store = f"chdb://{tmp_path}/data"
+    listed = cli("prices", "list", "--store", store)
+    assert listed.returncode == 0 and "serve` or `prices import FILE` loads" in listed.stderr
+    assert listed.stdout.splitlines()[1:] == []
+    counted = cli("sql", "SELECT count() FROM siliconbench.prices", "--store", store)
+    assert counted.stdout.splitlines()[1:] == ["0"]
+    assert cli("prices", "import", str(default_file()), "--store", store).returncode == 0
+    assert len(cli("prices", "list", "--store", store).stdout.splitlines()) > 1

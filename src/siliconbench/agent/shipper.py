@@ -10,6 +10,11 @@ batch_id) of a replay are the ones first sent, nothing is stored twice. A stream
 cleanly (it does so at its maximum stream age, to spread agents over replicas) is reopened at once
 on a new connection; the back-off restarts from its first step after any stream that was acknowledged.
 
+A collector that admits batches by credit (it says so when it accepts the stream) is sent each batch
+only after it granted room for it: the shipper offers the batch (seq and size), waits for the grant,
+then writes it, so a busy collector holds no batch it cannot yet decode, and the rest wait in the
+spool. Progress reports still go out while a batch waits for its grant.
+
 No batch can hold up the ones behind it. A sealed batch stays under the transport limit (`MAX_BATCH_BYTES`:
 the open batch is sealed before an item would push it over). A batch the collector refuses as invalid, or
 one too large to send (left by an older agent), is split in two halves, each a new spooled batch whose id
@@ -57,7 +62,7 @@ from google.protobuf.message import Message
 
 from siliconbench.agent.errors import DeliveryIncomplete, SpoolCorrupt
 from siliconbench.agent.spool import Entry, Spool
-from siliconbench.core.wire import pb
+from siliconbench.core.wire import GRANTS_METADATA, pb
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +122,8 @@ class Shipper:
         self._unstored_bytes = 0
         self._stored = asyncio.Event()       # every sealed batch is in the spool
         self._new = asyncio.Event()
+        self._new_progress = asyncio.Event()
+        self._grant: tuple[int, asyncio.Future] | None = None  # the offered batch's seq, and its grant to come
         self._acked_on_stream = False  # the current stream acknowledged a batch: the collector was working
         self._drained = asyncio.Event()
         self._room = asyncio.Event()
@@ -172,6 +179,7 @@ class Shipper:
         self._progress[progress.run_id] = (self._progress_version,
                                            pb.AgentMessage(progress=progress).SerializeToString())
         self._new.set()
+        self._new_progress.set()
 
     def _add(self, tag: bytes, item: Message) -> None:
         field = _delimited(tag, item.SerializeToString())
@@ -351,9 +359,9 @@ class Shipper:
             stream: grpc.aio.StreamStreamMultiCallable[bytes, pb.CollectorMessage] = channel.stream_stream(
                 STREAM_METHOD, request_serializer=None, response_deserializer=pb.CollectorMessage.FromString)
             call = stream(metadata=self._metadata)
-            await _accepted(call)
+            grants = await _accepted(call)
             await call.write(self._hello_bytes)
-            writer = asyncio.create_task(self._write_pending(call, replaying))
+            writer = asyncio.create_task(self._write_pending(call, replaying, grants))
             try:
                 async for message in call:
                     self._on_reply(message)
@@ -362,7 +370,7 @@ class Shipper:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
 
-    async def _write_pending(self, call: grpc.aio.StreamStreamCall, replaying: bool) -> None:
+    async def _write_pending(self, call: grpc.aio.StreamStreamCall, replaying: bool, grants: bool) -> None:
         if replaying and self.spool.entries:
             log.info("collector %s: stream open again; replaying %d spooled batches in order",
                      self._address, self.pending)
@@ -370,10 +378,7 @@ class Shipper:
         progress_sent = 0  # likewise for progress versions
         while True:
             self._new.clear()
-            for version, message in sorted(self._progress.values()):
-                if version > progress_sent:
-                    await call.write(message)
-                    progress_sent = version
+            progress_sent = await self._write_progress(call, progress_sent)
             for entry in [e for s, e in self.spool.entries.items() if s > sent and s not in self._splitting]:
                 try:
                     message = await asyncio.wrap_future(self._io.submit(self._message, entry))
@@ -386,8 +391,31 @@ class Shipper:
                     self._split(entry.seq, f"it is {len(message)} bytes, over the {MAX_MESSAGE_BYTES} byte "
                                            "message limit")
                     continue
+                if grants:
+                    progress_sent = await self._offer(call, entry.seq, len(message), progress_sent)
                 await call.write(message)
             await self._new.wait()
+
+    async def _write_progress(self, call: grpc.aio.StreamStreamCall, sent: int) -> int:
+        """Write the progress reports newer than version `sent`; returns the newest version written."""
+        self._new_progress.clear()
+        for version, message in sorted(self._progress.values()):
+            if version > sent:
+                await call.write(message)
+                sent = version
+        return sent
+
+    async def _offer(self, call: grpc.aio.StreamStreamCall, seq: int, size: int, progress_sent: int) -> int:
+        """Offer batch `seq` and return once the collector granted it, writing progress reports meanwhile."""
+        granted = asyncio.get_running_loop().create_future()
+        self._grant = (seq, granted)
+        await call.write(pb.AgentMessage(offer=pb.Offer(seq=seq, bytes=size)).SerializeToString())
+        while not granted.done():
+            progress = asyncio.ensure_future(self._new_progress.wait())
+            await asyncio.wait((granted, progress), return_when=asyncio.FIRST_COMPLETED)
+            progress.cancel()
+            progress_sent = await self._write_progress(call, progress_sent)
+        return progress_sent
 
     def _message(self, entry: Entry) -> bytes:
         """On the spool thread: the AgentMessage{batch} of a spooled batch, framed without parsing it."""
@@ -395,6 +423,10 @@ class Shipper:
 
     def _on_reply(self, message: pb.CollectorMessage) -> None:
         kind = message.WhichOneof("kind")
+        if kind == "grant":
+            if self._grant is not None and self._grant[0] == message.grant.seq and not self._grant[1].done():
+                self._grant[1].set_result(None)
+            return
         if kind == "ack":
             self._acked_on_stream = True
             self.stored += self._requests_of.pop(message.ack.seq, 0)
@@ -477,20 +509,22 @@ class Shipper:
             self._drained.clear()
 
 
-async def _accepted(call: grpc.aio.StreamStreamCall) -> None:
+async def _accepted(call: grpc.aio.StreamStreamCall) -> bool:
     """Wait until the collector has accepted the stream (it sends its initial metadata once the token
     passed), or refused it: then raise its status. Writing before that could race a refusal, and gRPC aio
     reports a write into an aborted call as INTERNAL, losing the reason (grpc/grpc#36066). A collector that
-    sends no early metadata (one older than this handshake) is written to after ACCEPT_WAIT_S."""
+    sends no early metadata (one older than this handshake) is written to after ACCEPT_WAIT_S. Returns
+    whether the collector admits batches by credit (offer, grant, batch)."""
     try:
-        await asyncio.wait_for(asyncio.shield(call.initial_metadata()), ACCEPT_WAIT_S)
+        metadata = await asyncio.wait_for(asyncio.shield(call.initial_metadata()), ACCEPT_WAIT_S)
     except asyncio.TimeoutError:
-        return
+        return False
     if call.done():  # refused, or ended before it began: writing now would raise, so say why and retry
         code = await call.code()
         raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE if code == grpc.StatusCode.OK else code,
                                    await call.initial_metadata(), await call.trailing_metadata(),
                                    details=await call.details() or "the collector ended the stream before it began")
+    return GRANTS_METADATA in tuple(metadata)
 
 
 def _explain(exc: grpc.aio.AioRpcError) -> str:

@@ -46,7 +46,7 @@ def serve(
     tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
     store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
-    max_bytes_in_flight_mib: Annotated[int, typer.Option(help="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 48,
+    max_bytes_in_flight_mib: Annotated[int, typer.Option(help="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
     from siliconbench.collector.serving import run_collector
@@ -175,15 +175,16 @@ def prices_import(
 
 @prices_app.command("list")
 def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
-    """Print the price table (the shipped default is loaded when it is empty)."""
-    from siliconbench.collector.prices import ensure_prices, list_prices
+    """Print the price table. Reads only: `serve` and `prices import` load the shipped default into an empty table."""
+    from siliconbench.collector.prices import list_prices
 
     try:
-        opened = Store.open(store, password)
-        ensure_prices(opened)
-        rows = list_prices(opened)
+        rows = list_prices(Store.open(store, password))
     except CollectorError as exc:
         raise _fail(exc) from None
+    if not rows:
+        typer.echo("the price table is empty: `serve` or `prices import FILE` loads the shipped default prices",
+                   err=True)
     typer.echo("instance_type\tregion\tkind\tusd_per_hour\tcurrency\tas_of\tconfidence\tsource")
     for row in rows:
         typer.echo("\t".join(str(v) for v in row))

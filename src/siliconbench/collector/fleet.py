@@ -52,6 +52,9 @@ START_GRACE_NS = 30 * 10**9
 # A running member sends progress every 5 s (siliconbench.agent.fleet.HEARTBEAT_S); one silent this long has dropped
 # out (down, or cut off from every collector). Its next word, even much later, restores its real state.
 SILENT_GRACE_NS = 30 * 10**9
+# A run none of whose members has said anything this long (after its start) leaves memory: a member that died
+# without a final word would otherwise keep it there forever. Its record stays in the store, status reads it.
+FORGET_SILENT_RUN_NS = 600 * 10**9
 
 
 @dataclass
@@ -68,6 +71,7 @@ class ActiveRun:
     start_at: int
     members: frozenset[str]
     running: set[str]  # members that have not reported finished, cancelled or failed
+    heard_ns: int = 0   # when a member last reported progress
 
 
 def matches(hello: pb.Hello, selector: dict[str, str]) -> bool:
@@ -97,6 +101,7 @@ class Fleet:
         replica shares, does not list it as a member either (it may have started through another)."""
         link = AgentLink(hello)
         self._links[hello.agent_id] = link
+        self._forget_silent()
         for run_id, run in self._active.items():
             if hello.agent_id not in run.members and matches(hello, run.selector) and time.time_ns() > run.start_at:
                 task = asyncio.get_running_loop().create_task(self._record_late(run_id, hello, run))
@@ -126,6 +131,8 @@ class Fleet:
             log.info("agent %s: run %s %s%s", agent_id, progress.run_id, state,
                      f" ({progress.detail})" if progress.detail else "")
             self._ended(progress.run_id, agent_id)
+        elif (run := self._active.get(progress.run_id)) is not None:
+            run.heard_ns = time.time_ns()
         row = RUN_PROGRESS.row(
             run_id=progress.run_id[:256], agent_id=agent_id, state=state, step=progress.step,
             steps_total=progress.steps_total, requests_done=progress.requests_done,
@@ -137,6 +144,7 @@ class Fleet:
         return [link for link in self._links.values() if matches(link.hello, selector)]
 
     async def start(self, plan_json: str, selector: dict[str, str], run_id: str, start_at: int) -> list[str]:
+        self._forget_silent()
         links = self.matching(selector)
         if not links:
             return []
@@ -174,8 +182,19 @@ class Fleet:
             log.info("run %s: every member has ended it", run_id)
 
     def active(self) -> list[str]:
-        """The runs this collector started that some member has not ended yet."""
+        """The runs this collector started that some member has not ended yet (and has spoken of lately)."""
+        self._forget_silent()
         return list(self._active)
+
+    def _forget_silent(self) -> None:
+        """Let go of the runs silent past FORGET_SILENT_RUN_NS (at every attach, start and listing, so the
+        runs held are at most those started or heard of within that time)."""
+        now = time.time_ns()
+        for run_id, run in list(self._active.items()):
+            if now - max(run.start_at, run.heard_ns) > FORGET_SILENT_RUN_NS:
+                del self._active[run_id]
+                log.warning("run %s: no word from %s for %.0f s; forgotten here (its record stays in the store)",
+                            run_id, ", ".join(sorted(run.running)), FORGET_SILENT_RUN_NS / 1e9)
 
     def members(self, run_id: str) -> list[str]:
         rows = self._store.query("SELECT agent_id FROM {db}.run_nodes FINAL WHERE run_id = {r:String} AND role = 'member'",

@@ -38,7 +38,7 @@ class ServeConfig:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None             # agents must present a certificate it signed (mTLS)
     store_threads: Annotated[Int, Field(ge=1)] = 4
-    max_bytes_in_flight_mib: Annotated[Int, Field(ge=1)] = 48  # batches decoded or stored at once (collector/budget.py)
+    max_bytes_in_flight_mib: Annotated[Int, Field(ge=1)] = 24  # batches decoded or stored at once (collector/budget.py)
 
     @model_validator(mode="after")
     def _tls(self) -> ServeConfig:

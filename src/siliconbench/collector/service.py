@@ -8,9 +8,10 @@ insert per table from a bounded number of writer threads, however many agents ar
 leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
 that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
 so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
-keep spooling. Across streams, batches being parsed or stored hold their wire size from one global
-budget (collector/budget.py): over it, streams wait without reading more, so decoded batches do not
-grow with the number of agents sending at once (each waiting stream holds its one received message).
+keep spooling. Across streams, batches hold their wire size from one global budget from before they
+are received until they are stored (collector/budget.py): an agent offers each batch and sends it once
+granted, so the batches received, decoded and being stored do not grow with the number of agents sending
+at once, and a stream waiting for its grant holds a few bytes.
 With a maximum stream age, a stream past it stops reading, acknowledges what it took and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
 the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
 being inserted, and its replay to another replica could then be stored twice.
@@ -30,22 +31,20 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import TokenFile
-from siliconbench.collector.budget import ByteBudget
+from siliconbench.collector.budget import Admission, ByteBudget
 from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
-from siliconbench.core.wire import pb
+from siliconbench.core.wire import GRANTS_METADATA, pb
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
-# Wire bytes of batches decoded or being stored at once, across all streams (collector/budget.py): about
-# four 10.9 MiB batches. Measured peak RSS with full batches from every agent at once (bench/collector_memory.py):
-# 30 agents 1.6 GiB (4.4 GiB before the budget); 100 agents 3.0 GiB (2.6 GiB at 24 MiB), most of it the
-# one message each waiting stream holds: not yet within a 2 GiB limit at 100 agents.
-DEFAULT_BYTES_IN_FLIGHT = 48 * 2**20
+# Wire bytes of batches received, decoded or being stored at once, across all streams (collector/budget.py):
+# about two 10.9 MiB batches, the measured peaks are in collector/budget.py.
+DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
 
 
 class TelemetryService:
@@ -87,8 +86,8 @@ class TelemetryService:
                                 "collector's tokens file")
         # Accepted: say so before reading. The agent waits for this before it writes, so a refusal above
         # reaches it as its status instead of a write racing the abort (gRPC aio then reports INTERNAL and
-        # loses the reason, grpc/grpc#36066).
-        await context.send_initial_metadata(())
+        # loses the reason, grpc/grpc#36066). The metadata says that batches are offered before they are sent.
+        await context.send_initial_metadata((GRANTS_METADATA,))
         first = await anext(aiter(request_iterator), None)
         if first is None:
             return
@@ -138,12 +137,13 @@ class TelemetryService:
         """Parses the next message while the previous batch is being stored, never more (so a slow
         store slows the acks: backpressure); replies go to `out`, then a None for the end."""
         storing: asyncio.Task | None = None
+        admission = Admission(self.budget)
         messages = aiter(request_iterator)
         ends_at = (time.monotonic() + self._max_stream_age_s * random.uniform(0.9, 1.1)
                    if self._max_stream_age_s > 0 else None)
         try:
             while (raw := await self._next_message(agent, messages, ends_at)) is not None:
-                cost = await self.budget.acquire(len(raw))  # wait here, reading nothing more, while it is spent
+                cost = await admission.charge(raw)
                 try:
                     item = await self._parse(agent, raw)
                 except BaseException:
@@ -158,13 +158,17 @@ class TelemetryService:
                     storing.add_done_callback(functools.partial(self._give_back, cost))
                     continue
                 self.budget.release(cost)
-                if isinstance(item, pb.RunProgress):
+                if isinstance(item, pb.Offer):
+                    await admission.grant(item.bytes)  # wait here, reading nothing more, while the budget is spent
+                    out.put_nowait(pb.CollectorMessage(grant=pb.Grant(seq=item.seq)))
+                elif isinstance(item, pb.RunProgress):
                     await self.fleet.on_progress(agent, item)
                 else:
                     out.put_nowait(item)
             if storing is not None:
                 await storing
         finally:
+            admission.withdraw()
             if storing is not None:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
@@ -194,8 +198,8 @@ class TelemetryService:
                      "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
         return None
 
-    async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.CollectorMessage:
-        """The checked batch (or progress report), or the typed error to reply."""
+    async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.Offer | pb.CollectorMessage:
+        """The checked batch (or progress report, or offer), or the typed error to reply."""
         try:
             return await self._run(self.parse, agent, raw)
         except InvalidBatch as exc:
@@ -217,18 +221,21 @@ class TelemetryService:
         out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
 
     @staticmethod
-    def parse(agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress:
-        """On a pool thread: parse, check and convert one message; a RunProgress (not acknowledged)
-        is returned as is, for the fleet. Raises InvalidBatch with the code and seq to reply."""
+    def parse(agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.Offer:
+        """On a pool thread: parse, check and convert one message; a RunProgress (not acknowledged, for
+        the fleet) or an Offer is returned as is. Raises InvalidBatch with the code and seq to reply."""
         message = pb.AgentMessage()
         try:
             message.ParseFromString(raw)
         except DecodeError:
             raise _invalid(0, pb.ERROR_CODE_PROTOCOL, f"a message of {len(raw)} bytes is not an AgentMessage") from None
-        if message.WhichOneof("kind") == "progress":
+        kind = message.WhichOneof("kind")
+        if kind == "progress":
             return message.progress
-        if message.WhichOneof("kind") != "batch":
-            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, "only Batch messages may follow Hello")
+        if kind == "offer":
+            return message.offer
+        if kind != "batch":
+            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, "only Offer, Batch and RunProgress messages may follow Hello")
         batch = message.batch
         try:
             tables = tables_of(batch, agent)

@@ -167,8 +167,11 @@ class Store:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, columns.schema) as writer:
             writer.write_table(columns)
+        # Handed over as a file: given the Arrow buffer itself, the driver copies it whole into Python bytes
+        # (chDB) or joins it to the query text (HTTP), one more copy of the block while it is inserted.
+        block = pa.BufferReader(sink.getvalue())
         with self.mapped_errors():
-            self.client().raw_insert(f"`{self.location.database}`.`{table}`", columns.schema.names, sink.getvalue(),
+            self.client().raw_insert(f"`{self.location.database}`.`{table}`", columns.schema.names, block,
                                      fmt="ArrowStream",
                                      settings={"insert_deduplication_token": dedup_token,
                                                "deduplicate_blocks_in_dependent_materialized_views": 1})

@@ -9,4 +9,7 @@ from __future__ import annotations
 
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
-__all__ = ["pb"]
+__all__ = ["GRANTS_METADATA", "pb"]
+
+# In a collector's initial metadata: it admits batches by credit (Offer, then Grant, then Batch; see the .proto).
+GRANTS_METADATA = ("siliconbench-flow", "grants")

@@ -43,24 +43,28 @@ ERROR_CODE_UNAVAILABLE: ErrorCode
 ERROR_CODE_PROTOCOL: ErrorCode
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "batch", "progress")
+    __slots__ = ("hello", "batch", "progress", "offer")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    OFFER_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     batch: Batch
     progress: RunProgress
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ...) -> None: ...
+    offer: Offer
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ...) -> None: ...
 
 class CollectorMessage(_message.Message):
-    __slots__ = ("ack", "error", "command")
+    __slots__ = ("ack", "error", "command", "grant")
     ACK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
     ack: Ack
     error: Error
     command: Command
-    def __init__(self, ack: _Optional[_Union[Ack, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ...) -> None: ...
+    grant: Grant
+    def __init__(self, ack: _Optional[_Union[Ack, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., command: _Optional[_Union[Command, _Mapping]] = ..., grant: _Optional[_Union[Grant, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("agent_id", "node_name", "instance_type", "accelerator_kind", "accelerator_count", "accelerator_model", "agent_version", "driver_version", "scenario")
@@ -83,6 +87,20 @@ class Hello(_message.Message):
     driver_version: str
     scenario: str
     def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., accelerator_kind: _Optional[str] = ..., accelerator_count: _Optional[int] = ..., accelerator_model: _Optional[str] = ..., agent_version: _Optional[str] = ..., driver_version: _Optional[str] = ..., scenario: _Optional[str] = ...) -> None: ...
+
+class Offer(_message.Message):
+    __slots__ = ("seq", "bytes")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    bytes: int
+    def __init__(self, seq: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("seq", "batch_id", "runs", "steps", "requests", "samples", "server_metrics")
