@@ -308,11 +308,10 @@ UNEXPECTED_CACHE_HITS = 0.10
 
 
 def _cache_findings(s: Series, figures: Figures) -> list[Finding]:
-    """A warning where the prefix cache served prompts the workload meant to be unique (token-id
-    prompts without shared_prompts); text and dataset prompts repeat by design, so they get none."""
+    """A warning where the prefix cache served prompts the workload meant to be unique (synthetic prompts
+    without shared_prompts); dataset and shared prompts repeat by design, so they get none."""
     plan = plan_of(s.config_json)
-    if plan is None or plan.shared_prompts or plan.dataset or not (plan.token_id_prompts and plan.endpoint ==
-                                                                     "completions"):
+    if plan is None or plan.shared_prompts or plan.dataset:
         return []
     out = []
     for p in figures.points_of(s):
