@@ -70,3 +70,18 @@ def test_a_step_whose_rate_was_never_recorded_is_checked_without_dividing_by_zer
     assert checks_of(concurrency=0, mode="open", rate_rps=0.0, rps=4.0, e2e_mean_ms=100, output_tps=40,
                      tpot_mean_ms=8.0, mean_in_flight=0.4, sent_rps=4.0) == set()
     assert checks_of(concurrency=0, rps=4.0, e2e_mean_ms=100, output_tps=40, tpot_mean_ms=8.0) == set()
+
+
+def test_littles_law_reads_the_steady_figures_where_the_step_has_them():
+    # 16 streams of 100 ms: 160 req/s while all are in flight; a long drain pulls the whole step to 100 req/s
+    whole = dict(concurrency=16, rps=100.0, e2e_mean_ms=100, output_tps=700, tpot_mean_ms=10.0)
+    assert "Little's law" in checks_of(**whole)
+    assert "Little's law" not in checks_of(**whole, steady_rps=160.0, steady_output_tps=1120)
+
+
+def test_the_token_bound_reads_the_steady_output_rate():
+    # 1 stream at 10 ms per token delivers at most 100 tok/s: a steady 150 tok/s cannot be
+    found = check_point(PointFigures(subject="A", concurrency=1, output_tps=90, tpot_mean_ms=10.0, steady_rps=1.0,
+                                     steady_output_tps=150))
+    assert {f.message for f in found if f.check == "tok/s at concurrency 1 vs 1/TPOT"} == {
+        "steady 150 tok/s at concurrency 1, but 1 ÷ 10 ms = 100 tok/s is the most one stream can deliver"}
