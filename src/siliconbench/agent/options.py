@@ -91,7 +91,7 @@ PLAN_FLAGS = [
     _planflag("seed", int, "Seed of Poisson arrivals and of the synthetic prompts' openings (with --shared-prompts, the same seed sends the same prompts)."),
     _planflag("shared_prompts", bool, "Send the same synthetic prompts (token ids, text or chat) in every run with the same --seed (measures the prefix cache); default: unique per run and request. Dataset prompts are always sent as they are."),
     flag("text_prompts", Annotated[bool, typer.Option("--text-prompts", help="completions: send calibrated text, not token ids.")], False),
-    _planflag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones."),
+    _planflag("dataset", str, "JSONL of prompts ({\"prompt\": ...} or {\"messages\": [...]}) instead of synthetic ones, sent as they are in every run."),
     _planflag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
     _planflag("dataset_max_tokens", int, "Keep dataset prompts of at most this many tokens (0: any)."),
     _planflag("repetitions", int, "How often the whole sweep runs."),
