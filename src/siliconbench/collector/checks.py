@@ -23,6 +23,10 @@ SERVER_TOKENS_TOLERANCE = 0.02
 SERVER_TTFT_SLACK_MS = 20.0   # client mean TTFT may exceed the server's by this, or by
 SERVER_TTFT_SHARE = 0.25      # this share of the server's, whichever is more
 COST_TOLERANCE = 0.05
+# The checks read a closed step's steady figure once its steady part spans this many mean E2Es: a shorter
+# one is a single round, whose streams prefill together and which ends at its fastest request, so its
+# rate reads low (by up to 12 % in the reference scenarios, 8 requests at concurrency 8).
+STEADY_LIFETIMES = 2.0
 
 # Which table a check's finding belongs to.
 TTFT, ITL, THROUGHPUT, SCALING, COST = "ttft", "itl", "throughput", "scaling", "cost"
@@ -61,7 +65,7 @@ class PointFigures:
     output_tps: float | None = None       # over the whole step
     rps: float | None = None
     steady_output_tps: float | None = None  # closed loop: over the step's steady part (STEP_STEADY)
-    steady_rps: float | None = None
+    steady_s: float | None = None           # that part's length
     e2e_mean_ms: float | None = None
     tpot_mean_ms: float | None = None
     itl_token_mean_ms: float | None = None
@@ -118,12 +122,18 @@ def _in_flight(p: PointFigures) -> tuple[float, str] | None:
     return None
 
 
-def _throughput(p: PointFigures) -> tuple[float | None, float | None, str]:
-    """(output tok/s, req/s, over what) for the checks: over the steady part where the step has one (closed
-    loop: all streams in flight, the state Little's law and the token bound describe), else the whole step."""
-    if _known(p.steady_output_tps) and _known(p.steady_rps):
-        return p.steady_output_tps, p.steady_rps, "steady "
-    return p.output_tps, p.rps, ""
+def _steady_tps(p: PointFigures) -> float | None:
+    """The steady output tok/s where it fits the checks: a closed step's steady part (all streams in flight,
+    the state Little's law and the token bound describe) of at least STEADY_LIFETIMES mean E2Es."""
+    if not (_known(p.steady_output_tps) and _known(p.steady_s) and _known(p.e2e_mean_ms)):
+        return None
+    return p.steady_output_tps if p.steady_s >= STEADY_LIFETIMES * p.e2e_mean_ms / 1e3 else None
+
+
+def _output_tps(p: PointFigures) -> tuple[float | None, str]:
+    """(output tok/s, over what) for the checks: steady where it fits (`_steady_tps`), else the whole step."""
+    steady = _steady_tps(p)
+    return (steady, "steady ") if steady is not None else (p.output_tps, "")
 
 
 def _tolerance(p: PointFigures) -> float:
@@ -135,18 +145,32 @@ def _tolerance(p: PointFigures) -> float:
 
 
 def littles_law(p: PointFigures) -> list[Finding]:
-    """Requests: L = λW, so req/s ≈ the rate `_expected_rps` gives. Tokens: each stream yields at most
-    one token per per-token latency, so output tok/s ≤ streams in flight ÷ TPOT (or per-token ITL). Both
-    read the steady figures where the step has them (`_throughput`)."""
+    """Requests: L = λW, so req/s ≈ the rate `_expected_rps` gives; over a closed step's steady part in
+    tokens: each of the C streams yields a request's output tokens per mean E2E, so steady output tok/s ≈
+    that rate × output tokens per request (tokens arrive all along the part, while the streams complete in
+    bursts that a count of requests over a part a round or two long gets wrong by up to C; where it fits,
+    `_steady_tps`). Tokens: each
+    stream yields at most one token per per-token latency, so output tok/s (steady where known) ≤ streams
+    in flight ÷ TPOT (or per-token ITL)."""
     out = []
     expected = _expected_rps(p)
-    tps, rps, over = _throughput(p)
-    if _known(rps) and expected is not None and expected[0] > 0:
-        deviation = rps / expected[0] - 1
+    per_request = p.output_tps / p.rps if _known(p.output_tps) and _known(p.rps) and p.rps > 0 else None
+    steady = _steady_tps(p)
+    if expected is not None and expected[0] > 0 and per_request and steady is not None:
+        wanted = expected[0] * per_request
+        deviation = steady / wanted - 1
         if abs(deviation) > _tolerance(p):
             out.append(Finding("Little's law", p.subject, p.at, THROUGHPUT,
-                               f"measured {over}{rps:,.2f} req/s vs {expected[1]} = {expected[0]:,.2f} req/s "
+                               f"steady {steady:,.0f} output tok/s vs {expected[1]} × "
+                               f"{per_request:,.1f} output tokens per request = {wanted:,.0f} tok/s "
                                f"({_pct(deviation)})"))
+    elif _known(p.rps) and expected is not None and expected[0] > 0:
+        deviation = p.rps / expected[0] - 1
+        if abs(deviation) > _tolerance(p):
+            out.append(Finding("Little's law", p.subject, p.at, THROUGHPUT,
+                               f"measured {p.rps:,.2f} req/s vs {expected[1]} = {expected[0]:,.2f} req/s "
+                               f"({_pct(deviation)})"))
+    tps, over = _output_tps(p)
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "per-token ITL"
     streams = _in_flight(p)
@@ -209,7 +233,7 @@ def concurrency_one(p: PointFigures) -> list[Finding]:
         return []
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "ITL"
-    tps, _, over = _throughput(p)
+    tps, over = _output_tps(p)
     if not (_known(tps) and _known(per_token)) or per_token <= 0:
         return []
     bound = 1e3 / per_token

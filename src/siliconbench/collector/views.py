@@ -13,8 +13,8 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
               (Little's L; a closed step at concurrency C reads C only if it ran at full concurrency throughout)
   output_tps  sum(output_tokens) / wall_s; total_tps (prompt + output) / wall_s; rps ok requests / wall_s
   steady_*    closed loop, over the step's steady part (all C streams in flight, STEP_STEADY): steady_s its
-              length, steady_output_tps output tokens that arrived in it / steady_s, steady_rps successful
-              requests that ended in it / steady_s; full_concurrency_share the share of wall_s at C in flight
+              length, steady_output_tps output tokens that arrived in it / steady_s; full_concurrency_share
+              the share of wall_s at C in flight
   goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
 
 The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written once, in
@@ -162,9 +162,10 @@ SETTINGS join_use_nulls = 1
 # part runs from the first instant all C are in flight (the C-th send) to the last (the first end the
 # step does not replace): a closed loop's re-send dips below C for microseconds inside it, its ramp and
 # drain lie outside. Over it: output tokens whose chunks arrived inside (chunk_tokens at send +
-# chunk_offset_ns) and successful requests that ended inside, each ÷ its length. A step of 40 requests at
-# concurrency 16 runs its third round with 8 streams: a third of it below full concurrency, its steady
-# part the first two rounds.
+# chunk_offset_ns) ÷ its length. Tokens, not requests: tokens arrive all along a stream, while a closed
+# loop's streams start together and complete in bursts, so a count of requests ending in a part a round or
+# two long is off by up to C. A step of 40 requests at concurrency 16 runs its third round with 8 streams:
+# a third of it below full concurrency, its steady part the first two rounds.
 STEP_STEADY = f"""
 CREATE OR REPLACE VIEW {{db}}.step_steady AS
 WITH {REQUEST_FIGURES}
@@ -184,10 +185,7 @@ SELECT run_id, agent_id, step, any(concurrency) AS c,
     arrayFlatten(groupArrayIf(chunk_tokens, error_class = '')) AS chunk_n,
     arraySum(arrayMap((t, n) -> if(t >= steady_start_ns AND t <= steady_end_ns, n, 0), chunk_ns, chunk_n))
         AS steady_tokens_out,
-    arrayCount(t -> t > steady_start_ns AND t <= steady_end_ns, groupArrayIf(req_end_ns, error_class = ''))
-        AS steady_ok_requests,
-    if(steady_s > 0, steady_tokens_out / steady_s, NULL) AS steady_output_tps,
-    if(steady_s > 0, steady_ok_requests / steady_s, NULL) AS steady_rps
+    if(steady_s > 0, steady_tokens_out / steady_s, NULL) AS steady_output_tps
 FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
 """
@@ -197,7 +195,7 @@ _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests
                  "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
 _PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 # closed loop only (NULL for open-loop steps): step_steady
-_STEADY_COLUMNS = ("full_concurrency_share", "steady_s", "steady_output_tps", "steady_rps")
+_STEADY_COLUMNS = ("full_concurrency_share", "steady_s", "steady_output_tps")
 _CLOSED_ONLY = ",\n    ".join(f"if(ifNull(l.mode, 'closed') = 'closed', st.{c}, NULL) AS {c}" for c in _STEADY_COLUMNS)
 
 STEP_RESULTS = f"""

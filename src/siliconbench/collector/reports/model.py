@@ -287,7 +287,7 @@ def point_figures(label: str, point: dict, steps: list[dict]) -> PointFigures:
         subject=label, concurrency=point["concurrency"], mode=Point.of(point).mode, rate_rps=Point.of(point).rate_rps,
         mean_in_flight=_get(point, "mean_in_flight"), sent_rps=_get(point, "sent_rps"),
         full_share=_get(point, "full_concurrency_share"), output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
-        steady_output_tps=_get(point, "steady_output_tps"), steady_rps=_get(point, "steady_rps"),
+        steady_output_tps=_get(point, "steady_output_tps"), steady_s=_get(point, "steady_s"),
         e2e_mean_ms=_get(point, "e2e_mean_ms"), tpot_mean_ms=_get(point, "tpot_mean_ms"),
         itl_token_mean_ms=_get(point, "itl_token_mean_ms"), itl_chunk_p50_ms=_q(point, "itl_ms", 0),
         itl_token_p50_ms=_q(point, "itl_token_ms", 0), ttft_mean_ms=_get(point, "ttft_mean_ms"),
@@ -468,7 +468,7 @@ def _scaling(report: Report) -> Table:
     t = Table("scaling", "4. Concurrency scaling, and every sweep point",
               [Column("Scenario"), Column("Load"), Column("output tok/s", TPS),
                Column("across repetitions"), Column("steady output tok/s", TPS), Column("total tok/s", TPS),
-               Column("req/s", RPS), Column("steady req/s", RPS), Column("mean in flight", NUM),
+               Column("req/s", RPS), Column("mean in flight", NUM),
                Column("time at full concurrency", PCT), Column("TTFT p50", MS), Column("TPOT p50", MS),
                Column("E2E p50", MS), Column("goodput output tok/s", TPS), Column("scaling", RATIO),
                Column("steady scaling", RATIO), Column("vs baseline", REL), Column("checks")],
@@ -488,7 +488,7 @@ def _scaling(report: Report) -> Table:
             tps = _get(p, "output_tps")
             closed = not Point.of(p).open_loop
             t.rows.append([s.label, load(p), tps, _range(p, "output_tps"), _get(p, "steady_output_tps"),
-                           _get(p, "total_tps"), _get(p, "rps"), _get(p, "steady_rps"), _get(p, "mean_in_flight"),
+                           _get(p, "total_tps"), _get(p, "rps"), _get(p, "mean_in_flight"),
                            _pct_of(_get(p, "full_concurrency_share")),
                            _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
                            _get(p, "goodput_output_tps"),
@@ -719,9 +719,9 @@ def _steps(report: Report) -> Table:
     return t
 
 
-STEADY_TEXT = ("steady output tok/s and steady req/s are over the step's steady part, from the first instant "
-               "all its streams were in flight to the last (closed loop; its ramp and drain left out): output "
-               "tokens whose chunks arrived in it, and successful requests that ended in it, ÷ its length.")
+STEADY_TEXT = ("steady output tok/s is over the step's steady part, from the first instant all its streams were "
+               "in flight to the last (closed loop; its ramp and drain left out): output tokens whose chunks "
+               "arrived in it ÷ its length.")
 
 PERCENTILE_METHOD = ("exact: the value at 0-based rank ⌊q·n⌋ of the n sorted values, no interpolation, no "
                      "sampling (ClickHouse quantileExact; the agent's console and the fleet report use the same)")
@@ -735,9 +735,10 @@ DEFINITIONS = (
     "Throughput: output tokens ÷ step wall time (first request start → last request end, warm-up excluded); "
     "total tok/s adds prompt tokens; req/s counts successful requests. The agent's console states the same "
     "figure for each step.",
-    f"Steady throughput (closed loop): {STEADY_TEXT} Little's law, the token bound and the concurrency-1 "
-    "bound check the steady figures where a step has them, the whole-step figures otherwise; peak, goodput "
-    "and cost use the whole-step figures.",
+    f"Steady throughput (closed loop): {STEADY_TEXT} Little's law (as steady output tok/s against concurrency "
+    "÷ mean E2E × output tokens per request), the token bound and the concurrency-1 bound check the steady "
+    "figure where the steady part spans at least two mean E2Es (a shorter one is a single round, which reads "
+    "low), the whole-step figures otherwise; peak, goodput and cost use the whole-step figures.",
     "Goodput: the same, counting only requests that met every SLO given (TPOT of a one-token request counts as 0).",
     f"Cost: {COST_FORMULA}, for a named throughput (peak of the sweep, or goodput under SLO).",
     "Energy per token: device energy over the step ÷ output tokens of the step. The energy comes from the NVML "
