@@ -3,6 +3,7 @@ each a real process started by `siliconbench-collector demo`."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -34,17 +35,17 @@ def demo_run(tmp_path_factory):
     assert result.returncode == 0, result.stderr[-3000:]
     stored = next(line for line in result.stdout.splitlines() if " request rows stored for run " in line)
     run_id = stored.split("for run ")[1].split(" ")[0]
-    return store, run_id, result.stdout
+    return store, run_id, result.stdout, result.stderr
 
 
 def test_report_says_the_target_was_simulated(demo_run):
-    _, run_id, report = demo_run
+    _, run_id, report, _ = demo_run
     assert f"# siliconbench run {run_id}" in report
     assert "SIMULATED target" in report
 
 
 def test_every_request_sent_is_one_row_in_clickhouse(demo_run):
-    store, run_id, _ = demo_run
+    store, run_id, *_ = demo_run
     [[rows, distinct, ok]] = sql_rows(store, "SELECT count(), uniqExact(request_id), countIf(error_class = '') "
                                              f"FROM siliconbench.requests WHERE run_id = '{run_id}'")
     assert int(rows) == int(distinct) == int(ok) == 2 * REQUESTS_PER_STEP
@@ -52,7 +53,7 @@ def test_every_request_sent_is_one_row_in_clickhouse(demo_run):
 
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_reported_p50_ttft_and_itl_follow_the_simulator_schedule(demo_run, concurrency):
-    store, run_id, _ = demo_run
+    store, run_id, *_ = demo_run
     [[ttft, itl]] = sql_rows(store, f"""
         SELECT quantile(0.5)(ttft_ns / 1e6),
                quantile(0.5)((chunk_offset_ns[-1] - chunk_offset_ns[1]) / (length(chunk_offset_ns) - 1) / 1e6)
@@ -64,8 +65,20 @@ def test_reported_p50_ttft_and_itl_follow_the_simulator_schedule(demo_run, concu
 
 
 def test_output_tokens_come_from_server_usage_and_match_the_request(demo_run):
-    store, run_id, _ = demo_run
+    store, run_id, *_ = demo_run
     [[low, high, counted, prompt]] = sql_rows(store, "SELECT min(output_tokens), max(output_tokens), "
                                                      "countIf(tokens_counted), max(prompt_tokens) "
                                                      f"FROM siliconbench.requests WHERE run_id = '{run_id}'")
     assert (int(low), int(high), int(counted), int(prompt)) == (24, 24, 0, 64)
+
+
+def test_the_agents_console_states_each_steps_tok_s_as_the_report_does(demo_run):
+    """One definition: output tokens of the step's successful requests ÷ (last end − first send). The
+    console line once divided by the time from the step's setup to after its /metrics scrape."""
+    store, run_id, _, console = demo_run
+    shown = {int(step) - 1: float(tps.replace(",", "")) for step, tps in
+             re.findall(r"step (\d+)/\d+ [^:]*: \d+/\d+ requests  ([\d,]+) output tok/s over", console)}
+    stored = {int(step): float(tps) for step, tps in sql_rows(
+        store, f"SELECT step, output_tps FROM siliconbench.step_rollups WHERE run_id = '{run_id}' ORDER BY step")}
+    assert len(stored) == 2 and shown.keys() == stored.keys(), console[-2000:]
+    assert all(abs(shown[step] - stored[step]) <= 0.5 for step in stored), (shown, stored)   # printed to 1 tok/s

@@ -1,4 +1,5 @@
-"""The live progress line and log lines never share a line on a terminal."""
+"""The live progress line and log lines never share a line on a terminal; a finished step's line states
+its output tok/s as the reports do."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import logging
 
 import pytest
 
-from siliconbench.agent.progress import WIPE, StepProgress
+from siliconbench.agent.progress import WIPE, StepProgress, StepThroughput
+from siliconbench.core.wire import pb
 
 
 class Terminal(io.StringIO):
@@ -35,7 +37,7 @@ def test_a_log_record_wipes_the_live_line_and_the_next_update_redraws_it(termina
     progress.update(64, failed=False)
     logging.getLogger("siliconbench.test").warning("target slow")
     progress.update(64, failed=False)
-    progress.finish()
+    progress.finish(StepThroughput())
     shown = terminal.screen()
     assert shown[0] == "WARNING target slow"
     assert shown[1].startswith("step 1/3 concurrency 4: 2/10 requests") and "WARNING" not in shown[1]
@@ -44,7 +46,7 @@ def test_a_log_record_wipes_the_live_line_and_the_next_update_redraws_it(termina
 def test_the_filter_is_gone_after_the_step(terminal):
     progress = StepProgress("step", 1, terminal)
     progress.update(1, failed=False)
-    progress.finish()
+    progress.finish(StepThroughput())
     handler = logging.getLogger().handlers[-1]
     assert handler.filters == []
 
@@ -62,5 +64,18 @@ def test_the_live_line_says_why_the_load_is_held_back_while_it_is(terminal):
     progress.update(64, failed=False)
     assert terminal.screen()[0].startswith("step 1/3 concurrency 4: [load paused: the spool /s cannot write batch 7")
     reason[0] = None
-    progress.finish()
+    progress.finish(StepThroughput())
     assert "paused" not in terminal.screen()[-1]
+
+
+def test_a_finished_step_states_the_reports_tok_s_from_first_send_to_last_end(terminal):
+    throughput = StepThroughput()
+    progress = StepProgress("step 1/1 concurrency 2", 3, terminal)
+    for start_s, e2e_s, tokens, error in ((1.0, 2.0, 100, ""), (1.5, 2.5, 100, ""), (2.0, 0.5, 7, "http_500")):
+        throughput.add(pb.RequestRecord(start_unix_ns=int(start_s * 1e9), e2e_ns=int(e2e_s * 1e9),
+                                        output_tokens=tokens, error_class=error))
+        progress.update(tokens, failed=bool(error))
+    assert (throughput.tokens, throughput.wall_s) == (200, 3.0)   # failed tokens out; the span 1.0 s -> 4.0 s
+    progress.finish(throughput)
+    assert terminal.screen()[-2] == ("step 1/1 concurrency 2: 3/3 requests  67 output tok/s over 3.00 s "
+                                     "(first send to last end)  1 errors")

@@ -70,3 +70,28 @@ def test_a_step_whose_rate_was_never_recorded_is_checked_without_dividing_by_zer
     assert checks_of(concurrency=0, mode="open", rate_rps=0.0, rps=4.0, e2e_mean_ms=100, output_tps=40,
                      tpot_mean_ms=8.0, mean_in_flight=0.4, sent_rps=4.0) == set()
     assert checks_of(concurrency=0, rps=4.0, e2e_mean_ms=100, output_tps=40, tpot_mean_ms=8.0) == set()
+
+
+def test_littles_law_reads_the_steady_figures_where_the_step_has_them():
+    # 16 streams of 100 ms, 7 tokens each: 1,120 tok/s while all are in flight; a long drain pulls the whole
+    # step to 100 req/s (700 tok/s)
+    whole = dict(concurrency=16, rps=100.0, e2e_mean_ms=100, output_tps=700, tpot_mean_ms=10.0)
+    assert "Little's law" in checks_of(**whole)
+    assert "Little's law" not in checks_of(**whole, steady_output_tps=1120, steady_s=0.2)
+    [found] = check_point(PointFigures(subject="A", **whole, steady_output_tps=600, steady_s=0.2))
+    assert found.message == ("steady 600 output tok/s vs concurrency ÷ mean E2E = 16 ÷ 0.100 s × 7.0 output tokens "
+                             "per request = 1,120 tok/s (-46%)")
+
+
+def test_a_steady_part_of_a_single_round_is_left_to_the_whole_step_figures():
+    # 8 requests at concurrency 8: the steady part is the one round up to its fastest request, which reads low
+    whole = dict(concurrency=8, rps=80.0, e2e_mean_ms=100, output_tps=560, tpot_mean_ms=10.0)
+    assert "Little's law" not in checks_of(**whole, steady_output_tps=300, steady_s=0.09)
+
+
+def test_the_token_bound_reads_the_steady_output_rate():
+    # 1 stream at 10 ms per token delivers at most 100 tok/s: a steady 150 tok/s cannot be
+    found = check_point(PointFigures(subject="A", concurrency=1, output_tps=90, tpot_mean_ms=10.0,
+                                     e2e_mean_ms=100, steady_output_tps=150, steady_s=0.5))
+    assert {f.message for f in found if f.check == "tok/s at concurrency 1 vs 1/TPOT"} == {
+        "steady 150 tok/s at concurrency 1, but 1 ÷ 10 ms = 100 tok/s is the most one stream can deliver"}

@@ -114,6 +114,12 @@ def test_devices_over_time_are_charted_with_the_steps_shaded_where_they_were_sam
     assert html.count('aria-label="Accelerator utilisation over time') == html.count('aria-label="Node power over') == 1
 
 
+def test_energy_per_output_token_is_charted_for_the_series_whose_gpus_report_power(report):
+    html = RENDERERS["html"].report(report)
+    chart = html[html.index('aria-label="Energy per output token vs concurrency"'):]
+    assert "<polyline" in chart[:chart.index("</svg>")]
+
+
 def test_the_cost_chart_covers_priced_series_and_a_sentence_names_the_missing_price(report):
     html = RENDERERS["html"].report(report)
     chart = html[html.index('aria-label="$ per 1M output tokens at peak"'):]

@@ -146,3 +146,64 @@ def test_rate_points_have_no_full_concurrency_share(store, modes_run):
     rows_by_load = {row[1]: dict(zip([c.name for c in table.columns], row)) for row in table.rows}
     assert rows_by_load["concurrency 4"]["time at full concurrency"] == pytest.approx(100)
     assert rows_by_load["poisson 4 req/s"]["time at full concurrency"] is None
+
+
+def _short_tail_run(store, run_id: str) -> None:
+    """Requests of 100 ms (TTFT 40 ms, then 6 one-token chunks 10 ms apart) on a server that never slows
+    down: concurrency 1, three one after another; concurrency 16, 40 in rounds of 16, 16 and 8."""
+    from tests.collector import rows
+
+    store.insert("runs", [rows.run(run_id, "t1")], f"r/{run_id}")
+    one = [rows.request(run_id, "t1", k, step=0, concurrency=1, start_s=k * 0.1, ttft_ms=40, gaps_ms=(10.0,) * 6)
+           for k in range(3)]
+    many = [rows.request(run_id, "t1", k, step=1, concurrency=16, start_s=1 + (k // 16) * 0.1, ttft_ms=40,
+                         gaps_ms=(10.0,) * 6) for k in range(40)]
+    store.insert("requests", one + many, run_id)
+
+
+def test_steady_throughput_leaves_out_the_ramp_and_drain_and_scales_by_the_concurrency(store, unique_id):
+    _short_tail_run(store, unique_id)
+    table = build_report(store, Selection(runs=(unique_id,)), NO_COST).table("scaling")
+    named = {row[1]: dict(zip([c.name for c in table.columns], row)) for row in table.rows}
+    sixteen = named["concurrency 16"]
+    assert sixteen["output tok/s"] == pytest.approx(40 * 7 / 0.3)        # the whole step: 933
+    assert sixteen["steady output tok/s"] == pytest.approx(32 * 7 / 0.2)  # its first two rounds: 1,120
+    assert sixteen["scaling"] == pytest.approx(40 / 3)                   # the issue's x13.3
+    assert sixteen["steady scaling"] == pytest.approx(16)
+    assert named["concurrency 1"]["steady output tok/s"] == pytest.approx(70)
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_every_format_states_whole_step_and_steady_throughput_and_which_is_which(store, unique_id, fmt):
+    _short_tail_run(store, unique_id)
+    text = RENDERERS[fmt].report(build_report(store, Selection(runs=(unique_id,)), NO_COST))
+    if fmt == "csv":
+        table = {r["load"]: r for r in csv.DictReader(io.StringIO(text))}
+        assert float(table["concurrency 16"]["steady_output_tps"]) == pytest.approx(1120)
+        assert float(table["concurrency 16"]["output_tps"]) == pytest.approx(933.3, abs=0.1)
+        return
+    if fmt == "json":
+        doc = json.loads(text)
+        assert {p["concurrency"]: round(p["steady_output_tps"]) for p in doc["points"]} == {1: 70, 16: 1120}
+        assert any(d.startswith("Steady throughput (closed loop)") for d in doc["definitions"])
+        return
+    text = html.unescape(text) if fmt == "html" else text
+    assert "steady output tok/s" in text and "Steady throughput (closed loop)" in text
+    assert "1,120" in text
+
+
+@pytest.mark.parametrize("fmt", sorted(RENDERERS))
+def test_the_fleet_report_states_steady_throughput_for_closed_points_only(store, unique_id, fmt):
+    run_id = f"fleet-steady-{unique_id}"
+    for scenario in ("A", "B"):
+        lm.store_run(store, run_id, f"{scenario}-{unique_id}", scenario)
+    report = build_fleet_report(store, run_id)
+    table = report.table("scenarios")
+    named = [dict(zip([c.name for c in table.columns], row)) for row in table.rows]
+    steady = {(r["scenario"], r["load"]): r["steady output tok/s"] for r in named}
+    assert steady[("A", "concurrency 2")] == pytest.approx(4 * 7 / 0.2)   # two full rounds: no ramp, no drain
+    assert steady[("B", "poisson 4 req/s")] is None
+    text = html.unescape(RENDERERS[fmt].fleet(report))
+    assert ("steady_output_tps" if fmt == "json" else "steady output tok/s") in text
+    if fmt != "csv":
+        assert "over each node's steady part" in text

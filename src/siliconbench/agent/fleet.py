@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from siliconbench.agent.progress import StepThroughput
 from siliconbench.core.errors import SiliconbenchError
 from siliconbench.core.datasets import fleet_dataset_path
 from siliconbench.core.plan import Plan, plan_from_mapping
@@ -32,7 +33,7 @@ class ProgressSink:
         self._shipper = shipper
         self._report = report
         self.progress = pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_RUNNING, steps_total=steps_total)
-        self._step_tokens = 0
+        self._step = StepThroughput()
 
     def add_run(self, event: pb.RunEvent) -> None:
         self._shipper.add_run(event)
@@ -41,7 +42,7 @@ class ProgressSink:
         self._shipper.add_request(record)
         self.progress.requests_done += 1
         self.progress.errors += bool(record.error_class)
-        self._step_tokens += record.output_tokens
+        self._step.add(record)
 
     def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
         self._shipper.add_server_metrics(metrics)
@@ -54,10 +55,9 @@ class ProgressSink:
 
     def add_step(self, event: pb.StepEvent) -> None:
         self._shipper.add_step(event)
-        wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
         self.progress.step += 1
-        self.progress.output_tokens_per_s = self._step_tokens / wall_s if wall_s > 0 else 0.0
-        self._step_tokens = 0
+        self.progress.output_tokens_per_s = self._step.output_tps   # as the step's report states it
+        self._step = StepThroughput()
         self.send(pb.RUN_STATE_RUNNING)
 
     def send(self, state: pb.RunState, detail: str = "") -> None:

@@ -35,7 +35,7 @@ from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
-from siliconbench.agent.progress import StepProgress
+from siliconbench.agent.progress import StepProgress, StepThroughput
 from siliconbench.agent.scrape import scrape, server_metrics
 from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
 from siliconbench.agent.clock import DeadlineTimer
@@ -158,31 +158,25 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
 class _StepTally:
     """What a step's summary needs, gathered per finished request (cheap: no record is kept)."""
 
-    __slots__ = ("requests", "errors", "tokens", "early", "dispatch_ns", "by_class", "first_ns", "last_ns",
-                 "progress")
+    __slots__ = ("requests", "errors", "early", "dispatch_ns", "by_class", "throughput", "progress")
 
     def __init__(self, progress: StepProgress) -> None:
-        self.requests = self.errors = self.tokens = self.early = 0
+        self.requests = self.errors = self.early = 0
         self.dispatch_ns: list[int] = []
         self.by_class: Counter[str] = Counter()
-        self.first_ns = 0
-        self.last_ns = 0
+        self.throughput = StepThroughput()
         self.progress = progress
 
     def add(self, record: pb.RequestRecord, output_tokens_wanted: int) -> None:
         self.requests += 1
         self.dispatch_ns.append(record.dispatch_delay_ns)
-        end = record.start_unix_ns + record.e2e_ns
-        self.first_ns = min(self.first_ns or record.start_unix_ns, record.start_unix_ns)
-        self.last_ns = max(self.last_ns, end)
+        self.throughput.add(record)
         failed = bool(record.error_class)
         if failed:
             self.errors += 1
             self.by_class[record.error_class] += 1
-        else:
-            self.tokens += record.output_tokens
-            if record.output_tokens < output_tokens_wanted:
-                self.early += 1
+        elif record.output_tokens < output_tokens_wanted:
+            self.early += 1
         self.progress.update(record.output_tokens, failed)
 
 
@@ -477,7 +471,7 @@ class LoadGenerator:
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
             rate_rps=spec.rate_rps, agent_cpu_pct=cpu_pct, loop_lag_p99_ms=lag_p99_ms,
             client_saturated=saturated))
-        wall_s = (tally.last_ns - tally.first_ns) / 1e9 if tally.requests else (end_ns - start_ns) / 1e9
+        wall_s = tally.throughput.wall_s if tally.requests else (end_ns - start_ns) / 1e9
         note = f"dispatch p99 {dispatch_p99_ms:.2f} ms, agent CPU {cpu_pct:.0f}%"
         if len(reports) > 1:
             note += f" (busiest of {len(reports)} workers)"
@@ -490,11 +484,11 @@ class LoadGenerator:
             note += f"  CLIENT SATURATED ({reasons}): not publishable as is"
             log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
                         reasons)
-        progress.finish(note)
+        progress.finish(tally.throughput, note)
         if self._pool is not None:
             self._pool.raise_if_lost()  # after the step's records and event are out
         return StepSummary(step=step, concurrency=spec.concurrency, repetition=repetition, requests=tally.requests,
-                           errors=tally.errors, output_tokens=tally.tokens, wall_s=wall_s, mode=spec.mode,
+                           errors=tally.errors, output_tokens=tally.throughput.tokens, wall_s=wall_s, mode=spec.mode,
                            rate_rps=spec.rate_rps, early_finishes=tally.early, errors_by_class=dict(tally.by_class),
                            dispatch_delay_p99_ms=dispatch_p99_ms, agent_cpu_pct=cpu_pct,
                            loop_lag_p99_ms=lag_p99_ms, client_saturated=saturated)

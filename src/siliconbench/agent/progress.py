@@ -1,5 +1,8 @@
 """Progress of a step for the person watching: a live line on a terminal, plain log lines otherwise.
 
+The line a finished step leaves states its output tok/s as every report does (StepThroughput); the live
+line before it shows the running rate since the step began.
+
 The live line ends without a newline, so anything else written to the terminal would be glued to it. While
 the line is live, a filter on the logging handlers that write to the same stream wipes it before each log
 record; the next update draws it again below the record.
@@ -14,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from siliconbench.core.wire import pb
+
 log = logging.getLogger("siliconbench.agent.progress")
 REFRESH_S = 0.5
 WIPE = "\r\x1b[2K"  # to the line's start, erase the line
@@ -25,6 +30,34 @@ class Stream(Protocol):
     def isatty(self) -> bool: ...
     def write(self, text: str, /) -> object: ...
     def flush(self) -> None: ...
+
+
+class StepThroughput:
+    """A step's output tok/s as every report states it (collector/views.py, step_rollups.output_tps):
+    output tokens of its successful requests ÷ its wall time, from the first request's send to the last
+    request's end (failed requests included in the span). The step's console line, its summary and the
+    fleet progress all read it, so the console and the report agree on every step."""
+
+    __slots__ = ("tokens", "first_ns", "last_ns")
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.first_ns = 0
+        self.last_ns = 0
+
+    def add(self, record: pb.RequestRecord) -> None:
+        self.first_ns = min(self.first_ns or record.start_unix_ns, record.start_unix_ns)
+        self.last_ns = max(self.last_ns, record.start_unix_ns + record.e2e_ns)
+        if not record.error_class:
+            self.tokens += record.output_tokens
+
+    @property
+    def wall_s(self) -> float:
+        return (self.last_ns - self.first_ns) / 1e9
+
+    @property
+    def output_tps(self) -> float:
+        return self.tokens / self.wall_s if self.wall_s > 0 else 0.0
 
 
 class StepProgress:
@@ -81,8 +114,11 @@ class StepProgress:
         return (f"{self.title}: {held}{self.done_requests}{total} requests  {self.tokens / elapsed:,.0f} output tok/s  "
                 f"{self.errors} errors  {elapsed:.1f} s")
 
-    def finish(self, note: str = "") -> None:
-        line = self._line(time.perf_counter()) + (f"  {note}" if note else "")
+    def finish(self, throughput: StepThroughput, note: str = "") -> None:
+        """The step's last line: its output tok/s as the reports state it (StepThroughput), then `note`."""
+        total = f"/{self.total}" if self.total else ""
+        line = (f"{self.title}: {self.done_requests}{total} requests  {throughput.output_tps:,.0f} output tok/s over "
+                f"{throughput.wall_s:.2f} s (first send to last end)  {self.errors} errors" + (f"  {note}" if note else ""))
         for handler in self._guarded:
             handler.removeFilter(self._guard)
         if self._live:

@@ -96,12 +96,27 @@ async def _version(session: aiohttp.ClientSession, base_url: str) -> str:
 # whose first block no earlier prompt shares gets no cache hit. 4 draws from ~len(ids) calibrated ids
 # give ~10^11 openings: two runs, or two requests, share one by chance about never.
 UNIQUE_PREFIX_TOKENS = 4
+# Text and chat prompts open with a line of this many words drawn the same way from _WORDS (36^6, ~2·10^9
+# openings), ahead of a body that already differs per request: the text twin of UNIQUE_PREFIX_TOKENS.
+OPENING_WORDS = 6
+
+
+def _draws(key: bytes, k: int, n: int) -> list[int]:
+    """n reproducible 32-bit draws for request k under `key`."""
+    digest = hashlib.blake2b(key + b"/" + str(k).encode(), digest_size=4 * n).digest()
+    return [int.from_bytes(digest[4 * i:4 * i + 4], "big") for i in range(n)]
+
+
+def opening(key: str, k: int) -> str:
+    """The first line of text prompt k under `key` (the same key gives the same line)."""
+    return " ".join(_WORDS[d % len(_WORDS)] for d in _draws(key.encode(), k, OPENING_WORDS)) + "\n"
 
 
 class PromptBook:
     """Prompts for the requests of a run, request k getting prompt k: token-id lists of exactly `length`
     tokens (rotations of calibrated ids, opened by a prefix unique to the key and k once `salted`), or a
-    pool of calibrated/dataset prompts (text or chat messages) that repeats only past its end.
+    pool of text prompts (synthetic ones each opened for its run by `text_prompts`, or a dataset's) that
+    repeats only past its end.
 
     Without a key every run sends the same prompts, so a second run measures the server's prefix cache
     (the issue: 1,024-token prompts read TTFT 150.7 ms on the first run, 48.9 ms on the second)."""
@@ -121,9 +136,8 @@ class PromptBook:
         return self
 
     def _prefix(self, k: int) -> list[int]:
-        digest = hashlib.blake2b(self._key + b"/" + str(k).encode(), digest_size=4 * UNIQUE_PREFIX_TOKENS).digest()
         ids = self._ids
-        return [ids[int.from_bytes(digest[4 * i:4 * i + 4], "big") % len(ids)] for i in range(UNIQUE_PREFIX_TOKENS)]
+        return [ids[d % len(ids)] for d in _draws(self._key, k, UNIQUE_PREFIX_TOKENS)]
 
     def prompt(self, k: int) -> list[int] | str | list[dict]:
         if self._pool is not None:
@@ -174,48 +188,94 @@ async def calibrate_prompts(session: aiohttp.ClientSession, target: TargetInfo, 
     return PromptBook(ids, length)
 
 
-async def calibrate_text_prompts(session: aiohttp.ClientSession, target: TargetInfo, length: int, count: int,
-                                 chat: bool, cache_dir: Path | None = None) -> PromptBook:
-    """`count` distinct text prompts (chat: user messages) whose server-side token count - chat template
-    included for chat - is exactly `length`. Each is made by detokenizing a rotation of synthetic ids
-    (POST /detokenize) and re-checked with POST /tokenize, trimming or extending until it fits; cached per
-    model, server version, endpoint and length."""
+# The key whose openings the cached bodies were fitted behind (any fixed key: a run's own openings are
+# re-checked, and the rare one that tokenizes to another length gets its body fitted again).
+_CALIBRATION_KEY = "calibration"
+
+
+async def text_prompts(session: aiohttp.ClientSession, target: TargetInfo, length: int, count: int, chat: bool,
+                       key: str, cache_dir: Path | None = None) -> PromptBook:
+    """`count` text prompts (chat: user messages) whose server-side token count - chat template included
+    for chat - is exactly `length`. Prompt k is `opening(key, k)` then a body: the first tokens differ from
+    run to run (key: the seed and the run id) and from request to request, so no prompt hits vLLM's prefix
+    cache by accident, while the same key sends the same prompts (shared prompts). Bodies are fitted once
+    per model, server version, endpoint and length (cached in `cache_dir`); every opened prompt is
+    re-checked with POST /tokenize, one request each."""
+    fitter = _TextFitter(session, target, length, chat)
     kind = "chat" if chat else "text"
     cache = _cache_file(cache_dir, target, kind, length)
-    pool = _read_cache(cache, count)
-    if pool is None:
-        ids = await _synthetic_ids(session, target, length + 64)
-        overhead = 0
-        if chat:
-            probe = await _post_json(session, f"{target.base_url}/tokenize",
-                                     {"model": target.model, "messages": chat_messages(""), "add_generation_prompt": True})
-            overhead = int(probe["count"])
-        limit = asyncio.Semaphore(16)
-
-        async def one(k: int) -> str:
-            async with limit:
-                return await _fit_text(session, target, ids[k % len(ids):] + ids[:k % len(ids)], length, overhead, chat)
-
-        pool = list(await asyncio.gather(*(one(k) for k in range(count))))
-        _write_cache(cache, pool)
-        log.info("calibrated %d %s prompts of exactly %d tokens with /detokenize + /tokenize", count, kind, length)
-    return PromptBook([], length, [chat_messages(t) for t in pool] if chat else pool)
+    bodies = _read_cache(cache, count)
+    if bodies is None:
+        bodies = await fitter.fit_all([opening(_CALIBRATION_KEY, k) for k in range(count)])
+        _write_cache(cache, bodies)
+        log.info("calibrated %d %s prompt bodies of %d tokens with /detokenize + /tokenize", count, kind, length)
+    prompts, refitted = await fitter.opened(bodies, [opening(key, k) for k in range(count)])
+    log.info("%d %s prompts of exactly %d tokens, each opened for this run (%d fitted again)", count, kind, length,
+             refitted)
+    return PromptBook([], length, [chat_messages(t) for t in prompts] if chat else prompts)
 
 
-async def _fit_text(session: aiohttp.ClientSession, target: TargetInfo, ids: list[int], length: int, overhead: int,
-                    chat: bool) -> str:
-    base = target.base_url
-    take = max(length - overhead - (0 if chat else 1), 1)  # completions text gets a BOS by default
-    for _ in range(8):
-        text = (await _post_json(session, f"{base}/detokenize", {"model": target.model, "tokens": ids[:take]}))["prompt"]
-        body = ({"model": target.model, "messages": chat_messages(text), "add_generation_prompt": True} if chat
+class _TextFitter:
+    """Fits text behind an opening to exactly `length` tokens with the server's own tokenizer: the body is
+    a rotation of synthetic token ids (k-th prompt, k-th rotation), detokenized (POST /detokenize) and
+    counted with the opening (POST /tokenize), trimmed or extended until it fits."""
+
+    def __init__(self, session: aiohttp.ClientSession, target: TargetInfo, length: int, chat: bool) -> None:
+        self._session, self._target, self._length, self._chat = session, target, length, chat
+        self._ids: list[int] | None = None
+        self._overhead: int | None = None
+        self._limit = asyncio.Semaphore(16)
+
+    async def count(self, text: str) -> int:
+        target = self._target
+        body = ({"model": target.model, "messages": chat_messages(text), "add_generation_prompt": True} if self._chat
                 else {"model": target.model, "prompt": text})
-        got = int((await _post_json(session, f"{base}/tokenize", body))["count"])
-        if got == length:
-            return text
-        take = max(take + (length - got), 1)
-    raise TargetMisconfigured(f"could not build a {'chat ' if chat else ''}prompt of exactly {length} tokens with "
-                              f"this server's tokenizer (last try gave {got}); use token-id prompts on completions")
+        return int((await _post_json(self._session, f"{target.base_url}/tokenize", body))["count"])
+
+    async def fit_all(self, openings: list[str]) -> list[str]:
+        """A body for each opening (k-th opening, k-th rotation)."""
+        return list(await asyncio.gather(*(self._fit_one(k, o) for k, o in enumerate(openings))))
+
+    async def opened(self, bodies: list[str], openings: list[str]) -> tuple[list[str], int]:
+        """Each opening before its body, checked; a body fitted again where the pair misses the length.
+        Returns the prompts and how many were fitted again."""
+        async def one(k: int) -> tuple[str, bool]:
+            async with self._limit:
+                text = openings[k] + bodies[k]
+                if await self.count(text) == self._length:
+                    return text, False
+            return openings[k] + await self._fit_one(k, openings[k]), True
+
+        done = await asyncio.gather(*(one(k) for k in range(len(bodies))))
+        return [text for text, _ in done], sum(again for _, again in done)
+
+    async def _fit_one(self, k: int, opening_text: str) -> str:
+        async with self._limit:
+            ids = await self._synthetic_ids()
+            r = k % len(ids)
+            return await self._fit(ids[r:] + ids[:r], opening_text)
+
+    async def _synthetic_ids(self) -> list[int]:
+        if self._ids is None:
+            self._ids = await _synthetic_ids(self._session, self._target, self._length + 64)
+        return self._ids
+
+    async def _fit(self, ids: list[int], opening_text: str) -> str:
+        length = self._length
+        if self._overhead is None:  # the chat template or BOS, and an opening: the first guess, refined below
+            self._overhead = await self.count(opening_text)
+        take = max(length - self._overhead, 1)
+        got = 0
+        for _ in range(8):
+            body = (await _post_json(self._session, f"{self._target.base_url}/detokenize",
+                                     {"model": self._target.model, "tokens": ids[:take]}))["prompt"]
+            got = await self.count(opening_text + body)
+            if got == length:
+                return body
+            take = max(take + (length - got), 1)
+        raise TargetMisconfigured(f"could not build a {'chat ' if self._chat else ''}prompt of exactly {length} tokens "
+                                  f"with this server's tokenizer (last try gave {got}); use token-id prompts on "
+                                  "completions")
 
 
 async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, path: str, chat: bool,
@@ -261,7 +321,8 @@ def _join_messages(messages: list) -> str:
 def _cache_file(cache_dir: Path | None, target: TargetInfo, kind: str, length: int) -> Path | None:
     if cache_dir is None:
         return None
-    key = hashlib.sha256(f"{target.model}|{target.version}|{kind}|{length}".encode()).hexdigest()[:16]
+    # "opened": the cache holds bodies fitted behind an opening, not whole prompts as it once did
+    key = hashlib.sha256(f"{target.model}|{target.version}|{kind}|{length}|opened".encode()).hexdigest()[:16]
     return cache_dir / f"prompts-{key}.json"
 
 

@@ -23,6 +23,10 @@ SERVER_TOKENS_TOLERANCE = 0.02
 SERVER_TTFT_SLACK_MS = 20.0   # client mean TTFT may exceed the server's by this, or by
 SERVER_TTFT_SHARE = 0.25      # this share of the server's, whichever is more
 COST_TOLERANCE = 0.05
+# The checks read a closed step's steady figure once its steady part spans this many mean E2Es: a shorter
+# one is a single round, whose streams prefill together and which ends at its fastest request, so its
+# rate reads low (by up to 12 % in the reference scenarios, 8 requests at concurrency 8).
+STEADY_LIFETIMES = 2.0
 
 # Which table a check's finding belongs to.
 TTFT, ITL, THROUGHPUT, SCALING, COST = "ttft", "itl", "throughput", "scaling", "cost"
@@ -58,8 +62,10 @@ class PointFigures:
     mean_in_flight: float | None = None   # Σ E2E ÷ wall time (views.STEP_ROLLUPS)
     sent_rps: float | None = None         # achieved send rate (views.STEP_LOAD)
     full_share: float | None = None       # closed loop: share of the step with all streams in flight (STEP_STEADY)
-    output_tps: float | None = None
+    output_tps: float | None = None       # over the whole step
     rps: float | None = None
+    steady_output_tps: float | None = None  # closed loop: over the step's steady part (STEP_STEADY)
+    steady_s: float | None = None           # that part's length
     e2e_mean_ms: float | None = None
     tpot_mean_ms: float | None = None
     itl_token_mean_ms: float | None = None
@@ -116,6 +122,20 @@ def _in_flight(p: PointFigures) -> tuple[float, str] | None:
     return None
 
 
+def _steady_tps(p: PointFigures) -> float | None:
+    """The steady output tok/s where it fits the checks: a closed step's steady part (all streams in flight,
+    the state Little's law and the token bound describe) of at least STEADY_LIFETIMES mean E2Es."""
+    if not (_known(p.steady_output_tps) and _known(p.steady_s) and _known(p.e2e_mean_ms)):
+        return None
+    return p.steady_output_tps if p.steady_s >= STEADY_LIFETIMES * p.e2e_mean_ms / 1e3 else None
+
+
+def _output_tps(p: PointFigures) -> tuple[float | None, str]:
+    """(output tok/s, over what) for the checks: steady where it fits (`_steady_tps`), else the whole step."""
+    steady = _steady_tps(p)
+    return (steady, "steady ") if steady is not None else (p.output_tps, "")
+
+
 def _tolerance(p: PointFigures) -> float:
     """LITTLE_TOLERANCE, widened for Poisson arrivals: the rate of n random arrivals is known to about
     ±1/√n (n = 16: ±25 %), so three of those are allowed before a finding."""
@@ -125,25 +145,41 @@ def _tolerance(p: PointFigures) -> float:
 
 
 def littles_law(p: PointFigures) -> list[Finding]:
-    """Requests: L = λW, so req/s ≈ the rate `_expected_rps` gives. Tokens: each stream yields at most
-    one token per per-token latency, so output tok/s ≤ streams in flight ÷ TPOT (or per-token ITL)."""
+    """Requests: L = λW, so req/s ≈ the rate `_expected_rps` gives; over a closed step's steady part in
+    tokens: each of the C streams yields a request's output tokens per mean E2E, so steady output tok/s ≈
+    that rate × output tokens per request (tokens arrive all along the part, while the streams complete in
+    bursts that a count of requests over a part a round or two long gets wrong by up to C; where it fits,
+    `_steady_tps`). Tokens: each
+    stream yields at most one token per per-token latency, so output tok/s (steady where known) ≤ streams
+    in flight ÷ TPOT (or per-token ITL)."""
     out = []
     expected = _expected_rps(p)
-    if _known(p.rps) and expected is not None and expected[0] > 0:
+    per_request = p.output_tps / p.rps if _known(p.output_tps) and _known(p.rps) and p.rps > 0 else None
+    steady = _steady_tps(p)
+    if expected is not None and expected[0] > 0 and per_request and steady is not None:
+        wanted = expected[0] * per_request
+        deviation = steady / wanted - 1
+        if abs(deviation) > _tolerance(p):
+            out.append(Finding("Little's law", p.subject, p.at, THROUGHPUT,
+                               f"steady {steady:,.0f} output tok/s vs {expected[1]} × "
+                               f"{per_request:,.1f} output tokens per request = {wanted:,.0f} tok/s "
+                               f"({_pct(deviation)})"))
+    elif _known(p.rps) and expected is not None and expected[0] > 0:
         deviation = p.rps / expected[0] - 1
         if abs(deviation) > _tolerance(p):
             out.append(Finding("Little's law", p.subject, p.at, THROUGHPUT,
                                f"measured {p.rps:,.2f} req/s vs {expected[1]} = {expected[0]:,.2f} req/s "
                                f"({_pct(deviation)})"))
+    tps, over = _output_tps(p)
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "per-token ITL"
     streams = _in_flight(p)
-    if _known(p.output_tps) and _known(per_token) and per_token > 0 and streams is not None:
+    if _known(tps) and _known(per_token) and per_token > 0 and streams is not None:
         bound = streams[0] * 1e3 / per_token
-        if p.output_tps > bound * (1 + TOKEN_BOUND_SLACK):
+        if tps > bound * (1 + TOKEN_BOUND_SLACK):
             out.append(Finding("Little's law", p.subject, p.at, SCALING,
-                               f"{p.output_tps:,.0f} output tok/s exceeds {streams[1]} ÷ {name} = {streams[0]:g} ÷ "
-                               f"{per_token:g} ms = {bound:,.0f} tok/s (×{p.output_tps / bound:,.1f})"))
+                               f"{over}{tps:,.0f} output tok/s exceeds {streams[1]} ÷ {name} = {streams[0]:g} ÷ "
+                               f"{per_token:g} ms = {bound:,.0f} tok/s (×{tps / bound:,.1f})"))
     return out
 
 
@@ -156,10 +192,13 @@ def steady_state(p: PointFigures) -> list[Finding]:
             return []
         share = p.full_share if _known(p.full_share) else p.mean_in_flight / p.concurrency
         if share < FULL_CONCURRENCY:
+            steady = (f"; over its steady part {p.steady_output_tps:,.0f} output tok/s against {p.output_tps:,.0f} "
+                      "over the whole step" if _known(p.steady_output_tps) and _known(p.output_tps) else "")
             return [Finding("steady state", p.subject, p.at, SCALING,
                             f"all {p.concurrency} streams in flight for {share:.0%} of the step (mean in flight "
-                            f"{p.mean_in_flight:,.1f}): its ramp and drain weigh on the throughput, so scaling reads "
-                            "low; give more requests per step or duration_s", severity="note")]
+                            f"{p.mean_in_flight:,.1f}): its ramp and drain weigh on the whole-step throughput, so "
+                            f"its scaling reads low{steady}; give more requests per step or duration_s",
+                            severity="note")]
         return []
     if _known(p.sent_rps) and p.rate_rps > 0:
         gap = p.sent_rps / p.rate_rps - 1
@@ -189,17 +228,18 @@ def tpot_vs_itl(p: PointFigures) -> list[Finding]:
 
 
 def concurrency_one(p: PointFigures) -> list[Finding]:
-    """At concurrency 1 one stream yields at most 1 ÷ TPOT tokens per second."""
+    """At concurrency 1 one stream yields at most 1 ÷ TPOT tokens per second (steady figure where known)."""
     if p.point.open_loop or p.concurrency != 1:
         return []
     per_token = p.tpot_mean_ms if _known(p.tpot_mean_ms) else p.itl_token_mean_ms
     name = "TPOT" if _known(p.tpot_mean_ms) else "ITL"
-    if not (_known(p.output_tps) and _known(per_token)) or per_token <= 0:
+    tps, over = _output_tps(p)
+    if not (_known(tps) and _known(per_token)) or per_token <= 0:
         return []
     bound = 1e3 / per_token
-    if p.output_tps > bound * (1 + TOKEN_BOUND_SLACK):
+    if tps > bound * (1 + TOKEN_BOUND_SLACK):
         return [Finding("tok/s at concurrency 1 vs 1/" + name, p.subject, p.at, THROUGHPUT,
-                        f"{p.output_tps:,.0f} tok/s at concurrency 1, but 1 ÷ {per_token:g} ms = {bound:,.0f} tok/s "
+                        f"{over}{tps:,.0f} tok/s at concurrency 1, but 1 ÷ {per_token:g} ms = {bound:,.0f} tok/s "
                         "is the most one stream can deliver")]
     return []
 

@@ -12,6 +12,9 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
   mean_in_flight  Σ E2E of successful requests / wall_s: the time-average of requests in flight
               (Little's L; a closed step at concurrency C reads C only if it ran at full concurrency throughout)
   output_tps  sum(output_tokens) / wall_s; total_tps (prompt + output) / wall_s; rps ok requests / wall_s
+  steady_*    closed loop, over the step's steady part (all C streams in flight, STEP_STEADY): steady_s its
+              length, steady_output_tps output tokens that arrived in it / steady_s; full_concurrency_share
+              the share of wall_s at C in flight
   goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
 
 The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written once, in
@@ -25,7 +28,8 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
                                (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
   step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
                                dispatch delay and achieved send rate
-  step_steady                  per step: the share of its wall time with all C streams in flight (closed loop)
+  step_steady                  per step (closed loop): the share of its wall time with all C streams in flight,
+                               and output tok/s and req/s over its steady part
   step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + percentiles + goodput + server figures + step_load
   sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x sweep point (mode, concurrency, rate_rps;
                                                collector/points.py): median of the repetitions, with min
@@ -152,10 +156,16 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 1
 """
 
-# Closed loop: the share of the step's wall time with all C streams in flight. Requests in flight over
-# time are the running sum of +1 at each send and -1 at each end (ends first at equal instants); the
-# share is the time that sum is >= C over the step's span. A step of 40 requests at concurrency 16
-# runs its third round with 8 streams, so about a third of it below full concurrency.
+# Closed loop: the share of the step's wall time with all C streams in flight, and the throughput over
+# its steady part. Requests in flight over time are the running sum of +1 at each send and -1 at each end
+# (ends first at equal instants); the share is the time that sum is >= C over the step's span. The steady
+# part runs from the first instant all C are in flight (the C-th send) to the last (the first end the
+# step does not replace): a closed loop's re-send dips below C for microseconds inside it, its ramp and
+# drain lie outside. Over it: output tokens whose chunks arrived inside (chunk_tokens at send +
+# chunk_offset_ns) ÷ its length. Tokens, not requests: tokens arrive all along a stream, while a closed
+# loop's streams start together and complete in bursts, so a count of requests ending in a part a round or
+# two long is off by up to C. A step of 40 requests at concurrency 16 runs its third round with 8 streams:
+# a third of it below full concurrency, its steady part the first two rounds.
 STEP_STEADY = f"""
 CREATE OR REPLACE VIEW {{db}}.step_steady AS
 WITH {REQUEST_FIGURES}
@@ -166,7 +176,16 @@ SELECT run_id, agent_id, step, any(concurrency) AS c,
     arraySum(arrayMap(i -> if(in_flight[i] >= c, times[i + 1] - times[i], 0),
                       arrayEnumerate(arrayPopBack(times)))) / 1e9 AS full_s,
     (arrayMax(times) - arrayMin(times)) / 1e9 AS span_s,
-    if(c > 0 AND span_s > 0, full_s / span_s, NULL) AS full_concurrency_share
+    if(c > 0 AND span_s > 0, full_s / span_s, NULL) AS full_concurrency_share,
+    arrayFirstIndex(x -> x >= c, in_flight) AS first_full,
+    if(c > 0 AND first_full > 0, times[first_full], NULL) AS steady_start_ns,
+    if(c > 0 AND first_full > 0, times[arrayLastIndex(x -> x >= c, in_flight) + 1], NULL) AS steady_end_ns,
+    (steady_end_ns - steady_start_ns) / 1e9 AS steady_s,
+    arrayFlatten(groupArrayIf(arrayMap(o -> req_start_ns + o, chunk_offset_ns), error_class = '')) AS chunk_ns,
+    arrayFlatten(groupArrayIf(chunk_tokens, error_class = '')) AS chunk_n,
+    arraySum(arrayMap((t, n) -> if(t >= steady_start_ns AND t <= steady_end_ns, n, 0), chunk_ns, chunk_n))
+        AS steady_tokens_out,
+    if(steady_s > 0, steady_tokens_out / steady_s, NULL) AS steady_output_tps
 FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
 """
@@ -175,6 +194,9 @@ _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests
                  "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
                  "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
 _PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
+# closed loop only (NULL for open-loop steps): step_steady
+_STEADY_COLUMNS = ("full_concurrency_share", "steady_s", "steady_output_tps")
+_CLOSED_ONLY = ",\n    ".join(f"if(ifNull(l.mode, 'closed') = 'closed', st.{c}, NULL) AS {c}" for c in _STEADY_COLUMNS)
 
 STEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.step_results AS
@@ -188,13 +210,13 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
-    if(ifNull(l.mode, 'closed') = 'closed', st.full_concurrency_share, NULL) AS full_concurrency_share
+    {_CLOSED_ONLY}
 FROM {{db}}.step_rollups AS r
 LEFT JOIN {{db}}.step_percentiles AS q USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
-LEFT JOIN (SELECT run_id, agent_id, step, full_concurrency_share FROM {{db}}.step_steady) AS st
+LEFT JOIN (SELECT run_id, agent_id, step, {', '.join(_STEADY_COLUMNS)} FROM {{db}}.step_steady) AS st
     USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """
@@ -204,7 +226,7 @@ _SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in"
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
                   "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms",
-                  "prefix_cache_hit_rate", "full_concurrency_share")
+                  "prefix_cache_hit_rate", *_STEADY_COLUMNS)
 _SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 

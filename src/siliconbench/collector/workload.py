@@ -2,7 +2,8 @@
 and whether two runs measured the same one.
 
 Two runs measure the same workload when they send the same requests: endpoint, prompt and output
-lengths, prompt source (synthetic token ids, synthetic text, or a dataset with its length bounds).
+lengths, prompt source (synthetic token ids or text, unique per run or shared; or a dataset with its
+length bounds, whose prompts every run sends as they are).
 The step list, repetitions and warm-up are stated but may differ: reports compare runs point by point,
 and a point missing from one run is simply not compared. A 64-token run against a 128-token run is
 not a comparison of hardware (the issue's "+4 %"), so `vs baseline` is withheld across workloads
@@ -32,13 +33,14 @@ def plan_of(config_json: str) -> Plan | None:
 
 
 def _prompts(plan: Plan) -> str:
+    """Where the prompts came from, and whether another run sent the same ones (a second run over the same
+    prompts may be served from vLLM's prefix cache)."""
     if plan.dataset:
         bounds = f" ({plan.dataset_min_tokens}–{plan.dataset_max_tokens or '∞'} tokens)"
-        return f"dataset {plan.dataset}{bounds if plan.dataset_min_tokens or plan.dataset_max_tokens else ''}"
-    if plan.endpoint == "completions" and plan.token_id_prompts:
-        return "synthetic token ids" + (f", shared by runs of seed {plan.seed}" if plan.shared_prompts else
-                                        ", unique per run")
-    return "synthetic text"
+        return (f"dataset {plan.dataset}{bounds if plan.dataset_min_tokens or plan.dataset_max_tokens else ''}, "
+                "sent as is (the same in every run)")
+    kind = "synthetic token ids" if plan.endpoint == "completions" and plan.token_id_prompts else "synthetic text"
+    return kind + (f", shared by runs of seed {plan.seed}" if plan.shared_prompts else ", unique per run")
 
 
 def requests_shape(plan: Plan) -> dict[str, object]:

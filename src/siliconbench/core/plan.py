@@ -153,8 +153,9 @@ class Plan:
     output_tokens: Tokens = 128
     endpoint: Literal["completions", "chat"] = "completions"
     token_id_prompts: Bool = True       # completions: send prompts as token ids (exact length, no text round trip)
-    # token-id prompts are unique per run and request (no prefix-cache hit by accident); true: every run
-    # with the same seed sends the same prompts (shared-prefix and cache workloads)
+    # synthetic prompts (token ids, text, chat) are unique per run and request (no prefix-cache hit by
+    # accident); true: every run with the same seed sends the same prompts (shared-prefix and cache
+    # workloads). A dataset's prompts are sent as they are, the same in every run.
     shared_prompts: Bool = False
     dataset: Str | None = None          # JSONL of prompts instead of synthetic ones
     dataset_min_tokens: Count = 0

@@ -20,7 +20,7 @@ _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "t
             "goodput_output_tps", "goodput_total_tps", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms",
             "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms", "mean_in_flight", "sent_rps", "dispatch_mean_ms",
             "dispatch_p99_ms", "saturated_steps", "partial_steps", "prefix_cache_hit_rate",
-            "full_concurrency_share")
+            "full_concurrency_share", "steady_s", "steady_output_tps")
 _ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 _QS = ("p50", "p90", "p95", "p99")
 _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_output_token", "energy_method")

@@ -4,7 +4,8 @@ renderers as every report (collector/reports/: markdown, csv, json, html).
 Rows are (scenario, sweep point). Percentiles pool every request of every node of a scenario and are exact (quantilesExact over the
 raw rows, in ClickHouse), from the per-request figures of collector/formulas.py. A scenario's
 throughput at a step is the sum of its nodes' output tokens/s (step_rollups: the nodes run at the
-same time), then the median over repetitions. The run's lifecycle state heads the report: an
+same time), then the median over repetitions; its steady throughput the same over each node's steady
+part (views.STEP_STEADY, closed loop). The run's lifecycle state heads the report: an
 unfinished run says so.
 """
 
@@ -32,16 +33,20 @@ WITH members AS (
 ), throughput AS (
     SELECT m.scenario AS scenario, ifNull(sp.step_mode, if(p.concurrency = 0, 'open', 'closed')) AS mode,
            p.concurrency AS concurrency,
-           ifNull(sp.step_rate, 0) AS rate_rps, sum(p.output_tps) AS output_tps
+           ifNull(sp.step_rate, 0) AS rate_rps, sum(p.output_tps) AS output_tps,
+           if(mode = 'closed' AND countIf(st.steady_output_tps IS NULL) = 0, sum(st.steady_output_tps), NULL)
+               AS steady_output_tps
     FROM (SELECT agent_id, step, concurrency, repetition, output_tps FROM {{db}}.step_rollups
           WHERE run_id = {{run:String}}) AS p
     INNER JOIN members AS m USING (agent_id)
     LEFT JOIN step_points AS sp ON sp.agent_id = p.agent_id AND sp.step = p.step
+    LEFT JOIN (SELECT agent_id, step, steady_output_tps FROM {{db}}.step_steady WHERE run_id = {{run:String}}) AS st
+        ON st.agent_id = p.agent_id AND st.step = p.step
     GROUP BY scenario, mode, concurrency, rate_rps, p.repetition
     SETTINGS join_use_nulls = 1
 )
 SELECT l.scenario, l.mode, l.concurrency, l.rate_rps, l.nodes, l.instance_types, l.requests, l.errors,
-       l.saturated_steps, l.ttft_ms, l.itl_ms, l.tpot_ms, l.e2e_ms, t.output_tps, l.simulated
+       l.saturated_steps, l.ttft_ms, l.itl_ms, l.tpot_ms, l.e2e_ms, t.output_tps, t.steady_output_tps, l.simulated
 FROM (
     WITH {REQUEST_FIGURES}
     SELECT m.scenario AS scenario, ifNull(sp.step_mode, if(r.concurrency = 0, 'open', 'closed')) AS mode,
@@ -63,8 +68,9 @@ FROM (
     GROUP BY scenario, mode, concurrency, rate_rps
     SETTINGS join_use_nulls = 1
 ) AS l
-LEFT JOIN (SELECT scenario, mode, concurrency, rate_rps, median(output_tps) AS output_tps FROM throughput
-           GROUP BY scenario, mode, concurrency, rate_rps)
+LEFT JOIN (SELECT scenario, mode, concurrency, rate_rps, median(output_tps) AS output_tps,
+                  median(steady_output_tps) AS steady_output_tps
+           FROM throughput GROUP BY scenario, mode, concurrency, rate_rps)
     AS t ON t.scenario = l.scenario AND t.mode = l.mode AND t.concurrency = l.concurrency AND t.rate_rps = l.rate_rps
 SETTINGS join_use_nulls = 1
 """
@@ -135,15 +141,18 @@ def _scenarios(rows: list[dict]) -> Table:
               [Column("scenario"), Column("instance types"), Column("load"), Column("nodes", INT),
                Column("requests", INT), Column("errors", INT),
                *(Column(f"{name} {q}", MS) for name, _ in _PERCENTILES for q in ("p50", "p99")),
-               Column("output tok/s", TPS), Column("flags")],
+               Column("output tok/s", TPS), Column("steady output tok/s", TPS), Column("flags")],
               caption=f"Percentiles over all requests of all nodes of a scenario (successful requests only), {PERCENTILE_METHOD}. "
                       "Output tok/s = per step, Σ over the scenario's nodes of (output tokens ÷ step wall time), then "
-                      "the median over repetitions. load = the sweep point (mode, concurrency, rate), per node; flags: "
+                      "the median over repetitions; steady output tok/s the same over each node's steady part (closed "
+                      "loop: from the first instant all its streams were in flight to the last, output tokens whose "
+                      "chunks arrived in it ÷ its length). load = the sweep point (mode, concurrency, rate), per node; flags: "
                       "steps some node's agent flagged as client-saturated (not publishable as is).")
     for r in rows:
         flags = f"client saturated: {r['saturated_steps']} node step(s)" if r["saturated_steps"] else ""
         t.rows.append([r["scenario"], r["instance_types"], Point.of(r).label(), r["nodes"], r["requests"], r["errors"],
-                       *(_at(r[key], i) for _, key in _PERCENTILES for i in (0, 1)), r["output_tps"], flags])
+                       *(_at(r[key], i) for _, key in _PERCENTILES for i in (0, 1)), r["output_tps"],
+                       r["steady_output_tps"], flags])
     return t
 
 

@@ -197,11 +197,11 @@ def _distributions(report: Report, names: list[str], tips: list[str]) -> list[st
 
 
 def _energy(report: Report, names: list[str], tips: list[str]) -> list[str]:
-    """J per output token vs concurrency, for the series whose devices report energy or power."""
+    """J per output token vs concurrency (closed-loop points), for the series whose devices report energy or power."""
     lines = []
     for i, s in enumerate(report.series):
-        points = [(p["concurrency"], m._get(report.figures.node_of(s, p["concurrency"]), "j_per_output_token"))
-                  for p in report.figures.points_of(s)]
+        points = [(p["concurrency"], m._get(report.figures.node_of(s, Point.of(p)), "j_per_output_token"))
+                  for p in report.figures.points_of(s) if not Point.of(p).open_loop]
         known = [(c, j) for c, j in points if j is not None]
         if known:
             lines.append(Line(i, known, tips[i]))

@@ -62,5 +62,5 @@ def render_fleet(report: FleetReport) -> str:
               "state": STATE_NAMES.get(n.progress.state, "?"), "steps_done": n.progress.step,
               "steps_total": n.progress.steps_total, "detail": n.progress.detail} for n in life.nodes]
     doc = {"run_id": report.run_id, "state": life.state, "detail": life.detail, "generated_at": report.generated_at,
-           "nodes": nodes, "scenarios": report.scenarios}
+           "nodes": nodes, "scenarios": report.scenarios, "formula": report.table("scenarios").caption}
     return json_text(_clean(doc)) + "\n"

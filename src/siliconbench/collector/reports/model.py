@@ -287,6 +287,7 @@ def point_figures(label: str, point: dict, steps: list[dict]) -> PointFigures:
         subject=label, concurrency=point["concurrency"], mode=Point.of(point).mode, rate_rps=Point.of(point).rate_rps,
         mean_in_flight=_get(point, "mean_in_flight"), sent_rps=_get(point, "sent_rps"),
         full_share=_get(point, "full_concurrency_share"), output_tps=_get(point, "output_tps"), rps=_get(point, "rps"),
+        steady_output_tps=_get(point, "steady_output_tps"), steady_s=_get(point, "steady_s"),
         e2e_mean_ms=_get(point, "e2e_mean_ms"), tpot_mean_ms=_get(point, "tpot_mean_ms"),
         itl_token_mean_ms=_get(point, "itl_token_mean_ms"), itl_chunk_p50_ms=_q(point, "itl_ms", 0),
         itl_token_p50_ms=_q(point, "itl_token_ms", 0), ttft_mean_ms=_get(point, "ttft_mean_ms"),
@@ -308,11 +309,10 @@ UNEXPECTED_CACHE_HITS = 0.10
 
 
 def _cache_findings(s: Series, figures: Figures) -> list[Finding]:
-    """A warning where the prefix cache served prompts the workload meant to be unique (token-id
-    prompts without shared_prompts); text and dataset prompts repeat by design, so they get none."""
+    """A warning where the prefix cache served prompts the workload meant to be unique (synthetic prompts
+    without shared_prompts); dataset and shared prompts repeat by design, so they get none."""
     plan = plan_of(s.config_json)
-    if plan is None or plan.shared_prompts or plan.dataset or not (plan.token_id_prompts and plan.endpoint ==
-                                                                     "completions"):
+    if plan is None or plan.shared_prompts or plan.dataset:
         return []
     out = []
     for p in figures.points_of(s):
@@ -441,11 +441,13 @@ def _throughput(report: Report) -> Table:
     fig = report.figures
     t = Table("throughput", "3. Throughput: peak of the sweep",
               [Column("Scenario"), Column("Instance"), Column("peak output tok/s", TPS), Column("at"),
-               Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
+               Column("across repetitions"), Column("steady output tok/s", TPS), Column("total tok/s", TPS),
+               Column("req/s", RPS),
                Column("output tok/s at the lightest load", TPS), Column("goodput output tok/s", TPS),
                Column("goodput req/s", RPS), Column("errors", INT), Column("vs baseline", REL), Column("checks")],
               caption="output tok/s = Σ output tokens (server usage) ÷ step wall time (first request start → last "
-                      "request end); total tok/s counts prompt + output tokens; req/s counts successful requests. "
+                      f"request end); {STEADY_TEXT} total tok/s counts prompt + output tokens; req/s counts "
+                      "successful requests. "
                       f"Goodput counts requests that met the SLOs ({report.slo.describe()}), best point of the sweep. "
                       "vs baseline compares peak output tok/s.")
     metric = lambda s: _get(peak(fig.points_of(s)), "output_tps")  # noqa: E731
@@ -454,7 +456,8 @@ def _throughput(report: Report) -> Table:
         p, low, good = peak(points), lowest(points), peak(points, "goodput_output_tps")
         errors = sum(int(x["errors"]) for x in fig.steps_of(s))
         t.rows.append([s.label, s.instance_type, _get(p, "output_tps"), load(p),
-                       _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(low, "output_tps"),
+                       _range(p, "output_tps"), _get(p, "steady_output_tps"), _get(p, "total_tps"), _get(p, "rps"),
+                       _get(low, "output_tps"),
                        _get(good, "goodput_output_tps"), _get(good, "goodput_rps"), errors,
                        _vs(report, s, metric), _marks(report, s.label, (checks.THROUGHPUT,), p)])
     return t
@@ -464,29 +467,33 @@ def _scaling(report: Report) -> Table:
     fig = report.figures
     t = Table("scaling", "4. Concurrency scaling, and every sweep point",
               [Column("Scenario"), Column("Load"), Column("output tok/s", TPS),
-               Column("across repetitions"), Column("total tok/s", TPS), Column("req/s", RPS),
-               Column("mean in flight", NUM), Column("time at full concurrency", PCT), Column("TTFT p50", MS),
-               Column("TPOT p50", MS), Column("E2E p50", MS),
-               Column("goodput output tok/s", TPS), Column("scaling", RATIO), Column("vs baseline", REL),
-               Column("checks")],
+               Column("across repetitions"), Column("steady output tok/s", TPS), Column("total tok/s", TPS),
+               Column("req/s", RPS), Column("mean in flight", NUM),
+               Column("time at full concurrency", PCT), Column("TTFT p50", MS), Column("TPOT p50", MS),
+               Column("E2E p50", MS), Column("goodput output tok/s", TPS), Column("scaling", RATIO),
+               Column("steady scaling", RATIO), Column("vs baseline", REL), Column("checks")],
               caption="Median of the repetitions at each sweep point (mode, concurrency, rate). mean in flight = "
                       "Σ E2E ÷ step wall time (a closed step at concurrency C reads C only if it ran at full "
                       "concurrency throughout; below it the ramp and drain weigh); time at full concurrency = share "
-                      "of the step's wall time with all its streams in flight (closed loop). scaling = output tok/s ÷ output "
-                      "tok/s at the sweep's lowest closed-loop concurrency (closed-loop points only); vs baseline "
-                      "compares output tok/s at the same point.")
+                      "of the step's wall time with all its streams in flight (closed loop). output tok/s and req/s are "
+                      f"over the whole step; {STEADY_TEXT} scaling = output tok/s ÷ output tok/s at the sweep's lowest "
+                      "closed-loop concurrency, steady scaling the same with the steady figures (closed-loop points "
+                      "only); vs baseline compares output tok/s at the same point.")
     base = next(s for s in report.series if s.label == report.baseline)
     base_at = {Point.of(p): _get(p, "output_tps") for p in fig.points_of(base)}
     for s in report.series:
         points = fig.points_of(s)
-        first = _get(lowest([p for p in points if not Point.of(p).open_loop]), "output_tps")
+        first = lowest([p for p in points if not Point.of(p).open_loop])
         for p in points:
             tps = _get(p, "output_tps")
-            scaling = (tps / first) if tps and first and not Point.of(p).open_loop else None
-            t.rows.append([s.label, load(p), tps, _range(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"),
-                           _get(p, "mean_in_flight"), _pct_of(_get(p, "full_concurrency_share")),
+            closed = not Point.of(p).open_loop
+            t.rows.append([s.label, load(p), tps, _range(p, "output_tps"), _get(p, "steady_output_tps"),
+                           _get(p, "total_tps"), _get(p, "rps"), _get(p, "mean_in_flight"),
+                           _pct_of(_get(p, "full_concurrency_share")),
                            _q(p, "ttft_ms", 0), _q(p, "tpot_ms", 0), _q(p, "e2e_ms", 0),
-                           _get(p, "goodput_output_tps"), scaling,
+                           _get(p, "goodput_output_tps"),
+                           _ratio(tps, _get(first, "output_tps")) if closed else None,
+                           _ratio(_get(p, "steady_output_tps"), _get(first, "steady_output_tps")) if closed else None,
                            relative(tps, base_at.get(Point.of(p))) if report.compared(s) else None,
                            _marks(report, s.label, (checks.SCALING, checks.THROUGHPUT), p)])
     return t
@@ -685,12 +692,13 @@ def _steps(report: Report) -> Table:
                Column("requests", INT), Column("errors", INT), Column("TTFT p50", MS), Column("TTFT p90", MS),
                Column("TTFT p95", MS), Column("TTFT p99", MS), Column("chunk-ITL p50", MS), Column("chunk-ITL p99", MS),
                Column("ITL/token p50", MS), Column("ITL/token p99", MS), Column("TPOT p50", MS), Column("TPOT p99", MS),
-               Column("E2E p50", MS), Column("E2E p99", MS), Column("output tok/s", TPS), Column("total tok/s", TPS),
+               Column("E2E p50", MS), Column("E2E p99", MS), Column("output tok/s", TPS),
+               Column("steady output tok/s", TPS), Column("time at full concurrency", PCT), Column("total tok/s", TPS),
                Column("req/s", RPS), Column("goodput req/s", RPS), Column("agent CPU", PCT),
                Column("loop lag p99", MS), Column("dispatch delay p99", MS), Column("prefix-cache hit rate", PCT),
                Column("flags")],
               caption="Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
-                      f"{PERCENTILE_METHOD}. agent CPU (% of one core), loop lag and dispatch delay are the "
+                      f"{PERCENTILE_METHOD}. output tok/s over the whole step; {STEADY_TEXT} agent CPU (% of one core), loop lag and dispatch delay are the "
                       "agent's own; flags: 'client saturated' (the agent may have limited the load, with why) "
                       "or 'partial' (no end record: the run stopped inside the step).")
     for s in report.series:
@@ -702,12 +710,18 @@ def _steps(report: Report) -> Table:
                            _q(p, "ttft_ms", 0), _q(p, "ttft_ms", 1), _q(p, "ttft_ms", 2), _q(p, "ttft_ms", 3),
                            _q(p, "itl_ms", 0), _q(p, "itl_ms", 3), _q(p, "itl_token_ms", 0), _q(p, "itl_token_ms", 3),
                            _q(p, "tpot_ms", 0), _q(p, "tpot_ms", 3), _q(p, "e2e_ms", 0), _q(p, "e2e_ms", 3),
-                           _get(p, "output_tps"), _get(p, "total_tps"), _get(p, "rps"), _get(p, "goodput_rps"),
+                           _get(p, "output_tps"), _get(p, "steady_output_tps"),
+                           _pct_of(_get(p, "full_concurrency_share")), _get(p, "total_tps"), _get(p, "rps"),
+                           _get(p, "goodput_rps"),
                            _get(p, "agent_cpu_pct"), _get(p, "loop_lag_p99_ms"), _get(p, "dispatch_p99_ms"),
                            _pct_of(_get(p, "prefix_cache_hit_rate")),
                            "; ".join(flags)])
     return t
 
+
+STEADY_TEXT = ("steady output tok/s is over the step's steady part, from the first instant all its streams were "
+               "in flight to the last (closed loop; its ramp and drain left out): output tokens whose chunks "
+               "arrived in it ÷ its length.")
 
 PERCENTILE_METHOD = ("exact: the value at 0-based rank ⌊q·n⌋ of the n sorted values, no interpolation, no "
                      "sampling (ClickHouse quantileExact; the agent's console and the fleet report use the same)")
@@ -719,7 +733,12 @@ DEFINITIONS = (
     "TPOT: (E2E − TTFT) ÷ (output tokens − 1) per request with more than one output token.",
     "E2E: send → last byte of the stream.",
     "Throughput: output tokens ÷ step wall time (first request start → last request end, warm-up excluded); "
-    "total tok/s adds prompt tokens; req/s counts successful requests.",
+    "total tok/s adds prompt tokens; req/s counts successful requests. The agent's console states the same "
+    "figure for each step.",
+    f"Steady throughput (closed loop): {STEADY_TEXT} Little's law (as steady output tok/s against concurrency "
+    "÷ mean E2E × output tokens per request), the token bound and the concurrency-1 bound check the steady "
+    "figure where the steady part spans at least two mean E2Es (a shorter one is a single round, which reads "
+    "low), the whole-step figures otherwise; peak, goodput and cost use the whole-step figures.",
     "Goodput: the same, counting only requests that met every SLO given (TPOT of a one-token request counts as 0).",
     f"Cost: {COST_FORMULA}, for a named throughput (peak of the sweep, or goodput under SLO).",
     "Energy per token: device energy over the step ÷ output tokens of the step. The energy comes from the NVML "
