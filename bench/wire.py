@@ -243,7 +243,7 @@ def read_exchanges(path: str | Path, server_port: int) -> list[Exchange]:
 def exchanges_of(conn: Connection) -> list[Exchange]:
     """The exchanges on one connection: requests in order, each paired with the response in the same
     place in the other direction (HTTP/1.1 answers in order). A request whose bytes did not all arrive
-    is left out; a response that did not end has `end_ns == 0`."""
+    is left out; a response that did not end has the events that did arrive, and `end_ns == 0`."""
     out: list[Exchange] = []
     up, down = conn.to_server, conn.to_client
     pos = 0
@@ -258,22 +258,21 @@ def exchanges_of(conn: Connection) -> list[Exchange]:
         response = _message(down.data, pos, is_request=False, closed=conn.closed)
         if response is None:
             break
-        start_line, headers, body, end = response
+        start_line, _, body, end = response
         exchange.status = int(start_line.split(" ", 2)[1])
-        if body is not None:
-            _read_events(exchange, down, body)
-            exchange.end_ns = down.time_of(end - 1)
+        _read_events(exchange, down, body)
         if end < 0:
             break
+        exchange.end_ns = down.time_of(end - 1)
         pos = end
     return out
 
 
 def _message(data: bytearray, pos: int, is_request: bool, closed: bool = False
-             ) -> tuple[str, dict[str, str], list[tuple[int, int]] | None, int] | None:
-    """The HTTP message starting at `pos`: start line, headers (lower-case names), the body as raw
-    (start, end) spans of `data` (None if it has not all arrived), and the offset past it (-1: body
-    incomplete). None when no complete head starts at `pos`. Interim 1xx responses are skipped."""
+             ) -> tuple[str, dict[str, str], list[tuple[int, int]], int] | None:
+    """The HTTP message starting at `pos`: start line, headers (lower-case names), the body's raw
+    (start, end) spans in `data` as far as it has arrived, and the offset past the message (-1: the body
+    has not all arrived). None when no complete head starts at `pos`. Interim 1xx responses are skipped."""
     while True:
         head_end = data.find(b"\r\n\r\n", pos)
         if head_end < 0:
@@ -289,13 +288,11 @@ def _message(data: bytearray, pos: int, is_request: bool, closed: bool = False
         pos = start
     if "chunked" in headers.get("transfer-encoding", "").lower():
         spans, end = _chunks(data, start)
-        return lines[0], headers, spans if end >= 0 else None, end
+        return lines[0], headers, spans, end
     if "content-length" in headers or is_request:
         end = start + int(headers.get("content-length", "0"))
-        return (lines[0], headers, [(start, end)], end) if end <= len(data) else (lines[0], headers, None, -1)
-    if closed:  # delimited by the close
-        return lines[0], headers, [(start, len(data))], len(data)
-    return lines[0], headers, None, -1
+        return lines[0], headers, [(start, min(end, len(data)))], (end if end <= len(data) else -1)
+    return lines[0], headers, [(start, len(data))], (len(data) if closed else -1)  # delimited by the close
 
 
 def _chunks(data: bytearray, pos: int) -> tuple[list[tuple[int, int]], int]:
