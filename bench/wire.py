@@ -10,7 +10,7 @@ A byte's time is when it became readable in order: the capture time of the segme
 a later segment that filled a gap before it (a receiver cannot read past a gap). Times are the capture's
 own (the kernel's wall clock, `time.time_ns()`'s clock), in ns.
 
-Per exchange: the time of the request's first and last byte, and of the first and last byte of every SSE
+Per exchange: the request's id header and body, the time of its first and last byte, and of the first and last byte of every SSE
 event whose chunk carries content (text, reasoning or tool calls, as the agent counts them: a chat stream's
 role-only first chunk, usage-only chunks and `[DONE]` are not content), the response id of the first data
 event, and the time of the response's last byte. No dependency beyond the standard library.
@@ -68,6 +68,7 @@ class Exchange:
     method: str
     path: str
     request_id: str | None    # the X-Request-Id header, if the client sent one
+    body: bytes               # the request's body
     first_byte_ns: int        # the request's first byte
     sent_ns: int              # the request's last byte
     status: int = 0           # 0: no complete response head
@@ -248,10 +249,13 @@ def exchanges_of(conn: Connection) -> list[Exchange]:
     up, down = conn.to_server, conn.to_client
     pos = 0
     while (request := _message(up.data, pos, is_request=True)) is not None:
-        start_line, headers, _, end = request
+        start_line, headers, spans, end = request
+        if end < 0:
+            break
         method, _, rest = start_line.partition(" ")
+        body = b"".join(bytes(up.data[a:b]) for a, b in spans)
         out.append(Exchange(conn.number, len(out), conn.client_port, method, rest.partition(" ")[0],
-                            headers.get("x-request-id"), up.time_of(pos), up.time_of(end - 1)))
+                            headers.get("x-request-id"), body, up.time_of(pos), up.time_of(end - 1)))
         pos = end
     pos = 0
     for exchange in out:
