@@ -43,7 +43,8 @@ class Capture:
                 capture = Capture.start(9, Path(tmp) / "probe.pcap")
             except RuntimeError as exc:
                 return str(exc)
-            capture.stop()
+            capture.proc.kill()
+            capture.proc.wait()
         return None
 
     @classmethod
