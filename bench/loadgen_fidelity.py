@@ -355,13 +355,16 @@ def gaps(times: list[int]) -> list[float]:
     return [(b - a) / 1e6 for a, b in zip(times, times[1:])]
 
 
+WIRE_FIGURES = ("ttft50", "ttft99", "dttft50", "dttft99", "arr50", "arr99", "itl99", "wire50", "wire99")
+
+
 def compare(client: Peer, records: list[ClientRequest], exchanges: list[Exchange] | None, sent: list[dict],
             usage: Usage) -> dict[str, float]:
     """One run's figures (ms unless named otherwise); NaN where the run cannot give one."""
     nan = float("nan")
     by_response = {s["request_id"]: s for s in sent}
     by_x_id = {s["x_request_id"]: s for s in sent if s["x_request_id"]}
-    fig: dict[str, float] = {"ok": len(records), "matched": 0, "mismatched": 0}
+    fig: dict[str, float] = {"ok": len(records), "matched": 0, "mismatched": 0} | dict.fromkeys(WIRE_FIGURES, nan)
     pairs: list[tuple[ClientRequest, Exchange]] = []
     if exchanges is not None:
         chat = [e for e in exchanges if e.method == "POST" and e.path == CHAT and e.status == 200 and e.events]
@@ -552,7 +555,7 @@ def fidelity_table(quick: bool, rounds: int, peers: list[Peer], tokenizer: Path)
           f"these cores). Chat, {INPUT_TOKENS} prompt and {OUTPUT_TOKENS} output tokens, simulator TTFT {TTFT_MS} "
           f"ms and ITL {ITL_MS} ms; {rounds} round(s), clients interleaved, medians.\n")
     if reason:
-        print(f"wire: not captured ({reason}); the wire columns are left out and peers cannot be matched\n")
+        print(f"wire: not captured ({reason}); the wire columns are left out\n")
     collector_port = free_port()
     collector = subprocess.Popen(pinned([PY, __file__, "--acking-collector", "--port", str(collector_port)], 0),
                                  cwd=ROOT)
@@ -586,8 +589,8 @@ def fidelity_table(quick: bool, rounds: int, peers: list[Peer], tokenizer: Path)
         m = medians(runs)
         matched = f"{m['matched']:.0f} by {by_name(clients, name)}" if not reason else "not captured"
         print(f"| {name} | {c} | {m['ok']:.0f}/{asked[c]} ({matched}) | {pair(m, 'ttft50', 'ttft99')} | "
-              f"{pair(m, 'dttft50', 'dttft99')} | {pair(m, 'arr50', 'arr99')} | {m['itl99']:+.2f} | "
-              f"{m['cpu_s']:.1f} | {m['cpu_per_1k']:.0f} | {m['rss_mb']:.0f} | {m['server_itl99']:.2f} |")
+              f"{pair(m, 'dttft50', 'dttft99')} | {pair(m, 'arr50', 'arr99')} | {one(m['itl99'])} | "
+              f"{m['cpu_s']:.1f} | {one(m['cpu_per_1k'], '.0f')} | {m['rss_mb']:.0f} | {m['server_itl99']:.2f} |")
     print(f"\nAgainst the simulator's send log (the server's side; schedule: TTFT {TTFT_MS} ms, ITL {ITL_MS} ms)\n")
     print("| client | concurrency | wire TTFT p50 / p99 (ms) | server TTFT p50 / p99 (ms) | client − server TTFT "
           "p50 / p99 (ms) | chunk arrival − server send p50 / p99 (ms) | requests matched to the log "
@@ -613,10 +616,12 @@ def medians(runs: list[dict[str, float]]) -> dict[str, float]:
             for k in runs[0]}
 
 
+def one(value: float, form: str = "+.2f") -> str:
+    return "–" if value != value else f"{value:{form}}"
+
+
 def pair(m: dict[str, float], p50: str, p99: str, form: str = "+.2f") -> str:
-    if m[p50] != m[p50]:
-        return "–"
-    return f"{m[p50]:{form}} / {m[p99]:{form}}"
+    return "–" if m[p50] != m[p50] else f"{m[p50]:{form}} / {m[p99]:{form}}"
 
 
 def ceiling_table(scale: int) -> None:
