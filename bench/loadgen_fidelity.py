@@ -358,14 +358,13 @@ def gaps(times: list[int]) -> list[float]:
 WIRE_FIGURES = ("ttft50", "ttft99", "dttft50", "dttft99", "arr50", "arr99", "itl99", "wire50", "wire99")
 
 
-def compare(client: Peer, records: list[ClientRequest], exchanges: list[Exchange] | None, sent: list[dict],
+def compare(records: list[ClientRequest], exchanges: list[Exchange] | None, sent: list[dict],
             usage: Usage) -> dict[str, float]:
     """One run's figures (ms unless named otherwise); NaN where the run cannot give one."""
     nan = float("nan")
     by_response = {s["request_id"]: s for s in sent}
     by_x_id = {s["x_request_id"]: s for s in sent if s["x_request_id"]}
     fig: dict[str, float] = {"ok": len(records), "matched": 0, "mismatched": 0} | dict.fromkeys(WIRE_FIGURES, nan)
-    pairs: list[tuple[ClientRequest, Exchange]] = []
     if exchanges is not None:
         chat = [e for e in exchanges if e.method == "POST" and e.path == CHAT and e.status == 200 and e.events]
         pairs = match(records, chat)
@@ -449,7 +448,7 @@ def run_once(client: Peer, concurrency: int, requests: int, tokenizer: Path, wir
         records = client.read(out, offset_ns)
         exchanges = read_exchanges(capture.path, port) if capture is not None else None
         sent = [json.loads(line) for line in log.read_text().splitlines()]
-    fig = compare(client, records, exchanges, sent, usage)
+    fig = compare(records, exchanges, sent, usage)
     fig["dropped"] = capture.dropped if capture is not None else 0
     return fig
 
