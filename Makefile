@@ -36,6 +36,7 @@ test: lint test-unit test-vllm
 
 test-unit: $(STAMP) proto-check
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_tcpdump.sh
 	$(PY) -m pytest
 
 # A real vLLM (CPU build, in .vllm-venv) serving a tiny model built at test time.
