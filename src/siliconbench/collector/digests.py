@@ -21,7 +21,10 @@ A repair that meets another replica's insert between its rows and its digest reb
 digest too, and the view's copy arriving later is the same row again. A batch's rows reach the view
 in one block (measured with chDB: an ArrowStream insert of many batches, up to 2M rows, is one
 block; the inserter writes at most 200,000 rows at once), so the view never makes two partial rows
-of one key; if a server ever split one, the step would read short and be found here.
+of one key; if a server ever split one, the step would read short and be found here. The same holds
+for rows written by hand without batch ids in many blocks (a large INSERT ... SELECT): they share
+one key per step, so the step reads short until it is repaired (bench/report.py repairs after its
+bulk insert).
 
 Comparing counts reads three small columns of `requests` (about 30 ms for 2M rows on 2 cores).
 """

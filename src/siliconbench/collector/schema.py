@@ -113,7 +113,7 @@ class Table:
 
     @property
     def names(self) -> list[str]:
-        """The declared columns, in order: how `Store.insert` takes rows (BATCH_ID, if any, defaults to '')."""
+        """The declared columns, in order: how `Store.insert` takes rows (it adds BATCH_ID, if any: the token)."""
         return [c.name for c in self.columns]
 
     @property
@@ -354,8 +354,9 @@ BATCHED = tuple(name for name, t in TABLES.items() if t.batched)
 def digest_select(source: str) -> str:
     """The digest rows (one per step and batch) of the request rows in `source` (a table or a
     parenthesised subquery): what the materialized view stores per insert block, what backfills a store
-    created before it, and what rebuilds a step's digest from its rows (collector/digests.py). Definitions are DESIGN §3, written
-    once in collector/formulas.py (see collector/views.py for the read side)."""
+    created before it, and what rebuilds a step's digest from its rows (collector/digests.py).
+    Definitions are DESIGN §3, written once in collector/formulas.py (see collector/views.py for the
+    read side)."""
     return f"""
     WITH {REQUEST_FIGURES}
     SELECT run_id, agent_id, step, batch_id, any(concurrency) AS concurrency, any(repetition) AS repetition,
