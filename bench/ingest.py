@@ -166,7 +166,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
                                  "SELECT (SELECT count() FROM siliconbench.requests), "
                                  "(SELECT uniqExact(request_id) FROM siliconbench.requests), "
                                  "(SELECT count() FROM siliconbench.device_samples), "
-                                 "(SELECT sum(requests) FROM siliconbench.request_digests)", "--store", store],
+                                 "(SELECT sum(requests) FROM siliconbench.request_digests FINAL)", "--store", store],
                                 capture_output=True, text=True, cwd=REPO).stdout.strip().splitlines()[-1].split("\t")
     seconds = window[1] - window[0]
     latencies = [x for load in loads for x in load.latencies]

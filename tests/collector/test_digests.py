@@ -4,12 +4,16 @@ when the batch is replayed and by the collector at start."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from siliconbench.collector import digests
 from siliconbench.collector.group_insert import GroupInserter
 from siliconbench.collector.options import ReportOptions
 from siliconbench.collector.reporting import render_report
+from siliconbench.collector.store import Store
+from tests.collector import rows
 from tests.collector.test_merged_ingest import ROWS_PER_BATCH, digested, ready
 
 
@@ -68,3 +72,25 @@ async def test_a_replay_of_a_batch_whose_digest_was_lost_rebuilds_it(store, inse
     assert inserter.replays_skipped == 1 and inserter.digests_repaired == 1
     assert digested(store, unique_id) == 2 * ROWS_PER_BATCH
     assert digests.stale_steps(store, [unique_id]) == []
+
+
+def test_a_store_with_digests_per_step_gets_them_rebuilt_per_batch_from_its_rows_at_start(store, unique_id):
+    old = Store(replace(store.location, database=f"old_{unique_id}"))
+    try:
+        old.ensure_schema()
+        old.command("DROP VIEW {db}.request_digests_mv")  # the layout before digests were kept per batch
+        old.command("DROP TABLE {db}.request_digests")
+        old.command("CREATE TABLE {db}.request_digests (run_id String, agent_id LowCardinality(String), step UInt32, "
+                    "requests SimpleAggregateFunction(sum, UInt64)) ENGINE = AggregatingMergeTree "
+                    "ORDER BY (run_id, agent_id, step)")
+        old.insert("requests", [rows.request(unique_id, "n1", i) for i in range(3)], f"{unique_id}/1")
+        old.ensure_schema()  # this collector starts on that store
+        [[engine]] = old.query("SELECT engine FROM system.tables WHERE database = {d:String} AND name = "
+                               "'request_digests'", {"d": old.location.database}).result_rows
+        assert engine == "ReplacingMergeTree"
+        assert digested(old, unique_id) == 3 and digests.stale_steps(old, [unique_id]) == []
+        old.insert("requests", [rows.request(unique_id, "n1", i) for i in range(3, 5)], f"{unique_id}/2")
+        assert digested(old, unique_id) == 5  # the view fills the new table
+    finally:
+        old.command("DROP DATABASE IF EXISTS {db}")
+        old.close()

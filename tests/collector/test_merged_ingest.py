@@ -34,7 +34,7 @@ def ready(run_id: str, agent: str, seq: int, **record_overrides) -> ReadyBatch:
 
 def digested(store, run_id: str) -> int:
     """Requests counted by the materialized view's per-step digests."""
-    return store.query("SELECT sum(requests) FROM {db}.request_digests WHERE run_id = {r:String}",
+    return store.query("SELECT sum(requests) FROM {db}.request_digests FINAL WHERE run_id = {r:String}",
                        {"r": run_id}).result_rows[0][0]
 
 

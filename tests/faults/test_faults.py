@@ -77,7 +77,7 @@ def test_reports_count_every_row_after_many_collector_kills_at_random_points(tmp
         assert [p.wait(600) for p in procs] == [0] * agents, [p.log()[-2000:] for p in procs]
         assert collector.stop() == 0
     rows, distinct = stored(store, run_id)
-    [[digested]] = sql(store, f"SELECT sum(requests) FROM siliconbench.request_digests WHERE run_id = '{run_id}'")
+    [[digested]] = sql(store, f"SELECT sum(requests) FROM siliconbench.request_digests FINAL WHERE run_id = '{run_id}'")
     matrix_line(f"collector kill -9 x{kills} + restarts, {agents} agents", agents * per_agent, rows, distinct)
     assert kills >= 1
     assert reported_requests(store, run_id) == int(digested) == rows == distinct == agents * per_agent

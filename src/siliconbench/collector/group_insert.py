@@ -14,8 +14,8 @@ queued or being written is not queued again: its replay waits for that outcome.
 
 A `requests` row and its digest are written one after the other (the materialized view): a replay
 left out of `requests` gets the digests of its runs checked and rebuilt from the rows if an earlier
-attempt stopped between the two (collector/digests.py), under a lock that keeps this process's
-`requests` inserts out meanwhile.
+attempt stopped between the two (collector/digests.py). The rebuild needs no lock against inserts,
+here or in another replica: digests are kept per batch, and a digest made twice is read once.
 
 A batch is stored when every table's insert that contains it returned (or the table already held
 it); only then does `store` return and the stream acknowledge it. When a merged insert fails for a
@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,7 +92,6 @@ class GroupInserter:
         self._free = asyncio.Semaphore(writers)
         self._flusher: asyncio.Task | None = None
         self._writing: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
-        self._requests_lock = threading.Lock()
         self.replays_skipped = 0
         self.digests_repaired = 0
         self.groups_written = 0
@@ -185,16 +183,11 @@ class GroupInserter:
         failed: dict[str, BaseException] = {}
         for table, batches in members.items():
             fresh = [b for b in batches if (table, b.batch_id) not in held and b.batch_id not in failed]
-            if table != REQUESTS.name:
-                if fresh:
-                    self._insert(table, fresh, failed)
-                continue
-            with self._requests_lock:  # a digest rebuild must not see rows whose digest is on its way
-                if fresh:
-                    self._insert(table, fresh, failed)
-                replayed = [b for b in batches if (table, b.batch_id) in held]
-                if replayed:
-                    self._repair_digests(replayed, failed)
+            if fresh:
+                self._insert(table, fresh, failed)
+            replayed = [b for b in batches if (table, b.batch_id) in held]
+            if table == REQUESTS.name and replayed:
+                self._repair_digests(replayed, failed)
         self.groups_written += 1
         self.batches_written += len(group) - len(failed)
         return failed

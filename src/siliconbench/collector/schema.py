@@ -113,7 +113,7 @@ class Table:
 
     @property
     def names(self) -> list[str]:
-        """The declared columns, in order: how `Store.insert` takes rows (BATCH_ID, if any, defaults to '')."""
+        """The declared columns, in order: how `Store.insert` takes rows (it adds BATCH_ID, if any: the token)."""
         return [c.name for c in self.columns]
 
     @property
@@ -136,6 +136,11 @@ class Table:
         if missing or unknown:
             raise KeyError(f"{self.name} row: missing {missing}, unknown {unknown}")
         return [values[n] for n in self.names]
+
+    @property
+    def engine_name(self) -> str:
+        """The engine without its arguments and clauses, as system.tables names it."""
+        return re.split(r"[\s(]", self.engine, maxsplit=1)[0]
 
     def ddl(self) -> str:
         items = [c.ddl() for c in self.stored]
@@ -313,27 +318,25 @@ PRICES = Table("prices", (
 _DIGEST = "kept by request_digests_mv: the SELECT item of the same name in DIGEST_SELECT"
 
 
-def _digest(name: str, type_: str) -> Column:
+def _digest(name: str, type_: str = "UInt64") -> Column:
     return Column(name, type_, derived=_DIGEST)
 
 
-def _sum(name: str, of: str = "UInt64") -> Column:
-    return _digest(name, f"SimpleAggregateFunction(sum, {of})")
-
-
-# Per-step sums of `requests`, kept by a materialized view as rows arrive, so reports read
-# kilobytes for counts, means and throughput (percentiles are exact, from the rows: collector/views.py).
+# Sums of `requests` per step and batch, kept by a materialized view as rows arrive, so reports read one
+# small row per batch for counts, means and throughput (percentiles are exact, from the rows:
+# collector/views.py). A batch's row is made from all of that batch's rows of the step (a batch is one
+# insert block, whole: collector/digests.py), so any two rows of one key are the same digest, whoever
+# made them (the view, a repair, two collector replicas at once): ReplacingMergeTree keeps one, and
+# readers read the table FINAL.
 REQUEST_DIGESTS = Table("request_digests", (
     Column("run_id", "String", derived=_DIGEST), Column("agent_id", _LC, derived=_DIGEST),
-    Column("step", "UInt32", derived=_DIGEST),
-    _digest("concurrency", "SimpleAggregateFunction(any, UInt32)"),
-    _digest("repetition", "SimpleAggregateFunction(any, UInt32)"),
-    _sum("requests"), _sum("errors"), _sum("ok"), _sum("counted"), _sum("output_tokens"), _sum("prompt_tokens"),
-    _digest("first_start_ns", "SimpleAggregateFunction(min, Int64)"),
-    _digest("last_end_ns", "SimpleAggregateFunction(max, Int64)"),
-    _sum("ttft_sum", "Float64"), _sum("e2e_sum", "Float64"), _sum("tpot_sum", "Float64"), _sum("tpot_n"),
-    _sum("itl_sum", "Float64"), _sum("itl_token_sum", "Float64"), _sum("gaps"), _sum("gap_tokens"),
-), f"AggregatingMergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}")
+    Column("step", "UInt32", derived=_DIGEST), Column(BATCH_ID, "String", derived=_DIGEST),
+    _digest("concurrency", "UInt32"), _digest("repetition", "UInt32"),
+    _digest("requests"), _digest("errors"), _digest("ok"), _digest("counted"), _digest("output_tokens"),
+    _digest("prompt_tokens"), _digest("first_start_ns", "Int64"), _digest("last_end_ns", "Int64"),
+    _digest("ttft_sum", "Float64"), _digest("e2e_sum", "Float64"), _digest("tpot_sum", "Float64"), _digest("tpot_n"),
+    _digest("itl_sum", "Float64"), _digest("itl_token_sum", "Float64"), _digest("gaps"), _digest("gap_tokens"),
+), f"ReplacingMergeTree ORDER BY (run_id, agent_id, step, {BATCH_ID})")
 
 SCHEMA_VERSION_TABLE = Table("schema_version", (
     Column("version", "UInt32", derived="SCHEMA_VERSION of the collector that created or upgraded the store"),
@@ -349,13 +352,14 @@ BATCHED = tuple(name for name, t in TABLES.items() if t.batched)
 
 
 def digest_select(source: str) -> str:
-    """The digest rows of the request rows in `source` (a table or a parenthesised subquery): what the
-    materialized view stores per insert block, what backfills a store created before it, and what
-    rebuilds a step's digest from its rows (collector/digests.py). Definitions are DESIGN §3, written
-    once in collector/formulas.py (see collector/views.py for the read side)."""
+    """The digest rows (one per step and batch) of the request rows in `source` (a table or a
+    parenthesised subquery): what the materialized view stores per insert block, what backfills a store
+    created before it, and what rebuilds a step's digest from its rows (collector/digests.py).
+    Definitions are DESIGN §3, written once in collector/formulas.py (see collector/views.py for the
+    read side)."""
     return f"""
     WITH {REQUEST_FIGURES}
-    SELECT run_id, agent_id, step, any(concurrency) AS concurrency, any(repetition) AS repetition,
+    SELECT run_id, agent_id, step, batch_id, any(concurrency) AS concurrency, any(repetition) AS repetition,
         count() AS requests, countIf(error_class != '') AS errors, countIf(error_class = '') AS ok,
         countIf(error_class = '' AND tokens_counted) AS counted,
         sumIf(output_tokens, error_class = '') AS output_tokens, sumIf(prompt_tokens, error_class = '') AS prompt_tokens,
@@ -370,7 +374,7 @@ def digest_select(source: str) -> str:
         sumIf(length(req_gap_ms), error_class = '') AS gaps,
         sumIf(arraySum(req_gap_tokens), error_class = '') AS gap_tokens
     FROM {source}
-    GROUP BY run_id, agent_id, step
+    GROUP BY run_id, agent_id, step, batch_id
     SETTINGS prefer_column_name_to_alias = 1"""
 
 
@@ -396,4 +400,11 @@ MIGRATIONS: list[str] = [
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {
     "request_digests": "INSERT INTO {db}.request_digests " + DIGEST_SELECT,
+}
+
+# Derived tables whose layout changes are not made in place: a store's table whose engine is not the
+# declared one is dropped at start, with the views that fill it, then made again and backfilled from
+# the rows (request_digests: per step until its rows became per step and batch).
+REBUILT: dict[str, tuple[str, ...]] = {
+    "request_digests": ("request_digests_mv",),
 }

@@ -26,7 +26,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from siliconbench.collector.errors import CollectorError, StoreLocked, StoreRefused, StoreUnavailable
-from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, MIGRATIONS, SCHEMA_VERSION, TABLES
+from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, MIGRATIONS, REBUILT, SCHEMA_VERSION, TABLES
 from siliconbench.collector.views import VIEWS
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ class Store:
             with self.mapped_errors():
                 client.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
                 existing = {row[0] for row in client.query(f"SHOW TABLES FROM `{db}`").result_rows}
+                existing -= self._drop_outdated(client)
                 for ddl in [*DDL.values(), *MIGRATIONS]:
                     client.command(self.sql(ddl))
                 if "requests" in existing:  # derived tables added to an older store start from its rows
@@ -150,14 +151,31 @@ class Store:
                 f"collector's {SCHEMA_VERSION}: upgrade siliconbench"
             )
 
+    def _drop_outdated(self, client: Client) -> set[str]:
+        """Drop each derived table whose engine is not the declared one (schema.REBUILT), with the views
+        that fill it; returns them, to be made again and backfilled."""
+        db = self.location.database
+        engines: dict[str, str] = {name: engine for name, engine in client.query(
+            "SELECT name, engine FROM system.tables WHERE database = {db:String}", parameters={"db": db}).result_rows}
+        dropped = {table for table in REBUILT if table in engines and engines[table] != TABLES[table].engine_name}
+        for table in dropped:
+            log.warning("the store's %s table has an older layout (%s): rebuilding it from the rows", table,
+                        engines[table])
+            for view in REBUILT[table]:
+                client.command(f"DROP VIEW IF EXISTS `{db}`.`{view}`")
+            client.command(f"DROP TABLE `{db}`.`{table}`")
+        return dropped
+
     def insert(self, table: str, rows: list[list], dedup_token: str) -> None:
-        """Insert rows into `table`; a repeat of the same dedup_token is stored once."""
+        """Insert rows into `table`; a repeat of the same dedup_token is stored once. In a table agents
+        write, the token is the rows' batch id (the insert is their batch)."""
         if rows:
+            names = TABLES[table].names
+            if TABLES[table].batched:
+                names, rows = [*names, BATCH_ID], [[*row, dedup_token] for row in rows]
             with self.mapped_errors():
-                self.client().insert(table, rows, database=self.location.database, column_names=TABLES[table].names,
-                                     settings={"insert_deduplication_token": dedup_token,
-                                               # a replay skipped in `requests` must skip its digest too
-                                               "deduplicate_blocks_in_dependent_materialized_views": 1})
+                self.client().insert(table, rows, database=self.location.database, column_names=names,
+                                     settings={"insert_deduplication_token": dedup_token})
 
     def insert_arrow(self, table: str, columns, dedup_token: str) -> None:
         """Insert a pyarrow Table (columns named as in the schema) as one ArrowStream block; a repeat
@@ -172,9 +190,7 @@ class Store:
         block = pa.BufferReader(sink.getvalue())
         with self.mapped_errors():
             self.client().raw_insert(f"`{self.location.database}`.`{table}`", columns.schema.names, block,
-                                     fmt="ArrowStream",
-                                     settings={"insert_deduplication_token": dedup_token,
-                                               "deduplicate_blocks_in_dependent_materialized_views": 1})
+                                     fmt="ArrowStream", settings={"insert_deduplication_token": dedup_token})
 
     def stored_batches(self, ids_by_table: dict[str, list[str]]) -> set[tuple[str, str]]:
         """(table, batch_id) for each of the given batches that the table already holds: one query

@@ -46,8 +46,8 @@ report): exact, the value at 0-based rank floor(q x n) of the n sorted values, n
 `quantiles` (reservoir sampling of at most 8,192 values, interpolated): a step's ITL percentiles over
 more gaps than that were sampled and changed from one report to the next. Exact percentiles read the
 step's raw rows (8 bytes per gap: a step of 1M gaps needs 8 MB), as goodput already does; means and
-counts still come from the per-step sums kept by a materialized view (`request_digests`). Energy per device (`step_energy`): the NVML
-energy counter at the step's end minus the counter at its start, each interpolated linearly between
+counts still come from the sums per step and batch kept by a materialized view (`request_digests`,
+read FINAL). Energy per device (`step_energy`): the NVML energy counter at the step's end minus the counter at its start, each interpolated linearly between
 the readings on either side of the instant (the agent reads the counter at every step boundary, so
 those readings are milliseconds apart). Without readings on both sides of both boundaries: the
 counter's rate inside the step x step duration ("energy counter (rate inside the step)"), else mean
@@ -79,7 +79,7 @@ SELECT run_id, agent_id, step,
     if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
     if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
     if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
-FROM {db}.request_digests
+FROM {db}.request_digests FINAL
 GROUP BY run_id, agent_id, step
 """
 
