@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -75,6 +74,8 @@ def pct(values: list[float], q: float) -> float:
 async def client_fidelity(url: str, concurrency: int, requests: int, collector: str, out: str) -> None:
     import aiohttp
 
+    from cost import peak_rss_mb, tree_cpu_s
+
     from siliconbench.agent.loadgen import LoadGenerator
     from siliconbench.agent.shipper import Shipper
     from siliconbench.agent.spool import Spool
@@ -119,10 +120,13 @@ async def client_fidelity(url: str, concurrency: int, requests: int, collector: 
         async with aiohttp.ClientSession() as session:
             target = await inspect_target(session, url, None)
             prompts = await calibrate_prompts(session, target, plan.input_tokens)
-            await LoadGenerator(plan, target, prompts, sink, "bench", show_progress=False).run(session)
+            cpu_at_boundaries: list[float] = []  # the agent's CPU (all its processes) at the step's start and end
+            await LoadGenerator(plan, target, prompts, sink, "bench", show_progress=False,
+                                on_step_boundary=lambda: cpu_at_boundaries.append(tree_cpu_s())).run(session)
         await shipper.close(30)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    Path(out).write_text(json.dumps({"requests": sink.requests, "step": sink.step, "rss_mb": rss_mb}))
+    step_cpu_s = cpu_at_boundaries[1] - cpu_at_boundaries[0]
+    Path(out).write_text(json.dumps({"requests": sink.requests, "step": sink.step, "rss_mb": peak_rss_mb(),
+                                     "step_cpu_s": step_cpu_s}))
 
 
 async def acking_collector(port: int) -> None:
@@ -270,6 +274,7 @@ def fidelity(concurrency: int, requests: int) -> dict:
     for line in log.read_text().splitlines():
         rec = json.loads(line)
         sent[rec["x_request_id"]] = rec
+    chunks = sum(len(r["offsets"]) for r in data["requests"])
     arrival_err, ttft_diff = [], []
     for r in data["requests"]:
         s = sent.get(r["id"])
@@ -280,7 +285,8 @@ def fidelity(concurrency: int, requests: int) -> dict:
     return {"c": concurrency, "requests": len(data["requests"]), "matched": len(ttft_diff),
             "err50": pct(arrival_err, 0.5), "err99": pct(arrival_err, 0.99),
             "ttft50": pct(ttft_diff, 0.5), "ttft99": pct(ttft_diff, 0.99), "rss": data["rss_mb"],
-            "agent_cpu": data["step"]["cpu"], "server_cpu": server_cpu, "saturated": data["step"]["saturated"]}
+            "agent_cpu": data["step"]["cpu"], "server_cpu": server_cpu, "saturated": data["step"]["saturated"],
+            "cpu_ms_per_1k_chunks": 1e6 * data["step_cpu_s"] / chunks if chunks else float("nan")}
 
 
 def ceiling(server_args: list[str], concurrency: int, requests: int, workers: int = 1, pin: bool = True) -> dict:
@@ -340,12 +346,13 @@ def fidelity_table(scale: int) -> None:
     print(f"siliconbench load-generator fidelity, {os.cpu_count()} cores; server on core 0, agent on core 1; "
           f"host load average {os.getloadavg()[0]:.1f} at start (other processes share these cores)\n")
     print("| concurrency | requests | chunk arrival error p50 / p99 (ms) | client - server TTFT p50 / p99 (ms) "
-          "| agent CPU | server CPU | agent RSS | saturated |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| agent CPU | agent CPU per 1,000 chunks | server CPU | agent peak RSS | saturated |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c, n in ((1, 10 * scale), (32, 64 * scale), (256, 256 * scale)):
         r = fidelity(c, n)
         print(f"| {c} | {r['matched']}/{r['requests']} | {r['err50']:.3f} / {r['err99']:.3f} | "
-              f"{r['ttft50']:.3f} / {r['ttft99']:.3f} | {r['agent_cpu']:.0f}% | {r['server_cpu']:.0f}% | "
+              f"{r['ttft50']:.3f} / {r['ttft99']:.3f} | {r['agent_cpu']:.0f}% | {r['cpu_ms_per_1k_chunks']:.0f} ms | "
+              f"{r['server_cpu']:.0f}% | "
               f"{r['rss']:.0f} MB | {r['saturated']} |", flush=True)
 
 
