@@ -45,25 +45,31 @@ def test_an_uncapped_open_loop_plan_starts_with_one_process():
 
 
 def test_a_quiet_step_keeps_the_processes():
-    assert workers_after_step(2, cores=8, busiest_cpu_pct=sizing.GROW_AT_CPU_PCT, step=0, label="c") == 2
+    assert workers_after_step(2, cores=8, busiest_cpu_pct=sizing.GROW_AT_CPU_PCT, wall_s=10, step=0,
+                              label="c") == 2
 
 
 def test_a_busy_process_grows_the_pool_to_bring_it_to_the_target():
     # 2 processes at 70 % of a core: 4 processes at 35 %
-    assert workers_after_step(2, cores=8, busiest_cpu_pct=70.0, step=0, label="c") == 4
+    assert workers_after_step(2, cores=8, busiest_cpu_pct=70.0, wall_s=10, step=0, label="c") == 4
 
 
 def test_growth_never_passes_the_usable_cores():
-    assert workers_after_step(1, cores=2, busiest_cpu_pct=89.0, step=0, label="c") == 2
+    assert workers_after_step(1, cores=2, busiest_cpu_pct=89.0, wall_s=10, step=0, label="c") == 2
 
 
 def test_a_saturated_process_with_cores_left_grows_instead_of_stopping():
-    assert workers_after_step(1, cores=4, busiest_cpu_pct=95.0, step=0, label="c") == 3
+    assert workers_after_step(1, cores=4, busiest_cpu_pct=95.0, wall_s=10, step=0, label="c") == 3
+
+
+def test_a_step_shorter_than_the_minimum_decides_nothing():
+    assert workers_after_step(2, cores=2, busiest_cpu_pct=99.0, wall_s=sizing.MIN_STEP_S / 2, step=0, label="c") == 2
+    assert workers_after_step(1, cores=4, busiest_cpu_pct=80.0, wall_s=sizing.MIN_STEP_S / 2, step=0, label="c") == 1
 
 
 def test_a_saturated_process_with_every_core_sending_stops_the_run_saying_what_to_do():
     with pytest.raises(AgentSaturated) as stop:
-        workers_after_step(2, cores=2, busiest_cpu_pct=97.0, step=3, label="concurrency=256")
+        workers_after_step(2, cores=2, busiest_cpu_pct=97.0, wall_s=10, step=3, label="concurrency=256")
     message = str(stop.value)
     assert message.startswith("step 3 (concurrency=256): the agent's busiest sending process used 97% of a core")
     assert "all 2 usable cores" in message and "--workers N" in message
@@ -74,6 +80,7 @@ async def test_auto_moves_the_load_from_the_agents_process_to_a_pool_after_a_bus
                                                                                         caplog):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(sizing, "CGROUP_CPU_MAX", sizing.Path("/nonexistent"))
+    monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "GROW_AT_CPU_PCT", 0.0)   # every step counts as busy
     monkeypatch.setattr(sizing, "TARGET_CPU_PCT", 1e-6)
     caplog.set_level(logging.INFO, logger="siliconbench.agent.loadgen")
@@ -86,6 +93,7 @@ async def test_auto_moves_the_load_from_the_agents_process_to_a_pool_after_a_bus
 
 async def test_auto_stops_after_a_saturated_step_with_its_records_and_event_out(sim_url, monkeypatch):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "SATURATED_CPU_PCT", 0.0)  # every step counts as saturated
     two_steps = plan(concurrency=(2, 2), requests_per_step=6)
     sink = ListSink()
@@ -99,6 +107,7 @@ async def test_auto_stops_after_a_saturated_step_with_its_records_and_event_out(
 
 async def test_explicit_workers_never_stop_the_run(sim_url, monkeypatch):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "SATURATED_CPU_PCT", 0.0)
     _, summaries = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6, workers=1))
     assert len(summaries) == 2

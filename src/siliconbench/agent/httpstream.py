@@ -17,8 +17,9 @@ machine at concurrency 32, those put 3-12 % of the chunks 1-4 ms late. So plain 
 stamps it too), and a read's arrival is that time, brought onto the monotonic clock by how long ago it was
 (`_arrival`). The loop's own stamp stays the bound: a kernel time later than it, or older than
 `MAX_KERNEL_AGE_NS` (the wall clock was stepped meanwhile), is not used. A read that carries several
-packets has the time of the last one (Linux reports the last packet's), as the loop's stamp would. TLS
-connections use the event loop's transport and its stamp.
+packets has the time of the last one (Linux reports the last packet's), as the loop's stamp would: chunks
+are timed apart only while the loop reads each before the next arrives. TLS connections, and platforms
+without SO_TIMESTAMPNS, use the event loop's transport and its stamp.
 
 Scope: plain HTTP/1.1 (or TLS) to one origin, `Content-Length`, chunked and close-delimited bodies,
 keep-alive with a LIFO pool of idle connections. Nothing else (no redirects, proxies, compression).
@@ -305,8 +306,10 @@ class _TcpConnection(_Connection):
         self._loop = loop
         self._buffers = [self._view]
         self._unsent = b""
-        if _SO_TIMESTAMPNS:
+        try:
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        except OSError:  # a kernel without it: no ancillary data comes, and reads keep the loop's stamp
+            pass
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -372,8 +375,9 @@ def _arrival(timespec: bytes, loop_ns: int) -> int:
     return kernel if 0 <= age < MAX_KERNEL_AGE_NS and kernel <= loop_ns else loop_ns
 
 
-class _TlsConnection(_Connection, asyncio.BufferedProtocol):
-    """TLS through the event loop's transport: stamped in its read callback."""
+class _TransportConnection(_Connection, asyncio.BufferedProtocol):
+    """Through the event loop's transport (TLS, or a platform without SO_TIMESTAMPNS): stamped in its read
+    callback."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -441,6 +445,7 @@ class StreamingClient:
         self._connect_timeout_s = connect_timeout_s
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
+        self._stamps_on = _kernel_stamps_on()
 
     def request_bytes(self, path: str, body: bytes, request_id: str) -> bytes:
         """The full request; built before a step starts so that sending is one socket write."""
@@ -490,9 +495,9 @@ class StreamingClient:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        if self._ssl is not None:
-            _, tls = await loop.create_connection(_TlsConnection, self._host, self._port, ssl=self._ssl)
-            return tls
+        if self._ssl is not None or not _SO_TIMESTAMPNS:
+            _, conn = await loop.create_connection(_TransportConnection, self._host, self._port, ssl=self._ssl)
+            return conn
         error: OSError = OSError(f"no address for {self._host}")
         for family, kind, proto, _, address in await loop.getaddrinfo(self._host, self._port,
                                                                        type=socket.SOCK_STREAM):
@@ -515,3 +520,22 @@ class StreamingClient:
             conn._close()
         self._all.clear()
         self._idle.clear()
+        if self._stamps_on is not None:
+            self._stamps_on.close()
+            self._stamps_on = None
+
+
+def _kernel_stamps_on() -> socket.socket | None:
+    """A socket that asks for receive times for as long as it is open. Linux stamps packets only while some
+    socket asks, and turns that on a moment after the first one does (a deferred switch), so a connection's
+    first packets could come unstamped; held from the client's creation, the switch is on before its
+    first connection (and stays on between connections). None where there are no kernel times."""
+    if not _SO_TIMESTAMPNS:
+        return None
+    keeper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        keeper.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        keeper.close()
+        return None
+    return keeper

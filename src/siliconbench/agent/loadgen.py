@@ -5,8 +5,8 @@ Coordinated omission: every request has a scheduled time (open loop: its arrival
 constant schedule; closed loop: the moment its worker became free) and a send time; the difference is
 stored as `dispatch_delay_ns`, so a late client or a concurrency cap is visible instead of hidden.
 
-Hot path: `send_request`'s body callback, run by `httpstream` in the protocol callback that received the
-bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s typed (msgspec)
+Hot path: `send_request`'s body callback, run by `httpstream` in the callback that received the bytes
+(stamped there before any parsing; on plain connections with the kernel's receive time), feeding the SSE decoder and `StreamTimeline`'s typed (msgspec)
 chunk reader. Requests (head and body) are serialised before they are scheduled, so nothing but the
 socket write happens between a request's send stamp and its send.
 
@@ -415,7 +415,8 @@ class LoadGenerator:
                     summaries.append(summary)
                     if plan.workers == "auto":
                         await self._resize(workers_after_step(self._workers, self._cores, summary.agent_cpu_pct,
-                                                              step, spec.label()), summary.agent_cpu_pct)
+                                                              summary.wall_s, step, spec.label()),
+                                           summary.agent_cpu_pct)
                     step += 1
             return summaries
         finally:

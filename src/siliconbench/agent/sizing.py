@@ -9,8 +9,10 @@ The rule (also in `siliconbench-agent run --help` and the README):
   step's concurrency, an open-loop step's cap; an uncapped open-loop step counts as one stream), at
   least one and at most the usable cores. One process means the agent's own; more are worker processes
   (siliconbench.agent.workers), while the shipper and the samplers stay in the agent's.
-- After each step: when the busiest sending process used more than `GROW_AT_CPU_PCT` of a core, the next
-  steps are sent by enough processes to bring it to `TARGET_CPU_PCT`, at most the usable cores.
+- After each step of at least `MIN_STEP_S` (a shorter one's CPU share is noise: a batch sealed or a sampler
+  polled in it can look like a busy core): when the busiest sending process used more than `GROW_AT_CPU_PCT`
+  of a core, the next steps are sent by enough processes to bring it to `TARGET_CPU_PCT`, at most the usable
+  cores.
 - Stop: when a sending process reached the saturation threshold (`SATURATED_CPU_PCT`, core/saturation.py)
   with every usable core already sending, the run stops after that step (its records are stored, flagged
   saturated) with `AgentSaturated`: more steps would measure the agent.
@@ -37,6 +39,7 @@ from siliconbench.core.saturation import SATURATED_CPU_PCT
 STREAMS_PER_WORKER = 64
 GROW_AT_CPU_PCT = 50.0   # of one core, the busiest sending process over a step
 TARGET_CPU_PCT = 35.0
+MIN_STEP_S = 1.0         # shorter steps decide nothing
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
@@ -58,9 +61,12 @@ def initial_workers(plan: Plan, cores: int) -> int:
     return max(1, min(cores, math.ceil(streams / STREAMS_PER_WORKER)))
 
 
-def workers_after_step(workers: int, cores: int, busiest_cpu_pct: float, step: int, label: str) -> int:
-    """The processes for the next steps after a step whose busiest sending process used `busiest_cpu_pct` of
-    a core; raises AgentSaturated where no more cores can help (see the module docstring)."""
+def workers_after_step(workers: int, cores: int, busiest_cpu_pct: float, wall_s: float, step: int,
+                       label: str) -> int:
+    """The processes for the next steps after a step of `wall_s` seconds whose busiest sending process used
+    `busiest_cpu_pct` of a core; raises AgentSaturated where no more cores can help (see the module docstring)."""
+    if wall_s < MIN_STEP_S:
+        return workers
     if busiest_cpu_pct >= SATURATED_CPU_PCT and workers >= cores:
         raise AgentSaturated(
             f"step {step} ({label}): the agent's busiest sending process used {busiest_cpu_pct:.0f}% of a core with "
