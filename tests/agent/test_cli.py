@@ -39,7 +39,7 @@ def test_bad_node_flags_are_one_line_naming_every_flag(command):
 def test_bad_plan_flags_name_the_flag():
     code, lines = invoke("run", "--repetitions", "0", "--workers", "100000")
     assert code == 2 and lines == ["error: options: 2 problems: --repetitions: must be greater than or equal to 1, "
-                                   "got 0; --workers: must be less than or equal to 256, got 100000"]
+                                   "got 0; --workers: must be auto or a number of processes from 1 to 256, got 100000"]
 
 
 def test_run_help_shows_the_plan_defaults():

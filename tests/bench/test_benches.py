@@ -62,6 +62,13 @@ def test_loadgen_fidelity_bench_matches_every_agent_request_to_the_wire_without_
     assert ceiling and all(line.split("|")[-3].strip() == "0" for line in ceiling)  # the errors column
 
 
+def test_tick_fidelity_bench_times_every_chunk_of_every_request():
+    out = bench("tick_fidelity", "--quick")
+    rows = re.findall(r"^\| (\d+) \| (\d+)/(\d+) \|", out, re.M)
+    assert [c for c, _, _ in rows] == ["1", "32", "128"]
+    assert all(matched == sent != "0" for _, matched, sent in rows)
+
+
 def test_collector_memory_bench_stores_every_request_it_sends():
     out = bench("collector_memory", "--agents", "2", "--batches", "2", "--batch-mib", "0.5",
                 "--max-bytes-in-flight-mib", "1")

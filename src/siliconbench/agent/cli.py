@@ -46,7 +46,8 @@ def run(
     """Run a benchmark plan against TARGET, timing every token, and stream the results to COLLECTOR.
 
     Prints the run id when the collector has acknowledged everything. Exit codes: 2 bad input, 4 target, 7 not
-    everything stored (collector down, or records set aside), 130 interrupted (README, "When something goes wrong")."""
+    everything stored (collector down, or records set aside), 8 the agent could not keep up on every core it may
+    use (--workers auto), 130 interrupted (README, "When something goes wrong")."""
     setup_logging()
     try:
         labelled = with_overrides(plan, scenario=node.scenario or None)

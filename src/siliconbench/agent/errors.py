@@ -11,6 +11,7 @@ request's record as its `error_class` (siliconbench/core/outcomes.py) and the ru
         ├── TargetMisconfigured       it answers but cannot serve the benchmark (no such model, refuses warm-up)
         ├── DeliveryIncomplete        records were set aside, or batches remain in the spool at exit
         ├── RunInterrupted            SIGTERM or SIGINT stopped a run; what was measured was delivered
+        ├── AgentSaturated            workers auto: the agent cannot keep up on every core it may use
         └── WorkerCrashed             a worker process died; its unfinished requests are stored as errors
 
     StreamFault                       one request failed; `error_class` is what its record stores
@@ -36,7 +37,7 @@ from __future__ import annotations
 from siliconbench.core.errors import ConfigError, ExitCode, SiliconbenchError
 from siliconbench.core.outcomes import ErrorClass
 
-__all__ = ["AgentError", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
+__all__ = ["AgentError", "AgentSaturated", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
            "HttpFault", "MalformedChunk", "RequestTimedOut", "RunInterrupted", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
            "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
 
@@ -65,6 +66,12 @@ class DeliveryIncomplete(AgentError):
 
 class RunInterrupted(AgentError):
     """SIGTERM or SIGINT stopped the run; the message says what was kept."""
+
+
+class AgentSaturated(AgentError):
+    """`workers: auto`: a sending process saturated its core with every usable core sending (agent/sizing.py)."""
+
+    exit_code = ExitCode.AGENT_SATURATED
 
 
 class WorkerCrashed(AgentError):

@@ -4,10 +4,22 @@ Why not aiohttp here (it still serves /v1/models, /tokenize and /metrics): aioht
 request's coroutine through a future, and stamps can only be taken when that coroutine runs, after every
 other stream woken in the same loop iteration has been parsed. Measured on this 2-core machine at
 concurrency 64 against a zero-delay server, that put the client's TTFT at 310 ms p50 on a 0 ms server.
-Here the protocol callback that receives the bytes stamps them first (`perf_counter_ns`, before any
-parsing) and parses them on the spot, with no coroutine hop per read; reads are capped at `READ_BYTES`, so
-one busy stream holds the loop for one small read's work and a waiting stream's bytes are stamped within
-an iteration of arriving.
+Here the callback that receives the bytes stamps them first (`perf_counter_ns`, before any parsing) and
+parses them on the spot, with no coroutine hop per read; reads are capped at `READ_BYTES`, so one busy
+stream holds the loop for one small read's work and a waiting stream's bytes are read within an iteration
+of arriving.
+
+The kernel's arrival time (plain HTTP on Linux): a stamp taken when the loop gets to a socket is late by
+whatever held the loop or its core: other sockets read first in the same iteration, the CPU's wake-up
+from idle, other threads holding the GIL, other processes on the core. Measured on this shared 2-core
+machine at concurrency 32, those put 3-12 % of the chunks 1-4 ms late. So plain connections are read with
+`recvmsg` and `SO_TIMESTAMPNS`: the kernel stamps each packet as it enters the receive path (where tcpdump
+stamps it too), and a read's arrival is that time, brought onto the monotonic clock by how long ago it was
+(`_arrival`). The loop's own stamp stays the bound: a kernel time later than it, or older than
+`MAX_KERNEL_AGE_NS` (the wall clock was stepped meanwhile), is not used. A read that carries several
+packets has the time of the last one (Linux reports the last packet's), as the loop's stamp would: chunks
+are timed apart only while the loop reads each before the next arrives. TLS connections, and platforms
+without SO_TIMESTAMPNS, use the event loop's transport and its stamp.
 
 Scope: plain HTTP/1.1 (or TLS) to one origin, `Content-Length`, chunked and close-delimited bodies,
 keep-alive with a LIFO pool of idle connections. Nothing else (no redirects, proxies, compression).
@@ -16,7 +28,11 @@ keep-alive with a LIFO pool of idle connections. Nothing else (no redirects, pro
 from __future__ import annotations
 
 import asyncio
+import platform
+import socket
 import ssl
+import struct
+import sys
 from collections.abc import Callable
 from time import perf_counter_ns, time_ns
 from urllib.parse import urlsplit
@@ -27,6 +43,13 @@ from siliconbench.agent.errors import (ConnectFailed, ConnectionDropped, Connect
 READ_BYTES = 8 * 1024   # one read's bytes; smaller reads keep every stream's stamps close to arrival
 MAX_HEAD_BYTES = 64 * 1024
 MAX_ERROR_BODY = 4096     # bytes of a non-200 body kept for the record's message
+
+MAX_KERNEL_AGE_NS = 10_000_000_000  # an older kernel arrival time means the wall clock was stepped
+
+# SO_TIMESTAMPNS (asm-generic, so x86-64 and arm64) and its 64-bit struct timespec; elsewhere none.
+_SO_TIMESTAMPNS = 35 if sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64") else 0
+_TIMESPEC = struct.Struct("qq")
+_ANCILLARY_BYTES = socket.CMSG_SPACE(_TIMESPEC.size) if _SO_TIMESTAMPNS else 0
 
 BodyCallback = Callable[[bytes, int], None]  # (bytes, arrival offset ns since the send); may raise StreamFault
 
@@ -52,14 +75,14 @@ class Exchange:
         self._body_left = self._max_body_bytes = max_body_bytes
 
 
-class _Connection(asyncio.BufferedProtocol):
-    """One keep-alive HTTP/1.1 connection; runs one exchange at a time. The read path (`buffer_updated`
-    and `_chunked`) is the load generator's hot path: stamp, de-frame, hand over, nothing else."""
+class _Connection:
+    """One keep-alive HTTP/1.1 connection; runs one exchange at a time. Its subclass reads and writes the
+    socket. The read path (the subclass's read callback, `_received`, `_chunked`) is the load generator's
+    hot path: stamp, de-frame, hand over, nothing else."""
 
     def __init__(self) -> None:
         self._buf = bytearray(READ_BYTES)
         self._view = memoryview(self._buf)
-        self.transport: asyncio.Transport | None = None
         self.closed = False
         self._ex: Exchange | None = None
         self._state = _DONE
@@ -68,20 +91,21 @@ class _Connection(asyncio.BufferedProtocol):
         self._tail = b""         # _CHUNKED: an incomplete chunk-size line
         self._timer: asyncio.TimerHandle | None = None
 
-    # -- asyncio callbacks ----------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    # -- what the subclass provides -------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
+    def _shut(self) -> None:
+        """Close the socket (the connection is marked closed already)."""
+        raise NotImplementedError
 
-    def buffer_updated(self, nbytes: int) -> None:
-        now = perf_counter_ns()  # stamp first: the arrival of these bytes
+    # -- reading ---------------------------------------------------------------------------------------
+    def _received(self, data: bytes, now: int) -> None:
+        """`data` arrived at monotonic `now`."""
         ex = self._ex
         if ex is None:
             self._close()  # bytes nobody asked for: the connection cannot be trusted for another request
             return
-        data = bytes(self._view[:nbytes])
         try:
             state = self._state
             if state == _CHUNKED:
@@ -94,22 +118,9 @@ class _Connection(asyncio.BufferedProtocol):
                 self._body(ex, data, now)
         except StreamFault as exc:
             self._fail(exc, now)
-            return
-        if nbytes == READ_BYTES and not self.closed:
-            # More is probably waiting. uvloop (libuv) would read this socket up to 32 times in a row before
-            # serving any other: yield it until the next loop iteration so that every stream is read, and
-            # stamped, once per iteration.
-            self.transport.pause_reading()  # type: ignore[union-attr]
-            asyncio.get_running_loop().call_soon(self._resume)
 
-    def _resume(self) -> None:
-        if not self.closed:
-            self.transport.resume_reading()  # type: ignore[union-attr]
-
-    def eof_received(self) -> bool:
-        return False  # close the transport; connection_lost finishes the exchange
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _lost(self, exc: BaseException | None) -> None:
+        """The connection ended (`exc`: why; None: the server closed it)."""
         self.closed = True
         ex = self._ex
         if ex is None:
@@ -137,7 +148,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._timer = loop.call_later(timeout_s, self._on_timeout, timeout_s)
         ex.start_unix_ns = time_ns()
         ex.t0_ns = perf_counter_ns()  # DESIGN §3: just before the request is written to the socket
-        self.transport.write(request)  # type: ignore[union-attr]
+        self._write(request)
         return ex
 
     def _on_timeout(self, timeout_s: float) -> None:
@@ -280,7 +291,128 @@ class _Connection(asyncio.BufferedProtocol):
         self._finish(ex, now)
 
     def _close(self) -> None:
-        self.closed = True
+        if not self.closed:
+            self.closed = True
+            self._shut()
+
+
+class _TcpConnection(_Connection):
+    """Plain TCP, read with the kernel's arrival times (see the module docstring): the socket is watched
+    with `add_reader` and read with `recvmsg_into`, one read of at most READ_BYTES per loop iteration."""
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._sock = sock
+        self._loop = loop
+        self._buffers = [self._view]
+        self._unsent = b""
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        except OSError:  # a kernel without it: no ancillary data comes, and reads keep the loop's stamp
+            pass
+        loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        now = perf_counter_ns()  # stamp first: the arrival of these bytes, at the latest
+        try:
+            nbytes, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, _ANCILLARY_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._close()
+            self._lost(exc)
+            return
+        if not nbytes:
+            self._close()
+            self._lost(None)
+            return
+        if ancillary:
+            now = _arrival(ancillary[0][2], now)
+        self._received(bytes(self._view[:nbytes]), now)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._close()
+            self._lost(exc)
+            return
+        if sent < len(data):  # a long prompt: the rest goes as the socket takes it
+            self._unsent = data[sent:]
+            self._loop.add_writer(self._sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self._sock.send(self._unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._close()
+            self._lost(exc)
+            return
+        self._unsent = self._unsent[sent:]
+        if not self._unsent:
+            self._loop.remove_writer(self._sock.fileno())
+
+    def _shut(self) -> None:
+        fd = self._sock.fileno()
+        if fd >= 0:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
+        self._sock.close()
+
+
+def _arrival(timespec: bytes, loop_ns: int) -> int:
+    """The monotonic time at which the kernel received the bytes of a read, from its SO_TIMESTAMPNS wall-clock
+    time: now on the monotonic clock minus the age on the wall clock (both clocks read together). The loop's
+    stamp `loop_ns` where the kernel's is unusable (later than it, or too old: a stepped wall clock)."""
+    seconds, nanos = _TIMESPEC.unpack_from(timespec)
+    wall, mono = time_ns(), perf_counter_ns()
+    age = wall - (seconds * 1_000_000_000 + nanos)
+    kernel = mono - age
+    return kernel if 0 <= age < MAX_KERNEL_AGE_NS and kernel <= loop_ns else loop_ns
+
+
+class _TransportConnection(_Connection, asyncio.BufferedProtocol):
+    """Through the event loop's transport (TLS, or a platform without SO_TIMESTAMPNS): stamped in its read
+    callback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        now = perf_counter_ns()  # stamp first: the arrival of these bytes
+        self._received(bytes(self._view[:nbytes]), now)
+        if nbytes == READ_BYTES and not self.closed:
+            # More is probably waiting. uvloop (libuv) would read this socket up to 32 times in a row before
+            # serving any other: yield it until the next loop iteration so that every stream is read, and
+            # stamped, once per iteration.
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
+        if not self.closed:
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool:
+        return False  # close the transport; connection_lost finishes the exchange
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(exc)
+
+    def _write(self, data: bytes) -> None:
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def _shut(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
@@ -313,6 +445,7 @@ class StreamingClient:
         self._connect_timeout_s = connect_timeout_s
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
+        self._stamps_on = _kernel_stamps_on()
 
     def request_bytes(self, path: str, body: bytes, request_id: str) -> bytes:
         """The full request; built before a step starts so that sending is one socket write."""
@@ -350,11 +483,8 @@ class StreamingClient:
             if not conn.closed:
                 return conn
             self._all.discard(conn)
-        loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(_Connection, self._host, self._port, ssl=self._ssl),
-                self._connect_timeout_s)
+            conn = await asyncio.wait_for(self._connect(), self._connect_timeout_s)
         except asyncio.TimeoutError:
             raise ConnectFailed(f"connecting to {self._host}:{self._port} timed out after "
                                 f"{self._connect_timeout_s:g} s") from None
@@ -363,8 +493,49 @@ class StreamingClient:
         self._all.add(conn)
         return conn
 
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if self._ssl is not None or not _SO_TIMESTAMPNS:
+            _, conn = await loop.create_connection(_TransportConnection, self._host, self._port, ssl=self._ssl)
+            return conn
+        error: OSError = OSError(f"no address for {self._host}")
+        for family, kind, proto, _, address in await loop.getaddrinfo(self._host, self._port,
+                                                                       type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                await loop.sock_connect(sock, address)
+            except BaseException as exc:
+                sock.close()
+                if not isinstance(exc, OSError):
+                    raise
+                error = exc
+                continue
+            return _TcpConnection(sock, loop)
+        raise error
+
     def close(self) -> None:
         for conn in self._all:
             conn._close()
         self._all.clear()
         self._idle.clear()
+        if self._stamps_on is not None:
+            self._stamps_on.close()
+            self._stamps_on = None
+
+
+def _kernel_stamps_on() -> socket.socket | None:
+    """A socket that asks for receive times for as long as it is open. Linux stamps packets only while some
+    socket asks, and turns that on a moment after the first one does (a deferred switch), so a connection's
+    first packets could come unstamped; held from the client's creation, the switch is on before its
+    first connection (and stays on between connections). None where there are no kernel times."""
+    if not _SO_TIMESTAMPNS:
+        return None
+    keeper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        keeper.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        keeper.close()
+        return None
+    return keeper

@@ -5,15 +5,16 @@ Coordinated omission: every request has a scheduled time (open loop: its arrival
 constant schedule; closed loop: the moment its worker became free) and a send time; the difference is
 stored as `dispatch_delay_ns`, so a late client or a concurrency cap is visible instead of hidden.
 
-Hot path: `send_request`'s body callback, run by `httpstream` in the protocol callback that received the
-bytes (stamped there before any parsing), feeding the SSE decoder and `StreamTimeline`'s typed (msgspec)
+Hot path: `send_request`'s body callback, run by `httpstream` in the callback that received the bytes
+(stamped there before any parsing; on plain connections with the kernel's receive time), feeding the SSE decoder and `StreamTimeline`'s typed (msgspec)
 chunk reader. Requests (head and body) are serialised before they are scheduled, so nothing but the
 socket write happens between a request's send stamp and its send.
 
 Who sends: a `Sender` (the send path of one process) runs a `Share` of a step. With `workers: 1` the agent's
 own process sends the whole step; with more, `siliconbench.agent.workers` splits each step into shares, one per worker
 process, and `LoadGenerator` merges what comes back. Either way this module's `_step` scrapes, tallies,
-monitors and emits the step's events.
+monitors and emits the step's events. With `workers: auto`, `siliconbench.agent.sizing` picks the number at the
+start and after each step (from one process to a pool, or a larger pool), or stops the run.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.progress import StepProgress, StepThroughput
 from siliconbench.agent.scrape import scrape, server_metrics
 from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
+from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
 from siliconbench.agent.clock import DeadlineTimer
 from siliconbench.agent.sse import SseDecoder
 from siliconbench.agent.stream import StreamTimeline
@@ -386,7 +388,9 @@ class LoadGenerator:
         self._show_progress = show_progress
         self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
         self._sender: Sender | None = None
-        self._pool: WorkerPool | None = None  # when plan.workers > 1
+        self._pool: WorkerPool | None = None  # when more than one process sends
+        self._cores = usable_cores()
+        self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
 
     async def run(self, session: aiohttp.ClientSession) -> list[StepSummary]:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
@@ -401,7 +405,12 @@ class LoadGenerator:
                 for spec in specs:
                     title = f"step {step + 1}/{len(specs) * plan.repetitions} {spec.label()} rep={repetition}"
                     await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
-                    summaries.append(await self._step(session, spec, step, repetition, title))
+                    summary = await self._step(session, spec, step, repetition, title)
+                    summaries.append(summary)
+                    if plan.workers == "auto":
+                        await self._resize(workers_after_step(self._workers, self._cores, summary.agent_cpu_pct,
+                                                              summary.wall_s, step, spec.label()),
+                                           summary.agent_cpu_pct)
                     step += 1
             return summaries
         finally:
@@ -412,15 +421,30 @@ class LoadGenerator:
 
     async def _start(self) -> None:
         plan, target = self._plan, self._target
-        if plan.workers == 1:
+        if self._workers == 1:
             self._sender = Sender(plan, target.model, target.base_url, self._prompts, self._run_id)
             self._sender.gate = self._sink.wait_for_room
             self._sender.start()
             return
         from siliconbench.agent.workers import WorkerPool  # here, not at the top: siliconbench.agent.workers imports this module
 
-        self._pool = WorkerPool(plan.workers, plan, target.model, target.base_url, self._prompts, self._run_id)
+        self._pool = WorkerPool(self._workers, plan, target.model, target.base_url, self._prompts, self._run_id)
         await self._pool.start()
+
+    async def _resize(self, workers: int, busiest_cpu_pct: float) -> None:
+        """`workers: auto`: send the next steps from `workers` processes (never fewer than now)."""
+        if workers <= self._workers:
+            return
+        log.info("run %s: the busiest sending process used %.0f%% of a core; the next steps are sent by %d "
+                 "processes (was %d)", self._run_id, busiest_cpu_pct, workers, self._workers)
+        self._workers = workers
+        if self._pool is not None:
+            await self._pool.grow(workers)
+            return
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        await self._start()
 
     async def _warm_up(self) -> None:
         numbers = range(self._plan.warmup_requests)

@@ -21,7 +21,8 @@ from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.core.cli import flag, with_flags
 from siliconbench.core.config import flag_error
-from siliconbench.core.plan import DEFAULT_CONCURRENCY, Plan, load_plan, parse_concurrency, parse_rates, parse_slo, with_overrides
+from siliconbench.core.plan import (DEFAULT_CONCURRENCY, Plan, load_plan, parse_concurrency, parse_rates, parse_slo,
+                                    parse_workers, with_overrides)
 
 TargetOpt = Annotated[str, typer.Option(envvar=settings.TARGET, help="Base URL of the vLLM (OpenAI-compatible) server.")]
 InstanceOpt = Annotated[str, typer.Option(envvar=settings.INSTANCE_TYPE, help="Instance type, e.g. p5.48xlarge. \\[default: detected on the node, else unknown]")]
@@ -95,7 +96,7 @@ PLAN_FLAGS = [
     _planflag("dataset_min_tokens", int, "Keep dataset prompts of at least this many tokens."),
     _planflag("dataset_max_tokens", int, "Keep dataset prompts of at most this many tokens (0: any)."),
     _planflag("repetitions", int, "How often the whole sweep runs."),
-    _planflag("workers", int, "Processes that send the load, each step split across them (more than 1 when one core cannot keep up)."),
+    _planflag("workers", str, "Processes that send the load, each step split across them. auto: one per 64 streams of the largest step, at most one per usable core (CPU affinity and cgroup CPU limit); grown for the next steps when a sending process passes 50% of a core; the run stops (exit 8) after a step that saturated a process (90% of a core) with every usable core sending. A number N: N processes, saturated steps flagged and the run goes on."),
     _planflag("warmup_requests", int, "Requests sent first and excluded from results."),
     _planflag("request_timeout_s", float, "Per-request timeout in seconds."),
     _planflag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,tpot_ms=50."),
@@ -104,7 +105,7 @@ PLAN_FLAGS = [
 
 
 def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: str | None, slo: str | None,
-                    text_prompts: bool, **fields: Any) -> Plan:
+                    workers: str | None, text_prompts: bool, **fields: Any) -> Plan:
     """The plan file (or the default plan) with the plan flags that were given applied, validated."""
     base = load_plan(plan_file) if plan_file else Plan()
     if concurrency is None and rates is not None and base.concurrency == DEFAULT_CONCURRENCY:
@@ -114,6 +115,7 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
         concurrency=parse_concurrency(concurrency) if concurrency is not None else None,
         rates=parse_rates(rates) if rates is not None else None,
         slo=parse_slo(slo) if slo is not None else None,
+        workers=parse_workers(workers) if workers is not None else None,
         token_id_prompts=False if text_prompts else None,
         **fields)
 

@@ -1,4 +1,5 @@
-"""Process workers: one step's load sent from N processes, so the client scales with cores (`workers: N`).
+"""Process workers: one step's load sent from N processes, so the client scales with cores (`workers: N`, or
+`auto`: siliconbench.agent.sizing decides N, and may grow the pool between steps).
 
 The parent (the agent: shipper, samplers, scrapes, progress) starts N worker processes once per run
 (`python -m siliconbench.agent.workers`, importing only the send path: never the collector, grpc or chdb). For each
@@ -212,18 +213,28 @@ class WorkerPool:
 
     async def start(self) -> None:
         """Start the workers; return when every one is ready to send."""
+        await self._spawn(self._size)
+
+    async def grow(self, size: int) -> None:
+        """Start more workers, up to `size` in all; the next steps are split across all of them."""
+        await self._spawn(size - len(self._workers))
+
+    async def _spawn(self, count: int) -> None:
         env = dict(os.environ)
         # the worker imports `siliconbench` from wherever this process did
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(Path(__file__).resolve().parents[2]),
                                                           env.get("PYTHONPATH"))))
         procs = await asyncio.gather(*(asyncio.create_subprocess_exec(
             sys.executable, "-m", "siliconbench.agent.workers", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env=env) for _ in range(self._size)))
-        self._workers = [_Worker(i, p, self._run_id) for i, p in enumerate(procs)]
-        await self._everyone(self._workers, _INIT, [self._init] * self._size)
+            env=env) for _ in range(count)))
+        first = len(self._workers)
+        new = [_Worker(first + i, p, self._run_id) for i, p in enumerate(procs)]
+        self._workers += new
+        self._size = len(self._workers)
+        await self._everyone(new, _INIT, [self._init] * count)
         self.raise_if_lost()
-        log.info("run %s: %d agent workers started (pids %s)", self._run_id, self._size,
-                 ", ".join(str(w.proc.pid) for w in self._workers))
+        log.info("run %s: %d agent workers started (pids %s), %d in all", self._run_id, count,
+                 ", ".join(str(w.proc.pid) for w in new), self._size)
 
     async def _everyone(self, workers: list[_Worker], kind: int, payloads: list[object]) -> list[object]:
         await asyncio.gather(*(w.send(kind, p) for w, p in zip(workers, payloads)))

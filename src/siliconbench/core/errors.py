@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     STORE = 5  # the store cannot be opened or reached, is locked by another process, or refused a statement
     ADDRESS_IN_USE = 6  # a port to listen on is taken
     COLLECTOR = 7  # the collector is unreachable, or has not acknowledged everything the agent sent
+    AGENT_SATURATED = 8  # `workers: auto`: the agent could not keep up with the load on every core it may use
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
 
 

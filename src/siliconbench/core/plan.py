@@ -19,6 +19,7 @@ steps first.
 
 Every step runs `repetitions` times (the whole list, in order, per repetition). `workers: N` sends each
 step's load from N processes (see siliconbench.agent.workers); the steps mean the same load whatever N is.
+`workers: auto` (the default) lets the agent size them to the load and its cores (siliconbench.agent.sizing).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from dataclasses import asdict, replace
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, WrapValidator, model_validator
 from pydantic.dataclasses import dataclass
-from pydantic_core import ArgsKwargs
+from pydantic_core import ArgsKwargs, PydanticCustomError
 
 from siliconbench.core.config import (
     STRICT,
@@ -65,6 +66,18 @@ DEFAULT_CONCURRENCY = (1, 4, 8, 16, 32)
 STEP_KEYS = ("concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s")
 
 Concurrency = Annotated[Int, Field(ge=0, le=MAX_CONCURRENCY)]
+
+
+def _one_workers_problem(value: Any, handler: Any) -> Any:
+    """One problem for a bad `workers` (pydantic would report one per member of the union)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError("workers", "must be auto or a number of processes from 1 to {most}",
+                                  {"most": MAX_WORKERS}) from None
+
+
+Workers = Annotated[Annotated[Int, Field(ge=1, le=MAX_WORKERS)] | Literal["auto"], WrapValidator(_one_workers_problem)]
 Count = Annotated[Int, Field(ge=0)]
 Tokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
 
@@ -166,8 +179,9 @@ class Plan:
     # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
     slo: dict[Literal["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"], PositiveFloat] = Field(default_factory=dict)
     seed: Int = 0                       # Poisson arrivals; the same seed gives the same schedule
-    # processes that send the load (1: the agent's own; more: siliconbench.agent.workers)
-    workers: Annotated[Int, Field(ge=1, le=MAX_WORKERS)] = 1
+    # processes that send the load (1: the agent's own; more: siliconbench.agent.workers; auto: sized to the
+    # load and the cores, siliconbench.agent.sizing)
+    workers: Workers = "auto"
     scenario: Str = ""
     model: Str | None = None
     extra: dict[Str, Any] = Field(default_factory=dict)  # merged into every request body
@@ -260,6 +274,12 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     except ValueError:
         raise ConfigError(f"--concurrency takes comma-separated integers such as 1,4,8; got {text!r}") from None
     return values
+
+
+def parse_workers(text: str) -> int | str:
+    """'auto' -> 'auto', '4' -> 4; anything else is left for the plan's check to name."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text
 
 
 def parse_rates(text: str) -> tuple[float, ...]:
