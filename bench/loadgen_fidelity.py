@@ -24,15 +24,19 @@ Peers (`--peers`, optional, never in CI; scripts/peers_env.sh installs them unde
 from the vLLM venv `--vllm-venv`): each runs the same load against a fresh simulator, clients one after
 another, `--rounds` rounds interleaved (default 3), and every figure is the median of the rounds.
 
-Ceiling: content chunks/s the agent's read path consumes at concurrency 64 from a zero-delay server
-whose responses (1024 one-token chunks with continuous usage, one HTTP chunk per SSE event, as uvicorn
-sends them) are pre-built, so the server costs almost no CPU; its CPU is shown beside the agent's. Also
-against the simulator at zero delay, where the simulator is the limit.
+Ceiling: every client (the agent and each peer, in the same run) sends the same load, chat at concurrency
+64, requests of 1024 one-token chunks, to a zero-delay server whose responses (vLLM's chat stream: the
+role-only chunk, the content chunks with continuous usage, usage, [DONE], one HTTP chunk per SSE event, as
+uvicorn sends them) are pre-built, so the server costs almost no CPU. Each client's content chunks/s,
+its CPU (whole process tree, sampled) and the server's, and its TTFT p50 are taken over its own window of
+the load, from the requests it timed: first request out to last chunk in, start-up excluded. The agent runs
+with `workers: auto` (its default; the step twice, so auto can resize after the first) and with `workers`
+1 and 2; a line per core setting sets the agent with auto against the fastest and the cheapest peer. Also
+the agent against the simulator at zero delay, where the simulator is the limit.
 
 On a 2-core machine the server (and tcpdump) are pinned to core 0 and the client to core 1 (taskset) when
-possible. The ceiling also runs unpinned with `workers` 1 and 2 (siliconbench.agent.workers): server and
-agent then share every core, so a second worker can only use what the server leaves; the two unpinned rows
-compare like with like.
+possible. The ceiling runs every client pinned so and again unpinned (server and client then share every
+core, so a second agent worker, or a peer's own worker processes, can only use what the server leaves).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +100,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 # --- the agent side (run in its own process: `--client`) ---------------------------------------------------
+def request_json(r) -> dict:
+    """What the bench reads of an agent's request record (`Agent.read`)."""
+    return {"id": r.request_id, "start": r.start_unix_ns, "ttft": r.ttft_ns, "offsets": list(r.chunk_offset_ns),
+            "error": r.error_class}
+
+
 async def client_fidelity(url: str, concurrency: int, requests: int, collector: str, out: str) -> None:
     import aiohttp
 
@@ -114,8 +125,7 @@ async def client_fidelity(url: str, concurrency: int, requests: int, collector: 
             self.requests = []
 
         def add_request(self, r):
-            self.requests.append({"id": r.request_id, "start": r.start_unix_ns, "ttft": r.ttft_ns,
-                                  "offsets": list(r.chunk_offset_ns), "error": r.error_class})
+            self.requests.append(request_json(r))
             self.shipper.add_request(r)
 
         def add_step(self, e):
@@ -173,66 +183,127 @@ async def acking_collector(port: int) -> None:
     await server.stop(0)
 
 
-async def client_ceiling(url: str, concurrency: int, requests: int, workers: int, out: str) -> None:
-    """One closed-loop step through the agent's send path: its `Sender` in this process (workers=1) or its
-    `WorkerPool` (records shipped back to this process as the agent ships them)."""
-    from siliconbench.agent.loadgen import Sender, whole_step
-    from siliconbench.core.plan import Plan, StepSpec
-    from siliconbench.agent.target import PromptBook
-    from siliconbench.agent.workers import WorkerPool
+class ListSink:
+    """The records and step events of the ceiling's agent, kept in memory (no shipper: the read path alone)."""
 
-    spec = StepSpec("closed", concurrency, 0.0, requests, 0.0)
-    plan = Plan(steps=(spec,), input_tokens=3, output_tokens=1024, repetitions=1, warmup_requests=workers,
-                workers=workers)
-    prompts = PromptBook([1, 2, 3], 3)
-    records: list = []
+    def __init__(self) -> None:
+        self.requests: list = []
+        self.steps: list = []
+
+    def add_request(self, record) -> None:
+        self.requests.append(record)
+
+    def add_step(self, event) -> None:
+        self.steps.append(event)
+
+    def add_run(self, event) -> None:
+        pass
+
+    def add_server_metrics(self, metrics) -> None:
+        pass
+
+    async def wait_for_room(self) -> None:
+        pass
+
+    def pause_reason(self) -> str:
+        return ""
+
+
+async def client_ceiling(url: str, concurrency: int, requests: int, workers: str, out: str) -> None:
+    """One closed-loop chat step through the agent's `LoadGenerator` with `workers` 1, 2... or auto (the
+    agent's default; the step then runs twice, so that the second is sent by the processes auto chose after
+    the first, unless auto stopped the run there). Writes the last step's figures."""
+    import aiohttp
+
+    from siliconbench.agent.errors import AgentSaturated
+    from siliconbench.agent.loadgen import LoadGenerator
+    from siliconbench.agent.target import PromptBook, TargetInfo
+    from siliconbench.core.plan import Plan, StepSpec
+
+    auto = workers == "auto"
+    plan = Plan(steps=(StepSpec("closed", concurrency, 0.0, requests, 0.0),), endpoint="chat",
+                input_tokens=CEILING_INPUT_TOKENS, output_tokens=CEILING_CHUNKS, repetitions=2 if auto else 1,
+                warmup_requests=2, workers="auto" if auto else int(workers))
+    prompts = PromptBook([], 0, pool=[[{"role": "user", "content": CEILING_PROMPT}]])
     me = psutil.Process()
-    if workers == 1:
-        sender = Sender(plan, MODEL, url, prompts, "ceiling")
-        sender.start()
-        await sender.warm_up(range(1))
-        step = sender.run(whole_step(spec, 0, 0, 0, 1), time.perf_counter_ns(), records.append)
-    else:
-        pool = WorkerPool(workers, plan, MODEL, url, prompts, "ceiling")
-        await pool.start()
-        await pool.warm_up(range(workers))
-        step = pool.run_step(spec, 0, 0, 0, 1, records.append)
-    procs = [me, *me.children()]
-    cpu0 = [sum(p.cpu_times()[:2]) for p in procs]
-    t0 = time.perf_counter()
-    await step
-    wall = time.perf_counter() - t0
-    cpu = [100 * (sum(p.cpu_times()[:2]) - c) / wall for p, c in zip(procs, cpu0)]
-    rss_mb = sum(p.memory_info().rss for p in procs) / 2**20
-    if workers == 1:
-        sender.close()
-    else:
-        await pool.close()
-    first = min(r.start_unix_ns for r in records)
-    last = max(r.start_unix_ns + r.e2e_ns for r in records)
+    sending: list[int] = []  # at each step boundary: the processes sending (the agent's own, or its workers)
+
+    def boundary() -> None:
+        sending.append(len(me.children()) or 1)
+
+    sink = ListSink()
+    generator = LoadGenerator(plan, TargetInfo(url, MODEL, "", False), prompts, sink, "ceiling",
+                              show_progress=False, on_step_boundary=boundary)
+    stopped = False
+    async with aiohttp.ClientSession() as session:
+        try:
+            await generator.run(session)
+        except AgentSaturated:
+            stopped = True
+    last = sink.steps[-1]
     Path(out).write_text(json.dumps({
-        "chunks": sum(len(r.chunk_offset_ns) for r in records), "wall_s": (last - first) / 1e9,
-        "cpu_pct": sum(cpu), "parent_cpu_pct": cpu[0], "errors": sum(1 for r in records if r.error_class),
-        "ttft_ms": [r.ttft_ns / 1e6 for r in records], "rss_mb": rss_mb, "processes": len(procs)}))
+        "requests": [request_json(r) for r in sink.requests if r.step == last.step],
+        "step": {"saturated": last.client_saturated, "workers": sending[-2], "stopped": stopped}}))
 
 
 # --- the zero-delay server for the ceiling --------------------------------------------------------------
-def ceiling_response(chunks: int) -> bytes:
-    events = []
-    for i in range(chunks):
-        finish = '"length","stop_reason":null' if i == chunks - 1 else 'null,"stop_reason":null'
-        events.append((f'data: {{"id":"cmpl-b","object":"text_completion","created":1,"model":"m","choices":'
-                       f'[{{"index":0,"text":" tok","logprobs":null,"finish_reason":{finish}}}],"usage":'
-                       f'{{"prompt_tokens":3,"total_tokens":{4 + i},"completion_tokens":{i + 1}}}}}\n\n').encode())
-    events.append(b'data: {"id":"cmpl-b","object":"text_completion","created":1,"model":"m","choices":[],'
-                  b'"usage":{"prompt_tokens":3,"total_tokens":%d,"completion_tokens":%d}}\n\n' % (3 + chunks, chunks))
-    events.append(b"data: [DONE]\n\n")
-    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+CEILING_CHUNKS, CEILING_INPUT_TOKENS = 1024, 8
+CEILING_REQUESTS = {False: 1280, True: 320}  # quick: fewer
+CEILING_PROMPT = "Count to a thousand and twenty four, slowly."  # what the agent sends; the server ignores it
+
+
+def sse_response(events: list[str]) -> bytes:
+    """A streamed 200 with one HTTP chunk per SSE event, as uvicorn sends them."""
+    encoded = [f"data: {e}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in encoded) + b"0\r\n\r\n"
     return b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n" + body
 
 
+def stream_events(kind: str, choices: list[tuple[str, int]], tokens: int) -> list[str]:
+    """vLLM's stream events of `kind` (its `object`): one per (choice, completion tokens so far), each with
+    continuous usage, then the usage-only event."""
+    def usage(k: int) -> str:
+        return f'{{"prompt_tokens":{CEILING_INPUT_TOKENS},"total_tokens":{CEILING_INPUT_TOKENS + k},' \
+               f'"completion_tokens":{k}}}'
+    head = f'"id":"b","object":"{kind}","created":1,"model":"{MODEL}"'
+    return [f'{{{head},"choices":[{c}],"usage":{usage(k)}}}' for c, k in choices] + \
+           [f'{{{head},"choices":[],"usage":{usage(tokens)}}}']
+
+
+def finish(i: int, chunks: int) -> str:
+    """Event i's finish_reason (and stop_reason, which vLLM's chat stream sets only with it)."""
+    return '"length","stop_reason":null' if i == chunks - 1 else "null"
+
+
+def ceiling_responses(chunks: int) -> dict[bytes, bytes]:
+    """What the zero-delay server answers, by request method and path: streams of `chunks` one-token chunks
+    on completions and on chat (the role-only chunk first, as vLLM sends it), its model, and empty metrics."""
+    stop = ',"stop_reason":null'  # always there on completions
+    text = [(f'{{"index":0,"text":" tok","logprobs":null,"finish_reason":{finish(i, chunks)}'
+             f'{"" if i == chunks - 1 else stop}}}', i + 1) for i in range(chunks)]
+    chat = [('{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}', 0)] + \
+           [(f'{{"index":0,"delta":{{"content":" tok"}},"logprobs":null,"finish_reason":{finish(i, chunks)}}}', i + 1)
+            for i in range(chunks)]
+    models = json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "root": MODEL,
+                                                     "max_model_len": 4096}]}).encode()
+    return {b"POST /v1/completions": sse_response(stream_events("text_completion", text, chunks)),
+            b"POST /v1/chat/completions": sse_response(stream_events("chat.completion.chunk", chat, chunks)),
+            b"GET /v1/models": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                               % (len(models), models),
+            b"GET /metrics": b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 0\r\n\r\n"}
+
+
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+
+
+def request_key(head: bytes) -> bytes:
+    """`METHOD /path` of a request head (its query string dropped): the key of `ceiling_responses`."""
+    method, target, _ = head.split(b" ", 2)
+    return method + b" " + target.split(b"?", 1)[0]
+
+
 async def zero_delay_server(port: int, chunks: int) -> None:
-    response = ceiling_response(chunks)
+    responses = ceiling_responses(chunks)
 
     class Serve(asyncio.Protocol):
         def connection_made(self, transport):
@@ -246,24 +317,15 @@ async def zero_delay_server(port: int, chunks: int) -> None:
                 length = int(head[at + 15:].split(b"\r\n")[0]) if at >= 0 else 0
                 if len(self.buf) < end + 4 + length:
                     return
+                key = request_key(self.buf[:end].split(b"\r\n", 1)[0])
                 self.buf = self.buf[end + 4 + length:]
-                self.t.write(response)
+                self.t.write(responses.get(key, NOT_FOUND))
 
     server = await asyncio.get_running_loop().create_server(Serve, "127.0.0.1", port)
     await server.serve_forever()
 
 
 # --- orchestration --------------------------------------------------------------------------------------
-def run_client(mode: str, url: str, concurrency: int, requests: int, workers: int = 1, pin: bool = True) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        out = f.name
-    args = [PY, __file__, "--client", mode, url, str(concurrency), str(requests), str(workers), "-", out]
-    subprocess.run(pinned(args, 1) if pin else args, check=True, cwd=ROOT)
-    data = json.loads(Path(out).read_text())
-    os.unlink(out)
-    return data
-
-
 # --- the fidelity table: each client against a fresh simulator, on the wire ---------------------------------
 class Agent:
     """The agent as a client of the fidelity table: its load generator and shipper in their own process."""
@@ -274,6 +336,7 @@ class Agent:
     def __init__(self, collector: str) -> None:
         self.collector = collector
         self.saturated = False  # the agent's own verdict on its last run
+        self.step: dict = {}     # what its client said of its last step
 
     def command(self, load: Load, out: Path) -> list[str]:
         return [PY, __file__, "--client", "fidelity", load.url, str(load.concurrency), str(load.requests), "1",
@@ -281,7 +344,8 @@ class Agent:
 
     def read(self, out: Path, offset_ns: int) -> list[ClientRequest]:
         data = json.loads((out / "agent.json").read_text())
-        self.saturated = data["step"]["saturated"]
+        self.step = data["step"]
+        self.saturated = self.step["saturated"]
         return [ClientRequest(r["start"], r["ttft"], [r["start"] + o for o in r["offsets"]], r["id"])
                 for r in data["requests"] if not r["error"]]
 
@@ -302,36 +366,48 @@ class Usage:
         return at(end_ns) - at(start_ns)
 
 
+def sample_cpu(pid: int, usage: Usage, stop: threading.Event) -> None:
+    """Until `stop` (or the process is gone): every 0.1 s, the CPU seconds of `pid`'s process tree into `usage`."""
+    seen: dict[int, float] = {}
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for p in tree:
+            try:
+                t = p.cpu_times()
+                seen[p.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        usage.samples.append((time.time_ns(), sum(seen.values())))
+        stop.wait(0.1)
+
+
+def sampled(pid: int) -> tuple[Usage, Callable[[], None]]:
+    """`pid`'s process tree sampled (sample_cpu) in a thread until the function returned is called."""
+    usage, stop = Usage(0.0, 0.0), threading.Event()
+    sampler = threading.Thread(target=sample_cpu, args=(pid, usage, stop), daemon=True)
+    sampler.start()
+
+    def done() -> None:
+        stop.set()
+        sampler.join()
+    return usage, done
+
+
 def run_measured(args: list[str], log: Path) -> Usage:
     """Run a client to its end, sampling its process tree's CPU every 0.1 s; fail with its output's tail."""
     with log.open("wb") as out:
         proc = subprocess.Popen(args, cwd=ROOT, env=environment(), stdout=out, stderr=subprocess.STDOUT)
-    usage = Usage(0.0, 0.0)
-    stop = threading.Event()
-
-    def sample() -> None:
-        seen: dict[int, float] = {}
-        root = psutil.Process(proc.pid)
-        while not stop.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                return
-            for p in tree:
-                try:
-                    t = p.cpu_times()
-                    seen[p.pid] = t.user + t.system
-                except psutil.Error:
-                    pass
-            usage.samples.append((time.time_ns(), sum(seen.values())))
-            stop.wait(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    usage, done = sampled(proc.pid)
     _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    stop.set()
-    sampler.join()
+    done()
     if proc.returncode:
         raise RuntimeError(f"{args[:3]} exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
     usage.cpu_s = rusage.ru_utime + rusage.ru_stime
@@ -453,24 +529,64 @@ def run_once(client: Peer, concurrency: int, requests: int, tokenizer: Path, wir
     return fig
 
 
-def ceiling(server_args: list[str], concurrency: int, requests: int, workers: int = 1, pin: bool = True) -> dict:
-    """`pin`: server on core 0, agent (and its workers) on core 1; otherwise both float over every core."""
+# --- the ceiling table: every client against the same zero-delay server ------------------------------------
+class CeilingAgent(Agent):
+    """The agent as a client of the ceiling table: its load generator alone (records kept in memory, no
+    shipper), sending from `workers` processes ("1", "2"...) or as `workers: auto` sizes it."""
+
+    def __init__(self, workers: str) -> None:
+        super().__init__("-")
+        self.workers = workers
+
+    def command(self, load: Load, out: Path) -> list[str]:
+        return [PY, __file__, "--client", "ceiling", load.url, str(load.concurrency), str(load.requests),
+                self.workers, "-", str(out / "agent.json")]
+
+    def sent_by(self) -> str:
+        """The processes that sent its last run's measured step, as the table shows them."""
+        sent = f"{self.step['workers']}" if self.workers != "auto" else f"auto: {self.step['workers']}"
+        return sent + (" (stopped: saturated)" if self.step["stopped"] else "")
+
+
+def ceiling(client: Peer, server_args: list[str], requests: int, pin: bool, tokenizer: Path) -> dict[str, float]:
+    """`client` sends the ceiling load (concurrency 64, CEILING_CHUNKS chunks per request) to a fresh server.
+    `pin`: server on core 0, the client's processes on core 1; otherwise both float over every core.
+    Every figure is over the client's own window of the load (its first request's start to its last chunk,
+    start-up excluded); CPU: its whole process tree, and the server's, sampled over that window."""
     port = free_port()
     server_cmd = [PY, *server_args, "--port", str(port)]
     proc = subprocess.Popen(pinned(server_cmd, 0) if pin else server_cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_http(port, proc)
-        server = psutil.Process(proc.pid)
-        cpu0 = sum(server.cpu_times()[:2])
-        t0 = time.perf_counter()
-        data = run_client("ceiling", f"http://127.0.0.1:{port}", concurrency, requests, workers, pin)
-        server_cpu = 100 * (sum(server.cpu_times()[:2]) - cpu0) / (time.perf_counter() - t0)
+        server, done = sampled(proc.pid)
+        load = Load(f"http://127.0.0.1:{port}", MODEL, 64, requests, CEILING_INPUT_TOKENS, CEILING_CHUNKS, tokenizer)
+        with tempfile.TemporaryDirectory(prefix="sb-ceiling-") as tmp_dir:
+            out = Path(tmp_dir)
+            command = client.command(load, out)
+            offset_ns = monotonic_to_wall_ns()
+            usage = run_measured(pinned(command, 1) if pin else command, out / "client.log")
+            done()
+            records = client.read(out, offset_ns)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-    return {"chunks_s": data["chunks"] / data["wall_s"], "agent_cpu": data["cpu_pct"], "server_cpu": server_cpu,
-            "parent_cpu": data["parent_cpu_pct"], "ttft50": pct(data["ttft_ms"], 0.5), "errors": data["errors"],
-            "rss": data["rss_mb"], "processes": data["processes"]}
+    return ceiling_figures(records, requests, usage, server)
+
+
+def ceiling_figures(records: list[ClientRequest], requests: int, client: Usage, server: Usage) -> dict[str, float]:
+    """Content chunks/s over the client's window of the load, its CPU and the server's over that window (% of
+    one core), chunks per client CPU-second, TTFT p50 (ms), content chunks read per request (the server sends
+    CEILING_CHUNKS), requests that failed, the client's peak RSS."""
+    start_ns = min(r.start_ns for r in records)
+    end_ns = max(r.arrivals_ns[-1] for r in records if r.arrivals_ns)
+    wall_s = (end_ns - start_ns) / 1e9
+    chunks = sum(len(r.arrivals_ns) for r in records)
+    cpu_s = client.cpu_between(start_ns, end_ns)
+    return {"chunks_s": chunks / wall_s, "cpu_pct": 100 * cpu_s / wall_s,
+            "per_cpu_s": chunks / cpu_s if cpu_s > 0 else float("nan"),
+            "server_cpu_pct": 100 * server.cpu_between(start_ns, end_ns) / wall_s,
+            "ttft50": pct([r.ttft_ns / 1e6 for r in records], 0.5), "per_request": chunks / len(records),
+            "errors": requests - len(records), "rss_mb": client.rss_mb}
 
 
 PEERS = ("inference-perf", "vllm-bench")
@@ -502,7 +618,7 @@ def main() -> None:
 
     if args.zero_delay_server:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        uvloop.run(zero_delay_server(args.port, 1024))
+        uvloop.run(zero_delay_server(args.port, CEILING_CHUNKS))
         return
     if args.acking_collector:
         asyncio.run(acking_collector(args.port))
@@ -512,15 +628,14 @@ def main() -> None:
         if mode == "fidelity":
             uvloop.run(client_fidelity(url, int(c), int(n), collector, out))
         else:
-            uvloop.run(client_ceiling(url, int(c), int(n), int(workers), out))
+            uvloop.run(client_ceiling(url, int(c), int(n), workers, out))
         return
     peers = peer_clients(args, parser)
-    scale = 1 if args.quick else 2
+    tokenizer = args.tokenizer or args.peers_dir / "tiny-model"
     if args.only != "ceiling":
-        fidelity_table(args.quick, args.rounds or (1 if args.quick else 3), peers,
-                       args.tokenizer or args.peers_dir / "tiny-model")
+        fidelity_table(args.quick, args.rounds or (1 if args.quick else 3), peers, tokenizer)
     if args.only != "fidelity":
-        ceiling_table(scale)
+        ceiling_table(CEILING_REQUESTS[args.quick], peers, tokenizer)
 
 
 def peer_clients(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Peer]:
@@ -623,27 +738,50 @@ def pair(m: dict[str, float], p50: str, p99: str, form: str = "+.2f") -> str:
     return "–" if m[p50] != m[p50] else f"{m[p50]:{form}} / {m[p99]:{form}}"
 
 
-def ceiling_table(scale: int) -> None:
-    print("\nClient ceiling, concurrency 64, 1024 one-token chunks per request. Agent CPU: all its processes, "
-          "% of one core (parent's share in brackets); chunks per agent CPU-second: the cost of a chunk, which "
-          "other load on the host does not change; RSS: all its processes\n")
-    print("| server | cores | workers | content chunks/s | chunks per agent CPU-s | agent CPU | server CPU | TTFT p50 (ms) "
-          "| errors | agent RSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+def ceiling_table(requests: int, peers: list[Peer], tokenizer: Path) -> None:
+    print(f"\nClient ceiling: every client sends the same load, chat, concurrency 64, {requests} requests of "
+          f"{CEILING_CHUNKS} one-token chunks, to a fresh server; host load average {os.getloadavg()[0]:.1f} at "
+          "start (other processes share these cores). Each client's figures are over its own window of the load "
+          "(first request out to last chunk in: start-up excluded); CPU: its whole process tree and the server's, "
+          "sampled over that window, % of one core; chunks per client CPU-second: the cost of a chunk, which "
+          "other load on the host changes little; RSS: its largest process's peak; TTFT p50 as the client "
+          "reports it. workers: the agent's sending processes (auto: as `workers: auto`, the agent's default, "
+          "chose them for the step shown; the step runs twice so auto can resize after the first)\n")
+    print("| client | server | cores | workers | content chunks/s | chunks per client CPU-s | client CPU | "
+          f"server CPU | TTFT p50 (ms) | chunks read per request (of {CEILING_CHUNKS}) | errors | client RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     zero = [__file__, "--zero-delay-server"]
     sim = ["-m", "siliconbench.agent", "sim", "--ttft-ms", "0", "--itl-ms", "0"]
-    for name, server_args, n, workers, pin in (
-        ("pre-built zero-delay", zero, 640 * scale, 1, True),
-        ("pre-built zero-delay", zero, 640 * scale, 1, False),
-        ("pre-built zero-delay", zero, 640 * scale, 2, False),
-        ("simulator, ttft=itl=0", sim, 64 * scale, 1, True),
-    ):
-        r = ceiling(server_args, 64, n, workers, pin)
-        cores = "server 0, agent 1" if pin else "shared"
-        per_cpu_s = r["chunks_s"] / (r["agent_cpu"] / 100) if r["agent_cpu"] else 0.0
-        print(f"| {name} | {cores} | {workers} | {r['chunks_s']:,.0f} | {per_cpu_s:,.0f} | {r['agent_cpu']:.0f}% "
-              f"({r['parent_cpu']:.0f}%) | {r['server_cpu']:.0f}% | {r['ttft50']:.2f} | {r['errors']} | "
-              f"{r['rss']:.0f} MB ({r['processes']} proc) |", flush=True)
+    runs: list[tuple[Peer, str, list[str], int, bool]] = []
+    for pin in (True, False):
+        workers = ("auto", "1") if pin else ("auto", "1", "2")
+        runs += [(CeilingAgent(w), "pre-built zero-delay", zero, requests, pin) for w in workers]
+        runs += [(peer, "pre-built zero-delay", zero, requests, pin) for peer in peers]
+    runs.append((CeilingAgent("1"), "simulator, ttft=itl=0", sim, requests // 10, True))
+    rows = []
+    for client, server, server_args, n, pin in runs:
+        r = ceiling(client, server_args, n, pin, tokenizer)
+        workers = client.sent_by() if isinstance(client, CeilingAgent) else "–"
+        rows.append((client, server, pin, r))
+        print(f"| {client.name} | {server} | {'server 0, client 1' if pin else 'shared'} | {workers} | "
+              f"{r['chunks_s']:,.0f} | {r['per_cpu_s']:,.0f} | {r['cpu_pct']:.0f}% | {r['server_cpu_pct']:.0f}% | "
+              f"{r['ttft50']:.2f} | {r['per_request']:,.1f} | {r['errors']} | {r['rss_mb']:.0f} MB |", flush=True)
+    if peers:
+        print()
+        for pin in (True, False):
+            print(ceiling_verdict([(c, r) for c, server, p, r in rows if p == pin and server == "pre-built zero-delay"],
+                                  "server 0, client 1" if pin else "shared"))
+
+
+def ceiling_verdict(rows: list[tuple[Peer, dict[str, float]]], cores: str) -> str:
+    """The agent with `workers: auto` against the best peer on one setting of the cores: the ceiling's
+    targets (TTFT p50 <= 5 ms on a zero-delay server, >= 3x the best peer's chunks/s, the cheapest chunk)."""
+    [agent] = [r for c, r in rows if isinstance(c, CeilingAgent) and c.workers == "auto"]
+    name, best = max(((c.name, r) for c, r in rows if not isinstance(c, CeilingAgent)), key=lambda cr: cr[1]["chunks_s"])
+    cheapest = max(r["per_cpu_s"] for c, r in rows if not isinstance(c, CeilingAgent))
+    return (f"{cores}: the agent (workers auto) reads {agent['chunks_s'] / best['chunks_s']:.1f}x the chunks/s of "
+            f"the fastest peer ({name}; target >= 3x) with TTFT p50 {agent['ttft50']:.2f} ms (target <= 5 ms), "
+            f"at {agent['per_cpu_s'] / cheapest:.1f}x the chunks per CPU-second of the cheapest peer")
 
 
 if __name__ == "__main__":

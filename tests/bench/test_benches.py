@@ -58,8 +58,10 @@ def test_loadgen_fidelity_bench_matches_every_agent_request_to_the_wire_without_
         assert all(matched == f"{asked} by request id" for _, _, asked, matched in rows)
         log_rows = re.findall(r"^\| siliconbench agent \| \d+ \| [\d.]+ / [\d.]+ \|.*\| (\d+) \| (\d+) \|$", out, re.M)
         assert log_rows == [("0", "0")] * 3  # no chunk count differs between agent and wire; no packet dropped
-    ceiling = [line for line in out.splitlines() if "zero-delay" in line or "simulator, ttft" in line]
-    assert ceiling and all(line.split("|")[-3].strip() == "0" for line in ceiling)  # the errors column
+    ceiling = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.splitlines()
+               if "| pre-built zero-delay |" in line or "| simulator, ttft=itl=0 |" in line]
+    assert {row[3].split(":")[0] for row in ceiling} == {"auto", "1", "2"}  # the workers column
+    assert all(row[-3] == "1,024.0" and row[-2] == "0" for row in ceiling)  # every chunk of every request read
 
 
 def test_tick_fidelity_bench_times_every_chunk_of_every_request():
