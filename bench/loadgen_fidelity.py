@@ -302,6 +302,21 @@ def request_key(head: bytes) -> bytes:
     return method + b" " + target.split(b"?", 1)[0]
 
 
+def complete_requests(buf: bytes) -> tuple[list[bytes], bytes]:
+    """The heads of the complete requests at the start of `buf` (each body skipped by its Content-Length), and
+    the bytes left over: a bench server's whole HTTP/1.1 parser."""
+    heads = []
+    while (end := buf.find(b"\r\n\r\n")) >= 0:
+        lower = buf[:end].lower()
+        at = lower.find(b"content-length:")
+        length = int(lower[at + 15:].split(b"\r\n")[0]) if at >= 0 else 0
+        if len(buf) < end + 4 + length:
+            break
+        heads.append(buf[:end])
+        buf = buf[end + 4 + length:]
+    return heads, buf
+
+
 async def zero_delay_server(port: int, chunks: int) -> None:
     responses = ceiling_responses(chunks)
 
@@ -310,16 +325,9 @@ async def zero_delay_server(port: int, chunks: int) -> None:
             self.t, self.buf = transport, b""
 
         def data_received(self, data):
-            self.buf += data
-            while (end := self.buf.find(b"\r\n\r\n")) >= 0:
-                head = self.buf[:end].lower()
-                at = head.find(b"content-length:")
-                length = int(head[at + 15:].split(b"\r\n")[0]) if at >= 0 else 0
-                if len(self.buf) < end + 4 + length:
-                    return
-                key = request_key(self.buf[:end].split(b"\r\n", 1)[0])
-                self.buf = self.buf[end + 4 + length:]
-                self.t.write(responses.get(key, NOT_FOUND))
+            heads, self.buf = complete_requests(self.buf + data)
+            for head in heads:
+                self.t.write(responses.get(request_key(head.split(b"\r\n", 1)[0]), NOT_FOUND))
 
     server = await asyncio.get_running_loop().create_server(Serve, "127.0.0.1", port)
     await server.serve_forever()

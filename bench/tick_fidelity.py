@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadgen_fidelity import free_port, pct, pinned, wait_http
+from loadgen_fidelity import complete_requests, free_port, pct, pinned, wait_http
 
 TICK_S = 0.010
 FIRST_AFTER_NS = 40_000_000
@@ -58,15 +58,9 @@ async def tick_server(port: int, log_path: str) -> None:
             self.t, self.buf = transport, b""
 
         def data_received(self, data):
-            self.buf += data
-            while (end := self.buf.find(b"\r\n\r\n")) >= 0:
-                head = self.buf[:end].lower()
-                at = head.find(b"content-length:")
-                length = int(head[at + 15:].split(b"\r\n")[0]) if at >= 0 else 0
-                if len(self.buf) < end + 4 + length:
-                    return
-                self.buf = self.buf[end + 4 + length:]
-                rid = head.split(b"x-request-id:")[1].split(b"\r\n")[0].strip().decode()
+            heads, self.buf = complete_requests(self.buf + data)
+            for head in heads:
+                rid = head.lower().split(b"x-request-id:")[1].split(b"\r\n")[0].strip().decode()
                 self.t.write(HEAD)
                 streams.append([self.t, rid, 0, time.monotonic_ns() + FIRST_AFTER_NS, []])
 

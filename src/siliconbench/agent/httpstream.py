@@ -331,19 +331,18 @@ class _TcpConnection(_Connection):
         self._received(bytes(self._view[:nbytes]), now)
 
     def _write(self, data: bytes) -> None:
-        try:
-            sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            self._close()
-            self._lost(exc)
-            return
-        if sent < len(data):  # a long prompt: the rest goes as the socket takes it
-            self._unsent = data[sent:]
+        self._unsent = data
+        self._send_unsent()
+        if self._unsent and not self.closed:  # a long prompt: the rest goes as the socket takes it
             self._loop.add_writer(self._sock.fileno(), self._writable)
 
     def _writable(self) -> None:
+        self._send_unsent()
+        if not self._unsent and not self.closed:
+            self._loop.remove_writer(self._sock.fileno())
+
+    def _send_unsent(self) -> None:
+        """Send what the socket takes now of the request's unsent bytes; a failed send ends the connection."""
         try:
             sent = self._sock.send(self._unsent)
         except (BlockingIOError, InterruptedError):
@@ -353,8 +352,6 @@ class _TcpConnection(_Connection):
             self._lost(exc)
             return
         self._unsent = self._unsent[sent:]
-        if not self._unsent:
-            self._loop.remove_writer(self._sock.fileno())
 
     def _shut(self) -> None:
         fd = self._sock.fileno()
