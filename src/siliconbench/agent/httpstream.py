@@ -319,8 +319,7 @@ class _TcpConnection(_Connection):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._close()
-            self._lost(exc)
+            self._broken(exc)
             return
         if not nbytes:
             self._close()
@@ -348,10 +347,14 @@ class _TcpConnection(_Connection):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._close()
-            self._lost(exc)
+            self._broken(exc)
             return
         self._unsent = self._unsent[sent:]
+
+    def _broken(self, exc: OSError) -> None:
+        """A read or a send failed: the connection ends with `exc` as its reason."""
+        self._close()
+        self._lost(exc)
 
     def _shut(self) -> None:
         fd = self._sock.fileno()
