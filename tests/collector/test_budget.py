@@ -136,6 +136,28 @@ async def test_an_offer_is_granted_only_when_its_batch_fits_and_the_batch_then_u
     assert (service.budget.granted, service.budget.charged_late, service.budget.peak) == (2, 0, size)
 
 
+async def test_a_stream_waiting_for_its_grant_is_still_read(store, unique_id, one_batch_server):
+    """A fleet member's progress reports must not queue behind its grant: the collector reads (and here
+    answers a misplaced Hello) while the offer waits for room."""
+    service, port = one_batch_server
+    size = batch_message(unique_id, 0).ByteSize()
+    (first_channel, first), (second_channel, second) = [await open_stream(port, f"agent-{a}-{unique_id}")
+                                                        for a in range(2)]
+    await offer(first, size)
+    assert (await first.read()).grant.seq == 1
+    await offer(second, size)
+    await until(lambda: service.budget.waiting == 1)
+    await second.write(pb.AgentMessage(hello=pb.Hello(agent_id="again")))
+    reply = await asyncio.wait_for(second.read(), 10)
+    assert reply.WhichOneof("kind") == "error" and reply.error.code == pb.ERROR_CODE_PROTOCOL
+    await first.write(batch_message(unique_id, 0))
+    assert (await first.read()).ack.seq == 1
+    assert (await second.read()).grant.seq == 1
+    for channel in (first_channel, second_channel):
+        await channel.close()
+    await until(lambda: service.budget.in_flight == 0)  # the unused grant goes back with its stream
+
+
 async def test_idle_streams_hold_nothing_and_a_grant_whose_batch_never_comes_is_withdrawn(
         store, unique_id, one_batch_server, monkeypatch):
     monkeypatch.setattr(budget_module, "GRANT_TIMEOUT_S", 0.2)

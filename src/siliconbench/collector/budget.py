@@ -12,7 +12,8 @@ Admission happens before the batch is received (`Admission`). An agent announces
 an Offer (its seq and byte size, a few bytes); the collector takes that size from the budget, then
 sends a Grant, and only then does the agent send the batch. A stream waiting for its grant holds a
 few bytes, and an idle stream (connected, nothing to send) holds nothing, so neither blocks
-anyone. Charging the budget only after a message was read, as a first version did, still let each
+anyone. A stream goes on reading while it waits for its grant: a fleet member's progress reports still
+arrive, so one waiting its turn behind a busy store is not taken for a node that dropped out. Charging the budget only after a message was read, as a first version did, still let each
 stream hold one received message (up to the 16 MiB gRPC limit, twice: gRPC's buffer and the
 Python bytes): with 100 agents sending full batches at once the collector peaked at 3.0 GiB of RSS.
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from siliconbench.core.wire import pb
 
@@ -111,22 +113,29 @@ class ByteBudget:
 
 
 class Admission:
-    """One stream's dealings with the budget: the grant it holds for its offered batch (at most one;
-    a new offer replaces it), and the charge of each message it reads."""
+    """One stream's dealings with the budget: the grant it holds or awaits for its offered batch (at most
+    one; a new offer replaces it), and the charge of each message it reads. The wait for a grant runs
+    beside the stream's reading, so its progress reports still arrive while the budget is spent."""
 
     def __init__(self, budget: ByteBudget) -> None:
         self._budget = budget
         self._granted_bytes = 0
         self._cost = 0
         self._expiry: asyncio.TimerHandle | None = None
+        self._pending: asyncio.Task | None = None
 
-    async def grant(self, offered_bytes: int) -> None:
-        """Wait until the offered batch fits (reading nothing more meanwhile), then hold its bytes for it."""
+    def offer(self, offer: pb.Offer, reply: Callable[[pb.CollectorMessage], None]) -> None:
+        """Grant `offer` once its batch fits (first come, first served): hold its bytes for it, then
+        `reply` with the Grant. Returns at once."""
         self.withdraw()
-        self._cost = await self._budget.acquire(offered_bytes)
-        self._granted_bytes = offered_bytes
+        self._pending = asyncio.get_running_loop().create_task(self._grant(offer, reply))
+
+    async def _grant(self, offer: pb.Offer, reply: Callable[[pb.CollectorMessage], None]) -> None:
+        self._cost = await self._budget.acquire(offer.bytes)
+        self._granted_bytes = offer.bytes
         self._budget.granted += 1
         self._expiry = asyncio.get_running_loop().call_later(GRANT_TIMEOUT_S, self.withdraw)
+        reply(pb.CollectorMessage(grant=pb.Grant(seq=offer.seq)))
 
     async def charge(self, raw: bytes) -> int:
         """What the message `raw` holds of the budget until it is stored or refused (pass it to
@@ -144,7 +153,11 @@ class Admission:
         return await self._budget.acquire(len(raw))
 
     def withdraw(self) -> None:
-        """Give back the grant held, if any (its batch, should it come, is charged when it arrives)."""
+        """Give back the grant held or awaited, if any (its batch, should it come, is charged when it
+        arrives). A wait cancelled after the budget granted it gives its bytes back itself (`acquire`)."""
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+        self._pending = None
         self._stop_expiry()
         if self._cost:
             self._budget.release(self._cost)

@@ -159,8 +159,7 @@ class TelemetryService:
                     continue
                 self.budget.release(cost)
                 if isinstance(item, pb.Offer):
-                    await admission.grant(item.bytes)  # wait here, reading nothing more, while the budget is spent
-                    out.put_nowait(pb.CollectorMessage(grant=pb.Grant(seq=item.seq)))
+                    admission.offer(item, out.put_nowait)  # granted once it fits; reading goes on meanwhile
                 elif isinstance(item, pb.RunProgress):
                     await self.fleet.on_progress(agent, item)
                 else:
