@@ -86,6 +86,7 @@ class Hostile:
             await writer.drain()
 
         if mode == "slowloris":
+            print("hanging", flush=True)  # the test's cue: a request is now in flight for good
             while True:  # a comment line now and then: bytes keep coming, the response never does
                 await send(b": ping\n\n")
                 await asyncio.sleep(0.2)

@@ -156,7 +156,7 @@ def test_sigterm_mid_run_delivers_every_finished_request_and_says_what_was_kept(
                                  "--collector", f"127.0.0.1:{collector_port}", "--spool-dir", str(tmp_path / "spool"),
                                  "--run-id", "sigterm-run", *args], tmp_path / "agent.log")
     try:
-        wait_for_text(agent, "step 1/2")
+        server.wait_line("hanging")  # every request before the hanging one has been answered in full
         agent.popen.send_signal(signal.SIGTERM)
         code = agent.wait(120)
     finally:
