@@ -88,20 +88,59 @@ def timespec(wall_ns: int) -> bytes:
     return struct.pack("qq", wall_ns // 1_000_000_000, wall_ns % 1_000_000_000)
 
 
-def test_a_kernel_time_is_moved_onto_the_monotonic_clock():
-    loop_ns = time.perf_counter_ns()
-    arrival = _arrival(timespec(time.time_ns() - 5_000_000), loop_ns)
-    assert loop_ns - 6_000_000 < arrival < loop_ns - 4_000_000
+WALL_OFFSET_NS = 1_700_000_000_000_000_000  # wall clock minus monotonic clock, as read for one read
+
+
+def test_a_kernel_time_is_moved_onto_the_monotonic_clock_by_the_reads_one_offset():
+    loop_ns = 5_000_000_000
+    kernel_wall = loop_ns - 5_000_000 + WALL_OFFSET_NS
+    assert _arrival(timespec(kernel_wall), loop_ns, WALL_OFFSET_NS) == loop_ns - 5_000_000
 
 
 def test_a_kernel_time_after_the_loops_stamp_is_not_used():
-    loop_ns = time.perf_counter_ns()
-    assert _arrival(timespec(time.time_ns() + 5_000_000), loop_ns) == loop_ns
+    loop_ns = 5_000_000_000
+    assert _arrival(timespec(loop_ns + 1 + WALL_OFFSET_NS), loop_ns, WALL_OFFSET_NS) == loop_ns
 
 
 def test_a_kernel_time_older_than_the_bound_is_not_used():
-    loop_ns = time.perf_counter_ns()
-    assert _arrival(timespec(time.time_ns() - MAX_KERNEL_AGE_NS - 1_000_000), loop_ns) == loop_ns
+    loop_ns = 50_000_000_000
+    old = loop_ns - MAX_KERNEL_AGE_NS - 1 + WALL_OFFSET_NS
+    assert _arrival(timespec(old), loop_ns, WALL_OFFSET_NS) == loop_ns
+
+
+class RecordedConnection(httpstream._Connection):
+    """The client's connection logic with no socket: bytes are handed to it with chosen stamps."""
+
+    def _write(self, data: bytes) -> None:
+        pass
+
+    def _shut(self) -> None:
+        pass
+
+
+async def test_a_read_stamped_earlier_than_the_one_before_is_raised_to_it_and_counted():
+    conn = RecordedConnection()
+    offsets: list[int] = []
+    ex = conn.send(b"POST / HTTP/1.1\r\n\r\n", lambda data, offset: offsets.append(offset), 1 << 20, 60)
+    t0 = ex.t0_ns
+    # Kernel times as one offset per read would give them when the offset read for the second and fourth
+    # reads came out 20 us larger than for the others (the thread was preempted between the two clock reads).
+    conn._received(SSE_HEAD + http_chunk(b"data: a\n\n"), t0 + 100_000)
+    conn._received(http_chunk(b"data: b\n\n"), t0 + 90_000)
+    conn._received(http_chunk(b"data: c\n\n"), t0 + 120_000)
+    conn._received(http_chunk(b"data: d\n\n"), t0 + 110_000)
+    conn._received(b"0\r\n\r\n", t0 + 130_000)
+    assert ex.error is None and ex.status == 200
+    assert offsets == [100_000, 100_000, 120_000, 120_000]
+    assert ex.stamps_clamped == 2
+
+
+async def test_a_read_stamped_before_the_request_was_sent_is_raised_to_the_send():
+    conn = RecordedConnection()
+    offsets: list[int] = []
+    ex = conn.send(b"POST / HTTP/1.1\r\n\r\n", lambda data, offset: offsets.append(offset), 1 << 20, 60)
+    conn._received(SSE_HEAD + http_chunk(b"data: a\n\n"), ex.t0_ns - 3_000)
+    assert offsets == [0] and ex.stamps_clamped == 1
 
 
 async def test_a_request_larger_than_the_socket_buffer_is_sent_whole():

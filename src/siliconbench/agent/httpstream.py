@@ -14,9 +14,13 @@ whatever held the loop or its core: other sockets read first in the same iterati
 from idle, other threads holding the GIL, other processes on the core. Measured on this shared 2-core
 machine at concurrency 32, those put 3-12 % of the chunks 1-4 ms late. So plain connections are read with
 `recvmsg` and `SO_TIMESTAMPNS`: the kernel stamps each packet as it enters the receive path (where tcpdump
-stamps it too), and a read's arrival is that time, brought onto the monotonic clock by how long ago it was
-(`_arrival`). The loop's own stamp stays the bound: a kernel time later than it, or older than
-`MAX_KERNEL_AGE_NS` (the wall clock was stepped meanwhile), is not used. A read that carries several
+stamps it too), and a read's arrival is that time, brought onto the monotonic clock by one offset between
+the clocks, read once per read right after the loop's stamp (`_arrival`). The loop's own stamp stays the
+bound: a kernel time later than it, or older than `MAX_KERNEL_AGE_NS` (the wall clock was stepped
+meanwhile), is not used. The offset read per read wobbles by the moment between its two clock reads (a
+preempted thread: tens of µs), so a read could come out earlier than the read before it; within an exchange
+a stamp is never earlier than the previous one (or than the send): such a stamp is raised to it and counted
+in `Exchange.stamps_clamped`. A read that carries several
 packets has the time of the last one (Linux reports the last packet's), as the loop's stamp would: chunks
 are timed apart only while the loop reads each before the next arrives. TLS connections, and platforms
 without SO_TIMESTAMPNS, use the event loop's transport and its stamp.
@@ -59,8 +63,8 @@ _HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE, _DONE = range(5)
 class Exchange:
     """One request and its response on a connection: what the caller reads afterwards."""
 
-    __slots__ = ("t0_ns", "start_unix_ns", "end_ns", "status", "error", "error_body", "keep_alive", "_future",
-                 "_on_body", "_body_left", "_max_body_bytes")
+    __slots__ = ("t0_ns", "start_unix_ns", "end_ns", "status", "error", "error_body", "keep_alive",
+                 "stamps_clamped", "last_ns", "_future", "_on_body", "_body_left", "_max_body_bytes")
 
     def __init__(self, future: asyncio.Future, on_body: BodyCallback, max_body_bytes: int) -> None:
         self.t0_ns = 0
@@ -70,6 +74,8 @@ class Exchange:
         self.error: StreamFault | None = None
         self.error_body = b""
         self.keep_alive = True
+        self.stamps_clamped = 0  # reads whose stamp was earlier than the previous one's, raised to it
+        self.last_ns = 0         # the latest stamp given to this exchange's bytes (the send's at first)
         self._future = future
         self._on_body = on_body
         self._body_left = self._max_body_bytes = max_body_bytes
@@ -101,11 +107,16 @@ class _Connection:
 
     # -- reading ---------------------------------------------------------------------------------------
     def _received(self, data: bytes, now: int) -> None:
-        """`data` arrived at monotonic `now`."""
+        """`data` arrived at monotonic `now`; a stamp earlier than the exchange's latest is raised to it."""
         ex = self._ex
         if ex is None:
             self._close()  # bytes nobody asked for: the connection cannot be trusted for another request
             return
+        if now < ex.last_ns:
+            now = ex.last_ns
+            ex.stamps_clamped += 1
+        else:
+            ex.last_ns = now
         try:
             state = self._state
             if state == _CHUNKED:
@@ -147,7 +158,7 @@ class _Connection:
         self._tail = b""
         self._timer = loop.call_later(timeout_s, self._on_timeout, timeout_s)
         ex.start_unix_ns = time_ns()
-        ex.t0_ns = perf_counter_ns()  # DESIGN §3: just before the request is written to the socket
+        ex.t0_ns = ex.last_ns = perf_counter_ns()  # DESIGN §3: just before the request is written to the socket
         self._write(request)
         return ex
 
@@ -314,6 +325,7 @@ class _TcpConnection(_Connection):
 
     def _readable(self) -> None:
         now = perf_counter_ns()  # stamp first: the arrival of these bytes, at the latest
+        wall_offset = time_ns() - now  # the one clock offset for this read's kernel time
         try:
             nbytes, ancillary, _, _ = self._sock.recvmsg_into(self._buffers, _ANCILLARY_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -326,7 +338,7 @@ class _TcpConnection(_Connection):
             self._lost(None)
             return
         if ancillary:
-            now = _arrival(ancillary[0][2], now)
+            now = _arrival(ancillary[0][2], now, wall_offset)
         self._received(bytes(self._view[:nbytes]), now)
 
     def _write(self, data: bytes) -> None:
@@ -364,15 +376,13 @@ class _TcpConnection(_Connection):
         self._sock.close()
 
 
-def _arrival(timespec: bytes, loop_ns: int) -> int:
+def _arrival(timespec: bytes, loop_ns: int, wall_offset_ns: int) -> int:
     """The monotonic time at which the kernel received the bytes of a read, from its SO_TIMESTAMPNS wall-clock
-    time: now on the monotonic clock minus the age on the wall clock (both clocks read together). The loop's
-    stamp `loop_ns` where the kernel's is unusable (later than it, or too old: a stepped wall clock)."""
+    time less `wall_offset_ns` (wall clock minus monotonic clock, read once for the read). The loop's stamp
+    `loop_ns` where the kernel's is unusable (later than it, or too old: a stepped wall clock)."""
     seconds, nanos = _TIMESPEC.unpack_from(timespec)
-    wall, mono = time_ns(), perf_counter_ns()
-    age = wall - (seconds * 1_000_000_000 + nanos)
-    kernel = mono - age
-    return kernel if 0 <= age < MAX_KERNEL_AGE_NS and kernel <= loop_ns else loop_ns
+    age = loop_ns - (seconds * 1_000_000_000 + nanos - wall_offset_ns)
+    return loop_ns - age if 0 <= age < MAX_KERNEL_AGE_NS else loop_ns
 
 
 class _TransportConnection(_Connection, asyncio.BufferedProtocol):
@@ -443,6 +453,7 @@ class StreamingClient:
                                "Accept: text/event-stream\r\nUser-Agent: siliconbench-agent\r\n").encode()
         self.timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
+        self.stamps_clamped = 0  # over every exchange so far: reads whose stamp was raised to the previous one's
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self._stamps_on = _kernel_stamps_on()
@@ -470,6 +481,7 @@ class StreamingClient:
         except asyncio.CancelledError:
             conn._close()
             raise
+        self.stamps_clamped += ex.stamps_clamped
         if ex.keep_alive and not conn.closed:
             self._idle.append(conn)
         else:
