@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import select
 import socket
 import ssl
 import struct
@@ -307,21 +308,63 @@ class _Connection:
             self._shut()
 
 
+class _Poller:
+    """The client's plain sockets, watched through an epoll of its own whose descriptor the event loop
+    watches; each ready socket gets one read (or send) per loop iteration.
+
+    Why not `loop.add_reader` per socket: uvloop (libuv's uv_poll) stops watching a socket at its first
+    EPOLLERR without calling its reader, so a TCP reset that arrived before the reader ran left the request
+    waiting for its timeout. An epoll descriptor reports no error of its own: a socket's reset reaches its
+    connection's read, which fails with ConnectionResetError at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._epoll = select.epoll()
+        self._loop = loop
+        self._connections: dict[int, _TcpConnection] = {}
+        loop.add_reader(self._epoll.fileno(), self._ready)
+
+    def watch(self, fd: int, conn: _TcpConnection) -> None:
+        self._connections[fd] = conn
+        self._epoll.register(fd, select.EPOLLIN)
+
+    def want_send(self, fd: int, sending: bool) -> None:
+        self._epoll.modify(fd, select.EPOLLIN | select.EPOLLOUT if sending else select.EPOLLIN)
+
+    def forget(self, fd: int) -> None:
+        if self._connections.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def _ready(self) -> None:
+        connections = self._connections
+        for fd, events in self._epoll.poll(0):
+            conn = connections.get(fd)
+            if conn is not None and events & select.EPOLLOUT:
+                conn._writable()
+            conn = connections.get(fd)  # a failed send forgets it
+            if conn is not None and events & ~select.EPOLLOUT:
+                conn._readable()
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
+
+
 class _TcpConnection(_Connection):
     """Plain TCP, read with the kernel's arrival times (see the module docstring): the socket is watched
-    with `add_reader` and read with `recvmsg_into`, one read of at most READ_BYTES per loop iteration."""
+    by the client's `_Poller` and read with `recvmsg_into`, one read of at most READ_BYTES per loop
+    iteration."""
 
-    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, sock: socket.socket, poller: _Poller) -> None:
         super().__init__()
         self._sock = sock
-        self._loop = loop
+        self._poller = poller
         self._buffers = [self._view]
         self._unsent = b""
         try:
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         except OSError:  # a kernel without it: no ancillary data comes, and reads keep the loop's stamp
             pass
-        loop.add_reader(sock.fileno(), self._readable)
+        poller.watch(sock.fileno(), self)
 
     def _readable(self) -> None:
         now = perf_counter_ns()  # stamp first: the arrival of these bytes, at the latest
@@ -345,12 +388,12 @@ class _TcpConnection(_Connection):
         self._unsent = data
         self._send_unsent()
         if self._unsent and not self.closed:  # a long prompt: the rest goes as the socket takes it
-            self._loop.add_writer(self._sock.fileno(), self._writable)
+            self._poller.want_send(self._sock.fileno(), True)
 
     def _writable(self) -> None:
         self._send_unsent()
         if not self._unsent and not self.closed:
-            self._loop.remove_writer(self._sock.fileno())
+            self._poller.want_send(self._sock.fileno(), False)
 
     def _send_unsent(self) -> None:
         """Send what the socket takes now of the request's unsent bytes; a failed send ends the connection."""
@@ -371,8 +414,7 @@ class _TcpConnection(_Connection):
     def _shut(self) -> None:
         fd = self._sock.fileno()
         if fd >= 0:
-            self._loop.remove_reader(fd)
-            self._loop.remove_writer(fd)
+            self._poller.forget(fd)
         self._sock.close()
 
 
@@ -457,6 +499,7 @@ class StreamingClient:
         self._idle: list[_Connection] = []
         self._all: set[_Connection] = set()
         self._stamps_on = _kernel_stamps_on()
+        self._poller: _Poller | None = None  # made on the first plain connection, in the running loop
 
     def request_bytes(self, path: str, body: bytes, request_id: str) -> bytes:
         """The full request; built before a step starts so that sending is one socket write."""
@@ -524,7 +567,9 @@ class StreamingClient:
                     raise
                 error = exc
                 continue
-            return _TcpConnection(sock, loop)
+            if self._poller is None:
+                self._poller = _Poller(loop)
+            return _TcpConnection(sock, self._poller)
         raise error
 
     def close(self) -> None:
@@ -535,6 +580,9 @@ class StreamingClient:
         if self._stamps_on is not None:
             self._stamps_on.close()
             self._stamps_on = None
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
 
 def _kernel_stamps_on() -> socket.socket | None:
