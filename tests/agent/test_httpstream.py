@@ -14,9 +14,11 @@ import time
 import pytest
 import uvloop
 
-from siliconbench.agent import httpstream
+from siliconbench.agent import transport
 from siliconbench.agent.errors import ConnectionReset
-from siliconbench.agent.httpstream import MAX_KERNEL_AGE_NS, StreamingClient, _arrival
+from siliconbench.agent.http1 import Exchange
+from siliconbench.agent.httpstream import StreamingClient
+from siliconbench.agent.transport import MAX_KERNEL_AGE_NS, _arrival
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 LOOP_BLOCKED_S = 0.3
@@ -82,7 +84,7 @@ async def test_a_piece_is_timed_when_the_kernel_received_it_not_when_the_busy_lo
 
 
 async def test_without_kernel_times_a_piece_is_timed_when_the_loop_reads_it(monkeypatch):
-    monkeypatch.setattr(httpstream, "_SO_TIMESTAMPNS", 0)  # as on TLS connections and other platforms
+    monkeypatch.setattr(transport, "SO_TIMESTAMPNS", 0)  # as on TLS connections and other platforms
     assert await second_piece_lateness_s() > LOOP_BLOCKED_S / 2
 
 
@@ -108,41 +110,6 @@ def test_a_kernel_time_older_than_the_bound_is_not_used():
     loop_ns = 50_000_000_000
     old = loop_ns - MAX_KERNEL_AGE_NS - 1 + WALL_OFFSET_NS
     assert _arrival(timespec(old), loop_ns, WALL_OFFSET_NS) == loop_ns
-
-
-class RecordedConnection(httpstream._Connection):
-    """The client's connection logic with no socket: bytes are handed to it with chosen stamps."""
-
-    def _write(self, data: bytes) -> None:
-        pass
-
-    def _shut(self) -> None:
-        pass
-
-
-async def test_a_read_stamped_earlier_than_the_one_before_is_raised_to_it_and_counted():
-    conn = RecordedConnection()
-    offsets: list[int] = []
-    ex = conn.send(b"POST / HTTP/1.1\r\n\r\n", lambda data, offset: offsets.append(offset), 1 << 20, 60)
-    t0 = ex.t0_ns
-    # Kernel times as one offset per read would give them when the offset read for the second and fourth
-    # reads came out 20 us larger than for the others (the thread was preempted between the two clock reads).
-    conn._received(SSE_HEAD + http_chunk(b"data: a\n\n"), t0 + 100_000)
-    conn._received(http_chunk(b"data: b\n\n"), t0 + 90_000)
-    conn._received(http_chunk(b"data: c\n\n"), t0 + 120_000)
-    conn._received(http_chunk(b"data: d\n\n"), t0 + 110_000)
-    conn._received(b"0\r\n\r\n", t0 + 130_000)
-    assert ex.error is None and ex.status == 200
-    assert offsets == [100_000, 100_000, 120_000, 120_000]
-    assert ex.stamps_clamped == 2
-
-
-async def test_a_read_stamped_before_the_request_was_sent_is_raised_to_the_send():
-    conn = RecordedConnection()
-    offsets: list[int] = []
-    ex = conn.send(b"POST / HTTP/1.1\r\n\r\n", lambda data, offset: offsets.append(offset), 1 << 20, 60)
-    conn._received(SSE_HEAD + http_chunk(b"data: a\n\n"), ex.t0_ns - 3_000)
-    assert offsets == [0] and ex.stamps_clamped == 1
 
 
 async def test_a_request_larger_than_the_socket_buffer_is_sent_whole():
@@ -186,7 +153,7 @@ def serve_then_reset(listener: socket.socket, client_busy: threading.Event, rese
     reset_sent.set()
 
 
-async def exchange_reset_mid_stream() -> httpstream.Exchange:
+async def exchange_reset_mid_stream() -> Exchange:
     listener = socket.create_server(("127.0.0.1", 0))
     client_busy, reset_sent = threading.Event(), threading.Event()
     threading.Thread(target=serve_then_reset, args=(listener, client_busy, reset_sent), daemon=True).start()
