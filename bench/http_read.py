@@ -9,8 +9,8 @@ hands a read (`_received`), the body delivered to a callback that does nothing. 
 the module `agent/httpstream.py` as of `--old-rev` (read from git into a temporary module, so the figure is
 measured here, beside the new one, not copied); "llhttp alone" is `HttpResponseParser.feed_data` with an
 empty body callback (the floor). Each figure is the best over rounds of the mean per read in a round of
-`--calls` reads (best, as `timeit` advises: the slower rounds measure the machine, not the code). Run it
-on an idle core.
+`--calls` reads, in CPU time, the variants' rounds interleaved (best, as `timeit` advises: the slower rounds
+measure the machine, not the code). Run it on an idle core.
 """
 
 from __future__ import annotations
@@ -60,14 +60,13 @@ def in_body(connection_class: type) -> object:
     return conn
 
 
-def per_read_us(feed, read: bytes, rounds: int, calls: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for now in range(start, start + calls):
-            feed(read, now)
-        best = min(best, (time.perf_counter_ns() - start) / calls / 1000)
-    return best
+def round_us(feed, read: bytes, calls: int) -> float:
+    """The mean CPU time of one read over `calls` reads (CPU time: another process on the core does not
+    count, though it still cools the caches)."""
+    start = time.process_time_ns()
+    for now in range(calls):
+        feed(read, now)
+    return (time.process_time_ns() - start) / calls / 1000
 
 
 def old_connection_class(rev: str) -> type | None:
@@ -90,21 +89,24 @@ class _Floor:
         pass
 
 
-async def rows(args: argparse.Namespace) -> list[tuple[str, float]]:
-    read = one_read()
-    found = [("agent/http1.py: llhttp through httptools", per_read_us(in_body(Http1Connection)._received, read,
-                                                                       args.rounds, args.calls))]
+async def rows(args: argparse.Namespace) -> dict[str, float]:
+    """The best round of each way of de-framing; their rounds interleaved, so that a busy moment of the
+    machine falls on all of them alike."""
+    feeds = {"agent/http1.py: llhttp through httptools": in_body(Http1Connection)._received}
     old = old_connection_class(args.old_rev)
     if old is None:
         print(f"(no hand-written parser at {args.old_rev}: git cannot show it here)", file=sys.stderr)
     else:
-        found.append((f"hand-written parser as of {args.old_rev}",
-                      per_read_us(in_body(old)._received, read, args.rounds, args.calls)))
+        feeds[f"hand-written parser as of {args.old_rev}"] = in_body(old)._received
     parser = httptools.HttpResponseParser(_Floor())
     parser.feed_data(HEAD)
-    found.append(("llhttp alone (feed_data, empty on_body)",
-                  per_read_us(lambda data, now: parser.feed_data(data), read, args.rounds, args.calls)))
-    return found
+    feeds["llhttp alone (feed_data, empty on_body)"] = lambda data, now: parser.feed_data(data)
+    read = one_read()
+    best = dict.fromkeys(feeds, float("inf"))
+    for _ in range(args.rounds):
+        for name, feed in feeds.items():
+            best[name] = min(best[name], round_us(feed, read, args.calls))
+    return best
 
 
 def main() -> None:
@@ -116,7 +118,7 @@ def main() -> None:
     print(f"one {len(one_read())}-byte read, one HTTP chunk; best of {args.rounds} x {args.calls:,} reads")
     print("| de-framing | us per read |")
     print("|---|---:|")
-    for name, us in asyncio.run(rows(args)):
+    for name, us in asyncio.run(rows(args)).items():
         print(f"| {name} | {us:.2f} |")
 
 

@@ -3,7 +3,7 @@
 A connection runs one exchange at a time. Its transport (agent/transport.py) stamps each read before
 anything else and hands the bytes and the stamp to `_received`, which feeds them to the parser; llhttp calls
 `on_body` from inside `feed_data`, so a body piece reaches the request's callback with the stamp of the read
-that carried it, with no hop in between (a maintained parser, and ten times cheaper per read than the
+that carried it, with no hop in between (a maintained parser, and a third of the per-read cost of the
 hand-written one it replaced: bench/http_read.py).
 
 Kept here, around llhttp: interim (1xx) responses are skipped; a response head past `MAX_HEAD_BYTES` and a
@@ -103,7 +103,7 @@ class Http1Connection:
             elif isinstance(cause, StreamFault):
                 self._fail(cause, now)
             else:
-                raise cause from None  # type: ignore[misc]
+                raise  # a bug in a body callback: not this request's fault
         except httptools.HttpParserError as exc:
             self._fail(HttpFault(f"the response broke HTTP/1.1 framing: {exc}"), now)
         else:
