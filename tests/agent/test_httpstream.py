@@ -12,9 +12,13 @@ import threading
 import time
 
 import pytest
+import uvloop
 
-from siliconbench.agent import httpstream
-from siliconbench.agent.httpstream import MAX_KERNEL_AGE_NS, StreamingClient, _arrival
+from siliconbench.agent import transport
+from siliconbench.agent.errors import ConnectionReset
+from siliconbench.agent.http1 import Exchange
+from siliconbench.agent.httpstream import StreamingClient
+from siliconbench.agent.transport import MAX_KERNEL_AGE_NS, _arrival
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 LOOP_BLOCKED_S = 0.3
@@ -80,7 +84,7 @@ async def test_a_piece_is_timed_when_the_kernel_received_it_not_when_the_busy_lo
 
 
 async def test_without_kernel_times_a_piece_is_timed_when_the_loop_reads_it(monkeypatch):
-    monkeypatch.setattr(httpstream, "_SO_TIMESTAMPNS", 0)  # as on TLS connections and other platforms
+    monkeypatch.setattr(transport, "SO_TIMESTAMPNS", 0)  # as on TLS connections and other platforms
     assert await second_piece_lateness_s() > LOOP_BLOCKED_S / 2
 
 
@@ -88,20 +92,24 @@ def timespec(wall_ns: int) -> bytes:
     return struct.pack("qq", wall_ns // 1_000_000_000, wall_ns % 1_000_000_000)
 
 
-def test_a_kernel_time_is_moved_onto_the_monotonic_clock():
-    loop_ns = time.perf_counter_ns()
-    arrival = _arrival(timespec(time.time_ns() - 5_000_000), loop_ns)
-    assert loop_ns - 6_000_000 < arrival < loop_ns - 4_000_000
+WALL_OFFSET_NS = 1_700_000_000_000_000_000  # wall clock minus monotonic clock, as read for one read
+
+
+def test_a_kernel_time_is_moved_onto_the_monotonic_clock_by_the_reads_one_offset():
+    loop_ns = 5_000_000_000
+    kernel_wall = loop_ns - 5_000_000 + WALL_OFFSET_NS
+    assert _arrival(timespec(kernel_wall), loop_ns, WALL_OFFSET_NS) == loop_ns - 5_000_000
 
 
 def test_a_kernel_time_after_the_loops_stamp_is_not_used():
-    loop_ns = time.perf_counter_ns()
-    assert _arrival(timespec(time.time_ns() + 5_000_000), loop_ns) == loop_ns
+    loop_ns = 5_000_000_000
+    assert _arrival(timespec(loop_ns + 1 + WALL_OFFSET_NS), loop_ns, WALL_OFFSET_NS) == loop_ns
 
 
 def test_a_kernel_time_older_than_the_bound_is_not_used():
-    loop_ns = time.perf_counter_ns()
-    assert _arrival(timespec(time.time_ns() - MAX_KERNEL_AGE_NS - 1_000_000), loop_ns) == loop_ns
+    loop_ns = 50_000_000_000
+    old = loop_ns - MAX_KERNEL_AGE_NS - 1 + WALL_OFFSET_NS
+    assert _arrival(timespec(old), loop_ns, WALL_OFFSET_NS) == loop_ns
 
 
 async def test_a_request_larger_than_the_socket_buffer_is_sent_whole():
@@ -130,3 +138,44 @@ async def test_a_request_larger_than_the_socket_buffer_is_sent_whole():
         await server.wait_closed()
     assert ex.error is None and ex.status == 200
     assert bytes(got) == body
+
+
+def serve_then_reset(listener: socket.socket, client_busy: threading.Event, reset_sent: threading.Event) -> None:
+    """Answer a request with a first chunk, then, while the client's loop is held, a second chunk and a TCP
+    reset (SO_LINGER 0), so that the reset is waiting when the client next looks at the socket."""
+    conn, _ = listener.accept()
+    read_request(conn)
+    conn.sendall(SSE_HEAD + http_chunk(b"data: first\n\n"))
+    client_busy.wait(10)
+    conn.sendall(http_chunk(b"data: second\n\n"))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    reset_sent.set()
+
+
+async def exchange_reset_mid_stream() -> Exchange:
+    listener = socket.create_server(("127.0.0.1", 0))
+    client_busy, reset_sent = threading.Event(), threading.Event()
+    threading.Thread(target=serve_then_reset, args=(listener, client_busy, reset_sent), daemon=True).start()
+
+    def on_body(data: bytes, offset_ns: int) -> None:
+        if not client_busy.is_set():
+            client_busy.set()
+            reset_sent.wait(10)  # the loop is held until the reset has been sent
+
+    client = StreamingClient(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=REQUEST_TIMEOUT_S)
+    try:
+        return await client.exchange(client.request_bytes("/v1/completions", b"{}", "r1"), on_body, 1 << 20)
+    finally:
+        client.close()
+        listener.close()
+
+
+REQUEST_TIMEOUT_S = 60
+
+
+@pytest.mark.parametrize("run", [asyncio.run, uvloop.run], ids=["asyncio", "uvloop"])
+def test_a_reset_mid_stream_ends_the_request_as_a_reset_at_once(run):
+    ex = run(exchange_reset_mid_stream())
+    assert isinstance(ex.error, ConnectionReset)
+    assert ex.end_ns - ex.t0_ns < REQUEST_TIMEOUT_S * 1e9  # not left to the request's timeout

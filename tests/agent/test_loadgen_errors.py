@@ -228,6 +228,19 @@ async def test_a_huge_sse_line_is_a_malformed_chunk_and_ends_the_request(serve):
     assert len(record.chunk_offset_ns) == 1
 
 
+async def test_an_endless_run_of_empty_data_lines_is_a_malformed_chunk_within_the_event_bound(serve):
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        sse(writer, GOOD[0])
+        while True:  # one event whose data lines are all empty, never dispatched
+            writer.write(http_chunk(b"data:\n" * 8192))
+            await writer.drain()
+
+    record = await run_one(await serve(script, timeout_s=FAR))
+    assert record.error_class == "malformed_chunk" and "event's data is longer" in record.error_message
+    assert len(record.chunk_offset_ns) == 1
+
+
 async def test_endless_bytes_that_are_no_chunks_are_an_overrun(serve):
     async def script(reader, writer):
         writer.write(SSE_HEAD)

@@ -91,3 +91,20 @@ def test_an_event_of_many_data_lines_past_the_limit_is_malformed():
     line = b"data: " + b"x" * 1000 + b"\n"
     with pytest.raises(MalformedChunk, match="event's data is longer than"):
         feed_all(in_reads(line * (MAX_EVENT_BYTES // 1000 + 1)))
+
+
+@pytest.mark.parametrize("line", [b"data:\n", b"data\n", b"data: \n"])
+def test_an_endless_run_of_empty_data_lines_is_malformed_within_the_event_bound(line):
+    decoder = SseDecoder()
+    fed = 0
+    with pytest.raises(MalformedChunk, match="event's data is longer than"):
+        for piece in in_reads(line * (2 * MAX_EVENT_BYTES // len(line))):
+            fed += len(piece)
+            decoder.feed(piece)
+    lines_to_the_bound = MAX_EVENT_BYTES // len(line.rstrip(b"\n")) + 1
+    assert fed <= lines_to_the_bound * len(line) + 8192  # within one read of the line past the bound
+
+
+def test_empty_data_lines_up_to_the_bound_are_one_event_of_newlines():
+    lines = MAX_EVENT_BYTES // len(b"data:")
+    assert feed_all(in_reads(b"data:\n" * lines + b"\n")) == [b"\n" * (lines - 1)]

@@ -77,3 +77,11 @@ def test_collector_memory_bench_stores_every_request_it_sends():
     [row] = [line for line in out.splitlines() if line.startswith("| 2 |")]
     stored, sent = re.search(r"\| ([\d,]+) / ([\d,]+) \|$", row).groups()
     assert stored == sent != "0"
+
+
+def test_http_read_bench_measures_the_parser_beside_the_hand_written_one_it_replaced():
+    out = bench("http_read", "--rounds", "1", "--calls", "200")
+    assert "one 329-byte read" in out
+    rows = re.findall(r"^\| (.+) \| (\d+\.\d\d) \|$", out, re.M)
+    assert [name for name, _ in rows] == ["agent/http1.py: llhttp through httptools",
+                                          "hand-written parser as of 2da6cb2", "llhttp alone (feed_data, empty on_body)"]

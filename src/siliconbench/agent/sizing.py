@@ -19,7 +19,7 @@ The rule (also in `siliconbench-agent run --help` and the README):
 
 CPU, not the event loop's lag, decides: the lag also counts other processes on the node, which more
 processes would not help, while a sending process's CPU is its own work alone. The step's timings are
-the kernel's receive times (agent/httpstream.py), so a busy process delays sends rather than stamps;
+the kernel's receive times (agent/transport.py), so a busy process delays sends rather than stamps;
 `STREAMS_PER_WORKER` keeps the first step's processes well below saturation: on a 2-core machine, 32
 streams at 10 ms between tokens cost one process 10-12 % of a core.
 

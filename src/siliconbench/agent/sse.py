@@ -9,8 +9,9 @@ event is dispatched at a blank line and only if it had data. Fields other than `
 
 Bounded: an unfinished line is kept as the list of its pieces and joined once, when its end arrives, so a
 long line costs time linear in its length (joining the carried bytes to every read made an 8 MiB line take
-6.8 s). A line, or an event's data, longer than `MAX_EVENT_BYTES` is a `MalformedChunk`: the request ends
-there instead of growing the agent's memory until its timeout.
+6.8 s). A line, or an event's data lines (each counted whole, `data:` included, so that an endless run of
+empty `data:` lines is bounded too), longer than `MAX_EVENT_BYTES` is a `MalformedChunk`: the request ends
+there instead of growing the agent's memory until its timeout or the body's byte bound.
 """
 
 from __future__ import annotations
@@ -71,14 +72,12 @@ class SseDecoder:
                     out.append(data[0] if len(data) == 1 else _LF.join(data))
                     data = self._data = []
                     self._data_bytes = 0
-            elif line.startswith(b"data:"):
+            elif line.startswith(b"data:") or line == b"data":
                 value = line[5:]
                 data.append(value[1:] if value[:1] == b" " else value)
-                self._data_bytes += len(value)
+                self._data_bytes += len(line)  # the field name too: empty data lines are not free
                 if self._data_bytes > MAX_EVENT_BYTES:
                     raise MalformedChunk(f"an SSE event's data is longer than {MAX_EVENT_BYTES} bytes")
-            elif line == b"data":
-                data.append(b"")
             # comment (':...') and other fields: nothing to keep
         return out
 

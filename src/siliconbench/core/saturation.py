@@ -5,7 +5,7 @@ flag beside every figure of the step (collector/reports/model.py) from the step'
 The thresholds: at 90 % of one core the event loop can no longer keep up with what it is asked; a
 p99 loop lag above 5 ms delays sends by as much, and where the agent's stamps are the loop's own (TLS)
 time stamps too (a 10 ms ITL would read 10-50 % high); with the kernel's receive times (plain HTTP on
-Linux, agent/httpstream.py) a lag longer than the gap between two chunks makes one read carry both,
+Linux, agent/transport.py) a lag longer than the gap between two chunks makes one read carry both,
 timed as the later;
 in an open-loop step without a concurrency cap the dispatch delay (send − scheduled) is the client's
 own, and a p99 above 5 ms means the offered load was not the one asked for.
