@@ -3,8 +3,11 @@
 Layout of a spool directory (one agent process at a time, enforced by an flock on `lock`):
 
     lock             held while an agent uses the directory
-    state            "<agent_id> <next_seq>": sequence numbers are reserved in blocks, so a restarted
-                     agent never reuses one, and an agent id change is noticed
+    state            "<agent_id> <next_seq>\n": sequence numbers are reserved in blocks, so a restarted
+                     agent never reuses one, and an agent id change is noticed. When it is damaged, it is
+                     rebuilt from the batches (their ids name the agent; numbering resumes after the
+                     highest): a number an acknowledged batch had may come back, which is harmless, as
+                     batch ids also carry the agent process's boot id
     <seq:020d>.batch one serialized Batch (it carries its seq and batch_id) behind a checksummed header
     quarantine/      files that failed their checksum or were rejected by the collector, kept for a human
 
