@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from siliconbench.agent import scrape as scrape_module
-from siliconbench.agent.scrape import CURRENT_NAMES, OLDER_NAMES, parse_metrics, scrape, server_metrics
+from siliconbench.agent.scrape import (CURRENT_NAMES, MAX_SERIES, OLDER_NAMES, parse_metrics, scrape,
+                                       server_metrics)
 
 # A /metrics page of vLLM 0.32 (CPU build), serving one model
 VLLM_PAGE = (Path(__file__).parents[1] / "fixtures" / "vllm-0.32-metrics.txt").read_text()
@@ -165,3 +166,11 @@ async def test_a_body_that_never_ends_is_cut_at_the_bound(target, caplog):
         assert await scrape(session, await serve(line * 1000, endless=True)) is None
     assert len(caplog.records) == 1
     assert f"sent more than {scrape_module.MAX_METRICS_BYTES >> 20} MiB" in caplog.records[0].getMessage()
+
+
+async def test_a_page_of_more_series_than_any_server_has_is_no_metrics_for_the_step(target, caplog):
+    session, serve = target
+    page = "".join(f'vllm:num_requests_running{{model_name="m{i}"}} 1\n' for i in range(MAX_SERIES + 1))
+    with caplog.at_level(logging.WARNING):
+        assert await scrape(session, await serve(page.encode())) is None
+    assert len(caplog.records) == 1 and f"more than {MAX_SERIES} series" in caplog.records[0].getMessage()

@@ -3,8 +3,9 @@ set the server's own counters and histograms beside the client's figures.
 
 The page is read by prometheus-client's own parser (the library vLLM writes it with). Whatever the target
 answers costs at most that step's server metrics, with one warning: an HTTP error, a failed or slow read, a
-body past MAX_METRICS_BYTES (never read further) or text the parser refuses. Bytes that are not UTF-8 are
-read with replacement characters (and a warning): the series beside them are still good.
+body past MAX_METRICS_BYTES (never read further), text the parser refuses or more than MAX_SERIES series.
+Bytes that are not UTF-8 are read with replacement characters (and a warning): the series beside them are
+still good.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ WANTED = CURRENT_NAMES | OLDER_NAMES
 # vLLM's page is ~50 KiB for one model (tests/fixtures/vllm-0.32-metrics.txt); 8 MiB holds a hundred
 # models' worth, and no more is read: an endless body costs one step's metrics, not the agent's memory.
 MAX_METRICS_BYTES = 8 << 20
+# Wanted series in one page: vLLM has ~25 per model and engine, so this holds hundreds of engines; a page
+# with more is refused rather than stored as server metrics twice a step.
+MAX_SERIES = 10_000
 _READ_BYTES = 64 * 1024
 SCRAPE_TIMEOUT_S = 10
 
@@ -51,12 +55,15 @@ Series = dict[tuple[str, str], float]  # (name, canonical labels) -> value
 
 def parse_metrics(text: str, wanted: frozenset[str] = WANTED) -> Series:
     """The wanted series of a Prometheus text exposition; labels are returned sorted, `k="v"` joined by ','
-    with the exposition's escapes. Raises ValueError when the text is not Prometheus text."""
+    with the exposition's escapes. Raises ValueError when the text is not Prometheus text, or holds more
+    than MAX_SERIES wanted series."""
     out: Series = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in wanted:
                 out[(sample.name, _canonical_labels(sample.labels))] = sample.value
+                if len(out) > MAX_SERIES:
+                    raise ValueError(f"more than {MAX_SERIES} series of the kinds scraped")
     return out
 
 
