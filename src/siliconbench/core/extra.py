@@ -49,7 +49,7 @@ _MaxTokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
 class RequestExtra(TypedDict, total=False):
     """The request fields `extra` may not set freely; any other key is passed as it is."""
 
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]  # pydantic's way; mypy knows no such key
 
     stream: Annotated[Any, _refused("every request is streamed; remove it")]
     stream_options: Annotated[Any, _refused("the agent asks for usage on every chunk to count tokens per chunk; "

@@ -188,7 +188,7 @@ class Plan:
     scenario: Name = ""
     model: Name | None = None
     # merged into every request body; what it may set: siliconbench.core.extra
-    extra: Annotated[RequestExtra, AfterValidator(json_values)] = Field(default_factory=dict)  # type: ignore[assignment]
+    extra: Annotated[RequestExtra, AfterValidator(json_values)] = Field(default_factory=RequestExtra)
 
     @model_validator(mode="before")
     @classmethod
