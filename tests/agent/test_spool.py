@@ -104,6 +104,7 @@ DAMAGED_STATES = {
     "no agent id": b" 1001\n",
     "negative": b"a -4\n",
     "a number no spool reaches": b"a " + b"9" * 5000 + b"\n",
+    "huge": b"a 1001\n" * 1_000_000,     # read no further than a state can be long
 }
 
 

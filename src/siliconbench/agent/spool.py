@@ -43,6 +43,7 @@ _HEADER = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
 _SUFFIX = ".batch"
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of `state`
 _MAX_SEQ = 1 << 62  # a Batch's seq is a uint64; no spool comes near this
+_MAX_STATE_BYTES = 4096  # an agent id of at most MAX_ID_CHARS characters, a number, a space and a newline
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 
@@ -131,7 +132,8 @@ class Spool:
         if not path.is_file():
             raise ConfigError(f"the spool state {path} is not a file; remove it (rm -r {shlex.quote(str(path))}) "
                               "and start again: it is rebuilt from the batches beside it")
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_STATE_BYTES + 1)  # a state that is not one is not read whole
         damage = _state_damage(raw)
         if damage is None:
             owner, _, next_seq = raw.decode()[:-1].rpartition(" ")
@@ -305,6 +307,8 @@ def _state_damage(raw: bytes) -> str | None:
     None when nothing is. A file without its final newline was cut short."""
     if not raw:
         return "empty"
+    if len(raw) > _MAX_STATE_BYTES:
+        return f"longer than {_MAX_STATE_BYTES} bytes"
     if not raw.endswith(b"\n"):
         return "cut short"
     try:
