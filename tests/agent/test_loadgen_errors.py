@@ -298,3 +298,17 @@ async def test_content_length_body_and_keep_alive_serve_two_requests_on_one_conn
     client.close()
     assert first.error_class == second.error_class == ""
     assert len(connections) == 1
+
+
+async def test_a_usage_count_that_goes_backwards_is_one_malformed_request(serve):
+    """A negative token count would not fit the record's uint32 and would end the step; it is this request's
+    fault alone."""
+    async def script(reader, writer):
+        writer.write(SSE_HEAD)
+        sse(writer, chunk("a", 5), chunk("b", 3), DONE)
+        writer.write(b"0\r\n\r\n")
+
+    record = await run_one(await serve(script))
+    assert record.error_class == "malformed_chunk"
+    assert "usage went backwards: 5 then 3" in record.error_message
+    assert list(record.chunk_tokens) == [5]

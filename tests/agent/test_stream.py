@@ -164,3 +164,15 @@ def test_an_out_of_range_usage_count_is_an_overrun_not_a_record_value(dumps):
     with pytest.raises(StreamOverrun, match="20000000 completion tokens"):
         t.on_event(dumps(usage_only(20_000_000)), 20)
     assert t.output_tokens == 1
+
+
+@pytest.mark.parametrize("last", [
+    pytest.param(lambda: completion("c", usage(3)), id="content chunk"),
+    pytest.param(lambda: usage_only(3), id="final usage"),
+])
+def test_a_usage_count_that_goes_backwards_is_a_malformed_chunk(dumps, last):
+    """Usage counts are cumulative: a smaller one is a broken server, not a negative number of tokens."""
+    t = feed(dumps, completion("a", usage(2)), completion("b", usage(5)))
+    with pytest.raises(MalformedChunk, match="usage went backwards: 5 then 3"):
+        t.on_event(dumps(last()), 30)
+    assert t.tokens == [2, 3]

@@ -1,8 +1,8 @@
 """A hostile vLLM-compatible server of our own, for end-to-end tests of what the agent does with what a
 target sends. It answers like vLLM (/v1/models, /version, /health, /tokenize, /metrics, streamed
 /v1/completions with chunked transfer encoding and keep-alive) except for one completion request, the
-`--bad`-th it receives (1-based), which it answers as `--mode` says; `nan_metrics` spoils /metrics instead,
-`long_model` serves a model whose id is longer than the store takes.
+`--bad`-th it receives (1-based), which it answers as `--mode` says; `nan_metrics` and `metrics_bad_utf8` spoil
+/metrics instead, `long_model` serves a model whose id is longer than the store takes.
 Raw asyncio streams, not a web framework: the point is to send what a framework would refuse to.
 
     python -m tests.hostile.server --port 8000 --mode endless --bad 3
@@ -16,7 +16,8 @@ import json
 
 MODEL = "hostile-model"
 MODES = ("none", "endless", "past_max", "huge_line", "bad_utf8", "usage_range", "usage_huge", "long_finish",
-         "surrogate", "html200", "midchunk_close", "slowloris", "nan_metrics", "long_model")
+         "surrogate", "html200", "midchunk_close", "slowloris", "nan_metrics", "long_model", "usage_backwards",
+         "metrics_bad_utf8")
 
 
 def chunk(text: str = "t", finish: str | None = None, usage: dict | None = None, choices: bool = True) -> bytes:
@@ -66,8 +67,10 @@ class Hostile:
         if path == "/metrics":
             value = "NaN" if self.mode == "nan_metrics" else "1"
             text = (f'vllm:num_requests_running{{model_name="{MODEL}"}} {value}\n'
-                    f'vllm:num_requests_waiting{{model_name="{MODEL}"}} 0\n')
-            return respond(writer, text.encode(), "text/plain")
+                    f'vllm:num_requests_waiting{{model_name="{MODEL}"}} 0\n').encode()
+            if self.mode == "metrics_bad_utf8":
+                text = text.replace(MODEL.encode(), MODEL.encode() + b"\xff", 1)
+            return respond(writer, text, "text/plain; charset=utf-8")
         if path == "/v1/completions" and method == "POST":
             self.completions += 1
             return await self.complete(json.loads(body), writer, self.completions == self.bad)
@@ -107,6 +110,7 @@ class Hostile:
             "bad_utf8": b'data: {"choices":[{"index":0,"text":"\xff\xfe"}]}\n\n',
             "usage_range": chunk(usage=usage(20_000_000, n), choices=False),
             "usage_huge": chunk(usage=usage(prompt, 99_999_999_999), choices=False),
+            "usage_backwards": chunk(usage=usage(prompt, n), choices=False) + chunk(usage=usage(prompt, n - 1)),
             "long_finish": chunk(finish="x" * 300),
             "surrogate": b'data: {"choices":[{"index":0,"text":"t","finish_reason":"\\ud800"}]}\n\n',
         }.get(mode, chunk(usage=usage(prompt, n), choices=False))

@@ -37,6 +37,8 @@ CASES = {
     "midchunk_close": "disconnected",      # the connection closed in the middle of a chunk
     "slowloris": "timeout",                # a ping now and then, never a response
     "nan_metrics": "",                     # NaN in /metrics: the series is dropped, the requests are fine
+    "usage_backwards": "malformed_chunk",  # completion_tokens n, then n - 1
+    "metrics_bad_utf8": "",                # a byte in /metrics that is not UTF-8: read with a replacement
 }
 # The module's fixture runs 24 agent processes: ~45 s on an idle 2-core machine, a few times that loaded.
 pytestmark = pytest.mark.timeout(900)
@@ -123,6 +125,12 @@ def test_one_bad_response_costs_one_request_and_nothing_else(outcomes, mode):
 def test_nan_in_metrics_is_dropped_with_a_warning(outcomes):
     runs, _ = outcomes
     assert "dropped: its value is nan; only finite numbers are stored" in runs["nan_metrics"][0].stderr
+
+
+def test_a_metrics_page_that_is_not_utf8_is_read_with_a_warning(outcomes):
+    runs, _ = outcomes
+    assert "/metrics is not valid UTF-8" in runs["metrics_bad_utf8"][0].stderr
+    assert "read with replacement characters" in runs["metrics_bad_utf8"][0].stderr
 
 
 def test_the_agents_memory_stays_bounded(outcomes):

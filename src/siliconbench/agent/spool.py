@@ -3,8 +3,11 @@
 Layout of a spool directory (one agent process at a time, enforced by an flock on `lock`):
 
     lock             held while an agent uses the directory
-    state            "<agent_id> <next_seq>": sequence numbers are reserved in blocks, so a restarted
-                     agent never reuses one, and an agent id change is noticed
+    state            "<agent_id> <next_seq>\n": sequence numbers are reserved in blocks, so a restarted
+                     agent never reuses one, and an agent id change is noticed. When it is damaged, it is
+                     rebuilt from the batches (their ids name the agent; numbering resumes after the
+                     highest): a number an acknowledged batch had may come back, which is harmless, as
+                     batch ids also carry the agent process's boot id
     <seq:020d>.batch one serialized Batch (it carries its seq and batch_id) behind a checksummed header
     quarantine/      files that failed their checksum or were rejected by the collector, kept for a human
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shlex
 import struct
 import zlib
 from dataclasses import dataclass
@@ -38,6 +42,8 @@ MAGIC = b"SBB1"
 _HEADER = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
 _SUFFIX = ".batch"
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of `state`
+_MAX_SEQ = 1 << 62  # a Batch's seq is a uint64; no spool comes near this
+_MAX_STATE_BYTES = 4096  # an agent id of at most MAX_ID_CHARS characters, a number, a space and a newline
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 
@@ -91,14 +97,12 @@ class Spool:
                               "give each agent its own --spool-dir") from None
 
     def _load(self) -> None:
-        state = self.directory / "state"
-        if state.exists():
-            owner, _, next_seq = state.read_text().strip().rpartition(" ")
+        state = self._read_state()
+        if state is not None:
+            owner, next_seq = state
             if owner != self.agent_id and any(self.directory.glob("*" + _SUFFIX)):
-                raise ConfigError(f"the spool {self.directory} holds unacknowledged batches of agent {owner!r}, "
-                                  f"not {self.agent_id!r}; start with --node-name {owner} to deliver them first, "
-                                  "or move the directory away")
-            self._next_seq = int(next_seq)
+                raise self._foreign(owner, f"the spool {self.directory} holds unacknowledged batches")
+            self._next_seq = next_seq
         for leftover in self.directory.glob("*.tmp"):  # a write cut short: its batch was never sealed
             leftover.unlink()
         for path in sorted(self.directory.glob("*" + _SUFFIX)):
@@ -117,6 +121,53 @@ class Spool:
         if self.entries:
             log.warning("spool %s: %d unacknowledged batches (%.1f MiB) from a previous run will be replayed "
                         "first, in order", self.directory, len(self.entries), self.bytes / 2**20)
+
+    def _read_state(self) -> tuple[str, int] | None:
+        """The owner and next sequence number that `state` records; None when there is none yet, or when it
+        is damaged and the batches beside it are this agent's (then `_load` renumbers from them, with a log
+        line). Raises ConfigError when the batches are another agent's, or when `state` cannot be replaced."""
+        path = self.directory / "state"
+        if not path.exists():
+            return None
+        if not path.is_file():
+            raise ConfigError(f"the spool state {path} is not a file; remove it (rm -r {shlex.quote(str(path))}) "
+                              "and start again: it is rebuilt from the batches beside it")
+        with open(path, "rb") as f:
+            raw = f.read(_MAX_STATE_BYTES + 1)  # a state that is not one is not read whole
+        damage = _state_damage(raw)
+        if damage is None:
+            owner, _, next_seq = raw.decode()[:-1].rpartition(" ")
+            return owner, int(next_seq)
+        owners = self._batch_owners()
+        foreign = sorted(owners - {self.agent_id}, key=lambda owner: (not owner, owner))  # a named agent first
+        if foreign:
+            raise self._foreign(foreign[0], f"the spool state {path} is damaged ({damage}) and the spool holds "
+                                            "unacknowledged batches")
+        log.warning("spool %s: its state file is damaged (%s); rebuilt from the %d batches beside it: agent %r, "
+                    "sequence numbers after the highest batch", self.directory, damage,
+                    sum(1 for _ in self.directory.glob("*" + _SUFFIX)), self.agent_id)
+        return None
+
+    def _batch_owners(self) -> set[str]:
+        """The agents whose batches are in the directory, from their batch ids ("<agent>/<boot>/<seq>"); a
+        batch that names none counts as an unknown agent (""). Corrupt files are left for `_load`."""
+        owners = set()
+        for path in self.directory.glob("*" + _SUFFIX):
+            try:
+                batch_id = self._read_batch(path).batch_id
+            except SpoolCorrupt:
+                continue
+            parts = batch_id.rsplit("/", 2)
+            owners.add(parts[0] if len(parts) == 3 else "")
+        return owners
+
+    def _foreign(self, owner: str, what: str) -> ConfigError:
+        """`what` (batches not this agent's are in the directory) and the commands that deal with them."""
+        away = f"move the directory away (mv {shlex.quote(str(self.directory))} {shlex.quote(f'{self.directory}.old')})"
+        if not owner:
+            return ConfigError(f"{what} that name no agent; {away}")
+        return ConfigError(f"{what} of agent {owner!r}, not {self.agent_id!r}; start with --node-name "
+                           f"{shlex.quote(owner)} to deliver them first, or {away}")
 
     def _reserve(self) -> None:
         reserved = self._next_seq + SEQ_BLOCK
@@ -249,6 +300,26 @@ class Spool:
         self.quarantined += 1
         log.error("spool %s: %s is %s; moved to %s, the other batches are replayed", self.directory, path.name,
                   reason, target)
+
+
+def _state_damage(raw: bytes) -> str | None:
+    """What is wrong with the bytes of a `state` file ("<agent_id> <next_seq>\\n", as `_reserve` writes it);
+    None when nothing is. A file without its final newline was cut short."""
+    if not raw:
+        return "empty"
+    if len(raw) > _MAX_STATE_BYTES:
+        return f"longer than {_MAX_STATE_BYTES} bytes"
+    if not raw.endswith(b"\n"):
+        return "cut short"
+    try:
+        owner, _, next_seq = raw[:-1].decode().rpartition(" ")
+    except UnicodeDecodeError:
+        return "not text"
+    if not owner or not owner.isprintable():
+        return "no agent id"
+    if not (next_seq.isascii() and next_seq.isdigit() and len(next_seq) < 20) or not 1 <= int(next_seq) <= _MAX_SEQ:
+        return f"the sequence number is {next_seq[:40]!r}, not a number from 1 to {_MAX_SEQ}"
+    return None
 
 
 def _payload(raw: bytes, path: Path) -> bytes:

@@ -114,6 +114,9 @@ class StreamTimeline:
             if completion is not None:
                 if completion > self._bound:
                     raise self._overrun(f"the server reported {completion} completion tokens")
+                previous = self.usage_tokens
+                if previous is not None and completion < previous:  # the count is cumulative
+                    raise MalformedChunk(f"usage went backwards: {previous} then {completion} completion tokens")
                 self.usage_tokens = completion
                 if choices:
                     self._continuous = True

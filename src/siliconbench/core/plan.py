@@ -1,6 +1,8 @@
 """The benchmark plan: what the load generator runs. Validated when built, before any request:
 strict types (`repetitions: 2.5` and `input_tokens: "512"` are refused), unknown keys refused with a
-"did you mean", and every problem reported at once with its key path (`steps.2.rate: ...`); see
+"did you mean", every value bounded (siliconbench.core.bounds, with the reasons), request fields in `extra`
+that would break the measurement refused (siliconbench.core.extra), and every problem reported at once
+with its key path and bound (`steps.2.rate: must be less than or equal to 10000, ...`); see
 siliconbench.core.config.
 
 A plan is a YAML, JSON or TOML mapping of `Plan`'s fields. Steps come either from the shorthands
@@ -30,7 +32,7 @@ from dataclasses import asdict, replace
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, WrapValidator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, WrapValidator, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs, PydanticCustomError
 
@@ -45,27 +47,25 @@ from siliconbench.core.config import (
     flag_error,
     invalid,
 )
+from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_NAME_CHARS, MAX_PATH_CHARS,
+                                      MAX_PLAN_FILE_BYTES, MAX_PLAN_JSON_CHARS, MAX_RATE_RPS, MAX_REPETITIONS,
+                                      MAX_REQUEST_TIMEOUT_S, MAX_REQUESTS, MAX_SEED, MAX_SLO_MS, MAX_STEPS,
+                                      MAX_TOKENS, MAX_WORKERS)
 from siliconbench.core.errors import ConfigError
+from siliconbench.core.extra import RequestExtra, json_values
 
 ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 
-# Upper bounds that only catch typos and absurd plans (issue-12 review: `workers: 100000` and
-# `concurrency: [1000000000]` were accepted and failed much later, or exhausted the node).
-# vLLM schedules at most max_num_seqs streams at once (default 256, rarely set above 2,048); past
-# that, requests only queue. And each request in flight holds one socket from the ~28k ephemeral
-# ports Linux gives one source address toward one target, so 10,000 leaves ample room for both.
-MAX_CONCURRENCY = 10_000
-# Load processes beyond the node's cores only contend; the largest instances have 192 vCPUs.
-MAX_WORKERS = 256
-# The longest context any served model offers today is about 1M tokens.
-MAX_TOKENS = 1 << 20
-
 DEFAULT_CONCURRENCY = (1, 4, 8, 16, 32)
 STEP_KEYS = ("concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s")
 
 Concurrency = Annotated[Int, Field(ge=0, le=MAX_CONCURRENCY)]
+Rate = Annotated[NonNegativeFloat, Field(le=MAX_RATE_RPS)]
+Requests = Annotated[Int, Field(ge=0, le=MAX_REQUESTS)]
+Duration = Annotated[NonNegativeFloat, Field(le=MAX_DURATION_S)]
+Name = Annotated[Str, Field(max_length=MAX_NAME_CHARS)]
 
 
 def _one_workers_problem(value: Any, handler: Any) -> Any:
@@ -78,8 +78,8 @@ def _one_workers_problem(value: Any, handler: Any) -> Any:
 
 
 Workers = Annotated[Annotated[Int, Field(ge=1, le=MAX_WORKERS)] | Literal["auto"], WrapValidator(_one_workers_problem)]
-Count = Annotated[Int, Field(ge=0)]
 Tokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
+TokenBound = Annotated[Int, Field(ge=0, le=MAX_TOKENS)]
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
@@ -94,9 +94,9 @@ class StepSpec:
 
     mode: Annotated[Literal["closed", "poisson", "constant"], Field(alias="arrival")] = "closed"
     concurrency: Concurrency = 1
-    rate_rps: Annotated[NonNegativeFloat, Field(alias="rate")] = 0.0
-    requests: Count = 0
-    duration_s: NonNegativeFloat = 0.0
+    rate_rps: Annotated[Rate, Field(alias="rate")] = 0.0
+    requests: Requests = 0
+    duration_s: Duration = 0.0
 
     @model_validator(mode="before")
     @classmethod
@@ -155,13 +155,15 @@ class Plan:
     raises pydantic's ValidationError; `plan_from_mapping`, `load_plan` and `with_overrides` turn
     that into one ConfigError naming every bad key."""
 
-    concurrency: tuple[Annotated[Concurrency, Field(ge=1)], ...] = DEFAULT_CONCURRENCY  # () with rates alone
-    rates: tuple[PositiveFloat, ...] = ()
+    # bounds: siliconbench.core.bounds
+    concurrency: Annotated[tuple[Annotated[Concurrency, Field(ge=1)], ...], Field(max_length=MAX_STEPS)] = \
+        DEFAULT_CONCURRENCY  # () with rates alone
+    rates: Annotated[tuple[Annotated[Rate, Field(gt=0)], ...], Field(max_length=MAX_STEPS)] = ()
     arrival: Literal["poisson", "constant"] = "poisson"
     max_concurrency: Concurrency = 0    # cap for the `rates` steps; 0: none
-    requests_per_step: Count = 32       # 0: bound steps by duration_s only
-    duration_s: NonNegativeFloat = 0.0  # 0: bound steps by requests_per_step only
-    steps: tuple[StepSpec, ...] = ()    # explicit steps; replace the shorthands above
+    requests_per_step: Requests = 32    # 0: bound steps by duration_s only
+    duration_s: Duration = 0.0          # 0: bound steps by requests_per_step only
+    steps: Annotated[tuple[StepSpec, ...], Field(max_length=MAX_STEPS)] = ()  # explicit steps; replace the above
     input_tokens: Tokens = 512
     output_tokens: Tokens = 128
     endpoint: Literal["completions", "chat"] = "completions"
@@ -170,21 +172,23 @@ class Plan:
     # accident); true: every run with the same seed sends the same prompts (shared-prefix and cache
     # workloads). A dataset's prompts are sent as they are, the same in every run.
     shared_prompts: Bool = False
-    dataset: Str | None = None          # JSONL of prompts instead of synthetic ones
-    dataset_min_tokens: Count = 0
-    dataset_max_tokens: Count = 0       # 0: no upper bound
-    repetitions: Annotated[Int, Field(ge=1)] = 3
-    warmup_requests: Count = 2
-    request_timeout_s: PositiveFloat = 300.0
+    dataset: Annotated[Str, Field(max_length=MAX_PATH_CHARS)] | None = None  # JSONL of prompts instead of synthetic ones
+    dataset_min_tokens: TokenBound = 0
+    dataset_max_tokens: TokenBound = 0  # 0: no upper bound
+    repetitions: Annotated[Int, Field(ge=1, le=MAX_REPETITIONS)] = 3
+    warmup_requests: Requests = 2
+    request_timeout_s: Annotated[PositiveFloat, Field(le=MAX_REQUEST_TIMEOUT_S)] = 300.0
     # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
-    slo: dict[Literal["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"], PositiveFloat] = Field(default_factory=dict)
-    seed: Int = 0                       # Poisson arrivals; the same seed gives the same schedule
+    slo: dict[Literal["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"], Annotated[PositiveFloat, Field(le=MAX_SLO_MS)]] = \
+        Field(default_factory=dict)
+    seed: Annotated[Int, Field(ge=-MAX_SEED - 1, le=MAX_SEED)] = 0  # Poisson arrivals; the same seed, the same schedule
     # processes that send the load (1: the agent's own; more: siliconbench.agent.workers; auto: sized to the
     # load and the cores, siliconbench.agent.sizing)
     workers: Workers = "auto"
-    scenario: Str = ""
-    model: Str | None = None
-    extra: dict[Str, Any] = Field(default_factory=dict)  # merged into every request body
+    scenario: Name = ""
+    model: Name | None = None
+    # merged into every request body; what it may set: siliconbench.core.extra
+    extra: Annotated[RequestExtra, AfterValidator(json_values)] = Field(default_factory=RequestExtra)
 
     @model_validator(mode="before")
     @classmethod
@@ -205,6 +209,10 @@ class Plan:
             problems.append("the plan has no steps: give concurrency, rates or steps")
         elif not self.steps and not self.requests_per_step and not self.duration_s:
             problems.append("bound the steps by requests_per_step and/or duration_s")
+        stored = 0 if problems else len(self.to_json())
+        if stored > MAX_PLAN_JSON_CHARS:
+            problems.append(f"the plan is {stored} characters as JSON; a run stores at most {MAX_PLAN_JSON_CHARS} "
+                            "(fewer steps, a shorter extra)")
         if problems:
             raise invalid("; ".join(problems))
         return self
@@ -244,9 +252,12 @@ def load_plan(path: str) -> Plan:
     """A plan from a YAML/JSON file, or TOML when the name ends in .toml (e.g. from a ConfigMap)."""
     try:
         with open(path, "rb") as handle:
-            raw = handle.read()
+            raw = handle.read(MAX_PLAN_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read plan file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_PLAN_FILE_BYTES:
+        raise ConfigError(f"plan file {path} is larger than {MAX_PLAN_FILE_BYTES >> 20} MiB; a plan is a few "
+                          "hundred bytes (is it the right file?)")
     try:
         data = tomllib.loads(raw.decode()) if path.endswith(".toml") else (yaml.safe_load(raw) or {})
     except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from siliconbench.agent.scrape import CURRENT_NAMES, parse_metrics
 from siliconbench.agent.sim import SimProfile
 
 from .conftest import MODEL
@@ -80,3 +84,28 @@ async def test_running_gauge_and_kv_usage_reflect_a_stream_in_flight(start_sim):
         await asyncio.sleep(0.01)
     assert value(after, "vllm:num_requests_running") == 0
     assert value(after, "vllm:request_success_total", finished_reason="abort") == 1
+
+
+def sample_names(text: str) -> set[str]:
+    return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+async def test_every_series_the_simulator_exposes_is_one_vllm_exposes_with_the_same_labels(sim):
+    """The page is Prometheus text (prometheus-client reads it back), and a real vLLM 0.32 page has every
+    series of it, by name and label names."""
+    resp = await sim.get("/metrics")
+    assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    page = await resp.text()
+    real = (Path(__file__).parents[2] / "fixtures" / "vllm-0.32-metrics.txt").read_text()
+    assert sample_names(page) <= sample_names(real), sorted(sample_names(page) - sample_names(real))
+    real_labels = {(s.name, frozenset(s.labels)) for f in text_string_to_metric_families(real) for s in f.samples}
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            assert (sample.name, frozenset(sample.labels)) in real_labels, sample
+    assert {name for name, _ in parse_metrics(page)} <= CURRENT_NAMES
+
+
+async def test_a_model_name_with_quotes_and_backslashes_is_escaped(start_sim):
+    client = await start_sim(SimProfile(model='od"d\\name'))
+    samples = parse_metrics(await (await client.get("/metrics")).text())
+    assert samples[("vllm:num_requests_running", 'engine="0",model_name="od\\"d\\\\name"')] == 0

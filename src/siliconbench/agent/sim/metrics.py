@@ -1,13 +1,23 @@
-"""The simulator's Prometheus `/metrics`, named and labelled like vLLM V1's (`vllm:` prefix, `model_name`).
+"""The simulator's Prometheus `/metrics`, named and labelled like vLLM V1's (`vllm:` prefix, labels `engine`
+and `model_name`), written by prometheus-client as vLLM's own page is.
 
 Only the series siliconbench scrapes are simulated: request gauges, KV-cache usage, token counters,
 finished-request counter by reason, and the TTFT / inter-token / end-to-end latency histograms.
+The server counts into plain integers and floats as it streams (an observation per chunk is a bisect);
+`SimMetrics` is a prometheus-client collector that turns them into metric families only when the page is
+rendered, so the library's locks and linear bucket search stay off the simulator's stream loop.
 """
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 # vLLM V1's bucket edges (vllm/v1/metrics/loggers.py), in seconds.
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
@@ -17,6 +27,9 @@ ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.
 E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0,
                240.0, 480.0, 960.0, 1920.0, 7680.0)
 FINISH_REASONS = ("stop", "length", "abort", "error")
+LABELS = ("engine", "model_name")
+# The exposition vLLM serves (text format 0.0.4); prometheus-client's "latest" may name a newer version.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Histogram:
@@ -35,55 +48,63 @@ class Histogram:
         self.sum += value
         self.count += 1
 
-    def render(self, name: str, labels: str, lines: list[str]) -> None:
+    def family(self, name: str, documentation: str, labels: list[str]) -> HistogramMetricFamily:
+        buckets = []
         cumulative = 0
         for edge, n in zip(self.edges, self.counts):
             cumulative += n
-            lines.append(f'{name}_bucket{{{labels},le="{edge}"}} {float(cumulative)}')
-        lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {float(self.count)}')
-        lines.append(f"{name}_count{{{labels}}} {float(self.count)}")
-        lines.append(f"{name}_sum{{{labels}}} {self.sum}")
+            buckets.append((floatToGoString(edge), cumulative))
+        buckets.append(("+Inf", self.count))
+        family = HistogramMetricFamily(name, documentation, labels=LABELS)
+        family.add_metric(labels, buckets, self.sum)
+        return family
 
 
-class SimMetrics:
+class SimMetrics(Collector):
     """Counters and histograms the server updates; gauges are passed in at render time."""
 
     def __init__(self, model: str) -> None:
-        escaped = model.replace("\\", "\\\\").replace('"', '\\"')
-        self._labels = f'engine="0",model_name="{escaped}"'
+        self._labels = ["0", model]
+        self._created = time.time()
+        self._gauges = (0, 0, 0.0)
         self.prompt_tokens = 0
         self.generation_tokens = 0
         self.finished = dict.fromkeys(FINISH_REASONS, 0)
         self.ttft = Histogram(TTFT_BUCKETS)
         self.itl = Histogram(ITL_BUCKETS)
         self.e2e = Histogram(E2E_BUCKETS)
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(self)
 
-    def render(self, running: int, waiting: int, kv_cache_usage: float) -> str:
-        """Prometheus text exposition format 0.0.4."""
+    def render(self, running: int, waiting: int, kv_cache_usage: float) -> bytes:
+        """The page, in the Prometheus text format (CONTENT_TYPE)."""
+        self._gauges = (running, waiting, kv_cache_usage)
+        return generate_latest(self._registry)
+
+    def collect(self) -> Iterator[Metric]:
         lb = self._labels
-        lines: list[str] = []
-
-        def head(name: str, kind: str, text: str) -> None:
-            lines.append(f"# HELP {name} {text}")
-            lines.append(f"# TYPE {name} {kind}")
-
-        head("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.")
-        lines.append(f"vllm:num_requests_running{{{lb}}} {float(running)}")
-        head("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.")
-        lines.append(f"vllm:num_requests_waiting{{{lb}}} {float(waiting)}")
-        head("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.")
-        lines.append(f"vllm:kv_cache_usage_perc{{{lb}}} {kv_cache_usage}")
-        head("vllm:prompt_tokens", "counter", "Number of prefill tokens processed.")
-        lines.append(f"vllm:prompt_tokens_total{{{lb}}} {float(self.prompt_tokens)}")
-        head("vllm:generation_tokens", "counter", "Number of generation tokens processed.")
-        lines.append(f"vllm:generation_tokens_total{{{lb}}} {float(self.generation_tokens)}")
-        head("vllm:request_success", "counter", "Count of successfully processed requests.")
+        running, waiting, kv_cache_usage = self._gauges
+        for name, text, value in (
+                ("vllm:num_requests_running", "Number of requests in model execution batches.", running),
+                ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", waiting),
+                ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", kv_cache_usage)):
+            gauge = GaugeMetricFamily(name, text, labels=LABELS)
+            gauge.add_metric(lb, value)
+            yield gauge
+        for name, text, count in (
+                ("vllm:prompt_tokens", "Number of prefill tokens processed.", self.prompt_tokens),
+                ("vllm:generation_tokens", "Number of generation tokens processed.", self.generation_tokens)):
+            counter = CounterMetricFamily(name, text, labels=LABELS)
+            counter.add_metric(lb, count, created=self._created)
+            yield counter
+        success = CounterMetricFamily("vllm:request_success", "Count of successfully processed requests.",
+                                      labels=(*LABELS, "finished_reason"))
         for reason, n in self.finished.items():
-            lines.append(f'vllm:request_success_total{{{lb},finished_reason="{reason}"}} {float(n)}')
-        head("vllm:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.")
-        self.ttft.render("vllm:time_to_first_token_seconds", lb, lines)
-        head("vllm:inter_token_latency_seconds", "histogram", "Histogram of inter-token latency in seconds.")
-        self.itl.render("vllm:inter_token_latency_seconds", lb, lines)
-        head("vllm:e2e_request_latency_seconds", "histogram", "Histogram of e2e request latency in seconds.")
-        self.e2e.render("vllm:e2e_request_latency_seconds", lb, lines)
-        return "\n".join(lines) + "\n"
+            success.add_metric([*lb, reason], n, created=self._created)
+        yield success
+        yield self.ttft.family("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
+                               lb)
+        yield self.itl.family("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.",
+                              lb)
+        yield self.e2e.family("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.",
+                              lb)

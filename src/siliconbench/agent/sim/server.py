@@ -27,6 +27,7 @@ from aiohttp import web
 
 from siliconbench.agent.sim import api, events
 from siliconbench.agent.clock import DeadlineTimer
+from siliconbench.agent.sim.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from siliconbench.agent.sim.metrics import SimMetrics
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.sim.sendlog import SendLog
@@ -259,9 +260,9 @@ class _Simulator:
     async def prometheus(self, request: web.Request) -> web.Response:
         capacity = KV_CACHE_CAPACITY_PER_MODEL_LEN * self.profile.max_model_len
         used = sum(r.prompt_tokens + r.generated for r in self.live)
-        text = self.metrics.render(running=len(self.live), waiting=0, kv_cache_usage=min(used / capacity, 1.0))
-        return web.Response(text=text, content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        page = self.metrics.render(running=len(self.live), waiting=0, kv_cache_usage=min(used / capacity, 1.0))
+        return web.Response(body=page, headers={"Content-Type": METRICS_CONTENT_TYPE,
+                                                "X-Content-Type-Options": "nosniff"})
 
 
 async def _json_body(request: web.Request) -> Any:
