@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from siliconbench.agent.cli import app
 from siliconbench.agent.config import AgentConfig
@@ -21,11 +20,11 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.plan import Plan
 from siliconbench.core.settings import ClientTls
 from tests.agent.samplers.conftest import FAKE_NEURON_MONITOR, INF2_FIXTURE
+from tests.programs import run_program
 
 
 def invoke(*args: str) -> tuple[int, list[str]]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-    return result.exit_code, result.output.strip().splitlines()
+    return run_program(app, *args)
 
 
 @pytest.mark.parametrize("command", ["run", "daemon"])
