@@ -111,6 +111,7 @@ async def test_a_restarted_agent_replays_the_previous_spool_first(store, unique_
     assert count(store, "requests", unique_id) == 2
 
 
+@pytest.mark.timing
 async def test_wait_for_room_blocks_while_the_spool_is_full_and_returns_after_acks(store, unique_id, tmp_path, held_port):
     port = held_port
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=1, max_bytes=2000)
@@ -209,6 +210,7 @@ async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit
     shipper.spool.close()
 
 
+@pytest.mark.timing
 async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_again(
         store, unique_id, tmp_path, monkeypatch, caplog, held_port):
     """ENOSPC injected where the spool writes its files (the disk fills during a collector outage)."""
