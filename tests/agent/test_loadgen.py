@@ -14,7 +14,8 @@ from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.loadgen import LoadGenerator, WarmUp, tokens_asked
 from siliconbench.core.plan import Plan, StepSpec
-from siliconbench.agent.sim import SimProfile, create_app
+from siliconbench.agent.sim import SimProfile
+from siliconbench.agent.sim.server import create_app
 from siliconbench.agent.target import inspect_target
 
 

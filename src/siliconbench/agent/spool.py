@@ -29,6 +29,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from siliconbench.agent.config import DEFAULT_SPOOL_MB
 from siliconbench.agent.errors import ConfigError, SpoolCorrupt
 from siliconbench.core.wire import pb
 
@@ -38,7 +39,7 @@ MAGIC = b"SBB1"
 _HEADER = struct.Struct("<4sII")  # magic, payload length, crc32 of the payload
 _SUFFIX = ".batch"
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of `state`
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = DEFAULT_SPOOL_MB * 2**20
 
 
 @dataclass(slots=True)

@@ -47,7 +47,6 @@ from siliconbench.core.config import (
 )
 from siliconbench.core.errors import ConfigError
 
-ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 
