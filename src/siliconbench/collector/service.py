@@ -225,19 +225,19 @@ class TelemetryService:
         try:
             message.ParseFromString(raw)
         except DecodeError:
-            raise InvalidBatch(f"a message of {len(raw)} bytes is not an AgentMessage", 0, pb.ERROR_CODE_PROTOCOL) from None
+            raise InvalidBatch(f"a message of {len(raw)} bytes is not an AgentMessage", code=pb.ERROR_CODE_PROTOCOL) from None
         kind = message.WhichOneof("kind")
         if kind == "progress":
             return message.progress
         if kind == "offer":
             return message.offer
         if kind != "batch":
-            raise InvalidBatch("only Offer, Batch and RunProgress messages may follow Hello", 0, pb.ERROR_CODE_PROTOCOL)
+            raise InvalidBatch("only Offer, Batch and RunProgress messages may follow Hello", code=pb.ERROR_CODE_PROTOCOL)
         batch = message.batch
         try:
             tables = tables_of(batch, agent)
         except InvalidBatch as exc:
-            raise InvalidBatch(f"batch {batch.seq} rejected: {exc}", batch.seq) from None
+            raise InvalidBatch(f"batch {batch.seq} rejected: {exc}", seq=batch.seq) from None
         return ReadyBatch(agent, batch.seq, batch.batch_id, tables)
 
     async def _run(self, fn, *args):
