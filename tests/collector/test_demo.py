@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from siliconbench.collector.cli import app
+from siliconbench.collector.cli import app, given_flags
 from siliconbench.collector.demo import server_process
 from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.options import DEMO_PLAN, demo_plan
@@ -46,3 +46,8 @@ def test_a_server_that_exits_before_listening_is_one_error_with_its_exit_code():
         with server_process([sys.executable, "-c", "raise SystemExit(6)"], "collector", log_to=io.StringIO()):
             pass
     assert failed.value.exit_code == ExitCode.ADDRESS_IN_USE == 6
+
+
+def test_only_the_simulator_and_agent_flags_given_are_passed_on_so_theirs_stay_the_defaults():
+    assert given_flags(ttft_ms=20.0, itl_ms=None, sample_interval_s=0.5) == ["--ttft-ms", "20.0",
+                                                                            "--sample-interval-s", "0.5"]
