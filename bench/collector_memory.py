@@ -30,12 +30,13 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
 
 from ingest import build_batches  # noqa: E402  (the ingest bench's batch builder)
 
 from siliconbench.agent.shipper import STREAM_METHOD  # noqa: E402
-from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.core.wire import pb  # noqa: E402
+from tests.servers import start_collector  # noqa: E402
 
 BYTES_PER_REQUEST = 716  # one 128-chunk record as build_batches frames it (measured)
 
@@ -83,30 +84,27 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
     loads = [build_batches(f"mem-agent-{a:04d}", f"mem-{n_agents}", args.batches, requests, 0) for a in range(n_agents)]
     size_mib = len(loads[0][0][1]) / 2**20
     with tempfile.TemporaryDirectory(prefix="sb-mem-") as tmp:
-        store, port = f"chdb://{tmp}/store", free_port()
+        store = f"chdb://{tmp}/store"
         extra = ["--max-bytes-in-flight-mib", str(args.max_bytes_in_flight_mib)] if args.max_bytes_in_flight_mib else []
-        collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen",
-                                      f"127.0.0.1:{port}", "--store", store, *extra], cwd=REPO,
-                                     stderr=open(Path(tmp) / "collector.log", "w"))
+        collector = start_collector(store, Path(tmp) / "collector.log", *extra)
+        pid = collector.popen.pid
         peak, stop = [0], threading.Event()
         try:
-            wait_for_collector(f"127.0.0.1:{port}", collector)
-            idle = psutil.Process(collector.pid).memory_info().rss
-            sampler = threading.Thread(target=sample_rss, args=(collector.pid, peak, stop), daemon=True)
+            idle = psutil.Process(pid).memory_info().rss
+            sampler = threading.Thread(target=sample_rss, args=(pid, peak, stop), daemon=True)
             sampler.start()
             began = time.perf_counter()
 
             async def everyone() -> None:
-                await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load, not args.no_offers)
+                await asyncio.gather(*(agent(collector.address, f"mem-agent-{a:04d}", load, not args.no_offers)
                                        for a, load in enumerate(loads)))
 
             asyncio.run(everyone())
             took = time.perf_counter() - began
-            final = psutil.Process(collector.pid).memory_info().rss
+            final = psutil.Process(pid).memory_info().rss
         finally:
             stop.set()
-            collector.terminate()
-            collector.wait(60)
+            collector.stop(60)
         stored = subprocess.run([sys.executable, "-m", "siliconbench.collector", "sql",
                                  f"SELECT count() FROM siliconbench.requests WHERE run_id = 'mem-{n_agents}'",
                                  "--store", store], capture_output=True, text=True, cwd=REPO, check=True)

@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO / "proto"))
 
 from siliconbench.agent.selfmon import percentile  # noqa: E402
 from siliconbench.agent.shipper import _BATCH_TAG, STREAM_METHOD, _delimited, _varint  # noqa: E402
-from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.core.wire import pb  # noqa: E402
+from tests.servers import start_collector  # noqa: E402
 
 CHUNKS = 128
 METRICS = ("power_w", "util_gpu_pct", "util_mem_pct", "mem_used_bytes", "mem_total_bytes", "temp_c",
@@ -134,14 +134,12 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
     loads = [AgentLoad(build_batches(f"bench-agent-{a:04d}", run_id, n_batches, per_agent_requests,
                                      per_agent_samples)) for a in range(n_agents)]
     with tempfile.TemporaryDirectory(prefix="sb-bench-") as tmp:
-        store, port = f"chdb://{tmp}/store", free_port()
-        collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", f"127.0.0.1:{port}",
-                                      "--store", store, "--store-threads", str(args.store_threads),
-                                      "--max-bytes-in-flight-mib", str(args.max_bytes_in_flight_mib)], cwd=REPO,
-                                     stderr=open(Path(tmp) / "collector.log", "w"))
+        store = f"chdb://{tmp}/store"
+        collector = start_collector(store, Path(tmp) / "collector.log", "--store-threads", str(args.store_threads),
+                                    "--max-bytes-in-flight-mib", str(args.max_bytes_in_flight_mib))
+        port = collector.port
         try:
-            wait_for_collector(f"127.0.0.1:{port}", collector)
-            proc = psutil.Process(collector.pid)
+            proc = psutil.Process(collector.popen.pid)
             begin = time.perf_counter() + 1.0          # first second: connections and warm-up
             window = (begin + period, begin + period + args.seconds - period)
             cpu0 = None
@@ -160,8 +158,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> dict:
 
             asyncio.run(main())
         finally:
-            collector.terminate()
-            collector.wait(60)
+            collector.stop(60)
         counts = subprocess.run([sys.executable, "-m", "siliconbench.collector", "sql",
                                  "SELECT (SELECT count() FROM siliconbench.requests), "
                                  "(SELECT uniqExact(request_id) FROM siliconbench.requests), "

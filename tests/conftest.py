@@ -9,6 +9,7 @@ import pytest
 
 from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.store import Store
+from tests.servers import HeldPort
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +23,11 @@ def store(tmp_path_factory) -> Store:
 @pytest.fixture
 def unique_id() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def held_port() -> int:
+    """A loopback port of this test's own, bound and not listening (tests/servers.py HeldPort): connections
+    to it are refused until a server started on it listens."""
+    with HeldPort() as port:
+        yield port.port

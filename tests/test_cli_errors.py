@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from siliconbench.collector.demo import free_port, wait_for_collector
 from siliconbench.core.errors import ExitCode
+from tests.servers import HeldPort, start_collector
 
 PROGRAMS = {"agent": "siliconbench.agent", "collector": "siliconbench.collector"}
 BAD_STORE = "foo://nowhere"
@@ -63,20 +63,23 @@ def not_vllm(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory) -> str:
     """A real collector on loopback, for the run ids it does not know."""
-    address = f"127.0.0.1:{free_port()}"
-    child = subprocess.Popen([sys.executable, "-m", PROGRAMS["collector"], "serve", "--listen", address,
-                              "--store", f"chdb://{tmp_path_factory.mktemp('served')}/data"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    served = tmp_path_factory.mktemp("served")
+    server = start_collector(f"chdb://{served}/data", served / "collector.log")
     try:
-        wait_for_collector(address, child, timeout_s=120)
-        yield address
+        yield server.address
     finally:
-        child.send_signal(signal.SIGTERM)
-        child.wait(60)
+        server.stop(60)
 
 
-def cases(held_port: int, not_vllm: str, collector: str, tmp: str) -> list[Case]:
-    hanging, refused = f"127.0.0.1:{held_port}", f"127.0.0.1:{free_port()}"  # nothing listens: refused
+@pytest.fixture(scope="module")
+def refused() -> int:
+    """A loopback port bound and never listening: connections to it are refused."""
+    with HeldPort() as port:
+        yield port.port
+
+
+def cases(held_port: int, refused_port: int, not_vllm: str, collector: str, tmp: str) -> list[Case]:
+    hanging, refused = f"127.0.0.1:{held_port}", f"127.0.0.1:{refused_port}"
     agent_run = ("run", "--spool-dir", f"{tmp}/spool", "--concurrency", "1", "--requests-per-step", "1",
                  "--repetitions", "1")
     return [
@@ -115,9 +118,9 @@ def cases(held_port: int, not_vllm: str, collector: str, tmp: str) -> list[Case]
 
 
 @pytest.fixture(scope="module")
-def outcomes(held, not_vllm, collector, tmp_path_factory):
+def outcomes(held, refused, not_vllm, collector, tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("mistakes"))
-    todo = cases(held.getsockname()[1], not_vllm, collector, tmp)  # a store each: chDB allows one process
+    todo = cases(held.getsockname()[1], refused, not_vllm, collector, tmp)  # a store each: chDB allows one process
     with ThreadPoolExecutor(max_workers=6) as pool:
         done = list(pool.map(lambda case: run(case.program, *case.args), todo))
     return dict(zip(todo, done, strict=True))
@@ -127,7 +130,7 @@ def _id(case: Case) -> str:
     return f"{case.program} {' '.join(case.args[:3])} -> {case.code.name}"
 
 
-@pytest.fixture(params=range(len(cases(1, "", "", ""))), ids=lambda i: _id(cases(1, "", "", "")[i]))
+@pytest.fixture(params=range(len(cases(1, 2, "", "", ""))), ids=lambda i: _id(cases(1, 2, "", "", "")[i]))
 def case_index(request) -> int:
     return request.param
 

@@ -51,6 +51,7 @@ def test_every_request_sent_is_one_row_in_clickhouse(demo_run):
     assert int(rows) == int(distinct) == int(ok) == 2 * REQUESTS_PER_STEP
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_reported_p50_ttft_and_itl_follow_the_simulator_schedule(demo_run, concurrency):
     store, run_id, *_ = demo_run

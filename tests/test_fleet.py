@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from siliconbench.core.errors import ExitCode
 from tests.servers import Proc, start_collector, start_sim
 
 NODES = [  # node, scenario, instance type, simulator TTFT ms, ITL ms (TTFTs at least 28 ms apart)
@@ -119,7 +120,7 @@ def test_cancel_stops_a_running_fleet_run_on_every_node_and_reports_a_late_joine
     cancelled = cli("run", "cancel", "--run", run_id, "--collector", address)
     assert cancelled.returncode == 0 and "cancel sent to 3 agents" in cancelled.stdout
     watched = cli("run", "status", "--run", run_id, "--watch", "--interval-s", "0.3", "--collector", address)
-    assert watched.returncode == 3  # ended, but not finished
+    assert watched.returncode == ExitCode.RUN_UNFINISHED == 3  # ended, but not finished
     assert f"run {run_id}: cancelled" in watched.stdout
     assert watched.stdout.count("cancelled by the collector") == 3
 

@@ -4,13 +4,16 @@
 - `siliconbench.core` imports neither;
 - only `siliconbench.core.wire` and `siliconbench.core.rpc` import the generated bindings.
 
-Read from every module's source (every import, also those inside functions), and checked once more at run
-time: importing the collector's command line loads no agent module.
+Read from every module's source: every import, also those inside functions, relative ones resolved against
+the module's package, and dynamic ones (`importlib.import_module("...")`, `__import__("...")`), whose name
+must be a literal the contract can read. Checked once more at run time: importing every module of a
+package, in a fresh interpreter, loads no module of a package it must not import.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +23,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "siliconbench"
 BINDINGS = "siliconbench.telemetry"
 WIRE_MODULES = {"siliconbench.core.wire", "siliconbench.core.rpc"}
+DYNAMIC = {"import_module", "__import__"}
+FORBIDDEN = [  # importer, what it must never load
+    ("siliconbench.agent", "siliconbench.collector"),
+    ("siliconbench.collector", "siliconbench.agent"),
+    ("siliconbench.core", "siliconbench.agent"),
+    ("siliconbench.core", "siliconbench.collector"),
+]
 
 
 def _module_name(path: Path) -> str:
@@ -27,19 +37,48 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
+def _resolved(name: str, level: int, package: str) -> str:
+    """`from ..x import y` in a module of `package` (level 2, name 'x') -> the absolute module name."""
+    if level == 0:
+        return name
+    base = package.split(".")[: len(package.split(".")) - (level - 1)]
+    return ".".join([*base, name] if name else base)
+
+
+def _called(node: ast.Call) -> str:
+    return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+
+
+def imports_of(source: str, module: str, is_package: bool) -> tuple[set[str], list[str]]:
+    """The absolute names `module`'s source imports, and the dynamic imports whose name is not a literal."""
+    package = module if is_package else module.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    unreadable: list[str] = []
+    for node in ast.walk(ast.parse(source, module)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolved(node.module or "", node.level, package)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and _called(node) in DYNAMIC:
+            first, given = (node.args + [None, None])[:2]  # import_module(name, package)
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                level = len(first.value) - len(first.value.lstrip("."))
+                against = given.value if isinstance(given, ast.Constant) and _called(node) == "import_module" else package
+                names.add(_resolved(first.value.lstrip("."), level, str(against)))
+            else:
+                unreadable.append(f"{module}:{node.lineno}")
+    return names, unreadable
 
 
-MODULES = {_module_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py"))
+def _read(path: Path) -> tuple[set[str], list[str]]:
+    return imports_of(path.read_text(), _module_name(path), path.name == "__init__.py")
+
+
+SOURCES = {_module_name(p): _read(p) for p in sorted(PACKAGE.rglob("*.py"))
            if BINDINGS.replace(".", "/") not in p.as_posix()}
+MODULES = {module: names for module, (names, _) in SOURCES.items()}
 
 
 def _importers(of: str, within: str) -> list[str]:
@@ -51,22 +90,63 @@ def test_the_contract_sees_every_package():
     assert {m.split(".")[1] for m in MODULES if m.count(".")} >= {"agent", "collector", "core"}
 
 
-@pytest.mark.parametrize("importer,forbidden", [
-    ("siliconbench.agent", "siliconbench.collector"),
-    ("siliconbench.collector", "siliconbench.agent"),
-    ("siliconbench.core", "siliconbench.agent"),
-    ("siliconbench.core", "siliconbench.collector"),
-])
+@pytest.mark.parametrize("importer,forbidden", FORBIDDEN)
 def test_deployables_import_only_the_core(importer, forbidden):
     assert _importers(forbidden, importer) == []
+
+
+def test_every_dynamic_import_names_its_module_as_a_literal():
+    assert [where for _, unreadable in SOURCES.values() for where in unreadable] == []
 
 
 def test_only_the_wire_modules_import_the_generated_bindings():
     assert set(_importers(BINDINGS, "siliconbench")) == WIRE_MODULES
 
 
-def test_the_collector_command_line_loads_no_agent_code():
-    probe = ("import sys, siliconbench.collector.cli, siliconbench.collector.server; "
-             "print(sorted(m for m in sys.modules if m.startswith('siliconbench.agent')))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "[]"
+@pytest.mark.parametrize("source, module, is_package, expected", [
+    ("from ..collector import errors", "siliconbench.core.ids", False,
+     {"siliconbench.collector", "siliconbench.collector.errors"}),
+    ("from . import wire", "siliconbench.core", True, {"siliconbench.core", "siliconbench.core.wire"}),
+    ("from .sim.profile import SimProfile", "siliconbench.agent.options", False,
+     {"siliconbench.agent.sim.profile", "siliconbench.agent.sim.profile.SimProfile"}),
+    ("import importlib\nimportlib.import_module('siliconbench.agent.errors')", "siliconbench.collector.export", False,
+     {"importlib", "siliconbench.agent.errors"}),
+    ("def f():\n    return __import__('siliconbench.collector')", "siliconbench.core.ids", False,
+     {"siliconbench.collector"}),
+    ("from importlib import import_module\nimport_module('.sampler', 'siliconbench.agent')",
+     "siliconbench.collector.export", False, {"importlib", "importlib.import_module", "siliconbench.agent.sampler"}),
+])
+def test_relative_and_dynamic_imports_are_read_as_absolute_names(source, module, is_package, expected):
+    assert imports_of(source, module, is_package) == (expected, [])
+
+
+def test_a_dynamic_import_of_a_computed_name_is_unreadable():
+    assert imports_of("import importlib\nimportlib.import_module(name)", "siliconbench.core.ids", False)[1] == [
+        "siliconbench.core.ids:2"]
+
+
+LOAD_ALL = """
+import importlib, json, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+for found in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+    if not found.name.endswith(".__main__"):  # runs the program
+        importlib.import_module(found.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, list[str]]:
+    """Per package: every module in sys.modules after importing each of its modules, in a fresh interpreter."""
+    found = {}
+    for package in sorted({importer for importer, _ in FORBIDDEN}):
+        out = subprocess.run([sys.executable, "-c", LOAD_ALL, package], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-3000:]
+        found[package] = json.loads(out.stdout)
+    return found
+
+
+@pytest.mark.parametrize("importer,forbidden", FORBIDDEN)
+def test_importing_every_module_of_a_package_loads_none_it_must_not(loaded, importer, forbidden):
+    assert [m for m in loaded[importer] if m == forbidden or m.startswith(forbidden + ".")] == []
+    assert any(m.startswith(importer + ".") for m in loaded[importer])  # the probe did import the package

@@ -115,6 +115,7 @@ def test_every_scenario_is_a_row_labelled_with_its_instance_type(report_json):
     assert report_json["simulated"] == list(PROFILES)
 
 
+@pytest.mark.timing
 def test_measured_ttft_and_tpot_follow_each_profile(report_json):
     ttft = {r["Scenario"]: r for r in table(report_json, "ttft")}
     itl = {r["Scenario"]: r for r in table(report_json, "itl")}

@@ -9,6 +9,10 @@ simulators and five agents at once under a load average of 18. Timing tests chec
 medians against [deadline, deadline + LATE_S): a term left out of a schedule fails the lower bound,
 and each test's schedule is chosen so that a term counted twice, a stamp taken at the wrong moment,
 sleeps that drift or a wrong unit land more than LATE_S late.
+
+Every test that compares a wall-clock time with a bound, or sleeps and then asserts what did not happen
+meanwhile, carries the `timing` marker (registered in pyproject.toml): it runs in the default pass, and a
+loaded machine's failures can be told apart with `pytest -m timing` / `-m "not timing"`.
 """
 
 LATE_S = 0.040

@@ -3,7 +3,8 @@
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from siliconbench.agent.sim import SimProfile, create_app
+from siliconbench.agent.sim import SimProfile
+from siliconbench.agent.sim.server import create_app
 
 
 @pytest_asyncio.fixture

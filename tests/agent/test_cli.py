@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from siliconbench.agent.cli import app
 from siliconbench.agent.config import AgentConfig
@@ -21,11 +20,11 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.plan import Plan
 from siliconbench.core.settings import ClientTls
 from tests.agent.samplers.conftest import FAKE_NEURON_MONITOR, INF2_FIXTURE
+from tests.programs import run_program
 
 
 def invoke(*args: str) -> tuple[int, list[str]]:
-    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
-    return result.exit_code, result.output.strip().splitlines()
+    return run_program(app, *args)
 
 
 @pytest.mark.parametrize("command", ["run", "daemon"])
@@ -100,3 +99,11 @@ def test_rates_flag_keeps_a_plan_files_own_concurrency(tmp_path):
     path.write_text("concurrency: [2]\n")
     plan = plan_from_flags(**flags(PLAN_FLAGS, rates="4", plan_file=str(path)))
     assert [s.label() for s in plan.step_specs()] == ["concurrency=2", "poisson rate=4/s"]
+
+
+def test_the_command_line_loads_no_simulator_server_until_sim_runs():
+    """`sim`'s flags come from SimProfile; reading them must not load the simulator's aiohttp server."""
+    probe = ("import sys, siliconbench.agent.cli; "
+             "print(sorted(m for m in ('aiohttp.web', 'siliconbench.agent.sim.server') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

@@ -6,6 +6,8 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from siliconbench.agent.fleet import FleetRunner
 from siliconbench.core.wire import pb
 
@@ -23,6 +25,7 @@ async def run_to_the_end(runner: FleetRunner, reports: list[pb.RunProgress], com
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.timing
 async def test_a_running_node_sends_heartbeats_until_its_run_ends():
     reports: list[pb.RunProgress] = []
 

@@ -14,7 +14,8 @@ from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.loadgen import LoadGenerator, WarmUp, tokens_asked
 from siliconbench.core.plan import Plan, StepSpec
-from siliconbench.agent.sim import SimProfile, create_app
+from siliconbench.agent.sim import SimProfile
+from siliconbench.agent.sim.server import create_app
 from siliconbench.agent.target import inspect_target
 
 
@@ -89,6 +90,7 @@ async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_e
     assert [s.output_tokens for s in summaries] == [48, 48]
 
 
+@pytest.mark.timing
 async def test_the_boundary_hook_runs_just_before_each_step_starts_and_just_after_it_ends(sim_url):
     calls: list[tuple[int, int]] = []  # (called, returned)
 
@@ -135,6 +137,7 @@ async def test_open_loop_cap_makes_waiting_visible_as_dispatch_delay(sim_url):
     assert max(r.dispatch_delay_ns for r in sink.requests) > 20e6
 
 
+@pytest.mark.timing
 async def test_duration_bounded_step_stops_sending_after_its_duration(sim_url):
     steps = (StepSpec("closed", concurrency=2, duration_s=0.3),)
     sink, _ = await run_plan(sim_url, plan(steps=steps))

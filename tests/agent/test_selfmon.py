@@ -7,6 +7,7 @@ import time
 
 from hypothesis import given
 from hypothesis import strategies as st
+import pytest
 
 from siliconbench.agent.selfmon import SelfMonitor, percentile
 
@@ -30,6 +31,7 @@ def test_a_higher_quantile_is_never_below_a_lower_one(values, a, b):
     assert percentile(values, high) in values
 
 
+@pytest.mark.timing
 async def test_the_monitor_reports_loop_lag_when_the_loop_is_blocked():
     monitor = SelfMonitor()
     monitor.start()

@@ -17,7 +17,6 @@ from siliconbench.agent.spool import Entry, Spool
 from siliconbench.collector.server import build_server
 from siliconbench.core.wire import pb
 from tests.collector.test_service import count, record
-from siliconbench.collector.demo import free_port
 
 
 def shipper_for(port: int, agent_id: str, spool_dir, **kwargs) -> Shipper:
@@ -26,8 +25,8 @@ def shipper_for(port: int, agent_id: str, spool_dir, **kwargs) -> Shipper:
                    **kwargs)
 
 
-async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arrive_once(store, unique_id, tmp_path):
-    port = free_port()
+async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arrive_once(store, unique_id, tmp_path, held_port):
+    port = held_port
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
     shipper.start()
     for i in range(23):
@@ -44,8 +43,8 @@ async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arri
     assert not list(tmp_path.glob("*.batch"))
 
 
-async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_id(unique_id, tmp_path):
-    shipper = shipper_for(free_port(), "agent-a", tmp_path)
+async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_id(unique_id, tmp_path, held_port):
+    shipper = shipper_for(held_port, "agent-a", tmp_path)
     run = pb.RunEvent(run_id=unique_id, phase=pb.PHASE_START, time_unix_ns=1)
     step = pb.StepEvent(run_id=unique_id, step=0, requests=2)
     requests = [record(unique_id, 0), record(unique_id, 1, error_class="timeout", ttft_ns=-1)]
@@ -66,8 +65,8 @@ async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_
     shipper.spool.close()
 
 
-async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, unique_id, tmp_path, caplog):
-    port = free_port()
+async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, unique_id, tmp_path, caplog, held_port):
+    port = held_port
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
     (tmp_path / f"{1:020d}.batch").mkdir()  # the first batch's file cannot be put in place
     shipper.add_request(record(unique_id, 0))
@@ -83,8 +82,8 @@ async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, u
     assert count(store, "requests", unique_id) == 1
 
 
-async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(unique_id, tmp_path):
-    shipper = shipper_for(free_port(), f"agent-{unique_id}", tmp_path)
+async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(unique_id, tmp_path, held_port):
+    shipper = shipper_for(held_port, f"agent-{unique_id}", tmp_path)
     shipper.start()
     shipper.add_request(record(unique_id, 0))
     with pytest.raises(DeliveryIncomplete, match=f"^1 requests served, 0 stored, 0 set aside, 1 still in the spool: "
@@ -93,9 +92,9 @@ async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(u
     assert len(list(tmp_path.glob("*.batch"))) == 1
 
 
-async def test_a_restarted_agent_replays_the_previous_spool_first(store, unique_id, tmp_path):
+async def test_a_restarted_agent_replays_the_previous_spool_first(store, unique_id, tmp_path, held_port):
     agent = f"agent-{unique_id}"
-    first = shipper_for(free_port(), agent, tmp_path)
+    first = shipper_for(held_port, agent, tmp_path)
     first.start()
     first.add_request(record(unique_id, 0))
     with pytest.raises(DeliveryIncomplete):
@@ -112,8 +111,9 @@ async def test_a_restarted_agent_replays_the_previous_spool_first(store, unique_
     assert count(store, "requests", unique_id) == 2
 
 
-async def test_wait_for_room_blocks_while_the_spool_is_full_and_returns_after_acks(store, unique_id, tmp_path):
-    port = free_port()
+@pytest.mark.timing
+async def test_wait_for_room_blocks_while_the_spool_is_full_and_returns_after_acks(store, unique_id, tmp_path, held_port):
+    port = held_port
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=1, max_bytes=2000)
     shipper.start()
     for i in range(30):
@@ -198,9 +198,9 @@ async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone
     assert shipper.set_aside == 1 and len(list((tmp_path / "quarantine").glob("*.batch"))) == 1
 
 
-async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit(unique_id, tmp_path, monkeypatch):
+async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit(unique_id, tmp_path, monkeypatch, held_port):
     monkeypatch.setattr(shipper_module, "MAX_BATCH_BYTES", 1000)
-    shipper = shipper_for(free_port(), "agent-a", tmp_path)
+    shipper = shipper_for(held_port, "agent-a", tmp_path)
     for i in range(30):
         shipper.add_request(record(unique_id, i))
     await shipper.flush()
@@ -210,8 +210,9 @@ async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit
     shipper.spool.close()
 
 
+@pytest.mark.timing
 async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_again(
-        store, unique_id, tmp_path, monkeypatch, caplog):
+        store, unique_id, tmp_path, monkeypatch, caplog, held_port):
     """ENOSPC injected where the spool writes its files (the disk fills during a collector outage)."""
     full = True
     put = Spool._put
@@ -222,7 +223,7 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
         put(self, path, data)
 
     monkeypatch.setattr(Spool, "_put", put_or_enospc)
-    port = free_port()  # no collector yet
+    port = held_port  # no collector yet
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
     shipper.start()
     for i in range(12):

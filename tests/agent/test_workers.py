@@ -76,6 +76,7 @@ async def test_open_loop_step_across_workers_sends_every_request(sim_url):
     assert {r.error_class for r in sink.requests} == {""}
 
 
+@pytest.mark.timing
 async def test_duration_bound_step_across_workers_stops_sending_at_its_end(sim_url):
     steps = (StepSpec("closed", concurrency=4, duration_s=0.3),)
     sink, _ = await run_plan(sim_url, plan(steps=steps, workers=2))

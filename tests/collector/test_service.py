@@ -13,7 +13,7 @@ import pytest
 
 from siliconbench.agent.errors import DeliveryIncomplete
 from siliconbench.agent.shipper import Shipper
-from siliconbench.core.rpc import tls_credentials
+from siliconbench.core.settings import ClientTls
 from siliconbench.agent.spool import Spool
 from siliconbench.collector.auth import TokenFile, server_credentials
 from siliconbench.collector.server import ServerOptions, build_server
@@ -193,7 +193,7 @@ async def test_mtls_agent_with_a_certificate_delivers(store, pki, unique_id, tmp
     srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(credentials=creds))
     try:
         shipper = shipper_for(f"localhost:{port}", f"agent-{unique_id}", tmp_path,
-                              credentials=tls_credentials(pki["ca"][0], *pki["agent"]))
+                              credentials=ClientTls(pki["ca"][0], *pki["agent"]).credentials())
         shipper.start()
         shipper.add_request(record(unique_id, 0))
         await shipper.close(timeout_s=20)
@@ -207,7 +207,7 @@ async def test_mtls_refuses_an_agent_without_a_certificate(store, pki, unique_id
     creds = server_credentials(*pki["server"], client_ca_file=pki["ca"][0])
     srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(credentials=creds))
     try:
-        async with grpc.aio.secure_channel(f"localhost:{port}", tls_credentials(pki["ca"][0])) as channel:
+        async with grpc.aio.secure_channel(f"localhost:{port}", ClientTls(pki["ca"][0]).credentials()) as channel:
             call = pb_grpc.TelemetryStub(channel).Stream()
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await call.write(pb.AgentMessage(hello=pb.Hello(agent_id="no-cert")))

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.settings import ClientTls, agent_token, client_tls
@@ -39,3 +40,19 @@ def test_only_settings_modules_read_the_environment():
     readers = sorted(str(path.relative_to(SRC)) for path in SRC.rglob("*.py")
                      if re.search(r"os\.environ|os\.getenv|envvar=\"", path.read_text(encoding="utf-8")))
     assert [r for r in readers if not r.endswith("settings.py") and r not in PASS_THROUGH] == []
+
+
+def test_the_collector_and_its_clients_state_the_certificate_and_key_rule_alike():
+    from siliconbench.collector.options import ServeConfig
+
+    said = []
+    for build in (lambda: ClientTls(cert=Path("c.pem")), lambda: ServeConfig(tls_key=Path("k.pem"))):
+        with pytest.raises(ValidationError) as refused:
+            build()
+        said.append(refused.value.errors()[0]["msg"])
+    assert said[0] == said[1] == "--tls-cert and --tls-key (SILICONBENCH_TLS_CERT/_KEY) go together: a certificate needs its key"
+
+
+def test_unreadable_tls_files_are_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=f"cannot read TLS file {tmp_path}/ca.pem: No such file"):
+        ClientTls(ca=tmp_path / "ca.pem").credentials()

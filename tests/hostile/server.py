@@ -5,7 +5,7 @@ target sends. It answers like vLLM (/v1/models, /version, /health, /tokenize, /m
 /metrics instead, `long_model` serves a model whose id is longer than the store takes.
 Raw asyncio streams, not a web framework: the point is to send what a framework would refuse to.
 
-    python -m tests.hostile.server --port 8000 --mode endless --bad 3
+    python -m tests.hostile.server --port 8000 --mode endless --bad 3   (--port 0: any free port, printed)
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ async def main() -> None:
     parser.add_argument("--bad", type=int, default=3)
     args = parser.parse_args()
     server = await asyncio.start_server(Hostile(args.mode, args.bad).handle, "127.0.0.1", args.port)
-    print("listening", flush=True)
+    print(f"listening on 127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)  # --port 0: the one bound
     async with server:
         await server.serve_forever()
 

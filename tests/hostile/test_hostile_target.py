@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from siliconbench.collector.demo import free_port
 from siliconbench.core.errors import ExitCode
 from tests.servers import PY, REPO, Proc, start_collector
 
@@ -65,12 +64,11 @@ def peak_rss_mib(agent: subprocess.CompletedProcess) -> float:
     return int(agent.stderr.rsplit("peak_rss_kib ", 1)[1].split()[0]) / 1024
 
 
-def start_hostile(mode: str, log_path: Path) -> tuple[Proc, int]:
-    port = free_port()
-    server = Proc.start("hostile server", ["-m", "tests.hostile.server", "--port", str(port), "--mode", mode],
+def start_hostile(mode: str, log_path: Path, *options: str) -> tuple[Proc, int]:
+    """The hostile server on a port the kernel picks, and that port (from its "listening on" line)."""
+    server = Proc.start("hostile server", ["-m", "tests.hostile.server", "--port", "0", "--mode", mode, *options],
                        log_path)
-    server.wait_line("listening")
-    return server, port
+    return server, int(server.wait_line("listening on").rpartition(":")[2])
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +138,10 @@ def test_the_agents_memory_stays_bounded(outcomes):
     assert max(peaks.values()) < 300, peaks  # ~70 MiB each here
 
 
-def test_a_model_id_the_store_cannot_hold_stops_the_run_with_one_line(tmp_path):
+def test_a_model_id_the_store_cannot_hold_stops_the_run_with_one_line(tmp_path, held_port):
     server, target = start_hostile("long_model", tmp_path / "server.log")
     try:
-        result = agent_run(target, free_port(), tmp_path / "spool", "long-model")
+        result = agent_run(target, held_port, tmp_path / "spool", "long-model")
     finally:
         server.stop()
     assert result.returncode == ExitCode.TARGET and "Traceback" not in result.stderr
@@ -155,10 +153,7 @@ def test_sigterm_mid_run_delivers_every_finished_request_and_says_what_was_kept(
     store = f"chdb://{tmp_path / 'store'}"
     collector = start_collector(store, tmp_path / "collector.log")
     collector_port = collector.port
-    port = free_port()
-    server = Proc.start("hostile server", ["-m", "tests.hostile.server", "--port", str(port), "--mode", "slowloris",
-                                           "--bad", str(REQUESTS + 2)], tmp_path / "server.log")
-    server.wait_line("listening")
+    server, port = start_hostile("slowloris", tmp_path / "server.log", "--bad", str(REQUESTS + 2))
     args = [*PLAN, "--concurrency", "1,1", "--request-timeout-s", "600"]  # later flags win
     agent = Proc.start("agent", ["-m", "siliconbench.agent", "run", "--target", f"http://127.0.0.1:{port}",
                                  "--collector", f"127.0.0.1:{collector_port}", "--spool-dir", str(tmp_path / "spool"),

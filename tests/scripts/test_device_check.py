@@ -240,6 +240,7 @@ def test_sampling_without_a_driver_is_one_line_and_exit_2(tmp_path):
                                    "this node, or the container runtime did not mount it)")
 
 
+@pytest.mark.timing
 @pytest.mark.skipif(ctypes.util.find_library("nvidia-ml") is not None, reason="a real NVIDIA driver is installed")
 def test_the_device_check_without_a_driver_fails_at_once_in_one_line(tmp_path):
     started = time.monotonic()

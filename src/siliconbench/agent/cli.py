@@ -9,17 +9,15 @@ from typing import Annotated, Optional
 
 import aiohttp
 import typer
-from pydantic import ValidationError
 
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
-from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags
+from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags, sim_flags
+from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.target import TargetInfo, inspect_target
-from siliconbench.core.cli import fail, program_options, setup_logging
+from siliconbench.core.cli import program_options, setup_logging
 from siliconbench.core.cli import main as run_program
-from siliconbench.core.config import flag_error
-from siliconbench.core.errors import SiliconbenchError
 from siliconbench.core.listen import ensure_can_listen
 from siliconbench.core.plan import Plan, load_plan, with_overrides
 
@@ -49,11 +47,8 @@ def run(
     everything stored (collector down, or records set aside), 8 the agent could not keep up on every core it may
     use (--workers auto), 130 interrupted (README, "When something goes wrong")."""
     setup_logging()
-    try:
-        labelled = with_overrides(plan, scenario=node.scenario or None)
-        done_run, _ = _event_loop_runner()(run_benchmark(node, labelled, run_id))
-    except SiliconbenchError as exc:
-        raise fail(exc) from None
+    labelled = with_overrides(plan, scenario=node.scenario or None)
+    done_run, _ = _event_loop_runner()(run_benchmark(node, labelled, run_id))
     typer.echo(done_run)
 
 
@@ -65,11 +60,8 @@ def daemon(
 ) -> None:
     """Run as the node's long-lived agent (the DaemonSet): sample and ship until SIGTERM, running PLAN_FILE once."""
     setup_logging()
-    try:
-        plan = load_plan(plan_file) if plan_file else None
-        _event_loop_runner()(run_daemon(node, plan, node.spool_dir / HEARTBEAT_FILE))
-    except SiliconbenchError as exc:
-        raise fail(exc) from None
+    plan = load_plan(plan_file) if plan_file else None
+    _event_loop_runner()(run_daemon(node, plan, node.spool_dir / HEARTBEAT_FILE))
 
 
 @app.command()
@@ -98,17 +90,14 @@ def probe(
 ) -> None:
     """Print what this node has: accelerators, driver, instance type, and the target's version and model."""
     setup_logging()
-    try:
-        devices = node_devices(neuron_monitor)
-        typer.echo(f"accelerators: {devices.count} x {devices.kind} {devices.model}".rstrip())
-        typer.echo(f"driver: {devices.driver_version or 'unknown'}")
-        typer.echo(f"instance type: {instance_type or devices.instance_type or 'unknown (set --instance-type)'}")
-        if target:
-            info = _event_loop_runner()(_inspect(target))
-            typer.echo(f"target: {info.base_url} version {info.version or 'unknown'} model {info.model}"
-                       f"{' (SIMULATED)' if info.simulated else ''}")
-    except SiliconbenchError as exc:
-        raise fail(exc) from None
+    devices = node_devices(neuron_monitor)
+    typer.echo(f"accelerators: {devices.count} x {devices.kind} {devices.model}".rstrip())
+    typer.echo(f"driver: {devices.driver_version or 'unknown'}")
+    typer.echo(f"instance type: {instance_type or devices.instance_type or 'unknown (set --instance-type)'}")
+    if target:
+        info = _event_loop_runner()(_inspect(target))
+        typer.echo(f"target: {info.base_url} version {info.version or 'unknown'} model {info.model}"
+                   f"{' (SIMULATED)' if info.simulated else ''}")
 
 
 async def _inspect(target: str) -> TargetInfo:
@@ -117,37 +106,22 @@ async def _inspect(target: str) -> TargetInfo:
 
 
 @app.command()
+@sim_flags
 def sim(
+    profile: SimProfile,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model: Annotated[str, typer.Option(help="Served model name.")] = "siliconbench/sim-llama",
-    ttft_ms: Annotated[float, typer.Option(help="Base time to first token (ms).")] = 50.0,
-    ttft_per_prompt_token_ms: Annotated[float, typer.Option(help="Prefill time added per prompt token (ms).")] = 0.0,
-    itl_ms: Annotated[float, typer.Option(help="Gap between chunks at concurrency 1 (ms).")] = 10.0,
-    tokens_per_chunk: Annotated[int, typer.Option(help="Tokens carried by each chunk.")] = 1,
-    slowdown_per_stream: Annotated[float, typer.Option(help="Latency grows by this fraction per extra concurrent stream.")] = 0.0,
-    ping_every_chunks: Annotated[int, typer.Option(help="Send an SSE ': ping' comment every N chunks (0: never).")] = 0,
-    max_model_len: Annotated[int, typer.Option(help="Longest prompt + output the simulator accepts.")] = 8192,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port, logged).")] = 8000,
     send_log: Annotated[Optional[Path], typer.Option(help="Write each request's chunk send times here (JSONL) on exit.")] = None,
 ) -> None:
     """Serve a vLLM-compatible SIMULATOR (runs against it are stored and reported as simulated)."""
-    from siliconbench.agent.sim.profile import SimProfile
     from siliconbench.agent.sim.sendlog import SendLog
     from siliconbench.agent.sim.server import serve
 
     setup_logging()
-    try:
-        profile = SimProfile(model=model, ttft_ms=ttft_ms, ttft_per_prompt_token_ms=ttft_per_prompt_token_ms,
-                             itl_ms=itl_ms, tokens_per_chunk=tokens_per_chunk, slowdown_per_stream=slowdown_per_stream,
-                             ping_every_chunks=ping_every_chunks, max_model_len=max_model_len)
-    except ValidationError as exc:
-        raise fail(flag_error(exc)) from None
     log_to = SendLog() if send_log else None
+    ensure_can_listen(host, port, "--port")
     try:
-        ensure_can_listen(host, port, "--port")
         _event_loop_runner()(serve(profile, host, port, send_log=log_to))
-    except SiliconbenchError as exc:
-        raise fail(exc) from None
     except KeyboardInterrupt:
         pass
     if log_to is not None and send_log is not None:

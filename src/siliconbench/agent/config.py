@@ -10,12 +10,11 @@ from typing import Annotated
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from siliconbench.agent.spool import DEFAULT_MAX_BYTES
 from siliconbench.core.config import STRICT, Float, Int, PositiveFloat, Str
 from siliconbench.core.settings import ClientTls
 
 DEFAULT_SPOOL_DIR = Path(".siliconbench-agent")
-DEFAULT_SPOOL_MB = DEFAULT_MAX_BYTES // 2**20
+DEFAULT_SPOOL_MB = 512  # the spool's bound (agent/spool.py) unless --spool-max-mb says otherwise
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)

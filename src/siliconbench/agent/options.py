@@ -1,7 +1,8 @@
 """The agent's command-line options, declared once and validated into models.
 
-Two groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
-shared by `run` and `daemon`, and the plan's (`PLAN_FLAGS`), for `run`. Each reaches its commands as
+Three groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
+shared by `run` and `daemon`, the plan's (`PLAN_FLAGS`), for `run`, and the simulator's profile, for `sim`
+(made from `SimProfile`'s fields). Each reaches its commands as
 one validated object (siliconbench.core.cli.with_flags), so a command declares only its own flags.
 
 Plan flags default to None, meaning "as the plan file says, else the plan's default"; their help
@@ -19,7 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from siliconbench.agent import settings
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
-from siliconbench.core.cli import flag, with_flags
+from siliconbench.agent.sim.profile import SimProfile
+from siliconbench.core.cli import flag, model_builder, model_flags, with_flags
 from siliconbench.core.config import flag_error
 from siliconbench.core.plan import (DEFAULT_CONCURRENCY, Plan, load_plan, parse_concurrency, parse_rates, parse_slo,
                                     parse_workers, with_overrides)
@@ -122,3 +124,4 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
 
 node_flags = with_flags("node", NODE_FLAGS, agent_config)
 plan_flags = with_flags("plan", PLAN_FLAGS, plan_from_flags)
+sim_flags = with_flags("profile", model_flags(SimProfile), model_builder(SimProfile))

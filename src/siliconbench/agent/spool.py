@@ -33,6 +33,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from siliconbench.agent.config import DEFAULT_SPOOL_MB
 from siliconbench.agent.errors import ConfigError, SpoolCorrupt
 from siliconbench.core.wire import pb
 
@@ -44,7 +45,7 @@ _SUFFIX = ".batch"
 SEQ_BLOCK = 1000  # sequence numbers reserved per write of `state`
 _MAX_SEQ = 1 << 62  # a Batch's seq is a uint64; no spool comes near this
 _MAX_STATE_BYTES = 4096  # an agent id of at most MAX_ID_CHARS characters, a number, a space and a newline
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = DEFAULT_SPOOL_MB * 2**20
 
 
 @dataclass(slots=True)

@@ -14,10 +14,10 @@ import aiohttp
 
 from siliconbench.agent.errors import ConfigError, TargetMisconfigured, TargetUnreachable
 from siliconbench.core.limits import MAX_ID_CHARS, text_fault
+from siliconbench.core.simulator import SIMULATOR_HEADER
 
 log = logging.getLogger(__name__)
 
-SIMULATOR_HEADER = "X-Siliconbench-Simulator"
 # Words for synthetic prompts: varied enough that rotations of the calibrated token ids
 # give every request a different prefix (no prefix-cache hits across requests).
 _WORDS = (

@@ -16,15 +16,11 @@ from pathlib import Path
 
 import grpc
 
-from siliconbench.collector.errors import CollectorError
+from siliconbench.collector.errors import AuthConfigError
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "bearer "
-
-
-class AuthConfigError(CollectorError):
-    """The tokens file or a TLS file cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from siliconbench.collector import settings
-from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.options import (
     DEFAULT_STORE,
     PasswordOpt,
@@ -18,8 +16,10 @@ from siliconbench.collector.options import (
     RunOpt,
     ScenarioOpt,
     StoreOpt,
+    ServeConfig,
+    demo_flags,
     report_flags,
-    serve_config,
+    serve_flags,
 )
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports.terminal import for_stdout
@@ -28,7 +28,8 @@ from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.cli import main as run_program
 from siliconbench.core.cli import program_options, setup_logging
-from siliconbench.core.errors import ExitCode, SiliconbenchError
+from siliconbench.core.errors import ExitCode
+from siliconbench.core.plan import Plan
 from siliconbench.core.listen import ensure_can_listen, split_address
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -36,31 +37,14 @@ app.callback()(program_options)
 
 
 @app.command()
-def serve(
-    listen: Annotated[str, typer.Option(envvar=settings.LISTEN, help="gRPC address to listen on.")] = "0.0.0.0:50051",
-    store: StoreOpt = DEFAULT_STORE,
-    password: PasswordOpt = None,
-    max_stream_age_s: Annotated[float, typer.Option(envvar=settings.MAX_STREAM_AGE_S, help="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0,
-    agent_tokens_file: Annotated[Optional[Path], typer.Option(envvar=settings.AGENT_TOKENS_FILE, help="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.", show_default=False)] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM certificate (chain) to serve TLS with.", show_default=False)] = None,
-    tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
-    tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
-    store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
-    max_bytes_in_flight_mib: Annotated[int, typer.Option(help="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24,
-) -> None:
+@serve_flags
+def serve(config: ServeConfig) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
     from siliconbench.collector.serving import run_collector
 
     setup_logging()
-    try:
-        config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
-                              agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
-                              tls_client_ca=tls_client_ca, store_threads=store_threads,
-                              max_bytes_in_flight_mib=max_bytes_in_flight_mib)
-        ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
-        run_collector(config)
-    except (SiliconbenchError, OSError) as exc:
-        raise _fail(exc) from None
+    ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
+    run_collector(config)
 
 
 def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
@@ -76,10 +60,7 @@ def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
 
 
 def _report(options: ReportOptions) -> None:
-    try:
-        text = render_report(options)
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    text = render_report(options)
     _emit(text, options.output, options.fmt)
 
 
@@ -120,10 +101,7 @@ def runs_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> 
 def _list_runs(store: str, password: str | None) -> None:
     from siliconbench.collector.rollups import list_runs
 
-    try:
-        rows = list_runs(Store.open(store, password))
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    rows = list_runs(Store.open(store, password))
     if not rows:
         typer.echo(f"no runs in {store} yet; `siliconbench-collector demo --store {store}` makes one", err=True)
     for run_id, started, scenario, model, simulated, nodes, target, state in rows:
@@ -144,11 +122,8 @@ def export(
     """Export raw rows of one table (filtered by runs or scenarios) as CSV or Parquet, streamed from ClickHouse."""
     from siliconbench.collector.export import export_rows
 
-    try:
-        export_rows(Store.open(store, password), table, fmt, output, runs=tuple(run or ()),
-                    scenarios=tuple(scenario or ()))
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    export_rows(Store.open(store, password), table, fmt, output, runs=tuple(run or ()),
+                scenarios=tuple(scenario or ()))
 
 
 prices_app = typer.Typer(help="The price table used for $/1M tokens.", add_completion=False, no_args_is_help=True)
@@ -164,12 +139,9 @@ def prices_import(
     """Load prices from a CSV file (rows with the same type, region, kind and date replace older ones)."""
     from siliconbench.collector.prices import ensure_prices, import_csv
 
-    try:
-        opened = Store.open(store, password)
-        ensure_prices(opened)  # the shipped defaults first: the file's rows then replace theirs
-        count = import_csv(opened, file)
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    opened = Store.open(store, password)
+    ensure_prices(opened)  # the shipped defaults first: the file's rows then replace theirs
+    count = import_csv(opened, file)
     typer.echo(f"imported {count} prices from {file}")
 
 
@@ -178,10 +150,7 @@ def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -
     """Print the price table. Reads only: `serve` and `prices import` load the shipped default into an empty table."""
     from siliconbench.collector.prices import list_prices
 
-    try:
-        rows = list_prices(Store.open(store, password))
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    rows = list_prices(Store.open(store, password))
     if not rows:
         typer.echo("the price table is empty: `serve` or `prices import FILE` loads the shipped default prices",
                    err=True)
@@ -201,48 +170,42 @@ def sql(
     """Run a SQL query against the store (read-only unless --write) and print tab-separated rows with a header."""
     from siliconbench.collector.adhoc import run_query
 
-    try:
-        result = run_query(Store.open(store, password), query, write)
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    result = run_query(Store.open(store, password), query, write)
     typer.echo("\t".join(result.columns))
     for row in result.rows:
         typer.echo("\t".join(str(v) for v in row))
 
 
 @app.command()
+@demo_flags
 def demo(
+    plan: Plan,
     store: StoreOpt = DEFAULT_STORE,
-    target: Annotated[Optional[str], typer.Option(help="A real vLLM base URL; default: start the simulator.")] = None,
-    concurrency: Annotated[str, typer.Option(help="Concurrency steps.")] = "1,4,8",
-    requests_per_step: Annotated[int, typer.Option(help="Requests per step.")] = 24,
-    input_tokens: Annotated[int, typer.Option(help="Prompt length in tokens.")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Output length in tokens.")] = 64,
-    instance_type: Annotated[str, typer.Option(help="Instance type the run is stored under, so the cost table prices it, e.g. p5.48xlarge. \\[default: detected on this machine, else none]")] = "",
-    ttft_ms: Annotated[float, typer.Option(help="Simulator: time to first token (ms).")] = 50.0,
-    itl_ms: Annotated[float, typer.Option(help="Simulator: inter-token latency (ms).")] = 10.0,
-    sample_interval_s: Annotated[float, typer.Option(help="Agent: device/host sampling interval in seconds (0.1-60).")] = 1.0,
+    target: Annotated[Optional[str], typer.Option(help="A real vLLM base URL; default: start the simulator.", show_default=False)] = None,
+    instance_type: Annotated[Optional[str], typer.Option(help="Instance type the run is stored under, so the cost table prices it, e.g. p5.48xlarge. \\[default: detected on this machine, else none]", show_default=False)] = None,
+    ttft_ms: Annotated[Optional[float], typer.Option(help="Simulator: time to first token (ms). \\[default: the simulator's, `siliconbench-agent sim --help`]", show_default=False)] = None,
+    itl_ms: Annotated[Optional[float], typer.Option(help="Simulator: inter-token latency (ms). \\[default: the simulator's]", show_default=False)] = None,
+    sample_interval_s: Annotated[Optional[float], typer.Option(help="Agent: device/host sampling interval in seconds (0.1-60). \\[default: the agent's, `siliconbench-agent run --help`]", show_default=False)] = None,
 ) -> None:
     """Run a complete local benchmark: collector on embedded chDB, a target, the agent, the report."""
-    from siliconbench.collector.demo import run_demo
+    from siliconbench.collector.demo import run_demo, stored_requests
 
     setup_logging()
-    agent_args = ["--concurrency", concurrency, "--requests-per-step", str(requests_per_step),
-                  "--input-tokens", str(input_tokens), "--output-tokens", str(output_tokens),
-                  "--repetitions", "1", "--sample-interval-s", str(sample_interval_s),
-                  *(["--instance-type", instance_type] if instance_type else [])]
-    sim_args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
-    try:
-        run_id = run_demo(store, target, agent_args, sim_args)
-        _emit(render_report(ReportOptions(store=store, runs=(run_id,))), None)
-        opened = Store.open(store)
-        stored = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows[0][0]
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    agent_args = given_flags(instance_type=instance_type, sample_interval_s=sample_interval_s)
+    sim_args = given_flags(ttft_ms=ttft_ms, itl_ms=itl_ms)
+    run_id = run_demo(store, target, plan, agent_args, sim_args)
+    _emit(render_report(ReportOptions(store=store, runs=(run_id,))), None)
+    stored, where = stored_requests(store, run_id)
     me = typed_name("siliconbench-collector")
-    typer.echo(f"{stored} request rows stored for run {run_id} in {opened.location.shown}. Next:\n"
+    typer.echo(f"{stored} request rows stored for run {run_id} in {where}. Next:\n"
                f"  {me} report --run {run_id} --format html -o report.html --store {store}\n"
                f"  {me} sql \"SELECT count() FROM siliconbench.requests\" --store {store}")
+
+
+def given_flags(**values: object) -> list[str]:
+    """The values given (not None) as a child command's flags: `--itl-ms 10.0`."""
+    return [part for name, value in values.items() if value is not None
+            for part in (f"--{name.replace('_', '-')}", str(value))]
 
 
 def typed_name(program: str) -> str:

@@ -3,34 +3,36 @@
 Starts the collector on embedded chDB and a target (the simulator unless a real vLLM URL is
 given), runs a short sweep with the agent, stops everything cleanly, and returns the run id;
 the data stays in the store for reports and SQL.
+
+The servers are started on port 0 and tell their address in their "listening on" log line
+(`server_process`), so no port is picked here and then raced for. The agent runs the plan it is given
+(`demo`'s flags over `options.DEMO_PLAN`) as a plan file; the simulator and the agent keep their own
+defaults for what the flags leave out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
+import re
 import signal
-import socket
 import subprocess
-import tempfile
 import sys
-import time
-import urllib.request
+import tempfile
+import threading
 from collections.abc import Iterator
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from typing import TextIO
+from pathlib import Path
 
 from siliconbench.collector.errors import CollectorError
+from siliconbench.collector.store import Store
 from siliconbench.core.errors import ExitCode
+from siliconbench.core.plan import Plan
 
 log = logging.getLogger(__name__)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+LISTENING = re.compile(r"listening on (?:https?://)?(\S+:\d+)")  # the servers' log line (collector, simulator)
 
 
 def child_failed(message: str, code: int) -> CollectorError:
@@ -40,40 +42,45 @@ def child_failed(message: str, code: int) -> CollectorError:
     return failed
 
 
-def wait_for_collector(address: str, process: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise child_failed(f"the collector exited with code {process.returncode} before it was ready",
-                                   process.returncode)
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.1)
-    raise CollectorError(f"the collector at {address} was not ready within {timeout_s:.0f} s")
-
-
-def wait_for_http(url: str, process: subprocess.Popen | None, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise child_failed(f"the target process exited with code {process.returncode} before it was ready",
-                               process.returncode)
+@contextlib.contextmanager
+def server_process(args: list[str], name: str, timeout_s: float = 60.0,
+                   log_to: TextIO | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A child server told to listen on port 0: the process and the HOST:PORT its "listening on" log line
+    reports. Its standard error is passed on to `log_to` (default: ours); it is stopped when the block
+    ends (`process`)."""
+    with process(args, name, stderr=subprocess.PIPE) as child:
+        told: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_pass_on, args=(child, told, log_to or sys.stderr), name=f"{name}-stderr",
+                         daemon=True).start()
         try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise CollectorError(f"{url} did not answer within {timeout_s:.0f} s")
+            address = told.get(timeout=timeout_s)
+        except queue.Empty:
+            raise CollectorError(f"the {name} did not say where it listens within {timeout_s:.0f} s") from None
+        if address is None:
+            code = child.wait()
+            raise child_failed(f"the {name} exited with code {code} before it was listening", code)
+        yield child, address
+
+
+def _pass_on(child: subprocess.Popen, told: queue.Queue[str | None], log_to: TextIO) -> None:
+    """Copy the child's standard error to `log_to`; put the first listening address on `told`, None at its end."""
+    assert child.stderr is not None
+    listening = False
+    for raw in child.stderr:
+        line = raw.decode(errors="replace")
+        log_to.write(line)
+        log_to.flush()
+        found = None if listening else LISTENING.search(line)
+        if found:
+            listening = True
+            told.put(found.group(1))
+    told.put(None)
 
 
 @contextlib.contextmanager
-def process(args: list[str], name: str) -> Iterator[subprocess.Popen]:
+def process(args: list[str], name: str, stderr: int | None = None) -> Iterator[subprocess.Popen]:
     """A child process that is stopped (SIGTERM, then SIGKILL after 15 s) when the block ends."""
-    child = subprocess.Popen(args)
+    child = subprocess.Popen(args, stderr=stderr)
     try:
         yield child
     finally:
@@ -87,27 +94,35 @@ def process(args: list[str], name: str) -> Iterator[subprocess.Popen]:
                 child.wait()
 
 
-def run_demo(store: str, target: str | None, agent_args: list[str], sim_args: list[str]) -> str:
-    """Run the whole pipeline; return the run id. The collector is stopped before this returns,
-    so the embedded store is free for the report."""
+def run_demo(store: str, target: str | None, plan: Plan, agent_args: list[str], sim_args: list[str]) -> str:
+    """Run the whole pipeline with `plan`; return the run id. `agent_args` and `sim_args` are further flags of
+    `siliconbench-agent run` and `sim`. The collector is stopped before this returns, so the embedded store
+    is free for the report."""
     py = sys.executable
-    collector_address = f"127.0.0.1:{free_port()}"
-    with process([py, "-m", "siliconbench.collector", "serve", "--listen", collector_address, "--store", store], "collector") as col:
-        wait_for_collector(collector_address, col)
-        with contextlib.ExitStack() as stack:
-            if target is None:
-                port = free_port()
-                target = f"http://127.0.0.1:{port}"
-                sim = stack.enter_context(process([py, "-m", "siliconbench.agent", "sim", "--port", str(port), *sim_args], "simulator"))
-                wait_for_http(f"{target}/health", sim)
-            # A spool of its own: a failed earlier demo's leftovers must not flow into this store.
-            spool = stack.enter_context(tempfile.TemporaryDirectory(prefix="siliconbench-demo-spool-"))
-            agent = subprocess.run([py, "-m", "siliconbench.agent", "run", "--target", target, "--collector", collector_address,
-                                    "--spool-dir", spool, *agent_args], stdout=subprocess.PIPE, text=True)
-            if agent.returncode != 0:
-                raise child_failed(f"the agent failed (exit code {agent.returncode}); see its messages above",
-                                   agent.returncode)
+    with contextlib.ExitStack() as stack:
+        col, collector_address = stack.enter_context(server_process(
+            [py, "-m", "siliconbench.collector", "serve", "--listen", "127.0.0.1:0", "--store", store], "collector"))
+        if target is None:
+            _, address = stack.enter_context(server_process(
+                [py, "-m", "siliconbench.agent", "sim", "--port", "0", *sim_args], "simulator"))
+            target = f"http://{address}"
+        # A spool of its own: a failed earlier demo's leftovers must not flow into this store.
+        spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="siliconbench-demo-")))
+        (spool / "plan.json").write_text(plan.to_json(), encoding="utf-8")
+        agent = subprocess.run([py, "-m", "siliconbench.agent", "run", "--target", target, "--collector",
+                                collector_address, "--spool-dir", str(spool / "spool"), "--plan",
+                                str(spool / "plan.json"), *agent_args], stdout=subprocess.PIPE, text=True)
+        if agent.returncode != 0:
+            raise child_failed(f"the agent failed (exit code {agent.returncode}); see its messages above",
+                               agent.returncode)
         col.send_signal(signal.SIGTERM)
         if col.wait(30) != 0:
             raise CollectorError(f"the collector exited with code {col.returncode}")
     return agent.stdout.strip().splitlines()[-1]
+
+
+def stored_requests(store: str, run_id: str) -> tuple[int, str]:
+    """How many request rows the store holds for `run_id`, and where the store is (as shown to the user)."""
+    opened = Store.open(store)
+    rows = opened.query("SELECT count() FROM {db}.requests WHERE run_id = {r:String}", {"r": run_id}).result_rows
+    return rows[0][0], opened.location.shown

@@ -35,16 +35,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from siliconbench.collector.errors import CollectorError
+from siliconbench.collector.errors import DigestsStale
 from siliconbench.collector.schema import digest_select
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)
-
-
-class DigestsStale(CollectorError):
-    """Some steps' digests do not count the same requests as their rows (a collector crash between
-    the two writes); reports would be wrong until they are rebuilt."""
 
 
 @dataclass(frozen=True, slots=True)

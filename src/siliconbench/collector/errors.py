@@ -1,16 +1,22 @@
 """The collector's errors. Each message names the thing that failed and what to do about it.
 
     SiliconbenchError                (siliconbench.core.errors: the CLIs print any of these as one line)
-    └── CollectorError
-        ├── StoreUnavailable         the store cannot be reached or opened: retry later (an agent resends)
-        │   └── StoreLocked          another process holds the embedded chDB store
-        ├── StoreRefused             the store answered and refused the statement (bad SQL, rows it rejects,
-        │                            a memory limit): retrying the same statement does not help
-        ├── InvalidBatch             a message from an agent breaks the wire contract: never stored
-        ├── RunNotFound              no run with the given id (or scenario) is in the store
-        ├── InvalidOption            a command-line value cannot be used
-        ├── PriceMissing             an instance type has no price for the region and kind asked
-        └── InvalidPriceFile         a price CSV breaks a rule
+    └── CollectorError                                                                      exit code
+        ├── StoreUnavailable         the store cannot be reached or opened: retry later       5 STORE
+        │   └── StoreLocked          another process holds the embedded chDB store            5 STORE
+        ├── StoreRefused             the store answered and refused the statement (bad SQL,   5 STORE
+        │                            rows it rejects, a memory limit): retrying does not help
+        ├── StoreFailed              a batch's insert failed: not acknowledged, its agent     5 STORE
+        │                            resends it (the service's reply, never a command's)
+        ├── DigestsStale             steps' digests do not match their rows (a crash between  5 STORE
+        │                            the two writes): reports refuse them until rebuilt
+        ├── InvalidBatch             a message from an agent breaks the wire contract:        2 BAD_INPUT
+        │                            never stored (the service replies with its seq and code)
+        ├── AuthConfigError          the agent tokens file or a TLS file cannot be used       2 BAD_INPUT
+        ├── RunNotFound              no run with the given id (or scenario) is in the store   2 BAD_INPUT
+        ├── InvalidOption            a command-line value cannot be used                      2 BAD_INPUT
+        ├── PriceMissing             an instance type has no price for the region and kind    2 BAD_INPUT
+        └── InvalidPriceFile         a price CSV breaks a rule                                2 BAD_INPUT
 
 Errors of the ClickHouse drivers (clickhouse-connect, chDB) never leave collector/store.py: its
 `store_error` maps each to StoreUnavailable or StoreRefused, and every Store method raises only those.
@@ -42,12 +48,37 @@ class StoreRefused(CollectorError):
     exit_code = ExitCode.STORE
 
 
+class StoreFailed(CollectorError):
+    """Batch `seq` of a stream was not stored (`cause`: the store's error); it is not acknowledged and its
+    agent resends it."""
+
+    exit_code = ExitCode.STORE
+
+    def __init__(self, seq: int, cause: BaseException) -> None:
+        super().__init__(f"batch {seq} not stored ({type(cause).__name__}: {first_line(cause)})")
+        self.seq = seq
+        self.cause = cause
+
+
+class DigestsStale(CollectorError):
+    """Some steps' digests do not count the same requests as their rows (a collector crash between
+    the two writes); reports would be wrong until they are rebuilt."""
+
+    exit_code = ExitCode.STORE
+
+
 class InvalidBatch(CollectorError):
     """A message from an agent breaks a rule of the wire contract; it is never stored. The service
     replies with `code` for batch `seq` (0: the stream itself)."""
 
-    seq: int = 0
-    code: pb.ErrorCode = pb.ERROR_CODE_INVALID
+    def __init__(self, message: str, seq: int = 0, code: pb.ErrorCode = pb.ERROR_CODE_INVALID) -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.code = code
+
+
+class AuthConfigError(CollectorError):
+    """The agent tokens file or a TLS file cannot be used."""
 
 
 class RunNotFound(CollectorError):
@@ -64,3 +95,10 @@ class PriceMissing(CollectorError):
 
 class InvalidPriceFile(CollectorError):
     """A price CSV breaks a rule (missing column, unknown kind, bad number); the message names the line."""
+
+
+def first_line(exc: BaseException | None, limit: int | None = 300) -> str:
+    """What one line says of `exc`: its message's first line (at most `limit` characters; None: all of
+    it), else its repr."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else repr(exc)

@@ -49,16 +49,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from siliconbench.collector import digests
-from siliconbench.collector.errors import CollectorError, StoreUnavailable
+from siliconbench.collector.errors import CollectorError, StoreFailed, StoreUnavailable, first_line
 from siliconbench.collector.schema import REQUESTS
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)
-
-
-class StoreFailed(Exception):
-    """An insert did not succeed; the batch is not acknowledged and the agent resends it.
-    args: (seq, cause)."""
 
 
 @dataclass(slots=True)
@@ -204,7 +199,7 @@ class GroupInserter:
         # The store refused the merged block: find the batch it refuses by inserting each alone,
         # after checking which of them the failed insert may have stored after all.
         log.warning("a merged insert of %d batches into %s failed (%s: %s); inserting them one by one", len(batches),
-                    table, type(first).__name__, str(first).strip().splitlines()[0][:200] if str(first).strip() else "")
+                    table, type(first).__name__, first_line(first))
         held = self._store.stored_batches({table: [b.batch_id for b in batches]})
         for batch in batches:
             if (table, batch.batch_id) in held:

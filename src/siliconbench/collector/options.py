@@ -1,8 +1,10 @@
 """The collector's command-line options, declared once and validated into models.
 
-`ServeConfig` is what `serve` runs with; `ReportOptions` what `report` and `compare` share (their
-flags are declared once, in `REPORT_FLAGS`, and reach each command as one object through
-`report_flags`). Store flags (`StoreOpt`, `PasswordOpt`) are shared by every command that opens the store.
+`ServeConfig` is what `serve` runs with: its flags are made from its fields (`serve_flags`), so each
+default is written once. `ReportOptions` is what `report` and `compare` share (their flags are declared
+once, in `REPORT_FLAGS`, and reach each command as one object through `report_flags`). `demo`'s plan
+flags apply to `DEMO_PLAN`. Store flags (`StoreOpt`, `PasswordOpt`) are shared by every command that
+opens the store.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from siliconbench.collector import settings
-from siliconbench.core.cli import flag, with_flags
+from siliconbench.core.cli import flag, model_builder, model_flags, with_flags
 from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, Str, flag_error, invalid
+from siliconbench.core.plan import Plan, parse_concurrency, with_overrides
+from siliconbench.core.settings import check_tls_pair
 
 DEFAULT_STORE = "chdb://./siliconbench-data"
 StoreOpt = Annotated[str, typer.Option(envvar=settings.STORE, help="chdb://PATH (embedded) or http(s)://user:pass@host:8123/db.")]
@@ -29,32 +33,33 @@ ScenarioOpt = Annotated[Optional[list[str]], typer.Option("--scenario", help="Sc
 class ServeConfig:
     """How `serve` listens, authenticates agents and writes to the store."""
 
-    listen: Str = "0.0.0.0:50051"
+    listen: Annotated[Str, Field(description="gRPC address to listen on (port 0: any free port, logged).")] = "0.0.0.0:50051"
     store: Str = DEFAULT_STORE
     password: Str | None = None
-    max_stream_age_s: NonNegativeFloat = 0.0      # 0: streams never end on their own
-    agent_tokens_file: Path | None = None         # None: any agent may write
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    tls_client_ca: Path | None = None             # agents must present a certificate it signed (mTLS)
-    store_threads: Annotated[Int, Field(ge=1)] = 4
-    max_bytes_in_flight_mib: Annotated[Int, Field(ge=1)] = 24  # batches decoded or stored at once (collector/budget.py)
+    max_stream_age_s: Annotated[NonNegativeFloat, Field(description="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0
+    agent_tokens_file: Annotated[Path | None, Field(description="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.")] = None
+    tls_cert: Annotated[Path | None, Field(description="PEM certificate (chain) to serve TLS with.")] = None
+    tls_key: Annotated[Path | None, Field(description="PEM private key of --tls-cert.")] = None
+    tls_client_ca: Annotated[Path | None, Field(description="PEM CA: agents must present a certificate it signed (mTLS).")] = None
+    store_threads: Annotated[Int, Field(ge=1, description="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4
+    max_bytes_in_flight_mib: Annotated[Int, Field(ge=1, description="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24
 
     @model_validator(mode="after")
     def _tls(self) -> ServeConfig:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise invalid(f"--tls-cert and --tls-key ({settings.TLS_CERT}/_KEY) go together")
+        check_tls_pair(self.tls_cert, self.tls_key)
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise invalid("--tls-client-ca (mTLS) needs --tls-cert and --tls-key as well")
         return self
 
 
-def serve_config(**flags: Any) -> ServeConfig:
-    """`serve`'s flags as a ServeConfig; every bad flag named at once."""
-    try:
-        return ServeConfig(**flags)
-    except ValidationError as exc:
-        raise flag_error(exc) from None
+serve_config = model_builder(ServeConfig)  # `serve`'s flags as a ServeConfig; every bad flag named at once
+serve_flags = with_flags("config", model_flags(ServeConfig, given={"store": StoreOpt, "password": PasswordOpt},
+                                               envvars={"listen": settings.LISTEN, "max_stream_age_s": settings.MAX_STREAM_AGE_S,
+                                                        "agent_tokens_file": settings.AGENT_TOKENS_FILE,
+                                                        "tls_cert": settings.TLS_CERT, "tls_key": settings.TLS_KEY,
+                                                        "tls_client_ca": settings.TLS_CLIENT_CA,
+                                                        "store_threads": settings.STORE_THREADS}),
+                         serve_config)
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
@@ -103,3 +108,21 @@ def report_options(*, run: list[str] | None, scenario: list[str] | None, slo: li
 
 
 report_flags = with_flags("options", REPORT_FLAGS, report_options)
+
+
+DEMO_PLAN = Plan(concurrency=(1, 4, 8), requests_per_step=24, output_tokens=64, repetitions=1)  # short and small
+DEMO_FLAGS = [
+    flag("concurrency", Annotated[str, typer.Option(help="Concurrency steps, comma-separated.")],
+         ",".join(map(str, DEMO_PLAN.concurrency))),
+    *model_flags(Plan, only=("requests_per_step", "input_tokens", "output_tokens"), defaults=DEMO_PLAN,
+                 help={"requests_per_step": "Requests per step.", "input_tokens": "Prompt length in tokens.",
+                       "output_tokens": "Output length in tokens."}),
+]
+
+
+def demo_plan(*, concurrency: str, **fields: Any) -> Plan:
+    """`demo`'s plan flags over DEMO_PLAN, validated (every bad flag named at once)."""
+    return with_overrides(DEMO_PLAN, concurrency=parse_concurrency(concurrency), **fields)
+
+
+demo_flags = with_flags("plan", DEMO_FLAGS, demo_plan)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 CLOSED = "closed"
 UNKNOWN_OPEN = "open"  # an uncapped open-loop step whose steps row never arrived
-KEY_COLUMNS = ("mode", "concurrency", "rate_rps")  # a point's identity in every view and report
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,10 @@ import grpc
 import typer
 
 from siliconbench.collector import settings
-from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.core.cli import fail as _fail
-from siliconbench.core.errors import ExitCode, SiliconbenchError
+from siliconbench.core.errors import ExitCode
 from siliconbench.core.plan import load_plan
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.core.wire import pb
@@ -49,10 +48,7 @@ def _addresses(collector: str) -> list[str]:
 
 def _channel(address: str) -> grpc.Channel:
     """Plaintext, or TLS (mTLS) when SILICONBENCH_TLS_CA (and _CERT/_KEY) name PEM files, as for the agent."""
-    try:
-        credentials = settings.client_tls().credentials()
-    except SiliconbenchError as exc:
-        raise _fail(exc) from None
+    credentials = settings.client_tls().credentials()
     return grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
 
 
@@ -96,10 +92,7 @@ def parse_selector(pairs: list[str], scenario: str | None) -> dict[str, str]:
         selector[key.strip()] = value.strip()
     if scenario:
         selector["scenario"] = scenario
-    try:
-        check_selector(selector)
-    except SiliconbenchError as exc:
-        raise _fail(exc) from None
+    check_selector(selector)
     return selector
 
 
@@ -114,10 +107,7 @@ def start(
     collector: CollectorOpt = "127.0.0.1:50051",
 ) -> None:
     """Send PLAN to every connected agent that matches, to start together; prints the run id."""
-    try:
-        loaded = load_plan(plan)
-    except SiliconbenchError as exc:
-        raise _fail(exc) from None
+    loaded = load_plan(plan)
     chosen = parse_selector(selector or [], scenario)
     addresses = _addresses(collector)
     _wait_for_agents(addresses, chosen, min_agents, wait_s)
@@ -219,7 +209,7 @@ def status(
         time.sleep(interval_s)
         reply = _status_once(collector, run)
     if reply.state != pb.RUN_STATE_FINISHED:
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.RUN_UNFINISHED)
 
 
 @run_app.command()
@@ -250,11 +240,8 @@ def report_run(
     from siliconbench.collector.reports.terminal import for_stdout
     from siliconbench.collector.store import Store
 
-    try:
-        render = renderer(fmt)
-        opened = Store.open(store, password)
-        digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
-        text = render.fleet(build_fleet_report(opened, run))
-    except CollectorError as exc:
-        raise _fail(exc) from None
+    render = renderer(fmt)
+    opened = Store.open(store, password)
+    digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
+    text = render.fleet(build_fleet_report(opened, run))
     typer.echo(for_stdout(text, fmt), nl=False)

@@ -32,9 +32,9 @@ from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.budget import Admission, ByteBudget
-from siliconbench.collector.errors import CollectorError, InvalidBatch
+from siliconbench.collector.errors import CollectorError, InvalidBatch, StoreFailed, first_line
 from siliconbench.collector.fleet import Fleet
-from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
+from siliconbench.collector.group_insert import GroupInserter, ReadyBatch
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
 from siliconbench.core.wire import GRANTS_METADATA, pb
@@ -111,7 +111,7 @@ class TelemetryService:
             await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
         except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
             log.error("agent %s: cannot record its Hello (%s: %s); refusing the stream until the store is back",
-                      hello.agent_id, type(exc).__name__, _first_line(exc))
+                      hello.agent_id, type(exc).__name__, first_line(exc))
             yield _error(0, pb.ERROR_CODE_UNAVAILABLE, "store unavailable")
             return
         agent = hello.agent_id
@@ -211,10 +211,8 @@ class TelemetryService:
         try:
             await self.inserter.store(batch)
         except StoreFailed as exc:
-            seq, cause = exc.args
-            log.error("agent %s: batch %d not stored (%s: %s); not acknowledged, the agent keeps it and resends it",
-                      agent, seq, type(cause).__name__, _first_line(cause))
-            out.put_nowait(_error(seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable"))
+            log.error("agent %s: %s; not acknowledged, the agent keeps it and resends it", agent, exc)
+            out.put_nowait(_error(exc.seq, pb.ERROR_CODE_UNAVAILABLE, "store unavailable"))
             return
         self.batches_stored += 1
         out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
@@ -227,19 +225,19 @@ class TelemetryService:
         try:
             message.ParseFromString(raw)
         except DecodeError:
-            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, f"a message of {len(raw)} bytes is not an AgentMessage") from None
+            raise InvalidBatch(f"a message of {len(raw)} bytes is not an AgentMessage", code=pb.ERROR_CODE_PROTOCOL) from None
         kind = message.WhichOneof("kind")
         if kind == "progress":
             return message.progress
         if kind == "offer":
             return message.offer
         if kind != "batch":
-            raise _invalid(0, pb.ERROR_CODE_PROTOCOL, "only Offer, Batch and RunProgress messages may follow Hello")
+            raise InvalidBatch("only Offer, Batch and RunProgress messages may follow Hello", code=pb.ERROR_CODE_PROTOCOL)
         batch = message.batch
         try:
             tables = tables_of(batch, agent)
         except InvalidBatch as exc:
-            raise _invalid(batch.seq, pb.ERROR_CODE_INVALID, f"batch {batch.seq} rejected: {exc}") from None
+            raise InvalidBatch(f"batch {batch.seq} rejected: {exc}", seq=batch.seq) from None
         return ReadyBatch(agent, batch.seq, batch.batch_id, tables)
 
     async def _run(self, fn, *args):
@@ -262,17 +260,6 @@ def _parse_hello(raw: bytes) -> pb.Hello | None:
     except DecodeError:
         return None
     return message.hello if message.WhichOneof("kind") == "hello" else None
-
-
-def _invalid(seq: int, code: pb.ErrorCode, text: str) -> InvalidBatch:
-    exc = InvalidBatch(text)
-    exc.seq, exc.code = seq, code
-    return exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else repr(exc)
 
 
 def _error(seq: int, code: pb.ErrorCode, message: str) -> pb.CollectorMessage:

@@ -25,7 +25,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from siliconbench.collector.errors import CollectorError, StoreLocked, StoreRefused, StoreUnavailable
+from siliconbench.collector.errors import CollectorError, StoreLocked, StoreRefused, StoreUnavailable, first_line
 from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, MIGRATIONS, REBUILT, SCHEMA_VERSION, TABLES
 from siliconbench.collector.views import VIEWS
 
@@ -109,7 +109,7 @@ class Store:
                     return clickhouse_connect.get_client(dsn=loc.dsn)
                 return clickhouse_connect.get_client(dsn=loc.dsn, connect_timeout=5)
         except StoreRefused as exc:  # refused to open (wrong password, no such database): not there for us
-            raise StoreUnavailable(f"cannot open the store {loc.shown}: {_first_line(exc.__cause__)}") from None
+            raise StoreUnavailable(f"cannot open the store {loc.shown}: {first_line(exc.__cause__, None)}") from None
 
     def sql(self, text: str) -> str:
         """`text` with `{db}` (the one placeholder of the collector's SQL) naming this store's database."""
@@ -236,15 +236,10 @@ def store_error(exc: BaseException, location: StoreLocation) -> CollectorError:
     memory limit). A collector error passes through as it is."""
     if isinstance(exc, CollectorError):
         return exc
-    text, line = str(exc), _first_line(exc)
+    text, line = str(exc), first_line(exc, None)
     if location.embedded and any(mark in text for mark in _LOCKED):
         return StoreLocked(f"the embedded store {location.shown} is in use by another process (a running "
                            "collector?). Stop that process first, or serve the data from a ClickHouse server")
     if isinstance(exc, (OperationalError, OSError)) or not isinstance(exc, ClickHouseError):
         return StoreUnavailable(f"the store {location.shown} is unavailable: {line}")
     return StoreRefused(f"the store {location.shown} refused it: {line}")
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else repr(exc)

@@ -10,7 +10,9 @@ that line.
 A flag group is a list of `flag(...)` parameters and a `build` function that turns their values into
 one validated object (an AgentConfig, a Plan, report options). `with_flags` adds the group to a
 command's signature, so typer shows and parses the flags, and calls the command with the built object
-instead: commands that share a group declare it once and stay a few lines each.
+instead: commands that share a group declare it once and stay a few lines each. `model_flags` makes the
+group from a configuration model's fields (name, type, default, `Field(description=...)` as help), and
+`model_builder` validates the flags into the model: a default is written once, in the model.
 """
 
 from __future__ import annotations
@@ -21,22 +23,22 @@ import inspect
 import logging
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Annotated, Any
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 import typer
 from typer.core import HAS_RICH
 from typer._click.exceptions import ClickException
 
+from siliconbench.core.config import flag_error
 from siliconbench.core.errors import ExitCode, SiliconbenchError
 
 VERBOSE_FLAGS = ("--verbose", "-v")
 _verbose = False
-
-
-def verbose() -> bool:
-    """Whether --verbose was given: debug logging, and tracebacks above the one-line errors."""
-    return _verbose
 
 
 def setup_logging() -> None:
@@ -130,7 +132,7 @@ def flag(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 def with_flags(group: str, flags: list[inspect.Parameter], build: Callable[..., Any]):
     """A decorator: the command gets the `flags` on its command line and, as its `group` argument, what
-    `build(**values)` makes of them. A SiliconbenchError from `build` is one line and exit code 2."""
+    `build(**values)` makes of them. A SiliconbenchError from `build` reaches `main`: one line, its code."""
 
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != group]
@@ -138,10 +140,7 @@ def with_flags(group: str, flags: list[inspect.Parameter], build: Callable[..., 
 
         @functools.wraps(command)
         def wrapper(**values: Any) -> None:
-            try:
-                built = build(**{name: values.pop(name) for name in names})
-            except SiliconbenchError as exc:
-                raise fail(exc) from None
+            built = build(**{name: values.pop(name) for name in names})
             command(**values, **{group: built})
 
         parameters = own + flags
@@ -150,6 +149,51 @@ def with_flags(group: str, flags: list[inspect.Parameter], build: Callable[..., 
         return wrapper
 
     return decorate
+
+
+def model_flags(model: type, *, only: Iterable[str] | None = None, help: Mapping[str, str] | None = None,
+                envvars: Mapping[str, str] | None = None, given: Mapping[str, Any] | None = None,
+                defaults: Any = None) -> list[inspect.Parameter]:
+    """One flag per field of the pydantic dataclass `model` (the fields named in `only`, in that order):
+    `--field-name`, the field's type, its default (or the field's value in `defaults`, an instance of
+    `model`), help from `help` else the field's `Field(description=...)`, the environment variable named in
+    `envvars`. `given` holds the Annotated types of fields whose option is declared once for several
+    commands (its help and variable come with it)."""
+    fields: dict[str, FieldInfo] = model.__pydantic_fields__  # type: ignore[attr-defined]  # a pydantic dataclass
+    helps, variables, declared = help or {}, envvars or {}, given or {}
+    flags = []
+    for name in only if only is not None else fields:
+        info = fields[name]
+        default = getattr(defaults, name) if defaults is not None else info.get_default(call_default_factory=True)
+        text = helps.get(name, info.description)
+        if text is None and name not in declared:
+            raise TypeError(f"{model.__name__}.{name} has no description for its --help")
+        annotation = declared.get(name) or Annotated[_plain(info.annotation),
+                                                     typer.Option(help=text, envvar=variables.get(name))]
+        flags.append(flag(name, annotation, default))
+    return flags
+
+
+def model_builder(model: type) -> Callable[..., Any]:
+    """`model(**flags)`, with every bad flag named in one ConfigError (siliconbench.core.config.flag_error)."""
+
+    def build(**flags: Any) -> Any:
+        try:
+            return model(**flags)
+        except ValidationError as exc:
+            raise flag_error(exc) from None
+
+    return build
+
+
+def _plain(annotation: Any) -> Any:
+    """`annotation` without its Annotated validation metadata, which typer would take for its own:
+    `Annotated[str, Strict()] | None` -> `Optional[str]`."""
+    if get_origin(annotation) is Annotated:
+        return _plain(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return Union[tuple(_plain(arg) for arg in get_args(annotation))]
+    return annotation
 
 
 def program_options(

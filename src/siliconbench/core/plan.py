@@ -54,7 +54,6 @@ from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_NAME_
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
 
-ENDPOINTS = ("completions", "chat")  # /v1/completions, /v1/chat/completions
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 

@@ -22,13 +22,20 @@ from pydantic import ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from siliconbench.core.config import STRICT, config_error, invalid
-from siliconbench.core.rpc import tls_credentials
+from siliconbench.core.errors import ConfigError
 
 PREFIX = "SILICONBENCH_"
 TLS_CA = PREFIX + "TLS_CA"
 TLS_CERT = PREFIX + "TLS_CERT"
 TLS_KEY = PREFIX + "TLS_KEY"
 AGENT_TOKEN = PREFIX + "AGENT_TOKEN"
+
+
+def check_tls_pair(cert: Path | None, key: Path | None) -> None:
+    """The rule of every TLS certificate, a client's or a server's: it comes with its private key. Raised
+    from a model's own check (siliconbench.core.config.invalid)."""
+    if (cert is None) != (key is None):
+        raise invalid(f"--tls-cert and --tls-key ({TLS_CERT}/_KEY) go together: a certificate needs its key")
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
@@ -42,8 +49,7 @@ class ClientTls:
 
     @model_validator(mode="after")
     def _pair(self) -> ClientTls:
-        if (self.cert is None) != (self.key is None):
-            raise invalid(f"--tls-cert and --tls-key ({TLS_CERT}/_KEY) go together: mTLS needs both")
+        check_tls_pair(self.cert, self.key)
         return self
 
     @property
@@ -51,8 +57,14 @@ class ClientTls:
         return any((self.ca, self.cert, self.key))
 
     def credentials(self) -> grpc.ChannelCredentials | None:
-        """The channel credentials, or None for plaintext."""
-        return tls_credentials(self.ca, self.cert, self.key) if self.enabled else None
+        """The channel credentials from the PEM files (read now), or None for plaintext."""
+        if not self.enabled:
+            return None
+        try:
+            ca, cert, key = (path.read_bytes() if path else None for path in (self.ca, self.cert, self.key))
+        except OSError as exc:
+            raise ConfigError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
+        return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
 def client_tls(environ: Mapping[str, str] = os.environ) -> ClientTls:

@@ -7,6 +7,8 @@ import logging
 import threading
 import time
 
+import pytest
+
 from siliconbench.agent.samplers.base import Sample, SamplerUnavailable
 from siliconbench.agent.samplers import runner
 from siliconbench.agent.samplers.runner import SamplerRunner, to_wire
@@ -122,6 +124,7 @@ async def test_a_boundary_read_is_done_and_tagged_with_the_run_when_read_counter
     assert counter.time_unix_ns <= returned_ns
 
 
+@pytest.mark.timing
 async def test_full_polls_follow_the_interval():
     source = Counting()
 

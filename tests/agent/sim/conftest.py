@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from siliconbench.agent.sim import SendLog, SimProfile, create_app
+from siliconbench.agent.sim import SendLog, SimProfile
+from siliconbench.agent.sim.server import create_app
 
 StartSim = Callable[..., Awaitable[TestClient]]
 

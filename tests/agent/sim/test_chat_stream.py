@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from siliconbench.agent.sim import SimProfile
 from tests.timing import LATE_S
 
@@ -27,6 +29,7 @@ async def test_chat_stream_starts_with_role_only_chunk(sim):
     assert "role" not in events[1].data["choices"][0]["delta"]
 
 
+@pytest.mark.timing
 async def test_chat_role_chunk_arrives_together_with_first_token(start_sim):
     client = await start_sim(SimProfile(ttft_ms=30, itl_ms=100))
     t0 = time.perf_counter()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from typer.testing import CliRunner
 
 from siliconbench.agent.cli import app
 from siliconbench.agent.sim import SimProfile
+from tests.programs import run_program
 
 
 def test_default_profile_is_valid():
@@ -32,8 +32,8 @@ def test_all_bad_fields_are_reported_at_once():
 
 
 def test_the_sim_command_names_every_bad_flag_in_one_line():
-    result = CliRunner().invoke(app, ["sim", "--itl-ms", "-1", "--tokens-per-chunk", "0"])
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [
+    code, lines = run_program(app, "sim", "--itl-ms", "-1", "--tokens-per-chunk", "0")
+    assert code == 2
+    assert lines == [
         "error: options: 2 problems: --itl-ms: must be greater than or equal to 0, got -1.0; "
         "--tokens-per-chunk: must be greater than or equal to 1, got 0"]

@@ -7,6 +7,8 @@ import itertools
 import statistics
 import time
 
+import pytest
+
 from siliconbench.agent.sim import SimProfile
 from tests.timing import LATE_S
 
@@ -42,6 +44,7 @@ async def warm(client) -> None:
     await (await client.get("/health")).read()  # open the pooled connection before timing
 
 
+@pytest.mark.timing
 async def test_ttft_and_itl_match_profile_at_concurrency_1(start_sim):
     client = await start_sim(SimProfile(ttft_ms=60, itl_ms=10))
     await warm(client)
@@ -51,6 +54,7 @@ async def test_ttft_and_itl_match_profile_at_concurrency_1(start_sim):
     assert abs(statistics.median([g for times in runs for g in gaps(times)]) - 0.010) < GAP_TOLERANCE_S
 
 
+@pytest.mark.timing
 async def test_prefill_cost_grows_ttft_per_prompt_token(start_sim):
     client = await start_sim(SimProfile(ttft_ms=10, ttft_per_prompt_token_ms=0.25, itl_ms=1))
     await warm(client)
@@ -59,6 +63,7 @@ async def test_prefill_cost_grows_ttft_per_prompt_token(start_sim):
     assert_on_schedule([times[0] for times in runs], 0.010 + 400 * 0.00025)
 
 
+@pytest.mark.timing
 async def test_itl_at_concurrency_1_does_not_drift_over_a_long_stream(start_sim):
     client = await start_sim(SimProfile(ttft_ms=5, itl_ms=2))
     await warm(client)
@@ -68,6 +73,7 @@ async def test_itl_at_concurrency_1_does_not_drift_over_a_long_stream(start_sim)
     assert_on_schedule([times[-1] for times in runs], 0.005 + 499 * 0.002)
 
 
+@pytest.mark.timing
 async def test_slowdown_stretches_itl_when_four_streams_run(start_sim):
     client = await start_sim(SimProfile(ttft_ms=20, itl_ms=10, slowdown_per_stream=1.0))
     await warm(client)
@@ -78,6 +84,7 @@ async def test_slowdown_stretches_itl_when_four_streams_run(start_sim):
     assert abs(statistics.median(together) - 0.010 * (1 + 1.0 * 3)) < 2 * GAP_TOLERANCE_S
 
 
+@pytest.mark.timing
 async def test_zero_ttft_and_itl_stream_as_fast_as_possible(start_sim):
     client = await start_sim(SimProfile(ttft_ms=0, itl_ms=0))
     await warm(client)

@@ -6,6 +6,8 @@ import json
 import statistics
 import time
 
+import pytest
+
 from siliconbench.agent.sim import SendLog, SimProfile
 from tests.timing import LATE_S
 
@@ -13,6 +15,7 @@ from .conftest import MODEL
 from .sse import read_events
 
 
+@pytest.mark.timing
 async def test_send_log_records_arrival_and_one_stamp_per_content_chunk(start_sim, tmp_path):
     log = SendLog()
     client = await start_sim(SimProfile(ttft_ms=20, itl_ms=30), send_log=log)

@@ -9,7 +9,8 @@ import re
 import aiohttp
 import pytest
 
-from siliconbench.agent.sim import SimProfile, serve
+from siliconbench.agent.sim import SimProfile
+from siliconbench.agent.sim.server import serve
 
 
 async def test_serve_logs_its_address_answers_and_stops_on_cancel(caplog):

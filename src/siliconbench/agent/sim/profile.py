@@ -25,14 +25,14 @@ class SimProfile:
     ValidationError naming each bad field; `siliconbench-agent sim` reports them as one line.
     """
 
-    model: Annotated[Str, Field(pattern=r"\S")] = "siliconbench/sim-llama"  # a served name, not blank
-    ttft_ms: NonNegativeFloat = 50.0
-    ttft_per_prompt_token_ms: NonNegativeFloat = 0.0
-    itl_ms: NonNegativeFloat = 10.0
-    tokens_per_chunk: Annotated[Int, Field(ge=1)] = 1
-    slowdown_per_stream: NonNegativeFloat = 0.0
-    max_model_len: Annotated[Int, Field(ge=1)] = 8192
-    ping_every_chunks: Annotated[Int, Field(ge=0)] = 0
+    model: Annotated[Str, Field(pattern=r"\S", description="Served model name.")] = "siliconbench/sim-llama"
+    ttft_ms: Annotated[NonNegativeFloat, Field(description="Base time to first token (ms).")] = 50.0
+    ttft_per_prompt_token_ms: Annotated[NonNegativeFloat, Field(description="Prefill time added per prompt token (ms).")] = 0.0
+    itl_ms: Annotated[NonNegativeFloat, Field(description="Gap between chunks at concurrency 1 (ms).")] = 10.0
+    tokens_per_chunk: Annotated[Int, Field(ge=1, description="Tokens carried by each chunk.")] = 1
+    slowdown_per_stream: Annotated[NonNegativeFloat, Field(description="Latency grows by this fraction per extra concurrent stream.")] = 0.0
+    max_model_len: Annotated[Int, Field(ge=1, description="Longest prompt + output the simulator accepts.")] = 8192
+    ping_every_chunks: Annotated[Int, Field(ge=0, description="Send an SSE ': ping' comment every N chunks (0: never).")] = 0
 
     def describe(self) -> str:
         """One line `key=value, ...` for logs."""

@@ -32,11 +32,11 @@ from siliconbench.agent.sim.metrics import SimMetrics
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.sim.sendlog import SendLog
 from siliconbench.agent.sim.tokenizer import detokenize, output_text
+from siliconbench.core.simulator import SIMULATOR_HEADER
 
 log = logging.getLogger(__name__)
 
 SIMULATED_VLLM_VERSION = "0.11.0"
-SIMULATOR_HEADER = "X-Siliconbench-Simulator"
 # Simulated KV-cache capacity, in tokens, per token of max_model_len (vllm:kv_cache_usage_perc's denominator).
 KV_CACHE_CAPACITY_PER_MODEL_LEN = 16
 # When chunks are already overdue (ttft_ms = itl_ms = 0, or an overloaded server), yield to the loop every
