@@ -115,8 +115,7 @@ class _Kept:
 
 def _ending(error: BaseException | None, kept: _Kept, plan: Plan) -> tuple[str, str]:
     """The run's outcome and its detail in words, from how run_plan's load ended."""
-    total = len(plan.step_specs()) * plan.repetitions
-    done = f"{kept.steps} of {total} steps finished, {kept.requests} request records kept"
+    done = f"{kept.steps} of {plan.total_steps} steps finished, {kept.requests} request records kept"
     if error is None:
         return "complete", done
     if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):

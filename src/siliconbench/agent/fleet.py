@@ -111,7 +111,7 @@ class FleetRunner:
             self._task.cancel()
 
     async def _execute(self, plan: Plan, start: pb.StartCommand) -> None:
-        steps = len(plan.step_specs()) * plan.repetitions  # rate and explicit steps count too
+        steps = plan.total_steps
         sink = ProgressSink(self._shipper, start.run_id, steps, self._report)
         wait_s = (start.start_at_unix_ns - time.time_ns()) / 1e9
         log.info("run %s: %d steps, starting in %.1f s", start.run_id, steps, max(wait_s, 0.0))

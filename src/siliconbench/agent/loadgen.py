@@ -403,7 +403,7 @@ class LoadGenerator:
             step = 0
             for repetition in range(plan.repetitions):
                 for spec in specs:
-                    title = f"step {step + 1}/{len(specs) * plan.repetitions} {spec.label()} rep={repetition}"
+                    title = f"step {step + 1}/{plan.total_steps} {spec.label()} rep={repetition}"
                     await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
                     summary = await self._step(session, spec, step, repetition, title)
                     summaries.append(summary)
