@@ -109,7 +109,7 @@ def request_json(r) -> dict:
 async def client_fidelity(url: str, concurrency: int, requests: int, collector: str, out: str) -> None:
     import aiohttp
 
-    from siliconbench.agent.loadgen import LoadGenerator
+    from siliconbench.agent.load.step import LoadGenerator
     from siliconbench.agent.shipper import Shipper
     from siliconbench.agent.spool import Spool
     from siliconbench.agent.app import build_prompts
@@ -216,7 +216,7 @@ async def client_ceiling(url: str, concurrency: int, requests: int, workers: str
     import aiohttp
 
     from siliconbench.agent.errors import AgentSaturated
-    from siliconbench.agent.loadgen import LoadGenerator
+    from siliconbench.agent.load.step import LoadGenerator
     from siliconbench.agent.target import PromptBook, TargetInfo
     from siliconbench.core.plan import Plan, StepSpec
 

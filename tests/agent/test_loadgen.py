@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestServer
 
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
-from siliconbench.agent.loadgen import LoadGenerator, WarmUp, tokens_asked
+from siliconbench.agent.load.send import WarmUp, tokens_asked
+from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile, create_app
 from siliconbench.agent.target import inspect_target

@@ -11,7 +11,7 @@ import pytest
 from siliconbench.agent import sizing
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import AgentSaturated
-from siliconbench.agent.loadgen import LoadGenerator
+from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
 from siliconbench.core.errors import ExitCode
 from siliconbench.agent.target import inspect_target
@@ -83,7 +83,7 @@ async def test_auto_moves_the_load_from_the_agents_process_to_a_pool_after_a_bus
     monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "GROW_AT_CPU_PCT", 0.0)   # every step counts as busy
     monkeypatch.setattr(sizing, "TARGET_CPU_PCT", 1e-6)
-    caplog.set_level(logging.INFO, logger="siliconbench.agent.loadgen")
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.step")
     sink, summaries = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6))
     assert [s.requests for s in summaries] == [6, 6] and not any(s.errors for s in summaries)
     assert sorted(r.request_id for r in sink.requests) == sorted(f"run1/{s}/{n}" for s in (0, 1) for n in range(6))

@@ -11,7 +11,8 @@ import psutil
 import pytest
 
 from siliconbench.agent.app import build_prompts
-from siliconbench.agent.loadgen import UNBOUNDED, LoadGenerator
+from siliconbench.agent.load.send import UNBOUNDED
+from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.core.plan import StepSpec
 from siliconbench.agent.target import inspect_target
 from siliconbench.agent.errors import WorkerCrashed
@@ -53,10 +54,10 @@ def test_duration_bound_step_interleaves_request_numbers():
     assert [s.numbers for s in shares] == [range(0, UNBOUNDED, 2), range(1, UNBOUNDED, 2)]
 
 
-def test_a_worker_imports_neither_the_collector_nor_grpc_nor_chdb():
+def test_a_worker_imports_the_send_path_alone_neither_the_step_orchestration_nor_the_collector_grpc_or_chdb():
     code = ("import sys, siliconbench.agent.workers; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('collector', 'grpc', 'chdb') "
-            "or m == 'siliconbench.agent.shipper'))")
+            "or m in ('siliconbench.agent.shipper', 'siliconbench.agent.load.step', 'siliconbench.agent.scrape')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -16,7 +16,8 @@ import aiohttp
 
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
-from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
+from siliconbench.agent.load.sink import RecordSink
+from siliconbench.agent.load.step import LoadGenerator, StepSummary
 from siliconbench.core.plan import Plan
 from siliconbench.agent.fleet import FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted

@@ -1,0 +1,208 @@
+"""A plan's steps, in order, against one target: each step scraped before and after, sent (from this
+process or a pool of workers), tallied, judged for client saturation, shown as progress, and emitted as its
+`StepEvent`. See the package docstring for who sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+
+import aiohttp
+
+from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
+from siliconbench.agent.load.sink import RecordSink
+from siliconbench.agent.load.tally import StepTally
+from siliconbench.agent.progress import StepProgress
+from siliconbench.agent.scrape import scrape, server_metrics
+from siliconbench.agent.selfmon import percentile
+from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
+from siliconbench.agent.target import PromptBook, TargetInfo
+from siliconbench.agent.workers import WorkerPool
+from siliconbench.core.plan import Plan, StepSpec
+from siliconbench.core.wire import pb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSummary:
+    step: int
+    concurrency: int
+    repetition: int
+    requests: int
+    errors: int
+    output_tokens: int
+    wall_s: float
+    mode: str = "closed"
+    rate_rps: float = 0.0
+    early_finishes: int = 0          # ended before the requested output length (finish_reason != "length")
+    errors_by_class: dict = field(default_factory=dict)
+    dispatch_delay_p99_ms: float = 0.0
+    agent_cpu_pct: float = 0.0
+    loop_lag_p99_ms: float = 0.0
+    client_saturated: bool = False
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        return self.output_tokens / self.wall_s if self.wall_s > 0 else 0.0
+
+
+class LoadGenerator:
+    """Runs a plan's steps against one target and emits every record to a sink. Sends from this process
+    (`plan.workers == 1`) or from a pool of worker processes (`siliconbench.agent.workers`)."""
+
+    def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str,
+                 show_progress: bool = True, on_step_boundary: Callable[[], None] = lambda: None) -> None:
+        """`on_step_boundary` is called just before each step starts and just after it ends (the agent reads
+        its samplers' energy counters there). The step's start is stamped after it returns and its end
+        before it is called, so a hook that returns once it has read brackets the step exactly."""
+        self._plan = plan
+        self._on_step_boundary = on_step_boundary
+        self._target = target
+        self._prompts = prompts
+        self._sink = sink
+        self._run_id = run_id
+        self._show_progress = show_progress
+        self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
+        self._sender: Sender | None = None
+        self._pool: WorkerPool | None = None  # when more than one process sends
+        self._cores = usable_cores()
+        self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
+
+    async def run(self, session: aiohttp.ClientSession) -> list[StepSummary]:
+        """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
+        plan = self._plan
+        specs = plan.step_specs()
+        try:
+            await self._start()
+            await self._warm_up()
+            summaries = []
+            step = 0
+            for repetition in range(plan.repetitions):
+                for spec in specs:
+                    title = f"step {step + 1}/{plan.total_steps} {spec.label()} rep={repetition}"
+                    await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
+                    summary = await self._step(session, spec, step, repetition, title)
+                    summaries.append(summary)
+                    if plan.workers == "auto":
+                        await self._resize(workers_after_step(self._workers, self._cores, summary.agent_cpu_pct,
+                                                              summary.wall_s, step, spec.label()),
+                                           summary.agent_cpu_pct)
+                    step += 1
+            return summaries
+        finally:
+            if self._sender is not None:
+                self._sender.close()
+            if self._pool is not None:
+                await self._pool.close()
+
+    async def _start(self) -> None:
+        plan, target = self._plan, self._target
+        if self._workers == 1:
+            self._sender = Sender(plan, target.model, target.base_url, self._prompts, self._run_id)
+            self._sender.gate = self._sink.wait_for_room
+            self._sender.start()
+            return
+        self._pool = WorkerPool(self._workers, plan, target.model, target.base_url, self._prompts, self._run_id)
+        await self._pool.start()
+
+    async def _resize(self, workers: int, busiest_cpu_pct: float) -> None:
+        """`workers: auto`: send the next steps from `workers` processes (never fewer than now)."""
+        if workers <= self._workers:
+            return
+        log.info("run %s: the busiest sending process used %.0f%% of a core; the next steps are sent by %d "
+                 "processes (was %d)", self._run_id, busiest_cpu_pct, workers, self._workers)
+        self._workers = workers
+        if self._pool is not None:
+            await self._pool.grow(workers)
+            return
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        await self._start()
+
+    async def _warm_up(self) -> None:
+        numbers = range(self._plan.warmup_requests)
+        if self._pool is not None:
+            outcome = await self._pool.warm_up(numbers)
+        else:
+            outcome = await self._sender.warm_up(numbers)  # type: ignore[union-attr]
+        outcome.check()
+        self._prompt_base = len(numbers)
+
+    async def _send_step(self, spec: StepSpec, step: int, repetition: int,
+                         done: Done) -> list[ShareReport]:
+        if self._pool is not None:
+            return await self._pool.run_step(spec, step, repetition, self._plan.seed, self._prompt_base, done)
+        share = whole_step(spec, step, repetition, self._plan.seed, self._prompt_base)
+        return [await self._sender.run(share, perf_counter_ns(), done)]  # type: ignore[union-attr]
+
+    async def _step(self, session: aiohttp.ClientSession, spec: StepSpec, step: int, repetition: int,
+                    title: str) -> StepSummary:
+        base = self._target.base_url
+        before = await scrape(session, base)
+        progress = (StepProgress(title, spec.requests, note=self._sink.pause_reason) if self._show_progress
+                    else StepProgress(title, 0, _NullStream()))
+        tally = StepTally(progress)
+        wanted = self._plan.output_tokens
+        add_request = self._sink.add_request
+
+        def done(record: pb.RequestRecord) -> None:
+            tally.add(record, wanted)
+            add_request(record)
+
+        self._on_step_boundary()
+        start_ns = time.time_ns()
+        reports = await self._send_step(spec, step, repetition, done)
+        end_ns = time.time_ns()
+        self._on_step_boundary()
+        self._prompt_base += max(r.next_number for r in reports)
+        after = await scrape(session, base)
+        self._sink.add_server_metrics(server_metrics(self._run_id, step, before, after))
+        dispatch_p99_ms = percentile(tally.dispatch_ns, 0.99) / 1e6
+        dispatch_is_clients = spec.open_loop and not spec.concurrency
+        # several workers: the busiest one speaks for the agent, and one saturated worker flags the step
+        cpu_pct = max(r.monitor.cpu_pct for r in reports)
+        lag_p99_ms = max(r.monitor.loop_lag_p99_ms for r in reports)
+        saturated = any(r.saturated(dispatch_is_clients) for r in reports)
+        self._sink.add_step(pb.StepEvent(
+            run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
+            start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
+            rate_rps=spec.rate_rps, agent_cpu_pct=cpu_pct, loop_lag_p99_ms=lag_p99_ms,
+            client_saturated=saturated))
+        wall_s = tally.throughput.wall_s if tally.requests else (end_ns - start_ns) / 1e9
+        note = f"dispatch p99 {dispatch_p99_ms:.2f} ms, agent CPU {cpu_pct:.0f}%"
+        if len(reports) > 1:
+            note += f" (busiest of {len(reports)} workers)"
+        if tally.early:
+            note += f", {tally.early} ended early"
+        if tally.by_class:
+            note += ", errors: " + ", ".join(f"{k}={v}" for k, v in sorted(tally.by_class.items()))
+        if saturated:
+            reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
+            note += f"  CLIENT SATURATED ({reasons}): not publishable as is"
+            log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
+                        reasons)
+        progress.finish(tally.throughput, note)
+        if self._pool is not None:
+            self._pool.raise_if_lost()  # after the step's records and event are out
+        return StepSummary(step=step, concurrency=spec.concurrency, repetition=repetition, requests=tally.requests,
+                           errors=tally.errors, output_tokens=tally.throughput.tokens, wall_s=wall_s, mode=spec.mode,
+                           rate_rps=spec.rate_rps, early_finishes=tally.early, errors_by_class=dict(tally.by_class),
+                           dispatch_delay_p99_ms=dispatch_p99_ms, agent_cpu_pct=cpu_pct,
+                           loop_lag_p99_ms=lag_p99_ms, client_saturated=saturated)
+
+
+class _NullStream:
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
