@@ -84,8 +84,8 @@ async def test_auto_moves_the_load_from_the_agents_process_to_a_pool_after_a_bus
     monkeypatch.setattr(sizing, "GROW_AT_CPU_PCT", 0.0)   # every step counts as busy
     monkeypatch.setattr(sizing, "TARGET_CPU_PCT", 1e-6)
     caplog.set_level(logging.INFO, logger="siliconbench.agent.load.step")
-    sink, summaries = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6))
-    assert [s.requests for s in summaries] == [6, 6] and not any(s.errors for s in summaries)
+    sink = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6))
+    assert [s.requests for s in sink.steps] == [6, 6] and not any(r.error_class for r in sink.requests)
     assert sorted(r.request_id for r in sink.requests) == sorted(f"run1/{s}/{n}" for s in (0, 1) for n in range(6))
     grown = [r.getMessage() for r in caplog.records if "the next steps are sent by" in r.getMessage()]
     assert len(grown) == 1 and "sent by 2 processes (was 1)" in grown[0]
@@ -109,5 +109,5 @@ async def test_explicit_workers_never_stop_the_run(sim_url, monkeypatch):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0})
     monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "SATURATED_CPU_PCT", 0.0)
-    _, summaries = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6, workers=1))
-    assert len(summaries) == 2
+    sink = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6, workers=1))
+    assert len(sink.steps) == 2

@@ -63,30 +63,29 @@ def test_a_worker_imports_the_send_path_alone_neither_the_step_orchestration_nor
 
 
 async def test_records_from_every_worker_arrive_once_with_the_requested_totals(sim_url):
-    sink, summaries = await run_plan(sim_url, plan(concurrency=(4,), requests_per_step=20, workers=2))
+    sink = await run_plan(sim_url, plan(concurrency=(4,), requests_per_step=20, workers=2))
     assert sorted(r.request_id for r in sink.requests) == sorted(f"run1/0/{i}" for i in range(20))
     assert {(r.error_class, r.output_tokens, r.concurrency) for r in sink.requests} == {("", 6, 4)}
     [step] = sink.steps
     assert (step.requests, step.concurrency) == (20, 4) and step.agent_cpu_pct > 0
-    assert summaries[0].output_tokens == 120
 
 
 async def test_open_loop_step_across_workers_sends_every_request(sim_url):
-    sink, _ = await run_plan(sim_url, plan(concurrency=(), rates=(200.0,), requests_per_step=20, workers=2))
+    sink = await run_plan(sim_url, plan(concurrency=(), rates=(200.0,), requests_per_step=20, workers=2))
     assert len({r.request_id for r in sink.requests}) == 20
     assert {r.error_class for r in sink.requests} == {""}
 
 
 async def test_duration_bound_step_across_workers_stops_sending_at_its_end(sim_url):
     steps = (StepSpec("closed", concurrency=4, duration_s=0.3),)
-    sink, _ = await run_plan(sim_url, plan(steps=steps, workers=2))
+    sink = await run_plan(sim_url, plan(steps=steps, workers=2))
     assert len(sink.requests) >= 8 and len({r.request_id for r in sink.requests}) == len(sink.requests)
     starts = [r.start_unix_ns for r in sink.requests]
     assert (max(starts) - min(starts)) / 1e9 < 0.35
 
 
 async def test_steps_after_the_first_keep_ids_unique_and_prompts_fresh(sim_url):
-    sink, _ = await run_plan(sim_url, plan(concurrency=(2, 3), requests_per_step=7, workers=2))
+    sink = await run_plan(sim_url, plan(concurrency=(2, 3), requests_per_step=7, workers=2))
     assert len({r.request_id for r in sink.requests}) == 14
     assert [s.requests for s in sink.steps] == [7, 7]
 

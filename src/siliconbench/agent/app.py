@@ -17,7 +17,7 @@ import aiohttp
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.load.sink import RecordSink
-from siliconbench.agent.load.step import LoadGenerator, StepSummary
+from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.core.plan import Plan
 from siliconbench.agent.fleet import FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
@@ -125,9 +125,9 @@ def _ending(error: BaseException | None, kept: _Kept, plan: Plan) -> tuple[str, 
 
 
 async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
-                   sink: RecordSink | None = None) -> tuple[str, list[StepSummary]]:
-    """Run `plan` against the node's target; return the run id and per-step summaries.
-    Records go to `sink` (default: the node's shipper)."""
+                   sink: RecordSink | None = None) -> str:
+    """Run `plan` against the node's target; return the run id. Records go to `sink` (default: the node's
+    shipper)."""
     run_id = run_id or new_run_id()
     shipper = _Kept(sink or node.shipper)
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
@@ -145,8 +145,8 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                                     config_json=plan.to_json()))
         error: BaseException | None = None
         try:
-            summaries = await LoadGenerator(plan, target, prompts, shipper, run_id,
-                                            on_step_boundary=node.runner.read_counters_now).run(session)
+            await LoadGenerator(plan, target, prompts, shipper, run_id,
+                                on_step_boundary=node.runner.read_counters_now).run(session)
         except BaseException as exc:
             error = exc
             raise
@@ -154,7 +154,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
             node.runner.read_counters_now()
             node.runner.run_id = ""
             shipper.add_run(shipper.end(run_id, *_ending(error, shipper, plan)))
-    return run_id, summaries
+    return run_id
 
 
 PROMPT_CACHE_DIR = prompt_cache_dir()
@@ -188,7 +188,7 @@ async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
         return await inspect_target(session, config.target.rstrip("/"), plan.model)
 
 
-async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
+async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> str:
     """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
     stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
     spool) and RunInterrupted says what was kept. A second signal acts as usual."""
@@ -197,7 +197,7 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     node = await NodeSession.start(config)
     with stop_on_signals(asyncio.current_task()):
         try:
-            result = await run_plan(node, plan, run_id)
+            await run_plan(node, plan, run_id)
         except asyncio.CancelledError:
             await _close_quietly(node)
             raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None
@@ -210,7 +210,7 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
             raise DeliveryIncomplete(f"run {run_id}: {exc}") from None
         except asyncio.CancelledError:  # a signal while delivering: the rest stays in the spool
             raise RunInterrupted(f"run {run_id} interrupted while delivering: {node.shipper.delivery()}") from None
-    return result
+    return run_id
 
 
 @contextlib.contextmanager
@@ -264,7 +264,7 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
         if plan is not None:
             await wait_for_target(config.target, stop)
         if plan is not None and not stop.is_set():
-            run_id, _ = await run_plan(node, plan)
+            run_id = await run_plan(node, plan)
             log.info("run %s finished; sampling on until stopped", run_id)
         await stop.wait()
         log.info("stopping: delivering what is left")

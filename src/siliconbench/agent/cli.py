@@ -51,7 +51,7 @@ def run(
     setup_logging()
     try:
         labelled = with_overrides(plan, scenario=node.scenario or None)
-        done_run, _ = _event_loop_runner()(run_benchmark(node, labelled, run_id))
+        done_run = _event_loop_runner()(run_benchmark(node, labelled, run_id))
     except SiliconbenchError as exc:
         raise fail(exc) from None
     typer.echo(done_run)

@@ -35,8 +35,8 @@ class Stream(Protocol):
 class StepThroughput:
     """A step's output tok/s as every report states it (collector/views.py, step_rollups.output_tps):
     output tokens of its successful requests ÷ its wall time, from the first request's send to the last
-    request's end (failed requests included in the span). The step's console line, its summary and the
-    fleet progress all read it, so the console and the report agree on every step."""
+    request's end (failed requests included in the span). The step's console line and the fleet progress
+    read it, so the console and the report agree on every step."""
 
     __slots__ = ("tokens", "first_ns", "last_ns")
 

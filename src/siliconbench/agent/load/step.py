@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from time import perf_counter_ns
 
 import aiohttp
@@ -26,29 +25,6 @@ from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StepSummary:
-    step: int
-    concurrency: int
-    repetition: int
-    requests: int
-    errors: int
-    output_tokens: int
-    wall_s: float
-    mode: str = "closed"
-    rate_rps: float = 0.0
-    early_finishes: int = 0          # ended before the requested output length (finish_reason != "length")
-    errors_by_class: dict = field(default_factory=dict)
-    dispatch_delay_p99_ms: float = 0.0
-    agent_cpu_pct: float = 0.0
-    loop_lag_p99_ms: float = 0.0
-    client_saturated: bool = False
-
-    @property
-    def output_tokens_per_s(self) -> float:
-        return self.output_tokens / self.wall_s if self.wall_s > 0 else 0.0
 
 
 class LoadGenerator:
@@ -73,27 +49,24 @@ class LoadGenerator:
         self._cores = usable_cores()
         self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
 
-    async def run(self, session: aiohttp.ClientSession) -> list[StepSummary]:
+    async def run(self, session: aiohttp.ClientSession) -> None:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
         plan = self._plan
         specs = plan.step_specs()
         try:
             await self._start()
             await self._warm_up()
-            summaries = []
             step = 0
             for repetition in range(plan.repetitions):
                 for spec in specs:
                     title = f"step {step + 1}/{plan.total_steps} {spec.label()} rep={repetition}"
                     await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
-                    summary = await self._step(session, spec, step, repetition, title)
-                    summaries.append(summary)
+                    event = await self._step(session, spec, step, repetition, title)
                     if plan.workers == "auto":
-                        await self._resize(workers_after_step(self._workers, self._cores, summary.agent_cpu_pct,
-                                                              summary.wall_s, step, spec.label()),
-                                           summary.agent_cpu_pct)
+                        wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
+                        await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
+                                                              wall_s, step, spec.label()), event.agent_cpu_pct)
                     step += 1
-            return summaries
         finally:
             if self._sender is not None:
                 self._sender.close()
@@ -142,7 +115,7 @@ class LoadGenerator:
         return [await self._sender.run(share, perf_counter_ns(), done)]  # type: ignore[union-attr]
 
     async def _step(self, session: aiohttp.ClientSession, spec: StepSpec, step: int, repetition: int,
-                    title: str) -> StepSummary:
+                    title: str) -> pb.StepEvent:
         base = self._target.base_url
         before = await scrape(session, base)
         progress = (StepProgress(title, spec.requests, note=self._sink.pause_reason) if self._show_progress
@@ -169,12 +142,11 @@ class LoadGenerator:
         cpu_pct = max(r.monitor.cpu_pct for r in reports)
         lag_p99_ms = max(r.monitor.loop_lag_p99_ms for r in reports)
         saturated = any(r.saturated(dispatch_is_clients) for r in reports)
-        self._sink.add_step(pb.StepEvent(
+        event = pb.StepEvent(
             run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
-            rate_rps=spec.rate_rps, agent_cpu_pct=cpu_pct, loop_lag_p99_ms=lag_p99_ms,
-            client_saturated=saturated))
-        wall_s = tally.throughput.wall_s if tally.requests else (end_ns - start_ns) / 1e9
+            rate_rps=spec.rate_rps, agent_cpu_pct=cpu_pct, loop_lag_p99_ms=lag_p99_ms, client_saturated=saturated)
+        self._sink.add_step(event)
         note = f"dispatch p99 {dispatch_p99_ms:.2f} ms, agent CPU {cpu_pct:.0f}%"
         if len(reports) > 1:
             note += f" (busiest of {len(reports)} workers)"
@@ -190,11 +162,7 @@ class LoadGenerator:
         progress.finish(tally.throughput, note)
         if self._pool is not None:
             self._pool.raise_if_lost()  # after the step's records and event are out
-        return StepSummary(step=step, concurrency=spec.concurrency, repetition=repetition, requests=tally.requests,
-                           errors=tally.errors, output_tokens=tally.throughput.tokens, wall_s=wall_s, mode=spec.mode,
-                           rate_rps=spec.rate_rps, early_finishes=tally.early, errors_by_class=dict(tally.by_class),
-                           dispatch_delay_p99_ms=dispatch_p99_ms, agent_cpu_pct=cpu_pct,
-                           loop_lag_p99_ms=lag_p99_ms, client_saturated=saturated)
+        return event
 
 
 class _NullStream:
