@@ -57,7 +57,7 @@ async def run_plan(url: str, plan: Plan, sink: ListSink | None = None, **options
 
 def step_lines(caplog) -> list[str]:
     """The line each finished step left (logged: no terminal in tests)."""
-    return [r.getMessage() for r in caplog.records if r.name == "siliconbench.agent.progress"]
+    return [r.getMessage() for r in caplog.records if r.name == "siliconbench.agent.load.progress"]
 
 
 @pytest_asyncio.fixture
@@ -163,14 +163,14 @@ async def test_completions_text_prompts_have_the_exact_length(sim_url, monkeypat
 
 
 async def test_requests_that_end_early_are_counted_in_the_steps_line(sim_url, caplog):
-    caplog.set_level(logging.INFO, logger="siliconbench.agent.progress")
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
     await run_plan(sim_url, plan(concurrency=(2,), extra={"sim_stop_after": 3}))
     [line] = step_lines(caplog)
     assert " 0 errors" in line and ", 8 ended early" in line
 
 
 async def test_mid_stream_errors_are_counted_by_class_and_the_step_goes_on(sim_url, caplog):
-    caplog.set_level(logging.INFO, logger="siliconbench.agent.progress")
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
     sink = await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
     assert len(sink.requests) == 16
     assert [", errors: server_error_event=8" in line for line in step_lines(caplog)] == [True, True]
@@ -209,7 +209,7 @@ def only_dispatch_judges(monkeypatch):
 
 async def test_an_uncapped_open_loop_step_sent_late_is_flagged_client_saturated(sim_url, only_dispatch_judges,
                                                                                   caplog):
-    caplog.set_level(logging.INFO, logger="siliconbench.agent.progress")
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
     steps = (StepSpec("constant", concurrency=0, rate_rps=50.0, requests=4),)
     sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
     assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6

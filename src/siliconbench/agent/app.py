@@ -16,10 +16,10 @@ import aiohttp
 
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
-from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
-from siliconbench.agent.fleet import FleetRunner
+from siliconbench.agent.fleet import FleetProgress, FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
 from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
@@ -80,56 +80,32 @@ class NodeSession:
         await self.shipper.close(self.config.ack_timeout_s)
 
 
-class _Kept:
-    """The sink, counting what the run hands it, so that the run's end event can say what was kept
-    (RunEvent.requests_sent: the collector compares it with what it stored)."""
-
-    def __init__(self, sink: RecordSink) -> None:
-        self._sink = sink
-        self.requests = 0
-        self.steps = 0
-
-    def add_run(self, event: pb.RunEvent) -> None:
-        self._sink.add_run(event)
-
-    def add_step(self, event: pb.StepEvent) -> None:
-        self.steps += 1
-        self._sink.add_step(event)
-
-    def add_request(self, record: pb.RequestRecord) -> None:
-        self.requests += 1
-        self._sink.add_request(record)
-
-    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
-        self._sink.add_server_metrics(metrics)
-
-    async def wait_for_room(self) -> None:
-        await self._sink.wait_for_room()
-
-    def pause_reason(self) -> str | None:
-        return self._sink.pause_reason()
-
-    def end(self, run_id: str, outcome: str, detail: str) -> pb.RunEvent:
-        return pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns(), outcome=outcome,
-                           outcome_detail=detail[:2000], requests_sent=self.requests)
-
-
-def _ending(error: BaseException | None, kept: _Kept, plan: Plan) -> tuple[str, str]:
+def _ending(error: BaseException | None, tally: RunTally, plan: Plan) -> tuple[str, str]:
     """The run's outcome and its detail in words, from how run_plan's load ended."""
-    done = f"{kept.steps} of {plan.total_steps} steps finished, {kept.requests} request records kept"
+    done = f"{tally.steps} of {plan.total_steps} steps finished, {tally.requests} request records kept"
     if error is None:
         return "complete", done
     if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
-        return "interrupted", f"stopped by the user or a signal during step {kept.steps + 1}; {done}"
+        return "interrupted", f"stopped by the user or a signal during step {tally.steps + 1}; {done}"
     return "aborted", f"{error}; {done}"
 
 
+def end_event(run_id: str, error: BaseException | None, tally: RunTally, plan: Plan) -> pb.RunEvent:
+    """The run's end: its outcome, and the request records it handed to the shipper (`requests_sent`: the
+    collector compares it with what it stored)."""
+    outcome, detail = _ending(error, tally, plan)
+    return pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns(), outcome=outcome,
+                       outcome_detail=detail[:2000], requests_sent=tally.requests)
+
+
 async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
-                   sink: RecordSink | None = None) -> str:
-    """Run `plan` against the node's target; return the run id. Records go to `sink` (default: the node's
-    shipper)."""
+                   progress: FleetProgress | None = None) -> str:
+    """Run `plan` against the node's target, its records to the node's shipper; return the run id. A fleet
+    run's `progress` reads the run's tally and reports each step's end."""
     run_id = run_id or new_run_id()
-    shipper = _Kept(sink or node.shipper)
+    shipper = node.shipper
+    tally = progress.tally if progress is not None else RunTally()
+    step_ended = progress.step_ended if progress is not None else _nothing
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
@@ -145,16 +121,21 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                                     config_json=plan.to_json()))
         error: BaseException | None = None
         try:
-            await LoadGenerator(plan, target, prompts, shipper, run_id,
-                                on_step_boundary=node.runner.read_counters_now).run(session)
+            await LoadGenerator(plan, target, prompts, shipper, run_id, tally=tally,
+                                on_step_boundary=node.runner.read_counters_now,
+                                on_step_end=step_ended).run(session)
         except BaseException as exc:
             error = exc
             raise
         finally:
             node.runner.read_counters_now()
             node.runner.run_id = ""
-            shipper.add_run(shipper.end(run_id, *_ending(error, shipper, plan)))
+            shipper.add_run(end_event(run_id, error, tally, plan))
     return run_id
+
+
+def _nothing() -> None:
+    pass
 
 
 PROMPT_CACHE_DIR = prompt_cache_dir()
@@ -257,8 +238,8 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     beat = asyncio.create_task(_beat(heartbeat))
-    fleet = FleetRunner(lambda fleet_plan, run_id, sink: run_plan(node, fleet_plan, run_id, sink),
-                        node.shipper, node.shipper.send_progress)
+    fleet = FleetRunner(lambda fleet_plan, run_id, progress: run_plan(node, fleet_plan, run_id, progress),
+                        node.shipper.send_progress)
     node.shipper.on_command = fleet.on_command
     try:
         if plan is not None:

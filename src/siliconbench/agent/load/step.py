@@ -14,8 +14,8 @@ import aiohttp
 
 from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
 from siliconbench.agent.load.sink import RecordSink
-from siliconbench.agent.load.tally import StepTally
-from siliconbench.agent.progress import StepProgress
+from siliconbench.agent.load.progress import StepProgress
+from siliconbench.agent.load.tally import RunTally, StepTally
 from siliconbench.agent.scrape import scrape, server_metrics
 from siliconbench.agent.selfmon import percentile
 from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
@@ -28,16 +28,22 @@ log = logging.getLogger(__name__)
 
 
 class LoadGenerator:
-    """Runs a plan's steps against one target and emits every record to a sink. Sends from this process
-    (`plan.workers == 1`) or from a pool of worker processes (`siliconbench.agent.workers`)."""
+    """Runs a plan's steps against one target, emits every record to a sink and counts each once in `tally`.
+    Sends from this process (`plan.workers == 1`) or from a pool of worker processes
+    (`siliconbench.agent.workers`)."""
 
-    def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str,
-                 show_progress: bool = True, on_step_boundary: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str, *,
+                 tally: RunTally | None = None, show_progress: bool = True,
+                 on_step_boundary: Callable[[], None] = lambda: None,
+                 on_step_end: Callable[[], None] = lambda: None) -> None:
         """`on_step_boundary` is called just before each step starts and just after it ends (the agent reads
         its samplers' energy counters there). The step's start is stamped after it returns and its end
-        before it is called, so a hook that returns once it has read brackets the step exactly."""
+        before it is called, so a hook that returns once it has read brackets the step exactly.
+        `on_step_end` is called once a step's event is out and `tally` counts the step as finished."""
         self._plan = plan
+        self.tally = tally or RunTally()
         self._on_step_boundary = on_step_boundary
+        self._on_step_end = on_step_end
         self._target = target
         self._prompts = prompts
         self._sink = sink
@@ -118,14 +124,14 @@ class LoadGenerator:
                     title: str) -> pb.StepEvent:
         base = self._target.base_url
         before = await scrape(session, base)
-        progress = (StepProgress(title, spec.requests, note=self._sink.pause_reason) if self._show_progress
-                    else StepProgress(title, 0, _NullStream()))
-        tally = StepTally(progress)
-        wanted = self._plan.output_tokens
-        add_request = self._sink.add_request
+        tally = self.tally.begin(self._plan.output_tokens)
+        progress = (StepProgress(title, tally, spec.requests, note=self._sink.pause_reason) if self._show_progress
+                    else StepProgress(title, tally, 0, _NullStream()))
+        count, show, add_request = tally.add, progress.update, self._sink.add_request
 
         def done(record: pb.RequestRecord) -> None:
-            tally.add(record, wanted)
+            count(record)
+            show()
             add_request(record)
 
         self._on_step_boundary()
@@ -136,33 +142,39 @@ class LoadGenerator:
         self._prompt_base += max(r.next_number for r in reports)
         after = await scrape(session, base)
         self._sink.add_server_metrics(server_metrics(self._run_id, step, before, after))
-        dispatch_p99_ms = percentile(tally.dispatch_ns, 0.99) / 1e6
         dispatch_is_clients = spec.open_loop and not spec.concurrency
         # several workers: the busiest one speaks for the agent, and one saturated worker flags the step
-        cpu_pct = max(r.monitor.cpu_pct for r in reports)
-        lag_p99_ms = max(r.monitor.loop_lag_p99_ms for r in reports)
-        saturated = any(r.saturated(dispatch_is_clients) for r in reports)
+        reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
         event = pb.StepEvent(
             run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
-            rate_rps=spec.rate_rps, agent_cpu_pct=cpu_pct, loop_lag_p99_ms=lag_p99_ms, client_saturated=saturated)
+            rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
+            loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
         self._sink.add_step(event)
-        note = f"dispatch p99 {dispatch_p99_ms:.2f} ms, agent CPU {cpu_pct:.0f}%"
-        if len(reports) > 1:
-            note += f" (busiest of {len(reports)} workers)"
-        if tally.early:
-            note += f", {tally.early} ended early"
-        if tally.by_class:
-            note += ", errors: " + ", ".join(f"{k}={v}" for k, v in sorted(tally.by_class.items()))
-        if saturated:
-            reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
-            note += f"  CLIENT SATURATED ({reasons}): not publishable as is"
+        self.tally.end()
+        self._on_step_end()
+        if reasons:
             log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
                         reasons)
-        progress.finish(tally.throughput, note)
+        progress.finish(_note(tally, event, len(reports), reasons))
         if self._pool is not None:
             self._pool.raise_if_lost()  # after the step's records and event are out
         return event
+
+
+def _note(tally: StepTally, event: pb.StepEvent, processes: int, saturation: str) -> str:
+    """What a step's last line says after its throughput: the dispatch delay, the agent's CPU, early ends,
+    errors by class, and why the client may have limited the step (`saturation`, empty: it did not)."""
+    note = f"dispatch p99 {percentile(tally.dispatch_ns, 0.99) / 1e6:.2f} ms, agent CPU {event.agent_cpu_pct:.0f}%"
+    if processes > 1:
+        note += f" (busiest of {processes} workers)"
+    if tally.early:
+        note += f", {tally.early} ended early"
+    if tally.by_class:
+        note += ", errors: " + ", ".join(f"{k}={v}" for k, v in sorted(tally.by_class.items()))
+    if saturation:
+        note += f"  CLIENT SATURATED ({saturation}): not publishable as is"
+    return note
 
 
 class _NullStream:
