@@ -20,24 +20,19 @@ from siliconbench.core import saturation
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile, create_app
 from siliconbench.agent.target import inspect_target
+from siliconbench.core.wire import pb
 
 
 class ListSink:
+    """Each item the load hands on, in a list of its kind."""
+
     def __init__(self) -> None:
         self.runs, self.steps, self.requests, self.metrics = [], [], [], []
         self.room_checks = 0
 
-    def add_run(self, event):
-        self.runs.append(event)
-
-    def add_step(self, event):
-        self.steps.append(event)
-
-    def add_request(self, record):
-        self.requests.append(record)
-
-    def add_server_metrics(self, metrics):
-        self.metrics.extend(metrics)
+    def add(self, item):
+        {pb.RunEvent: self.runs, pb.StepEvent: self.steps, pb.RequestRecord: self.requests,
+         pb.ServerMetric: self.metrics}[type(item)].append(item)
 
     async def wait_for_room(self):
         self.room_checks += 1

@@ -93,16 +93,16 @@ async def test_steps_after_the_first_keep_ids_unique_and_prompts_fresh(sim_url):
 async def test_a_worker_crash_records_its_missing_requests_as_errors_and_stops_the_run(sim_url):
     sink = ListSink()
     killed = []
-    add = sink.add_request
+    add = sink.add
 
-    def add_and_kill_a_worker(record):  # the first record back: kill one worker mid-step
-        add(record)
+    def add_and_kill_a_worker(item):  # the first record back: kill one worker mid-step
+        add(item)
         if not killed:
             victim = psutil.Process().children()[0]
             victim.kill()
             killed.append(victim.pid)
 
-    sink.add_request = add_and_kill_a_worker
+    sink.add = add_and_kill_a_worker
     slow = plan(concurrency=(4, 4), requests_per_step=16, output_tokens=40, workers=2)
     async with aiohttp.ClientSession() as session:
         target = await inspect_target(session, sim_url, None)

@@ -115,7 +115,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
         node.runner.read_counters_now()
-        shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
+        shipper.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
                                     target_url=target.base_url, model=target.model, simulated=target.simulated,
                                     target_version=target.version, scenario=plan.scenario or node.config.scenario,
                                     config_json=plan.to_json()))
@@ -130,7 +130,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
         finally:
             node.runner.read_counters_now()
             node.runner.run_id = ""
-            shipper.add_run(end_event(run_id, error, tally, plan))
+            shipper.add(end_event(run_id, error, tally, plan))
     return run_id
 
 

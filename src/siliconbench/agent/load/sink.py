@@ -1,25 +1,26 @@
-"""Where the load generator's records go: the agent's shipper, or a list in tests and benches."""
+"""Where the load generator's records go: the agent's shipper, or a list in tests and benches.
+
+One method takes every item, one at a time, in the order they happen: a run's start, each finished
+request, a step's server metrics, the step's event (after every record of the step), the run's end.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from siliconbench.core.wire import pb
 
+Item: TypeAlias = pb.RunEvent | pb.StepEvent | pb.RequestRecord | pb.ServerMetric
+
 
 class RecordSink(Protocol):
-    """Where records go (the shipper in the agent; a list in tests)."""
+    """Takes the load's items and says when it has room for more (the shipper in the agent; a list in tests)."""
 
-    def add_run(self, event: pb.RunEvent) -> None: ...
-
-    def add_step(self, event: pb.StepEvent) -> None: ...
-
-    def add_request(self, record: pb.RequestRecord) -> None: ...
-
-    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None: ...
+    def add(self, item: Item) -> None: ...
 
     async def wait_for_room(self) -> None:
-        """Return when the sink can take another step's records (the shipper's spool is not full)."""
+        """Return when the sink can take more records (the shipper's spool is not full). Awaited before each
+        step, and before each request sent from the agent's own process."""
 
     def pause_reason(self) -> str | None:
         """Why `wait_for_room` would wait now (the spool is full, or its disk refuses writes); None: it would not.

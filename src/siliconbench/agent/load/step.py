@@ -127,12 +127,12 @@ class LoadGenerator:
         tally = self.tally.begin(self._plan.output_tokens)
         progress = (StepProgress(title, tally, spec.requests, note=self._sink.pause_reason) if self._show_progress
                     else StepProgress(title, tally, 0, _NullStream()))
-        count, show, add_request = tally.add, progress.update, self._sink.add_request
+        count, show, add = tally.add, progress.update, self._sink.add
 
         def done(record: pb.RequestRecord) -> None:
             count(record)
             show()
-            add_request(record)
+            add(record)
 
         self._on_step_boundary()
         start_ns = time.time_ns()
@@ -141,7 +141,8 @@ class LoadGenerator:
         self._on_step_boundary()
         self._prompt_base += max(r.next_number for r in reports)
         after = await scrape(session, base)
-        self._sink.add_server_metrics(server_metrics(self._run_id, step, before, after))
+        for metric in server_metrics(self._run_id, step, before, after):
+            self._sink.add(metric)
         dispatch_is_clients = spec.open_loop and not spec.concurrency
         # several workers: the busiest one speaks for the agent, and one saturated worker flags the step
         reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
@@ -150,7 +151,7 @@ class LoadGenerator:
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
             rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
             loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
-        self._sink.add_step(event)
+        self._sink.add(event)
         self.tally.end()
         self._on_step_end()
         if reasons:
