@@ -77,3 +77,9 @@ def test_collector_memory_bench_stores_every_request_it_sends():
     [row] = [line for line in out.splitlines() if line.startswith("| 2 |")]
     stored, sent = re.search(r"\| ([\d,]+) / ([\d,]+) \|$", row).groups()
     assert stored == sent != "0"
+
+
+def test_closed_loop_prepare_bench_times_both_prompt_sizes():
+    out = bench("closed_loop_prepare", "--requests", "20")
+    rows = [line.split(" | ")[:2] for line in out.splitlines() if re.match(r"\| [\d,]+ \| ", line)]
+    assert rows == [["| 512", "this tree"], ["| 8,192", "this tree"]]
