@@ -16,6 +16,7 @@ from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.load.send import WarmUp, tokens_asked
 from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.load.tally import RunTally
 from siliconbench.core import saturation
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile, create_app
@@ -89,6 +90,17 @@ async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_e
     assert all(len(r.chunk_offset_ns) == 6 and r.ttft_ns >= 5e6 for r in sink.requests)
     assert [(s.step, s.mode, s.concurrency, s.requests) for s in sink.steps] == [(0, "closed", 1, 8), (1, "closed", 4, 8)]
     assert all(r.dispatch_delay_ns >= 0 for r in sink.requests)
+
+
+async def test_the_runs_tally_counts_each_record_handed_on_once_and_each_step_as_its_event_goes_out(sim_url):
+    tally = RunTally()
+    ended: list[tuple[int, int]] = []  # (steps finished, step events out) at each step's end
+    sink = ListSink()
+    await run_plan(sim_url, plan(concurrency=(1, 4), extra={"sim_error_after": 2}), sink, tally=tally,
+                   on_step_end=lambda: ended.append((tally.steps, len(sink.steps))))
+    assert ended == [(1, 1), (2, 2)]
+    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 8), (8, 8)]
+    assert (tally.current, tally.requests, tally.errors) == (None, len(sink.requests), 16)
 
 
 async def test_the_boundary_hook_runs_just_before_each_step_starts_and_just_after_it_ends(sim_url):

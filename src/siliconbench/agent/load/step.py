@@ -12,9 +12,9 @@ from time import perf_counter_ns
 
 import aiohttp
 
+from siliconbench.agent.load.progress import StepProgress
 from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
 from siliconbench.agent.load.sink import RecordSink
-from siliconbench.agent.load.progress import StepProgress
 from siliconbench.agent.load.tally import RunTally, StepTally
 from siliconbench.agent.scrape import scrape, server_metrics
 from siliconbench.agent.selfmon import percentile
@@ -41,7 +41,7 @@ class LoadGenerator:
         before it is called, so a hook that returns once it has read brackets the step exactly.
         `on_step_end` is called once a step's event is out and `tally` counts the step as finished."""
         self._plan = plan
-        self.tally = tally or RunTally()
+        self._tally = tally or RunTally()
         self._on_step_boundary = on_step_boundary
         self._on_step_end = on_step_end
         self._target = target
@@ -124,7 +124,7 @@ class LoadGenerator:
                     title: str) -> pb.StepEvent:
         base = self._target.base_url
         before = await scrape(session, base)
-        tally = self.tally.begin(self._plan.output_tokens)
+        tally = self._tally.begin(self._plan.output_tokens)
         progress = (StepProgress(title, tally, spec.requests, note=self._sink.pause_reason) if self._show_progress
                     else StepProgress(title, tally, 0, _NullStream()))
         count, show, add = tally.add, progress.update, self._sink.add
@@ -152,7 +152,7 @@ class LoadGenerator:
             rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
             loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
         self._sink.add(event)
-        self.tally.end()
+        self._tally.end()
         self._on_step_end()
         if reasons:
             log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
