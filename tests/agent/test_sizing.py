@@ -16,7 +16,7 @@ from siliconbench.agent.sizing import initial_workers, usable_cores, workers_aft
 from siliconbench.core.errors import ExitCode
 from siliconbench.agent.target import inspect_target
 from siliconbench.core.plan import Plan, StepSpec
-from tests.agent.test_loadgen import ListSink, plan, run_plan
+from tests.agent.load.test_step import ListSink, plan, run_plan
 
 
 def test_usable_cores_are_the_affinity_capped_by_the_cgroup_limit_rounded_up(tmp_path):

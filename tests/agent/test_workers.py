@@ -18,7 +18,7 @@ from siliconbench.agent.target import inspect_target
 from siliconbench.agent.errors import WorkerCrashed
 from siliconbench.agent.workers import apportion, split_step
 from siliconbench.core.outcomes import ErrorClass
-from tests.agent.test_loadgen import ListSink, plan, run_plan
+from tests.agent.load.test_step import ListSink, plan, run_plan
 
 
 def test_apportion_sums_to_the_total_and_favours_the_first_on_ties():

@@ -1,4 +1,4 @@
-"""The load generator against the simulator over loopback, records into a list sink."""
+"""The load generator's steps against the simulator over loopback, records into a list sink."""
 
 from __future__ import annotations
 
