@@ -66,6 +66,17 @@ async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_
     shipper.spool.close()
 
 
+async def test_a_steps_event_seals_the_open_batch_with_the_steps_last_records(unique_id, tmp_path):
+    shipper = shipper_for(free_port(), "agent-a", tmp_path)  # not started: no batch is sealed by age
+    last, step, next_step = record(unique_id, 0), pb.StepEvent(run_id=unique_id, step=0, requests=1), record(unique_id, 1)
+    for item in (last, step, next_step):
+        shipper.add(item)
+    await shipper.flush()
+    batches = [pb.Batch.FromString(shipper.spool.read(entry)) for _, entry in sorted(shipper.spool.entries.items())]
+    assert [(list(b.requests), list(b.steps)) for b in batches] == [([last], [step]), ([next_step], [])]
+    shipper.spool.close()
+
+
 async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, unique_id, tmp_path, caplog):
     port = free_port()
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)

@@ -116,9 +116,9 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
         node.runner.run_id = run_id
         node.runner.read_counters_now()
         shipper.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
-                                    target_url=target.base_url, model=target.model, simulated=target.simulated,
-                                    target_version=target.version, scenario=plan.scenario or node.config.scenario,
-                                    config_json=plan.to_json()))
+                                target_url=target.base_url, model=target.model, simulated=target.simulated,
+                                target_version=target.version, scenario=plan.scenario or node.config.scenario,
+                                config_json=plan.to_json()))
         error: BaseException | None = None
         try:
             await LoadGenerator(plan, target, prompts, shipper, run_id, tally=tally,
