@@ -99,6 +99,11 @@ async def test_a_slots_scheduled_time_is_stamped_before_any_build_so_no_build_is
     assert {r.error_class for r in records} == {""}
 
 
+async def test_the_slots_first_requests_are_due_at_the_steps_start_so_building_them_in_turn_shows(scripted):
+    records, _ = await closed_step(StepSpec("closed", concurrency=2, requests=2))
+    assert {r.request_id: r.dispatch_delay_ns for r in records} == {"r/0/0": BUILD_NS, "r/0/1": 2 * BUILD_NS}
+
+
 async def test_a_request_built_but_never_sent_is_not_counted_as_started(scripted):
     # the step ends 6 ms in: requests 0 and 1 are sent, request 2 is built while 1 is in flight and dropped
     records, next_number = await closed_step(StepSpec("closed", concurrency=1, duration_s=0.006))

@@ -234,10 +234,11 @@ class Sender:
 
     async def _closed(self, share: Share, start_ns: int, done: Done) -> None:
         """`share.concurrency` slots, each sending its next request as soon as its last one ended; that
-        instant, stamped before anything else, is the next request's scheduled time. A slot builds its next
-        request while its current one is in flight (a task that runs once the slot waits for the response,
-        so after the request is written), so no build lies between a slot freeing and its next send; a slot's
-        first request is built after its stamp, within its dispatch delay."""
+        instant, stamped before anything else, is the next request's scheduled time (a slot's first: the
+        share's start, so building the first requests one after another shows in their dispatch delay). A
+        slot builds its next request while its current one is in flight (a task that runs once the slot waits
+        for the response, so after the request is written): no build lies between a slot freeing and its
+        next send."""
         duration_s = share.spec.duration_s
         deadline = start_ns + int(duration_s * 1e9) if duration_s else 0
         numbers = iter(share.numbers)  # shared: each slot takes the next request number for its next request
@@ -247,7 +248,7 @@ class Sender:
             return None if i is None else self._prepare(share, i)
 
         async def slot() -> None:
-            freed_ns = perf_counter_ns()
+            freed_ns = start_ns
             request = await take()
             while request is not None and not (deadline and freed_ns >= deadline):
                 upcoming = asyncio.create_task(take())
