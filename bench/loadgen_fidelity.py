@@ -109,7 +109,7 @@ def request_json(r) -> dict:
 async def client_fidelity(url: str, concurrency: int, requests: int, collector: str, out: str) -> None:
     import aiohttp
 
-    from siliconbench.agent.loadgen import LoadGenerator
+    from siliconbench.agent.load.step import LoadGenerator
     from siliconbench.agent.shipper import Shipper
     from siliconbench.agent.spool import Spool
     from siliconbench.agent.app import build_prompts
@@ -124,19 +124,12 @@ async def client_fidelity(url: str, concurrency: int, requests: int, collector: 
             self.shipper = shipper
             self.requests = []
 
-        def add_request(self, r):
-            self.requests.append(request_json(r))
-            self.shipper.add_request(r)
-
-        def add_step(self, e):
-            self.step = {"saturated": e.client_saturated}
-            self.shipper.add_step(e)
-
-        def add_run(self, e):
-            self.shipper.add_run(e)
-
-        def add_server_metrics(self, m):
-            self.shipper.add_server_metrics(m)
+        def add(self, item):
+            if isinstance(item, pb.RequestRecord):
+                self.requests.append(request_json(item))
+            elif isinstance(item, pb.StepEvent):
+                self.step = {"saturated": item.client_saturated}
+            self.shipper.add(item)
 
         async def wait_for_room(self):
             await self.shipper.wait_for_room()
@@ -187,20 +180,16 @@ class ListSink:
     """The records and step events of the ceiling's agent, kept in memory (no shipper: the read path alone)."""
 
     def __init__(self) -> None:
+        from siliconbench.core.wire import pb
+
         self.requests: list = []
         self.steps: list = []
+        self._kept = {pb.RequestRecord: self.requests, pb.StepEvent: self.steps}
 
-    def add_request(self, record) -> None:
-        self.requests.append(record)
-
-    def add_step(self, event) -> None:
-        self.steps.append(event)
-
-    def add_run(self, event) -> None:
-        pass
-
-    def add_server_metrics(self, metrics) -> None:
-        pass
+    def add(self, item) -> None:
+        kept = self._kept.get(type(item))
+        if kept is not None:
+            kept.append(item)
 
     async def wait_for_room(self) -> None:
         pass
@@ -216,7 +205,7 @@ async def client_ceiling(url: str, concurrency: int, requests: int, workers: str
     import aiohttp
 
     from siliconbench.agent.errors import AgentSaturated
-    from siliconbench.agent.loadgen import LoadGenerator
+    from siliconbench.agent.load.step import LoadGenerator
     from siliconbench.agent.target import PromptBook, TargetInfo
     from siliconbench.core.plan import Plan, StepSpec
 

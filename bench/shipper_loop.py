@@ -2,7 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python bench/shipper_loop.py [--batches 20]
 
-In single-process mode `Shipper.add_request` runs on the stamping loop, and every 2,000th call seals a
+In single-process mode `Shipper.add` runs on the stamping loop, and every 2,000th call seals a
 batch. This feeds it request records of 64 chunks, 100 at a time with a 2 ms pause (a fast step's
 finishing rate), with the spool in a temporary directory and no collector, and times each call on the
 loop's thread: CPU time (`thread_time_ns`, which other processes on the host do not inflate) and wall time.
@@ -45,7 +45,7 @@ async def measure(batches: int) -> tuple[list[int], list[int]]:
             for start in range(0, BATCH, 100):
                 for r in records[start:start + 100]:
                     c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
-                    shipper.add_request(r)
+                    shipper.add(r)
                     cpu.append(time.thread_time_ns() - c0)
                     wall.append(time.perf_counter_ns() - w0)
                 await asyncio.sleep(0.002)

@@ -96,7 +96,7 @@ async def tick_server(port: int, log_path: str) -> None:
 
 
 async def client(port: int, concurrency: int, requests: int, out: str) -> None:
-    from siliconbench.agent.loadgen import Sender, whole_step
+    from siliconbench.agent.load.send import Sender, whole_step
     from siliconbench.agent.target import PromptBook
     from siliconbench.core.plan import Plan, StepSpec
 

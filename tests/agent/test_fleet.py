@@ -37,7 +37,7 @@ async def test_a_running_node_sends_heartbeats_until_its_run_ends():
         while len(running()) < 5:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
-    runner = FleetRunner(long_step, shipper=None, report=reports.append, heartbeat_s=0.05)
+    runner = FleetRunner(long_step, report=reports.append, heartbeat_s=0.05)
     await run_to_the_end(runner, reports, start_command("r1"))
     states = [pb.RunState.Name(r.state) for r in reports]
     assert states[0] == "RUN_STATE_PLANNED" and states[-1] == "RUN_STATE_FINISHED"
@@ -54,7 +54,7 @@ async def test_a_plan_the_node_cannot_run_is_reported_failed_with_the_reason():
     async def never(plan, run_id, sink):
         raise AssertionError("must not run")
 
-    runner = FleetRunner(never, shipper=None, report=reports.append, heartbeat_s=0.05)
+    runner = FleetRunner(never, report=reports.append, heartbeat_s=0.05)
     await run_to_the_end(runner, reports, start_command("r2", {"concurrency": [0]}))
     [failed] = reports
     assert failed.state == pb.RUN_STATE_FAILED and "concurrency" in failed.detail
@@ -66,7 +66,34 @@ async def test_the_steps_total_counts_rate_steps_and_repetitions():
     async def instant(plan, run_id, sink):
         pass
 
-    runner = FleetRunner(instant, shipper=None, report=reports.append, heartbeat_s=60)
+    runner = FleetRunner(instant, report=reports.append, heartbeat_s=60)
     plan = {"concurrency": [1], "rates": [2, 4], "repetitions": 2}
     await run_to_the_end(runner, reports, start_command("r3", plan))
     assert {r.steps_total for r in reports} == {6}
+
+
+def record(start_s: float, e2e_s: float, tokens: int, error: str = "") -> pb.RequestRecord:
+    return pb.RequestRecord(start_unix_ns=int(start_s * 1e9), e2e_ns=int(e2e_s * 1e9), output_tokens=tokens,
+                            error_class=error)
+
+
+async def test_progress_reports_read_the_runs_tally_the_step_under_way_included():
+    reports: list[pb.RunProgress] = []
+
+    async def two_steps(plan, run_id, progress):  # what the load generator does with the run's tally
+        step = progress.tally.begin(output_tokens_wanted=100)
+        step.add(record(1.0, 2.0, 100))
+        step.add(record(2.0, 1.0, 100, "http_500"))
+        progress.tally.end()
+        progress.step_ended()
+        progress.tally.begin(output_tokens_wanted=100).add(record(4.0, 1.0, 100))
+        progress.send(pb.RUN_STATE_RUNNING)  # a heartbeat during the second step
+
+    runner = FleetRunner(two_steps, report=reports.append, heartbeat_s=60)
+    await run_to_the_end(runner, reports, start_command("r4", {"concurrency": [1, 2], "repetitions": 1}))
+    counts = [(pb.RunState.Name(r.state), r.steps_total, r.step, r.requests_done, r.errors, r.output_tokens_per_s)
+              for r in reports]
+    assert counts == [("RUN_STATE_PLANNED", 2, 0, 0, 0, 0.0), ("RUN_STATE_RUNNING", 2, 0, 0, 0, 0.0),
+                      ("RUN_STATE_RUNNING", 2, 1, 2, 1, 50.0),    # 100 tokens over 1.0 s -> 3.0 s
+                      ("RUN_STATE_RUNNING", 2, 1, 3, 1, 50.0),
+                      ("RUN_STATE_FINISHED", 2, 1, 3, 1, 50.0)]

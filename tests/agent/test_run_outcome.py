@@ -5,46 +5,50 @@ from __future__ import annotations
 
 import asyncio
 
-from siliconbench.agent.app import _ending, _Kept
+from siliconbench.agent.app import _ending, end_event
 from siliconbench.agent.errors import TargetMisconfigured
+from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
 from siliconbench.core.wire import pb
-from tests.agent.test_loadgen import ListSink
 
 PLAN = Plan(concurrency=(1, 2), repetitions=2)   # 4 steps
 
 
-def kept_after(steps: int, requests: int) -> _Kept:
-    kept = _Kept(ListSink())
-    for i in range(steps):
-        kept.add_step(pb.StepEvent(run_id="r", step=i))
-    for i in range(requests):
-        kept.add_request(pb.RequestRecord(run_id="r", request_id=f"r/{i}"))
-    return kept
+def tally_after(requests_per_step: list[int], under_way: int | None = None) -> RunTally:
+    """A run's tally once steps with these requests finished, and a step under way with `under_way`."""
+    tally = RunTally()
+    for requests in requests_per_step:
+        step = tally.begin(output_tokens_wanted=6)
+        for i in range(requests):
+            step.add(pb.RequestRecord(request_id=f"r/{i}"))
+        tally.end()
+    if under_way is not None:
+        step = tally.begin(output_tokens_wanted=6)
+        for i in range(under_way):
+            step.add(pb.RequestRecord(request_id=f"r/{i}"))
+    return tally
 
 
-def test_the_sink_gets_everything_and_the_count_says_what_was_kept():
-    sink = ListSink()
-    kept = _Kept(sink)
-    kept.add_step(pb.StepEvent(run_id="r"))
-    kept.add_request(pb.RequestRecord(run_id="r", request_id="r/0"))
-    kept.add_run(kept.end("r", "complete", ""))
-    assert (len(sink.steps), len(sink.requests)) == (1, 1)
-    assert (sink.runs[0].phase, sink.runs[0].outcome, sink.runs[0].requests_sent) == (pb.PHASE_END, "complete", 1)
+def test_the_end_event_says_how_many_request_records_the_run_handed_on():
+    event = end_event("r", None, tally_after([32, 32, 32, 32]), PLAN)
+    assert (event.run_id, event.phase, event.outcome, event.requests_sent) == ("r", pb.PHASE_END, "complete", 128)
 
 
 def test_a_run_that_ran_every_step_is_complete():
-    assert _ending(None, kept_after(4, 128), PLAN) == ("complete", "4 of 4 steps finished, 128 request records kept")
+    assert _ending(None, tally_after([32, 32, 32, 32]), PLAN) == (
+        "complete", "4 of 4 steps finished, 128 request records kept")
 
 
-def test_ctrl_c_is_an_interruption_that_says_what_was_kept():
-    outcome, detail = _ending(asyncio.CancelledError(), kept_after(1, 5), PLAN)
+def test_ctrl_c_is_an_interruption_that_counts_the_records_of_the_step_under_way():
+    tally = tally_after([3], under_way=2)
+    outcome, detail = _ending(asyncio.CancelledError(), tally, PLAN)
     assert outcome == "interrupted"
     assert detail == "stopped by the user or a signal during step 2; 1 of 4 steps finished, 5 request records kept"
-    assert _ending(KeyboardInterrupt(), kept_after(0, 0), PLAN)[0] == "interrupted"
+    assert end_event("r", asyncio.CancelledError(), tally, PLAN).requests_sent == 5
+    assert _ending(KeyboardInterrupt(), tally_after([]), PLAN)[0] == "interrupted"
 
 
 def test_a_refused_warm_up_aborts_the_run_with_its_reason():
-    outcome, detail = _ending(TargetMisconfigured("the target refused all 2 warm-up requests"), kept_after(0, 0), PLAN)
+    outcome, detail = _ending(TargetMisconfigured("the target refused all 2 warm-up requests"), tally_after([]), PLAN)
     assert (outcome, detail) == ("aborted", "the target refused all 2 warm-up requests; 0 of 4 steps finished, "
                                             "0 request records kept")

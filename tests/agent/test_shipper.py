@@ -30,7 +30,7 @@ async def test_batches_wait_in_the_spool_until_the_collector_comes_and_then_arri
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
     shipper.start()
     for i in range(23):
-        shipper.add_request(record(unique_id, i))
+        shipper.add(record(unique_id, i))
     await shipper.flush()
     assert len(list(tmp_path.glob("*.batch"))) == 5
     srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
@@ -51,12 +51,12 @@ async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_
     samples = [pb.DeviceSample(run_id=unique_id, source="host", device="host", values={"cpu_pct": 12.5})]
     metrics = [pb.ServerMetric(run_id=unique_id, step=0, name="vllm:num_requests_running", start_value=1.0,
                                end_value=3.0)]
-    shipper.add_run(run)
-    shipper.add_request(requests[0])
+    shipper.add(run)
+    shipper.add(requests[0])
     shipper.add_samples(samples)
-    shipper.add_request(requests[1])
-    shipper.add_server_metrics(metrics)
-    shipper.add_step(step)
+    shipper.add(requests[1])
+    shipper.add(metrics[0])
+    shipper.add(step)
     await shipper.flush()
     [entry] = shipper.spool.entries.values()
     batch = pb.Batch.FromString(shipper.spool.read(entry))
@@ -65,11 +65,22 @@ async def test_a_sealed_batch_parses_as_the_batch_of_its_items_with_its_seq_and_
     shipper.spool.close()
 
 
+async def test_a_steps_event_seals_the_open_batch_with_the_steps_last_records(unique_id, tmp_path, held_port):
+    shipper = shipper_for(held_port, "agent-a", tmp_path)  # not started: no batch is sealed by age
+    last, step, next_step = record(unique_id, 0), pb.StepEvent(run_id=unique_id, step=0, requests=1), record(unique_id, 1)
+    for item in (last, step, next_step):
+        shipper.add(item)
+    await shipper.flush()
+    batches = [pb.Batch.FromString(shipper.spool.read(entry)) for _, entry in sorted(shipper.spool.entries.items())]
+    assert [(list(b.requests), list(b.steps)) for b in batches] == [([last], [step]), ([next_step], [])]
+    shipper.spool.close()
+
+
 async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, unique_id, tmp_path, caplog, held_port):
     port = held_port
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
     (tmp_path / f"{1:020d}.batch").mkdir()  # the first batch's file cannot be put in place
-    shipper.add_request(record(unique_id, 0))
+    shipper.add(record(unique_id, 0))
     await shipper.flush()
     assert "cannot write batch 1" in caplog.text and shipper.pending == 1
     srv, service, _ = await build_server(store, f"127.0.0.1:{port}")
@@ -85,7 +96,7 @@ async def test_a_batch_the_disk_refuses_is_held_in_memory_and_delivered(store, u
 async def test_close_leaves_unacknowledged_batches_in_the_spool_and_says_where(unique_id, tmp_path, held_port):
     shipper = shipper_for(held_port, f"agent-{unique_id}", tmp_path)
     shipper.start()
-    shipper.add_request(record(unique_id, 0))
+    shipper.add(record(unique_id, 0))
     with pytest.raises(DeliveryIncomplete, match=f"^1 requests served, 0 stored, 0 set aside, 1 still in the spool: "
                                                  f".* stay in the spool {tmp_path}"):
         await shipper.close(timeout_s=0.5)
@@ -96,14 +107,14 @@ async def test_a_restarted_agent_replays_the_previous_spool_first(store, unique_
     agent = f"agent-{unique_id}"
     first = shipper_for(held_port, agent, tmp_path)
     first.start()
-    first.add_request(record(unique_id, 0))
+    first.add(record(unique_id, 0))
     with pytest.raises(DeliveryIncomplete):
         await first.close(timeout_s=0.2)
     srv, service, port = await build_server(store, "127.0.0.1:0")
     try:
         second = shipper_for(port, agent, tmp_path)
         second.start()
-        second.add_request(record(unique_id, 1))
+        second.add(record(unique_id, 1))
         await second.close(timeout_s=20)
     finally:
         await srv.stop(1)
@@ -117,7 +128,7 @@ async def test_wait_for_room_blocks_while_the_spool_is_full_and_returns_after_ac
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=1, max_bytes=2000)
     shipper.start()
     for i in range(30):
-        shipper.add_request(record(unique_id, i))
+        shipper.add(record(unique_id, i))
     waiter = asyncio.create_task(shipper.wait_for_room())
     await asyncio.sleep(0.3)
     assert not waiter.done()
@@ -136,7 +147,7 @@ async def test_a_batch_the_collector_rejects_is_quarantined_not_retried(store, u
     try:
         shipper = shipper_for(port, f"agent-{unique_id}", tmp_path)
         shipper.start()
-        shipper.add_request(record(unique_id, 0, start_unix_ns=5))  # 1970: not a plausible time
+        shipper.add(record(unique_id, 0, start_unix_ns=5))  # 1970: not a plausible time
         with pytest.raises(DeliveryIncomplete, match="1 requests served, 0 stored, 1 set aside, 0 still in the "
                                                      "spool: the collector refused 1 records"):
             await shipper.close(timeout_s=20)
@@ -160,9 +171,9 @@ async def test_a_refused_batch_is_split_until_only_the_bad_records_are_set_aside
         shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=20)
         shipper.start()
         for i in range(20):
-            shipper.add_request(record(unique_id, i, **({"start_unix_ns": 5} if i in bad else {})))
+            shipper.add(record(unique_id, i, **({"start_unix_ns": 5} if i in bad else {})))
         for i in range(20, 25):  # the batch behind the refused one
-            shipper.add_request(record(unique_id, i))
+            shipper.add(record(unique_id, i))
         with pytest.raises(DeliveryIncomplete, match="25 requests served, 23 stored, 2 set aside, 0 still"):
             await shipper.close(timeout_s=30)
     finally:
@@ -202,7 +213,7 @@ async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit
     monkeypatch.setattr(shipper_module, "MAX_BATCH_BYTES", 1000)
     shipper = shipper_for(held_port, "agent-a", tmp_path)
     for i in range(30):
-        shipper.add_request(record(unique_id, i))
+        shipper.add(record(unique_id, i))
     await shipper.flush()
     sizes = [len(shipper.spool.read(e)) for e in shipper.spool.entries.values()]
     assert len(sizes) > 1 and max(sizes) <= 1000 + 64
@@ -227,7 +238,7 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
     shipper.start()
     for i in range(12):
-        shipper.add_request(record(unique_id, i))
+        shipper.add(record(unique_id, i))
     await shipper.flush()
     waiter = asyncio.create_task(shipper.wait_for_room())
     await asyncio.sleep(0.6)  # several retries of the disk
@@ -283,7 +294,7 @@ async def test_the_back_off_restarts_from_its_first_step_after_a_stream_that_was
     shipper.start()
     try:
         for i in range(6):
-            shipper.add_request(record(unique_id, i))
+            shipper.add(record(unique_id, i))
         deadline = time.monotonic() + 20
         while shipper.pending and time.monotonic() < deadline:  # noqa: ASYNC110 - the shipper has no drained event
             await asyncio.sleep(0.05)

@@ -11,12 +11,12 @@ import pytest
 from siliconbench.agent import sizing
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import AgentSaturated
-from siliconbench.agent.loadgen import LoadGenerator
+from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
 from siliconbench.core.errors import ExitCode
 from siliconbench.agent.target import inspect_target
 from siliconbench.core.plan import Plan, StepSpec
-from tests.agent.test_loadgen import ListSink, plan, run_plan
+from tests.agent.load.test_step import ListSink, plan, run_plan
 
 
 def test_usable_cores_are_the_affinity_capped_by_the_cgroup_limit_rounded_up(tmp_path):
@@ -83,9 +83,9 @@ async def test_auto_moves_the_load_from_the_agents_process_to_a_pool_after_a_bus
     monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "GROW_AT_CPU_PCT", 0.0)   # every step counts as busy
     monkeypatch.setattr(sizing, "TARGET_CPU_PCT", 1e-6)
-    caplog.set_level(logging.INFO, logger="siliconbench.agent.loadgen")
-    sink, summaries = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6))
-    assert [s.requests for s in summaries] == [6, 6] and not any(s.errors for s in summaries)
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.step")
+    sink = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6))
+    assert [s.requests for s in sink.steps] == [6, 6] and not any(r.error_class for r in sink.requests)
     assert sorted(r.request_id for r in sink.requests) == sorted(f"run1/{s}/{n}" for s in (0, 1) for n in range(6))
     grown = [r.getMessage() for r in caplog.records if "the next steps are sent by" in r.getMessage()]
     assert len(grown) == 1 and "sent by 2 processes (was 1)" in grown[0]
@@ -109,5 +109,5 @@ async def test_explicit_workers_never_stop_the_run(sim_url, monkeypatch):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0})
     monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
     monkeypatch.setattr(sizing, "SATURATED_CPU_PCT", 0.0)
-    _, summaries = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6, workers=1))
-    assert len(summaries) == 2
+    sink = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6, workers=1))
+    assert len(sink.steps) == 2

@@ -11,13 +11,14 @@ import psutil
 import pytest
 
 from siliconbench.agent.app import build_prompts
-from siliconbench.agent.loadgen import UNBOUNDED, LoadGenerator
+from siliconbench.agent.load.send import UNBOUNDED
+from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.core.plan import StepSpec
 from siliconbench.agent.target import inspect_target
 from siliconbench.agent.errors import WorkerCrashed
 from siliconbench.agent.workers import apportion, split_step
 from siliconbench.core.outcomes import ErrorClass
-from tests.agent.test_loadgen import ListSink, plan, run_plan
+from tests.agent.load.test_step import ListSink, plan, run_plan
 
 
 def test_apportion_sums_to_the_total_and_favours_the_first_on_ties():
@@ -53,25 +54,24 @@ def test_duration_bound_step_interleaves_request_numbers():
     assert [s.numbers for s in shares] == [range(0, UNBOUNDED, 2), range(1, UNBOUNDED, 2)]
 
 
-def test_a_worker_imports_neither_the_collector_nor_grpc_nor_chdb():
+def test_a_worker_imports_the_send_path_alone_neither_the_step_orchestration_nor_the_collector_grpc_or_chdb():
     code = ("import sys, siliconbench.agent.workers; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('collector', 'grpc', 'chdb') "
-            "or m == 'siliconbench.agent.shipper'))")
+            "or m in ('siliconbench.agent.shipper', 'siliconbench.agent.load.step', 'siliconbench.agent.scrape')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 async def test_records_from_every_worker_arrive_once_with_the_requested_totals(sim_url):
-    sink, summaries = await run_plan(sim_url, plan(concurrency=(4,), requests_per_step=20, workers=2))
+    sink = await run_plan(sim_url, plan(concurrency=(4,), requests_per_step=20, workers=2))
     assert sorted(r.request_id for r in sink.requests) == sorted(f"run1/0/{i}" for i in range(20))
     assert {(r.error_class, r.output_tokens, r.concurrency) for r in sink.requests} == {("", 6, 4)}
     [step] = sink.steps
     assert (step.requests, step.concurrency) == (20, 4) and step.agent_cpu_pct > 0
-    assert summaries[0].output_tokens == 120
 
 
 async def test_open_loop_step_across_workers_sends_every_request(sim_url):
-    sink, _ = await run_plan(sim_url, plan(concurrency=(), rates=(200.0,), requests_per_step=20, workers=2))
+    sink = await run_plan(sim_url, plan(concurrency=(), rates=(200.0,), requests_per_step=20, workers=2))
     assert len({r.request_id for r in sink.requests}) == 20
     assert {r.error_class for r in sink.requests} == {""}
 
@@ -79,14 +79,14 @@ async def test_open_loop_step_across_workers_sends_every_request(sim_url):
 @pytest.mark.timing
 async def test_duration_bound_step_across_workers_stops_sending_at_its_end(sim_url):
     steps = (StepSpec("closed", concurrency=4, duration_s=0.3),)
-    sink, _ = await run_plan(sim_url, plan(steps=steps, workers=2))
+    sink = await run_plan(sim_url, plan(steps=steps, workers=2))
     assert len(sink.requests) >= 8 and len({r.request_id for r in sink.requests}) == len(sink.requests)
     starts = [r.start_unix_ns for r in sink.requests]
     assert (max(starts) - min(starts)) / 1e9 < 0.35
 
 
 async def test_steps_after_the_first_keep_ids_unique_and_prompts_fresh(sim_url):
-    sink, _ = await run_plan(sim_url, plan(concurrency=(2, 3), requests_per_step=7, workers=2))
+    sink = await run_plan(sim_url, plan(concurrency=(2, 3), requests_per_step=7, workers=2))
     assert len({r.request_id for r in sink.requests}) == 14
     assert [s.requests for s in sink.steps] == [7, 7]
 
@@ -94,16 +94,16 @@ async def test_steps_after_the_first_keep_ids_unique_and_prompts_fresh(sim_url):
 async def test_a_worker_crash_records_its_missing_requests_as_errors_and_stops_the_run(sim_url):
     sink = ListSink()
     killed = []
-    add = sink.add_request
+    add = sink.add
 
-    def add_and_kill_a_worker(record):  # the first record back: kill one worker mid-step
-        add(record)
+    def add_and_kill_a_worker(item):  # the first record back: kill one worker mid-step
+        add(item)
         if not killed:
             victim = psutil.Process().children()[0]
             victim.kill()
             killed.append(victim.pid)
 
-    sink.add_request = add_and_kill_a_worker
+    sink.add = add_and_kill_a_worker
     slow = plan(concurrency=(4, 4), requests_per_step=16, output_tokens=40, workers=2)
     async with aiohttp.ClientSession() as session:
         target = await inspect_target(session, sim_url, None)

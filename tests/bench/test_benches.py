@@ -85,3 +85,9 @@ def test_http_read_bench_measures_the_parser_beside_the_hand_written_one_it_repl
     rows = re.findall(r"^\| (.+) \| (\d+\.\d\d) \|$", out, re.M)
     assert [name for name, _ in rows] == ["agent/http1.py: llhttp through httptools",
                                           "hand-written parser as of 2da6cb2", "llhttp alone (feed_data, empty on_body)"]
+
+
+def test_closed_loop_prepare_bench_times_both_prompt_sizes():
+    out = bench("closed_loop_prepare", "--requests", "20")
+    rows = [line.split(" | ")[:2] for line in out.splitlines() if re.match(r"\| [\d,]+ \| ", line)]
+    assert rows == [["| 512", "this tree"], ["| 8,192", "this tree"]]

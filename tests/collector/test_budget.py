@@ -187,7 +187,7 @@ async def test_shippers_offer_every_batch_and_none_is_received_without_a_grant(s
         for a, shipper in enumerate(shippers):
             shipper.start()
             for i in range(20):
-                shipper.add_request(record(unique_id, a * 100 + i))
+                shipper.add(record(unique_id, a * 100 + i))
         await asyncio.gather(*(shipper.close(timeout_s=60) for shipper in shippers))
     finally:
         await srv.stop(1)

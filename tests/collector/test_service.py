@@ -84,7 +84,7 @@ async def test_shipper_delivers_every_record_and_the_collector_acks_after_storin
     shipper = shipper_for(f"127.0.0.1:{server}", f"agent-{unique_id}", tmp_path, max_items=7)
     shipper.start()
     for i in range(50):
-        shipper.add_request(record(unique_id, i))
+        shipper.add(record(unique_id, i))
     await shipper.close(timeout_s=20)
     assert shipper.pending == 0
     assert count(store, "requests", unique_id) == 50
@@ -153,7 +153,7 @@ async def test_missing_token_is_refused_as_unauthenticated(guarded_server):
 async def test_any_token_of_the_file_is_accepted(store, guarded_server, unique_id, tmp_path):
     shipper = shipper_for(f"127.0.0.1:{guarded_server}", f"agent-{unique_id}", tmp_path, token="secret-two")
     shipper.start()
-    shipper.add_request(record(unique_id, 0))
+    shipper.add(record(unique_id, 0))
     await shipper.close(timeout_s=20)
     assert count(store, "requests", unique_id) == 1
 
@@ -195,7 +195,7 @@ async def test_mtls_agent_with_a_certificate_delivers(store, pki, unique_id, tmp
         shipper = shipper_for(f"localhost:{port}", f"agent-{unique_id}", tmp_path,
                               credentials=ClientTls(pki["ca"][0], *pki["agent"]).credentials())
         shipper.start()
-        shipper.add_request(record(unique_id, 0))
+        shipper.add(record(unique_id, 0))
         await shipper.close(timeout_s=20)
     finally:
         await srv.stop(1)
@@ -258,7 +258,7 @@ async def test_an_agent_rides_through_many_stream_ends_storing_everything_once(s
     shipper = shipper_for(f"127.0.0.1:{short_lived_streams}", f"agent-{unique_id}", tmp_path, max_items=5)
     shipper.start()
     for i in range(300):
-        shipper.add_request(record(unique_id, i))
+        shipper.add(record(unique_id, i))
         await asyncio.sleep(0.005)  # ~1.5 s of records, across several streams
     await shipper.close(timeout_s=20)
     assert shipper.pending == 0
@@ -298,7 +298,7 @@ async def test_ending_streams_spreads_one_agent_over_two_replicas_and_stores_eve
         shipper = shipper_for(f"127.0.0.1:{port}", f"agent-{unique_id}", tmp_path, max_items=5)
         shipper.start()
         for i in range(200):
-            shipper.add_request(record(unique_id, i))
+            shipper.add(record(unique_id, i))
             await asyncio.sleep(0.005)
         await shipper.close(timeout_s=20)
     finally:
@@ -321,7 +321,7 @@ async def test_a_refused_agent_is_told_why_however_its_first_write_races_the_ref
         shipper = shipper_for(f"127.0.0.1:{guarded_server}", f"agent-refused-{attempt}", tmp_path / str(attempt),
                               token="not-in-the-file")
         shipper.start()
-        shipper.add_request(record(f"refused-{attempt}", 0))
+        shipper.add(record(f"refused-{attempt}", 0))
         with pytest.raises(DeliveryIncomplete):
             await shipper.close(timeout_s=0.5)
     refusals = [r.getMessage() for r in caplog.records if r.name == "siliconbench.agent.shipper"

@@ -14,6 +14,12 @@ def test_defaults_are_the_designed_sweep_with_three_repetitions():
     assert plan.repetitions == 3
 
 
+def test_the_runs_total_steps_count_rate_and_explicit_steps_and_every_repetition():
+    assert Plan().total_steps == 15
+    assert Plan(concurrency=(1,), rates=(2.0, 4.0), repetitions=2).total_steps == 6
+    assert Plan(steps=(StepSpec("closed", 8, 0.0, 64, 0.0),), concurrency=(1, 2, 4), repetitions=1).total_steps == 1
+
+
 def test_yaml_plan_with_explicit_closed_and_open_steps(tmp_path):
     path = tmp_path / "plan.yaml"
     path.write_text("endpoint: chat\nslo: {ttft_ms: 500, tpot_ms: 50}\nsteps:\n"

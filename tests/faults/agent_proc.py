@@ -44,12 +44,12 @@ async def main(args: argparse.Namespace) -> int:
     shipper.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    shipper.add_run(run_event(args.run, pb.PHASE_START))
+    shipper.add(run_event(args.run, pb.PHASE_START))
     i = args.start
     while i < args.start + args.count and not stop.is_set():
         await shipper.wait_for_room()
         for _ in range(min(args.chunk, args.start + args.count - i)):
-            shipper.add_request(record(args.run, i))
+            shipper.add(record(args.run, i))
             i += 1
         await shipper.flush()
         print(f"sealed {i}", flush=True)
@@ -57,7 +57,7 @@ async def main(args: argparse.Namespace) -> int:
             await asyncio.wait_for(stop.wait(), args.pause_s)
         except asyncio.TimeoutError:
             pass
-    shipper.add_run(run_event(args.run, pb.PHASE_END))
+    shipper.add(run_event(args.run, pb.PHASE_END))
     shipper.seal()
     print(f"produced {i}", flush=True)
     try:

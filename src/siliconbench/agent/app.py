@@ -16,9 +16,10 @@ import aiohttp
 
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
-from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
+from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
-from siliconbench.agent.fleet import FleetRunner
+from siliconbench.agent.fleet import FleetProgress, FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
 from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
@@ -79,57 +80,32 @@ class NodeSession:
         await self.shipper.close(self.config.ack_timeout_s)
 
 
-class _Kept:
-    """The sink, counting what the run hands it, so that the run's end event can say what was kept
-    (RunEvent.requests_sent: the collector compares it with what it stored)."""
-
-    def __init__(self, sink: RecordSink) -> None:
-        self._sink = sink
-        self.requests = 0
-        self.steps = 0
-
-    def add_run(self, event: pb.RunEvent) -> None:
-        self._sink.add_run(event)
-
-    def add_step(self, event: pb.StepEvent) -> None:
-        self.steps += 1
-        self._sink.add_step(event)
-
-    def add_request(self, record: pb.RequestRecord) -> None:
-        self.requests += 1
-        self._sink.add_request(record)
-
-    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
-        self._sink.add_server_metrics(metrics)
-
-    async def wait_for_room(self) -> None:
-        await self._sink.wait_for_room()
-
-    def pause_reason(self) -> str | None:
-        return self._sink.pause_reason()
-
-    def end(self, run_id: str, outcome: str, detail: str) -> pb.RunEvent:
-        return pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns(), outcome=outcome,
-                           outcome_detail=detail[:2000], requests_sent=self.requests)
-
-
-def _ending(error: BaseException | None, kept: _Kept, plan: Plan) -> tuple[str, str]:
+def _ending(error: BaseException | None, tally: RunTally, plan: Plan) -> tuple[str, str]:
     """The run's outcome and its detail in words, from how run_plan's load ended."""
-    total = len(plan.step_specs()) * plan.repetitions
-    done = f"{kept.steps} of {total} steps finished, {kept.requests} request records kept"
+    done = f"{tally.steps} of {plan.total_steps} steps finished, {tally.requests} request records kept"
     if error is None:
         return "complete", done
     if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
-        return "interrupted", f"stopped by the user or a signal during step {kept.steps + 1}; {done}"
+        return "interrupted", f"stopped by the user or a signal during step {tally.steps + 1}; {done}"
     return "aborted", f"{error}; {done}"
 
 
+def end_event(run_id: str, error: BaseException | None, tally: RunTally, plan: Plan) -> pb.RunEvent:
+    """The run's end: its outcome, and the request records it handed to the shipper (`requests_sent`: the
+    collector compares it with what it stored)."""
+    outcome, detail = _ending(error, tally, plan)
+    return pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=time.time_ns(), outcome=outcome,
+                       outcome_detail=detail[:2000], requests_sent=tally.requests)
+
+
 async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
-                   sink: RecordSink | None = None) -> tuple[str, list[StepSummary]]:
-    """Run `plan` against the node's target; return the run id and per-step summaries.
-    Records go to `sink` (default: the node's shipper)."""
+                   progress: FleetProgress | None = None) -> str:
+    """Run `plan` against the node's target, its records to the node's shipper; return the run id. A fleet
+    run's `progress` reads the run's tally and reports each step's end."""
     run_id = run_id or new_run_id()
-    shipper = _Kept(sink or node.shipper)
+    shipper = node.shipper
+    tally = progress.tally if progress is not None else RunTally()
+    step_ended = progress.step_ended if progress is not None else _nothing
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
@@ -139,22 +115,27 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
         node.runner.read_counters_now()
-        shipper.add_run(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
-                                    target_url=target.base_url, model=target.model, simulated=target.simulated,
-                                    target_version=target.version, scenario=plan.scenario or node.config.scenario,
-                                    config_json=plan.to_json()))
+        shipper.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
+                                target_url=target.base_url, model=target.model, simulated=target.simulated,
+                                target_version=target.version, scenario=plan.scenario or node.config.scenario,
+                                config_json=plan.to_json()))
         error: BaseException | None = None
         try:
-            summaries = await LoadGenerator(plan, target, prompts, shipper, run_id,
-                                            on_step_boundary=node.runner.read_counters_now).run(session)
+            await LoadGenerator(plan, target, prompts, shipper, run_id, tally=tally,
+                                on_step_boundary=node.runner.read_counters_now,
+                                on_step_end=step_ended).run(session)
         except BaseException as exc:
             error = exc
             raise
         finally:
             node.runner.read_counters_now()
             node.runner.run_id = ""
-            shipper.add_run(shipper.end(run_id, *_ending(error, shipper, plan)))
-    return run_id, summaries
+            shipper.add(end_event(run_id, error, tally, plan))
+    return run_id
+
+
+def _nothing() -> None:
+    pass
 
 
 PROMPT_CACHE_DIR = prompt_cache_dir()
@@ -188,7 +169,7 @@ async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
         return await inspect_target(session, config.target.rstrip("/"), plan.model)
 
 
-async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> tuple[str, list[StepSummary]]:
+async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> str:
     """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
     stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
     spool) and RunInterrupted says what was kept. A second signal acts as usual."""
@@ -197,7 +178,7 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     node = await NodeSession.start(config)
     with stop_on_signals(asyncio.current_task()):
         try:
-            result = await run_plan(node, plan, run_id)
+            await run_plan(node, plan, run_id)
         except asyncio.CancelledError:
             await _close_quietly(node)
             raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None
@@ -210,7 +191,7 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
             raise DeliveryIncomplete(f"run {run_id}: {exc}") from None
         except asyncio.CancelledError:  # a signal while delivering: the rest stays in the spool
             raise RunInterrupted(f"run {run_id} interrupted while delivering: {node.shipper.delivery()}") from None
-    return result
+    return run_id
 
 
 @contextlib.contextmanager
@@ -257,14 +238,14 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     beat = asyncio.create_task(_beat(heartbeat))
-    fleet = FleetRunner(lambda fleet_plan, run_id, sink: run_plan(node, fleet_plan, run_id, sink),
-                        node.shipper, node.shipper.send_progress)
+    fleet = FleetRunner(lambda fleet_plan, run_id, progress: run_plan(node, fleet_plan, run_id, progress),
+                        node.shipper.send_progress)
     node.shipper.on_command = fleet.on_command
     try:
         if plan is not None:
             await wait_for_target(config.target, stop)
         if plan is not None and not stop.is_set():
-            run_id, _ = await run_plan(node, plan)
+            run_id = await run_plan(node, plan)
             log.info("run %s finished; sampling on until stopped", run_id)
         await stop.wait()
         log.info("stopping: delivering what is left")

@@ -48,7 +48,7 @@ def run(
     use (--workers auto), 130 interrupted (README, "When something goes wrong")."""
     setup_logging()
     labelled = with_overrides(plan, scenario=node.scenario or None)
-    done_run, _ = _event_loop_runner()(run_benchmark(node, labelled, run_id))
+    done_run = _event_loop_runner()(run_benchmark(node, labelled, run_id))
     typer.echo(done_run)
 
 

@@ -26,7 +26,7 @@ request's record as its `error_class` (siliconbench/core/outcomes.py) and the ru
 
     SpoolCorrupt                      a spool file failed its checks: quarantined where it is found
 
-Request failures that are not exceptions take their class in `loadgen.send_request` (`http_status`,
+Request failures that are not exceptions take their class in `load.send.send_request` (`http_status`,
 `truncated`) and in `workers` (`worker_crashed`). Outside this tree, each caught where it is raised:
 `samplers.base.SamplerUnavailable` (a sampler is left out of the run) and the simulator's own errors,
 which become its HTTP responses.

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from siliconbench.agent.progress import StepThroughput
+from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.errors import SiliconbenchError
 from siliconbench.core.datasets import fleet_dataset_path
 from siliconbench.core.plan import Plan, plan_from_mapping
@@ -26,56 +26,32 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0  # the collector reports a running node silent for 30 s (6 heartbeats) as dropped out
 
 
-class ProgressSink:
-    """Forwards records to the shipper and turns each finished step into a RunProgress."""
+class FleetProgress:
+    """Where a fleet run stands, as the collector is told it (`RunProgress`): every count read from the run's
+    tally when a report goes out (at each step's end, each heartbeat, and when the run ends)."""
 
-    def __init__(self, shipper, run_id: str, steps_total: int, report: Callable[[pb.RunProgress], None]) -> None:
-        self._shipper = shipper
+    def __init__(self, run_id: str, steps_total: int, report: Callable[[pb.RunProgress], None]) -> None:
+        self.tally = RunTally()
         self._report = report
-        self.progress = pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_RUNNING, steps_total=steps_total)
-        self._step = StepThroughput()
+        self._run_id = run_id
+        self._steps_total = steps_total
 
-    def add_run(self, event: pb.RunEvent) -> None:
-        self._shipper.add_run(event)
-
-    def add_request(self, record: pb.RequestRecord) -> None:
-        self._shipper.add_request(record)
-        self.progress.requests_done += 1
-        self.progress.errors += bool(record.error_class)
-        self._step.add(record)
-
-    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
-        self._shipper.add_server_metrics(metrics)
-
-    async def wait_for_room(self) -> None:
-        await self._shipper.wait_for_room()
-
-    def pause_reason(self) -> str | None:
-        return self._shipper.pause_reason()
-
-    def add_step(self, event: pb.StepEvent) -> None:
-        self._shipper.add_step(event)
-        self.progress.step += 1
-        self.progress.output_tokens_per_s = self._step.output_tps   # as the step's report states it
-        self._step = StepThroughput()
+    def step_ended(self) -> None:
         self.send(pb.RUN_STATE_RUNNING)
 
     def send(self, state: pb.RunState, detail: str = "") -> None:
-        self.progress.state = state
-        self.progress.detail = detail
-        self.progress.time_unix_ns = time.time_ns()
-        snapshot = pb.RunProgress()
-        snapshot.CopyFrom(self.progress)
-        self._report(snapshot)
+        tally = self.tally
+        last = tally.finished[-1].throughput.output_tps if tally.finished else 0.0  # as the step's report states it
+        self._report(pb.RunProgress(run_id=self._run_id, state=state, steps_total=self._steps_total, step=tally.steps,
+                                    requests_done=tally.requests, errors=tally.errors, output_tokens_per_s=last,
+                                    time_unix_ns=time.time_ns(), detail=detail))
 
 
 class FleetRunner:
-    """Runs the collector's commands on this node. `run_plan(plan, run_id, sink)` does the work."""
+    """Runs the collector's commands on this node. `run_plan(plan, run_id, progress)` does the work."""
 
-    def __init__(self, run_plan, shipper, report: Callable[[pb.RunProgress], None],
-                 heartbeat_s: float = HEARTBEAT_S) -> None:
+    def __init__(self, run_plan, report: Callable[[pb.RunProgress], None], heartbeat_s: float = HEARTBEAT_S) -> None:
         self._run_plan = run_plan
-        self._shipper = shipper
         self._report = report
         self._heartbeat_s = heartbeat_s
         self._task: asyncio.Task | None = None
@@ -111,35 +87,35 @@ class FleetRunner:
             self._task.cancel()
 
     async def _execute(self, plan: Plan, start: pb.StartCommand) -> None:
-        steps = len(plan.step_specs()) * plan.repetitions  # rate and explicit steps count too
-        sink = ProgressSink(self._shipper, start.run_id, steps, self._report)
+        steps = plan.total_steps
+        progress = FleetProgress(start.run_id, steps, self._report)
         wait_s = (start.start_at_unix_ns - time.time_ns()) / 1e9
         log.info("run %s: %d steps, starting in %.1f s", start.run_id, steps, max(wait_s, 0.0))
         try:
-            sink.send(pb.RUN_STATE_PLANNED)
+            progress.send(pb.RUN_STATE_PLANNED)
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
-            sink.send(pb.RUN_STATE_RUNNING)
-            heartbeat = asyncio.get_running_loop().create_task(self._beat(sink))
+            progress.send(pb.RUN_STATE_RUNNING)
+            heartbeat = asyncio.get_running_loop().create_task(self._beat(progress))
             try:
-                await self._run_plan(plan, start.run_id, sink)
+                await self._run_plan(plan, start.run_id, progress)
             finally:
                 heartbeat.cancel()
         except asyncio.CancelledError:
-            sink.send(pb.RUN_STATE_CANCELLED, "cancelled by the collector")
+            progress.send(pb.RUN_STATE_CANCELLED, "cancelled by the collector")
             log.info("run %s cancelled", start.run_id)
             return
         except SiliconbenchError as exc:
-            sink.send(pb.RUN_STATE_FAILED, str(exc)[:500])
+            progress.send(pb.RUN_STATE_FAILED, str(exc)[:500])
             log.error("run %s failed: %s", start.run_id, exc)
             return
-        sink.send(pb.RUN_STATE_FINISHED)
+        progress.send(pb.RUN_STATE_FINISHED)
         log.info("run %s finished", start.run_id)
 
-    async def _beat(self, sink: ProgressSink) -> None:
+    async def _beat(self, progress: FleetProgress) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            sink.send(pb.RUN_STATE_RUNNING)
+            progress.send(pb.RUN_STATE_RUNNING)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():

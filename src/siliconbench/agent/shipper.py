@@ -61,6 +61,7 @@ import grpc
 from google.protobuf.message import Message
 
 from siliconbench.agent.errors import DeliveryIncomplete, SpoolCorrupt
+from siliconbench.agent.load.sink import Item
 from siliconbench.agent.spool import Entry, Spool
 from siliconbench.core.wire import GRANTS_METADATA, pb
 
@@ -98,6 +99,8 @@ _BATCH_ID_TAG = _tag(pb.Batch, "batch_id", 2)
 _LISTS = ("runs", "steps", "requests", "samples", "server_metrics")  # the repeated fields of a Batch
 _ITEM_TAGS = tuple(_tag(pb.Batch, name, 2) for name in _LISTS)
 _RUNS_TAG, _STEPS_TAG, _REQUESTS_TAG, _SAMPLES_TAG, _METRICS_TAG = _ITEM_TAGS
+_TAG_OF = {pb.RunEvent: _RUNS_TAG, pb.StepEvent: _STEPS_TAG, pb.RequestRecord: _REQUESTS_TAG,
+           pb.ServerMetric: _METRICS_TAG}  # the load's items (agent/load/sink.py)
 
 
 class Shipper:
@@ -145,16 +148,13 @@ class Shipper:
             log.warning("the agent token goes to %s without TLS; set --tls-ca to encrypt it", address)
 
     # -- producers -------------------------------------------------------------------------
-    def add_run(self, event: pb.RunEvent) -> None:
-        self._add(_RUNS_TAG, event)
-
-    def add_step(self, event: pb.StepEvent) -> None:
-        """The step's event, and with it the step's last records, sealed at once (see the module docstring)."""
-        self._add(_STEPS_TAG, event)
-        self.seal()
-
-    def add_request(self, record: pb.RequestRecord) -> None:
-        self._add(_REQUESTS_TAG, record)
+    def add(self, item: Item) -> None:
+        """One item of the load into the open batch; a step's event seals it, and with it the step's last
+        records, at once (see the module docstring)."""
+        tag = _TAG_OF[type(item)]
+        self._add(tag, item)
+        if tag is _STEPS_TAG:
+            self.seal()
 
     def add_samples(self, samples: list[pb.DeviceSample]) -> None:
         """Device samples go on while the load pauses; past the spool's bound with the disk refusing writes
@@ -167,10 +167,6 @@ class Shipper:
             return
         for sample in samples:
             self._add(_SAMPLES_TAG, sample)
-
-    def add_server_metrics(self, metrics: list[pb.ServerMetric]) -> None:
-        for metric in metrics:
-            self._add(_METRICS_TAG, metric)
 
     def send_progress(self, progress: pb.RunProgress) -> None:
         """Tell the collector where a fleet run stands. Not spooled: only the latest per run matters,

@@ -37,7 +37,7 @@ from time import perf_counter_ns
 from typing import cast
 
 from siliconbench.agent.errors import WorkerCrashed
-from siliconbench.agent.loadgen import UNBOUNDED, Done, Sender, Share, ShareReport, WarmUp
+from siliconbench.agent.load.send import UNBOUNDED, Done, Sender, Share, ShareReport, WarmUp
 from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.selfmon import SelfReport

@@ -227,6 +227,11 @@ class Plan:
                            duration_s=duration_s) for r in self.rates]
         return closed + opened
 
+    @property
+    def total_steps(self) -> int:
+        """The steps of the whole run: every step of one repetition (rate and explicit steps too), repeated."""
+        return len(self.step_specs()) * self.repetitions
+
     def to_json(self) -> str:
         """The plan as JSON in the plan-file format (`plan_from_mapping` reads it back)."""
         data = asdict(self)

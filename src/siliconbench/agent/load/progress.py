@@ -1,4 +1,5 @@
-"""Progress of a step for the person watching: a live line on a terminal, plain log lines otherwise.
+"""Progress of a step for the person watching: a live line on a terminal, plain log lines otherwise. It
+counts nothing itself: it shows the step's tally (agent/load/tally.py).
 
 The line a finished step leaves states its output tok/s as every report does (StepThroughput); the live
 line before it shows the running rate since the step began.
@@ -17,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from siliconbench.core.wire import pb
+from siliconbench.agent.load.tally import StepTally
 
-log = logging.getLogger("siliconbench.agent.progress")
+log = logging.getLogger(__name__)
 REFRESH_S = 0.5
 WIPE = "\r\x1b[2K"  # to the line's start, erase the line
 
@@ -32,49 +33,20 @@ class Stream(Protocol):
     def flush(self) -> None: ...
 
 
-class StepThroughput:
-    """A step's output tok/s as every report states it (collector/views.py, step_rollups.output_tps):
-    output tokens of its successful requests ÷ its wall time, from the first request's send to the last
-    request's end (failed requests included in the span). The step's console line, its summary and the
-    fleet progress all read it, so the console and the report agree on every step."""
-
-    __slots__ = ("tokens", "first_ns", "last_ns")
-
-    def __init__(self) -> None:
-        self.tokens = 0
-        self.first_ns = 0
-        self.last_ns = 0
-
-    def add(self, record: pb.RequestRecord) -> None:
-        self.first_ns = min(self.first_ns or record.start_unix_ns, record.start_unix_ns)
-        self.last_ns = max(self.last_ns, record.start_unix_ns + record.e2e_ns)
-        if not record.error_class:
-            self.tokens += record.output_tokens
-
-    @property
-    def wall_s(self) -> float:
-        return (self.last_ns - self.first_ns) / 1e9
-
-    @property
-    def output_tps(self) -> float:
-        return self.tokens / self.wall_s if self.wall_s > 0 else 0.0
-
-
 class StepProgress:
-    """Counts a step's finished requests; `update` is cheap (called per request), redraws at most every
-    REFRESH_S on a TTY and writes nothing until `done` otherwise."""
+    """Shows a step's tally; `update` is cheap (called per finished request), redraws at most every
+    REFRESH_S on a TTY and writes nothing until `finish` otherwise."""
 
-    def __init__(self, title: str, total: int, stream: Stream | None = None,
+    def __init__(self, title: str, tally: StepTally, total: int, stream: Stream | None = None,
                  note: Callable[[], str | None] | None = None) -> None:
-        """`note`, asked at each redraw, adds why the load is held back (e.g. the spool's disk is full)."""
+        """`total`: the step's requests (0: bound by duration). `note`, asked at each redraw, adds why the
+        load is held back (e.g. the spool's disk is full)."""
         self._stream = stream or sys.stderr
         self._note = note
         self._live = self._stream.isatty()
         self.title = title
+        self.tally = tally
         self.total = total
-        self.done_requests = 0
-        self.errors = 0
-        self.tokens = 0
         self._t0 = time.perf_counter()
         self._drawn = 0.0
         self._on_screen = False
@@ -84,10 +56,8 @@ class StepProgress:
             for handler in self._guarded:
                 handler.addFilter(self._guard)
 
-    def update(self, output_tokens: int, failed: bool) -> None:
-        self.done_requests += 1
-        self.tokens += output_tokens
-        self.errors += failed
+    def update(self) -> None:
+        """A request of the step has finished (and is in the tally)."""
         if self._live:
             now = time.perf_counter()
             if now - self._drawn >= REFRESH_S:
@@ -111,14 +81,16 @@ class StepProgress:
         total = f"/{self.total}" if self.total else ""
         note = self._note() if self._note is not None else None
         held = f"[{note}] " if note else ""  # first after the title: a narrow terminal cuts the end of the line
-        return (f"{self.title}: {held}{self.done_requests}{total} requests  {self.tokens / elapsed:,.0f} output tok/s  "
-                f"{self.errors} errors  {elapsed:.1f} s")
+        tally = self.tally
+        return (f"{self.title}: {held}{tally.requests}{total} requests  "
+                f"{tally.throughput.tokens / elapsed:,.0f} output tok/s  {tally.errors} errors  {elapsed:.1f} s")
 
-    def finish(self, throughput: StepThroughput, note: str = "") -> None:
+    def finish(self, note: str = "") -> None:
         """The step's last line: its output tok/s as the reports state it (StepThroughput), then `note`."""
         total = f"/{self.total}" if self.total else ""
-        line = (f"{self.title}: {self.done_requests}{total} requests  {throughput.output_tps:,.0f} output tok/s over "
-                f"{throughput.wall_s:.2f} s (first send to last end)  {self.errors} errors" + (f"  {note}" if note else ""))
+        tally, throughput = self.tally, self.tally.throughput
+        line = (f"{self.title}: {tally.requests}{total} requests  {throughput.output_tps:,.0f} output tok/s over "
+                f"{throughput.wall_s:.2f} s (first send to last end)  {tally.errors} errors" + (f"  {note}" if note else ""))
         for handler in self._guarded:
             handler.removeFilter(self._guard)
         if self._live:

@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from siliconbench.agent.progress import WIPE, StepProgress, StepThroughput
+from siliconbench.agent.load.progress import WIPE, StepProgress
+from siliconbench.agent.load.tally import StepTally
 from siliconbench.core.wire import pb
 
 
@@ -32,50 +33,56 @@ def terminal():
     root.removeHandler(handler)
 
 
+def finished(progress: StepProgress, tokens: int = 64, error: str = "") -> None:
+    """A request of the step finished: into the tally, then the progress is told (as the load generator does)."""
+    progress.tally.add(pb.RequestRecord(output_tokens=tokens, error_class=error))
+    progress.update()
+
+
 def test_a_log_record_wipes_the_live_line_and_the_next_update_redraws_it(terminal):
-    progress = StepProgress("step 1/3 concurrency 4", 10, terminal)
-    progress.update(64, failed=False)
+    progress = StepProgress("step 1/3 concurrency 4", StepTally(64), 10, terminal)
+    finished(progress)
     logging.getLogger("siliconbench.test").warning("target slow")
-    progress.update(64, failed=False)
-    progress.finish(StepThroughput())
+    finished(progress)
+    progress.finish()
     shown = terminal.screen()
     assert shown[0] == "WARNING target slow"
     assert shown[1].startswith("step 1/3 concurrency 4: 2/10 requests") and "WARNING" not in shown[1]
 
 
 def test_the_filter_is_gone_after_the_step(terminal):
-    progress = StepProgress("step", 1, terminal)
-    progress.update(1, failed=False)
-    progress.finish(StepThroughput())
+    progress = StepProgress("step", StepTally(64), 1, terminal)
+    finished(progress)
+    progress.finish()
     handler = logging.getLogger().handlers[-1]
     assert handler.filters == []
 
 
 def test_the_live_line_is_cut_to_the_terminal_width(terminal, monkeypatch):
     monkeypatch.setenv("COLUMNS", "30")
-    progress = StepProgress("step 1/3 concurrency 4 repetition 2", 10, terminal)
-    progress.update(64, failed=False)
+    progress = StepProgress("step 1/3 concurrency 4 repetition 2", StepTally(64), 10, terminal)
+    finished(progress)
     assert len(terminal.screen()[0]) == 29
 
 
 def test_the_live_line_says_why_the_load_is_held_back_while_it_is(terminal):
     reason: list[str | None] = ["load paused: the spool /s cannot write batch 7 (No space left on device)"]
-    progress = StepProgress("step 1/3 concurrency 4", 10, terminal, note=lambda: reason[0])
-    progress.update(64, failed=False)
+    progress = StepProgress("step 1/3 concurrency 4", StepTally(64), 10, terminal, note=lambda: reason[0])
+    finished(progress)
     assert terminal.screen()[0].startswith("step 1/3 concurrency 4: [load paused: the spool /s cannot write batch 7")
     reason[0] = None
-    progress.finish(StepThroughput())
+    progress.finish()
     assert "paused" not in terminal.screen()[-1]
 
 
 def test_a_finished_step_states_the_reports_tok_s_from_first_send_to_last_end(terminal):
-    throughput = StepThroughput()
-    progress = StepProgress("step 1/1 concurrency 2", 3, terminal)
+    tally = StepTally(100)
+    progress = StepProgress("step 1/1 concurrency 2", tally, 3, terminal)
     for start_s, e2e_s, tokens, error in ((1.0, 2.0, 100, ""), (1.5, 2.5, 100, ""), (2.0, 0.5, 7, "http_500")):
-        throughput.add(pb.RequestRecord(start_unix_ns=int(start_s * 1e9), e2e_ns=int(e2e_s * 1e9),
-                                        output_tokens=tokens, error_class=error))
-        progress.update(tokens, failed=bool(error))
-    assert (throughput.tokens, throughput.wall_s) == (200, 3.0)   # failed tokens out; the span 1.0 s -> 4.0 s
-    progress.finish(throughput)
+        tally.add(pb.RequestRecord(start_unix_ns=int(start_s * 1e9), e2e_ns=int(e2e_s * 1e9),
+                                   output_tokens=tokens, error_class=error))
+        progress.update()
+    assert (tally.throughput.tokens, tally.throughput.wall_s) == (200, 3.0)  # failed tokens out; the span 1.0 s -> 4.0 s
+    progress.finish()
     assert terminal.screen()[-2] == ("step 1/1 concurrency 2: 3/3 requests  67 output tok/s over 3.00 s "
                                      "(first send to last end)  1 errors")

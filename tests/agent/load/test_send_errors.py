@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest_asyncio
 
 from siliconbench.agent.httpstream import StreamingClient
-from siliconbench.agent.loadgen import send_request
+from siliconbench.agent.load.send import send_request
 from siliconbench.agent.stream import OUTPUT_SLACK
 from siliconbench.core.wire import pb
 

@@ -1,8 +1,10 @@
-"""The load generator against the simulator over loopback, records into a list sink."""
+"""The load generator's steps against the simulator over loopback, records into a list sink."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 import aiohttp
 import pytest
@@ -12,29 +14,27 @@ from aiohttp.test_utils import TestServer
 
 from siliconbench.agent.app import build_prompts
 from siliconbench.agent.errors import TargetMisconfigured
-from siliconbench.agent.loadgen import LoadGenerator, WarmUp, tokens_asked
+from siliconbench.agent.load.send import WarmUp, tokens_asked
+from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.load.tally import RunTally
+from siliconbench.core import saturation
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile
 from siliconbench.agent.sim.server import create_app
 from siliconbench.agent.target import inspect_target
+from siliconbench.core.wire import pb
 
 
 class ListSink:
+    """Each item the load hands on, in a list of its kind."""
+
     def __init__(self) -> None:
         self.runs, self.steps, self.requests, self.metrics = [], [], [], []
         self.room_checks = 0
 
-    def add_run(self, event):
-        self.runs.append(event)
-
-    def add_step(self, event):
-        self.steps.append(event)
-
-    def add_request(self, record):
-        self.requests.append(record)
-
-    def add_server_metrics(self, metrics):
-        self.metrics.extend(metrics)
+    def add(self, item):
+        {pb.RunEvent: self.runs, pb.StepEvent: self.steps, pb.RequestRecord: self.requests,
+         pb.ServerMetric: self.metrics}[type(item)].append(item)
 
     async def wait_for_room(self):
         self.room_checks += 1
@@ -43,14 +43,18 @@ class ListSink:
         return None
 
 
-async def run_plan(url: str, plan: Plan, tmp_path=None, **options) -> tuple[ListSink, list]:
-    sink = ListSink()
+async def run_plan(url: str, plan: Plan, sink: ListSink | None = None, **options) -> ListSink:
+    sink = sink or ListSink()
     async with aiohttp.ClientSession() as session:
         target = await inspect_target(session, url, None)
         prompts = await build_prompts(session, target, plan)
-        summaries = await LoadGenerator(plan, target, prompts, sink, "run1", show_progress=False,
-                                        **options).run(session)
-    return sink, summaries
+        await LoadGenerator(plan, target, prompts, sink, "run1", show_progress=False, **options).run(session)
+    return sink
+
+
+def step_lines(caplog) -> list[str]:
+    """The line each finished step left (logged: no terminal in tests)."""
+    return [r.getMessage() for r in caplog.records if r.name == "siliconbench.agent.load.progress"]
 
 
 @pytest_asyncio.fixture
@@ -80,14 +84,24 @@ def plan(**kw) -> Plan:
 
 
 async def test_closed_steps_record_every_request_with_exact_lengths_and_warmup_excluded(sim_url):
-    sink, summaries = await run_plan(sim_url, plan())
+    sink = await run_plan(sim_url, plan())
     assert len(sink.requests) == 16  # 2 steps x 8; the 2 warm-up requests are not recorded
     assert {r.error_class for r in sink.requests} == {""}
     assert {(r.prompt_tokens, r.output_tokens, r.finish_reason) for r in sink.requests} == {(32, 6, "length")}
     assert all(len(r.chunk_offset_ns) == 6 and r.ttft_ns >= 5e6 for r in sink.requests)
     assert [(s.step, s.mode, s.concurrency, s.requests) for s in sink.steps] == [(0, "closed", 1, 8), (1, "closed", 4, 8)]
     assert all(r.dispatch_delay_ns >= 0 for r in sink.requests)
-    assert [s.output_tokens for s in summaries] == [48, 48]
+
+
+async def test_the_runs_tally_counts_each_record_handed_on_once_and_each_step_as_its_event_goes_out(sim_url):
+    tally = RunTally()
+    ended: list[tuple[int, int]] = []  # (steps finished, step events out) at each step's end
+    sink = ListSink()
+    await run_plan(sim_url, plan(concurrency=(1, 4), extra={"sim_error_after": 2}), sink, tally=tally,
+                   on_step_end=lambda: ended.append((tally.steps, len(sink.steps))))
+    assert ended == [(1, 1), (2, 2)]
+    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 8), (8, 8)]
+    assert (tally.current, tally.requests, tally.errors) == (None, len(sink.requests), 16)
 
 
 @pytest.mark.timing
@@ -99,7 +113,7 @@ async def test_the_boundary_hook_runs_just_before_each_step_starts_and_just_afte
         time.sleep(0.005)
         calls.append((called, time.time_ns()))
 
-    sink, _ = await run_plan(sim_url, plan(repetitions=2), on_step_boundary=read_counters)
+    sink = await run_plan(sim_url, plan(repetitions=2), on_step_boundary=read_counters)
     assert len(calls) == 2 * len(sink.steps) == 8
     for step, (before, after) in zip(sink.steps, zip(calls[::2], calls[1::2])):
         assert before[1] <= step.start_unix_ns < step.end_unix_ns <= after[0]
@@ -107,7 +121,7 @@ async def test_the_boundary_hook_runs_just_before_each_step_starts_and_just_afte
 
 
 async def test_each_step_ships_server_metrics_scraped_at_its_start_and_end(sim_url):
-    sink, _ = await run_plan(sim_url, plan(concurrency=(2,)))
+    sink = await run_plan(sim_url, plan(concurrency=(2,)))
     generated = [m for m in sink.metrics if m.name == "vllm:generation_tokens_total"]
     assert len(generated) == 1 and generated[0].step == 0
     assert generated[0].end_value - generated[0].start_value == sum(r.output_tokens for r in sink.requests)
@@ -117,13 +131,12 @@ async def test_each_step_ships_server_metrics_scraped_at_its_start_and_end(sim_u
 
 
 async def test_open_loop_poisson_step_sends_on_schedule_and_records_dispatch_delay(sim_url):
-    sink, summaries = await run_plan(sim_url, plan(concurrency=(), rates=(50.0,), requests_per_step=20))
+    sink = await run_plan(sim_url, plan(concurrency=(), rates=(50.0,), requests_per_step=20))
     [step] = sink.steps
     assert (step.mode, step.rate_rps, step.requests) == ("poisson", 50.0, 20)
     assert len(sink.requests) == 20
     delays = [r.dispatch_delay_ns for r in sink.requests]
     assert min(delays) >= 0  # none sent ahead of its time; how late is the machine's, and the report's
-    assert summaries[0].dispatch_delay_p99_ms <= max(delays) / 1e6
     # the times they were due (send time less dispatch delay) follow the seeded schedule, however busy
     # the machine: 19 gaps of a Poisson process at 50/s, 20 ms on average
     due = sorted(r.start_unix_ns - r.dispatch_delay_ns for r in sink.requests)
@@ -132,7 +145,7 @@ async def test_open_loop_poisson_step_sends_on_schedule_and_records_dispatch_del
 
 async def test_open_loop_cap_makes_waiting_visible_as_dispatch_delay(sim_url):
     steps = (StepSpec("constant", concurrency=1, rate_rps=200.0, requests=10),)
-    sink, _ = await run_plan(sim_url, plan(steps=steps))
+    sink = await run_plan(sim_url, plan(steps=steps))
     # each request takes >= 10 ms but one is due every 5 ms: later ones wait for the single slot
     assert max(r.dispatch_delay_ns for r in sink.requests) > 20e6
 
@@ -140,7 +153,7 @@ async def test_open_loop_cap_makes_waiting_visible_as_dispatch_delay(sim_url):
 @pytest.mark.timing
 async def test_duration_bounded_step_stops_sending_after_its_duration(sim_url):
     steps = (StepSpec("closed", concurrency=2, duration_s=0.3),)
-    sink, _ = await run_plan(sim_url, plan(steps=steps))
+    sink = await run_plan(sim_url, plan(steps=steps))
     assert 4 <= len(sink.requests) < 100
     starts = [r.start_unix_ns for r in sink.requests]
     assert (max(starts) - min(starts)) / 1e9 < 0.35
@@ -148,43 +161,80 @@ async def test_duration_bounded_step_stops_sending_after_its_duration(sim_url):
 
 async def test_chat_endpoint_with_calibrated_text_prompts_of_exact_length(sim_url, monkeypatch, tmp_path):
     monkeypatch.setattr("siliconbench.agent.app.PROMPT_CACHE_DIR", tmp_path)
-    sink, _ = await run_plan(sim_url, plan(endpoint="chat", concurrency=(2,), requests_per_step=4, input_tokens=40))
+    sink = await run_plan(sim_url, plan(endpoint="chat", concurrency=(2,), requests_per_step=4, input_tokens=40))
     assert {(r.error_class, r.prompt_tokens, r.output_tokens) for r in sink.requests} == {("", 40, 6)}
     assert list(tmp_path.iterdir()), "calibrated prompts are cached per model"
 
 
 async def test_completions_text_prompts_have_the_exact_length(sim_url, monkeypatch, tmp_path):
     monkeypatch.setattr("siliconbench.agent.app.PROMPT_CACHE_DIR", tmp_path)
-    sink, _ = await run_plan(sim_url, plan(token_id_prompts=False, concurrency=(2,), requests_per_step=4))
+    sink = await run_plan(sim_url, plan(token_id_prompts=False, concurrency=(2,), requests_per_step=4))
     assert {(r.error_class, r.prompt_tokens) for r in sink.requests} == {("", 32)}
 
 
-async def test_requests_that_end_early_are_counted(sim_url):
-    _, summaries = await run_plan(sim_url, plan(concurrency=(2,), extra={"sim_stop_after": 3}))
-    assert summaries[0].early_finishes == 8 and summaries[0].errors == 0
+async def test_requests_that_end_early_are_counted_in_the_steps_line(sim_url, caplog):
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
+    await run_plan(sim_url, plan(concurrency=(2,), extra={"sim_stop_after": 3}))
+    [line] = step_lines(caplog)
+    assert " 0 errors" in line and ", 8 ended early" in line
 
 
-async def test_mid_stream_errors_are_counted_by_class_and_the_step_goes_on(sim_url):
-    sink, summaries = await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
+async def test_mid_stream_errors_are_counted_by_class_and_the_step_goes_on(sim_url, caplog):
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
+    sink = await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
     assert len(sink.requests) == 16
-    assert summaries[0].errors_by_class == {"server_error_event": 8}
+    assert [", errors: server_error_event=8" in line for line in step_lines(caplog)] == [True, True]
 
 
 async def test_dataset_prompts_are_filtered_by_length(sim_url, tmp_path):
     data = tmp_path / "prompts.jsonl"
     data.write_text('{"prompt": "a short one"}\n{"prompt": "' + "word " * 60 + '"}\n'
                     '{"messages": [{"role": "user", "content": "' + "word " * 30 + '"}]}\n')
-    sink, _ = await run_plan(sim_url, plan(concurrency=(1,), requests_per_step=4, dataset=str(data),
+    sink = await run_plan(sim_url, plan(concurrency=(1,), requests_per_step=4, dataset=str(data),
                                            dataset_min_tokens=20, dataset_max_tokens=45))
     assert {r.error_class for r in sink.requests} == {""}
     assert len({r.prompt_tokens for r in sink.requests}) == 1
 
 
 async def test_step_event_carries_self_monitoring(sim_url):
-    sink, _ = await run_plan(sim_url, plan(concurrency=(1,)))
+    sink = await run_plan(sim_url, plan(concurrency=(1,)))
     [step] = sink.steps
-    assert 0 < step.agent_cpu_pct and step.loop_lag_p99_ms >= 0
-    assert step.client_saturated in (True, False)
+    assert 0 < step.agent_cpu_pct
+
+
+class LateRoomSink(ListSink):
+    """A sink whose room comes 10 ms after the load asks for it: every request is sent at least that late."""
+
+    async def wait_for_room(self):
+        self.room_checks += 1
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def only_dispatch_judges(monkeypatch):
+    """The step's verdict from its dispatch delay alone: the machine's own CPU and loop lag are not the subject."""
+    monkeypatch.setattr(saturation, "SATURATED_CPU_PCT", math.inf)
+    monkeypatch.setattr(saturation, "SATURATED_LAG_MS", math.inf)
+
+
+async def test_an_uncapped_open_loop_step_sent_late_is_flagged_client_saturated(sim_url, only_dispatch_judges,
+                                                                                  caplog):
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
+    steps = (StepSpec("constant", concurrency=0, rate_rps=50.0, requests=4),)
+    sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
+    assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6
+    [step] = sink.steps
+    assert step.client_saturated
+    [line] = step_lines(caplog)
+    assert "CLIENT SATURATED (dispatch delay p99 " in line and line.endswith("not publishable as is")
+
+
+async def test_the_same_lateness_under_a_concurrency_cap_is_the_caps_and_not_flagged(sim_url, only_dispatch_judges):
+    steps = (StepSpec("constant", concurrency=4, rate_rps=50.0, requests=4),)
+    sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
+    assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6
+    [step] = sink.steps
+    assert not step.client_saturated
 
 
 class FullSpoolSink(ListSink):

@@ -1,0 +1,189 @@
+"""A plan's steps, in order, against one target: each step scraped before and after, sent (from this
+process or a pool of workers), tallied, judged for client saturation, shown as progress, and emitted as its
+`StepEvent`. See the package docstring for who sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from time import perf_counter_ns
+
+import aiohttp
+
+from siliconbench.agent.load.progress import StepProgress
+from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
+from siliconbench.agent.load.sink import RecordSink
+from siliconbench.agent.load.tally import RunTally, StepTally
+from siliconbench.agent.scrape import scrape, server_metrics
+from siliconbench.agent.selfmon import percentile
+from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
+from siliconbench.agent.target import PromptBook, TargetInfo
+from siliconbench.agent.workers import WorkerPool
+from siliconbench.core.plan import Plan, StepSpec
+from siliconbench.core.wire import pb
+
+log = logging.getLogger(__name__)
+
+
+class LoadGenerator:
+    """Runs a plan's steps against one target, emits every record to a sink and counts each once in `tally`.
+    Sends from this process (`plan.workers == 1`) or from a pool of worker processes
+    (`siliconbench.agent.workers`)."""
+
+    def __init__(self, plan: Plan, target: TargetInfo, prompts: PromptBook, sink: RecordSink, run_id: str, *,
+                 tally: RunTally | None = None, show_progress: bool = True,
+                 on_step_boundary: Callable[[], None] = lambda: None,
+                 on_step_end: Callable[[], None] = lambda: None) -> None:
+        """`on_step_boundary` is called just before each step starts and just after it ends (the agent reads
+        its samplers' energy counters there). The step's start is stamped after it returns and its end
+        before it is called, so a hook that returns once it has read brackets the step exactly.
+        `on_step_end` is called once a step's event is out and `tally` counts the step as finished."""
+        self._plan = plan
+        self._tally = tally or RunTally()
+        self._on_step_boundary = on_step_boundary
+        self._on_step_end = on_step_end
+        self._target = target
+        self._prompts = prompts
+        self._sink = sink
+        self._run_id = run_id
+        self._show_progress = show_progress
+        self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
+        self._sender: Sender | None = None
+        self._pool: WorkerPool | None = None  # when more than one process sends
+        self._cores = usable_cores()
+        self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
+        plan = self._plan
+        specs = plan.step_specs()
+        try:
+            await self._start()
+            await self._warm_up()
+            step = 0
+            for repetition in range(plan.repetitions):
+                for spec in specs:
+                    title = f"step {step + 1}/{plan.total_steps} {spec.label()} rep={repetition}"
+                    await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
+                    event = await self._step(session, spec, step, repetition, title)
+                    if plan.workers == "auto":
+                        wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
+                        await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
+                                                              wall_s, step, spec.label()), event.agent_cpu_pct)
+                    step += 1
+        finally:
+            if self._sender is not None:
+                self._sender.close()
+            if self._pool is not None:
+                await self._pool.close()
+
+    async def _start(self) -> None:
+        plan, target = self._plan, self._target
+        if self._workers == 1:
+            self._sender = Sender(plan, target.model, target.base_url, self._prompts, self._run_id)
+            self._sender.gate = self._sink.wait_for_room
+            self._sender.start()
+            return
+        self._pool = WorkerPool(self._workers, plan, target.model, target.base_url, self._prompts, self._run_id)
+        await self._pool.start()
+
+    async def _resize(self, workers: int, busiest_cpu_pct: float) -> None:
+        """`workers: auto`: send the next steps from `workers` processes (never fewer than now)."""
+        if workers <= self._workers:
+            return
+        log.info("run %s: the busiest sending process used %.0f%% of a core; the next steps are sent by %d "
+                 "processes (was %d)", self._run_id, busiest_cpu_pct, workers, self._workers)
+        self._workers = workers
+        if self._pool is not None:
+            await self._pool.grow(workers)
+            return
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        await self._start()
+
+    async def _warm_up(self) -> None:
+        numbers = range(self._plan.warmup_requests)
+        if self._pool is not None:
+            outcome = await self._pool.warm_up(numbers)
+        else:
+            outcome = await self._sender.warm_up(numbers)  # type: ignore[union-attr]
+        outcome.check()
+        self._prompt_base = len(numbers)
+
+    async def _send_step(self, spec: StepSpec, step: int, repetition: int,
+                         done: Done) -> list[ShareReport]:
+        if self._pool is not None:
+            return await self._pool.run_step(spec, step, repetition, self._plan.seed, self._prompt_base, done)
+        share = whole_step(spec, step, repetition, self._plan.seed, self._prompt_base)
+        return [await self._sender.run(share, perf_counter_ns(), done)]  # type: ignore[union-attr]
+
+    async def _step(self, session: aiohttp.ClientSession, spec: StepSpec, step: int, repetition: int,
+                    title: str) -> pb.StepEvent:
+        base = self._target.base_url
+        before = await scrape(session, base)
+        tally = self._tally.begin(self._plan.output_tokens)
+        progress = (StepProgress(title, tally, spec.requests, note=self._sink.pause_reason) if self._show_progress
+                    else StepProgress(title, tally, 0, _NullStream()))
+        count, show, add = tally.add, progress.update, self._sink.add
+
+        def done(record: pb.RequestRecord) -> None:
+            count(record)
+            show()
+            add(record)
+
+        self._on_step_boundary()
+        start_ns = time.time_ns()
+        reports = await self._send_step(spec, step, repetition, done)
+        end_ns = time.time_ns()
+        self._on_step_boundary()
+        self._prompt_base += max(r.next_number for r in reports)
+        after = await scrape(session, base)
+        for metric in server_metrics(self._run_id, step, before, after):
+            self._sink.add(metric)
+        dispatch_is_clients = spec.open_loop and not spec.concurrency
+        # several workers: the busiest one speaks for the agent, and one saturated worker flags the step
+        reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
+        event = pb.StepEvent(
+            run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
+            start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
+            rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
+            loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
+        self._sink.add(event)
+        self._tally.end()
+        self._on_step_end()
+        if reasons:
+            log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
+                        reasons)
+        progress.finish(_note(tally, event, len(reports), reasons))
+        if self._pool is not None:
+            self._pool.raise_if_lost()  # after the step's records and event are out
+        return event
+
+
+def _note(tally: StepTally, event: pb.StepEvent, processes: int, saturation: str) -> str:
+    """What a step's last line says after its throughput: the dispatch delay, the agent's CPU, early ends,
+    errors by class, and why the client may have limited the step (`saturation`, empty: it did not)."""
+    note = f"dispatch p99 {percentile(tally.dispatch_ns, 0.99) / 1e6:.2f} ms, agent CPU {event.agent_cpu_pct:.0f}%"
+    if processes > 1:
+        note += f" (busiest of {processes} workers)"
+    if tally.early:
+        note += f", {tally.early} ended early"
+    if tally.by_class:
+        note += ", errors: " + ", ".join(f"{k}={v}" for k, v in sorted(tally.by_class.items()))
+    if saturation:
+        note += f"  CLIENT SATURATED ({saturation}): not publishable as is"
+    return note
+
+
+class _NullStream:
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
