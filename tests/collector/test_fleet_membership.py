@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from siliconbench.collector import fleet
-from siliconbench.collector.fleet import LATE
+from siliconbench.collector.runs import LATE_DETAIL
 from siliconbench.collector.server import ServerOptions, build_server
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.core.wire import pb
@@ -95,7 +95,7 @@ async def test_a_member_stays_a_member_across_reconnects_and_cancel_reaches_it(s
         reply = await status_when(control, run_id, lambda nodes, step=step: nodes[agent].progress.step == step)
         nodes = {n.agent_id: n for n in reply.nodes}
         assert reply.state == pb.RUN_STATE_RUNNING and nodes[agent].progress.state == pb.RUN_STATE_RUNNING
-        assert nodes[agent].progress.detail != LATE and nodes[late].progress.detail == LATE
+        assert nodes[agent].progress.detail != LATE_DETAIL and nodes[late].progress.detail == LATE_DETAIL
     cancelled = await control.CancelRun(pb.CancelRunRequest(run_id=run_id))
     assert cancelled.agents == 1
     assert (await call.read()).command.cancel.run_id == run_id  # on the member's newest stream

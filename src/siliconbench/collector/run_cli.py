@@ -12,7 +12,8 @@ import typer
 
 from siliconbench.collector import settings
 from siliconbench.collector.errors import CollectorError
-from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
+from siliconbench.collector.control import TERMINAL
+from siliconbench.collector.fleet import STATE_NAMES, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.errors import ExitCode, SiliconbenchError

@@ -16,13 +16,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
 from pydantic import ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from siliconbench.core.config import STRICT, config_error, invalid
-from siliconbench.core.rpc import tls_credentials
+
+if TYPE_CHECKING:  # grpc loads only where a channel is built: the report side reads these settings without it
+    import grpc
 
 PREFIX = "SILICONBENCH_"
 TLS_CA = PREFIX + "TLS_CA"
@@ -52,6 +54,8 @@ class ClientTls:
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         """The channel credentials, or None for plaintext."""
+        from siliconbench.core.rpc import tls_credentials
+
         return tls_credentials(self.ca, self.cert, self.key) if self.enabled else None
 
 
