@@ -43,6 +43,15 @@ def progress(run_id: str, state: pb.RunState, step: int) -> pb.AgentMessage:
     return pb.AgentMessage(progress=pb.RunProgress(run_id=run_id, state=state, step=step, steps_total=9))
 
 
+async def command(call, kind: str) -> pb.Command:
+    """The next command of `kind` on the stream; lease renewals, and commands this test agent has not
+    acknowledged (sent again on each new stream), come before it."""
+    while (message := await call.read()) != grpc.aio.EOF:
+        if message.command.WhichOneof("kind") == kind:
+            return message.command
+    raise AssertionError(f"the stream ended before a {kind} command")
+
+
 async def until_ended(call) -> None:
     """Read to the end of a stream the collector ends at its age; it ends with OK."""
     while await call.read() != grpc.aio.EOF:
@@ -79,7 +88,7 @@ async def test_a_member_stays_a_member_across_reconnects_and_cancel_reaches_it(s
                                                         min_agents=1))
     run_id = started.run_id
     assert list(started.agents) == [agent]
-    assert (await call.read()).command.start.run_id == run_id
+    assert (await command(call, "start")).start.run_id == run_id
     late_channel, _ = await connect(port, late, scenario)  # was not a member at the start
     await status_when(control, run_id, lambda nodes: late in nodes)
     # From here streams end after about 0.3 s, as SILICONBENCH_MAX_STREAM_AGE_S=300 does after 300 s in a
@@ -98,7 +107,7 @@ async def test_a_member_stays_a_member_across_reconnects_and_cancel_reaches_it(s
         assert nodes[agent].progress.detail != LATE_DETAIL and nodes[late].progress.detail == LATE_DETAIL
     cancelled = await control.CancelRun(pb.CancelRunRequest(run_id=run_id))
     assert cancelled.agents == 1
-    assert (await call.read()).command.cancel.run_id == run_id  # on the member's newest stream
+    assert (await command(call, "cancel")).cancel.run_id == run_id  # on the member's newest stream
     await call.write(progress(run_id, pb.RUN_STATE_CANCELLED, RECONNECTS))
     reply = await status_when(control, run_id, lambda nodes: nodes[agent].progress.state == pb.RUN_STATE_CANCELLED)
     assert reply.state == pb.RUN_STATE_CANCELLED

@@ -258,8 +258,8 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
         loop.add_signal_handler(sig, stop.set)
     beat = asyncio.create_task(_beat(heartbeat))
     fleet = FleetRunner(lambda fleet_plan, run_id, sink: run_plan(node, fleet_plan, run_id, sink),
-                        node.shipper, node.shipper.send_progress)
-    node.shipper.on_command = fleet.on_command
+                        node.shipper, node.shipper.send_progress, ack=node.shipper.send_ack)
+    node.shipper.take_commands(fleet.on_command)
     try:
         if plan is not None:
             await wait_for_target(config.target, stop)

@@ -32,12 +32,13 @@ STATE_CODES = {name: code for code, name in STATE_NAMES.items()}
 TERMINAL = frozenset(STATE_CODES[name] for name in runs.TERMINAL)  # RunState codes of an ended run
 
 
-def node_status(run_id: str, node: runs.NodeState, connected: bool) -> pb.NodeStatus:
+def node_status(run_id: str, node: runs.NodeState, connected: bool, unacknowledged: list[str]) -> pb.NodeStatus:
     progress = pb.RunProgress(run_id=run_id, state=STATE_CODES[node.state], step=node.step, steps_total=node.steps_total,
                               requests_done=node.requests_done, output_tokens_per_s=node.output_tokens_per_s,
                               errors=node.errors, detail=node.detail, time_unix_ns=node.last_word_ns)
     return pb.NodeStatus(agent_id=node.agent_id, node_name=node.node_name, instance_type=node.instance_type,
-                         scenario=node.scenario, progress=progress, connected=connected)
+                         scenario=node.scenario, progress=progress, connected=connected,
+                         unacknowledged=unacknowledged)
 
 
 class ControlService(pb_grpc.ControlServicer):
@@ -92,7 +93,8 @@ class ControlService(pb_grpc.ControlServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no fleet run {request.run_id!r} on this collector's store")
         return pb.RunStatusReply(
             run_id=request.run_id, state=STATE_CODES.get(runs.run_state(nodes), pb.RUN_STATE_UNSPECIFIED),
-            nodes=[node_status(request.run_id, node, self._fleet.connected(node.agent_id)) for node in nodes])
+            nodes=[node_status(request.run_id, node, self._fleet.connected(node.agent_id),
+                               self._fleet.unacknowledged(node.agent_id, request.run_id)) for node in nodes])
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsReply:
         await self._authorise(context)
@@ -101,7 +103,7 @@ class ControlService(pb_grpc.ControlServicer):
             check_selector(selector)
         except ConfigError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return pb.ListAgentsReply(agents=[link.hello for link in self._fleet.matching(selector)])
+        return pb.ListAgentsReply(agents=self._fleet.matching(selector))
 
     async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunReply:
         await self._authorise(context, operator=True)
