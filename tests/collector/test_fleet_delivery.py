@@ -150,3 +150,20 @@ async def test_a_command_is_sent_again_on_each_new_stream_until_acknowledged(col
     reply = await within(call.read())
     assert reply.command.WhichOneof("kind") == "renew" and reply.command.renew.run_id == run_id
     await channel.close()
+
+
+async def test_the_lease_is_renewed_while_the_run_goes_on_and_not_once_it_is_cancelled(collector, unique_id):
+    _, service, port, control = collector
+    service._max_stream_age_s = 0.0
+    agent, scenario = f"lease-{unique_id}", f"L{unique_id}"
+    channel, _ = await connect(port, agent, scenario)
+    await within(connected(control, agent))
+    run_id = (await control.StartRun(pb.StartRunRequest(plan_json="{}", selector={"scenario": scenario}))).run_id
+    running = pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_RUNNING)
+    renewal = await service.fleet.on_progress(agent, running)
+    assert renewal is not None and renewal.renew == pb.LeaseRenewal(run_id=run_id, lease_s=service.fleet.lease_s)
+    await control.CancelRun(pb.CancelRunRequest(run_id=run_id))
+    assert await service.fleet.on_progress(agent, running) is None  # a member that missed the cancel runs out
+    finished = pb.RunProgress(run_id="another-run", state=pb.RUN_STATE_FINISHED)
+    assert await service.fleet.on_progress(agent, finished) is None
+    await channel.close()
