@@ -149,6 +149,11 @@ async def test_a_command_is_sent_again_on_each_new_stream_until_acknowledged(col
     await call.write(pb.AgentMessage(progress=pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_RUNNING)))
     reply = await within(call.read())
     assert reply.command.WhichOneof("kind") == "renew" and reply.command.renew.run_id == run_id
+    await control.CancelRun(pb.CancelRunRequest(run_id=run_id))
+    cancel = await within(command(call, "cancel"))
+    await within(status_when(control, run_id, lambda nodes: list(nodes[agent].unacknowledged) == ["cancel"]))
+    await call.write(pb.AgentMessage(command_ack=pb.CommandAck(id=cancel.id)))
+    await within(status_when(control, run_id, lambda nodes: not nodes[agent].unacknowledged))
     await channel.close()
 
 

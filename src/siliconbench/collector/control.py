@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 STATE_CODES = {name: code for code, name in STATE_NAMES.items()}
 TERMINAL = frozenset(STATE_CODES[name] for name in runs.TERMINAL)  # RunState codes of an ended run
+# The member states that answer a command already: a member running or ended has its start, and an ended one needs
+# no cancel (with several replicas, one the member left may hold a copy of either until it expires).
+ANSWERED = {"start": frozenset({runs.RUNNING, runs.FINISHED, runs.CANCELLED}), "cancel": runs.TERMINAL}
 
 
 def node_status(run_id: str, node: runs.NodeState, connected: bool, unacknowledged: list[str]) -> pb.NodeStatus:
@@ -93,8 +96,12 @@ class ControlService(pb_grpc.ControlServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no fleet run {request.run_id!r} on this collector's store")
         return pb.RunStatusReply(
             run_id=request.run_id, state=STATE_CODES.get(runs.run_state(nodes), pb.RUN_STATE_UNSPECIFIED),
-            nodes=[node_status(request.run_id, node, self._fleet.connected(node.agent_id),
-                               self._fleet.unacknowledged(node.agent_id, request.run_id)) for node in nodes])
+            nodes=[node_status(request.run_id, node, self._fleet.connected(node.agent_id), self._waiting(request.run_id, node))
+                   for node in nodes])
+
+    def _waiting(self, run_id: str, node: runs.NodeState) -> list[str]:
+        """The node's unacknowledged commands that its state does not answer already (ANSWERED)."""
+        return [kind for kind in self._fleet.unacknowledged(node.agent_id, run_id) if node.state not in ANSWERED[kind]]
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsReply:
         await self._authorise(context)
