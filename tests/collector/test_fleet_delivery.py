@@ -22,7 +22,7 @@ from tests.collector.test_fleet_membership import command, connect, connected, s
 
 CYCLES = 10
 STREAM_AGE_S = 0.15
-WAIT_S = 30  # a guard against a hang on a loaded machine, not a bound on speed
+WAIT_S = 60  # a guard against a hang on a loaded machine, not a bound on speed
 
 
 class Member:
@@ -172,3 +172,15 @@ async def test_the_lease_is_renewed_while_the_run_goes_on_and_not_once_it_is_can
     finished = pb.RunProgress(run_id="another-run", state=pb.RUN_STATE_FINISHED)
     assert await service.fleet.on_progress(agent, finished) is None
     await channel.close()
+
+
+async def test_progress_sent_again_on_a_new_stream_is_stored_once(collector, store, unique_id):
+    _, service, _, _ = collector
+    agent, run_id = f"repeat-{unique_id}", f"run-{unique_id}"
+    ended = pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_CANCELLED, time_unix_ns=1_700_000_000_000_000_000)
+    for _ in range(3):  # as an agent does on each of three streams
+        await service.fleet.on_progress(agent, ended)
+    later = pb.RunProgress(run_id=run_id, state=pb.RUN_STATE_CANCELLED, time_unix_ns=ended.time_unix_ns + 1)
+    await service.fleet.on_progress(agent, later)
+    rows = store.query("SELECT count() FROM {db}.run_progress WHERE run_id = {r:String}", {"r": run_id}).result_rows
+    assert rows == [(2,)]

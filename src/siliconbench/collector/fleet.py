@@ -33,6 +33,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -64,6 +65,9 @@ LEASE_S = 30.0
 # An agent whose stream ended this recently is still selected: it is reconnecting (a stream past its
 # maximum age, a replica going away), and its start waits for it in the outbox.
 RECONNECT_GRACE_S = 10.0
+# An agent sends the latest progress of each of its runs again on every new stream; the time of the last one stored
+# per (agent, run), for this many pairs, lets a repeat pass without another row.
+REMEMBERED_PROGRESS = 10_000
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Fleet:
         self._cancelled: dict[str, int] = {}  # run id -> when it was cancelled here: its leases are not renewed
         self.lease_s = LEASE_S
         self._active: dict[str, ActiveRun] = {}
+        self._stored: OrderedDict[tuple[str, str], int] = OrderedDict()  # (agent, run) -> time of its last progress
         self._writes: set[asyncio.Task] = set()  # late-joiner records in flight (held so they are not collected)
 
     def attach(self, hello: pb.Hello) -> AgentLink:
@@ -148,6 +153,18 @@ class Fleet:
         if state is None or not progress.run_id:
             log.warning("agent %s sent progress without run id or state; ignored", agent_id)
             return None
+        key = (agent_id, progress.run_id)
+        if not progress.time_unix_ns or self._stored.get(key) != progress.time_unix_ns:  # not a repeat of the last
+            await self._record_progress(agent_id, progress, state)
+            self._stored[key] = progress.time_unix_ns
+            self._stored.move_to_end(key)
+            while len(self._stored) > REMEMBERED_PROGRESS:
+                self._stored.popitem(last=False)
+        if state in runs.TERMINAL or progress.run_id in self._cancelled:
+            return None
+        return pb.Command(renew=pb.LeaseRenewal(run_id=progress.run_id, lease_s=self.lease_s))
+
+    async def _record_progress(self, agent_id: str, progress: pb.RunProgress, state: str) -> None:
         if state in runs.TERMINAL:
             log.info("agent %s: run %s %s%s", agent_id, progress.run_id, state,
                      f" ({progress.detail})" if progress.detail else "")
@@ -160,9 +177,6 @@ class Fleet:
             output_tokens_per_s=progress.output_tokens_per_s if math.isfinite(progress.output_tokens_per_s) else 0.0,
             errors=progress.errors, detail=progress.detail, time_ns=progress.time_unix_ns)
         await self._run(self._store.insert, "run_progress", [row], "")
-        if state in runs.TERMINAL or progress.run_id in self._cancelled:
-            return None
-        return pb.Command(renew=pb.LeaseRenewal(run_id=progress.run_id, lease_s=self.lease_s))
 
     def matching(self, selector: dict[str, str]) -> list[pb.Hello]:
         """The agents connected now, or reconnecting (their stream ended within RECONNECT_GRACE_S), that match."""
