@@ -272,7 +272,7 @@ SERVER_METRICS = Table("server_metrics", (
     Column("end_value", "Float64", "end_value", check=FINITE),
 ), f"MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}", message="ServerMetric", batched=True)
 
-_FLEET = "written by the collector's fleet control (collector/fleet.py, read by collector/runs.py)"
+_FLEET = "written by the collector's fleet control (collector/fleet.py)"
 RUN_NODES = Table("run_nodes", (
     Column("run_id", "String", derived="the run the collector started"),
     Column("agent_id", _LC, derived=f"Hello.agent_id of a selected agent; {_FLEET}"),
