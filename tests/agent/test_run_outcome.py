@@ -44,6 +44,12 @@ def test_ctrl_c_is_an_interruption_that_says_what_was_kept():
     assert _ending(KeyboardInterrupt(), kept_after(0, 0), PLAN)[0] == "interrupted"
 
 
+def test_a_fleet_run_stopped_by_its_collector_or_its_lease_says_so():
+    why = "stopped by itself: no lease renewal from the collector for 30 s (cut off from it)"
+    outcome, detail = _ending(asyncio.CancelledError(why), kept_after(2, 9), PLAN)
+    assert (outcome, detail) == ("interrupted", f"{why} during step 3; 2 of 4 steps finished, 9 request records kept")
+
+
 def test_a_refused_warm_up_aborts_the_run_with_its_reason():
     outcome, detail = _ending(TargetMisconfigured("the target refused all 2 warm-up requests"), kept_after(0, 0), PLAN)
     assert (outcome, detail) == ("aborted", "the target refused all 2 warm-up requests; 0 of 4 steps finished, "

@@ -120,7 +120,9 @@ def _ending(error: BaseException | None, kept: _Kept, plan: Plan) -> tuple[str, 
     if error is None:
         return "complete", done
     if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
-        return "interrupted", f"stopped by the user or a signal during step {kept.steps + 1}; {done}"
+        # a fleet run's cancel says who stopped it (agent/fleet.py: the collector, or the run's lease)
+        why = error.args[0] if error.args and isinstance(error.args[0], str) else "stopped by the user or a signal"
+        return "interrupted", f"{why} during step {kept.steps + 1}; {done}"
     return "aborted", f"{error}; {done}"
 
 

@@ -31,6 +31,7 @@ from siliconbench.core.wire import pb
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0  # the collector reports a running node silent for 30 s (6 heartbeats) as dropped out
+CANCELLED_BY_COLLECTOR = "cancelled by the collector"
 REMEMBERED_RUNS = 1000  # run ids started or cancelled here, to handle a repeated command once
 
 
@@ -163,7 +164,7 @@ class FleetRunner:
         self._remember(run_id)  # a start that arrives after its cancel is not run
         if self._task is not None and not self._task.done() and run_id == self._run_id:
             log.info("run %s: cancel received", run_id)
-            self._task.cancel()
+            self._task.cancel(CANCELLED_BY_COLLECTOR)  # the reason reaches the run's end event (agent/app.py)
 
     def _renew(self, renewal: pb.LeaseRenewal) -> None:
         if self._lease is not None and renewal.run_id == self._run_id and renewal.lease_s > 0:
@@ -176,7 +177,7 @@ class FleetRunner:
             self._stopped_because = (f"stopped by itself: no lease renewal from the collector for "
                                      f"{lease.duration_s:g} s (cut off from it)")
             log.warning("run %s %s; stopping the load", self._run_id, self._stopped_because)
-            task.cancel()
+            task.cancel(self._stopped_because)
 
     async def _execute(self, plan: Plan, start: pb.StartCommand) -> None:
         steps = len(plan.step_specs()) * plan.repetitions  # rate and explicit steps count too
@@ -195,7 +196,7 @@ class FleetRunner:
             if self._stopped_because:
                 sink.send(pb.RUN_STATE_FAILED, self._stopped_because)
             else:
-                sink.send(pb.RUN_STATE_CANCELLED, "cancelled by the collector")
+                sink.send(pb.RUN_STATE_CANCELLED, CANCELLED_BY_COLLECTOR)
                 log.info("run %s cancelled", start.run_id)
             return
         except SiliconbenchError as exc:
