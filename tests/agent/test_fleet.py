@@ -97,3 +97,79 @@ async def test_progress_reports_read_the_runs_tally_the_step_under_way_included(
                       ("RUN_STATE_RUNNING", 2, 1, 2, 1, 50.0),    # 100 tokens over 1.0 s -> 3.0 s
                       ("RUN_STATE_RUNNING", 2, 1, 3, 1, 50.0),
                       ("RUN_STATE_FINISHED", 2, 1, 3, 1, 50.0)]
+
+
+def with_id(command: pb.Command, command_id: int) -> pb.Command:
+    command.id = command_id
+    return command
+
+
+async def test_a_start_received_again_is_acknowledged_again_and_run_once():
+    """The collector sends a command again on each new stream until its ack arrives."""
+    reports: list[pb.RunProgress] = []
+    acks: list[int] = []
+    runs: list[str] = []
+
+    async def instant(plan, run_id, sink):
+        runs.append(run_id)
+
+    runner = FleetRunner(instant, report=reports.append, heartbeat_s=60, ack=acks.append)
+    await run_to_the_end(runner, reports, with_id(start_command("r4"), 7))
+    runner.on_command(with_id(start_command("r4"), 7))  # its ack was lost with the stream
+    await runner.close()
+    assert runs == ["r4"] and acks == [7, 7]
+    assert [r.state for r in reports if r.state == pb.RUN_STATE_FAILED] == []  # not refused as "node busy"
+
+
+async def test_a_start_that_arrives_after_its_cancel_is_not_run():
+    reports: list[pb.RunProgress] = []
+    acks: list[int] = []
+
+    async def never(plan, run_id, sink):
+        raise AssertionError("must not run")
+
+    runner = FleetRunner(never, report=reports.append, heartbeat_s=60, ack=acks.append)
+    runner.on_command(pb.Command(id=2, cancel=pb.CancelCommand(run_id="r5")))
+    runner.on_command(with_id(start_command("r5"), 1))
+    await runner.close()
+    assert acks == [2, 1] and reports == []
+
+
+def leased(run_id: str, lease_s: float) -> pb.Command:
+    command = start_command(run_id)
+    command.start.lease_s = lease_s
+    return command
+
+
+async def test_a_node_that_hears_no_renewal_stops_its_load_when_the_lease_ends_and_says_why():
+    reports: list[pb.RunProgress] = []
+    stopped: list[tuple] = []
+
+    async def endless(plan, run_id, sink):
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError as exc:
+            stopped.append(exc.args)  # what the run's end event says (agent/app.py)
+            raise
+
+    runner = FleetRunner(endless, report=reports.append, heartbeat_s=60)
+    await run_to_the_end(runner, reports, leased("r6", 0.2))
+    why = "stopped by itself: no lease renewal from the collector for 0.2 s (cut off from it)"
+    assert stopped == [(why,)]
+    assert (reports[-1].state, reports[-1].detail) == (pb.RUN_STATE_FAILED, why)
+
+
+async def test_renewals_keep_a_leased_run_going_and_beats_come_at_least_three_times_a_lease():
+    reports: list[pb.RunProgress] = []
+
+    def renew(progress: pb.RunProgress) -> None:  # the collector's reply to each progress report
+        reports.append(progress)
+        runner.on_command(pb.Command(renew=pb.LeaseRenewal(run_id=progress.run_id, lease_s=1.5)))
+
+    async def seven_beats(plan, run_id, sink):  # beats every 0.5 s (a third of the lease; the heartbeat is 60 s)
+        while len([r for r in reports if r.state == pb.RUN_STATE_RUNNING]) < 7:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    runner = FleetRunner(seven_beats, report=renew, heartbeat_s=60)
+    await run_to_the_end(runner, reports, leased("r7", 1.5))  # over two leases long
+    assert reports[-1].state == pb.RUN_STATE_FINISHED

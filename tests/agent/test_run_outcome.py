@@ -48,6 +48,12 @@ def test_ctrl_c_is_an_interruption_that_counts_the_records_of_the_step_under_way
     assert _ending(KeyboardInterrupt(), tally_after([]), PLAN)[0] == "interrupted"
 
 
+def test_a_fleet_run_stopped_by_its_collector_or_its_lease_says_so():
+    why = "stopped by itself: no lease renewal from the collector for 30 s (cut off from it)"
+    outcome, detail = _ending(asyncio.CancelledError(why), tally_after([5, 4]), PLAN)
+    assert (outcome, detail) == ("interrupted", f"{why} during step 3; 2 of 4 steps finished, 9 request records kept")
+
+
 def test_a_refused_warm_up_aborts_the_run_with_its_reason():
     outcome, detail = _ending(TargetMisconfigured("the target refused all 2 warm-up requests"), tally_after([]), PLAN)
     assert (outcome, detail) == ("aborted", "the target refused all 2 warm-up requests; 0 of 4 steps finished, "

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from siliconbench.collector import fleet
-from siliconbench.collector.fleet import LATE
+from siliconbench.collector.runs import LATE_DETAIL
 from siliconbench.collector.server import ServerOptions, build_server
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.core.wire import pb
@@ -41,6 +41,15 @@ async def connect(port: int, agent_id: str, scenario: str, *first: pb.AgentMessa
 
 def progress(run_id: str, state: pb.RunState, step: int) -> pb.AgentMessage:
     return pb.AgentMessage(progress=pb.RunProgress(run_id=run_id, state=state, step=step, steps_total=9))
+
+
+async def command(call, kind: str) -> pb.Command:
+    """The next command of `kind` on the stream; lease renewals, and commands this test agent has not
+    acknowledged (sent again on each new stream), come before it."""
+    while (message := await call.read()) != grpc.aio.EOF:
+        if message.command.WhichOneof("kind") == kind:
+            return message.command
+    raise AssertionError(f"the stream ended before a {kind} command")
 
 
 async def until_ended(call) -> None:
@@ -79,7 +88,7 @@ async def test_a_member_stays_a_member_across_reconnects_and_cancel_reaches_it(s
                                                         min_agents=1))
     run_id = started.run_id
     assert list(started.agents) == [agent]
-    assert (await call.read()).command.start.run_id == run_id
+    assert (await command(call, "start")).start.run_id == run_id
     late_channel, _ = await connect(port, late, scenario)  # was not a member at the start
     await status_when(control, run_id, lambda nodes: late in nodes)
     # From here streams end after about 0.3 s, as SILICONBENCH_MAX_STREAM_AGE_S=300 does after 300 s in a
@@ -95,10 +104,10 @@ async def test_a_member_stays_a_member_across_reconnects_and_cancel_reaches_it(s
         reply = await status_when(control, run_id, lambda nodes, step=step: nodes[agent].progress.step == step)
         nodes = {n.agent_id: n for n in reply.nodes}
         assert reply.state == pb.RUN_STATE_RUNNING and nodes[agent].progress.state == pb.RUN_STATE_RUNNING
-        assert nodes[agent].progress.detail != LATE and nodes[late].progress.detail == LATE
+        assert nodes[agent].progress.detail != LATE_DETAIL and nodes[late].progress.detail == LATE_DETAIL
     cancelled = await control.CancelRun(pb.CancelRunRequest(run_id=run_id))
     assert cancelled.agents == 1
-    assert (await call.read()).command.cancel.run_id == run_id  # on the member's newest stream
+    assert (await command(call, "cancel")).cancel.run_id == run_id  # on the member's newest stream
     await call.write(progress(run_id, pb.RUN_STATE_CANCELLED, RECONNECTS))
     reply = await status_when(control, run_id, lambda nodes: nodes[agent].progress.state == pb.RUN_STATE_CANCELLED)
     assert reply.state == pb.RUN_STATE_CANCELLED

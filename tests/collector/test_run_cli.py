@@ -40,3 +40,19 @@ def test_a_start_reaches_every_replica_under_the_id_the_first_one_gave(monkeypat
     run_cli.start(plan=str(plan), selector=None, scenario=None, start_delay_s=0.0, min_agents=2, wait_s=0.0,
                   collector="collector:50051")
     assert sent == [("10.0.0.1:50051", "StartRun", ""), ("10.0.0.2:50051", "StartRun", "run-1")]
+
+
+def test_status_shows_the_commands_a_node_has_not_acknowledged_on_any_replica(monkeypatch):
+    first, second = reply({"node-a"}), reply({"node-b"})
+    first.nodes[1].unacknowledged.append("cancel")
+    second.nodes[2].unacknowledged.extend(["start", "cancel"])
+    replicas = {"10.0.0.1:50051": first, "10.0.0.2:50051": second}
+    monkeypatch.setattr(run_cli, "_addresses", lambda collector: list(replicas))
+    monkeypatch.setattr(run_cli, "_call", lambda address, method, request: replicas[address])
+    status = run_cli._status_once("collector:50051", "r")
+    assert {n.agent_id: list(n.unacknowledged) for n in status.nodes} == {
+        "node-a": [], "node-b": ["cancel"], "node-c": ["start", "cancel"]}
+    lines = {line.split()[0]: line for line in run_cli.render_status(status).splitlines()[2:] if line.startswith("node")}
+    assert lines["node-b"].endswith("[cancel not acknowledged]")
+    assert lines["node-c"].endswith("[start and cancel not acknowledged]")
+    assert not lines["node-a"].endswith("acknowledged]")

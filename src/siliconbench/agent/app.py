@@ -86,7 +86,9 @@ def _ending(error: BaseException | None, tally: RunTally, plan: Plan) -> tuple[s
     if error is None:
         return "complete", done
     if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
-        return "interrupted", f"stopped by the user or a signal during step {tally.steps + 1}; {done}"
+        # a fleet run's cancel says who stopped it (agent/fleet.py: the collector, or the run's lease)
+        why = error.args[0] if error.args and isinstance(error.args[0], str) else "stopped by the user or a signal"
+        return "interrupted", f"{why} during step {tally.steps + 1}; {done}"
     return "aborted", f"{error}; {done}"
 
 
@@ -239,8 +241,8 @@ async def run_daemon(config: AgentConfig, plan: Plan | None, heartbeat: Path) ->
         loop.add_signal_handler(sig, stop.set)
     beat = asyncio.create_task(_beat(heartbeat))
     fleet = FleetRunner(lambda fleet_plan, run_id, progress: run_plan(node, fleet_plan, run_id, progress),
-                        node.shipper.send_progress)
-    node.shipper.on_command = fleet.on_command
+                        node.shipper.send_progress, ack=node.shipper.send_ack)
+    node.shipper.take_commands(fleet.on_command)
     try:
         if plan is not None:
             await wait_for_target(config.target, stop)

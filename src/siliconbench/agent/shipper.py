@@ -143,6 +143,7 @@ class Shipper:
         self.on_command: Callable[[pb.Command], None] | None = None  # fleet runs: commands from the collector
         self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
         self._progress_version = 0
+        self._acks: list[bytes] = []  # CommandAcks to write (the collector sends a command again if one is lost)
         self._update_events()
         if token and credentials is None:
             log.warning("the agent token goes to %s without TLS; set --tls-ca to encrypt it", address)
@@ -174,6 +175,19 @@ class Shipper:
         self._progress_version += 1
         self._progress[progress.run_id] = (self._progress_version,
                                            pb.AgentMessage(progress=progress).SerializeToString())
+        self._new.set()
+        self._new_progress.set()
+
+    def take_commands(self, handler: Callable[[pb.Command], None]) -> None:
+        """Hand the collector's fleet commands to `handler`; from now on a stream stays open even with
+        nothing to send, so the commands reach this agent."""
+        self.on_command = handler
+        self._new.set()
+
+    def send_ack(self, command_id: int) -> None:
+        """Acknowledge a fleet command. Not spooled: the collector keeps the command and sends it again on
+        the next stream until an ack arrives."""
+        self._acks.append(pb.AgentMessage(command_ack=pb.CommandAck(id=command_id)).SerializeToString())
         self._new.set()
         self._new_progress.set()
 
@@ -323,8 +337,8 @@ class Shipper:
         backoff = FIRST_BACKOFF_S
         broken = False
         while True:
-            if not self.spool.entries:
-                await self._new.wait()  # connect only when there is something to send
+            if not self.spool.entries and self.on_command is None:
+                await self._new.wait()  # connect only when there is something to send (or fleet commands to hear)
             self._acked_on_stream = False
             try:
                 await self._stream_once(replaying=broken)
@@ -393,8 +407,11 @@ class Shipper:
             await self._new.wait()
 
     async def _write_progress(self, call: grpc.aio.StreamStreamCall, sent: int) -> int:
-        """Write the progress reports newer than version `sent`; returns the newest version written."""
+        """Write the command acks and the progress reports newer than version `sent`; returns the newest
+        version written."""
         self._new_progress.clear()
+        while self._acks:
+            await call.write(self._acks.pop(0))
         for version, message in sorted(self._progress.values()):
             if version > sent:
                 await call.write(message)

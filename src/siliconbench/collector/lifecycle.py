@@ -1,6 +1,6 @@
 """Where a run stands, as every report and `runs list` head it.
 
-A fleet run's state comes from its members' progress (collector/fleet.py: planned, running, finished,
+A fleet run's state comes from its members' progress (collector/runs.py: planned, running, finished,
 cancelled, failed). A run started with `siliconbench-agent run` has no members, so its state comes from
 its start and end events (RunEvent.outcome): running (a node has not sent its end), complete,
 interrupted (stopped by the user or a signal), aborted (the agent gave up: the reason), or incomplete
@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from siliconbench.collector.errors import RunNotFound
-from siliconbench.collector.fleet import STATE_NAMES, node_statuses, run_state
+from siliconbench.collector.runs import FINISHED, NodeState, node_states, run_state
 from siliconbench.collector.store import Store
-from siliconbench.core.wire import pb
 
 STANDALONE_STATE_SQL = """
 SELECT countIf(phase = 'start') AS started, countIf(phase = 'end') AS ended,
@@ -26,13 +25,13 @@ FROM {db}.runs WHERE run_id = {run:String}
 """
 
 COMPLETE, INTERRUPTED, ABORTED, INCOMPLETE = "complete", "interrupted", "aborted", "incomplete"
-FINISHED_STATES = ("finished", COMPLETE)  # fleet and standalone words for "ran to its end, all stored"
+FINISHED_STATES = (FINISHED, COMPLETE)  # fleet and standalone words for "ran to its end, all stored"
 
 
 @dataclass(frozen=True, slots=True)
 class Lifecycle:
     state: str          # planned, running, finished, cancelled, failed
-    nodes: list[pb.NodeStatus]
+    nodes: list[NodeState]
     detail: str = ""
 
     @property
@@ -47,9 +46,9 @@ class Lifecycle:
 def lifecycle(store: Store, run_id: str) -> Lifecycle:
     """A run's state: from its fleet members' progress, or, for a run started on one node with
     `siliconbench-agent run`, from its start and end events; RunNotFound when it has neither."""
-    nodes = node_statuses(store, run_id, lambda _agent: False)
+    nodes = node_states(store, run_id)
     if nodes:
-        return Lifecycle(STATE_NAMES.get(run_state(nodes), "unknown"), nodes)
+        return Lifecycle(run_state(nodes), nodes)
     started, ended, outcomes, sent, stored = store.query(STANDALONE_STATE_SQL, {"run": run_id}).result_rows[0]
     if not started:
         raise RunNotFound(f"no run {run_id!r} in {store.location.shown}; `siliconbench-collector runs list` lists them")

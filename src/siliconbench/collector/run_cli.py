@@ -11,7 +11,8 @@ import grpc
 import typer
 
 from siliconbench.collector import settings
-from siliconbench.collector.fleet import STATE_NAMES, TERMINAL, check_selector
+from siliconbench.collector.control import TERMINAL
+from siliconbench.collector.fleet import STATE_NAMES, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.errors import ExitCode
@@ -116,10 +117,10 @@ def start(
     replies = _fan_out(addresses[:1], "StartRun", request)
     request.run_id = run_id = replies[0].run_id  # the first replica names the run; the others reuse its id
     replies += _fan_out(addresses[1:], "StartRun", request)
-    agents = [agent for reply in replies for agent in reply.agents]
+    agents = sorted({agent for reply in replies for agent in reply.agents})  # one reconnecting may be on two
     if not agents:
         raise _fail(f"no connected agent matches {chosen or 'the (empty) selector'}; see the collector's log for who is connected")
-    typer.echo(f"run {run_id}: {len(agents)} agents ({', '.join(sorted(agents))}), start at "
+    typer.echo(f"run {run_id}: {len(agents)} agents ({', '.join(agents)}), start at "
                f"{time.strftime('%H:%M:%S', time.gmtime(start_at / 1e9))} UTC", err=True)
     typer.echo(run_id)
 
@@ -166,20 +167,29 @@ def render_status(reply: pb.RunStatusReply) -> str:
         state = STATE_NAMES.get(p.state, "?") + ("" if node.connected or p.state in TERMINAL else "*")
         lines.append(f"{node.node_name or node.agent_id:<24} {node.scenario or '-':<8} {node.instance_type or '-':<16} "
                      f"{state:<10} [{_bar(p.step, p.steps_total)}] {p.step:>2}/{p.steps_total:<2} {p.requests_done:>8} "
-                     f"{p.output_tokens_per_s:>9,.0f} {p.errors:>6}" + (f"  {p.detail}" if p.detail else ""))
+                     f"{p.output_tokens_per_s:>9,.0f} {p.errors:>6}" + (f"  {p.detail}" if p.detail else "")
+                     + (f"  [{' and '.join(node.unacknowledged)} not acknowledged]" if node.unacknowledged else ""))
     if any(not n.connected and n.progress.state not in TERMINAL for n in reply.nodes):
         lines.append("* not connected to any collector replica now")
+    if any(n.unacknowledged for n in reply.nodes):
+        lines.append("not acknowledged: the node has not confirmed that command yet; the collector sends it again "
+                     "on each of its streams")
     return "\n".join(lines)
 
 
 def _status_once(collector: str, run: str) -> pb.RunStatusReply:
     """The run's status from the store (every replica reads the same one); a node counts as connected
-    when any replica holds its stream (agents move between replicas as their streams end)."""
+    when any replica holds its stream (agents move between replicas as their streams end), and a command
+    is unacknowledged while any replica waits for its ack."""
     replies = _fan_out(_addresses(collector), "RunStatus", pb.RunStatusRequest(run_id=run))
     reply = replies[0]
     connected = {n.agent_id for r in replies for n in r.nodes if n.connected}
+    waiting: dict[str, set[str]] = {}
+    for node in (n for r in replies for n in r.nodes):
+        waiting.setdefault(node.agent_id, set()).update(node.unacknowledged)
     for node in reply.nodes:
         node.connected = node.agent_id in connected
+        node.unacknowledged[:] = sorted(waiting[node.agent_id], reverse=True)  # start before cancel
     return reply
 
 
@@ -223,8 +233,10 @@ def cancel(
     if state in TERMINAL:
         typer.echo(f"run {run} has already ended ({STATE_NAMES.get(state, 'unknown')}); nothing to cancel", err=True)
         return
-    sent = sum(reply.agents for reply in _fan_out(_addresses(collector), "CancelRun", pb.CancelRunRequest(run_id=run)))
-    typer.echo(f"run {run}: cancel sent to {sent} agents")
+    replies = _fan_out(_addresses(collector), "CancelRun", pb.CancelRunRequest(run_id=run))
+    members = max(reply.agents for reply in replies)  # every replica queues it for every member
+    typer.echo(f"run {run}: cancel sent to {members} agents (again on each of their new streams until each "
+               "acknowledges it; `run status` shows who has not)")
 
 
 @run_app.command("report")

@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from siliconbench.collector import digests
 from siliconbench.collector.auth import TokenFile
-from siliconbench.collector.fleet import ControlService
+from siliconbench.collector.control import ControlService
 from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, SERVICE_NAME, TelemetryService
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.collector.store import Store

@@ -161,7 +161,10 @@ class TelemetryService:
                 if isinstance(item, pb.Offer):
                     admission.offer(item, out.put_nowait)  # granted once it fits; reading goes on meanwhile
                 elif isinstance(item, pb.RunProgress):
-                    await self.fleet.on_progress(agent, item)
+                    if (renewal := await self.fleet.on_progress(agent, item)) is not None:
+                        out.put_nowait(pb.CollectorMessage(command=renewal))
+                elif isinstance(item, pb.CommandAck):
+                    self.fleet.acknowledged(agent, item)
                 else:
                     out.put_nowait(item)
             if storing is not None:
@@ -197,7 +200,8 @@ class TelemetryService:
                      "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
         return None
 
-    async def _parse(self, agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.Offer | pb.CollectorMessage:
+    async def _parse(self, agent: str, raw: bytes) -> (ReadyBatch | pb.RunProgress | pb.Offer | pb.CommandAck
+                                                        | pb.CollectorMessage):
         """The checked batch (or progress report, or offer), or the typed error to reply."""
         try:
             return await self._run(self.parse, agent, raw)
@@ -218,9 +222,9 @@ class TelemetryService:
         out.put_nowait(pb.CollectorMessage(ack=pb.Ack(seq=batch.seq)))
 
     @staticmethod
-    def parse(agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.Offer:
+    def parse(agent: str, raw: bytes) -> ReadyBatch | pb.RunProgress | pb.Offer | pb.CommandAck:
         """On a pool thread: parse, check and convert one message; a RunProgress (not acknowledged, for
-        the fleet) or an Offer is returned as is. Raises InvalidBatch with the code and seq to reply."""
+        the fleet), a CommandAck or an Offer is returned as is. Raises InvalidBatch with the code and seq to reply."""
         message = pb.AgentMessage()
         try:
             message.ParseFromString(raw)
@@ -231,8 +235,10 @@ class TelemetryService:
             return message.progress
         if kind == "offer":
             return message.offer
+        if kind == "command_ack":
+            return message.command_ack
         if kind != "batch":
-            raise InvalidBatch("only Offer, Batch and RunProgress messages may follow Hello", code=pb.ERROR_CODE_PROTOCOL)
+            raise InvalidBatch("only Offer, Batch, RunProgress and CommandAck messages may follow Hello", code=pb.ERROR_CODE_PROTOCOL)
         batch = message.batch
         try:
             tables = tables_of(batch, agent)

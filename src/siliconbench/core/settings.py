@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
 from pydantic import ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from siliconbench.core.config import STRICT, config_error, invalid
 from siliconbench.core.errors import ConfigError
+
+if TYPE_CHECKING:  # grpc loads only where a channel is built: the report side reads these settings without it
+    import grpc
 
 PREFIX = "SILICONBENCH_"
 TLS_CA = PREFIX + "TLS_CA"
@@ -64,6 +67,8 @@ class ClientTls:
             ca, cert, key = (path.read_bytes() if path else None for path in (self.ca, self.cert, self.key))
         except OSError as exc:
             raise ConfigError(f"cannot read TLS file {exc.filename}: {exc.strerror}") from None
+        import grpc  # only where a channel is built
+
         return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from siliconbench.collector.fleet import STATE_NAMES
 from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.points import Point
@@ -130,9 +129,8 @@ def _nodes(life: Lifecycle) -> Table:
                                  Column("steps"), Column("requests", INT), Column("errors", INT), Column("detail")],
               caption="Each member's latest progress; a member silent past the grace is reported as failed.")
     for n in life.nodes:
-        p = n.progress
-        t.rows.append([n.node_name or n.agent_id, n.scenario, n.instance_type, STATE_NAMES.get(p.state, "?"),
-                       f"{p.step}/{p.steps_total}", p.requests_done, p.errors, p.detail])
+        t.rows.append([n.node_name or n.agent_id, n.scenario, n.instance_type, n.state, f"{n.step}/{n.steps_total}",
+                       n.requests_done, n.errors, n.detail])
     return t
 
 

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import math
 
-from siliconbench.collector.fleet import STATE_NAMES
 from siliconbench.collector.reports.escape import json_text
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.model import DEFINITIONS, Report, banners, cost_figures
@@ -59,8 +58,8 @@ def render(report: Report) -> str:
 def render_fleet(report: FleetReport) -> str:
     life = report.life
     nodes = [{"agent_id": n.agent_id, "node": n.node_name, "scenario": n.scenario, "instance_type": n.instance_type,
-              "state": STATE_NAMES.get(n.progress.state, "?"), "steps_done": n.progress.step,
-              "steps_total": n.progress.steps_total, "detail": n.progress.detail} for n in life.nodes]
+              "state": n.state, "steps_done": n.step, "steps_total": n.steps_total, "detail": n.detail}
+             for n in life.nodes]
     doc = {"run_id": report.run_id, "state": life.state, "detail": life.detail, "generated_at": report.generated_at,
            "nodes": nodes, "scenarios": report.scenarios, "formula": report.table("scenarios").caption}
     return json_text(_clean(doc)) + "\n"

@@ -43,16 +43,18 @@ ERROR_CODE_UNAVAILABLE: ErrorCode
 ERROR_CODE_PROTOCOL: ErrorCode
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "batch", "progress", "offer")
+    __slots__ = ("hello", "batch", "progress", "offer", "command_ack")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ACK_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     batch: Batch
     progress: RunProgress
     offer: Offer
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ...) -> None: ...
+    command_ack: CommandAck
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., offer: _Optional[_Union[Offer, _Mapping]] = ..., command_ack: _Optional[_Union[CommandAck, _Mapping]] = ...) -> None: ...
 
 class CollectorMessage(_message.Message):
     __slots__ = ("ack", "error", "command", "grant")
@@ -254,22 +256,42 @@ class ServerMetric(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., name: _Optional[str] = ..., labels: _Optional[str] = ..., start_value: _Optional[float] = ..., end_value: _Optional[float] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("start", "cancel")
+    __slots__ = ("start", "cancel", "renew", "id")
     START_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
+    RENEW_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     start: StartCommand
     cancel: CancelCommand
-    def __init__(self, start: _Optional[_Union[StartCommand, _Mapping]] = ..., cancel: _Optional[_Union[CancelCommand, _Mapping]] = ...) -> None: ...
+    renew: LeaseRenewal
+    id: int
+    def __init__(self, start: _Optional[_Union[StartCommand, _Mapping]] = ..., cancel: _Optional[_Union[CancelCommand, _Mapping]] = ..., renew: _Optional[_Union[LeaseRenewal, _Mapping]] = ..., id: _Optional[int] = ...) -> None: ...
 
 class StartCommand(_message.Message):
-    __slots__ = ("run_id", "plan_json", "start_at_unix_ns")
+    __slots__ = ("run_id", "plan_json", "start_at_unix_ns", "lease_s")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_JSON_FIELD_NUMBER: _ClassVar[int]
     START_AT_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_S_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     plan_json: str
     start_at_unix_ns: int
-    def __init__(self, run_id: _Optional[str] = ..., plan_json: _Optional[str] = ..., start_at_unix_ns: _Optional[int] = ...) -> None: ...
+    lease_s: float
+    def __init__(self, run_id: _Optional[str] = ..., plan_json: _Optional[str] = ..., start_at_unix_ns: _Optional[int] = ..., lease_s: _Optional[float] = ...) -> None: ...
+
+class LeaseRenewal(_message.Message):
+    __slots__ = ("run_id", "lease_s")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_S_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    lease_s: float
+    def __init__(self, run_id: _Optional[str] = ..., lease_s: _Optional[float] = ...) -> None: ...
+
+class CommandAck(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
 
 class CancelCommand(_message.Message):
     __slots__ = ("run_id",)
@@ -339,20 +361,22 @@ class RunStatusRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("agent_id", "node_name", "instance_type", "scenario", "progress", "connected")
+    __slots__ = ("agent_id", "node_name", "instance_type", "scenario", "progress", "connected", "unacknowledged")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_TYPE_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    UNACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     node_name: str
     instance_type: str
     scenario: str
     progress: RunProgress
     connected: bool
-    def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., scenario: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., connected: _Optional[bool] = ...) -> None: ...
+    unacknowledged: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_id: _Optional[str] = ..., node_name: _Optional[str] = ..., instance_type: _Optional[str] = ..., scenario: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., connected: _Optional[bool] = ..., unacknowledged: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunStatusReply(_message.Message):
     __slots__ = ("run_id", "state", "nodes")
