@@ -5,12 +5,12 @@ named at once with its key path (or flag) and its bound, before any request."""
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from siliconbench.agent.cli import app
 from siliconbench.core import bounds
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.plan import Plan, load_plan, plan_from_mapping
+from tests.programs import run_program
 
 # (plan key, its flag, an absurd value in flag syntax, the same in YAML, what the error says)
 ABSURD = [
@@ -42,9 +42,8 @@ def test_an_absurd_value_in_a_plan_file_is_refused_naming_its_key_and_bound(tmp_
 
 @pytest.mark.parametrize("key, flag_value, yaml_value, bound", ABSURD, ids=[a[0] for a in ABSURD])
 def test_an_absurd_flag_is_refused_naming_the_flag_and_bound(key, flag_value, yaml_value, bound):
-    result = CliRunner().invoke(app, ["run", f"--{key.replace('_', '-')}", flag_value], env={"COLUMNS": "200"})
-    lines = result.output.strip().splitlines()
-    assert result.exit_code == 2 and len(lines) == 1, result.output
+    code, lines = run_program(app, "run", f"--{key.replace('_', '-')}", flag_value)
+    assert code == 2 and len(lines) == 1, lines
     assert f"--{key.replace('_', '-')}: {bound}" in lines[0]
 
 
