@@ -26,7 +26,7 @@ from siliconbench.core.datasets import check_fleet_dataset
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.ids import new_run_id
 from siliconbench.core.plan import plan_from_mapping
-from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.schema import RUN_NODES, RUN_PROGRESS
 from siliconbench.core.limits import MAX_ID_CHARS
 from siliconbench.collector.store import Store
@@ -281,7 +281,7 @@ class ControlService(pb_grpc.ControlServicer):
     """gRPC adapter for `siliconbench-collector run ...`."""
 
     def __init__(self, fleet: Fleet, store: Store, run_in_store: Callable[..., Awaitable],
-                 tokens: TokenFile | None = None) -> None:
+                 tokens: Authenticator | None = None) -> None:
         self._fleet = fleet
         self._store = store
         self._run = run_in_store

@@ -30,11 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from google.protobuf.message import DecodeError
 
-from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.auth import NotAuthenticated
 from siliconbench.collector.budget import Admission, ByteBudget
 from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
+from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
 from siliconbench.core.wire import GRANTS_METADATA, pb
@@ -45,10 +46,18 @@ SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 # Wire bytes of batches received, decoded or being stored at once, across all streams (collector/budget.py):
 # about two 10.9 MiB batches, the measured peaks are in collector/budget.py.
 DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
+# An open stream's credential is checked again before each message it sends, and at least this often
+# while it sends none: a token removed from the tokens file (re-read when it changes) or expired ends
+# its streams within this time.
+RECHECK_S = 1.0
+
+
+class Revoked(Exception):
+    """A stream's credential no longer lets it write: the reason, in one line."""
 
 
 class TelemetryService:
-    def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None,
+    def __init__(self, store: Store, store_threads: int = 4, tokens: Authenticator | None = None,
                  max_stream_age_s: float = 0.0, max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT) -> None:
         self._store = store
         self.budget = ByteBudget(max_bytes_in_flight)
@@ -78,12 +87,12 @@ class TelemetryService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
     async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # gRPC's method name
-        credential = None if self._tokens is None else self._tokens.credential(context.invocation_metadata())
-        if self._tokens is not None and credential is None:
-            log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                                "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
-                                "collector's tokens file")
+        metadata = context.invocation_metadata()
+        try:
+            credential = None if self._tokens is None else self._tokens.check(metadata)
+        except NotAuthenticated as exc:
+            log.warning("stream from %s refused: %s", context.peer(), exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         # Accepted: say so before reading. The agent waits for this before it writes, so a refusal above
         # reaches it as its status instead of a write racing the abort (gRPC aio then reports INTERNAL and
         # loses the reason, grpc/grpc#36066). The metadata says that batches are offered before they are sent.
@@ -100,13 +109,9 @@ class TelemetryService:
         except InvalidBatch as exc:
             yield _error(0, pb.ERROR_CODE_INVALID, str(exc))
             return
-        if credential is not None and not credential.may_write_as(hello.agent_id):
-            granted = "an operator token writes no telemetry" if credential.operator else \
-                f"this token may write only as agent {credential.agent_id!r}"
-            log.warning("stream from %s refused: it claims agent %r; %s", context.peer(), hello.agent_id[:80], granted)
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"{granted}, not {hello.agent_id[:80]!r}: use the token the tokens file binds to this "
-                                "agent id")
+        if credential is not None and (why := credential.refusal(hello.agent_id, hello.node_name)) is not None:
+            log.warning("stream from %s refused: it claims agent %r; %s", context.peer(), hello.agent_id[:80], why)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{why}: present this agent's own token")
         try:
             await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
         except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
@@ -120,22 +125,41 @@ class TelemetryService:
         # Replies to batches and the fleet's commands share the response stream: both go through `out`.
         out: asyncio.Queue = asyncio.Queue()
         link = self.fleet.attach(hello)
-        reader = asyncio.create_task(self._read(agent, request_iterator, out))
+        revoked = functools.partial(self._revoked, metadata, hello)
+        reader = asyncio.create_task(self._read(agent, request_iterator, out, revoked))
         forwarder = asyncio.create_task(_forward(link.commands, out))
+        watcher = asyncio.create_task(_watch(revoked, out))
         try:
             while (reply := await out.get()) is not None:
+                if isinstance(reply, Revoked):
+                    raise reply
                 yield reply
             await reader  # re-raises what ended the stream abnormally
+        except Revoked as exc:
+            log.warning("agent %s: stream ended: its credential no longer lets it write (%s)", agent, exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"credential no longer accepted: {exc}")
         finally:
             self.fleet.detach(link)
-            for task in (reader, forwarder):
+            for task in (reader, forwarder, watcher):
                 task.cancel()
-            await asyncio.gather(reader, forwarder, return_exceptions=True)
+            await asyncio.gather(reader, forwarder, watcher, return_exceptions=True)
         log.info("agent %s: stream closed", agent)
 
-    async def _read(self, agent: str, request_iterator, out: asyncio.Queue) -> None:
+    def _revoked(self, metadata, hello: pb.Hello) -> str | None:
+        """Why the stream's credential no longer lets it write as its agent (removed from the tokens
+        file, expired, bound elsewhere), or None while it does."""
+        if self._tokens is None:
+            return None
+        try:
+            credential = self._tokens.check(metadata)
+        except NotAuthenticated as exc:
+            return str(exc)
+        return credential.refusal(hello.agent_id, hello.node_name)
+
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, revoked=lambda: None) -> None:
         """Parses the next message while the previous batch is being stored, never more (so a slow
-        store slows the acks: backpressure); replies go to `out`, then a None for the end."""
+        store slows the acks: backpressure); replies go to `out`, then a None for the end. Raises
+        Revoked before taking a message once `revoked()` says why the stream may no longer write."""
         storing: asyncio.Task | None = None
         admission = Admission(self.budget)
         messages = aiter(request_iterator)
@@ -143,6 +167,8 @@ class TelemetryService:
                    if self._max_stream_age_s > 0 else None)
         try:
             while (raw := await self._next_message(agent, messages, ends_at)) is not None:
+                if (why := revoked()) is not None:
+                    raise Revoked(why)
                 cost = await admission.charge(raw)
                 try:
                     item = await self._parse(agent, raw)
@@ -248,6 +274,16 @@ class TelemetryService:
     def close(self) -> None:
         self.inserter.close()
         self._pool.shutdown(wait=True)
+
+
+async def _watch(revoked, out: asyncio.Queue) -> None:
+    """Check the stream's credential every RECHECK_S while it is open (a stream sending nothing is not
+    checked by its reader); once revoked, end the stream through `out`."""
+    while True:
+        if (why := revoked()) is not None:
+            out.put_nowait(Revoked(why))
+            return
+        await asyncio.sleep(RECHECK_S)
 
 
 async def _forward(commands: asyncio.Queue, out: asyncio.Queue) -> None:
