@@ -42,6 +42,10 @@ def serve(
     password: PasswordOpt = None,
     max_stream_age_s: Annotated[float, typer.Option(envvar=settings.MAX_STREAM_AGE_S, help="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0,
     agent_tokens_file: Annotated[Optional[Path], typer.Option(envvar=settings.AGENT_TOKENS_FILE, help="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.", show_default=False)] = None,
+    agent_jwks: Annotated[Optional[str], typer.Option(envvar=settings.AGENT_JWKS, help="The cluster's service-account signing keys (a JWKS file, re-read on change, or an https URL): agents present their pod's projected token and write as its node.", show_default=False)] = None,
+    agent_token_issuer: Annotated[Optional[str], typer.Option(envvar=settings.AGENT_TOKEN_ISSUER, help="The cluster's OIDC issuer URL (service-account tokens' iss).", show_default=False)] = None,
+    agent_token_audience: Annotated[str, typer.Option(envvar=settings.AGENT_TOKEN_AUDIENCE, help="Audience of the agents' projected tokens.")] = "siliconbench",
+    agent_service_account: Annotated[Optional[str], typer.Option(envvar=settings.AGENT_SERVICE_ACCOUNT, help="NAMESPACE:NAME of the agents' service account.", show_default=False)] = None,
     tls_cert: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM certificate (chain) to serve TLS with.", show_default=False)] = None,
     tls_key: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_KEY, help="PEM private key of --tls-cert.", show_default=False)] = None,
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
@@ -54,7 +58,9 @@ def serve(
     setup_logging()
     try:
         config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
-                              agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
+                              agent_tokens_file=agent_tokens_file, agent_jwks=agent_jwks,
+                              agent_token_issuer=agent_token_issuer, agent_token_audience=agent_token_audience,
+                              agent_service_account=agent_service_account, tls_cert=tls_cert, tls_key=tls_key,
                               tls_client_ca=tls_client_ca, store_threads=store_threads,
                               max_bytes_in_flight_mib=max_bytes_in_flight_mib)
         ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")

@@ -33,7 +33,11 @@ class ServeConfig:
     store: Str = DEFAULT_STORE
     password: Str | None = None
     max_stream_age_s: NonNegativeFloat = 0.0      # 0: streams never end on their own
-    agent_tokens_file: Path | None = None         # None: any agent may write
+    agent_tokens_file: Path | None = None         # None (and no JWKS): any agent may write
+    agent_jwks: Str | None = None                 # the cluster's keys (file or https URL): service-account tokens
+    agent_token_issuer: Str | None = None         # the cluster's OIDC issuer (the tokens' iss)
+    agent_token_audience: Str = "siliconbench"    # the projected volume's audience (the tokens' aud)
+    agent_service_account: Str | None = None      # NAMESPACE:NAME of the agents' service account
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None             # agents must present a certificate it signed (mTLS)
@@ -46,6 +50,9 @@ class ServeConfig:
             raise invalid(f"--tls-cert and --tls-key ({settings.TLS_CERT}/_KEY) go together")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise invalid("--tls-client-ca (mTLS) needs --tls-cert and --tls-key as well")
+        if self.agent_jwks is not None and (self.agent_token_issuer is None or self.agent_service_account is None):
+            raise invalid(f"--agent-jwks needs --agent-token-issuer ({settings.AGENT_TOKEN_ISSUER}) and "
+                          f"--agent-service-account ({settings.AGENT_SERVICE_ACCOUNT}) as well")
         return self
 
 

@@ -210,9 +210,14 @@ class TelemetryService:
             return None
         message = asyncio.ensure_future(anext(messages, None))
         draining = asyncio.ensure_future(self._draining.wait())
-        done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
-                                     timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
-        draining.cancel()
+        try:
+            done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
+                                         timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
+        except asyncio.CancelledError:  # the stream is ending (revoked, closed): its pending read goes too
+            message.cancel()
+            raise
+        finally:
+            draining.cancel()
         if message in done:
             return message.result()
         message.cancel()
