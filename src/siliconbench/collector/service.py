@@ -31,6 +31,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import NotAuthenticated
+from siliconbench.collector.grants import Revoked, StreamGrant, run_ids
 from siliconbench.collector.budget import Admission, ByteBudget
 from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
@@ -50,10 +51,6 @@ DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
 # while it sends none: a token removed from the tokens file (re-read when it changes) or expired ends
 # its streams within this time.
 RECHECK_S = 1.0
-
-
-class Revoked(Exception):
-    """A stream's credential no longer lets it write: the reason, in one line."""
 
 
 class TelemetryService:
@@ -125,10 +122,10 @@ class TelemetryService:
         # Replies to batches and the fleet's commands share the response stream: both go through `out`.
         out: asyncio.Queue = asyncio.Queue()
         link = self.fleet.attach(hello)
-        revoked = functools.partial(self._revoked, metadata, hello)
-        reader = asyncio.create_task(self._read(agent, request_iterator, out, revoked))
+        grant = None if self._tokens is None else StreamGrant(self._tokens, metadata, hello, self._store)
+        reader = asyncio.create_task(self._read(agent, request_iterator, out, grant))
         forwarder = asyncio.create_task(_forward(link.commands, out))
-        watcher = asyncio.create_task(_watch(revoked, out))
+        watcher = asyncio.create_task(_watch(grant, out))
         try:
             while (reply := await out.get()) is not None:
                 if isinstance(reply, Revoked):
@@ -145,21 +142,11 @@ class TelemetryService:
             await asyncio.gather(reader, forwarder, watcher, return_exceptions=True)
         log.info("agent %s: stream closed", agent)
 
-    def _revoked(self, metadata, hello: pb.Hello) -> str | None:
-        """Why the stream's credential no longer lets it write as its agent (removed from the tokens
-        file, expired, bound elsewhere), or None while it does."""
-        if self._tokens is None:
-            return None
-        try:
-            credential = self._tokens.check(metadata)
-        except NotAuthenticated as exc:
-            return str(exc)
-        return credential.refusal(hello.agent_id, hello.node_name)
-
-    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, revoked=lambda: None) -> None:
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, grant: StreamGrant | None = None) -> None:
         """Parses the next message while the previous batch is being stored, never more (so a slow
-        store slows the acks: backpressure); replies go to `out`, then a None for the end. Raises
-        Revoked before taking a message once `revoked()` says why the stream may no longer write."""
+        store slows the acks: backpressure); replies go to `out`, then a None for the end. With a
+        grant: raises Revoked before taking a message once the credential is revoked, and refuses a
+        batch or progress report for a run the agent does not belong to."""
         storing: asyncio.Task | None = None
         admission = Admission(self.budget)
         messages = aiter(request_iterator)
@@ -167,11 +154,13 @@ class TelemetryService:
                    if self._max_stream_age_s > 0 else None)
         try:
             while (raw := await self._next_message(agent, messages, ends_at)) is not None:
-                if (why := revoked()) is not None:
+                if grant is not None and (why := grant.revoked()) is not None:
                     raise Revoked(why)
                 cost = await admission.charge(raw)
                 try:
                     item = await self._parse(agent, raw)
+                    if grant is not None:
+                        item = await self._in_runs(agent, grant, item)
                 except BaseException:
                     self.budget.release(cost)
                     raise
@@ -188,7 +177,7 @@ class TelemetryService:
                     admission.offer(item, out.put_nowait)  # granted once it fits; reading goes on meanwhile
                 elif isinstance(item, pb.RunProgress):
                     await self.fleet.on_progress(agent, item)
-                else:
+                elif item is not None:  # None: a progress report refused (logged), no reply
                     out.put_nowait(item)
             if storing is not None:
                 await storing
@@ -197,6 +186,20 @@ class TelemetryService:
             if storing is not None:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
+
+    async def _in_runs(self, agent: str, grant: StreamGrant, item):
+        """`item`, or what replaces it when it writes into a run the agent does not belong to: the error
+        to reply for a batch (the agent sets it aside), None for a progress report (dropped)."""
+        if not isinstance(item, ReadyBatch | pb.RunProgress):
+            return item
+        why = await self._run(grant.run_refusal, run_ids(item) if isinstance(item, ReadyBatch) else {item.run_id})
+        if why is None:
+            return item
+        log.warning("agent %s: %s; refused", agent, why)
+        if isinstance(item, pb.RunProgress):
+            return None
+        self.batches_rejected += 1
+        return _error(item.seq, pb.ERROR_CODE_INVALID, f"batch {item.seq} rejected: {why}")
 
     def _give_back(self, cost: int, _task: asyncio.Task) -> None:
         self.budget.release(cost)
@@ -281,11 +284,11 @@ class TelemetryService:
         self._pool.shutdown(wait=True)
 
 
-async def _watch(revoked, out: asyncio.Queue) -> None:
+async def _watch(grant: StreamGrant | None, out: asyncio.Queue) -> None:
     """Check the stream's credential every RECHECK_S while it is open (a stream sending nothing is not
     checked by its reader); once revoked, end the stream through `out`."""
-    while True:
-        if (why := revoked()) is not None:
+    while grant is not None:
+        if (why := grant.revoked()) is not None:
             out.put_nowait(Revoked(why))
             return
         await asyncio.sleep(RECHECK_S)
