@@ -18,6 +18,7 @@ from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.loadgen import LoadGenerator, RecordSink, StepSummary
 from siliconbench.core.plan import Plan
+from siliconbench.core.settings import BearerToken
 from siliconbench.agent.fleet import FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
@@ -60,7 +61,7 @@ class NodeSession:
         self.config = config
         identity = hello(config, devices)
         spool = Spool.open(config.spool_dir / SPOOL_SUBDIR, identity.agent_id, config.spool_max_bytes)
-        self.shipper = Shipper(config.collector, identity, spool, token=config.token,
+        self.shipper = Shipper(config.collector, identity, spool, token=BearerToken(config.token, config.token_file),
                                credentials=config.tls.credentials())
         self.runner = SamplerRunner(detect_samplers(config.sample_interval_s, config.neuron_monitor),
                                     config.sample_interval_s,
