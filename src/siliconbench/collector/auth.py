@@ -105,7 +105,8 @@ class TokenFile:
         log.info("accepting %d tokens from %s (%d operator, %d bound to an agent id, %d unbound)", len(grants),
                  self.path, operators, len(grants) - unbound - operators, unbound)
         if unbound:
-            log.warning("%d token(s) in %s are bound to no agent id: an agent holding one may write as any agent; "
+            log.warning("%d token(s) in %s are bound to no agent id: an agent holding one may write as any agent id "
+                        "no line binds; "
                         "write `TOKEN agent=ID` to bind each node's token", unbound, self.path)
 
     @property
