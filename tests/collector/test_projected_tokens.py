@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from siliconbench.collector.auth import NotAuthenticated, TokenFile
+from siliconbench.collector.auth import Credential, NotAuthenticated, TokenFile
 from siliconbench.collector.identity import Identities
 from siliconbench.collector.options import serve_config
 from siliconbench.collector.projected import ProjectedTokens
@@ -96,6 +96,13 @@ def test_a_token_signed_by_another_key_is_refused(verifier):
         verifier.node_of(token(stranger, "ip-10-0-1-1.ec2.internal"))
     with pytest.raises(NotAuthenticated, match="not among the cluster's keys"):
         verifier.node_of(token(stranger, "ip-10-0-1-1.ec2.internal", kid="other"))
+
+
+def test_a_node_bound_credential_writes_only_as_that_node_under_that_node_name():
+    bound = Credential(agent_id="ip-10-0-1-1", node="ip-10-0-1-1")
+    assert bound.refusal("ip-10-0-1-1", "ip-10-0-1-1") is None
+    assert "may write only as agent 'ip-10-0-1-1'" in bound.refusal("ip-10-0-1-2", "ip-10-0-1-1")
+    assert "issued on node 'ip-10-0-1-1', not 'ip-10-0-1-2'" in bound.refusal("ip-10-0-1-1", "ip-10-0-1-2")
 
 
 def test_a_token_that_is_no_jwt_is_refused(verifier):

@@ -190,3 +190,17 @@ def test_prices_list_reads_and_leaves_an_empty_price_table_empty(tmp_path):
     assert counted.stdout.splitlines()[1:] == ["0"]
     assert cli("prices", "import", str(default_file()), "--store", store).returncode == 0
     assert len(cli("prices", "list", "--store", store).stdout.splitlines()) > 1
+
+
+def test_a_server_too_old_to_check_a_statement_says_so(store):
+    """Against a server the check is the same two queries; one without formatQuery (before 23.10) is named."""
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from siliconbench.collector import adhoc
+
+    class OldServer:
+        def query(self, *_args, **_kwargs):
+            raise DatabaseError("Code: 46. DB::Exception: Unknown function formatQuery. (UNKNOWN_FUNCTION)")
+
+    with pytest.raises(StoreRefused, match=r"formatQuery needs 23.10 or newer.*--write"):
+        adhoc._checked(store, OldServer(), "SELECT 1")

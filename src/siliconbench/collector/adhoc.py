@@ -57,6 +57,9 @@ def _checked(store: Store, client, query: str) -> str:
             formatted = client.query("SELECT formatQuery({q:String})", parameters={"q": query},
                                      settings=READ_ONLY).result_rows[0][0]
     except StoreRefused as exc:  # not one statement ClickHouse can parse: its own reason, without our wrapping
+        if "UNKNOWN_FUNCTION" in str(exc) and "formatQuery" in str(exc):
+            raise StoreRefused("`sql` cannot check a statement on this ClickHouse (formatQuery needs 23.10 or newer): "
+                               "upgrade it, or add --write to run the statement unchecked") from None
         reason = str(exc).partition("DB::Exception: ")[2].rpartition(": In scope ")[0] or str(exc)
         raise StoreRefused(f"`sql` cannot run this text: {reason}") from None
     dump = client.raw_query(f"EXPLAIN AST {formatted}", settings=READ_ONLY).decode()

@@ -45,7 +45,8 @@ class ProjectedTokens:
             raise AuthConfigError(f"the agents' service account {service_account!r} is not NAMESPACE:NAME")
         self.subject = f"system:serviceaccount:{namespace}:{name}"
         self.issuer, self.audience, self.jwks = issuer, audience, jwks
-        self._url_keys = jwt.PyJWKClient(jwks) if jwks.startswith("https://") else None
+        # fetched on first use and at most hourly, or at once for a key id not seen (the cluster rotated its key)
+        self._url_keys = (jwt.PyJWKClient(jwks, lifespan=3600, timeout=5) if jwks.startswith("https://") else None)
         self._file_version: tuple[int, int] | None = None
         self._file_keys: jwt.PyJWKSet | None = None
         if self._url_keys is None:
