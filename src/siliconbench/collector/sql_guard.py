@@ -12,7 +12,8 @@ The tree is ClickHouse's text dump, one node a line, indented one space per leve
           Function file (children 1)
 
 A function directly under a TableExpression (or under an InsertQuery) is a table function; a Literal
-directly under a SelectWithUnionQuery is its INTO OUTFILE target.
+directly under a statement (SelectWithUnionQuery, Explain, ShowTables, DescribeQuery, ...) is its INTO
+OUTFILE target.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _walk(node: Node, parent: Node | None, database: str) -> str | None:
     parent_kind = parent.kind if parent is not None else ""
     if node.kind == "InsertQuery":
         return "INSERT"
-    if node.kind == "Literal" and parent_kind == "SelectWithUnionQuery":
+    if node.kind == "Literal" and parent_kind.startswith(READING_STATEMENTS):
         return f"INTO OUTFILE {node.name}"
     if node.kind == "Function" and parent_kind == "TableExpression":
         if node.name not in GENERATORS and not _in_store(node.name, database):
