@@ -119,6 +119,8 @@ def test_sql_reads_nothing_outside_the_store(store, http_target, source, named):
     ("joinGet('siliconbench.requests', 'x', 1)", "joinGet()"),
     ("(SELECT count() FROM url('{url}/w', 'LineAsString'))", "url()"),
     ("1 IN (SELECT * FROM file('/proc/self/environ', 'LineAsString'))", "file()"),
+    ("1 IN default.scratch", "default.scratch"),
+    ("1 GLOBAL NOT IN default.scratch", "default.scratch"),
 ])
 def test_sql_calls_no_function_that_reads_outside_the_store(store, http_target, expression, named):
     url, hits = http_target
@@ -152,6 +154,7 @@ def test_sql_never_shows_the_environment(store, monkeypatch):
     "EXISTS TABLE siliconbench.requests",
     "EXPLAIN SELECT count() FROM siliconbench.requests",
     "SELECT 1 SETTINGS max_threads = 1",
+    "SELECT 0 IN system.one",
 ])
 def test_sql_runs_every_read_of_the_store(store, statement):
     assert run_query(store, statement).columns

@@ -31,6 +31,9 @@ GENERATORS = frozenset({"numbers", "numbers_mt", "zeros", "zeros_mt", "values", 
 # file, a URL or another server), another table's Join state, a model file.
 READING_FUNCTIONS = frozenset({"file", "joinGet", "joinGetOrNull", "catboostEvaluate"})
 SYSTEM_DATABASES = frozenset({"system", "information_schema", "INFORMATION_SCHEMA"})
+# `x IN t`: a bare name on the right of these is a table.
+IN_FUNCTIONS = frozenset({"in", "notIn", "globalIn", "globalNotIn", "nullIn", "notNullIn", "globalNullIn",
+                          "globalNotNullIn"})
 
 
 @dataclass(slots=True)
@@ -84,6 +87,10 @@ def _walk(node: Node, parent: Node | None, database: str) -> str | None:
         return f"the function {node.name}() (it reads outside the store)"
     if node.kind == "TableIdentifier" and not _readable_table(node.name, database):
         return f"the table {node.name} (only {database}.* and system tables are read)"
+    if node.kind == "Function" and node.name in IN_FUNCTIONS and node.children:
+        operands = node.children[0].children
+        if len(operands) == 2 and operands[1].kind == "Identifier" and not _readable_table(operands[1].name, database):
+            return f"the table {operands[1].name} (only {database}.* and system tables are read)"
     for child in node.children:
         if (why := _walk(child, node, database)) is not None:
             return why
