@@ -87,7 +87,7 @@ class BearerToken:
         self._version: tuple[int, int, int] | None = None
         if path is not None:
             try:
-                self._read()
+                self._read(path)
             except OSError as exc:
                 raise ConfigError(f"cannot read the token file {path} ({AGENT_TOKEN_FILE}): {exc.strerror}") from None
             if not self._value:
@@ -100,17 +100,16 @@ class BearerToken:
         """The call metadata that carries the current token; none without a token."""
         if self.path is not None:
             try:
-                self._read()
+                self._read(self.path)
             except OSError as exc:  # between two kubelet writes, or gone: the last token read may still hold
                 log.warning("cannot re-read the token file %s (%s); presenting the token read before",
                             self.path, exc.strerror)
         return (("authorization", f"Bearer {self._value}"),) if self._value else ()
 
-    def _read(self) -> None:
-        assert self.path is not None
-        stat = os.stat(self.path)
+    def _read(self, path: Path) -> None:
+        stat = os.stat(path)
         version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if version != self._version:
-            text = self.path.read_text().strip()
+            text = path.read_text().strip()
             if text:  # a file caught empty mid-rotation keeps the token read before
                 self._value, self._version = text, version
