@@ -1,7 +1,8 @@
 """The gRPC Telemetry service: a thin adapter from the wire to the store.
 
 Per agent stream: the bearer token is checked before anything is read, then a Hello, then
-batches. Each batch is parsed, checked and converted to column tables (collector/ingest.py) on a
+batches; the credential again before each message and every RECHECK_S (collector/grants.py), so a
+revoked or expired one ends the stream. Each batch is parsed, checked and converted to column tables (collector/ingest.py) on a
 bounded pool of threads; an invalid one is refused alone, there. The rest go to the group inserter
 (collector/group_insert.py), which writes the batches of all streams that arrive together with one
 insert per table from a bounded number of writer threads, however many agents are connected, and
