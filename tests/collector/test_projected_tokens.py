@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from siliconbench.collector.auth import Credential, NotAuthenticated, TokenFile
+from siliconbench.collector.grants import StreamGrant
 from siliconbench.collector.identity import Identities
 from siliconbench.collector.options import serve_config
 from siliconbench.collector.projected import ProjectedTokens
@@ -197,3 +198,16 @@ def test_serve_checks_service_account_tokens_once_given_the_clusters_keys(jwks, 
 def test_the_clusters_keys_without_an_issuer_are_refused(jwks):
     with pytest.raises(ConfigError, match="--agent-jwks needs --agent-token-issuer"):
         serve_config(agent_jwks=str(jwks))
+
+
+def test_a_stream_whose_token_expires_is_told_so_at_its_next_check(verifier, rsa_key, tmp_path):
+    """A projected token lives an hour; a stream opened with it ends once it expires (the agent
+    reconnects with the token the kubelet rotated in)."""
+    node = "ip-10-0-1-1.ec2.internal"
+    past = int(time.time()) - 7200
+    grant = StreamGrant(Identities(None, verifier), bearer(token(rsa_key, node, exp=past + 3600, iat=past, nbf=past)),
+                        pb.Hello(agent_id=node, node_name=node), store=None)
+    assert "service-account token has expired" in grant.revoked()
+    live = StreamGrant(Identities(None, verifier), bearer(token(rsa_key, node)), pb.Hello(agent_id=node, node_name=node),
+                       store=None)
+    assert live.revoked() is None
