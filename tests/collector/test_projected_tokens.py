@@ -84,6 +84,8 @@ def test_a_valid_token_names_its_node(verifier, rsa_key, ec_key):
     ({"sub": "system:serviceaccount:default:default"}, "not the agents' service account"),
     ({"kubernetes.io": {"namespace": "siliconbench", "serviceaccount": {"name": "siliconbench-agent"}}},
      "names no node"),
+    ({"kubernetes.io": "siliconbench"}, "names no node"),
+    ({"kubernetes.io": {"node": {"name": 7}}}, "names no node"),
 ])
 def test_a_token_that_does_not_hold_is_refused_in_one_line(verifier, rsa_key, claims, reason):
     with pytest.raises(NotAuthenticated) as refused:

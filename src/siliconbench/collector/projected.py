@@ -73,9 +73,10 @@ class ProjectedTokens:
         except (jwt.PyJWTError, ValueError) as exc:
             raise NotAuthenticated(f"the service-account token is not valid: {_first_line(exc)}") from None
         if claims["sub"] != self.subject:
-            raise NotAuthenticated(f"the token is for {claims['sub'][:120]!r}, not the agents' service account "
+            raise NotAuthenticated(f"the token is for {str(claims['sub'])[:120]!r}, not the agents' service account "
                                    f"{self.subject!r}")
-        node = (claims.get("kubernetes.io") or {}).get("node") or {}
+        kubernetes = claims.get("kubernetes.io")
+        node = kubernetes.get("node") if isinstance(kubernetes, dict) else None
         if not isinstance(node, dict) or not isinstance(node.get("name"), str) or not node["name"]:
             raise NotAuthenticated("the service-account token names no node: project it from a pod on Kubernetes "
                                    "1.30 or newer (node claims in projected tokens)")
