@@ -213,3 +213,8 @@ def test_a_stream_whose_token_expires_is_told_so_at_its_next_check(verifier, rsa
     live = StreamGrant(Identities(None, verifier), bearer(token(rsa_key, node)), pb.Hello(agent_id=node, node_name=node),
                        store=None)
     assert live.revoked() is None
+
+
+def test_a_wrong_static_token_is_named_as_one_beside_service_account_tokens(verifier):
+    with pytest.raises(NotAuthenticated, match="missing or wrong bearer token: agents present their service-account"):
+        Identities(None, verifier).check(bearer("guessed-secret"))

@@ -47,6 +47,9 @@ class Identities:
         found = self.tokens.granted(offered) if self.tokens is not None else None
         if found is not None:
             return dataclasses.replace(found, writes=False) if found.agent_id is None and not found.operator else found
+        if offered.count(b".") != 2:  # no JWT either: a static token that no line of the file holds
+            raise NotAuthenticated("missing or wrong bearer token: agents present their service-account token "
+                                   "(SILICONBENCH_AGENT_TOKEN_FILE), operators a token from the collector's tokens file")
         node = self.projected.node_of(offered.decode(errors="replace"))
         return Credential(agent_id=node, node=node)
 
