@@ -39,7 +39,7 @@ def test_each_line_grants_what_it_says(tokens):
     granted = TokenFile(tokens)
     assert granted.credential(bearer("node-a-secret")) == Credential(agent_id="node-a")
     assert granted.credential(bearer("ops-secret")) == Credential(operator=True)
-    assert granted.credential(bearer("shared-secret")) == Credential()
+    assert granted.credential(bearer("shared-secret")) == Credential(reserved=frozenset({"node-a"}))
     assert granted.credential(bearer("other")) is None and granted.credential(()) is None
 
 
@@ -60,6 +60,18 @@ async def test_a_bound_token_cannot_write_as_another_agent(store, port, unique_i
     assert "may write only as agent 'node-a'" in refused.value.details()
     assert store.query("SELECT count() FROM {db}.nodes WHERE agent_id = {a:String}",
                        {"a": f"node-b-{unique_id}"}).result_rows[0][0] == 0
+
+
+async def test_an_unbound_token_cannot_write_as_an_agent_with_a_token_of_its_own(store, port, unique_id):
+    channel, call = await open_stream(port, "node-a", metadata=bearer("shared-secret"))
+    await call.write(pb.AgentMessage(batch=pb.Batch(seq=1, batch_id=f"forged/{unique_id}/1",
+                                                    requests=[record(unique_id, 0)])))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call.read()
+    await channel.close()
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "agent 'node-a' has a token of its own" in refused.value.details()
+    assert count(store, "requests", unique_id) == 0
 
 
 async def test_a_bound_token_writes_as_its_own_agent(store, port, unique_id):

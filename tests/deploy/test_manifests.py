@@ -100,8 +100,7 @@ def test_vllm_claims_all_accelerators_of_the_node(overlay, resource, count, kube
 
 def test_secrets_in_the_repository_are_placeholders_only(kubectl):
     secrets = _kind(docs_of(render("central")), "Secret")
-    assert {s["metadata"]["name"] for s in secrets} == {
-        "siliconbench-agent-token", "siliconbench-agent-tokens", "siliconbench-clickhouse"}
+    assert {s["metadata"]["name"] for s in secrets} == {"siliconbench-tokens", "siliconbench-clickhouse"}
     import base64
     for secret in secrets:
         for value in secret["data"].values():
@@ -114,6 +113,38 @@ def test_collector_rebalances_through_a_max_stream_age_and_has_grpc_probes(kubec
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert int(env["SILICONBENCH_MAX_STREAM_AGE_S"]) > 0
     assert container["readinessProbe"]["grpc"]["port"] == 50051
+
+
+@pytest.mark.parametrize("overlay", SCENARIO_OVERLAYS)
+def test_each_agent_presents_its_own_pods_token_and_the_collector_checks_it(overlay, kubectl):
+    """No shared secret writes as a node: every agent presents its pod's projected service-account token
+    (audience-bound, short-lived, re-read), and the collector verifies it for that audience and account."""
+    (daemonset,) = _kind(docs_of(render(overlay)), "DaemonSet")
+    pod = daemonset["spec"]["template"]["spec"]
+    (agent,) = [c for c in pod["containers"] if c["name"] == "agent"]
+    env = {e["name"]: e for e in agent["env"]}
+    assert "SILICONBENCH_AGENT_TOKEN" not in env
+    token_path = env["SILICONBENCH_AGENT_TOKEN_FILE"]["value"]
+    mounts = {m["mountPath"]: m["name"] for m in agent["volumeMounts"]}
+    directory, _, file_name = token_path.rpartition("/")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mounts[directory]]
+    (source,) = volume["projected"]["sources"]
+    projected = source["serviceAccountToken"]
+    assert projected["path"] == file_name and 600 <= projected["expirationSeconds"] <= 3600
+
+    (collector,) = _kind(docs_of(render("central")), "Deployment")
+    collector_env = {e["name"]: e.get("value") for e in collector["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert collector_env["SILICONBENCH_AGENT_TOKEN_AUDIENCE"] == projected["audience"]
+    assert collector_env["SILICONBENCH_AGENT_SERVICE_ACCOUNT"] == \
+        f"{daemonset['metadata']['namespace']}:{pod['serviceAccountName']}"
+    assert collector_env["SILICONBENCH_AGENT_JWKS"].startswith(collector_env["SILICONBENCH_AGENT_TOKEN_ISSUER"])
+
+
+def test_the_collectors_tokens_file_holds_no_agent_token(kubectl):
+    import base64
+    (secret,) = [s for s in _kind(docs_of(render("central")), "Secret") if s["metadata"]["name"] == "siliconbench-tokens"]
+    lines = [line.split() for line in base64.b64decode(secret["data"]["tokens"]).decode().splitlines() if line.strip()]
+    assert lines and all(fields[1:] == ["operator"] for fields in lines)
 
 
 # --- the deliberately broken manifest must be caught ---------------------------------------------------

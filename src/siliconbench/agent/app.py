@@ -19,6 +19,7 @@ from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
+from siliconbench.core.settings import BearerToken
 from siliconbench.agent.fleet import FleetProgress, FleetRunner
 from siliconbench.agent.errors import ConfigError, DeliveryIncomplete, RunInterrupted
 from siliconbench.agent.samplers.base import DeviceInfo, SamplerUnavailable
@@ -61,7 +62,7 @@ class NodeSession:
         self.config = config
         identity = hello(config, devices)
         spool = Spool.open(config.spool_dir / SPOOL_SUBDIR, identity.agent_id, config.spool_max_bytes)
-        self.shipper = Shipper(config.collector, identity, spool, token=config.token,
+        self.shipper = Shipper(config.collector, identity, spool, token=BearerToken(config.token, config.token_file),
                                credentials=config.tls.credentials())
         self.runner = SamplerRunner(detect_samplers(config.sample_interval_s, config.neuron_monitor),
                                     config.sample_interval_s,

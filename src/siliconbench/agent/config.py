@@ -7,11 +7,11 @@ import socket
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic.dataclasses import dataclass
 
-from siliconbench.core.config import STRICT, Float, Int, PositiveFloat, Str
-from siliconbench.core.settings import ClientTls
+from siliconbench.core.config import STRICT, Float, Int, PositiveFloat, Str, invalid
+from siliconbench.core.settings import AGENT_TOKEN, AGENT_TOKEN_FILE, ClientTls
 
 DEFAULT_SPOOL_DIR = Path(".siliconbench-agent")
 DEFAULT_SPOOL_MB = 512  # the spool's bound (agent/spool.py) unless --spool-max-mb says otherwise
@@ -24,6 +24,7 @@ class AgentConfig:
     node_name: Str = ""                                 # default: the host name
     instance_type: Str = ""                             # default: what the samplers report
     token: Str | None = None                            # bearer token for the collector
+    token_file: Path | None = None                      # ... or a file holding it, re-read for each stream
     # Below 0.1 s NVML's own averaging window dominates; above 60 s a step may see no sample at all.
     sample_interval_s: Annotated[Float, Field(ge=0.1, le=60)] = 1.0
     ack_timeout_s: PositiveFloat = 60.0
@@ -32,6 +33,13 @@ class AgentConfig:
     spool_max_mb: Annotated[Int, Field(ge=1)] = DEFAULT_SPOOL_MB  # new requests wait for the collector past it
     tls: ClientTls = ClientTls()                        # any file given: TLS toward the collector
     neuron_monitor: Str = "neuron-monitor"              # a name on PATH, or a path
+
+    @model_validator(mode="after")
+    def _one_token(self) -> AgentConfig:
+        if self.token and self.token_file is not None:
+            raise invalid(f"--token ({AGENT_TOKEN}) and --token-file ({AGENT_TOKEN_FILE}) exclude each other: "
+                          "give one")
+        return self
 
     @property
     def spool_max_bytes(self) -> int:

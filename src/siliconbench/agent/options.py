@@ -38,6 +38,7 @@ NODE_FLAGS = [
     flag("node_name", Annotated[str, typer.Option(envvar=settings.NODE_NAME, help="Node name (default: host name); also the agent id.")], ""),
     flag("instance_type", InstanceOpt, ""),
     flag("token", Annotated[Optional[str], typer.Option(envvar=settings.AGENT_TOKEN, help="Bearer token for the collector.", show_default=False)], None),
+    flag("token_file", Annotated[Optional[Path], typer.Option(envvar=settings.AGENT_TOKEN_FILE, help="File holding the bearer token, re-read for each stream (a projected service-account token the kubelet rotates).", show_default=False)], None),
     flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
     flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
     flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),

@@ -6,7 +6,7 @@ Variables that a flag falls back to (typer reads them; siliconbench/agent/option
     SILICONBENCH_COLLECTOR        --collector         SILICONBENCH_SPOOL_MAX_MB    --spool-max-mb
     SILICONBENCH_NODE_NAME        --node-name         SILICONBENCH_SCENARIO        --scenario
     SILICONBENCH_INSTANCE_TYPE    --instance-type     SILICONBENCH_PLAN_FILE       daemon --plan-file
-    SILICONBENCH_NEURON_MONITOR   --neuron-monitor    SILICONBENCH_AGENT_TOKEN, SILICONBENCH_TLS_*  (core)
+    SILICONBENCH_NEURON_MONITOR   --neuron-monitor    SILICONBENCH_AGENT_TOKEN, _AGENT_TOKEN_FILE, SILICONBENCH_TLS_*  (core)
 
 Read directly, with no flag:
 
@@ -19,9 +19,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from siliconbench.core.settings import AGENT_TOKEN, PREFIX, TLS_CA, TLS_CERT, TLS_KEY
+from siliconbench.core.settings import AGENT_TOKEN, AGENT_TOKEN_FILE, PREFIX, TLS_CA, TLS_CERT, TLS_KEY
 
-__all__ = ["AGENT_TOKEN", "CACHE_DIR", "COLLECTOR", "INSTANCE_TYPE", "NEURON_MONITOR", "NODE_NAME", "PLAN_FILE",
+__all__ = ["AGENT_TOKEN", "AGENT_TOKEN_FILE", "CACHE_DIR", "COLLECTOR", "INSTANCE_TYPE", "NEURON_MONITOR", "NODE_NAME", "PLAN_FILE",
            "SCENARIO", "SPOOL_DIR", "SPOOL_MAX_MB", "TARGET", "TLS_CA", "TLS_CERT", "TLS_KEY", "prompt_cache_dir"]
 
 TARGET = PREFIX + "TARGET"

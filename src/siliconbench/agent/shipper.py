@@ -63,6 +63,7 @@ from google.protobuf.message import Message
 from siliconbench.agent.errors import DeliveryIncomplete, SpoolCorrupt
 from siliconbench.agent.load.sink import Item
 from siliconbench.agent.spool import Entry, Spool
+from siliconbench.core.settings import BearerToken
 from siliconbench.core.wire import GRANTS_METADATA, pb
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ _TAG_OF = {pb.RunEvent: _RUNS_TAG, pb.StepEvent: _STEPS_TAG, pb.RequestRecord: _
 
 class Shipper:
     def __init__(self, address: str, hello: pb.Hello, spool: Spool, *, max_items: int = 2000,
-                 max_age_s: float = 0.25, token: str | None = None,
+                 max_age_s: float = 0.25, token: str | BearerToken | None = None,
                  credentials: grpc.ChannelCredentials | None = None) -> None:
         self._address = address
         self._hello_bytes = pb.AgentMessage(hello=hello).SerializeToString()
@@ -113,7 +114,7 @@ class Shipper:
         self.spool = spool
         self._max_items = max_items
         self._max_age_s = max_age_s
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._token = token if isinstance(token, BearerToken) else BearerToken(token)  # re-read for each stream
         self._credentials = credentials
         self._boot = uuid.uuid4().hex[:12]   # with the spool's never-reused seq: batch ids are unique
         self._parts: list[bytes] = [b""]     # the open batch, encoded field by field; [0]: its seq and id
@@ -368,7 +369,7 @@ class Shipper:
             # requests go out as bytes: spooled batches are sent as stored, never re-encoded
             stream: grpc.aio.StreamStreamMultiCallable[bytes, pb.CollectorMessage] = channel.stream_stream(
                 STREAM_METHOD, request_serializer=None, response_deserializer=pb.CollectorMessage.FromString)
-            call = stream(metadata=self._metadata)
+            call = stream(metadata=self._token.metadata())
             grants = await _accepted(call)
             await call.write(self._hello_bytes)
             writer = asyncio.create_task(self._write_pending(call, replaying, grants))

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from siliconbench.collector import runs
-from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.fleet import STATE_NAMES, Fleet, check_selector
+from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.store import Store
 from siliconbench.core.datasets import check_fleet_dataset
 from siliconbench.core.errors import ConfigError
@@ -48,7 +48,7 @@ class ControlService(pb_grpc.ControlServicer):
     """gRPC adapter for `siliconbench-collector run ...`."""
 
     def __init__(self, fleet: Fleet, store: Store, run_in_store: Callable[..., Awaitable],
-                 tokens: TokenFile | None = None) -> None:
+                 tokens: Authenticator | None = None) -> None:
         self._fleet = fleet
         self._store = store
         self._run = run_in_store

@@ -12,7 +12,10 @@
         │                            the two writes): reports refuse them until rebuilt
         ├── InvalidBatch             a message from an agent breaks the wire contract:        2 BAD_INPUT
         │                            never stored (the service replies with its seq and code)
-        ├── AuthConfigError          the agent tokens file or a TLS file cannot be used       2 BAD_INPUT
+        ├── AuthConfigError          the agent tokens file, a TLS file or the cluster's keys  2 BAD_INPUT
+        │                            cannot be used
+        ├── NotAuthenticated         a presented credential is not accepted (the service      2 BAD_INPUT
+        │                            ends the call UNAUTHENTICATED with this line)
         ├── RunNotFound              no run with the given id (or scenario) is in the store   2 BAD_INPUT
         ├── InvalidOption            a command-line value cannot be used                      2 BAD_INPUT
         ├── PriceMissing             an instance type has no price for the region and kind    2 BAD_INPUT
@@ -78,7 +81,11 @@ class InvalidBatch(CollectorError):
 
 
 class AuthConfigError(CollectorError):
-    """The agent tokens file or a TLS file cannot be used."""
+    """The agent tokens file, a TLS file or the cluster's keys cannot be used."""
+
+
+class NotAuthenticated(CollectorError):
+    """A presented credential is not accepted; the message says why in one line, naming no secret."""
 
 
 class RunNotFound(CollectorError):

@@ -38,6 +38,10 @@ class ServeConfig:
     password: Str | None = None
     max_stream_age_s: Annotated[NonNegativeFloat, Field(description="End each agent's stream at about this age (±10 %), after acknowledging what it took, so agents reconnect and spread over replicas (0: never).")] = 0.0
     agent_tokens_file: Annotated[Path | None, Field(description="Accepted agent bearer tokens, one per line (re-read on change). Unset: any agent may write.")] = None
+    agent_jwks: Annotated[Str | None, Field(description="The cluster's service-account signing keys (a JWKS file, re-read on change, or an https URL): agents present their pod's projected token and write as its node.")] = None
+    agent_token_issuer: Annotated[Str | None, Field(description="The cluster's OIDC issuer URL (service-account tokens' iss).")] = None
+    agent_token_audience: Annotated[Str, Field(description="Audience of the agents' projected tokens.")] = "siliconbench"
+    agent_service_account: Annotated[Str | None, Field(description="NAMESPACE:NAME of the agents' service account.")] = None
     tls_cert: Annotated[Path | None, Field(description="PEM certificate (chain) to serve TLS with.")] = None
     tls_key: Annotated[Path | None, Field(description="PEM private key of --tls-cert.")] = None
     tls_client_ca: Annotated[Path | None, Field(description="PEM CA: agents must present a certificate it signed (mTLS).")] = None
@@ -49,6 +53,9 @@ class ServeConfig:
         check_tls_pair(self.tls_cert, self.tls_key)
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise invalid("--tls-client-ca (mTLS) needs --tls-cert and --tls-key as well")
+        if self.agent_jwks is not None and (self.agent_token_issuer is None or self.agent_service_account is None):
+            raise invalid(f"--agent-jwks needs --agent-token-issuer ({settings.AGENT_TOKEN_ISSUER}) and "
+                          f"--agent-service-account ({settings.AGENT_SERVICE_ACCOUNT}) as well")
         return self
 
 
@@ -56,6 +63,10 @@ serve_config = model_builder(ServeConfig)  # `serve`'s flags as a ServeConfig; e
 serve_flags = with_flags("config", model_flags(ServeConfig, given={"store": StoreOpt, "password": PasswordOpt},
                                                envvars={"listen": settings.LISTEN, "max_stream_age_s": settings.MAX_STREAM_AGE_S,
                                                         "agent_tokens_file": settings.AGENT_TOKENS_FILE,
+                                                        "agent_jwks": settings.AGENT_JWKS,
+                                                        "agent_token_issuer": settings.AGENT_TOKEN_ISSUER,
+                                                        "agent_token_audience": settings.AGENT_TOKEN_AUDIENCE,
+                                                        "agent_service_account": settings.AGENT_SERVICE_ACCOUNT,
                                                         "tls_cert": settings.TLS_CERT, "tls_key": settings.TLS_KEY,
                                                         "tls_client_ca": settings.TLS_CLIENT_CA,
                                                         "store_threads": settings.STORE_THREADS}),

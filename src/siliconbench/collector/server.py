@@ -11,8 +11,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from siliconbench.collector import digests
-from siliconbench.collector.auth import TokenFile
 from siliconbench.collector.control import ControlService
+from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, SERVICE_NAME, TelemetryService
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.collector.store import Store
@@ -26,7 +26,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 class ServerOptions:
     max_stream_age_s: float = 0.0       # > 0: streams end (cleanly) at about this age; agents reconnect and spread
     store_threads: int = 4              # inserts in flight toward ClickHouse, whatever the number of agents
-    tokens: TokenFile | None = None     # None: any agent may write (local use only)
+    tokens: Authenticator | None = None  # None: any agent may write (local use only)
     credentials: grpc.ServerCredentials | None = None  # None: plaintext
     max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT  # batches decoded or being stored, all streams together
 
@@ -64,7 +64,7 @@ async def serve(store: Store, listen: str, options: ServerOptions = ServerOption
     bound = f"{listen.rpartition(':')[0]}:{port}"
     log.info("collector listening on %s (%s, %s), store %s", bound,
              "TLS" if options.credentials else "plaintext",
-             f"agent tokens from {options.tokens.path}" if options.tokens else "no agent token required",
+             options.tokens.shown if options.tokens else "no agent token required",
              store.location.shown)
     if options.tokens is None:
         log.warning("no SILICONBENCH_AGENT_TOKENS_FILE: any client that reaches %s can write into the store", listen)

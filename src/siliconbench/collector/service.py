@@ -1,7 +1,8 @@
 """The gRPC Telemetry service: a thin adapter from the wire to the store.
 
 Per agent stream: the bearer token is checked before anything is read, then a Hello, then
-batches. Each batch is parsed, checked and converted to column tables (collector/ingest.py) on a
+batches; the credential again before each message and every RECHECK_S (collector/grants.py), so a
+revoked or expired one ends the stream. Each batch is parsed, checked and converted to column tables (collector/ingest.py) on a
 bounded pool of threads; an invalid one is refused alone, there. The rest go to the group inserter
 (collector/group_insert.py), which writes the batches of all streams that arrive together with one
 insert per table from a bounded number of writer threads, however many agents are connected, and
@@ -30,11 +31,12 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from google.protobuf.message import DecodeError
 
-from siliconbench.collector.auth import TokenFile
+from siliconbench.collector.grants import Revoked, StreamGrant, run_ids
 from siliconbench.collector.budget import Admission, ByteBudget
-from siliconbench.collector.errors import CollectorError, InvalidBatch, StoreFailed, first_line
+from siliconbench.collector.errors import CollectorError, InvalidBatch, NotAuthenticated, StoreFailed, first_line
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch
+from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
 from siliconbench.core.wire import GRANTS_METADATA, pb
@@ -45,10 +47,14 @@ SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 # Wire bytes of batches received, decoded or being stored at once, across all streams (collector/budget.py):
 # about two 10.9 MiB batches, the measured peaks are in collector/budget.py.
 DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
+# An open stream's credential is checked again before each message it sends, and at least this often
+# while it sends none: a token removed from the tokens file (re-read when it changes) or expired ends
+# its streams within this time.
+RECHECK_S = 1.0
 
 
 class TelemetryService:
-    def __init__(self, store: Store, store_threads: int = 4, tokens: TokenFile | None = None,
+    def __init__(self, store: Store, store_threads: int = 4, tokens: Authenticator | None = None,
                  max_stream_age_s: float = 0.0, max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT) -> None:
         self._store = store
         self.budget = ByteBudget(max_bytes_in_flight)
@@ -78,12 +84,12 @@ class TelemetryService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, {"Stream": method})
 
     async def Stream(self, request_iterator, context: grpc.aio.ServicerContext):  # gRPC's method name
-        credential = None if self._tokens is None else self._tokens.credential(context.invocation_metadata())
-        if self._tokens is not None and credential is None:
-            log.warning("stream from %s refused: missing or wrong bearer token", context.peer())
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                                "missing or wrong bearer token: set SILICONBENCH_AGENT_TOKEN to a token from the "
-                                "collector's tokens file")
+        metadata = context.invocation_metadata()
+        try:
+            credential = None if self._tokens is None else self._tokens.check(metadata)
+        except NotAuthenticated as exc:
+            log.warning("stream from %s refused: %s", context.peer(), exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         # Accepted: say so before reading. The agent waits for this before it writes, so a refusal above
         # reaches it as its status instead of a write racing the abort (gRPC aio then reports INTERNAL and
         # loses the reason, grpc/grpc#36066). The metadata says that batches are offered before they are sent.
@@ -100,13 +106,9 @@ class TelemetryService:
         except InvalidBatch as exc:
             yield _error(0, pb.ERROR_CODE_INVALID, str(exc))
             return
-        if credential is not None and not credential.may_write_as(hello.agent_id):
-            granted = "an operator token writes no telemetry" if credential.operator else \
-                f"this token may write only as agent {credential.agent_id!r}"
-            log.warning("stream from %s refused: it claims agent %r; %s", context.peer(), hello.agent_id[:80], granted)
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                f"{granted}, not {hello.agent_id[:80]!r}: use the token the tokens file binds to this "
-                                "agent id")
+        if credential is not None and (why := credential.refusal(hello.agent_id, hello.node_name)) is not None:
+            log.warning("stream from %s refused: it claims agent %r; %s", context.peer(), hello.agent_id[:80], why)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{why}: present this agent's own token")
         try:
             await self._run(self._store.insert, "nodes", [hello_row(hello)], f"hello/{uuid.uuid4()}")
         except CollectorError as exc:  # the store maps its drivers' errors (store.store_error)
@@ -120,22 +122,31 @@ class TelemetryService:
         # Replies to batches and the fleet's commands share the response stream: both go through `out`.
         out: asyncio.Queue = asyncio.Queue()
         link = self.fleet.attach(hello)
-        reader = asyncio.create_task(self._read(agent, request_iterator, out))
+        grant = None if self._tokens is None else StreamGrant(self._tokens, metadata, hello, self._store)
+        reader = asyncio.create_task(self._read(agent, request_iterator, out, grant))
         forwarder = asyncio.create_task(_forward(link.commands, out))
+        watcher = asyncio.create_task(_watch(grant, out))
         try:
             while (reply := await out.get()) is not None:
+                if isinstance(reply, Revoked):
+                    raise reply
                 yield reply
             await reader  # re-raises what ended the stream abnormally
+        except Revoked as exc:
+            log.warning("agent %s: stream ended: its credential no longer lets it write (%s)", agent, exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"credential no longer accepted: {exc}")
         finally:
             self.fleet.detach(link)
-            for task in (reader, forwarder):
+            for task in (reader, forwarder, watcher):
                 task.cancel()
-            await asyncio.gather(reader, forwarder, return_exceptions=True)
+            await asyncio.gather(reader, forwarder, watcher, return_exceptions=True)
         log.info("agent %s: stream closed", agent)
 
-    async def _read(self, agent: str, request_iterator, out: asyncio.Queue) -> None:
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, grant: StreamGrant | None = None) -> None:
         """Parses the next message while the previous batch is being stored, never more (so a slow
-        store slows the acks: backpressure); replies go to `out`, then a None for the end."""
+        store slows the acks: backpressure); replies go to `out`, then a None for the end. With a
+        grant: raises Revoked before taking a message once the credential is revoked, and refuses a
+        batch or progress report for a run the agent does not belong to."""
         storing: asyncio.Task | None = None
         admission = Admission(self.budget)
         messages = aiter(request_iterator)
@@ -143,9 +154,13 @@ class TelemetryService:
                    if self._max_stream_age_s > 0 else None)
         try:
             while (raw := await self._next_message(agent, messages, ends_at)) is not None:
+                if grant is not None and (why := grant.revoked()) is not None:
+                    raise Revoked(why)
                 cost = await admission.charge(raw)
                 try:
                     item = await self._parse(agent, raw)
+                    if grant is not None:
+                        item = await self._in_runs(agent, grant, item)
                 except BaseException:
                     self.budget.release(cost)
                     raise
@@ -165,7 +180,7 @@ class TelemetryService:
                         out.put_nowait(pb.CollectorMessage(command=renewal))
                 elif isinstance(item, pb.CommandAck):
                     self.fleet.acknowledged(agent, item)
-                else:
+                elif item is not None:  # None: a progress report refused (logged), no reply
                     out.put_nowait(item)
             if storing is not None:
                 await storing
@@ -174,6 +189,20 @@ class TelemetryService:
             if storing is not None:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
+
+    async def _in_runs(self, agent: str, grant: StreamGrant, item):
+        """`item`, or what replaces it when it writes into a run the agent does not belong to: the error
+        to reply for a batch (the agent sets it aside), None for a progress report (dropped)."""
+        if not isinstance(item, ReadyBatch | pb.RunProgress):
+            return item
+        why = await self._run(grant.run_refusal, run_ids(item) if isinstance(item, ReadyBatch) else {item.run_id})
+        if why is None:
+            return item
+        log.warning("agent %s: %s; refused", agent, why)
+        if isinstance(item, pb.RunProgress):
+            return None
+        self.batches_rejected += 1
+        return _error(item.seq, pb.ERROR_CODE_INVALID, f"batch {item.seq} rejected: {why}")
 
     def _give_back(self, cost: int, _task: asyncio.Task) -> None:
         self.budget.release(cost)
@@ -187,9 +216,14 @@ class TelemetryService:
             return None
         message = asyncio.ensure_future(anext(messages, None))
         draining = asyncio.ensure_future(self._draining.wait())
-        done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
-                                     timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
-        draining.cancel()
+        try:
+            done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
+                                         timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
+        except asyncio.CancelledError:  # the stream is ending (revoked, closed): its pending read goes too
+            message.cancel()
+            raise
+        finally:
+            draining.cancel()
         if message in done:
             return message.result()
         message.cancel()
@@ -252,6 +286,16 @@ class TelemetryService:
     def close(self) -> None:
         self.inserter.close()
         self._pool.shutdown(wait=True)
+
+
+async def _watch(grant: StreamGrant | None, out: asyncio.Queue) -> None:
+    """Check the stream's credential every RECHECK_S while it is open (a stream sending nothing is not
+    checked by its reader); once revoked, end the stream through `out`."""
+    while grant is not None:
+        if (why := grant.revoked()) is not None:
+            out.put_nowait(Revoked(why))
+            return
+        await asyncio.sleep(RECHECK_S)
 
 
 async def _forward(commands: asyncio.Queue, out: asyncio.Queue) -> None:

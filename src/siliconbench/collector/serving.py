@@ -5,21 +5,33 @@ from __future__ import annotations
 import asyncio
 
 from siliconbench.collector.auth import TokenFile, server_credentials
+from siliconbench.collector.identity import Authenticator, Identities
 from siliconbench.collector.options import ServeConfig
 from siliconbench.collector.prices import ensure_prices
+from siliconbench.collector.projected import ProjectedTokens
 from siliconbench.collector.server import ServerOptions, serve
 from siliconbench.collector.store import Store
 
 
 def server_options(config: ServeConfig) -> ServerOptions:
-    """The server's runtime options: the token file to watch and the TLS credentials, read now so a
-    missing file is reported before the port opens."""
+    """The server's runtime options: the token file and the cluster's keys to watch and the TLS
+    credentials, read now so a missing file is reported before the port opens."""
     credentials = (server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
                    if config.tls_cert and config.tls_key else None)
     return ServerOptions(max_stream_age_s=config.max_stream_age_s, store_threads=config.store_threads,
                          max_bytes_in_flight=config.max_bytes_in_flight_mib * 2**20,
-                         tokens=TokenFile(config.agent_tokens_file) if config.agent_tokens_file else None,
-                         credentials=credentials)
+                         tokens=authenticator(config), credentials=credentials)
+
+
+def authenticator(config: ServeConfig) -> Authenticator | None:
+    """Who may call: the tokens file, service-account tokens checked with the cluster's keys, or both
+    (operators' tokens come from the file); None when neither is configured."""
+    tokens = TokenFile(config.agent_tokens_file) if config.agent_tokens_file else None
+    if config.agent_jwks is None:
+        return tokens
+    assert config.agent_token_issuer is not None and config.agent_service_account is not None  # ServeConfig checks
+    return Identities(tokens, ProjectedTokens(config.agent_jwks, config.agent_token_issuer,
+                                              config.agent_token_audience, config.agent_service_account))
 
 
 def run_collector(config: ServeConfig) -> None:

@@ -4,6 +4,8 @@
     SILICONBENCH_TLS_CERT      PEM client certificate for mTLS (with SILICONBENCH_TLS_KEY)
     SILICONBENCH_TLS_KEY       PEM private key of SILICONBENCH_TLS_CERT
     SILICONBENCH_AGENT_TOKEN   bearer token presented to the collector
+    SILICONBENCH_AGENT_TOKEN_FILE  a file holding it, re-read for each stream (a projected
+                               service-account token the kubelet rotates)
 
 The agent takes them as the fallbacks of its --tls-* and --token flags; `siliconbench-collector run`
 reads them here, so an operator's shell configured for the agent drives the fleet commands too. Each
@@ -13,6 +15,7 @@ siliconbench/collector/settings.py).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,11 +30,14 @@ from siliconbench.core.errors import ConfigError
 if TYPE_CHECKING:  # grpc loads only where a channel is built: the report side reads these settings without it
     import grpc
 
+log = logging.getLogger(__name__)
+
 PREFIX = "SILICONBENCH_"
 TLS_CA = PREFIX + "TLS_CA"
 TLS_CERT = PREFIX + "TLS_CERT"
 TLS_KEY = PREFIX + "TLS_KEY"
 AGENT_TOKEN = PREFIX + "AGENT_TOKEN"
+AGENT_TOKEN_FILE = PREFIX + "AGENT_TOKEN_FILE"
 
 
 def check_tls_pair(cert: Path | None, key: Path | None) -> None:
@@ -85,3 +91,41 @@ def client_tls(environ: Mapping[str, str] = os.environ) -> ClientTls:
 def agent_token(environ: Mapping[str, str] = os.environ) -> str | None:
     """The bearer token from SILICONBENCH_AGENT_TOKEN; None when unset or empty."""
     return environ.get(AGENT_TOKEN) or None
+
+
+class BearerToken:
+    """The token a client presents: a fixed value, or a file read again whenever it changed (a Kubernetes
+    projected service-account token, which the kubelet replaces before it expires). `metadata()` is
+    asked for each new stream, so a reconnect presents the current token."""
+
+    def __init__(self, value: str | None = None, path: Path | None = None) -> None:
+        self._value, self.path = value, path
+        self._version: tuple[int, int, int] | None = None
+        if path is not None:
+            try:
+                self._read(path)
+            except OSError as exc:
+                raise ConfigError(f"cannot read the token file {path} ({AGENT_TOKEN_FILE}): {exc.strerror}") from None
+            if not self._value:
+                raise ConfigError(f"the token file {path} ({AGENT_TOKEN_FILE}) is empty")
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The call metadata that carries the current token; none without a token."""
+        if self.path is not None:
+            try:
+                self._read(self.path)
+            except OSError as exc:  # between two kubelet writes, or gone: the last token read may still hold
+                log.warning("cannot re-read the token file %s (%s); presenting the token read before",
+                            self.path, exc.strerror)
+        return (("authorization", f"Bearer {self._value}"),) if self._value else ()
+
+    def _read(self, path: Path) -> None:
+        stat = os.stat(path)
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if version != self._version:
+            text = path.read_text().strip()
+            if text:  # a file caught empty mid-rotation keeps the token read before
+                self._value, self._version = text, version
