@@ -52,7 +52,7 @@ async def test_the_shipper_presents_the_rotated_token_when_it_reconnects(store, 
     shipper = shipper_for(f"127.0.0.1:{port}", f"agent-{unique_id}", tmp_path / "spool",
                           token=BearerToken(path=token_file))
     shipper.start()
-    shipper.add_request(record(unique_id, 0))
+    shipper.add(record(unique_id, 0))
     token_file.write_text("the-rotated-token\n")  # as the kubelet does: the refused stream's retry presents it
     await shipper.close(timeout_s=60)
     assert count(store, "requests", unique_id) == 1
