@@ -32,7 +32,7 @@ class Member:
         hello = pb.Hello(agent_id=agent_id, node_name=agent_id, scenario=scenario)
         self.shipper = Shipper(f"127.0.0.1:{port}", hello, Spool.open(spool_dir, agent_id))
         self.reports: list[pb.RunProgress] = []
-        self.runner = FleetRunner(self._load, self.shipper, self._report, ack=self.shipper.send_ack)
+        self.runner = FleetRunner(self._load, self._report, ack=self.shipper.send_ack)
         self.shipper.take_commands(self.runner.on_command)
         self.requests: dict[str, int] = defaultdict(int)
         self.loading: dict[str, asyncio.Event] = defaultdict(asyncio.Event)

@@ -83,7 +83,7 @@ class FleetRunner:
     """Runs the collector's commands on this node. `run_plan(plan, run_id, progress)` does the work; `ack`
     acknowledges a command by its id."""
 
-    def __init__(self, run_plan, report: Callable[[pb.RunProgress], None], heartbeat_s: float = HEARTBEAT_S,
+    def __init__(self, run_plan, report: Callable[[pb.RunProgress], None], *, heartbeat_s: float = HEARTBEAT_S,
                  ack: Callable[[int], None] | None = None) -> None:
         self._run_plan = run_plan
         self._report = report
