@@ -14,6 +14,7 @@ from siliconbench.collector.figures import (
     Percentiles,
     PointRow,
     RollupMismatch,
+    StepRow,
     SweepFigures,
     quantile_name,
     record,
@@ -70,3 +71,17 @@ def test_a_sweep_row_splits_into_median_low_and_high_and_gives_the_row_back():
     assert (point.median.output_tps, point.low.output_tps, point.high.output_tps) == (50.0, 40.0, 60.0)
     assert point.median.e2e_ms is None and point.steps == (0, 1, 2)
     assert point.as_row() == row and list(point.as_row()) == list(row)
+
+
+def test_a_step_without_a_successful_request_has_no_latency_percentiles_not_zero():
+    # ClickHouse's quantiles over no value are 0; the mean over the same values is NULL
+    row = _view_row(StepRow, run_id="r", agent_id="a", step=0, ttft_ms=[0.0] * 4, e2e_ms=[0.0] * 4,
+                    itl_ms=[5.0] * 4, itl_mean_ms=5.0)
+    step = record(StepRow, row)
+    assert step.ttft_ms is None and step.e2e_ms is None
+    assert step.itl_ms == Percentiles(5.0, 5.0, 5.0, 5.0)
+
+
+def test_a_zero_percentile_with_its_mean_is_a_value():
+    step = record(StepRow, _view_row(StepRow, run_id="r", agent_id="a", step=0, ttft_ms=[0.0] * 4, ttft_mean_ms=0.0))
+    assert step.ttft_ms == Percentiles(0.0, 0.0, 0.0, 0.0)

@@ -6,8 +6,8 @@ by its place in an array.
 
 A record's fields are the view's columns, in the view's order: a column the view gains or loses fails
 the build (`record`) instead of a report. `as_row()` gives the view's row back (JSON, CSV).
-Percentile arrays become `Percentiles`, keyed by the quantiles the view computed them at. NaN reads as
-None: a missing figure.
+Percentile arrays become `Percentiles`, keyed by the quantiles the view computed them at. NaN (an
+aggregate over no rows) reads as None: a missing figure, while 0.0 stays a value.
 """
 
 from __future__ import annotations
@@ -297,6 +297,10 @@ class Keyed(Protocol):
 
 
 R = TypeVar("R")
+# ClickHouse's quantiles over no value read 0 (a step without a successful request, a stream of one chunk);
+# the mean over the same values is NULL then: a figure's percentiles exist where its mean does.
+_MEAN_OF = {"ttft_ms": "ttft_mean_ms", "e2e_ms": "e2e_mean_ms", "tpot_ms": "tpot_mean_ms", "itl_ms": "itl_mean_ms",
+            "itl_token_ms": "itl_token_mean_ms"}
 _QUANTILES_OF = {NodeRow: UTIL_QUANTILES, DeviceRow: UTIL_QUANTILES}
 
 
@@ -316,6 +320,9 @@ def _values(cls: type, row: dict[str, Any], exclude: tuple[str, ...] = ()) -> di
     values = {name: (Percentiles.of(value, quantiles) if _is_percentiles(fields[name])
                      else tuple(value) if isinstance(value, list) else _value(value))
               for name, value in row.items()}
+    for percentiles, mean in _MEAN_OF.items():
+        if mean in values and values[mean] is None:
+            values[percentiles] = None
     return values
 
 

@@ -196,8 +196,8 @@ def _p99(p: Percentiles | None) -> float | None:
 
 
 def _y(value: float | None) -> float:
-    """A figure as a chart coordinate: a missing one is a gap (NaN)."""
-    return value or math.nan
+    """A figure as a chart coordinate: a missing one is a gap (NaN), 0.0 is a point on the axis."""
+    return math.nan if value is None else float(value)
 
 
 def _rep_range(point: PointRow, percentiles: Callable[[SweepFigures], Percentiles | None]) -> tuple[float, float]:
