@@ -136,3 +136,17 @@ def test_a_counter_that_went_backwards_is_not_read_as_negative_energy(store, uni
     assert device.energy_method != "energy counter"
     assert device.energy_j is None or device.energy_j >= 0
 
+
+def test_nodes_and_devices_come_in_the_order_of_their_sweep_points(store, unique_id):
+    """The same order every time: JSON lists these rows as they come."""
+    agent, loads = f"gpu-{unique_id}", (8, 1, 16, 2, 4, 32)
+    store.insert("runs", [rows.run(unique_id, agent)], f"r/{unique_id}")
+    store.insert("steps", [rows.step(unique_id, agent, k, c, 0, 10.0 * k, 10.0 * k + 5) for k, c in enumerate(loads)],
+                 f"s/{unique_id}")
+    store.insert("requests", [rows.request(unique_id, agent, k, step=k, concurrency=c, start_s=10.0 * k)
+                              for k, c in enumerate(loads)], unique_id)
+    store.insert("device_samples", [rows.sample(unique_id, agent, 10.0 * k + 1, "nvml", "0", "gpu_util_pct", 50.0)
+                                    for k in range(len(loads))], f"d/{unique_id}")
+    fig = figures(store, unique_id)
+    assert [n.concurrency for n in fig.nodes] == sorted(loads)
+    assert [d.concurrency for d in fig.devices] == sorted(loads)

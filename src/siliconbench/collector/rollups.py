@@ -170,10 +170,12 @@ ORDER BY run_id, agent_id, step
 
 NODE_SWEEP_SQL = """
 SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id)
+ORDER BY run_id, agent_id, mode, concurrency, rate_rps
 """
 
 # Per device and sweep point (collector/points.py; median of the repetitions); J/output token is the device's energy over the
-# step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10).
+# step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10),
+# each device's sweep points in order; nodes by sweep point: the same order at every read.
 DEVICE_STEPS_SQL = """
 SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.mode AS mode, d.concurrency AS concurrency,
        d.rate_rps AS rate_rps, d.source AS source, d.device AS device, count() AS repetitions,
@@ -187,7 +189,7 @@ LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM {db}.step_rollups) AS 
 WHERE has({runs:Array(String)}, d.run_id)
 GROUP BY d.run_id, d.agent_id, d.mode, d.concurrency, d.rate_rps, d.source, d.device
 ORDER BY run_id, agent_id, source, replaceRegexpOne(device, '[0-9]+$', ''),
-         toUInt64OrZero(extract(device, '[0-9]+$')), device
+         toUInt64OrZero(extract(device, '[0-9]+$')), device, mode, concurrency, rate_rps
 SETTINGS join_use_nulls = 1
 """
 
