@@ -1,6 +1,6 @@
-"""The report's tables as declarations: for each, its columns (title, kind, getter) over one source per
-row — a series at one of its sweep points (`At`) — and its caption. `build_tables` builds them all;
-devices, steps and cost are declared in device_tables.py and cost_table.py the same way."""
+"""The report's tables over sweep points, as declarations: for each, its columns (title, kind, getter)
+over one source per row — a series at one of its sweep points (`At`) — and its caption; `sweep_tables`
+builds them. Devices and steps (device_tables.py) and cost (cost_table.py) are declared the same way."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import INT, MS, NUM, PCT, RATIO, REL, RPS, TEXT, TPS, Declared, Table, cell
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.workload import plan_of, requests_shape, steps_text
+from siliconbench.core.plan import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,9 @@ def _against(a: At) -> str:
     return "same workload" if plan_of(s.config_json) is not None else ""
 
 
-def _planned(get: Callable, missing=None) -> Callable[[At], object]:
+def _planned(get: Callable[[Plan], object], missing: object = None) -> Callable[[At], object]:
     """A workload cell from the series' stored plan; `missing` where it stored none."""
-    def cell_of(a: At):
+    def cell_of(a: At) -> object:
         plan = plan_of(a.series.config_json)
         return missing if plan is None else get(plan)
     return cell_of
