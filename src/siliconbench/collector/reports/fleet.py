@@ -156,12 +156,15 @@ def _scenarios(rows: list[dict]) -> Table:
     for r in rows:
         flags = f"client saturated: {r['saturated_steps']} node step(s)" if r["saturated_steps"] else ""
         t.rows.append([r["scenario"], r["instance_types"], Point.of(r).label(), r["nodes"], r["requests"], r["errors"],
-                       *(_at(r[key], q) for _, key in _PERCENTILES for q in QUANTILES), r["output_tps"],
+                       *(_at(r, key, q) for _, key in _PERCENTILES for q in QUANTILES), r["output_tps"],
                        r["steady_output_tps"], flags])
     return t
 
 
-def _at(values: list[float] | None, q: float) -> float | None:
-    """The value at quantile `q` of a scenario row's percentile array; None where it has none."""
-    percentiles = Percentiles.of(values, QUANTILES)
-    return None if percentiles is None else percentiles.at(q)
+def _at(row: dict, key: str, q: float) -> float | None:
+    """The value at quantile `q` of the row's percentile array `key`; None where it has none, and where no
+    request succeeded (ClickHouse's quantiles over no value read 0)."""
+    percentiles = Percentiles.of(row[key], QUANTILES)
+    if percentiles is None or row["requests"] <= row["errors"]:
+        return None
+    return percentiles.at(q)
