@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.points import Point
 from siliconbench.collector.views import QUANTILES
 
@@ -315,7 +316,7 @@ def _values(cls: type, row: dict[str, Any], exclude: tuple[str, ...] = ()) -> di
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in exclude}
     if list(row) != list(fields):
         raise RollupMismatch(f"{cls.__name__}: the view's columns {list(row)} are not the record's fields "
-                             f"{list(fields)}")
+                             f"{list(fields)}; collector/views.py and collector/figures.py must change together")
     quantiles = _QUANTILES_OF.get(cls, QUANTILES)
     values = {name: (Percentiles.of(value, quantiles) if _is_percentiles(fields[name])
                      else tuple(value) if isinstance(value, list) else _value(value))
@@ -326,8 +327,10 @@ def _values(cls: type, row: dict[str, Any], exclude: tuple[str, ...] = ()) -> di
     return values
 
 
-class RollupMismatch(Exception):
-    """A view's columns differ from the record that reads them: a programming error, found by the tests."""
+class RollupMismatch(CollectorError):
+    """A view's columns differ from the record that reads them. The store recreates its views at every
+    open (Store.ensure_schema), so only a change to views.py without its record here gets this: the
+    tests build every record from its view."""
 
 
 def _is_percentiles(f: dataclasses.Field) -> bool:
