@@ -57,3 +57,13 @@ def test_every_renderer_renders_the_fleet_report(store, fleet_run):
 def test_the_fleet_report_of_an_unknown_run_is_run_not_found(store):
     with pytest.raises(RunNotFound, match="no run 'no-such-fleet-run'"):
         build_fleet_report(store, "no-such-fleet-run")
+
+
+def test_a_scenario_without_a_successful_request_states_no_latency_not_zero(store, unique_id):
+    run_id, agent = f"fleet-{unique_id}", f"f-{unique_id}"
+    store.insert("runs", [rows.run(run_id, agent, scenario="F")], f"r/{agent}")
+    store.insert("requests", [rows.request(run_id, agent, i, error="timeout") for i in range(3)], f"q/{agent}")
+    table = build_fleet_report(store, run_id).table("scenarios")
+    [row] = [dict(zip((c.name for c in table.columns), r)) for r in table.rows]
+    assert (row["requests"], row["errors"]) == (3, 3)
+    assert [row[name] for name in ("TTFT p50", "TTFT p99", "ITL p50", "TPOT p50", "E2E p99")] == [None] * 5

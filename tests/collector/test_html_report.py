@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from siliconbench.collector.reports import RENDERERS, Options, build_report
+from siliconbench.collector.reports import svg
 from siliconbench.collector.reports.html import series_names
 from siliconbench.collector.rollups import Selection, Series
 from siliconbench.collector.schema import RUNS
@@ -152,3 +153,24 @@ def test_in_chromium_legends_never_overlap_and_the_header_and_distributions_are_
     for part in ("Model", "meta-llama/Llama-4-Scout-17B-16E", "Target", "Workload", "Instance types", "Run state"):
         assert part in result["header"], part
     assert result["distributions"] == 4  # TTFT and ITL at concurrency 1 and 4
+
+
+def test_a_zero_figure_is_drawn_and_printed_as_zero_and_a_missing_one_is_a_gap(store, unique_id):
+    run_id, agent = f"zero-{unique_id}", f"z-{unique_id}"
+    store.insert("runs", [rows.run(run_id, agent, scenario=f"Z{unique_id}")], f"r/{run_id}")
+    store.insert("requests", [rows.request(run_id, agent, i, step=0, concurrency=1, ttft_ms=0.0) for i in range(2)]
+                 + [rows.request(run_id, agent, i, step=1, concurrency=2, error="timeout") for i in (2, 3)], run_id)
+    report = build_report(store, Selection(runs=(run_id,)), Options(cost=False))
+
+    page = RENDERERS["html"].report(report)
+    ttft_chart = re.search(r'<svg [^>]*aria-label="TTFT over the sweep[^"]*".*?</svg>', page, re.S).group(0)
+    axis_y = f"{svg.H - svg.BOTTOM:.1f}"
+    # concurrency 1 (TTFT 0 ms) is a point on the axis; concurrency 2 (no successful request) is left out
+    assert re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', ttft_chart) == [axis_y]
+
+    tables = {t.key: {row[1] if t.key == "scaling" else row[2]: dict(zip((c.name for c in t.columns), row))
+                      for row in t.rows} for t in report.tables if t.key in ("ttft", "scaling")}
+    assert tables["ttft"]["concurrency 1"]["TTFT p50"] == 0.0
+    assert tables["scaling"]["concurrency 2"]["TTFT p50"] is None   # no successful request: no TTFT, not 0 ms
+    markdown = RENDERERS["markdown"].report(report)
+    assert f"| Z{unique_id} | – | concurrency 1 | 0.00 | 0.00 | 0.00 |" in markdown

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from siliconbench.collector.reports import RENDERERS, Options, build_fleet_report, build_report
+from siliconbench.collector.reports.verdict import verdict
 from siliconbench.collector.rollups import Selection
 from tests.collector import load_modes as lm
 
@@ -29,7 +30,7 @@ def test_each_mode_concurrency_and_rate_is_its_own_sweep_point(store, modes_run)
     report = build_report(store, Selection(runs=(modes_run,)), NO_COST)
     points = report.figures.points
     assert sorted(report.table("scaling").rows[i][1] for i in range(len(points))) == sorted(lm.LABELS)
-    assert all(p["repetitions"] == 2 for p in points)  # repetitions of one point, never different rates
+    assert all(p.repetitions == 2 for p in points)  # repetitions of one point, never different rates
 
 
 def test_littles_law_per_mode_finds_nothing_wrong_with_a_consistent_run(store, modes_run):
@@ -96,7 +97,7 @@ def test_a_step_without_its_end_record_is_reported_partial(store, unique_id):
     assert partial.point == "open loop (rate not recorded)" and "1 of 1 step(s)" in partial.message
     steps = report.table("steps")
     assert [row[1] for row in steps.rows if "partial" in row[-1]] == [1]
-    assert "partial steps" in report.verdict()
+    assert "partial steps" in verdict(report)
 
 
 def test_a_report_over_two_rate_runs_compares_the_same_points(store, modes_run, unique_id):

@@ -38,9 +38,9 @@ def test_itl_percentiles_over_a_million_gaps_equal_numpys_at_the_stated_rank(sto
     run_id, gaps_ms = million_gaps
     [step] = load_figures(store, select_series(store, Selection(runs=(run_id,))), Slo()).steps
     assert len(gaps_ms) >= 1_000_000
-    for i, q in enumerate(QUANTILES):
-        assert step["itl_ms"][i] == pytest.approx(rank_floor(gaps_ms, q), abs=1e-9), q
-        assert step["itl_token_ms"][i] == pytest.approx(rank_floor(gaps_ms, q), abs=1e-9), q  # one token per chunk
+    for q in QUANTILES:
+        assert step.itl_ms.at(q) == pytest.approx(rank_floor(gaps_ms, q), abs=1e-9), q
+        assert step.itl_token_ms.at(q) == pytest.approx(rank_floor(gaps_ms, q), abs=1e-9), q  # one token per chunk
 
 
 def test_the_agent_uses_the_same_rank():
@@ -54,7 +54,8 @@ def test_ttft_percentiles_of_a_step_are_exact_not_interpolated(store, unique_id)
     store.insert("requests", [rows.request(unique_id, "p2", i, ttft_ms=t) for i, t in enumerate((10, 20, 30, 40))],
                  unique_id)
     [step] = load_figures(store, select_series(store, Selection(runs=(unique_id,))), Slo()).steps
-    assert step["ttft_ms"] == pytest.approx([30, 40, 40, 40])   # ranks 2, 3, 3, 3 of four: values, never between
+    ttft = step.ttft_ms                                          # ranks 2, 3, 3, 3 of four: values, never between
+    assert (ttft.p50, ttft.p90, ttft.p95, ttft.p99) == pytest.approx((30, 40, 40, 40))
 
 
 def test_every_report_states_the_method_beside_its_percentiles(store, unique_id):

@@ -34,19 +34,19 @@ def test_gpu_step_uses_the_energy_counter_when_read(store, unique_id):
     nvml_run(store, unique_id, with_counter=True)
     fig = figures(store, unique_id)
     [node] = fig.nodes
-    assert node["util_mean_pct"] == pytest.approx(60)
-    assert node["mem_peak_bytes"] == pytest.approx(1e9 + 10 + 2e9 + 10)
-    assert node["power_mean_w"] == pytest.approx(800)
-    assert node["energy_method"] == "energy counter"
-    assert node["energy_j"] == pytest.approx(2 * 400 * 10)          # two GPUs × 400 J/s × 10 s step
-    assert node["j_per_output_token"] == pytest.approx(8000 / 500)  # 5 requests × 100 tokens
+    assert node.util_mean_pct == pytest.approx(60)
+    assert node.mem_peak_bytes == pytest.approx(1e9 + 10 + 2e9 + 10)
+    assert node.power_mean_w == pytest.approx(800)
+    assert node.energy_method == "energy counter"
+    assert node.energy_j == pytest.approx(2 * 400 * 10)          # two GPUs × 400 J/s × 10 s step
+    assert node.j_per_output_token == pytest.approx(8000 / 500)  # 5 requests × 100 tokens
 
 
 def test_gpu_step_without_counter_integrates_power(store, unique_id):
     nvml_run(store, unique_id, with_counter=False)
     [node] = figures(store, unique_id).nodes
-    assert node["energy_method"] == "integrated power"
-    assert node["energy_j"] == pytest.approx((300 + 500) * 10)
+    assert node.energy_method == "integrated power"
+    assert node.energy_j == pytest.approx((300 + 500) * 10)
 
 
 def test_neuron_utilisation_comes_from_neuroncores_and_no_energy_is_invented(store, unique_id):
@@ -64,18 +64,18 @@ def test_neuron_utilisation_comes_from_neuroncores_and_no_energy_is_invented(sto
                     rows.sample(unique_id, agent, t, "host", "host", "cpu_util_pct", 25.0)]
     store.insert("device_samples", samples, f"d/{unique_id}")
     [node] = figures(store, unique_id).nodes
-    assert node["util_mean_pct"] == pytest.approx(60)
-    assert node["mem_peak_bytes"] == pytest.approx(7e9)             # per device (nd*), not per core
-    assert node["host_cpu_mean_pct"] == pytest.approx(25)
-    assert node["energy_j"] is None and node["power_mean_w"] is None
-    assert node["energy_method"] == "none: Neuron reports no power"
+    assert node.util_mean_pct == pytest.approx(60)
+    assert node.mem_peak_bytes == pytest.approx(7e9)             # per device (nd*), not per core
+    assert node.host_cpu_mean_pct == pytest.approx(25)
+    assert node.energy_j is None and node.power_mean_w is None
+    assert node.energy_method == "none: Neuron reports no power"
 
 
 def test_each_gpu_has_its_share_of_joules_per_output_token(store, unique_id):
     nvml_run(store, unique_id, with_counter=True)
     fig = figures(store, unique_id)
-    assert [(d["device"], d["energy_method"]) for d in fig.devices] == [("0", "energy counter"), ("1", "energy counter")]
-    assert [d["j_per_output_token"] for d in fig.devices] == pytest.approx([4000 / 500, 4000 / 500])
+    assert [(d.device, d.energy_method) for d in fig.devices] == [("0", "energy counter"), ("1", "energy counter")]
+    assert [d.j_per_output_token for d in fig.devices] == pytest.approx([4000 / 500, 4000 / 500])
 
 
 def test_devices_are_listed_in_natural_order(store, unique_id):
@@ -85,7 +85,7 @@ def test_devices_are_listed_in_natural_order(store, unique_id):
     store.insert("requests", [rows.request(unique_id, agent, 0)], unique_id)
     store.insert("device_samples", [rows.sample(unique_id, agent, 1, "neuron", device, "neuroncore_util_pct", 50.0)
                                     for device in ("nc10", "nd1", "nc2", "nd0", "nc1")], f"d/{unique_id}")
-    assert [d["device"] for d in figures(store, unique_id).devices] == ["nc1", "nc2", "nc10", "nd0", "nd1"]
+    assert [d.device for d in figures(store, unique_id).devices] == ["nc1", "nc2", "nc10", "nd0", "nd1"]
 
 
 def counter_run(store, run_id: str, readings: list[tuple[float, float]]) -> None:
@@ -110,15 +110,15 @@ def test_step_energy_is_the_counter_interpolated_at_the_step_start_and_end(store
         joules += power.get(t, 200.0)
     counter_run(store, unique_id, readings)
     [device] = figures(store, unique_id).devices
-    assert device["energy_method"] == "energy counter"
-    assert device["energy_j"] == pytest.approx(2800)
+    assert device.energy_method == "energy counter"
+    assert device.energy_j == pytest.approx(2800)
 
 
 def test_without_readings_around_the_boundaries_the_rate_inside_the_step_is_used_and_said(store, unique_id):
     counter_run(store, unique_id, [(t, 300.0 * t) for t in range(2, 9)])  # 300 W, read only inside the step
     [device] = figures(store, unique_id).devices
-    assert device["energy_method"] == "energy counter (rate inside the step)"
-    assert device["energy_j"] == pytest.approx(3000)
+    assert device.energy_method == "energy counter (rate inside the step)"
+    assert device.energy_j == pytest.approx(3000)
 
 
 def test_without_a_reading_at_or_after_the_end_the_rate_inside_the_step_is_used_and_said(store, unique_id):
@@ -126,8 +126,8 @@ def test_without_a_reading_at_or_after_the_end_the_rate_inside_the_step_is_used_
     # started and inside it, never after its end. The start alone proves nothing; the fallback says so.
     counter_run(store, unique_id, [(t, 300.0 * t) for t in range(-1, 10)])
     [device] = figures(store, unique_id).devices
-    assert device["energy_method"] == "energy counter (rate inside the step)"
-    assert device["energy_j"] == pytest.approx(3000)
+    assert device.energy_method == "energy counter (rate inside the step)"
+    assert device.energy_j == pytest.approx(3000)
 
 
 def test_a_counter_that_went_backwards_is_not_read_as_negative_energy(store, unique_id):
@@ -135,11 +135,26 @@ def test_a_counter_that_went_backwards_is_not_read_as_negative_energy(store, uni
     # One reading inside the step gives no rate either, so the step has no energy, and says why.
     counter_run(store, unique_id, [(-1, 5000.0), (5, 10.0), (11, 610.0)])
     [device] = figures(store, unique_id).devices
-    assert (device["energy_method"], device["energy_j"]) == ("none: no power reading", None)
+    assert (device.energy_method, device.energy_j) == ("none: no power reading", None)
 
 
 def test_a_counter_that_went_backwards_before_the_step_falls_back_to_its_rate_inside_the_step(store, unique_id):
     counter_run(store, unique_id, [(-1, 5000.0), (2, 10.0), (5, 310.0), (11, 910.0)])  # 100 W after the reset
     [device] = figures(store, unique_id).devices
-    assert device["energy_method"] == "energy counter (rate inside the step)"
-    assert device["energy_j"] == pytest.approx(1000)
+    assert device.energy_method == "energy counter (rate inside the step)"
+    assert device.energy_j == pytest.approx(1000)
+
+
+def test_nodes_and_devices_come_in_the_order_of_their_sweep_points(store, unique_id):
+    """The same order every time: JSON lists these rows as they come."""
+    agent, loads = f"gpu-{unique_id}", (8, 1, 16, 2, 4, 32)
+    store.insert("runs", [rows.run(unique_id, agent)], f"r/{unique_id}")
+    store.insert("steps", [rows.step(unique_id, agent, k, c, 0, 10.0 * k, 10.0 * k + 5) for k, c in enumerate(loads)],
+                 f"s/{unique_id}")
+    store.insert("requests", [rows.request(unique_id, agent, k, step=k, concurrency=c, start_s=10.0 * k)
+                              for k, c in enumerate(loads)], unique_id)
+    store.insert("device_samples", [rows.sample(unique_id, agent, 10.0 * k + 1, "nvml", "0", "gpu_util_pct", 50.0)
+                                    for k in range(len(loads))], f"d/{unique_id}")
+    fig = figures(store, unique_id)
+    assert [n.concurrency for n in fig.nodes] == sorted(loads)
+    assert [d.concurrency for d in fig.devices] == sorted(loads)

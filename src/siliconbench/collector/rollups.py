@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 from siliconbench.collector.errors import InvalidOption, RunNotFound
+from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow, StepRow, record
 from siliconbench.collector.lifecycle import lifecycle
-from siliconbench.collector.points import Point
 from siliconbench.collector.store import Store
 
 SLO_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,7 @@ def _replace_label(s: Series, label: str) -> Series:
     return replace(s, label=label)
 
 
-def _dicts(result) -> list[dict]:
+def _dicts(result) -> list[dict[str, Any]]:
     names = result.column_names
     return [dict(zip(names, row)) for row in result.result_rows]
 
@@ -166,10 +170,12 @@ ORDER BY run_id, agent_id, step
 
 NODE_SWEEP_SQL = """
 SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id)
+ORDER BY run_id, agent_id, mode, concurrency, rate_rps
 """
 
 # Per device and sweep point (collector/points.py; median of the repetitions); J/output token is the device's energy over the
-# step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10).
+# step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10),
+# each device's sweep points in order; nodes by sweep point: the same order at every read.
 DEVICE_STEPS_SQL = """
 SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.mode AS mode, d.concurrency AS concurrency,
        d.rate_rps AS rate_rps, d.source AS source, d.device AS device, count() AS repetitions,
@@ -183,52 +189,25 @@ LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM {db}.step_rollups) AS 
 WHERE has({runs:Array(String)}, d.run_id)
 GROUP BY d.run_id, d.agent_id, d.mode, d.concurrency, d.rate_rps, d.source, d.device
 ORDER BY run_id, agent_id, source, replaceRegexpOne(device, '[0-9]+$', ''),
-         toUInt64OrZero(extract(device, '[0-9]+$')), device
+         toUInt64OrZero(extract(device, '[0-9]+$')), device, mode, concurrency, rate_rps
 SETTINGS join_use_nulls = 1
 """
 
 
-@dataclass(slots=True)
-class Figures:
-    """Everything a report shows about its series, as rows from the views."""
-
-    series: list[Series]
-    points: list[dict] = field(default_factory=list)    # sweep_results rows: one per sweep point
-    steps: list[dict] = field(default_factory=list)     # step_results rows
-    nodes: list[dict] = field(default_factory=list)     # node_sweep rows
-    devices: list[dict] = field(default_factory=list)   # device_rollups, median of repetitions
-
-    def devices_of(self, s: Series, point: Point) -> list[dict]:
-        return [d for d in self.devices if (d["run_id"], d["agent_id"]) == s.key and Point.of(d) == point]
-
-    def points_of(self, s: Series) -> list[dict]:
-        """The series' sweep points, closed loop first by concurrency, then open loop by rate."""
-        mine = [p for p in self.points if (p["run_id"], p["agent_id"]) == s.key]
-        return sorted(mine, key=lambda p: Point.of(p).order())
-
-    def steps_of(self, s: Series) -> list[dict]:
-        return [p for p in self.steps if (p["run_id"], p["agent_id"]) == s.key]
-
-    def node_of(self, s: Series, point: Point) -> dict | None:
-        for n in self.nodes:
-            if (n["run_id"], n["agent_id"]) == s.key and Point.of(n) == point:
-                return n
-        return None
-
-
 def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
+    """The series' figures from the views, each row built once as its typed record (collector/figures.py)."""
     params = {"runs": _run_ids(series), **slo.params()}
     keys = {s.key for s in series}
 
-    def mine(rows: list[dict]) -> list[dict]:
-        return [r for r in rows if (r["run_id"], r["agent_id"]) in keys]
+    def mine(sql: str, query_params: dict, build: Callable[[dict], R]) -> list[R]:
+        return [build(row) for row in _dicts(store.query(sql, query_params)) if (row["run_id"], row["agent_id"]) in keys]
 
+    runs = {"runs": params["runs"]}
     return Figures(
-        series=series,
-        points=mine(_dicts(store.query(SWEEP_SQL, params))),
-        steps=mine(_dicts(store.query(STEPS_SQL, params))),
-        nodes=mine(_dicts(store.query(NODE_SWEEP_SQL, {"runs": params["runs"]}))),
-        devices=mine(_dicts(store.query(DEVICE_STEPS_SQL, {"runs": params["runs"]}))),
+        points=mine(SWEEP_SQL, params, PointRow.of),
+        steps=mine(STEPS_SQL, params, partial(record, StepRow)),
+        nodes=mine(NODE_SWEEP_SQL, runs, partial(record, NodeRow)),
+        devices=mine(DEVICE_STEPS_SQL, runs, partial(record, DeviceRow)),
     )
 
 

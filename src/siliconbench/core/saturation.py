@@ -1,6 +1,6 @@
 """When the load generator itself may have limited a step, and the reason in words: one definition
 for the agent, which flags the step as it runs (agent/selfmon.py), and the collector, which states the
-flag beside every figure of the step (collector/reports/model.py) from the step's stored figures.
+flag beside every figure of the step (collector/reports/findings.py) from the step's stored figures.
 
 The thresholds: at 90 % of one core the event loop can no longer keep up with what it is asked; a
 p99 loop lag above 5 ms delays sends by as much, and where the agent's stamps are the loop's own (TLS)

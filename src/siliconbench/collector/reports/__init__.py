@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from siliconbench.collector.errors import InvalidOption
 from siliconbench.collector.reports import csv_report, html, json_report, markdown
 from siliconbench.collector.reports.fleet import FleetReport, build_fleet_report
-from siliconbench.collector.reports.model import Options, Report, build_report
+from siliconbench.collector.reports.model import build_report
+from siliconbench.collector.reports.report import Options, Report
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import csv
 import io
 
+from siliconbench.collector.figures import UTIL_QUANTILES, Percentiles, quantile_name
 from siliconbench.collector.prices import usd_per_million
 from siliconbench.collector.reports.escape import csv_cell
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.points import Point
-from siliconbench.collector.reports.model import Report
+from siliconbench.collector.reports.report import Report
+from siliconbench.collector.views import QUANTILES
 from siliconbench.collector.workload import describe, plan_of
 
 _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s",
@@ -22,7 +23,6 @@ _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "t
             "dispatch_p99_ms", "saturated_steps", "partial_steps", "prefix_cache_hit_rate",
             "full_concurrency_share", "steady_s", "steady_output_tps")
 _ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
-_QS = ("p50", "p90", "p95", "p99")
 _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_output_token", "energy_method")
 
 
@@ -40,8 +40,9 @@ def render(report: Report) -> str:
     prices = {c.series.label: c.price for c in report.costs}
     header = (["scenario", "run_id", "agent_id", "instance_type", "simulated", "load", "mode", "concurrency",
                "rate_rps", *_SCALARS]
-              + [f"{a.removesuffix('_ms')}_{q}_ms" for a in _ARRAYS for q in _QS]
-              + ["util_p50_pct", "util_p90_pct", *_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
+              + [f"{a.removesuffix('_ms')}_{quantile_name(q)}_ms" for a in _ARRAYS for q in QUANTILES]
+              + [f"util_{quantile_name(q)}_pct" for q in UTIL_QUANTILES]
+              + [*_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
                  "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
                  "run_state"])
     out = io.StringIO()
@@ -51,23 +52,29 @@ def render(report: Report) -> str:
         price = prices.get(s.label)
         hourly = price.usd_per_hour if price else None
         for p in report.figures.points_of(s):
-            point = Point.of(p)
-            node = report.figures.node_of(s, point) or {}
-            util = node.get("util_pct") or [None, None]
+            point = p.point
+            node = report.figures.node_of(s, point)
+            columns = p.as_row()
+            m = p.median
             flags = [f"{f.check}: {f.message}" for f in report.flags if f.subject == s.label and f.point == point.label()]
             row = [s.label, s.run_id, s.agent_id, s.instance_type, int(s.simulated), point.label(), point.mode,
                    point.concurrency, point.rate_rps]
-            row += [p.get(k) for k in _SCALARS]
-            row += [(p.get(a) or [None] * 4)[i] for a in _ARRAYS for i in range(4)]
-            row += [util[0], util[1], *(node.get(k) for k in _NODE)]
+            row += [columns[k] for k in _SCALARS]
+            row += [_at(getattr(m, a), q) for a in _ARRAYS for q in QUANTILES]
+            row += [_at(node.util_pct if node else None, q) for q in UTIL_QUANTILES]
+            row += [getattr(node, k) if node else None for k in _NODE]
             row += [hourly, price.kind if price else "", price.region if price else "", price.as_of if price else "",
-                    usd_per_million(hourly, p.get("output_tps")) if hourly else None,
-                    usd_per_million(hourly, p.get("total_tps")) if hourly else None,
-                    usd_per_million(hourly, p.get("goodput_output_tps")) if hourly else None,
+                    usd_per_million(hourly, m.output_tps) if hourly else None,
+                    usd_per_million(hourly, m.total_tps) if hourly else None,
+                    usd_per_million(hourly, m.goodput_output_tps) if hourly else None,
                     int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
                     ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
             writer.writerow(_cells(row))
     return out.getvalue()
+
+
+def _at(percentiles: Percentiles | None, q: float) -> float | None:
+    return None if percentiles is None else percentiles.at(q)
 
 
 def _cells(row: list) -> list:

@@ -14,11 +14,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from siliconbench.collector.figures import Percentiles, quantile_name
 from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.points import Point
-from siliconbench.collector.reports.model import INT, MS, PERCENTILE_METHOD, TPS, Column, Table
+from siliconbench.collector.reports.definitions import PERCENTILE_METHOD
+from siliconbench.collector.reports.table import INT, MS, TPS, Column, Table
 from siliconbench.collector.store import Store
+
+QUANTILES = (0.5, 0.99)  # the scenario table's percentiles, pooled over its nodes
+_Q = ", ".join(str(q) for q in QUANTILES)
 
 # A sweep point is (mode, concurrency, rate) as each node's steps table states it (collector/points.py);
 # a step without its steps row reads as points.py says (closed at its requests' concurrency, or 'open').
@@ -54,10 +59,10 @@ FROM (
            arrayStringConcat(arraySort(groupUniqArray(n.instance_type)), ', ') AS instance_types,
            count() AS requests, countIf(r.error_class != '') AS errors,
            uniqExactIf((r.agent_id, r.step), sp.saturated = 1) AS saturated_steps,
-           quantilesExactIf(0.5, 0.99)(req_ttft_ms, r.error_class = '') AS ttft_ms,
-           quantilesExactArrayIf(0.5, 0.99)(req_gap_ms, r.error_class = '') AS itl_ms,
-           quantilesExactIf(0.5, 0.99)(req_tpot_ms, r.error_class = '' AND req_has_tpot) AS tpot_ms,
-           quantilesExactIf(0.5, 0.99)(req_e2e_ms, r.error_class = '') AS e2e_ms,
+           quantilesExactIf({_Q})(req_ttft_ms, r.error_class = '') AS ttft_ms,
+           quantilesExactArrayIf({_Q})(req_gap_ms, r.error_class = '') AS itl_ms,
+           quantilesExactIf({_Q})(req_tpot_ms, r.error_class = '' AND req_has_tpot) AS tpot_ms,
+           quantilesExactIf({_Q})(req_e2e_ms, r.error_class = '') AS e2e_ms,
            max(m.simulated) AS simulated
     FROM {{db}}.requests AS r
     INNER JOIN members AS m ON m.agent_id = r.agent_id
@@ -138,7 +143,7 @@ def _scenarios(rows: list[dict]) -> Table:
     t = Table("scenarios", "Scenarios",
               [Column("scenario"), Column("instance types"), Column("load"), Column("nodes", INT),
                Column("requests", INT), Column("errors", INT),
-               *(Column(f"{name} {q}", MS) for name, _ in _PERCENTILES for q in ("p50", "p99")),
+               *(Column(f"{name} {quantile_name(q)}", MS) for name, _ in _PERCENTILES for q in QUANTILES),
                Column("output tok/s", TPS), Column("steady output tok/s", TPS), Column("flags")],
               caption=f"Percentiles over all requests of all nodes of a scenario (successful requests only), {PERCENTILE_METHOD}. "
                       "Output tok/s = per step, Σ over the scenario's nodes of (output tokens ÷ step wall time), then "
@@ -149,10 +154,15 @@ def _scenarios(rows: list[dict]) -> Table:
     for r in rows:
         flags = f"client saturated: {r['saturated_steps']} node step(s)" if r["saturated_steps"] else ""
         t.rows.append([r["scenario"], r["instance_types"], Point.of(r).label(), r["nodes"], r["requests"], r["errors"],
-                       *(_at(r[key], i) for _, key in _PERCENTILES for i in (0, 1)), r["output_tps"],
+                       *(_at(r, key, q) for _, key in _PERCENTILES for q in QUANTILES), r["output_tps"],
                        r["steady_output_tps"], flags])
     return t
 
 
-def _at(values: list[float] | None, i: int) -> float | None:
-    return values[i] if values and len(values) > i else None
+def _at(row: dict, key: str, q: float) -> float | None:
+    """The value at quantile `q` of the row's percentile array `key`; None where it has none, and where no
+    request succeeded (ClickHouse's quantiles over no value read 0)."""
+    percentiles = Percentiles.of(row[key], QUANTILES)
+    if percentiles is None or row["requests"] <= row["errors"]:
+        return None
+    return percentiles.at(q)

@@ -8,12 +8,16 @@ each with an HTML legend that wraps, then every table of the Markdown report wit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from siliconbench.collector.reports.escape import html as escape
-from siliconbench.collector.points import Point
-from siliconbench.collector.reports import model as m
+from siliconbench.collector.figures import Percentiles, PointRow, SweepFigures
+from siliconbench.collector.reports.cost import cost_figures
+from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners, cost_figures
+from siliconbench.collector.reports.report import Report
+from siliconbench.collector.reports.table import TEXT, Table
+from siliconbench.collector.reports.verdict import banners
 from siliconbench.collector.reports.svg import Bar, Line, bar_chart, colour, line_chart
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.reports.text import fmt, unit
@@ -135,32 +139,32 @@ def _charts(report: Report, names: list[str]) -> list[str]:
     fig, series = report.figures, report.series
     everyone = list(range(len(series)))
 
-    def closed(s: Series) -> list[dict]:  # the concurrency axis holds closed-loop points only
-        return [p for p in fig.points_of(s) if not Point.of(p).open_loop]
+    def closed(s: Series) -> list[PointRow]:  # the concurrency axis holds closed-loop points only
+        return [p for p in fig.points_of(s) if not p.point.open_loop]
 
     tips = [_tip(names, s, i) for i, s in enumerate(series)]
     out = ['<h2>Charts</h2><div class="charts">']
-    for metric, title in (("ttft_ms", "TTFT"), ("itl_token_ms", "ITL per token")):
+    for percentiles, title in ((_ttft, "TTFT"), (_itl_token, "ITL per token")):
         lines = []
         for i, s in enumerate(series):
-            points = sorted(closed(s), key=lambda p: p["concurrency"])
-            lines.append(Line(i, [(p["concurrency"], m._q(p, metric, 0) or math.nan) for p in points], tips[i],
-                              band=[(p["concurrency"], m._q(p, metric, 1) or math.nan, m._q(p, metric, 3) or math.nan)
+            points = sorted(closed(s), key=lambda p: p.concurrency)
+            lines.append(Line(i, [(p.concurrency, _y(_p50(percentiles(p.median)))) for p in points], tips[i],
+                              band=[(p.concurrency, _y(_p90(percentiles(p.median))), _y(_p99(percentiles(p.median))))
                                     for p in points],
-                              whiskers=[(p["concurrency"], *_rep_range(p, metric)) for p in points]))
+                              whiskers=[(p.concurrency, *_rep_range(p, percentiles)) for p in points]))
         out.append(_figure(line_chart(f"{title} over the sweep: p50, p90–p99 band", lines, "concurrency", "ms"),
                            names, everyone, "Line: p50; shaded: p90 to p99; vertical strokes: p50's range over the "
                            "repetitions."))
-    scaling = [Line(i, [(p["concurrency"], m._get(p, "output_tps") or math.nan) for p in closed(s)], tips[i])
+    scaling = [Line(i, [(p.concurrency, _y(p.median.output_tps)) for p in closed(s)], tips[i])
                for i, s in enumerate(series)]
     out.append(_figure(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"), names, everyone))
-    offered = [Line(i, [(p["rate_rps"], m._q(p, "e2e_ms", 0) or math.nan) for p in fig.points_of(s)
-                        if Point.of(p).open_loop and p["rate_rps"]], tips[i]) for i, s in enumerate(series)]
+    offered = [Line(i, [(p.rate_rps, _y(_p50(p.median.e2e_ms))) for p in fig.points_of(s)
+                        if p.point.open_loop and p.rate_rps], tips[i]) for i, s in enumerate(series)]
     if any(line.points for line in offered):
         out.append(_figure(line_chart("Latency vs offered load (open-loop steps)", offered, "offered req/s",
                                       "E2E p50 (ms)"), names, [ln.index for ln in offered if ln.points]))
-    curve = [Line(i, [(m._get(p, "output_tps") or math.nan, m._q(p, "e2e_ms", 0) or math.nan)
-                      for p in fig.points_of(s)], tips[i]) for i, s in enumerate(series)]
+    curve = [Line(i, [(_y(p.median.output_tps), _y(_p50(p.median.e2e_ms))) for p in fig.points_of(s)], tips[i])
+             for i, s in enumerate(series)]
     out.append(_figure(line_chart("Latency vs throughput (each point a sweep point)", curve, "output tok/s",
                                   "E2E p50 (ms)"), names, everyone))
     out += _distributions(report, names, tips)
@@ -171,9 +175,35 @@ def _charts(report: Report, names: list[str]) -> list[str]:
     return out
 
 
-def _rep_range(point: dict, metric: str) -> tuple[float, float]:
-    low, high = (point.get(f"{metric}_min") or [None])[0], (point.get(f"{metric}_max") or [None])[0]
-    if point.get("repetitions", 0) < 2 or low is None or high is None:
+def _ttft(f: SweepFigures) -> Percentiles | None:
+    return f.ttft_ms
+
+
+def _itl_token(f: SweepFigures) -> Percentiles | None:
+    return f.itl_token_ms
+
+
+def _p50(p: Percentiles | None) -> float | None:
+    return None if p is None else p.p50
+
+
+def _p90(p: Percentiles | None) -> float | None:
+    return None if p is None else p.p90
+
+
+def _p99(p: Percentiles | None) -> float | None:
+    return None if p is None else p.p99
+
+
+def _y(value: float | None) -> float:
+    """A figure as a chart coordinate: a missing one is a gap (NaN), 0.0 is a point on the axis."""
+    return math.nan if value is None else float(value)
+
+
+def _rep_range(point: PointRow, percentiles: Callable[[SweepFigures], Percentiles | None]) -> tuple[float, float]:
+    """The p50's lowest and highest repetition, for a whisker; NaN (none drawn) for one repetition."""
+    low, high = _p50(percentiles(point.low)), _p50(percentiles(point.high))
+    if point.repetitions < 2 or low is None or high is None:
         return math.nan, math.nan
     return float(low), float(high)
 
@@ -200,9 +230,10 @@ def _energy(report: Report, names: list[str], tips: list[str]) -> list[str]:
     """J per output token vs concurrency (closed-loop points), for the series whose devices report energy or power."""
     lines = []
     for i, s in enumerate(report.series):
-        points = [(p["concurrency"], m._get(report.figures.node_of(s, Point.of(p)), "j_per_output_token"))
-                  for p in report.figures.points_of(s) if not Point.of(p).open_loop]
-        known = [(c, j) for c, j in points if j is not None]
+        nodes = [(p.concurrency, report.figures.node_of(s, p.point))
+                 for p in report.figures.points_of(s) if not p.point.open_loop]
+        points = [(c, n.j_per_output_token if n is not None else None) for c, n in nodes]
+        known: list[tuple[float, float]] = [(c, j) for c, j in points if j is not None]
         if known:
             lines.append(Line(i, known, tips[i]))
     if not lines:
@@ -260,7 +291,7 @@ def _table(table: Table) -> str:
         for value, column in zip(row, table.columns):
             text = escape(fmt(value, column.kind))
             cls = ' class="warn"' if column.name == "checks" and value else (
-                ' class="n"' if column.kind != m.TEXT else "")
+                ' class="n"' if column.kind != TEXT else "")
             cells.append(f"<td{cls}>{text}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")

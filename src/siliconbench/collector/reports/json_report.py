@@ -9,7 +9,10 @@ import math
 
 from siliconbench.collector.reports.escape import json_text
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, banners, cost_figures
+from siliconbench.collector.reports.cost import cost_figures
+from siliconbench.collector.reports.definitions import DEFINITIONS
+from siliconbench.collector.reports.report import Report
+from siliconbench.collector.reports.verdict import banners
 
 
 def _clean(value):
@@ -46,10 +49,10 @@ def render(report: Report) -> str:
         "findings": [dataclasses.asdict(f) for f in report.findings],
         "costs": [{"scenario": c.series.label, "price": dataclasses.asdict(c.price) if c.price else None,
                    "note": c.note, **cost_figures(c)} for c in report.costs],
-        "points": report.figures.points,
-        "steps": report.figures.steps,
-        "nodes": report.figures.nodes,
-        "devices": report.figures.devices,
+        "points": [p.as_row() for p in report.figures.points],
+        "steps": [s.as_row() for s in report.figures.steps],
+        "nodes": [n.as_row() for n in report.figures.nodes],
+        "devices": [d.as_row() for d in report.figures.devices],
         "definitions": list(DEFINITIONS),
     }
     return json_text(_clean(doc)) + "\n"

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from siliconbench.collector.reports.escape import markdown as esc
 from siliconbench.collector.reports.fleet import FleetReport
-from siliconbench.collector.reports.model import DEFINITIONS, Report, Table, banners
+from siliconbench.collector.reports.definitions import DEFINITIONS
+from siliconbench.collector.reports.report import Report
+from siliconbench.collector.reports.table import Table
+from siliconbench.collector.reports.verdict import banners
 from siliconbench.collector.reports.text import fmt, unit
 
 

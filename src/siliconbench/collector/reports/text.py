@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import math
 
-from siliconbench.collector.reports import model as m
+from siliconbench.collector.reports.table import GB, INT, JOULE, MS, PCT, RATIO, REL, RPS, TEXT, TPS, USD, WATT
 
 
 def fmt(value, kind: str) -> str:
     if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if kind == m.TEXT or isinstance(value, str):
+    if kind == TEXT or isinstance(value, str):
         return str(value)
     v = float(value)
-    if kind == m.INT:
+    if kind == INT:
         return f"{int(v):,}"
-    if kind == m.MS:
+    if kind == MS:
         return f"{v:,.1f}" if v >= 10 else f"{v:,.2f}"
-    if kind in (m.TPS, m.RPS):
+    if kind in (TPS, RPS):
         return f"{v:,.0f}" if v >= 100 else f"{v:,.2f}"
-    if kind == m.USD:
+    if kind == USD:
         return f"${v:,.2f}" if v >= 1 else f"${v:,.4f}"
-    if kind == m.PCT:
+    if kind == PCT:
         return f"{v:.0f}%"
-    if kind == m.REL:
+    if kind == REL:
         return "baseline" if abs(v) < 5e-4 else f"{v * 100:+.0f}%"
-    if kind == m.RATIO:
+    if kind == RATIO:
         return f"×{v:,.2f}"
-    if kind in (m.JOULE, m.WATT):
+    if kind in (JOULE, WATT):
         return f"{v:,.0f}" if v >= 100 else f"{v:,.3g}"
-    if kind == m.GB:
+    if kind == GB:
         return f"{v:,.1f} GB"
     return f"{v:,.3g}"
 
 
 def unit(kind: str) -> str:
-    return {m.MS: " (ms)", m.TPS: "", m.RPS: "", m.JOULE: " (J)", m.WATT: " (W)"}.get(kind, "")
+    return {MS: " (ms)", TPS: "", RPS: "", JOULE: " (J)", WATT: " (W)"}.get(kind, "")

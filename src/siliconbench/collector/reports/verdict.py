@@ -1,0 +1,51 @@
+"""What heads the report in every format: runs not finished, where each run stands, whether the figures
+may be published as they are (and if not, why), and workloads that differ from the baseline's."""
+
+from __future__ import annotations
+
+from siliconbench.collector.reports.findings import SATURATED
+from siliconbench.collector.reports.report import Report
+
+
+def verdict(report: Report) -> str:
+    """The summary's one line: publishable as is, or why not."""
+    if report.publishable:
+        return "Publishable as is: every run finished, no step was flagged and every check passed."
+    why = []
+    if report.unfinished:
+        why.append(f"{len(report.unfinished)} run(s) not finished")
+    saturated = [f for f in report.flags if f.check == SATURATED]
+    if saturated:
+        why.append(f"{len(saturated)} sweep point(s) where the client may have limited the load")
+    if len(saturated) < len(report.flags):
+        why.append(f"{len(report.flags) - len(saturated)} sweep point(s) with partial steps")
+    if report.mixed:
+        why.append(f"{len(report.mixed)} series with a workload other than the baseline's")
+    warned = sum(1 for f in report.findings if f.severity == "warning")
+    if warned:
+        why.append(f"{warned} check warning(s)")
+    return "NOT publishable as is: " + "; ".join(why) + " (each is marked beside its figures below)."
+
+
+def banners(report: Report) -> list[str]:
+    """Most important first: unfinished runs, the runs' states, the verdict, mixed workloads."""
+    out = [unfinished_banner(report)] if report.unfinished else []
+    out.append("Run state: " + "; ".join(f"{run_id} {life.describe()}" for run_id, life in report.runs.items()))
+    out.append(verdict(report))
+    if report.mixed:
+        out.append(mixed_banner(report))
+    return out
+
+
+def mixed_banner(report: Report) -> str:
+    each = "; ".join(f"{label}: {', '.join(diff)}" for label, diff in report.mixed.items())
+    if report.allow_mixed:
+        return (f"MIXED workloads, compared anyway (--allow-mixed-workloads): {each} against baseline "
+                f"{report.baseline}. 'vs baseline' then mixes hardware and workload.")
+    return (f"MIXED workloads: {each} against baseline {report.baseline}. 'vs baseline' is left out for these "
+            "series, since it would compare workloads, not hardware; pass --allow-mixed-workloads to compute it anyway.")
+
+
+def unfinished_banner(report: Report) -> str:
+    runs = ", ".join(f"{run_id} ({state})" for run_id, state in report.unfinished.items())
+    return f"UNFINISHED run — {runs}: the figures cover only what was stored so far."
