@@ -7,11 +7,18 @@ the collector grants it (collector/budget.py); with `--no-offers`, as an agent o
 handshake, each batch is written at once and only gRPC flow control holds it back. A thread samples the collector process's RSS every 20 ms.
 After the last ack the collector stops and the stored requests are counted against those sent.
 
+With `--hostile MODE` (`--hostile-streams` of them, beside the N honest agents that offer): `liars`
+offer 100 B and send a full batch; `unannounced` send full batches without offering (as old agents, or
+clients built from the .proto alone); `hoarders` offer 1 MiB and never send. Liars and hoarders say they
+offer (`--hostile-undeclared`: they do not). All hostile streams are of one agent id unless
+`--hostile-agents` (one id each). The line then adds the honest agents' slowest wait for a grant.
+
 Prints per N: how batches were sent, peak and final collector RSS (MiB), seconds until the last ack, requests stored/sent.
 The deployment limits the collector's container to 2 GiB (deploy/): the peak must stay below it.
 
     .venv/bin/python bench/collector_memory.py [--agents 10,100] [--batches 2] [--batch-mib 10.9]
                                                [--max-bytes-in-flight-mib 256] [--no-offers]
+                                               [--hostile liars|unannounced|hoarders] [--hostile-streams 60]
 """
 
 from __future__ import annotations
@@ -35,15 +42,15 @@ from ingest import build_batches  # noqa: E402  (the ingest bench's batch builde
 
 from siliconbench.agent.shipper import STREAM_METHOD  # noqa: E402
 from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
-from siliconbench.core.wire import pb  # noqa: E402
+from siliconbench.core.wire import OFFERS_METADATA, pb  # noqa: E402
 
 BYTES_PER_REQUEST = 716  # one 128-chunk record as build_batches frames it (measured)
 
 
-async def agent(address: str, name: str, batches: list, offers: bool) -> None:
+async def agent(address: str, name: str, batches: list, offers: bool, waits: list[float]) -> None:
     async with grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 16 * 2**20)]) as channel:
-        call = channel.stream_stream(STREAM_METHOD, request_serializer=None,
-                                     response_deserializer=pb.CollectorMessage.FromString)()
+        call = channel.stream_stream(STREAM_METHOD, request_serializer=None, response_deserializer=pb.CollectorMessage.FromString)(
+            metadata=(OFFERS_METADATA,) if offers else ())
         await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=name, node_name=name)).SerializeToString())
         acked = 0
         grants: asyncio.Queue[int] = asyncio.Queue()
@@ -62,11 +69,31 @@ async def agent(address: str, name: str, batches: list, offers: bool) -> None:
         reading = asyncio.create_task(replies())
         for seq, data, _requests, _rows in batches:
             if offers:
+                offered = time.perf_counter()
                 await call.write(pb.AgentMessage(offer=pb.Offer(seq=seq, bytes=len(data))).SerializeToString())
                 assert await grants.get() == seq
+                waits.append(time.perf_counter() - offered)
             await call.write(data)
         await reading
         await call.done_writing()
+
+
+async def hostile(address: str, name: str, data: bytes, mode: str, declared: bool, stop: asyncio.Event) -> None:
+    """One hostile stream (see the module docstring); it stays open until `stop`, or until the collector ends it."""
+    async with grpc.aio.insecure_channel(address, options=[("grpc.max_send_message_length", 16 * 2**20)]) as channel:
+        call = channel.stream_stream(STREAM_METHOD, request_serializer=None, response_deserializer=pb.CollectorMessage.FromString)(
+            metadata=(OFFERS_METADATA,) if declared else ())
+        try:
+            await call.write(pb.AgentMessage(hello=pb.Hello(agent_id=name, node_name=name)).SerializeToString())
+            if mode != "unannounced":
+                size = 100 if mode == "liars" else 2**20
+                await call.write(pb.AgentMessage(offer=pb.Offer(seq=1, bytes=size)).SerializeToString())
+            if mode != "hoarders":
+                await call.write(data)
+            ended = asyncio.ensure_future(stop.wait())
+            await asyncio.wait((ended, asyncio.ensure_future(call.code())), return_when=asyncio.FIRST_COMPLETED)
+        except grpc.aio.AioRpcError:
+            pass  # ended by the collector
 
 
 def sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
@@ -88,7 +115,7 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
         collector = subprocess.Popen([sys.executable, "-m", "siliconbench.collector", "serve", "--listen",
                                       f"127.0.0.1:{port}", "--store", store, *extra], cwd=REPO,
                                      stderr=open(Path(tmp) / "collector.log", "w"))
-        peak, stop = [0], threading.Event()
+        peak, stop, waits = [0], threading.Event(), []
         try:
             wait_for_collector(f"127.0.0.1:{port}", collector)
             idle = psutil.Process(collector.pid).memory_info().rss
@@ -97,8 +124,15 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
             began = time.perf_counter()
 
             async def everyone() -> None:
-                await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load, not args.no_offers)
+                stop = asyncio.Event()
+                hostiles = [asyncio.create_task(hostile(
+                    f"127.0.0.1:{port}", f"hostile-{h if args.hostile_agents else 0}", loads[0][0][1], args.hostile,
+                    not args.hostile_undeclared, stop)) for h in range(args.hostile_streams if args.hostile else 0)]
+                await asyncio.sleep(0.5 if hostiles else 0)  # the hostile streams first
+                await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load, not args.no_offers, waits)
                                        for a, load in enumerate(loads)))
+                stop.set()
+                await asyncio.gather(*hostiles)
 
             asyncio.run(everyone())
             took = time.perf_counter() - began
@@ -113,6 +147,9 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
         count = int(stored.stdout.strip().splitlines()[1])
     sent = n_agents * args.batches * requests
     admission = "sent unannounced" if args.no_offers else "offered, sent when granted"
+    if args.hostile:
+        admission += (f", beside {args.hostile_streams} {args.hostile} of {args.hostile_streams if args.hostile_agents else 1} "
+                      f"agent ids (slowest grant {max(waits, default=0):.2f} s)")
     print(f"| {n_agents} | {admission} | {args.batches} x {size_mib:.1f} MiB | {idle / 2**20:,.0f} | {peak[0] / 2**20:,.0f} | "
           f"{final / 2**20:,.0f} | {took:.1f} | {count:,} / {sent:,} |", flush=True)
 
@@ -124,6 +161,10 @@ def main() -> None:
     parser.add_argument("--batch-mib", type=float, default=10.9)
     parser.add_argument("--max-bytes-in-flight-mib", type=int, default=0, help="0: the collector's default")
     parser.add_argument("--no-offers", action="store_true", help="send batches unannounced, as older agents do")
+    parser.add_argument("--hostile", choices=("liars", "unannounced", "hoarders"))
+    parser.add_argument("--hostile-streams", type=int, default=60)
+    parser.add_argument("--hostile-agents", action="store_true", help="one agent id per hostile stream")
+    parser.add_argument("--hostile-undeclared", action="store_true", help="hostile streams do not say they offer")
     args = parser.parse_args()
     print("| agents | batches | batches each | idle RSS MiB | peak RSS MiB | final RSS MiB | seconds | requests stored / sent |")
     print("|---:|---|---|---:|---:|---:|---:|---|")

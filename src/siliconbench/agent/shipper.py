@@ -10,8 +10,8 @@ batch_id) of a replay are the ones first sent, nothing is stored twice. A stream
 cleanly (it does so at its maximum stream age, to spread agents over replicas) is reopened at once
 on a new connection; the back-off restarts from its first step after any stream that was acknowledged.
 
-A collector that admits batches by credit (it says so when it accepts the stream) is sent each batch
-only after it granted room for it: the shipper offers the batch (seq and size), waits for the grant,
+A collector that admits batches by credit (it says so when it accepts the stream; the shipper says in
+its call metadata that it offers) is sent each batch only after it granted room for it: the shipper offers the batch (seq and size), waits for the grant,
 then writes it, so a busy collector holds no batch it cannot yet decode, and the rest wait in the
 spool. Progress reports still go out while a batch waits for its grant.
 
@@ -62,11 +62,11 @@ from google.protobuf.message import Message
 
 from siliconbench.agent.errors import DeliveryIncomplete, SpoolCorrupt
 from siliconbench.agent.spool import Entry, Spool
-from siliconbench.core.wire import GRANTS_METADATA, pb
+from siliconbench.core.limits import MAX_MESSAGE_BYTES
+from siliconbench.core.wire import GRANTS_METADATA, OFFERS_METADATA, pb
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # room for the seq, the batch id and the message framing
 STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 FIRST_BACKOFF_S = 0.2
@@ -110,7 +110,7 @@ class Shipper:
         self.spool = spool
         self._max_items = max_items
         self._max_age_s = max_age_s
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._metadata = (OFFERS_METADATA, *((("authorization", f"Bearer {token}"),) if token else ()))
         self._credentials = credentials
         self._boot = uuid.uuid4().hex[:12]   # with the spool's never-reused seq: batch ids are unique
         self._parts: list[bytes] = [b""]     # the open batch, encoded field by field; [0]: its seq and id

@@ -47,6 +47,7 @@ def serve(
     tls_client_ca: Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CLIENT_CA, help="PEM CA: agents must present a certificate it signed (mTLS).", show_default=False)] = None,
     store_threads: Annotated[int, typer.Option(envvar=settings.STORE_THREADS, help="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4,
     max_bytes_in_flight_mib: Annotated[int, typer.Option(help="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24,
+    max_streams: Annotated[int, typer.Option(help="Concurrent RPCs (agent streams and control calls) at most; more are refused with RESOURCE_EXHAUSTED. Bounds memory with --max-bytes-in-flight-mib (docs/deploy.md).")] = 1024,
 ) -> None:
     """Receive agents' streams and store them; ack each batch only after ClickHouse stored it."""
     from siliconbench.collector.serving import run_collector
@@ -56,7 +57,7 @@ def serve(
         config = serve_config(listen=listen, store=store, password=password, max_stream_age_s=max_stream_age_s,
                               agent_tokens_file=agent_tokens_file, tls_cert=tls_cert, tls_key=tls_key,
                               tls_client_ca=tls_client_ca, store_threads=store_threads,
-                              max_bytes_in_flight_mib=max_bytes_in_flight_mib)
+                              max_bytes_in_flight_mib=max_bytes_in_flight_mib, max_streams=max_streams)
         ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
         run_collector(config)
     except (SiliconbenchError, OSError) as exc:

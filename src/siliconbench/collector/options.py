@@ -39,6 +39,7 @@ class ServeConfig:
     tls_client_ca: Path | None = None             # agents must present a certificate it signed (mTLS)
     store_threads: Annotated[Int, Field(ge=1)] = 4
     max_bytes_in_flight_mib: Annotated[Int, Field(ge=1)] = 24  # batches decoded or stored at once (collector/budget.py)
+    max_streams: Annotated[Int, Field(ge=1)] = 1024  # concurrent RPCs at most (collector/budget.py: the memory bound)
 
     @model_validator(mode="after")
     def _tls(self) -> ServeConfig:

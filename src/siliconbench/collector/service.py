@@ -8,10 +8,11 @@ insert per table from a bounded number of writer threads, however many agents ar
 leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
 that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
 so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
-keep spooling. Across streams, batches hold their wire size from one global budget from before they
-are received until they are stored (collector/budget.py): an agent offers each batch and sends it once
-granted, so the batches received, decoded and being stored do not grow with the number of agents sending
-at once, and a stream waiting for its grant holds a few bytes.
+keep spooling. Across streams, batches hold their wire size from one global budget, shared in turn
+between agents, from before they are read until they are stored (collector/budget.py): an agent offers
+each batch and sends it once granted, and a stream's next message is read only once what it may bring
+is covered, so what the collector holds does not grow with the number of agents sending at once, and a
+stream waiting for its grant holds nothing.
 With a maximum stream age, a stream past it stops reading, acknowledges what it took and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
 the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
 being inserted, and its replay to another replica could then be stored twice.
@@ -31,13 +32,13 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.auth import TokenFile
-from siliconbench.collector.budget import Admission, ByteBudget
+from siliconbench.collector.budget import Admission, ByteBudget, FlowViolation, error_reply as _error
 from siliconbench.collector.errors import CollectorError, InvalidBatch
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch, StoreFailed
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
-from siliconbench.core.wire import GRANTS_METADATA, pb
+from siliconbench.core.wire import GRANTS_METADATA, OFFERS_METADATA, pb
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ SERVICE_NAME = "siliconbench.telemetry.v1.Telemetry"
 # Wire bytes of batches received, decoded or being stored at once, across all streams (collector/budget.py):
 # about two 10.9 MiB batches, the measured peaks are in collector/budget.py.
 DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
+# Concurrent RPCs the server takes (agent streams and control calls): each open stream holds a few hundred
+# KiB at most (collector/budget.py), so this bounds the collector's memory whatever the number of clients.
+DEFAULT_MAX_STREAMS = 1024
 
 
 class TelemetryService:
@@ -120,7 +124,8 @@ class TelemetryService:
         # Replies to batches and the fleet's commands share the response stream: both go through `out`.
         out: asyncio.Queue = asyncio.Queue()
         link = self.fleet.attach(hello)
-        reader = asyncio.create_task(self._read(agent, request_iterator, out))
+        offers = OFFERS_METADATA in tuple(context.invocation_metadata() or ())
+        reader = asyncio.create_task(self._read(agent, request_iterator, out, offers))
         forwarder = asyncio.create_task(_forward(link.commands, out))
         try:
             while (reply := await out.get()) is not None:
@@ -133,21 +138,27 @@ class TelemetryService:
             await asyncio.gather(reader, forwarder, return_exceptions=True)
         log.info("agent %s: stream closed", agent)
 
-    async def _read(self, agent: str, request_iterator, out: asyncio.Queue) -> None:
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, offers: bool) -> None:
         """Parses the next message while the previous batch is being stored, never more (so a slow
-        store slows the acks: backpressure); replies go to `out`, then a None for the end."""
+        store slows the acks: backpressure); reads a message only once the budget covers it, charges it
+        as it arrives (collector/budget.py); replies go to `out`, then a None for the end."""
         storing: asyncio.Task | None = None
-        admission = Admission(self.budget)
+        admission = Admission(self.budget, agent, offers)
         messages = aiter(request_iterator)
         ends_at = (time.monotonic() + self._max_stream_age_s * random.uniform(0.9, 1.1)
                    if self._max_stream_age_s > 0 else None)
         try:
-            while (raw := await self._next_message(agent, messages, ends_at)) is not None:
-                cost = await admission.charge(raw)
+            while (raw := await self._next_message(agent, messages, ends_at, admission)) is not None:
+                try:
+                    cost = admission.charge(raw)
+                except FlowViolation as exc:
+                    log.warning("agent %s: %s; ending its stream", agent, exc)
+                    out.put_nowait(_error(0, pb.ERROR_CODE_PROTOCOL, str(exc)))
+                    break
                 try:
                     item = await self._parse(agent, raw)
                 except BaseException:
-                    self.budget.release(cost)
+                    admission.release(cost)
                     raise
                 del raw  # decoded now: the wire copy need not live on while the batch is stored
                 if isinstance(item, ReadyBatch):
@@ -155,15 +166,18 @@ class TelemetryService:
                         await storing
                     storing = asyncio.create_task(self._store_batch(agent, item, out))
                     # returned however the task ends, even cancelled before it ran (a closed stream)
-                    storing.add_done_callback(functools.partial(self._give_back, cost))
+                    storing.add_done_callback(functools.partial(_give_back, admission, cost))
                     continue
-                self.budget.release(cost)
+                admission.release(cost)
                 if isinstance(item, pb.Offer):
                     admission.offer(item, out.put_nowait)  # granted once it fits; reading goes on meanwhile
                 elif isinstance(item, pb.RunProgress):
                     await self.fleet.on_progress(agent, item)
                 else:
                     out.put_nowait(item)
+            if admission.ending is not None:
+                log.warning("agent %s: %s", agent, admission.ending.error.message)
+                out.put_nowait(admission.ending)
             if storing is not None:
                 await storing
         finally:
@@ -172,26 +186,35 @@ class TelemetryService:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
 
-    def _give_back(self, cost: int, _task: asyncio.Task) -> None:
-        self.budget.release(cost)
-
-    async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
-        """The stream's next message; None at its end, once it is past its age, or once the collector
-        drains (it is stopping). Ending there (not by cutting the connection) means every batch this
-        stream took is stored and acknowledged first, and what the agent sent meanwhile stays in its
-        spool: the agent resends it on its next stream, maybe to another replica, and it is stored once."""
+    async def _next_message(self, agent: str, messages, ends_at: float | None, admission: Admission) -> bytes | None:
+        """The stream's next message, read once the budget covers it; None at its end, once it is past its
+        age, once the collector drains (it is stopping), or once its admission ends it. Ending there (not by
+        cutting the connection) means every batch this stream took is stored and acknowledged first, and
+        what the agent sent meanwhile stays in its spool: the agent resends it on its next stream, maybe to
+        another replica, and it is stored once."""
         if self._draining.is_set():
             return None
-        message = asyncio.ensure_future(anext(messages, None))
+
+        async def covered() -> bytes | None:
+            await admission.before_read()
+            return await anext(messages, None)
+
+        message = asyncio.ensure_future(covered())
         draining = asyncio.ensure_future(self._draining.wait())
-        done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
+        ended = asyncio.ensure_future(admission.ended.wait())
+        done, _ = await asyncio.wait((message, draining, ended), return_when=asyncio.FIRST_COMPLETED,
                                      timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
         draining.cancel()
+        ended.cancel()
         if message in done:
             return message.result()
         message.cancel()
         if draining in done:
             log.info("agent %s: collector stopping; ending the stream after its last ack", agent)
+        elif ended in done:
+            if admission.ending is None:
+                log.info("agent %s: stream idle while holding room others wait for; ending it after its last ack",
+                         agent)
         else:
             log.info("agent %s: stream reached its age limit (about %.0f s); ending it after its last ack so the "
                      "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
@@ -250,6 +273,10 @@ class TelemetryService:
         self._pool.shutdown(wait=True)
 
 
+def _give_back(admission: Admission, cost: int, _task: asyncio.Task) -> None:
+    admission.release(cost)
+
+
 async def _forward(commands: asyncio.Queue, out: asyncio.Queue) -> None:
     while True:
         out.put_nowait(pb.CollectorMessage(command=await commands.get()))
@@ -273,7 +300,3 @@ def _invalid(seq: int, code: pb.ErrorCode, text: str) -> InvalidBatch:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else repr(exc)
-
-
-def _error(seq: int, code: pb.ErrorCode, message: str) -> pb.CollectorMessage:
-    return pb.CollectorMessage(error=pb.Error(seq=seq, code=code, message=message))
