@@ -250,6 +250,35 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
     assert distinct(store, unique_id) == (12, 12)
 
 
+async def test_a_pause_on_a_full_disk_lifts_once_the_collector_acknowledged_every_held_batch(
+        store, unique_id, tmp_path, monkeypatch, caplog):
+    """The disk stays full throughout: what the agent held in memory is delivered and memory is free, so the
+    load goes on, each new batch held in memory until it is acknowledged."""
+    def enospc(self, path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Spool, "_put", enospc)
+    srv, service, port = await build_server(store, "127.0.0.1:0")
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
+    try:
+        for i in range(10):
+            shipper.add_request(record(unique_id, i))
+        await shipper.flush()
+        assert shipper.pause_reason() is not None and "No space left on device" in shipper.pause_reason()
+        waiter = asyncio.create_task(shipper.wait_for_room())
+        shipper.start()
+        await asyncio.wait_for(waiter, 20)  # every held batch acknowledged: the load resumes
+        assert shipper.pending == 0 and shipper.pause_reason() is None
+        assert "No space left on device" in (shipper.disk_fault or "")  # the disk still refuses writes
+        assert "acknowledged every batch held in memory: the load resumes" in caplog.text
+        shipper.add_request(record(unique_id, 10))
+        await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert distinct(store, unique_id) == (11, 11)
+
+
 class AcksOneThenFails:
     """A collector stand-in: each stream acknowledges one batch, then breaks (UNAVAILABLE)."""
 

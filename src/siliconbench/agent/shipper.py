@@ -29,7 +29,8 @@ of dropping data. The disk is part of that promise: while it refuses writes (ful
 batches sealed meanwhile are held in memory (counted against the spool's bound, past which device samples
 are dropped and counted: the only data the agent ever drops), `wait_for_room()` blocks too and
 `disk_fault` says why, once in the log; every `max_age_s` the held batches are written again (or,
-with none held, a probe), and the load resumes when the disk takes them.
+with none held, a probe), and the load resumes when the disk takes them, or as soon as the collector
+has acknowledged every held batch (memory is free again; the next batches are held until acknowledged).
 
 What a kill can lose: a step's last records are sealed with its StepEvent, and SIGTERM/SIGINT seal
 and drain (agent/app.py); SIGKILL loses the records not yet sealed, at most `max_age_s` (0.25 s) of
@@ -249,14 +250,16 @@ class Shipper:
         return self.spool.bytes + self._unstored_bytes
 
     def _full(self) -> bool:
-        return self._bytes() >= self.spool.max_bytes or self.disk_fault is not None
+        """The spool at its bound, or batches held in memory because the disk refused them (the pause lifts
+        once the collector acknowledged them, even while the disk still refuses writes)."""
+        return self._bytes() >= self.spool.max_bytes or (self.disk_fault is not None and self._held() > 0)
 
     def _held(self) -> int:
         return sum(e.data is not None for e in self.spool.entries.values())
 
     def pause_reason(self) -> str | None:
         """Why the load waits before its next request, for the progress line; None while it does not."""
-        if self.disk_fault is not None:
+        if self.disk_fault is not None and self._held():
             return f"load paused: {self.disk_fault}"
         if self._full():
             return f"load paused: the spool is full ({self._bytes() / 2**20:.0f} MiB unacknowledged)"
@@ -494,7 +497,10 @@ class Shipper:
 
     def _update_events(self) -> None:
         if not self._full():
-            if not self._room.is_set():
+            if not self._room.is_set() and self.disk_fault is not None:
+                log.warning("%s, but the collector acknowledged every batch held in memory: the load resumes "
+                            "(new batches are held in memory until acknowledged)", self.disk_fault)
+            elif not self._room.is_set():
                 log.info("spool %s takes batches again: the load resumes", self.spool.directory)
             self._room.set()
         else:
