@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from ingest import build_batches  # noqa: E402  (the ingest bench's batch builder)
 
-from siliconbench.agent.shipper import STREAM_METHOD  # noqa: E402
+from siliconbench.agent.uplink import STREAM_METHOD  # noqa: E402
 from siliconbench.collector.demo import free_port, wait_for_collector  # noqa: E402
 from siliconbench.core.wire import OFFERS_METADATA, pb  # noqa: E402
 

@@ -11,8 +11,10 @@ import grpc
 import pytest
 
 from siliconbench.agent.errors import DeliveryIncomplete
-from siliconbench.agent import shipper as shipper_module
-from siliconbench.agent.shipper import FIRST_BACKOFF_S, Shipper
+from siliconbench.agent import batcher as batcher_module
+from siliconbench.agent import uplink as uplink_module
+from siliconbench.agent.shipper import Shipper
+from siliconbench.agent.uplink import FIRST_BACKOFF_S
 from siliconbench.agent.spool import Entry, Spool
 from siliconbench.collector.server import build_server
 from siliconbench.core.wire import pb
@@ -184,7 +186,7 @@ async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone
     spool.write(1, pb.Batch(seq=1, batch_id=f"{agent}/old/1", requests=records).SerializeToString())
     spool.write(2, pb.Batch(seq=2, batch_id=f"{agent}/old/2", requests=[huge]).SerializeToString())
     spool.close()
-    monkeypatch.setattr(shipper_module, "MAX_MESSAGE_BYTES", 3 * records[0].ByteSize())  # 2 records a message
+    monkeypatch.setattr(uplink_module, "MAX_MESSAGE_BYTES", 3 * records[0].ByteSize())  # 2 records a message
     srv, service, port = await build_server(store, "127.0.0.1:0")
     try:
         shipper = shipper_for(port, agent, tmp_path)
@@ -199,7 +201,7 @@ async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone
 
 
 async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit(unique_id, tmp_path, monkeypatch):
-    monkeypatch.setattr(shipper_module, "MAX_BATCH_BYTES", 1000)
+    monkeypatch.setattr(batcher_module, "MAX_BATCH_BYTES", 1000)
     shipper = shipper_for(free_port(), "agent-a", tmp_path)
     for i in range(30):
         shipper.add_request(record(unique_id, i))
@@ -301,7 +303,7 @@ class AcksOneThenFails:
 
 async def test_the_back_off_restarts_from_its_first_step_after_a_stream_that_was_acknowledged(unique_id, tmp_path,
                                                                                             caplog):
-    caplog.set_level("WARNING", logger="siliconbench.agent.shipper")
+    caplog.set_level("WARNING", logger="siliconbench.agent.uplink")
     collector = AcksOneThenFails()
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((collector.handler(),))

@@ -70,6 +70,7 @@ import asyncio
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 
+from siliconbench.core.framing import BATCH_TAG
 from siliconbench.core.limits import MAX_MESSAGE_BYTES
 from siliconbench.core.wire import pb
 
@@ -77,7 +78,6 @@ SMALL_MESSAGE_BYTES = 64 * 2**10  # offers and progress reports: read without a 
 GRANT_TIMEOUT_S = 3.0             # a granted batch not received by then ends its stream
 MAX_PROVEN = 4096                 # owners remembered as proven
 IDLE_COVER_S = 2.0                # a stream holding a read's cover this long while others wait ends (cleanly)
-_BATCH_TAG = bytes([pb.AgentMessage.DESCRIPTOR.fields_by_name["batch"].number << 3 | 2])
 
 
 class FlowViolation(Exception):
@@ -281,7 +281,7 @@ class Admission:
         `ByteBudget.release` with the owner): the grant or the cover it came under, down to its size for a
         batch, 0 for a small message. Raises FlowViolation for a message sent against the handshake."""
         self._stop_timer()
-        is_batch = raw[:1] == _BATCH_TAG  # an AgentMessage holds one field: its first byte says which
+        is_batch = raw.startswith(BATCH_TAG)  # an AgentMessage holds one field: its first byte says which
         if self._covered:
             cover, self._cost, self._covered = self._cost, 0, False
             cost = min(len(raw), self._budget.limit_bytes) if is_batch or len(raw) > SMALL_MESSAGE_BYTES else 0

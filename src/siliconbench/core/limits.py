@@ -23,7 +23,7 @@ MAX_CHUNKS = 1_000_000        # chunk offsets per request record
 MAX_ACCELERATORS = 1024
 
 # One gRPC message between agent and collector, either way (both set it as gRPC's send and receive limit):
-# a batch is sealed below it (agent/shipper.py), and an offer of more is refused (collector/budget.py).
+# a batch is sealed below it (agent/batcher.py), and an offer of more is refused (collector/budget.py).
 MAX_MESSAGE_BYTES = 16 * 2**20
 
 
