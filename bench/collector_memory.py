@@ -109,6 +109,9 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
     requests = int(args.batch_mib * 2**20 / BYTES_PER_REQUEST)
     loads = [build_batches(f"mem-agent-{a:04d}", f"mem-{n_agents}", args.batches, requests, 0) for a in range(n_agents)]
     size_mib = len(loads[0][0][1]) / 2**20
+    # each hostile stream's batch is a batch of its own (a run the count below leaves out), stored if read
+    hostile_batches = [build_batches(f"hostile-{h:04d}", "mem-hostile", 1, requests, 0)[0][1]
+                       for h in range(args.hostile_streams if args.hostile else 0)]
     with tempfile.TemporaryDirectory(prefix="sb-mem-") as tmp:
         store, port = f"chdb://{tmp}/store", free_port()
         extra = ["--max-bytes-in-flight-mib", str(args.max_bytes_in_flight_mib)] if args.max_bytes_in_flight_mib else []
@@ -126,8 +129,8 @@ def measure(n_agents: int, args: argparse.Namespace) -> None:
             async def everyone() -> None:
                 stop = asyncio.Event()
                 hostiles = [asyncio.create_task(hostile(
-                    f"127.0.0.1:{port}", f"hostile-{h if args.hostile_agents else 0}", loads[0][0][1], args.hostile,
-                    not args.hostile_undeclared, stop)) for h in range(args.hostile_streams if args.hostile else 0)]
+                    f"127.0.0.1:{port}", f"hostile-{h if args.hostile_agents else 0}", data, args.hostile,
+                    not args.hostile_undeclared, stop)) for h, data in enumerate(hostile_batches)]
                 await asyncio.sleep(0.5 if hostiles else 0)  # the hostile streams first
                 await asyncio.gather(*(agent(f"127.0.0.1:{port}", f"mem-agent-{a:04d}", load, not args.no_offers, waits)
                                        for a, load in enumerate(loads)))

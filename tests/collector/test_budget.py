@@ -302,6 +302,26 @@ async def test_a_batch_sent_without_a_grant_is_dropped_unread_into_the_budget_an
     assert service.budget.peak <= batch_message(unique_id, 0).ByteSize() and count(store, "requests", unique_id) == 0
 
 
+async def test_only_one_stream_of_a_proven_agent_is_read_without_a_cover(store, unique_id, one_batch_server):
+    """An agent that opens a second stream cannot send through it against the rules: that stream is read
+    under a cover, so its batch over the offered size is read as any unannounced batch, then stored."""
+    service, port = one_batch_server
+    agent = f"agent-0-{unique_id}"
+    prove(service, agent)
+    _, trusted = await offering_stream(port, agent)
+    await offer(trusted, batch_message(unique_id, 0).ByteSize())
+    assert (await trusted.read()).grant.seq == 1  # granted from the budget: the agent's trusted stream
+    await trusted.write(batch_message(unique_id, 0))
+    assert (await trusted.read()).ack.seq == 1
+    second_channel, second = await offering_stream(port, agent)
+    await offer(second, 100)
+    assert (await second.read()).grant.seq == 1  # granted at once: its next read is covered
+    await second.write(batch_message(unique_id, 1))
+    assert (await second.read()).ack.seq == 1
+    await second_channel.close()
+    assert (service.budget.granted, service.budget.covered, count(store, "requests", unique_id)) == (1, 1, 2)
+
+
 async def test_an_agent_that_does_not_offer_is_read_only_under_a_cover_of_the_largest_message(
         store, unique_id, one_batch_server):
     """Older agents send batches unannounced: each read waits until the budget covers it (half the budget;

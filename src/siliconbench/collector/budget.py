@@ -17,8 +17,10 @@ only when the bytes it may bring are covered (`Admission`):
   Offer (its seq and size, a few bytes); the collector takes that size from the budget, sends a Grant,
   and only then does the agent send the batch. Between batches such a stream sends small messages only
   (offers, progress reports: at most `SMALL_MESSAGE_BYTES`). Once its agent has shown it keeps to that
-  (a batch came as offered: the agent is "proven"), its reads need no cover, and an idle stream, or one
-  waiting for its grant, holds nothing of the budget and blocks nobody. It goes on being read while it
+  (a batch came as offered: the agent is "proven"), the reads of one stream of that agent (`trusts`:
+  an agent has one stream, and this bounds what one agent's many streams can send against the rules at
+  once) need no cover, and an idle stream, or one waiting for its grant, holds nothing of the budget
+  and blocks nobody. It goes on being read while it
   waits: a fleet member's progress reports still arrive.
 - Any other stream (an agent older than the handshake, which may send a batch at any moment; a new agent
   until its first batch; an agent that broke the rules) is read only under a cover (`ByteBudget.cover`)
@@ -103,7 +105,9 @@ class ByteBudget:
         self._held: Counter[str] = Counter()
         self._untried: Counter[str] = Counter()
         self._untried_total = 0  # the part of `_held` taken while its owner was not proven
-        self._proven: OrderedDict[str, None] = OrderedDict()  # owners whose last batch came (the latest MAX_PROVEN)
+        # owners whose last batch came as offered (the latest MAX_PROVEN), each with the one stream of theirs
+        # that is trusted (read without a cover), None until one of its streams asks
+        self._proven: OrderedDict[str, object | None] = OrderedDict()
         # owners with waiters, in turn order (a dict keeps insertion order); each owner's waiters in order
         self._queues: dict[str, deque[tuple[int, asyncio.Future]]] = {}
 
@@ -164,14 +168,30 @@ class ByteBudget:
     def is_proven(self, owner: str) -> bool:
         return owner in self._proven
 
-    def proven(self, owner: str, proven: bool) -> None:
-        """Say whether `owner`'s last grant or cover brought its batch (see the module docstring)."""
-        self._proven.pop(owner, None)
+    def proven(self, owner: str, proven: bool, stream: object | None = None) -> None:
+        """Say whether `owner`'s last grant or cover brought its batch (see the module docstring); with
+        `stream`, the one that brought it becomes the owner's trusted stream."""
+        holder = self._proven.pop(owner, None)
         if proven:
-            self._proven[owner] = None
+            self._proven[owner] = stream if stream is not None else holder
             if len(self._proven) > MAX_PROVEN:
                 self._proven.popitem(last=False)
         self._wake()
+
+    def trusts(self, owner: str, stream: object) -> bool:
+        """Whether `stream` may be read without a cover: its owner is proven and it is the owner's one trusted
+        stream (a proven owner's first stream to ask becomes it). So however many streams an agent opens, at
+        most one of them can send a batch against the rules before the rest are read under covers again."""
+        if owner not in self._proven:
+            return False
+        if self._proven[owner] is None:
+            self._proven[owner] = stream
+        return self._proven[owner] is stream
+
+    def forget(self, owner: str, stream: object) -> None:
+        """`stream` ended: another stream of its owner may become the trusted one."""
+        if owner in self._proven and self._proven[owner] is stream:
+            self._proven[owner] = None
 
     def _may_take(self, owner: str, cost: int) -> bool:
         return self._within_share(owner, cost) and self._fits(owner, cost)
@@ -244,7 +264,7 @@ class Admission:
 
     def _trusted(self) -> bool:
         """Its next message is small or a granted batch: it offers, and its agent's batches came as offered."""
-        return self._offers and self._budget.is_proven(self._owner)
+        return self._offers and self._budget.trusts(self._owner, self)
 
     async def before_read(self) -> None:
         """Return once the stream's next message may be read: at once when the stream is trusted or holds a
@@ -291,12 +311,12 @@ class Admission:
                 self._budget.release(cover - cost, self._owner)
             if is_batch:
                 self._budget.covered += 1
-                self._budget.proven(self._owner, True)
+                self._budget.proven(self._owner, True, self)
             return cost
         if is_batch and self._granted_bytes and len(raw) <= self._granted_bytes:
             cost, self._cost, self._granted_bytes, self._pending = self._cost, 0, 0, None
             self._budget.granted += 1
-            self._budget.proven(self._owner, True)
+            self._budget.proven(self._owner, True, self)
             return cost
         if is_batch or len(raw) > SMALL_MESSAGE_BYTES:
             self._budget.proven(self._owner, False)  # its streams are read under a cover from now on
@@ -325,6 +345,11 @@ class Admission:
         if self._cost:
             self._budget.release(self._cost, self._owner)
             self._cost = 0
+
+    def close(self) -> None:
+        """The stream ended: give back what it holds, and its trust to its agent's next stream."""
+        self.withdraw()
+        self._budget.forget(self._owner, self)
 
     def _expired(self, seq: int) -> None:
         self._budget.proven(self._owner, False)

@@ -181,7 +181,7 @@ class TelemetryService:
             if storing is not None:
                 await storing
         finally:
-            admission.withdraw()
+            admission.close()
             if storing is not None:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
