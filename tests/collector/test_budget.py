@@ -371,3 +371,17 @@ async def test_a_waiter_cancelled_before_its_clean_up_ran_is_skipped_not_granted
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert budget.in_flight == 50 and budget.waiting == 0
+
+
+async def test_streams_over_the_cap_are_refused_so_memory_does_not_grow_with_clients(store, unique_id):
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(max_streams=2))
+    try:
+        open_calls = [await offering_stream(port, f"agent-{a}-{unique_id}") for a in range(2)]
+        for _, call in open_calls:
+            await call.initial_metadata()  # accepted, and held open
+        _, third = await offering_stream(port, f"agent-2-{unique_id}")
+        assert await asyncio.wait_for(third.code(), 10) == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert not any(call.done() for _, call in open_calls)
+    finally:
+        await srv.stop(0)
+        service.close()
