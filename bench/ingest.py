@@ -37,7 +37,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "proto"))
 
 from siliconbench.agent.selfmon import percentile  # noqa: E402
-from siliconbench.agent.shipper import _BATCH_TAG, STREAM_METHOD, _delimited, _varint  # noqa: E402
+from siliconbench.agent.uplink import STREAM_METHOD  # noqa: E402
+from siliconbench.agent.batcher import REQUESTS_TAG, SAMPLES_TAG  # noqa: E402
+from siliconbench.core.framing import BATCH_TAG, delimited  # noqa: E402
 from siliconbench.core.wire import pb  # noqa: E402
 from tests.servers import start_collector  # noqa: E402
 
@@ -70,12 +72,12 @@ def build_batches(agent: str, run_id: str, n_batches: int, requests: int, sample
         for _ in range(requests):
             record = template.replace(_ID, f"{agent[-8:]:>8}{counter:016d}".encode())
             counter += 1
-            parts.append(b"\x22" + _varint(len(record)) + record)
+            parts.append(delimited(REQUESTS_TAG, record))
         for k in range(samples):
             sample = pb.DeviceSample(run_id=run_id, time_unix_ns=now + seq * 10**6 + k, source="nvml",
                                      device=str(k % 8), values={m: float(k) for m in METRICS}).SerializeToString()
-            parts.append(b"\x2a" + _varint(len(sample)) + sample)
-        out.append((seq, _delimited(_BATCH_TAG, b"".join(parts)), requests, samples * len(METRICS)))
+            parts.append(delimited(SAMPLES_TAG, sample))
+        out.append((seq, delimited(BATCH_TAG, b"".join(parts)), requests, samples * len(METRICS)))
     return out
 
 

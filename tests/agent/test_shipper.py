@@ -11,8 +11,10 @@ import grpc
 import pytest
 
 from siliconbench.agent.errors import DeliveryIncomplete
-from siliconbench.agent import shipper as shipper_module
-from siliconbench.agent.shipper import FIRST_BACKOFF_S, Shipper
+from siliconbench.agent import batcher as batcher_module
+from siliconbench.agent import uplink as uplink_module
+from siliconbench.agent.shipper import Shipper
+from siliconbench.agent.uplink import FIRST_BACKOFF_S
 from siliconbench.agent.spool import Entry, Spool
 from siliconbench.collector.server import build_server
 from siliconbench.core.wire import pb
@@ -195,7 +197,7 @@ async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone
     spool.write(1, pb.Batch(seq=1, batch_id=f"{agent}/old/1", requests=records).SerializeToString())
     spool.write(2, pb.Batch(seq=2, batch_id=f"{agent}/old/2", requests=[huge]).SerializeToString())
     spool.close()
-    monkeypatch.setattr(shipper_module, "MAX_MESSAGE_BYTES", 3 * records[0].ByteSize())  # 2 records a message
+    monkeypatch.setattr(uplink_module, "MAX_MESSAGE_BYTES", 3 * records[0].ByteSize())  # 2 records a message
     srv, service, port = await build_server(store, "127.0.0.1:0")
     try:
         shipper = shipper_for(port, agent, tmp_path)
@@ -210,7 +212,7 @@ async def test_a_batch_over_the_message_limit_is_split_and_an_item_over_it_alone
 
 
 async def test_the_open_batch_is_sealed_before_it_would_pass_the_transport_limit(unique_id, tmp_path, monkeypatch, held_port):
-    monkeypatch.setattr(shipper_module, "MAX_BATCH_BYTES", 1000)
+    monkeypatch.setattr(batcher_module, "MAX_BATCH_BYTES", 1000)
     shipper = shipper_for(held_port, "agent-a", tmp_path)
     for i in range(30):
         shipper.add(record(unique_id, i))
@@ -262,6 +264,35 @@ async def test_a_disk_that_refuses_writes_pauses_the_load_until_it_takes_them_ag
     assert distinct(store, unique_id) == (12, 12)
 
 
+async def test_a_pause_on_a_full_disk_lifts_once_the_collector_acknowledged_every_held_batch(
+        store, unique_id, tmp_path, monkeypatch, caplog):
+    """The disk stays full throughout: what the agent held in memory is delivered and memory is free, so the
+    load goes on, each new batch held in memory until it is acknowledged."""
+    def enospc(self, path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Spool, "_put", enospc)
+    srv, service, port = await build_server(store, "127.0.0.1:0")
+    shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
+    try:
+        for i in range(10):
+            shipper.add_request(record(unique_id, i))
+        await shipper.flush()
+        assert shipper.pause_reason() is not None and "No space left on device" in shipper.pause_reason()
+        waiter = asyncio.create_task(shipper.wait_for_room())
+        shipper.start()
+        await asyncio.wait_for(waiter, 20)  # every held batch acknowledged: the load resumes
+        assert shipper.pending == 0 and shipper.pause_reason() is None
+        assert "No space left on device" in (shipper.disk_fault or "")  # the disk still refuses writes
+        assert "acknowledged every batch held in memory: the load resumes" in caplog.text
+        shipper.add_request(record(unique_id, 10))
+        await shipper.close(timeout_s=30)
+    finally:
+        await srv.stop(1)
+        service.close()
+    assert distinct(store, unique_id) == (11, 11)
+
+
 class AcksOneThenFails:
     """A collector stand-in: each stream acknowledges one batch, then breaks (UNAVAILABLE)."""
 
@@ -284,7 +315,7 @@ class AcksOneThenFails:
 
 async def test_the_back_off_restarts_from_its_first_step_after_a_stream_that_was_acknowledged(unique_id, tmp_path,
                                                                                             caplog):
-    caplog.set_level("WARNING", logger="siliconbench.agent.shipper")
+    caplog.set_level("WARNING", logger="siliconbench.agent.uplink")
     collector = AcksOneThenFails()
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((collector.handler(),))

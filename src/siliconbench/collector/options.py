@@ -47,6 +47,7 @@ class ServeConfig:
     tls_client_ca: Annotated[Path | None, Field(description="PEM CA: agents must present a certificate it signed (mTLS).")] = None
     store_threads: Annotated[Int, Field(ge=1, description="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4
     max_bytes_in_flight_mib: Annotated[Int, Field(ge=1, description="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24
+    max_streams: Annotated[Int, Field(ge=1, description="Concurrent RPCs (agent streams and control calls) at most; more are refused with RESOURCE_EXHAUSTED. Bounds memory with --max-bytes-in-flight-mib (docs/deploy.md).")] = 1024
 
     @model_validator(mode="after")
     def _tls(self) -> ServeConfig:

@@ -13,13 +13,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from siliconbench.collector import digests
 from siliconbench.collector.control import ControlService
 from siliconbench.collector.identity import Authenticator
-from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, SERVICE_NAME, TelemetryService
+from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, DEFAULT_MAX_STREAMS, SERVICE_NAME, TelemetryService
+from siliconbench.core.limits import MAX_MESSAGE_BYTES
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# A stream that is not being read holds its HTTP/2 window in gRPC's buffers: without bandwidth probing
+# that stays at 64 KiB, whatever the link (collector/budget.py states the bound it enters).
+_GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                 ("grpc.http2.bdp_probe", 0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +34,13 @@ class ServerOptions:
     tokens: Authenticator | None = None  # None: any agent may write (local use only)
     credentials: grpc.ServerCredentials | None = None  # None: plaintext
     max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT  # batches decoded or being stored, all streams together
+    max_streams: int = DEFAULT_MAX_STREAMS  # concurrent RPCs; more are refused (RESOURCE_EXHAUSTED)
 
 
 async def build_server(store: Store, listen: str, options: ServerOptions = ServerOptions()
                        ) -> tuple[grpc.aio.Server, TelemetryService, int]:
     """Create and start the server; returns it, its service and the bound port."""
-    grpc_options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
-    server = grpc.aio.server(options=grpc_options)
+    server = grpc.aio.server(options=_GRPC_OPTIONS, maximum_concurrent_rpcs=options.max_streams)
     service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s,
                                options.max_bytes_in_flight)
     server.add_generic_rpc_handlers((service.handler(),))

@@ -9,10 +9,11 @@ insert per table from a bounded number of writer threads, however many agents ar
 leaves out batches a table already holds (replays). A batch is acknowledged only after every insert
 that contains it returned. A stream holds at most two batches (one being parsed, one being stored),
 so a slow or failing store stops the acks and gRPC flow control pushes back to the agents, which
-keep spooling. Across streams, batches hold their wire size from one global budget from before they
-are received until they are stored (collector/budget.py): an agent offers each batch and sends it once
-granted, so the batches received, decoded and being stored do not grow with the number of agents sending
-at once, and a stream waiting for its grant holds a few bytes.
+keep spooling. Across streams, batches hold their wire size from one global budget, shared in turn
+between agents, from before they are read until they are stored (collector/budget.py): an agent offers
+each batch and sends it once granted, and a stream's next message is read only once what it may bring
+is covered, so what the collector holds does not grow with the number of agents sending at once, and a
+stream waiting for its grant holds nothing.
 With a maximum stream age, a stream past it stops reading, acknowledges what it took and ends with OK: the agent reconnects (a new connection, so possibly another replica) and resends
 the rest. Cutting connections instead (gRPC's max connection age) could cut one while its batch was
 being inserted, and its replay to another replica could then be stored twice.
@@ -32,14 +33,14 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from siliconbench.collector.grants import Revoked, StreamGrant, run_ids
-from siliconbench.collector.budget import Admission, ByteBudget
+from siliconbench.collector.budget import Admission, ByteBudget, FlowViolation, error_reply as _error
 from siliconbench.collector.errors import CollectorError, InvalidBatch, NotAuthenticated, StoreFailed, first_line
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch
 from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
-from siliconbench.core.wire import GRANTS_METADATA, pb
+from siliconbench.core.wire import GRANTS_METADATA, OFFERS_METADATA, pb
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ DEFAULT_BYTES_IN_FLIGHT = 24 * 2**20
 # while it sends none: a token removed from the tokens file (re-read when it changes) or expired ends
 # its streams within this time.
 RECHECK_S = 1.0
+# Concurrent RPCs the server takes (agent streams and control calls): each open stream holds a few hundred
+# KiB at most (collector/budget.py), so this bounds the collector's memory whatever the number of clients.
+DEFAULT_MAX_STREAMS = 1024
 
 
 class TelemetryService:
@@ -123,7 +127,8 @@ class TelemetryService:
         out: asyncio.Queue = asyncio.Queue()
         link = self.fleet.attach(hello)
         grant = None if self._tokens is None else StreamGrant(self._tokens, metadata, hello, self._store)
-        reader = asyncio.create_task(self._read(agent, request_iterator, out, grant))
+        offers = OFFERS_METADATA in tuple(context.invocation_metadata() or ())
+        reader = asyncio.create_task(self._read(agent, request_iterator, out, offers, grant))
         forwarder = asyncio.create_task(_forward(link.commands, out))
         watcher = asyncio.create_task(_watch(grant, out))
         try:
@@ -142,27 +147,34 @@ class TelemetryService:
             await asyncio.gather(reader, forwarder, watcher, return_exceptions=True)
         log.info("agent %s: stream closed", agent)
 
-    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, grant: StreamGrant | None = None) -> None:
+    async def _read(self, agent: str, request_iterator, out: asyncio.Queue, offers: bool,
+                    grant: StreamGrant | None = None) -> None:
         """Parses the next message while the previous batch is being stored, never more (so a slow
-        store slows the acks: backpressure); replies go to `out`, then a None for the end. With a
+        store slows the acks: backpressure); reads a message only once the budget covers it, charges it
+        as it arrives (collector/budget.py); replies go to `out`, then a None for the end. With a
         grant: raises Revoked before taking a message once the credential is revoked, and refuses a
         batch or progress report for a run the agent does not belong to."""
         storing: asyncio.Task | None = None
-        admission = Admission(self.budget)
+        admission = Admission(self.budget, agent, offers)
         messages = aiter(request_iterator)
         ends_at = (time.monotonic() + self._max_stream_age_s * random.uniform(0.9, 1.1)
                    if self._max_stream_age_s > 0 else None)
         try:
-            while (raw := await self._next_message(agent, messages, ends_at)) is not None:
+            while (raw := await self._next_message(agent, messages, ends_at, admission)) is not None:
                 if grant is not None and (why := grant.revoked()) is not None:
                     raise Revoked(why)
-                cost = await admission.charge(raw)
+                try:
+                    cost = admission.charge(raw)
+                except FlowViolation as exc:
+                    log.warning("agent %s: %s; ending its stream", agent, exc)
+                    out.put_nowait(_error(0, pb.ERROR_CODE_PROTOCOL, str(exc)))
+                    break
                 try:
                     item = await self._parse(agent, raw)
                     if grant is not None:
                         item = await self._in_runs(agent, grant, item)
                 except BaseException:
-                    self.budget.release(cost)
+                    admission.release(cost)
                     raise
                 del raw  # decoded now: the wire copy need not live on while the batch is stored
                 if isinstance(item, ReadyBatch):
@@ -170,9 +182,9 @@ class TelemetryService:
                         await storing
                     storing = asyncio.create_task(self._store_batch(agent, item, out))
                     # returned however the task ends, even cancelled before it ran (a closed stream)
-                    storing.add_done_callback(functools.partial(self._give_back, cost))
+                    storing.add_done_callback(functools.partial(_give_back, admission, cost))
                     continue
-                self.budget.release(cost)
+                admission.release(cost)
                 if isinstance(item, pb.Offer):
                     admission.offer(item, out.put_nowait)  # granted once it fits; reading goes on meanwhile
                 elif isinstance(item, pb.RunProgress):
@@ -182,10 +194,13 @@ class TelemetryService:
                     self.fleet.acknowledged(agent, item)
                 elif item is not None:  # None: a progress report refused (logged), no reply
                     out.put_nowait(item)
+            if admission.ending is not None:
+                log.warning("agent %s: %s", agent, admission.ending.error.message)
+                out.put_nowait(admission.ending)
             if storing is not None:
                 await storing
         finally:
-            admission.withdraw()
+            admission.close()
             if storing is not None:
                 storing.cancel()  # the stream is gone; a group write that holds the batch goes on
             out.put_nowait(None)
@@ -204,31 +219,40 @@ class TelemetryService:
         self.batches_rejected += 1
         return _error(item.seq, pb.ERROR_CODE_INVALID, f"batch {item.seq} rejected: {why}")
 
-    def _give_back(self, cost: int, _task: asyncio.Task) -> None:
-        self.budget.release(cost)
-
-    async def _next_message(self, agent: str, messages, ends_at: float | None) -> bytes | None:
-        """The stream's next message; None at its end, once it is past its age, or once the collector
-        drains (it is stopping). Ending there (not by cutting the connection) means every batch this
-        stream took is stored and acknowledged first, and what the agent sent meanwhile stays in its
-        spool: the agent resends it on its next stream, maybe to another replica, and it is stored once."""
+    async def _next_message(self, agent: str, messages, ends_at: float | None, admission: Admission) -> bytes | None:
+        """The stream's next message, read once the budget covers it; None at its end, once it is past its
+        age, once the collector drains (it is stopping), or once its admission ends it. Ending there (not by
+        cutting the connection) means every batch this stream took is stored and acknowledged first, and
+        what the agent sent meanwhile stays in its spool: the agent resends it on its next stream, maybe to
+        another replica, and it is stored once."""
         if self._draining.is_set():
             return None
-        message = asyncio.ensure_future(anext(messages, None))
+
+        async def covered() -> bytes | None:
+            await admission.before_read()
+            return await anext(messages, None)
+
+        message = asyncio.ensure_future(covered())
         draining = asyncio.ensure_future(self._draining.wait())
+        ended = asyncio.ensure_future(admission.ended.wait())
         try:
-            done, _ = await asyncio.wait((message, draining), return_when=asyncio.FIRST_COMPLETED,
+            done, _ = await asyncio.wait((message, draining, ended), return_when=asyncio.FIRST_COMPLETED,
                                          timeout=None if ends_at is None else max(0.0, ends_at - time.monotonic()))
         except asyncio.CancelledError:  # the stream is ending (revoked, closed): its pending read goes too
             message.cancel()
             raise
         finally:
             draining.cancel()
+            ended.cancel()
         if message in done:
             return message.result()
         message.cancel()
         if draining in done:
             log.info("agent %s: collector stopping; ending the stream after its last ack", agent)
+        elif ended in done:
+            if admission.ending is None:
+                log.info("agent %s: stream idle while holding room others wait for; ending it after its last ack",
+                         agent)
         else:
             log.info("agent %s: stream reached its age limit (about %.0f s); ending it after its last ack so the "
                      "agent reconnects, maybe to another replica", agent, self._max_stream_age_s)
@@ -298,6 +322,10 @@ async def _watch(grant: StreamGrant | None, out: asyncio.Queue) -> None:
         await asyncio.sleep(RECHECK_S)
 
 
+def _give_back(admission: Admission, cost: int, _task: asyncio.Task) -> None:
+    admission.release(cost)
+
+
 async def _forward(commands: asyncio.Queue, out: asyncio.Queue) -> None:
     while True:
         out.put_nowait(pb.CollectorMessage(command=await commands.get()))
@@ -312,5 +340,3 @@ def _parse_hello(raw: bytes) -> pb.Hello | None:
     return message.hello if message.WhichOneof("kind") == "hello" else None
 
 
-def _error(seq: int, code: pb.ErrorCode, message: str) -> pb.CollectorMessage:
-    return pb.CollectorMessage(error=pb.Error(seq=seq, code=code, message=message))

@@ -22,6 +22,10 @@ MAX_TOKENS = 10_000_000       # per request, per chunk: 10x the longest output a
 MAX_CHUNKS = 1_000_000        # chunk offsets per request record
 MAX_ACCELERATORS = 1024
 
+# One gRPC message between agent and collector, either way (both set it as gRPC's send and receive limit):
+# a batch is sealed below it (agent/batcher.py), and an offer of more is refused (collector/budget.py).
+MAX_MESSAGE_BYTES = 16 * 2**20
+
 
 def text_fault(value: str, max_chars: int) -> str | None:
     """Why the store cannot take `value` as a text of at most `max_chars` characters; None when it can."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from siliconbench.telemetry.v1 import telemetry_pb2 as pb
 
-__all__ = ["GRANTS_METADATA", "pb"]
+__all__ = ["GRANTS_METADATA", "OFFERS_METADATA", "pb"]
 
 # In a collector's initial metadata: it admits batches by credit (Offer, then Grant, then Batch; see the .proto).
 GRANTS_METADATA = ("siliconbench-flow", "grants")
+# In an agent's call metadata: it offers every batch and sends it only once granted, when the collector
+# admits by credit. The collector then reads the stream without reserving room for an unannounced batch.
+OFFERS_METADATA = ("siliconbench-flow", "offers")

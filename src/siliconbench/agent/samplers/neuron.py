@@ -24,6 +24,7 @@ import threading
 import time
 from typing import IO, Any
 
+from siliconbench.core.backoff import Backoff
 from siliconbench.agent.samplers.base import DeviceInfo, Sample, SamplerUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,14 +133,15 @@ class NeuronSampler:
 
     # -- Child process ----------------------------------------------------------------------
     def _supervise(self, path: str) -> None:
-        delay = self._restart_delay_s
+        backoff = Backoff(self._restart_delay_s, max(self._restart_delay_s, _MAX_RESTART_DELAY_S))
         while not self._stop.is_set():
             started = time.monotonic()
             rc, stderr_tail = self._run_once(path)
             if self._stop.is_set():
                 return
             if time.monotonic() - started > _MAX_RESTART_DELAY_S:
-                delay = self._restart_delay_s  # it ran healthily for a while: start the back-off over
+                backoff.reset()  # it ran healthily for a while: start the back-off over
+            delay = backoff.next()
             log.warning(
                 "neuron-monitor exited with code %s; restarting in %.2fs (stderr: %s)",
                 rc,
@@ -148,7 +150,6 @@ class NeuronSampler:
             )
             if self._stop.wait(delay):
                 return
-            delay = min(delay * 2, _MAX_RESTART_DELAY_S)
 
     def _run_once(self, path: str) -> tuple[int | None, list[str]]:
         try:
