@@ -276,7 +276,7 @@ async def test_a_pause_on_a_full_disk_lifts_once_the_collector_acknowledged_ever
     shipper = shipper_for(port, f"agent-{unique_id}", tmp_path, max_items=5)
     try:
         for i in range(10):
-            shipper.add_request(record(unique_id, i))
+            shipper.add(record(unique_id, i))
         await shipper.flush()
         assert shipper.pause_reason() is not None and "No space left on device" in shipper.pause_reason()
         waiter = asyncio.create_task(shipper.wait_for_room())
@@ -285,7 +285,7 @@ async def test_a_pause_on_a_full_disk_lifts_once_the_collector_acknowledged_ever
         assert shipper.pending == 0 and shipper.pause_reason() is None
         assert "No space left on device" in (shipper.disk_fault or "")  # the disk still refuses writes
         assert "acknowledged every batch held in memory: the load resumes" in caplog.text
-        shipper.add_request(record(unique_id, 10))
+        shipper.add(record(unique_id, 10))
         await shipper.close(timeout_s=30)
     finally:
         await srv.stop(1)
