@@ -69,6 +69,7 @@ Measured with bench/collector_memory.py (embedded chDB, 2 cores): the figures ar
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 
@@ -110,6 +111,8 @@ class ByteBudget:
         self._proven: OrderedDict[str, object | None] = OrderedDict()
         # owners with waiters, in turn order (a dict keeps insertion order); each owner's waiters in order
         self._queues: dict[str, deque[tuple[int, asyncio.Future]]] = {}
+        self.waits = 0  # waits begun so far: a cover held idle across one is given back (Admission)
+        self._covers: dict[Admission, float] = {}  # streams holding a read's cover, since when (monotonic)
 
     @property
     def waiting(self) -> int:
@@ -133,6 +136,9 @@ class ByteBudget:
         granted = asyncio.get_running_loop().create_future()
         self._queues.setdefault(owner, deque()).append((cost, granted))
         self._wake()  # it may go at once: an owner over its share waits, others do not
+        if not granted.done():
+            self.waits += 1
+            self._end_idle_covers()
         try:
             await granted
         except asyncio.CancelledError:
@@ -192,6 +198,20 @@ class ByteBudget:
         """`stream` ended: another stream of its owner may become the trusted one."""
         if owner in self._proven and self._proven[owner] is stream:
             self._proven[owner] = None
+
+    def cover_taken(self, holder: Admission) -> None:
+        self._covers[holder] = time.monotonic()
+
+    def cover_given_back(self, holder: Admission) -> None:
+        self._covers.pop(holder, None)
+
+    def _end_idle_covers(self) -> None:
+        """Someone waits: every stream that has held a read's cover for IDLE_COVER_S without a message ends
+        (cleanly) now, so its cover goes to the waiter; those holding one for less end at that mark."""
+        now = time.monotonic()
+        for holder, since in list(self._covers.items()):
+            if now - since >= IDLE_COVER_S:
+                holder.idle_end()
 
     def _may_take(self, owner: str, cost: int) -> bool:
         return self._within_share(owner, cost) and self._fits(owner, cost)
@@ -257,6 +277,7 @@ class Admission:
         self._granted_bytes = 0
         self._cost = 0                      # a grant's bytes, or the cover of the read posted
         self._covered = False               # the read posted is under a cover
+        self._waits_at_cover = 0            # the budget's waits when the cover was taken
         self._timer: asyncio.TimerHandle | None = None
         self._pending: asyncio.Task | None = None
         self.ended = asyncio.Event()
@@ -273,6 +294,8 @@ class Admission:
             return
         self._cost = await self._budget.acquire(self._budget.cover, self._owner)
         self._covered = True
+        self._budget.cover_taken(self)
+        self._waits_at_cover = self._budget.waits
         self._arm(IDLE_COVER_S, self._idle)
 
     def offer(self, offer: pb.Offer, reply: Callable[[pb.CollectorMessage], None]) -> None:
@@ -303,6 +326,7 @@ class Admission:
         self._stop_timer()
         is_batch = raw.startswith(BATCH_TAG)  # an AgentMessage holds one field: its first byte says which
         if self._covered:
+            self._budget.cover_given_back(self)
             cover, self._cost, self._covered = self._cost, 0, False
             cost = min(len(raw), self._budget.limit_bytes) if is_batch or len(raw) > SMALL_MESSAGE_BYTES else 0
             if cost > cover:
@@ -342,6 +366,7 @@ class Admission:
         self._stop_timer()
         self._granted_bytes = 0
         self._covered = False
+        self._budget.cover_given_back(self)
         if self._cost:
             self._budget.release(self._cost, self._owner)
             self._cost = 0
@@ -357,10 +382,18 @@ class Admission:
                               f"{GRANT_TIMEOUT_S:.0f} s; the stream ends, resend it on a new one"))
 
     def _idle(self) -> None:
-        if self._budget.waiting:
-            self._end(None)
+        """IDLE_COVER_S with the cover and no message: end if anyone waits now or waited meanwhile (a waiter
+        that gave up, its stream ended, comes back on its next stream and must find the cover free)."""
+        if self._budget.waiting or self._budget.waits != self._waits_at_cover:
+            self.idle_end()
         else:
             self._arm(IDLE_COVER_S, self._idle)
+
+    def idle_end(self) -> None:
+        """End the stream cleanly: it held a read's cover without sending while others needed it (the agent
+        reconnects when it has data)."""
+        self._stop_timer()
+        self._end(None)
 
     def _end(self, error: pb.CollectorMessage | None) -> None:
         self.ending = error
