@@ -31,7 +31,7 @@ from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
 from siliconbench.agent.sse import SseDecoder
-from siliconbench.agent.stream import StreamTimeline
+from siliconbench.agent.stream import ANSWER, REASONING, TOOL_CALL, StreamTimeline
 from siliconbench.agent.target import PromptBook
 from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
@@ -99,6 +99,15 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
     record.output_tokens = timeline.output_tokens
     record.tokens_counted = timeline.tokens_counted
     record.finish_reason = timeline.finish_reason
+    first = timeline.first_ns  # -1: none; the record's 0 (a chunk never arrives at the send's own nanosecond)
+    record.first_answer_ns = max(first[ANSWER], 0)
+    record.first_reasoning_ns = max(first[REASONING], 0)
+    record.first_tool_call_ns = max(first[TOOL_CALL], 0)
+    if any(timeline.kinds):  # stored only when some chunk was not an answer
+        record.chunk_kinds.extend(timeline.kinds)
+    if timeline.tool_calls:
+        record.tool_calls = timeline.tool_calls
+        record.tool_calls_invalid = timeline.invalid_tool_calls()
 
 
 
