@@ -40,9 +40,10 @@ class TargetInfo:
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
-async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: str | None) -> TargetInfo:
+async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: str | None,
+                         mixed: tuple[str, ...] = ()) -> TargetInfo:
     """Check that the target answers (each request within PROBE_TIMEOUT) and serves `model` (default: its
-    first model)."""
+    first model) and every model of a mix (`mixed`)."""
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--target {base_url!r} must be a URL, e.g. http://{base_url or '127.0.0.1:8000'}")
     try:
@@ -73,6 +74,10 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
     chosen = model or served[0]
     if chosen not in served:
         raise TargetMisconfigured(f"{base_url} does not serve model {chosen!r}; it serves {served}: fix --model")
+    missing = [name for name in mixed if name not in served]
+    if missing:
+        raise TargetMisconfigured(f"{base_url} does not serve {missing} of the plan's models; it serves {served}: "
+                                  "fix models.names")
     fault = text_fault(str(chosen), MAX_ID_CHARS)
     if fault:  # every record of the run carries it: the collector would refuse them all
         raise TargetMisconfigured(f"{base_url} serves a model whose id {str(chosen)[:80]!r} {fault}: "

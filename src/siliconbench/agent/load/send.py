@@ -189,20 +189,25 @@ class Sender:
         self._timer.close()
         self._client.close()
 
-    def _request(self, request_id: str, prompt: int) -> bytes:
-        body = request_body(self._plan, self._model, self._prompts.prompt(prompt))
+    def _request(self, request_id: str, prompt: int, model: str) -> bytes:
+        body = request_body(self._plan, model, self._prompts.prompt(prompt))
         return self._client.request_bytes(self._path, body, request_id)
 
     def _prepare(self, share: Share, i: int) -> _Request:
+        mix = self._plan.models
+        model = mix.pick(self._plan.seed, share.step, i) if mix is not None else self._model
         record = pb.RequestRecord(run_id=self._run_id, request_id=f"{self._run_id}/{share.step}/{i}",
-                                  step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition)
-        return _Request(i, record, self._request(record.request_id, share.prompt_base + i))
+                                  step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition,
+                                  model=model)
+        return _Request(i, record, self._request(record.request_id, share.prompt_base + i, model))
 
     async def warm_up(self, numbers: range) -> WarmUp:
         """Requests that prime connections and server caches; their records are discarded, their outcome
         returned."""
         records = [pb.RequestRecord() for _ in numbers]
-        requests = [self._request(f"{self._run_id}/warmup/{i}", i) for i in numbers]
+        # to the plan's model only: a mix's adapters meet their first request in the measured steps, where
+        # it is reported apart (its load cost)
+        requests = [self._request(f"{self._run_id}/warmup/{i}", i, self._model) for i in numbers]
         await asyncio.gather(*(send_request(self._client, r, record, self._max_tokens)
                                for r, record in zip(requests, records)))
         refusals = [r.error_message for r in records if 400 <= r.http_status < 500]
