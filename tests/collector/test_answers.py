@@ -8,7 +8,8 @@ import pytest
 from siliconbench.collector.answers import Answers, load_answers
 from siliconbench.collector.errors import InvalidBatch
 from siliconbench.collector.ingest import tables_of
-from siliconbench.collector.rollups import Selection, select_series
+from siliconbench.collector.rollups import Selection, Slo, load_figures, parse_slo, select_series
+from siliconbench.core.plan import plan_from_mapping
 from siliconbench.core.wire import pb
 from tests.collector import rows
 
@@ -75,3 +76,21 @@ def test_ingest_refuses_chunk_kinds_that_do_not_describe_the_chunks(kinds, rule)
                               e2e_ns=40, chunk_offset_ns=[10, 20, 30], chunk_tokens=[1, 1, 1], chunk_kinds=kinds)
     with pytest.raises(InvalidBatch, match=rule):
         tables_of(pb.Batch(batch_id="b", seq=1, requests=[record]), "agent")
+
+
+def test_goodput_binds_on_time_to_first_answer_and_a_request_that_never_answered_misses_it(store, unique_id):
+    store.insert("runs", [rows.run(unique_id, "n1")], f"r/{unique_id}")
+    store.insert("requests", [
+        rows.request(unique_id, "n1", 0, ttft_ms=10, gaps_ms=(10, 10), kinds=(R, R, A)),      # answers at 30 ms
+        rows.request(unique_id, "n1", 1, ttft_ms=10, gaps_ms=(10, 900), kinds=(R, R, A)),     # answers at 920 ms
+        rows.request(unique_id, "n1", 2, ttft_ms=10, gaps_ms=(10, 10), kinds=(R, R, R)),      # never answers
+    ], unique_id)
+    series = select_series(store, Selection(runs=(unique_id,)))
+    [step] = load_figures(store, series, parse_slo(["ttfa_ms=500"])).steps
+    assert step.good_requests == 1
+    assert load_figures(store, series, Slo()).steps[0].good_requests == 3
+    assert "TTFA ≤ 500 ms" in parse_slo(["ttfa_ms=500"]).describe()
+
+
+def test_a_plan_stores_a_time_to_first_answer_slo():
+    assert plan_from_mapping({"slo": {"ttfa_ms": 2000}}, "plan").slo == {"ttfa_ms": 2000.0}

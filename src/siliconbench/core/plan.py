@@ -58,7 +58,7 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
 
 ARRIVALS = ("poisson", "constant")
-SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
 
 DEFAULT_CONCURRENCY = (1, 4, 8, 16, 32)
 STEP_KEYS = ("concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s")
@@ -220,7 +220,7 @@ class Plan:
     warmup_requests: Requests = 2
     request_timeout_s: Annotated[PositiveFloat, Field(le=MAX_REQUEST_TIMEOUT_S)] = 300.0
     # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
-    slo: dict[Literal["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"], Annotated[PositiveFloat, Field(le=MAX_SLO_MS)]] = \
+    slo: dict[Literal["ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms"], Annotated[PositiveFloat, Field(le=MAX_SLO_MS)]] = \
         Field(default_factory=dict)
     seed: Annotated[Int, Field(ge=-MAX_SEED - 1, le=MAX_SEED)] = 0  # Poisson arrivals; the same seed, the same schedule
     # processes that send the load (1: the agent's own; more: siliconbench.agent.workers; auto: sized to the
