@@ -6,10 +6,12 @@ from collector/answers.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from siliconbench.collector.answers import AnswerRow, FirstRequestRow
+from siliconbench.collector.figures import PointRow
 from siliconbench.collector.reports.picks import q
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import INT, MS, RATIO, TEXT, Declared, Table, cell
@@ -112,3 +114,41 @@ def answer_tables(report: Report) -> list[Table]:
     steps: Iterable[ModelStep] = (ModelStep(report, by_key[r.key], r) for r in answers.steps if r.key in by_key)
     firsts = (ModelFirst(report, by_key[r.key], r) for r in answers.first_requests if r.key in by_key)
     return [ANSWERS.build(steps, ANSWERS_CAPTION), FIRST_REQUESTS.build(firsts, FIRST_REQUESTS_CAPTION)]
+
+
+# ---- the same figures as CSV columns: one group per served model, on each sweep point's row ---------------
+
+_CSV_FIGURES: tuple[tuple[str, Callable[[AnswerRow], float | int | None]], ...] = (
+    ("requests", lambda r: r.requests),
+    ("ttft_p50_ms", lambda r: q(r.ttft_ms).p50),
+    ("ttfa_p50_ms", lambda r: q(r.ttfa_ms).p50),
+    ("ttfa_p99_ms", lambda r: q(r.ttfa_ms).p99),
+    ("reasoning_tokens", lambda r: r.reasoning_tokens),
+    ("reasoning_p50_ms", lambda r: q(r.reasoning_ms).p50),
+    ("reasoning_itl_p50_ms", lambda r: q(r.reasoning_itl_ms).p50),
+    ("answer_itl_p50_ms", lambda r: q(r.answer_itl_ms).p50),
+    ("usage_tokens", lambda r: r.usage_tokens),
+    ("chunks", lambda r: r.counted_chunks),
+    ("silent_reasoning", lambda r: r.silent_reasoning),
+    ("tool_calls", lambda r: r.tool_calls),
+    ("tool_calls_invalid", lambda r: r.tool_calls_invalid),
+    ("tool_call_p50_ms", lambda r: q(r.tool_call_ms).p50),
+)
+
+
+def model_columns(report: Report) -> list[str]:
+    """`MODEL:figure` for each served model of the report and each figure."""
+    return [f"{model}:{name}" for model in report.answers.models for name, _ in _CSV_FIGURES]
+
+
+def model_cells(report: Report, series: Series, point: PointRow) -> list[float | int | None]:
+    """The values of `model_columns` at one sweep point of a series: each the median of the repetitions."""
+    steps = set(point.steps)
+    rows = [r for r in report.answers.steps if r.key == series.key and r.step in steps]
+    cells: list[float | int | None] = []
+    for model in report.answers.models:
+        mine = [r for r in rows if r.model == model]
+        for _, get in _CSV_FIGURES:
+            values = [v for v in map(get, mine) if v is not None]
+            cells.append(statistics.median(values) if values else None)
+    return cells
