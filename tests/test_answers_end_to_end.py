@@ -45,15 +45,23 @@ def plan(**fields) -> Plan:
                 input_tokens=32, seed=3, **fields)
 
 
+SIM = ["--ttft-ms", "5", "--itl-ms", "2"]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> tuple[str, str, str]:
-    store = f"chdb://{tmp_path_factory.mktemp('answers')}/data"
-    sim = ["--ttft-ms", "5", "--itl-ms", "2"]
+def answers_store(tmp_path_factory) -> str:
+    """A store of this module's own (the embedded store is one process's at a time: each run is a child's)."""
+    return f"chdb://{tmp_path_factory.mktemp('answers')}/data"
+
+
+@pytest.fixture(scope="module")
+def runs(answers_store) -> tuple[str, str, str]:
+    store = answers_store
     mixed = run_demo(store, None, plan(output_tokens=OUTPUT, models=MIX), [],
-                     [*sim, "--reasoning-tokens", str(REASONING), "--reasoning-field", "reasoning_content",
+                     [*SIM, "--reasoning-tokens", str(REASONING), "--reasoning-field", "reasoning_content",
                       "--adapters", ",".join(ADAPTERS), "--adapter-load-ms", "300"])
     tools = run_demo(store, None, plan(output_tokens=TOOL_OUTPUT, extra={"tools": TOOLS}), [],
-                     [*sim, "--reasoning-tokens", str(SILENT), "--no-reasoning-streamed"])
+                     [*SIM, "--reasoning-tokens", str(SILENT), "--no-reasoning-streamed"])
     return store, mixed, tools
 
 
@@ -129,3 +137,16 @@ def test_every_format_shows_time_to_first_answer_per_model(runs, fmt):
         for model in MIX.names:
             assert float(point[f"{model}:ttfa_p50_ms"]) == pytest.approx(json_rows[model]["TTFA p50"])
             assert int(float(point[f"{model}:reasoning_tokens"])) == json_rows[model]["reasoning tokens"]
+
+
+def test_a_datasets_chat_prompts_bring_their_own_tools(answers_store, tmp_path):
+    store = answers_store
+    dataset = tmp_path / "turns.jsonl"
+    question = [{"role": "user", "content": "which table holds the orders?"}]
+    dataset.write_text(json.dumps({"messages": question, "tools": TOOLS}) + "\n" + json.dumps({"messages": question})
+                       + "\n")
+    run_id = run_demo(store, None, plan(output_tokens=OUTPUT, dataset=str(dataset)), [], SIM)
+    [row] = answer_rows(store, run_id)
+    # request k sends the dataset's prompt k (mod 2): half the requests offer the tool, and the model calls it
+    assert (row["requests"], row["tool calls"], row["tool calls, arguments not JSON"]) == (REQUESTS, REQUESTS // 2, 0)
+    assert row["chunks (reasoning + answer)"] == REQUESTS // 2 * OUTPUT

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +26,16 @@ _WORDS = (
     "painter harbor winter logic castle velvet number bridge thunder pocket mirror candle "
     "forest rocket anchor circle meadow puzzle lantern shadow copper island feather canyon"
 ).split()
+
+
+class ChatTurn(NamedTuple):
+    """A dataset's chat prompt that offers the model tools: its messages, and `tools` as the request sends them."""
+
+    messages: list
+    tools: list
+
+
+Prompt = list[int] | str | list[dict] | ChatTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +155,7 @@ class PromptBook:
         ids = self._ids
         return [ids[d % len(ids)] for d in _draws(self._key, k, UNIQUE_PREFIX_TOKENS)]
 
-    def prompt(self, k: int) -> list[int] | str | list[dict]:
+    def prompt(self, k: int) -> Prompt:
         if self._pool is not None:
             return self._pool[k % len(self._pool)]
         ids = self._ids
@@ -285,8 +296,9 @@ class _TextFitter:
 
 async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, path: str, chat: bool,
                           min_tokens: int, max_tokens: int) -> PromptBook:
-    """Prompts from a JSONL file (one object per line with "prompt" text or chat "messages"), kept when
-    their server-side token count is within [min_tokens, max_tokens] (0: no bound)."""
+    """Prompts from a JSONL file (one object per line with "prompt" text or chat "messages", and for chat
+    optionally "tools", sent with its messages), kept when their server-side token count is within
+    [min_tokens, max_tokens] (0: no bound)."""
     try:
         with open(path, encoding="utf-8") as handle:  # noqa: ASYNC230 - once, before any request is timed
             rows = [json.loads(line) for line in handle if line.strip()]
@@ -296,7 +308,11 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
         raise ConfigError(f"dataset {path} is not JSON Lines: {exc}") from None
     prompts: list = []
     for i, row in enumerate(rows):
-        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+        if chat and isinstance(row, dict) and isinstance(row.get("messages"), list) and "tools" in row:
+            if not isinstance(row["tools"], list):
+                raise ConfigError(f"dataset {path} line {i + 1}: \"tools\" must be a list of tools")
+            prompts.append(ChatTurn(row["messages"], row["tools"]))
+        elif isinstance(row, dict) and isinstance(row.get("messages"), list):
             prompts.append(row["messages"] if chat else _join_messages(row["messages"]))
         elif isinstance(row, dict) and isinstance(row.get("prompt"), str):
             prompts.append(chat_messages(row["prompt"]) if chat else row["prompt"])
@@ -305,7 +321,7 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
     limit = asyncio.Semaphore(16)
 
     async def count(prompt) -> int:
-        body = ({"model": target.model, "messages": prompt, "add_generation_prompt": True} if chat
+        body = ({"model": target.model, **chat_fields(prompt), "add_generation_prompt": True} if chat
                 else {"model": target.model, "prompt": prompt})
         async with limit:
             return int((await _post_json(session, f"{target.base_url}/tokenize", body))["count"])
@@ -317,6 +333,13 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
                           f"{max_tokens or 'any'} tokens long; widen dataset_min_tokens/dataset_max_tokens")
     log.info("dataset %s: %d of %d prompts within the length filter", path, len(kept), len(prompts))
     return PromptBook([], 0, kept)
+
+
+def chat_fields(prompt: list[dict] | ChatTurn) -> dict:
+    """A chat prompt's request fields: its messages, and its tools where it has them."""
+    if isinstance(prompt, ChatTurn):
+        return {"messages": prompt.messages, "tools": prompt.tools}
+    return {"messages": prompt}
 
 
 def _join_messages(messages: list) -> str:

@@ -32,7 +32,7 @@ from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
 from siliconbench.agent.sse import SseDecoder
 from siliconbench.agent.stream import ANSWER, REASONING, TOOL_CALL, StreamTimeline
-from siliconbench.agent.target import PromptBook
+from siliconbench.agent.target import Prompt, PromptBook, chat_fields
 from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.wire import pb
@@ -40,13 +40,14 @@ from siliconbench.core.wire import pb
 ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
 
-def request_body(plan: Plan, model: str, prompt: list[int] | str | list[dict]) -> bytes:
+def request_body(plan: Plan, model: str, prompt: Prompt) -> bytes:
     """The JSON body of one streamed request: a fixed output length (max_tokens + ignore_eos; chat's
     OpenAI name max_completion_tokens) and usage on every chunk (vLLM's continuous_usage_stats) so
-    multi-token chunks are counted exactly."""
+    multi-token chunks are counted exactly. A dataset's chat prompt may bring its tools; the plan's
+    `extra` (tools too) goes on top."""
     body: dict = {"model": model}
     if plan.endpoint == "chat":
-        body["messages"] = prompt
+        body.update(chat_fields(prompt))  # type: ignore[arg-type]  # chat plans hold chat prompts only
         body["max_completion_tokens"] = plan.output_tokens
     else:
         body["prompt"] = prompt  # token ids: an exact input length with no tokenizer on the client
