@@ -44,6 +44,9 @@ CASES = {
     "completions, 4 tokens in one chunk": completion_chunk(" is the capital", 11),
     "chat content": chat_chunk({"content": " Paris"}, 7),
     "chat role-only first chunk": chat_chunk({"role": "assistant", "content": ""}, 0),
+    "chat reasoning": chat_chunk({"reasoning": " Let"}, 7),
+    "chat tool-call argument fragment": chat_chunk(
+        {"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": "}}]}, 7),
     "usage-only final chunk": {**ENVELOPE, "object": "text_completion", "choices": [], "usage": usage(64)},
 }
 

@@ -174,3 +174,11 @@ async def test_a_page_of_more_series_than_any_server_has_is_no_metrics_for_the_s
     with caplog.at_level(logging.WARNING):
         assert await scrape(session, await serve(page.encode())) is None
     assert len(caplog.records) == 1 and f"more than {MAX_SERIES} series" in caplog.records[0].getMessage()
+
+
+def test_the_lora_adapters_a_server_runs_are_kept_with_their_labels():
+    page = ('# TYPE vllm:lora_requests_info gauge\n'
+            'vllm:lora_requests_info{max_lora="4",running_lora_adapters="sql-lora,chat-lora",'
+            'waiting_lora_adapters=""} 1.7e9\n')
+    assert parse_metrics(page) == {("vllm:lora_requests_info", 'max_lora="4",running_lora_adapters="sql-lora,chat-lora",'
+                                    'waiting_lora_adapters=""'): 1.7e9}

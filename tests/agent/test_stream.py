@@ -10,7 +10,8 @@ import json
 import pytest
 
 from siliconbench.agent.errors import MalformedChunk, ServerErrorEvent, StreamOverrun
-from siliconbench.agent.stream import OUTPUT_SLACK, StreamTimeline
+from siliconbench.agent.stream import ANSWER, OUTPUT_SLACK, REASONING, TOOL_CALL, StreamTimeline
+from siliconbench.core.limits import MAX_TOOL_CALLS
 
 MAX_TOKENS = 64  # what the request asked for
 ENVELOPE = {"id": "cmpl-1", "created": 1735000000, "model": "m"}
@@ -176,3 +177,60 @@ def test_a_usage_count_that_goes_backwards_is_a_malformed_chunk(dumps, last):
     with pytest.raises(MalformedChunk, match="usage went backwards: 5 then 3"):
         t.on_event(dumps(last()), 30)
     assert t.tokens == [2, 3]
+
+
+# ---- kinds: reasoning, answer, tool calls (vLLM's reasoning and tool-call parsers) ----------------------
+
+def tool_delta(index: int, arguments: str | None = None, name: str | None = None) -> dict:
+    """A `delta.tool_calls` entry as vLLM streams it: the first with id, type and name, then fragments."""
+    call: dict = {"index": index, "function": {}}
+    if name is not None:
+        call.update(id=f"chatcmpl-tool-{index}", type="function")
+        call["function"]["name"] = name
+    if arguments is not None:
+        call["function"]["arguments"] = arguments
+    return {"tool_calls": [call]}
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_first_answer_is_the_first_content_after_reasoning_in_either_field_name(dumps, field):
+    t = feed(dumps, chat({"role": "assistant", "content": ""}), chat({field: "Let"}), chat({field: " me"}),
+             chat({"content": "Paris"}), chat({"content": "."}))
+    assert t.first_ns == [40, 20, -1]  # by kind: answer, reasoning, tool call
+    assert t.kinds == [REASONING, REASONING, ANSWER, ANSWER]
+    assert t.offsets_ns[0] == 20  # TTFT: the first token of any kind
+
+
+def test_a_chunk_with_reasoning_and_content_is_an_answer_that_also_starts_the_reasoning(dumps):
+    t = feed(dumps, chat({"reasoning": "so", "content": "Paris"}), chat({"content": "."}))
+    assert (t.kinds, t.first_ns) == ([ANSWER, ANSWER], [10, 10, -1])
+
+
+def test_a_chunk_that_carries_tokens_without_text_keeps_the_kind_before_it(dumps):
+    t = feed(dumps, chat({"reasoning": "hm"}, usage(1)), chat({"reasoning": ""}, usage(2)),
+             chat({"content": "A"}, usage(3)))
+    assert (t.kinds, t.tokens) == ([REASONING, REASONING, ANSWER], [1, 1, 1])
+
+
+def test_completions_text_is_an_answer(dumps):
+    t = feed(dumps, completion("Hi"))
+    assert (t.kinds, t.first_ns) == ([ANSWER], [10, -1, -1])
+
+
+def test_tool_call_deltas_are_counted_per_call_and_their_arguments_checked_at_the_end(dumps):
+    t = feed(dumps, chat(tool_delta(0, name="get_weather")), chat(tool_delta(0, '{"city": ')),
+             chat(tool_delta(0, '"Paris"}')), chat(tool_delta(1, name="get_time")), chat(tool_delta(1, "{}")))
+    assert t.kinds == [TOOL_CALL] * 5
+    assert t.first_ns == [-1, -1, 10]
+    assert (t.tool_calls, t.invalid_tool_calls()) == (2, 0)
+
+
+def test_tool_call_arguments_that_are_not_json_are_an_outcome_not_an_error(dumps):
+    t = feed(dumps, chat(tool_delta(0, name="f")), chat(tool_delta(0, '{"city": "Par')),
+             chat(tool_delta(1, name="g")), chat(tool_delta(1, '{"x": 1}')), chat({}, finish="tool_calls"))
+    assert (t.tool_calls, t.invalid_tool_calls(), t.finish_reason) == (2, 1, "tool_calls")
+
+
+def test_a_tool_call_index_past_the_limit_is_a_malformed_chunk(dumps):
+    with pytest.raises(MalformedChunk):
+        feed(dumps, chat(tool_delta(MAX_TOOL_CALLS, name="f")))

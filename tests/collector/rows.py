@@ -18,7 +18,10 @@ def at(seconds: float) -> dt.datetime:
 
 
 def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetition=0, start_s=0.0, ttft_ms=100.0,
-            gaps_ms=(10.0, 10.0, 10.0), tokens=None, prompt=512, error="", tail_ms=0.0) -> list:
+            gaps_ms=(10.0, 10.0, 10.0), tokens=None, prompt=512, error="", tail_ms=0.0, model="m", kinds=(),
+            tool_calls=0, tool_calls_invalid=0) -> list:
+    """One request row; `kinds` (0 answer, 1 reasoning, 2 tool call per chunk; none: all answers) also set
+    the first offset of each kind, as the agent does."""
     tokens = list(tokens or [1] * (len(gaps_ms) + 1))
     offsets = [int(ttft_ms * 1e6)]
     for g in gaps_ms:
@@ -33,7 +36,15 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
                         chunk_offset_ns=offsets, chunk_tokens=tokens, prompt_tokens=prompt, output_tokens=sum(tokens),
                         tokens_counted=False, finish_reason="length" if not error else "",
                         http_status=200 if not error else 500, error_class=error,
-                        error_message="boom" if error else "", dispatch_delay_ns=0)
+                        error_message="boom" if error else "", dispatch_delay_ns=0, model=model,
+                        chunk_kinds=list(kinds), tool_calls=tool_calls, tool_calls_invalid=tool_calls_invalid,
+                        **_firsts(offsets, list(kinds) or [0] * len(offsets)))
+
+
+def _firsts(offsets: list[int], kinds: list[int]) -> dict[str, int]:
+    def first(kind: int) -> int:
+        return next((o for o, k in zip(offsets, kinds) if k == kind), 0)
+    return {"first_answer_ns": first(0), "first_reasoning_ns": first(1), "first_tool_call_ns": first(2)}
 
 
 def run(run_id: str, agent: str, scenario: str = "", simulated: bool = False, phase: str = "start") -> list:

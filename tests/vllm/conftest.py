@@ -3,12 +3,14 @@ started once per session for every test in this folder (each start costs 30-70 s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,19 +60,20 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
-def vllm_url(tmp_path_factory):
-    """A real vLLM serving a tiny random Llama, started once for every test of this folder."""
-    py = vllm_python()
-    model_dir = tmp_path_factory.mktemp("tiny-model")
+def build_model(py: str, model_dir: Path) -> None:
     subprocess.run([py, str(Path(__file__).parent / "build_tiny_model.py"), str(model_dir)], check=True,
                    capture_output=True, timeout=300)
+
+
+@contextlib.contextmanager
+def running_vllm(py: str, model_dir: Path, *extra: str) -> Iterator[str]:
+    """vLLM serving the model in `model_dir` as MODEL (with `extra` server flags) until the block ends: its URL."""
     port = unused_port()
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_HOST_IP="127.0.0.1")
     log = open(model_dir / "vllm.log", "w")
     proc = subprocess.Popen([py, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
                              "--served-model-name", MODEL, "--host", "127.0.0.1", "--port", str(port),
-                             "--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "32"],
+                             "--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "32", *extra],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -79,3 +82,13 @@ def vllm_url(tmp_path_factory):
     finally:
         stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_url(tmp_path_factory):
+    """A real vLLM serving a tiny random Llama, started once for every test of this folder."""
+    py = vllm_python()
+    model_dir = tmp_path_factory.mktemp("tiny-model")
+    build_model(py, model_dir)
+    with running_vllm(py, model_dir) as url:
+        yield url

@@ -112,7 +112,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        target = await inspect_target(session, node.config.target.rstrip("/"), plan.model)
+        target = await inspect_target(session, node.config.target.rstrip("/"), plan.model, plan.mixed_models)
         prompts = await build_prompts(session, target, plan, run_id)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
@@ -169,7 +169,7 @@ async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan
 async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
     """Fail fast, before anything is sampled or shipped, when the target cannot serve the plan."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        return await inspect_target(session, config.target.rstrip("/"), plan.model)
+        return await inspect_target(session, config.target.rstrip("/"), plan.model, plan.mixed_models)
 
 
 async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> str:

@@ -41,7 +41,10 @@ OLDER_NAMES = frozenset({
     "vllm:gpu_cache_usage_perc",
     "vllm:time_per_output_token_seconds_sum", "vllm:time_per_output_token_seconds_count",
 })
-WANTED = CURRENT_NAMES | OLDER_NAMES
+# Exposed only by a server serving LoRA adapters (--enable-lora): a gauge whose labels name the adapters
+# running and waiting (running_lora_adapters="a,b") and max_lora, kept as the labels of each step's start and end.
+LORA_NAMES = frozenset({"vllm:lora_requests_info"})
+WANTED = CURRENT_NAMES | OLDER_NAMES | LORA_NAMES
 # vLLM's page is ~50 KiB for one model (tests/fixtures/vllm-0.32-metrics.txt); 2 MiB holds forty models'
 # worth, and no more is read: an endless body costs one step's metrics, not the agent's memory. The parser
 # takes ~0.4 ms a KiB, so it runs on a thread: ~20 ms for vLLM's page, ~1 s at the bound, off the loop.

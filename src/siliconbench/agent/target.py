@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +28,16 @@ _WORDS = (
 ).split()
 
 
+class ChatTurn(NamedTuple):
+    """A dataset's chat prompt that offers the model tools: its messages, and `tools` as the request sends them."""
+
+    messages: list
+    tools: list
+
+
+Prompt = list[int] | str | list[dict] | ChatTurn
+
+
 @dataclass(frozen=True, slots=True)
 class TargetInfo:
     base_url: str
@@ -40,9 +51,10 @@ class TargetInfo:
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
-async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: str | None) -> TargetInfo:
+async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: str | None,
+                         mixed: tuple[str, ...] = ()) -> TargetInfo:
     """Check that the target answers (each request within PROBE_TIMEOUT) and serves `model` (default: its
-    first model)."""
+    first model) and every model of a mix (`mixed`)."""
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--target {base_url!r} must be a URL, e.g. http://{base_url or '127.0.0.1:8000'}")
     try:
@@ -73,6 +85,10 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
     chosen = model or served[0]
     if chosen not in served:
         raise TargetMisconfigured(f"{base_url} does not serve model {chosen!r}; it serves {served}: fix --model")
+    missing = [name for name in mixed if name not in served]
+    if missing:
+        raise TargetMisconfigured(f"{base_url} does not serve {missing} of the plan's models; it serves {served}: "
+                                  "fix models.names")
     fault = text_fault(str(chosen), MAX_ID_CHARS)
     if fault:  # every record of the run carries it: the collector would refuse them all
         raise TargetMisconfigured(f"{base_url} serves a model whose id {str(chosen)[:80]!r} {fault}: "
@@ -139,7 +155,7 @@ class PromptBook:
         ids = self._ids
         return [ids[d % len(ids)] for d in _draws(self._key, k, UNIQUE_PREFIX_TOKENS)]
 
-    def prompt(self, k: int) -> list[int] | str | list[dict]:
+    def prompt(self, k: int) -> Prompt:
         if self._pool is not None:
             return self._pool[k % len(self._pool)]
         ids = self._ids
@@ -280,8 +296,9 @@ class _TextFitter:
 
 async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, path: str, chat: bool,
                           min_tokens: int, max_tokens: int) -> PromptBook:
-    """Prompts from a JSONL file (one object per line with "prompt" text or chat "messages"), kept when
-    their server-side token count is within [min_tokens, max_tokens] (0: no bound)."""
+    """Prompts from a JSONL file (one object per line with "prompt" text or chat "messages", and for chat
+    optionally "tools", sent with its messages), kept when their server-side token count is within
+    [min_tokens, max_tokens] (0: no bound)."""
     try:
         with open(path, encoding="utf-8") as handle:  # noqa: ASYNC230 - once, before any request is timed
             rows = [json.loads(line) for line in handle if line.strip()]
@@ -291,7 +308,11 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
         raise ConfigError(f"dataset {path} is not JSON Lines: {exc}") from None
     prompts: list = []
     for i, row in enumerate(rows):
-        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+        if chat and isinstance(row, dict) and isinstance(row.get("messages"), list) and "tools" in row:
+            if not isinstance(row["tools"], list):
+                raise ConfigError(f"dataset {path} line {i + 1}: \"tools\" must be a list of tools")
+            prompts.append(ChatTurn(row["messages"], row["tools"]))
+        elif isinstance(row, dict) and isinstance(row.get("messages"), list):
             prompts.append(row["messages"] if chat else _join_messages(row["messages"]))
         elif isinstance(row, dict) and isinstance(row.get("prompt"), str):
             prompts.append(chat_messages(row["prompt"]) if chat else row["prompt"])
@@ -300,7 +321,7 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
     limit = asyncio.Semaphore(16)
 
     async def count(prompt) -> int:
-        body = ({"model": target.model, "messages": prompt, "add_generation_prompt": True} if chat
+        body = ({"model": target.model, **chat_fields(prompt), "add_generation_prompt": True} if chat
                 else {"model": target.model, "prompt": prompt})
         async with limit:
             return int((await _post_json(session, f"{target.base_url}/tokenize", body))["count"])
@@ -312,6 +333,13 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
                           f"{max_tokens or 'any'} tokens long; widen dataset_min_tokens/dataset_max_tokens")
     log.info("dataset %s: %d of %d prompts within the length filter", path, len(kept), len(prompts))
     return PromptBook([], 0, kept)
+
+
+def chat_fields(prompt: list[dict] | ChatTurn) -> dict:
+    """A chat prompt's request fields: its messages, and its tools where it has them."""
+    if isinstance(prompt, ChatTurn):
+        return {"messages": prompt.messages, "tools": prompt.tools}
+    return {"messages": prompt}
 
 
 def _join_messages(messages: list) -> str:

@@ -15,9 +15,33 @@ or an output name of the query that uses them (`ttft_ms` is a report column, `ou
   req_gap_token_ms   ITL per token: each gap / its chunk's tokens (gaps whose chunk carried no token left out)
   req_start_ns       the send, as Unix nanoseconds
   req_end_ns         the last byte, as Unix nanoseconds (a step's wall time runs from its first start to its last end)
+
+By kind (reasoning models and tool calls; the kinds are agent/stream.py's, 0 answer, 1 reasoning, 2 tool call):
+  req_kinds          each chunk's kind (a row without kinds: every chunk an answer)
+  req_answer_ns      first answer chunk; a row from an agent that stored no kinds: its first chunk; -1 when none
+  req_has_answer     an answer chunk came
+  req_ttfa_ms        time to first answer token (TTFA): send -> first answer chunk
+  req_reasoning_chunks / req_answer_chunks   chunks of each kind
+  req_reasoning_tokens   the tokens the reasoning chunks carried
+  req_reasoning_ms   reasoning duration: first -> last reasoning chunk (requests with a reasoning chunk)
+  req_answer_gap_ms / req_reasoning_gap_ms   ITL of the answer, of the reasoning: the gaps between
+                     consecutive chunks of that kind
+  req_silent_reasoning   the model reasoned without streaming it: no reasoning came, and the first chunk
+                     carried at least SILENT_REASONING_TOKENS tokens by the server's continuous usage
+                     (one long silence, then the answer; an agent's own count cannot tell)
+  req_tool_call_ms   an agent turn: send -> the last tool-call chunk (the complete tool call)
 """
 
 from __future__ import annotations
+
+SILENT_REASONING_TOKENS = 16  # a first chunk this large is hidden reasoning, not a multi-token chunk (speculative
+                              # decoding and stream coalescing put a handful of tokens in one chunk)
+
+
+def _gaps_of_kind(kind: int) -> str:
+    return (f"arrayMap(g -> g / 1e6, arrayPopFront(arrayDifference("
+            f"arrayFilter((o, k) -> k = {kind}, chunk_offset_ns, req_kinds))))")
+
 
 _FIGURES = (
     ("req_ttft_ms", "ttft_ns / 1e6"),
@@ -30,6 +54,21 @@ _FIGURES = (
                          "arrayFilter(k -> k > 0, req_gap_tokens))"),
     ("req_start_ns", "toUnixTimestamp64Nano(start_time)"),
     ("req_end_ns", "toUnixTimestamp64Nano(start_time) + e2e_ns"),
+    ("req_kinds", "if(empty(chunk_kinds), arrayWithConstant(length(chunk_offset_ns), toUInt8(0)), chunk_kinds)"),
+    ("req_answer_ns", "if(first_answer_ns > 0, first_answer_ns, "
+                      "if(empty(chunk_kinds) AND first_reasoning_ns = 0 AND first_tool_call_ns = 0, ttft_ns, -1))"),
+    ("req_has_answer", "req_answer_ns >= 0"),
+    ("req_ttfa_ms", "req_answer_ns / 1e6"),
+    ("req_reasoning_chunks", "countEqual(chunk_kinds, 1)"),
+    ("req_answer_chunks", "countEqual(req_kinds, 0)"),
+    ("req_reasoning_tokens", "arraySum(arrayFilter((t, k) -> k = 1, chunk_tokens, req_kinds))"),
+    ("req_reasoning_ms", "if(req_reasoning_chunks > 0, (arrayMax(arrayFilter((o, k) -> k = 1, chunk_offset_ns, "
+                         "req_kinds)) - first_reasoning_ns) / 1e6, 0)"),
+    ("req_answer_gap_ms", _gaps_of_kind(0)),
+    ("req_reasoning_gap_ms", _gaps_of_kind(1)),
+    ("req_silent_reasoning", f"first_reasoning_ns = 0 AND notEmpty(chunk_tokens) "
+                             f"AND chunk_tokens[1] >= {SILENT_REASONING_TOKENS}"),
+    ("req_tool_call_ms", "arrayMax(arrayFilter((o, k) -> k = 2, chunk_offset_ns, req_kinds)) / 1e6"),
 )
 
 # The WITH items defining every figure above (ClickHouse evaluates only those a query uses).

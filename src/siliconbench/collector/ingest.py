@@ -241,7 +241,27 @@ def _requests(reqs, now: int) -> dict[str, Values]:
     list_offsets = pa.array(bounds.astype(np.int32))
     columns["chunk_offset_ns"] = pa.ListArray.from_arrays(list_offsets, pa.array(offsets))
     columns["chunk_tokens"] = pa.ListArray.from_arrays(list_offsets, pa.array(tokens))
+    columns["chunk_kinds"] = _chunk_kinds(reqs, columns, n_off, fail)
     return columns
+
+
+def _chunk_kinds(reqs, columns: dict[str, Values], n_off: np.ndarray, fail: Callable[..., NoReturn]) -> pa.Array:
+    """The kinds as sent (none, or one per chunk, each 0-2), after checking them, and that the first chunk
+    of each kind (0: none; the declared check refused negatives) is not after the stream's end."""
+    n = len(reqs)
+    n_kind = np.fromiter((len(r.chunk_kinds) for r in reqs), np.int64, n)
+    if ((n_kind != 0) & (n_kind != n_off)).any():
+        fail((n_kind != 0) & (n_kind != n_off), "chunk_kinds must be empty or one per chunk offset")
+    bounds = np.zeros(n + 1, np.int64)
+    np.cumsum(n_kind, out=bounds[1:])
+    kinds = np.fromiter(chain.from_iterable(r.chunk_kinds for r in reqs), np.int64, int(bounds[-1]))
+    if (kinds > 2).any():
+        fail(np.arange(n) == np.searchsorted(bounds, int(np.flatnonzero(kinds > 2)[0]), side="right") - 1,
+             "a chunk kind is not 0 (answer), 1 (reasoning) or 2 (tool call)")
+    for name in ("first_reasoning_ns", "first_answer_ns", "first_tool_call_ns"):
+        if (columns[name] > columns["e2e_ns"]).any():
+            fail(columns[name] > columns["e2e_ns"], f"{name} is after e2e_ns")
+    return pa.ListArray.from_arrays(pa.array(bounds.astype(np.int32)), pa.array(kinds.astype(np.uint8)))
 
 
 def _spread(mask: np.ndarray, sub: np.ndarray) -> np.ndarray:

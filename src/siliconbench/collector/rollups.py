@@ -17,7 +17,7 @@ from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.store import Store
 
-SLO_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
+SLO_METRICS = ("ttft_ms", "ttfa_ms", "tpot_ms", "e2e_ms")  # ttfa: time to first answer token
 R = TypeVar("R")
 
 
@@ -28,9 +28,10 @@ class Slo:
     ttft_ms: float = math.inf
     tpot_ms: float = math.inf
     e2e_ms: float = math.inf
+    ttfa_ms: float = math.inf  # time to first answer token: a request that never answered misses it
 
     def params(self) -> dict[str, float]:
-        return {"ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms, "e2e_ms": self.e2e_ms}
+        return {"ttft_ms": self.ttft_ms, "ttfa_ms": self.ttfa_ms, "tpot_ms": self.tpot_ms, "e2e_ms": self.e2e_ms}
 
     def describe(self) -> str:
         given = [f"{name.removesuffix('_ms').upper()} ≤ {value:g} ms" for name, value in self.params().items()
@@ -157,13 +158,15 @@ def _run_ids(series: list[Series]) -> list[str]:
 
 
 SWEEP_SQL = """
-SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
+SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64},
+                                 e2e_ms = {e2e_ms:Float64})
 WHERE has({runs:Array(String)}, run_id)
 ORDER BY run_id, agent_id, steps[1]
 """
 
 STEPS_SQL = """
-SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64})
+SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64},
+                                e2e_ms = {e2e_ms:Float64})
 WHERE has({runs:Array(String)}, run_id)
 ORDER BY run_id, agent_id, step
 """

@@ -30,7 +30,8 @@ import pyarrow as pa
 from siliconbench.collector.formulas import REQUEST_FIGURES
 # Limits of the wire contract, enforced by ingest; the agent checks what it copies from the target against
 # the same ones (core/limits.py), so a hostile target costs one request, not a refused batch.
-from siliconbench.core.limits import MAX_ACCELERATORS, MAX_CONFIG_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TOKENS
+from siliconbench.core.limits import (MAX_ACCELERATORS, MAX_CONFIG_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TOKENS,
+                                      MAX_TOOL_CALLS)
 
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 
@@ -150,7 +151,7 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {{db}}.{self.name} (\n    {body}\n) ENGINE = {self.engine}"
 
 
-_ARROW = {"String": pa.string(), "Bool": pa.bool_(), "UInt16": pa.uint16(), "UInt32": pa.uint32(),
+_ARROW = {"String": pa.string(), "Bool": pa.bool_(), "UInt8": pa.uint8(), "UInt16": pa.uint16(), "UInt32": pa.uint32(),
           "Int64": pa.int64(), "Float64": pa.float64(), "DateTime64(9, 'UTC')": pa.timestamp("ns", tz="UTC")}
 
 
@@ -227,6 +228,25 @@ STEPS = Table("steps", (
     Column("client_saturated", "Bool", "client_saturated"),
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True)
 
+# ---- requests: what the stream said by kind (reasoning, answer, tool calls) and the model it named ----
+# Added to v1 in place (MIGRATIONS adds them to older stores, where rows read as 'no such chunk').
+_FIRST = Check(low=0, high=_DAY_NS, why="not within [0, 1 day]")
+_ANSWER_COLUMNS = (
+    Column("model", _LC, "model", check=ID, default="''",
+           comment="the served model (base or adapter) the request named; empty from older agents"),
+    Column("first_reasoning_ns", "Int64", "first_reasoning_ns", check=_FIRST, default="0",
+           comment="first reasoning chunk (delta.reasoning_content or .reasoning); 0 when none came"),
+    Column("first_answer_ns", "Int64", "first_answer_ns", check=_FIRST, default="0",
+           comment="first answer chunk (text or delta.content); 0 when none came or from older agents"),
+    Column("first_tool_call_ns", "Int64", "first_tool_call_ns", check=_FIRST, default="0",
+           comment="first tool-call delta; 0 when none came"),
+    Column("chunk_kinds", "Array(UInt8)", "chunk_kinds", derived="the list as sent: empty, or one per chunk offset",
+           default="[]", comment="kind of each chunk: 0 answer, 1 reasoning, 2 tool call; empty: every chunk an answer"),
+    Column("tool_calls", "UInt32", "tool_calls", check=Check(high=MAX_TOOL_CALLS), default="0"),
+    Column("tool_calls_invalid", "UInt32", "tool_calls_invalid", check=Check(high=MAX_TOOL_CALLS), default="0",
+           comment="tool calls whose joined argument fragments are not JSON"),
+)
+
 REQUESTS = Table("requests", (
     Column("run_id", "String", "run_id", check=ID),
     _AGENT,
@@ -250,6 +270,7 @@ REQUESTS = Table("requests", (
     Column("error_message", "String", "error_message", check=TEXT),
     Column("dispatch_delay_ns", "Int64", "dispatch_delay_ns", comment="send time - scheduled time",
            check=Check(low=-10**9, high=_DAY_NS, why="not within [-1 s, 1 day]")),
+    *_ANSWER_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
 
 DEVICE_SAMPLES = Table("device_samples", (
@@ -395,7 +416,8 @@ MIGRATIONS: list[str] = [
         f"ALTER TABLE {{db}}.{table} ADD INDEX IF NOT EXISTS {_BATCH_ID_INDEX}",
     )
 ] + [f"ALTER TABLE {{db}}.runs ADD COLUMN IF NOT EXISTS {RUNS.column(name).ddl()}"
-     for name in ("outcome", "outcome_detail", "requests_sent")]
+     for name in ("outcome", "outcome_detail", "requests_sent")
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

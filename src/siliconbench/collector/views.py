@@ -23,15 +23,15 @@ collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use t
 Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: means, throughput (from the digests)
   step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
-  step_goodput(ttft_ms=, tpot_ms=, e2e_ms=)     per step: requests/tokens that met the SLOs (inf: no SLO)
+  step_goodput(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own token count, mean TTFT and prefix-cache hit rate
                                (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
   step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
                                dispatch delay and achieved send rate
   step_steady                  per step (closed loop): the share of its wall time with all C streams in flight,
                                and output tok/s and req/s over its steady part
-  step_results(ttft_ms=, tpot_ms=, e2e_ms=)     step_rollups + percentiles + goodput + server figures + step_load
-  sweep_results(ttft_ms=, tpot_ms=, e2e_ms=)    per run x node x sweep point (mode, concurrency, rate_rps;
+  step_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  step_rollups + percentiles + goodput + server figures + step_load
+  sweep_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=) per run x node x sweep point (mode, concurrency, rate_rps;
                                                collector/points.py): median of the repetitions, with min
                                                and max (`_min`, `_max`) as the spread
   step_energy                  per step x device with an energy counter: the counter at the step's start and
@@ -60,7 +60,8 @@ from siliconbench.collector.formulas import REQUEST_FIGURES
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
-_SLO_PARAMS = "ttft_ms = {ttft_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}"
+_SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64}, "
+               "e2e_ms = {e2e_ms:Float64}")
 
 STEP_ROLLUPS = """
 CREATE OR REPLACE VIEW {db}.step_rollups AS
@@ -103,6 +104,7 @@ CREATE OR REPLACE VIEW {{db}}.step_goodput AS
 WITH {REQUEST_FIGURES},
      error_class = ''
      AND req_ttft_ms <= {{ttft_ms:Float64}}
+     AND if(req_has_answer, req_ttfa_ms, inf) <= {{ttfa_ms:Float64}}
      AND req_e2e_ms <= {{e2e_ms:Float64}}
      AND if(req_has_tpot, req_tpot_ms, 0) <= {{tpot_ms:Float64}} AS good
 SELECT run_id, agent_id, step,

@@ -40,6 +40,9 @@ MAX_SLO_MS = 86_400_000.0
 MAX_SEED = (1 << 63) - 1
 # Names stored with the run (scenario, model) take what the store takes of a label; a dataset path, of text.
 MAX_NAME_CHARS = MAX_ID_CHARS
+# Served models one plan spreads its requests over (a base model and its LoRA adapters): vLLM serves a
+# few dozen adapters at most (--max-loras); each name is a row group in every per-model report table.
+MAX_MODELS = 256
 MAX_PATH_CHARS = MAX_TEXT_CHARS
 # The plan as JSON, stored with its run: the store refuses a longer one (and the batch holding it).
 MAX_PLAN_JSON_CHARS = MAX_CONFIG_CHARS

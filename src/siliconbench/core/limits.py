@@ -20,6 +20,7 @@ MAX_TEXT_CHARS = 4096         # free text: error messages, URLs, metric label se
 MAX_CONFIG_CHARS = 65536      # a run's plan as JSON
 MAX_TOKENS = 10_000_000       # per request, per chunk: 10x the longest output a plan may ask for
 MAX_CHUNKS = 1_000_000        # chunk offsets per request record
+MAX_TOOL_CALLS = 128          # tool calls per streamed response (a higher tool_calls index is malformed)
 MAX_ACCELERATORS = 1024
 
 # One gRPC message between agent and collector, either way (both set it as gRPC's send and receive limit):

@@ -26,8 +26,11 @@ step's load from N processes (see siliconbench.agent.workers); the steps mean th
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import tomllib
+from bisect import bisect_right
 from dataclasses import asdict, replace
 from typing import Annotated, Any, Literal
 
@@ -47,7 +50,7 @@ from siliconbench.core.config import (
     flag_error,
     invalid,
 )
-from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_NAME_CHARS, MAX_PATH_CHARS,
+from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_MODELS, MAX_NAME_CHARS, MAX_PATH_CHARS,
                                       MAX_PLAN_FILE_BYTES, MAX_PLAN_JSON_CHARS, MAX_RATE_RPS, MAX_REPETITIONS,
                                       MAX_REQUEST_TIMEOUT_S, MAX_REQUESTS, MAX_SEED, MAX_SLO_MS, MAX_STEPS,
                                       MAX_TOKENS, MAX_WORKERS)
@@ -55,7 +58,7 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
 
 ARRIVALS = ("poisson", "constant")
-SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
 
 DEFAULT_CONCURRENCY = (1, 4, 8, 16, 32)
 STEP_KEYS = ("concurrency", "rate", "arrival", "max_concurrency", "requests", "duration_s")
@@ -149,6 +152,45 @@ class StepSpec:
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
+class ModelMix:
+    """Requests spread over several served models (e.g. a base model and its LoRA adapters, as GET
+    /v1/models names them): each request goes to one name drawn by `weights` (relative, one per name), or
+    by Zipf popularity (the i-th name's weight 1 / i^zipf), else evenly. A plan writes it as
+
+        models: {names: [llama, sql-lora, chat-lora], zipf: 1.0}
+
+    The draw is a hash of the seed, the step and the request's number, so every run with the same seed
+    sends each request to the same model, however many processes send the load."""
+
+    names: Annotated[tuple[Name, ...], Field(min_length=1, max_length=MAX_MODELS)]
+    weights: Annotated[tuple[PositiveFloat, ...], Field(max_length=MAX_MODELS)] = ()
+    zipf: Annotated[NonNegativeFloat, Field(le=100)] = 0.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelMix:
+        if len(set(self.names)) != len(self.names):
+            raise invalid("each served model is named once")
+        if self.weights and len(self.weights) != len(self.names):
+            raise invalid(f"weights gives {len(self.weights)} weights for {len(self.names)} names: one per name")
+        if self.weights and self.zipf:
+            raise invalid("give weights or zipf, not both")
+        return self
+
+    def shares(self) -> list[float]:
+        """Each name's share of the requests, in order; they sum to 1."""
+        weights = self.weights or tuple(1 / (i + 1) ** self.zipf for i in range(len(self.names)))
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    def pick(self, seed: int, step: int, number: int) -> str:
+        """The model request `number` of `step` goes to."""
+        digest = hashlib.blake2b(f"{seed}/{step}/{number}".encode(), digest_size=8).digest()
+        draw = int.from_bytes(digest, "big") / 2**64
+        edges = list(itertools.accumulate(self.shares()))
+        return self.names[min(bisect_right(edges, draw), len(self.names) - 1)]
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
 class Plan:
     """A validated plan: constructing one (from a file, flags or code) checks every field and
     raises pydantic's ValidationError; `plan_from_mapping`, `load_plan` and `with_overrides` turn
@@ -178,7 +220,7 @@ class Plan:
     warmup_requests: Requests = 2
     request_timeout_s: Annotated[PositiveFloat, Field(le=MAX_REQUEST_TIMEOUT_S)] = 300.0
     # e.g. {ttft_ms: 500, tpot_ms: 50}; stored with the run
-    slo: dict[Literal["ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"], Annotated[PositiveFloat, Field(le=MAX_SLO_MS)]] = \
+    slo: dict[Literal["ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms"], Annotated[PositiveFloat, Field(le=MAX_SLO_MS)]] = \
         Field(default_factory=dict)
     seed: Annotated[Int, Field(ge=-MAX_SEED - 1, le=MAX_SEED)] = 0  # Poisson arrivals; the same seed, the same schedule
     # processes that send the load (1: the agent's own; more: siliconbench.agent.workers; auto: sized to the
@@ -186,6 +228,7 @@ class Plan:
     workers: Workers = "auto"
     scenario: Name = ""
     model: Name | None = None
+    models: ModelMix | None = None      # requests spread over several served models (model then only calibrates)
     # merged into every request body; what it may set: siliconbench.core.extra
     extra: Annotated[RequestExtra, AfterValidator(json_values)] = Field(default_factory=RequestExtra)
 
@@ -226,6 +269,11 @@ class Plan:
         opened = [StepSpec(mode=self.arrival, concurrency=self.max_concurrency, rate_rps=r, requests=requests,
                            duration_s=duration_s) for r in self.rates]
         return closed + opened
+
+    @property
+    def mixed_models(self) -> tuple[str, ...]:
+        """The served models the requests are spread over (none: every request to `model`)."""
+        return self.models.names if self.models is not None else ()
 
     @property
     def total_steps(self) -> int:

@@ -31,8 +31,8 @@ from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
 from siliconbench.agent.sse import SseDecoder
-from siliconbench.agent.stream import StreamTimeline
-from siliconbench.agent.target import PromptBook
+from siliconbench.agent.stream import ANSWER, REASONING, TOOL_CALL, StreamTimeline
+from siliconbench.agent.target import Prompt, PromptBook, chat_fields
 from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.wire import pb
@@ -40,13 +40,14 @@ from siliconbench.core.wire import pb
 ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
 
-def request_body(plan: Plan, model: str, prompt: list[int] | str | list[dict]) -> bytes:
+def request_body(plan: Plan, model: str, prompt: Prompt) -> bytes:
     """The JSON body of one streamed request: a fixed output length (max_tokens + ignore_eos; chat's
     OpenAI name max_completion_tokens) and usage on every chunk (vLLM's continuous_usage_stats) so
-    multi-token chunks are counted exactly."""
+    multi-token chunks are counted exactly. A dataset's chat prompt may bring its tools; the plan's
+    `extra` (tools too) goes on top."""
     body: dict = {"model": model}
     if plan.endpoint == "chat":
-        body["messages"] = prompt
+        body.update(chat_fields(prompt))  # type: ignore[arg-type]  # chat plans hold chat prompts only
         body["max_completion_tokens"] = plan.output_tokens
     else:
         body["prompt"] = prompt  # token ids: an exact input length with no tokenizer on the client
@@ -99,6 +100,15 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
     record.output_tokens = timeline.output_tokens
     record.tokens_counted = timeline.tokens_counted
     record.finish_reason = timeline.finish_reason
+    first = timeline.first_ns  # -1: none; the record's 0 (a chunk never arrives at the send's own nanosecond)
+    record.first_answer_ns = max(first[ANSWER], 0)
+    record.first_reasoning_ns = max(first[REASONING], 0)
+    record.first_tool_call_ns = max(first[TOOL_CALL], 0)
+    if any(timeline.kinds):  # stored only when some chunk was not an answer
+        record.chunk_kinds.extend(timeline.kinds)
+    if timeline.tool_calls:
+        record.tool_calls = timeline.tool_calls
+        record.tool_calls_invalid = timeline.invalid_tool_calls()
 
 
 
@@ -180,20 +190,25 @@ class Sender:
         self._timer.close()
         self._client.close()
 
-    def _request(self, request_id: str, prompt: int) -> bytes:
-        body = request_body(self._plan, self._model, self._prompts.prompt(prompt))
+    def _request(self, request_id: str, prompt: int, model: str) -> bytes:
+        body = request_body(self._plan, model, self._prompts.prompt(prompt))
         return self._client.request_bytes(self._path, body, request_id)
 
     def _prepare(self, share: Share, i: int) -> _Request:
+        mix = self._plan.models
+        model = mix.pick(self._plan.seed, share.step, i) if mix is not None else self._model
         record = pb.RequestRecord(run_id=self._run_id, request_id=f"{self._run_id}/{share.step}/{i}",
-                                  step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition)
-        return _Request(i, record, self._request(record.request_id, share.prompt_base + i))
+                                  step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition,
+                                  model=model)
+        return _Request(i, record, self._request(record.request_id, share.prompt_base + i, model))
 
     async def warm_up(self, numbers: range) -> WarmUp:
         """Requests that prime connections and server caches; their records are discarded, their outcome
         returned."""
         records = [pb.RequestRecord() for _ in numbers]
-        requests = [self._request(f"{self._run_id}/warmup/{i}", i) for i in numbers]
+        # to the plan's model only: a mix's adapters meet their first request in the measured steps, where
+        # it is reported apart (its load cost)
+        requests = [self._request(f"{self._run_id}/warmup/{i}", i, self._model) for i in numbers]
         await asyncio.gather(*(send_request(self._client, r, record, self._max_tokens)
                                for r, record in zip(requests, records)))
         refusals = [r.error_message for r in records if 400 <= r.http_status < 500]

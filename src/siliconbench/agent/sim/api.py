@@ -2,12 +2,17 @@
 
 Test-only request fields (ignored by real vLLM, which rejects nothing it does not know of here):
 `sim_stop_after: n` ends generation with finish_reason "stop" after n tokens (if n < max_tokens);
-`sim_error_after: n` makes a stream send vLLM's mid-stream error event after n content chunks.
+`sim_error_after: n` makes a stream send vLLM's mid-stream error event after n content chunks;
+`sim_tool_args_invalid: true` leaves a tool call's JSON arguments unclosed.
+
+A chat request with `tools` (and `tool_choice` other than "none") is answered with one call of its first
+tool, as vLLM's tool parsers stream it (finish_reason "tool_calls"); the profile's `reasoning_tokens`
+stream first, in chat responses only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -51,6 +56,10 @@ class GenerationRequest:
     continuous_usage: bool  # every chunk carries cumulative usage (needs include_usage too, as in vLLM)
     stop_after: int | None
     error_after: int | None
+    model: str = ""                 # the served name asked for (base or adapter)
+    reasoning_tokens: int = 0       # of output_tokens, streamed first as reasoning
+    tool: str | None = None         # the function the response calls, if any
+    tool_args_invalid: bool = False
 
     @property
     def output_tokens(self) -> int:
@@ -67,7 +76,7 @@ def check_body(body: Any, profile: SimProfile) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
     model = body.get("model")
-    if model is not None and model != profile.model:
+    if model is not None and model not in profile.served:
         raise model_not_found(str(model))
     return body
 
@@ -88,7 +97,21 @@ def parse_chat(body: Any, profile: SimProfile) -> GenerationRequest:
     max_tokens = _opt_int(body, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _opt_int(body, "max_tokens", 1)
-    return _generation(body, profile, prompt_tokens, max_tokens, profile.max_model_len - prompt_tokens)
+    gen = _generation(body, profile, prompt_tokens, max_tokens, profile.max_model_len - prompt_tokens)
+    return replace(gen, reasoning_tokens=min(profile.reasoning_tokens, gen.output_tokens), tool=_tool(body),
+                   tool_args_invalid=_bool(body, "sim_tool_args_invalid", False))
+
+
+def _tool(body: dict[str, Any]) -> str | None:
+    """The name of the first function in `tools`, unless tool_choice is "none"."""
+    tools = body.get("tools")
+    if tools is None or body.get("tool_choice") == "none":
+        return None
+    try:
+        return str(tools[0]["function"]["name"])
+    except (TypeError, KeyError, IndexError):
+        raise bad_request("'tools' must be a non-empty list of {type: function, function: {name, ...}}",
+                          "tools") from None
 
 
 def tokenize_request(body: Any, profile: SimProfile) -> list[int]:
@@ -172,6 +195,7 @@ def _generation(body: dict[str, Any], profile: SimProfile, prompt_tokens: int, m
         continuous_usage=include_usage and _bool(options, "continuous_usage_stats", False),
         stop_after=_opt_int(body, "sim_stop_after", 1),
         error_after=_opt_int(body, "sim_error_after", 0),
+        model=str(body.get("model") or profile.model),
     )
 
 

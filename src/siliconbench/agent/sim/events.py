@@ -77,9 +77,29 @@ class ChatEvents(StreamEvents):
                 '"finish_reason":null}]' + self._usage_field(0) + "}\n\n").encode()
 
     def content(self, text: str, completion_tokens: int, finish_reason: str | None) -> bytes:
+        return self._delta('{"content":' + json.dumps(text) + "}", completion_tokens, finish_reason)
+
+    def reasoning(self, field: str, text: str, completion_tokens: int, finish_reason: str | None) -> bytes:
+        """A reasoning chunk, in `field` (reasoning, or reasoning_content before vLLM 0.10)."""
+        return self._delta(f'{{"{field}":' + json.dumps(text) + "}", completion_tokens, finish_reason)
+
+    def tool_call(self, call_id: str, name: str, completion_tokens: int, finish_reason: str | None,
+                  arguments: str | None = None) -> bytes:
+        """A tool call's first delta: its id, type and function name (arguments only when given)."""
+        function = {"name": name} if arguments is None else {"name": name, "arguments": arguments}
+        call = {"index": 0, "id": call_id, "type": "function", "function": function}
+        return self._delta('{"tool_calls":[' + json.dumps(call, separators=(",", ":")) + "]}", completion_tokens,
+                           finish_reason)
+
+    def tool_arguments(self, fragment: str, completion_tokens: int, finish_reason: str | None) -> bytes:
+        """A fragment of the call's JSON arguments."""
+        return self._delta('{"tool_calls":[{"index":0,"function":{"arguments":' + json.dumps(fragment) + "}}]}",
+                           completion_tokens, finish_reason)
+
+    def _delta(self, delta: str, completion_tokens: int, finish_reason: str | None) -> bytes:
         tail = "null" if finish_reason is None else f'"{finish_reason}","stop_reason":null'
-        return (self._choice_prefix + '"delta":{"content":' + json.dumps(text) + '},"logprobs":null,'
-                '"finish_reason":' + tail + "}]" + self._usage_field(completion_tokens) + "}\n\n").encode()
+        return (self._choice_prefix + '"delta":' + delta + ',"logprobs":null,"finish_reason":' + tail + "}]"
+                + self._usage_field(completion_tokens) + "}\n\n").encode()
 
     def _usage_field(self, completion_tokens: int) -> str:
         return ',"usage":' + usage_json(self._prompt_tokens, completion_tokens) if self._continuous else ""

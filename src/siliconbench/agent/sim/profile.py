@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from siliconbench.core.config import STRICT, Int, NonNegativeFloat, Str
+from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, Str
 
 
 @dataclass(frozen=True, config=STRICT)
@@ -33,6 +33,17 @@ class SimProfile:
     slowdown_per_stream: Annotated[NonNegativeFloat, Field(description="Latency grows by this fraction per extra concurrent stream.")] = 0.0
     max_model_len: Annotated[Int, Field(ge=1, description="Longest prompt + output the simulator accepts.")] = 8192
     ping_every_chunks: Annotated[Int, Field(ge=0, description="Send an SSE ': ping' comment every N chunks (0: never).")] = 0
+    # reasoning models, tool calls and adapters (chat streams; the completions endpoint has neither)
+    reasoning_tokens: Annotated[Int, Field(ge=0, description="Chat: tokens of reasoning before the answer (part of max_tokens).")] = 0
+    reasoning_field: Annotated[Str, Field(pattern=r"^(reasoning|reasoning_content)$", description="The delta field reasoning streams in: reasoning (vLLM >= 0.10) or reasoning_content.")] = "reasoning"
+    reasoning_streamed: Annotated[Bool, Field(description="Stream the reasoning; without, the model reasons in silence and the first answer chunk's usage counts it.")] = True
+    adapters: Annotated[Str, Field(pattern=r"^([^,\s]+(,[^,\s]+)*)?$", description="LoRA adapters served beside the model, comma-separated names.")] = ""
+    adapter_load_ms: Annotated[NonNegativeFloat, Field(description="Added to the TTFT of the first request to each adapter (its load).")] = 0.0
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        """The model names served: the base model, then the adapters."""
+        return (self.model, *(a for a in self.adapters.split(",") if a))
 
     def describe(self) -> str:
         """One line `key=value, ...` for logs."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from siliconbench.agent.sim import api, events
+from siliconbench.agent.sim import api, events, script
 from siliconbench.agent.clock import DeadlineTimer
 from siliconbench.agent.sim.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from siliconbench.agent.sim.metrics import SimMetrics
@@ -74,9 +74,12 @@ class _Run:
 
     __slots__ = ("_sim", "_live", "_stamps", "_next", "_itl_s", "_overdue", "arrival", "last_sent")
 
-    def __init__(self, sim: _Simulator, live: _Live, arrival: float, stamps: list[int] | None) -> None:
+    def __init__(self, sim: _Simulator, live: _Live, arrival: float, stamps: list[int] | None, model: str) -> None:
         profile = sim.profile
         ttft_s = (profile.ttft_ms + profile.ttft_per_prompt_token_ms * live.prompt_tokens) / 1000
+        if model not in sim.loaded:  # an adapter's first request waits for its load
+            sim.loaded.add(model)
+            ttft_s += profile.adapter_load_ms / 1000
         self._sim = sim
         self._live = live
         self._stamps = stamps
@@ -132,6 +135,7 @@ class _Simulator:
         self.timer = DeadlineTimer()
         self.metrics = SimMetrics(profile.model)
         self.live: set[_Live] = set()
+        self.loaded = {profile.model}  # the base model, and each adapter once a request has asked for it
         self.started = int(time.time())
 
     def slowdown(self) -> float:
@@ -157,7 +161,7 @@ class _Simulator:
         live = _Live(gen.prompt_tokens)
         self.live.add(live)
         self.metrics.prompt_tokens += gen.prompt_tokens
-        run = _Run(self, live, arrival, stamps)
+        run = _Run(self, live, arrival, stamps, gen.model)
         try:
             if gen.stream:
                 return await self._stream(request, endpoint, gen, response_id, run)
@@ -169,32 +173,33 @@ class _Simulator:
                       response_id: str, run: _Run) -> web.StreamResponse:
         resp = web.StreamResponse(headers=_SSE_HEADERS)
         await resp.prepare(request)
-        stream = endpoint.stream_events(response_id, int(time.time()), self.profile.model, gen.prompt_tokens,
+        stream = endpoint.stream_events(response_id, int(time.time()), gen.model, gen.prompt_tokens,
                                         gen.continuous_usage)
-        per_chunk = self.profile.tokens_per_chunk
         ping_every = self.profile.ping_every_chunks
         total = gen.output_tokens
+        call_id = "chatcmpl-tool-" + uuid.uuid4().hex
         reason = "abort"
         try:
-            sent = chunk = 0
-            while sent < total:
+            chunk = 0
+            opened = False
+            for sent, upto in script.spans(gen, self.profile):
                 if chunk == gen.error_after:
                     await run.wait_next()
                     reason = "error"
                     await resp.write(events.error_event(f"simulated engine error after {chunk} chunks "
                                                         "(sim_error_after)"))
                     break
-                upto = min(sent + per_chunk, total)
-                data = stream.content(output_text(sent, upto), upto, gen.finish_reason if upto == total else None)
-                if chunk == 0:
-                    data = stream.opening() + data
+                data = script.chunk(stream, gen, self.profile, call_id, sent, upto)
                 await run.wait_next()
+                if data is None:  # reasoning in silence: its time passes, nothing is sent
+                    continue
+                if not opened:
+                    data, opened = stream.opening() + data, True
                 run.stamp_send()
                 await resp.write(data)  # hot path: built before the deadline, written right at it
                 run.record(upto)
-                sent = upto
                 chunk += 1
-                if ping_every and chunk % ping_every == 0 and sent < total:
+                if ping_every and chunk % ping_every == 0 and upto < total:
                     await resp.write(events.PING)
             else:
                 reason = gen.finish_reason
@@ -224,7 +229,7 @@ class _Simulator:
             run.record(sent)
             chunk += 1
         run.finish(gen.finish_reason)
-        body = endpoint.body(response_id, int(time.time()), self.profile.model, output_text(0, total),
+        body = endpoint.body(response_id, int(time.time()), gen.model, output_text(0, total),
                              gen.finish_reason, gen.prompt_tokens, total)
         return web.json_response(body)
 
@@ -241,15 +246,20 @@ class _Simulator:
         return web.json_response({"prompt": detokenize(ids)})
 
     async def models(self, request: web.Request) -> web.Response:
-        model = self.profile.model
-        card = {"id": model, "object": "model", "created": self.started, "owned_by": "vllm", "root": model,
-                "parent": None, "max_model_len": self.profile.max_model_len,
+        """The base model, then each adapter as vLLM lists a LoRA module (root: its path, parent: the base)."""
+        base = self.profile.model
+        cards = [self._card(base, base, None)]
+        cards += [self._card(adapter, f"/adapters/{adapter}", base) for adapter in self.profile.served[1:]]
+        return web.json_response({"object": "list", "data": cards})
+
+    def _card(self, model: str, root: str, parent: str | None) -> dict[str, Any]:
+        return {"id": model, "object": "model", "created": self.started, "owned_by": "vllm", "root": root,
+                "parent": parent, "max_model_len": self.profile.max_model_len,
                 "permission": [{"id": f"modelperm-{uuid.uuid4().hex}", "object": "model_permission",
                                 "created": self.started, "allow_create_engine": False, "allow_sampling": True,
                                 "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
                                 "allow_fine_tuning": False, "organization": "*", "group": None,
                                 "is_blocking": False}]}
-        return web.json_response({"object": "list", "data": [card]})
 
     async def version(self, request: web.Request) -> web.Response:
         return web.json_response({"version": f"{SIMULATED_VLLM_VERSION}-siliconbench-sim", "simulated": True})

@@ -16,6 +16,8 @@ import datetime as dt
 
 from siliconbench.collector.errors import InvalidOption
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
+from siliconbench.collector.answers import load_answers
+from siliconbench.collector.reports.answer_tables import answer_tables
 from siliconbench.collector.reports.cost import load_costs
 from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
@@ -43,8 +45,9 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
-                    spread=load_spread(store, series))
-    report.tables = sweep_tables(report) + ([cost_table(report)] if options.cost else []) + device_tables(report)
+                    spread=load_spread(store, series), answers=load_answers(store, series))
+    report.tables = (sweep_tables(report) + ([cost_table(report)] if options.cost else []) + answer_tables(report)
+                     + device_tables(report))
     for table in report.tables:
         shown = _points_shown(table)
         table.findings = ([f for f in findings if f.figure == table.key]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from siliconbench.collector.answers import Answers
 from siliconbench.collector.checks import Finding
 from siliconbench.collector.figures import Figures
 from siliconbench.collector.lifecycle import Lifecycle
@@ -35,6 +36,7 @@ class Report:
     mixed: dict[str, list[str]] = field(default_factory=dict)  # label -> how its workload differs from the baseline's
     allow_mixed: bool = False                                  # compute 'vs baseline' across workloads anyway
     spread: Spread = field(default_factory=Spread)             # distributions and workloads, for the HTML charts
+    answers: Answers = field(default_factory=Answers)          # by kind and served model (collector/answers.py)
 
     def compared(self, s: Series) -> bool:
         """Whether `s` gets a 'vs baseline' figure: the same workload as the baseline, or asked for."""

@@ -179,7 +179,7 @@ class StepEvent(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns")
+    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +198,13 @@ class RequestRecord(_message.Message):
     ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_DELAY_NS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FIRST_REASONING_NS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ANSWER_NS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TOOL_CALL_NS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_KINDS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALLS_INVALID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     request_id: str
     step: int
@@ -216,7 +223,14 @@ class RequestRecord(_message.Message):
     error_class: str
     error_message: str
     dispatch_delay_ns: int
-    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ...) -> None: ...
+    model: str
+    first_reasoning_ns: int
+    first_answer_ns: int
+    first_tool_call_ns: int
+    chunk_kinds: _containers.RepeatedScalarFieldContainer[int]
+    tool_calls: int
+    tool_calls_invalid: int
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ...) -> None: ...
 
 class DeviceSample(_message.Message):
     __slots__ = ("run_id", "time_unix_ns", "source", "device", "values")
