@@ -9,13 +9,14 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
+from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
@@ -101,10 +102,16 @@ def end_event(run_id: str, error: BaseException | None, tally: RunTally, plan: P
                        outcome_detail=detail[:2000], requests_sent=tally.requests)
 
 
+# drives a started run's load instead of its plan's steps (a search's probes): (generator, session, target)
+Drive = Callable[[LoadGenerator, aiohttp.ClientSession, TargetInfo], Awaitable[None]]
+
+
 async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
-                   progress: FleetProgress | None = None) -> str:
-    """Run `plan` against the node's target, its records to the node's shipper; return the run id. A fleet
-    run's `progress` reads the run's tally and reports each step's end."""
+                   progress: FleetProgress | None = None, *, drive: Drive | None = None,
+                   through: Callable[[RecordSink], RecordSink] | None = None) -> str:
+    """Run `plan` against the node's target, its records to the node's shipper (by way of
+    `through(shipper)`, when given); return the run id. A fleet run's `progress` reads the run's tally and reports each step's end.
+    `drive` runs the load in place of the plan's steps."""
     run_id = run_id or new_run_id()
     shipper = node.shipper
     tally = progress.tally if progress is not None else RunTally()
@@ -124,9 +131,9 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                                 config_json=plan.to_json()))
         error: BaseException | None = None
         try:
-            await LoadGenerator(plan, target, prompts, shipper, run_id, tally=tally,
-                                on_step_boundary=node.runner.read_counters_now,
-                                on_step_end=step_ended).run(session)
+            generator = LoadGenerator(plan, target, prompts, through(shipper) if through else shipper, run_id, tally=tally,
+                                      on_step_boundary=node.runner.read_counters_now, on_step_end=step_ended)
+            await (drive(generator, session, target) if drive is not None else generator.run(session))
         except BaseException as exc:
             error = exc
             raise
@@ -172,7 +179,8 @@ async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
         return await inspect_target(session, config.target.rstrip("/"), plan.model)
 
 
-async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> str:
+async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None, *, drive: Drive | None = None,
+                        through: Callable[[RecordSink], RecordSink] | None = None) -> str:
     """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
     stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
     spool) and RunInterrupted says what was kept. A second signal acts as usual."""
@@ -181,7 +189,7 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     node = await NodeSession.start(config)
     with stop_on_signals(asyncio.current_task()):
         try:
-            await run_plan(node, plan, run_id)
+            await run_plan(node, plan, run_id, drive=drive, through=through)
         except asyncio.CancelledError:
             await _close_quietly(node)
             raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None

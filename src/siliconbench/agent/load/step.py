@@ -60,24 +60,37 @@ class LoadGenerator:
         plan = self._plan
         specs = plan.step_specs()
         try:
-            await self._start()
-            await self._warm_up()
+            await self.start()
             step = 0
             for repetition in range(plan.repetitions):
                 for spec in specs:
                     title = f"step {step + 1}/{plan.total_steps} {spec.label()} rep={repetition}"
-                    await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
-                    event = await self._step(session, spec, step, repetition, title)
-                    if plan.workers == "auto":
-                        wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
-                        await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
-                                                              wall_s, step, spec.label()), event.agent_cpu_pct)
+                    await self.step(session, spec, step, repetition, title)
                     step += 1
         finally:
-            if self._sender is not None:
-                self._sender.close()
-            if self._pool is not None:
-                await self._pool.close()
+            await self.close()
+
+    async def start(self) -> None:
+        """Start the senders and warm up; `step` may follow as often as needed, then `close`."""
+        await self._start()
+        await self._warm_up()
+
+    async def step(self, session: aiohttp.ClientSession, spec: StepSpec, step: int, repetition: int,
+                   title: str) -> pb.StepEvent:
+        """One step, numbered `step` in the run; with `workers: auto`, the senders resized after it."""
+        await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
+        event = await self._step(session, spec, step, repetition, title)
+        if self._plan.workers == "auto":
+            wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
+            await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
+                                                  wall_s, step, spec.label()), event.agent_cpu_pct)
+        return event
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     async def _start(self) -> None:
         plan, target = self._plan, self._target

@@ -22,8 +22,9 @@ class SimProfile:
     starts. `ttft_ms == itl_ms == 0` streams as fast as the server can write (0 disables a delay).
 
     Capacity knee: with `slots > 0` at most `slots` requests generate at once; the others wait, first come
-    first served (vLLM's `num_requests_waiting`), their wait counted in their TTFT. `steady_ttft_ms` and
-    `steady_itl_ms` give the closed-loop figures in closed form, so a test knows the true SLO boundary.
+    first served (vLLM's `num_requests_waiting`), their wait counted in their TTFT. `steady_itl_ms` (every
+    gap) and `steady_ttft_ms` (the mean) give the closed-loop figures in closed form, so a test knows the
+    true SLO boundary.
 
     Building one checks every field at once (strict types, finite numbers >= 0) and raises pydantic's
     ValidationError naming each bad field; `siliconbench-agent sim` reports them as one line.
@@ -46,10 +47,11 @@ class SimProfile:
         return self.itl_ms * (1 + self.slowdown_per_stream * (running - 1))
 
     def steady_ttft_ms(self, concurrency: int, prompt_tokens: int, output_tokens: int) -> float:
-        """A closed loop's TTFT with `concurrency` streams always in flight, each request `output_tokens`
-        long. Past `slots`, a request waits for a slot: with every slot busy for `service` ms per request,
-        `slots / service` requests finish per ms, so by Little's law each of the `concurrency` clients
-        waits `service x (concurrency - slots) / slots` before its own prefill starts."""
+        """A closed loop's mean TTFT with `concurrency` streams always in flight, each request
+        `output_tokens` long. Past `slots`, requests wait for a slot: with every slot busy for `service` ms
+        per request, `slots / service` requests finish per ms, so by Little's law a request waits
+        `service x (concurrency - slots) / slots` on average before its own prefill starts (how the waits
+        spread over the requests depends on how the slots' ends line up: the mean alone is exact)."""
         running = min(concurrency, self.slots) if self.slots else concurrency
         slowdown = 1 + self.slowdown_per_stream * (running - 1)
         prefill = (self.ttft_ms + self.ttft_per_prompt_token_ms * prompt_tokens) * slowdown

@@ -1,0 +1,7 @@
+"""`siliconbench-agent search`: the largest concurrency (or offered rate) whose probes meet every SLO on
+their one-sided 95 % upper bounds.
+
+    judge.py   one probe's verdict from its requests: each SLO's point estimate and bound (core/slo_bounds.py)
+    method.py  bracket by doubling, bisect to the tolerance, verify; the answer and its evidence
+    probe.py   a probe as an ordinary step of the load generator, its steady part, its saturation signs
+"""
