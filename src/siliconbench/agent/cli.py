@@ -13,12 +13,17 @@ import typer
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
-from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags, sim_flags
+from siliconbench.agent.options import (InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags,
+                                        search_flags, search_plan_flags, sim_flags)
+from siliconbench.agent.search.method import SearchOptions
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.target import TargetInfo, inspect_target
 from siliconbench.core.cli import program_options, setup_logging
 from siliconbench.core.cli import main as run_program
+from siliconbench.core.errors import ExitCode
+from siliconbench.core.ids import new_run_id
 from siliconbench.core.listen import ensure_can_listen
+from siliconbench.core.slo import parse_slos
 from siliconbench.core.plan import Plan, load_plan, with_overrides
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -50,6 +55,38 @@ def run(
     labelled = with_overrides(plan, scenario=node.scenario or None)
     done_run = _event_loop_runner()(run_benchmark(node, labelled, run_id))
     typer.echo(done_run)
+
+
+@app.command()
+@node_flags
+@search_plan_flags
+@search_flags
+def search(
+    node: AgentConfig,
+    plan: Plan,
+    options: SearchOptions,
+    slo: Annotated[str, typer.Option(help="The SLOs every probe must meet on its 95 % upper bound, e.g. 'ttft_p99_ms<=500,itl_p99_ms<=50,error_rate<=0.005' (ttft/itl/tpot/e2e at p50/p90/p95/p99, in ms; error_rate a share).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
+    run_id: Annotated[Optional[str], typer.Option(help="Run (and search) id (default: generated).", show_default=False)] = None,
+) -> None:
+    """Find the largest concurrency (or rate) whose probes meet every SLO on their one-sided 95 % upper
+    bounds: bracket by doubling, bisect to --tolerance, verify. Each probe is a step of one run sent to
+    COLLECTOR; each probe's line goes to standard error, the answer to standard output.
+
+    Exit codes: 0 an answer, 9 no load within the SLOs (not even --start), 2 bad input, 4 target, 7 not
+    everything stored, 8 the agent itself could not keep up (not the server's capacity)."""
+    from siliconbench.agent.search.run import as_json as answer_json
+    from siliconbench.agent.search.run import final_block, search_benchmark
+
+    setup_logging()
+    objectives = parse_slos(slo)
+    labelled = with_overrides(plan, scenario=node.scenario or None)
+    search_id = run_id or new_run_id()
+    answer = _event_loop_runner()(search_benchmark(node, labelled, objectives, options, search_id,
+                                                   lambda line: typer.echo(line, err=True)))
+    typer.echo(answer_json(answer, search_id) if as_json else final_block(answer))
+    if answer.boundary is None:
+        raise typer.Exit(ExitCode.NO_LOAD_WITHIN_SLO)
 
 
 @app.command()

@@ -54,6 +54,7 @@ class LoadGenerator:
         self._pool: WorkerPool | None = None  # when more than one process sends
         self._cores = usable_cores()
         self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
+        self.saturation = ""  # why the agent itself may have limited the last step (empty: it did not)
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
@@ -164,6 +165,7 @@ class LoadGenerator:
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
             rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
             loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
+        self.saturation = reasons
         self._sink.add(event)
         self._tally.end()
         self._on_step_end()

@@ -10,9 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from siliconbench.agent.errors import AgentSaturated
 from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, Reading, Verdict, judge
+from siliconbench.core.config import STRICT, Int, NonNegativeFloat
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.slo import ERROR_RATE, Objective
 from siliconbench.core.slo_bounds import samples_needed
@@ -39,19 +44,19 @@ class Measured:
 Prober = Callable[[float, int, int], Awaitable[Measured]]
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True, config=STRICT)
 class SearchOptions:
-    control: str = "concurrency"  # or "rate"
-    start: float = 1.0
-    max: float = 1024.0
-    tolerance: float = 0.05
-    extensions: int = 2  # extra steps a probe may take for a bound
-    verify_factor: int = 3  # a verification probe's requests, times a probe's
-    min_requests: int = 16
+    """How a search runs; `search`'s flags are made from the first four fields."""
+
+    control: Annotated[Literal["concurrency", "rate"], Field(description="What the search varies: streams in flight (closed loop) or offered requests/s (open loop, the plan's --arrival).")] = "concurrency"
+    start: Annotated[NonNegativeFloat, Field(description="The first probe's value; the search doubles it until a probe fails.")] = 1.0
+    max: Annotated[NonNegativeFloat, Field(description="The largest value probed.")] = 1024.0
+    tolerance: Annotated[NonNegativeFloat, Field(description="Bisect until the bracket is narrower than this share of its lower end (for concurrency, at least one stream).")] = 0.05
+    extensions: Annotated[Int, Field(ge=0, description="Extra steps a probe may take for a bound.")] = 2
+    verify_factor: Annotated[Int, Field(ge=1, description="A verification probe's requests, times a probe's.")] = 3
+    min_requests: Annotated[Int, Field(ge=1, description="Requests a probe sends at least.")] = 16
 
     def __post_init__(self) -> None:
-        if self.control not in ("concurrency", "rate"):
-            raise ConfigError(f"--control takes concurrency or rate, got {self.control!r}")
         if not 0 < self.tolerance < 1:
             raise ConfigError(f"--tolerance must be a share in (0, 1), e.g. 0.05; got {self.tolerance:g}")
         if not self.start > 0:

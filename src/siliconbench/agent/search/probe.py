@@ -130,9 +130,8 @@ class StepProber:
             watch.cancel()
         records = self._sink.records
         judged = steady_part(records, spec.concurrency) if self._control == "concurrency" else records
-        saturated = "its CPU or event loop was saturated (see the step's line)" if event.client_saturated else ""
         return Measured(judged, completion_rate(records), output_tps(judged), over_saturation(judged, waiting),
-                        saturated)
+                        self._generator.saturation if event.client_saturated else "")
 
     async def _watch(self, waiting: list[float]) -> None:
         while True:

@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from siliconbench.agent.app import run_benchmark
+from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.method import Answer, Probe, Search, SearchOptions
@@ -16,6 +18,16 @@ from siliconbench.agent.search.probe import ProbeSink, StepProber
 from siliconbench.agent.target import TargetInfo
 from siliconbench.core.plan import Plan
 from siliconbench.core.slo import Objective
+
+
+async def search_benchmark(config: AgentConfig, plan: Plan, objectives: tuple[Objective, ...],
+                           options: SearchOptions, run_id: str, show: Callable[[str], None]) -> Answer:
+    """A search from start to full delivery, as one run whose steps are its probes: what
+    `siliconbench-agent search` does. `show` gets each probe's line as it ends."""
+    run = SearchRun(objectives, options, plan, on_probe=lambda probe: show(probe_line(options.control, probe)))
+    await run_benchmark(config, plan, run_id, drive=run.drive, through=run.through)
+    assert run.answer is not None
+    return run.answer
 
 
 class SearchRun:
