@@ -110,10 +110,11 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                    progress: FleetProgress | None = None, *, drive: Drive | None = None,
                    through: Callable[[RecordSink], RecordSink] | None = None) -> str:
     """Run `plan` against the node's target, its records to the node's shipper (by way of
-    `through(shipper)`, when given); return the run id. A fleet run's `progress` reads the run's tally and reports each step's end.
-    `drive` runs the load in place of the plan's steps."""
+    `through(shipper)`, when given); return the run id. A fleet run's `progress` reads the run's tally and
+    reports each step's end. `drive` runs the load in place of the plan's steps."""
     run_id = run_id or new_run_id()
     shipper = node.shipper
+    sink = through(shipper) if through is not None else shipper
     tally = progress.tally if progress is not None else RunTally()
     step_ended = progress.step_ended if progress is not None else _nothing
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
@@ -125,13 +126,13 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
         node.runner.read_counters_now()
-        shipper.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
-                                target_url=target.base_url, model=target.model, simulated=target.simulated,
-                                target_version=target.version, scenario=plan.scenario or node.config.scenario,
-                                config_json=plan.to_json()))
+        sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
+                             target_url=target.base_url, model=target.model, simulated=target.simulated,
+                             target_version=target.version, scenario=plan.scenario or node.config.scenario,
+                             config_json=plan.to_json()))
         error: BaseException | None = None
         try:
-            generator = LoadGenerator(plan, target, prompts, through(shipper) if through else shipper, run_id, tally=tally,
+            generator = LoadGenerator(plan, target, prompts, sink, run_id, tally=tally,
                                       on_step_boundary=node.runner.read_counters_now, on_step_end=step_ended)
             await (drive(generator, session, target) if drive is not None else generator.run(session))
         except BaseException as exc:
@@ -140,7 +141,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
         finally:
             node.runner.read_counters_now()
             node.runner.run_id = ""
-            shipper.add(end_event(run_id, error, tally, plan))
+            sink.add(end_event(run_id, error, tally, plan))
     return run_id
 
 

@@ -74,7 +74,7 @@ class SearchOptions:
 
 @dataclass(slots=True)
 class Probe:
-    index: int  # its first step's index in the run
+    index: int  # its number in the search, from 0
     value: float
     phase: str  # bracket, bisect or verify
     requests: int
@@ -111,11 +111,15 @@ class Answer:
 
 class Search:
     def __init__(self, objectives: Sequence[Objective], options: SearchOptions, prober: Prober, *,
-                 output_tokens: int, on_probe: Callable[[Probe], None] = lambda probe: None) -> None:
+                 output_tokens: int, on_probe: Callable[[Probe], None] = lambda probe: None,
+                 on_step: Callable[[Probe], None] = lambda probe: None) -> None:
+        """`on_step` gets the probe as judged after each of its steps (its verdict "extend" or
+        "inconclusive" while more steps follow), `on_probe` the probe once judged for good."""
         self._objectives = tuple(objectives)
         self._options = options
         self._prober = prober
         self._on_probe = on_probe
+        self._on_step = on_step
         self._step = 0
         self._verdicts: dict[float, bool] = {}
         self.answer = Answer(options.control, self._objectives, METHOD.format(verify=options.verify_factor),
@@ -140,7 +144,7 @@ class Search:
     async def _probe(self, value: float, phase: str) -> Probe:
         factor = self._options.verify_factor if phase == "verify" else 1
         records: list[pb.RequestRecord] = []
-        index, steps, tps, rps = self._step, 0, 0.0, 0.0
+        steps, tps, rps = 0, 0.0, 0.0
         while True:
             measured = await self._prober(value, self._requests_at(value, factor), self._step)
             self._step += 1
@@ -155,12 +159,12 @@ class Search:
             offered = value if self._options.control == "rate" else 0.0
             verdict = judge(self._objectives, records, offered_rps=offered, achieved_rps=rps,
                             over_saturated=measured.over_saturated)
+            if verdict.name in (EXTEND, INCONCLUSIVE) and steps > self._options.extensions:
+                verdict = Verdict(FAIL, f"{verdict.name} after {steps} steps: {verdict.reason}", verdict.readings)
+            probe = Probe(len(self.answer.probes), value, phase, len(records), steps, verdict, tps, rps)
+            self._on_step(probe)
             if verdict.name not in (EXTEND, INCONCLUSIVE):
                 break
-            if steps > self._options.extensions:
-                verdict = Verdict(FAIL, f"{verdict.name} after {steps} steps: {verdict.reason}", verdict.readings)
-                break
-        probe = Probe(index, value, phase, len(records), steps, verdict, tps, rps)
         self.answer.probes.append(probe)
         self._on_probe(probe)
         return probe

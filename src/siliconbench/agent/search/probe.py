@@ -30,16 +30,38 @@ TTFT_RISE = 1.5  # the last third's median TTFT over the first third's that coun
 
 
 class ProbeSink:
-    """Hands everything on to `sink`, keeping the request records of the step under way."""
+    """Hands everything on to `sink`, keeping the request records of the step under way. A step's event
+    waits until the search has judged the step (`judged` tags it with its probe); the run's end event
+    carries the search's `result` once there is one."""
 
     def __init__(self, sink: RecordSink) -> None:
         self._sink = sink
         self.records: list[pb.RequestRecord] = []
+        self.result: pb.SearchResult | None = None
+        self._held: pb.StepEvent | None = None
 
     def add(self, item: Item) -> None:
         if isinstance(item, pb.RequestRecord):
             self.records.append(item)
+        elif isinstance(item, pb.StepEvent):
+            self.release()
+            self._held = item
+            return
+        elif isinstance(item, pb.RunEvent) and item.phase == pb.PHASE_END and self.result is not None:
+            item.search.CopyFrom(self.result)
         self._sink.add(item)
+
+    def judged(self, probe: pb.SearchProbe) -> None:
+        """Tag the step just ended with its probe and hand its event on."""
+        if self._held is not None:
+            self._held.search_probe.CopyFrom(probe)
+        self.release()
+
+    def release(self) -> None:
+        """Hand on a step's event still waiting (the search stopped before judging it)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._sink.add(held)
 
     async def wait_for_room(self) -> None:
         await self._sink.wait_for_room()

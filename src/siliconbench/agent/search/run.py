@@ -4,6 +4,7 @@ what it says: a line per probe, the final block, or one JSON object."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,15 +17,18 @@ from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.method import Answer, Probe, Search, SearchOptions
 from siliconbench.agent.search.probe import ProbeSink, StepProber
 from siliconbench.agent.target import TargetInfo
+from siliconbench.core.limits import MAX_TEXT_CHARS
 from siliconbench.core.plan import Plan
 from siliconbench.core.slo import Objective
+from siliconbench.core.wire import pb
 
 
 async def search_benchmark(config: AgentConfig, plan: Plan, objectives: tuple[Objective, ...],
                            options: SearchOptions, run_id: str, show: Callable[[str], None]) -> Answer:
     """A search from start to full delivery, as one run whose steps are its probes: what
     `siliconbench-agent search` does. `show` gets each probe's line as it ends."""
-    run = SearchRun(objectives, options, plan, on_probe=lambda probe: show(probe_line(options.control, probe)))
+    run = SearchRun(objectives, options, plan, run_id,
+                    on_probe=lambda probe: show(probe_line(options.control, probe)))
     await run_benchmark(config, plan, run_id, drive=run.drive, through=run.through)
     assert run.answer is not None
     return run.answer
@@ -33,8 +37,9 @@ async def search_benchmark(config: AgentConfig, plan: Plan, objectives: tuple[Ob
 class SearchRun:
     """Pass `through` and `drive` to run_plan; `answer` holds the result once it returned."""
 
-    def __init__(self, objectives: tuple[Objective, ...], options: SearchOptions, plan: Plan,
+    def __init__(self, objectives: tuple[Objective, ...], options: SearchOptions, plan: Plan, search_id: str,
                  on_probe: Callable[[Probe], None] = lambda probe: None) -> None:
+        self._search_id = search_id
         self._objectives = objectives
         self._options = options
         self._plan = plan
@@ -47,18 +52,50 @@ class SearchRun:
         return self._sink
 
     async def drive(self, generator: LoadGenerator, session: aiohttp.ClientSession, target: TargetInfo) -> None:
-        assert self._sink is not None, "run_plan calls through() before drive()"
+        sink = self._sink
+        assert sink is not None, "run_plan calls through() before drive()"
         await generator.start()
         try:
-            prober = StepProber(generator, self._sink, session, self._plan, self._options.control, target.base_url)
+            prober = StepProber(generator, sink, session, self._plan, self._options.control, target.base_url)
             search = Search(self._objectives, self._options, prober, output_tokens=self._plan.output_tokens,
-                            on_probe=self._on_probe)
+                            on_probe=self._on_probe,
+                            on_step=lambda probe: sink.judged(probe_message(probe, self._search_id)))
             try:
-                await search.run()
+                sink.result = result_message(await search.run(), self._search_id)
             finally:
                 self.answer = search.answer
         finally:
+            sink.release()
             await generator.close()
+
+
+def probe_message(probe: Probe, search_id: str) -> pb.SearchProbe:
+    """A probe as its step carries it (StepEvent.search_probe)."""
+    readings = probe.verdict.readings
+    return pb.SearchProbe(
+        search_id=search_id, index=probe.index, value=probe.value, phase=probe.phase, verdict=probe.verdict.name,
+        reason=probe.verdict.reason[:MAX_TEXT_CHARS], requests=probe.requests,
+        slo_keys=[r.objective.key for r in readings], slo_limits=[r.objective.limit for r in readings],
+        slo_points=[_or_nan(r.point) for r in readings], slo_bounds=[_or_nan(r.bound) for r in readings])
+
+
+def result_message(answer: Answer, search_id: str) -> pb.SearchResult:
+    """The answer as the run's end event carries it (RunEvent.search)."""
+    at, binding = answer.at_boundary(), answer.binding()
+    readings = at.verdict.readings if at is not None else ()
+    return pb.SearchResult(
+        search_id=search_id, control=answer.control, method=answer.method, tolerance=answer.tolerance,
+        slo=",".join(f"{o.key}<={o.limit:g}" for o in answer.objectives),
+        found=answer.boundary is not None, boundary=answer.boundary or 0.0, verified=answer.verified,
+        binding=binding.objective.key if binding is not None else "",
+        slo_keys=[r.objective.key for r in readings], slo_bounds=[_or_nan(r.bound) for r in readings],
+        headroom=[1 - r.bound / r.objective.limit if r.bound is not None else math.nan for r in readings],
+        output_tps=at.output_tps if at is not None else 0.0, rps=at.achieved_rps if at is not None else 0.0,
+        probes=len(answer.probes))
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def _value(control: str, value: float) -> str:

@@ -1,0 +1,103 @@
+"""A search as stored: each probe is an ordinary step tagged with its probe (search_probes), the answer
+is the run's row of searches, and the curve, the evidence and the answer come back in one query."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from siliconbench.agent.search.method import Search, SearchOptions
+from siliconbench.agent.search.probe import ProbeSink
+from siliconbench.agent.search.run import probe_message, result_message
+from siliconbench.agent.sim import SimProfile
+from siliconbench.collector.errors import InvalidBatch, RunNotFound
+from siliconbench.collector.ingest import tables_of
+from siliconbench.collector.searches import load_search
+from siliconbench.collector.service import TelemetryService
+from siliconbench.core.slo import parse_slos
+from siliconbench.core.wire import pb
+from tests.agent.load.test_step import ListSink
+from tests.agent.search.knee import KneeModel
+
+KNEE = SimProfile(ttft_ms=20, itl_ms=10, slots=32)
+
+
+async def searched(run_id: str) -> ListSink:
+    """A search against the knee model, its steps' events and end event through a ProbeSink as the agent
+    sends them."""
+    sink = ListSink()
+    probe_sink = ProbeSink(sink)
+    model = KneeModel(KNEE, "concurrency", 1)
+    now = time.time_ns()
+
+    async def prober(value, requests, index):
+        measured = await model(value, requests, index)
+        probe_sink.add(pb.StepEvent(run_id=run_id, step=index, concurrency=int(value), mode="closed",
+                                    requests=requests, start_unix_ns=now, end_unix_ns=now + 1))
+        return measured
+
+    search = Search(parse_slos("ttft_p99_ms<=80,ttft_p50_ms<=100"), SearchOptions(max=256.0), prober,
+                    output_tokens=4, on_step=lambda probe: probe_sink.judged(probe_message(probe, run_id)))
+    probe_sink.result = result_message(await search.run(), run_id)
+    probe_sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=now, outcome="complete"))
+    return sink
+
+
+async def test_each_step_goes_out_tagged_with_its_probe_and_the_end_event_with_the_answer():
+    sink = await searched("s1")
+    assert all(s.HasField("search_probe") for s in sink.steps)
+    assert [s.search_probe.index for s in sink.steps] == sorted(s.search_probe.index for s in sink.steps)
+    [end] = sink.runs
+    assert end.search.found and end.search.verified and end.search.binding == "ttft_p99_ms"
+    assert end.search.probes == len({s.search_probe.index for s in sink.steps})
+
+
+def test_a_step_the_search_never_judged_still_goes_out_untagged():
+    sink = ListSink()
+    probe_sink = ProbeSink(sink)
+    probe_sink.add(pb.StepEvent(run_id="r", step=0))
+    assert sink.steps == []  # waits for its verdict
+    probe_sink.release()
+    assert [s.HasField("search_probe") for s in sink.steps] == [False]
+
+
+@pytest.fixture(scope="module")
+def service(store):
+    svc = TelemetryService(store, store_threads=1)
+    yield svc
+    svc.close()
+
+
+async def test_the_curve_the_evidence_and_the_answer_are_one_query(service, store):
+    sink = await searched("search-1")
+    batch = pb.Batch(seq=1, batch_id="search-1/b/1", steps=sink.steps, runs=sink.runs)
+    # what a stream does with the batch: parse and check it, then insert it
+    assert service.inserter.write([service.parse("node-a", pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+    [node] = load_search(store, "search-1")
+    assert node.agent_id == "node-a" and len(node.probes) == len(sink.steps)
+    answer = node.answer
+    assert answer is not None and answer.found and answer.verified and answer.control == "concurrency"
+    assert answer.boundary == sink.runs[0].search.boundary and answer.binding == "ttft_p99_ms"
+    assert answer.bounds["ttft_p99_ms"] <= 80 and 0 < answer.headroom["ttft_p50_ms"] < 1
+    first = node.probes[0]
+    assert (first.value, first.phase, first.verdict, first.slo_keys) == (1.0, "bracket", "pass",
+                                                                          ("ttft_p99_ms", "ttft_p50_ms"))
+    assert first.limits == (80.0, 100.0) and all(b is not None and b < 80 for b in first.bounds)
+    boundary_probes = [p for p in node.probes if p.value == answer.boundary and p.phase == "verify"]
+    assert boundary_probes and boundary_probes[-1].verdict == "pass"
+
+
+def test_a_search_not_in_the_store_is_named(store):
+    with pytest.raises(RunNotFound, match="no search 'nope'"):
+        load_search(store, "nope")
+
+
+def test_a_probe_whose_bounds_are_not_one_per_slo_is_refused():
+    probe = pb.SearchProbe(search_id="s", slo_keys=["ttft_p99_ms"], slo_limits=[80.0, 1.0], slo_points=[1.0],
+                           slo_bounds=[math.nan])
+    step = pb.StepEvent(run_id="s", step=0, start_unix_ns=time.time_ns(), end_unix_ns=time.time_ns(),
+                        search_probe=probe)
+    with pytest.raises(InvalidBatch, match="slo_limits not one per slo_keys entry"):
+        tables_of(pb.Batch(seq=1, batch_id="b", steps=[step]), "a")
