@@ -3,7 +3,13 @@ is the run's row of searches, and the curve, the evidence and the answer come ba
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import json
 import math
+import subprocess
+import sys
 import time
 
 import pytest
@@ -12,8 +18,9 @@ from siliconbench.agent.search.method import Search, SearchOptions
 from siliconbench.agent.search.probe import ProbeSink
 from siliconbench.agent.search.run import probe_message, result_message
 from siliconbench.agent.sim import SimProfile
-from siliconbench.collector.errors import InvalidBatch, RunNotFound
+from siliconbench.collector.errors import InvalidBatch, InvalidOption, RunNotFound
 from siliconbench.collector.ingest import tables_of
+from siliconbench.collector.reports.search import render_search
 from siliconbench.collector.searches import load_search
 from siliconbench.collector.service import TelemetryService
 from siliconbench.core.slo import parse_slos
@@ -101,3 +108,56 @@ def test_a_probe_whose_bounds_are_not_one_per_slo_is_refused():
                         search_probe=probe)
     with pytest.raises(InvalidBatch, match="slo_limits not one per slo_keys entry"):
         tables_of(pb.Batch(seq=1, batch_id="b", steps=[step]), "a")
+
+
+@pytest.fixture(scope="module")
+def stored_search(service, store):
+    sink = asyncio.run(searched("search-r"))
+    batch = pb.Batch(seq=1, batch_id="search-r/b/1", steps=sink.steps, runs=sink.runs)
+    assert service.inserter.write([service.parse("node-b", pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+    return load_search(store, "search-r"), sink.runs[0].search
+
+
+def test_the_markdown_report_states_the_answer_the_method_and_each_probe(stored_search):
+    nodes, result = stored_search
+    text = render_search("search-r", nodes, "markdown")
+    assert f"largest concurrency within SLO: {result.boundary:g} (verified)." in text
+    assert "Binding: ttft\\_p99\\_ms" in text and "Method: bracket by doubling" in text
+    assert "| 1 | 0 | bracket | 1 |" in text  # probe 1, step 0, at concurrency 1
+
+
+def test_the_csv_report_has_a_row_per_step_and_slo(stored_search):
+    nodes, _ = stored_search
+    rows = list(csv.DictReader(io.StringIO(render_search("search-r", nodes, "csv"))))
+    assert len(rows) == 2 * len(nodes[0].probes)
+    assert {r["slo"] for r in rows} == {"ttft_p99_ms", "ttft_p50_ms"} and rows[0]["verified"] == "True"
+
+
+def test_the_json_report_holds_the_answer_and_every_probe_s_bounds(stored_search):
+    nodes, result = stored_search
+    document = json.loads(render_search("search-r", nodes, "json"))
+    [node] = document["nodes"]
+    assert node["answer"]["boundary"] == result.boundary and node["answer"]["binding"] == "ttft_p99_ms"
+    assert node["probes"][0]["bounds"]["ttft_p99_ms"]["limit"] == 80.0
+
+
+def test_the_html_report_plots_bound_point_slo_failed_probes_and_boundary_per_slo(stored_search):
+    nodes, result = stored_search
+    page = render_search("search-r", nodes, "html")
+    assert page.count("<svg") == 2  # one chart per SLO
+    assert "ttft_p99_ms 95 % upper bound" in page and "ttft_p99_ms point estimate" in page
+    assert "SLO ttft_p99_ms ≤ 80" in page
+    assert "<title>failed probe</title>" in page  # the failed probes, crossed
+    assert f"boundary {result.boundary:g}" in page
+
+
+def test_an_unknown_format_is_named():
+    with pytest.raises(InvalidOption, match="--format 'pdf' is not one of markdown, csv, json, html"):
+        render_search("s", [], "pdf")
+
+
+def test_report_search_of_an_unknown_id_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "siliconbench.collector", "report", "--search", "nope", "--store",
+                             f"chdb://{tmp_path}/data"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: no search 'nope' in the store (its id is the search run's id: see `runs list`)"]
