@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from siliconbench.agent.search.method import Search, SearchOptions
+from siliconbench.agent.search.method import Search
+from siliconbench.core.search import SearchOptions
 from siliconbench.agent.search.probe import ProbeSink
 from siliconbench.agent.search.run import probe_message, result_message
 from siliconbench.agent.sim import SimProfile

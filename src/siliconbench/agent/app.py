@@ -18,6 +18,7 @@ from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.search.run import plan_search
 from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
 from siliconbench.core.settings import BearerToken
@@ -111,8 +112,12 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                    through: Callable[[RecordSink], RecordSink] | None = None) -> str:
     """Run `plan` against the node's target, its records to the node's shipper (by way of
     `through(shipper)`, when given); return the run id. A fleet run's `progress` reads the run's tally and
-    reports each step's end. `drive` runs the load in place of the plan's steps."""
+    reports each step's end. `drive` runs the load in place of the plan's steps; without one, a plan with
+    a `search:` section runs that search (siliconbench.agent.search)."""
     run_id = run_id or new_run_id()
+    if drive is None and plan.search is not None:  # a plan that searches (a fleet run's nodes)
+        search = plan_search(plan, run_id)
+        drive, through = search.drive, search.through
     shipper = node.shipper
     sink = through(shipper) if through is not None else shipper
     tally = progress.tally if progress is not None else RunTally()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,10 +16,12 @@ from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, 
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
 from siliconbench.agent.options import (InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags,
                                         search_flags, search_plan_flags, sim_flags)
-from siliconbench.agent.search.method import SearchOptions
+from siliconbench.agent.search.run import SearchRun, final_block, probe_line
+from siliconbench.agent.search.run import as_json as answer_json
+from siliconbench.core.search import SearchOptions, SearchPlan
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.target import TargetInfo, inspect_target
-from siliconbench.core.cli import program_options, setup_logging
+from siliconbench.core.cli import model_builder, program_options, setup_logging
 from siliconbench.core.cli import main as run_program
 from siliconbench.core.errors import ExitCode
 from siliconbench.core.ids import new_run_id
@@ -75,15 +78,17 @@ def search(
 
     Exit codes: 0 an answer, 9 no load within the SLOs (not even --start), 2 bad input, 4 target, 7 not
     everything stored, 8 the agent itself could not keep up (not the server's capacity)."""
-    from siliconbench.agent.search.run import as_json as answer_json
-    from siliconbench.agent.search.run import final_block, search_benchmark
-
     setup_logging()
     objectives = parse_slos(slo)
-    labelled = with_overrides(plan, scenario=node.scenario or None)
+    # the search stored with the run's plan (config_json), as a plan file's `search:` section says it
+    searching = with_overrides(plan, scenario=node.scenario or None,
+                               search=model_builder(SearchPlan)(slo=slo, **dataclasses.asdict(options)))
     search_id = run_id or new_run_id()
-    answer = _event_loop_runner()(search_benchmark(node, labelled, objectives, options, search_id,
-                                                   lambda line: typer.echo(line, err=True)))
+    search = SearchRun(objectives, options, searching, search_id,
+                       on_probe=lambda probe: typer.echo(probe_line(options.control, probe), err=True))
+    _event_loop_runner()(run_benchmark(node, searching, search_id, drive=search.drive, through=search.through))
+    answer = search.answer
+    assert answer is not None
     typer.echo(answer_json(answer, search_id) if as_json else final_block(answer))
     if answer.boundary is None:
         raise typer.Exit(ExitCode.NO_LOAD_WITHIN_SLO)

@@ -20,7 +20,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 
 from siliconbench.agent import settings
-from siliconbench.agent.search.method import SearchOptions
+from siliconbench.core.search import SearchOptions
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.core.cli import flag, model_builder, model_flags, with_flags

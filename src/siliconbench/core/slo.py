@@ -89,17 +89,19 @@ def slo_keys() -> list[str]:
 
 
 def parse_slos(text: str, flag: str = "--slo") -> tuple[Objective, ...]:
-    """'ttft_p99_ms<=500,error_rate<=0.005' -> its objectives; a ConfigError naming the bad item."""
+    """'ttft_p99_ms<=500,error_rate<=0.005' -> its objectives; a ConfigError naming the bad item, each
+    message led by `flag` (none when empty: a plan's check puts the key path there)."""
+    lead = f"{flag}: " if flag else ""
+    example = "e.g. 'ttft_p99_ms<=500,itl_p99_ms<=50,error_rate<=0.005'"
     objectives: dict[str, Objective] = {}
     for item in filter(str.strip, text.split(",")):
         match = _ITEM.fullmatch(item)
         if not match:
-            raise ConfigError(f"{flag} {item.strip()!r}: write KEY<=LIMIT, e.g. {flag} "
-                              "'ttft_p99_ms<=500,itl_p99_ms<=50,error_rate<=0.005'")
+            raise ConfigError(f"{lead}{item.strip()!r}: write KEY<=LIMIT, {example}")
         key, text_limit = match.groups()
         latency = _KEY.fullmatch(key)
         if not latency and key != ERROR_RATE:
-            raise ConfigError(f"{flag}: unknown SLO {key!r}; one of METRIC_PERCENTILE_ms (METRIC "
+            raise ConfigError(f"{lead}unknown SLO {key!r}; one of METRIC_PERCENTILE_ms (METRIC "
                               f"{'/'.join(METRICS)}, PERCENTILE {'/'.join(PERCENTILES)}) or {ERROR_RATE}")
         try:
             limit = float(text_limit)
@@ -107,11 +109,11 @@ def parse_slos(text: str, flag: str = "--slo") -> tuple[Objective, ...]:
             limit = float("nan")
         if not limit > 0 or limit == float("inf") or (key == ERROR_RATE and limit >= 1):
             bound = "a share in (0, 1)" if key == ERROR_RATE else "a number of milliseconds > 0"
-            raise ConfigError(f"{flag} {key}: the limit must be {bound}, got {text_limit!r}")
+            raise ConfigError(f"{lead}{key}: the limit must be {bound}, got {text_limit!r}")
         if key in objectives:
-            raise ConfigError(f"{flag}: {key} is given twice")
+            raise ConfigError(f"{lead}{key} is given twice")
         objectives[key] = (Objective(key, ERROR_RATE, 0.0, limit) if latency is None
                            else Objective(key, latency.group(1), PERCENTILES[latency.group(2)], limit))
     if not objectives:
-        raise ConfigError(f"{flag}: give at least one SLO, e.g. {flag} 'ttft_p99_ms<=500'")
+        raise ConfigError(f"{lead}give at least one SLO, {example}")
     return tuple(objectives.values())

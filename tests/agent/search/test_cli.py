@@ -15,9 +15,9 @@ TARGET = ("--target", "http://127.0.0.1:9")
 @pytest.mark.parametrize("args,words", [
     (("--slo", "ttft_p97_ms<=500"), "unknown SLO 'ttft_p97_ms'"),
     (("--slo", "itl_p99_ms<=0"), "itl_p99_ms: the limit must be a number of milliseconds > 0, got '0'"),
-    (("--slo", "ttft_p99_ms<=500", "--tolerance", "1.5"), "--tolerance must be a share in (0, 1)"),
-    (("--slo", "ttft_p99_ms<=500", "--tolerance", "0"), "--tolerance must be a share in (0, 1)"),
-    (("--slo", "ttft_p99_ms<=500", "--start", "64", "--max", "32"), "--start 64 is above --max 32"),
+    (("--slo", "ttft_p99_ms<=500", "--tolerance", "1.5"), "tolerance must be a share in (0, 1)"),
+    (("--slo", "ttft_p99_ms<=500", "--tolerance", "0"), "tolerance must be a share in (0, 1)"),
+    (("--slo", "ttft_p99_ms<=500", "--start", "64", "--max", "32"), "start 64 is above max 32"),
     (("--slo", "ttft_p99_ms<=500", "--control", "tokens"), "--control"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):

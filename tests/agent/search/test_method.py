@@ -8,8 +8,10 @@ import math
 import pytest
 
 from siliconbench.agent.errors import AgentSaturated
-from siliconbench.agent.search.method import Measured, Search, SearchOptions
+from siliconbench.agent.search.method import Measured, Search
+from siliconbench.core.search import SearchOptions
 from siliconbench.agent.sim import SimProfile
+from siliconbench.core.cli import model_builder
 from siliconbench.core.errors import ConfigError, ExitCode
 from siliconbench.core.slo import parse_slos
 
@@ -115,13 +117,13 @@ async def test_a_saturated_client_stops_the_search_with_the_fix_never_as_the_ser
 
 
 @pytest.mark.parametrize("options,words", [
-    (dict(tolerance=0.0), "--tolerance must be a share in (0, 1)"),
-    (dict(tolerance=1.0), "--tolerance must be a share in (0, 1)"),
-    (dict(start=64.0, max=32.0), "--start 64 is above --max 32"),
-    (dict(start=0.0), "--start must be > 0"),
+    (dict(tolerance=0.0), "tolerance must be a share in (0, 1)"),
+    (dict(tolerance=1.0), "tolerance must be a share in (0, 1)"),
+    (dict(start=64.0, max=32.0), "start 64 is above max 32"),
+    (dict(start=0.0), "start must be > 0"),
     (dict(start=1.5), "give whole numbers"),
 ])
 def test_bad_search_options_are_one_line_and_exit_2(options, words):
     with pytest.raises(ConfigError) as caught:
-        SearchOptions(**{"start": 1.0, **options})
+        model_builder(SearchOptions)(**{"start": 1.0, **options})
     assert words in str(caught.value) and caught.value.exit_code == ExitCode.BAD_INPUT

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from siliconbench.agent.search.method import Search, SearchOptions
+from siliconbench.agent.search.method import Search
+from siliconbench.core.search import SearchOptions
 from siliconbench.agent.search.run import as_json, final_block, probe_line
 from siliconbench.agent.sim import SimProfile
 from siliconbench.core.slo import parse_slos

@@ -10,15 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
-
-from pydantic import Field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from siliconbench.agent.errors import AgentSaturated
 from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, Reading, Verdict, judge
-from siliconbench.core.config import STRICT, Int, NonNegativeFloat
-from siliconbench.core.errors import ConfigError
+from siliconbench.core.search import SearchOptions
 from siliconbench.core.slo import ERROR_RATE, Objective
 from siliconbench.core.slo_bounds import samples_needed
 from siliconbench.core.wire import pb
@@ -42,34 +37,6 @@ class Measured:
 
 # (value, requests, probe index) -> what the probe step measured
 Prober = Callable[[float, int, int], Awaitable[Measured]]
-
-
-@pydantic_dataclass(frozen=True, slots=True, config=STRICT)
-class SearchOptions:
-    """How a search runs; `search`'s flags are made from the first four fields."""
-
-    control: Annotated[Literal["concurrency", "rate"], Field(description="What the search varies: streams in flight (closed loop) or offered requests/s (open loop, the plan's --arrival).")] = "concurrency"
-    start: Annotated[NonNegativeFloat, Field(description="The first probe's value; the search doubles it until a probe fails.")] = 1.0
-    max: Annotated[NonNegativeFloat, Field(description="The largest value probed.")] = 1024.0
-    tolerance: Annotated[NonNegativeFloat, Field(description="Bisect until the bracket is narrower than this share of its lower end (for concurrency, at least one stream).")] = 0.05
-    extensions: Annotated[Int, Field(ge=0, description="Extra steps a probe may take for a bound.")] = 2
-    verify_factor: Annotated[Int, Field(ge=1, description="A verification probe's requests, times a probe's.")] = 3
-    min_requests: Annotated[Int, Field(ge=1, description="Requests a probe sends at least.")] = 16
-
-    def __post_init__(self) -> None:
-        if not 0 < self.tolerance < 1:
-            raise ConfigError(f"--tolerance must be a share in (0, 1), e.g. 0.05; got {self.tolerance:g}")
-        if not self.start > 0:
-            raise ConfigError(f"--start must be > 0, got {self.start:g}")
-        if self.start > self.max:
-            raise ConfigError(f"--start {self.start:g} is above --max {self.max:g}")
-        if self.control == "concurrency" and (self.start != int(self.start) or self.max != int(self.max)):
-            raise ConfigError("--start and --max count streams for --control concurrency: give whole numbers")
-
-    def step_above(self, value: float) -> float:
-        """The resolution at `value`: the tolerance's share of it, at least one stream."""
-        step = self.tolerance * value
-        return max(1.0, math.ceil(step)) if self.control == "concurrency" else step
 
 
 @dataclass(slots=True)

@@ -4,38 +4,37 @@ what it says: a line per probe, the final block, or one JSON object."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from siliconbench.agent.app import run_benchmark
-from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
-from siliconbench.agent.search.method import Answer, Probe, Search, SearchOptions
+from siliconbench.agent.search.method import Answer, Probe, Search
+from siliconbench.core.search import SearchOptions
 from siliconbench.agent.search.probe import ProbeSink, StepProber
 from siliconbench.agent.target import TargetInfo
 from siliconbench.core.limits import MAX_TEXT_CHARS
 from siliconbench.core.plan import Plan
-from siliconbench.core.slo import Objective
+from siliconbench.core.slo import Objective, parse_slos
 from siliconbench.core.wire import pb
 
+log = logging.getLogger(__name__)
 
-async def search_benchmark(config: AgentConfig, plan: Plan, objectives: tuple[Objective, ...],
-                           options: SearchOptions, run_id: str, show: Callable[[str], None]) -> Answer:
-    """A search from start to full delivery, as one run whose steps are its probes: what
-    `siliconbench-agent search` does. `show` gets each probe's line as it ends."""
-    run = SearchRun(objectives, options, plan, run_id,
-                    on_probe=lambda probe: show(probe_line(options.control, probe)))
-    await run_benchmark(config, plan, run_id, drive=run.drive, through=run.through)
-    assert run.answer is not None
-    return run.answer
+
+def plan_search(plan: Plan, search_id: str) -> SearchRun:
+    """The search a plan's `search:` section asks for (a fleet run's nodes), each probe logged."""
+    assert plan.search is not None
+    return SearchRun(parse_slos(plan.search.slo, flag="search.slo"), plan.search, plan, search_id,
+                     on_probe=lambda probe: log.info("search %s: %s", search_id,
+                                                     probe_line(plan.search.control if plan.search else "", probe)))
 
 
 class SearchRun:
-    """Pass `through` and `drive` to run_plan; `answer` holds the result once it returned."""
+    """Pass `through` and `drive` to run_plan (agent/app.py); `answer` holds the result once it returned."""
 
     def __init__(self, objectives: tuple[Objective, ...], options: SearchOptions, plan: Plan, search_id: str,
                  on_probe: Callable[[Probe], None] = lambda probe: None) -> None:
@@ -61,7 +60,9 @@ class SearchRun:
                             on_probe=self._on_probe,
                             on_step=lambda probe: sink.judged(probe_message(probe, self._search_id)))
             try:
-                sink.result = result_message(await search.run(), self._search_id)
+                answer = await search.run()
+                sink.result = result_message(answer, self._search_id)
+                log.info("search %s:\n%s", self._search_id, final_block(answer))
             finally:
                 self.answer = search.answer
         finally:
