@@ -21,6 +21,7 @@ from siliconbench.agent.search.run import probe_message, result_message
 from siliconbench.agent.sim import SimProfile
 from siliconbench.collector.errors import InvalidBatch, InvalidOption, RunNotFound
 from siliconbench.collector.ingest import tables_of
+from siliconbench.collector.reports import RENDERERS, build_fleet_report
 from siliconbench.collector.reports.search import render_search
 from siliconbench.collector.searches import load_search
 from siliconbench.collector.service import TelemetryService
@@ -39,6 +40,7 @@ async def searched(run_id: str) -> ListSink:
     probe_sink = ProbeSink(sink)
     model = KneeModel(KNEE, "concurrency", 1)
     now = time.time_ns()
+    probe_sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=now, scenario="A", model="m"))
 
     async def prober(value, requests, index):
         measured = await model(value, requests, index)
@@ -57,7 +59,7 @@ async def test_each_step_goes_out_tagged_with_its_probe_and_the_end_event_with_t
     sink = await searched("s1")
     assert all(s.HasField("search_probe") for s in sink.steps)
     assert [s.search_probe.index for s in sink.steps] == sorted(s.search_probe.index for s in sink.steps)
-    [end] = sink.runs
+    _, end = sink.runs
     assert end.search.found and end.search.verified and end.search.binding == "ttft_p99_ms"
     assert end.search.probes == len({s.search_probe.index for s in sink.steps})
 
@@ -87,7 +89,7 @@ async def test_the_curve_the_evidence_and_the_answer_are_one_query(service, stor
     assert node.agent_id == "node-a" and len(node.probes) == len(sink.steps)
     answer = node.answer
     assert answer is not None and answer.found and answer.verified and answer.control == "concurrency"
-    assert answer.boundary == sink.runs[0].search.boundary and answer.binding == "ttft_p99_ms"
+    assert answer.boundary == sink.runs[-1].search.boundary and answer.binding == "ttft_p99_ms"
     assert answer.bounds["ttft_p99_ms"] <= 80 and 0 < answer.headroom["ttft_p50_ms"] < 1
     first = node.probes[0]
     assert (first.value, first.phase, first.verdict, first.slo_keys) == (1.0, "bracket", "pass",
@@ -116,7 +118,7 @@ def stored_search(service, store):
     sink = asyncio.run(searched("search-r"))
     batch = pb.Batch(seq=1, batch_id="search-r/b/1", steps=sink.steps, runs=sink.runs)
     assert service.inserter.write([service.parse("node-b", pb.AgentMessage(batch=batch).SerializeToString())]) == {}
-    return load_search(store, "search-r"), sink.runs[0].search
+    return load_search(store, "search-r"), sink.runs[-1].search
 
 
 def test_the_markdown_report_states_the_answer_the_method_and_each_probe(stored_search):
@@ -162,3 +164,12 @@ def test_report_search_of_an_unknown_id_is_one_line_and_exit_2(tmp_path):
                              f"chdb://{tmp_path}/data"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "error: no search 'nope' in the store (its id is the search run's id: see `runs list`)"]
+
+
+def test_the_fleet_report_compares_the_nodes_boundaries_by_scenario_and_instance_type(stored_search, store):
+    _, result = stored_search
+    report = build_fleet_report(store, "search-r")
+    table = report.table("searches")
+    assert [row[:6] for row in table.rows] == [["node-b", "A", "", "concurrency", f"{result.boundary:g}", "yes"]]
+    assert "Largest load within the SLOs" in RENDERERS["markdown"].fleet(report)
+    assert json.loads(RENDERERS["json"].fleet(report))["searches"][0]["boundary"] == f"{result.boundary:g}"
