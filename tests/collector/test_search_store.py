@@ -20,6 +20,7 @@ from siliconbench.agent.search.probe import ProbeSink
 from siliconbench.agent.search.run import probe_message, result_message
 from siliconbench.agent.sim import SimProfile
 from siliconbench.collector.errors import InvalidBatch, InvalidOption, RunNotFound
+from siliconbench.collector.export import export_rows
 from siliconbench.collector.ingest import tables_of
 from siliconbench.collector.reports import RENDERERS, build_fleet_report
 from siliconbench.collector.reports.search import render_search
@@ -173,3 +174,12 @@ def test_the_fleet_report_compares_the_nodes_boundaries_by_scenario_and_instance
     assert [row[:6] for row in table.rows] == [["node-b", "A", "", "concurrency", f"{result.boundary:g}", "yes"]]
     assert "Largest load within the SLOs" in RENDERERS["markdown"].fleet(report)
     assert json.loads(RENDERERS["json"].fleet(report))["searches"][0]["boundary"] == f"{result.boundary:g}"
+
+
+def test_export_writes_a_search_s_probes_and_answer(stored_search, store, tmp_path):
+    export_rows(store, "search_probes", "csv", tmp_path / "probes.csv", runs=("search-r",))
+    export_rows(store, "searches", "csv", tmp_path / "searches.csv", runs=("search-r",))
+    probes = list(csv.DictReader(io.StringIO((tmp_path / "probes.csv").read_text())))
+    [answer] = list(csv.DictReader(io.StringIO((tmp_path / "searches.csv").read_text())))
+    assert len(probes) == len(stored_search[0][0].probes) and probes[0]["phase"] == "bracket"
+    assert float(answer["boundary"]) == stored_search[1].boundary
