@@ -127,3 +127,19 @@ def test_bad_search_options_are_one_line_and_exit_2(options, words):
     with pytest.raises(ConfigError) as caught:
         model_builder(SearchOptions)(**{"start": 1.0, **options})
     assert words in str(caught.value) and caught.value.exit_code == ExitCode.BAD_INPUT
+
+
+async def test_when_no_verification_passes_the_answer_is_the_largest_short_pass_said_unverified():
+    model = KneeModel(KNEE, "concurrency", 6)
+
+    async def prober(value, requests, index):  # short probes pass up to 64; every long one fails
+        measured = await model(min(value, 64.0) if requests < 600 else 1000.0, requests, index)
+        return measured
+
+    found = Search(parse_slos("ttft_p99_ms<=80"), SearchOptions(max=1024.0), prober, output_tokens=OUTPUT_TOKENS)
+    answer = await found.run()
+    verify = [p for p in answer.probes if p.phase == "verify"]
+    assert len(verify) == 3 and not any(p.verdict.passed for p in verify)
+    assert not answer.verified and answer.boundary is not None
+    assert answer.boundary < min(p.value for p in verify)
+    assert answer.boundary in {p.value for p in answer.probes if p.verdict.passed}  # measured, not guessed

@@ -4,7 +4,7 @@ the signs of a server over-saturated through it."""
 from __future__ import annotations
 
 from siliconbench.agent.search.judge import OVER_SATURATED, judge
-from siliconbench.agent.search.probe import completion_rate, over_saturation, steady_part
+from siliconbench.agent.search.probe import completion_rate, over_saturation, send_rate, steady_part
 from siliconbench.core.slo import parse_slos
 from siliconbench.core.wire import pb
 
@@ -71,3 +71,8 @@ def test_a_rate_probe_whose_requests_completed_slower_than_offered_fails_with_bo
     verdict = judge(parse_slos("ttft_p50_ms<=100"), records, offered_rps=50.0, achieved_rps=40.0)
     assert (verdict.name, verdict.reason) == ("fail", "requests completed at 40/s of 50/s offered")
     assert judge(parse_slos("ttft_p50_ms<=100"), records, offered_rps=50.0, achieved_rps=49.0).passed
+
+
+def test_a_rate_probe_offered_what_its_requests_were_sent_at():
+    records = [request(i * 20.0, 50.0) for i in range(11)]  # sent one every 20 ms
+    assert send_rate(records) == 50.0

@@ -30,6 +30,7 @@ class Measured:
 
     records: Sequence[pb.RequestRecord]
     achieved_rps: float = 0.0
+    offered_rps: float = 0.0  # the rate the requests were sent at (0: the probed value)
     output_tps: float = 0.0
     over_saturated: str = ""
     client_saturated: str = ""
@@ -123,7 +124,7 @@ class Search:
                                      "free cores")
             records.extend(measured.records)
             tps, rps = measured.output_tps, measured.achieved_rps
-            offered = value if self._options.control == "rate" else 0.0
+            offered = (measured.offered_rps or value) if self._options.control == "rate" else 0.0
             verdict = judge(self._objectives, records, offered_rps=offered, achieved_rps=rps,
                             over_saturated=measured.over_saturated)
             if verdict.name in (EXTEND, INCONCLUSIVE) and steps > self._options.extensions:
@@ -162,6 +163,7 @@ class Search:
                 low = mid
             else:
                 high = mid
+        failed_verification = math.inf
         for _ in range(3):  # verify, stepping down while the candidate fails its longer probe
             if (await self._probe(low, "verify")).verdict.passed:
                 answer.boundary, answer.verified = low, True
@@ -169,8 +171,12 @@ class Search:
                 if above <= options.max and (await self._probe(above, "verify")).verdict.passed:
                     answer.boundary = above
                 return answer
+            failed_verification = low
             low -= options.step_above(low)
             if low < options.start:
                 break
-        answer.boundary = low if low >= options.start else None
+        # no verification passed: the largest value a short probe passed below the failed verifications,
+        # said to be unverified
+        passed = [v for v, ok in self._verdicts.items() if ok and v < failed_verification]
+        answer.boundary = max(passed) if passed else None
         return answer

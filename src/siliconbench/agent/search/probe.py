@@ -4,7 +4,7 @@ kept to be judged.
 A closed-loop probe is judged on its steady part only: the requests sent once all its streams were in
 flight (from the start of its `concurrency`-th request) that ended before the first stream was left
 without a successor (the first end after its last send). A rate probe is judged on all its requests and
-on the rate they completed at. While a probe runs, the server's `vllm:num_requests_waiting` is read
+on the rate they completed at against the rate they were sent at (a Poisson schedule's own). While a probe runs, the server's `vllm:num_requests_waiting` is read
 every `WATCH_EVERY_S`; a probe whose waiting requests grew and whose TTFT rose through it is
 over-saturated.
 """
@@ -93,6 +93,14 @@ def completion_rate(records: Sequence[pb.RequestRecord]) -> float:
     return (len(ends) - 1) / span_s if span_s > 0 else 0.0
 
 
+def send_rate(records: Sequence[pb.RequestRecord]) -> float:
+    """Requests sent per second, between the first send and the last: the rate a rate probe offered
+    (its Poisson schedule's own, which its completions are compared with)."""
+    starts = sorted(r.start_unix_ns for r in records)
+    span_s = (starts[-1] - starts[0]) / 1e9 if len(starts) > 1 else 0.0
+    return (len(starts) - 1) / span_s if span_s > 0 else 0.0
+
+
 def output_tps(records: Sequence[pb.RequestRecord]) -> float:
     """Output tok/s of the successful requests over their span (as a step's throughput is stated)."""
     if not records:
@@ -152,8 +160,8 @@ class StepProber:
             watch.cancel()
         records = self._sink.records
         judged = steady_part(records, spec.concurrency) if self._control == "concurrency" else records
-        return Measured(judged, completion_rate(records), output_tps(judged), over_saturation(judged, waiting),
-                        self._generator.saturation if event.client_saturated else "")
+        return Measured(judged, completion_rate(records), send_rate(records), output_tps(judged),
+                        over_saturation(judged, waiting), self._generator.saturation if event.client_saturated else "")
 
     async def _watch(self, waiting: list[float]) -> None:
         while True:
