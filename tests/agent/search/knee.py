@@ -20,13 +20,15 @@ OUTPUT_TOKENS = 4
 
 class KneeModel:
     def __init__(self, profile: SimProfile, control: str, seed: int, noise_ms: float = 2.0,
-                 slow_share: float = 0.0, slow_ms: float = 0.0) -> None:
+                 slow_share: float = 0.0, slow_ms: float = 0.0, slow_at_random: bool = False) -> None:
         self.profile = profile
         self.control = control
         self.rng = random.Random(seed)
         self.noise_ms = noise_ms
-        # a slow tail: every (1 / slow_share)-th request slow_ms late, exactly that share of every probe
-        self.slow_every = round(1 / slow_share) if slow_share else 0
+        # a slow tail: every (1 / slow_share)-th request slow_ms late, exactly that share of every probe (or,
+        # `slow_at_random`, each request with that probability)
+        self.slow_every = round(1 / slow_share) if slow_share and not slow_at_random else 0
+        self.slow_share = slow_share if slow_at_random else 0.0
         self.slow_ms = slow_ms
         self.made = 0
         self.requests_sent = 0
@@ -44,7 +46,7 @@ class KneeModel:
     def _record(self, ttft_ms: float) -> pb.RequestRecord:
         ttft_ms += self.rng.expovariate(1 / self.noise_ms)
         self.made += 1
-        if self.slow_every and self.made % self.slow_every == 0:
+        if (self.slow_every and self.made % self.slow_every == 0) or (self.slow_share and self.rng.random() < self.slow_share):
             ttft_ms += self.slow_ms
         ttft_ns = int(ttft_ms * 1e6)
         gaps = [ttft_ns + int(i * self.profile.itl_ms * 1e6) for i in range(OUTPUT_TOKENS)]
