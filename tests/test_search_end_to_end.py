@@ -44,7 +44,7 @@ def servers(sim, tmp_path):
 
 
 def search(servers, run_id: str, slo: str, *more: str) -> tuple[int, list[str]]:
-    store, collector, sim, tmp = servers
+    _, collector, sim, tmp = servers
     return run_program(agent_app, "search", "--target", sim.url, "--collector", collector.address,
                        "--spool-dir", str(tmp / run_id), "--slo", slo, "--start", "2", "--max", "8",
                        "--input-tokens", "16", "--output-tokens", "4", "--workers", "1", "--run-id", run_id, *more)
