@@ -91,3 +91,10 @@ def test_closed_loop_prepare_bench_times_both_prompt_sizes():
     out = bench("closed_loop_prepare", "--requests", "20")
     rows = [line.split(" | ")[:2] for line in out.splitlines() if re.match(r"\| [\d,]+ \| ", line)]
     assert rows == [["| 512", "this tree"], ["| 8,192", "this tree"]]
+
+
+def test_search_bench_finds_the_plain_knee_exactly_and_says_none_where_the_p99_is_in_the_tail():
+    out = bench("search", "--seeds", "3")
+    assert "| concurrency | siliconbench | 64 | 3/3 |" in out
+    assert "| concurrency, 1.5 % slow | siliconbench | none | 3/3 | none |" in out
+    assert "| rate | siliconbench | 640 | 3/3 |" in out

@@ -9,14 +9,16 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
+from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.search.run import plan_search
 from siliconbench.agent.load.tally import RunTally
 from siliconbench.core.plan import Plan
 from siliconbench.core.settings import BearerToken
@@ -101,12 +103,23 @@ def end_event(run_id: str, error: BaseException | None, tally: RunTally, plan: P
                        outcome_detail=detail[:2000], requests_sent=tally.requests)
 
 
+# drives a started run's load instead of its plan's steps (a search's probes): (generator, session, target)
+Drive = Callable[[LoadGenerator, aiohttp.ClientSession, TargetInfo], Awaitable[None]]
+
+
 async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
-                   progress: FleetProgress | None = None) -> str:
-    """Run `plan` against the node's target, its records to the node's shipper; return the run id. A fleet
-    run's `progress` reads the run's tally and reports each step's end."""
+                   progress: FleetProgress | None = None, *, drive: Drive | None = None,
+                   through: Callable[[RecordSink], RecordSink] | None = None) -> str:
+    """Run `plan` against the node's target, its records to the node's shipper (by way of
+    `through(shipper)`, when given); return the run id. A fleet run's `progress` reads the run's tally and
+    reports each step's end. `drive` runs the load in place of the plan's steps; without one, a plan with
+    a `search:` section runs that search (siliconbench.agent.search)."""
     run_id = run_id or new_run_id()
+    if drive is None and plan.search is not None:  # a plan that searches (a fleet run's nodes)
+        search = plan_search(plan, run_id)
+        drive, through = search.drive, search.through
     shipper = node.shipper
+    sink = through(shipper) if through is not None else shipper
     tally = progress.tally if progress is not None else RunTally()
     step_ended = progress.step_ended if progress is not None else _nothing
     timeout = aiohttp.ClientTimeout(total=plan.request_timeout_s, sock_connect=10)
@@ -118,22 +131,22 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
         node.runner.read_counters_now()
-        shipper.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
-                                target_url=target.base_url, model=target.model, simulated=target.simulated,
-                                target_version=target.version, scenario=plan.scenario or node.config.scenario,
-                                config_json=plan.to_json()))
+        sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
+                             target_url=target.base_url, model=target.model, simulated=target.simulated,
+                             target_version=target.version, scenario=plan.scenario or node.config.scenario,
+                             config_json=plan.to_json()))
         error: BaseException | None = None
         try:
-            await LoadGenerator(plan, target, prompts, shipper, run_id, tally=tally,
-                                on_step_boundary=node.runner.read_counters_now,
-                                on_step_end=step_ended).run(session)
+            generator = LoadGenerator(plan, target, prompts, sink, run_id, tally=tally,
+                                      on_step_boundary=node.runner.read_counters_now, on_step_end=step_ended)
+            await (drive(generator, session, target) if drive is not None else generator.run(session))
         except BaseException as exc:
             error = exc
             raise
         finally:
             node.runner.read_counters_now()
             node.runner.run_id = ""
-            shipper.add(end_event(run_id, error, tally, plan))
+            sink.add(end_event(run_id, error, tally, plan))
     return run_id
 
 
@@ -172,7 +185,8 @@ async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
         return await inspect_target(session, config.target.rstrip("/"), plan.model, plan.mixed_models)
 
 
-async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None) -> str:
+async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None, *, drive: Drive | None = None,
+                        through: Callable[[RecordSink], RecordSink] | None = None) -> str:
     """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
     stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
     spool) and RunInterrupted says what was kept. A second signal acts as usual."""
@@ -181,7 +195,7 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
     node = await NodeSession.start(config)
     with stop_on_signals(asyncio.current_task()):
         try:
-            await run_plan(node, plan, run_id)
+            await run_plan(node, plan, run_id, drive=drive, through=through)
         except asyncio.CancelledError:
             await _close_quietly(node)
             raise RunInterrupted(f"run {run_id} interrupted: {node.shipper.delivery()}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,12 +14,19 @@ import typer
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
-from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags, sim_flags
+from siliconbench.agent.options import (InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags,
+                                        search_flags, search_plan_flags, sim_flags)
+from siliconbench.agent.search.run import SearchRun, final_block, probe_line
+from siliconbench.agent.search.run import as_json as answer_json
+from siliconbench.core.search import SearchOptions, SearchPlan
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.target import TargetInfo, inspect_target
-from siliconbench.core.cli import program_options, setup_logging
+from siliconbench.core.cli import model_builder, program_options, setup_logging
 from siliconbench.core.cli import main as run_program
+from siliconbench.core.errors import ExitCode
+from siliconbench.core.ids import new_run_id
 from siliconbench.core.listen import ensure_can_listen
+from siliconbench.core.slo import parse_slos
 from siliconbench.core.plan import Plan, load_plan, with_overrides
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -50,6 +58,40 @@ def run(
     labelled = with_overrides(plan, scenario=node.scenario or None)
     done_run = _event_loop_runner()(run_benchmark(node, labelled, run_id))
     typer.echo(done_run)
+
+
+@app.command()
+@node_flags
+@search_plan_flags
+@search_flags
+def search(
+    node: AgentConfig,
+    plan: Plan,
+    options: SearchOptions,
+    slo: Annotated[str, typer.Option(help="The SLOs every probe must meet on its 95 % upper bound, e.g. 'ttft_p99_ms<=500,itl_p99_ms<=50,error_rate<=0.005' (ttft/itl/tpot/e2e at p50/p90/p95/p99, in ms; error_rate a share).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
+    run_id: Annotated[Optional[str], typer.Option(help="Run (and search) id (default: generated).", show_default=False)] = None,
+) -> None:
+    """Find the largest concurrency (or rate) whose probes meet every SLO on their one-sided 95 % upper
+    bounds: bracket by doubling, bisect to --tolerance, verify. Each probe is a step of one run sent to
+    COLLECTOR; each probe's line goes to standard error, the answer to standard output.
+
+    Exit codes: 0 an answer, 9 no load within the SLOs (not even --start), 2 bad input, 4 target, 7 not
+    everything stored, 8 the agent itself could not keep up (not the server's capacity)."""
+    setup_logging()
+    objectives = parse_slos(slo)
+    # the search stored with the run's plan (config_json), as a plan file's `search:` section says it
+    searching = with_overrides(plan, scenario=node.scenario or None,
+                               search=model_builder(SearchPlan)(slo=slo, **dataclasses.asdict(options)))
+    search_id = run_id or new_run_id()
+    search = SearchRun(objectives, options, searching, search_id,
+                       on_probe=lambda probe: typer.echo(probe_line(options.control, probe), err=True))
+    _event_loop_runner()(run_benchmark(node, searching, search_id, drive=search.drive, through=search.through))
+    answer = search.answer
+    assert answer is not None
+    typer.echo(answer_json(answer, search_id) if as_json else final_block(answer))
+    if answer.boundary is None:
+        raise typer.Exit(ExitCode.NO_LOAD_WITHIN_SLO)
 
 
 @app.command()

@@ -69,7 +69,8 @@ class RunInterrupted(AgentError):
 
 
 class AgentSaturated(AgentError):
-    """`workers: auto`: a sending process saturated its core with every usable core sending (agent/sizing.py)."""
+    """`workers: auto`: a sending process saturated its core with every usable core sending (agent/sizing.py);
+    `search`: a probe saw the agent itself limit the load (never the server's capacity)."""
 
     exit_code = ExitCode.AGENT_SATURATED
 

@@ -1,8 +1,9 @@
 """The agent's command-line options, declared once and validated into models.
 
-Three groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
-shared by `run` and `daemon`, the plan's (`PLAN_FLAGS`), for `run`, and the simulator's profile, for `sim`
-(made from `SimProfile`'s fields). Each reaches its commands as
+Groups of flags: the node's (`NODE_FLAGS`: target, collector, identity, sampling, spool, TLS),
+shared by `run`, `search` and `daemon`, the plan's (`PLAN_FLAGS`), for `run` (and for `search` those of
+them that do not pick loads: `SEARCH_PLAN_FLAGS`), the search's (from `SearchOptions`' fields), and the
+simulator's profile, for `sim` (made from `SimProfile`'s fields). Each reaches its commands as
 one validated object (siliconbench.core.cli.with_flags), so a command declares only its own flags.
 
 Plan flags default to None, meaning "as the plan file says, else the plan's default"; their help
@@ -19,6 +20,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 
 from siliconbench.agent import settings
+from siliconbench.core.search import SearchOptions
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.core.cli import flag, model_builder, model_flags, with_flags
@@ -123,6 +125,22 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
         **fields)
 
 
+# `search` sends the plan's requests (lengths, endpoint, prompts, workers...) at the loads it picks itself
+_SEARCH_CHOOSES = ("concurrency", "rates", "requests_per_step", "duration_s", "repetitions", "slo")
+SEARCH_PLAN_FLAGS = [f for f in PLAN_FLAGS if f.name not in _SEARCH_CHOOSES]
+
+
+def search_plan_from_flags(**fields: Any) -> Plan:
+    """The plan flags of `search` (its loads are the search's own) as a plan of one repetition."""
+    plan = plan_from_flags(concurrency=None, rates=None, slo=None, **fields)
+    return with_overrides(plan, repetitions=1)
+
+
 node_flags = with_flags("node", NODE_FLAGS, agent_config)
 plan_flags = with_flags("plan", PLAN_FLAGS, plan_from_flags)
+search_plan_flags = with_flags("plan", SEARCH_PLAN_FLAGS, search_plan_from_flags)
+_CONTROL = Annotated[str, typer.Option(help="What the search varies: concurrency (streams in flight, closed loop) or rate (offered requests/s, open loop with the plan's --arrival).")]
+search_flags = with_flags("options", model_flags(SearchOptions, only=("control", "start", "max", "tolerance"),
+                                                 given={"control": _CONTROL}),
+                          model_builder(SearchOptions))
 sim_flags = with_flags("profile", model_flags(SimProfile), model_builder(SimProfile))

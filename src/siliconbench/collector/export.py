@@ -19,6 +19,8 @@ TABLES = {
     "runs": "has({runs:Array(String)}, run_id)",
     "device_samples": "has({runs:Array(String)}, run_id)",
     "server_metrics": "has({runs:Array(String)}, run_id)",
+    "search_probes": "has({runs:Array(String)}, run_id)",
+    "searches": "has({runs:Array(String)}, run_id)",
     "nodes": "agent_id IN (SELECT agent_id FROM {db}.runs WHERE has({runs:Array(String)}, run_id))",
     "prices": "1",
 }

@@ -30,6 +30,8 @@ from siliconbench.collector.schema import (
     NODES,
     REQUESTS,
     RUNS,
+    SEARCH_PROBES,
+    SEARCHES,
     SERVER_METRICS,
     STEPS,
     Column,
@@ -162,7 +164,9 @@ def tables_of(batch: pb.Batch, agent_id: str) -> dict[str, pa.Table]:
     if batch.seq == 0:
         raise InvalidBatch(f"batch {batch.batch_id!r} has seq 0; sequence numbers start at 1")
     parts = ((RUNS, batch.runs, _runs), (STEPS, batch.steps, _steps), (REQUESTS, batch.requests, _requests),
-             (DEVICE_SAMPLES, batch.samples, _samples), (SERVER_METRICS, batch.server_metrics, _server_metrics))
+             (DEVICE_SAMPLES, batch.samples, _samples), (SERVER_METRICS, batch.server_metrics, _server_metrics),
+             (SEARCH_PROBES, [s for s in batch.steps if s.HasField("search_probe")], _search_probes),
+             (SEARCHES, [r for r in batch.runs if r.HasField("search")], _searches))
     tables = {}
     for table, items, build in parts:
         if not items:
@@ -292,4 +296,40 @@ def _samples(samples, now: int) -> dict[str, Values]:
 def _server_metrics(metrics, now: int) -> dict[str, Values]:
     columns: dict[str, Values] = {}
     _copied(SERVER_METRICS, metrics, now, columns)
+    return columns
+
+
+# --- siliconbench-agent search ----------------------------------------------------------------------
+def _per_slo(table: Table, messages: Sequence, now: int, columns: dict[str, Values], names: Sequence[str]) -> None:
+    """The per-SLO lists (`names`, after slo_keys), each as long as slo_keys, into `columns`."""
+    where = table.message
+    keys = [list(m.slo_keys) for m in messages]
+    _check(table.column("slo_keys"), [k for ks in keys for k in ks], where, now)
+    columns["slo_keys"] = keys
+    for name in names:
+        lists = [list(getattr(m, name)) for m in messages]
+        if any(len(values) != len(ks) for values, ks in zip(lists, keys)):
+            raise InvalidBatch(f"a {where} has {name} not one per slo_keys entry")
+        column = table.column(name)
+        if column.check.finite:
+            _check(column, np.array([v for values in lists for v in values], np.float64), where, now)
+        columns[name] = lists
+
+
+def _search_probes(steps, now: int) -> dict[str, Values]:
+    probes = [s.search_probe for s in steps]
+    columns: dict[str, Values] = {"run_id": _check(SEARCH_PROBES.column("run_id"), [s.run_id for s in steps],
+                                                   "StepEvent", now),
+                                  "step": np.fromiter((s.step for s in steps), np.uint32, len(steps))}
+    _copied(SEARCH_PROBES, probes, now, columns)
+    _per_slo(SEARCH_PROBES, probes, now, columns, ("slo_limits", "slo_points", "slo_bounds"))
+    return columns
+
+
+def _searches(runs, now: int) -> dict[str, Values]:
+    results = [r.search for r in runs]
+    columns: dict[str, Values] = {"run_id": _check(SEARCHES.column("run_id"), [r.run_id for r in runs], "RunEvent",
+                                                   now)}
+    _copied(SEARCHES, results, now, columns)
+    _per_slo(SEARCHES, results, now, columns, ("slo_bounds", "headroom"))
     return columns

@@ -91,6 +91,7 @@ class ReportOptions:
     price_kind: Str = "on_demand"
     cost: Bool = True
     allow_mixed_workloads: Bool = False       # compute 'vs baseline' across different workloads too
+    search: Str | None = None                 # one search's answer and evidence instead (reports/search.py)
 
 
 REPORT_FLAGS = [
@@ -103,6 +104,7 @@ REPORT_FLAGS = [
     flag("price_region", Annotated[str, typer.Option("--price-region", help="Region of the prices used for cost.")], "us-east-1"),
     flag("price_kind", Annotated[str, typer.Option("--price-kind", help="Price kind: on_demand, spot, capacity_block, savings_plan, custom (or a qualified kind in the table).")], "on_demand"),
     flag("allow_mixed_workloads", Annotated[bool, typer.Option("--allow-mixed-workloads", help="Compute 'vs baseline' even for runs whose workload (endpoint, prompt/output tokens, prompts) differs from the baseline's.")], False),
+    flag("search", Annotated[Optional[str], typer.Option("--search", help="Report one search (`siliconbench-agent search`; its id is its run's): the answer, the method and every probe's bounds.", show_default=False)], None),
     flag("no_cost", Annotated[bool, typer.Option("--no-cost", help="Leave out the cost table (no price needed).")], False),
     flag("store", StoreOpt, DEFAULT_STORE),
     flag("password", PasswordOpt, None),

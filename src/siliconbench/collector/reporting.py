@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from siliconbench.collector import digests
+from siliconbench.collector.errors import InvalidOption
 from siliconbench.collector.options import ReportOptions
 from siliconbench.collector.store import Store
 
@@ -14,6 +15,8 @@ def render_report(options: ReportOptions) -> str:
     from siliconbench.collector.reports import Options, build_report, renderer
     from siliconbench.collector.rollups import Selection, parse_slo
 
+    if options.search is not None:
+        return _search_report(options)
     render = renderer(options.fmt)
     report_options = Options(slo=parse_slo(list(options.slo)), baseline=options.baseline,
                              region=options.price_region, price_kind=options.price_kind, cost=options.cost,
@@ -22,3 +25,13 @@ def render_report(options: ReportOptions) -> str:
     digests.check(store, options.runs or None)  # figures come from digests: refuse ones a crash left short
     selection = Selection(runs=options.runs, scenarios=options.scenarios)
     return render.report(build_report(store, selection, report_options))
+
+
+def _search_report(options: ReportOptions) -> str:
+    from siliconbench.collector.reports.search import render_search
+    from siliconbench.collector.searches import load_search
+
+    if options.runs or options.scenarios:
+        raise InvalidOption("--search reports one search: leave out --run and --scenario")
+    store = Store.open(options.store, options.password)
+    return render_search(options.search or "", load_search(store, options.search or ""), options.fmt)

@@ -210,7 +210,8 @@ RUNS = Table("runs", (
     Column("outcome_detail", "String", "outcome_detail", check=TEXT, default="''"),
     Column("requests_sent", "UInt32", "requests_sent", default="0",
            comment="end events: request records the agent made; more than stored means some were not delivered"),
-), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True)
+), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True,
+    not_stored={"search": "a search's answer: stored in searches, keyed by run_id"})
 
 STEPS = Table("steps", (
     Column("run_id", "String", "run_id", check=ID),
@@ -226,7 +227,8 @@ STEPS = Table("steps", (
     Column("agent_cpu_pct", "Float64", "agent_cpu_pct", check=NOT_NEGATIVE),
     Column("loop_lag_p99_ms", "Float64", "loop_lag_p99_ms", check=NOT_NEGATIVE),
     Column("client_saturated", "Bool", "client_saturated"),
-), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True)
+), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True,
+    not_stored={"search_probe": "a search's step: stored in search_probes, keyed by run_id and step"})
 
 # ---- requests: what the stream said by kind (reasoning, answer, tool calls) and the model it named ----
 # Added to v1 in place (MIGRATIONS adds them to older stores, where rows read as 'no such chunk').
@@ -292,6 +294,48 @@ SERVER_METRICS = Table("server_metrics", (
     Column("start_value", "Float64", "start_value", check=FINITE),
     Column("end_value", "Float64", "end_value", check=FINITE),
 ), f"MergeTree ORDER BY (run_id, agent_id, step, name, labels) {_DEDUP}", message="ServerMetric", batched=True)
+
+# --- siliconbench-agent search: each probe's step (steps JOIN search_probes USING (run_id, agent_id, step))
+# and the answer (searches, one row per search run) ---------------------------------------------------
+_PER_SLO = "the list as sent, one entry per SLO in slo_keys' order"
+SEARCH_PROBES = Table("search_probes", (
+    Column("run_id", "String", derived="StepEvent.run_id of the step that carried the probe", check=ID),
+    _AGENT,
+    Column("step", "UInt32", derived="StepEvent.step of that step"),
+    Column("search_id", "String", "search_id", check=ID),
+    Column("probe", "UInt32", "index", comment="the probe's number in the search; the steps of an extended probe share it"),
+    Column("value", "Float64", "value", check=NOT_NEGATIVE, comment="the concurrency or offered rate (requests/s) probed"),
+    Column("phase", _LC, "phase", check=ID, comment="bracket, bisect or verify"),
+    Column("verdict", _LC, "verdict", check=ID,
+           comment="pass, fail, over-saturated; extend or inconclusive on a step that more steps of the probe follow"),
+    Column("reason", "String", "reason", check=TEXT),
+    Column("requests", "UInt32", "requests", comment="requests judged, pooled over the probe's steps so far"),
+    Column("slo_keys", f"Array({_LC})", "slo_keys", derived="the list as sent", check=ID),
+    Column("slo_limits", "Array(Float64)", "slo_limits", derived=_PER_SLO, check=FINITE),
+    Column("slo_points", "Array(Float64)", "slo_points", derived=_PER_SLO, comment="point estimates; nan: no sample"),
+    Column("slo_bounds", "Array(Float64)", "slo_bounds", derived=_PER_SLO,
+           comment="one-sided 95 % upper bounds; nan: too few samples for one"),
+), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="SearchProbe", batched=True)
+
+SEARCHES = Table("searches", (
+    Column("run_id", "String", derived="RunEvent.run_id of the search run's end", check=ID),
+    _AGENT,
+    Column("search_id", "String", "search_id", check=ID),
+    Column("control", _LC, "control", check=ID),
+    Column("slo", "String", "slo", check=TEXT),
+    Column("method", "String", "method", check=TEXT),
+    Column("tolerance", "Float64", "tolerance", check=NOT_NEGATIVE),
+    Column("found", "Bool", "found", comment="false: not even the first probe met the SLOs"),
+    Column("boundary", "Float64", "boundary", check=NOT_NEGATIVE),
+    Column("verified", "Bool", "verified"),
+    Column("binding", _LC, "binding", check=ID),
+    Column("slo_keys", f"Array({_LC})", "slo_keys", derived="the list as sent", check=ID),
+    Column("slo_bounds", "Array(Float64)", "slo_bounds", derived=_PER_SLO, comment="at the boundary"),
+    Column("headroom", "Array(Float64)", "headroom", derived=_PER_SLO, comment="1 - bound / limit at the boundary"),
+    Column("output_tps", "Float64", "output_tps", check=NOT_NEGATIVE),
+    Column("rps", "Float64", "rps", check=NOT_NEGATIVE),
+    Column("probes", "UInt32", "probes"),
+), f"MergeTree ORDER BY (run_id, agent_id) {_DEDUP}", message="SearchResult", batched=True)
 
 _FLEET = "written by the collector's fleet control (collector/fleet.py)"
 RUN_NODES = Table("run_nodes", (
@@ -366,7 +410,7 @@ SCHEMA_VERSION_TABLE = Table("schema_version", (
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     NODES, RUNS, STEPS, REQUESTS, DEVICE_SAMPLES, SERVER_METRICS, RUN_NODES, RUN_PROGRESS, PRICES, REQUEST_DIGESTS,
-    SCHEMA_VERSION_TABLE)}
+    SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
 # The tables agents write: each row carries its batch's id, indexed so that "which of these batches
 # does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
 BATCHED = tuple(name for name, t in TABLES.items() if t.batched)

@@ -56,6 +56,7 @@ from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_MODEL
                                       MAX_TOKENS, MAX_WORKERS)
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
+from siliconbench.core.search import SearchPlan
 
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
@@ -231,6 +232,9 @@ class Plan:
     models: ModelMix | None = None      # requests spread over several served models (model then only calibrates)
     # merged into every request body; what it may set: siliconbench.core.extra
     extra: Annotated[RequestExtra, AfterValidator(json_values)] = Field(default_factory=RequestExtra)
+    # search for the largest load within these SLOs instead of running the steps (siliconbench.core.search):
+    # what `siliconbench-agent search` runs, and what a fleet run's nodes run at once
+    search: SearchPlan | None = None
 
     @model_validator(mode="before")
     @classmethod

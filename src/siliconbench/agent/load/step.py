@@ -54,30 +54,44 @@ class LoadGenerator:
         self._pool: WorkerPool | None = None  # when more than one process sends
         self._cores = usable_cores()
         self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
+        self.saturation = ""  # why the agent itself may have limited the last step (empty: it did not)
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
         plan = self._plan
         specs = plan.step_specs()
         try:
-            await self._start()
-            await self._warm_up()
+            await self.start()
             step = 0
             for repetition in range(plan.repetitions):
                 for spec in specs:
                     title = f"step {step + 1}/{plan.total_steps} {spec.label()} rep={repetition}"
-                    await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
-                    event = await self._step(session, spec, step, repetition, title)
-                    if plan.workers == "auto":
-                        wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
-                        await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
-                                                              wall_s, step, spec.label()), event.agent_cpu_pct)
+                    await self.step(session, spec, step, repetition, title)
                     step += 1
         finally:
-            if self._sender is not None:
-                self._sender.close()
-            if self._pool is not None:
-                await self._pool.close()
+            await self.close()
+
+    async def start(self) -> None:
+        """Start the senders and warm up; `step` may follow as often as needed, then `close`."""
+        await self._start()
+        await self._warm_up()
+
+    async def step(self, session: aiohttp.ClientSession, spec: StepSpec, step: int, repetition: int,
+                   title: str) -> pb.StepEvent:
+        """One step, numbered `step` in the run; with `workers: auto`, the senders resized after it."""
+        await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
+        event = await self._step(session, spec, step, repetition, title)
+        if self._plan.workers == "auto":
+            wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
+            await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
+                                                  wall_s, step, spec.label()), event.agent_cpu_pct)
+        return event
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     async def _start(self) -> None:
         plan, target = self._plan, self._target
@@ -151,6 +165,7 @@ class LoadGenerator:
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
             rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
             loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
+        self.saturation = reasons
         self._sink.add(event)
         self._tally.end()
         self._on_step_end()

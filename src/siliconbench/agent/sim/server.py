@@ -74,7 +74,9 @@ class _Run:
 
     __slots__ = ("_sim", "_live", "_stamps", "_next", "_itl_s", "_overdue", "arrival", "last_sent")
 
-    def __init__(self, sim: _Simulator, live: _Live, arrival: float, stamps: list[int] | None, model: str) -> None:
+    def __init__(self, sim: _Simulator, live: _Live, arrival: float, stamps: list[int] | None,
+                 admitted: float, model: str) -> None:
+        """`admitted`: when the request got a slot (its prefill starts); `arrival` when it came in."""
         profile = sim.profile
         ttft_s = (profile.ttft_ms + profile.ttft_per_prompt_token_ms * live.prompt_tokens) / 1000
         if model not in sim.loaded:  # an adapter's first request waits for its load
@@ -83,7 +85,7 @@ class _Run:
         self._sim = sim
         self._live = live
         self._stamps = stamps
-        self._next = arrival + ttft_s * sim.slowdown()
+        self._next = admitted + ttft_s * sim.slowdown()
         self._itl_s = profile.itl_ms / 1000
         self._overdue = 0
         self.arrival = arrival
@@ -136,6 +138,8 @@ class _Simulator:
         self.metrics = SimMetrics(profile.model)
         self.live: set[_Live] = set()
         self.loaded = {profile.model}  # the base model, and each adapter once a request has asked for it
+        self.slots = asyncio.Semaphore(profile.slots) if profile.slots else None
+        self.waiting = 0  # requests queued for a slot
         self.started = int(time.time())
 
     def slowdown(self) -> float:
@@ -158,10 +162,24 @@ class _Simulator:
         stamps = None
         if self.send_log is not None:
             stamps = self.send_log.begin(response_id, x_request_id, endpoint.path, arrival_ns)
+        if self.slots is None:
+            return await self._admitted(request, endpoint, gen, response_id, arrival, stamps)
+        self.waiting += 1
+        try:
+            await self.slots.acquire()  # first come, first served
+        finally:
+            self.waiting -= 1
+        try:
+            return await self._admitted(request, endpoint, gen, response_id, arrival, stamps)
+        finally:
+            self.slots.release()
+
+    async def _admitted(self, request: web.Request, endpoint: _Endpoint, gen: api.GenerationRequest,
+                        response_id: str, arrival: float, stamps: list[int] | None) -> web.StreamResponse:
         live = _Live(gen.prompt_tokens)
         self.live.add(live)
         self.metrics.prompt_tokens += gen.prompt_tokens
-        run = _Run(self, live, arrival, stamps, gen.model)
+        run = _Run(self, live, arrival, stamps, monotonic(), gen.model)
         try:
             if gen.stream:
                 return await self._stream(request, endpoint, gen, response_id, run)
@@ -270,7 +288,7 @@ class _Simulator:
     async def prometheus(self, request: web.Request) -> web.Response:
         capacity = KV_CACHE_CAPACITY_PER_MODEL_LEN * self.profile.max_model_len
         used = sum(r.prompt_tokens + r.generated for r in self.live)
-        page = self.metrics.render(running=len(self.live), waiting=0, kv_cache_usage=min(used / capacity, 1.0))
+        page = self.metrics.render(running=len(self.live), waiting=self.waiting, kv_cache_usage=min(used / capacity, 1.0))
         return web.Response(body=page, headers={"Content-Type": METRICS_CONTENT_TYPE,
                                                 "X-Content-Type-Options": "nosniff"})
 

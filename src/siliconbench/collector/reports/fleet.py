@@ -79,6 +79,20 @@ LEFT JOIN (SELECT scenario, mode, concurrency, rate_rps, median(output_tps) AS o
 SETTINGS join_use_nulls = 1
 """
 
+# A fleet search (a plan's search: section): each node's answer, beside its scenario and instance type.
+SEARCHES_SQL = """
+SELECT s.agent_id AS agent_id, any(m.scenario) AS scenario, any(n.instance_type) AS instance_type,
+       any(s.control) AS control, any(s.slo) AS slo, any(s.found) AS found, any(s.boundary) AS boundary,
+       any(s.verified) AS verified, any(s.binding) AS binding, any(s.output_tps) AS output_tps, any(s.rps) AS rps
+FROM {db}.searches AS s
+LEFT JOIN (SELECT agent_id, any(scenario) AS scenario FROM {db}.runs
+           WHERE run_id = {run:String} AND phase = 'start' GROUP BY agent_id) AS m ON m.agent_id = s.agent_id
+LEFT JOIN (SELECT agent_id, instance_type FROM {db}.nodes FINAL) AS n ON n.agent_id = s.agent_id
+WHERE s.run_id = {run:String}
+GROUP BY s.agent_id
+ORDER BY scenario, instance_type, agent_id
+"""
+
 _PERCENTILES = (("TTFT", "ttft_ms"), ("ITL", "itl_ms"), ("TPOT", "tpot_ms"), ("E2E", "e2e_ms"))
 
 
@@ -126,6 +140,10 @@ def build_fleet_report(store: Store, run_id: str) -> FleetReport:
     rows.sort(key=lambda r: (r["scenario"], Point.of(r).order()))
     tables = [_nodes(life)] if life.nodes else []
     tables.append(_scenarios(rows))
+    found = store.query(SEARCHES_SQL, {"run": run_id})
+    searches = [dict(zip(found.column_names, row)) for row in found.result_rows]
+    if searches:
+        tables.append(_searches(searches))
     return FleetReport(run_id, dt.datetime.now(dt.timezone.utc), life, rows, tables)
 
 
@@ -156,6 +174,21 @@ def _scenarios(rows: list[dict]) -> Table:
         t.rows.append([r["scenario"], r["instance_types"], Point.of(r).label(), r["nodes"], r["requests"], r["errors"],
                        *(_at(r, key, q) for _, key in _PERCENTILES for q in QUANTILES), r["output_tps"],
                        r["steady_output_tps"], flags])
+    return t
+
+
+def _searches(rows: list[dict]) -> Table:
+    t = Table("searches", "Largest load within the SLOs",
+              [Column("node"), Column("scenario"), Column("instance type"), Column("control"), Column("boundary"),
+               Column("verified"), Column("binding SLO"), Column("output tok/s at it", TPS), Column("SLOs")],
+              caption="Each node's search (`report --search RUN_ID` shows its probes): the largest value whose "
+                      "verification probe met every SLO on its one-sided 95 % upper bound; by scenario and "
+                      "instance type.")
+    for r in rows:
+        boundary = f"{r['boundary']:g}" if r["found"] else "none (not even the first probe)"
+        t.rows.append([r["agent_id"], r["scenario"], r["instance_type"], r["control"], boundary,
+                       "yes" if r["verified"] else "no", r["binding"], r["output_tps"] if r["found"] else None,
+                       r["slo"]])
     return t
 
 

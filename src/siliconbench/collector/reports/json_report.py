@@ -65,4 +65,7 @@ def render_fleet(report: FleetReport) -> str:
              for n in life.nodes]
     doc = {"run_id": report.run_id, "state": life.state, "detail": life.detail, "generated_at": report.generated_at,
            "nodes": nodes, "scenarios": report.scenarios, "formula": report.table("scenarios").caption}
+    searches = [t for t in report.tables if t.key == "searches"]
+    if searches:
+        doc["searches"] = [dict(zip((c.name for c in searches[0].columns), row)) for row in searches[0].rows]
     return json_text(_clean(doc)) + "\n"

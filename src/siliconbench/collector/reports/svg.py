@@ -42,6 +42,7 @@ class Line:
     tip: str
     band: list[tuple[float, float, float]] = field(default_factory=list)  # (x, low, high), shaded
     whiskers: list[tuple[float, float, float]] = field(default_factory=list)  # (x, low, high)
+    marks_only: bool = False  # each point a marker (a cross), not joined: points that are no curve
 
 
 def _finite(*values: float | None) -> bool:
@@ -152,6 +153,12 @@ def line_chart(title: str, lines: list[Line], x_label: str, y_label: str,
                 out.append(f'<polyline points="{at(x, lo)} {at(x, hi)}" stroke="{c}" stroke-width="1"/>')
         coords = [at(x, y) for x, y in ln.points if _finite(x, y)]
         if not coords:
+            continue
+        if ln.marks_only:
+            for p in coords:
+                x, y = (float(v) for v in p.split(","))
+                out.append(f'<path d="M{x - 5:.1f},{y - 5:.1f}l10,10M{x - 5:.1f},{y + 5:.1f}l10,-10" stroke="{c}" '
+                           f'stroke-width="2.4"><title>{tip}</title></path>')
             continue
         style = f' stroke-dasharray="{dash(ln.index)}"' if dash(ln.index) else ""
         out.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{c}" stroke-width="2.2"{style}>'

@@ -123,7 +123,7 @@ class Batch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., batch_id: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ..., server_metrics: _Optional[_Iterable[_Union[ServerMetric, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json", "outcome", "outcome_detail", "requests_sent")
+    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json", "outcome", "outcome_detail", "requests_sent", "search")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     TIME_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class RunEvent(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_DETAIL_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_SENT_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     phase: Phase
     time_unix_ns: int
@@ -148,10 +149,11 @@ class RunEvent(_message.Message):
     outcome: str
     outcome_detail: str
     requests_sent: int
-    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ..., outcome: _Optional[str] = ..., outcome_detail: _Optional[str] = ..., requests_sent: _Optional[int] = ...) -> None: ...
+    search: SearchResult
+    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ..., outcome: _Optional[str] = ..., outcome_detail: _Optional[str] = ..., requests_sent: _Optional[int] = ..., search: _Optional[_Union[SearchResult, _Mapping]] = ...) -> None: ...
 
 class StepEvent(_message.Message):
-    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated")
+    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated", "search_probe")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +166,7 @@ class StepEvent(_message.Message):
     AGENT_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
     LOOP_LAG_P99_MS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_SATURATED_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_PROBE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     step: int
     concurrency: int
@@ -176,7 +179,8 @@ class StepEvent(_message.Message):
     agent_cpu_pct: float
     loop_lag_p99_ms: float
     client_saturated: bool
-    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ...) -> None: ...
+    search_probe: SearchProbe
+    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ..., search_probe: _Optional[_Union[SearchProbe, _Mapping]] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
     __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid")
@@ -450,3 +454,63 @@ class Error(_message.Message):
     code: ErrorCode
     message: str
     def __init__(self, seq: _Optional[int] = ..., code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SearchProbe(_message.Message):
+    __slots__ = ("search_id", "index", "value", "phase", "verdict", "reason", "requests", "slo_keys", "slo_limits", "slo_points", "slo_bounds")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SLO_KEYS_FIELD_NUMBER: _ClassVar[int]
+    SLO_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    SLO_POINTS_FIELD_NUMBER: _ClassVar[int]
+    SLO_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    index: int
+    value: float
+    phase: str
+    verdict: str
+    reason: str
+    requests: int
+    slo_keys: _containers.RepeatedScalarFieldContainer[str]
+    slo_limits: _containers.RepeatedScalarFieldContainer[float]
+    slo_points: _containers.RepeatedScalarFieldContainer[float]
+    slo_bounds: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, search_id: _Optional[str] = ..., index: _Optional[int] = ..., value: _Optional[float] = ..., phase: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., slo_keys: _Optional[_Iterable[str]] = ..., slo_limits: _Optional[_Iterable[float]] = ..., slo_points: _Optional[_Iterable[float]] = ..., slo_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class SearchResult(_message.Message):
+    __slots__ = ("search_id", "control", "slo", "method", "tolerance", "found", "boundary", "verified", "binding", "slo_keys", "slo_bounds", "headroom", "output_tps", "rps", "probes")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
+    SLO_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    BOUNDARY_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    BINDING_FIELD_NUMBER: _ClassVar[int]
+    SLO_KEYS_FIELD_NUMBER: _ClassVar[int]
+    SLO_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    HEADROOM_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TPS_FIELD_NUMBER: _ClassVar[int]
+    RPS_FIELD_NUMBER: _ClassVar[int]
+    PROBES_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    control: str
+    slo: str
+    method: str
+    tolerance: float
+    found: bool
+    boundary: float
+    verified: bool
+    binding: str
+    slo_keys: _containers.RepeatedScalarFieldContainer[str]
+    slo_bounds: _containers.RepeatedScalarFieldContainer[float]
+    headroom: _containers.RepeatedScalarFieldContainer[float]
+    output_tps: float
+    rps: float
+    probes: int
+    def __init__(self, search_id: _Optional[str] = ..., control: _Optional[str] = ..., slo: _Optional[str] = ..., method: _Optional[str] = ..., tolerance: _Optional[float] = ..., found: _Optional[bool] = ..., boundary: _Optional[float] = ..., verified: _Optional[bool] = ..., binding: _Optional[str] = ..., slo_keys: _Optional[_Iterable[str]] = ..., slo_bounds: _Optional[_Iterable[float]] = ..., headroom: _Optional[_Iterable[float]] = ..., output_tps: _Optional[float] = ..., rps: _Optional[float] = ..., probes: _Optional[int] = ...) -> None: ...

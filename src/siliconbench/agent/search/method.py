@@ -1,0 +1,182 @@
+"""The search: bracket by doubling from the start until a probe fails, bisect to the tolerance, then
+verify with a longer probe at the candidate and at the next value above; the answer is the largest value
+whose verification passed. Each probe is judged on its one-sided 95 % upper bounds (judge.py); one with
+too few samples for a bound, or whose point passes but bound fails, is extended (pooling its requests)
+up to `extensions` times, then failed with that reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from siliconbench.agent.errors import AgentSaturated
+from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, Reading, Verdict, judge
+from siliconbench.core.search import SearchOptions
+from siliconbench.core.slo import ERROR_RATE, Objective
+from siliconbench.core.slo_bounds import samples_needed
+from siliconbench.core.wire import pb
+
+METHOD = ("bracket by doubling until a probe fails; bisect to the tolerance; verify with a {verify}x longer "
+          "probe at the candidate and the next value above; a probe passes when every SLO's one-sided 95 % "
+          "upper bound (order statistics; Clopper-Pearson for the error rate) is within its limit")
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What one probe step gave: its judged requests (a closed loop's steady part), the rate they
+    completed at, and the saturation signs (empty: none)."""
+
+    records: Sequence[pb.RequestRecord]
+    achieved_rps: float = 0.0
+    offered_rps: float = 0.0  # the rate the requests were sent at (0: the probed value)
+    output_tps: float = 0.0
+    over_saturated: str = ""
+    client_saturated: str = ""
+
+
+# (value, requests, probe index) -> what the probe step measured
+Prober = Callable[[float, int, int], Awaitable[Measured]]
+
+
+@dataclass(slots=True)
+class Probe:
+    index: int  # its number in the search, from 0
+    value: float
+    phase: str  # bracket, bisect or verify
+    requests: int
+    steps: int
+    verdict: Verdict
+    output_tps: float
+    achieved_rps: float
+
+
+@dataclass(slots=True)
+class Answer:
+    control: str
+    objectives: tuple[Objective, ...]
+    method: str
+    tolerance: float
+    boundary: float | None = None  # None: not even the start met the SLOs
+    verified: bool = False
+    probes: list[Probe] = field(default_factory=list)
+
+    def at_boundary(self) -> Probe | None:
+        """The probe that answers: the boundary's verification (else its last passing probe)."""
+        passing = [p for p in self.probes if p.value == self.boundary and p.verdict.passed]
+        verified = [p for p in passing if p.phase == "verify"]
+        chosen = verified or passing
+        return chosen[-1] if chosen else None
+
+    def binding(self) -> Reading | None:
+        """At the boundary, the SLO with the least headroom (bound / limit closest to 1)."""
+        probe = self.at_boundary()
+        if probe is None:
+            return None
+        return max(probe.verdict.readings, key=lambda r: (r.bound or 0) / r.objective.limit)
+
+
+class Search:
+    def __init__(self, objectives: Sequence[Objective], options: SearchOptions, prober: Prober, *,
+                 output_tokens: int, on_probe: Callable[[Probe], None] = lambda probe: None,
+                 on_step: Callable[[Probe], None] = lambda probe: None) -> None:
+        """`on_step` gets the probe as judged after each of its steps (its verdict "extend" or
+        "inconclusive" while more steps follow), `on_probe` the probe once judged for good."""
+        self._objectives = tuple(objectives)
+        self._options = options
+        self._prober = prober
+        self._on_probe = on_probe
+        self._on_step = on_step
+        self._step = 0
+        self._verdicts: dict[float, bool] = {}
+        self.answer = Answer(options.control, self._objectives, METHOD.format(verify=options.verify_factor),
+                             options.tolerance)
+        self._requests = self._base_requests(output_tokens)
+
+    def _base_requests(self, output_tokens: int) -> int:
+        """Enough requests for every SLO's bound on a probe: a per-request percentile needs
+        `samples_needed` requests, an ITL one that many gaps; the error rate is bounded at any count."""
+        needed = self._options.min_requests
+        for o in self._objectives:
+            if o.metric == ERROR_RATE:
+                continue
+            per = 1 if o.metric != "itl" else max(output_tokens - 1, 1)
+            needed = max(needed, math.ceil(samples_needed(o.q) / per))
+        return needed
+
+    def _requests_at(self, value: float, factor: int) -> int:
+        ramp = 2 * int(value) if self._options.control == "concurrency" else 0  # a closed loop's ramps
+        return self._requests * factor + ramp
+
+    async def _probe(self, value: float, phase: str) -> Probe:
+        factor = self._options.verify_factor if phase == "verify" else 1
+        records: list[pb.RequestRecord] = []
+        steps, tps, rps = 0, 0.0, 0.0
+        while True:
+            measured = await self._prober(value, self._requests_at(value, factor), self._step)
+            self._step += 1
+            steps += 1
+            if measured.client_saturated:
+                raise AgentSaturated(f"search stopped at {self._options.control} {value:g}: the agent itself "
+                                     f"could not keep up ({measured.client_saturated}); this is not the server's "
+                                     "capacity: give --workers N (more sending processes) or a node with more "
+                                     "free cores")
+            records.extend(measured.records)
+            tps, rps = measured.output_tps, measured.achieved_rps
+            offered = (measured.offered_rps or value) if self._options.control == "rate" else 0.0
+            verdict = judge(self._objectives, records, offered_rps=offered, achieved_rps=rps,
+                            over_saturated=measured.over_saturated)
+            if verdict.name in (EXTEND, INCONCLUSIVE) and steps > self._options.extensions:
+                verdict = Verdict(FAIL, f"{verdict.name} after {steps} steps: {verdict.reason}", verdict.readings)
+            probe = Probe(len(self.answer.probes), value, phase, len(records), steps, verdict, tps, rps)
+            self._on_step(probe)
+            if verdict.name not in (EXTEND, INCONCLUSIVE):
+                break
+        self.answer.probes.append(probe)
+        self._on_probe(probe)
+        return probe
+
+    async def _passes(self, value: float, phase: str) -> bool:
+        if value not in self._verdicts:
+            self._verdicts[value] = (await self._probe(value, phase)).verdict.passed
+        return self._verdicts[value]
+
+    async def run(self) -> Answer:
+        options, answer = self._options, self.answer
+        low, high = None, None
+        value = options.start
+        while True:  # bracket
+            if not await self._passes(value, "bracket"):
+                high = value
+                break
+            low = value
+            if value >= options.max:
+                break
+            value = min(value * 2, options.max)
+        if low is None:
+            return answer
+        while high is not None and high - low > options.step_above(low):  # bisect
+            mid = (low + high) / 2
+            mid = float(math.floor(mid)) if options.control == "concurrency" else mid
+            if await self._passes(mid, "bisect"):
+                low = mid
+            else:
+                high = mid
+        failed_verification = math.inf
+        for _ in range(3):  # verify, stepping down while the candidate fails its longer probe
+            if (await self._probe(low, "verify")).verdict.passed:
+                answer.boundary, answer.verified = low, True
+                above = low + options.step_above(low)
+                if above <= options.max and (await self._probe(above, "verify")).verdict.passed:
+                    answer.boundary = above
+                return answer
+            failed_verification = low
+            low -= options.step_above(low)
+            if low < options.start:
+                break
+        # no verification passed: the largest value a short probe passed below the failed verifications,
+        # said to be unverified
+        passed = [v for v, ok in self._verdicts.items() if ok and v < failed_verification]
+        answer.boundary = max(passed) if passed else None
+        return answer

@@ -1,0 +1,172 @@
+"""A probe as an ordinary step of the load generator: sent, stored and shown like any step, its requests
+kept to be judged.
+
+A closed-loop probe is judged on its steady part only: the requests sent once all its streams were in
+flight (from the start of its `concurrency`-th request) that ended before the first stream was left
+without a successor (the first end after its last send). A rate probe is judged on all its requests and
+on the rate they completed at against the rate they were sent at (a Poisson schedule's own). While a probe runs, the server's `vllm:num_requests_waiting` is read
+every `WATCH_EVERY_S`; a probe whose waiting requests grew and whose TTFT rose through it is
+over-saturated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Sequence
+
+import aiohttp
+
+from siliconbench.agent.load.sink import Item, RecordSink
+from siliconbench.agent.load.step import LoadGenerator
+from siliconbench.agent.scrape import scrape
+from siliconbench.agent.search.method import Measured
+from siliconbench.core.plan import Plan, StepSpec
+from siliconbench.core.wire import pb
+
+WATCH_EVERY_S = 0.25
+WAITING = "vllm:num_requests_waiting"
+TTFT_RISE = 1.5  # the last third's median TTFT over the first third's that counts as a rise
+
+
+class ProbeSink:
+    """Hands everything on to `sink`, keeping the request records of the step under way. A step's event
+    waits until the search has judged the step (`judged` tags it with its probe); the run's end event
+    carries the search's `result` once there is one."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        self._sink = sink
+        self.records: list[pb.RequestRecord] = []
+        self.result: pb.SearchResult | None = None
+        self._held: pb.StepEvent | None = None
+
+    def add(self, item: Item) -> None:
+        if isinstance(item, pb.RequestRecord):
+            self.records.append(item)
+        elif isinstance(item, pb.StepEvent):
+            self.release()
+            self._held = item
+            return
+        elif isinstance(item, pb.RunEvent) and item.phase == pb.PHASE_END and self.result is not None:
+            item.search.CopyFrom(self.result)
+        self._sink.add(item)
+
+    def judged(self, probe: pb.SearchProbe) -> None:
+        """Tag the step just ended with its probe and hand its event on."""
+        if self._held is not None:
+            self._held.search_probe.CopyFrom(probe)
+        self.release()
+
+    def release(self) -> None:
+        """Hand on a step's event still waiting (the search stopped before judging it)."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._sink.add(held)
+
+    async def wait_for_room(self) -> None:
+        await self._sink.wait_for_room()
+
+    def pause_reason(self) -> str | None:
+        return self._sink.pause_reason()
+
+
+def _end(record: pb.RequestRecord) -> int:
+    return record.start_unix_ns + record.e2e_ns
+
+
+def steady_part(records: Sequence[pb.RequestRecord], concurrency: int) -> list[pb.RequestRecord]:
+    """A closed loop's requests sent with all `concurrency` streams in flight and ended before the first
+    stream went without a successor."""
+    ordered = sorted(records, key=lambda r: r.start_unix_ns)
+    if len(ordered) <= concurrency:
+        return []
+    full_from = ordered[concurrency - 1].start_unix_ns
+    last_send = ordered[-1].start_unix_ns
+    drain_at = min((_end(r) for r in ordered if _end(r) > last_send), default=last_send)
+    return [r for r in ordered if r.start_unix_ns >= full_from and _end(r) <= drain_at]
+
+
+def completion_rate(records: Sequence[pb.RequestRecord]) -> float:
+    """Requests completed per second, between the first completion and the last."""
+    ends = sorted(_end(r) for r in records)
+    span_s = (ends[-1] - ends[0]) / 1e9 if len(ends) > 1 else 0.0
+    return (len(ends) - 1) / span_s if span_s > 0 else 0.0
+
+
+def send_rate(records: Sequence[pb.RequestRecord]) -> float:
+    """Requests sent per second, between the first send and the last: the rate a rate probe offered
+    (its Poisson schedule's own, which its completions are compared with)."""
+    starts = sorted(r.start_unix_ns for r in records)
+    span_s = (starts[-1] - starts[0]) / 1e9 if len(starts) > 1 else 0.0
+    return (len(starts) - 1) / span_s if span_s > 0 else 0.0
+
+
+def output_tps(records: Sequence[pb.RequestRecord]) -> float:
+    """Output tok/s of the successful requests over their span (as a step's throughput is stated)."""
+    if not records:
+        return 0.0
+    span_s = (max(_end(r) for r in records) - min(r.start_unix_ns for r in records)) / 1e9
+    tokens = sum(r.output_tokens for r in records if not r.error_class)
+    return tokens / span_s if span_s > 0 else 0.0
+
+
+def over_saturation(records: Sequence[pb.RequestRecord], waiting: Sequence[float]) -> str:
+    """Why the server was over-saturated through the probe (TTFT rising, and waiting requests growing
+    where /metrics told them), or empty."""
+    ttfts = [(r.start_unix_ns, r.ttft_ns / 1e6) for r in sorted(records, key=lambda r: r.start_unix_ns)
+             if not r.error_class and r.ttft_ns >= 0]
+    third = len(ttfts) // 3
+    if third < 3:
+        return ""
+    first = statistics.median(t for _, t in ttfts[:third])
+    last = statistics.median(t for _, t in ttfts[-third:])
+    if last <= TTFT_RISE * first:
+        return ""
+    if len(waiting) >= 2:
+        half = len(waiting) // 2
+        early, late = max(waiting[:half]), max(waiting[half:])
+        if late <= early:
+            return ""
+        return (f"server over-saturated: requests waiting grew from {early:g} to {late:g} and the median TTFT "
+                f"rose from {first:.0f} to {last:.0f} ms within the probe")
+    return f"server over-saturated: the median TTFT rose from {first:.0f} to {last:.0f} ms within the probe"
+
+
+class StepProber:
+    """Runs each probe as a step of `generator` (started) and measures it."""
+
+    def __init__(self, generator: LoadGenerator, sink: ProbeSink, session: aiohttp.ClientSession, plan: Plan,
+                 control: str, base_url: str) -> None:
+        self._generator = generator
+        self._sink = sink
+        self._session = session
+        self._plan = plan
+        self._control = control
+        self._base_url = base_url
+
+    def _spec(self, value: float, requests: int) -> StepSpec:
+        if self._control == "concurrency":
+            return StepSpec("closed", int(value), 0.0, requests, 0.0)
+        return StepSpec(self._plan.arrival, self._plan.max_concurrency, value, requests, 0.0)
+
+    async def __call__(self, value: float, requests: int, index: int) -> Measured:
+        spec = self._spec(value, requests)
+        self._sink.records = []
+        waiting: list[float] = []
+        watch = asyncio.create_task(self._watch(waiting))
+        try:
+            event = await self._generator.step(self._session, spec, index, 0, f"probe {index + 1} {spec.label()}")
+        finally:
+            watch.cancel()
+        records = self._sink.records
+        judged = steady_part(records, spec.concurrency) if self._control == "concurrency" else records
+        return Measured(judged, completion_rate(records), send_rate(records), output_tps(judged),
+                        over_saturation(judged, waiting), self._generator.saturation if event.client_saturated else "")
+
+    async def _watch(self, waiting: list[float]) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            series = await scrape(self._session, self._base_url)
+            if not series:
+                return  # no usable /metrics (warned once): the TTFT trend alone tells
+            waiting.append(sum(v for (name, _), v in series.items() if name == WAITING))

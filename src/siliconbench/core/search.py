@@ -1,0 +1,69 @@
+"""How a search runs (`siliconbench-agent search`'s flags; a plan file's `search:` section), validated
+when built. The search itself is the agent's (siliconbench.agent.search); the plan carries these so that a
+fleet run (`run start --plan`) makes every selected node search at once.
+
+    search:
+      slo: "ttft_p99_ms<=500,itl_p99_ms<=50"
+      control: concurrency        # or rate (open loop with the plan's arrival)
+      start: 1
+      max: 512
+      tolerance: 0.05
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+
+from siliconbench.core.config import STRICT, Int, NonNegativeFloat, Str, invalid
+from siliconbench.core.errors import ConfigError
+from siliconbench.core.slo import parse_slos
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
+class SearchOptions:
+    """How a search runs; `search`'s flags are made from the first four fields."""
+
+    control: Annotated[Literal["concurrency", "rate"], Field(description="What the search varies: streams in flight (closed loop) or offered requests/s (open loop, the plan's --arrival).")] = "concurrency"
+    start: Annotated[NonNegativeFloat, Field(description="The first probe's value; the search doubles it until a probe fails.")] = 1.0
+    max: Annotated[NonNegativeFloat, Field(description="The largest value probed.")] = 1024.0
+    tolerance: Annotated[NonNegativeFloat, Field(description="Bisect until the bracket is narrower than this share of its lower end (for concurrency, at least one stream).")] = 0.05
+    extensions: Annotated[Int, Field(ge=0, description="Extra steps a probe may take for a bound.")] = 2
+    verify_factor: Annotated[Int, Field(ge=1, description="A verification probe's requests, times a probe's.")] = 3
+    min_requests: Annotated[Int, Field(ge=1, description="Requests a probe sends at least.")] = 16
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchOptions:
+        if not 0 < self.tolerance < 1:
+            raise invalid(f"tolerance must be a share in (0, 1), e.g. 0.05; got {self.tolerance:g}")
+        if not self.start > 0:
+            raise invalid(f"start must be > 0, got {self.start:g}")
+        if self.start > self.max:
+            raise invalid(f"start {self.start:g} is above max {self.max:g}")
+        if self.control == "concurrency" and (self.start != int(self.start) or self.max != int(self.max)):
+            raise invalid("start and max count streams for control concurrency: give whole numbers")
+        return self
+
+    def step_above(self, value: float) -> float:
+        """The resolution at `value`: the tolerance's share of it, at least one stream."""
+        step = self.tolerance * value
+        return max(1.0, float(math.ceil(step))) if self.control == "concurrency" else step
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
+class SearchPlan(SearchOptions):
+    """A plan file's `search:` section: the SLOs and how to search."""
+
+    slo: Str = ""
+
+    @field_validator("slo")
+    @classmethod
+    def _slos(cls, value: str) -> str:
+        try:
+            parse_slos(value, flag="")
+        except ConfigError as exc:
+            raise invalid(str(exc)) from None
+        return value

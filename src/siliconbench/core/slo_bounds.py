@@ -1,0 +1,83 @@
+"""One-sided 95 % upper confidence bounds from a probe's own samples, exact (no normal approximation).
+
+A percentile's bound is an order statistic. With `n` samples of a continuous metric, the number below the
+true q-quantile is Binomial(n, q); the k-th smallest sample lies at or above the quantile unless at least
+k samples fall below it, so it is an upper bound with confidence P(Binomial(n, q) < k). The bound is the
+k-th smallest sample for the smallest k whose confidence reaches 95 % (MLPerf LoadGen's early-stopping
+rule). When even the largest sample is not confident enough (`n` too small: 299 samples for a p99), there
+is no bound: the probe must be extended, not judged.
+
+A proportion's bound (the error rate) is the one-sided Clopper-Pearson bound: the largest p under which
+seeing at most the observed failures still has probability >= 5 %.
+
+The point estimate beside each bound is the value at 0-based rank floor(q x n) of the sorted samples, as
+every report computes a percentile (ClickHouse quantileExact; collector/views.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+CONFIDENCE = 0.95
+
+
+def _log_pmf(i: int, n: int, p: float) -> float:
+    if p <= 0.0:
+        return 0.0 if i == 0 else -math.inf
+    if p >= 1.0:
+        return 0.0 if i == n else -math.inf
+    return (math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+            + i * math.log(p) + (n - i) * math.log1p(-p))
+
+
+def bound_rank(n: int, q: float, confidence: float = CONFIDENCE) -> int | None:
+    """The 1-based rank k of the sorted samples that bounds the q-quantile from above with `confidence`:
+    the smallest k with P(Binomial(n, q) < k) >= confidence; None when no k <= n does."""
+    tail = 0.0  # P(Binomial(n, q) >= i), summed from i = n down
+    for i in range(n, -1, -1):
+        tail += math.exp(_log_pmf(i, n, q))
+        if tail > 1.0 - confidence:
+            return i + 1 if i < n else None
+    return 0  # unreachable: the whole distribution sums to 1
+
+
+def samples_needed(q: float, confidence: float = CONFIDENCE) -> int:
+    """The fewest samples that give the q-quantile a bound: the largest sample bounds it once
+    1 - q^n >= confidence."""
+    return math.ceil(math.log1p(-confidence) / math.log(q) - 1e-9)
+
+
+def percentile_bound(samples: Sequence[float], q: float, confidence: float = CONFIDENCE) -> float | None:
+    """The upper `confidence` bound of the q-quantile of `samples`; None: too few samples for one."""
+    rank = bound_rank(len(samples), q, confidence)
+    return None if rank is None else sorted(samples)[rank - 1]
+
+
+def percentile_point(samples: Sequence[float], q: float) -> float | None:
+    """The q-quantile as the reports state it; None for no samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _cdf(x: int, n: int, p: float) -> float:
+    return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(x + 1)))
+
+
+def proportion_bound(failures: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """The one-sided Clopper-Pearson upper bound of a proportion seen as `failures` out of `n`: the p
+    where P(Binomial(n, p) <= failures) = 1 - confidence (1 when every trial failed, or none was made)."""
+    if n == 0 or failures >= n:
+        return 1.0
+    if failures == 0:
+        return 1.0 - (1.0 - confidence) ** (1.0 / n)
+    low, high = failures / n, 1.0
+    for _ in range(60):  # bisection: the CDF falls as p grows
+        mid = (low + high) / 2
+        if _cdf(failures, n, mid) > 1.0 - confidence:
+            low = mid
+        else:
+            high = mid
+    return high

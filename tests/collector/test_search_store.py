@@ -1,0 +1,185 @@
+"""A search as stored: each probe is an ordinary step tagged with its probe (search_probes), the answer
+is the run's row of searches, and the curve, the evidence and the answer come back in one query."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+
+from siliconbench.agent.search.method import Search
+from siliconbench.core.search import SearchOptions
+from siliconbench.agent.search.probe import ProbeSink
+from siliconbench.agent.search.run import probe_message, result_message
+from siliconbench.agent.sim import SimProfile
+from siliconbench.collector.errors import InvalidBatch, InvalidOption, RunNotFound
+from siliconbench.collector.export import export_rows
+from siliconbench.collector.ingest import tables_of
+from siliconbench.collector.reports import RENDERERS, build_fleet_report
+from siliconbench.collector.reports.search import render_search
+from siliconbench.collector.searches import load_search
+from siliconbench.collector.service import TelemetryService
+from siliconbench.core.slo import parse_slos
+from siliconbench.core.wire import pb
+from tests.agent.load.test_step import ListSink
+from tests.agent.search.knee import KneeModel
+
+KNEE = SimProfile(ttft_ms=20, itl_ms=10, slots=32)
+
+
+async def searched(run_id: str) -> ListSink:
+    """A search against the knee model, its steps' events and end event through a ProbeSink as the agent
+    sends them."""
+    sink = ListSink()
+    probe_sink = ProbeSink(sink)
+    model = KneeModel(KNEE, "concurrency", 1)
+    now = time.time_ns()
+    probe_sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=now, scenario="A", model="m"))
+
+    async def prober(value, requests, index):
+        measured = await model(value, requests, index)
+        probe_sink.add(pb.StepEvent(run_id=run_id, step=index, concurrency=int(value), mode="closed",
+                                    requests=requests, start_unix_ns=now, end_unix_ns=now + 1))
+        return measured
+
+    search = Search(parse_slos("ttft_p99_ms<=80,ttft_p50_ms<=100"), SearchOptions(max=256.0), prober,
+                    output_tokens=4, on_step=lambda probe: probe_sink.judged(probe_message(probe, run_id)))
+    probe_sink.result = result_message(await search.run(), run_id)
+    probe_sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=now, outcome="complete"))
+    return sink
+
+
+async def test_each_step_goes_out_tagged_with_its_probe_and_the_end_event_with_the_answer():
+    sink = await searched("s1")
+    assert all(s.HasField("search_probe") for s in sink.steps)
+    assert [s.search_probe.index for s in sink.steps] == sorted(s.search_probe.index for s in sink.steps)
+    _, end = sink.runs
+    assert end.search.found and end.search.verified and end.search.binding == "ttft_p99_ms"
+    assert end.search.probes == len({s.search_probe.index for s in sink.steps})
+
+
+def test_a_step_the_search_never_judged_still_goes_out_untagged():
+    sink = ListSink()
+    probe_sink = ProbeSink(sink)
+    probe_sink.add(pb.StepEvent(run_id="r", step=0))
+    assert sink.steps == []  # waits for its verdict
+    probe_sink.release()
+    assert [s.HasField("search_probe") for s in sink.steps] == [False]
+
+
+@pytest.fixture(scope="module")
+def service(store):
+    svc = TelemetryService(store, store_threads=1)
+    yield svc
+    svc.close()
+
+
+async def test_the_curve_the_evidence_and_the_answer_are_one_query(service, store):
+    sink = await searched("search-1")
+    batch = pb.Batch(seq=1, batch_id="search-1/b/1", steps=sink.steps, runs=sink.runs)
+    # what a stream does with the batch: parse and check it, then insert it
+    assert service.inserter.write([service.parse("node-a", pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+    [node] = load_search(store, "search-1")
+    assert node.agent_id == "node-a" and len(node.probes) == len(sink.steps)
+    answer = node.answer
+    assert answer is not None and answer.found and answer.verified and answer.control == "concurrency"
+    assert answer.boundary == sink.runs[-1].search.boundary and answer.binding == "ttft_p99_ms"
+    assert answer.bounds["ttft_p99_ms"] <= 80 and 0 < answer.headroom["ttft_p50_ms"] < 1
+    first = node.probes[0]
+    assert (first.value, first.phase, first.verdict, first.slo_keys) == (1.0, "bracket", "pass",
+                                                                          ("ttft_p99_ms", "ttft_p50_ms"))
+    assert first.limits == (80.0, 100.0) and all(b is not None and b < 80 for b in first.bounds)
+    boundary_probes = [p for p in node.probes if p.value == answer.boundary and p.phase == "verify"]
+    assert boundary_probes and boundary_probes[-1].verdict == "pass"
+
+
+def test_a_search_not_in_the_store_is_named(store):
+    with pytest.raises(RunNotFound, match="no search 'nope'"):
+        load_search(store, "nope")
+
+
+def test_a_probe_whose_bounds_are_not_one_per_slo_is_refused():
+    probe = pb.SearchProbe(search_id="s", slo_keys=["ttft_p99_ms"], slo_limits=[80.0, 1.0], slo_points=[1.0],
+                           slo_bounds=[math.nan])
+    step = pb.StepEvent(run_id="s", step=0, start_unix_ns=time.time_ns(), end_unix_ns=time.time_ns(),
+                        search_probe=probe)
+    with pytest.raises(InvalidBatch, match="slo_limits not one per slo_keys entry"):
+        tables_of(pb.Batch(seq=1, batch_id="b", steps=[step]), "a")
+
+
+@pytest.fixture(scope="module")
+def stored_search(service, store):
+    sink = asyncio.run(searched("search-r"))
+    batch = pb.Batch(seq=1, batch_id="search-r/b/1", steps=sink.steps, runs=sink.runs)
+    assert service.inserter.write([service.parse("node-b", pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+    return load_search(store, "search-r"), sink.runs[-1].search
+
+
+def test_the_markdown_report_states_the_answer_the_method_and_each_probe(stored_search):
+    nodes, result = stored_search
+    text = render_search("search-r", nodes, "markdown")
+    assert f"largest concurrency within SLO: {result.boundary:g} (verified)." in text
+    assert "Binding: ttft\\_p99\\_ms" in text and "Method: bracket by doubling" in text
+    assert "| 1 | 0 | bracket | 1 |" in text  # probe 1, step 0, at concurrency 1
+
+
+def test_the_csv_report_has_a_row_per_step_and_slo(stored_search):
+    nodes, _ = stored_search
+    rows = list(csv.DictReader(io.StringIO(render_search("search-r", nodes, "csv"))))
+    assert len(rows) == 2 * len(nodes[0].probes)
+    assert {r["slo"] for r in rows} == {"ttft_p99_ms", "ttft_p50_ms"} and rows[0]["verified"] == "True"
+
+
+def test_the_json_report_holds_the_answer_and_every_probe_s_bounds(stored_search):
+    nodes, result = stored_search
+    document = json.loads(render_search("search-r", nodes, "json"))
+    [node] = document["nodes"]
+    assert node["answer"]["boundary"] == result.boundary and node["answer"]["binding"] == "ttft_p99_ms"
+    assert node["probes"][0]["bounds"]["ttft_p99_ms"]["limit"] == 80.0
+
+
+def test_the_html_report_plots_bound_point_slo_failed_probes_and_boundary_per_slo(stored_search):
+    nodes, result = stored_search
+    page = render_search("search-r", nodes, "html")
+    assert page.count("<svg") == 2  # one chart per SLO
+    assert "ttft_p99_ms 95 % upper bound" in page and "ttft_p99_ms point estimate" in page
+    assert "SLO ttft_p99_ms ≤ 80" in page
+    assert "<title>failed probe</title>" in page  # the failed probes, crossed
+    assert f"boundary {result.boundary:g}" in page
+
+
+def test_an_unknown_format_is_named():
+    with pytest.raises(InvalidOption, match="--format 'pdf' is not one of markdown, csv, json, html"):
+        render_search("s", [], "pdf")
+
+
+def test_report_search_of_an_unknown_id_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "siliconbench.collector", "report", "--search", "nope", "--store",
+                             f"chdb://{tmp_path}/data"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: no search 'nope' in the store (its id is the search run's id: see `runs list`)"]
+
+
+def test_the_fleet_report_compares_the_nodes_boundaries_by_scenario_and_instance_type(stored_search, store):
+    _, result = stored_search
+    report = build_fleet_report(store, "search-r")
+    table = report.table("searches")
+    assert [row[:6] for row in table.rows] == [["node-b", "A", "", "concurrency", f"{result.boundary:g}", "yes"]]
+    assert "Largest load within the SLOs" in RENDERERS["markdown"].fleet(report)
+    assert json.loads(RENDERERS["json"].fleet(report))["searches"][0]["boundary"] == f"{result.boundary:g}"
+
+
+def test_export_writes_a_search_s_probes_and_answer(stored_search, store, tmp_path):
+    export_rows(store, "search_probes", "csv", tmp_path / "probes.csv", runs=("search-r",))
+    export_rows(store, "searches", "csv", tmp_path / "searches.csv", runs=("search-r",))
+    probes = list(csv.DictReader(io.StringIO((tmp_path / "probes.csv").read_text())))
+    [answer] = list(csv.DictReader(io.StringIO((tmp_path / "searches.csv").read_text())))
+    assert len(probes) == len(stored_search[0][0].probes) and probes[0]["phase"] == "bracket"
+    assert float(answer["boundary"]) == stored_search[1].boundary

@@ -1,0 +1,74 @@
+"""`siliconbench-agent search` as a user runs it: a simulator and a collector as real processes, the agent's
+command line in this process, then the collector's `report --search` on what it stored."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from siliconbench.agent.cli import app as agent_app
+from siliconbench.core import saturation
+from siliconbench.core.errors import ExitCode
+from tests.programs import run_program
+from tests.servers import start_collector, start_sim
+
+
+@pytest.fixture(autouse=True)
+def loaded_machine(monkeypatch):
+    """The agent runs in the test process beside the test machine's other work: its own loop lag and
+    dispatch delay say more of the machine than of the agent here, so its client-saturation verdict (which
+    stops a search: tests/agent/search/test_method.py) is set out of reach."""
+    for threshold in ("SATURATED_LAG_MS", "SATURATED_CPU_PCT", "SATURATED_DISPATCH_MS"):
+        monkeypatch.setattr(saturation, threshold, math.inf)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    # each stream in flight stretches every 30 ms gap by half: 60 ms at 3 streams, 75 ms at 4
+    server = start_sim(tmp_path_factory.mktemp("sim") / "sim.log", "--ttft-ms", "10", "--itl-ms", "30",
+                       "--slowdown-per-stream", "0.5")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def servers(sim, tmp_path):
+    store = f"chdb://{tmp_path}/data"
+    collector = start_collector(store, tmp_path / "collector.log")
+    yield store, collector, sim, tmp_path
+    collector.stop()
+
+
+def search(servers, run_id: str, slo: str, *more: str) -> tuple[int, list[str]]:
+    _, collector, sim, tmp = servers
+    return run_program(agent_app, "search", "--target", sim.url, "--collector", collector.address,
+                       "--spool-dir", str(tmp / run_id), "--slo", slo, "--start", "2", "--max", "8",
+                       "--input-tokens", "16", "--output-tokens", "4", "--workers", "1", "--run-id", run_id, *more)
+
+
+@pytest.mark.timing
+def test_search_finds_the_boundary_stores_it_and_the_report_shows_it(servers):
+    code, lines = search(servers, "e2e-search", "itl_p50_ms<=67")
+    assert code == 0, lines
+    assert "largest concurrency within SLO: 3 (verified)." in lines
+    assert any(line.startswith("Binding: ITL p50 (bound ") for line in lines)
+    assert any(line.startswith("probe 1 (bracket) concurrency 2: ") and line.endswith("-> PASS") for line in lines)
+    store, collector, *_ = servers
+    collector.stop()  # the embedded store is the collector's while it runs
+    report = subprocess.run([sys.executable, "-m", "siliconbench.collector", "report", "--search", "e2e-search",
+                             "--format", "json", "--store", store], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    [node] = json.loads(report.stdout)["nodes"]
+    assert node["answer"]["boundary"] == 3.0 and node["answer"]["verified"] is True
+    assert [p["verdict"] for p in node["probes"] if p["phase"] == "verify"] == ["pass", "fail"]
+
+
+def test_a_target_that_fails_the_first_probe_is_an_answer_with_its_own_exit_code(servers):
+    code, lines = search(servers, "e2e-none", "itl_p50_ms<=5", "--json")
+    assert code == ExitCode.NO_LOAD_WITHIN_SLO
+    answer = json.loads(next(line for line in lines if line.startswith("{")))
+    assert answer["boundary"] is None and answer["probes"][0]["verdict"] == "fail"
