@@ -22,7 +22,10 @@ RECONNECTS = 3
 
 @pytest.fixture
 async def served(store):
-    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions())
+    # These stand-in agents offer no batches, so each read of theirs waits for a cover (collector/budget.py):
+    # a 64 MiB budget covers two at once (16 MiB each within the half such streams share), so two idle
+    # stand-ins never wait on each other; flow control itself is tested in test_budget.py.
+    srv, service, port = await build_server(store, "127.0.0.1:0", ServerOptions(max_bytes_in_flight=64 * 2**20))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     yield service, port, pb_grpc.ControlStub(channel)
     await channel.close()
