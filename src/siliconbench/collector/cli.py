@@ -101,7 +101,7 @@ def runs_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> 
 def _list_runs(store: str, password: str | None) -> None:
     from siliconbench.collector.rollups import list_runs
 
-    rows = list_runs(Store.open(store, password))
+    rows = list_runs(Store.open_existing(store, password))
     if not rows:
         typer.echo(f"no runs in {store} yet; `siliconbench-collector demo --store {store}` makes one", err=True)
     for run_id, started, scenario, model, simulated, nodes, target, state in rows:
@@ -122,7 +122,7 @@ def export(
     """Export raw rows of one table (filtered by runs or scenarios) as CSV or Parquet, streamed from ClickHouse."""
     from siliconbench.collector.export import export_rows
 
-    export_rows(Store.open(store, password), table, fmt, output, runs=tuple(run or ()),
+    export_rows(Store.open_existing(store, password), table, fmt, output, runs=tuple(run or ()),
                 scenarios=tuple(scenario or ()))
 
 
@@ -150,7 +150,7 @@ def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -
     """Print the price table. Reads only: `serve` and `prices import` load the shipped default into an empty table."""
     from siliconbench.collector.prices import list_prices
 
-    rows = list_prices(Store.open(store, password))
+    rows = list_prices(Store.open_existing(store, password))
     if not rows:
         typer.echo("the price table is empty: `serve` or `prices import FILE` loads the shipped default prices",
                    err=True)
@@ -170,7 +170,7 @@ def sql(
     """Run a SQL query against the store (read-only unless --write) and print tab-separated rows with a header."""
     from siliconbench.collector.adhoc import run_query
 
-    result = run_query(Store.open(store, password), query, write)
+    result = run_query(Store.open_existing(store, password), query, write)
     typer.echo("\t".join(result.columns))
     for row in result.rows:
         typer.echo("\t".join(str(v) for v in row))

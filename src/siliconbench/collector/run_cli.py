@@ -253,7 +253,7 @@ def report_run(
     from siliconbench.collector.store import Store
 
     render = renderer(fmt)
-    opened = Store.open(store, password)
+    opened = Store.open_existing(store, password)
     digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
     text = render.fleet(build_fleet_report(opened, run))
     typer.echo(for_stdout(text, fmt), nl=False)
