@@ -12,7 +12,7 @@ import typer
 
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
-from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
+from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig, base_url
 from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags, sim_flags
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.target import TargetInfo, inspect_target
@@ -102,7 +102,7 @@ def probe(
 
 async def _inspect(target: str) -> TargetInfo:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        return await inspect_target(session, target.rstrip("/"), None)
+        return await inspect_target(session, base_url(target), None)
 
 
 @app.command()
