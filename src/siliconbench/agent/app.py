@@ -41,6 +41,15 @@ HEARTBEAT_FILE = "heartbeat"
 SPOOL_SUBDIR = "batches"
 
 
+def event_loop_runner():
+    """What runs the agent's event loop: uvloop's, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is a declared dependency except on Windows
+        return asyncio.run
+    return uvloop.run
+
+
 def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
     return pb.Hello(agent_id=config.agent_id, node_name=config.node_name or socket.gethostname(),
                     instance_type=config.instance_type or devices.instance_type, accelerator_kind=devices.kind,

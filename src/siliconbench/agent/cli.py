@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,6 +11,7 @@ import typer
 
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
+from siliconbench.agent.app import event_loop_runner as _event_loop_runner
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig, base_url
 from siliconbench.agent.options import InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags, sim_flags
 from siliconbench.agent.sim.profile import SimProfile
@@ -23,14 +23,6 @@ from siliconbench.core.plan import Plan, load_plan, with_overrides
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.callback()(program_options)
-
-
-def _event_loop_runner():
-    try:
-        import uvloop
-    except ImportError:  # uvloop is a declared dependency except on Windows
-        return asyncio.run
-    return uvloop.run
 
 
 @app.command()
