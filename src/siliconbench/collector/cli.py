@@ -21,6 +21,7 @@ from siliconbench.collector.options import (
     report_flags,
     serve_flags,
 )
+from siliconbench.collector.reads import served
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports.terminal import for_stdout
 from siliconbench.collector.run_cli import run_app
@@ -65,6 +66,7 @@ def _report(options: ReportOptions) -> None:
 
 
 @app.command()
+@served
 @report_flags
 def report(options: ReportOptions) -> None:
     """Report TTFT, ITL, throughput, concurrency scaling, $/1M tokens and devices for runs (default: all),
@@ -73,6 +75,7 @@ def report(options: ReportOptions) -> None:
 
 
 @app.command()
+@served
 @report_flags
 def compare(options: ReportOptions) -> None:
     """Compare two or more runs (--run) or scenarios (--scenario) side by side, each against the baseline."""
@@ -86,6 +89,7 @@ app.add_typer(runs_app, name="runs")
 
 
 @runs_app.callback()
+@served
 def runs(ctx: typer.Context, store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
     """List the runs in the store, newest first (same as `runs list`)."""
     if ctx.invoked_subcommand is None:
@@ -93,6 +97,7 @@ def runs(ctx: typer.Context, store: StoreOpt = DEFAULT_STORE, password: Password
 
 
 @runs_app.command("list")
+@served
 def runs_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
     """List the runs in the store, newest first: id, start, scenario, model, target, nodes."""
     _list_runs(store, password)
@@ -110,6 +115,7 @@ def _list_runs(store: str, password: str | None) -> None:
 
 
 @app.command()
+@served
 def export(
     table: Annotated[str, typer.Option(help="requests, steps, runs, nodes, device_samples, server_metrics or prices.")] = "requests",
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.")] = "csv",
@@ -160,6 +166,7 @@ def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -
 
 
 @app.command()
+@served
 def sql(
     query: Annotated[str, typer.Argument(help="A SELECT; write tables as siliconbench.requests etc.")],
     store: StoreOpt = DEFAULT_STORE,

@@ -14,6 +14,7 @@ from siliconbench.collector import settings
 from siliconbench.collector.control import TERMINAL
 from siliconbench.collector.fleet import STATE_NAMES, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
+from siliconbench.collector.reads import served
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.errors import ExitCode
 from siliconbench.core.plan import load_plan
@@ -240,6 +241,7 @@ def cancel(
 
 
 @run_app.command("report")
+@served
 def report_run(
     run: Annotated[str, typer.Option("--run", help="Run id.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")] = "markdown",
