@@ -11,6 +11,7 @@ embedded store's files anyway, reach it); a ClickHouse server store is read dire
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import io
@@ -24,6 +25,8 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+
+from aiohttp import web
 
 from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.store import StoreLocation
@@ -105,10 +108,6 @@ def run_captured(main: Callable[[list[str]], None], argv: list[str]) -> Outcome:
 @contextlib.asynccontextmanager
 async def serving_reads(service: ReadService, location: StoreLocation):
     """While the block runs: `service` on a loopback port, named in the store's SERVING_FILE."""
-    import asyncio
-
-    from aiohttp import web
-
     async def command(request: web.Request) -> web.Response:
         body = await request.json()
         argv = body.get("argv") if isinstance(body, dict) else None
