@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 	@echo "== installed: the commands are in $(VENV)/bin (run '. $(VENV)/bin/activate' to type them bare)"
 
+# `siliconbench bench` as a user runs it on one node, against the simulator (--target URL for a real vLLM)
 demo: $(STAMP)
-	@echo "== running the demo: collector on embedded chDB, the simulator, the agent, then the report"
-	$(VENV)/bin/siliconbench-collector demo
+	@echo "== running the demo: collector on embedded chDB, the simulator, the agent, then each step's result"
+	$(VENV)/bin/siliconbench bench --simulate --concurrency 1,4,8 --requests-per-step 24 --output-tokens 64 \
+		--repetitions 1 --save-result siliconbench-demo.json
 
 # Generated gRPC code must match proto/ exactly: regenerate, then fail on any difference.
 proto-check: $(STAMP)
@@ -45,4 +47,4 @@ test-vllm: $(STAMP)
 	$(PY) -m pytest -m vllm tests/vllm
 
 clean:
-	rm -rf $(VENV) .sb-demo siliconbench-data
+	rm -rf $(VENV) .sb-demo siliconbench-data siliconbench-demo.json siliconbench-demo.html

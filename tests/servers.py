@@ -131,6 +131,13 @@ def start_sim(log_path: Path, *options: str) -> Server:
     return start_server("simulator", ["-m", "siliconbench.agent", "sim", "--port", "0", *options], log_path)
 
 
+def make_store(store: str) -> str:
+    """An empty store at `store` (chdb://PATH), made in a process of its own: chDB allows one store a process."""
+    subprocess.run([PY, "-c", "import sys; from siliconbench.collector.store import Store; Store.open(sys.argv[1])",
+                    store], check=True, timeout=READY_TIMEOUT_S, cwd=REPO)
+    return store
+
+
 class HeldPort:
     """A loopback port kept bound, never listening, until `close()`: see the module docstring."""
 

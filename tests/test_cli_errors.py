@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 
 from siliconbench.core.errors import ExitCode
-from tests.servers import HeldPort, start_collector
+from tests.servers import HeldPort, make_store, start_collector
 
 PROGRAMS = {"agent": "siliconbench.agent", "collector": "siliconbench.collector"}
 BAD_STORE = "foo://nowhere"
@@ -120,6 +120,7 @@ def cases(held_port: int, refused_port: int, not_vllm: str, collector: str, tmp:
 @pytest.fixture(scope="module")
 def outcomes(held, refused, not_vllm, collector, tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("mistakes"))
+    make_store(f"chdb://{tmp}/report")
     todo = cases(held.getsockname()[1], refused, not_vllm, collector, tmp)  # a store each: chDB allows one process
     with ThreadPoolExecutor(max_workers=6) as pool:
         done = list(pool.map(lambda case: run(case.program, *case.args), todo))
@@ -146,6 +147,7 @@ def test_each_mistake_is_one_line_with_its_exit_code(outcomes, case_index):
 
 
 def test_runs_on_an_empty_store_says_so(tmp_path):
+    make_store(f"chdb://{tmp_path}/data")
     result = run("collector", "runs", "--store", f"chdb://{tmp_path}/data")
     assert result.returncode == 0 and result.stdout == ""
     assert "no runs in" in result.stderr and "demo" in result.stderr

@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from siliconbench.agent.cli import app as agent_app
+from siliconbench.bench.cli import app as bench_app
 from siliconbench.collector.cli import app as collector_app
 from siliconbench.core.cli import finish_help
 
@@ -29,7 +30,7 @@ def options_of(app: typer.Typer):
                 yield " ".join(path), option
 
 
-@pytest.mark.parametrize("app", [agent_app, collector_app], ids=["agent", "collector"])
+@pytest.mark.parametrize("app", [agent_app, collector_app, bench_app], ids=["agent", "collector", "bench"])
 def test_every_optional_option_shows_its_default_and_every_flag_shows_no_type(app):
     for path, option in options_of(app):
         if option.is_flag:

@@ -2,6 +2,8 @@
 
 - `siliconbench.agent` never imports `siliconbench.collector`, and the other way round;
 - `siliconbench.core` imports neither;
+- `siliconbench.bench` (one node in one command) is the one package that composes both, and none of
+  agent, collector or core imports it;
 - only `siliconbench.core.wire` and `siliconbench.core.rpc` import the generated bindings.
 
 Read from every module's source: every import, also those inside functions, relative ones resolved against
@@ -29,7 +31,11 @@ FORBIDDEN = [  # importer, what it must never load
     ("siliconbench.collector", "siliconbench.agent"),
     ("siliconbench.core", "siliconbench.agent"),
     ("siliconbench.core", "siliconbench.collector"),
+    ("siliconbench.agent", "siliconbench.bench"),
+    ("siliconbench.collector", "siliconbench.bench"),
+    ("siliconbench.core", "siliconbench.bench"),
 ]
+COMPOSER = "siliconbench.bench"
 
 
 def _module_name(path: Path) -> str:
@@ -87,12 +93,17 @@ def _importers(of: str, within: str) -> list[str]:
 
 
 def test_the_contract_sees_every_package():
-    assert {m.split(".")[1] for m in MODULES if m.count(".")} >= {"agent", "collector", "core"}
+    assert {m.split(".")[1] for m in MODULES if m.count(".")} >= {"agent", "bench", "collector", "core"}
 
 
 @pytest.mark.parametrize("importer,forbidden", FORBIDDEN)
 def test_deployables_import_only_the_core(importer, forbidden):
     assert _importers(forbidden, importer) == []
+
+
+def test_only_the_composing_package_imports_both_deployables():
+    both = set(_importers("siliconbench.agent", "siliconbench")) & set(_importers("siliconbench.collector", "siliconbench"))
+    assert both and all(m == COMPOSER or m.startswith(COMPOSER + ".") for m in both)
 
 
 def test_every_dynamic_import_names_its_module_as_a_literal():

@@ -16,6 +16,7 @@ from siliconbench.collector.reports import Options, build_report
 from siliconbench.collector.rollups import Selection
 from tests.collector import rows
 from tests.collector.test_report_cli import cli
+from tests.servers import make_store
 
 
 def requests_of(store, run_id: str) -> int:
@@ -193,7 +194,7 @@ def test_a_report_with_costs_makes_no_write(store, unique_id, monkeypatch):
 
 
 def test_prices_list_reads_and_leaves_an_empty_price_table_empty(tmp_path):
-    store = f"chdb://{tmp_path}/data"
+    store = make_store(f"chdb://{tmp_path}/data")
     listed = cli("prices", "list", "--store", store)
     assert listed.returncode == 0 and "serve` or `prices import FILE` loads" in listed.stderr
     assert listed.stdout.splitlines()[1:] == []

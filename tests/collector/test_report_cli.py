@@ -17,6 +17,7 @@ from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection
 from siliconbench.core.errors import ConfigError
 from tests.collector import rows
+from tests.servers import make_store
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -25,7 +26,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def empty_store(tmp_path_factory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('cli')}/data"
+    return make_store(f"chdb://{tmp_path_factory.mktemp('cli')}/data")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -15,9 +15,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 HERE = Path(__file__).resolve().parent
-# Every kustomization a user applies: the central stack, each scenario, the ClickHouse cluster variant.
+# Every kustomization a user applies: the central stack, each scenario, the central stack's variants.
 OVERLAYS = ["central"] + sorted(f"overlays/{p.name}" for p in (DEPLOY / "overlays").iterdir() if p.is_dir())
-SCENARIO_OVERLAYS = [o for o in OVERLAYS if o.startswith("overlays/") and not o.endswith("clickhouse-cluster")]
+# overlays/central-*: the central stack's variants (a ClickHouse cluster, Grafana), not scenarios
+SCENARIO_OVERLAYS = [o for o in OVERLAYS if o.startswith("overlays/") and not o.startswith("overlays/central-")]
 K8S_VERSION = "1.31.0"   # the reference report's EKS version
 
 

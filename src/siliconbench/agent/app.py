@@ -20,6 +20,7 @@ from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.run import plan_search
 from siliconbench.agent.load.tally import RunTally
+from siliconbench.agent.reach import check_collector
 from siliconbench.core.plan import Plan
 from siliconbench.core.settings import BearerToken
 from siliconbench.agent.fleet import FleetProgress, FleetRunner
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_FILE = "heartbeat"
 SPOOL_SUBDIR = "batches"
+
+
+def event_loop_runner():
+    """What runs the agent's event loop: uvloop's, else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is a declared dependency except on Windows
+        return asyncio.run
+    return uvloop.run
 
 
 def hello(config: AgentConfig, devices: DeviceInfo) -> pb.Hello:
@@ -189,8 +199,11 @@ async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = No
                         through: Callable[[RecordSink], RecordSink] | None = None) -> str:
     """One run from start to full delivery: what `siliconbench-agent run` does. SIGTERM or SIGINT (Ctrl-C)
     stops the load; what was measured is sealed and delivered (up to ack_timeout_s, the rest stays in the
-    spool) and RunInterrupted says what was kept. A second signal acts as usual."""
+    spool) and RunInterrupted says what was kept. A second signal acts as usual. The collector must answer
+    before the first request (within seconds), unless `spool_only`."""
     await check_target(config, plan)
+    if not config.spool_only:  # else a run whose collector is down measures for minutes, then cannot deliver
+        await check_collector(config.collector, config.tls.credentials())
     run_id = run_id or new_run_id()
     node = await NodeSession.start(config)
     with stop_on_signals(asyncio.current_task()):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from pathlib import Path
@@ -13,7 +12,8 @@ import typer
 
 from siliconbench.agent import settings
 from siliconbench.agent.app import HEARTBEAT_FILE, node_devices, run_benchmark, run_daemon
-from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig
+from siliconbench.agent.app import event_loop_runner as _event_loop_runner
+from siliconbench.agent.config import DEFAULT_SPOOL_DIR, AgentConfig, base_url
 from siliconbench.agent.options import (InstanceOpt, NeuronMonitorOpt, SpoolOpt, node_flags, plan_flags,
                                         search_flags, search_plan_flags, sim_flags)
 from siliconbench.agent.search.run import SearchRun, final_block, probe_line
@@ -31,14 +31,6 @@ from siliconbench.core.plan import Plan, load_plan, with_overrides
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.callback()(program_options)
-
-
-def _event_loop_runner():
-    try:
-        import uvloop
-    except ImportError:  # uvloop is a declared dependency except on Windows
-        return asyncio.run
-    return uvloop.run
 
 
 @app.command()
@@ -144,7 +136,7 @@ def probe(
 
 async def _inspect(target: str) -> TargetInfo:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        return await inspect_target(session, target.rstrip("/"), None)
+        return await inspect_target(session, base_url(target), None)
 
 
 @app.command()

@@ -3,15 +3,18 @@ the collector, how it samples, and where unacknowledged data waits."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from siliconbench.core.config import STRICT, Float, Int, PositiveFloat, Str, invalid
 from siliconbench.core.settings import AGENT_TOKEN, AGENT_TOKEN_FILE, ClientTls
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SPOOL_DIR = Path(".siliconbench-agent")
 DEFAULT_SPOOL_MB = 512  # the spool's bound (agent/spool.py) unless --spool-max-mb says otherwise
@@ -33,6 +36,12 @@ class AgentConfig:
     spool_max_mb: Annotated[Int, Field(ge=1)] = DEFAULT_SPOOL_MB  # new requests wait for the collector past it
     tls: ClientTls = ClientTls()                        # any file given: TLS toward the collector
     neuron_monitor: Str = "neuron-monitor"              # a name on PATH, or a path
+    spool_only: bool = False                            # run without a collector: everything waits in the spool
+
+    @field_validator("target")
+    @classmethod
+    def _base_url(cls, target: str) -> str:
+        return base_url(target)
 
     @model_validator(mode="after")
     def _one_token(self) -> AgentConfig:
@@ -48,3 +57,13 @@ class AgentConfig:
     @property
     def agent_id(self) -> str:
         return self.node_name or socket.gethostname()
+
+
+def base_url(target: str) -> str:
+    """The server's base URL from a --target as users write it: without a trailing slash, and without the
+    `/v1` that OpenAI clients are given (the agent adds /v1/... to each path itself; said in a log line)."""
+    base = target.rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+        log.warning("--target %s: using %s (the agent adds /v1/... to each request path itself)", target, base)
+    return base

@@ -9,6 +9,7 @@ request's record as its `error_class` (siliconbench/core/outcomes.py) and the ru
     └── AgentError
         ├── TargetUnreachable         the vLLM target does not answer
         ├── TargetMisconfigured       it answers but cannot serve the benchmark (no such model, refuses warm-up)
+        ├── CollectorUnreachable      the collector does not answer before the run starts
         ├── DeliveryIncomplete        records were set aside, or batches remain in the spool at exit
         ├── RunInterrupted            SIGTERM or SIGINT stopped a run; what was measured was delivered
         ├── AgentSaturated            workers auto: the agent cannot keep up on every core it may use
@@ -37,7 +38,7 @@ from __future__ import annotations
 from siliconbench.core.errors import ConfigError, ExitCode, SiliconbenchError
 from siliconbench.core.outcomes import ErrorClass
 
-__all__ = ["AgentError", "AgentSaturated", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
+__all__ = ["AgentError", "AgentSaturated", "CollectorUnreachable", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
            "HttpFault", "MalformedChunk", "RequestTimedOut", "RunInterrupted", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
            "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
 
@@ -58,6 +59,12 @@ class TargetMisconfigured(AgentError):
     exit_code = ExitCode.TARGET
 
 
+class CollectorUnreachable(AgentError):
+    """The collector does not answer its health check before the run's first request."""
+
+    exit_code = ExitCode.COLLECTOR
+
+
 class DeliveryIncomplete(AgentError):
     """Data the collector has not acknowledged remains at exit."""
 
@@ -66,6 +73,8 @@ class DeliveryIncomplete(AgentError):
 
 class RunInterrupted(AgentError):
     """SIGTERM or SIGINT stopped the run; the message says what was kept."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class AgentSaturated(AgentError):

@@ -44,6 +44,7 @@ NODE_FLAGS = [
     flag("sample_interval_s", Annotated[float, typer.Option(help="Device/host sampling interval in seconds (0.1-60).")], 1.0),
     flag("neuron_monitor", NeuronMonitorOpt, "neuron-monitor"),
     flag("spool_dir", SpoolOpt, DEFAULT_SPOOL_DIR),
+    flag("spool_only", Annotated[bool, typer.Option("--spool-only", help="run: start without a reachable collector, keeping everything in the spool until one answers (default: the collector must answer within a few seconds before the first request).")], False),
     flag("spool_max_mb", Annotated[int, typer.Option(envvar=settings.SPOOL_MAX_MB, help="Spool size (MiB) at which new requests wait for the collector.")], DEFAULT_SPOOL_MB),
     flag("tls_ca", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CA, help="PEM CA of the collector's certificate: connect with TLS.", show_default=False)], None),
     flag("tls_cert", Annotated[Optional[Path], typer.Option(envvar=settings.TLS_CERT, help="PEM client certificate for mTLS (with --tls-key).", show_default=False)], None),

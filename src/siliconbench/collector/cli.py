@@ -21,6 +21,7 @@ from siliconbench.collector.options import (
     report_flags,
     serve_flags,
 )
+from siliconbench.collector.reads import served
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports.terminal import for_stdout
 from siliconbench.collector.run_cli import run_app
@@ -65,6 +66,7 @@ def _report(options: ReportOptions) -> None:
 
 
 @app.command()
+@served
 @report_flags
 def report(options: ReportOptions) -> None:
     """Report TTFT, ITL, throughput, concurrency scaling, $/1M tokens and devices for runs (default: all),
@@ -73,6 +75,7 @@ def report(options: ReportOptions) -> None:
 
 
 @app.command()
+@served
 @report_flags
 def compare(options: ReportOptions) -> None:
     """Compare two or more runs (--run) or scenarios (--scenario) side by side, each against the baseline."""
@@ -86,6 +89,7 @@ app.add_typer(runs_app, name="runs")
 
 
 @runs_app.callback()
+@served
 def runs(ctx: typer.Context, store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
     """List the runs in the store, newest first (same as `runs list`)."""
     if ctx.invoked_subcommand is None:
@@ -93,6 +97,7 @@ def runs(ctx: typer.Context, store: StoreOpt = DEFAULT_STORE, password: Password
 
 
 @runs_app.command("list")
+@served
 def runs_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> None:
     """List the runs in the store, newest first: id, start, scenario, model, target, nodes."""
     _list_runs(store, password)
@@ -101,7 +106,7 @@ def runs_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -> 
 def _list_runs(store: str, password: str | None) -> None:
     from siliconbench.collector.rollups import list_runs
 
-    rows = list_runs(Store.open(store, password))
+    rows = list_runs(Store.open_existing(store, password))
     if not rows:
         typer.echo(f"no runs in {store} yet; `siliconbench-collector demo --store {store}` makes one", err=True)
     for run_id, started, scenario, model, simulated, nodes, target, state in rows:
@@ -110,6 +115,7 @@ def _list_runs(store: str, password: str | None) -> None:
 
 
 @app.command()
+@served
 def export(
     table: Annotated[str, typer.Option(help="requests, steps, runs, nodes, device_samples, server_metrics, search_probes, searches or prices.")] = "requests",
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.")] = "csv",
@@ -122,7 +128,7 @@ def export(
     """Export raw rows of one table (filtered by runs or scenarios) as CSV or Parquet, streamed from ClickHouse."""
     from siliconbench.collector.export import export_rows
 
-    export_rows(Store.open(store, password), table, fmt, output, runs=tuple(run or ()),
+    export_rows(Store.open_existing(store, password), table, fmt, output, runs=tuple(run or ()),
                 scenarios=tuple(scenario or ()))
 
 
@@ -150,7 +156,7 @@ def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -
     """Print the price table. Reads only: `serve` and `prices import` load the shipped default into an empty table."""
     from siliconbench.collector.prices import list_prices
 
-    rows = list_prices(Store.open(store, password))
+    rows = list_prices(Store.open_existing(store, password))
     if not rows:
         typer.echo("the price table is empty: `serve` or `prices import FILE` loads the shipped default prices",
                    err=True)
@@ -160,6 +166,7 @@ def prices_list(store: StoreOpt = DEFAULT_STORE, password: PasswordOpt = None) -
 
 
 @app.command()
+@served
 def sql(
     query: Annotated[str, typer.Argument(help="A SELECT; write tables as siliconbench.requests etc.")],
     store: StoreOpt = DEFAULT_STORE,
@@ -170,7 +177,7 @@ def sql(
     """Run a SQL query against the store (read-only unless --write) and print tab-separated rows with a header."""
     from siliconbench.collector.adhoc import run_query
 
-    result = run_query(Store.open(store, password), query, write)
+    result = run_query(Store.open_existing(store, password), query, write)
     typer.echo("\t".join(result.columns))
     for row in result.rows:
         typer.echo("\t".join(str(v) for v in row))

@@ -79,8 +79,10 @@ def _pass_on(child: subprocess.Popen, told: queue.Queue[str | None], log_to: Tex
 
 @contextlib.contextmanager
 def process(args: list[str], name: str, stderr: int | None = None) -> Iterator[subprocess.Popen]:
-    """A child process that is stopped (SIGTERM, then SIGKILL after 15 s) when the block ends."""
-    child = subprocess.Popen(args, stderr=stderr)
+    """A child process that is stopped (SIGTERM, then SIGKILL after 15 s) when the block ends. It runs in a
+    session of its own, so a Ctrl-C at the terminal reaches only us: we stop the children in order (the
+    agent first, while the collector still takes what it delivers)."""
+    child = subprocess.Popen(args, stderr=stderr, start_new_session=True)
     try:
         yield child
     finally:
@@ -109,16 +111,29 @@ def run_demo(store: str, target: str | None, plan: Plan, agent_args: list[str], 
         # A spool of its own: a failed earlier demo's leftovers must not flow into this store.
         spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="siliconbench-demo-")))
         (spool / "plan.json").write_text(plan.to_json(), encoding="utf-8")
-        agent = subprocess.run([py, "-m", "siliconbench.agent", "run", "--target", target, "--collector",
-                                collector_address, "--spool-dir", str(spool / "spool"), "--plan",
-                                str(spool / "plan.json"), *agent_args], stdout=subprocess.PIPE, text=True)
+        agent = subprocess.Popen([py, "-m", "siliconbench.agent", "run", "--target", target, "--collector",
+                                  collector_address, "--spool-dir", str(spool / "spool"), "--plan",
+                                  str(spool / "plan.json"), *agent_args], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+        said = _finish_agent(agent)
         if agent.returncode != 0:
             raise child_failed(f"the agent failed (exit code {agent.returncode}); see its messages above",
                                agent.returncode)
         col.send_signal(signal.SIGTERM)
         if col.wait(30) != 0:
             raise CollectorError(f"the collector exited with code {col.returncode}")
-    return agent.stdout.strip().splitlines()[-1]
+    return said.strip().splitlines()[-1]
+
+
+def _finish_agent(agent: subprocess.Popen) -> str:
+    """What the agent printed once it exited. A Ctrl-C meanwhile is passed on to it: it ends the run as
+    interrupted and delivers what was measured to the collector, which runs until the agent is done."""
+    try:
+        said, _ = agent.communicate()
+    except KeyboardInterrupt:
+        agent.send_signal(signal.SIGINT)
+        said, _ = agent.communicate()
+    return said
 
 
 def stored_requests(store: str, run_id: str) -> tuple[int, str]:

@@ -21,7 +21,7 @@ def render_report(options: ReportOptions) -> str:
     report_options = Options(slo=parse_slo(list(options.slo)), baseline=options.baseline,
                              region=options.price_region, price_kind=options.price_kind, cost=options.cost,
                              allow_mixed_workloads=options.allow_mixed_workloads)
-    store = Store.open(options.store, options.password)
+    store = Store.open_existing(options.store, options.password)
     digests.check(store, options.runs or None)  # figures come from digests: refuse ones a crash left short
     selection = Selection(runs=options.runs, scenarios=options.scenarios)
     return render.report(build_report(store, selection, report_options))

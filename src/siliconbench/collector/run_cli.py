@@ -14,6 +14,7 @@ from siliconbench.collector import settings
 from siliconbench.collector.control import TERMINAL
 from siliconbench.collector.fleet import STATE_NAMES, check_selector
 from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
+from siliconbench.collector.reads import served
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.errors import ExitCode
 from siliconbench.core.plan import load_plan
@@ -240,6 +241,7 @@ def cancel(
 
 
 @run_app.command("report")
+@served
 def report_run(
     run: Annotated[str, typer.Option("--run", help="Run id.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")] = "markdown",
@@ -253,7 +255,7 @@ def report_run(
     from siliconbench.collector.store import Store
 
     render = renderer(fmt)
-    opened = Store.open(store, password)
+    opened = Store.open_existing(store, password)
     digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
     text = render.fleet(build_fleet_report(opened, run))
     typer.echo(for_stdout(text, fmt), nl=False)

@@ -1,4 +1,5 @@
-"""`serve` as one function: a validated ServeConfig in, the gRPC server running until stopped."""
+"""`serve` as one function: a validated ServeConfig in, the gRPC server running until stopped (and, on an
+embedded store, other processes' read commands answered: collector/reads.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from siliconbench.collector.auth import TokenFile, server_credentials
 from siliconbench.collector.identity import Authenticator, Identities
 from siliconbench.collector.options import ServeConfig
 from siliconbench.collector.prices import ensure_prices
+from siliconbench.collector.reads import ReadService, run_captured, serving_reads
 from siliconbench.collector.projected import ProjectedTokens
 from siliconbench.collector.server import ServerOptions, serve
 from siliconbench.collector.store import Store
@@ -40,4 +42,17 @@ def run_collector(config: ServeConfig) -> None:
     options = server_options(config)
     store = Store.open(config.store, config.password)
     ensure_prices(store)
-    asyncio.run(serve(store, config.listen, options))
+    asyncio.run(_serve(store, config.listen, options))
+
+
+async def _serve(store: Store, listen: str, options: ServerOptions) -> None:
+    """`serve`, and on an embedded store (which it holds) the read commands of others (collector/reads.py)."""
+    if not store.location.embedded or store.location.dsn == "chdb://memory":
+        await serve(store, listen, options)
+        return
+    from siliconbench.collector.cli import app  # the command line runs the read commands: same code, same output
+    from siliconbench.core.cli import main
+
+    service = ReadService(store.location, lambda argv: run_captured(lambda args: main(app, args), argv))
+    async with serving_reads(service, store.location):
+        await serve(store, listen, options)

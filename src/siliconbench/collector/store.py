@@ -82,6 +82,17 @@ class Store:
         instance.ensure_schema()
         return instance
 
+    @classmethod
+    def open_existing(cls, store: str, password: str | None = None) -> "Store":
+        """`open` for the commands that read: an embedded store must already be there (a mistyped path
+        would otherwise become a new, empty store and every report an empty one)."""
+        location = StoreLocation.parse(store, password)
+        path = location.dsn[len("chdb://"):]
+        if location.embedded and path != "memory" and not os.path.isdir(path):
+            raise StoreUnavailable(f"no store at {location.shown}: check --store (`serve` and `demo` make one "
+                                   "where they are told to)")
+        return cls.open(store, password)
+
     def client(self) -> Client:
         """This thread's client (created on first use)."""
         client = getattr(self._local, "client", None)

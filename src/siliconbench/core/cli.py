@@ -39,6 +39,7 @@ from siliconbench.core.errors import ExitCode, SiliconbenchError
 
 VERBOSE_FLAGS = ("--verbose", "-v")
 _verbose = False
+_given: list[str] = []  # the command line `main` runs, without --verbose
 
 
 def setup_logging() -> None:
@@ -76,6 +77,7 @@ def main(app: typer.Typer, args: list[str] | None = None) -> None:
     end = given.index("--") if "--" in given else len(given)  # after --, -v is an argument, not our option
     _verbose = any(arg in VERBOSE_FLAGS for arg in given[:end])
     rest = [arg for arg in given[:end] if arg not in VERBOSE_FLAGS] + given[end:]
+    _given[:] = rest
     command = typer.main.get_command(app)
     finish_help(command)
     try:
@@ -93,6 +95,11 @@ def main(app: typer.Typer, args: list[str] | None = None) -> None:
     if code == ExitCode.INTERRUPTED:
         typer.echo("\ninterrupted (Ctrl-C): stopped; what was already stored stays stored", err=True)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def given_args() -> list[str]:
+    """The command line of the running program, as `main` got it (without --verbose)."""
+    return list(_given)
 
 
 def finish_help(command: Any) -> None:

@@ -1,5 +1,5 @@
 """The live progress line and log lines never share a line on a terminal; a finished step's line states
-its output tok/s as the reports do."""
+its output tok/s as the reports do; both say where the whole run stands and about how long it has left."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
-from siliconbench.agent.load.progress import WIPE, StepProgress
+from siliconbench.agent.load.progress import WIPE, PlanProgress, StepProgress
 from siliconbench.agent.load.tally import StepTally
+from siliconbench.core.plan import StepSpec
 from siliconbench.core.wire import pb
 
 
@@ -86,3 +87,36 @@ def test_a_finished_step_states_the_reports_tok_s_from_first_send_to_last_end(te
     progress.finish()
     assert terminal.screen()[-2] == ("step 1/1 concurrency 2: 3/3 requests  67 output tok/s over 3.00 s "
                                      "(first send to last end)  1 errors")
+
+
+def closed(concurrency: int, requests: int = 0, duration_s: float = 0.0) -> StepSpec:
+    return StepSpec(mode="closed", concurrency=concurrency, requests=requests, duration_s=duration_s)
+
+
+def test_the_whole_run_s_time_left_follows_the_steps_bounds_and_the_pace_so_far():
+    run = PlanProgress([closed(1, requests=10), closed(4, requests=40), StepSpec(mode="poisson", rate_rps=5.0,
+                                                                                 requests=50)])
+    assert run.text(2.0, 0) == "run: 0/3 steps done"  # a closed step bound by requests alone: not known yet
+    assert run.left_s(2.0, 4) is None  # ... nor the next one until a closed step has finished
+    run.step_ended(wall_s=5.0, requests=10)  # 0.5 s a request at concurrency 1
+    assert run.left_s(0.0, 0) == 40 * 0.5 / 4 + 50 / 5.0
+    assert run.left_s(3.0, 20) == 3.0 + 10.0  # the step under way at its own pace, then the rate step
+    run.step_ended(wall_s=6.0, requests=40)
+    run.step_ended(wall_s=10.0, requests=50)
+    assert run.text(0.0, 0) == "run: 3/3 steps done, about 0 s left"
+
+
+def test_a_duration_bounds_the_estimate_and_the_time_left_reads_in_minutes():
+    run = PlanProgress([closed(8, duration_s=90.0), closed(8, requests=100_000, duration_s=120.0)])
+    assert run.left_s(30.0, 500) == 60.0 + 120.0
+    assert run.text(30.0, 500) == "run: 0/2 steps done, about 3 min 00 s left"
+
+
+def test_the_live_line_and_the_step_s_last_line_say_where_the_run_stands(terminal):
+    run = PlanProgress([closed(1, requests=2), closed(1, requests=2)])
+    progress = StepProgress("step 1/2 concurrency 1", StepTally(100), 2, terminal, run=run)
+    finished(progress)
+    assert terminal.screen()[-1].startswith("step 1/2 concurrency 1: 1/2 requests  (run: 0/2 steps done)  ")
+    run.step_ended(wall_s=1.0, requests=2)
+    progress.finish()
+    assert terminal.screen()[-2].endswith("| run: 1/2 steps done, about 1 s left")

@@ -12,7 +12,7 @@ from time import perf_counter_ns
 
 import aiohttp
 
-from siliconbench.agent.load.progress import StepProgress
+from siliconbench.agent.load.progress import PlanProgress, StepProgress
 from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.tally import RunTally, StepTally
@@ -49,6 +49,7 @@ class LoadGenerator:
         self._sink = sink
         self._run_id = run_id
         self._show_progress = show_progress
+        self._run_progress = PlanProgress(plan.step_specs() * plan.repetitions)
         self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
         self._sender: Sender | None = None
         self._pool: WorkerPool | None = None  # when more than one process sends
@@ -139,7 +140,8 @@ class LoadGenerator:
         base = self._target.base_url
         before = await scrape(session, base)
         tally = self._tally.begin(self._plan.output_tokens)
-        progress = (StepProgress(title, tally, spec.requests, note=self._sink.pause_reason) if self._show_progress
+        progress = (StepProgress(title, tally, spec.requests, note=self._sink.pause_reason, run=self._run_progress)
+                    if self._show_progress
                     else StepProgress(title, tally, 0, _NullStream()))
         count, show, add = tally.add, progress.update, self._sink.add
 
@@ -168,6 +170,7 @@ class LoadGenerator:
         self.saturation = reasons
         self._sink.add(event)
         self._tally.end()
+        self._run_progress.step_ended((end_ns - start_ns) / 1e9, tally.requests)
         self._on_step_end()
         if reasons:
             log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,

@@ -1,0 +1,3 @@
+from siliconbench.bench.cli import main
+
+main()
