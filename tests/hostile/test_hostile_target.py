@@ -166,7 +166,7 @@ def test_sigterm_mid_run_delivers_every_finished_request_and_says_what_was_kept(
         server.stop()
         collector.stop()
     served = REQUESTS + 1
-    assert code == 2 and "Traceback" not in agent.log()
+    assert code == ExitCode.INTERRUPTED and "Traceback" not in agent.log()
     assert (f"error: run sigterm-run interrupted: {served} requests served, {served} stored, 0 set aside, "
             "0 still in the spool") in agent.log()
     result = subprocess.run([PY, "-m", "siliconbench.collector", "sql", "SELECT count(), uniqExact(request_id) FROM "
