@@ -106,6 +106,13 @@ def test_the_whole_run_s_time_left_follows_the_steps_bounds_and_the_pace_so_far(
     assert run.text(0.0, 0) == "run: 3/3 steps done, about 0 s left"
 
 
+def test_steps_past_the_listed_ones_are_counted_without_an_estimate():
+    run = PlanProgress([closed(1, requests=10)])  # a search lists its first probe; the rest it sizes as it goes
+    for _ in range(3):
+        run.step_ended(wall_s=1.0, requests=10)
+    assert run.text(0.0, 0) == "run: 3 steps done"
+
+
 def test_a_duration_bounds_the_estimate_and_the_time_left_reads_in_minutes():
     run = PlanProgress([closed(8, duration_s=90.0), closed(8, requests=100_000, duration_s=120.0)])
     assert run.left_s(30.0, 500) == 60.0 + 120.0

@@ -47,10 +47,12 @@ class PlanProgress:
         self._request_s: float | None = None  # a closed-loop request's seconds x its concurrency
 
     def step_ended(self, wall_s: float, requests: int) -> None:
-        """The step under way ended after `wall_s` with `requests` measured."""
-        spec = self._specs[self.finished]
-        if not spec.open_loop and requests:
-            self._request_s = wall_s * spec.concurrency / requests
+        """The step under way ended after `wall_s` with `requests` measured. A run may go past its listed
+        steps (a search's probes, sized as it goes): those are counted, not estimated."""
+        if self.finished < len(self._specs):
+            spec = self._specs[self.finished]
+            if not spec.open_loop and requests:
+                self._request_s = wall_s * spec.concurrency / requests
         self.finished += 1
 
     def left_s(self, elapsed_s: float, requests: int) -> float | None:
@@ -65,6 +67,8 @@ class PlanProgress:
         return now + sum(s for s in later if s is not None)
 
     def text(self, elapsed_s: float, requests: int) -> str:
+        if self.finished > len(self._specs):  # past the listed steps: a search sizing its probes as it goes
+            return f"run: {self.finished} steps done"
         done = f"run: {self.finished}/{len(self._specs)} steps done"
         left = self.left_s(elapsed_s, requests)
         return done if left is None else f"{done}, about {_duration(left)} left"
