@@ -41,7 +41,8 @@ SELECT 'bench-' || toString(s) AS run_id, 'node-' || toString(s) AS agent_id, to
        if(failed, [], arrayMap(i -> ttft + i * (itl * 4 + toInt64(cityHash64(number, i) % 2000000)), range({chunks:UInt32}))),
        if(failed, [], arrayResize([toUInt32(4)], {chunks:UInt32}, toUInt32(4))),
        512, if(failed, 0, {chunks:UInt32} * 4), false, if(failed, '', 'length'), if(failed, 500, 200),
-       if(failed, 'timeout', ''), '', 0
+       if(failed, 'timeout', ''), '', 0,
+       '', 0, 0, 0, [], 0, 0  -- model, first reasoning/answer/tool-call chunk, kinds, tool calls: plain answers
 FROM (
     SELECT number, number % 5 AS s, toUInt32(intDiv(number, 5) % 15) AS step, number % 1000 = 999 AS failed,
            toInt64([120, 280, 350, 150, 200][s + 1] * 1000000 + cityHash64(number) % 30000000) AS ttft,
