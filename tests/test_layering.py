@@ -161,3 +161,39 @@ def loaded() -> dict[str, list[str]]:
 def test_importing_every_module_of_a_package_loads_none_it_must_not(loaded, importer, forbidden):
     assert [m for m in loaded[importer] if m == forbidden or m.startswith(forbidden + ".")] == []
     assert any(m.startswith(importer + ".") for m in loaded[importer])  # the probe did import the package
+
+
+def _imported_module(name: str) -> str | None:
+    """The module an imported name lives in: the longest module name it starts with."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def test_no_module_imports_itself_back_through_others():
+    """No import cycle, deferred imports included (a module's own parent packages aside: Python runs those
+    first whatever the order)."""
+    edges = {m: {t for i in names if (t := _imported_module(i)) and t != m and not m.startswith(t + ".")}
+             for m, names in MODULES.items()}
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str], done: set[str]) -> None:
+        for target in edges[module]:
+            if target in path:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in done:
+                visit(target, path + [target], done)
+        done.add(module)
+
+    finished: set[str] = set()
+    for module in sorted(edges):
+        if module not in finished:
+            visit(module, [module], finished)
+    assert cycles == []
+
+
+def test_no_module_is_over_400_lines_but_the_schema_s_declarations():
+    declarative = {"siliconbench.collector.schema"}  # one declaration per table: a table of facts
+    long = {m: n for p in PACKAGE.rglob("*.py") if BINDINGS.replace(".", "/") not in p.as_posix()
+            and (m := _module_name(p)) not in declarative and (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}

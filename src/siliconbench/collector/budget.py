@@ -17,17 +17,16 @@ only when the bytes it may bring are covered (`Admission`):
   Offer (its seq and size, a few bytes); the collector takes that size from the budget, sends a Grant,
   and only then does the agent send the batch. Between batches such a stream sends small messages only
   (offers, progress reports: at most `SMALL_MESSAGE_BYTES`). Once its agent has shown it keeps to that
-  (a batch came as offered: the agent is "proven"), the reads of one stream of that agent (`trusts`:
-  an agent has one stream, and this bounds what one agent's many streams can send against the rules at
-  once) need no cover, and an idle stream, or one waiting for its grant, holds nothing of the budget
-  and blocks nobody. It goes on being read while it
-  waits: a fleet member's progress reports still arrive.
+  (a batch came as offered: the agent is "proven"), the reads of one stream of that agent (`trusts`)
+  need no cover: an idle stream, or one waiting for its grant, holds nothing and blocks nobody, and it
+  goes on being read while it waits (a fleet member's progress reports still arrive).
 - Any other stream (an agent older than the handshake, which may send a batch at any moment; a new agent
   until its first batch; an agent that broke the rules) is read only under a cover (`ByteBudget.cover`)
   taken from the budget before the read is posted, and given back (less the batch's size, kept until it
   is stored) when the message arrives; its offers are granted at once, since the read after them is
-  covered anyway. Such streams are read one or two at a time, and one that holds a cover without sending
-  while others wait ends cleanly after `IDLE_COVER_S` (the agent reconnects when it has data).
+  covered anyway. Such streams are read one or two at a time; one that has held a cover `IDLE_COVER_S`
+  without sending ends cleanly as soon as another stream waits, or has waited meanwhile (the agent
+  reconnects when it has data).
 - An offer over the message limit is refused at once (typed INVALID error naming the limit; the agent
   splits the batch). A grant whose batch does not arrive within `GRANT_TIMEOUT_S` ends the stream
   (UNAVAILABLE: the agent resends on a new stream): the grant goes to the next in line and no read
@@ -35,16 +34,12 @@ only when the bytes it may bring are covered (`Admission`):
 - A stream that breaks the protocol (a batch without a grant, larger than its grant, a large message
   that is no batch) has its message dropped at once and the stream ended with a PROTOCOL error.
 
-Fair shares: waiters are served in turn by agent (round robin over agent ids, each agent's own
-requests in order), agents whose last grant or cover brought its batch ("proven") before the others.
-An agent that already holds bytes may take more only up to its share, `limit / max(2, agents holding
-or waiting)`, and agents not proven (new ones, and any whose grant expired) hold at most half the
-budget together. A request is never refused for its size: one larger than a share, or the whole
-budget, goes when its agent (or the unproven half) holds nothing. So any number of streams of one
-agent (one token, with tokens bound to agent ids as `deploy/` sets them) hold at most half the budget
-while another agent waits, and streams of any number of agents that offer and never send hold at most
-half, each for at most `GRANT_TIMEOUT_S`: an agent that delivers its batches is granted its next one as
-soon as the other half has room for it.
+Fair shares: waiters are served in turn by agent (round robin over agent ids), proven agents first. An
+agent that already holds bytes may take more only up to `limit / max(2, agents holding or waiting)`, and
+agents not proven hold at most half the budget together. A request is never refused for its size: one
+larger than a share goes when its agent (or the unproven half) holds nothing. So any number of streams of
+one agent hold at most half the budget while another agent waits, and streams of any number of agents
+that offer and never send hold at most half, each for at most `GRANT_TIMEOUT_S`.
 
 The bound, with B the budget, S the open Telemetry streams (at most `max_streams`, the collector
 refuses more with RESOURCE_EXHAUSTED) and about 14x the decoding factor measured above:
@@ -58,12 +53,7 @@ a 32 MiB budget a covered batch may be larger than its cover and takes the diffe
 client that breaks the protocol (a Hello, the first message and read before anything is known, or a
 message sent against the rules above), at most 16 MiB, dropped as soon as it is read.
 
-gRPC options alone cannot do this: the message limit is one per server, not per read, and the
-collector cannot know the next message's size before reading it; reserving the largest message for
-every read would let idle streams hold the whole budget (which is why streams that offer are read
-without a cover).
-
-Measured with bench/collector_memory.py (embedded chDB, 2 cores): the figures are in docs/deploy.md.
+gRPC options alone cannot do this: the message limit is one per server, not per read. Measured with bench/collector_memory.py (embedded chDB, 2 cores): the figures are in docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -111,8 +101,8 @@ class ByteBudget:
         self._proven: OrderedDict[str, object | None] = OrderedDict()
         # owners with waiters, in turn order (a dict keeps insertion order); each owner's waiters in order
         self._queues: dict[str, deque[tuple[int, asyncio.Future]]] = {}
-        self.waits = 0  # waits begun so far: a cover held idle across one is given back (Admission)
-        self._covers: dict[Admission, float] = {}  # streams holding a read's cover, since when (monotonic)
+        self.waits = 0  # waits begun so far; and the streams holding a read's cover, since when (monotonic)
+        self._covers: dict[Admission, float] = {}
 
     @property
     def waiting(self) -> int:
@@ -206,8 +196,7 @@ class ByteBudget:
         self._covers.pop(holder, None)
 
     def _end_idle_covers(self) -> None:
-        """Someone waits: every stream that has held a read's cover for IDLE_COVER_S without a message ends
-        (cleanly) now, so its cover goes to the waiter; those holding one for less end at that mark."""
+        """Someone waits: streams holding a cover IDLE_COVER_S without a message end now (the rest at that mark)."""
         now = time.monotonic()
         for holder, since in list(self._covers.items()):
             if now - since >= IDLE_COVER_S:
@@ -382,16 +371,14 @@ class Admission:
                               f"{GRANT_TIMEOUT_S:.0f} s; the stream ends, resend it on a new one"))
 
     def _idle(self) -> None:
-        """IDLE_COVER_S with the cover and no message: end if anyone waits now or waited meanwhile (a waiter
-        that gave up, its stream ended, comes back on its next stream and must find the cover free)."""
+        """At IDLE_COVER_S: end if anyone waits, or waited meanwhile (and comes back on its next stream)."""
         if self._budget.waiting or self._budget.waits != self._waits_at_cover:
             self.idle_end()
         else:
             self._arm(IDLE_COVER_S, self._idle)
 
     def idle_end(self) -> None:
-        """End the stream cleanly: it held a read's cover without sending while others needed it (the agent
-        reconnects when it has data)."""
+        """End the stream cleanly: it held a cover idle while others needed it (its agent reconnects)."""
         self._stop_timer()
         self._end(None)
 

@@ -45,7 +45,7 @@ def serve(config: ServeConfig) -> None:
 
     setup_logging()
     ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
-    run_collector(config)
+    run_collector(config, read_command=lambda argv: run_program(app, argv))
 
 
 def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:

@@ -4,6 +4,7 @@ embedded store, other processes' read commands answered: collector/reads.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from siliconbench.collector.auth import TokenFile, server_credentials
 from siliconbench.collector.identity import Authenticator, Identities
@@ -36,23 +37,23 @@ def authenticator(config: ServeConfig) -> Authenticator | None:
                                               config.agent_token_audience, config.agent_service_account))
 
 
-def run_collector(config: ServeConfig) -> None:
+def run_collector(config: ServeConfig, read_command: Callable[[list[str]], None] | None = None) -> None:
     """Open the store (loading the shipped prices into an empty price table: reports only read them)
-    and serve agents on `config.listen` until SIGTERM/SIGINT."""
+    and serve agents on `config.listen` until SIGTERM/SIGINT. `read_command(argv)` runs one read command
+    as the command line does (the CLI passes its own main: same code, same output) for other processes
+    while this one holds the embedded store (collector/reads.py)."""
     options = server_options(config)
     store = Store.open(config.store, config.password)
     ensure_prices(store)
-    asyncio.run(_serve(store, config.listen, options))
+    asyncio.run(_serve(store, config.listen, options, read_command))
 
 
-async def _serve(store: Store, listen: str, options: ServerOptions) -> None:
+async def _serve(store: Store, listen: str, options: ServerOptions,
+                 read_command: Callable[[list[str]], None] | None) -> None:
     """`serve`, and on an embedded store (which it holds) the read commands of others (collector/reads.py)."""
-    if not store.location.embedded or store.location.dsn == "chdb://memory":
+    if read_command is None or not store.location.embedded or store.location.dsn == "chdb://memory":
         await serve(store, listen, options)
         return
-    from siliconbench.collector.cli import app  # the command line runs the read commands: same code, same output
-    from siliconbench.core.cli import main
-
-    service = ReadService(store.location, lambda argv: run_captured(lambda args: main(app, args), argv))
+    service = ReadService(store.location, lambda argv: run_captured(read_command, argv))
     async with serving_reads(service, store.location):
         await serve(store, listen, options)

@@ -256,7 +256,6 @@ SETTINGS prefer_column_name_to_alias = 1
 """
 
 
-
 def _counter_at(name: str, instant_ns: str) -> str:
     """SELECT items giving `counter_<name>_mj`: the counter at `instant_ns`, interpolated between the last
     reading at or before it and the first at or after it; NULL unless both exist."""
