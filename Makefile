@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml
 	@echo "== installed: the commands are in $(VENV)/bin (run '. $(VENV)/bin/activate' to type them bare)"
 
 # `siliconbench bench` as a user runs it on one node, against the simulator (--target URL for a real vLLM)
+DEMO_RUN := demo-$(shell date -u +%Y%m%dT%H%M%S)
+
 demo: $(STAMP)
-	@echo "== running the demo: collector on embedded chDB, the simulator, the agent, then each step's result"
+	@echo "== running the demo: collector on embedded chDB, the simulator, the agent, each step's result, then the report"
 	$(VENV)/bin/siliconbench bench --simulate --concurrency 1,4,8 --requests-per-step 24 --output-tokens 64 \
-		--repetitions 1 --save-result siliconbench-demo.json
+		--repetitions 1 --save-result siliconbench-demo.json --run-id $(DEMO_RUN)
+	$(VENV)/bin/siliconbench-collector report --run $(DEMO_RUN)
 
 # Generated gRPC code must match proto/ exactly: regenerate, then fail on any difference.
 proto-check: $(STAMP)

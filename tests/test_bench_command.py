@@ -4,6 +4,8 @@ HTML report beside it, and a Ctrl-C at the terminal still ends with the run stor
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime
 import json
 import os
@@ -58,6 +60,7 @@ def test_the_block_reads_as_vllm_bench_serve_prints_it():
     lines = result_block(step_result(SERIES, STEP)).splitlines()
     assert lines[0] == "============ Serving Benchmark Result ============"
     assert lines[1] == f"{'Step:':<40} 2 (concurrency 8, repetition 0)"
+    assert lines[2].startswith(f"{'Target:':<40} ") and "SIMULATED" not in lines[2]
     assert f"{'Successful requests:':<40} 98" in lines and f"{'Failed requests:':<40} 2" in lines
     assert f"{'Output token throughput (tok/s):':<40} 627.20" in lines
     assert "---------------Time to First Token----------------" in lines
@@ -65,6 +68,11 @@ def test_the_block_reads_as_vllm_bench_serve_prints_it():
                                                                f"{'Median TTFT (ms):':<40} 48.00",
                                                                f"{'P99 TTFT (ms):':<40} 90.00"]
     assert lines[-1] == "=" * 50
+
+
+def test_a_simulated_target_is_named_so_in_every_block():
+    simulated = dataclasses.replace(SERIES, simulated=True)
+    assert "(SIMULATED: the figures test the pipeline, not a server)" in result_block(step_result(simulated, STEP))
 
 
 def test_it_takes_every_option_of_agent_run_but_the_collector_it_runs_itself():

@@ -71,6 +71,8 @@ def result_block(result: dict[str, Any]) -> str:
                                                         if result["max_concurrency"] else ""))
     lines = [f"{' Serving Benchmark Result ':=^{WIDTH}}",
              _row("Step:", f"{result['step'] + 1} ({load}, repetition {result['repetition']})"),
+             _row("Target:", f"{result['target_version'] or 'version unknown'}"
+                             f"{' (SIMULATED: the figures test the pipeline, not a server)' if result['simulated'] else ''}"),
              _row("Successful requests:", result["completed"]), _row("Failed requests:", result["failed"]),
              _row("Benchmark duration (s):", result["duration"]),
              _row("Total input tokens:", result["total_input_tokens"]),
