@@ -63,15 +63,14 @@ async def test_a_bound_token_cannot_write_as_another_agent(store, port, unique_i
 
 
 async def test_an_unbound_token_cannot_write_as_an_agent_with_a_token_of_its_own(store, port, unique_id):
+    """Refused at its Hello, before any batch is read. (A batch written at once would race the refusal, and
+    gRPC reports a write into an ended call as INTERNAL, losing the reason: grpc/grpc#36066.)"""
     channel, call = await open_stream(port, "node-a", metadata=bearer("shared-secret"))
-    await call.write(pb.AgentMessage(batch=pb.Batch(seq=1, batch_id=f"forged/{unique_id}/1",
-                                                    requests=[record(unique_id, 0)])))
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call.read()
     await channel.close()
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "agent 'node-a' has a token of its own" in refused.value.details()
-    assert count(store, "requests", unique_id) == 0
 
 
 async def test_a_bound_token_writes_as_its_own_agent(store, port, unique_id):
