@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from siliconbench.agent import scrape as scrape_module
-from siliconbench.agent.scrape import (CURRENT_NAMES, MAX_SERIES, OLDER_NAMES, parse_metrics, scrape,
-                                       server_metrics)
+from siliconbench.agent.scrape import (CONFIG_NAMES, CURRENT_NAMES, MAX_SERIES, OLDER_NAMES, block_size, parse_metrics,
+                                       scrape, server_metrics)
 
 # A /metrics page of vLLM 0.32 (CPU build), serving one model
 VLLM_PAGE = (Path(__file__).parents[1] / "fixtures" / "vllm-0.32-metrics.txt").read_text()
@@ -71,8 +71,14 @@ def test_a_real_vllm_page_has_every_series_the_agent_scrapes_by_its_current_name
     assert CURRENT_NAMES <= exposed, sorted(CURRENT_NAMES - exposed)
     assert not OLDER_NAMES & exposed  # read only from servers that predate the current names
     series = parse_metrics(VLLM_PAGE)
-    assert {name for name, _ in series} == CURRENT_NAMES
-    assert all('model_name="tiny-llama"' in labels for _, labels in series)
+    assert {name for name, _ in series} == CURRENT_NAMES | CONFIG_NAMES
+    assert all('model_name="tiny-llama"' in labels for name, labels in series if name in CURRENT_NAMES)
+
+
+def test_the_block_size_is_read_from_the_cache_config_and_is_0_where_the_page_does_not_say():
+    assert block_size(parse_metrics(VLLM_PAGE)) == 128
+    assert block_size(parse_metrics('vllm:num_requests_running{model_name="m"} 1\n')) == 0
+    assert block_size(None) == 0
 
 
 def test_the_older_tpot_name_is_still_read():

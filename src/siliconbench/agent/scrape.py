@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,6 +36,9 @@ CURRENT_NAMES = frozenset({
     # prompt tokens looked up in / found in the prefix cache (V1): a step's hit rate is hits ÷ queries
     "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total",
 })
+# The engine's cache configuration, as labels of a constant gauge (one per engine, no model_name): its
+# block_size is the unit of prefix reuse (`block_size` below).
+CONFIG_NAMES = frozenset({"vllm:cache_config_info"})
 # Older servers' names for two of them, scraped too where a server still has them: gpu_cache_usage_perc
 # (V0) for kv_cache_usage_perc, time_per_output_token_seconds for request_time_per_output_token_seconds.
 OLDER_NAMES = frozenset({
@@ -44,7 +48,7 @@ OLDER_NAMES = frozenset({
 # Exposed only by a server serving LoRA adapters (--enable-lora): a gauge whose labels name the adapters
 # running and waiting (running_lora_adapters="a,b") and max_lora, kept as the labels of each step's start and end.
 LORA_NAMES = frozenset({"vllm:lora_requests_info"})
-WANTED = CURRENT_NAMES | OLDER_NAMES | LORA_NAMES
+WANTED = CURRENT_NAMES | OLDER_NAMES | LORA_NAMES | CONFIG_NAMES
 # vLLM's page is ~50 KiB for one model (tests/fixtures/vllm-0.32-metrics.txt); 2 MiB holds forty models'
 # worth, and no more is read: an endless body costs one step's metrics, not the agent's memory. The parser
 # takes ~0.4 ms a KiB, so it runs on a thread: ~20 ms for vLLM's page, ~1 s at the bound, off the loop.
@@ -118,6 +122,18 @@ async def _read_bounded(content: aiohttp.StreamReader) -> bytes | None:
             return None
         parts.append(part)
     return b"".join(parts)
+
+
+_BLOCK_SIZE = re.compile(r'(?:^|,)block_size="(\d+)"')
+
+
+def block_size(series: Series | None) -> int:
+    """The server's KV-cache block size in tokens (vllm:cache_config_info's block_size label); 0 when the
+    page does not say."""
+    for (name, labels), _ in (series or {}).items():
+        if name == "vllm:cache_config_info" and (match := _BLOCK_SIZE.search(labels)):
+            return int(match.group(1))
+    return 0
 
 
 def server_metrics(run_id: str, step: int, start: Series | None, end: Series | None) -> list[pb.ServerMetric]:

@@ -58,9 +58,14 @@ _Index = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOOL_CALLS - 1)]
 ANSWER, REASONING, TOOL_CALL = 0, 1, 2  # chunk kinds (RequestRecord.chunk_kinds)
 
 
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: _Count | None = None  # prompt tokens the server's prefix cache gave
+
+
 class _Usage(msgspec.Struct):
     prompt_tokens: _Count | None = None
     completion_tokens: _Completion | None = None
+    prompt_tokens_details: _PromptDetails | None = None
 
 
 class _Function(msgspec.Struct):
@@ -96,8 +101,8 @@ _decode = msgspec.json.Decoder(_Chunk).decode
 
 class StreamTimeline:
     __slots__ = (
-        "offsets_ns", "tokens", "kinds", "first_ns", "prompt_tokens", "usage_tokens", "finish_reason", "done",
-        "_cumulative", "_continuous", "_max_tokens", "_bound", "_tool_args",
+        "offsets_ns", "tokens", "kinds", "first_ns", "prompt_tokens", "cached_tokens", "usage_tokens",
+        "finish_reason", "done", "_cumulative", "_continuous", "_max_tokens", "_bound", "_tool_args",
     )
 
     def __init__(self, max_tokens: int) -> None:
@@ -109,6 +114,7 @@ class StreamTimeline:
         self.kinds: list[int] = []            # one per chunk: ANSWER, REASONING or TOOL_CALL
         self.first_ns = [-1, -1, -1]          # by kind: the first chunk's offset; -1: none came
         self.prompt_tokens = 0
+        self.cached_tokens = -1               # usage.prompt_tokens_details.cached_tokens; -1: not said
         self.usage_tokens: int | None = None  # completion_tokens of the latest usage the server sent
         self.finish_reason = ""
         self.done = False
@@ -149,6 +155,9 @@ class StreamTimeline:
                     self._cumulative = completion
             if usage.prompt_tokens is not None:
                 self.prompt_tokens = usage.prompt_tokens
+            details = usage.prompt_tokens_details
+            if details is not None and details.cached_tokens is not None:
+                self.cached_tokens = details.cached_tokens
         if not choices:
             return
         choice = choices[0]

@@ -31,7 +31,7 @@ from siliconbench.collector.formulas import REQUEST_FIGURES
 # Limits of the wire contract, enforced by ingest; the agent checks what it copies from the target against
 # the same ones (core/limits.py), so a hostile target costs one request, not a refused batch.
 from siliconbench.core.limits import (MAX_ACCELERATORS, MAX_CONFIG_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TOKENS,
-                                      MAX_TOOL_CALLS)
+                                      MAX_TOOL_CALLS, MAX_TURNS)
 
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 
@@ -213,6 +213,9 @@ RUNS = Table("runs", (
 ), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True,
     not_stored={"search": "a search's answer: stored in searches, keyed by run_id"})
 
+_BLOCK_SIZE = Column("block_size", "UInt32", "block_size", check=TOKENS, default="0",
+                     comment="the server's KV-cache block size in tokens; 0: unknown")
+
 STEPS = Table("steps", (
     Column("run_id", "String", "run_id", check=ID),
     _AGENT,
@@ -227,6 +230,7 @@ STEPS = Table("steps", (
     Column("agent_cpu_pct", "Float64", "agent_cpu_pct", check=NOT_NEGATIVE),
     Column("loop_lag_p99_ms", "Float64", "loop_lag_p99_ms", check=NOT_NEGATIVE),
     Column("client_saturated", "Bool", "client_saturated"),
+    _BLOCK_SIZE,
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True,
     not_stored={"search_probe": "a search's step: stored in search_probes, keyed by run_id and step"})
 
@@ -247,6 +251,17 @@ _ANSWER_COLUMNS = (
     Column("tool_calls", "UInt32", "tool_calls", check=Check(high=MAX_TOOL_CALLS), default="0"),
     Column("tool_calls_invalid", "UInt32", "tool_calls_invalid", check=Check(high=MAX_TOOL_CALLS), default="0",
            comment="tool calls whose joined argument fragments are not JSON"),
+)
+
+# ---- requests: multi-turn sessions and replayed traces (which conversation and turn; prefix reuse) ----
+# Added to v1 in place (MIGRATIONS adds them to older stores, where rows read as outside any session).
+_SESSION_COLUMNS = (
+    Column("session_id", "String", "session_id", check=ID, default="''", comment="'' outside sessions"),
+    Column("turn", "UInt32", "turn", check=Check(high=MAX_TURNS), default="0", comment="the turn's index, from 0"),
+    Column("expected_cached_tokens", "UInt32", "expected_cached_tokens", check=TOKENS, default="0",
+           comment="leading prompt tokens the server has seen (client's token ids, whole blocks)"),
+    Column("cached_tokens", "Int64", "cached_tokens", check=Check(low=-1, high=MAX_TOKENS, why="not -1 or a token count"),
+           default="-1", comment="usage.prompt_tokens_details.cached_tokens; -1: the server did not say"),
 )
 
 REQUESTS = Table("requests", (
@@ -273,6 +288,7 @@ REQUESTS = Table("requests", (
     Column("dispatch_delay_ns", "Int64", "dispatch_delay_ns", comment="send time - scheduled time",
            check=Check(low=-10**9, high=_DAY_NS, why="not within [-1 s, 1 day]")),
     *_ANSWER_COLUMNS,
+    *_SESSION_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
 
 DEVICE_SAMPLES = Table("device_samples", (
@@ -461,7 +477,9 @@ MIGRATIONS: list[str] = [
     )
 ] + [f"ALTER TABLE {{db}}.runs ADD COLUMN IF NOT EXISTS {RUNS.column(name).ddl()}"
      for name in ("outcome", "outcome_detail", "requests_sent")
-] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS]
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _SESSION_COLUMNS
+] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {_BLOCK_SIZE.ddl()}"]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

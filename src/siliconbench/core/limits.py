@@ -22,6 +22,7 @@ MAX_TOKENS = 10_000_000       # per request, per chunk: 10x the longest output a
 MAX_CHUNKS = 1_000_000        # chunk offsets per request record
 MAX_TOOL_CALLS = 128          # tool calls per streamed response (a higher tool_calls index is malformed)
 MAX_ACCELERATORS = 1024
+MAX_TURNS = 100_000           # turns of one session (stored turn index; a plan may ask for at most 10,000)
 
 # One gRPC message between agent and collector, either way (both set it as gRPC's send and receive limit):
 # a batch is sealed below it (agent/batcher.py), and an offer of more is refused (collector/budget.py).

@@ -66,11 +66,11 @@ def tokens_asked(plan: Plan) -> int:
 
 
 async def send_request(client: StreamingClient, request: bytes, record: pb.RequestRecord, max_tokens: int,
-                       scheduled_ns: int | None = None) -> None:
+                       scheduled_ns: int | None = None, timeline: StreamTimeline | None = None) -> None:
     """Send one streamed request (built by `StreamingClient.request_bytes`) that asks for `max_tokens`, and
     fill `record` with its timings, tokens and outcome. Never raises for a failed request: the record says
-    how it failed."""
-    timeline = StreamTimeline(max_tokens)
+    how it failed. `timeline` reads the stream (default: a `StreamTimeline`; a session's keeps the answer)."""
+    timeline = timeline if timeline is not None else StreamTimeline(max_tokens)
     feed = SseDecoder().feed
     on_event = timeline.on_event
 
@@ -97,6 +97,7 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
     record.chunk_offset_ns.extend(offsets)
     record.chunk_tokens.extend(timeline.tokens)
     record.prompt_tokens = timeline.prompt_tokens
+    record.cached_tokens = timeline.cached_tokens
     record.output_tokens = timeline.output_tokens
     record.tokens_counted = timeline.tokens_counted
     record.finish_reason = timeline.finish_reason
