@@ -38,6 +38,7 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
                         http_status=200 if not error else 500, error_class=error,
                         error_message="boom" if error else "", dispatch_delay_ns=0, model=model,
                         chunk_kinds=list(kinds), tool_calls=tool_calls, tool_calls_invalid=tool_calls_invalid,
+                        session_id="", turn=0, expected_cached_tokens=0, cached_tokens=-1,
                         **_firsts(offsets, list(kinds) or [0] * len(offsets)))
 
 
@@ -62,7 +63,7 @@ def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, m
 def step(run_id: str, agent: str, step_no: int, concurrency: int, repetition: int, start_s: float, end_s: float) -> list:
     return STEPS.row(run_id=run_id, agent_id=agent, step=step_no, concurrency=concurrency, repetition=repetition,
                      start_time=at(start_s), end_time=at(end_s), requests=0, mode="closed", rate_rps=0.0,
-                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False)
+                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0)
 
 
 def sample(run_id: str, agent: str, t_s: float, source: str, device: str, metric: str, value: float) -> list:

@@ -174,6 +174,8 @@ async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan
     run id) unless the plan asks for `shared_prompts` (keyed by the seed alone: every such run sends the
     same ones)."""
     chat = plan.endpoint == "chat"
+    if plan.sessions is not None:  # sessions make their own messages (agent/sessions)
+        return PromptBook([], 0, [])
     if plan.dataset:
         return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
                                      plan.dataset_max_tokens)

@@ -173,7 +173,7 @@ def chat_messages(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
-async def _post_json(session: aiohttp.ClientSession, url: str, body: dict) -> dict:
+async def post_json(session: aiohttp.ClientSession, url: str, body: dict) -> dict:
     try:
         async with session.post(url, json=body) as resp:
             if resp.status != 200:
@@ -188,18 +188,18 @@ async def _post_json(session: aiohttp.ClientSession, url: str, body: dict) -> di
         raise TargetUnreachable(f"{url} did not answer in time; check the server's log, or pass the right --target") from None
 
 
-async def _synthetic_ids(session: aiohttp.ClientSession, target: TargetInfo, length: int) -> list[int]:
+async def synthetic_ids(session: aiohttp.ClientSession, target: TargetInfo, length: int) -> list[int]:
     """Token ids of synthetic text, tokenized by the server (POST /tokenize), at least length + 64 of them."""
     words = max(length + 64, 16)
     text = " ".join(_WORDS[i % len(_WORDS)] + ("" if i < len(_WORDS) else str(i)) for i in range(words))
     body = {"model": target.model, "prompt": text, "add_special_tokens": False}
-    ids = (await _post_json(session, f"{target.base_url}/tokenize", body))["tokens"]
+    ids = (await post_json(session, f"{target.base_url}/tokenize", body))["tokens"]
     return [int(i) for i in ids]
 
 
 async def calibrate_prompts(session: aiohttp.ClientSession, target: TargetInfo, length: int) -> PromptBook:
     """Token-id prompts (for /v1/completions) of exactly `length` tokens."""
-    ids = await _synthetic_ids(session, target, length)
+    ids = await synthetic_ids(session, target, length)
     log.info("calibrated prompts: %d tokens requested, %d token ids from the server's tokenizer", length, len(ids))
     return PromptBook(ids, length)
 
@@ -246,7 +246,7 @@ class _TextFitter:
         target = self._target
         body = ({"model": target.model, "messages": chat_messages(text), "add_generation_prompt": True} if self._chat
                 else {"model": target.model, "prompt": text})
-        return int((await _post_json(self._session, f"{target.base_url}/tokenize", body))["count"])
+        return int((await post_json(self._session, f"{target.base_url}/tokenize", body))["count"])
 
     async def fit_all(self, openings: list[str]) -> list[str]:
         """A body for each opening (k-th opening, k-th rotation)."""
@@ -273,7 +273,7 @@ class _TextFitter:
 
     async def _synthetic_ids(self) -> list[int]:
         if self._ids is None:
-            self._ids = await _synthetic_ids(self._session, self._target, self._length + 64)
+            self._ids = await synthetic_ids(self._session, self._target, self._length + 64)
         return self._ids
 
     async def _fit(self, ids: list[int], opening_text: str) -> str:
@@ -283,7 +283,7 @@ class _TextFitter:
         take = max(length - self._overhead, 1)
         got = 0
         for _ in range(8):
-            body = (await _post_json(self._session, f"{self._target.base_url}/detokenize",
+            body = (await post_json(self._session, f"{self._target.base_url}/detokenize",
                                      {"model": self._target.model, "tokens": ids[:take]}))["prompt"]
             got = await self.count(opening_text + body)
             if got == length:
@@ -324,7 +324,7 @@ async def dataset_prompts(session: aiohttp.ClientSession, target: TargetInfo, pa
         body = ({"model": target.model, **chat_fields(prompt), "add_generation_prompt": True} if chat
                 else {"model": target.model, "prompt": prompt})
         async with limit:
-            return int((await _post_json(session, f"{target.base_url}/tokenize", body))["count"])
+            return int((await post_json(session, f"{target.base_url}/tokenize", body))["count"])
 
     counts = await asyncio.gather(*(count(p) for p in prompts))
     kept = [p for p, n in zip(prompts, counts) if n >= min_tokens and (not max_tokens or n <= max_tokens)]

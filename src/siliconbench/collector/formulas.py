@@ -73,3 +73,13 @@ _FIGURES = (
 
 # The WITH items defining every figure above (ClickHouse evaluates only those a query uses).
 REQUEST_FIGURES = ",\n     ".join(f"{expression} AS {alias}" for alias, expression in _FIGURES)
+
+
+# A request that met every SLO given, as bound parameters (inf: no such SLO): what goodput counts per step
+# (views.STEP_GOODPUT) and per session (session_views.STEP_SESSIONS: a session is good when every turn is).
+# Written after `WITH {REQUEST_FIGURES},` and named by an alias.
+REQUEST_GOOD = """error_class = ''
+     AND req_ttft_ms <= {ttft_ms:Float64}
+     AND if(req_has_answer, req_ttfa_ms, inf) <= {ttfa_ms:Float64}
+     AND req_e2e_ms <= {e2e_ms:Float64}
+     AND if(req_has_tpot, req_tpot_ms, 0) <= {tpot_ms:Float64}"""

@@ -28,6 +28,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from siliconbench.collector.errors import CollectorError, StoreLocked, StoreRefused, StoreUnavailable, first_line
 from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, MIGRATIONS, REBUILT, SCHEMA_VERSION, TABLES
 from siliconbench.collector.answer_views import ANSWER_VIEWS
+from siliconbench.collector.session_views import SESSION_VIEWS
 from siliconbench.collector.views import VIEWS
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class Store:
                     for table, fill in BACKFILL.items():
                         if table not in existing:
                             client.command(self.sql(fill))
-                for ddl in [*VIEWS.values(), *ANSWER_VIEWS.values()]:  # read-side views: replaced, so they follow the code
+                for ddl in [*VIEWS.values(), *ANSWER_VIEWS.values(), *SESSION_VIEWS.values()]:  # read-side views: replaced, so they follow the code
                     client.command(self.sql(ddl))
                 applied = client.query(f"SELECT max(version) FROM `{db}`.schema_version").result_rows[0][0]
                 if applied < SCHEMA_VERSION:

@@ -56,11 +56,11 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 
 from __future__ import annotations
 
-from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.formulas import REQUEST_FIGURES, REQUEST_GOOD
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
-_SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64}, "
+SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64}, "
                "e2e_ms = {e2e_ms:Float64}")
 
 STEP_ROLLUPS = """
@@ -102,11 +102,7 @@ GROUP BY run_id, agent_id, step
 STEP_GOODPUT = f"""
 CREATE OR REPLACE VIEW {{db}}.step_goodput AS
 WITH {REQUEST_FIGURES},
-     error_class = ''
-     AND req_ttft_ms <= {{ttft_ms:Float64}}
-     AND if(req_has_answer, req_ttfa_ms, inf) <= {{ttfa_ms:Float64}}
-     AND req_e2e_ms <= {{e2e_ms:Float64}}
-     AND if(req_has_tpot, req_tpot_ms, 0) <= {{tpot_ms:Float64}} AS good
+     {REQUEST_GOOD} AS good
 SELECT run_id, agent_id, step,
     countIf(good) AS good_requests,
     sumIf(output_tokens, good) AS good_tokens_out,
@@ -222,7 +218,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     {_CLOSED_ONLY}
 FROM {{db}}.step_rollups AS r
 LEFT JOIN {{db}}.step_percentiles AS q USING (run_id, agent_id, step)
-LEFT JOIN {{db}}.step_goodput({_SLO_PARAMS}) AS g USING (run_id, agent_id, step)
+LEFT JOIN {{db}}.step_goodput({SLO_PARAMS}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
 LEFT JOIN (SELECT run_id, agent_id, step, {', '.join(_STEADY_COLUMNS)} FROM {{db}}.step_steady) AS st
@@ -250,7 +246,7 @@ SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions, ar
     max(agent_cpu_pct) AS agent_cpu_pct_max, max(loop_lag_p99_ms) AS loop_lag_p99_ms_max,
     {(',' + chr(10) + '    ').join(_median_spread(n) for n in _SWEEP_SCALARS)},
     {(',' + chr(10) + '    ').join(_median_spread(n, 'ForEach') for n in _SWEEP_ARRAYS)}
-FROM {{db}}.step_results({_SLO_PARAMS})
+FROM {{db}}.step_results({SLO_PARAMS})
 GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1
 """

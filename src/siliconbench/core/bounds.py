@@ -52,3 +52,10 @@ MAX_PLAN_FILE_BYTES = 1 << 20
 # JSON values (scalars, lists and mappings, nested ones counted) in `extra`: request fields are a handful.
 # Counted as the values are walked, so a YAML alias bomb is refused before it is expanded.
 MAX_EXTRA_VALUES = 1_000
+# Sessions (siliconbench.core.sessions): turns of one session; each resends the whole history, so a
+# session's last turn is the longest request, and the plan's check refuses one past the context anyway.
+MAX_TURNS = 10_000
+# Think time between turns: an hour; a longer one is a typo (ms given as s).
+MAX_THINK_S = 3_600.0
+# System-prompt groups: each is one shared prompt calibrated before the run.
+MAX_SYSTEM_PROMPTS = 256

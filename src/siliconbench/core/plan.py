@@ -57,6 +57,7 @@ from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_MODEL
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
 from siliconbench.core.search import SearchPlan
+from siliconbench.core.sessions import SessionPlan
 
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
@@ -235,6 +236,8 @@ class Plan:
     # search for the largest load within these SLOs instead of running the steps (siliconbench.core.search):
     # what `siliconbench-agent search` runs, and what a fleet run's nodes run at once
     search: SearchPlan | None = None
+    # multi-turn sessions instead of single requests: the steps then count sessions (siliconbench.core.sessions)
+    sessions: SessionPlan | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -255,6 +258,8 @@ class Plan:
             problems.append("the plan has no steps: give concurrency, rates or steps")
         elif not self.steps and not self.requests_per_step and not self.duration_s:
             problems.append("bound the steps by requests_per_step and/or duration_s")
+        if self.sessions is not None:
+            problems += _session_problems(self)
         stored = 0 if problems else len(self.to_json())
         if stored > MAX_PLAN_JSON_CHARS:
             problems.append(f"the plan is {stored} characters as JSON; a run stores at most {MAX_PLAN_JSON_CHARS} "
@@ -289,6 +294,18 @@ class Plan:
         data = asdict(self)
         data["steps"] = [spec.to_mapping() for spec in self.steps]
         return json.dumps(data, sort_keys=True)
+
+
+def _session_problems(plan: Plan) -> list[str]:
+    """What a plan with `sessions:` may not ask for besides."""
+    problems = []
+    if plan.endpoint != "chat":
+        problems.append("sessions send conversations: give endpoint chat")
+    if plan.workers not in ("auto", 1):
+        problems.append("sessions are sent from the agent's own process: give workers 1 or auto")
+    if plan.dataset or plan.models is not None or plan.search is not None:
+        problems.append("sessions make their own messages for one model: drop dataset, models and search")
+    return problems
 
 
 PLAN_KEYS = tuple(Plan.__dataclass_fields__) + STEP_KEYS  # for "did you mean" on a misspelt key

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from siliconbench.agent.scrape import CURRENT_NAMES, parse_metrics
+from siliconbench.agent.scrape import CONFIG_NAMES, CURRENT_NAMES, parse_metrics
 from siliconbench.agent.sim import SimProfile
 
 from .conftest import MODEL
@@ -102,7 +102,7 @@ async def test_every_series_the_simulator_exposes_is_one_vllm_exposes_with_the_s
     for family in text_string_to_metric_families(page):
         for sample in family.samples:
             assert (sample.name, frozenset(sample.labels)) in real_labels, sample
-    assert {name for name, _ in parse_metrics(page)} <= CURRENT_NAMES
+    assert {name for name, _ in parse_metrics(page)} <= CURRENT_NAMES | CONFIG_NAMES
 
 
 async def test_a_model_name_with_quotes_and_backslashes_is_escaped(start_sim):

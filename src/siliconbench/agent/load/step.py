@@ -16,7 +16,8 @@ from siliconbench.agent.load.progress import PlanProgress, StepProgress
 from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.tally import RunTally, StepTally
-from siliconbench.agent.scrape import scrape, server_metrics
+from siliconbench.agent.scrape import block_size, scrape, server_metrics
+from siliconbench.agent.sessions.sender import SessionSender
 from siliconbench.agent.selfmon import percentile
 from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
 from siliconbench.agent.target import PromptBook, TargetInfo
@@ -51,10 +52,12 @@ class LoadGenerator:
         self._show_progress = show_progress
         self._run_progress = PlanProgress(plan.step_specs() * plan.repetitions)
         self._prompt_base = 0  # request k of the next step sends prompt _prompt_base + k
-        self._sender: Sender | None = None
+        self._sender: Sender | SessionSender | None = None
         self._pool: WorkerPool | None = None  # when more than one process sends
         self._cores = usable_cores()
         self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
+        if plan.sessions is not None:  # sent from this process (the plan's check): one ledger of the server's cache
+            self._workers = 1
         self.saturation = ""  # why the agent itself may have limited the last step (empty: it did not)
 
     async def run(self, session: aiohttp.ClientSession) -> None:
@@ -82,7 +85,7 @@ class LoadGenerator:
         """One step, numbered `step` in the run; with `workers: auto`, the senders resized after it."""
         await self._sink.wait_for_room()  # a full spool pauses the load rather than drop data
         event = await self._step(session, spec, step, repetition, title)
-        if self._plan.workers == "auto":
+        if self._plan.workers == "auto" and self._plan.sessions is None:
             wall_s = (event.end_unix_ns - event.start_unix_ns) / 1e9
             await self._resize(workers_after_step(self._workers, self._cores, event.agent_cpu_pct,
                                                   wall_s, step, spec.label()), event.agent_cpu_pct)
@@ -91,11 +94,18 @@ class LoadGenerator:
     async def close(self) -> None:
         if self._sender is not None:
             self._sender.close()
+        if isinstance(self._sender, SessionSender):
+            await self._sender.release()
         if self._pool is not None:
             await self._pool.close()
 
     async def _start(self) -> None:
         plan, target = self._plan, self._target
+        if plan.sessions is not None:
+            self._sender = SessionSender(plan, target, self._run_id)
+            self._sender.gate = self._sink.wait_for_room
+            self._sender.start()
+            return
         if self._workers == 1:
             self._sender = Sender(plan, target.model, target.base_url, self._prompts, self._run_id)
             self._sender.gate = self._sink.wait_for_room
@@ -166,7 +176,8 @@ class LoadGenerator:
             run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
             rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
-            loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
+            loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons),
+            block_size=block_size(before))
         self.saturation = reasons
         self._sink.add(event)
         self._tally.end()

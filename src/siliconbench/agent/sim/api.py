@@ -60,6 +60,9 @@ class GenerationRequest:
     reasoning_tokens: int = 0       # of output_tokens, streamed first as reasoning
     tool: str | None = None         # the function the response calls, if any
     tool_args_invalid: bool = False
+    prompt_ids: tuple[int, ...] = ()  # the prompt as the server tokenizes it (the prefix cache's key)
+    user: str = ""                  # chat: the end-user id (a conversation, for the history check)
+    messages: list | None = None    # chat: the messages as sent
 
     @property
     def output_tokens(self) -> int:
@@ -85,21 +88,24 @@ def parse_completion(body: Any, profile: SimProfile) -> GenerationRequest:
     """Validate a `/v1/completions` body (`prompt`: str, [str], [int] or [[int]])."""
     body = check_body(body, profile)
     add_special = _bool(body, "add_special_tokens", True)
-    prompt_tokens = len(_prompt_ids(body.get("prompt"), add_special))
+    ids = _prompt_ids(body.get("prompt"), add_special)
     max_tokens = _opt_int(body, "max_tokens", 1)
-    return _generation(body, profile, prompt_tokens, max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS)
+    return replace(_generation(body, profile, len(ids), max_tokens, COMPLETIONS_DEFAULT_MAX_TOKENS),
+                   prompt_ids=tuple(ids))
 
 
 def parse_chat(body: Any, profile: SimProfile) -> GenerationRequest:
     """Validate a `/v1/chat/completions` body; prompt tokens include the chat template's."""
     body = check_body(body, profile)
-    prompt_tokens = len(chat_ids(body, add_special_default=False))
+    ids = chat_ids(body, add_special_default=False)
+    prompt_tokens = len(ids)
     max_tokens = _opt_int(body, "max_completion_tokens", 1)
     if max_tokens is None:
         max_tokens = _opt_int(body, "max_tokens", 1)
     gen = _generation(body, profile, prompt_tokens, max_tokens, profile.max_model_len - prompt_tokens)
     return replace(gen, reasoning_tokens=min(profile.reasoning_tokens, gen.output_tokens), tool=_tool(body),
-                   tool_args_invalid=_bool(body, "sim_tool_args_invalid", False))
+                   tool_args_invalid=_bool(body, "sim_tool_args_invalid", False), prompt_ids=tuple(ids),
+                   user=str(body.get("user") or ""), messages=body.get("messages"))
 
 
 def _tool(body: dict[str, Any]) -> str | None:

@@ -15,10 +15,15 @@ DONE = b"data: [DONE]\n\n"
 PING = b": ping\n\n"
 
 
-def usage_json(prompt_tokens: int, completion_tokens: int) -> str:
-    """vLLM's UsageInfo object, serialised."""
+def usage_json(prompt_tokens: int, completion_tokens: int, details: str = "") -> str:
+    """vLLM's UsageInfo object, serialised; `details` is `prompt_details(...)` or empty."""
     return (f'{{"prompt_tokens":{prompt_tokens},"total_tokens":{prompt_tokens + completion_tokens},'
-            f'"completion_tokens":{completion_tokens}}}')
+            f'"completion_tokens":{completion_tokens}{details}}}')
+
+
+def prompt_details(cached_tokens: int) -> str:
+    """UsageInfo's prompt_tokens_details, as vLLM adds it with --enable-prompt-tokens-details."""
+    return f',"prompt_tokens_details":{{"cached_tokens":{cached_tokens}}}'
 
 
 def error_event(message: str, err_type: str = "InternalServerError", code: int = 500) -> bytes:
@@ -30,16 +35,19 @@ def error_event(message: str, err_type: str = "InternalServerError", code: int =
 class StreamEvents:
     object_name = ""
 
-    def __init__(self, response_id: str, created: int, model: str, prompt_tokens: int, continuous_usage: bool):
+    def __init__(self, response_id: str, created: int, model: str, prompt_tokens: int, continuous_usage: bool,
+                 details: str = ""):
+        """`details`: what usage says of the prompt besides its count (`prompt_details`), or nothing."""
         self._envelope = (f'data: {{"id":{json.dumps(response_id)},"object":"{self.object_name}",'
                           f'"created":{created},"model":{json.dumps(model)},')
         self._choice_prefix = self._envelope + '"choices":[{"index":0,'
         self._prompt_tokens = prompt_tokens
         self._continuous = continuous_usage
+        self._details = details
 
     def usage(self, completion_tokens: int) -> bytes:
         """The final usage-only chunk (`choices: []`) sent when `include_usage` is set."""
-        return (self._envelope + '"choices":[],"usage":' + usage_json(self._prompt_tokens, completion_tokens)
+        return (self._envelope + '"choices":[],"usage":' + usage_json(self._prompt_tokens, completion_tokens, self._details)
                 + "}\n\n").encode()
 
     def opening(self) -> bytes:
@@ -57,7 +65,7 @@ class CompletionEvents(StreamEvents):
     object_name = "text_completion"
 
     def content(self, text: str, completion_tokens: int, finish_reason: str | None) -> bytes:
-        usage = usage_json(self._prompt_tokens, completion_tokens) if self._continuous else "null"
+        usage = usage_json(self._prompt_tokens, completion_tokens, self._details) if self._continuous else "null"
         tail = _NO_FINISH if finish_reason is None else f'"{finish_reason}","stop_reason":null'
         return (self._choice_prefix + '"text":' + json.dumps(text) + ',"logprobs":null,"finish_reason":' + tail
                 + '}],"usage":' + usage + "}\n\n").encode()
@@ -102,7 +110,7 @@ class ChatEvents(StreamEvents):
                 + self._usage_field(completion_tokens) + "}\n\n").encode()
 
     def _usage_field(self, completion_tokens: int) -> str:
-        return ',"usage":' + usage_json(self._prompt_tokens, completion_tokens) if self._continuous else ""
+        return ',"usage":' + usage_json(self._prompt_tokens, completion_tokens, self._details) if self._continuous else ""
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """The simulator's Prometheus `/metrics`, named and labelled like vLLM V1's (`vllm:` prefix, labels `engine`
 and `model_name`), written by prometheus-client as vLLM's own page is.
 
-Only the series siliconbench scrapes are simulated: request gauges, KV-cache usage, token counters,
+Only the series siliconbench scrapes are simulated: request gauges, KV-cache usage, token counters, the
+prefix cache's queries and hits and its block size (cache_config_info),
 finished-request counter by reason, and the TTFT / inter-token / end-to-end latency histograms.
 The server counts into plain integers and floats as it streams (an observation per chunk is a bisect);
 `SimMetrics` is a prometheus-client collector that turns them into metric families only when the page is
@@ -19,6 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from siliconbench.agent.sim.prefix import PrefixCache
+
 # vLLM V1's bucket edges (vllm/v1/metrics/loggers.py), in seconds.
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
                 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
@@ -28,6 +31,22 @@ E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 4
                240.0, 480.0, 960.0, 1920.0, 7680.0)
 FINISH_REASONS = ("stop", "length", "abort", "error")
 LABELS = ("engine", "model_name")
+# vLLM 0.32's cache_config_info labels (tests/fixtures/vllm-0.32-metrics.txt), block_size and
+# enable_prefix_caching the simulator's own
+_CACHE_CONFIG = {
+    "_block_size_resolved": "True", "block_size": "128", "cache_dtype": "auto", "cache_hit_alignment_tokens": "None",
+    "effective_attention_block_size": "128", "enable_mamba_shared_prefix_checkpoint": "False",
+    "enable_prefix_caching": "True", "gpu_memory_utilization": "0.92", "hash_block_size": "None",
+    "is_attention_free": "False", "kv_cache_dtype_skip_layers": "[]", "kv_cache_layout": "None",
+    "kv_cache_max_concurrency": "1024.0", "kv_cache_memory_bytes": "1073741824", "kv_cache_size_tokens": "2097152",
+    "kv_offloading_backend": "native", "kv_offloading_size": "None", "kv_sharing_fast_prefill": "False",
+    "mamba_block_size": "None", "mamba_cache_dtype": "auto", "mamba_cache_mode": "none",
+    "mamba_page_size_padded": "None", "mamba_ssm_cache_dtype": "float32", "num_cpu_blocks": "None",
+    "num_gpu_blocks": "16384", "num_gpu_blocks_override": "None", "prefix_cache_retention_interval": "0",
+    "prefix_caching_hash_algo": "sha256", "prefix_match_unit": "None", "replayssm_buffer_len": "16",
+    "skip_page_size_padded": "None", "sliding_window": "None", "swa_bounded_replay": "True",
+    "use_kda_recoverssm": "False", "use_replayssm": "False", "user_specified_block_size": "False",
+}
 # The exposition vLLM serves (text format 0.0.4); prometheus-client's "latest" may name a newer version.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -63,8 +82,9 @@ class Histogram:
 class SimMetrics(Collector):
     """Counters and histograms the server updates; gauges are passed in at render time."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, cache: PrefixCache) -> None:
         self._labels = ["0", model]
+        self._cache = cache
         self._created = time.time()
         self._gauges = (0, 0, 0.0)
         self.prompt_tokens = 0
@@ -97,6 +117,19 @@ class SimMetrics(Collector):
             counter = CounterMetricFamily(name, text, labels=LABELS)
             counter.add_metric(lb, count, created=self._created)
             yield counter
+        for name, text, count in (
+                ("vllm:prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.",
+                 self._cache.queries),
+                ("vllm:prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", self._cache.hits)):
+            counter = CounterMetricFamily(name, text, labels=LABELS)
+            counter.add_metric(lb, count, created=self._created)
+            yield counter
+        config = {**_CACHE_CONFIG, "block_size": str(self._cache.block_size), "engine": "0",
+                  "enable_prefix_caching": str(self._cache.enabled)}
+        info = GaugeMetricFamily("vllm:cache_config_info", "Information of the LLMEngine CacheConfig",
+                                 labels=tuple(config))
+        info.add_metric(list(config.values()), 1.0)
+        yield info
         success = CounterMetricFamily("vllm:request_success", "Count of successfully processed requests.",
                                       labels=(*LABELS, "finished_reason"))
         for reason, n in self.finished.items():

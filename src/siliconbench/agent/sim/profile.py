@@ -17,7 +17,8 @@ class SimProfile:
 
     Chunk `i` (0-based) of a stream is due at
     `arrival + ttft + sum(itl * slowdown(t_j) for j < i)`, where
-    `ttft = (ttft_ms + ttft_per_prompt_token_ms * prompt_tokens) * slowdown(arrival)` and
+    `ttft = (ttft_ms + ttft_per_prompt_token_ms * prefilled_tokens) * slowdown(arrival)` (prefilled: the prompt
+    less what the prefix cache gave) and
     `slowdown = 1 + slowdown_per_stream * (active_streams - 1)` with the active count taken when each gap
     starts. `ttft_ms == itl_ms == 0` streams as fast as the server can write (0 disables a delay).
 
@@ -44,6 +45,12 @@ class SimProfile:
     reasoning_field: Annotated[Str, Field(pattern=r"^(reasoning|reasoning_content)$", description="The delta field reasoning streams in: reasoning (vLLM >= 0.10) or reasoning_content.")] = "reasoning"
     reasoning_streamed: Annotated[Bool, Field(description="Stream the reasoning; without, the model reasons in silence and the first answer chunk's usage counts it.")] = True
     adapters: Annotated[Str, Field(pattern=r"^([^,\s]+(,[^,\s]+)*)?$", description="LoRA adapters served beside the model, comma-separated names.")] = ""
+    # the prefix cache (agent/sim/prefix.py): on or off (off: every prompt is prefilled whole, as the timing
+    # formula above says), its block size, and whether usage reports the tokens it gave (vLLM's
+    # --enable-prompt-tokens-details)
+    prefix_caching: Annotated[Bool, Field(description="Serve repeated prompt prefixes from a prefix cache (their prefill skipped).")] = False
+    block_size: Annotated[Int, Field(ge=1, description="KV-cache block size in tokens: the prefix cache's unit.")] = 16
+    prompt_tokens_details: Annotated[Bool, Field(description="Report usage.prompt_tokens_details.cached_tokens, as vLLM does with --enable-prompt-tokens-details.")] = False
     adapter_load_ms: Annotated[NonNegativeFloat, Field(description="Added to the TTFT of the first request to each adapter (its load).")] = 0.0
 
     @property

@@ -29,9 +29,11 @@ from siliconbench.agent.sim import api, events, script
 from siliconbench.agent.clock import DeadlineTimer
 from siliconbench.agent.sim.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from siliconbench.agent.sim.metrics import SimMetrics
+from siliconbench.agent.sim.history import HistoryCheck
+from siliconbench.agent.sim.prefix import PrefixCache
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.agent.sim.sendlog import SendLog
-from siliconbench.agent.sim.tokenizer import detokenize, output_text
+from siliconbench.agent.sim.tokenizer import detokenize, output_text, tokenize
 from siliconbench.core.simulator import SIMULATOR_HEADER
 
 log = logging.getLogger(__name__)
@@ -46,12 +48,14 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Contr
 
 
 class _Live:
-    """A request being generated: counted in num_requests_running, the slowdown factor and KV usage."""
+    """A request being generated: counted in num_requests_running, the slowdown factor and KV usage.
+    `cached`: its prompt tokens the prefix cache gave (not prefilled)."""
 
-    __slots__ = ("prompt_tokens", "generated")
+    __slots__ = ("prompt_tokens", "cached", "generated")
 
-    def __init__(self, prompt_tokens: int) -> None:
+    def __init__(self, prompt_tokens: int, cached: int) -> None:
         self.prompt_tokens = prompt_tokens
+        self.cached = cached
         self.generated = 0
 
 
@@ -78,7 +82,7 @@ class _Run:
                  admitted: float, model: str) -> None:
         """`admitted`: when the request got a slot (its prefill starts); `arrival` when it came in."""
         profile = sim.profile
-        ttft_s = (profile.ttft_ms + profile.ttft_per_prompt_token_ms * live.prompt_tokens) / 1000
+        ttft_s = (profile.ttft_ms + profile.ttft_per_prompt_token_ms * (live.prompt_tokens - live.cached)) / 1000
         if model not in sim.loaded:  # an adapter's first request waits for its load
             sim.loaded.add(model)
             ttft_s += profile.adapter_load_ms / 1000
@@ -131,11 +135,13 @@ class _Run:
 class _Simulator:
     """State shared by the handlers: the profile, the deadline timer, live requests and metrics."""
 
-    def __init__(self, profile: SimProfile, send_log: SendLog | None) -> None:
+    def __init__(self, profile: SimProfile, send_log: SendLog | None, history: HistoryCheck | None) -> None:
         self.profile = profile
         self.send_log = send_log
+        self.history = history
         self.timer = DeadlineTimer()
-        self.metrics = SimMetrics(profile.model)
+        self.cache = PrefixCache(profile.block_size, profile.prefix_caching)
+        self.metrics = SimMetrics(profile.model, self.cache)
         self.live: set[_Live] = set()
         self.loaded = {profile.model}  # the base model, and each adapter once a request has asked for it
         self.slots = asyncio.Semaphore(profile.slots) if profile.slots else None
@@ -157,6 +163,8 @@ class _Simulator:
         arrival = monotonic()
         arrival_ns = time.time_ns()
         gen = endpoint.parse(await _json_body(request), self.profile)
+        if self.history is not None and gen.user and gen.messages is not None:
+            self.history.turn(gen.user, gen.messages)
         x_request_id = request.headers.get("X-Request-Id")
         response_id = endpoint.id_prefix + (x_request_id or uuid.uuid4().hex)
         stamps = None
@@ -176,23 +184,32 @@ class _Simulator:
 
     async def _admitted(self, request: web.Request, endpoint: _Endpoint, gen: api.GenerationRequest,
                         response_id: str, arrival: float, stamps: list[int] | None) -> web.StreamResponse:
-        live = _Live(gen.prompt_tokens)
+        live = _Live(gen.prompt_tokens, self.cache.lookup(gen.prompt_ids))
         self.live.add(live)
         self.metrics.prompt_tokens += gen.prompt_tokens
         run = _Run(self, live, arrival, stamps, monotonic(), gen.model)
         try:
             if gen.stream:
-                return await self._stream(request, endpoint, gen, response_id, run)
+                return await self._stream(request, endpoint, gen, response_id, run, live.cached)
             return await self._respond(endpoint, gen, response_id, run)
         finally:
             self.live.discard(live)
 
+    def _finished(self, gen: api.GenerationRequest) -> None:
+        """A response sent in full: its output's KV is cached (all but the last token), and its conversation
+        goes on from its answer."""
+        total = gen.output_tokens
+        self.cache.compute([*gen.prompt_ids, *tokenize(output_text(0, total), False)][:-1])
+        if self.history is not None and gen.user and gen.messages is not None and gen.tool is None:
+            self.history.answered(gen.user, gen.messages, output_text(gen.reasoning_tokens, total))
+
     async def _stream(self, request: web.Request, endpoint: _Endpoint, gen: api.GenerationRequest,
-                      response_id: str, run: _Run) -> web.StreamResponse:
+                      response_id: str, run: _Run, cached: int) -> web.StreamResponse:
         resp = web.StreamResponse(headers=_SSE_HEADERS)
         await resp.prepare(request)
         stream = endpoint.stream_events(response_id, int(time.time()), gen.model, gen.prompt_tokens,
-                                        gen.continuous_usage)
+                                        gen.continuous_usage,
+                                        events.prompt_details(cached) if self.profile.prompt_tokens_details else "")
         ping_every = self.profile.ping_every_chunks
         total = gen.output_tokens
         call_id = "chatcmpl-tool-" + uuid.uuid4().hex
@@ -213,6 +230,7 @@ class _Simulator:
                     continue
                 if not opened:
                     data, opened = stream.opening() + data, True
+                    self.cache.compute(gen.prompt_ids)  # the prefill is done
                 run.stamp_send()
                 await resp.write(data)  # hot path: built before the deadline, written right at it
                 run.record(upto)
@@ -223,6 +241,7 @@ class _Simulator:
                 reason = gen.finish_reason
                 if gen.include_usage:
                     await resp.write(stream.usage(total))
+                self._finished(gen)
             await resp.write(events.DONE)
             await resp.write_eof()
         except ConnectionResetError:
@@ -247,6 +266,7 @@ class _Simulator:
             run.record(sent)
             chunk += 1
         run.finish(gen.finish_reason)
+        self._finished(gen)
         body = endpoint.body(response_id, int(time.time()), gen.model, output_text(0, total),
                              gen.finish_reason, gen.prompt_tokens, total)
         return web.json_response(body)
@@ -317,9 +337,11 @@ async def _mark_simulated(request: web.Request, response: web.StreamResponse) ->
     response.headers[SIMULATOR_HEADER] = "1"
 
 
-def create_app(profile: SimProfile, send_log: SendLog | None = None) -> web.Application:
-    """The simulator as an aiohttp application serving `profile` (validated when it was built)."""
-    sim = _Simulator(profile, send_log)
+def create_app(profile: SimProfile, send_log: SendLog | None = None,
+               history: HistoryCheck | None = None) -> web.Application:
+    """The simulator as an aiohttp application serving `profile` (validated when it was built); `history`
+    checks each conversation's turns (agent/sim/history.py)."""
+    sim = _Simulator(profile, send_log, history)
     app = web.Application(middlewares=[_api_errors])
     app.on_response_prepare.append(_mark_simulated)
 

@@ -18,6 +18,7 @@ from siliconbench.collector.errors import InvalidOption
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.answers import load_answers
 from siliconbench.collector.reports.answer_tables import answer_tables
+from siliconbench.collector.reports.session_tables import session_tables
 from siliconbench.collector.reports.cost import load_costs
 from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
@@ -27,6 +28,7 @@ from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
 from siliconbench.collector.reports.tables import sweep_tables
 from siliconbench.collector.rollups import Selection, Series, load_figures, select_series
+from siliconbench.collector.sessions import load_sessions
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
 
@@ -45,9 +47,10 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
-                    spread=load_spread(store, series), answers=load_answers(store, series))
+                    spread=load_spread(store, series), answers=load_answers(store, series),
+                    sessions=load_sessions(store, series, options.slo))
     report.tables = (sweep_tables(report) + ([cost_table(report)] if options.cost else []) + answer_tables(report)
-                     + device_tables(report))
+                     + session_tables(report) + device_tables(report))
     for table in report.tables:
         shown = _points_shown(table)
         table.findings = ([f for f in findings if f.figure == table.key]

@@ -1,0 +1,88 @@
+"""Multi-turn sessions (a plan's `sessions:` section; `siliconbench-agent run --sessions-*` flags), validated
+when built. The load is the plan's steps read as sessions: a closed-loop step keeps `concurrency`
+sessions going, an open-loop step starts sessions at `rate` per second, and a step's `requests` bound
+counts sessions (every turn of a started session is sent). The sessions themselves are the agent's
+(siliconbench.agent.sessions).
+
+    endpoint: chat
+    output_tokens: 64              # each answer
+    sessions:
+      turns: 4
+      think_time_s: 0.5            # after an answer, before the next turn
+      first_turn_tokens: 256       # the first user message, in the server's tokens
+      followup_tokens: 64          # each later user message
+      system_prompts:              # sessions drawn into groups by weight; a group shares its system prompt
+        - {tokens: 512, weight: 3}
+        - {tokens: 128, weight: 1}
+      echo_reasoning: false        # send the answer's reasoning back with it (real clients do not)
+
+Each turn sends the history a real client sends: the system prompt, every earlier user message and the
+assistant's answers as received, then the new user message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from bisect import bisect_right
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.dataclasses import dataclass
+
+from siliconbench.core.bounds import MAX_SYSTEM_PROMPTS, MAX_THINK_S, MAX_TOKENS, MAX_TURNS
+from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, PositiveFloat
+
+Tokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
+class SystemPrompt:
+    """One group of sessions: its shared system prompt's length in tokens, and its relative weight."""
+
+    tokens: Tokens
+    weight: PositiveFloat = 1.0
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
+class SessionPlan:
+    """What one session sends; see the module docstring."""
+
+    turns: Annotated[Int, Field(ge=1, le=MAX_TURNS)] = 4
+    think_time_s: Annotated[NonNegativeFloat, Field(le=MAX_THINK_S)] = 0.0
+    first_turn_tokens: Tokens = 256
+    followup_tokens: Tokens = 64
+    system_prompts: Annotated[tuple[SystemPrompt, ...], Field(max_length=MAX_SYSTEM_PROMPTS)] = ()
+    echo_reasoning: Bool = False
+
+    def group(self, seed: int, number: int) -> int:
+        """The system-prompt group of session `number` (a draw by weight from the seed; -1: no system prompt)."""
+        if not self.system_prompts:
+            return -1
+        digest = hashlib.blake2b(f"{seed}/session/{number}".encode(), digest_size=8).digest()
+        draw = int.from_bytes(digest, "big") / 2**64
+        total = sum(p.weight for p in self.system_prompts)
+        edges = list(itertools.accumulate(p.weight / total for p in self.system_prompts))
+        return min(bisect_right(edges, draw), len(self.system_prompts) - 1)
+
+    def longest_history(self, output_tokens: int) -> list[int]:
+        """Each turn's prompt and output tokens at most, in message tokens (the chat template's own tokens
+        come on top): what the plan's check holds against the server's context length."""
+        system = max((p.tokens for p in self.system_prompts), default=0)
+        sizes = []
+        history = system
+        for turn in range(self.turns):
+            history += self.first_turn_tokens if turn == 0 else self.followup_tokens
+            sizes.append(history + output_tokens)
+            history += output_tokens
+        return sizes
+
+
+def turn_past_context(sessions: SessionPlan, output_tokens: int, max_model_len: int) -> str | None:
+    """Why the plan's sessions cannot fit the server's context (names the first turn that would not), or None."""
+    for turn, needed in enumerate(sessions.longest_history(output_tokens)):
+        if needed > max_model_len:
+            return (f"sessions: turn {turn} of a session would need {needed} tokens (its history, the new message "
+                    f"and output_tokens) before the chat template's own, past the server's max_model_len "
+                    f"{max_model_len}: ask for fewer turns, shorter messages or a shorter output")
+    return None
