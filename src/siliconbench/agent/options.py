@@ -21,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from siliconbench.agent import settings
 from siliconbench.core.search import SearchOptions
+from siliconbench.core.sessions import SessionPlan, sessions_with
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.core.cli import flag, model_builder, model_flags, with_flags
@@ -84,6 +85,24 @@ def _planflag(name: str, kind: type, help: str) -> inspect.Parameter:
     return flag(name, Annotated[Optional[kind], typer.Option(help=text, show_default=False)], None)
 
 
+def _sessionflag(name: str, kind: type, help: str) -> inspect.Parameter:
+    """A `--sessions-*` flag over the sessions field it names; None (not given) keeps the plan file's value."""
+    text = f"{help} \\[default: {_shown(getattr(SessionPlan(), name.removeprefix('sessions_')))}]"
+    return flag(name, Annotated[Optional[kind], typer.Option(help=text, show_default=False)], None)
+
+
+# A sessions workload (siliconbench.core.sessions): any of these makes the run's steps sessions, on top of a plan
+# file's sessions: section. `search` has none of them.
+SESSION_FLAGS = [
+    _sessionflag("sessions_turns", int, "Sessions: turns per session (any --sessions-* flag runs sessions; give --endpoint chat)."),
+    _sessionflag("sessions_think_time_s", float, "Sessions: seconds between an answer and the next turn."),
+    _sessionflag("sessions_first_turn_tokens", int, "Sessions: the first user message's tokens (the server's /tokenize)."),
+    _sessionflag("sessions_followup_tokens", int, "Sessions: each later user message's tokens."),
+    _sessionflag("sessions_system_prompts", str, "Sessions: shared system prompts as TOKENS[:WEIGHT] groups, e.g. 512:3,128:1."),
+    _sessionflag("sessions_echo_reasoning", bool, "Sessions: send each answer's reasoning back with it."),
+]
+
+
 PLAN_FLAGS = [
     flag("plan_file", Annotated[Optional[str], typer.Option("--plan", help="A plan file (YAML, JSON or TOML); the flags below override its values.", show_default=False)], None),
     _planflag("concurrency", str, "Closed-loop concurrency steps, comma-separated; '' for none."),
@@ -107,6 +126,7 @@ PLAN_FLAGS = [
     _planflag("request_timeout_s", float, "Per-request timeout in seconds."),
     _planflag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,ttfa_ms=2000 (ttfa: first answer token)."),
     flag("model", Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).", show_default=False)], None),
+    *SESSION_FLAGS,
 ]
 
 
@@ -114,6 +134,9 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
                     workers: str | None, text_prompts: bool, **fields: Any) -> Plan:
     """The plan file (or the default plan) with the plan flags that were given applied, validated."""
     base = load_plan(plan_file) if plan_file else Plan()
+    session_fields = {f.name: fields.pop(f.name, None) for f in SESSION_FLAGS}
+    fields["sessions"] = sessions_with(base.sessions, **{k.removeprefix("sessions_"): v
+                                                         for k, v in session_fields.items()})
     if concurrency is None and rates is not None and base.concurrency == DEFAULT_CONCURRENCY:
         concurrency = ""  # --rates alone runs only the rate steps (siliconbench.core.plan)
     return with_overrides(
@@ -127,7 +150,8 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
 
 
 # `search` sends the plan's requests (lengths, endpoint, prompts, workers...) at the loads it picks itself
-_SEARCH_CHOOSES = ("concurrency", "rates", "requests_per_step", "duration_s", "repetitions", "slo")
+_SEARCH_CHOOSES = ("concurrency", "rates", "requests_per_step", "duration_s", "repetitions", "slo",
+                   *(f.name for f in SESSION_FLAGS))
 SEARCH_PLAN_FLAGS = [f for f in PLAN_FLAGS if f.name not in _SEARCH_CHOOSES]
 
 

@@ -25,13 +25,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 from bisect import bisect_right
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic.dataclasses import dataclass
 
 from siliconbench.core.bounds import MAX_SYSTEM_PROMPTS, MAX_THINK_S, MAX_TOKENS, MAX_TURNS
 from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, PositiveFloat
+from siliconbench.core.errors import ConfigError
 
 Tokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
 
@@ -86,3 +88,31 @@ def turn_past_context(sessions: SessionPlan, output_tokens: int, max_model_len: 
                     f"and output_tokens) before the chat template's own, past the server's max_model_len "
                     f"{max_model_len}: ask for fewer turns, shorter messages or a shorter output")
     return None
+
+
+def sessions_with(base: SessionPlan | None, **given: Any) -> SessionPlan | None:
+    """`base` (or the default sessions) with the `--sessions-*` flags that were given (None: not given);
+    `base` itself when none was. A bad value is a ConfigError naming its flag."""
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        return base
+    if isinstance(changes.get("system_prompts"), str):
+        changes["system_prompts"] = parse_system_prompts(changes["system_prompts"])
+    try:
+        return replace(base or SessionPlan(), **changes)
+    except ValidationError as exc:
+        problems = [f"--sessions-{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("options: " + "; ".join(problems)) from None
+
+
+def parse_system_prompts(text: str) -> tuple[SystemPrompt, ...]:
+    """'512:3,128' -> a 512-token prompt of weight 3 and a 128-token one of weight 1."""
+    groups = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        tokens, _, weight = part.partition(":")
+        try:
+            groups.append(SystemPrompt(tokens=int(tokens), weight=float(weight or 1)))
+        except (ValueError, ValidationError):
+            raise ConfigError(f"--sessions-system-prompts takes TOKENS[:WEIGHT] groups such as 512:3,128:1; got "
+                              f"{part!r}") from None
+    return tuple(groups)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from siliconbench.agent.errors import ConfigError
 from siliconbench.agent.sim import SimProfile
 from tests.agent.sessions.runs import CACHING, SESSIONS, run_sessions, sessions_plan
 
@@ -47,3 +50,11 @@ async def test_open_loop_sessions_start_at_the_rate_and_each_runs_all_its_turns(
     assert Counter(r.turn for r in run.requests) == {0: 5, 1: 5, 2: 5}
     assert run.history.violations == []
     assert run.sink.steps[0].mode == "constant" and run.sink.steps[0].requests == 15
+
+
+async def test_a_plan_whose_history_outgrows_the_servers_context_is_refused_before_any_turn_naming_the_turn():
+    # 50 + 40 + 8, then 20 + 8 a turn: turn 2 needs 154 message tokens, past 150
+    with pytest.raises(ConfigError, match="turn 2 of a session would need 154 tokens") as caught:
+        await run_sessions(sessions_plan([{"concurrency": 1, "requests": 1}]),
+                           SimProfile(ttft_ms=5, itl_ms=1, max_model_len=150))
+    assert "max_model_len 150" in str(caught.value)
