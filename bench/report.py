@@ -43,7 +43,7 @@ SELECT 'bench-' || toString(s) AS run_id, 'node-' || toString(s) AS agent_id, to
        512, if(failed, 0, {chunks:UInt32} * 4), false, if(failed, '', 'length'), if(failed, 500, 200),
        if(failed, 'timeout', ''), '', 0,
        '', 0, 0, 0, [], 0, 0,  -- model, first reasoning/answer/tool-call chunk, kinds, tool calls: plain answers
-       '', 0, 0, -1  -- session, turn, expected and reported cached tokens: single requests
+       '', 0, 0, -1, '', '', ''  -- session, turn, cached tokens expected and reported, agent graph: none
 FROM (
     SELECT number, number % 5 AS s, toUInt32(intDiv(number, 5) % 15) AS step, number % 1000 = 999 AS failed,
            toInt64([120, 280, 350, 150, 200][s + 1] * 1000000 + cityHash64(number) % 30000000) AS ttft,

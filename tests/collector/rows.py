@@ -38,7 +38,8 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
                         http_status=200 if not error else 500, error_class=error,
                         error_message="boom" if error else "", dispatch_delay_ns=0, model=model,
                         chunk_kinds=list(kinds), tool_calls=tool_calls, tool_calls_invalid=tool_calls_invalid,
-                        session_id="", turn=0, expected_cached_tokens=0, cached_tokens=-1,
+                        session_id="", turn=0, expected_cached_tokens=0, cached_tokens=-1, parent_session_id="",
+                        agent_node="", agent_kind="",
                         **_firsts(offsets, list(kinds) or [0] * len(offsets)))
 
 

@@ -15,6 +15,7 @@ from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection, Slo, select_series
 from siliconbench.collector.sessions import Sessions, load_sessions
 from siliconbench.core.wire import pb
+from tests.agent.sessions.test_agents import PLAN
 from tests.agent.sessions.runs import CACHING, SESSIONS, SessionRun, run_sessions, sessions_plan
 
 TURNS = SESSIONS["turns"]
@@ -91,3 +92,15 @@ def test_every_report_format_shows_the_session_figures(store, stored, fmt):
         assert {"sessions", "session_goodput_sps", "turn0:ttft_p50_ms", "turn2:expected_cached_tokens"} <= set(header)
     else:
         assert "Sessions by turn depth" in text and "session goodput" in text
+
+
+def test_an_agentic_sessions_sub_agents_are_part_of_it_and_its_nodes_have_their_own_rows(store):
+    run = asyncio.run(run_sessions(PLAN, run_id="agentic-run"))
+    store_run(store, run, "agentic-run", PLAN.to_json())
+    found = load_sessions(store, select_series(store, Selection(runs=("agentic-run",))), Slo())
+    [step] = found.steps
+    assert (step.sessions, step.turns, step.turns_mean) == (2, 20, 10)  # 10 requests a session, sub-agents' too
+    assert step.server_hits == step.cached == step.expected_cached > 0
+    # depth 2: the 2 x 2 forked sub-agents' first turns and the 2 turns that join them
+    assert {(t.agent_kind, t.requests) for t in found.turns if t.turn == 2} == {("fork", 6)}
+    assert sum(t.requests for t in found.turns) == 20

@@ -262,6 +262,11 @@ _SESSION_COLUMNS = (
            comment="leading prompt tokens the server has seen (client's token ids, whole blocks)"),
     Column("cached_tokens", "Int64", "cached_tokens", check=Check(low=-1, high=MAX_TOKENS, why="not -1 or a token count"),
            default="-1", comment="usage.prompt_tokens_details.cached_tokens; -1: the server did not say"),
+    Column("parent_session_id", "String", "parent_session_id", check=ID, default="''",
+           comment="a sub-agent's: the session it was forked or spawned from"),
+    Column("agent_node", _LC, "agent_node", check=ID, default="''", comment="the agent graph's node"),
+    Column("agent_kind", _LC, "agent_kind", check=ID, default="''",
+           comment="turn, tool, fork or spawn; '' for a session's plain turns"),
 )
 
 REQUESTS = Table("requests", (

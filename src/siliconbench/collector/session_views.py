@@ -2,13 +2,15 @@
 each step's sessions. Created (replaced) with the other views at every start. Per-request figures are
 collector/formulas.py's; percentiles exact, as in collector/views.py.
 
-  turn_depths                  per run x node x step x turn (0: a session's first), over successful turns:
+  turn_depths                  per run x node x step x turn (0: a session's first) x agent_kind (the agent graph's
+                               node kind; '' for a session's plain turns), over successful turns:
                                TTFT, ITL, E2E percentiles, mean prompt tokens, and prefix reuse: the tokens
                                the client expected the server to have cached (expected_cached_tokens, whole
                                blocks of the step's block_size) against those the server said it served
                                (usage cached_tokens, where it said), and the turns where the two agree within
                                one block
-  step_sessions(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per run x node x step: sessions, turns per session,
+  step_sessions(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per run x node x step: sessions (a session's sub-agents
+                               are part of it: their turns count as its own), turns per session,
                                session duration (first send -> last byte) percentiles, sessions whose every
                                turn met the SLOs (inf: no SLO) and succeeded, and as sessions/s of the step's
                                wall time (session goodput); the expected and reported cached tokens beside the
@@ -26,7 +28,7 @@ _BLOCK = "(SELECT run_id, agent_id, step, max(block_size) AS block_size FROM {db
 TURN_DEPTHS = f"""
 CREATE OR REPLACE VIEW {{db}}.turn_depths AS
 WITH {REQUEST_FIGURES}, error_class = '' AS ok, ok AND cached_tokens >= 0 AS said
-SELECT run_id, agent_id, step, turn,
+SELECT run_id, agent_id, step, turn, agent_kind,
     count() AS requests, countIf(ok) AS ok_requests,
     quantilesExactIf({_Q})(req_ttft_ms, ok) AS ttft_ms,
     quantilesExactArrayIf({_Q})(req_gap_ms, ok) AS itl_ms,
@@ -39,8 +41,8 @@ SELECT run_id, agent_id, step, turn,
     block_size
 FROM {{db}}.requests LEFT JOIN {_BLOCK} AS b USING (run_id, agent_id, step)
 WHERE session_id != ''
-GROUP BY run_id, agent_id, step, turn, block_size
-ORDER BY run_id, agent_id, step, turn
+GROUP BY run_id, agent_id, step, turn, agent_kind, block_size
+ORDER BY run_id, agent_id, step, turn, agent_kind
 """
 
 _HITS = """(SELECT run_id, agent_id, step, sum(end_value - start_value) AS server_hits FROM {db}.server_metrics
@@ -57,12 +59,13 @@ SELECT s.run_id AS run_id, s.agent_id AS agent_id, s.step AS step,
     sum(session_expected) AS expected_cached, sum(session_cached) AS cached, any(h.server_hits) AS server_hits
 FROM (
     WITH {REQUEST_FIGURES}, {REQUEST_GOOD} AS good
-    SELECT run_id, agent_id, step, session_id, count() AS session_turns,
+    SELECT run_id, agent_id, step, if(parent_session_id = '', session_id, parent_session_id) AS root,
+        count() AS session_turns,
         min(req_start_ns) AS first_ns, max(req_end_ns) AS last_ns, min(good) AS all_good,
         sumIf(expected_cached_tokens, error_class = '') AS session_expected,
         sumIf(cached_tokens, error_class = '' AND cached_tokens >= 0) AS session_cached
     FROM {{db}}.requests WHERE session_id != ''
-    GROUP BY run_id, agent_id, step, session_id
+    GROUP BY run_id, agent_id, step, root
 ) AS s LEFT JOIN {_HITS} AS h ON s.run_id = h.run_id AND s.agent_id = h.agent_id AND s.step = h.step
 GROUP BY s.run_id, s.agent_id, s.step
 ORDER BY run_id, agent_id, step

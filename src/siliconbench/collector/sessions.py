@@ -23,6 +23,7 @@ class TurnRow:
     agent_id: str
     step: int
     turn: int
+    agent_kind: str = ""
     requests: int = 0
     ok_requests: int = 0
     ttft_ms: Percentiles | None = None

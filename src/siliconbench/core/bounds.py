@@ -59,3 +59,6 @@ MAX_TURNS = 10_000
 MAX_THINK_S = 3_600.0
 # System-prompt groups: each is one shared prompt calibrated before the run.
 MAX_SYSTEM_PROMPTS = 256
+# Agent graphs (sessions.agent): nodes after a session's plain turns, and sub-agents one node starts at once.
+MAX_AGENT_NODES = 64
+MAX_SUBAGENTS = 64

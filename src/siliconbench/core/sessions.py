@@ -18,6 +18,18 @@ counts sessions (every turn of a started session is sent). The sessions themselv
 
 Each turn sends the history a real client sends: the system prompt, every earlier user message and the
 assistant's answers as received, then the new user message.
+
+An agentic session goes on after its plain turns through the nodes of its `agent` graph, in order; each node
+ends in one turn of the session's own agent:
+
+      agent:
+        - {kind: tool, latency_s: 0.2, result_tokens: 80}  # a tool runs, its result is the next turn's message
+        - {kind: fork, agents: 2, turns: 2}    # sub-agents sharing the history so far, at once; joined back
+        - {kind: spawn, agents: 1, turns: 1}   # fresh sub-agents (the system prompt, a first message); joined
+        - {kind: turn}                         # a plain user turn
+
+A join's turn sends the sub-agents' last answers as one message. Sub-agents run plain turns (no graph of
+their own); a forked one's turns continue the parent's turn count (its history is as deep).
 """
 
 from __future__ import annotations
@@ -26,16 +38,18 @@ import hashlib
 import itertools
 from bisect import bisect_right
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from siliconbench.core.bounds import MAX_SYSTEM_PROMPTS, MAX_THINK_S, MAX_TOKENS, MAX_TURNS
-from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, PositiveFloat
+from siliconbench.core.bounds import (MAX_AGENT_NODES, MAX_NAME_CHARS, MAX_SUBAGENTS, MAX_SYSTEM_PROMPTS, MAX_THINK_S,
+                                      MAX_TOKENS, MAX_TURNS)
+from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, PositiveFloat, Str, invalid
 from siliconbench.core.errors import ConfigError
 
 Tokens = Annotated[Int, Field(ge=1, le=MAX_TOKENS)]
+_RESULT_TOKENS = 64  # a tool result's length unless given
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
@@ -44,6 +58,26 @@ class SystemPrompt:
 
     tokens: Tokens
     weight: PositiveFloat = 1.0
+
+
+@dataclass(frozen=True, slots=True, config=STRICT)
+class AgentNode:
+    """One node of a session's agent graph (see the module docstring); `name` defaults to its kind and place."""
+
+    kind: Literal["turn", "tool", "fork", "spawn"]
+    name: Annotated[Str, Field(max_length=MAX_NAME_CHARS)] = ""
+    latency_s: Annotated[NonNegativeFloat, Field(le=MAX_THINK_S)] = 0.0   # tool: how long it runs
+    result_tokens: Tokens = _RESULT_TOKENS                                  # tool: its result's tokens
+    agents: Annotated[Int, Field(ge=1, le=MAX_SUBAGENTS)] = 1              # fork, spawn: sub-agents at once
+    turns: Annotated[Int, Field(ge=1, le=MAX_TURNS)] = 1                   # fork, spawn: each sub-agent's turns
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentNode:
+        if self.kind != "tool" and (self.latency_s or self.result_tokens != _RESULT_TOKENS):
+            raise invalid("latency_s and result_tokens belong to tool nodes")
+        if self.kind not in ("fork", "spawn") and (self.agents, self.turns) != (1, 1):
+            raise invalid("agents and turns belong to fork and spawn nodes")
+        return self
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)
@@ -56,6 +90,7 @@ class SessionPlan:
     followup_tokens: Tokens = 64
     system_prompts: Annotated[tuple[SystemPrompt, ...], Field(max_length=MAX_SYSTEM_PROMPTS)] = ()
     echo_reasoning: Bool = False
+    agent: Annotated[tuple[AgentNode, ...], Field(max_length=MAX_AGENT_NODES)] = ()
 
     def group(self, seed: int, number: int) -> int:
         """The system-prompt group of session `number` (a draw by weight from the seed; -1: no system prompt)."""
@@ -67,16 +102,30 @@ class SessionPlan:
         edges = list(itertools.accumulate(p.weight / total for p in self.system_prompts))
         return min(bisect_right(edges, draw), len(self.system_prompts) - 1)
 
+    def node_name(self, index: int) -> str:
+        node = self.agent[index]
+        return node.name or f"{index}.{node.kind}"
+
     def longest_history(self, output_tokens: int) -> list[int]:
-        """Each turn's prompt and output tokens at most, in message tokens (the chat template's own tokens
-        come on top): what the plan's check holds against the server's context length."""
+        """The session agent's turns' prompt and output tokens at most, in message tokens (the chat template's
+        own come on top), a forked sub-agent's last turn in place of the turn that joins it: what the plan's
+        check holds against the server's context length."""
         system = max((p.tokens for p in self.system_prompts), default=0)
-        sizes = []
+        sizes: list[int] = []
         history = system
-        for turn in range(self.turns):
-            history += self.first_turn_tokens if turn == 0 else self.followup_tokens
-            sizes.append(history + output_tokens)
-            history += output_tokens
+
+        def turn(message: int) -> int:
+            sizes.append(history + message + output_tokens)
+            return history + message + output_tokens
+
+        for number in range(self.turns):
+            history = turn(self.first_turn_tokens if number == 0 else self.followup_tokens)
+        for node in self.agent:
+            if node.kind == "fork":
+                sizes.append(history + node.turns * (self.followup_tokens + output_tokens))
+            message = {"turn": self.followup_tokens, "tool": node.result_tokens}.get(node.kind,
+                                                                                      node.agents * output_tokens)
+            history = turn(message)
         return sizes
 
 
@@ -84,7 +133,7 @@ def turn_past_context(sessions: SessionPlan, output_tokens: int, max_model_len: 
     """Why the plan's sessions cannot fit the server's context (names the first turn that would not), or None."""
     for turn, needed in enumerate(sessions.longest_history(output_tokens)):
         if needed > max_model_len:
-            return (f"sessions: turn {turn} of a session would need {needed} tokens (its history, the new message "
+            return (f"sessions: turn {turn} of a session's agent would need {needed} tokens (its history, the new message "
                     f"and output_tokens) before the chat template's own, past the server's max_model_len "
                     f"{max_model_len}: ask for fewer turns, shorter messages or a shorter output")
     return None

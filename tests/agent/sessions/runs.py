@@ -25,7 +25,7 @@ SESSIONS = {"turns": 3, "first_turn_tokens": 40, "followup_tokens": 20, "think_t
 
 def sessions_plan(steps: list[dict], **changes: object) -> Plan:
     return plan_from_mapping({"endpoint": "chat", "output_tokens": 8, "repetitions": 1, "warmup_requests": 1,
-                              "steps": steps, "sessions": SESSIONS, **changes}, "test plan")
+                              "steps": steps, "sessions": SESSIONS, **changes}, "test plan")  # changes may replace sessions
 
 
 @dataclass

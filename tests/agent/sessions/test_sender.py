@@ -54,7 +54,7 @@ async def test_open_loop_sessions_start_at_the_rate_and_each_runs_all_its_turns(
 
 async def test_a_plan_whose_history_outgrows_the_servers_context_is_refused_before_any_turn_naming_the_turn():
     # 50 + 40 + 8, then 20 + 8 a turn: turn 2 needs 154 message tokens, past 150
-    with pytest.raises(ConfigError, match="turn 2 of a session would need 154 tokens") as caught:
+    with pytest.raises(ConfigError, match="turn 2 of a session's agent would need 154 tokens") as caught:
         await run_sessions(sessions_plan([{"concurrency": 1, "requests": 1}]),
                            SimProfile(ttft_ms=5, itl_ms=1, max_model_len=150))
     assert "max_model_len 150" in str(caught.value)

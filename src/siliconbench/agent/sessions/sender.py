@@ -1,13 +1,11 @@
 """The send path of a sessions plan (siliconbench.core.sessions): sessions started on the plan's steps, each
-turn sent with the history before it, timed as every request is (agent/load/send.py), and recorded with its
-session, turn and expected prefix reuse.
+running its plain turns (agent/sessions/conversation.py) and then its agent graph (agent/sessions/agents.py).
 
 Closed loop: `concurrency` slots, each running one session after another; open loop: sessions started at
 the step's rate (Poisson or evenly spaced), at most `max_concurrency` at once when given. A turn's
 scheduled time is the end of the answer before it plus the think time (a session's first turn: its slot's
 freeing, or its arrival), so the client's own work between turns (counting the next prompt's tokens with the
-server's tokenizer) shows as dispatch delay where it outlasts the think time. A turn that fails ends its
-session: the next turn could not send the history a client would.
+server's tokenizer) shows as dispatch delay where it outlasts the think time.
 
 Sent from the agent's own process only (the plan's check): the ledger of what the server has seen is one.
 """
@@ -15,11 +13,9 @@ Sent from the agent's own process only (the plan's check): the ledger of what th
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from functools import partial
 from time import perf_counter_ns
 
 import aiohttp
@@ -27,13 +23,13 @@ import aiohttp
 from siliconbench.agent.clock import DeadlineTimer
 from siliconbench.agent.errors import ConfigError
 from siliconbench.agent.httpstream import StreamingClient
-from siliconbench.agent.load.send import (ENDPOINT_PATHS, Done, Share, ShareReport, WarmUp, request_body,
-                                          send_request, tokens_asked)
+from siliconbench.agent.load.send import Done, Share, ShareReport, WarmUp
 from siliconbench.agent.scrape import block_size, scrape
 from siliconbench.agent.selfmon import SelfMonitor, percentile
 from siliconbench.agent.sessions.ledger import BlockLedger
 from siliconbench.agent.sessions.messages import Tokenizer
-from siliconbench.agent.sessions.timeline import TurnTimeline
+from siliconbench.agent.sessions.agents import run_graph
+from siliconbench.agent.sessions.conversation import Client, Conversation, Turns
 from siliconbench.agent.target import TargetInfo
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.sessions import SessionPlan, turn_past_context
@@ -52,14 +48,11 @@ class SessionSender:
         self._sessions: SessionPlan = plan.sessions
         self._target = target
         self._run_id = run_id
-        self._path = ENDPOINT_PATHS[plan.endpoint]
-        self._max_tokens = tokens_asked(plan)
         self._client = StreamingClient(target.base_url, plan.request_timeout_s)
         self._timer = DeadlineTimer()
         self._http: aiohttp.ClientSession | None = None
-        self._tokenizer: Tokenizer | None = None
+        self._prepared: Client | None = None
         self._system: list[str] = []
-        self.ledger = BlockLedger(0)
         self.next_number = 0
         self.gate: Callable[[], Awaitable[None]] | None = None
 
@@ -75,14 +68,13 @@ class SessionSender:
         if self._http is not None:
             await self._http.close()
 
-    async def _prepare(self) -> Tokenizer:
+    async def _prepare(self) -> Client:
         """The server's block size and tokenizer, the plan held against its context, the system prompts."""
-        if self._tokenizer is not None:
-            return self._tokenizer
+        if self._prepared is not None:
+            return self._prepared
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         tokenizer = Tokenizer(self._http, self._target)
         size = block_size(await scrape(self._http, self._target.base_url))
-        self.ledger = BlockLedger(size)
         seed = self._plan.seed
         self._system = [await tokenizer.message(f"{seed}/system/{g}", p.tokens)
                         for g, p in enumerate(self._sessions.system_prompts)]
@@ -92,23 +84,24 @@ class SessionSender:
             raise ConfigError(problem)
         log.info("sessions: the server's KV block size is %s; %d system prompts built", size or "unknown (reuse "
                  "counted in tokens)", len(self._system))
-        self._tokenizer = tokenizer
-        return tokenizer
+        self._prepared = Client(self._plan, self._target, self._run_id, self._client, self._timer, tokenizer,
+                                BlockLedger(size), self.gate)
+        return self._prepared
 
     async def warm_up(self, numbers: range) -> WarmUp:
         """One-turn sessions (not stored) that prime connections; the server's cache sees them, and so does
         the ledger."""
-        await self._prepare()
         records: list[pb.RequestRecord] = []
         share = Share(StepSpec("closed", 1, 0.0, 1, 0.0), 0, 0, 1, 0.0, numbers, 0)
-        await asyncio.gather(*(self._session(share, f"{self._run_id}/warmup/{n}", n, perf_counter_ns(),
-                                             records.append, turns=1) for n in numbers))
+        turns = Turns(await self._prepare(), share, records.append)
+        await asyncio.gather(*(self._session(turns, f"{self._run_id}/warmup/{n}", n, perf_counter_ns(), plain_turns=1)
+                               for n in numbers))
         refusals = [r.error_message for r in records if 400 <= r.http_status < 500]
         return WarmUp(requests=len(records), refused=len(refusals), first_refusal=refusals[0] if refusals else "")
 
     async def run(self, share: Share, start_ns: int, done: Done) -> ShareReport:
         """Sessions of `share` (its numbers count sessions) from the monotonic instant `start_ns`."""
-        await self._prepare()
+        client = await self._prepare()
         await self._timer.sleep_until(start_ns / 1e9)
         self.next_number = 0
         dispatch: list[int] = []
@@ -117,12 +110,13 @@ class SessionSender:
             dispatch.append(record.dispatch_delay_ns)
             done(record)
 
+        turns = Turns(client, share, finished)
         monitor = SelfMonitor()
         monitor.start()
         if share.spec.open_loop:
-            await self._open(share, start_ns, finished)
+            await self._open(share, start_ns, turns)
         else:
-            await self._closed(share, start_ns, finished)
+            await self._closed(share, start_ns, turns)
         me = await monitor.stop()
         return ShareReport(me, percentile(dispatch, 0.99) / 1e6, self.next_number)
 
@@ -130,7 +124,7 @@ class SessionSender:
         self.next_number = max(self.next_number, number + 1)
         return f"{self._run_id}/{share.step}/{number}"
 
-    async def _closed(self, share: Share, start_ns: int, done: Done) -> None:
+    async def _closed(self, share: Share, start_ns: int, turns: Turns) -> None:
         duration_s = share.spec.duration_s
         deadline = start_ns + int(duration_s * 1e9) if duration_s else 0
         numbers = iter(share.numbers)
@@ -138,11 +132,11 @@ class SessionSender:
         async def slot() -> None:
             freed_ns = start_ns
             while (n := next(numbers, None)) is not None and not (deadline and freed_ns >= deadline):
-                freed_ns = await self._session(share, self._begin(share, n), n, freed_ns, done)
+                freed_ns = await self._session(turns, self._begin(share, n), n, freed_ns)
 
         await asyncio.gather(*(slot() for _ in range(min(share.concurrency, len(share.numbers)))))
 
-    async def _open(self, share: Share, start_ns: int, done: Done) -> None:
+    async def _open(self, share: Share, start_ns: int, turns: Turns) -> None:
         spec = share.spec
         rng = random.Random(share.seed)
         cap = asyncio.Semaphore(share.concurrency) if share.concurrency else None
@@ -152,10 +146,10 @@ class SessionSender:
 
         async def one(n: int, scheduled: int) -> None:
             if cap is None:
-                await self._session(share, self._begin(share, n), n, scheduled, done)
+                await self._session(turns, self._begin(share, n), n, scheduled)
                 return
             async with cap:  # a session waiting for room waits with its clock running: its first turn's delay
-                await self._session(share, self._begin(share, n), n, scheduled, done)
+                await self._session(turns, self._begin(share, n), n, scheduled)
 
         for n in share.numbers:
             if end and due >= end:
@@ -168,49 +162,17 @@ class SessionSender:
         if tasks:
             await asyncio.gather(*tasks)
 
-    async def _session(self, share: Share, session_id: str, number: int, scheduled_ns: int, done: Done,
-                       turns: int = 0) -> int:
-        """One session from `scheduled_ns` on; returns when its last answer ended (perf_counter_ns)."""
-        tokenizer = self._tokenizer
-        assert tokenizer is not None
-        plan, sessions = self._plan, self._sessions
-        turns = turns or sessions.turns
-        group = sessions.group(plan.seed, number)
-        messages = [{"role": "system", "content": self._system[group]}] if group >= 0 else []
-        freed_ns = scheduled_ns
-        for turn in range(turns):
-            length = sessions.first_turn_tokens if turn == 0 else sessions.followup_tokens
-            messages.append({"role": "user", "content": await tokenizer.message(f"{plan.seed}/{session_id}/{turn}",
-                                                                               length)})
-            ids = await tokenizer.prompt_ids(messages)
-            request_id = f"{session_id}/{turn}"
-            record = pb.RequestRecord(run_id=self._run_id, request_id=request_id, step=share.step,
-                                      concurrency=share.spec.concurrency, repetition=share.repetition,
-                                      model=self._target.model, session_id=session_id, turn=turn,
-                                      expected_cached_tokens=self.ledger.expected(ids))
-            body = json.loads(request_body(plan, self._target.model, messages))
-            body["user"] = session_id  # OpenAI's end-user id: which conversation the request belongs to
-            data = self._client.request_bytes(self._path, json.dumps(body, separators=(",", ":")).encode(),
-                                              request_id)
-            timeline = TurnTimeline(self._max_tokens, partial(self.ledger.computed, ids))
-            if turn:
-                await self._timer.sleep_until(scheduled_ns / 1e9)
-            if self.gate is not None:
-                await self.gate()
-            await send_request(self._client, data, record, self._max_tokens, scheduled_ns, timeline)
-            freed_ns = perf_counter_ns()
-            done(record)
-            if record.error_class:
-                break
-            answer = "".join(timeline.answer)
-            messages.append(self._assistant(answer, "".join(timeline.reasoning)))
-            self.ledger.computed((ids + await tokenizer.text_ids(answer))[:-1])
-            scheduled_ns = freed_ns + int(sessions.think_time_s * 1e9)
-        return freed_ns
-
-    def _assistant(self, answer: str, reasoning: str) -> dict:
-        message = {"role": "assistant", "content": answer}
-        if self._sessions.echo_reasoning and reasoning:
-            message["reasoning_content"] = reasoning
-        return message
-
+    async def _session(self, turns: Turns, session_id: str, number: int, scheduled_ns: int,
+                       plain_turns: int = 0) -> int:
+        """One session from `scheduled_ns` on: its plain turns, then its agent graph (none with `plain_turns`
+        given, a warm-up's); returns when its last answer ended (perf_counter_ns)."""
+        sessions = self._sessions
+        group = sessions.group(self._plan.seed, number)
+        system = [{"role": "system", "content": self._system[group]}] if group >= 0 else []
+        conv = Conversation(session_id, scheduled_ns, list(system))
+        for n in range(plain_turns or sessions.turns):
+            if not await turns.user(conv, sessions.first_turn_tokens if n == 0 else sessions.followup_tokens):
+                return conv.freed_ns
+        if not plain_turns:
+            await run_graph(turns, sessions, conv, system)
+        return conv.freed_ns

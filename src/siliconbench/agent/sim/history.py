@@ -1,6 +1,7 @@
 """What a multi-turn client owes the server, checked: each turn of a conversation (a chat request's `user`,
 the OpenAI end-user id siliconbench sends per session) begins with exactly the conversation so far, every
-earlier message as sent and each answer as the simulator gave it, then one new message.
+earlier message as sent and each answer as the simulator gave it, then one new message. A conversation
+`PARENT>CHILD` is a sub-agent forked from PARENT: its first turn begins with PARENT's conversation so far.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class HistoryCheck:
     def turn(self, user: str, messages: list[Any]) -> None:
         """A chat request of conversation `user` arrived with `messages`."""
         expected = self._history.get(user)
+        if expected is None and ">" in user:
+            expected = self._history.get(user.rsplit(">", 1)[0])
         if expected is None:
             return
         self.turns += 1

@@ -50,6 +50,7 @@ TURNS = Declared("session_turns", "Sessions by turn depth: latency and prefix re
     cell("step", INT, lambda m: m.row.step),
     cell("load", TEXT, lambda m: m.load),
     cell("turn", INT, lambda m: _turn(m).turn),
+    cell("agent", TEXT, lambda m: _turn(m).agent_kind or "session"),
     cell("requests", INT, lambda m: _turn(m).requests),
     cell("prompt tokens (mean)", NUM, lambda m: _turn(m).prompt_tokens_mean),
     cell("TTFT p50", MS, lambda m: q(_turn(m).ttft_ms).p50),
@@ -67,7 +68,9 @@ TURNS = Declared("session_turns", "Sessions by turn depth: latency and prefix re
     cell("block size", INT, lambda m: _turn(m).block_size or None),
 ))
 TURNS_CAPTION = (
-    "Per step and turn depth (0: a session's first turn), over successful turns. expected cached tokens = the "
+    "Per step, turn depth (0: a session's first turn) and agent (session: its own plain turns; tool, fork, spawn, "
+    "turn: the agent graph's nodes, a fork's sub-agents counting on from their parent's depth), over successful "
+    "turns. expected cached tokens = the "
     "leading prompt tokens the server had already seen, by the token ids the client sent and received (its "
     "prompts and answers, from the server's own /tokenize), in whole blocks of the server's KV block size, short "
     "of the prompt's last token; server cached = usage.prompt_tokens_details.cached_tokens (vLLM with "
@@ -90,7 +93,7 @@ SESSIONS = Declared("sessions", "Sessions per step: duration and session goodput
     cell("/metrics prefix-cache hits", INT, lambda m: _session(m).server_hits),
 ))
 SESSIONS_CAPTION = (
-    "Per step, over the sessions it started. duration = a session's first send → its last byte (think time "
+    "Per step, over the sessions it started (a session's sub-agents are part of it). duration = a session's first send → its last byte (think time "
     "included). A good session: every turn succeeded and met every SLO given (the report's --slo; none: every "
     "successful turn counts); session goodput = good sessions ÷ the step's wall time (sessions/s). Cached tokens "
     "summed over the step's successful turns; /metrics prefix-cache hits = the server's vllm:prefix_cache_hits "
@@ -128,11 +131,12 @@ _CSV_TURN: tuple[tuple[str, Callable[[TurnRow], float | int | None]], ...] = (
 
 
 def _depths(report: Report) -> list[int]:
-    return sorted({r.turn for r in report.sessions.turns})
+    return sorted({r.turn for r in report.sessions.turns if not r.agent_kind})
 
 
 def session_columns(report: Report) -> list[str]:
-    """The session figures' columns, then `turnN:figure` for each turn depth; none without sessions."""
+    """The session figures' columns, then `turnN:figure` for each turn depth of the sessions' own plain turns
+    (the agent graph's are in the tables); none without sessions."""
     if not report.sessions.steps:
         return []
     return [name for name, _ in _CSV_SESSION] + [f"turn{d}:{name}" for d in _depths(report) for name, _ in _CSV_TURN]
@@ -145,7 +149,7 @@ def session_cells(report: Report, series: Series, point: PointRow) -> list[float
     steps = set(point.steps)
     mine = [r for r in report.sessions.steps if r.key == series.key and r.step in steps]
     cells = [_median([get(r) for r in mine]) for _, get in _CSV_SESSION]
-    turns = [r for r in report.sessions.turns if r.key == series.key and r.step in steps]
+    turns = [r for r in report.sessions.turns if r.key == series.key and r.step in steps and not r.agent_kind]
     for depth in _depths(report):
         at = [r for r in turns if r.turn == depth]
         cells += [_median([get(r) for r in at]) for _, get in _CSV_TURN]

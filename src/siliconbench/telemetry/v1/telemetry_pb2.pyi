@@ -185,7 +185,7 @@ class StepEvent(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ..., search_probe: _Optional[_Union[SearchProbe, _Mapping]] = ..., block_size: _Optional[int] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid", "session_id", "turn", "expected_cached_tokens", "cached_tokens")
+    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid", "session_id", "turn", "expected_cached_tokens", "cached_tokens", "parent_session_id", "agent_node", "agent_kind")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +215,9 @@ class RequestRecord(_message.Message):
     TURN_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_NODE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_KIND_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     request_id: str
     step: int
@@ -244,7 +247,10 @@ class RequestRecord(_message.Message):
     turn: int
     expected_cached_tokens: int
     cached_tokens: int
-    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ..., session_id: _Optional[str] = ..., turn: _Optional[int] = ..., expected_cached_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ...) -> None: ...
+    parent_session_id: str
+    agent_node: str
+    agent_kind: str
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ..., session_id: _Optional[str] = ..., turn: _Optional[int] = ..., expected_cached_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., parent_session_id: _Optional[str] = ..., agent_node: _Optional[str] = ..., agent_kind: _Optional[str] = ...) -> None: ...
 
 class DeviceSample(_message.Message):
     __slots__ = ("run_id", "time_unix_ns", "source", "device", "values")
