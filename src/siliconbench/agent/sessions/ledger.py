@@ -7,6 +7,11 @@ never its whole prompt (the last token is always computed, so at most (prompt - 
 block). A request computes its prompt's blocks during prefill and its output's as it generates, all but the
 last token sampled (never fed back). The ledger holds the same chain of block keys and assumes nothing is
 evicted: where the server reports less, its cache forgot (or never kept) what the client expected.
+
+An answer's token ids are the server's tokenizer's of the text received, as the next turn's prompt holds
+them. A model that generated a sequence its tokenizer would not produce from that text (a random model can)
+computed other ids: the server then serves the next turn up to that block only, and reports up to a block
+less than expected (once in 12 turns against vLLM's CPU build and its tiny random model).
 """
 
 from __future__ import annotations
