@@ -76,6 +76,16 @@ def test_usage_chunk_with_empty_choices_sets_tokens_but_is_not_a_chunk(dumps):
     assert t.finish_reason == "length" and t.done
 
 
+def test_the_servers_cached_prompt_tokens_are_read_from_usage_and_minus_1_when_it_does_not_say(dumps):
+    said = usage_only(2, prompt=300)
+    said["usage"]["prompt_tokens_details"] = {"cached_tokens": 256}
+    assert feed(dumps, completion("a"), said).cached_tokens == 256
+    assert feed(dumps, completion("a"), usage_only(2, prompt=300)).cached_tokens == -1
+    silent = usage_only(2, prompt=300)
+    silent["usage"]["prompt_tokens_details"] = None  # vLLM without --enable-prompt-tokens-details
+    assert feed(dumps, completion("a"), silent).cached_tokens == -1
+
+
 def test_continuous_usage_gives_tokens_per_chunk_for_multi_token_completion_chunks(dumps):
     t = feed(dumps, completion("ab", usage(2)), completion("cde", usage(5)), usage_only(5))
     assert (t.offsets_ns, t.tokens, t.output_tokens) == ([10, 20], [2, 3], 5)

@@ -104,3 +104,11 @@ def test_an_agentic_sessions_sub_agents_are_part_of_it_and_its_nodes_have_their_
     # depth 2: the 2 x 2 forked sub-agents' first turns and the 2 turns that join them
     assert {(t.agent_kind, t.requests) for t in found.turns if t.turn == 2} == {("fork", 6)}
     assert sum(t.requests for t in found.turns) == 20
+
+
+def test_the_workload_of_a_sessions_run_is_its_conversations_not_one_prompt_length(store, stored):
+    report = build_report(store, Selection(runs=("sessions-run",)), Options(cost=False))
+    table = report.table("workload")
+    [row] = [dict(zip((c.name for c in table.columns), r)) for r in table.rows]
+    assert row["prompt tokens"] is None
+    assert row["prompts"].startswith("sessions: 3 turns (40 then 20 tokens)")

@@ -6,7 +6,7 @@ import pytest
 
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.plan import plan_from_mapping
-from siliconbench.core.sessions import SessionPlan, SystemPrompt, sessions_with, turn_past_context
+from siliconbench.core.sessions import AgentNode, SessionPlan, SystemPrompt, sessions_with, turn_past_context
 
 
 def test_sessions_need_the_chat_endpoint_and_one_sending_process():
@@ -48,3 +48,10 @@ def test_sessions_are_drawn_into_system_prompt_groups_by_weight():
     groups = [sessions.group(seed=0, number=n) for n in range(4000)]
     assert 0.70 < groups.count(0) / len(groups) < 0.80
     assert SessionPlan().group(seed=0, number=1) == -1
+
+
+def test_a_sessions_workload_is_described_by_its_conversations():
+    sessions = SessionPlan(turns=2, think_time_s=0.5, system_prompts=(SystemPrompt(512, 3.0),),
+                           agent=(AgentNode(kind="tool"), AgentNode(kind="fork", agents=2)))
+    assert sessions.describe() == ("2 turns (256 then 64 tokens), think 0.5 s, system prompts 512x3, "
+                                   "agent tool > fork x2")

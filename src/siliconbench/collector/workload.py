@@ -45,6 +45,9 @@ def _prompts(plan: Plan) -> str:
 
 def requests_shape(plan: Plan) -> dict[str, object]:
     """What makes two runs' requests the same (module docstring)."""
+    if plan.sessions is not None:  # conversations: their shape in place of one prompt's
+        return {"endpoint": plan.endpoint, "prompt tokens": None, "output tokens": plan.output_tokens,
+                "prompts": "sessions: " + plan.sessions.describe()}
     return {"endpoint": plan.endpoint, "prompt tokens": None if plan.dataset else plan.input_tokens,
             "output tokens": plan.output_tokens, "prompts": _prompts(plan)}
 

@@ -102,6 +102,17 @@ class SessionPlan:
         edges = list(itertools.accumulate(p.weight / total for p in self.system_prompts))
         return min(bisect_right(edges, draw), len(self.system_prompts) - 1)
 
+    def describe(self) -> str:
+        """One line: '4 turns (256 then 64 tokens), think 0.5 s, system prompts 512x3/128x1, agent tool > fork x2 > turn'."""
+        parts = [f"{self.turns} turns ({self.first_turn_tokens} then {self.followup_tokens} tokens)",
+                 f"think {self.think_time_s:g} s"]
+        if self.system_prompts:
+            parts.append("system prompts " + "/".join(f"{p.tokens}x{p.weight:g}" for p in self.system_prompts))
+        if self.agent:
+            parts.append("agent " + " > ".join(n.kind + (f" x{n.agents}" if n.kind in ("fork", "spawn") else "")
+                                               for n in self.agent))
+        return ", ".join(parts)
+
     def node_name(self, index: int) -> str:
         node = self.agent[index]
         return node.name or f"{index}.{node.kind}"
