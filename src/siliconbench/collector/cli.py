@@ -45,6 +45,8 @@ def serve(config: ServeConfig) -> None:
 
     setup_logging()
     ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
+    if config.http is not None:
+        ensure_can_listen(*split_address(config.http, "--http"), "--http")
     run_collector(config, read_command=lambda argv: run_program(app, argv))
 
 
