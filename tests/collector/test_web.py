@@ -1,10 +1,12 @@
 """`serve --http`: beyond loopback every page asks for an operator token of the tokens file (a header, or
-`?token=` once, kept in an HttpOnly cookie); an agent's token or none is refused with the fix; and a
-listener beyond loopback with no tokens file is refused before anything starts."""
+`?token=` once, kept in an HttpOnly cookie); an agent's token or none is refused with the fix; a listener
+beyond loopback with no tokens file is refused before anything starts; with the collector's certificate the
+pages are served over TLS only."""
 
 from __future__ import annotations
 
 import re
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -14,6 +16,7 @@ import pytest
 
 from siliconbench.core.errors import ExitCode
 from siliconbench.core.listen import is_loopback
+from tests.collector.test_service import _make_cert
 from tests.servers import start_collector
 
 OPERATOR, AGENT = "operator-secret-1", "agent-secret-1"
@@ -26,8 +29,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-    opener = urllib.request.build_opener(NoRedirect)
+def get(url: str, headers: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], str]:
+    opener = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=tls))
     try:
         with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=300) as response:
             return response.status, dict(response.headers), response.read().decode()
@@ -87,6 +91,21 @@ def test_pages_beyond_loopback_without_a_tokens_file_are_refused_before_serving(
     assert done.returncode == ExitCode.BAD_INPUT
     assert "--http 0.0.0.0:8080 listens beyond loopback: it needs --agent-tokens-file" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
+def test_with_the_collector_s_certificate_the_pages_are_served_over_tls_only(tmp_path):
+    ca = _make_cert(tmp_path, "ca", None)
+    cert, key = _make_cert(tmp_path, "server", ca)
+    collector = start_collector(f"chdb://{tmp_path}/data", tmp_path / "collector.log", "--tls-cert", str(cert),
+                                "--tls-key", str(key), "--http", "127.0.0.1:0")
+    try:
+        port = collector.wait_log(re.compile(r"pages listening on https://127\.0\.0\.1:(\d+)")).group(1)
+        status, _, body = get(f"https://localhost:{port}/", tls=ssl.create_default_context(cafile=ca[0]))
+        assert status == 200 and "<h1>Runs</h1>" in body
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            get(f"http://127.0.0.1:{port}/")
+    finally:
+        collector.stop()
 
 
 @pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.8.0.1", True), ("::1", True),
