@@ -93,6 +93,7 @@ def test_another_workload_is_borrowed_only_when_allowed_and_then_warned(store, t
     [choice] = answer.choices
     assert choice.borrowed == ("output tokens 64 vs 128",) and answer.missing == ()
     assert any("BORROWED" in w and sid in w for w in answer.warnings)
+    assert answer.recommendation().endswith("(capacity BORROWED from another workload)")
 
 
 def test_a_search_with_looser_or_fewer_slos_does_not_answer(store, tmp_path, types):
