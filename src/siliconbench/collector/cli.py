@@ -21,6 +21,7 @@ from siliconbench.collector.options import (
     report_flags,
     serve_flags,
 )
+from siliconbench.collector.plan_cli import add_plan_command
 from siliconbench.collector.reads import served
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports.terminal import for_stdout
@@ -45,6 +46,8 @@ def serve(config: ServeConfig) -> None:
 
     setup_logging()
     ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
+    if config.http is not None:
+        ensure_can_listen(*split_address(config.http, "--http"), "--http")
     run_collector(config, read_command=lambda argv: run_program(app, argv))
 
 
@@ -245,6 +248,7 @@ def health(address: Annotated[str, typer.Option(help="Collector gRPC address.")]
 
 
 app.add_typer(run_app, name="run")
+add_plan_command(app, _emit)
 
 
 def main() -> None:
