@@ -92,7 +92,7 @@ def _sessionflag(name: str, kind: type, help: str) -> inspect.Parameter:
 
 
 # A sessions workload (siliconbench.core.sessions): any of these makes the run's steps sessions, on top of a plan
-# file's sessions: section. `search` has none of them.
+# file's sessions: section (a search's probes then count sessions: it searches session concurrency or rate).
 SESSION_FLAGS = [
     _sessionflag("sessions_turns", int, "Sessions: turns per session (any --sessions-* flag runs sessions; give --endpoint chat)."),
     _sessionflag("sessions_think_time_s", float, "Sessions: seconds between an answer and the next turn."),
@@ -150,8 +150,7 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
 
 
 # `search` sends the plan's requests (lengths, endpoint, prompts, workers...) at the loads it picks itself
-_SEARCH_CHOOSES = ("concurrency", "rates", "requests_per_step", "duration_s", "repetitions", "slo",
-                   *(f.name for f in SESSION_FLAGS))
+_SEARCH_CHOOSES = ("concurrency", "rates", "requests_per_step", "duration_s", "repetitions", "slo")
 SEARCH_PLAN_FLAGS = [f for f in PLAN_FLAGS if f.name not in _SEARCH_CHOOSES]
 
 

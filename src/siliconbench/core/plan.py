@@ -303,8 +303,8 @@ def _session_problems(plan: Plan) -> list[str]:
         problems.append("sessions send conversations: give endpoint chat")
     if plan.workers not in ("auto", 1):
         problems.append("sessions are sent from the agent's own process: give workers 1 or auto")
-    if plan.dataset or plan.models is not None or plan.search is not None:
-        problems.append("sessions make their own messages for one model: drop dataset, models and search")
+    if plan.dataset or plan.models is not None:
+        problems.append("sessions make their own messages for one model: drop dataset and models")
     return problems
 
 

@@ -1,7 +1,8 @@
 """Multi-turn sessions (a plan's `sessions:` section; `siliconbench-agent run --sessions-*` flags), validated
 when built. The load is the plan's steps read as sessions: a closed-loop step keeps `concurrency`
 sessions going, an open-loop step starts sessions at `rate` per second, and a step's `requests` bound
-counts sessions (every turn of a started session is sent). The sessions themselves are the agent's
+counts sessions (every turn of a started session is sent); a search (`search:`) searches the largest session
+concurrency or session rate within its SLOs, judged on the turns. The sessions themselves are the agent's
 (siliconbench.agent.sessions).
 
     endpoint: chat
