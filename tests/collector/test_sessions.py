@@ -112,3 +112,4 @@ def test_the_workload_of_a_sessions_run_is_its_conversations_not_one_prompt_leng
     [row] = [dict(zip((c.name for c in table.columns), r)) for r in table.rows]
     assert row["prompt tokens"] is None
     assert row["prompts"].startswith("sessions: 3 turns (40 then 20 tokens)")
+    assert row["steps (one repetition)"] == "concurrency=2 ×4 sessions; poisson rate=20/s ×3 sessions"

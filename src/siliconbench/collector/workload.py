@@ -63,8 +63,9 @@ def describe(plan: Plan | None) -> str:
 def steps_text(plan: Plan) -> str:
     """'concurrency=1 ×32 req; poisson rate=4/s 30 s', one entry per step of a repetition."""
     out = []
+    unit = "sessions" if plan.sessions is not None else "req"  # a sessions plan's steps count sessions
     for spec in plan.step_specs():
-        bounds = [f"×{spec.requests} req" if spec.requests else "", f"{spec.duration_s:g} s" if spec.duration_s else ""]
+        bounds = [f"×{spec.requests} {unit}" if spec.requests else "", f"{spec.duration_s:g} s" if spec.duration_s else ""]
         out.append(" ".join([spec.label(), *filter(None, bounds)]))
     return "; ".join(out)
 

@@ -11,7 +11,9 @@ evicted: where the server reports less, its cache forgot (or never kept) what th
 An answer's token ids are the server's tokenizer's of the text received, as the next turn's prompt holds
 them. A model that generated a sequence its tokenizer would not produce from that text (a random model can)
 computed other ids: the server then serves the next turn up to that block only, and reports up to a block
-less than expected (once in 12 turns against vLLM's CPU build and its tiny random model).
+less than expected (once in 12 turns against vLLM's CPU build and its tiny random model). A prompt's blocks
+are taken as computed when its first chunk arrives: a request the server admits between the end of another's
+prefill and that chunk's arrival may be served more than expected (sessions sharing a system prompt, at once).
 """
 
 from __future__ import annotations
