@@ -58,3 +58,16 @@ async def test_a_plan_whose_history_outgrows_the_servers_context_is_refused_befo
         await run_sessions(sessions_plan([{"concurrency": 1, "requests": 1}]),
                            SimProfile(ttft_ms=5, itl_ms=1, max_model_len=150))
     assert "max_model_len 150" in str(caught.value)
+
+
+@pytest.mark.parametrize("echo", [False, True])
+async def test_a_reasoning_models_answers_go_back_without_their_reasoning_unless_asked(echo):
+    profile = SimProfile(ttft_ms=5, itl_ms=1, prefix_caching=True, prompt_tokens_details=True, reasoning_tokens=3)
+    plan = sessions_plan([{"concurrency": 1, "requests": 2}], sessions={**SESSIONS, "echo_reasoning": echo},
+                         output_tokens=24)
+    run = await run_sessions(plan, profile)
+    assert run.history.violations == [] and run.history.turns == 2 * (SESSIONS["turns"] - 1)
+    assert [r.expected_cached_tokens for r in run.requests] == [r.cached_tokens for r in run.requests]
+    prompts = [r.prompt_tokens for r in run.requests if r.session_id == run.requests[0].session_id]
+    # each turn adds the answer (24 tokens, 3 of them reasoning, which the toy template never shows) and a message
+    assert [b - a for a, b in zip(prompts, prompts[1:])] == [1 + 21 + 1 + 20] * 2

@@ -94,9 +94,10 @@ class Turns:
         self._done(record)
         if record.error_class:
             return False
-        conv.answer = "".join(timeline.answer)
-        conv.messages.append(self._assistant(conv.answer, "".join(timeline.reasoning)))
-        c.ledger.computed((ids + await c.tokenizer.text_ids(conv.answer))[:-1])
+        conv.answer, reasoning = "".join(timeline.answer), "".join(timeline.reasoning)
+        conv.messages.append(self._assistant(conv.answer, reasoning))
+        # what the server computed: the prompt, then everything it generated, reasoning first
+        c.ledger.computed((ids + await c.tokenizer.text_ids(reasoning + conv.answer))[:-1])
         conv.scheduled_ns = conv.freed_ns + int(self.think_s * 1e9)
         return True
 
