@@ -36,7 +36,8 @@ from siliconbench.core.errors import ExitCode
 log = logging.getLogger(__name__)
 
 SERVING_FILE = "siliconbench-serving.json"  # in the embedded store's directory, while a collector serves it
-READ_COMMANDS = (("runs", "list"), ("run", "report"), ("report",), ("compare",), ("runs",), ("sql",), ("export",))
+READ_COMMANDS = (("runs", "list"), ("run", "report"), ("report",), ("compare",), ("runs",), ("sql",), ("export",),
+                 ("check-slo",))
 OUTPUT_FLAGS = ("-o", "--output")
 Outcome = tuple[int, str, str]  # exit code, standard output, standard error
 _served_here: set[str] = set()  # the stores this process serves: its own read commands open them directly
