@@ -21,6 +21,7 @@ from siliconbench.collector.options import (
     report_flags,
     serve_flags,
 )
+from siliconbench.collector.plan_cli import add_plan_command
 from siliconbench.collector.reads import served
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports.terminal import for_stdout
@@ -268,6 +269,7 @@ def check_slo(
 
 
 app.add_typer(run_app, name="run")
+add_plan_command(app, _emit)
 
 
 def main() -> None:
