@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import datetime as dt
 import os
 import platform
 import random
+import re
+import shlex
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +59,7 @@ CONCURRENCY = (1, 4, 8, 16, 32)  # the report's scaling table
 SLOTS = 32
 INPUT_TOKENS = 512  # the report's TTFT is for a 512-token prompt
 SLO = "ttft_p99_ms<=800,itl_p99_ms<=60"
+LOAD = "40 req/s"
 
 
 @dataclass(frozen=True)
@@ -214,17 +219,76 @@ def answer_line(seed: Seed, result: pb.SearchResult, requests: int) -> str:
             f"{result.rps:.2f} req/s, {result.output_tps:,.0f} tok/s | {requests:,} |")
 
 
+def plan_command(output_tokens: int, *more: str) -> list[str]:
+    return ["siliconbench-collector", "plan", "--load", LOAD, "--slo", SLO, "--input-tokens", str(INPUT_TOKENS),
+            "--output-tokens", str(output_tokens), *more]
+
+
+def run_plan(store: str, output_tokens: int, *more: str) -> str:
+    """`plan`'s output on the store (its exit code checked)."""
+    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", *plan_command(output_tokens, *more)[1:],
+                           "--store", store], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    if done.returncode != 0:
+        raise SystemExit(f"plan failed ({done.returncode}): {done.stderr}")
+    return done.stdout
+
+
+def seed_prices(path: Path) -> Path:
+    """The report's own $/hour per instance type, as a price file (`plan --prices`)."""
+    rows = [f"{s.instance_type},us-east-1,on_demand,{s.usd_per_hour},USD,2026-02-10,the reference report's price"
+            for s in SEEDS]
+    path.write_text("instance_type,region,kind,usd_per_hour,currency,as_of,source\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def beside_the_report(answer: dict, priced_as_reported: dict) -> list[str]:
+    """Per scenario: the report's estimates beside the plan's measured (SIMULATED) figures, both price sets."""
+    ours = {c["scenario"]: c for c in answer["choices"]}
+    theirs = {c["scenario"]: c for c in priced_as_reported["choices"]}
+    by_report = sorted(SEEDS, key=lambda s: s.usd_per_million)
+    out = ["| scenario | instance type | report: tok/s at 32 streams | report: $/h | report: $/1M tokens (rank) | "
+           f"per node within the SLOs (SIMULATED) | nodes for {LOAD} | fleet $/h, list price | $/1M output tokens at "
+           "the load, list price (rank) | same, at the report's $/h (rank) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rank = {c["scenario"]: i for i, c in enumerate(answer["choices"], 1)}
+    rank_reported = {c["scenario"]: i for i, c in enumerate(priced_as_reported["choices"], 1)}
+    for seed in SEEDS:
+        c, r = ours.get(seed.scenario), theirs.get(seed.scenario)
+        if c is None or r is None:
+            out.append(f"| {seed.scenario} | {seed.instance_type} | {seed.tokens_per_s[-1]:,.0f} | "
+                       f"${seed.usd_per_hour:.2f} | ${seed.usd_per_million:.2f} | not in the plan | | | | |")
+            continue
+        out.append(f"| {seed.scenario} | {seed.instance_type} | {seed.tokens_per_s[-1]:,.0f} | ${seed.usd_per_hour:.2f} | "
+                   f"${seed.usd_per_million:.2f} ({by_report.index(seed) + 1}) | {c['capacity_rps']:.2f} req/s, "
+                   f"{c['capacity_output_tps']:,.0f} tok/s | {c['nodes']} | ${c['usd_per_hour']:,.2f} | "
+                   f"${c['usd_per_million_output_tokens']:.2f} ({rank[seed.scenario]}) | "
+                   f"${r['usd_per_million_output_tokens']:.2f} ({rank_reported[seed.scenario]}) |")
+    return out
+
+
+BEGIN, END = "<!-- bench/seed_plan.py: begin -->", "<!-- bench/seed_plan.py: end -->"
+
+
+def write_docs(path: Path, block: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", required=True, help="embedded store to keep the searches in, e.g. chdb://./seed")
     parser.add_argument("--output-tokens", type=int, default=128)
     parser.add_argument("--start", type=int, default=1, help="the searches' first concurrency")
+    parser.add_argument("--write-docs", action="store_true", help="replace the results block of docs/plan.md")
     args = parser.parse_args()
-    print(f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
-          f"{platform.machine()}), Python {platform.python_version()}; searches in virtual time.\n")
-    print("\n".join(profiles_table()) + "\n")
-    print("| scenario | instance type | largest concurrency within the SLOs | binding | headroom TTFT / ITL p99 | "
-          "at the boundary | requests |\n|---|---|---|---|---|---|---|")
+    out = [f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
+           f"{platform.machine()}), Python {platform.python_version()}: `bench/seed_plan.py --output-tokens "
+           f"{args.output_tokens}`; the searches in virtual time, so the figures are the same on any machine.", "",
+           *profiles_table(), "",
+           "| scenario | instance type | largest concurrency within the SLOs | binding | headroom TTFT / ITL p99 | "
+           "at the boundary | requests |", "|---|---|---|---|---|---|---|"]
+    print("\n".join(out), flush=True)
     store = Store.open(args.store)
     ensure_prices(store)
     service = TelemetryService(store, store_threads=1)
@@ -233,10 +297,24 @@ def main() -> None:
         for seed in SEEDS:
             items, result = asyncio.run(search_node(seed, args.output_tokens, args.start, start_ns))
             store_node(service, store, seed, items)
-            print(answer_line(seed, result, len(items.requests)), flush=True)
+            out.append(answer_line(seed, result, len(items.requests)))
+            print(out[-1], flush=True)
     finally:
         service.close()
         store.close()
+    prices = seed_prices(Path(args.store.removeprefix("chdb://")).parent / "seed-prices.csv")
+    answer = json.loads(run_plan(args.store, args.output_tokens, "--format", "json"))
+    as_reported = json.loads(run_plan(args.store, args.output_tokens, "--format", "json", "--prices", str(prices)))
+    plan_text = run_plan(args.store, args.output_tokens)
+    out += ["", "`" + " ".join(shlex.quote(a) for a in plan_command(args.output_tokens)) + "`:", "",
+            re.sub(r"^(#+) ", r"###\1 ", plan_text, flags=re.M).strip(),  # headings below the page's own
+            "", "Beside the report; the last column is the same plan priced at the report's own $/hour (the file "
+            "this script writes beside the store): "
+            f"`{' '.join(shlex.quote(a) for a in plan_command(args.output_tokens, '--prices', 'seed-prices.csv'))}`", "",
+            *beside_the_report(answer, as_reported)]
+    print("\n".join(out[len(out) - len(SEEDS) - 2:]))
+    if args.write_docs:
+        write_docs(REPO / "docs" / "plan.md", "\n".join(out))
 
 
 if __name__ == "__main__":
