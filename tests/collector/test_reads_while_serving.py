@@ -102,3 +102,11 @@ def test_a_forwarded_command_names_its_store_and_output_by_absolute_paths(tmp_pa
     location = StoreLocation.parse("chdb://./data")
     assert forwarded(["report", "--store", "chdb://./data", "-o", "r.html"], location) == [
         "report", "-o", str(tmp_path / "r.html"), "--store", f"chdb://{tmp_path}/data"]
+
+
+def test_a_forwarded_plan_names_its_price_file_by_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    location = StoreLocation.parse("chdb://./data")
+    assert forwarded(["plan", "--prices", "p.csv", "--store", "chdb://./data"], location) == [
+        "plan", "--prices", str(tmp_path / "p.csv"), "--store", f"chdb://{tmp_path}/data"]
+    assert read_command(["plan", "--load", "1 req/s"]) == ("plan",)

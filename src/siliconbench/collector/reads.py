@@ -39,7 +39,7 @@ SERVING_FILE = "siliconbench-serving.json"  # in the embedded store's directory,
 READ_COMMANDS = (("runs", "list"), ("run", "report"), ("report",), ("compare",), ("runs",), ("sql",), ("export",),
                  ("plan",), ("check-slo",))
 WRITING_FLAGS = ("--write", "--validate")  # `sql --write` changes the store; `plan --validate` starts a fleet run
-OUTPUT_FLAGS = ("-o", "--output")
+FILE_FLAGS = ("-o", "--output", "--prices")  # a file the command writes or reads: named by its absolute path
 Outcome = tuple[int, str, str]  # exit code, standard output, standard error
 _served_here: set[str] = set()  # the stores this process serves: its own read commands open them directly
 
@@ -63,13 +63,13 @@ def store_of(argv: list[str]) -> str | None:
 
 def forwarded(argv: list[str], location: StoreLocation) -> list[str]:
     """`argv` as the collector runs it, whatever its working directory: the store named by its absolute
-    path, an output file too."""
+    path, an output or input file too (`FILE_FLAGS`)."""
     out: list[str] = []
     for i, arg in enumerate(argv):
         before = argv[i - 1] if i else ""
         if arg == "--store" or arg.startswith("--store=") or before == "--store":
             continue
-        out.append(os.path.abspath(arg) if before in OUTPUT_FLAGS else arg)
+        out.append(os.path.abspath(arg) if before in FILE_FLAGS else arg)
     return [*out, "--store", location.dsn]
 
 

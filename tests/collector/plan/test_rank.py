@@ -93,6 +93,7 @@ def test_another_workload_is_borrowed_only_when_allowed_and_then_warned(store, t
     [choice] = answer.choices
     assert choice.borrowed == ("output tokens 64 vs 128",) and answer.missing == ()
     assert any("BORROWED" in w and sid in w for w in answer.warnings)
+    assert answer.recommendation().endswith("(capacity BORROWED from another workload)")
 
 
 def test_a_search_with_looser_or_fewer_slos_does_not_answer(store, tmp_path, types):
@@ -147,3 +148,12 @@ def test_scenarios_of_one_instance_type_are_separate_candidates(store, tmp_path,
     store_search(store, t, scenario="tp4x2", boundary=20.0)
     answer = plan(store, tmp_path, [t], {t: 10.0})
     assert [(c.scenario, c.nodes) for c in answer.choices] == [("tp4x2", 3), ("tp8", 5)]
+
+
+def test_a_search_on_several_nodes_counts_its_weakest_node(store, tmp_path, types):
+    t = types("fleet")
+    sid = store_search(store, t, boundary=12.0, node="a")
+    store_search(store, t, boundary=8.0, search_id=sid, node="b")
+    [choice] = plan(store, tmp_path, [t], {t: 1.0}).choices
+    assert choice.capacity.rps == 8.0 and choice.capacity.agent_id == f"{sid}-b" and choice.nodes == 6
+    assert [n.agent_id for n in choice.evidence.nodes] == [f"{sid}-a", f"{sid}-b"]

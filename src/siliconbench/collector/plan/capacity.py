@@ -85,7 +85,8 @@ def node_capacity(search: Searched, node: NodeAnswer) -> Capacity | None:
         rps = node.boundary / probe.e2e_s
         tokens = probe.output_tokens or planned_tokens
         how = (f"concurrency search, converted by Little's law: {node.boundary:g} streams ÷ mean E2E "
-               f"{probe.e2e_s:.3g} s of the boundary probe's own requests = {rps:,.4g} req/s")
+               f"{probe.e2e_s:.3g} s of the boundary probe's own requests = {rps:,.4g} req/s (its requests "
+               f"completed at {node.rps:,.4g} req/s)")
     share = poisson_lower(probe.requests) / probe.requests
     how += (f"; lower bound × {share:.3f} (one-sided 95 % Poisson bound on its {probe.requests} completed "
             f"requests over {probe.seconds:.1f} s); {tokens:g} output tokens per request")

@@ -117,7 +117,8 @@ class PlanAnswer:
                else f"; {c.nodes_low} if the capacity's lower bound holds")
         at_load = c.usd_per_million_at_load
         return (f"{c.nodes} x {c.instance_type}{_scenario(c.scenario)}, ${c.usd_per_hour:,.2f}/h, "
-                f"${at_load:,.2f} per 1M output tokens{low}" + (" (SIMULATED evidence)" if c.simulated else ""))
+                f"${at_load:,.2f} per 1M output tokens{low}" + (" (SIMULATED evidence)" if c.simulated else "")
+                + (" (capacity BORROWED from another workload)" if c.borrowed else ""))
 
 
 def _scenario(scenario: str) -> str:
