@@ -111,3 +111,12 @@ def test_a_bad_slo_or_format_is_one_line_and_exit_2(store, replayed):
     assert code == 2 and len(lines) == 1 and "--slo: unknown SLO 'ttft_p99'" in lines[0]
     code, lines = cli(store, "--run", replayed, "--slo", SLO, "--format", "html")
     assert code == 2 and len(lines) == 1 and "--format 'html' is not one of markdown, csv, json" in lines[0]
+
+
+def test_a_run_still_going_is_judged_on_what_it_stored_and_says_so(store, unique_id):
+    run_id, agent = f"going-{unique_id}", f"g-{unique_id}"
+    store.insert("runs", [rows.run(run_id, agent)], f"r/{agent}")
+    store.insert("requests", [rows.request(run_id, agent, i) for i in range(3)], f"q/{agent}")
+    code, lines = cli(store, "--run", run_id, "--slo", SLO)
+    assert code == 0 and "The run is running (1 of 1 nodes have not sent the run's end): the verdict covers only " \
+                         "what it stored so far." in lines

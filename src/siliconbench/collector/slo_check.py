@@ -5,7 +5,8 @@ A latency percentile is exact (quantileExact over the raw rows, in ClickHouse, a
 computes them), from the per-request figures of collector/formulas.py over the successful requests: TTFT,
 TTFA (a request that never answered counts as infinitely late), ITL per chunk gap, TPOT, E2E; the error
 rate is failed requests over all requests. A node with no sample for an objective (it stored no
-successful request) did not hold it: nothing shows that it did.
+successful request) did not hold it: nothing shows that it did. The verdict is on the measured value, not
+on a confidence bound (as a search's probes are): it says whether this run held, not whether the next will.
 """
 
 from __future__ import annotations
