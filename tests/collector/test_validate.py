@@ -3,12 +3,16 @@ search's workload at the load's share per node), and a command line that starts 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from siliconbench.collector.cli import app
 from siliconbench.collector.reads import read_command
 from siliconbench.collector.validate import Chosen, child_args, flag_value, replay_plan
 from siliconbench.core.plan import Plan, plan_from_mapping
 from siliconbench.core.search import SearchPlan
 from tests.programs import run_program
+from tests.servers import make_store
 
 SEARCHED = Plan(concurrency=(), rates=(1.0,), input_tokens=512, output_tokens=128, endpoint="chat", model="m",
                 search=SearchPlan(slo="ttft_p99_ms<=800", control="concurrency"))
@@ -48,3 +52,14 @@ def test_validate_refuses_a_format_check_slo_cannot_write_before_starting_anythi
                               "--collector", "127.0.0.1:9", "--store", "chdb:///nonexistent/store")
     assert code == 2 and len(lines) == 1
     assert "--format 'html' is not one of markdown, csv, json" in lines[0]
+
+
+def test_a_plan_with_no_choice_has_nothing_to_replay_and_says_so_before_any_agent_is_asked(tmp_path):
+    store = make_store(f"chdb://{tmp_path / 'empty'}")
+    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", "plan", "--validate", "--load", "1 req/s",
+                           "--slo", "ttft_p99_ms<=800", "--input-tokens", "1", "--output-tokens", "1",
+                           "--candidates", "p5.48xlarge", "--collector", "127.0.0.1:9", "--store", store],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "the plan has no choice to validate: no candidate has a search for this workload and these SLOs " \
+           "(missing: p5.48xlarge)" in done.stderr
