@@ -16,9 +16,10 @@ real-time search needs free cores (on a shared 2-core machine the agent's own ev
 5 ms saturation threshold and it refuses to publish the probe), and this one is the same on any machine.
 Probes, requests and answers go through the collector's ingest (TelemetryService) into an embedded store,
 exactly as an agent's batches do, under each node's instance type and scenario, marked SIMULATED; `plan`
-then reads them like any stored search.
+then reads them like any stored search, once at the store's dated list prices and once at the report's own
+(a price file written beside the store), and the report's estimates are set beside both.
 
-    .venv/bin/python bench/seed_plan.py --store chdb://./seed-store [--output-tokens 128]
+    .venv/bin/python bench/seed_plan.py --store chdb://./seed-store [--output-tokens 128] [--write-docs]
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class Items:
 
 class ClosedForm:
     """A simulator node as a concurrency search's probes see it, in virtual time: at concurrency c each
-    request's TTFT is SimProfile.steady_ttft_ms (the wait for a slot included) and each gap steady_itl_ms,
+    request's TTFT is SimProfile.steady_ttft_ms (past the slots, the mean wait for one: every request waits it) and each gap steady_itl_ms,
     plus seeded exponential noise; requests go out back to back on c streams."""
 
     def __init__(self, profile: SimProfile, run_id: str, output_tokens: int, sink: ProbeSink, start_ns: int) -> None:
