@@ -33,6 +33,8 @@ def commands(store: str, runs: list[str]) -> list[tuple[str, ...]]:
             ("sql", "SELECT run_id, count() FROM siliconbench.requests GROUP BY run_id ORDER BY run_id", "--store", store),
             ("export", "--table", "steps", "--run", runs[1], "--store", store),
             ("run", "report", "--run", runs[0], "--store", store),
+            ("check-slo", "--run", runs[0], "--slo", "ttft_p99_ms<=60000", "--store", store),
+            ("check-slo", "--run", runs[0], "--slo", "ttft_p99_ms<=0.001", "-f", "json", "--store", store),
             ("report", "--run", "no-such-run", "--store", store)]
 
 
@@ -73,7 +75,8 @@ def test_each_read_command_while_the_collector_serves_reads_as_it_does_offline(s
         assert same_but_the_generation_time(online) == same_but_the_generation_time(stopped), command
     answered = [code for command, (code, _, _) in zip(todo, offline, strict=True)
                 if command[0] != "run" and "no-such-run" not in command]
-    assert answered == [0] * 7  # runs, runs list, report (markdown, json), compare, sql, export: read and told
+    # runs, runs list, report (markdown, json), compare, sql, export: read and told; check-slo's verdicts
+    assert answered == [0] * 7 + [0, ExitCode.SLO_BROKEN]
     assert offline[-1][0] == ExitCode.BAD_INPUT and "no run matches 'no-such-run'" in offline[-1][2]
 
 

@@ -17,7 +17,9 @@ from siliconbench.collector.plan.pricing import PriceBook, prices_from_file, pri
 from siliconbench.collector.plan.rank import PlanRequest, build_plan
 from siliconbench.collector.plan.output import FORMATS, render_plan
 from siliconbench.collector.reads import served
+from siliconbench.collector.run_cli import CollectorOpt, parse_selector
 from siliconbench.collector.store import Store
+from siliconbench.core.cli import given_args
 from siliconbench.core.slo import parse_slos
 
 
@@ -71,11 +73,22 @@ def _command(emit: Emit) -> Callable[..., None]:
         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False)] = None,
         store: StoreOpt = DEFAULT_STORE,
         password: PasswordOpt = None,
+        validate: Annotated[bool, typer.Option("--validate", help="Replay the load on the first choice's fleet as a fleet run (agents connected to --collector), then `check-slo` it in --format (markdown, csv or json): exit 0 when every node held every SLO, 10 when any broke one.")] = False,
+        collector: CollectorOpt = "127.0.0.1:50051",
+        validate_s: Annotated[float, typer.Option(help="--validate: how long each node sends its share of the load.")] = 60.0,
+        wait_s: Annotated[float, typer.Option(help="--validate: how long to wait for the fleet's agents to connect.")] = 0.0,
+        selector: Annotated[Optional[list[str]], typer.Option(help="--validate: KEY=VALUE narrowing the nodes of the chosen instance type, as for `run start`; repeatable.", show_default=False)] = None,
+        plan_out: Annotated[Optional[Path], typer.Option(help="--validate: also write the replay's plan file here (for `run start --plan`).", show_default=False)] = None,
     ) -> None:
         """The cheapest fleet for a target load within SLOs, from measured capacity (`siliconbench-agent search`)
         and dated prices: nodes, fleet $/hour and $/1M output tokens per candidate, cheapest first, with the
         arithmetic and the evidence. Example: plan --load '40 req/s' --slo 'ttft_p99_ms<=800,itl_p99_ms<=60'
         --input-tokens 512 --output-tokens 128"""
+        if validate:
+            from siliconbench.collector.validate import Replay, validate_plan
+
+            replay = Replay(collector, validate_s, wait_s, parse_selector(selector or [], None), plan_out)
+            validate_plan(given_args(), store, password, replay, fmt, output)
         if fmt.lower() not in FORMATS:
             raise InvalidOption(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
         parse_slos(slo)
