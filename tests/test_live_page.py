@@ -32,6 +32,7 @@ repetitions: 1
 """
 SNAPSHOT = """JSON.stringify({
   state: document.getElementById('state').textContent,
+  verdict: document.getElementById('verdict').textContent,
   refreshed: Number(document.getElementById('live').dataset.refreshed || 0),
   rows: [...document.querySelectorAll('#nodes tr')].map(r => [...r.cells].map(c => c.textContent)),
 })"""
@@ -123,6 +124,7 @@ def test_the_page_shows_each_node_and_its_numbers_grow_while_the_run_runs(watche
 def test_the_page_ends_with_the_run_finished_and_every_request_stored(watched):
     _, _, final, _ = watched
     assert final["state"] == "finished"
+    assert final["verdict"].startswith(("Publishable as is", "NOT publishable as is"))  # the report's verdict
     for row in final["rows"]:
         assert row[STEPS] == "2/2" and int(row[REQUESTS]) == 2 * REQUESTS_PER_STEP, row
 
