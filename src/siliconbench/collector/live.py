@@ -10,6 +10,7 @@ has ended, the report's verdict (collector/reports/verdict.py): publishable as i
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -136,11 +137,13 @@ def live_run(store: Store, run_id: str) -> LiveRun:
             nodes[agent_id].instance_type = nodes[agent_id].instance_type or itype
     run.nodes = sorted(nodes.values(), key=lambda n: (n.scenario, n.node_name, n.agent_id))
     if life.state not in (PLANNED, RUNNING):
-        run.verdict = _verdict(store, run_id)
+        run.verdict = _verdict(store, run_id, sum(n.requests for n in run.nodes))
     return run
 
 
-def _verdict(store: Store, run_id: str) -> str:
+@functools.lru_cache(maxsize=64)
+def _verdict(store: Store, run_id: str, requests: int) -> str:
+    """The report's verdict on an ended run, built again only when more of its requests were stored."""
     try:
         return verdict(build_report(store, Selection(runs=(run_id,)), Options(cost=False)))
     except CollectorError as exc:  # a run the report refuses (no request stored, say): that is the verdict
