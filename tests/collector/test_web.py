@@ -13,7 +13,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from siliconbench.collector.reads import ReadService
+from siliconbench.collector.web import pages_app
 from siliconbench.core.errors import ExitCode
 from siliconbench.core.listen import is_loopback
 from tests.collector.test_service import _make_cert
@@ -113,3 +116,29 @@ def test_with_the_collector_s_certificate_the_pages_are_served_over_tls_only(tmp
                                                 ("::", False), ("10.0.0.5", False), ("collector.local", False)])
 def test_only_loopback_addresses_count_as_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+async def test_each_report_page_runs_its_read_command_on_the_collector_s_store_and_maps_its_failure(store):
+    ran: list[list[str]] = []
+
+    def command(argv: list[str]) -> tuple[int, str, str]:
+        ran.append(argv)
+        code = {"missing": ExitCode.BAD_INPUT, "broken": ExitCode.STORE}.get(argv[argv.index("--format") - 1], 0)
+        return (code, "<html>report</html>", "") if not code else (code, "", f"error: {argv[2]} <b>\n")
+
+    client = TestClient(TestServer(pages_app(store, ReadService(store.location, command), None, False)))
+    await client.start_server()
+    try:
+        for path, argv in (("/report?run=r 1", ["report", "--run", "r 1"]),
+                           ("/fleet-report?run=r2", ["run", "report", "--run", "r2"]),
+                           ("/search-report?id=s3", ["report", "--search", "s3"])):
+            response = await client.get(path)
+            assert (response.status, await response.text()) == (200, "<html>report</html>")
+            assert ran[-1] == [*argv, "--format", "html", "--store", store.location.dsn]
+        for run_id, status in (("missing", 404), ("broken", 500)):
+            response = await client.get(f"/report?run={run_id}")
+            assert response.status == status and f"error: {run_id} &lt;b&gt;" in await response.text()
+        response = await client.get("/report")
+        assert response.status == 400 and "needs ?run=" in await response.text()
+    finally:
+        await client.close()
