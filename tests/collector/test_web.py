@@ -1,6 +1,6 @@
 """`serve --http`: beyond loopback every page asks for an operator token of the tokens file (a header, or
 `?token=` once, kept in an HttpOnly cookie); an agent's token or none is refused with the fix; a listener
-beyond loopback with no tokens file is refused before anything starts; with the collector's certificate the
+beyond loopback with no tokens file, or on the gRPC port, is refused before anything starts; with the collector's certificate the
 pages are served over TLS only."""
 
 from __future__ import annotations
@@ -87,12 +87,15 @@ def test_a_token_in_the_address_moves_into_an_http_only_cookie_that_then_reads_t
     assert status == 200 and 'data-run="r1"' in body
 
 
-def test_pages_beyond_loopback_without_a_tokens_file_are_refused_before_serving(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", "127.0.0.1:0",
-                           "--http", "0.0.0.0:8080", "--store", f"chdb://{tmp_path}/data"],
+@pytest.mark.parametrize(("http", "refusal"), [
+    ("0.0.0.0:8080", "--http 0.0.0.0:8080 listens beyond loopback: it needs --agent-tokens-file"),
+    ("127.0.0.1:50051", "--http 127.0.0.1:50051 and --listen 127.0.0.1:50051 need ports of their own"),
+    ("8080", "--http '8080' must be HOST:PORT")])
+def test_pages_that_cannot_be_served_as_asked_are_refused_before_anything_starts(tmp_path, http, refusal):
+    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", "127.0.0.1:50051",
+                           "--http", http, "--store", f"chdb://{tmp_path}/data"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == ExitCode.BAD_INPUT
-    assert "--http 0.0.0.0:8080 listens beyond loopback: it needs --agent-tokens-file" in done.stderr
+    assert done.returncode == ExitCode.BAD_INPUT and refusal in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
 
 
