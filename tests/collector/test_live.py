@@ -1,6 +1,7 @@
 """What the live page shows of a run, from rows of known values: per node the requests and errors stored,
 the output throughput of its latest step, the client's saturation flag of its latest finished step, and its
-devices' utilisation (mean over devices) and power (summed over devices) over the last seconds of samples."""
+devices' utilisation (mean over devices) and power (summed over devices) over the last seconds of samples;
+once the run has ended, the report's verdict."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_a_running_node_shows_its_latest_step_its_errors_and_its_devices_now(sto
 
     run = live_run(store, run_id)
 
-    assert (run.state, run.fleet, run.search, run.scenario) == ("running", False, False, "A")
+    assert (run.state, run.fleet, run.search, run.scenario, run.verdict) == ("running", False, False, "A", "")
     assert run.model == "meta-llama/Llama-4-Scout-17B-16E" and run.target == "http://vllm:8000"
     [node] = run.nodes
     assert (node.node_name, node.instance_type, node.requests, node.errors) == (agent, "p5.48xlarge", 6, 1)
@@ -63,6 +64,7 @@ def test_a_node_without_accelerator_samples_shows_no_utilisation_or_power(store,
     run = live_run(store, run_id)
 
     assert run.state == "complete" and run.simulated
+    assert run.verdict.startswith(("Publishable as is", "NOT publishable as is"))  # the report's, once it ended
     [node] = run.nodes
     assert (node.device_util_pct, node.power_w, node.host_cpu_pct, node.saturated) == (None, None, 12.0, None)
     assert run.to_json()["nodes"][0]["requests"] == 1  # what /api/live sends

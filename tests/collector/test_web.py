@@ -1,6 +1,6 @@
 """`serve --http`: beyond loopback every page asks for an operator token of the tokens file (a header, or
 `?token=` once, kept in an HttpOnly cookie); an agent's token or none is refused with the fix; a listener
-beyond loopback with no tokens file is refused before anything starts; with the collector's certificate the
+beyond loopback with no tokens file, or on the gRPC port, is refused before anything starts; with the collector's certificate the
 pages are served over TLS only."""
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from siliconbench.collector.reads import ReadService
+from siliconbench.collector.web import pages_app
 from siliconbench.core.errors import ExitCode
 from siliconbench.core.listen import is_loopback
 from tests.collector.test_service import _make_cert
@@ -84,12 +87,15 @@ def test_a_token_in_the_address_moves_into_an_http_only_cookie_that_then_reads_t
     assert status == 200 and 'data-run="r1"' in body
 
 
-def test_pages_beyond_loopback_without_a_tokens_file_are_refused_before_serving(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", "127.0.0.1:0",
-                           "--http", "0.0.0.0:8080", "--store", f"chdb://{tmp_path}/data"],
+@pytest.mark.parametrize(("http", "refusal"), [
+    ("0.0.0.0:8080", "--http 0.0.0.0:8080 listens beyond loopback: it needs --agent-tokens-file"),
+    ("127.0.0.1:50051", "--http 127.0.0.1:50051 and --listen 127.0.0.1:50051 need ports of their own"),
+    ("8080", "--http '8080' must be HOST:PORT")])
+def test_pages_that_cannot_be_served_as_asked_are_refused_before_anything_starts(tmp_path, http, refusal):
+    done = subprocess.run([sys.executable, "-m", "siliconbench.collector", "serve", "--listen", "127.0.0.1:50051",
+                           "--http", http, "--store", f"chdb://{tmp_path}/data"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == ExitCode.BAD_INPUT
-    assert "--http 0.0.0.0:8080 listens beyond loopback: it needs --agent-tokens-file" in done.stderr
+    assert done.returncode == ExitCode.BAD_INPUT and refusal in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
 
 
@@ -113,3 +119,29 @@ def test_with_the_collector_s_certificate_the_pages_are_served_over_tls_only(tmp
                                                 ("::", False), ("10.0.0.5", False), ("collector.local", False)])
 def test_only_loopback_addresses_count_as_loopback(host, loopback):
     assert is_loopback(host) is loopback
+
+
+async def test_each_report_page_runs_its_read_command_on_the_collector_s_store_and_maps_its_failure(store):
+    ran: list[list[str]] = []
+
+    def command(argv: list[str]) -> tuple[int, str, str]:
+        ran.append(argv)
+        code = {"missing": ExitCode.BAD_INPUT, "broken": ExitCode.STORE}.get(argv[argv.index("--format") - 1], 0)
+        return (code, "<html>report</html>", "") if not code else (code, "", f"error: {argv[2]} <b>\n")
+
+    client = TestClient(TestServer(pages_app(store, ReadService(store.location, command), None, False)))
+    await client.start_server()
+    try:
+        for path, argv in (("/report?run=r 1", ["report", "--run", "r 1"]),
+                           ("/fleet-report?run=r2", ["run", "report", "--run", "r2"]),
+                           ("/search-report?id=s3", ["report", "--search", "s3"])):
+            response = await client.get(path)
+            assert (response.status, await response.text()) == (200, "<html>report</html>")
+            assert ran[-1] == [*argv, "--format", "html", "--store", store.location.dsn]
+        for run_id, status in (("missing", 404), ("broken", 500)):
+            response = await client.get(f"/report?run={run_id}")
+            assert response.status == status and f"error: {run_id} &lt;b&gt;" in await response.text()
+        response = await client.get("/report")
+        assert response.status == 400 and "needs ?run=" in await response.text()
+    finally:
+        await client.close()

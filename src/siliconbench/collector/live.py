@@ -4,17 +4,23 @@ The run's state is the one every report heads with (collector/lifecycle.py: a fl
 members' progress, a single run's from its start and end events). Per node: the fleet progress the agent
 last reported (`run status`'s figures: step of steps, state, detail) and, from the rows stored so far,
 requests and errors, the output throughput of its latest step, the client's saturation flag of its latest
-finished step, and its devices' utilisation and power over the last LIVE_WINDOW_S of samples.
+finished step, and its devices' utilisation and power over the last LIVE_WINDOW_S of samples. Once the run
+has ended, the report's verdict (collector/reports/verdict.py): publishable as is, or why not.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.lifecycle import lifecycle
-from siliconbench.collector.runs import NodeState
+from siliconbench.collector.reports import Options, build_report
+from siliconbench.collector.reports.verdict import verdict
+from siliconbench.collector.rollups import Selection
+from siliconbench.collector.runs import PLANNED, RUNNING, NodeState
 from siliconbench.collector.store import Store
 
 LIVE_WINDOW_S = 10  # device samples averaged over this many seconds before a node's latest one
@@ -93,6 +99,7 @@ class LiveRun:
     model: str = ""
     target: str = ""
     simulated: bool = False
+    verdict: str = ""        # the report's verdict once the run has ended; "" while it runs
     updated_unix_s: float = 0.0
     nodes: list[LiveNode] = field(default_factory=list)
 
@@ -129,7 +136,18 @@ def live_run(store: Store, run_id: str) -> LiveRun:
             nodes[agent_id].node_name = nodes[agent_id].node_name or name
             nodes[agent_id].instance_type = nodes[agent_id].instance_type or itype
     run.nodes = sorted(nodes.values(), key=lambda n: (n.scenario, n.node_name, n.agent_id))
+    if life.state not in (PLANNED, RUNNING):
+        run.verdict = _verdict(store, run_id, sum(n.requests for n in run.nodes))
     return run
+
+
+@functools.lru_cache(maxsize=64)
+def _verdict(store: Store, run_id: str, requests: int) -> str:
+    """The report's verdict on an ended run, built again only when more of its requests were stored."""
+    try:
+        return verdict(build_report(store, Selection(runs=(run_id,)), Options(cost=False)))
+    except CollectorError as exc:  # a run the report refuses (no request stored, say): that is the verdict
+        return f"No report: {exc}"
 
 
 def _from_progress(node: NodeState) -> LiveNode:

@@ -59,6 +59,8 @@ class ServeConfig:
         if self.agent_jwks is not None and (self.agent_token_issuer is None or self.agent_service_account is None):
             raise invalid(f"--agent-jwks needs --agent-token-issuer ({settings.AGENT_TOKEN_ISSUER}) and "
                           f"--agent-service-account ({settings.AGENT_SERVICE_ACCOUNT}) as well")
+        if self.http is not None and split_address(self.http, "--http")[1] == split_address(self.listen, "--listen")[1] != 0:
+            raise invalid(f"--http {self.http} and --listen {self.listen} need ports of their own")
         if self.http is not None and not is_loopback(split_address(self.http, "--http")[0]) and not self.agent_tokens_file:
             raise invalid(f"--http {self.http} listens beyond loopback: it needs --agent-tokens-file with a "
                           "`TOKEN operator` line (the pages ask for that token), or a loopback address such as "

@@ -59,9 +59,9 @@ def live_page(run_id: str) -> str:
             f'<a id="search-report" hidden href="search-report?id={_q(run_id)}">search report</a></nav>'
             f'<h1>Run <span id="run">{html(run_id)}</span></h1>'
             f'<p>State: <span id="state" class="state">loading…</span> <span id="detail" class="muted"></span></p>'
-            f'<p id="what" class="muted"></p>'
+            f'<p id="what" class="muted"></p><p id="verdict" class="state"></p>'
             f'<table><thead><tr>{head}</tr></thead><tbody id="nodes"></tbody></table>'
-            f'<p class="muted">Updated <span id="updated">never</span>; <span id="error" class="bad"></span></p>')
+            f'<p class="muted">Updated <span id="updated">never</span></p><p id="error" class="bad"></p>')
     return _page(f"siliconbench run {run_id}", f'<main id="live" data-run="{html(run_id)}" '
                                                f'data-poll-ms="{POLL_MS}">{body}</main>', script=True)
 
@@ -91,6 +91,7 @@ LIVE_SCRIPT = r"""'use strict';
     text('state', run.state);
     text('detail', run.detail ? '(' + run.detail + ')' : '');
     text('what', [run.model, run.target, run.simulated ? 'SIMULATED' : ''].filter(Boolean).join(' · '));
+    text('verdict', run.verdict);
     document.getElementById('fleet-report').hidden = !run.fleet;
     document.getElementById('search-report').hidden = !run.search;
     const rows = document.getElementById('nodes');
