@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     COLLECTOR = 7  # the collector is unreachable, or has not acknowledged everything the agent sent
     AGENT_SATURATED = 8  # `workers: auto`: the agent could not keep up with the load on every core it may use
     NO_LOAD_WITHIN_SLO = 9  # `search`: even the smallest probe failed the SLOs (an answer, printed as one)
+    SEARCH_UNDECIDED = 10  # `search`: probes the data could not decide leave the boundary wider than the tolerance
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
 
 

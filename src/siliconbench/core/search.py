@@ -31,7 +31,7 @@ class SearchOptions:
     start: Annotated[NonNegativeFloat, Field(description="The first probe's value; the search doubles it until a probe fails.")] = 1.0
     max: Annotated[NonNegativeFloat, Field(description="The largest value probed.")] = 1024.0
     tolerance: Annotated[NonNegativeFloat, Field(description="Bisect until the bracket is narrower than this share of its lower end (for concurrency, at least one stream).")] = 0.05
-    extensions: Annotated[Int, Field(ge=0, description="Extra steps a probe may take for a bound.")] = 2
+    extensions: Annotated[Int, Field(ge=0, description="Extra steps a probe may take to decide, each doubling its requests.")] = 3
     verify_factor: Annotated[Int, Field(ge=1, description="A verification probe's requests, times a probe's.")] = 3
     min_requests: Annotated[Int, Field(ge=1, description="Requests a probe sends at least.")] = 16
 
