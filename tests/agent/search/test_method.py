@@ -58,13 +58,20 @@ async def test_rate_search_finds_what_the_slots_finish_within_tolerance(seed):
     assert abs(answer.boundary - model.capacity_rps) <= 0.05 * model.capacity_rps, (answer.boundary, model.capacity_rps)
 
 
-async def test_every_probe_has_enough_requests_for_its_bound_and_verification_takes_longer():
+async def test_a_pass_has_enough_requests_for_its_bound_a_fail_far_over_the_limit_few_and_verification_more():
     model = KneeModel(KNEE, "concurrency", 0)
     answer = (await search(model, "ttft_p99_ms<=80", max=1024)).answer
-    # a p99 bound needs 299 requests past a closed loop's two ramps
-    assert all(requests >= 299 + 2 * value for value, requests, _ in model.calls)
+    # a p99 bound needs 299 requests past a closed loop's two ramps; a screen sends an eighth of them
+    assert all(p.requests >= 299 for p in answer.probes if p.verdict.passed)
+    far = [p for p in answer.probes if p.value >= 96]
+    assert far and all(p.verdict.name == "fail" and p.requests == 38 and p.steps == 1 for p in far)
     verify = [p for p in answer.probes if p.phase == "verify"]
     assert all(p.requests >= 3 * 299 for p in verify)
+    # the candidate's verification pools its short probe's requests: it sends only what it lacks
+    candidate = verify[0]
+    short = max(p.requests for p in answer.probes if p.value == candidate.value and p.phase != "verify")
+    sent = [requests - 2 * int(value) for value, requests, _ in model.calls]
+    assert sent[sum(p.steps for p in answer.probes[:candidate.index])] == 3 * 299 - short
     assert [index for _, _, index in model.calls] == list(range(len(model.calls)))
 
 
@@ -87,11 +94,12 @@ async def test_a_limit_between_the_bounds_is_extended_then_undecided_never_a_fal
     model = KneeModel(KNEE, "concurrency", 5, slow_share=1 / 120, slow_ms=300)
     answer = (await search(model, "ttft_p99_ms<=80", max=1)).answer
     [probe] = answer.probes
-    assert probe.steps == 4  # the probe and three extensions, their requests pooled
-    assert [requests for _, requests, _ in model.calls] == [301, 301, 600, 1198]  # each with its 2 ramps
+    assert probe.steps == 5  # the screen, the probe and three extensions, their requests pooled
+    # a screen of 38, up to 299, then doubling to 598, 1,196 and 2,392: each step with its 2 ramps
+    assert [requests for _, requests, _ in model.calls] == [40, 263, 301, 600, 1198]
     (reading,) = probe.verdict.readings
     assert reading.lower < 80 < reading.bound
-    assert probe.verdict.name == "undecided" and probe.verdict.reason.startswith("inconclusive after 4 steps")
+    assert probe.verdict.name == "undecided" and probe.verdict.reason.startswith("inconclusive after 5 steps")
     assert answer.boundary is None and answer.undecided_to == 1 and answer.undecided() == [1]
 
 
@@ -164,7 +172,7 @@ async def test_when_no_verification_passes_the_answer_is_the_largest_short_pass_
     model = KneeModel(KNEE, "concurrency", 6)
 
     async def prober(value, requests, index):  # short probes pass up to 64; every long one fails
-        measured = await model(min(value, 64.0) if requests < 600 else 1000.0, requests, index)
+        measured = await model(min(value, 64.0) if requests < 600 else 128.0, requests, index)
         return measured
 
     found = Search(parse_slos("ttft_p99_ms<=80"), SearchOptions(max=1024.0), prober, output_tokens=OUTPUT_TOKENS)

@@ -1,6 +1,8 @@
 """The search: bracket by doubling from the start until a probe fails, bisect to the tolerance, then
-verify with a longer probe at the candidate and at the next value above; the answer is the largest value
-whose verification passed. Each probe is judged on its one-sided 95 % bounds (judge.py): it passes on
+verify with a longer probe at the candidate (pooling the requests its short probe sent) and at the next
+value above (unless a probe already failed at or below it on a lower bound: decided); the answer is the
+largest value whose verification passed. A closed loop's short probe screens first with an eighth of its
+requests, so a value far over a limit fails on few. Each probe is judged on its one-sided 95 % bounds (judge.py): it passes on
 its upper bounds, fails on a lower bound; one with too few samples for a bound, or with a limit between
 its bounds, is extended (pooling its requests, each extension doubling them) up to `extensions` times,
 then said undecided: neither a pass nor a fail. The search goes on above an undecided value as above a
@@ -15,15 +17,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from siliconbench.agent.errors import AgentSaturated
-from siliconbench.agent.search.judge import EXTEND, INCONCLUSIVE, PASS, UNDECIDED, Reading, Verdict, judge
+from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, PASS, UNDECIDED, Reading, Verdict, judge
 from siliconbench.core.search import SearchOptions
 from siliconbench.core.slo import ERROR_RATE, Objective
 from siliconbench.core.slo_bounds import samples_needed
 from siliconbench.core.wire import pb
 
 METHOD = ("bracket by doubling until a probe fails; bisect to the tolerance; verify with a {verify}x longer "
-          "probe at the candidate and the next value above; a probe passes when every SLO's one-sided 95 % "
-          "upper bound (order statistics; Clopper-Pearson for the error rate) is within its limit")
+          "probe at the candidate (its earlier requests pooled) and at the next value above unless a probe "
+          "failed at or below it on a lower bound; a probe passes when every SLO's one-sided 95 % upper bound (order statistics; "
+          "Clopper-Pearson for the error rate) is within its limit, fails when a lower bound is over it, and "
+          "is extended while neither, then undecided")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,8 @@ class Measured:
     over_saturated: str = ""
     client_saturated: str = ""
 
+
+SCREEN = 8  # a screening step sends this share of a probe's requests: 1/8
 
 # (value, requests, probe index) -> what the probe step measured
 Prober = Callable[[float, int, int], Awaitable[Measured]]
@@ -104,6 +110,7 @@ class Search:
         self._on_step = on_step
         self._step = 0
         self._verdicts: dict[float, str] = {}
+        self._pooled: dict[float, list[pb.RequestRecord]] = {}  # each value's requests, for its verification
         self.answer = Answer(options.control, self._objectives, METHOD.format(verify=options.verify_factor),
                              options.tolerance)
         self._requests = self._base_requests(output_tokens)
@@ -119,35 +126,43 @@ class Search:
             needed = max(needed, math.ceil(samples_needed(o.q) / per))
         return needed
 
-    def _requests_at(self, value: float, factor: int) -> int:
-        ramp = 2 * int(value) if self._options.control == "concurrency" else 0  # a closed loop's ramps
-        return self._requests * factor + ramp
+    def _ramp(self, value: float) -> int:
+        return 2 * int(value) if self._options.control == "concurrency" else 0  # a closed loop's ramps
 
     async def _probe(self, value: float, phase: str) -> Probe:
-        factor = self._options.verify_factor if phase == "verify" else 1
-        records: list[pb.RequestRecord] = []
+        """Probe `value`: a closed loop's short probe first screens with an eighth of a probe's requests (a
+        value far over a limit fails on its lower bound there); then up to a probe's requests (a
+        verification's: `verify_factor` times, the earlier probes' requests at the value pooled), then each
+        extension doubles the requests pooled."""
+        options = self._options
+        target = self._requests * (options.verify_factor if phase == "verify" else 1)
+        records = list(self._pooled.get(value, [])) if phase == "verify" else []
+        screen = phase != "verify" and options.control == "concurrency"
+        want = max(options.min_requests, math.ceil(target / SCREEN)) if screen else target
         steps, tps, rps = 0, 0.0, 0.0
-        while True:  # each extension doubles the requests pooled so far
-            measured = await self._prober(value, self._requests_at(value, factor * 2 ** max(steps - 1, 0)),
+        while True:
+            measured = await self._prober(value, max(want - len(records), options.min_requests) + self._ramp(value),
                                           self._step)
             self._step += 1
             steps += 1
             if measured.client_saturated:
-                raise AgentSaturated(f"search stopped at {self._options.control} {value:g}: the agent itself "
+                raise AgentSaturated(f"search stopped at {options.control} {value:g}: the agent itself "
                                      f"could not keep up ({measured.client_saturated}); this is not the server's "
                                      "capacity: give --workers N (more sending processes) or a node with more "
                                      "free cores")
             records.extend(measured.records)
             tps, rps = measured.output_tps, measured.achieved_rps
-            offered = (measured.offered_rps or value) if self._options.control == "rate" else 0.0
+            offered = (measured.offered_rps or value) if options.control == "rate" else 0.0
             verdict = judge(self._objectives, records, offered_rps=offered, achieved_rps=rps,
                             over_saturated=measured.over_saturated)
-            if verdict.name in (EXTEND, INCONCLUSIVE) and steps > self._options.extensions:
+            want = target if len(records) < target else 2 * len(records)
+            if verdict.name in (EXTEND, INCONCLUSIVE) and steps > options.extensions + screen:
                 verdict = Verdict(UNDECIDED, f"{verdict.name} after {steps} steps: {verdict.reason}", verdict.readings)
             probe = Probe(len(self.answer.probes), value, phase, len(records), steps, verdict, tps, rps)
             self._on_step(probe)
             if verdict.name not in (EXTEND, INCONCLUSIVE):
                 break
+        self._pooled[value] = records
         self.answer.probes.append(probe)
         self._on_probe(probe)
         return probe
@@ -207,7 +222,10 @@ class Search:
             if (await self._probe(low, "verify")).verdict.passed:
                 answer.boundary, answer.verified = low, True
                 above = low + options.step_above(low)
-                if above <= options.max and (await self._probe(above, "verify")).verdict.passed:
+                decided = any(p.value <= above and p.verdict.name == FAIL and any(
+                    r.lower is not None and r.lower > r.objective.limit for r in p.verdict.readings)
+                    for p in answer.probes)  # failed on a lower bound; a rate's shortfall is a point estimate
+                if above <= options.max and not decided and (await self._probe(above, "verify")).verdict.passed:
                     answer.boundary = above
                 return
             not_verified = low
