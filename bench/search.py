@@ -19,6 +19,11 @@ at least one stream), or both saying "none"; "undecided" = the answer said "unde
 (where the data could not decide), and how many of those held the truth in [X, Y].
 
     .venv/bin/python bench/search.py [--seeds 40]
+    .venv/bin/python bench/search.py --peers [--peers-dir /work/peers] [--tokenizer DIR]
+
+`--peers` runs the tools for real instead, against one simulator process whose boundary is known
+(bench/search_peers.py), and prints each tool's answer, the truth, the requests the simulator served
+and the wall time.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import platform
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -144,10 +151,24 @@ async def run(seeds: int) -> list[tuple[str, ...]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--peers", action="store_true", help="run the tools for real against a simulator")
+    parser.add_argument("--peers-dir", type=Path, default=Path(".peers"), help="where GuideLLM's venv is")
+    parser.add_argument("--tokenizer", type=Path, help="a tokenizer directory (default: PEERS_DIR/tiny-model)")
     args = parser.parse_args()
+    print(f"# {platform.node()} ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}), "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    if args.peers:
+        from bench.search_peers import print_peers, run_peers
+        tokenizer = (args.tokenizer or args.peers_dir / "tiny-model").resolve()
+        if not (tokenizer / "tokenizer.json").exists():
+            parser.error(f"no tokenizer at {tokenizer}: give --tokenizer DIR (tests/vllm/build_tiny_model.py builds one)")
+        if not (args.peers_dir / "guidellm" / "bin" / "guidellm").exists():
+            parser.error(f"no GuideLLM at {args.peers_dir}/guidellm: python -m venv {args.peers_dir}/guidellm && "
+                         f"{args.peers_dir}/guidellm/bin/pip install guidellm")
+        print_peers(run_peers(args.peers_dir.resolve(), tokenizer))
+        return
     rows = asyncio.run(run(args.seeds))
-    print(f"# {platform.node()} ({platform.machine()}, Python {platform.python_version()}), "
-          f"TTFT p99 <= {LIMIT_MS:g} ms, tolerance {TOLERANCE:.0%}, {args.seeds} seeds")
+    print(f"# TTFT p99 <= {LIMIT_MS:g} ms, tolerance {TOLERANCE:.0%}, {args.seeds} seeds")
     print("| scenario | method | truth | exact | undecided | answers (largest pass) | requests per search (mean) |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
