@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from siliconbench.core.search import PASS
 from siliconbench.core.slo import ERROR_RATE, Objective
 from siliconbench.core.slo_bounds import (percentile_bound, percentile_lower, percentile_point, proportion_bound,
                                           proportion_lower)
@@ -20,8 +21,7 @@ from siliconbench.core.wire import pb
 
 # a rate probe whose requests completed at less than this share of the offered rate did not carry it
 ACHIEVED_SHARE = 0.95
-PASS, FAIL, INCONCLUSIVE, EXTEND, OVER_SATURATED = "pass", "fail", "inconclusive", "extend", "over-saturated"
-UNDECIDED = "undecided"
+FAIL, INCONCLUSIVE, EXTEND, OVER_SATURATED = "fail", "inconclusive", "extend", "over-saturated"
 
 
 @dataclass(frozen=True, slots=True)

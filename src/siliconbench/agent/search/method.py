@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from siliconbench.agent.errors import AgentSaturated
-from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, PASS, UNDECIDED, Reading, Verdict, judge
-from siliconbench.core.search import SearchOptions
+from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, Reading, Verdict, judge
+from siliconbench.core.search import PASS, UNDECIDED, SearchOptions, undecided_between
 from siliconbench.core.slo import ERROR_RATE, Objective
 from siliconbench.core.slo_bounds import samples_needed
 from siliconbench.core.wire import pb
@@ -76,11 +76,8 @@ class Answer:
 
     def undecided(self) -> list[float]:
         """The values the probes could not decide between the boundary and `undecided_to`."""
-        if self.undecided_to is None:
-            return []
-        low = -math.inf if self.boundary is None else self.boundary
-        return sorted({p.value for p in self.probes
-                       if p.verdict.name == UNDECIDED and low < p.value <= self.undecided_to})
+        return undecided_between(self.control, self.tolerance, self.boundary,
+                                 ((p.value, p.verdict.name) for p in self.probes))[1]
 
     def at_boundary(self) -> Probe | None:
         """The probe that answers: the boundary's verification (else its last passing probe)."""
@@ -241,12 +238,5 @@ class Search:
         """Where undecided probes lie between the boundary and the smallest failure above it, further
         than the tolerance, the answer is undecided up to that failure (or the largest undecided value)."""
         answer = self.answer
-        low = -math.inf if answer.boundary is None else answer.boundary
-        failed = [p.value for p in answer.probes if p.value > low and p.verdict.name not in (PASS, UNDECIDED)]
-        high = min(failed, default=math.inf)
-        undecided = [p.value for p in answer.probes if p.verdict.name == UNDECIDED and low < p.value < high]
-        if not undecided:
-            return
-        to = high if high < math.inf else max(undecided)
-        if answer.boundary is None or to - answer.boundary > self._options.step_above(answer.boundary):
-            answer.undecided_to = to
+        answer.undecided_to, _ = undecided_between(answer.control, answer.tolerance, answer.boundary,
+                                                   ((p.value, p.verdict.name) for p in answer.probes))
