@@ -5,8 +5,8 @@ The simulator (`siliconbench-agent sim`): 10 ms to the first token, then 40 ms b
 stream in flight, each further stream stretching every gap by half that (SimProfile.steady_itl_ms): 80 ms
 at 3 streams, 100 ms at 4. Under TPOT p50 <= 90 ms the truth is therefore 3 streams. The SLO is a median
 and the steps 10 ms either side of it because this shared 2-core machine's late wake-ups add tens of ms
-to a p99 (a TTFT p99 knee measured 69-198 ms at one stream against a 10 ms simulator while other work
-ran): a median holds still under them.
+to a p99 (at one stream, against a 10 ms simulator while other work ran, a TTFT p99's 95 % bounds
+were 69 and 198 ms): a median holds still under them.
 
     siliconbench   `siliconbench-agent search --slo tpot_p50_ms<=90` through a collector, --start 1
                    --max 64, tolerance 5 %
