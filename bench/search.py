@@ -7,17 +7,23 @@ slow-tail scenarios, each request 300 ms late with that probability; past the sl
 virtual, so each scenario runs many seeds in seconds, on any machine, and "requests" counts what the
 search would have sent.
 
-    siliconbench   agent/search/method.py: bracket, bisect, verify; one-sided 95 % bounds, extend,
-                   inconclusive -> fail
+    siliconbench   agent/search/method.py: bracket, bisect, verify; pass on the 95 % upper bounds, fail on a
+                   lower bound, extend (doubling) while the limit lies between them, then undecided
     point-100      the public tools' rule as modelled here (GuideLLM goodput / vllm bench sweep serve_sla
                    style): double then bisect to the same tolerance, each probe 100 requests judged on
                    its point estimate, the last passing value the answer, no verification
 
 Truth: the largest concurrency whose true TTFT p99 (closed form + the noise's quantile, the slow tail's
 share mixed in) is within the SLO; for rate, the slots' capacity. "exact" = within the tolerance (5 %,
-at least one stream), or both saying "none".
+at least one stream), or both saying "none"; "undecided" = the answer said "undecided between X and Y"
+(where the data could not decide), and how many of those held the truth in [X, Y].
 
     .venv/bin/python bench/search.py [--seeds 40]
+    .venv/bin/python bench/search.py --peers [--peers-dir /work/peers] [--tokenizer DIR]
+
+`--peers` runs the tools for real instead, against one simulator process whose boundary is known
+(bench/search_peers.py), and prints each tool's answer, the truth, the requests the simulator served
+and the wall time.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import platform
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -108,12 +116,12 @@ def exact(answer: float | None, true: float | None) -> bool:
     return abs(answer - true) <= max(1.0 if true == int(true) and true > 1 else 0.0, TOLERANCE * true)
 
 
-async def run(seeds: int) -> list[tuple[str, str, str, str, str, str]]:
+async def run(seeds: int) -> list[tuple[str, ...]]:
     rows = []
     for s in SCENARIOS:
         start, most = (10.0, 5000.0) if s.control == "rate" else (1.0, 1024.0)
         for method in ("siliconbench", "point-100"):
-            answers, spent, hits = [], [], 0
+            answers, spent, hits, undecided, held = [], [], 0, 0, 0
             true = None
             for seed in range(seeds):
                 model = KneeModel(KNEE, s.control, seed, NOISE_MS, s.slow_share, SLOW_MS, slow_at_random=True)
@@ -122,7 +130,11 @@ async def run(seeds: int) -> list[tuple[str, str, str, str, str, str]]:
                     search = Search(parse_slos(f"ttft_p99_ms<={LIMIT_MS:g}"),
                                     SearchOptions(control=s.control, start=start, max=most), model,
                                     output_tokens=OUTPUT_TOKENS)
-                    answer = (await search.run()).boundary
+                    found = await search.run()
+                    answer = found.boundary
+                    if found.undecided_to is not None:
+                        undecided += 1
+                        held += answer is None if true is None else (answer or 0) <= true <= found.undecided_to
                 else:
                     answer = await point_search(model, s.control, start, most)
                 answers.append(answer)
@@ -130,7 +142,8 @@ async def run(seeds: int) -> list[tuple[str, str, str, str, str, str]]:
                 hits += exact(answer, true)
             shown = sorted({f"{a:.4g}" if a is not None else "none" for a in answers})
             rows.append((s.name, method, "none" if true is None else f"{true:.4g}",
-                         f"{hits}/{seeds}", ", ".join(shown[:4]) + (" ..." if len(shown) > 4 else ""),
+                         f"{hits}/{seeds}", f"{undecided}/{seeds} ({held} held the truth)" if undecided else "-",
+                         ", ".join(shown[:4]) + (" ..." if len(shown) > 4 else ""),
                          f"{sum(spent) / seeds:,.0f}"))
     return rows
 
@@ -138,12 +151,26 @@ async def run(seeds: int) -> list[tuple[str, str, str, str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--peers", action="store_true", help="run the tools for real against a simulator")
+    parser.add_argument("--peers-dir", type=Path, default=Path(".peers"), help="where GuideLLM's venv is")
+    parser.add_argument("--tokenizer", type=Path, help="a tokenizer directory (default: PEERS_DIR/tiny-model)")
     args = parser.parse_args()
+    print(f"# {platform.node()} ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}), "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    if args.peers:
+        from bench.search_peers import print_peers, run_peers
+        tokenizer = (args.tokenizer or args.peers_dir / "tiny-model").resolve()
+        if not (tokenizer / "tokenizer.json").exists():
+            parser.error(f"no tokenizer at {tokenizer}: give --tokenizer DIR (tests/vllm/build_tiny_model.py builds one)")
+        if not (args.peers_dir / "guidellm" / "bin" / "guidellm").exists():
+            parser.error(f"no GuideLLM at {args.peers_dir}/guidellm: python -m venv {args.peers_dir}/guidellm && "
+                         f"{args.peers_dir}/guidellm/bin/pip install guidellm")
+        print_peers(run_peers(args.peers_dir.resolve(), tokenizer))
+        return
     rows = asyncio.run(run(args.seeds))
-    print(f"# {platform.node()} ({platform.machine()}, Python {platform.python_version()}), "
-          f"TTFT p99 <= {LIMIT_MS:g} ms, tolerance {TOLERANCE:.0%}, {args.seeds} seeds")
-    print("| scenario | method | truth | exact | answers | requests per search (mean) |")
-    print("|---|---|---|---|---|---|")
+    print(f"# TTFT p99 <= {LIMIT_MS:g} ms, tolerance {TOLERANCE:.0%}, {args.seeds} seeds")
+    print("| scenario | method | truth | exact | undecided | answers (largest pass) | requests per search (mean) |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 

@@ -96,7 +96,7 @@ def test_closed_loop_prepare_bench_times_both_prompt_sizes():
 def test_search_bench_finds_the_plain_knee_exactly_and_says_none_where_the_p99_is_in_the_tail():
     out = bench("search", "--seeds", "3")
     assert "| concurrency | siliconbench | 64 | 3/3 |" in out
-    assert "| concurrency, 1.5 % slow | siliconbench | none | 3/3 | none |" in out
+    assert "| concurrency, 1.5 % slow | siliconbench | none | 3/3 |" in out
     assert "| rate | siliconbench | 640 | 3/3 |" in out
 
 
@@ -110,3 +110,10 @@ def test_seed_plan_bench_searches_every_scenario_and_plans_with_the_report_besid
     assert [scenario for scenario, *_ in beside] == list("ABCDE")
     assert sorted(rank for _, rank, _, _ in beside) == list("12345")  # the report's own ranking, and ours twice
     assert (tmp_path / "seed-prices.csv").read_text().count("the reference report's price") == 5
+
+
+def test_search_bench_with_peers_names_what_is_missing_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "search.py"), "--peers", "--peers-dir", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"no tokenizer at {tmp_path}/tiny-model" in done.stderr and "Traceback" not in done.stderr

@@ -34,12 +34,12 @@ from tests.agent.search.knee import KneeModel
 KNEE = SimProfile(ttft_ms=20, itl_ms=10, slots=32)
 
 
-async def searched(run_id: str) -> ListSink:
-    """A search against the knee model, its steps' events and end event through a ProbeSink as the agent
-    sends them."""
+async def searched(run_id: str, model=None, most: float = 256.0) -> ListSink:
+    """A search against the knee model (or `model`), its steps' events and end event through a ProbeSink as
+    the agent sends them."""
     sink = ListSink()
     probe_sink = ProbeSink(sink)
-    model = KneeModel(KNEE, "concurrency", 1)
+    model = model or KneeModel(KNEE, "concurrency", 1)
     now = time.time_ns()
     probe_sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=now, scenario="A", model="m"))
 
@@ -49,7 +49,7 @@ async def searched(run_id: str) -> ListSink:
                                     requests=requests, start_unix_ns=now, end_unix_ns=now + 1))
         return measured
 
-    search = Search(parse_slos("ttft_p99_ms<=80,ttft_p50_ms<=100"), SearchOptions(max=256.0), prober,
+    search = Search(parse_slos("ttft_p99_ms<=80,ttft_p50_ms<=100"), SearchOptions(max=most), prober,
                     output_tokens=4, on_step=lambda probe: probe_sink.judged(probe_message(probe, run_id)))
     probe_sink.result = result_message(await search.run(), run_id)
     probe_sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_END, time_unix_ns=now, outcome="complete"))
@@ -92,7 +92,9 @@ async def test_the_curve_the_evidence_and_the_answer_are_one_query(service, stor
     assert answer is not None and answer.found and answer.verified and answer.control == "concurrency"
     assert answer.boundary == sink.runs[-1].search.boundary and answer.binding == "ttft_p99_ms"
     assert answer.bounds["ttft_p99_ms"] <= 80 and 0 < answer.headroom["ttft_p50_ms"] < 1
-    first = node.probes[0]
+    screen = node.probes[0]  # a closed loop's probe screens first: too few requests for a p99 bound
+    assert (screen.value, screen.verdict, screen.final) == (1.0, "extend", False)
+    first = next(p for p in node.probes if p.final)
     assert (first.value, first.phase, first.verdict, first.slo_keys) == (1.0, "bracket", "pass",
                                                                           ("ttft_p99_ms", "ttft_p50_ms"))
     assert first.limits == (80.0, 100.0) and all(b is not None and b < 80 for b in first.bounds)
@@ -127,7 +129,7 @@ def test_the_markdown_report_states_the_answer_the_method_and_each_probe(stored_
     text = render_search("search-r", nodes, "markdown")
     assert f"largest concurrency within SLO: {result.boundary:g} (verified)." in text
     assert "Binding: ttft\\_p99\\_ms" in text and "Method: bracket by doubling" in text
-    assert "| 1 | 0 | bracket | 1 |" in text  # probe 1, step 0, at concurrency 1
+    assert "| 1 | 0,1 | bracket | 1 |" in text  # probe 1, steps 0 (its screen) and 1, at concurrency 1
 
 
 def test_the_csv_report_has_a_row_per_step_and_slo(stored_search):
@@ -153,6 +155,24 @@ def test_the_html_report_plots_bound_point_slo_failed_probes_and_boundary_per_sl
     assert "SLO ttft_p99_ms ≤ 80" in page
     assert "<title>failed probe</title>" in page  # the failed probes, crossed
     assert f"boundary {result.boundary:g}" in page
+
+
+def test_a_stored_undecided_answer_is_reported_undecided_between_its_largest_pass_and_smallest_fail(service, store):
+    slow = KneeModel(KNEE, "concurrency", 0, slow_share=1 / 105, slow_ms=300)  # 0.95 % late: never decided
+    fast = KneeModel(KNEE, "concurrency", 0)
+
+    async def model(value, requests, index):  # up to 3 pass, 4 undecided, 5 and past far over the limit
+        return await (slow(1, requests, index) if value == 4 else fast(value if value < 4 else 128.0, requests, index))
+
+    sink = asyncio.run(searched("search-u", model, most=8.0))
+    batch = pb.Batch(seq=1, batch_id="search-u/b/1", steps=sink.steps, runs=sink.runs)
+    assert service.inserter.write([service.parse("node-u", pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+    nodes = load_search(store, "search-u")
+    text = render_search("search-u", nodes, "markdown")
+    assert ("largest concurrency within SLO: undecided between 3 and 5: at 4 the data could not decide, every "
+            "extension taken.") in text and "Largest pass: 3 (verified)." in text
+    [node] = json.loads(render_search("search-u", nodes, "json"))["nodes"]
+    assert (node["answer"]["boundary"], node["answer"]["undecided_to"], node["answer"]["undecided"]) == (3.0, 5.0, [4.0])
 
 
 def test_an_unknown_format_is_named():

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from siliconbench.core.slo_bounds import (bound_rank, percentile_bound, percentile_point, proportion_bound,
-                                          samples_needed)
+from siliconbench.core.slo_bounds import (bound_rank, percentile_bound, percentile_lower, percentile_point,
+                                          proportion_bound, proportion_lower, samples_needed)
 
 
 def test_a_p99_needs_299_samples_and_then_is_bounded_by_the_largest():
@@ -77,3 +77,27 @@ def test_the_error_rate_bound_covers_the_true_rate_at_least_95_percent_of_the_ti
     rate, n, trials = 0.02, 300, 2000
     covered = sum(proportion_bound(sum(rng.random() < rate for _ in range(n)), n) >= rate for _ in range(trials))
     assert covered / trials >= 0.935
+
+
+@pytest.mark.parametrize("n,q", [(60, 0.5), (120, 0.9), (400, 0.99)])
+def test_the_percentile_lower_bound_stays_below_the_true_quantile_at_least_95_percent_of_the_time(n, q):
+    rng = random.Random(20261208)
+    truth = -math.log(1 - q)
+    trials = 2000
+    below = sum(percentile_lower([rng.expovariate(1.0) for _ in range(n)], q) <= truth for _ in range(trials))
+    assert 0.935 <= below / trials < 0.995
+
+
+def test_a_median_of_ten_is_bounded_below_by_the_second_smallest_and_a_p99_of_one_by_that_one():
+    assert percentile_lower([float(i) for i in range(10, 0, -1)], 0.5) == 2.0  # P(Bin(10, .5) < 3) = 5.5 %
+    assert percentile_lower([7.0], 0.99) == 7.0  # one sample is below the p99 unless it lands above: 1 %
+    assert percentile_lower([1.0, 2.0, 3.0, 4.0], 0.5) is None  # even the smallest: 1/16 > 5 %
+
+
+def test_the_error_rate_lower_bound_mirrors_the_upper_one():
+    assert proportion_lower(0, 50) == 0.0
+    lower = proportion_lower(10, 10)
+    assert lower == pytest.approx(0.05 ** 0.1)  # every trial failed: p^10 = 5 %
+    low = proportion_lower(3, 50)
+    tail = sum(math.comb(50, i) * low ** i * (1 - low) ** (50 - i) for i in range(3, 51))
+    assert tail == pytest.approx(0.05, abs=1e-6)

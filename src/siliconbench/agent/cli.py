@@ -82,6 +82,8 @@ def search(
     answer = search.answer
     assert answer is not None
     typer.echo(answer_json(answer, search_id) if as_json else final_block(answer))
+    if answer.undecided_to is not None:
+        raise typer.Exit(ExitCode.SEARCH_UNDECIDED)
     if answer.boundary is None:
         raise typer.Exit(ExitCode.NO_LOAD_WITHIN_SLO)
 

@@ -328,7 +328,7 @@ SEARCH_PROBES = Table("search_probes", (
     Column("value", "Float64", "value", check=NOT_NEGATIVE, comment="the concurrency or offered rate (requests/s) probed"),
     Column("phase", _LC, "phase", check=ID, comment="bracket, bisect or verify"),
     Column("verdict", _LC, "verdict", check=ID,
-           comment="pass, fail, over-saturated; extend or inconclusive on a step that more steps of the probe follow"),
+           comment="pass, fail, undecided, over-saturated; extend or inconclusive on a step more steps of the probe follow"),
     Column("reason", "String", "reason", check=TEXT),
     Column("requests", "UInt32", "requests", comment="requests judged, pooled over the probe's steps so far"),
     Column("slo_keys", f"Array({_LC})", "slo_keys", derived="the list as sent", check=ID),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from siliconbench.collector.errors import RunNotFound
 from siliconbench.collector.store import Store
+from siliconbench.core.search import undecided_between
 
 EVIDENCE = """
 SELECT p.agent_id AS agent_id, p.step AS step, p.probe AS probe, p.value AS value, p.phase AS phase,
@@ -78,6 +79,15 @@ class NodeSearch:
     agent_id: str
     probes: tuple[ProbeRow, ...]
     answer: SearchAnswer | None
+
+    def undecided(self) -> tuple[float | None, list[float]]:
+        """Where the probes left the answer undecided (core/search.py undecided_between): the value it is
+        undecided up to and the values the data could not decide; (None, []) when it is decided."""
+        a = self.answer
+        if a is None:
+            return None, []
+        return undecided_between(a.control, a.tolerance, a.boundary if a.found else None,
+                                 ((r.value, r.verdict) for r in self.probes if r.final))
 
 
 def _number(value: float) -> float | None:

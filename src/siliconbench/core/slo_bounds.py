@@ -1,4 +1,5 @@
-"""One-sided 95 % upper confidence bounds from a probe's own samples, exact (no normal approximation).
+"""One-sided 95 % confidence bounds from a probe's own samples, exact (no normal approximation): the
+upper bound says a probe passes, the lower bound that it fails.
 
 A percentile's bound is an order statistic. With `n` samples of a continuous metric, the number below the
 true q-quantile is Binomial(n, q); the k-th smallest sample lies at or above the quantile unless at least
@@ -7,8 +8,12 @@ k-th smallest sample for the smallest k whose confidence reaches 95 % (MLPerf Lo
 rule). When even the largest sample is not confident enough (`n` too small: 299 samples for a p99), there
 is no bound: the probe must be extended, not judged.
 
+The lower bound mirrors it: the k-th smallest sample lies below the quantile unless fewer than k samples
+do, so it is a lower bound with confidence P(Binomial(n, q) >= k), the largest k that reaches 95 %.
+
 A proportion's bound (the error rate) is the one-sided Clopper-Pearson bound: the largest p under which
-seeing at most the observed failures still has probability >= 5 %.
+seeing at most the observed failures still has probability >= 5 % (its lower bound: the smallest p under
+which seeing at least them does).
 
 The point estimate beside each bound is the value at 0-based rank floor(q x n) of the sorted samples, as
 every report computes a percentile (ClickHouse quantileExact; collector/views.py).
@@ -42,6 +47,19 @@ def bound_rank(n: int, q: float, confidence: float = CONFIDENCE) -> int | None:
     return 0  # unreachable: the whole distribution sums to 1
 
 
+def lower_rank(n: int, q: float, confidence: float = CONFIDENCE) -> int | None:
+    """The 1-based rank k of the sorted samples that bounds the q-quantile from below with `confidence`:
+    the largest k with P(Binomial(n, q) >= k) >= confidence; None when not even k = 1 does."""
+    if n == 0:
+        return None
+    below = 0.0  # P(Binomial(n, q) < i), summed from i = 0 up
+    for i in range(n + 1):
+        if below > 1.0 - confidence:
+            return i - 1 if i > 1 else None
+        below += math.exp(_log_pmf(i, n, q))
+    return n
+
+
 def samples_needed(q: float, confidence: float = CONFIDENCE) -> int:
     """The fewest samples that give the q-quantile a bound: the largest sample bounds it once
     1 - q^n >= confidence."""
@@ -51,6 +69,12 @@ def samples_needed(q: float, confidence: float = CONFIDENCE) -> int:
 def percentile_bound(samples: Sequence[float], q: float, confidence: float = CONFIDENCE) -> float | None:
     """The upper `confidence` bound of the q-quantile of `samples`; None: too few samples for one."""
     rank = bound_rank(len(samples), q, confidence)
+    return None if rank is None else sorted(samples)[rank - 1]
+
+
+def percentile_lower(samples: Sequence[float], q: float, confidence: float = CONFIDENCE) -> float | None:
+    """The lower `confidence` bound of the q-quantile of `samples`; None: too few samples for one."""
+    rank = lower_rank(len(samples), q, confidence)
     return None if rank is None else sorted(samples)[rank - 1]
 
 
@@ -81,3 +105,11 @@ def proportion_bound(failures: int, n: int, confidence: float = CONFIDENCE) -> f
         else:
             high = mid
     return high
+
+
+def proportion_lower(failures: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """The one-sided Clopper-Pearson lower bound of a proportion seen as `failures` out of `n`: the p
+    where P(Binomial(n, p) >= failures) = 1 - confidence (0 when none failed)."""
+    if failures <= 0 or n == 0:
+        return 0.0
+    return 1.0 - proportion_bound(n - failures, n, confidence)

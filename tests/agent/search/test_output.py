@@ -58,3 +58,19 @@ async def test_json_holds_the_answer_and_every_probe_with_its_bounds():
     probe = document["probes"][0]
     assert {"value", "requests", "verdict", "bounds"} <= set(probe)
     assert probe["bounds"]["itl_p99_ms"]["limit"] == 50.0 and probe["bounds"]["itl_p99_ms"]["bound"] is not None
+
+
+async def test_an_undecided_answer_says_between_which_values_and_where_the_data_could_not_decide():
+    slow = KneeModel(KNEE, "concurrency", 0, slow_share=1 / 105, slow_ms=300)  # 0.95 %: never decided
+    fast = KneeModel(KNEE, "concurrency", 0)
+
+    async def prober(value, requests, index):  # up to 3 pass, 4 undecided, 5 and past far over the limit
+        return await (slow(1, requests, index) if value == 4 else fast(value if value < 4 else 128.0, requests, index))
+
+    answer = await Search(parse_slos("ttft_p99_ms<=80"), SearchOptions(max=8.0), prober, output_tokens=4).run()
+    first, second = final_block(answer).splitlines()[:2]
+    assert first == ("largest concurrency within SLO: undecided between 3 and 5: at 4 the data could not decide, "
+                     "every extension taken.")
+    assert second == "Largest pass: 3 (verified)."
+    document = json.loads(as_json(answer, "s-2"))
+    assert (document["boundary"], document["undecided_to"], document["undecided"]) == (3.0, 5.0, [4.0])

@@ -3,8 +3,11 @@ the signs of a server over-saturated through it."""
 
 from __future__ import annotations
 
+import pytest
+
 from siliconbench.agent.search.judge import OVER_SATURATED, judge
-from siliconbench.agent.search.probe import completion_rate, over_saturation, send_rate, steady_part
+from siliconbench.agent.search.probe import (completion_rate, output_tps, over_saturation, send_rate, steady_part,
+                                             steady_window)
 from siliconbench.core.slo import parse_slos
 from siliconbench.core.wire import pb
 
@@ -34,6 +37,23 @@ def test_the_steady_part_starts_once_every_stream_is_in_flight_and_ends_at_the_f
     # from the second send (1 ms: both streams in flight) to the first end after the last send (406 ms:
     # from then on one stream has nothing left to send); the last request ends after it
     assert [r.start_unix_ns // MS for r in steady] == [1, 102, 103, 204, 205, 306]
+
+
+def test_output_throughput_counts_the_tokens_that_arrived_while_every_stream_was_in_flight():
+    # 4 streams, each request 100 ms with its 2 tokens at 10 and 100 ms: with all 4 in flight, 8 tokens
+    # arrive every 100 ms, 80 tok/s; the ramp (streams starting 25 ms apart) and the drain are left out
+    records = closed_loop(4, 40, 100.0)
+    for i in range(4):
+        for later in records[i::4]:
+            later.start_unix_ns += i * 25 * MS
+    window = steady_window(records, 4)
+    assert window == (75 * MS, 1000 * MS)  # the 4th stream's first send; the first end after the last send
+    assert output_tps(records, window) == pytest.approx(80.0)
+    # the steady part's own requests alone, over their first send to last end, count too little: the
+    # requests in flight at either edge of that span carry tokens too
+    steady = steady_part(records, 4)
+    span_s = (max(r.start_unix_ns + r.e2e_ns for r in steady) - min(r.start_unix_ns for r in steady)) / 1e9
+    assert sum(r.output_tokens for r in steady) / span_s < 0.95 * 80.0  # 68 tokens in 925 ms
 
 
 def test_a_step_no_larger_than_its_concurrency_has_no_steady_part():

@@ -3,9 +3,11 @@ kept to be judged.
 
 A closed-loop probe is judged on its steady part only: the requests sent once all its streams were in
 flight (from the start of its `concurrency`-th request) that ended before the first stream was left
-without a successor (the first end after its last send). A rate probe is judged on all its requests and
-on the rate they completed at against the rate they were sent at (a Poisson schedule's own). While a probe runs, the server's `vllm:num_requests_waiting` is read
-every `WATCH_EVERY_S`; a probe whose waiting requests grew and whose TTFT rose through it is
+without a successor (the first end after its last send); its output tok/s is the tokens that arrived in
+that same window, from every request, over its length. A rate probe is judged on all its requests, over
+its first send to its last end, and on the rate they completed at against the rate they were sent at (a
+Poisson schedule's own). While a probe runs, the server's `vllm:num_requests_waiting` is read every
+`WATCH_EVERY_S`; a probe whose waiting requests grew and whose TTFT rose through it is
 over-saturated.
 """
 
@@ -74,16 +76,32 @@ def _end(record: pb.RequestRecord) -> int:
     return record.start_unix_ns + record.e2e_ns
 
 
+def steady_window(records: Sequence[pb.RequestRecord], concurrency: int) -> tuple[int, int] | None:
+    """When a closed loop had all `concurrency` streams in flight: from the start of its
+    `concurrency`-th request to the first end after its last send (ns); None when it never had."""
+    starts = sorted(r.start_unix_ns for r in records)
+    if len(starts) <= concurrency:
+        return None
+    last_send = starts[-1]
+    return starts[concurrency - 1], min((_end(r) for r in records if _end(r) > last_send), default=last_send)
+
+
 def steady_part(records: Sequence[pb.RequestRecord], concurrency: int) -> list[pb.RequestRecord]:
     """A closed loop's requests sent with all `concurrency` streams in flight and ended before the first
     stream went without a successor."""
-    ordered = sorted(records, key=lambda r: r.start_unix_ns)
-    if len(ordered) <= concurrency:
+    window = steady_window(records, concurrency)
+    if window is None:
         return []
-    full_from = ordered[concurrency - 1].start_unix_ns
-    last_send = ordered[-1].start_unix_ns
-    drain_at = min((_end(r) for r in ordered if _end(r) > last_send), default=last_send)
-    return [r for r in ordered if r.start_unix_ns >= full_from and _end(r) <= drain_at]
+    full_from, drain_at = window
+    return sorted((r for r in records if r.start_unix_ns >= full_from and _end(r) <= drain_at),
+                  key=lambda r: r.start_unix_ns)
+
+
+def _span(records: Sequence[pb.RequestRecord]) -> tuple[int, int] | None:
+    """From the first send to the last end (ns); None for no requests."""
+    if not records:
+        return None
+    return min(r.start_unix_ns for r in records), max(_end(r) for r in records)
 
 
 def completion_rate(records: Sequence[pb.RequestRecord]) -> float:
@@ -101,13 +119,22 @@ def send_rate(records: Sequence[pb.RequestRecord]) -> float:
     return (len(starts) - 1) / span_s if span_s > 0 else 0.0
 
 
-def output_tps(records: Sequence[pb.RequestRecord]) -> float:
-    """Output tok/s of the successful requests over their span (as a step's throughput is stated)."""
-    if not records:
+def output_tps(records: Sequence[pb.RequestRecord], window: tuple[int, int]) -> float:
+    """Output tok/s within `window` (ns, wall clock): the tokens of every successful request's chunks
+    that arrived in it, whichever request they belong to, over its length. A chunk's tokens are its
+    `chunk_tokens` where the agent counted them, else the request's output tokens shared evenly."""
+    begin, end = window
+    if end <= begin:
         return 0.0
-    span_s = (max(_end(r) for r in records) - min(r.start_unix_ns for r in records)) / 1e9
-    tokens = sum(r.output_tokens for r in records if not r.error_class)
-    return tokens / span_s if span_s > 0 else 0.0
+    tokens = 0.0
+    for r in records:
+        if r.error_class:
+            continue
+        offsets = list(r.chunk_offset_ns) or [r.e2e_ns]
+        counts = (list(r.chunk_tokens) if len(r.chunk_tokens) == len(offsets)
+                  else [r.output_tokens / len(offsets)] * len(offsets))
+        tokens += sum(n for offset, n in zip(offsets, counts) if begin <= r.start_unix_ns + offset <= end)
+    return tokens / ((end - begin) / 1e9)
 
 
 def over_saturation(records: Sequence[pb.RequestRecord], waiting: Sequence[float]) -> str:
@@ -159,8 +186,12 @@ class StepProber:
         finally:
             watch.cancel()
         records = self._sink.records
-        judged = steady_part(records, spec.concurrency) if self._control == "concurrency" else records
-        return Measured(judged, completion_rate(records), send_rate(records), output_tps(judged),
+        if self._control == "concurrency":
+            judged, window = steady_part(records, spec.concurrency), steady_window(records, spec.concurrency)
+        else:
+            judged, window = records, _span(records)
+        return Measured(judged, completion_rate(records), send_rate(records),
+                        output_tps(records, window) if window is not None else 0.0,
                         over_saturation(judged, waiting), self._generator.saturation if event.client_saturated else "")
 
     async def _watch(self, waiting: list[float]) -> None:

@@ -115,16 +115,23 @@ def final_block(answer: Answer) -> str:
     control = answer.control
     lines = []
     at = answer.at_boundary()
+    if answer.undecided_to is not None:
+        values = ", ".join(_value(control, v) for v in answer.undecided())
+        lines.append(f"largest {control} within SLO: undecided "
+                     + (f"up to {_value(control, answer.undecided_to)}" if answer.boundary is None else
+                        f"between {_value(control, answer.boundary)} and {_value(control, answer.undecided_to)}")
+                     + f": at {values} the data could not decide, every extension taken.")
     if answer.boundary is None or at is None:
         first = answer.probes[0] if answer.probes else None
         why = first.verdict.reason if first is not None else "no probe ran"
         start = _value(control, first.value) if first is not None else "the start"
-        lines.append(f"no load within SLO: at {control} {start} {why}")
+        if answer.undecided_to is None:
+            lines.append(f"no load within SLO: at {control} {start} {why}")
     else:
         binding = answer.binding()
         assert binding is not None
-        lines.append(f"largest {control} within SLO: {_value(control, answer.boundary)} "
-                     f"({'verified' if answer.verified else 'NOT verified'}).")
+        lines.append(f"{'Largest pass:' if answer.undecided_to is not None else f'largest {control} within SLO:'} "
+                     f"{_value(control, answer.boundary)} ({'verified' if answer.verified else 'NOT verified'}).")
         o = binding.objective
         lines.append(f"Binding: {o.label} (bound {o.show(binding.bound or 0)} of {o.show(o.limit)}).")
         for r in at.verdict.readings:
@@ -142,12 +149,13 @@ def as_json(answer: Answer, search_id: str) -> str:
     binding = answer.binding()
 
     def bounds(probe: Probe) -> dict[str, Any]:
-        return {r.objective.key: {"point": r.point, "bound": r.bound, "limit": r.objective.limit,
+        return {r.objective.key: {"point": r.point, "bound": r.bound, "lower": r.lower, "limit": r.objective.limit,
                                   "samples": r.samples} for r in probe.verdict.readings}
 
     return json.dumps({
         "search_id": search_id, "control": answer.control, "boundary": answer.boundary,
         "verified": answer.verified, "binding": binding.objective.key if binding else None,
+        "undecided_to": answer.undecided_to, "undecided": answer.undecided(),
         "slo": {o.key: o.limit for o in answer.objectives}, "method": answer.method,
         "tolerance": answer.tolerance,
         "probes": [{"index": p.index, "value": p.value, "phase": p.phase, "requests": p.requests, "steps": p.steps,

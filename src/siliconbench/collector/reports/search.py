@@ -43,12 +43,19 @@ def answer_lines(node: NodeSearch) -> list[str]:
     a = node.answer
     if a is None:
         return ["the search did not finish: no answer stored (the probes below are what it measured)"]
+    to, undecided = node.undecided()
+    lines = [] if to is None else [
+        f"largest {a.control} within SLO: undecided "
+        + (f"between {_value(a.control, a.boundary)} and " if a.found else "up to ") + _value(a.control, to)
+        + f": at {', '.join(_value(a.control, v) for v in undecided)} the data could not decide, every extension taken."]
     if not a.found:
+        if lines:
+            return lines
         first = node.probes[0] if node.probes else None
         why = f": at {_value(a.control, first.value)} {first.reason}" if first is not None else ""
         return [f"no load within SLO{why}"]
-    lines = [f"largest {a.control} within SLO: {_value(a.control, a.boundary)} "
-             f"({'verified' if a.verified else 'NOT verified'})."]
+    lines.append(f"{'Largest pass:' if lines else f'largest {a.control} within SLO:'} "
+                 f"{_value(a.control, a.boundary)} ({'verified' if a.verified else 'NOT verified'}).")
     if a.binding:
         lines.append(f"Binding: {a.binding} (bound {_show(a.binding, a.bounds.get(a.binding))}, headroom "
                      f"{_percent(a.headroom.get(a.binding))}).")
@@ -118,15 +125,18 @@ def _csv(search_id: str, nodes: list[NodeSearch]) -> str:
 
 
 def _json(search_id: str, nodes: list[NodeSearch]) -> str:
-    def answer(a: SearchAnswer | None) -> dict | None:
+    def answer(n: NodeSearch) -> dict | None:
+        a = n.answer
         if a is None:
             return None
+        to, undecided = n.undecided()
         return {"control": a.control, "slo": a.slo, "method": a.method, "tolerance": a.tolerance,
                 "boundary": a.boundary if a.found else None, "verified": a.verified, "binding": a.binding or None,
+                "undecided_to": to, "undecided": undecided,
                 "bounds": a.bounds, "headroom": a.headroom, "output_tps": a.output_tps, "rps": a.rps}
 
     return json_text({"search_id": search_id, "nodes": [
-        {"agent_id": n.agent_id, "answer": answer(n.answer),
+        {"agent_id": n.agent_id, "answer": answer(n),
          "probes": [{"step": r.step, "probe": r.probe, "phase": r.phase, "value": r.value, "requests": r.requests,
                      "verdict": r.verdict, "reason": r.reason,
                      "bounds": {k: {"limit": limit, "point": p, "bound": b}
