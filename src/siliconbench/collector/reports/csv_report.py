@@ -1,5 +1,7 @@
 """CSV: one row per series × sweep point (mode, concurrency, rate; collector/points.py) with every figure as a raw number (median of the repetitions
-and its min/max), the node's device figures, the cost at that point and its flags (client saturated,
+and its min/max), the server's own figures beside the client's (`server_requests`, `server_tokens_in`,
+`server_tokens_out`, `server_ttft_mean_ms`, `server_itl_mean_ms`, `server_tpot_mean_ms`, `server_e2e_mean_ms`:
+vLLM's /metrics over the step, median of the repetitions; docs/report-columns.md), the node's device figures, the cost at that point and its flags (client saturated,
 partial steps, in words), then, per served model, its answer figures (`MODEL:ttfa_p50_ms`, ...;
 reports/answer_tables.py) — for spreadsheets and plots.
 The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
@@ -15,6 +17,7 @@ from siliconbench.collector.reports.answer_tables import model_cells, model_colu
 from siliconbench.collector.reports.escape import csv_cell
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.report import Report
+from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS
 from siliconbench.collector.views import QUANTILES
 from siliconbench.collector.workload import describe, plan_of
 
@@ -23,7 +26,7 @@ _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "t
             "goodput_output_tps", "goodput_total_tps", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms",
             "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms", "mean_in_flight", "sent_rps", "dispatch_mean_ms",
             "dispatch_p99_ms", "saturated_steps", "partial_steps", "prefix_cache_hit_rate",
-            "full_concurrency_share", "steady_s", "steady_output_tps")
+            "full_concurrency_share", "steady_s", "steady_output_tps", *SERVER_COLUMNS)
 _ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_output_token", "energy_method")
 
