@@ -1,5 +1,5 @@
 """Every report sets the server's own figures beside the client's (requests, prompt and output tokens, mean
-TTFT, ITL, TPOT and E2E, prefix-cache hit rate) with each check's outcome: passed, warned, or not possible and
+TTFT, ITL, TPOT and E2E, prefix-cache hit rate) with each check's outcome: passed, warned, or could not apply and
 why; the server figures are read by the names the real vLLM exposes."""
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def test_without_server_metrics_the_checks_say_they_were_not_possible(store, uni
     lm.store_run(store, run_id, f"nosrv-{unique_id}", "W")
     row = server_rows(store, run_id)["poisson 4 req/s"]
     assert row["server output tokens"] is None
-    assert row["client vs server tokens"] == "not possible: no server token counts"
-    assert row["client vs server TTFT"] == "not possible: no server TTFT"
+    assert row["client vs server tokens"] == "could not apply: no server token counts"
+    assert row["client vs server TTFT"] == "could not apply: no server TTFT"
 
 
 def test_cache_hits_on_prompts_meant_to_be_unique_are_warned_in_every_format(store, unique_id):

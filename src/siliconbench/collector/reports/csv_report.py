@@ -1,7 +1,8 @@
 """CSV: one row per series × sweep point (mode, concurrency, rate; collector/points.py) with every figure as a raw number (median of the repetitions
 and its min/max), the server's own figures beside the client's (`server_requests`, `server_tokens_in`,
 `server_tokens_out`, `server_ttft_mean_ms`, `server_itl_mean_ms`, `server_tpot_mean_ms`, `server_e2e_mean_ms`:
-vLLM's /metrics over the step, median of the repetitions; docs/report-columns.md), the node's device figures, the cost at that point and its flags (client saturated,
+vLLM's /metrics over the step, median of the repetitions; docs/report-columns.md), each consistency check's
+outcome (`check_littles_law`, ...: passed, warned, noted or could not apply, with why), the node's device figures, the cost at that point and its flags (client saturated,
 partial steps, in words), then, per served model, its answer figures (`MODEL:ttfa_p50_ms`, ...;
 reports/answer_tables.py) — for spreadsheets and plots.
 The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
@@ -11,10 +12,12 @@ from __future__ import annotations
 import csv
 import io
 
+from siliconbench.collector.check_outcomes import NAMES, column, outcomes
 from siliconbench.collector.figures import UTIL_QUANTILES, Percentiles, quantile_name
 from siliconbench.collector.prices import usd_per_million
 from siliconbench.collector.reports.answer_tables import model_cells, model_columns
 from siliconbench.collector.reports.escape import csv_cell
+from siliconbench.collector.reports.findings import point_figures
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS
@@ -49,7 +52,7 @@ def render(report: Report) -> str:
               + [f"util_{quantile_name(q)}_pct" for q in UTIL_QUANTILES]
               + [*_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
                  "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
-                 "run_state", *model_columns(report)])
+                 "run_state", *(column(check) for check in NAMES), *model_columns(report)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -74,6 +77,8 @@ def render(report: Report) -> str:
                     usd_per_million(hourly, m.goodput_output_tps) if hourly else None,
                     int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
                     ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
+            found = {o.check: o.text() for o in outcomes(point_figures(s.label, p, report.figures.steps_at(s, p)))}
+            row += [found.get(check, "") for check in NAMES]
             row += model_cells(report, s, p)
             writer.writerow(_cells(row))
     return out.getvalue()

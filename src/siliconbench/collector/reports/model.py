@@ -25,6 +25,7 @@ from siliconbench.collector.reports.findings import point_findings, step_flags
 from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
+from siliconbench.collector.reports.checks_table import checks_table
 from siliconbench.collector.reports.server_table import server_table
 from siliconbench.collector.reports.tables import sweep_tables
 from siliconbench.collector.rollups import Selection, Series, load_figures, select_series
@@ -47,8 +48,8 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
                     spread=load_spread(store, series), answers=load_answers(store, series))
-    report.tables = (sweep_tables(report) + [server_table(report)] + ([cost_table(report)] if options.cost else []) + answer_tables(report)
-                     + device_tables(report))
+    report.tables = (sweep_tables(report) + [server_table(report), checks_table(report)]
+                     + ([cost_table(report)] if options.cost else []) + answer_tables(report) + device_tables(report))
     for table in report.tables:
         shown = _points_shown(table)
         table.findings = ([f for f in findings if f.figure == table.key]

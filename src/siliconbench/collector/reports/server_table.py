@@ -83,7 +83,7 @@ SERVER_CAPTION = ("Server figures are deltas of vLLM's counters between the star
                   "the point's steps like the client's means beside them. Server requests count every request "
                   "vLLM finished (warm-up and other clients' too, if any ran in the step). prefix-cache hit rate = "
                   "prompt tokens found in the cache ÷ looked up (median of the repetitions). Each check reads "
-                  "passed, warned, or not possible with the reason (a target without vLLM /metrics has no server "
+                  "passed, warned, or could not apply with the reason (a target without vLLM /metrics has no server "
                   "figures). Client TTFT may exceed the server's by 20 ms or 25 %, whichever is more.")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from siliconbench.collector import checks
+from siliconbench.collector.check_outcomes import outcomes, summary
 from siliconbench.collector.checks import PointFigures
 from siliconbench.collector.figures import PointRow, SweepFigures
 from siliconbench.collector.reports.definitions import STEADY_TEXT
@@ -45,6 +46,8 @@ class At:
         r, label, at = self.report, self.series.label, load(self.point)
         found = [f.short() for f in r.findings if f.subject == label and f.figure in figures and f.point == at]
         found += [f.short() for f in r.flags if f.subject == label and f.point == at]
+        if not found and self.point is not None:  # nothing found: what the checks did (table 4d)
+            return summary(outcomes(self.checked()))
         return "; ".join(dict.fromkeys(found))
 
     def vs(self, metric: Callable[[Series], float | None]) -> float | None:
