@@ -12,6 +12,7 @@ from siliconbench.collector.reports.escape import html as escape
 from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.fleet import FleetReport
+from siliconbench.collector.reports.folded import flag_lines, table_lines
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.picks import peak, q
 from siliconbench.collector.reports.table import MS, TEXT, TPS, Table
@@ -33,7 +34,8 @@ flex-wrap:wrap;gap:4px 14px;font-size:12px} .legend li{display:flex;align-items:
 .legend .name{overflow-wrap:anywhere} .sw{display:inline-block;width:12px;height:12px;flex:none}
 table.header th{text-align:left;width:130px} table.header{font-size:14px;min-width:600px}
 .key{background:#eef6ee;border:2px solid #3a7d44;padding:8px 12px;font-size:15px;margin:10px 0}
-.key ul{margin:4px 0;padding-left:20px}
+.key ul{margin:4px 0;padding-left:20px} .wide{overflow-x:auto;max-width:100%}
+td.long{max-width:22em;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 """
 
 
@@ -53,6 +55,10 @@ def render(report: Report) -> str:
     parts.append(f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC from {escape(report.store)}; "
                  f"{escape(report.selection.describe())}; baseline <b>{escape(report.baseline)}</b>; "
                  f"SLO for goodput: {escape(report.slo.describe())}.</p>")
+    flags = flag_lines(report)
+    if flags:
+        parts.append('<h2 id="flagged">Steps flagged</h2><p>Marked beside their figures in every table below; each '
+                     'reason once:</p><ul>' + "".join(f'<li class="warn">{escape(line)}</li>' for line in flags) + "</ul>")
     parts += _charts(report, names)
     for table in report.tables:
         parts.append(_table(table))
@@ -209,21 +215,35 @@ def _cost_chart(report: Report, names: list[str], tips: list[str]) -> str:
     return charts.figure(bar_chart("$ per 1M output tokens at peak", bars, "USD"), names, [b.index for b in bars], sentence)
 
 
+# A text cell longer than this is cut to one line (its whole text in the tooltip, and any warning in it listed
+# under its table or among the steps flagged), so a flagged row is as tall as the others; the tables whose
+# text is their content (the checks' reasons, the workloads) wrap instead.
+LONG_CELL, WRAPPED = 48, ("checks", "workload")
+
+
+def _cell(value: object, kind: str, name: str, wrap: bool) -> str:
+    text = fmt(value, kind)
+    if name == "checks" and "⚠" in text:
+        return f'<td class="warn">{escape(text)}</td>'
+    if kind != TEXT:
+        return f'<td class="n">{escape(text)}</td>'
+    if len(text) > LONG_CELL and not wrap:
+        return f'<td class="long" title="{escape(text)}">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
+
+
 def _table(table: Table) -> str:
     out = [f"<h2>{escape(table.title)}</h2>"]
     if not table.rows:
         return out[0] + f'<p class="formula">{escape(table.caption)}</p>'
-    out.append("<table><tr>" + "".join(f"<th>{escape(c.name + unit(c.kind))}</th>" for c in table.columns) + "</tr>")
+    wrap = table.key in WRAPPED
+    out.append(f'<div class="wide"><table id="table-{escape(table.key)}"><tr>'
+               + "".join(f"<th>{escape(c.name + unit(c.kind))}</th>" for c in table.columns) + "</tr>")
     for row in table.rows:
-        cells = []
-        for value, column in zip(row, table.columns):
-            text = escape(fmt(value, column.kind))
-            cls = ' class="warn"' if column.name == "checks" and value else (
-                ' class="n"' if column.kind != TEXT else "")
-            cells.append(f"<td{cls}>{text}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+        out.append("<tr>" + "".join(_cell(v, c.kind, c.name, wrap) for v, c in zip(row, table.columns)) + "</tr>")
+    out.append("</table></div>")
     out.append(f'<p class="formula">Formula: {escape(table.caption)}</p>')
-    if table.findings:
-        out.append("<ul>" + "".join(f'<li class="warn">{escape(f.line())}</li>' for f in table.findings) + "</ul>")
+    found = table_lines(table)
+    if found:
+        out.append("<ul>" + "".join(f'<li class="warn">{escape(line)}</li>' for line in found) + "</ul>")
     return "\n".join(out)
