@@ -5,7 +5,8 @@ vLLM's /metrics over the step, median of the repetitions; docs/report-columns.md
 outcome (`check_littles_law`, ...: passed, warned, noted or could not apply, with why), the node's device figures, the cost at that point and its flags (client saturated,
 partial steps, in words), then, per served model, its answer figures (`MODEL:ttfa_p50_ms`, ...;
 reports/answer_tables.py) — for spreadsheets and plots.
-The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
+The fleet report: its scenario table, one row per scenario × sweep point, raw numbers, with what the
+scenario's nodes ran and its cost."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from siliconbench.collector.check_outcomes import NAMES, column, outcomes
 from siliconbench.collector.figures import UTIL_QUANTILES, Percentiles, quantile_name
 from siliconbench.collector.prices import usd_per_million
 from siliconbench.collector.reports.answer_tables import model_cells, model_columns
+from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.escape import csv_cell
 from siliconbench.collector.reports.findings import point_figures
 from siliconbench.collector.reports.fleet import FleetReport
@@ -35,12 +37,22 @@ _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_o
 
 
 def render_fleet(report: FleetReport) -> str:
+    """The scenario rows, each with what its nodes ran (model, target, simulated, workload) and its price and
+    $/1M output tokens at its peak (its first priced node's)."""
     table = report.table("scenarios")
+    detail = report.detail
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run_id", "state", *(c.name for c in table.columns)])
+    writer.writerow(["run_id", "state", *(c.name for c in table.columns), "model", "target_url", "simulated",
+                     "workload", "usd_per_hour", "usd_per_m_output_at_peak"])
     for row in table.rows:
-        writer.writerow(_cells([report.run_id, report.life.state, *row]))
+        nodes = [s for s in detail.series if s.scenario == row[0]]
+        s = nodes[0] if nodes else None
+        priced = [cost_figures(c) for c in detail.costs if c.series in nodes and c.price is not None]
+        writer.writerow(_cells([report.run_id, report.life.state, *row, s.model if s else "", s.target_url if s else "",
+                                int(s.simulated) if s else "", describe(plan_of(s.config_json)) if s else "",
+                                priced[0]["usd_per_hour"] if priced else None,
+                                priced[0]["usd_per_m_output_at_peak"] if priced else None]))
     return out.getvalue()
 
 

@@ -13,6 +13,7 @@ from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.folded import flag_lines, table_lines
+from siliconbench.collector.reports.header import measured, single_run_command
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.picks import peak, q
 from siliconbench.collector.reports.table import MS, TEXT, TPS, Table
@@ -104,22 +105,8 @@ def _key_results(report: Report, names: list[str]) -> str:
 
 
 def _header(report: Report) -> str:
-    """What was measured, before any figure: the reader's first question."""
-    def distinct(values) -> str:
-        return ", ".join(dict.fromkeys(str(v) for v in values if v)) or "unknown"
-
-    targets = distinct(f"{s.target_url} (" + ("SIMULATED" if s.simulated else f"vLLM {s.target_version or '?'}") + ")"
-                       for s in report.series)
-    states = distinct(f"{s.run_id}: {report.unfinished.get(s.run_id, 'finished')}" for s in report.series)
-    rows = [("Model", distinct(s.model for s in report.series)), ("Target", targets),
-            ("Nodes", distinct(s.agent_id for s in report.series)),
-            ("Instance types", distinct(s.instance_type or "unknown" for s in report.series)),
-            ("Accelerators", distinct(s.accelerators for s in report.series)),
-            ("Workload", distinct(report.spread.workloads.get(s.run_id, "unknown") for s in report.series)),
-            ("Run state", states)]
-    if report.simulated:
-        rows.append(("SIMULATED", "yes: " + ", ".join(report.simulated)))
-    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+    """What was measured, before any figure (header.py)."""
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in measured(report))
     return f'<table class="header" id="measured">{body}</table>'
 
 
@@ -133,11 +120,23 @@ def _series_table(report: Report, names: list[str]) -> str:
 
 
 def render_fleet(report: FleetReport) -> str:
+    """The fleet run: its banners, key results and what was measured as the single-run report has them, the
+    charts per scenario and instance type (a series per node), the scenario and node tables, and cost."""
+    detail = report.detail
+    names = [" · ".join(v for v in (s.scenario and f"scenario {s.scenario}", s.instance_type) if v) or s.label
+             for s in detail.series]
+    if len(set(names)) < len(names):  # several nodes of one scenario and instance type: each by its node
+        names = [f"{n} · {s.agent_id}" for n, s in zip(names, detail.series)]
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{escape(report.title)}</h1>"]
     parts += [f'<div class="banner">⚠ {escape(banner)}</div>' for banner in report.banners()]
+    parts += [_key_results(detail, names), _header(detail), _series_table(detail, names)]
+    parts.append(f'<p id="per-node">Every table of the single-run report, per node: '
+                 f"<code>{escape(single_run_command(report.run_id, 'html'))} -o report.html</code></p>")
+    parts += _charts(detail, names)
     parts += [_table(table) for table in report.tables]
+    parts += [_table(table) for table in detail.tables if table.key == "cost"]
     parts.append(f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p></body></html>")
     return "\n".join(parts) + "\n"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from siliconbench.collector.reports.escape import markdown as esc
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.folded import flag_lines, table_lines
+from siliconbench.collector.reports.header import measured, single_run_command
 from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import Table
@@ -36,7 +37,10 @@ def render_fleet(report: FleetReport) -> str:
     lines = [f"# {esc(report.title)}", ""]
     for banner in report.banners():
         lines += [f"> ⚠ **{esc(banner)}**", ""]
-    for table in report.tables:
+    lines += [f"- **{esc(what)}**: {esc(value)}" for what, value in measured(report.detail)]
+    lines += ["", f"Every table of the single-run report, per node: `{single_run_command(report.run_id, 'markdown')}`",
+              ""]
+    for table in report.tables + [t for t in report.detail.tables if t.key == "cost"]:
         lines += _table(table) + [""]
     lines.append(f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.")
     return "\n".join(lines) + "\n"
