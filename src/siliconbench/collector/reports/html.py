@@ -91,16 +91,16 @@ def series_names(series: list[Series]) -> list[str]:
 
 
 def _key_results(report: Report, names: list[str]) -> str:
-    """The answer first: each series' peak output tok/s, where it came, and the TTFT p99 it came at."""
+    """The answer first: each series' peak output tok/s, where it came, the TTFT p99 it came at, and where its
+    search ended when it ran one."""
     items = []
     for name, s in zip(names, report.series):
         top = peak(report.figures.points_of(s))
-        if top is None:
-            items.append(f"<li><b>{escape(name)}</b>: no successful request</li>")
-            continue
-        p99 = q(top.median.ttft_ms).p99
-        items.append(f"<li><b>{escape(name)}</b>: peak {escape(fmt(top.median.output_tps, TPS))} output tok/s at "
-                     f"{escape(top.point.label())}, TTFT p99 {escape(fmt(p99, MS))} ms there</li>")
+        said = ["no successful request"] if top is None else [
+            f"peak {fmt(top.median.output_tps, TPS)} output tok/s at {top.point.label()}, "
+            f"TTFT p99 {fmt(q(top.median.ttft_ms).p99, MS)} ms there"]
+        said += [report.boundaries[s.key]] if s.key in report.boundaries else []
+        items.append(f"<li><b>{escape(name)}</b>: {escape('; '.join(said))}</li>")
     return f'<div class="key" id="key-results"><b>Key results</b><ul>{"".join(items)}</ul></div>'
 
 

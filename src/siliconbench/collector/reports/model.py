@@ -18,6 +18,7 @@ from siliconbench.collector.errors import InvalidOption
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.answers import load_answers
 from siliconbench.collector.reports.answer_tables import answer_tables
+from siliconbench.collector.reports.boundary import load_boundaries
 from siliconbench.collector.reports.cost import load_costs
 from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
@@ -47,7 +48,8 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
-                    spread=load_spread(store, series), answers=load_answers(store, series))
+                    spread=load_spread(store, series), answers=load_answers(store, series),
+                    boundaries=load_boundaries(store, series))
     report.tables = (sweep_tables(report) + [server_table(report), checks_table(report)]
                      + ([cost_table(report)] if options.cost else []) + answer_tables(report) + device_tables(report))
     for table in report.tables:
