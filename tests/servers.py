@@ -131,6 +131,15 @@ def start_sim(log_path: Path, *options: str) -> Server:
     return start_server("simulator", ["-m", "siliconbench.agent", "sim", "--port", "0", *options], log_path)
 
 
+def start_node(collector: str, workdir: Path, node: str, scenario: str, instance_type: str, *sim_options: str) -> list[Proc]:
+    """An agent daemon and the simulator (`sim_options`) beside it, as one EKS node; both to stop."""
+    sim = start_sim(workdir / f"{node}-sim.log", *sim_options)
+    env = {"SILICONBENCH_NODE_NAME": node, "SILICONBENCH_SCENARIO": scenario, "SILICONBENCH_INSTANCE_TYPE": instance_type}
+    daemon = Proc.start(f"daemon {node}", ["-m", "siliconbench.agent", "daemon", "--target", sim.url, "--collector",
+                                           collector, "--spool-dir", str(workdir / node)], workdir / f"{node}-daemon.log", env)
+    return [daemon, sim]
+
+
 def make_store(store: str) -> str:
     """An empty store at `store` (chdb://PATH), made in a process of its own: chDB allows one store a process."""
     subprocess.run([PY, "-c", "import sys; from siliconbench.collector.store import Store; Store.open(sys.argv[1])",

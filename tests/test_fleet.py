@@ -6,12 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from siliconbench.core.errors import ExitCode
-from tests.servers import Proc, start_collector, start_sim
+from tests.servers import Proc, start_collector, start_node
 
 NODES = [  # node, scenario, instance type, simulator TTFT ms, ITL ms (TTFTs at least 28 ms apart)
     ("node-a", "A", "p5.48xlarge", 12.0, 4.0),
@@ -32,16 +31,6 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "siliconbench.collector", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def start_node(collector: str, workdir: Path, node: str, scenario: str, instance_type: str, ttft_ms: float,
-               itl_ms: float) -> list[Proc]:
-    """An agent daemon and the simulator beside it, as one EKS node."""
-    sim = start_sim(workdir / f"{node}-sim.log", "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms))
-    env = {"SILICONBENCH_NODE_NAME": node, "SILICONBENCH_SCENARIO": scenario, "SILICONBENCH_INSTANCE_TYPE": instance_type}
-    daemon = Proc.start(f"daemon {node}", ["-m", "siliconbench.agent", "daemon", "--target", sim.url, "--collector", collector,
-                                           "--spool-dir", str(workdir / node)], workdir / f"{node}-daemon.log", env)
-    return [daemon, sim]
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     """Everything running; yields (collector address, store, processes); stops all at the end."""
@@ -51,7 +40,7 @@ def fleet(tmp_path_factory):
     processes: list[Proc] = []
     try:
         for node, scenario, itype, ttft, itl in NODES:
-            processes += start_node(collector.address, tmp, node, scenario, itype, ttft, itl)
+            processes += start_node(collector.address, tmp, node, scenario, itype, "--ttft-ms", str(ttft), "--itl-ms", str(itl))
         (tmp / "plan.yaml").write_text(PLAN)
         yield collector.address, store, tmp / "plan.yaml", collector, processes
     finally:
@@ -108,7 +97,7 @@ def test_cancel_stops_a_running_fleet_run_on_every_node_and_reports_a_late_joine
     while "running" not in cli("run", "status", "--run", run_id, "--collector", address).stdout.split("\n")[0]:
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.3)
-    late = start_node(address, tmp_path, "node-late", "A", "p5.48xlarge", 5.0, 2.0)  # joins while the run goes on
+    late = start_node(address, tmp_path, "node-late", "A", "p5.48xlarge", "--ttft-ms", "5", "--itl-ms", "2")  # joins while the run goes on
     try:
         deadline = time.monotonic() + 30
         while "joined after the start" not in cli("run", "status", "--run", run_id, "--collector", address).stdout:

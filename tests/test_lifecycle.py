@@ -1,7 +1,8 @@
 """A run's life as a user drives it from a terminal: Ctrl-C or SIGTERM ends it with exit 130, what was
 measured stored and the run marked interrupted (also under `demo`, whose children share the terminal);
-a collector that does not answer stops the run before its first request; a target given with the
-OpenAI clients' `/v1` is the same server; a read command never makes a store where none was."""
+a collector that does not answer stops the run before its first request, unless the run is asked to
+spool only; a target given with the OpenAI clients' `/v1` is the same server; a read command never makes a
+store where none was."""
 
 from __future__ import annotations
 
@@ -83,6 +84,18 @@ def test_a_collector_that_does_not_answer_stops_the_run_before_its_first_request
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert f"the collector at 127.0.0.1:{refused.port} did not answer" in error and "--spool-only" in error
     assert not LOAD_UNDER_WAY.search(result.stderr)  # no request was sent
+
+
+def test_spool_only_starts_the_load_without_a_collector_and_keeps_what_it_measured(tmp_path, sim):
+    with HeldPort() as refused:
+        agent = Proc.start("agent", ["-m", "siliconbench.agent", "run", "--target", sim.url, "--collector",
+                                     f"127.0.0.1:{refused.port}", "--spool-only", "--spool-dir",
+                                     str(tmp_path / "spool"), *LONG_PLAN], tmp_path / "agent.log")
+        run_id = agent.wait_log(LOAD_UNDER_WAY).group(1)  # the load started though nothing answers there
+        agent.popen.send_signal(signal.SIGINT)
+        assert agent.wait(120) == ExitCode.INTERRUPTED, agent.log()[-3000:]
+    assert f"run {run_id} interrupted" in agent.log() and "did not answer" not in agent.log()
+    assert any((tmp_path / "spool").rglob("*")), "what was measured stays in the spool"
 
 
 def test_a_target_given_with_v1_is_the_server_itself_and_the_log_says_so(sim):

@@ -98,3 +98,15 @@ def test_search_bench_finds_the_plain_knee_exactly_and_says_none_where_the_p99_i
     assert "| concurrency | siliconbench | 64 | 3/3 |" in out
     assert "| concurrency, 1.5 % slow | siliconbench | none | 3/3 | none |" in out
     assert "| rate | siliconbench | 640 | 3/3 |" in out
+
+
+@pytest.mark.timeout(600)
+def test_seed_plan_bench_searches_every_scenario_and_plans_with_the_report_beside(tmp_path):
+    out = bench("seed_plan", "--store", f"chdb://{tmp_path / 'store'}", timeout=600)
+    answers = re.findall(r"^\| ([A-E]) \| \S+ \| (\d+) streams \(verified\) \|", out, re.M)
+    assert [scenario for scenario, _ in answers] == list("ABCDE") and all(int(n) > 1 for _, n in answers)
+    beside = re.findall(r"^\| ([A-E]) \| \S+ \| [\d,]+ \| \$[\d.]+ \| \$[\d.]+ \((\d)\) \| .* \((\d)\) \| .* \((\d)\) \|$",
+                        out, re.M)
+    assert [scenario for scenario, *_ in beside] == list("ABCDE")
+    assert sorted(rank for _, rank, _, _ in beside) == list("12345")  # the report's own ranking, and ours twice
+    assert (tmp_path / "seed-prices.csv").read_text().count("the reference report's price") == 5

@@ -33,6 +33,8 @@ def commands(store: str, runs: list[str]) -> list[tuple[str, ...]]:
             ("sql", "SELECT run_id, count() FROM siliconbench.requests GROUP BY run_id ORDER BY run_id", "--store", store),
             ("export", "--table", "steps", "--run", runs[1], "--store", store),
             ("run", "report", "--run", runs[0], "--store", store),
+            ("check-slo", "--run", runs[0], "--slo", "ttft_p99_ms<=60000", "--store", store),
+            ("check-slo", "--run", runs[0], "--slo", "ttft_p99_ms<=0.001", "-f", "json", "--store", store),
             ("report", "--run", "no-such-run", "--store", store)]
 
 
@@ -73,7 +75,8 @@ def test_each_read_command_while_the_collector_serves_reads_as_it_does_offline(s
         assert same_but_the_generation_time(online) == same_but_the_generation_time(stopped), command
     answered = [code for command, (code, _, _) in zip(todo, offline, strict=True)
                 if command[0] != "run" and "no-such-run" not in command]
-    assert answered == [0] * 7  # runs, runs list, report (markdown, json), compare, sql, export: read and told
+    # runs, runs list, report (markdown, json), compare, sql, export: read and told; check-slo's verdicts
+    assert answered == [0] * 7 + [0, ExitCode.SLO_BROKEN]
     assert offline[-1][0] == ExitCode.BAD_INPUT and "no run matches 'no-such-run'" in offline[-1][2]
 
 
@@ -99,3 +102,11 @@ def test_a_forwarded_command_names_its_store_and_output_by_absolute_paths(tmp_pa
     location = StoreLocation.parse("chdb://./data")
     assert forwarded(["report", "--store", "chdb://./data", "-o", "r.html"], location) == [
         "report", "-o", str(tmp_path / "r.html"), "--store", f"chdb://{tmp_path}/data"]
+
+
+def test_a_forwarded_plan_names_its_price_file_by_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    location = StoreLocation.parse("chdb://./data")
+    assert forwarded(["plan", "--prices", "p.csv", "--store", "chdb://./data"], location) == [
+        "plan", "--prices", str(tmp_path / "p.csv"), "--store", f"chdb://{tmp_path}/data"]
+    assert read_command(["plan", "--load", "1 req/s"]) == ("plan",)

@@ -54,9 +54,9 @@ def fleet(store) -> dict[str, list[str]]:
     return {"run": runs, "node": agents, "instance_type": list(INSTANCE_TYPES), "run_a": runs[:1], "run_b": runs[1:]}
 
 
-def values_for(board: dict, fleet: dict[str, list[str]]) -> dict[str, list[str]]:
+def values_for(board: dict, fleet: dict[str, list[str]]) -> dict[str, str | list[str]]:
     """The selection a user makes: multi-value variables all their values, single ones the first."""
-    return {v["name"]: fleet[v["name"]] if v.get("multi") else fleet[v["name"]][:1]
+    return {v["name"]: fleet[v["name"]] if v.get("multi") else fleet[v["name"]][0]
             for v in board["templating"]["list"]}
 
 
@@ -109,8 +109,29 @@ def test_every_query_reads_the_provisioned_data_source_and_every_dashboard_is_de
 def test_the_macros_expand_as_the_plugin_expands_them():
     span = TimeRange(from_s=100, to_s=200, interval_s=30)
     sql = ("SELECT $__timeInterval(t) AS time FROM x WHERE $__timeFilter(t) AND t < $__toTime AND t > $__fromTime "
-           "AND r IN (${run:singlequote}) AND n = '${node}' AND k = $kind GROUP BY time / $__interval_s")
-    assert expand(sql, span, {"run": ["a", "b'c"], "node": ["n1"], "kind": ["7"]}) == (
+           "AND r IN (${run:singlequote}) AND n = '${node}' AND k = $kind AND m IN ($many) GROUP BY time / $__interval_s")
+    assert expand(sql, span, {"run": ["a", "b'c"], "node": "n1", "kind": "7", "many": ["x", "y"]}) == (
         "SELECT toStartOfInterval(toDateTime(t), INTERVAL 30 second) AS time FROM x WHERE t >= toDateTime(100) "
         "AND t <= toDateTime(200) AND t < toDateTime(200) AND t > toDateTime(100) AND r IN ('a','b\\'c') "
-        "AND n = 'n1' AND k = 7 GROUP BY time / 30")
+        "AND n = 'n1' AND k = 7 AND m IN ('x','y') GROUP BY time / 30")
+    # the plugin's interval is whole seconds, at least 1 (a panel of a few points a second asks for less)
+    assert expand("$__timeInterval(t) $__interval_s", TimeRange(0, 1, interval_s=0), {}) == (
+        "toStartOfInterval(toDateTime(t), INTERVAL 1 second) 1")
+
+
+# The provisioning keys the plugin documents (docs/sources/configure.md) and reads (pkg/plugin/settings.go)
+PLUGIN_JSON_DATA = {"host", "port", "protocol", "secure", "path", "username", "defaultDatabase", "defaultTable",
+                    "tlsSkipVerify", "tlsAuth", "tlsAuthWithCACert", "dialTimeout", "queryTimeout",
+                    "connMaxLifetime", "maxIdleConns", "maxOpenConns", "validateSql", "configMode", "signalType"}
+
+
+def test_the_data_source_uses_only_the_plugin_s_keys_and_grafana_installs_that_plugin():
+    [source] = yaml.safe_load((GRAFANA / "provisioning/datasources/clickhouse.yaml").read_text())["datasources"]
+    assert set(source["jsonData"]) <= PLUGIN_JSON_DATA
+    assert source["jsonData"]["protocol"] in ("native", "http") and set(source["secureJsonData"]) == {"password"}
+    [deployment] = [d for d in yaml.safe_load_all((GRAFANA / "grafana.yaml").read_text()) if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    plugin, _, version = env["GF_PLUGINS_PREINSTALL_SYNC"].partition("@")
+    assert plugin == source["type"] and re.fullmatch(r"4\.\d+\.\d+", version)  # a pinned release of the v4 line
+    assert re.fullmatch(r"docker\.io/grafana/grafana:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}", container["image"])

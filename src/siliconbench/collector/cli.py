@@ -21,6 +21,7 @@ from siliconbench.collector.options import (
     report_flags,
     serve_flags,
 )
+from siliconbench.collector.plan_cli import add_plan_command
 from siliconbench.collector.reads import served
 from siliconbench.collector.reporting import render_report
 from siliconbench.collector.reports.terminal import emit
@@ -45,6 +46,8 @@ def serve(config: ServeConfig) -> None:
 
     setup_logging()
     ensure_can_listen(*split_address(config.listen, "--listen"), "--listen")
+    if config.http is not None:
+        ensure_can_listen(*split_address(config.http, "--http"), "--http")
     run_collector(config, read_command=lambda argv: run_program(app, argv))
 
 
@@ -232,7 +235,31 @@ def health(address: Annotated[str, typer.Option(help="Collector gRPC address.")]
     typer.echo("SERVING")
 
 
+@app.command("check-slo")
+@served
+def check_slo(
+    run: Annotated[str, typer.Option("--run", help="Run id (a fleet run: every node is judged).")],
+    slo: Annotated[str, typer.Option(help="SLOs every node must hold, e.g. 'ttft_p99_ms<=800,itl_p99_ms<=60'.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown, csv or json.")] = "markdown",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: standard output).", show_default=False)] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    password: PasswordOpt = None,
+) -> None:
+    """Judge each node of a run against SLOs: exact percentiles of its requests against each limit. Exit 0
+    when every node held every SLO, 10 when any broke one."""
+    from siliconbench.collector.reports.slo_check import render_slo_check
+    from siliconbench.collector.slo_check import check_slo as judge
+    from siliconbench.core.slo import parse_slos
+
+    objectives = parse_slos(slo)
+    checked = judge(Store.open_existing(store, password), run, objectives)
+    emit(render_slo_check(checked, fmt), output, fmt)
+    if not checked.held:
+        raise typer.Exit(ExitCode.SLO_BROKEN)
+
+
 app.add_typer(run_app, name="run")
+add_plan_command(app, emit)
 
 
 def main() -> None:

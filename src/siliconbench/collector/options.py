@@ -18,6 +18,7 @@ from pydantic.dataclasses import dataclass
 
 from siliconbench.collector import settings
 from siliconbench.core.cli import flag, model_builder, model_flags, with_flags
+from siliconbench.core.listen import is_loopback, split_address
 from siliconbench.core.config import STRICT, Bool, Int, NonNegativeFloat, Str, flag_error, invalid
 from siliconbench.core.plan import Plan, parse_concurrency, with_overrides
 from siliconbench.core.settings import check_tls_pair
@@ -48,6 +49,7 @@ class ServeConfig:
     store_threads: Annotated[Int, Field(ge=1, description="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4
     max_bytes_in_flight_mib: Annotated[Int, Field(ge=1, description="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24
     max_streams: Annotated[Int, Field(ge=1, description="Concurrent RPCs (agent streams and control calls) at most; more are refused with RESOURCE_EXHAUSTED. Bounds memory with --max-bytes-in-flight-mib (docs/deploy.md).")] = 1024
+    http: Annotated[Str | None, Field(description="Also serve read-only pages at HOST:PORT: the runs, a live view of each run, every report in HTML. Beyond loopback they ask for an operator token of --agent-tokens-file; TLS with --tls-cert/--tls-key. \\[default: no pages]")] = None
 
     @model_validator(mode="after")
     def _tls(self) -> ServeConfig:
@@ -57,6 +59,10 @@ class ServeConfig:
         if self.agent_jwks is not None and (self.agent_token_issuer is None or self.agent_service_account is None):
             raise invalid(f"--agent-jwks needs --agent-token-issuer ({settings.AGENT_TOKEN_ISSUER}) and "
                           f"--agent-service-account ({settings.AGENT_SERVICE_ACCOUNT}) as well")
+        if self.http is not None and not is_loopback(split_address(self.http, "--http")[0]) and not self.agent_tokens_file:
+            raise invalid(f"--http {self.http} listens beyond loopback: it needs --agent-tokens-file with a "
+                          "`TOKEN operator` line (the pages ask for that token), or a loopback address such as "
+                          "127.0.0.1:8080")
         return self
 
 

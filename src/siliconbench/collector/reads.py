@@ -36,8 +36,10 @@ from siliconbench.core.errors import ExitCode
 log = logging.getLogger(__name__)
 
 SERVING_FILE = "siliconbench-serving.json"  # in the embedded store's directory, while a collector serves it
-READ_COMMANDS = (("runs", "list"), ("run", "report"), ("report",), ("compare",), ("runs",), ("sql",), ("export",))
-OUTPUT_FLAGS = ("-o", "--output")
+READ_COMMANDS = (("runs", "list"), ("run", "report"), ("report",), ("compare",), ("runs",), ("sql",), ("export",),
+                 ("plan",), ("check-slo",))
+WRITING_FLAGS = ("--write", "--validate")  # `sql --write` changes the store; `plan --validate` starts a fleet run
+FILE_FLAGS = ("-o", "--output", "--prices")  # a file the command writes or reads: named by its absolute path
 Outcome = tuple[int, str, str]  # exit code, standard output, standard error
 _served_here: set[str] = set()  # the stores this process serves: its own read commands open them directly
 
@@ -47,9 +49,9 @@ def serving_file(location: StoreLocation) -> Path:
 
 
 def read_command(argv: list[str]) -> tuple[str, ...] | None:
-    """The read command `argv` runs, or None when it is not one (or is `sql --write`)."""
+    """The read command `argv` runs, or None when it is not one (or is `sql --write`, `plan --validate`)."""
     found = next((command for command in READ_COMMANDS if tuple(argv[:len(command)]) == command), None)
-    return None if found is None or "--write" in argv else found
+    return None if found is None or any(flag in argv for flag in WRITING_FLAGS) else found
 
 
 def store_of(argv: list[str]) -> str | None:
@@ -61,13 +63,13 @@ def store_of(argv: list[str]) -> str | None:
 
 def forwarded(argv: list[str], location: StoreLocation) -> list[str]:
     """`argv` as the collector runs it, whatever its working directory: the store named by its absolute
-    path, an output file too."""
+    path, an output or input file too (`FILE_FLAGS`)."""
     out: list[str] = []
     for i, arg in enumerate(argv):
         before = argv[i - 1] if i else ""
         if arg == "--store" or arg.startswith("--store=") or before == "--store":
             continue
-        out.append(os.path.abspath(arg) if before in OUTPUT_FLAGS else arg)
+        out.append(os.path.abspath(arg) if before in FILE_FLAGS else arg)
     return [*out, "--store", location.dsn]
 
 

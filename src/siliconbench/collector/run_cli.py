@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -18,7 +19,7 @@ from siliconbench.collector.options import DEFAULT_STORE, PasswordOpt, StoreOpt
 from siliconbench.collector.reads import served
 from siliconbench.core.cli import fail as _fail
 from siliconbench.core.errors import ExitCode
-from siliconbench.core.plan import load_plan
+from siliconbench.core.plan import Plan, load_plan
 from siliconbench.core.rpc import pb_grpc
 from siliconbench.core.wire import pb
 
@@ -110,31 +111,41 @@ def start(
     collector: CollectorOpt = "127.0.0.1:50051",
 ) -> None:
     """Send PLAN to every connected agent that matches, to start together; prints the run id."""
-    loaded = load_plan(plan)
-    chosen = parse_selector(selector or [], scenario)
+    run_id = start_fleet_run(load_plan(plan), parse_selector(selector or [], scenario), collector, min_agents,
+                             wait_s, start_delay_s)
+    typer.echo(run_id)
+
+
+def start_fleet_run(plan: Plan, selector: dict[str, str], collector: str, min_agents: int, wait_s: float,
+                    start_delay_s: float, exactly: bool = False) -> str:
+    """Start `plan` on every connected agent that `selector` matches, once at least `min_agents` are (`exactly`:
+    refuse more than that); says who starts when on standard error, returns the run id."""
     addresses = _addresses(collector)
-    _wait_for_agents(addresses, chosen, min_agents, wait_s)
+    found = _wait_for_agents(addresses, selector, min_agents, wait_s)
+    if exactly and found > min_agents:
+        raise _fail(f"{found} connected agents match {selector}, and the run is for {min_agents}; "
+                    "narrow the nodes with --selector (e.g. node=NAME is one node)")
     start_at = time.time_ns() + int(start_delay_s * 1e9)
-    request = pb.StartRunRequest(plan_json=loaded.to_json(), selector=chosen, start_at_unix_ns=start_at)
+    request = pb.StartRunRequest(plan_json=plan.to_json(), selector=selector, start_at_unix_ns=start_at)
     replies = _fan_out(addresses[:1], "StartRun", request)
     request.run_id = run_id = replies[0].run_id  # the first replica names the run; the others reuse its id
     replies += _fan_out(addresses[1:], "StartRun", request)
     agents = sorted({agent for reply in replies for agent in reply.agents})  # one reconnecting may be on two
     if not agents:
-        raise _fail(f"no connected agent matches {chosen or 'the (empty) selector'}; see the collector's log for who is connected")
+        raise _fail(f"no connected agent matches {selector or 'the (empty) selector'}; see the collector's log for who is connected")
     typer.echo(f"run {run_id}: {len(agents)} agents ({', '.join(agents)}), start at "
                f"{time.strftime('%H:%M:%S', time.gmtime(start_at / 1e9))} UTC", err=True)
-    typer.echo(run_id)
+    return run_id
 
 
-def _wait_for_agents(addresses: list[str], selector: dict[str, str], wanted: int, wait_s: float) -> None:
-    """Wait until at least `wanted` agents over all replicas match, or fail after wait_s."""
+def _wait_for_agents(addresses: list[str], selector: dict[str, str], wanted: int, wait_s: float) -> int:
+    """Wait until at least `wanted` agents over all replicas match, or fail after wait_s; how many match."""
     deadline = time.monotonic() + wait_s
     while True:
         found = [hello for reply in _fan_out(addresses, "ListAgents", pb.ListAgentsRequest(selector=selector))
                  for hello in reply.agents]
         if len(found) >= wanted:
-            return
+            return len({hello.agent_id for hello in found})
         if time.monotonic() >= deadline:
             names = ", ".join(sorted(a.agent_id for a in found)) or "none"
             raise _fail(f"{len(found)} connected agents match {selector or 'the empty selector'} ({names}); "
@@ -203,25 +214,28 @@ def status(
     collector: CollectorOpt = "127.0.0.1:50051",
 ) -> None:
     """Show each node's state, step, requests, tokens/s and errors for a fleet run."""
-    reply = _status_once(collector, run)
     if not watch:
-        typer.echo(render_status(reply))
+        typer.echo(render_status(_status_once(collector, run)))
         return
     tty = sys.stdout.isatty()
+    show = (lambda text: typer.echo("\x1b[H\x1b[2J" + text)) if tty else (lambda text: typer.echo(text + "\n"))
+    if watch_run(collector, run, interval_s, show, every=tty) != pb.RUN_STATE_FINISHED:
+        raise typer.Exit(ExitCode.RUN_UNFINISHED)
+
+
+def watch_run(collector: str, run: str, interval_s: float, show: Callable[[str], None], every: bool = False) -> pb.RunState:
+    """Pass the run's status to `show` until the run ends (each change once; `every`: each refresh, as a
+    terminal redraws it); its final state."""
     shown = ""
     while True:
+        reply = _status_once(collector, run)
         text = render_status(reply)
-        if tty:
-            typer.echo("\x1b[H\x1b[2J" + text)
-        elif text != shown:
-            typer.echo(text + "\n")
+        if every or text != shown:
+            show(text)
         shown = text
         if reply.state in TERMINAL:
-            break
+            return reply.state
         time.sleep(interval_s)
-        reply = _status_once(collector, run)
-    if reply.state != pb.RUN_STATE_FINISHED:
-        raise typer.Exit(ExitCode.RUN_UNFINISHED)
 
 
 @run_app.command()

@@ -1,9 +1,12 @@
 """`serve` as one function: a validated ServeConfig in, the gRPC server running until stopped (and, on an
-embedded store, other processes' read commands answered: collector/reads.py)."""
+embedded store, other processes' read commands answered: collector/reads.py; with --http, the pages:
+collector/web.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 from collections.abc import Callable
 
 from siliconbench.collector.auth import TokenFile, server_credentials
@@ -14,6 +17,7 @@ from siliconbench.collector.reads import ReadService, run_captured, serving_read
 from siliconbench.collector.projected import ProjectedTokens
 from siliconbench.collector.server import ServerOptions, serve
 from siliconbench.collector.store import Store
+from siliconbench.collector.web import page_tls, serving_pages
 
 
 def server_options(config: ServeConfig) -> ServerOptions:
@@ -43,17 +47,21 @@ def run_collector(config: ServeConfig, read_command: Callable[[list[str]], None]
     as the command line does (the CLI passes its own main: same code, same output) for other processes
     while this one holds the embedded store (collector/reads.py)."""
     options = server_options(config)
+    tls = page_tls(config.tls_cert, config.tls_key, config.tls_client_ca) if config.http is not None else None
     store = Store.open(config.store, config.password)
     ensure_prices(store)
-    asyncio.run(_serve(store, config.listen, options, read_command))
+    asyncio.run(_serve(store, config, options, read_command, tls))
 
 
-async def _serve(store: Store, listen: str, options: ServerOptions,
-                 read_command: Callable[[list[str]], None] | None) -> None:
-    """`serve`, and on an embedded store (which it holds) the read commands of others (collector/reads.py)."""
-    if read_command is None or not store.location.embedded or store.location.dsn == "chdb://memory":
-        await serve(store, listen, options)
-        return
-    service = ReadService(store.location, lambda argv: run_captured(read_command, argv))
-    async with serving_reads(service, store.location):
-        await serve(store, listen, options)
+async def _serve(store: Store, config: ServeConfig, options: ServerOptions,
+                 read_command: Callable[[list[str]], None] | None, tls: ssl.SSLContext | None) -> None:
+    """`serve`; on an embedded store (which it holds) the read commands of others (collector/reads.py); with
+    --http, the pages (collector/web.py). Both run read commands through one service, one at a time."""
+    async with contextlib.AsyncExitStack() as stack:
+        if read_command is not None:
+            service = ReadService(store.location, lambda argv: run_captured(read_command, argv))
+            if store.location.embedded and store.location.dsn != "chdb://memory":
+                await stack.enter_async_context(serving_reads(service, store.location))
+            if config.http is not None:
+                await stack.enter_async_context(serving_pages(store, service, config.http, options.tokens, tls))
+        await serve(store, config.listen, options)

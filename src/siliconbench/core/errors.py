@@ -27,6 +27,7 @@ class ExitCode(IntEnum):
     COLLECTOR = 7  # the collector is unreachable, or has not acknowledged everything the agent sent
     AGENT_SATURATED = 8  # `workers: auto`: the agent could not keep up with the load on every core it may use
     NO_LOAD_WITHIN_SLO = 9  # `search`: even the smallest probe failed the SLOs (an answer, printed as one)
+    SLO_BROKEN = 10  # `check-slo`, `plan --validate`: a node of the run broke an SLO (a verdict, printed as one)
     INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it: 128 + 2
 
 

@@ -11,6 +11,7 @@ the port for its owner (tests keep a collector's port that way across a restart)
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from siliconbench.core.errors import AddressInUse, ConfigError
@@ -22,6 +23,17 @@ def split_address(address: str, flag: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"{flag} {address!r} must be HOST:PORT, e.g. 0.0.0.0:50051")
     return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on `host` reaches only this machine: a loopback address or `localhost` (not a
+    wildcard, which listens on every interface)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: whatever it resolves to, it may be reached from elsewhere
 
 
 def ensure_can_listen(host: str, port: int, flag: str) -> None:
