@@ -17,6 +17,7 @@ from siliconbench.core.plan import StepSpec, plan_from_mapping
 from siliconbench.core.wire import pb
 
 TTFT_NS, GAP_NS, GAPS = 40_000_000, 10_000_000, 6
+SERVER_ITL_S = 0.009  # the server's own inter-token latency, where its /metrics are scraped
 E2E_S = (TTFT_NS + GAPS * GAP_NS) / 1e9
 
 
@@ -70,7 +71,7 @@ def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step
               server_ttft_s: float | None = None, cache_hit_rate: float = 0.0, **plan_changes: object) -> None:
     """Store the run as agent `agent` sends it. `drop_step_event`: that step's StepEvent never arrives
     (the run stopped inside it); `steps`: only the first so many steps ran; `server_ttft_s`: vLLM /metrics
-    are scraped, the server counting every token and this TTFT, its prefix cache serving `cache_hit_rate`; `outcome`, `detail`: its end
+    are scraped, the server counting every request and token, this TTFT and SERVER_ITL_S, its prefix cache serving `cache_hit_rate`; `outcome`, `detail`: its end
     event's; `undelivered`: request records the agent made but the collector never got;
     `plan_changes`: plan fields stated differently (the requests stay)."""
     t0 = time.time_ns() - 600 * 10**9
@@ -95,8 +96,15 @@ def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step
             n = len(mode_step.starts_s)
             prompt = 64.0 * n
             for name, delta in (("vllm:generation_tokens_total", 7.0 * n),
+                                ("vllm:request_success_total", float(n)), ("vllm:prompt_tokens_total", prompt),
                                 ("vllm:time_to_first_token_seconds_sum", server_ttft_s * n),
                                 ("vllm:time_to_first_token_seconds_count", float(n)),
+                                ("vllm:inter_token_latency_seconds_sum", SERVER_ITL_S * GAPS * n),
+                                ("vllm:inter_token_latency_seconds_count", float(GAPS * n)),
+                                ("vllm:request_time_per_output_token_seconds_sum", SERVER_ITL_S * n),
+                                ("vllm:request_time_per_output_token_seconds_count", float(n)),
+                                ("vllm:e2e_request_latency_seconds_sum", (server_ttft_s + SERVER_ITL_S * GAPS) * n),
+                                ("vllm:e2e_request_latency_seconds_count", float(n)),
                                 ("vllm:prefix_cache_queries_total", prompt),
                                 ("vllm:prefix_cache_hits_total", prompt * cache_hit_rate)):
                 batch.server_metrics.append(pb.ServerMetric(run_id=run_id, step=step, name=name, start_value=1000.0,

@@ -51,7 +51,7 @@ def test_every_renderer_renders_the_fleet_report(store, fleet_run):
     assert float(table[0]["TPOT p50"]) == pytest.approx(TPOT_MS)
     doc = json.loads(text["json"])
     assert (doc["run_id"], doc["state"], len(doc["scenarios"])) == (fleet_run, "complete", 2)
-    assert "<table>" in text["html"] and "SIMULATED target" in text["html"]
+    assert "<table id=\"table-scenarios\">" in text["html"] and "SIMULATED target" in text["html"]
 
 
 def test_the_fleet_report_of_an_unknown_run_is_run_not_found(store):

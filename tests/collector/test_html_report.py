@@ -1,14 +1,11 @@
 """The HTML report a reader prefers: a header naming what was measured, series named by what distinguishes
 them, legends that never overlap whatever the number of series, TTFT and ITL distributions, and the cost
 chart only where a price applies. Checked in Chromium: a probe script, added to a copy of the page (the
-report itself has none), measures the laid-out legend entries and writes what it found into the DOM."""
+report itself has none), measures the laid-out legend entries (tests/collector/chromium.py)."""
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -19,6 +16,7 @@ from siliconbench.collector.rollups import Selection, Series
 from siliconbench.collector.schema import RUNS
 from siliconbench.core.plan import Plan
 from tests.collector import rows
+from tests.collector.chromium import probe
 
 # Seven series (legends wrap past the first row), long names, one type without a price.
 SCENARIOS = (("A", "p5.48xlarge"), ("B", "p4d.24xlarge"), ("C", "g6e.48xlarge"), ("D", "trn2.48xlarge"),
@@ -45,10 +43,7 @@ window.addEventListener('load', () => {
     header: document.querySelector('#measured').innerText,
     distributions: [...document.querySelectorAll('svg[aria-label*="distribution"]')].length,
   };
-  const pre = document.createElement('pre');
-  pre.id = 'probe';
-  pre.textContent = JSON.stringify(result);
-  document.body.appendChild(pre);
+  window.__result = result;
 });
 </script>"""
 
@@ -129,30 +124,15 @@ def test_the_cost_chart_covers_priced_series_and_a_sentence_names_the_missing_pr
     assert "No cost for" in chart and "z9.unpriced" in chart and "prices import" in chart
 
 
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_in_chromium_legends_never_overlap_and_the_header_and_distributions_are_shown(report, tmp_path):
-    browser = chromium()
-    if browser is None:
-        pytest.skip("Debian's chromium is not installed (scripts/ensure_chromium.sh installs it)")
-    page = tmp_path / "probed.html"
-    page.write_text(RENDERERS["html"].report(report).replace("</body>", PROBE + "</body>"), encoding="utf-8")
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000",
-                          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=180, check=False).stdout
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
-    assert found, "the probe wrote nothing: the page did not load in chromium"
-    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    result = probe(RENDERERS["html"].report(report), PROBE, tmp_path)
     assert result["legends"] >= len(SCENARIOS) * 5  # every chart has a legend entry per series it shows
     assert result["rows"] >= 2  # seven long names wrap: the case that overlapped before
     assert result["overlaps"] == [] and result["outside"] == []
     for part in ("Model", "meta-llama/Llama-4-Scout-17B-16E", "Target", "Workload", "Instance types", "Run state"):
         assert part in result["header"], part
-    assert result["distributions"] == 4  # TTFT and ITL at concurrency 1 and 4
+    assert result["distributions"] == 2  # TTFT and ITL, each a curve per series and concurrency
+    assert result["errors"] == []
 
 
 def test_a_zero_figure_is_drawn_and_printed_as_zero_and_a_missing_one_is_a_gap(store, unique_id):
@@ -163,7 +143,7 @@ def test_a_zero_figure_is_drawn_and_printed_as_zero_and_a_missing_one_is_a_gap(s
     report = build_report(store, Selection(runs=(run_id,)), Options(cost=False))
 
     page = RENDERERS["html"].report(report)
-    ttft_chart = re.search(r'<svg [^>]*aria-label="TTFT over the sweep[^"]*".*?</svg>', page, re.S).group(0)
+    ttft_chart = re.search(r'<svg [^>]*aria-label="TTFT vs concurrency[^"]*".*?</svg>', page, re.S).group(0)
     axis_y = f"{svg.H - svg.BOTTOM:.1f}"
     # concurrency 1 (TTFT 0 ms) is a point on the axis; concurrency 2 (no successful request) is left out
     assert re.findall(r'<circle cx="[\d.]+" cy="([\d.]+)"', ttft_chart) == [axis_y]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import html
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -22,8 +24,9 @@ from siliconbench.agent.sim import SimProfile
 from siliconbench.collector.errors import InvalidBatch, InvalidOption, RunNotFound
 from siliconbench.collector.export import export_rows
 from siliconbench.collector.ingest import tables_of
-from siliconbench.collector.reports import RENDERERS, build_fleet_report
+from siliconbench.collector.reports import RENDERERS, Options, build_fleet_report, build_report
 from siliconbench.collector.reports.search import render_search
+from siliconbench.collector.rollups import Selection
 from siliconbench.collector.searches import load_search
 from siliconbench.collector.service import TelemetryService
 from siliconbench.core.slo import parse_slos
@@ -153,7 +156,7 @@ def test_the_html_report_plots_bound_point_slo_failed_probes_and_boundary_per_sl
     assert page.count("<svg") == 2  # one chart per SLO
     assert "ttft_p99_ms 95 % upper bound" in page and "ttft_p99_ms point estimate" in page
     assert "SLO ttft_p99_ms ≤ 80" in page
-    assert "<title>failed probe</title>" in page  # the failed probes, crossed
+    assert re.search(r"<title>failed probe: concurrency [\d.]+, ms [\d.]+</title>", page)  # crossed, with values
     assert f"boundary {result.boundary:g}" in page
 
 
@@ -203,3 +206,12 @@ def test_export_writes_a_search_s_probes_and_answer(stored_search, store, tmp_pa
     [answer] = list(csv.DictReader(io.StringIO((tmp_path / "searches.csv").read_text())))
     assert len(probes) == len(stored_search[0][0].probes) and probes[0]["phase"] == "bracket"
     assert float(answer["boundary"]) == stored_search[1].boundary
+
+
+def test_the_key_results_of_a_search_run_say_where_its_search_ended(stored_search, store):
+    _, result = stored_search
+    report = build_report(store, Selection(runs=("search-r",)), Options(cost=False))
+    page = html.unescape(RENDERERS["html"].report(report))
+    key = page[page.index('id="key-results"'):page.index('id="measured"')]
+    assert (f"concurrency {result.boundary:g} is the largest within the SLOs (ttft_p99_ms<=80" in key
+            and "verified, binding ttft_p99_ms" in key), key

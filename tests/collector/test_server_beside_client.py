@@ -1,10 +1,17 @@
-"""Every report sets the server's own figures beside the client's (tokens, mean TTFT, difference and
-ratio, prefix-cache hit rate) with each check's outcome: passed, warned, or not possible and why."""
+"""Every report sets the server's own figures beside the client's (requests, prompt and output tokens, mean
+TTFT, ITL, TPOT and E2E, prefix-cache hit rate) with each check's outcome: passed, warned, or could not apply and
+why; the server figures are read by the names the real vLLM exposes."""
 
 from __future__ import annotations
 
 import pytest
 
+import csv
+import io
+import json
+from pathlib import Path
+
+from siliconbench.collector import server_views
 from siliconbench.collector.checks import PointFigures, server_outcomes
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection
@@ -36,8 +43,8 @@ def test_without_server_metrics_the_checks_say_they_were_not_possible(store, uni
     lm.store_run(store, run_id, f"nosrv-{unique_id}", "W")
     row = server_rows(store, run_id)["poisson 4 req/s"]
     assert row["server output tokens"] is None
-    assert row["client vs server tokens"] == "not possible: no server token counts"
-    assert row["client vs server TTFT"] == "not possible: no server TTFT"
+    assert row["client vs server tokens"] == "could not apply: no server token counts"
+    assert row["client vs server TTFT"] == "could not apply: no server TTFT"
 
 
 def test_cache_hits_on_prompts_meant_to_be_unique_are_warned_in_every_format(store, unique_id):
@@ -73,3 +80,39 @@ def test_cache_hits_are_expected_with_shared_or_dataset_prompts(store, unique_id
 def test_the_ttft_check_allows_20ms_or_a_quarter_of_the_servers(client_ms, server_ms, state):
     p = PointFigures(subject="A", concurrency=1, ttft_mean_ms=client_ms, server_ttft_mean_ms=server_ms)
     assert server_outcomes(p)["client vs server TTFT"][0] == state
+
+
+def test_every_server_metric_read_is_one_the_real_vllm_exposes():
+    page = (Path(__file__).parents[1] / "fixtures" / "vllm-0.32-metrics.txt").read_text()
+    exposed = {line.split("{")[0].split(" ")[0] for line in page.splitlines() if line.startswith("vllm:")}
+    assert set(server_views.READ_NAMES) <= exposed, set(server_views.READ_NAMES) - exposed
+    assert "vllm:request_time_per_output_token_seconds_sum" in server_views.READ_NAMES
+
+
+def test_server_requests_tokens_itl_tpot_and_e2e_stand_beside_the_clients(store, unique_id):
+    run_id = f"srvall-{unique_id}"
+    lm.store_run(store, run_id, f"srvall-{unique_id}", "V", server_ttft_s=0.035)
+    row = server_rows(store, run_id)["concurrency 2"]  # 2 repetitions of 4 requests, 64 prompt tokens each
+    assert (row["client requests"], row["server requests"]) == (8, 8)
+    assert (row["client prompt tokens"], row["server prompt tokens"]) == (512, 512)
+    assert row["client ITL/token mean"] == pytest.approx(10.0) and row["server ITL mean"] == pytest.approx(9.0)
+    assert row["client TPOT mean"] == pytest.approx(10.0) and row["server TPOT mean"] == pytest.approx(9.0)
+    assert row["client E2E mean"] == pytest.approx(100.0) and row["server E2E mean"] == pytest.approx(89.0)
+
+
+def test_every_format_carries_the_server_figures_csv_included(store, unique_id):
+    run_id = f"srvfmt-{unique_id}"
+    lm.store_run(store, run_id, f"srvfmt-{unique_id}", "V", server_ttft_s=0.035)
+    report = build_report(store, Selection(runs=(run_id,)), NO_COST)
+    rows = {r["load"]: r for r in csv.DictReader(io.StringIO(RENDERERS["csv"].report(report)))}
+    at = rows["concurrency 2"]  # the median of two repetitions of 4 requests
+    assert (float(at["server_requests"]), float(at["server_tokens_in"]), float(at["server_tokens_out"])) == (4, 256, 28)
+    assert [round(float(at[f"server_{m}_mean_ms"]), 6) for m in ("ttft", "itl", "tpot", "e2e")] == [35, 9, 9, 89]
+    doc = json.loads(RENDERERS["json"].report(report))
+    point = next(p for p in doc["points"] if p["mode"] == "closed" and p["concurrency"] == 2)
+    assert point["server_tpot_mean_ms"] == pytest.approx(9.0) and point["server_requests"] == 4
+    server = next(t for t in doc["tables"] if t["key"] == "server")
+    assert "server TPOT mean" in server["columns"]
+    for fmt in ("markdown", "html"):
+        text = RENDERERS[fmt].report(report)
+        assert "server TPOT mean" in text and "server E2E mean" in text and "server prompt tokens" in text, fmt

@@ -89,3 +89,20 @@ def test_client_ttft_is_never_below_the_servers(stored_run):
         assert float(count) == float(n), step
         assert float(client_mean) >= float(server_mean) > 0, (step, client_mean, server_mean)
         assert float(client_min) > 0
+
+
+def test_every_server_figure_the_real_vllm_exposes_stands_beside_the_clients(stored_run):
+    """The step_results view reads vLLM's own requests, prompt and output tokens, TTFT, ITL, TPOT and E2E
+    (collector/server_views.py) by the names the real server exposes: none is missing."""
+    store, run_id = stored_run
+    rows = collector_sql(store, f"""
+        SELECT step, ok_requests, server_requests, tokens_in, server_tokens_in, tokens_out, server_tokens_out,
+               server_ttft_mean_ms, server_itl_mean_ms, server_tpot_mean_ms, server_e2e_mean_ms, e2e_mean_ms
+        FROM siliconbench.step_results(ttft_ms = inf, ttfa_ms = inf, tpot_ms = inf, e2e_ms = inf)
+        WHERE run_id = '{run_id}' ORDER BY step""")
+    assert len(rows) == len(CONCURRENCY)
+    for step, ok, server_ok, tokens_in, server_in, tokens_out, server_out, *server_ms, client_e2e in rows:
+        assert float(server_ok) == float(ok) == REQUESTS_PER_STEP, step
+        assert float(server_in) == float(tokens_in) and float(server_out) == float(tokens_out), step
+        assert all(value not in ("", "\\N", "nan") and float(value) > 0 for value in server_ms), (step, server_ms)
+        assert float(server_ms[-1]) <= float(client_e2e), step  # the server's E2E lies inside the client's

@@ -27,6 +27,9 @@ COST_TOLERANCE = 0.05
 # one is a single round, whose streams prefill together and which ends at its fastest request, so its
 # rate reads low (by up to 12 % in the reference scenarios, 8 requests at concurrency 8).
 STEADY_LIFETIMES = 2.0
+# Little's law describes a step that runs several request lifetimes: one shorter than this many mean E2Es is
+# mostly ramp and drain, so its rate says nothing about the law and the rate check cannot apply to it.
+LITTLE_LIFETIMES = 3.0
 
 # Which table a check's finding belongs to.
 TTFT, ITL, THROUGHPUT, SCALING, COST = "ttft", "itl", "throughput", "scaling", "cost"
@@ -77,6 +80,7 @@ class PointFigures:
     client_tokens: float | None = None
     server_tokens: float | None = None
     server_ttft_mean_ms: float | None = None
+    wall_s: float | None = None             # the step's wall time (median of the repetitions)
 
     @property
     def point(self) -> Point:
@@ -90,6 +94,9 @@ class PointFigures:
 def _known(value: float | None) -> TypeGuard[float]:
     """A finite number (one figure at a time, so that the type checker narrows each one)."""
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+known = _known  # for the outcomes of the checks (collector/check_outcomes.py)
 
 
 def _pct(ratio: float) -> str:
@@ -144,6 +151,17 @@ def _tolerance(p: PointFigures) -> float:
     return LITTLE_TOLERANCE
 
 
+def too_short(p: PointFigures) -> str | None:
+    """Why the step is too short for Little's law's rate check (LITTLE_LIFETIMES), or None."""
+    if not (_known(p.wall_s) and _known(p.e2e_mean_ms)) or p.e2e_mean_ms <= 0:
+        return None
+    needed = LITTLE_LIFETIMES * p.e2e_mean_ms / 1e3
+    if p.wall_s >= needed:
+        return None
+    return (f"step shorter than {LITTLE_LIFETIMES:g} mean E2Es ({p.wall_s:,.2f} s against {LITTLE_LIFETIMES:g} × "
+            f"{p.e2e_mean_ms / 1e3:,.3f} s): mostly ramp and drain; give it more requests or duration_s")
+
+
 def littles_law(p: PointFigures) -> list[Finding]:
     """Requests: L = λW, so req/s ≈ the rate `_expected_rps` gives; over a closed step's steady part in
     tokens: each of the C streams yields a request's output tokens per mean E2E, so steady output tok/s ≈
@@ -153,7 +171,7 @@ def littles_law(p: PointFigures) -> list[Finding]:
     stream yields at most one token per per-token latency, so output tok/s (steady where known) ≤ streams
     in flight ÷ TPOT (or per-token ITL)."""
     out = []
-    expected = _expected_rps(p)
+    expected = None if too_short(p) else _expected_rps(p)
     per_request = p.output_tps / p.rps if _known(p.output_tps) and _known(p.rps) and p.rps > 0 else None
     steady = _steady_tps(p)
     if expected is not None and expected[0] > 0 and per_request and steady is not None:
@@ -252,16 +270,16 @@ def errors(p: PointFigures) -> list[Finding]:
     return []
 
 
-PASSED, WARNED, NOT_POSSIBLE = "passed", "warned", "not possible"
+PASSED, WARNED, NOTED, COULD_NOT = "passed", "warned", "noted", "could not apply"
 TOKENS_CHECK, TTFT_CHECK = "client vs server tokens", "client vs server TTFT"
 
 
 def server_outcomes(p: PointFigures) -> dict[str, tuple[str, str]]:
-    """Each client-vs-server check's outcome and why: passed, warned, or not possible (no server
+    """Each client-vs-server check's outcome and why: passed, warned, or could not apply (no server
     figures: the target exposes no vLLM /metrics, or they were not scraped). Client TTFT includes the
     network and the HTTP front end, so it may exceed the server's by SERVER_TTFT_SLACK_MS or a quarter
     of the server's, whichever is more; it cannot be below it."""
-    out = {TOKENS_CHECK: (NOT_POSSIBLE, "no server token counts"), TTFT_CHECK: (NOT_POSSIBLE, "no server TTFT")}
+    out = {TOKENS_CHECK: (COULD_NOT, "no server token counts"), TTFT_CHECK: (COULD_NOT, "no server TTFT")}
     if _known(p.client_tokens) and _known(p.server_tokens) and p.client_tokens > 0:
         gap = (p.server_tokens - p.client_tokens) / p.client_tokens
         text = f"server generated {p.server_tokens:,.0f} tokens, clients received {p.client_tokens:,.0f} ({_pct(gap)})"

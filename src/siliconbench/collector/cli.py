@@ -24,7 +24,7 @@ from siliconbench.collector.options import (
 from siliconbench.collector.plan_cli import add_plan_command
 from siliconbench.collector.reads import served
 from siliconbench.collector.reporting import render_report
-from siliconbench.collector.reports.terminal import for_stdout
+from siliconbench.collector.reports.terminal import emit
 from siliconbench.collector.run_cli import run_app
 from siliconbench.collector.store import Store
 from siliconbench.core.cli import fail as _fail
@@ -51,21 +51,9 @@ def serve(config: ServeConfig) -> None:
     run_collector(config, read_command=lambda argv: run_program(app, argv))
 
 
-def _emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
-    """`text` to `output`, else to standard output: Markdown fitted to the terminal when that is one."""
-    if output is None:
-        typer.echo(for_stdout(text, fmt), nl=False)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise _fail(f"cannot write {output}: {exc.strerror}") from None
-    typer.echo(f"wrote {output}", err=True)
-
-
 def _report(options: ReportOptions) -> None:
     text = render_report(options)
-    _emit(text, options.output, options.fmt)
+    emit(text, options.output, options.fmt)
 
 
 @app.command()
@@ -204,7 +192,7 @@ def demo(
     agent_args = given_flags(instance_type=instance_type, sample_interval_s=sample_interval_s)
     sim_args = given_flags(ttft_ms=ttft_ms, itl_ms=itl_ms)
     run_id = run_demo(store, target, plan, agent_args, sim_args)
-    _emit(render_report(ReportOptions(store=store, runs=(run_id,))), None)
+    emit(render_report(ReportOptions(store=store, runs=(run_id,))), None)
     stored, where = stored_requests(store, run_id)
     me = typed_name("siliconbench-collector")
     typer.echo(f"{stored} request rows stored for run {run_id} in {where}. Next:\n"
@@ -265,13 +253,13 @@ def check_slo(
 
     objectives = parse_slos(slo)
     checked = judge(Store.open_existing(store, password), run, objectives)
-    _emit(render_slo_check(checked, fmt), output, fmt)
+    emit(render_slo_check(checked, fmt), output, fmt)
     if not checked.held:
         raise typer.Exit(ExitCode.SLO_BROKEN)
 
 
 app.add_typer(run_app, name="run")
-add_plan_command(app, _emit)
+add_plan_command(app, emit)
 
 
 def main() -> None:

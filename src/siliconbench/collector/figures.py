@@ -118,8 +118,13 @@ class StepRow(_OfPoint):
     goodput_output_tps: float | None = None
     goodput_total_tps: float | None = None
     has_server_tokens: int | None = None
+    server_requests: float | None = None      # collector/server_views.py: vLLM's own figures over the step
+    server_tokens_in: float | None = None
     server_tokens_out: float | None = None
     server_ttft_mean_ms: float | None = None
+    server_itl_mean_ms: float | None = None
+    server_tpot_mean_ms: float | None = None
+    server_e2e_mean_ms: float | None = None
     prefix_cache_hit_rate: float | None = None
     has_step: int = 0
     mode: str = "closed"
@@ -167,6 +172,13 @@ class SweepFigures:
     full_concurrency_share: float | None = None
     steady_s: float | None = None
     steady_output_tps: float | None = None
+    server_requests: float | None = None
+    server_tokens_in: float | None = None
+    server_tokens_out: float | None = None
+    server_ttft_mean_ms: float | None = None
+    server_itl_mean_ms: float | None = None
+    server_tpot_mean_ms: float | None = None
+    server_e2e_mean_ms: float | None = None
     ttft_ms: Percentiles | None = None
     itl_ms: Percentiles | None = None
     itl_token_ms: Percentiles | None = None

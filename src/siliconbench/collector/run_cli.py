@@ -6,6 +6,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import grpc
@@ -259,17 +260,19 @@ def cancel(
 def report_run(
     run: Annotated[str, typer.Option("--run", help="Run id.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")] = "markdown",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: standard output).",
+                                                   show_default=False)] = None,
     store: StoreOpt = DEFAULT_STORE,
     password: PasswordOpt = None,
 ) -> None:
-    """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, and each node's state."""
+    """Compare a fleet run's scenarios: exact percentiles over all nodes of each scenario, each node's state, what
+    was measured, charts per scenario and instance type, and cost (`report --run RUN` gives every table per node)."""
     from siliconbench.collector import digests
     from siliconbench.collector.reports import build_fleet_report, renderer
-    from siliconbench.collector.reports.terminal import for_stdout
+    from siliconbench.collector.reports.terminal import emit
     from siliconbench.collector.store import Store
 
     render = renderer(fmt)
     opened = Store.open_existing(store, password)
     digests.check(opened, [run])  # its figures come from the digests: refuse ones a crash left short
-    text = render.fleet(build_fleet_report(opened, run))
-    typer.echo(for_stdout(text, fmt), nl=False)
+    emit(render.fleet(build_fleet_report(opened, run)), output, fmt)

@@ -24,8 +24,8 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: means, throughput (from the digests)
   step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
   step_goodput(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
-  step_server                  per step: the server's own token count, mean TTFT and prefix-cache hit rate
-                               (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
+  step_server                  per step: the server's own requests, prompt and output tokens, mean TTFT, ITL,
+                               TPOT and E2E, prefix-cache hit rate (vLLM /metrics deltas; server_views.py)
   step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
                                dispatch delay and achieved send rate
   step_steady                  per step (closed loop): the share of its wall time with all C streams in flight,
@@ -57,6 +57,7 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES, REQUEST_GOOD
+from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS, STEP_SERVER
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
@@ -108,23 +109,6 @@ SELECT run_id, agent_id, step,
     sumIf(output_tokens, good) AS good_tokens_out,
     sumIf(output_tokens + prompt_tokens, good) AS good_tokens_total
 FROM {{db}}.requests
-GROUP BY run_id, agent_id, step
-"""
-
-# vLLM's counters and histogram sums, as deltas over the step (server_metrics holds start and end values).
-STEP_SERVER = """
-CREATE OR REPLACE VIEW {db}.step_server AS
-WITH end_value - start_value AS delta,
-     name IN ('vllm:generation_tokens_total', 'vllm:generation_tokens') AS is_tokens
-SELECT run_id, agent_id, step,
-    countIf(is_tokens) > 0 AS has_server_tokens,
-    sumIf(delta, is_tokens) AS server_tokens_out,
-    sumIf(delta, name = 'vllm:time_to_first_token_seconds_count') AS server_ttft_count,
-    sumIf(delta, name = 'vllm:time_to_first_token_seconds_sum') * 1e3 / nullIf(server_ttft_count, 0) AS server_ttft_mean_ms,
-    countIf(name = 'vllm:prefix_cache_queries_total') > 0 AS has_prefix_cache,
-    sumIf(delta, name = 'vllm:prefix_cache_hits_total')
-        / nullIf(sumIf(delta, name = 'vllm:prefix_cache_queries_total'), 0) AS prefix_cache_hit_rate
-FROM {db}.server_metrics
 GROUP BY run_id, agent_id, step
 """
 
@@ -211,7 +195,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
     if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
     if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
-    s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms, s.prefix_cache_hit_rate,
+    s.has_server_tokens, {', '.join(f's.{c} AS {c}' for c in SERVER_COLUMNS)}, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
@@ -231,7 +215,7 @@ _SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in"
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
                   "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms",
-                  "prefix_cache_hit_rate", *_STEADY_COLUMNS)
+                  "prefix_cache_hit_rate", *_STEADY_COLUMNS, *SERVER_COLUMNS)
 _SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 

@@ -1,22 +1,30 @@
 """CSV: one row per series × sweep point (mode, concurrency, rate; collector/points.py) with every figure as a raw number (median of the repetitions
-and its min/max), the node's device figures, the cost at that point and its flags (client saturated,
+and its min/max), the server's own figures beside the client's (`server_requests`, `server_tokens_in`,
+`server_tokens_out`, `server_ttft_mean_ms`, `server_itl_mean_ms`, `server_tpot_mean_ms`, `server_e2e_mean_ms`:
+vLLM's /metrics over the step, median of the repetitions; docs/report-columns.md), each consistency check's
+outcome (`check_littles_law`, ...: passed, warned, noted or could not apply, with why), the node's device figures, the cost at that point and its flags (client saturated,
 partial steps, in words), then, per served model, its answer figures (`MODEL:ttfa_p50_ms`, ...;
 reports/answer_tables.py), and for sessions the step's session figures and each turn depth's
 (`turn0:ttft_p50_ms`, ...; reports/session_tables.py) — for spreadsheets and plots.
-The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
+The fleet report: its scenario table, one row per scenario × sweep point, raw numbers, with what the
+scenario's nodes ran and its cost."""
 
 from __future__ import annotations
 
 import csv
 import io
 
+from siliconbench.collector.check_outcomes import NAMES, column, outcomes
 from siliconbench.collector.figures import UTIL_QUANTILES, Percentiles, quantile_name
 from siliconbench.collector.prices import usd_per_million
 from siliconbench.collector.reports.answer_tables import model_cells, model_columns
+from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.escape import csv_cell
+from siliconbench.collector.reports.findings import point_figures
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.session_tables import session_cells, session_columns
+from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS
 from siliconbench.collector.views import QUANTILES
 from siliconbench.collector.workload import describe, plan_of
 
@@ -25,18 +33,28 @@ _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "t
             "goodput_output_tps", "goodput_total_tps", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms",
             "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms", "mean_in_flight", "sent_rps", "dispatch_mean_ms",
             "dispatch_p99_ms", "saturated_steps", "partial_steps", "prefix_cache_hit_rate",
-            "full_concurrency_share", "steady_s", "steady_output_tps")
+            "full_concurrency_share", "steady_s", "steady_output_tps", *SERVER_COLUMNS)
 _ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 _NODE = ("util_mean_pct", "mem_peak_bytes", "power_mean_w", "energy_j", "j_per_output_token", "energy_method")
 
 
 def render_fleet(report: FleetReport) -> str:
+    """The scenario rows, each with what its nodes ran (model, target, simulated, workload) and its price and
+    $/1M output tokens at its peak (its first priced node's)."""
     table = report.table("scenarios")
+    detail = report.detail
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run_id", "state", *(c.name for c in table.columns)])
+    writer.writerow(["run_id", "state", *(c.name for c in table.columns), "model", "target_url", "simulated",
+                     "workload", "usd_per_hour", "usd_per_m_output_at_peak"])
     for row in table.rows:
-        writer.writerow(_cells([report.run_id, report.life.state, *row]))
+        nodes = [s for s in detail.series if s.scenario == row[0]]
+        s = nodes[0] if nodes else None
+        priced = [cost_figures(c) for c in detail.costs if c.series in nodes and c.price is not None]
+        writer.writerow(_cells([report.run_id, report.life.state, *row, s.model if s else "", s.target_url if s else "",
+                                int(s.simulated) if s else "", describe(plan_of(s.config_json)) if s else "",
+                                priced[0]["usd_per_hour"] if priced else None,
+                                priced[0]["usd_per_m_output_at_peak"] if priced else None]))
     return out.getvalue()
 
 
@@ -48,7 +66,7 @@ def render(report: Report) -> str:
               + [f"util_{quantile_name(q)}_pct" for q in UTIL_QUANTILES]
               + [*_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
                  "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
-                 "run_state", *model_columns(report), *session_columns(report)])
+                 "run_state", *(column(check) for check in NAMES), *model_columns(report), *session_columns(report)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -73,6 +91,8 @@ def render(report: Report) -> str:
                     usd_per_million(hourly, m.goodput_output_tps) if hourly else None,
                     int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
                     ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
+            found = {o.check: o.text() for o in outcomes(point_figures(s.label, p, report.figures.steps_at(s, p)))}
+            row += [found.get(check, "") for check in NAMES]
             row += model_cells(report, s, p) + session_cells(report, s, p)
             writer.writerow(_cells(row))
     return out.getvalue()

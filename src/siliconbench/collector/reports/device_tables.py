@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from siliconbench.collector.figures import DeviceRow, NodeRow, StepRow
 from siliconbench.collector.reports.definitions import PERCENTILE_METHOD, STEADY_TEXT
-from siliconbench.collector.reports.findings import host_cpu, step_flag
 from siliconbench.collector.reports.picks import load, pct_of, q
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import GB, INT, JOULE, MS, PCT, RPS, TEXT, TPS, WATT, Declared, Table, cell
@@ -115,10 +114,9 @@ class OfStep:
     step: StepRow
 
     def flags(self) -> str:
+        """The step's marks; the reasons are in the report's steps flagged, once per point (folded.py)."""
         st = self.step
-        flags = ([f"client saturated: {step_flag(st, host_cpu(self.report.figures, self.series, st))}"]
-                 if st.client_saturated else []) + ([] if st.has_step else ["partial"])
-        return "; ".join(flags)
+        return "; ".join((["⚠ client saturated"] if st.client_saturated else []) + ([] if st.has_step else ["partial"]))
 
 
 STEPS = Declared("steps", "Appendix: every step", (
@@ -155,7 +153,7 @@ STEPS = Declared("steps", "Appendix: every step", (
 STEPS_CAPTION = ("Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
                  f"{PERCENTILE_METHOD}. output tok/s over the whole step; {STEADY_TEXT} agent CPU (% of one core), "
                  "loop lag and dispatch delay are the "
-                 "agent's own; flags: 'client saturated' (the agent may have limited the load, with why) "
+                 "agent's own; flags: 'client saturated' (the agent may have limited the load; why: under steps flagged) "
                  "or 'partial' (no end record: the run stopped inside the step).")
 
 

@@ -37,7 +37,7 @@ def point_figures(label: str, point: PointRow, steps: list[StepRow]) -> PointFig
         requests=int(sum(s.requests for s in steps)), errors=int(sum(s.errors for s in steps)),
         client_tokens=float(sum(s.tokens_out for s in served)) if served else None,
         server_tokens=float(sum(s.server_tokens_out or 0 for s in served)) if served else None,
-        server_ttft_mean_ms=sum(ttfts) / len(ttfts) if ttfts else None,
+        server_ttft_mean_ms=sum(ttfts) / len(ttfts) if ttfts else None, wall_s=num(m.wall_s),
     )
 
 

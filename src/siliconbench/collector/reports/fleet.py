@@ -6,7 +6,8 @@ raw rows, in ClickHouse), from the per-request figures of collector/formulas.py.
 throughput at a step is the sum of its nodes' output tokens/s (step_rollups: the nodes run at the
 same time), then the median over repetitions; its steady throughput the same over each node's steady
 part (views.STEP_STEADY, closed loop). The run's lifecycle state heads the report: an
-unfinished run says so.
+unfinished run says so. Beside the scenario rows the fleet report carries the same run as a single-run
+report (`detail`): what was measured, the charts per node (named by scenario and instance type) and cost.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.points import Point
 from siliconbench.collector.reports.definitions import PERCENTILE_METHOD
+from siliconbench.collector.reports.model import build_report
+from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.table import INT, MS, TPS, Column, Table
+from siliconbench.collector.rollups import Selection
 from siliconbench.collector.store import Store
 
 QUANTILES = (0.5, 0.99)  # the scenario table's percentiles, pooled over its nodes
@@ -103,6 +107,7 @@ class FleetReport:
     life: Lifecycle
     scenarios: list[dict]     # SCENARIO_SQL rows, raw (JSON and CSV keep the raw values)
     tables: list[Table]       # the nodes' states (fleet runs only), the scenarios compared
+    detail: Report            # the same run as a single-run report: what was measured, charts, cost
 
     @property
     def title(self) -> str:
@@ -144,7 +149,8 @@ def build_fleet_report(store: Store, run_id: str) -> FleetReport:
     searches = [dict(zip(found.column_names, row)) for row in found.result_rows]
     if searches:
         tables.append(_searches(searches))
-    return FleetReport(run_id, dt.datetime.now(dt.timezone.utc), life, rows, tables)
+    detail = build_report(store, Selection(runs=(run_id,)), Options())
+    return FleetReport(run_id, dt.datetime.now(dt.timezone.utc), life, rows, tables, detail)
 
 
 def _nodes(life: Lifecycle) -> Table:

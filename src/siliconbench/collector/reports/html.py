@@ -1,24 +1,25 @@
-"""HTML: one self-contained page (inline CSS and SVG, nothing fetched). First what was measured (model,
-target and version, nodes, instance types, accelerators, workload, run state, SIMULATED), then the series,
-each named by what distinguishes it (run id in the series table and the tooltips), then the charts —
-TTFT and ITL over the sweep with their p90–p99 band and repetition whiskers, throughput vs concurrency,
-latency vs throughput, TTFT and ITL distributions (CDF) at each concurrency, cost where a price applies —
-each with an HTML legend that wraps, then every table of the Markdown report with its formula and warnings."""
+"""HTML: one self-contained page (inline CSS and SVG, nothing fetched). First the key results (each series'
+peak output tok/s and the TTFT p99 it came at), what was measured (model, target and version, nodes,
+instance types, accelerators, workload, run state, SIMULATED), then the series, each named by what
+distinguishes it (run id in the series table and the tooltips), then the charts (charts.py), each with an
+HTML legend that wraps, then every table of the Markdown report with its formula and warnings."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from siliconbench.collector.reports.escape import html as escape
-from siliconbench.collector.figures import Percentiles, PointRow, SweepFigures
 from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.fleet import FleetReport
+from siliconbench.collector.reports.folded import flag_lines, table_lines
+from siliconbench.collector.reports.header import measured, single_run_command
 from siliconbench.collector.reports.report import Report
-from siliconbench.collector.reports.table import TEXT, Table
+from siliconbench.collector.reports.picks import peak, q
+from siliconbench.collector.reports.table import MS, TEXT, TPS, Table
 from siliconbench.collector.reports.verdict import banners
-from siliconbench.collector.reports.svg import Bar, Line, bar_chart, colour, line_chart
+from siliconbench.collector.reports import charts
+from siliconbench.collector.reports.svg import Bar, Line, bar_chart, line_chart
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.reports.text import fmt, unit
 
@@ -33,6 +34,9 @@ font-size:16px;font-weight:bold;margin:10px 0} .warn{color:#a15c00} .formula{col
 flex-wrap:wrap;gap:4px 14px;font-size:12px} .legend li{display:flex;align-items:center;gap:5px;max-width:100%}
 .legend .name{overflow-wrap:anywhere} .sw{display:inline-block;width:12px;height:12px;flex:none}
 table.header th{text-align:left;width:130px} table.header{font-size:14px;min-width:600px}
+.key{background:#eef6ee;border:2px solid #3a7d44;padding:8px 12px;font-size:15px;margin:10px 0}
+.key ul{margin:4px 0;padding-left:20px} .wide{overflow-x:auto;max-width:100%}
+td.long{max-width:22em;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 """
 
 
@@ -46,11 +50,16 @@ def render(report: Report) -> str:
     if report.simulated:
         parts.append(f'<div class="banner">⚠ SIMULATED target — {escape(", ".join(report.simulated))} ran against '
                      "the siliconbench simulator, not a real vLLM: the figures test the pipeline, not the hardware.</div>")
+    parts.append(_key_results(report, names))
     parts.append(_header(report))
     parts.append(_series_table(report, names))
     parts.append(f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC from {escape(report.store)}; "
                  f"{escape(report.selection.describe())}; baseline <b>{escape(report.baseline)}</b>; "
                  f"SLO for goodput: {escape(report.slo.describe())}.</p>")
+    flags = flag_lines(report)
+    if flags:
+        parts.append('<h2 id="flagged">Steps flagged</h2><p>Marked beside their figures in every table below; each '
+                     'reason once:</p><ul>' + "".join(f'<li class="warn">{escape(line)}</li>' for line in flags) + "</ul>")
     parts += _charts(report, names)
     for table in report.tables:
         parts.append(_table(table))
@@ -81,52 +90,53 @@ def series_names(series: list[Series]) -> list[str]:
     return out
 
 
-def _header(report: Report) -> str:
-    """What was measured, before any figure: the reader's first question."""
-    def distinct(values) -> str:
-        return ", ".join(dict.fromkeys(str(v) for v in values if v)) or "unknown"
+def _key_results(report: Report, names: list[str]) -> str:
+    """The answer first: each series' peak output tok/s, where it came, the TTFT p99 it came at, and where its
+    search ended when it ran one."""
+    items = []
+    for name, s in zip(names, report.series):
+        top = peak(report.figures.points_of(s))
+        said = ["no successful request"] if top is None else [
+            f"peak {fmt(top.median.output_tps, TPS)} output tok/s at {top.point.label()}, "
+            f"TTFT p99 {fmt(q(top.median.ttft_ms).p99, MS)} ms there"]
+        said += [report.boundaries[s.key]] if s.key in report.boundaries else []
+        items.append(f"<li><b>{escape(name)}</b>: {escape('; '.join(said))}</li>")
+    return f'<div class="key" id="key-results"><b>Key results</b><ul>{"".join(items)}</ul></div>'
 
-    targets = distinct(f"{s.target_url} (" + ("SIMULATED" if s.simulated else f"vLLM {s.target_version or '?'}") + ")"
-                       for s in report.series)
-    states = distinct(f"{s.run_id}: {report.unfinished.get(s.run_id, 'finished')}" for s in report.series)
-    rows = [("Model", distinct(s.model for s in report.series)), ("Target", targets),
-            ("Nodes", distinct(s.agent_id for s in report.series)),
-            ("Instance types", distinct(s.instance_type or "unknown" for s in report.series)),
-            ("Accelerators", distinct(s.accelerators for s in report.series)),
-            ("Workload", distinct(report.spread.workloads.get(s.run_id, "unknown") for s in report.series)),
-            ("Run state", states)]
-    if report.simulated:
-        rows.append(("SIMULATED", "yes: " + ", ".join(report.simulated)))
-    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+
+def _header(report: Report) -> str:
+    """What was measured, before any figure (header.py)."""
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in measured(report))
     return f'<table class="header" id="measured">{body}</table>'
 
 
 def _series_table(report: Report, names: list[str]) -> str:
     head = "<tr><th></th><th>Series</th><th>Scenario</th><th>Instance</th><th>Model</th><th>Node</th><th>Run</th></tr>"
     body = "".join(
-        f'<tr><td>{_swatch(i)}</td><td>{escape(n)}</td><td>{escape(s.scenario or "–")}</td>'
+        f'<tr><td>{charts.swatch(i)}</td><td>{escape(n)}</td><td>{escape(s.scenario or "–")}</td>'
         f"<td>{escape(s.instance_type or '–')}</td><td>{escape(s.model)}</td><td>{escape(s.agent_id)}</td>"
         f"<td>{escape(s.run_id)}</td></tr>" for i, (n, s) in enumerate(zip(names, report.series)))
     return f'<table class="series">{head}{body}</table>'
 
 
-def _swatch(i: int) -> str:
-    return f'<span class="sw" style="background:{colour(i)}"></span>'
-
-
-def _figure(svg: str, names: list[str], indices: list[int], note: str = "") -> str:
-    """A chart with its legend: an HTML list that wraps, so entries never overlap."""
-    legend = "".join(f'<li>{_swatch(i)}<span class="name">{escape(names[i])}</span></li>' for i in indices)
-    extra = f'<figcaption class="formula">{escape(note)}</figcaption>' if note else ""
-    return f'<figure class="chart">{svg}<ul class="legend">{legend}</ul>{extra}</figure>'
-
-
 def render_fleet(report: FleetReport) -> str:
+    """The fleet run: its banners, key results and what was measured as the single-run report has them, the
+    charts per scenario and instance type (a series per node), the scenario and node tables, and cost."""
+    detail = report.detail
+    names = [" · ".join(v for v in (s.scenario and f"scenario {s.scenario}", s.instance_type) if v) or s.label
+             for s in detail.series]
+    if len(set(names)) < len(names):  # several nodes of one scenario and instance type: each by its node
+        names = [f"{n} · {s.agent_id}" for n, s in zip(names, detail.series)]
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{escape(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{escape(report.title)}</h1>"]
     parts += [f'<div class="banner">⚠ {escape(banner)}</div>' for banner in report.banners()]
+    parts += [_key_results(detail, names), _header(detail), _series_table(detail, names)]
+    parts.append(f'<p id="per-node">Every table of the single-run report, per node: '
+                 f"<code>{escape(single_run_command(report.run_id, 'html'))} -o report.html</code></p>")
+    parts += _charts(detail, names)
     parts += [_table(table) for table in report.tables]
+    parts += [_table(table) for table in detail.tables if table.key == "cost"]
     parts.append(f"<p>Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p></body></html>")
     return "\n".join(parts) + "\n"
 
@@ -136,93 +146,16 @@ def _tip(names: list[str], s: Series, i: int) -> str:
 
 
 def _charts(report: Report, names: list[str]) -> list[str]:
-    fig, series = report.figures, report.series
-    everyone = list(range(len(series)))
-
-    def closed(s: Series) -> list[PointRow]:  # the concurrency axis holds closed-loop points only
-        return [p for p in fig.points_of(s) if not p.point.open_loop]
-
-    tips = [_tip(names, s, i) for i, s in enumerate(series)]
+    tips = [_tip(names, s, i) for i, s in enumerate(report.series)]
     out = ['<h2>Charts</h2><div class="charts">']
-    for percentiles, title in ((_ttft, "TTFT"), (_itl_token, "ITL per token")):
-        lines = []
-        for i, s in enumerate(series):
-            points = sorted(closed(s), key=lambda p: p.concurrency)
-            lines.append(Line(i, [(p.concurrency, _y(_p50(percentiles(p.median)))) for p in points], tips[i],
-                              band=[(p.concurrency, _y(_p90(percentiles(p.median))), _y(_p99(percentiles(p.median))))
-                                    for p in points],
-                              whiskers=[(p.concurrency, *_rep_range(p, percentiles)) for p in points]))
-        out.append(_figure(line_chart(f"{title} over the sweep: p50, p90–p99 band", lines, "concurrency", "ms"),
-                           names, everyone, "Line: p50; shaded: p90 to p99; vertical strokes: p50's range over the "
-                           "repetitions."))
-    scaling = [Line(i, [(p.concurrency, _y(p.median.output_tps)) for p in closed(s)], tips[i])
-               for i, s in enumerate(series)]
-    out.append(_figure(line_chart("Throughput vs concurrency", scaling, "concurrency", "output tok/s"), names, everyone))
-    offered = [Line(i, [(p.rate_rps, _y(_p50(p.median.e2e_ms))) for p in fig.points_of(s)
-                        if p.point.open_loop and p.rate_rps], tips[i]) for i, s in enumerate(series)]
-    if any(line.points for line in offered):
-        out.append(_figure(line_chart("Latency vs offered load (open-loop steps)", offered, "offered req/s",
-                                      "E2E p50 (ms)"), names, [ln.index for ln in offered if ln.points]))
-    curve = [Line(i, [(_y(p.median.output_tps), _y(_p50(p.median.e2e_ms))) for p in fig.points_of(s)], tips[i])
-             for i, s in enumerate(series)]
-    out.append(_figure(line_chart("Latency vs throughput (each point a sweep point)", curve, "output tok/s",
-                                  "E2E p50 (ms)"), names, everyone))
-    out += _distributions(report, names, tips)
+    out += charts.closed_charts(report, names, tips)
+    out += charts.open_charts(report, names, tips)
+    out.append(charts.tradeoff_chart(report, names, tips))
+    out += charts.distribution_charts(report, names)
     out += _energy(report, names, tips)
     out += _timelines(report, names, tips)
     out.append(_cost_chart(report, names, tips))
     out.append("</div>")
-    return out
-
-
-def _ttft(f: SweepFigures) -> Percentiles | None:
-    return f.ttft_ms
-
-
-def _itl_token(f: SweepFigures) -> Percentiles | None:
-    return f.itl_token_ms
-
-
-def _p50(p: Percentiles | None) -> float | None:
-    return None if p is None else p.p50
-
-
-def _p90(p: Percentiles | None) -> float | None:
-    return None if p is None else p.p90
-
-
-def _p99(p: Percentiles | None) -> float | None:
-    return None if p is None else p.p99
-
-
-def _y(value: float | None) -> float:
-    """A figure as a chart coordinate: a missing one is a gap (NaN), 0.0 is a point on the axis."""
-    return math.nan if value is None else float(value)
-
-
-def _rep_range(point: PointRow, percentiles: Callable[[SweepFigures], Percentiles | None]) -> tuple[float, float]:
-    """The p50's lowest and highest repetition, for a whisker; NaN (none drawn) for one repetition."""
-    low, high = _p50(percentiles(point.low)), _p50(percentiles(point.high))
-    if point.repetitions < 2 or low is None or high is None:
-        return math.nan, math.nan
-    return float(low), float(high)
-
-
-def _distributions(report: Report, names: list[str], tips: list[str]) -> list[str]:
-    """A CDF of TTFT and of per-token ITL at each concurrency, one line per series."""
-    out = []
-    spread = report.spread
-    for concurrency in spread.concurrencies():
-        for metric, title in (("ttft_ms", "TTFT"), ("itl_token_ms", "ITL per token")):
-            lines, shown = [], []
-            for i, s in enumerate(report.series):
-                found = spread.at(s.key, concurrency, metric)
-                if found is not None:
-                    lines.append(Line(i, [(v, 100 * q) for v, q in found.cdf()], tips[i]))
-                    shown.append(i)
-            if lines:
-                out.append(_figure(line_chart(f"{title} distribution at concurrency {concurrency} (CDF)", lines,
-                                              f"{title} (ms)", "% of requests at or below"), names, shown))
     return out
 
 
@@ -238,7 +171,7 @@ def _energy(report: Report, names: list[str], tips: list[str]) -> list[str]:
             lines.append(Line(i, known, tips[i]))
     if not lines:
         return []
-    return [_figure(line_chart("Energy per output token vs concurrency", lines, "concurrency", "J / output token"),
+    return [charts.figure(line_chart("Energy per output token vs concurrency", lines, "concurrency", "J / output token"),
                     names, [ln.index for ln in lines])]
 
 
@@ -250,13 +183,13 @@ def _timelines(report: Report, names: list[str], tips: list[str]) -> list[str]:
         if timeline is None or not timeline.samples:
             continue
         t0 = min([timeline.samples[0][0]] + [start for _, start, _ in timeline.steps])
-        spans = [(start - t0, end - t0, f"c={c}") for c, start, end in timeline.steps]
+        spans = [(start - t0, end - t0, label) for label, start, end in timeline.steps]
         for column, title, unit_label in ((1, "Accelerator utilisation", "utilisation (%)"), (2, "Node power", "W")):
             points = [(sample[0] - t0, sample[column]) for sample in timeline.samples if math.isfinite(sample[column])]
             if points:
-                out.append(_figure(line_chart(f"{title} over time — {names[i]}", [Line(i, points, tips[i])],
+                out.append(charts.figure(line_chart(f"{title} over time — {names[i]}", [Line(i, points, tips[i])],
                                               "seconds since the run's start", unit_label, spans), names, [i],
-                                   "Shaded: the run's steps (c = concurrency)."))
+                                   "Shaded: the run's steps (c = concurrency, or the offered rate)."))
     if not out:
         out.append('<p class="formula">No accelerator utilisation or power was sampled in these runs (simulated '
                    "targets and hosts without NVML or Neuron have none): no device charts.</p>")
@@ -278,24 +211,38 @@ def _cost_chart(report: Report, names: list[str], tips: list[str]) -> str:
         return f'<p class="formula nocost">{escape(sentence)}</p>'
     bars = [Bar(index[c.series.key], cost_figures(c)["usd_per_m_output_at_peak"], tips[index[c.series.key]])
             for c in priced]
-    return _figure(bar_chart("$ per 1M output tokens at peak", bars, "USD"), names, [b.index for b in bars], sentence)
+    return charts.figure(bar_chart("$ per 1M output tokens at peak", bars, "USD"), names, [b.index for b in bars], sentence)
+
+
+# A text cell longer than this is cut to one line (its whole text in the tooltip, and any warning in it listed
+# under its table or among the steps flagged), so a flagged row is as tall as the others; the tables whose
+# text is their content (the checks' reasons, the workloads) wrap instead.
+LONG_CELL, WRAPPED = 48, ("checks", "workload")
+
+
+def _cell(value: object, kind: str, name: str, wrap: bool) -> str:
+    text = fmt(value, kind)
+    if name == "checks" and "⚠" in text:
+        return f'<td class="warn">{escape(text)}</td>'
+    if kind != TEXT:
+        return f'<td class="n">{escape(text)}</td>'
+    if len(text) > LONG_CELL and not wrap:
+        return f'<td class="long" title="{escape(text)}">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
 
 
 def _table(table: Table) -> str:
     out = [f"<h2>{escape(table.title)}</h2>"]
     if not table.rows:
         return out[0] + f'<p class="formula">{escape(table.caption)}</p>'
-    out.append("<table><tr>" + "".join(f"<th>{escape(c.name + unit(c.kind))}</th>" for c in table.columns) + "</tr>")
+    wrap = table.key in WRAPPED
+    out.append(f'<div class="wide"><table id="table-{escape(table.key)}"><tr>'
+               + "".join(f"<th>{escape(c.name + unit(c.kind))}</th>" for c in table.columns) + "</tr>")
     for row in table.rows:
-        cells = []
-        for value, column in zip(row, table.columns):
-            text = escape(fmt(value, column.kind))
-            cls = ' class="warn"' if column.name == "checks" and value else (
-                ' class="n"' if column.kind != TEXT else "")
-            cells.append(f"<td{cls}>{text}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+        out.append("<tr>" + "".join(_cell(v, c.kind, c.name, wrap) for v, c in zip(row, table.columns)) + "</tr>")
+    out.append("</table></div>")
     out.append(f'<p class="formula">Formula: {escape(table.caption)}</p>')
-    if table.findings:
-        out.append("<ul>" + "".join(f'<li class="warn">{escape(f.line())}</li>' for f in table.findings) + "</ul>")
+    found = table_lines(table)
+    if found:
+        out.append("<ul>" + "".join(f'<li class="warn">{escape(line)}</li>' for line in found) + "</ul>")
     return "\n".join(out)

@@ -11,6 +11,7 @@ from siliconbench.collector.reports.escape import json_text
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.definitions import DEFINITIONS
+from siliconbench.collector.reports.header import measured, single_run_command
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.verdict import banners
 
@@ -47,8 +48,7 @@ def render(report: Report) -> str:
                     "columns": [c.name for c in t.columns], "units": [c.kind for c in t.columns], "rows": t.rows,
                     "findings": [dataclasses.asdict(f) for f in t.findings]} for t in report.tables],
         "findings": [dataclasses.asdict(f) for f in report.findings],
-        "costs": [{"scenario": c.series.label, "price": dataclasses.asdict(c.price) if c.price else None,
-                   "note": c.note, **cost_figures(c)} for c in report.costs],
+        "costs": _costs(report),
         "points": [p.as_row() for p in report.figures.points],
         "steps": [s.as_row() for s in report.figures.steps],
         "nodes": [n.as_row() for n in report.figures.nodes],
@@ -58,13 +58,21 @@ def render(report: Report) -> str:
     return json_text(_clean(doc)) + "\n"
 
 
+def _costs(report: Report) -> list[dict]:
+    return [{"scenario": c.series.label, "instance_type": c.series.instance_type,
+             "price": dataclasses.asdict(c.price) if c.price else None, "note": c.note, **cost_figures(c)}
+            for c in report.costs]
+
+
 def render_fleet(report: FleetReport) -> str:
     life = report.life
     nodes = [{"agent_id": n.agent_id, "node": n.node_name, "scenario": n.scenario, "instance_type": n.instance_type,
               "state": n.state, "steps_done": n.step, "steps_total": n.steps_total, "detail": n.detail}
              for n in life.nodes]
     doc = {"run_id": report.run_id, "state": life.state, "detail": life.detail, "generated_at": report.generated_at,
-           "nodes": nodes, "scenarios": report.scenarios, "formula": report.table("scenarios").caption}
+           "measured": dict(measured(report.detail)), "nodes": nodes, "scenarios": report.scenarios,
+           "formula": report.table("scenarios").caption, "costs": _costs(report.detail),
+           "per_node_report": single_run_command(report.run_id, "json")}
     searches = [t for t in report.tables if t.key == "searches"]
     if searches:
         doc["searches"] = [dict(zip((c.name for c in searches[0].columns), row)) for row in searches[0].rows]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from siliconbench.collector.reports.escape import markdown as esc
 from siliconbench.collector.reports.fleet import FleetReport
+from siliconbench.collector.reports.folded import flag_lines, table_lines
+from siliconbench.collector.reports.header import measured, single_run_command
 from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import Table
@@ -21,6 +23,10 @@ def render(report: Report) -> str:
         lines += [f"> ⚠ **SIMULATED target** — {esc(', '.join(report.simulated))} ran against the siliconbench "
                   "simulator, not a real vLLM: the figures test the pipeline, not the hardware.", ""]
     lines += _meta(report) + [""]
+    flags = flag_lines(report)
+    if flags:
+        lines += ["## Steps flagged", "", "Marked beside their figures in every table below; each reason once:", ""]
+        lines += [f"- {esc(line)}" for line in flags] + [""]
     for table in report.tables:
         lines += _table(table) + [""]
     lines += ["## Definitions", ""] + [f"- {d}" for d in DEFINITIONS]
@@ -31,7 +37,10 @@ def render_fleet(report: FleetReport) -> str:
     lines = [f"# {esc(report.title)}", ""]
     for banner in report.banners():
         lines += [f"> ⚠ **{esc(banner)}**", ""]
-    for table in report.tables:
+    lines += [f"- **{esc(what)}**: {esc(value)}" for what, value in measured(report.detail)]
+    lines += ["", f"Every table of the single-run report, per node: `{single_run_command(report.run_id, 'markdown')}`",
+              ""]
+    for table in report.tables + [t for t in report.detail.tables if t.key == "cost"]:
         lines += _table(table) + [""]
     lines.append(f"Generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC.")
     return "\n".join(lines) + "\n"
@@ -59,6 +68,7 @@ def _table(table: Table) -> list[str]:
     for row in table.rows:
         out.append("| " + " | ".join(esc(fmt(v, c.kind)) for v, c in zip(row, table.columns)) + " |")
     out += ["", f"Formula: {esc(table.caption)}"]
-    if table.findings:
-        out += [""] + [f"- {esc(f.line())}" for f in table.findings]
+    found = table_lines(table)
+    if found:
+        out += [""] + [f"- {esc(line)}" for line in found]
     return out

@@ -19,6 +19,7 @@ from siliconbench.collector.lifecycle import Lifecycle, lifecycle
 from siliconbench.collector.answers import load_answers
 from siliconbench.collector.reports.answer_tables import answer_tables
 from siliconbench.collector.reports.session_tables import session_tables
+from siliconbench.collector.reports.boundary import load_boundaries
 from siliconbench.collector.reports.cost import load_costs
 from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
@@ -26,6 +27,8 @@ from siliconbench.collector.reports.findings import point_findings, step_flags
 from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
+from siliconbench.collector.reports.checks_table import checks_table
+from siliconbench.collector.reports.server_table import server_table
 from siliconbench.collector.reports.tables import sweep_tables
 from siliconbench.collector.rollups import Selection, Series, load_figures, select_series
 from siliconbench.collector.sessions import load_sessions
@@ -48,8 +51,10 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
                     spread=load_spread(store, series), answers=load_answers(store, series),
-                    sessions=load_sessions(store, series, options.slo))
-    report.tables = (sweep_tables(report) + ([cost_table(report)] if options.cost else []) + answer_tables(report)
+                    sessions=load_sessions(store, series, options.slo),
+                    boundaries=load_boundaries(store, series))
+    report.tables = (sweep_tables(report) + [server_table(report), checks_table(report)]
+                     + ([cost_table(report)] if options.cost else []) + answer_tables(report)
                      + session_tables(report) + device_tables(report))
     for table in report.tables:
         shown = _points_shown(table)

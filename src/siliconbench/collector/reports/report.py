@@ -39,6 +39,7 @@ class Report:
     spread: Spread = field(default_factory=Spread)             # distributions and workloads, for the HTML charts
     answers: Answers = field(default_factory=Answers)          # by kind and served model (collector/answers.py)
     sessions: Sessions = field(default_factory=Sessions)       # multi-turn sessions (collector/sessions.py)
+    boundaries: dict[tuple[str, str], str] = field(default_factory=dict)  # series key -> its search's answer
 
     def compared(self, s: Series) -> bool:
         """Whether `s` gets a 'vs baseline' figure: the same workload as the baseline, or asked for."""

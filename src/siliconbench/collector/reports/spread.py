@@ -1,8 +1,8 @@
 """What the HTML report shows beyond the tables: each series' distributions, its devices over time, and
 its workload.
 
-Distributions: per series and concurrency, TTFT and per-token ITL at the 2nd..98th percentile in steps of
-2 (49 levels) plus min and max, computed in ClickHouse (`quantiles`: a reservoir of 8192 values per
+Distributions: per series and sweep point (mode, concurrency, rate: two rates are two points), TTFT and
+per-token ITL at the 2nd..98th percentile in steps of 2 (49 levels) plus min and max, computed in ClickHouse (`quantiles`: a reservoir of 8192 values per
 group, so a 10-million-row report stays a second's query; a CDF drawn at 49 levels does not need exact
 values). Devices over time: per second, the mean accelerator utilisation over the node's devices and the
 node's power (mean per device × devices), with each step's start and end for shading; at most
@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.points import CLOSED, Point
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.store import Store
 
@@ -24,15 +25,20 @@ _LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
 
 DISTRIBUTION_SQL = f"""
 WITH {REQUEST_FIGURES}
-SELECT run_id, agent_id, concurrency,
+SELECT run_id, agent_id, ifNull(s.mode, if(concurrency = 0, 'open', 'closed')) AS point_mode, concurrency,
+       ifNull(s.rate_rps, 0) AS point_rate,
        quantilesIf({_LEVELS_SQL})(req_ttft_ms, error_class = ''),
        minIf(req_ttft_ms, error_class = ''), maxIf(req_ttft_ms, error_class = ''),
        quantilesArrayIf({_LEVELS_SQL})(req_gap_token_ms, error_class = ''),
        minArrayIf(req_gap_token_ms, error_class = ''), maxArrayIf(req_gap_token_ms, error_class = '')
 FROM {{db}}.requests
+LEFT JOIN (SELECT run_id, agent_id, step, any(mode) AS mode, any(rate_rps) AS rate_rps FROM {{db}}.steps
+           WHERE has({{runs:Array(String)}}, run_id) GROUP BY run_id, agent_id, step) AS s
+    USING (run_id, agent_id, step)
 WHERE has({{runs:Array(String)}}, run_id)
-GROUP BY run_id, agent_id, concurrency
-ORDER BY run_id, agent_id, concurrency
+GROUP BY run_id, agent_id, point_mode, concurrency, point_rate
+ORDER BY run_id, agent_id, point_mode, concurrency, point_rate
+SETTINGS join_use_nulls = 1
 """
 
 UTIL_METRICS = ("gpu_util_pct", "neuroncore_util_pct")
@@ -51,12 +57,12 @@ ORDER BY run_id, agent_id, second
 """
 
 STEPS_SQL = """
-SELECT run_id, agent_id, concurrency, toUnixTimestamp64Milli(min(start_time)) / 1e3,
+SELECT run_id, agent_id, any(mode), concurrency, any(rate_rps), toUnixTimestamp64Milli(min(start_time)) / 1e3,
        toUnixTimestamp64Milli(max(end_time)) / 1e3
 FROM {db}.steps
 WHERE has({runs:Array(String)}, run_id)
 GROUP BY run_id, agent_id, step, repetition, concurrency
-ORDER BY run_id, agent_id, 4
+ORDER BY run_id, agent_id, 6
 """
 
 WORKLOAD_SQL = """
@@ -68,7 +74,7 @@ GROUP BY run_id
 
 @dataclass(frozen=True, slots=True)
 class Distribution:
-    """One metric of one series at one concurrency: values at LEVELS, with the extremes."""
+    """One metric of one series at one sweep point: values at LEVELS, with the extremes."""
 
     values: tuple[float, ...]
     low: float
@@ -82,45 +88,48 @@ class Distribution:
 @dataclass(slots=True)
 class Timeline:
     """One series' devices over time: (unix second, utilisation %, node power W) and its steps as
-    (concurrency, start, end) in unix seconds. NaN where a second has no such sample."""
+    (its short label: 'c=8', '4 req/s', start, end) in unix seconds. NaN where a second has no such sample."""
 
     samples: list[tuple[float, float, float]] = field(default_factory=list)
-    steps: list[tuple[int, float, float]] = field(default_factory=list)
+    steps: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class Spread:
-    """Series key -> concurrency -> metric ("ttft_ms", "itl_token_ms") -> Distribution; series key ->
+    """Series key -> sweep point -> metric ("ttft_ms", "itl_token_ms") -> Distribution; series key ->
     Timeline; run id -> workload."""
 
-    distributions: dict[tuple[str, str], dict[int, dict[str, Distribution]]] = field(default_factory=dict)
+    distributions: dict[tuple[str, str], dict[Point, dict[str, Distribution]]] = field(default_factory=dict)
     timelines: dict[tuple[str, str], Timeline] = field(default_factory=dict)
     workloads: dict[str, str] = field(default_factory=dict)
 
-    def concurrencies(self) -> list[int]:
-        return sorted({c for by_c in self.distributions.values() for c in by_c})
+    def points(self, key: tuple[str, str]) -> list[Point]:
+        """The series' sweep points with a distribution, in the report's order."""
+        return sorted(self.distributions.get(key, {}), key=Point.order)
 
-    def at(self, key: tuple[str, str], concurrency: int, metric: str) -> Distribution | None:
-        return self.distributions.get(key, {}).get(concurrency, {}).get(metric)
+    def at(self, key: tuple[str, str], point: Point, metric: str) -> Distribution | None:
+        return self.distributions.get(key, {}).get(point, {}).get(metric)
 
 
 def load_spread(store: Store, series: list[Series]) -> Spread:
     runs = sorted({s.run_id for s in series})
     spread = Spread()
-    for run_id, agent_id, concurrency, ttft, ttft_lo, ttft_hi, itl, itl_lo, itl_hi in store.query(
+    for run_id, agent_id, mode, concurrency, rate, ttft, ttft_lo, ttft_hi, itl, itl_lo, itl_hi in store.query(
             DISTRIBUTION_SQL, {"runs": runs}).result_rows:
         metrics = {}
         if ttft and _finite(ttft_lo, ttft_hi):
             metrics["ttft_ms"] = Distribution(tuple(ttft), ttft_lo, ttft_hi)
         if itl and _finite(itl_lo, itl_hi):
             metrics["itl_token_ms"] = Distribution(tuple(itl), itl_lo, itl_hi)
-        spread.distributions.setdefault((run_id, agent_id), {})[int(concurrency)] = metrics
+        point = Point.of({"mode": mode, "concurrency": concurrency, "rate_rps": rate})
+        spread.distributions.setdefault((run_id, agent_id), {})[point] = metrics
     for run_id, agent_id, second, util, power in store.query(
             TIMELINE_SQL, {"runs": runs, "util": list(UTIL_METRICS)}).result_rows:
         spread.timelines.setdefault((run_id, agent_id), Timeline()).samples.append((float(second), util, power))
-    for run_id, agent_id, concurrency, start, end in store.query(STEPS_SQL, {"runs": runs}).result_rows:
+    for run_id, agent_id, mode, concurrency, rate, start, end in store.query(STEPS_SQL, {"runs": runs}).result_rows:
         if (run_id, agent_id) in spread.timelines:
-            spread.timelines[(run_id, agent_id)].steps.append((int(concurrency), float(start), float(end)))
+            label = f"{rate:g} req/s" if mode != CLOSED else f"c={concurrency}"
+            spread.timelines[(run_id, agent_id)].steps.append((label, float(start), float(end)))
     for timeline in spread.timelines.values():
         every = -(-len(timeline.samples) // TIMELINE_POINTS)  # ceil: keep every n-th second
         timeline.samples = timeline.samples[::every]

@@ -49,20 +49,29 @@ def _finite(*values: float | None) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
 
 
+def ticks(value: float) -> list[float]:
+    """Round ticks from 0 to at least `value`, 1-2-5 steps apart (5, 10, 20 ms; never 6.25 or 18.8), at most
+    six intervals: the last is the axis' end."""
+    if not math.isfinite(value) or value <= 0:
+        return [0.0, 0.25, 0.5, 0.75, 1.0]
+    exp = 10 ** math.floor(math.log10(value / 6))
+    step = next(m * exp for m in (1, 2, 5, 10) if value / (m * exp) <= 6)
+    count = max(math.ceil(value / step - 1e-9), 1)
+    return [round(k * step, 12) for k in range(count + 1)]
+
+
 def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * exp:
-            return step * exp
-    return 10 * exp
+    return ticks(value)[-1]
 
 
 def _label(v: float) -> str:
     if v >= 1000:
         return f"{v / 1000:,.1f}k".replace(".0k", "k")
-    return f"{v:,.3g}"
+    return f"{v:,.4g}"
+
+
+def _value(v: float) -> str:
+    return f"{v:,.4g}"
 
 
 def _frame(title: str, y_max: float, y_label: str) -> list[str]:
@@ -73,9 +82,8 @@ def _frame(title: str, y_max: float, y_label: str) -> list[str]:
            f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>',
            f'<text x="14" y="{TOP + plot_h / 2}" font-size="11" transform="rotate(-90 14 {TOP + plot_h / 2})" '
            f'text-anchor="middle">{escape(y_label)}</text>']
-    for i in range(5):
-        v = y_max * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    for v in ticks(y_max):
+        y = TOP + plot_h - plot_h * v / y_max
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#e0e0e0"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_label(v)}</text>')
     out.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{W - RIGHT}" y2="{TOP + plot_h}" stroke="#333"/>')
@@ -114,11 +122,13 @@ def bar_chart(title: str, bars: list[Bar], y_label: str) -> str:
 
 
 def line_chart(title: str, lines: list[Line], x_label: str, y_label: str,
-               spans: list[tuple[float, float, str]] | None = None) -> str:
+               spans: list[tuple[float, float, str]] | None = None, x_limit: float | None = None) -> str:
     """Lines over a shared x axis, each with an optional shaded band and whiskers; `spans` (x from, x to,
-    label) are shaded behind them in alternating tones, labelled at the top (a run's steps over time)."""
+    label) are shaded behind them in alternating tones, labelled at the top (a run's steps over time);
+    `x_limit` ends the x axis there (points beyond it are left off: a distribution's slowest outliers)."""
     spans = spans or []
-    xs = [x for ln in lines for x, _ in ln.points if math.isfinite(x)] + [end for _, end, _ in spans]
+    xs = [x for ln in lines for x, _ in ln.points if math.isfinite(x) and (x_limit is None or x <= x_limit)]
+    xs += [end for _, end, _ in spans] + ([x_limit] if x_limit is not None else [])
     ys = [y for ln in lines for _, y in ln.points if math.isfinite(y)]
     ys += [high for ln in lines for _, _, high in ln.band + ln.whiskers if math.isfinite(high)]
     x_max, y_max = _nice_max(max(xs, default=1.0)), _nice_max(max(ys, default=1.0))
@@ -137,7 +147,7 @@ def line_chart(title: str, lines: list[Line], x_label: str, y_label: str,
                        f'fill="#555">{escape(label)}</text>')
     steps = sorted(set(xs))  # a few whole numbers (concurrency levels) are the ticks themselves
     whole = 0 < len(steps) <= 8 and all(float(x).is_integer() for x in steps) and not spans
-    for v in steps if whole else [x_max * i / 4 for i in range(5)]:
+    for v in steps if whole else ticks(x_max):
         out.append(f'<text x="{LEFT + plot_w * v / x_max:.1f}" y="{TOP + plot_h + 14}" font-size="10" '
                    f'text-anchor="middle">{_label(v)}</text>')
     out.append(f'<text x="{LEFT + plot_w / 2}" y="{H - 10}" font-size="11" text-anchor="middle">{escape(x_label)}</text>')
@@ -151,20 +161,23 @@ def line_chart(title: str, lines: list[Line], x_label: str, y_label: str,
         for x, lo, hi in ln.whiskers:
             if _finite(x, lo, hi):
                 out.append(f'<polyline points="{at(x, lo)} {at(x, hi)}" stroke="{c}" stroke-width="1"/>')
-        coords = [at(x, y) for x, y in ln.points if _finite(x, y)]
+        shown = [(x, y) for x, y in ln.points if _finite(x, y) and x <= x_max]
+        coords = [at(x, y) for x, y in shown]
         if not coords:
             continue
+        # each point's values in its tooltip; past 12 points the markers are invisible hover targets
+        tips = [f"{tip}: {escape(x_label)} {_value(x)}, {escape(y_label)} {_value(y)}" for x, y in shown]
         if ln.marks_only:
-            for p in coords:
+            for p, text in zip(coords, tips):
                 x, y = (float(v) for v in p.split(","))
                 out.append(f'<path d="M{x - 5:.1f},{y - 5:.1f}l10,10M{x - 5:.1f},{y + 5:.1f}l10,-10" stroke="{c}" '
-                           f'stroke-width="2.4"><title>{tip}</title></path>')
+                           f'stroke-width="2.4"><title>{text}</title></path>')
             continue
         style = f' stroke-dasharray="{dash(ln.index)}"' if dash(ln.index) else ""
         out.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{c}" stroke-width="2.2"{style}>'
                    f"<title>{tip}</title></polyline>")
-        if len(coords) <= 12:
-            out += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="3" fill="{c}"><title>{tip}</title></circle>'
-                    for p in coords]
+        marker = f'r="3" fill="{c}"' if len(coords) <= 12 else 'r="3" fill="transparent"'
+        out += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" {marker}><title>{text}</title></circle>'
+                for p, text in zip(coords, tips)]
     out.append("</svg>")
     return "\n".join(out)

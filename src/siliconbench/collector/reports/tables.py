@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from siliconbench.collector import checks
+from siliconbench.collector.check_outcomes import outcomes, summary
 from siliconbench.collector.checks import PointFigures
 from siliconbench.collector.figures import PointRow, SweepFigures
 from siliconbench.collector.reports.definitions import STEADY_TEXT
@@ -45,6 +46,8 @@ class At:
         r, label, at = self.report, self.series.label, load(self.point)
         found = [f.short() for f in r.findings if f.subject == label and f.figure in figures and f.point == at]
         found += [f.short() for f in r.flags if f.subject == label and f.point == at]
+        if not found and self.point is not None:  # nothing found: what the checks did (table 4d)
+            return summary(outcomes(self.checked()))
         return "; ".join(dict.fromkeys(found))
 
     def vs(self, metric: Callable[[Series], float | None]) -> float | None:
@@ -249,49 +252,12 @@ OFFERED_LOAD_CAPTION = ("Open-loop points (Poisson or constant arrivals at the o
                         "scheduled time (exact p99 over the step's requests): above a few ms without a cap the client "
                         "sent late, with a cap the requests waited for a free slot.")
 
-# ---- 4c. the server's figures beside the client's -----------------------------------------------------
-
-
-def _ttft_gap(f: PointFigures) -> float | None:
-    client, server = f.ttft_mean_ms, f.server_ttft_mean_ms
-    return client - server if client is not None and server is not None else None
-
-
-def _outcome(check: str) -> Callable[[At], str]:
-    def text(a: At) -> str:
-        state, why = checks.server_outcomes(a.checked())[check]
-        return f"{state}: {why}"
-    return text
-
-
-SERVER = Declared("server", "4c. Server beside client (vLLM's own /metrics over the same steps)", (
-    cell("Scenario", TEXT, lambda a: a.series.label),
-    cell("Load", TEXT, lambda a: load(a.point)),
-    cell("client output tokens", INT, lambda a: a.checked().client_tokens),
-    cell("server output tokens", INT, lambda a: a.checked().server_tokens),
-    cell("server ÷ client", RATIO, lambda a: ratio(a.checked().server_tokens, a.checked().client_tokens)),
-    cell("client TTFT mean", MS, lambda a: a.checked().ttft_mean_ms),
-    cell("server TTFT mean", MS, lambda a: a.checked().server_ttft_mean_ms),
-    cell("client − server TTFT", MS, lambda a: _ttft_gap(a.checked())),
-    cell("client ÷ server TTFT", RATIO, lambda a: ratio(a.checked().ttft_mean_ms, a.checked().server_ttft_mean_ms)),
-    cell("prefix-cache hit rate", PCT, lambda a: pct_of(a.m.prefix_cache_hit_rate)),
-    cell(checks.TOKENS_CHECK, TEXT, _outcome(checks.TOKENS_CHECK)),
-    cell(checks.TTFT_CHECK, TEXT, _outcome(checks.TTFT_CHECK)),
-))
-SERVER_CAPTION = ("Server figures are deltas of vLLM's counters between the start and end of each step, summed "
-                  "over the point's steps (TTFT: its histogram's sum ÷ count). prefix-cache hit rate = prompt "
-                  "tokens found in the cache ÷ looked up (median of the repetitions). Each check reads passed, "
-                  "warned, or not possible with the reason (a target without vLLM /metrics has no server "
-                  "figures). Client TTFT may exceed the server's by 20 ms or 25 %, whichever is more.")
-
-
 def sweep_tables(report: Report) -> list[Table]:
-    """The tables over the series' sweep points, in the report's order up to the cost table."""
+    """The tables over the series' sweep points, in the report's order up to the server table."""
     every = list(at_every_point(report))
     return [WORKLOAD.build((At(report, s, None) for s in report.series), WORKLOAD_CAPTION),
             TTFT.build(at_lightest(report), TTFT_CAPTION),
             ITL.build(at_lightest(report), ITL_CAPTION),
             THROUGHPUT.build(at_peak(report), throughput_caption(report)),
             SCALING.build(every, SCALING_CAPTION),
-            OFFERED_LOAD.build(at_open_points(report), OFFERED_LOAD_CAPTION),
-            SERVER.build(every, SERVER_CAPTION)]
+            OFFERED_LOAD.build(at_open_points(report), OFFERED_LOAD_CAPTION)]

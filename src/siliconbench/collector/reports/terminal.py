@@ -11,9 +11,27 @@ import re
 import shutil
 import sys
 import textwrap
+from pathlib import Path
+
+import typer
+
+from siliconbench.core.cli import fail
 
 CELL_MAX = 28  # a scenario label, a number with its unit, or the start of a note
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")  # cells are split on |, not on the \| escaped inside a cell
+
+
+def emit(text: str, output: Path | None, fmt: str = "markdown") -> None:
+    """`text` to `output` (a failed write is one error line naming the file), else to standard output:
+    Markdown fitted to the terminal when that is one."""
+    if output is None:
+        typer.echo(for_stdout(text, fmt), nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror}") from None
+    typer.echo(f"wrote {output}", err=True)
 
 
 def for_stdout(text: str, fmt: str) -> str:
