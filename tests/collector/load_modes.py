@@ -24,7 +24,7 @@ E2E_S = (TTFT_NS + GAPS * GAP_NS) / 1e9
 class ModeStep:
     spec: StepSpec
     starts_s: tuple[float, ...]    # each request's send, relative to the step's start
-    saturated: bool = False        # the agent flags it (loop lag 12 ms, 4 % CPU)
+    verdict: str = "ok"            # client-limited: sent 12 ms late at p99; node busy: loop lag 12 ms, sent on time
 
 
 def _closed(concurrency: int, rounds: int) -> tuple[float, ...]:
@@ -42,13 +42,13 @@ PLAN = {"steps": [{"concurrency": 2, "requests": 4},
                   {"rate": 8, "arrival": "constant", "max_concurrency": 2, "requests": 8},
                   {"concurrency": 4, "duration_s": 1.0}],
         "input_tokens": 64, "output_tokens": 7, "repetitions": 2, "warmup_requests": 1}
-STEPS = tuple(ModeStep(spec, starts, saturated) for spec, starts, saturated in zip(
+STEPS = tuple(ModeStep(spec, starts, verdict) for spec, starts, verdict in zip(
     plan_from_mapping(PLAN, "load_modes").step_specs(),
     (_closed(2, 2), _rate(4, 8), _rate(8, 8), _rate(8, 8), _closed(4, 10)),
-    (False, False, True, False, False)))
-SATURATED_POINT = "poisson 8 req/s"
+    ("ok", "node busy", "client-limited", "ok", "ok")))
+LIMITED_POINT, BUSY_POINT = "poisson 8 req/s", "poisson 4 req/s"
 LABELS = ("concurrency 2", "concurrency 4", "constant 8 req/s, cap 2", "poisson 4 req/s", "poisson 8 req/s")
-HOST_CPU_PCT, AGENT_CPU_PCT, LAG_MS = 95.0, 4.0, 12.0
+HOST_CPU_PCT, NODE_CPU_PCT, SERVER_CPU_PCT, AGENT_CPU_PCT, LAG_MS, LATE_MS = 95.0, 97.0, 180.0, 4.0, 12.0, 12.5
 
 
 def _request(run_id: str, step: int, i: int, spec: StepSpec, repetition: int, start_ns: int) -> pb.RequestRecord:
@@ -58,6 +58,16 @@ def _request(run_id: str, step: int, i: int, spec: StepSpec, repetition: int, st
                             chunk_offset_ns=offsets, chunk_tokens=[1] * len(offsets), prompt_tokens=64,
                             output_tokens=len(offsets), http_status=200, finish_reason="length",
                             dispatch_delay_ns=1_000_000 if spec.open_loop else 0)
+
+
+def _evidence(mode_step: ModeStep) -> dict:
+    """The step event's verdict and evidence, as the agent states them (core/verdict.py)."""
+    late = mode_step.verdict == "client-limited"
+    return dict(verdict=mode_step.verdict, agent_cpu_pct=AGENT_CPU_PCT, agent_processes_cpu_pct=AGENT_CPU_PCT + 1,
+                loop_lag_p99_ms=LAG_MS if mode_step.verdict == "node busy" else 0.5,
+                client_delay_p99_ms=LATE_MS if late else 1.0,
+                client_delay_share=LATE_MS * mode_step.spec.rate_rps / 1e3 if late else 0.01,
+                node_cpu_pct=NODE_CPU_PCT, server_cpu_pct=SERVER_CPU_PCT, client_saturated=late)
 
 
 def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
@@ -89,8 +99,7 @@ def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step
             batch.steps.append(pb.StepEvent(
                 run_id=run_id, step=step, concurrency=spec.concurrency, repetition=repetition, start_unix_ns=clock,
                 end_unix_ns=end, requests=len(mode_step.starts_s), mode=spec.mode, rate_rps=spec.rate_rps,
-                agent_cpu_pct=AGENT_CPU_PCT if mode_step.saturated else 2.0,
-                loop_lag_p99_ms=LAG_MS if mode_step.saturated else 0.5, client_saturated=mode_step.saturated))
+                **_evidence(mode_step)))
         if server_ttft_s is not None:
             n = len(mode_step.starts_s)
             prompt = 64.0 * n

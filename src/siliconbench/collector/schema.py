@@ -213,6 +213,23 @@ RUNS = Table("runs", (
 ), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True,
     not_stored={"search": "a search's answer: stored in searches, keyed by run_id"})
 
+# What a step's verdict rests on (core/verdict.py), added to v1 in place (MIGRATIONS adds them to older stores,
+# where a step reads verdict '' and the figures 0).
+_VERDICT_COLUMNS = (
+    Column("client_delay_p99_ms", "Float64", "client_delay_p99_ms", check=NOT_NEGATIVE, default="0",
+           comment="dispatch delay (send - scheduled; closed loop: slot free -> send) p99"),
+    Column("client_delay_share", "Float64", "client_delay_share", check=NOT_NEGATIVE, default="0",
+           comment="that p99 / the typical request time (closed) or arrival interval (open); 0: a cap's wait"),
+    Column("agent_processes_cpu_pct", "Float64", "agent_processes_cpu_pct", check=NOT_NEGATIVE, default="0",
+           comment="the agent's processes together, % of one core"),
+    Column("node_cpu_pct", "Float64", "node_cpu_pct", check=NOT_NEGATIVE, default="0",
+           comment="the node's CPU, % of all its cores"),
+    Column("server_cpu_pct", "Float64", "server_cpu_pct", check=Check(finite=True, low=-1), default="-1",
+           comment="the target's processes on this node, % of one core; -1: not on this node"),
+    Column("verdict", _LC, "verdict", check=ID, default="''",
+           comment="ok, client-limited or node busy (core/verdict.py); empty from older agents"),
+)
+
 STEPS = Table("steps", (
     Column("run_id", "String", "run_id", check=ID),
     _AGENT,
@@ -227,6 +244,7 @@ STEPS = Table("steps", (
     Column("agent_cpu_pct", "Float64", "agent_cpu_pct", check=NOT_NEGATIVE),
     Column("loop_lag_p99_ms", "Float64", "loop_lag_p99_ms", check=NOT_NEGATIVE),
     Column("client_saturated", "Bool", "client_saturated"),
+    *_VERDICT_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True,
     not_stored={"search_probe": "a search's step: stored in search_probes, keyed by run_id and step"})
 
@@ -248,6 +266,10 @@ _ANSWER_COLUMNS = (
     Column("tool_calls_invalid", "UInt32", "tool_calls_invalid", check=Check(high=MAX_TOOL_CALLS), default="0",
            comment="tool calls whose joined argument fragments are not JSON"),
 )
+
+# Added to v1 in place (MIGRATIONS adds it to older stores, where it reads 0: not known).
+MAX_TOKENS_COLUMN = Column("max_tokens", "UInt32", "max_tokens", check=TOKENS, default="0",
+                           comment="output tokens the request asked for (fewer back: it ended early); 0 from older agents")
 
 REQUESTS = Table("requests", (
     Column("run_id", "String", "run_id", check=ID),
@@ -273,6 +295,7 @@ REQUESTS = Table("requests", (
     Column("dispatch_delay_ns", "Int64", "dispatch_delay_ns", comment="send time - scheduled time",
            check=Check(low=-10**9, high=_DAY_NS, why="not within [-1 s, 1 day]")),
     *_ANSWER_COLUMNS,
+    MAX_TOKENS_COLUMN,
 ), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
 
 DEVICE_SAMPLES = Table("device_samples", (
@@ -461,7 +484,9 @@ MIGRATIONS: list[str] = [
     )
 ] + [f"ALTER TABLE {{db}}.runs ADD COLUMN IF NOT EXISTS {RUNS.column(name).ddl()}"
      for name in ("outcome", "outcome_detail", "requests_sent")
-] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS]
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS
+] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _VERDICT_COLUMNS
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {MAX_TOKENS_COLUMN.ddl()}"]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

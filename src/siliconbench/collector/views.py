@@ -26,8 +26,8 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_goodput(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own token count, mean TTFT and prefix-cache hit rate
                                (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
-  step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
-                               dispatch delay and achieved send rate
+  step_load                    per step: mode, offered rate, the verdict and its evidence (core/verdict.py),
+                               dispatch delay and achieved send rate (collector/load_view.py)
   step_steady                  per step (closed loop): the share of its wall time with all C streams in flight,
                                and output tok/s and req/s over its steady part
   step_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  step_rollups + percentiles + goodput + server figures + step_load
@@ -57,6 +57,7 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.load_view import STEP_LOAD, VERDICT_COLUMNS
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
@@ -132,32 +133,6 @@ FROM {db}.server_metrics
 GROUP BY run_id, agent_id, step
 """
 
-# Each step's load as the agent stated it (steps: mode, rate, its own CPU and loop lag, the saturation
-# flag) and as it went out (requests: dispatch delay = send − scheduled; the achieved send rate =
-# (requests − 1) ÷ (last send − first send)). The one read of `requests` a report makes besides the
-# digests: three small columns, exact percentiles. A step without its `steps` row (cut short) has
-# has_step = 0 and reads as closed loop, or as 'open' when its concurrency is 0 (collector/points.py).
-STEP_LOAD = """
-CREATE OR REPLACE VIEW {db}.step_load AS
-SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rps AS rate_rps,
-    s.agent_cpu_pct AS agent_cpu_pct, s.loop_lag_p99_ms AS loop_lag_p99_ms, s.client_saturated AS client_saturated,
-    d.dispatch_mean_ms AS dispatch_mean_ms, d.dispatch_p99_ms AS dispatch_p99_ms, d.sent_rps AS sent_rps
-FROM (
-    SELECT run_id, agent_id, step, avg(dispatch_delay_ns) / 1e6 AS dispatch_mean_ms,
-        quantileExact(0.99)(dispatch_delay_ns) / 1e6 AS dispatch_p99_ms,
-        (toUnixTimestamp64Nano(max(start_time)) - toUnixTimestamp64Nano(min(start_time))) / 1e9 AS send_span_s,
-        if(send_span_s > 0, (count() - 1) / send_span_s, NULL) AS sent_rps
-    FROM {db}.requests GROUP BY run_id, agent_id, step
-) AS d
-LEFT JOIN (
-    SELECT run_id, agent_id, step, 1 AS has_step, any(mode) AS mode, any(rate_rps) AS rate_rps,
-        max(agent_cpu_pct) AS agent_cpu_pct, max(loop_lag_p99_ms) AS loop_lag_p99_ms,
-        max(client_saturated) AS client_saturated
-    FROM {db}.steps GROUP BY run_id, agent_id, step
-) AS s USING (run_id, agent_id, step)
-SETTINGS join_use_nulls = 1
-"""
-
 # Closed loop: the share of the step's wall time with all C streams in flight, and the throughput over
 # its steady part. Requests in flight over time are the running sum of +1 at each send and -1 at each end
 # (ends first at equal instants); the share is the time that sum is >= C over the step's span. The steady
@@ -218,6 +193,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
+    {', '.join(f'l.{c} AS {c}' for c in VERDICT_COLUMNS)},
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
     {_CLOSED_ONLY}
 FROM {{db}}.step_rollups AS r

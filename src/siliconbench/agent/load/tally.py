@@ -44,12 +44,13 @@ class StepThroughput:
 class StepTally:
     """One step's finished requests, each added once as it finishes (cheap: called per request)."""
 
-    __slots__ = ("requests", "errors", "early", "dispatch_ns", "by_class", "throughput", "_wanted")
+    __slots__ = ("requests", "errors", "early", "dispatch_ns", "e2e_ns", "by_class", "throughput", "_wanted")
 
     def __init__(self, output_tokens_wanted: int) -> None:
         """`output_tokens_wanted`: a successful request that ended with fewer output tokens ended early."""
         self.requests = self.errors = self.early = 0
         self.dispatch_ns: list[int] = []
+        self.e2e_ns: list[int] = []  # of the successful requests
         self.by_class: Counter[str] = Counter()
         self.throughput = StepThroughput()
         self._wanted = output_tokens_wanted
@@ -61,8 +62,10 @@ class StepTally:
         if record.error_class:
             self.errors += 1
             self.by_class[record.error_class] += 1
-        elif record.output_tokens < self._wanted:
-            self.early += 1
+        else:
+            self.e2e_ns.append(record.e2e_ns)
+            if record.output_tokens < self._wanted:
+                self.early += 1
 
 
 class RunTally:

@@ -155,13 +155,13 @@ class StepProber:
         waiting: list[float] = []
         watch = asyncio.create_task(self._watch(waiting))
         try:
-            event = await self._generator.step(self._session, spec, index, 0, f"probe {index + 1} {spec.label()}")
+            await self._generator.step(self._session, spec, index, 0, f"probe {index + 1} {spec.label()}")
         finally:
             watch.cancel()
         records = self._sink.records
         judged = steady_part(records, spec.concurrency) if self._control == "concurrency" else records
         return Measured(judged, completion_rate(records), send_rate(records), output_tps(judged),
-                        over_saturation(judged, waiting), self._generator.saturation if event.client_saturated else "")
+                        over_saturation(judged, waiting), self._generator.client_limit)
 
     async def _watch(self, waiting: list[float]) -> None:
         while True:

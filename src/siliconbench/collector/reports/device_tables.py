@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from siliconbench.collector.figures import DeviceRow, NodeRow, StepRow
 from siliconbench.collector.reports.definitions import PERCENTILE_METHOD, STEADY_TEXT
-from siliconbench.collector.reports.findings import host_cpu, step_flag
+from siliconbench.collector.reports.findings import step_verdict
 from siliconbench.collector.reports.picks import load, pct_of, q
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import GB, INT, JOULE, MS, PCT, RPS, TEXT, TPS, WATT, Declared, Table, cell
+from siliconbench.core.verdict import OK
 from siliconbench.collector.rollups import Series
 
 _DEVICE_PREFIXES = {("nvml", ""): "GPU ", ("neuron", "nc"): "NeuronCore ", ("neuron", "nd"): "Neuron device "}
@@ -116,8 +117,8 @@ class OfStep:
 
     def flags(self) -> str:
         st = self.step
-        flags = ([f"client saturated: {step_flag(st, host_cpu(self.report.figures, self.series, st))}"]
-                 if st.client_saturated else []) + ([] if st.has_step else ["partial"])
+        verdict, words = step_verdict(st)
+        flags = ([words] if verdict != OK else []) + ([] if st.has_step else ["partial"])
         return "; ".join(flags)
 
 
@@ -148,15 +149,18 @@ STEPS = Declared("steps", "Appendix: every step", (
     cell("goodput req/s", RPS, lambda r: r.step.goodput_rps),
     cell("agent CPU", PCT, lambda r: r.step.agent_cpu_pct),
     cell("loop lag p99", MS, lambda r: r.step.loop_lag_p99_ms),
+    cell("node CPU", PCT, lambda r: r.step.node_cpu_pct if r.step.verdict else None),
+    cell("server CPU", PCT, lambda r: r.step.server_cpu_pct),
     cell("dispatch delay p99", MS, lambda r: r.step.dispatch_p99_ms),
     cell("prefix-cache hit rate", PCT, lambda r: pct_of(r.step.prefix_cache_hit_rate)),
     cell("flags", TEXT, OfStep.flags),
 ))
 STEPS_CAPTION = ("Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
-                 f"{PERCENTILE_METHOD}. output tok/s over the whole step; {STEADY_TEXT} agent CPU (% of one core), "
-                 "loop lag and dispatch delay are the "
-                 "agent's own; flags: 'client saturated' (the agent may have limited the load, with why) "
-                 "or 'partial' (no end record: the run stopped inside the step).")
+                 f"{PERCENTILE_METHOD}. output tok/s over the whole step; {STEADY_TEXT} agent CPU (the busiest sending "
+                 "process, % of one core), loop lag and dispatch delay are the agent's own; node CPU is % of all "
+                 "the node's cores, server CPU the target's processes on the node (% of one core); flags: the "
+                 "step's verdict where not ok ('client-limited', 'node busy', with why) or 'partial' (no end "
+                 "record: the run stopped inside the step).")
 
 
 def device_tables(report: Report) -> list[Table]:
