@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from siliconbench.agent.app import build_prompts
-from siliconbench.agent.errors import TargetMisconfigured
+from siliconbench.agent.errors import StepFailed, TargetMisconfigured
 from siliconbench.agent.load.send import WarmUp, tokens_asked
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.load.tally import RunTally
@@ -97,11 +97,20 @@ async def test_the_runs_tally_counts_each_record_handed_on_once_and_each_step_as
     tally = RunTally()
     ended: list[tuple[int, int]] = []  # (steps finished, step events out) at each step's end
     sink = ListSink()
-    await run_plan(sim_url, plan(concurrency=(1, 4), extra={"sim_error_after": 2}), sink, tally=tally,
+    await run_plan(sim_url, plan(concurrency=(1, 4)), sink, tally=tally,
                    on_step_end=lambda: ended.append((tally.steps, len(sink.steps))))
     assert ended == [(1, 1), (2, 2)]
-    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 8), (8, 8)]
-    assert (tally.current, tally.requests, tally.errors) == (None, len(sink.requests), 16)
+    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 0), (8, 0)]
+    assert (tally.current, tally.requests) == (None, len(sink.requests))
+
+
+async def test_a_step_whose_every_request_failed_is_stored_then_stops_the_run(sim_url):
+    tally = RunTally()
+    sink = ListSink()
+    with pytest.raises(StepFailed, match=r"every one of the 8 requests of step 0 \(concurrency=1\) failed; the first: "):
+        await run_plan(sim_url, plan(concurrency=(1, 4), extra={"sim_error_after": 2}), sink, tally=tally)
+    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 8)] and len(sink.steps) == 1
+    assert (tally.current, tally.requests, tally.errors) == (None, len(sink.requests), 8)
 
 
 @pytest.mark.timing
@@ -181,9 +190,9 @@ async def test_requests_that_end_early_are_counted_in_the_steps_line(sim_url, ca
 
 async def test_mid_stream_errors_are_counted_by_class_and_the_step_goes_on(sim_url, caplog):
     caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
-    sink = await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
-    assert len(sink.requests) == 16
-    assert [", errors: server_error_event=8" in line for line in step_lines(caplog)] == [True, True]
+    with pytest.raises(StepFailed):  # every request of the step failed: the run stops after it
+        await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
+    assert [", errors: server_error_event=8" in line for line in step_lines(caplog)] == [True]
 
 
 async def test_dataset_prompts_are_filtered_by_length(sim_url, tmp_path):

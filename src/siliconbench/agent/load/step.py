@@ -13,6 +13,7 @@ from time import perf_counter_ns
 
 import aiohttp
 
+from siliconbench.agent.errors import StepFailed
 from siliconbench.agent.load.progress import PlanProgress, StepProgress
 from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
 from siliconbench.agent.load.sink import RecordSink
@@ -189,6 +190,9 @@ class LoadGenerator:
         progress.finish(_note(tally, event, len(reports), evidence))
         if self._pool is not None:
             self._pool.raise_if_lost()  # after the step's records and event are out
+        if tally.requests and tally.errors == tally.requests:
+            raise StepFailed(f"every one of the {tally.requests} requests of step {step} ({spec.label()}) failed; "
+                             f"the first: {tally.first_error}")
         return event
 
 

@@ -44,7 +44,8 @@ class StepThroughput:
 class StepTally:
     """One step's finished requests, each added once as it finishes (cheap: called per request)."""
 
-    __slots__ = ("requests", "errors", "early", "dispatch_ns", "e2e_ns", "by_class", "throughput", "_wanted")
+    __slots__ = ("requests", "errors", "early", "dispatch_ns", "e2e_ns", "by_class", "first_error", "throughput",
+                 "_wanted")
 
     def __init__(self, output_tokens_wanted: int) -> None:
         """`output_tokens_wanted`: a successful request that ended with fewer output tokens ended early."""
@@ -52,6 +53,7 @@ class StepTally:
         self.dispatch_ns: list[int] = []
         self.e2e_ns: list[int] = []  # of the successful requests
         self.by_class: Counter[str] = Counter()
+        self.first_error = ""  # the first failed request's message
         self.throughput = StepThroughput()
         self._wanted = output_tokens_wanted
 
@@ -60,6 +62,8 @@ class StepTally:
         self.dispatch_ns.append(record.dispatch_delay_ns)
         self.throughput.add(record)
         if record.error_class:
+            if not self.errors:
+                self.first_error = record.error_message
             self.errors += 1
             self.by_class[record.error_class] += 1
         else:
