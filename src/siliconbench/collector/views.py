@@ -15,7 +15,8 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
   steady_*    closed loop, over the step's steady part (all C streams in flight, STEP_STEADY): steady_s its
               length, steady_output_tps output tokens that arrived in it / steady_s; full_concurrency_share
               the share of wall_s at C in flight
-  goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
+  goodput     the same over requests that met every SLO given (core/slo.py GOODPUT_KEYS; a request's ITL is
+              the mean of its gaps; TPOT of a 1-token request and ITL of a 1-chunk one count as 0)
 
 The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written once, in
 collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use them by name.
@@ -23,15 +24,15 @@ collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use t
 Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: means, throughput (from the digests)
   step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
-  step_goodput(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
+  step_goodput(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own token count, mean TTFT and prefix-cache hit rate
                                (prompt tokens found in the cache ÷ looked up; vLLM /metrics deltas)
   step_load                    per step: mode, offered rate, the verdict and its evidence (core/verdict.py),
                                dispatch delay and achieved send rate (collector/load_view.py)
   step_steady                  per step (closed loop): the share of its wall time with all C streams in flight,
                                and output tok/s and req/s over its steady part
-  step_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  step_rollups + percentiles + goodput + server figures + step_load
-  sweep_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=) per run x node x sweep point (mode, concurrency, rate_rps;
+  step_results(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=)  step_rollups + percentiles + goodput + server figures + step_load
+  sweep_results(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=) per run x node x sweep point (mode, concurrency, rate_rps;
                                                collector/points.py): median of the repetitions, with min
                                                and max (`_min`, `_max`) as the spread
   step_energy                  per step x device with an energy counter: the counter at the step's start and
@@ -61,8 +62,8 @@ from siliconbench.collector.load_view import STEP_LOAD, VERDICT_COLUMNS
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
-_SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64}, "
-               "e2e_ms = {e2e_ms:Float64}")
+_SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64}, "
+               "tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}")
 
 STEP_ROLLUPS = """
 CREATE OR REPLACE VIEW {db}.step_rollups AS
@@ -107,6 +108,7 @@ WITH {REQUEST_FIGURES},
      AND req_ttft_ms <= {{ttft_ms:Float64}}
      AND if(req_has_answer, req_ttfa_ms, inf) <= {{ttfa_ms:Float64}}
      AND req_e2e_ms <= {{e2e_ms:Float64}}
+     AND req_itl_ms <= {{itl_ms:Float64}}
      AND if(req_has_tpot, req_tpot_ms, 0) <= {{tpot_ms:Float64}} AS good
 SELECT run_id, agent_id, step,
     countIf(good) AS good_requests,

@@ -26,7 +26,7 @@ from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
 from siliconbench.collector.reports.tables import sweep_tables
-from siliconbench.collector.rollups import Selection, Series, load_figures, select_series
+from siliconbench.collector.rollups import Selection, Series, load_figures, run_slo, select_series
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
 
@@ -34,14 +34,15 @@ from siliconbench.collector.workload import differences, plan_of
 def build_report(store: Store, selection: Selection, options: Options) -> Report:
     series = select_series(store, selection)
     baseline = _baseline(series, options.baseline)
-    figures = load_figures(store, series, options.slo)
+    slo = options.slo if options.slo.given else run_slo(series)  # the runs' own SLO unless --slo overrides it
+    figures = load_figures(store, series, slo)
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
     flags = [f for s in series for f in step_flags(s, figures)]
     title = (f"siliconbench run {series[0].run_id}" if len({s.run_id for s in series}) == 1
              else f"siliconbench report: {selection.describe()}")
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
-                    selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
+                    selection=selection, slo=slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
