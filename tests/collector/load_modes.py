@@ -51,13 +51,14 @@ LABELS = ("concurrency 2", "concurrency 4", "constant 8 req/s, cap 2", "poisson 
 HOST_CPU_PCT, NODE_CPU_PCT, SERVER_CPU_PCT, AGENT_CPU_PCT, LAG_MS, LATE_MS = 95.0, 97.0, 180.0, 4.0, 12.0, 12.5
 
 
-def _request(run_id: str, step: int, i: int, spec: StepSpec, repetition: int, start_ns: int) -> pb.RequestRecord:
+def _request(run_id: str, step: int, i: int, spec: StepSpec, repetition: int, start_ns: int,
+             asked: int) -> pb.RequestRecord:
     offsets = [TTFT_NS + g * GAP_NS for g in range(GAPS + 1)]
     return pb.RequestRecord(run_id=run_id, request_id=f"{run_id}/{step}/{i}", step=step, concurrency=spec.concurrency,
                             repetition=repetition, start_unix_ns=start_ns, ttft_ns=TTFT_NS, e2e_ns=offsets[-1],
                             chunk_offset_ns=offsets, chunk_tokens=[1] * len(offsets), prompt_tokens=64,
                             output_tokens=len(offsets), http_status=200, finish_reason="length",
-                            dispatch_delay_ns=1_000_000 if spec.open_loop else 0)
+                            dispatch_delay_ns=1_000_000 if spec.open_loop else 0, max_tokens=asked)
 
 
 def _evidence(mode_step: ModeStep) -> dict:
@@ -77,11 +78,13 @@ def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
 
 def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step_event: int | None = None,
               steps: int | None = None, outcome: str = "complete", detail: str = "", undelivered: int = 0,
-              server_ttft_s: float | None = None, cache_hit_rate: float = 0.0, **plan_changes: object) -> None:
+              server_ttft_s: float | None = None, cache_hit_rate: float = 0.0, asked: int = GAPS + 1,
+              **plan_changes: object) -> None:
     """Store the run as agent `agent` sends it. `drop_step_event`: that step's StepEvent never arrives
     (the run stopped inside it); `steps`: only the first so many steps ran; `server_ttft_s`: vLLM /metrics
     are scraped, the server counting every token and this TTFT, its prefix cache serving `cache_hit_rate`; `outcome`, `detail`: its end
-    event's; `undelivered`: request records the agent made but the collector never got;
+    event's; `undelivered`: request records the agent made but the collector never got; `asked`: the output
+    tokens each request asked for (more than the 7 it returns: every one ended early);
     `plan_changes`: plan fields stated differently (the requests stay)."""
     t0 = time.time_ns() - 600 * 10**9
     plan = plan_from_mapping({**PLAN, **plan_changes}, "load_modes")
@@ -93,7 +96,7 @@ def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step
     for repetition, mode_step in schedule[:steps]:
         spec = mode_step.spec
         for i, start_s in enumerate(mode_step.starts_s):
-            batch.requests.append(_request(run_id, step, i, spec, repetition, clock + int(start_s * 1e9)))
+            batch.requests.append(_request(run_id, step, i, spec, repetition, clock + int(start_s * 1e9), asked))
         end = clock + int((mode_step.starts_s[-1] + E2E_S) * 1e9)
         if step != drop_step_event:
             batch.steps.append(pb.StepEvent(

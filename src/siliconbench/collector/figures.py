@@ -133,6 +133,8 @@ class StepRow(_OfPoint):
     agent_processes_cpu_pct: float | None = None
     node_cpu_pct: float | None = None
     server_cpu_pct: float | None = None        # None: the server's processes were not on the node
+    ended_early: int | None = None             # successful requests with fewer output tokens than asked
+    tokens_asked: int | None = None            # output tokens a request asked for (0: an older agent's)
     dispatch_mean_ms: float | None = None
     dispatch_p99_ms: float | None = None
     sent_rps: float | None = None

@@ -58,7 +58,7 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES
-from siliconbench.collector.load_view import STEP_LOAD, VERDICT_COLUMNS
+from siliconbench.collector.load_view import PASSED_ON, STEP_LOAD
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
@@ -195,7 +195,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     s.has_server_tokens, s.server_tokens_out, s.server_ttft_mean_ms, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
-    {', '.join(f'l.{c} AS {c}' for c in VERDICT_COLUMNS)},
+    {', '.join(f'l.{c} AS {c}' for c in PASSED_ON)},
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
     {_CLOSED_ONLY}
 FROM {{db}}.step_rollups AS r

@@ -151,6 +151,7 @@ STEPS = Declared("steps", "Appendix: every step", (
     cell("loop lag p99", MS, lambda r: r.step.loop_lag_p99_ms),
     cell("node CPU", PCT, lambda r: r.step.node_cpu_pct if r.step.verdict else None),
     cell("server CPU", PCT, lambda r: r.step.server_cpu_pct),
+    cell("ended early", INT, lambda r: r.step.ended_early),
     cell("dispatch delay p99", MS, lambda r: r.step.dispatch_p99_ms),
     cell("prefix-cache hit rate", PCT, lambda r: pct_of(r.step.prefix_cache_hit_rate)),
     cell("flags", TEXT, OfStep.flags),
@@ -160,7 +161,8 @@ STEPS_CAPTION = ("Percentiles p50/p90/p95/p99 over the step's successful request
                  "process, % of one core), loop lag and dispatch delay are the agent's own; node CPU is % of all "
                  "the node's cores, server CPU the target's processes on the node (% of one core); flags: the "
                  "step's verdict where not ok ('client-limited', 'node busy', with why) or 'partial' (no end "
-                 "record: the run stopped inside the step).")
+                 "record: the run stopped inside the step); ended early: successful requests that returned fewer "
+                 "output tokens than they asked for.")
 
 
 def device_tables(report: Report) -> list[Table]:

@@ -12,7 +12,7 @@ from siliconbench.collector.rollups import Series
 from siliconbench.collector.workload import plan_of
 from siliconbench.core.verdict import CLIENT_LIMITED, NODE_BUSY, OK, Evidence
 
-PARTIAL = "partial step"
+PARTIAL, ENDED_EARLY = "partial step", "ended early"
 
 # Above this share of prompt tokens served from vLLM's prefix cache, prompts meant to be unique were not.
 UNEXPECTED_CACHE_HITS = 0.10
@@ -100,12 +100,28 @@ def step_flags(s: Series, figures: Figures) -> list[Finding]:
             out.append(Finding(NODE_BUSY, s.label, load(p), NODE_BUSY,
                                f"{_steps(busy)} of {len(steps)}: {_why(busy)}; the client sent the load asked for, "
                                "so the figures stand", severity="note"))
+        if early := ended_early(steps):
+            out.append(Finding(ENDED_EARLY, s.label, load(p), ENDED_EARLY,
+                               f"{early} (finish_reason other than length, e.g. the context full): throughput and "
+                               "TPOT cover the tokens served", severity="note"))
         partial = [st for st in steps if not st.has_step]
         if partial:
             out.append(Finding(PARTIAL, s.label, load(p), PARTIAL,
                                f"{len(partial)} of {len(steps)} step(s) have no end record (the run stopped inside "
                                "them): their figures cover only the requests stored"))
     return out
+
+
+def ended_early(steps: list[StepRow]) -> str:
+    """'16 output tokens asked, 9.5 served on average; 8 of 16 ended early' over `steps`, where some
+    successful request returned fewer output tokens than it asked for; '' where none did."""
+    early = sum(st.ended_early or 0 for st in steps)
+    ok = sum(st.ok_requests for st in steps)
+    if not early or not ok:
+        return ""
+    asked = max(st.tokens_asked or 0 for st in steps)
+    served = sum(st.tokens_out for st in steps) / ok
+    return f"{asked} output tokens asked, {served:.1f} served on average; {early} of {ok} ended early"
 
 
 def _steps(judged: list[tuple[StepRow, str]]) -> str:

@@ -21,7 +21,7 @@ from siliconbench.collector.reports.answer_tables import answer_tables
 from siliconbench.collector.reports.cost import load_costs
 from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
-from siliconbench.collector.reports.findings import point_findings, step_flags
+from siliconbench.collector.reports.findings import ended_early, point_findings, step_flags
 from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
@@ -47,6 +47,9 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
                     spread=load_spread(store, series), answers=load_answers(store, series))
+    for s in series:  # the workload line states what was served where it is not what was asked
+        if early := ended_early(figures.steps_of(s)):
+            report.spread.workloads[s.run_id] = f"{report.spread.workloads.get(s.run_id, 'unknown')}; {early}"
     report.tables = (sweep_tables(report) + ([cost_table(report)] if options.cost else []) + answer_tables(report)
                      + device_tables(report))
     for table in report.tables:
