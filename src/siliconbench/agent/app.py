@@ -194,7 +194,9 @@ async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan
 async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
     """Fail fast, before anything is sampled or shipped, when the target cannot serve the plan."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        return await inspect_target(session, config.target.rstrip("/"), plan.model, plan.mixed_models)
+        target = await inspect_target(session, config.target.rstrip("/"), plan.model, plan.mixed_models)
+    target.check_fits(plan.input_tokens, tokens_asked(plan))
+    return target
 
 
 async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None, *, drive: Drive | None = None,
