@@ -32,7 +32,8 @@ def test_five_ms_late_on_two_second_requests_is_no_limit_but_on_twenty_ms_reques
     assert evidence(client_delay_p99_ms=5.0, client_delay_share=delay_share(5.0, 2000.0)).verdict == OK
     limited = evidence(client_delay_p99_ms=5.0, client_delay_share=delay_share(5.0, 20.0))
     assert limited.verdict == CLIENT_LIMITED
-    assert limited.sentence() == "client-limited: dispatch delay p99 5.0 ms, 25% of a request's time"
+    assert limited.sentence() == ("client-limited: dispatch delay p99 5.0 ms, 25% of a request's time; node CPU 40% "
+                                  "of all cores, the server's processes 70% of a core, the agent 8% of a core")
 
 
 def test_a_small_delay_is_no_limit_whatever_its_share():
@@ -41,12 +42,13 @@ def test_a_small_delay_is_no_limit_whatever_its_share():
 
 def test_a_sending_process_at_a_full_core_limits_the_load_even_when_it_sent_on_time():
     e = evidence(sender_cpu_pct=95.0, loop_lag_p99_ms=30.0)
-    assert e.verdict == CLIENT_LIMITED and e.sentence() == "client-limited: a sending process used 95% of a core"
+    assert e.verdict == CLIENT_LIMITED
+    assert e.sentence().startswith("client-limited: a sending process used 95% of a core; node CPU 40% of all cores")
 
 
 def test_a_lost_sending_process_limits_the_load():
     e = evidence(lost="agent worker 1 (pid 7) died (exit code -9)")
-    assert e.sentence() == "client-limited: agent worker 1 (pid 7) died (exit code -9)"
+    assert e.sentence().startswith("client-limited: agent worker 1 (pid 7) died (exit code -9); node CPU 40%")
 
 
 def test_no_finished_request_gives_no_share():

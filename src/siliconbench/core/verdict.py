@@ -66,14 +66,14 @@ class Evidence:
                            "of a request's time")
             if self.sender_cpu_pct >= SENDER_CPU_PCT:
                 out.append(f"a sending process used {self.sender_cpu_pct:.0f}% of a core")
-            return ", ".join(out)
+            return ", ".join(out) + f"; {self.cause()}"
         if verdict == NODE_BUSY:
             return (f"event-loop lag p99 {self.loop_lag_p99_ms:.1f} ms while the client sent on time "
                     f"(dispatch delay p99 {self.client_delay_p99_ms:.1f} ms); {self.cause()}")
         return ""
 
     def cause(self) -> str:
-        """Where the node's CPU went over the step, as measured."""
+        """Where the node's CPU went over the step, as measured (a client delayed by a busy node says so)."""
         parts = []
         if self.node_cpu_pct is not None:
             parts.append(f"node CPU {self.node_cpu_pct:.0f}% of all cores")
