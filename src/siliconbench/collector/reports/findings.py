@@ -93,17 +93,17 @@ def step_flags(s: Series, figures: Figures) -> list[Finding]:
         limited = [(st, words) for st, verdict, words in judged if verdict == CLIENT_LIMITED]
         if limited:
             out.append(Finding(CLIENT_LIMITED, s.label, load(p), CLIENT_LIMITED,
-                               f"throughput and latency of {_steps(limited)} of {len(steps)}: {_why(limited)}; "
+                               f"throughput and latency of {_steps(limited, len(steps))}: {_why(limited)}; "
                                "the load was not the one asked for: not publishable as is"))
         busy = [(st, words) for st, verdict, words in judged if verdict == NODE_BUSY]
         if busy:
             out.append(Finding(NODE_BUSY, s.label, load(p), NODE_BUSY,
-                               f"{_steps(busy)} of {len(steps)}: {_why(busy)}; the client sent the load asked for, "
+                               f"{_steps(busy, len(steps))}: {_why(busy)}; the client sent the load asked for, "
                                "so the figures stand", severity="note"))
         if early := ended_early(steps):
             out.append(Finding(ENDED_EARLY, s.label, load(p), ENDED_EARLY,
-                               f"{early} (finish_reason other than length, e.g. the context full): throughput and "
-                               "TPOT cover the tokens served", severity="note"))
+                               f"{early} (the context full, or a stop): throughput and TPOT cover the tokens served",
+                               severity="note"))
         partial = [st for st in steps if not st.has_step]
         if partial:
             out.append(Finding(PARTIAL, s.label, load(p), PARTIAL,
@@ -124,9 +124,10 @@ def ended_early(steps: list[StepRow]) -> str:
     return f"{asked} output tokens asked, {served:.1f} served on average; {early} of {ok} ended early"
 
 
-def _steps(judged: list[tuple[StepRow, str]]) -> str:
+def _steps(judged: list[tuple[StepRow, str]], of: int) -> str:
+    """'1 of 2 steps (step 6)', '2 of 2 steps (steps 1, 6)'."""
     numbers = ", ".join(str(st.step) for st, _ in judged)
-    return f"step {numbers}" if len(judged) == 1 else f"steps {numbers}"
+    return f"{len(judged)} of {of} steps ({'step' if len(judged) == 1 else 'steps'} {numbers})"
 
 
 def _why(judged: list[tuple[StepRow, str]]) -> str:
