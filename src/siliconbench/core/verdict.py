@@ -4,7 +4,8 @@ the same words beside the step's figures from the evidence stored with it (colle
 
 client-limited  the client changed the load it was asked to offer:
                 - its dispatch delay (send time − scheduled time; closed loop: a slot freeing → its next
-                  send) has a p99 of at least CLIENT_DELAY_MS and that p99 is at least CLIENT_DELAY_SHARE
+                  send, the ramp of each slot's first send after the step's start left out) has a p99 of
+                  at least CLIENT_DELAY_MS and that p99 is at least CLIENT_DELAY_SHARE
                   of the step's typical request time (closed loop: the median E2E) or arrival interval
                   (open loop): 5 ms late on 2 s requests changes nothing, 5 ms on 20 ms requests does;
                   in an open-loop step with a concurrency cap the delay is the cap's wait, not the client's;

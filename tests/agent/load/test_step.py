@@ -246,6 +246,22 @@ async def test_the_same_lateness_under_a_concurrency_cap_is_the_caps_and_not_the
     assert step.verdict != "client-limited" and not step.client_saturated and step.client_delay_share == 0
 
 
+async def test_a_closed_loop_slot_that_sends_late_after_freeing_limits_the_load(sim_url, only_dispatch_judges):
+    steps = (StepSpec("closed", concurrency=2, requests=12),)
+    sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
+    [step] = sink.steps
+    assert step.verdict == "client-limited" and step.client_delay_p99_ms >= 10
+
+
+async def test_the_ramp_of_each_slot_s_first_send_is_stored_but_not_judged(sim_url, only_dispatch_judges):
+    """Every request here is a slot's first: its delay runs from the step's start, not from a freed slot."""
+    steps = (StepSpec("closed", concurrency=4, requests=4),)
+    sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
+    assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6   # stored with each record
+    [step] = sink.steps
+    assert step.verdict != "client-limited" and step.client_delay_p99_ms == 0
+
+
 async def test_a_late_event_loop_that_still_sent_on_time_is_a_busy_node_not_a_limited_client(sim_url, caplog):
     """The loop is held 10 ms at a time (sleeping, as when other processes take the cores): its lag is far past
     5 ms, but a closed loop's slot sends the moment it frees, so the load is the one asked for."""

@@ -200,7 +200,7 @@ def step_evidence(spec: StepSpec, tally: StepTally, reports: list[ShareReport], 
     """What the step's verdict rests on. The dispatch delay is the client's own except in an open-loop step
     with a concurrency cap (there a request waiting for a slot is the cap's doing); several sending
     processes: the busiest one speaks for the agent, and one that died limits the step."""
-    delay_ms = percentile(tally.dispatch_ns, 0.99) / 1e6
+    delay_ms = percentile(slot_delays(spec, tally), 0.99) / 1e6
     typical_ms = 1e3 / spec.rate_rps if spec.open_loop else percentile(tally.e2e_ns, 0.5) / 1e6
     own = not (spec.open_loop and spec.concurrency)
     return Evidence(client_delay_p99_ms=delay_ms, client_delay_share=delay_share(delay_ms, typical_ms) if own else 0.0,
@@ -210,10 +210,20 @@ def step_evidence(spec: StepSpec, tally: StepTally, reports: list[ShareReport], 
                     lost="; ".join(r.lost for r in reports if r.lost))
 
 
+def slot_delays(spec: StepSpec, tally: StepTally) -> list[int]:
+    """The dispatch delays the verdict judges. Closed loop: those of the sends that followed a freed slot
+    (slot freed -> send); the first `concurrency` sends follow the step's start, one slot after another
+    (the ramp: stored with each record, not judged). Open loop: every send's (scheduled -> sent)."""
+    if spec.open_loop:
+        return tally.dispatch_ns
+    order = sorted(range(len(tally.start_ns)), key=tally.start_ns.__getitem__)
+    return [tally.dispatch_ns[i] for i in order[spec.concurrency:]]
+
+
 def _note(tally: StepTally, event: pb.StepEvent, processes: int, evidence: Evidence) -> str:
     """What a step's last line says after its throughput: the dispatch delay, the agent's CPU, early ends,
     errors by class, and the step's verdict where it is not ok (core/verdict.py, in the report's words)."""
-    note = f"dispatch p99 {evidence.client_delay_p99_ms:.2f} ms, agent CPU {event.agent_cpu_pct:.0f}%"
+    note = f"dispatch p99 {percentile(tally.dispatch_ns, 0.99) / 1e6:.2f} ms, agent CPU {event.agent_cpu_pct:.0f}%"
     if processes > 1:
         note += f" (busiest of {processes} workers)"
     if tally.early:

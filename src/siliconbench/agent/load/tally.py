@@ -44,13 +44,14 @@ class StepThroughput:
 class StepTally:
     """One step's finished requests, each added once as it finishes (cheap: called per request)."""
 
-    __slots__ = ("requests", "errors", "early", "dispatch_ns", "e2e_ns", "by_class", "first_error", "throughput",
-                 "_wanted")
+    __slots__ = ("requests", "errors", "early", "dispatch_ns", "start_ns", "e2e_ns", "by_class", "first_error",
+                 "throughput", "_wanted")
 
     def __init__(self, output_tokens_wanted: int) -> None:
         """`output_tokens_wanted`: a successful request that ended with fewer output tokens ended early."""
         self.requests = self.errors = self.early = 0
         self.dispatch_ns: list[int] = []
+        self.start_ns: list[int] = []  # each request's send (Unix ns), in the order of dispatch_ns
         self.e2e_ns: list[int] = []  # of the successful requests
         self.by_class: Counter[str] = Counter()
         self.first_error = ""  # the first failed request's message
@@ -60,6 +61,7 @@ class StepTally:
     def add(self, record: pb.RequestRecord) -> None:
         self.requests += 1
         self.dispatch_ns.append(record.dispatch_delay_ns)
+        self.start_ns.append(record.start_unix_ns)
         self.throughput.add(record)
         if record.error_class:
             if not self.errors:
