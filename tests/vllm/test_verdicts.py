@@ -35,7 +35,7 @@ def steps(vllm_url, tmp_path_factory) -> list[dict]:
     collector = start_collector(store, workdir / "collector.log")
     try:
         run = agent("--target", vllm_url, "--collector", collector.address, "--concurrency", "1,4,16",
-                    "--requests-per-step", "16", "--input-tokens", "64", "--output-tokens", "32", "--repetitions", "1",
+                    "--requests-per-step", "32", "--input-tokens", "64", "--output-tokens", "32", "--repetitions", "1",
                     "--warmup-requests", "2", "--workers", "1")
         assert run.returncode == 0, run.stderr[-3000:]
     finally:
@@ -51,7 +51,7 @@ def steps(vllm_url, tmp_path_factory) -> list[dict]:
 
 def test_no_step_is_client_limited_unless_dispatch_delay_or_the_agent_s_cpu_shows_it(steps):
     assert len(steps) == 3
-    for row in steps:
+    for row in steps:  # every step has sends that followed a freed slot (32 requests, at most 16 slots)
         delayed = (float(row["client_delay_p99_ms"]) >= CLIENT_DELAY_MS
                    and float(row["client_delay_share"]) >= CLIENT_DELAY_SHARE)
         busy_sender = float(row["agent_cpu_pct"]) >= SENDER_CPU_PCT
