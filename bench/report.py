@@ -43,7 +43,8 @@ SELECT 'bench-' || toString(s) AS run_id, 'node-' || toString(s) AS agent_id, to
        512, if(failed, 0, {chunks:UInt32} * 4), false, if(failed, '', 'length'), if(failed, 500, 200),
        if(failed, 'timeout', ''), '', 0,
        '', 0, 0, 0, [], 0, 0,  -- model, first reasoning/answer/tool-call chunk, kinds, tool calls: plain answers
-       '', 0, 0, -1, '', '', ''  -- session, turn, cached tokens expected and reported, agent graph: none
+       '', 0, 0, -1, '', '', '',  -- session, turn, cached tokens expected and reported, agent graph: none
+       {chunks:UInt32} * 4     -- max_tokens: what a successful request returns
 FROM (
     SELECT number, number % 5 AS s, toUInt32(intDiv(number, 5) % 15) AS step, number % 1000 = 999 AS failed,
            toInt64([120, 280, 350, 150, 200][s + 1] * 1000000 + cityHash64(number) % 30000000) AS ttft,
@@ -62,7 +63,8 @@ INSERT INTO {db}.steps ({columns})
 SELECT 'bench-' || toString(s), 'node-' || toString(s), step, [1, 4, 8, 16, 32][step % 5 + 1], intDiv(step, 5),
        toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalSecond(step * {step_s:UInt32}),
        toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalSecond((step + 1) * {step_s:UInt32}),
-       0, 'closed', 0, 0, 0, false, 0
+       0, 'closed', 0, 0, 0, false, 0,  -- block size: unknown
+       0, 0, 0, 0, -1, 'ok'  -- the verdict's evidence (core/verdict.py): none measured, ok
 FROM (SELECT number % 5 AS s, toUInt32(intDiv(number, 5)) AS step FROM numbers(75))
 """
 

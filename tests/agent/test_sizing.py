@@ -94,7 +94,7 @@ async def test_auto_moves_the_load_from_the_agents_process_to_a_pool_after_a_bus
 async def test_auto_stops_after_a_saturated_step_with_its_records_and_event_out(sim_url, monkeypatch):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0})
     monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
-    monkeypatch.setattr(sizing, "SATURATED_CPU_PCT", 0.0)  # every step counts as saturated
+    monkeypatch.setattr(sizing, "SENDER_CPU_PCT", 0.0)  # every step counts as saturated
     two_steps = plan(concurrency=(2, 2), requests_per_step=6)
     sink = ListSink()
     async with aiohttp.ClientSession() as session:
@@ -108,6 +108,6 @@ async def test_auto_stops_after_a_saturated_step_with_its_records_and_event_out(
 async def test_explicit_workers_never_stop_the_run(sim_url, monkeypatch):
     monkeypatch.setattr(sizing.os, "sched_getaffinity", lambda pid: {0})
     monkeypatch.setattr(sizing, "MIN_STEP_S", 0.0)
-    monkeypatch.setattr(sizing, "SATURATED_CPU_PCT", 0.0)
+    monkeypatch.setattr(sizing, "SENDER_CPU_PCT", 0.0)
     sink = await run_plan(sim_url, plan(concurrency=(2, 2), requests_per_step=6, workers=1))
     assert len(sink.steps) == 2

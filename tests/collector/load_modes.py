@@ -25,7 +25,7 @@ E2E_S = (TTFT_NS + GAPS * GAP_NS) / 1e9
 class ModeStep:
     spec: StepSpec
     starts_s: tuple[float, ...]    # each request's send, relative to the step's start
-    saturated: bool = False        # the agent flags it (loop lag 12 ms, 4 % CPU)
+    verdict: str = "ok"            # client-limited: sent 12 ms late at p99; node busy: loop lag 12 ms, sent on time
 
 
 def _closed(concurrency: int, rounds: int) -> tuple[float, ...]:
@@ -43,22 +43,33 @@ PLAN = {"steps": [{"concurrency": 2, "requests": 4},
                   {"rate": 8, "arrival": "constant", "max_concurrency": 2, "requests": 8},
                   {"concurrency": 4, "duration_s": 1.0}],
         "input_tokens": 64, "output_tokens": 7, "repetitions": 2, "warmup_requests": 1}
-STEPS = tuple(ModeStep(spec, starts, saturated) for spec, starts, saturated in zip(
+STEPS = tuple(ModeStep(spec, starts, verdict) for spec, starts, verdict in zip(
     plan_from_mapping(PLAN, "load_modes").step_specs(),
     (_closed(2, 2), _rate(4, 8), _rate(8, 8), _rate(8, 8), _closed(4, 10)),
-    (False, False, True, False, False)))
-SATURATED_POINT = "poisson 8 req/s"
+    ("ok", "node busy", "client-limited", "ok", "ok")))
+LIMITED_POINT, BUSY_POINT = "poisson 8 req/s", "poisson 4 req/s"
 LABELS = ("concurrency 2", "concurrency 4", "constant 8 req/s, cap 2", "poisson 4 req/s", "poisson 8 req/s")
-HOST_CPU_PCT, AGENT_CPU_PCT, LAG_MS = 95.0, 4.0, 12.0
+HOST_CPU_PCT, NODE_CPU_PCT, SERVER_CPU_PCT, AGENT_CPU_PCT, LAG_MS, LATE_MS = 95.0, 97.0, 180.0, 4.0, 12.0, 12.5
 
 
-def _request(run_id: str, step: int, i: int, spec: StepSpec, repetition: int, start_ns: int) -> pb.RequestRecord:
+def _request(run_id: str, step: int, i: int, spec: StepSpec, repetition: int, start_ns: int,
+             asked: int) -> pb.RequestRecord:
     offsets = [TTFT_NS + g * GAP_NS for g in range(GAPS + 1)]
     return pb.RequestRecord(run_id=run_id, request_id=f"{run_id}/{step}/{i}", step=step, concurrency=spec.concurrency,
                             repetition=repetition, start_unix_ns=start_ns, ttft_ns=TTFT_NS, e2e_ns=offsets[-1],
                             chunk_offset_ns=offsets, chunk_tokens=[1] * len(offsets), prompt_tokens=64,
                             output_tokens=len(offsets), http_status=200, finish_reason="length",
-                            dispatch_delay_ns=1_000_000 if spec.open_loop else 0)
+                            dispatch_delay_ns=1_000_000 if spec.open_loop else 0, max_tokens=asked)
+
+
+def _evidence(mode_step: ModeStep) -> dict:
+    """The step event's verdict and evidence, as the agent states them (core/verdict.py)."""
+    late = mode_step.verdict == "client-limited"
+    return dict(verdict=mode_step.verdict, agent_cpu_pct=AGENT_CPU_PCT, agent_processes_cpu_pct=AGENT_CPU_PCT + 1,
+                loop_lag_p99_ms=LAG_MS if mode_step.verdict == "node busy" else 0.5,
+                client_delay_p99_ms=LATE_MS if late else 1.0,
+                client_delay_share=LATE_MS * mode_step.spec.rate_rps / 1e3 if late else 0.01,
+                node_cpu_pct=NODE_CPU_PCT, server_cpu_pct=SERVER_CPU_PCT, client_saturated=late)
 
 
 def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
@@ -68,11 +79,13 @@ def ingest(store: Store, agent: str, batch: pb.Batch) -> None:
 
 def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step_event: int | None = None,
               steps: int | None = None, outcome: str = "complete", detail: str = "", undelivered: int = 0,
-              server_ttft_s: float | None = None, cache_hit_rate: float = 0.0, **plan_changes: object) -> None:
+              server_ttft_s: float | None = None, cache_hit_rate: float = 0.0, asked: int = GAPS + 1,
+              **plan_changes: object) -> None:
     """Store the run as agent `agent` sends it. `drop_step_event`: that step's StepEvent never arrives
     (the run stopped inside it); `steps`: only the first so many steps ran; `server_ttft_s`: vLLM /metrics
     are scraped, the server counting every request and token, this TTFT and SERVER_ITL_S, its prefix cache serving `cache_hit_rate`; `outcome`, `detail`: its end
-    event's; `undelivered`: request records the agent made but the collector never got;
+    event's; `undelivered`: request records the agent made but the collector never got; `asked`: the output
+    tokens each request asked for (more than the 7 it returns: every one ended early);
     `plan_changes`: plan fields stated differently (the requests stay)."""
     t0 = time.time_ns() - 600 * 10**9
     plan = plan_from_mapping({**PLAN, **plan_changes}, "load_modes")
@@ -84,14 +97,13 @@ def store_run(store: Store, run_id: str, agent: str, scenario: str, *, drop_step
     for repetition, mode_step in schedule[:steps]:
         spec = mode_step.spec
         for i, start_s in enumerate(mode_step.starts_s):
-            batch.requests.append(_request(run_id, step, i, spec, repetition, clock + int(start_s * 1e9)))
+            batch.requests.append(_request(run_id, step, i, spec, repetition, clock + int(start_s * 1e9), asked))
         end = clock + int((mode_step.starts_s[-1] + E2E_S) * 1e9)
         if step != drop_step_event:
             batch.steps.append(pb.StepEvent(
                 run_id=run_id, step=step, concurrency=spec.concurrency, repetition=repetition, start_unix_ns=clock,
                 end_unix_ns=end, requests=len(mode_step.starts_s), mode=spec.mode, rate_rps=spec.rate_rps,
-                agent_cpu_pct=AGENT_CPU_PCT if mode_step.saturated else 2.0,
-                loop_lag_p99_ms=LAG_MS if mode_step.saturated else 0.5, client_saturated=mode_step.saturated))
+                **_evidence(mode_step)))
         if server_ttft_s is not None:
             n = len(mode_step.starts_s)
             prompt = 64.0 * n

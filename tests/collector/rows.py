@@ -19,9 +19,9 @@ def at(seconds: float) -> dt.datetime:
 
 def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetition=0, start_s=0.0, ttft_ms=100.0,
             gaps_ms=(10.0, 10.0, 10.0), tokens=None, prompt=512, error="", tail_ms=0.0, model="m", kinds=(),
-            tool_calls=0, tool_calls_invalid=0) -> list:
+            tool_calls=0, tool_calls_invalid=0, max_tokens=None) -> list:
     """One request row; `kinds` (0 answer, 1 reasoning, 2 tool call per chunk; none: all answers) also set
-    the first offset of each kind, as the agent does."""
+    the first offset of each kind, as the agent does; `max_tokens`: asked for (None: what came back)."""
     tokens = list(tokens or [1] * (len(gaps_ms) + 1))
     offsets = [int(ttft_ms * 1e6)]
     for g in gaps_ms:
@@ -39,7 +39,7 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
                         error_message="boom" if error else "", dispatch_delay_ns=0, model=model,
                         chunk_kinds=list(kinds), tool_calls=tool_calls, tool_calls_invalid=tool_calls_invalid,
                         session_id="", turn=0, expected_cached_tokens=0, cached_tokens=-1, parent_session_id="",
-                        agent_node="", agent_kind="",
+                        agent_node="", agent_kind="", max_tokens=sum(tokens) if max_tokens is None else max_tokens,
                         **_firsts(offsets, list(kinds) or [0] * len(offsets)))
 
 
@@ -64,7 +64,9 @@ def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, m
 def step(run_id: str, agent: str, step_no: int, concurrency: int, repetition: int, start_s: float, end_s: float) -> list:
     return STEPS.row(run_id=run_id, agent_id=agent, step=step_no, concurrency=concurrency, repetition=repetition,
                      start_time=at(start_s), end_time=at(end_s), requests=0, mode="closed", rate_rps=0.0,
-                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0)
+                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0,
+                     client_delay_p99_ms=0.0, client_delay_share=0.0, agent_processes_cpu_pct=0.0, node_cpu_pct=0.0,
+                     server_cpu_pct=-1.0, verdict="ok")
 
 
 def sample(run_id: str, agent: str, t_s: float, source: str, device: str, metric: str, value: float) -> list:

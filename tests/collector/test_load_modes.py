@@ -12,7 +12,7 @@ import json
 import pytest
 
 from siliconbench.collector.reports import RENDERERS, Options, build_fleet_report, build_report
-from siliconbench.collector.reports.verdict import verdict
+from siliconbench.collector.reports.verdict import banners, verdict
 from siliconbench.collector.rollups import Selection
 from tests.collector import load_modes as lm
 
@@ -58,34 +58,46 @@ def test_a_closed_step_reads_its_mean_in_flight(store, modes_run):
 
 
 @pytest.mark.parametrize("fmt", sorted(RENDERERS))
-def test_every_format_marks_the_saturated_step_with_its_reason_and_says_not_publishable(store, modes_run, fmt):
+def test_every_format_names_the_client_limited_figures_and_notes_the_busy_node_with_its_cause(store, modes_run, fmt):
     report = build_report(store, Selection(runs=(modes_run,)), NO_COST)
     text = RENDERERS[fmt].report(report)
     text = html.unescape(text) if fmt == "html" else text
-    assert "event-loop lag p99 12.0 ms" in text
-    assert "the node's CPU was 95% busy while the agent used 4% of a core" in text
+    assert "client-limited: dispatch delay p99 12.5 ms, 10% of a request's time" in text
+    assert ("node busy: event-loop lag p99 12.0 ms while the client sent on time (dispatch delay p99 1.0 ms); "
+            "node CPU 97% of all cores, the server's processes 180% of a core, the agent 5% of a core") in text
     if fmt == "csv":
         table = list(csv.DictReader(io.StringIO(text)))
         assert sorted(r["load"] for r in table) == sorted(lm.LABELS)
         flagged = {r["load"] for r in table if r["flags"]}
-        assert flagged == {lm.SATURATED_POINT} and {r["publishable"] for r in table} == {"0"}
+        assert flagged == {lm.LIMITED_POINT, lm.BUSY_POINT} and {r["publishable"] for r in table} == {"0"}
     elif fmt == "json":
         doc = json.loads(text)
-        assert doc["publishable"] is False and {f["point"] for f in doc["flags"]} == {lm.SATURATED_POINT}
+        assert doc["publishable"] is False
+        assert {f["point"] for f in doc["flags"]} == {lm.LIMITED_POINT, lm.BUSY_POINT}
     else:
-        assert "NOT publishable as is" in text
+        assert f"NOT publishable as is: throughput and latency of M at {lm.LIMITED_POINT}: client-limited" in text
         for label in lm.LABELS:
             assert label in text
 
 
-def test_the_saturated_point_is_marked_in_every_table_that_shows_it(store, modes_run):
+def test_the_client_limited_point_is_marked_in_every_table_that_shows_it(store, modes_run):
     report = build_report(store, Selection(runs=(modes_run,)), NO_COST)
     for key in ("scaling", "load", "steps"):
         table = report.table(key)
-        assert [f.check for f in table.findings if f.point == lm.SATURATED_POINT] == ["client saturated"], key
-        marked = [row for row in table.rows if "client saturated" in str(row[-1])]
-        assert marked and all(lm.SATURATED_POINT in row for row in marked), key
-    assert not [f for f in report.table("ttft").findings if f.check == "client saturated"]  # concurrency 2 only
+        assert [f.check for f in table.findings if f.point == lm.LIMITED_POINT] == ["client-limited"], key
+        marked = [row for row in table.rows if "client-limited" in str(row[-1])]
+        assert marked and all(lm.LIMITED_POINT in row for row in marked), key
+    assert not [f for f in report.table("ttft").findings if f.check == "client-limited"]  # concurrency 2 only
+
+
+def test_a_busy_node_whose_client_sent_on_time_leaves_the_report_publishable(store, unique_id):
+    run_id = f"busy-{unique_id}"
+    lm.store_run(store, run_id, f"b-{unique_id}", "B", steps=2)   # concurrency 2, then poisson 4 req/s (node busy)
+    report = build_report(store, Selection(runs=(run_id,)), NO_COST)
+    [note] = report.flags
+    assert (note.check, note.severity, note.point) == ("node busy", "note", lm.BUSY_POINT)
+    assert "the client sent the load asked for, so the figures stand" in note.message
+    assert report.publishable, banners(report)
 
 
 def test_a_step_without_its_end_record_is_reported_partial(store, unique_id):

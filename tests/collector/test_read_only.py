@@ -165,7 +165,7 @@ def test_sql_reads_the_views_that_set_their_own_settings(store, unique_id):
     """Read-only still lets a query set query settings (readonly = 2): the rollup views set some, and a
     column list or an outer aggregate over them needs its own SETTINGS (the README's examples do)."""
     store.insert("requests", [rows.request(unique_id, f"agent-{unique_id}", i) for i in range(3)], unique_id)
-    result = run_query(store, "SELECT run_id, count() FROM siliconbench.sweep_results(ttft_ms = inf, ttfa_ms = inf, tpot_ms = inf, "
+    result = run_query(store, "SELECT run_id, count() FROM siliconbench.sweep_results(ttft_ms = inf, ttfa_ms = inf, itl_ms = inf, tpot_ms = inf, "
                               f"e2e_ms = inf) WHERE run_id = '{unique_id}' GROUP BY run_id "
                               "SETTINGS prefer_column_name_to_alias = 1")
     assert result.columns == ["run_id", "count()"]

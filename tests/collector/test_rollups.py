@@ -90,7 +90,22 @@ def test_unknown_run_is_an_error_that_names_it(store):
         select_series(store, Selection(runs=("no-such-run",)))
 
 
-@pytest.mark.parametrize("bad", ["ttft=500", "ttft_ms:500", "ttft_ms=fast", "itl_ms=-1"])
+@pytest.mark.parametrize("bad", ["ttft=500", "ttft_ms:500", "itl_p99_ms=5"])
 def test_bad_slo_syntax_is_rejected_with_the_accepted_form(bad):
-    with pytest.raises(InvalidOption, match="METRIC=MILLISECONDS"):
+    with pytest.raises(InvalidOption, match="KEY=MILLISECONDS with KEY one of ttft_ms, ttfa_ms, itl_ms, tpot_ms, e2e_ms"):
         parse_slo([bad])
+
+
+@pytest.mark.parametrize("bad", ["ttft_ms=fast", "itl_ms=-1", "e2e_ms=inf"])
+def test_a_bad_slo_limit_is_rejected_naming_the_key(bad):
+    with pytest.raises(InvalidOption, match=f"--slo {bad.split('=')[0]}: the limit must be a number of milliseconds"):
+        parse_slo([bad])
+
+
+def test_goodput_bounds_each_request_s_mean_itl(store, run_id):
+    store.insert("requests", [rows.request(run_id, "n1", 0, gaps_ms=(10,) * 3),
+                              rows.request(run_id, "n1", 1, gaps_ms=(5, 5, 50)),    # mean 20 ms
+                              rows.request(run_id, "n1", 2, gaps_ms=(30,) * 3)],    # mean 30 ms
+                 run_id)
+    assert step_row(store, run_id, slo=parse_slo(["itl_ms=25"])).good_requests == 2
+    assert "ITL ≤ 25 ms (--slo)" == parse_slo(["itl_ms=25"]).describe()

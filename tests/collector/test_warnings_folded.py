@@ -22,8 +22,8 @@ window.addEventListener('load', () => {
   for (const table of document.querySelectorAll('table[id^="table-"]')) {
     const rows = [...table.querySelectorAll('tr')].slice(1);
     const height = r => r.getBoundingClientRect().height;
-    const flagged = rows.filter(r => r.innerText.includes('client saturated')).map(height);
-    const ordinary = rows.filter(r => !r.innerText.includes('client saturated')).map(height);
+    const flagged = rows.filter(r => r.innerText.includes('client-limited')).map(height);
+    const ordinary = rows.filter(r => !r.innerText.includes('client-limited')).map(height);
     tables[table.id] = {flagged, ordinary};
   }
   window.__result = {tables, page: document.documentElement.scrollWidth, window: window.innerWidth};
@@ -55,7 +55,8 @@ def test_each_flag_reads_once_and_every_table_still_marks_its_row(report, fmt):
     text = RENDERERS[fmt].report(report)
     text = html.unescape(text) if fmt == "html" else text
     assert text.count(SATURATION) == 1  # once per table and appendix before: 8 times
-    assert text.count("⚠ client saturated") >= 3  # the marks beside the figures stay
+    assert text.count("⚠ client-limited") >= 3  # the marks beside the figures stay
+    assert text.count("ℹ node busy") >= 2  # a note, not a warning: the figures stand
 
 
 def test_in_chromium_flagged_rows_are_as_tall_as_the_others_and_tables_fit_the_page(report, tmp_path):

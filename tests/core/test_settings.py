@@ -13,7 +13,10 @@ from siliconbench.core.settings import ClientTls, agent_token, client_tls
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "siliconbench"
 # Modules that hand the environment on unchanged (not configuration they read).
-PASS_THROUGH = {"agent/workers.py"}  # its worker processes inherit the agent's environment
+PASS_THROUGH = {
+    "agent/workers.py",  # its worker processes inherit the agent's environment
+    "collector/validate.py",  # its read commands run as children, with the store password added to the environment
+}
 
 
 def test_no_tls_variable_means_plaintext():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from siliconbench.core.errors import ConfigError, ExitCode
-from siliconbench.core.slo import METRICS, PERCENTILES, parse_slos, slo_keys
+from siliconbench.core.plan import Plan, parse_slo
+from siliconbench.core.slo import GOODPUT_KEYS, METRICS, PERCENTILES, parse_goodput_slo, parse_slos, slo_keys
 from siliconbench.core.wire import pb
 
 
@@ -59,3 +60,11 @@ def test_time_to_first_answer_is_the_first_answer_chunk_and_a_stream_that_never_
                               chunk_kinds=[1])
     assert (ttfa.label, ttfa.samples([thought, plain])) == ("TTFA p99", [800.0, 40.0])
     assert ttfa.samples([silent]) == [float("inf")]
+
+
+def test_the_agent_and_the_report_take_the_same_goodput_keys():
+    """One vocabulary: every key the report's --slo takes, the agent's run --slo and a plan's slo: take too."""
+    assert GOODPUT_KEYS == ("ttft_ms", "ttfa_ms", "itl_ms", "tpot_ms", "e2e_ms")
+    text = ",".join(f"{key}={i + 1}" for i, key in enumerate(GOODPUT_KEYS))
+    assert parse_slo(text) == parse_goodput_slo([text]) == {key: float(i + 1) for i, key in enumerate(GOODPUT_KEYS)}
+    assert Plan(slo=parse_slo(text)).slo == parse_slo(text)

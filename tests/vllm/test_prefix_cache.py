@@ -74,7 +74,7 @@ def runs(vllm_url, tmp_path_factory) -> tuple[str, dict[str, Run]]:
 def figures(store: str, run: Run) -> Figures:
     [[hit, ttft, server]] = collector_sql(store, f"""
         SELECT prefix_cache_hit_rate, ttft_mean_ms, server_ttft_mean_ms
-        FROM siliconbench.step_results(ttft_ms = inf, ttfa_ms = inf, tpot_ms = inf, e2e_ms = inf) WHERE run_id = '{run.run_id}'""")
+        FROM siliconbench.step_results(ttft_ms = inf, ttfa_ms = inf, itl_ms = inf, tpot_ms = inf, e2e_ms = inf) WHERE run_id = '{run.run_id}'""")
     return Figures(float(hit), float(ttft), float(server))
 
 

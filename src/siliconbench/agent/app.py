@@ -17,6 +17,7 @@ import aiohttp
 from siliconbench.agent import __version__
 from siliconbench.agent.config import AgentConfig
 from siliconbench.agent.load.sink import RecordSink
+from siliconbench.agent.load.send import tokens_asked
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.run import plan_search
 from siliconbench.agent.load.tally import RunTally
@@ -136,6 +137,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         target = await inspect_target(session, node.config.target.rstrip("/"), plan.model, plan.mixed_models)
+        target.check_fits(plan.input_tokens, tokens_asked(plan))
         prompts = await build_prompts(session, target, plan, run_id)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
@@ -194,7 +196,9 @@ async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan
 async def check_target(config: AgentConfig, plan: Plan) -> TargetInfo:
     """Fail fast, before anything is sampled or shipped, when the target cannot serve the plan."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        return await inspect_target(session, config.target.rstrip("/"), plan.model, plan.mixed_models)
+        target = await inspect_target(session, config.target.rstrip("/"), plan.model, plan.mixed_models)
+    target.check_fits(plan.input_tokens, tokens_asked(plan))
+    return target
 
 
 async def run_benchmark(config: AgentConfig, plan: Plan, run_id: str | None = None, *, drive: Drive | None = None,

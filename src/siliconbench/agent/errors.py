@@ -9,6 +9,7 @@ request's record as its `error_class` (siliconbench/core/outcomes.py) and the ru
     └── AgentError
         ├── TargetUnreachable         the vLLM target does not answer
         ├── TargetMisconfigured       it answers but cannot serve the benchmark (no such model, refuses warm-up)
+        ├── StepFailed                every request of a step failed: the run stops with the server's message
         ├── CollectorUnreachable      the collector does not answer before the run starts
         ├── DeliveryIncomplete        records were set aside, or batches remain in the spool at exit
         ├── RunInterrupted            SIGTERM or SIGINT stopped a run; what was measured was delivered
@@ -39,8 +40,8 @@ from siliconbench.core.errors import ConfigError, ExitCode, SiliconbenchError
 from siliconbench.core.outcomes import ErrorClass
 
 __all__ = ["AgentError", "AgentSaturated", "CollectorUnreachable", "ConfigError", "ConnectFailed", "ConnectionDropped", "ConnectionReset", "DeliveryIncomplete",
-           "HttpFault", "MalformedChunk", "RequestTimedOut", "RunInterrupted", "ServerErrorEvent", "SpoolCorrupt", "StreamFault",
-           "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
+           "HttpFault", "MalformedChunk", "RequestTimedOut", "RunInterrupted", "ServerErrorEvent", "SpoolCorrupt", "StepFailed",
+           "StreamFault", "StreamOverrun", "TargetMisconfigured", "TargetUnreachable", "WorkerCrashed"]
 
 
 class AgentError(SiliconbenchError):
@@ -55,6 +56,13 @@ class TargetUnreachable(AgentError):
 
 class TargetMisconfigured(AgentError):
     """The target answers but cannot serve the benchmark (e.g. no such model)."""
+
+    exit_code = ExitCode.TARGET
+
+
+class StepFailed(AgentError):
+    """Every request of a step failed (its records and event are stored): the target serves none of the
+    benchmark's requests, and the steps after it would fail the same way."""
 
     exit_code = ExitCode.TARGET
 

@@ -124,7 +124,7 @@ PLAN_FLAGS = [
     _planflag("workers", str, "Processes that send the load, each step split across them. auto: one per 64 streams of the largest step, at most one per usable core (CPU affinity and cgroup CPU limit); grown for the next steps when a sending process passes 50% of a core; the run stops (exit 8) after a step that saturated a process (90% of a core) with every usable core sending. A number N: N processes, saturated steps flagged and the run goes on."),
     _planflag("warmup_requests", int, "Requests sent first and excluded from results."),
     _planflag("request_timeout_s", float, "Per-request timeout in seconds."),
-    _planflag("slo", str, "SLOs stored with the run, e.g. ttft_ms=500,ttfa_ms=2000 (ttfa: first answer token)."),
+    _planflag("slo", str, "Goodput SLOs, the report's default: ttft/ttfa/itl/tpot/e2e_ms, e.g. ttft_ms=500,itl_ms=50."),
     flag("model", Annotated[Optional[str], typer.Option(help="Served model name (default: the server's first).", show_default=False)], None),
     *SESSION_FLAGS,
 ]

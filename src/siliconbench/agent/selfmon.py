@@ -1,5 +1,5 @@
-"""The agent watching itself during a step: its CPU, its event loop's lag, and whether it may have been
-the bottleneck (DESIGN: a saturated client's step is flagged, never silently published)."""
+"""A sending process watching itself during a step: its CPU and its event loop's lag, two of the figures
+the step's verdict rests on (core/verdict.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from siliconbench.core.saturation import saturation_reasons
-
 LAG_PROBE_S = 0.02          # the lag probe wakes this often
 
 
@@ -18,14 +16,6 @@ LAG_PROBE_S = 0.02          # the lag probe wakes this often
 class SelfReport:
     cpu_pct: float           # the agent process's CPU over the step, % of one core
     loop_lag_p99_ms: float
-
-    def saturated(self, dispatch_p99_ms: float, dispatch_counts: bool) -> bool:
-        """True when the client may have limited the step (siliconbench.core.saturation). `dispatch_counts`:
-        the step's dispatch delay is the client's own (open loop without a concurrency cap)."""
-        return bool(self.reasons(dispatch_p99_ms, dispatch_counts))
-
-    def reasons(self, dispatch_p99_ms: float, dispatch_counts: bool) -> str:
-        return ", ".join(saturation_reasons(self.cpu_pct, self.loop_lag_p99_ms, dispatch_p99_ms, dispatch_counts))
 
 
 class SelfMonitor:

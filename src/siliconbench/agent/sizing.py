@@ -13,7 +13,7 @@ The rule (also in `siliconbench-agent run --help` and the README):
   polled in it can look like a busy core): when the busiest sending process used more than `GROW_AT_CPU_PCT`
   of a core, the next steps are sent by enough processes to bring it to `TARGET_CPU_PCT`, at most the usable
   cores.
-- Stop: when a sending process reached the saturation threshold (`SATURATED_CPU_PCT`, core/saturation.py)
+- Stop: when a sending process reached the saturation threshold (`SENDER_CPU_PCT`, core/verdict.py)
   with every usable core already sending, the run stops after that step (its records are stored, flagged
   saturated) with `AgentSaturated`: more steps would measure the agent.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from siliconbench.agent.errors import AgentSaturated
 from siliconbench.core.plan import Plan
-from siliconbench.core.saturation import SATURATED_CPU_PCT
+from siliconbench.core.verdict import SENDER_CPU_PCT
 
 STREAMS_PER_WORKER = 64
 GROW_AT_CPU_PCT = 50.0   # of one core, the busiest sending process over a step
@@ -67,11 +67,11 @@ def workers_after_step(workers: int, cores: int, busiest_cpu_pct: float, wall_s:
     `busiest_cpu_pct` of a core; raises AgentSaturated where no more cores can help (see the module docstring)."""
     if wall_s < MIN_STEP_S:
         return workers
-    if busiest_cpu_pct >= SATURATED_CPU_PCT and workers >= cores:
+    if busiest_cpu_pct >= SENDER_CPU_PCT and workers >= cores:
         raise AgentSaturated(
             f"step {step} ({label}): the agent's busiest sending process used {busiest_cpu_pct:.0f}% of a core with "
             f"all {cores} usable cores sending ({workers} processes), so its own delays would enter the figures; "
-            "the run stops here (the step is stored, flagged saturated). Give the agent more cores (its CPU limit "
+            "the run stops here (the step is stored, judged client-limited). Give the agent more cores (its CPU limit "
             "or cpuset), lower the load, or pass --workers N to go on with such steps flagged")
     if busiest_cpu_pct <= GROW_AT_CPU_PCT:
         return workers

@@ -44,6 +44,16 @@ class TargetInfo:
     model: str
     version: str
     simulated: bool
+    max_model_len: int | None = None  # the longest prompt + output the model takes, as /v1/models says
+
+    def check_fits(self, input_tokens: int, output_tokens: int) -> None:
+        """ConfigError where a request of `input_tokens` asking for `output_tokens` is longer than the
+        server takes: vLLM would refuse every one of them (HTTP 400)."""
+        if self.max_model_len is not None and input_tokens + output_tokens > self.max_model_len:
+            raise ConfigError(
+                f"{input_tokens} input + {output_tokens} output tokens = {input_tokens + output_tokens} is more than "
+                f"{self.model}'s max_model_len {self.max_model_len} at {self.base_url} (GET /v1/models): lower "
+                "--input-tokens or --output-tokens, or serve the model with a larger --max-model-len")
 
 
 # A vLLM that has finished loading answers /v1/models in milliseconds; one that accepts the connection
@@ -64,7 +74,8 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
                 raise TargetMisconfigured(
                     f"{base_url}/v1/models answered HTTP {resp.status}: is this an OpenAI-compatible vLLM server?"
                 )
-            served = [m["id"] for m in (await resp.json()).get("data", [])]
+            models = (await resp.json()).get("data", [])
+            served = [m["id"] for m in models]
         version = await _version(session, base_url)
     except aiohttp.ContentTypeError as exc:
         raise TargetMisconfigured(f"{base_url}/v1/models answered {exc.headers and exc.headers.get('Content-Type')}, "
@@ -96,7 +107,9 @@ async def inspect_target(session: aiohttp.ClientSession, base_url: str, model: s
     if fault := text_fault(version, MAX_ID_CHARS):
         log.warning("%s/version %r %s: stored as unknown", base_url, version[:80], fault)
         version = ""
-    return TargetInfo(base_url=base_url, model=chosen, version=version, simulated=simulated)
+    limit = next((m.get("max_model_len") for m in models if m["id"] == chosen), None)
+    return TargetInfo(base_url=base_url, model=chosen, version=version, simulated=simulated,
+                      max_model_len=limit if type(limit) is int and limit > 0 else None)
 
 
 async def _version(session: aiohttp.ClientSession, base_url: str) -> str:

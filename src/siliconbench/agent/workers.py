@@ -5,8 +5,8 @@ The parent (the agent: shipper, samplers, scrapes, progress) starts N worker pro
 (`python -m siliconbench.agent.workers`, importing only the send path: never the collector, grpc or chdb). For each
 step it splits the load into shares (`split_step`), sends each worker its share and one shared start
 instant on the monotonic clock (system-wide on Linux), and merges what comes back: finished records
-into the sink, each worker's self-monitoring into the step's event (the busiest worker's CPU and loop
-lag; saturated if any worker was).
+into the sink, each worker's self-monitoring into the step's evidence (the busiest worker's CPU and loop
+lag; core/verdict.py).
 
 Each worker runs a uvloop event loop with the same `Sender` the single-process agent uses. A finished
 record is only appended to a list on the hot path; every `FLUSH_S` (and at the share's end) the list is
@@ -19,7 +19,7 @@ then length-prefixed serialised `RequestRecord`s.
 
 A worker that dies mid-step does not lose requests silently: every request of its share that did not
 come back (bounded steps: the whole share; duration-bound: those it had started, as of its last frame)
-is recorded as an error of class `worker_crashed`, the step is flagged saturated, and the run stops with
+is recorded as an error of class `worker_crashed`, the step is client-limited, and the run stops with
 `WorkerCrashed` once the step's records and event are out.
 """
 
@@ -187,7 +187,7 @@ class _Worker:
                                   error_message=message[:500]))
         log.error("%s during step %d: %d of its requests recorded as %s", self.lost, share.step, len(missing),
                   ErrorClass.WORKER_CRASHED)
-        return ShareReport(SelfReport(0.0, 0.0), 0.0, self._next_number, lost=self.lost)
+        return ShareReport(SelfReport(0.0, 0.0), self._next_number, lost=self.lost)
 
     async def stop(self) -> None:
         if self.proc.returncode is None:

@@ -132,6 +132,14 @@ class StepRow(_OfPoint):
     agent_cpu_pct: float | None = None
     loop_lag_p99_ms: float | None = None
     client_saturated: int = 0
+    verdict: str | None = None                 # core/verdict.py; '' from older agents, None: no step row
+    client_delay_p99_ms: float | None = None
+    client_delay_share: float | None = None
+    agent_processes_cpu_pct: float | None = None
+    node_cpu_pct: float | None = None
+    server_cpu_pct: float | None = None        # None: the server's processes were not on the node
+    ended_early: int | None = None             # successful requests with fewer output tokens than asked
+    tokens_asked: int | None = None            # output tokens a request asked for (0: an older agent's)
     dispatch_mean_ms: float | None = None
     dispatch_p99_ms: float | None = None
     sent_rps: float | None = None

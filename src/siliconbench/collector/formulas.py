@@ -13,6 +13,7 @@ or an output name of the query that uses them (`ttft_ms` is a report column, `ou
   req_gap_ms         chunk-ITL: the gaps between consecutive content-bearing chunks
   req_gap_tokens     the tokens the chunk that closes each gap carried
   req_gap_token_ms   ITL per token: each gap / its chunk's tokens (gaps whose chunk carried no token left out)
+  req_itl_ms         the request's ITL, as goodput bounds it: the mean of its gaps (0 with one chunk)
   req_start_ns       the send, as Unix nanoseconds
   req_end_ns         the last byte, as Unix nanoseconds (a step's wall time runs from its first start to its last end)
 
@@ -52,6 +53,7 @@ _FIGURES = (
     ("req_gap_tokens", "arrayPopFront(chunk_tokens)"),
     ("req_gap_token_ms", "arrayMap((g, k) -> g / k, arrayFilter((g, k) -> k > 0, req_gap_ms, req_gap_tokens), "
                          "arrayFilter(k -> k > 0, req_gap_tokens))"),
+    ("req_itl_ms", "if(empty(req_gap_ms), 0, arrayAvg(req_gap_ms))"),
     ("req_start_ns", "toUnixTimestamp64Nano(start_time)"),
     ("req_end_ns", "toUnixTimestamp64Nano(start_time) + e2e_ns"),
     ("req_kinds", "if(empty(chunk_kinds), arrayWithConstant(length(chunk_offset_ns), toUInt8(0)), chunk_kinds)"),
@@ -82,4 +84,5 @@ REQUEST_GOOD = """error_class = ''
      AND req_ttft_ms <= {ttft_ms:Float64}
      AND if(req_has_answer, req_ttfa_ms, inf) <= {ttfa_ms:Float64}
      AND req_e2e_ms <= {e2e_ms:Float64}
+     AND req_itl_ms <= {itl_ms:Float64}
      AND if(req_has_tpot, req_tpot_ms, 0) <= {tpot_ms:Float64}"""

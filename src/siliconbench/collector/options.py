@@ -91,7 +91,7 @@ class ReportOptions:
     password: Str | None = None
     runs: tuple[Str, ...] = ()
     scenarios: tuple[Str, ...] = ()
-    slo: tuple[Str, ...] = ()                 # METRIC=MS, parsed by the rollups (which know the metrics)
+    slo: tuple[Str, ...] = ()                 # KEY=MS, parsed by core/slo.py (rollups.parse_slo)
     fmt: Str = "markdown"                     # checked by the renderers (which know the formats)
     output: Path | None = None
     baseline: Str | None = None
@@ -105,7 +105,7 @@ class ReportOptions:
 REPORT_FLAGS = [
     flag("run", RunOpt, None),
     flag("scenario", ScenarioOpt, None),
-    flag("slo", Annotated[Optional[list[str]], typer.Option("--slo", help="Goodput SLO, METRIC=MS with METRIC ttft_ms, ttfa_ms (time to first answer token), tpot_ms or e2e_ms (repeatable).", show_default=False)], None),
+    flag("slo", Annotated[Optional[list[str]], typer.Option("--slo", help="Goodput SLO, KEY=MS with KEY ttft_ms, ttfa_ms (time to first answer token), itl_ms (a request's mean gap), tpot_ms or e2e_ms (repeatable or comma-separated); default: the SLO the agent's run --slo stored with the run.", show_default=False)], None),
     flag("fmt", Annotated[str, typer.Option("--format", "-f", help="markdown, csv, json or html.")], "markdown"),
     flag("output", Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output. \\[default: standard output]", show_default=False)], None),
     flag("baseline", Annotated[Optional[str], typer.Option(help="Scenario label or run id that 'vs baseline' compares with (default: the first).", show_default=False)], None),

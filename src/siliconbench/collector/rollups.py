@@ -6,7 +6,6 @@ ClickHouse; Python receives one row per step or per sweep point. Filters are bou
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,39 +15,56 @@ from siliconbench.collector.errors import InvalidOption, RunNotFound
 from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow, StepRow, record
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.store import Store
+from siliconbench.collector.workload import plan_of
+from siliconbench.core.errors import ConfigError
+from siliconbench.core.slo import GOODPUT_KEYS, parse_goodput_slo
 
-SLO_METRICS = ("ttft_ms", "ttfa_ms", "tpot_ms", "e2e_ms")  # ttfa: time to first answer token
 R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
 class Slo:
-    """Service-level objectives for goodput; an absent one is infinite (always met)."""
+    """Service-level objectives for goodput (core/slo.py GOODPUT_KEYS); an absent one is infinite (always
+    met). `origin` says where they came from, as the report states it: '--slo', "the run's" (stored with
+    the run by the agent's --slo), or '' (none given)."""
 
     ttft_ms: float = math.inf
+    ttfa_ms: float = math.inf  # time to first answer token: a request that never answered misses it
+    itl_ms: float = math.inf   # the request's mean gap between content-bearing chunks
     tpot_ms: float = math.inf
     e2e_ms: float = math.inf
-    ttfa_ms: float = math.inf  # time to first answer token: a request that never answered misses it
+    origin: str = ""
 
     def params(self) -> dict[str, float]:
-        return {"ttft_ms": self.ttft_ms, "ttfa_ms": self.ttfa_ms, "tpot_ms": self.tpot_ms, "e2e_ms": self.e2e_ms}
+        return {key: getattr(self, key) for key in GOODPUT_KEYS}
+
+    @property
+    def given(self) -> bool:
+        return any(math.isfinite(v) for v in self.params().values())
 
     def describe(self) -> str:
         given = [f"{name.removesuffix('_ms').upper()} ≤ {value:g} ms" for name, value in self.params().items()
                  if math.isfinite(value)]
-        return ", ".join(given) if given else "none (every successful request counts)"
+        if not given:
+            return "none (every successful request counts)"
+        return ", ".join(given) + (f" ({self.origin})" if self.origin else "")
 
 
 def parse_slo(items: list[str]) -> Slo:
-    """['ttft_ms=500', 'tpot_ms=50'] -> Slo; InvalidOption naming the bad item otherwise."""
-    values: dict[str, float] = {}
-    for item in items:
-        match = re.fullmatch(r"\s*([a-z0-9_]+)\s*=\s*([0-9]+(?:\.[0-9]*)?)\s*", item)
-        if not match or match.group(1) not in SLO_METRICS:
-            raise InvalidOption(f"--slo {item!r}: write METRIC=MILLISECONDS with METRIC one of "
-                                f"{', '.join(SLO_METRICS)}, e.g. --slo ttft_ms=500 --slo tpot_ms=50")
-        values[match.group(1)] = float(match.group(2))
-    return Slo(**values)
+    """['ttft_ms=500', 'tpot_ms=50,itl_ms=10'] -> Slo from --slo; InvalidOption naming the bad item otherwise."""
+    try:
+        values = parse_goodput_slo(items)
+    except ConfigError as e:
+        raise InvalidOption(str(e)) from None
+    return Slo(**values, origin="--slo") if values else Slo()
+
+
+def run_slo(series: list[Series]) -> Slo:
+    """The SLO the runs were given (the agent's --slo, stored with each run's plan), when they agree."""
+    stated = {tuple(sorted(plan.slo.items())) if (plan := plan_of(s.config_json)) else () for s in series}
+    if len(stated) != 1 or not (values := dict(next(iter(stated)))):
+        return Slo()
+    return Slo(**values, origin="the run's" if len({s.run_id for s in series}) == 1 else "the runs'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,14 +174,16 @@ def _run_ids(series: list[Series]) -> list[str]:
 
 
 SWEEP_SQL = """
-SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64},
+SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64},
+ tpot_ms = {tpot_ms:Float64},
                                  e2e_ms = {e2e_ms:Float64})
 WHERE has({runs:Array(String)}, run_id)
 ORDER BY run_id, agent_id, steps[1]
 """
 
 STEPS_SQL = """
-SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64},
+SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64},
+ tpot_ms = {tpot_ms:Float64},
                                 e2e_ms = {e2e_ms:Float64})
 WHERE has({runs:Array(String)}, run_id)
 ORDER BY run_id, agent_id, step

@@ -216,6 +216,23 @@ RUNS = Table("runs", (
 _BLOCK_SIZE = Column("block_size", "UInt32", "block_size", check=TOKENS, default="0",
                      comment="the server's KV-cache block size in tokens; 0: unknown")
 
+# What a step's verdict rests on (core/verdict.py), added to v1 in place (MIGRATIONS adds them to older stores,
+# where a step reads verdict '' and the figures 0).
+_VERDICT_COLUMNS = (
+    Column("client_delay_p99_ms", "Float64", "client_delay_p99_ms", check=NOT_NEGATIVE, default="0",
+           comment="dispatch delay (send - scheduled; closed loop: slot free -> send) p99"),
+    Column("client_delay_share", "Float64", "client_delay_share", check=NOT_NEGATIVE, default="0",
+           comment="that p99 / the typical request time (closed) or arrival interval (open); 0: a cap's wait"),
+    Column("agent_processes_cpu_pct", "Float64", "agent_processes_cpu_pct", check=NOT_NEGATIVE, default="0",
+           comment="the agent's processes together, % of one core"),
+    Column("node_cpu_pct", "Float64", "node_cpu_pct", check=NOT_NEGATIVE, default="0",
+           comment="the node's CPU, % of all its cores"),
+    Column("server_cpu_pct", "Float64", "server_cpu_pct", check=Check(finite=True, low=-1), default="-1",
+           comment="the target's processes on this node, % of one core; -1: not on this node"),
+    Column("verdict", _LC, "verdict", check=ID, default="''",
+           comment="ok, client-limited or node busy (core/verdict.py); empty from older agents"),
+)
+
 STEPS = Table("steps", (
     Column("run_id", "String", "run_id", check=ID),
     _AGENT,
@@ -231,6 +248,7 @@ STEPS = Table("steps", (
     Column("loop_lag_p99_ms", "Float64", "loop_lag_p99_ms", check=NOT_NEGATIVE),
     Column("client_saturated", "Bool", "client_saturated"),
     _BLOCK_SIZE,
+    *_VERDICT_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True,
     not_stored={"search_probe": "a search's step: stored in search_probes, keyed by run_id and step"})
 
@@ -269,6 +287,10 @@ _SESSION_COLUMNS = (
            comment="turn, tool, fork or spawn; '' for a session's plain turns"),
 )
 
+# Added to v1 in place (MIGRATIONS adds it to older stores, where it reads 0: not known).
+MAX_TOKENS_COLUMN = Column("max_tokens", "UInt32", "max_tokens", check=TOKENS, default="0",
+                           comment="output tokens the request asked for (fewer back: it ended early); 0 from older agents")
+
 REQUESTS = Table("requests", (
     Column("run_id", "String", "run_id", check=ID),
     _AGENT,
@@ -294,6 +316,7 @@ REQUESTS = Table("requests", (
            check=Check(low=-10**9, high=_DAY_NS, why="not within [-1 s, 1 day]")),
     *_ANSWER_COLUMNS,
     *_SESSION_COLUMNS,
+    MAX_TOKENS_COLUMN,
 ), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
 
 DEVICE_SAMPLES = Table("device_samples", (
@@ -484,7 +507,9 @@ MIGRATIONS: list[str] = [
      for name in ("outcome", "outcome_detail", "requests_sent")
 ] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS
 ] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _SESSION_COLUMNS
-] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {_BLOCK_SIZE.ddl()}"]
+] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {_BLOCK_SIZE.ddl()}"
+] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _VERDICT_COLUMNS
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {MAX_TOKENS_COLUMN.ddl()}"]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

@@ -15,7 +15,8 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
   steady_*    closed loop, over the step's steady part (all C streams in flight, STEP_STEADY): steady_s its
               length, steady_output_tps output tokens that arrived in it / steady_s; full_concurrency_share
               the share of wall_s at C in flight
-  goodput     the same over requests that met every SLO given (TPOT of a 1-token request counts as 0)
+  goodput     the same over requests that met every SLO given (core/slo.py GOODPUT_KEYS; a request's ITL is
+              the mean of its gaps; TPOT of a 1-token request and ITL of a 1-chunk one count as 0)
 
 The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written once, in
 collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use them by name.
@@ -23,15 +24,15 @@ collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use t
 Views (database `siliconbench`; filter with WHERE run_id = '...'):
   step_rollups                 per run x node x step: means, throughput (from the digests)
   step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
-  step_goodput(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
+  step_goodput(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own requests, prompt and output tokens, mean TTFT, ITL,
                                TPOT and E2E, prefix-cache hit rate (vLLM /metrics deltas; server_views.py)
-  step_load                    per step: mode, offered rate, the agent's CPU / loop lag / saturation flag,
-                               dispatch delay and achieved send rate
+  step_load                    per step: mode, offered rate, the verdict and its evidence (core/verdict.py),
+                               dispatch delay and achieved send rate (collector/load_view.py)
   step_steady                  per step (closed loop): the share of its wall time with all C streams in flight,
                                and output tok/s and req/s over its steady part
-  step_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  step_rollups + percentiles + goodput + server figures + step_load
-  sweep_results(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=) per run x node x sweep point (mode, concurrency, rate_rps;
+  step_results(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=)  step_rollups + percentiles + goodput + server figures + step_load
+  sweep_results(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=) per run x node x sweep point (mode, concurrency, rate_rps;
                                                collector/points.py): median of the repetitions, with min
                                                and max (`_min`, `_max`) as the spread
   step_energy                  per step x device with an energy counter: the counter at the step's start and
@@ -57,12 +58,13 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES, REQUEST_GOOD
+from siliconbench.collector.load_view import PASSED_ON, STEP_LOAD
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS, STEP_SERVER
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
-SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, tpot_ms = {tpot_ms:Float64}, "
-               "e2e_ms = {e2e_ms:Float64}")
+SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64}, "
+              "tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}")
 
 STEP_ROLLUPS = """
 CREATE OR REPLACE VIEW {db}.step_rollups AS
@@ -110,32 +112,6 @@ SELECT run_id, agent_id, step,
     sumIf(output_tokens + prompt_tokens, good) AS good_tokens_total
 FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
-"""
-
-# Each step's load as the agent stated it (steps: mode, rate, its own CPU and loop lag, the saturation
-# flag) and as it went out (requests: dispatch delay = send − scheduled; the achieved send rate =
-# (requests − 1) ÷ (last send − first send)). The one read of `requests` a report makes besides the
-# digests: three small columns, exact percentiles. A step without its `steps` row (cut short) has
-# has_step = 0 and reads as closed loop, or as 'open' when its concurrency is 0 (collector/points.py).
-STEP_LOAD = """
-CREATE OR REPLACE VIEW {db}.step_load AS
-SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rps AS rate_rps,
-    s.agent_cpu_pct AS agent_cpu_pct, s.loop_lag_p99_ms AS loop_lag_p99_ms, s.client_saturated AS client_saturated,
-    d.dispatch_mean_ms AS dispatch_mean_ms, d.dispatch_p99_ms AS dispatch_p99_ms, d.sent_rps AS sent_rps
-FROM (
-    SELECT run_id, agent_id, step, avg(dispatch_delay_ns) / 1e6 AS dispatch_mean_ms,
-        quantileExact(0.99)(dispatch_delay_ns) / 1e6 AS dispatch_p99_ms,
-        (toUnixTimestamp64Nano(max(start_time)) - toUnixTimestamp64Nano(min(start_time))) / 1e9 AS send_span_s,
-        if(send_span_s > 0, (count() - 1) / send_span_s, NULL) AS sent_rps
-    FROM {db}.requests GROUP BY run_id, agent_id, step
-) AS d
-LEFT JOIN (
-    SELECT run_id, agent_id, step, 1 AS has_step, any(mode) AS mode, any(rate_rps) AS rate_rps,
-        max(agent_cpu_pct) AS agent_cpu_pct, max(loop_lag_p99_ms) AS loop_lag_p99_ms,
-        max(client_saturated) AS client_saturated
-    FROM {db}.steps GROUP BY run_id, agent_id, step
-) AS s USING (run_id, agent_id, step)
-SETTINGS join_use_nulls = 1
 """
 
 # Closed loop: the share of the step's wall time with all C streams in flight, and the throughput over
@@ -198,6 +174,7 @@ SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS
     s.has_server_tokens, {', '.join(f's.{c} AS {c}' for c in SERVER_COLUMNS)}, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
+    {', '.join(f'l.{c} AS {c}' for c in PASSED_ON)},
     l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
     {_CLOSED_ONLY}
 FROM {{db}}.step_rollups AS r

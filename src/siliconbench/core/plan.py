@@ -58,6 +58,7 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
 from siliconbench.core.search import SearchPlan
 from siliconbench.core.sessions import SessionPlan
+from siliconbench.core.slo import parse_goodput_slo
 
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
@@ -375,14 +376,5 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 def parse_slo(text: str) -> dict:
-    """'ttft_ms=500,tpot_ms=50' -> {'ttft_ms': 500.0, 'tpot_ms': 50.0}."""
-    slo = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            slo[key.strip().replace("-", "_")] = float(value)
-        except ValueError:
-            raise ConfigError(f"--slo takes key=ms pairs such as ttft_ms=500,tpot_ms=50; got {text!r}") from None
-    return slo
+    """'ttft_ms=500,tpot_ms=50' -> {'ttft_ms': 500.0, 'tpot_ms': 50.0} (core/slo.py's goodput keys)."""
+    return parse_goodput_slo([text])

@@ -1,7 +1,14 @@
-"""SLOs a load must meet: the vocabulary (one table entry per metric), the parser of `--slo`, and each
-request's samples of a metric.
+"""SLOs: the vocabulary (one table entry per metric), the two parsers of `--slo`, and each request's
+samples of a metric.
 
-    --slo "ttft_p99_ms<=500,itl_p99_ms<=50,error_rate<=0.005"
+A search's objectives bound a percentile over a probe (`parse_slos`):
+
+    siliconbench-agent search --slo "ttft_p99_ms<=500,itl_p99_ms<=50,error_rate<=0.005"
+
+Goodput's bound each request (`parse_goodput_slo`): a request is good when it met every one. The same
+keys for the agent's `run --slo` (stored with the run: the report's default) and the report's `--slo`:
+
+    siliconbench-agent run --slo ttft_ms=500,itl_ms=50     siliconbench-collector report --slo itl_ms=10
 
 A latency objective is METRIC_PERCENTILE_ms<=LIMIT with METRIC a key of `METRICS` and PERCENTILE one of
 `PERCENTILES`; `error_rate<=LIMIT` bounds the share of failed requests. The metrics are computed as the
@@ -18,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from siliconbench.core.bounds import MAX_SLO_MS
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.wire import pb
 
@@ -95,6 +103,37 @@ class Objective:
         """The samples of this SLO's latency metric from the successful `records`."""
         take = METRICS[self.metric].samples
         return [v for r in records if not r.error_class for v in take(r)]
+
+
+# Goodput's per-request bounds, in ms: the request's TTFT, TTFA, mean ITL (its mean gap between
+# content-bearing chunks; 0 with one chunk), TPOT (0 with one output token) and E2E.
+GOODPUT_KEYS = tuple(f"{m}_ms" for m in ("ttft", "ttfa", "itl", "tpot", "e2e"))
+
+
+def parse_goodput_slo(items: Sequence[str], flag: str = "--slo") -> dict[str, float]:
+    """['ttft_ms=500,tpot_ms=50', 'itl_ms=10'] (each item may hold several, comma-separated) -> {key: ms};
+    ConfigError naming the bad item and what is accepted."""
+    example = "e.g. ttft_ms=500,itl_ms=50"
+    out: dict[str, float] = {}
+    for part in (p.strip() for item in items for p in item.split(",")):
+        if not part:
+            continue
+        key, sep, text = (x.strip() for x in part.partition("="))
+        key = key.replace("-", "_")  # tpot-ms as the flags spell their own names
+        if not sep or key not in GOODPUT_KEYS:
+            raise ConfigError(f"{flag} {part!r}: write KEY=MILLISECONDS with KEY one of {', '.join(GOODPUT_KEYS)}, "
+                              f"{example}")
+        try:
+            limit = float(text)
+        except ValueError:
+            limit = float("nan")
+        if not 0 < limit <= MAX_SLO_MS:
+            raise ConfigError(f"{flag} {key}: the limit must be a number of milliseconds in (0, {MAX_SLO_MS:.0f}], "
+                              f"got {text!r}")
+        if key in out:
+            raise ConfigError(f"{flag} {key} is given twice")
+        out[key] = limit
+    return out
 
 
 def slo_keys() -> list[str]:

@@ -13,11 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from siliconbench.agent.app import build_prompts
-from siliconbench.agent.errors import TargetMisconfigured
+from siliconbench.agent.errors import StepFailed, TargetMisconfigured
 from siliconbench.agent.load.send import WarmUp, tokens_asked
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.load.tally import RunTally
-from siliconbench.core import saturation
+from siliconbench.core import verdict
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.agent.sim import SimProfile
 from siliconbench.agent.sim.server import create_app
@@ -97,11 +97,20 @@ async def test_the_runs_tally_counts_each_record_handed_on_once_and_each_step_as
     tally = RunTally()
     ended: list[tuple[int, int]] = []  # (steps finished, step events out) at each step's end
     sink = ListSink()
-    await run_plan(sim_url, plan(concurrency=(1, 4), extra={"sim_error_after": 2}), sink, tally=tally,
+    await run_plan(sim_url, plan(concurrency=(1, 4)), sink, tally=tally,
                    on_step_end=lambda: ended.append((tally.steps, len(sink.steps))))
     assert ended == [(1, 1), (2, 2)]
-    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 8), (8, 8)]
-    assert (tally.current, tally.requests, tally.errors) == (None, len(sink.requests), 16)
+    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 0), (8, 0)]
+    assert (tally.current, tally.requests) == (None, len(sink.requests))
+
+
+async def test_a_step_whose_every_request_failed_is_stored_then_stops_the_run(sim_url):
+    tally = RunTally()
+    sink = ListSink()
+    with pytest.raises(StepFailed, match=r"every one of the 8 requests of step 0 \(concurrency=1\) failed; the first: "):
+        await run_plan(sim_url, plan(concurrency=(1, 4), extra={"sim_error_after": 2}), sink, tally=tally)
+    assert [(t.requests, t.errors) for t in tally.finished] == [(8, 8)] and len(sink.steps) == 1
+    assert (tally.current, tally.requests, tally.errors) == (None, len(sink.requests), 8)
 
 
 @pytest.mark.timing
@@ -181,9 +190,9 @@ async def test_requests_that_end_early_are_counted_in_the_steps_line(sim_url, ca
 
 async def test_mid_stream_errors_are_counted_by_class_and_the_step_goes_on(sim_url, caplog):
     caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
-    sink = await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
-    assert len(sink.requests) == 16
-    assert [", errors: server_error_event=8" in line for line in step_lines(caplog)] == [True, True]
+    with pytest.raises(StepFailed):  # every request of the step failed: the run stops after it
+        await run_plan(sim_url, plan(concurrency=(2, 1), extra={"sim_error_after": 2}))
+    assert [", errors: server_error_event=8" in line for line in step_lines(caplog)] == [True]
 
 
 async def test_dataset_prompts_are_filtered_by_length(sim_url, tmp_path):
@@ -212,29 +221,68 @@ class LateRoomSink(ListSink):
 
 @pytest.fixture
 def only_dispatch_judges(monkeypatch):
-    """The step's verdict from its dispatch delay alone: the machine's own CPU and loop lag are not the subject."""
-    monkeypatch.setattr(saturation, "SATURATED_CPU_PCT", math.inf)
-    monkeypatch.setattr(saturation, "SATURATED_LAG_MS", math.inf)
+    """The step's verdict from its dispatch delay alone: the machine's own CPU is not the subject."""
+    monkeypatch.setattr(verdict, "SENDER_CPU_PCT", math.inf)
 
 
-async def test_an_uncapped_open_loop_step_sent_late_is_flagged_client_saturated(sim_url, only_dispatch_judges,
-                                                                                  caplog):
+async def test_an_uncapped_open_loop_step_sent_late_is_client_limited(sim_url, only_dispatch_judges, caplog):
     caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
     steps = (StepSpec("constant", concurrency=0, rate_rps=50.0, requests=4),)
     sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
     assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6
     [step] = sink.steps
-    assert step.client_saturated
+    assert step.verdict == "client-limited" and step.client_saturated
+    assert step.client_delay_p99_ms >= 10 and step.client_delay_share >= 0.5  # >= 10 ms of a 20 ms interval
     [line] = step_lines(caplog)
-    assert "CLIENT SATURATED (dispatch delay p99 " in line and line.endswith("not publishable as is")
+    assert "client-limited: dispatch delay p99 " in line
+    assert line.endswith("(this step's throughput and latency are not publishable)")
 
 
-async def test_the_same_lateness_under_a_concurrency_cap_is_the_caps_and_not_flagged(sim_url, only_dispatch_judges):
+async def test_the_same_lateness_under_a_concurrency_cap_is_the_caps_and_not_the_clients(sim_url, only_dispatch_judges):
     steps = (StepSpec("constant", concurrency=4, rate_rps=50.0, requests=4),)
     sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
     assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6
     [step] = sink.steps
-    assert not step.client_saturated
+    assert step.verdict != "client-limited" and not step.client_saturated and step.client_delay_share == 0
+
+
+async def test_a_closed_loop_slot_that_sends_late_after_freeing_limits_the_load(sim_url, only_dispatch_judges):
+    steps = (StepSpec("closed", concurrency=2, requests=12),)
+    sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
+    [step] = sink.steps
+    assert step.verdict == "client-limited" and step.client_delay_p99_ms >= 10
+
+
+async def test_the_ramp_of_each_slot_s_first_send_is_stored_but_not_judged(sim_url, only_dispatch_judges):
+    """Every request here is a slot's first: its delay runs from the step's start, not from a freed slot."""
+    steps = (StepSpec("closed", concurrency=4, requests=4),)
+    sink = await run_plan(sim_url, plan(steps=steps, workers=1), LateRoomSink())
+    assert min(r.dispatch_delay_ns for r in sink.requests) >= 10e6   # stored with each record
+    [step] = sink.steps
+    assert step.verdict != "client-limited" and step.client_delay_p99_ms == 0
+
+
+async def test_a_late_event_loop_that_still_sent_on_time_is_a_busy_node_not_a_limited_client(sim_url, caplog):
+    """The loop is held 10 ms at a time (sleeping, as when other processes take the cores): its lag is far past
+    5 ms, but a closed loop's slot sends the moment it frees, so the load is the one asked for."""
+    caplog.set_level(logging.INFO, logger="siliconbench.agent.load.progress")
+    loop = asyncio.get_running_loop()
+
+    def hold() -> None:
+        time.sleep(0.01)
+        handle[0] = loop.call_later(0.005, hold)
+
+    handle = [loop.call_later(0.005, hold)]
+    try:
+        sink = await run_plan(sim_url, plan(concurrency=(2,), requests_per_step=24, output_tokens=8))
+    finally:
+        handle[0].cancel()
+    [step] = sink.steps
+    assert step.loop_lag_p99_ms >= 5
+    assert step.verdict == "node busy" and not step.client_saturated, (step.client_delay_p99_ms, step.agent_cpu_pct)
+    assert step.node_cpu_pct > 0 and step.agent_processes_cpu_pct > 0
+    [line] = step_lines(caplog)
+    assert "node busy: event-loop lag p99 " in line and "node CPU " in line and "not publishable" not in line
 
 
 class FullSpoolSink(ListSink):

@@ -19,7 +19,7 @@ from siliconbench.agent.app import build_prompts, run_plan
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.method import Answer
 from siliconbench.agent.search.run import SearchRun
-from siliconbench.core import saturation
+from siliconbench.core import verdict
 from siliconbench.core.search import SearchOptions, SearchPlan
 from siliconbench.agent.sim import SimProfile
 from siliconbench.agent.sim.server import create_app
@@ -48,12 +48,11 @@ def closed_form_rate() -> float:
 
 @pytest.fixture(autouse=True)
 def loaded_machine(monkeypatch):
-    """The simulator shares this process's event loop on a shared test machine, so the agent's loop lag
-    (and its dispatch delay) say more of the machine than of the agent: its client-saturation verdict (which stops a search, as
-    test_method.py checks) is set out of reach here."""
-    monkeypatch.setattr(saturation, "SATURATED_LAG_MS", math.inf)
-    monkeypatch.setattr(saturation, "SATURATED_CPU_PCT", math.inf)
-    monkeypatch.setattr(saturation, "SATURATED_DISPATCH_MS", math.inf)
+    """The simulator shares this process and its event loop on a shared test machine, so the sending
+    process's CPU and its dispatch delay carry the simulator's work: the client-limited verdict (which stops
+    a search, as test_method.py checks) is set out of reach here."""
+    monkeypatch.setattr(verdict, "SENDER_CPU_PCT", math.inf)
+    monkeypatch.setattr(verdict, "CLIENT_DELAY_MS", math.inf)
 
 
 def knee_plan(seed: int, **search) -> Plan:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 from siliconbench.agent.clock import DeadlineTimer
 from siliconbench.agent.errors import TargetMisconfigured
 from siliconbench.agent.httpstream import StreamingClient
-from siliconbench.agent.selfmon import SelfMonitor, SelfReport, percentile
+from siliconbench.agent.selfmon import SelfMonitor, SelfReport
 from siliconbench.agent.sse import SseDecoder
 from siliconbench.agent.stream import ANSWER, REASONING, TOOL_CALL, StreamTimeline
 from siliconbench.agent.target import Prompt, PromptBook, chat_fields
@@ -80,6 +80,7 @@ async def send_request(client: StreamingClient, request: bytes, record: pb.Reque
 
     ex = await client.exchange(request, on_body, timeline.max_body_bytes)
     record.start_unix_ns = ex.start_unix_ns
+    record.max_tokens = max_tokens
     record.dispatch_delay_ns = ex.t0_ns - scheduled_ns if scheduled_ns is not None else 0
     record.http_status = ex.status
     record.e2e_ns = ex.end_ns - ex.t0_ns
@@ -145,17 +146,8 @@ class ShareReport:
     """How one process fared with its share."""
 
     monitor: SelfReport
-    dispatch_p99_ms: float   # of this share's requests
     next_number: int         # one past the highest request number started (the next step's prompts follow)
     lost: str = ""           # the worker process died during the share: what happened
-
-    def saturated(self, dispatch_counts: bool) -> bool:
-        return bool(self.lost) or self.monitor.saturated(self.dispatch_p99_ms, dispatch_counts)
-
-    def reasons(self, dispatch_counts: bool) -> str:
-        if self.lost:
-            return "a worker process died"
-        return self.monitor.reasons(self.dispatch_p99_ms, dispatch_counts)
 
 
 class _Request(NamedTuple):
@@ -221,20 +213,13 @@ class Sender:
         lateness shows as dispatch delay."""
         await self._timer.sleep_until(start_ns / 1e9)  # perf_counter and monotonic: one clock on Linux
         self.next_number = 0
-        dispatch: list[int] = []
-
-        def finished(record: pb.RequestRecord) -> None:
-            dispatch.append(record.dispatch_delay_ns)
-            done(record)
-
         monitor = SelfMonitor()
         monitor.start()
         if share.spec.open_loop:
-            await self._open(share, start_ns, finished)
+            await self._open(share, start_ns, done)
         else:
-            await self._closed(share, start_ns, finished)
-        me = await monitor.stop()
-        return ShareReport(me, percentile(dispatch, 0.99) / 1e6, self.next_number)
+            await self._closed(share, start_ns, done)
+        return ShareReport(await monitor.stop(), self.next_number)
 
     async def _one(self, request: _Request, scheduled_ns: int, done: Done) -> int:
         """Send `request` once the gate lets it, fill its record and hand it to `done`. Returns the moment

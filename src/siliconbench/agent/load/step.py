@@ -1,10 +1,11 @@
 """A plan's steps, in order, against one target: each step scraped before and after, sent (from this
-process or a pool of workers), tallied, judged for client saturation, shown as progress, and emitted as its
-`StepEvent`. See the package docstring for who sends.
+process or a pool of workers), tallied, judged from the evidence of what the client did to the load
+(core/verdict.py), shown as progress, and emitted as its `StepEvent`. See the package docstring for who sends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -12,10 +13,12 @@ from time import perf_counter_ns
 
 import aiohttp
 
+from siliconbench.agent.errors import StepFailed
 from siliconbench.agent.load.progress import PlanProgress, StepProgress
 from siliconbench.agent.load.send import Done, Sender, ShareReport, whole_step
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.tally import RunTally, StepTally
+from siliconbench.agent.nodewatch import NodeCpu, NodeWatch
 from siliconbench.agent.scrape import block_size, scrape, server_metrics
 from siliconbench.agent.sessions.sender import SessionSender
 from siliconbench.agent.selfmon import percentile
@@ -23,6 +26,7 @@ from siliconbench.agent.sizing import initial_workers, usable_cores, workers_aft
 from siliconbench.agent.target import PromptBook, TargetInfo
 from siliconbench.agent.workers import WorkerPool
 from siliconbench.core.plan import Plan, StepSpec
+from siliconbench.core.verdict import CLIENT_LIMITED, OK, Evidence, delay_share
 from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
@@ -58,7 +62,8 @@ class LoadGenerator:
         self._workers = plan.workers if plan.workers != "auto" else initial_workers(plan, self._cores)
         if plan.sessions is not None:  # sent from this process (the plan's check): one ledger of the server's cache
             self._workers = 1
-        self.saturation = ""  # why the agent itself may have limited the last step (empty: it did not)
+        self._watch: NodeWatch | None = None
+        self.client_limit = ""  # why the client limited the last step's load (empty: it did not)
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         """Warm-up, then every step of every repetition, in order. `session` serves /metrics scrapes."""
@@ -77,6 +82,7 @@ class LoadGenerator:
 
     async def start(self) -> None:
         """Start the senders and warm up; `step` may follow as often as needed, then `close`."""
+        self._watch = await asyncio.to_thread(NodeWatch, self._target.base_url)
         await self._start()
         await self._warm_up()
 
@@ -160,41 +166,73 @@ class LoadGenerator:
             show()
             add(record)
 
+        watch = self._watch
+        assert watch is not None, "start() first"
+        mark = watch.mark()  # outside the boundary hook's bracket, which holds the step exactly
         self._on_step_boundary()
         start_ns = time.time_ns()
         reports = await self._send_step(spec, step, repetition, done)
         end_ns = time.time_ns()
         self._on_step_boundary()
+        cpu = watch.between(mark, watch.mark())
         self._prompt_base += max(r.next_number for r in reports)
         after = await scrape(session, base)
         for metric in server_metrics(self._run_id, step, before, after):
             self._sink.add(metric)
-        dispatch_is_clients = spec.open_loop and not spec.concurrency
-        # several workers: the busiest one speaks for the agent, and one saturated worker flags the step
-        reasons = "; ".join(r.reasons(dispatch_is_clients) for r in reports if r.saturated(dispatch_is_clients))
+        evidence = step_evidence(spec, tally, reports, cpu)
+        verdict = evidence.verdict
         event = pb.StepEvent(
             run_id=self._run_id, step=step, concurrency=spec.concurrency, repetition=repetition,
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
-            rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
-            loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons),
-            block_size=block_size(before))
-        self.saturation = reasons
+            rate_rps=spec.rate_rps, agent_cpu_pct=evidence.sender_cpu_pct, loop_lag_p99_ms=evidence.loop_lag_p99_ms,
+            client_saturated=verdict == CLIENT_LIMITED, client_delay_p99_ms=evidence.client_delay_p99_ms,
+            client_delay_share=evidence.client_delay_share, agent_processes_cpu_pct=cpu.agent_pct,
+            node_cpu_pct=cpu.node_pct, server_cpu_pct=-1.0 if cpu.server_pct is None else cpu.server_pct,
+            verdict=verdict, block_size=block_size(before))
+        self.client_limit = evidence.reasons() if verdict == CLIENT_LIMITED else ""
         self._sink.add(event)
         self._tally.end()
         self._run_progress.step_ended((end_ns - start_ns) / 1e9, tally.requests)
         self._on_step_end()
-        if reasons:
-            log.warning("run %s step %d: the agent itself may have limited the load (%s)", self._run_id, step,
-                        reasons)
-        progress.finish(_note(tally, event, len(reports), reasons))
+        if verdict != OK:
+            (log.warning if verdict == CLIENT_LIMITED else log.info)("run %s step %d: %s", self._run_id, step,
+                                                                     evidence.sentence())
+        progress.finish(_note(tally, event, len(reports), evidence))
         if self._pool is not None:
             self._pool.raise_if_lost()  # after the step's records and event are out
+        if tally.requests and tally.errors == tally.requests:
+            raise StepFailed(f"every one of the {tally.requests} requests of step {step} ({spec.label()}) failed; "
+                             f"the first: {tally.first_error}")
         return event
 
 
-def _note(tally: StepTally, event: pb.StepEvent, processes: int, saturation: str) -> str:
+def step_evidence(spec: StepSpec, tally: StepTally, reports: list[ShareReport], cpu: NodeCpu) -> Evidence:
+    """What the step's verdict rests on. The dispatch delay is the client's own except in an open-loop step
+    with a concurrency cap (there a request waiting for a slot is the cap's doing); several sending
+    processes: the busiest one speaks for the agent, and one that died limits the step."""
+    delay_ms = percentile(slot_delays(spec, tally), 0.99) / 1e6
+    typical_ms = 1e3 / spec.rate_rps if spec.open_loop else percentile(tally.e2e_ns, 0.5) / 1e6
+    own = not (spec.open_loop and spec.concurrency)
+    return Evidence(client_delay_p99_ms=delay_ms, client_delay_share=delay_share(delay_ms, typical_ms) if own else 0.0,
+                    sender_cpu_pct=max(r.monitor.cpu_pct for r in reports),
+                    loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports),
+                    agent_cpu_pct=cpu.agent_pct, node_cpu_pct=cpu.node_pct, server_cpu_pct=cpu.server_pct,
+                    lost="; ".join(r.lost for r in reports if r.lost))
+
+
+def slot_delays(spec: StepSpec, tally: StepTally) -> list[int]:
+    """The dispatch delays the verdict judges. Closed loop: those of the sends that followed a freed slot
+    (slot freed -> send); the first `concurrency` sends follow the step's start, one slot after another
+    (the ramp: stored with each record, not judged). Open loop: every send's (scheduled -> sent)."""
+    if spec.open_loop:
+        return tally.dispatch_ns
+    order = sorted(range(len(tally.start_ns)), key=tally.start_ns.__getitem__)
+    return [tally.dispatch_ns[i] for i in order[spec.concurrency:]]
+
+
+def _note(tally: StepTally, event: pb.StepEvent, processes: int, evidence: Evidence) -> str:
     """What a step's last line says after its throughput: the dispatch delay, the agent's CPU, early ends,
-    errors by class, and why the client may have limited the step (`saturation`, empty: it did not)."""
+    errors by class, and the step's verdict where it is not ok (core/verdict.py, in the report's words)."""
     note = f"dispatch p99 {percentile(tally.dispatch_ns, 0.99) / 1e6:.2f} ms, agent CPU {event.agent_cpu_pct:.0f}%"
     if processes > 1:
         note += f" (busiest of {processes} workers)"
@@ -202,8 +240,10 @@ def _note(tally: StepTally, event: pb.StepEvent, processes: int, saturation: str
         note += f", {tally.early} ended early"
     if tally.by_class:
         note += ", errors: " + ", ".join(f"{k}={v}" for k, v in sorted(tally.by_class.items()))
-    if saturation:
-        note += f"  CLIENT SATURATED ({saturation}): not publishable as is"
+    if evidence.verdict != OK:
+        note += f"  {evidence.sentence()}"
+    if evidence.verdict == CLIENT_LIMITED:
+        note += " (this step's throughput and latency are not publishable)"
     return note
 
 

@@ -44,25 +44,34 @@ class StepThroughput:
 class StepTally:
     """One step's finished requests, each added once as it finishes (cheap: called per request)."""
 
-    __slots__ = ("requests", "errors", "early", "dispatch_ns", "by_class", "throughput", "_wanted")
+    __slots__ = ("requests", "errors", "early", "dispatch_ns", "start_ns", "e2e_ns", "by_class", "first_error",
+                 "throughput", "_wanted")
 
     def __init__(self, output_tokens_wanted: int) -> None:
         """`output_tokens_wanted`: a successful request that ended with fewer output tokens ended early."""
         self.requests = self.errors = self.early = 0
         self.dispatch_ns: list[int] = []
+        self.start_ns: list[int] = []  # each request's send (Unix ns), in the order of dispatch_ns
+        self.e2e_ns: list[int] = []  # of the successful requests
         self.by_class: Counter[str] = Counter()
+        self.first_error = ""  # the first failed request's message
         self.throughput = StepThroughput()
         self._wanted = output_tokens_wanted
 
     def add(self, record: pb.RequestRecord) -> None:
         self.requests += 1
         self.dispatch_ns.append(record.dispatch_delay_ns)
+        self.start_ns.append(record.start_unix_ns)
         self.throughput.add(record)
         if record.error_class:
+            if not self.errors:
+                self.first_error = record.error_message
             self.errors += 1
             self.by_class[record.error_class] += 1
-        elif record.output_tokens < self._wanted:
-            self.early += 1
+        else:
+            self.e2e_ns.append(record.e2e_ns)
+            if record.output_tokens < self._wanted:
+                self.early += 1
 
 
 class RunTally:

@@ -182,7 +182,7 @@ class StepProber:
         waiting: list[float] = []
         watch = asyncio.create_task(self._watch(waiting))
         try:
-            event = await self._generator.step(self._session, spec, index, 0, f"probe {index + 1} {spec.label()}")
+            await self._generator.step(self._session, spec, index, 0, f"probe {index + 1} {spec.label()}")
         finally:
             watch.cancel()
         records = self._sink.records
@@ -192,7 +192,7 @@ class StepProber:
             judged, window = records, _span(records)
         return Measured(judged, completion_rate(records), send_rate(records),
                         output_tps(records, window) if window is not None else 0.0,
-                        over_saturation(judged, waiting), self._generator.saturation if event.client_saturated else "")
+                        over_saturation(judged, waiting), self._generator.client_limit)
 
     async def _watch(self, waiting: list[float]) -> None:
         while True:

@@ -25,7 +25,7 @@ from siliconbench.agent.errors import ConfigError
 from siliconbench.agent.httpstream import StreamingClient
 from siliconbench.agent.load.send import Done, Share, ShareReport, WarmUp
 from siliconbench.agent.scrape import block_size, scrape
-from siliconbench.agent.selfmon import SelfMonitor, percentile
+from siliconbench.agent.selfmon import SelfMonitor
 from siliconbench.agent.sessions.ledger import BlockLedger
 from siliconbench.agent.sessions.messages import Tokenizer
 from siliconbench.agent.sessions.agents import run_graph
@@ -104,13 +104,7 @@ class SessionSender:
         client = await self._prepare()
         await self._timer.sleep_until(start_ns / 1e9)
         self.next_number = 0
-        dispatch: list[int] = []
-
-        def finished(record: pb.RequestRecord) -> None:
-            dispatch.append(record.dispatch_delay_ns)
-            done(record)
-
-        turns = Turns(client, share, finished)
+        turns = Turns(client, share, done)
         monitor = SelfMonitor()
         monitor.start()
         if share.spec.open_loop:
@@ -118,7 +112,7 @@ class SessionSender:
         else:
             await self._closed(share, start_ns, turns)
         me = await monitor.stop()
-        return ShareReport(me, percentile(dispatch, 0.99) / 1e6, self.next_number)
+        return ShareReport(me, self.next_number)
 
     def _begin(self, share: Share, number: int) -> str:
         self.next_number = max(self.next_number, number + 1)

@@ -41,6 +41,8 @@ DEFINITIONS = (
     "Checks per mode: Little's law compares req/s with concurrency ÷ mean E2E (closed loop), the offered rate "
     "(open loop), or the lower of the offered rate and cap ÷ mean E2E (capped); the token bound uses the "
     "concurrency (closed) or the measured mean in flight (open).",
-    "Client saturated: the agent's CPU ≥ 90% of a core, its event-loop lag p99 ≥ 5 ms, or (open loop without a "
-    "cap) dispatch delay p99 ≥ 5 ms; such a step's figures may show the client's limit, not the server's.",
+    "Step verdicts: client-limited when the client's dispatch delay (scheduled → sent) has p99 ≥ 5 ms and ≥ 2% "
+    "of a request's time (closed loop: median E2E; open loop: the arrival interval), or a sending process used "
+    "≥ 90% of a core: the load was not the one asked for. Node busy when the agent's event loop ran late (p99 ≥ "
+    "5 ms) while it sent on time: the node's CPU, the server's and the agent's are named; the figures stand.",
 )

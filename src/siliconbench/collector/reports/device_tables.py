@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from siliconbench.collector.figures import DeviceRow, NodeRow, StepRow
 from siliconbench.collector.reports.definitions import PERCENTILE_METHOD, STEADY_TEXT
+from siliconbench.collector.reports.findings import step_verdict
 from siliconbench.collector.reports.picks import load, pct_of, q
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import GB, INT, JOULE, MS, PCT, RPS, TEXT, TPS, WATT, Declared, Table, cell
+from siliconbench.core.verdict import CLIENT_LIMITED, OK
 from siliconbench.collector.rollups import Series
 
 _DEVICE_PREFIXES = {("nvml", ""): "GPU ", ("neuron", "nc"): "NeuronCore ", ("neuron", "nd"): "Neuron device "}
@@ -116,7 +118,8 @@ class OfStep:
     def flags(self) -> str:
         """The step's marks; the reasons are in the report's steps flagged, once per point (folded.py)."""
         st = self.step
-        return "; ".join((["⚠ client saturated"] if st.client_saturated else []) + ([] if st.has_step else ["partial"]))
+        verdict, _ = step_verdict(st)
+        return "; ".join(([f"{'⚠' if verdict == CLIENT_LIMITED else 'ℹ'} {verdict}"] if verdict != OK else []) + ([] if st.has_step else ["partial"]))
 
 
 STEPS = Declared("steps", "Appendix: every step", (
@@ -146,15 +149,20 @@ STEPS = Declared("steps", "Appendix: every step", (
     cell("goodput req/s", RPS, lambda r: r.step.goodput_rps),
     cell("agent CPU", PCT, lambda r: r.step.agent_cpu_pct),
     cell("loop lag p99", MS, lambda r: r.step.loop_lag_p99_ms),
+    cell("node CPU", PCT, lambda r: r.step.node_cpu_pct if r.step.verdict else None),
+    cell("server CPU", PCT, lambda r: r.step.server_cpu_pct),
+    cell("ended early", INT, lambda r: r.step.ended_early),
     cell("dispatch delay p99", MS, lambda r: r.step.dispatch_p99_ms),
     cell("prefix-cache hit rate", PCT, lambda r: pct_of(r.step.prefix_cache_hit_rate)),
     cell("flags", TEXT, OfStep.flags),
 ))
 STEPS_CAPTION = ("Percentiles p50/p90/p95/p99 over the step's successful requests (ITL: over all gaps), "
-                 f"{PERCENTILE_METHOD}. output tok/s over the whole step; {STEADY_TEXT} agent CPU (% of one core), "
-                 "loop lag and dispatch delay are the "
-                 "agent's own; flags: 'client saturated' (the agent may have limited the load; why: under steps flagged) "
-                 "or 'partial' (no end record: the run stopped inside the step).")
+                 f"{PERCENTILE_METHOD}. output tok/s over the whole step; {STEADY_TEXT} agent CPU (the busiest sending "
+                 "process, % of one core), loop lag and dispatch delay are the agent's own; node CPU is % of all "
+                 "the node's cores, server CPU the target's processes on the node (% of one core); flags: the "
+                 "step's verdict where not ok ('client-limited', 'node busy'; why: under steps flagged) or 'partial' (no end "
+                 "record: the run stopped inside the step); ended early: successful requests that returned fewer "
+                 "output tokens than they asked for.")
 
 
 def device_tables(report: Report) -> list[Table]:

@@ -1,6 +1,6 @@
 """What the report says beside its figures: the consistency checks per sweep point (collector/checks.py),
-prefix-cache hits on prompts meant to be unique, and the steps the agent flagged (client saturated) or
-that were cut short."""
+prefix-cache hits on prompts meant to be unique, the steps whose verdict is not ok (core/verdict.py, in
+the words the agent's console used) and the steps cut short."""
 
 from __future__ import annotations
 
@@ -10,16 +10,12 @@ from siliconbench.collector.figures import Figures, PointRow, StepRow
 from siliconbench.collector.reports.picks import load, num, q
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.workload import plan_of
-from siliconbench.core.saturation import saturation_reasons
+from siliconbench.core.verdict import CLIENT_LIMITED, NODE_BUSY, OK, Evidence
 
-SATURATED, PARTIAL = "client saturated", "partial step"
+PARTIAL, ENDED_EARLY = "partial step", "ended early"
 
 # Above this share of prompt tokens served from vLLM's prefix cache, prompts meant to be unique were not.
 UNEXPECTED_CACHE_HITS = 0.10
-
-# Host CPU (all cores) above this while the agent's own CPU stayed below AGENT_IDLE_PCT: the loop lag
-# came from the node's load (vLLM sharing the cores), not from the agent's work.
-NODE_BUSY_PCT, AGENT_IDLE_PCT = 70.0, 50.0
 
 
 def point_figures(label: str, point: PointRow, steps: list[StepRow]) -> PointFigures:
@@ -64,41 +60,75 @@ def _cache_findings(s: Series, figures: Figures) -> list[Finding]:
     return out
 
 
-def step_flag(step: StepRow, host_cpu_pct: float | None) -> str:
-    """Why the agent flagged a step as client-saturated, in words, with the likely cause."""
-    point = step.point
-    agent_cpu = step.agent_cpu_pct or 0.0
-    reasons = saturation_reasons(agent_cpu, step.loop_lag_p99_ms or 0.0, step.dispatch_p99_ms or 0.0,
-                                 point.open_loop and not point.capped)
-    text = ", ".join(reasons) or "a load worker process was lost or crossed a threshold"
-    if host_cpu_pct is not None and host_cpu_pct >= NODE_BUSY_PCT and agent_cpu < AGENT_IDLE_PCT:
-        return (f"{text}; the node's CPU was {host_cpu_pct:.0f}% busy while the agent used {agent_cpu:.0f}% of a core: "
-                "the server shares the agent's cores (run the agent on other cores or another node)")
-    if agent_cpu >= AGENT_IDLE_PCT:
-        return f"{text}; the agent's own CPU: give it more workers (--workers) or a faster core"
-    return text
+def step_evidence(step: StepRow) -> Evidence:
+    """The evidence the agent stored with the step."""
+    return Evidence(client_delay_p99_ms=step.client_delay_p99_ms or 0.0, client_delay_share=step.client_delay_share or 0.0,
+                    sender_cpu_pct=step.agent_cpu_pct or 0.0, loop_lag_p99_ms=step.loop_lag_p99_ms or 0.0,
+                    agent_cpu_pct=step.agent_processes_cpu_pct, node_cpu_pct=step.node_cpu_pct,
+                    server_cpu_pct=step.server_cpu_pct)
 
 
-def host_cpu(figures: Figures, s: Series, step: StepRow | PointRow) -> float | None:
-    """The node's mean CPU at the step's sweep point, where sampled."""
-    node = figures.node_of(s, step.point)
-    return None if node is None else node.host_cpu_mean_pct
+def step_verdict(step: StepRow) -> tuple[str, str]:
+    """The step's verdict as the agent judged it, and its sentence (the console's words): rebuilt from the
+    stored evidence; a step from an agent that stored none reads by its own flag."""
+    if not step.verdict:
+        return ((CLIENT_LIMITED, f"{CLIENT_LIMITED}: flagged by an agent that stored no evidence")
+                if step.client_saturated else (OK, OK))
+    evidence = step_evidence(step)
+    if evidence.verdict == step.verdict:
+        return step.verdict, evidence.sentence()
+    if step.verdict == CLIENT_LIMITED:
+        return CLIENT_LIMITED, f"{CLIENT_LIMITED}: a load worker process was lost during the step"
+    return step.verdict, f"{step.verdict}: {evidence.reasons() or evidence.cause()}"
 
 
 def step_flags(s: Series, figures: Figures) -> list[Finding]:
-    """One finding per sweep point with a step the agent flagged (reasons in words) or a step cut short."""
+    """Per sweep point: one finding for its client-limited steps (a warning: the point's throughput and
+    latency are not the server's), one for its node-busy steps (a note: the figures stand), one for steps
+    cut short."""
     out = []
     for p in figures.points_of(s):
         steps = figures.steps_at(s, p)
-        flagged = [st for st in steps if st.client_saturated]
-        if flagged:
-            why = "; ".join(dict.fromkeys(step_flag(st, host_cpu(figures, s, p)) for st in flagged))
-            out.append(Finding(SATURATED, s.label, load(p), SATURATED,
-                               f"{len(flagged)} of {len(steps)} step(s) flagged by the agent ({why}): "
-                               "the load may not be the one asked for; not publishable as is"))
+        judged = [(st, *step_verdict(st)) for st in steps]
+        limited = [(st, words) for st, verdict, words in judged if verdict == CLIENT_LIMITED]
+        if limited:
+            out.append(Finding(CLIENT_LIMITED, s.label, load(p), CLIENT_LIMITED,
+                               f"throughput and latency of {_steps(limited, len(steps))}: {_why(limited)}; "
+                               "the load was not the one asked for: not publishable as is"))
+        busy = [(st, words) for st, verdict, words in judged if verdict == NODE_BUSY]
+        if busy:
+            out.append(Finding(NODE_BUSY, s.label, load(p), NODE_BUSY,
+                               f"{_steps(busy, len(steps))}: {_why(busy)}; the client sent the load asked for, "
+                               "so the figures stand", severity="note"))
+        if early := ended_early(steps):
+            out.append(Finding(ENDED_EARLY, s.label, load(p), ENDED_EARLY,
+                               f"{early} (the context full, or a stop): throughput and TPOT cover the tokens served",
+                               severity="note"))
         partial = [st for st in steps if not st.has_step]
         if partial:
             out.append(Finding(PARTIAL, s.label, load(p), PARTIAL,
                                f"{len(partial)} of {len(steps)} step(s) have no end record (the run stopped inside "
                                "them): their figures cover only the requests stored"))
     return out
+
+
+def ended_early(steps: list[StepRow]) -> str:
+    """'16 output tokens asked, 9.5 served on average; 8 of 16 ended early' over `steps`, where some
+    successful request returned fewer output tokens than it asked for; '' where none did."""
+    early = sum(st.ended_early or 0 for st in steps)
+    ok = sum(st.ok_requests for st in steps)
+    if not early or not ok:
+        return ""
+    asked = max(st.tokens_asked or 0 for st in steps)
+    served = sum(st.tokens_out for st in steps) / ok
+    return f"{asked} output tokens asked, {served:.1f} served on average; {early} of {ok} ended early"
+
+
+def _steps(judged: list[tuple[StepRow, str]], of: int) -> str:
+    """'1 of 2 steps (step 6)', '2 of 2 steps (steps 1, 6)'."""
+    numbers = ", ".join(str(st.step) for st, _ in judged)
+    return f"{len(judged)} of {of} steps ({'step' if len(judged) == 1 else 'steps'} {numbers})"
+
+
+def _why(judged: list[tuple[StepRow, str]]) -> str:
+    return "; ".join(dict.fromkeys(words for _, words in judged))

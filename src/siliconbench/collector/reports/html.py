@@ -226,7 +226,7 @@ def _cell(value: object, kind: str, name: str, wrap: bool) -> str:
         return f'<td class="warn">{escape(text)}</td>'
     if kind != TEXT:
         return f'<td class="n">{escape(text)}</td>'
-    if len(text) > LONG_CELL and not wrap:
+    if (len(text) > LONG_CELL and not wrap) or name == "flags":  # a mark stays on one line ('⚠ client-limited')
         return f'<td class="long" title="{escape(text)}">{escape(text)}</td>'
     return f"<td>{escape(text)}</td>"
 

@@ -23,14 +23,14 @@ from siliconbench.collector.reports.boundary import load_boundaries
 from siliconbench.collector.reports.cost import load_costs
 from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
-from siliconbench.collector.reports.findings import point_findings, step_flags
+from siliconbench.collector.reports.findings import ended_early, point_findings, step_flags
 from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
 from siliconbench.collector.reports.checks_table import checks_table
 from siliconbench.collector.reports.server_table import server_table
 from siliconbench.collector.reports.tables import sweep_tables
-from siliconbench.collector.rollups import Selection, Series, load_figures, select_series
+from siliconbench.collector.rollups import Selection, Series, load_figures, run_slo, select_series
 from siliconbench.collector.sessions import load_sessions
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
@@ -39,20 +39,24 @@ from siliconbench.collector.workload import differences, plan_of
 def build_report(store: Store, selection: Selection, options: Options) -> Report:
     series = select_series(store, selection)
     baseline = _baseline(series, options.baseline)
-    figures = load_figures(store, series, options.slo)
+    slo = options.slo if options.slo.given else run_slo(series)  # the runs' own SLO unless --slo overrides it
+    figures = load_figures(store, series, slo)
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
     flags = [f for s in series for f in step_flags(s, figures)]
     title = (f"siliconbench run {series[0].run_id}" if len({s.run_id for s in series}) == 1
              else f"siliconbench report: {selection.describe()}")
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
-                    selection=selection, slo=options.slo, baseline=baseline.label, region=options.region,
+                    selection=selection, slo=slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
                     spread=load_spread(store, series), answers=load_answers(store, series),
-                    sessions=load_sessions(store, series, options.slo),
+                    sessions=load_sessions(store, series, slo),
                     boundaries=load_boundaries(store, series))
+    for s in series:  # the workload line states what was served where it is not what was asked
+        if early := ended_early(figures.steps_of(s)):
+            report.spread.workloads[s.run_id] = f"{report.spread.workloads.get(s.run_id, 'unknown')}; {early}"
     report.tables = (sweep_tables(report) + [server_table(report), checks_table(report)]
                      + ([cost_table(report)] if options.cost else []) + answer_tables(report)
                      + session_tables(report) + device_tables(report))

@@ -60,9 +60,10 @@ class Report:
 
     @property
     def publishable(self) -> bool:
-        """As is: every run finished, no step flagged (saturation, cut short), one workload, no warning."""
-        return not (self.unfinished or self.flags or self.mixed
-                    or any(f.severity == "warning" for f in self.findings))
+        """As is: every run finished, no step client-limited or cut short (a node-busy step is a note), one
+        workload, no warning."""
+        return not (self.unfinished or self.mixed
+                    or any(f.severity == "warning" for f in (*self.flags, *self.findings)))
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)

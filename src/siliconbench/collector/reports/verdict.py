@@ -3,22 +3,23 @@ may be published as they are (and if not, why), and workloads that differ from t
 
 from __future__ import annotations
 
-from siliconbench.collector.reports.findings import SATURATED
+from siliconbench.collector.reports.findings import PARTIAL
 from siliconbench.collector.reports.report import Report
+from siliconbench.core.verdict import CLIENT_LIMITED
 
 
 def verdict(report: Report) -> str:
     """The summary's one line: publishable as is, or why not."""
     if report.publishable:
-        return "Publishable as is: every run finished, no step was flagged and every check passed."
+        return "Publishable as is: every run finished, no step was client-limited or cut short and every check passed."
     why = []
     if report.unfinished:
         why.append(f"{len(report.unfinished)} run(s) not finished")
-    saturated = [f for f in report.flags if f.check == SATURATED]
-    if saturated:
-        why.append(f"{len(saturated)} sweep point(s) where the client may have limited the load")
-    if len(saturated) < len(report.flags):
-        why.append(f"{len(report.flags) - len(saturated)} sweep point(s) with partial steps")
+    why += [f"throughput and latency of {f.subject} at {f.point}: {CLIENT_LIMITED}"
+            for f in report.flags if f.check == CLIENT_LIMITED]
+    partial = [f for f in report.flags if f.check == PARTIAL]
+    if partial:
+        why.append(f"{len(partial)} sweep point(s) with partial steps")
     if report.mixed:
         why.append(f"{len(report.mixed)} series with a workload other than the baseline's")
     warned = sum(1 for f in report.findings if f.severity == "warning")

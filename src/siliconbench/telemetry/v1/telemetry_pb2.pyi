@@ -153,7 +153,7 @@ class RunEvent(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ..., outcome: _Optional[str] = ..., outcome_detail: _Optional[str] = ..., requests_sent: _Optional[int] = ..., search: _Optional[_Union[SearchResult, _Mapping]] = ...) -> None: ...
 
 class StepEvent(_message.Message):
-    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated", "search_probe", "block_size")
+    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated", "search_probe", "block_size", "client_delay_p99_ms", "client_delay_share", "agent_processes_cpu_pct", "node_cpu_pct", "server_cpu_pct", "verdict")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,12 @@ class StepEvent(_message.Message):
     CLIENT_SATURATED_FIELD_NUMBER: _ClassVar[int]
     SEARCH_PROBE_FIELD_NUMBER: _ClassVar[int]
     BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_DELAY_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_DELAY_SHARE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_PROCESSES_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
+    NODE_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
+    SERVER_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     step: int
     concurrency: int
@@ -182,10 +188,16 @@ class StepEvent(_message.Message):
     client_saturated: bool
     search_probe: SearchProbe
     block_size: int
-    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ..., search_probe: _Optional[_Union[SearchProbe, _Mapping]] = ..., block_size: _Optional[int] = ...) -> None: ...
+    client_delay_p99_ms: float
+    client_delay_share: float
+    agent_processes_cpu_pct: float
+    node_cpu_pct: float
+    server_cpu_pct: float
+    verdict: str
+    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ..., search_probe: _Optional[_Union[SearchProbe, _Mapping]] = ..., block_size: _Optional[int] = ..., client_delay_p99_ms: _Optional[float] = ..., client_delay_share: _Optional[float] = ..., agent_processes_cpu_pct: _Optional[float] = ..., node_cpu_pct: _Optional[float] = ..., server_cpu_pct: _Optional[float] = ..., verdict: _Optional[str] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid", "session_id", "turn", "expected_cached_tokens", "cached_tokens", "parent_session_id", "agent_node", "agent_kind")
+    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid", "session_id", "turn", "expected_cached_tokens", "cached_tokens", "parent_session_id", "agent_node", "agent_kind", "max_tokens")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +230,7 @@ class RequestRecord(_message.Message):
     PARENT_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_NODE_FIELD_NUMBER: _ClassVar[int]
     AGENT_KIND_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     request_id: str
     step: int
@@ -250,7 +263,8 @@ class RequestRecord(_message.Message):
     parent_session_id: str
     agent_node: str
     agent_kind: str
-    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ..., session_id: _Optional[str] = ..., turn: _Optional[int] = ..., expected_cached_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., parent_session_id: _Optional[str] = ..., agent_node: _Optional[str] = ..., agent_kind: _Optional[str] = ...) -> None: ...
+    max_tokens: int
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ..., session_id: _Optional[str] = ..., turn: _Optional[int] = ..., expected_cached_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., parent_session_id: _Optional[str] = ..., agent_node: _Optional[str] = ..., agent_kind: _Optional[str] = ..., max_tokens: _Optional[int] = ...) -> None: ...
 
 class DeviceSample(_message.Message):
     __slots__ = ("run_id", "time_unix_ns", "source", "device", "values")
