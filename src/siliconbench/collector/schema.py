@@ -180,6 +180,34 @@ _LC = "LowCardinality(String)"
 _TIME = "DateTime64(9, 'UTC')"
 _AGENT = Column("agent_id", _LC, derived="Hello.agent_id of the stream the batch came on")
 
+# ---- prefix reuse, and a trace replay's requests, steps and runs (added to v1 in place, MIGRATIONS) ----
+_OFFSET = Check(low=0, high=100 * _DAY_NS, why="not within [0, 100 days]")
+_REUSE_COLUMNS = (
+    Column("expected_cached_tokens", "UInt32", "expected_cached_tokens", check=TOKENS, default="0",
+           comment="the reusable prefix the client expects, whole server blocks, in tokens"),
+    Column("cached_tokens", "Int64", "cached_tokens", check=Check(low=-1, high=MAX_TOKENS), default="-1",
+           comment="usage.prompt_tokens_details.cached_tokens; -1 when the server did not say"),
+)
+_TRACE_REQUEST_COLUMNS = (
+    Column("trace_line", "UInt32", "trace_line", default="0", comment="its line in the trace file; 0: not a trace's"),
+    Column("trace_offset_ns", "Int64", "trace_offset_ns", check=_OFFSET, default="0",
+           comment="its scheduled arrival after the step's start (the trace's time, scaled)"),
+)
+_TRACE_STEP_COLUMNS = (
+    Column("block_size", "UInt32", "block_size", check=TOKENS, default="0",
+           comment="the server's KV-cache block size where known, else 0"),
+    Column("trace_format", _LC, "trace_format", check=ID, default="''"),
+    Column("trace_block_size", "UInt32", "trace_block_size", check=TOKENS, default="0",
+           comment="tokens behind each hash id; 0: the trace has no prefix information"),
+    Column("trace_time_scale", "Float64", "trace_time_scale", check=NOT_NEGATIVE, default="0"),
+    Column("trace_rate_scale", "Float64", "trace_rate_scale", check=NOT_NEGATIVE, default="0"),
+    Column("trace_window", "String", "trace_window", check=ID, default="''"),
+)
+_TRACE_RUN_COLUMNS = (
+    Column("trace_file", "String", "trace_file", check=TEXT, default="''"),
+    Column("trace_bad_lines", "UInt32", "trace_bad_lines", default="0", comment="malformed trace lines skipped"),
+)
+
 NODES = Table("nodes", (
     Column("agent_id", _LC, "agent_id", check=ID),
     Column("node_name", _LC, "node_name", check=ID),
@@ -210,6 +238,7 @@ RUNS = Table("runs", (
     Column("outcome_detail", "String", "outcome_detail", check=TEXT, default="''"),
     Column("requests_sent", "UInt32", "requests_sent", default="0",
            comment="end events: request records the agent made; more than stored means some were not delivered"),
+    *_TRACE_RUN_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True,
     not_stored={"search": "a search's answer: stored in searches, keyed by run_id"})
 
@@ -227,6 +256,7 @@ STEPS = Table("steps", (
     Column("agent_cpu_pct", "Float64", "agent_cpu_pct", check=NOT_NEGATIVE),
     Column("loop_lag_p99_ms", "Float64", "loop_lag_p99_ms", check=NOT_NEGATIVE),
     Column("client_saturated", "Bool", "client_saturated"),
+    *_TRACE_STEP_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True,
     not_stored={"search_probe": "a search's step: stored in search_probes, keyed by run_id and step"})
 
@@ -273,6 +303,8 @@ REQUESTS = Table("requests", (
     Column("dispatch_delay_ns", "Int64", "dispatch_delay_ns", comment="send time - scheduled time",
            check=Check(low=-10**9, high=_DAY_NS, why="not within [-1 s, 1 day]")),
     *_ANSWER_COLUMNS,
+    *_REUSE_COLUMNS,
+    *_TRACE_REQUEST_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
 
 DEVICE_SAMPLES = Table("device_samples", (
@@ -461,7 +493,10 @@ MIGRATIONS: list[str] = [
     )
 ] + [f"ALTER TABLE {{db}}.runs ADD COLUMN IF NOT EXISTS {RUNS.column(name).ddl()}"
      for name in ("outcome", "outcome_detail", "requests_sent")
-] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS]
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _ANSWER_COLUMNS
+] + [f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {column.ddl()}" for table, columns in (
+     ("requests", _REUSE_COLUMNS + _TRACE_REQUEST_COLUMNS), ("steps", _TRACE_STEP_COLUMNS), ("runs", _TRACE_RUN_COLUMNS))
+     for column in columns]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

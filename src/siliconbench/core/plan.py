@@ -57,6 +57,7 @@ from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_MODEL
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.extra import RequestExtra, json_values
 from siliconbench.core.search import SearchPlan
+from siliconbench.core.trace import TracePlan
 
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
@@ -95,7 +96,7 @@ class StepSpec:
     Built by position in code (`StepSpec("closed", 8, 0.0, 64, 0.0)`); a plan file writes it as
     `to_mapping` does (`rate`, `arrival`, `max_concurrency`), which `_from_file_keys` translates."""
 
-    mode: Annotated[Literal["closed", "poisson", "constant"], Field(alias="arrival")] = "closed"
+    mode: Annotated[Literal["closed", "poisson", "constant", "trace"], Field(alias="arrival")] = "closed"
     concurrency: Concurrency = 1
     rate_rps: Annotated[Rate, Field(alias="rate")] = 0.0
     requests: Requests = 0
@@ -141,6 +142,8 @@ class StepSpec:
     def label(self) -> str:
         if not self.open_loop:
             return f"concurrency={self.concurrency}"
+        if self.mode == "trace":
+            return f"trace {self.requests} requests, {self.rate_rps:.4g}/s offered"
         cap = f" cap={self.concurrency}" if self.concurrency else ""
         return f"{self.mode} rate={self.rate_rps:g}/s{cap}"
 
@@ -235,6 +238,8 @@ class Plan:
     # search for the largest load within these SLOs instead of running the steps (siliconbench.core.search):
     # what `siliconbench-agent search` runs, and what a fleet run's nodes run at once
     search: SearchPlan | None = None
+    # replay a trace's arrivals, lengths and shared prefixes instead of the steps (siliconbench.core.trace)
+    trace: TracePlan | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -259,14 +264,34 @@ class Plan:
         if stored > MAX_PLAN_JSON_CHARS:
             problems.append(f"the plan is {stored} characters as JSON; a run stores at most {MAX_PLAN_JSON_CHARS} "
                             "(fewer steps, a shorter extra)")
+        problems += self._trace_problems()
         if problems:
             raise invalid("; ".join(problems))
         return self
+
+    def _trace_problems(self) -> list[str]:
+        """A trace replays token-id prompts on completions as its own one step per repetition (the agent
+        writes that step once it has read the trace); `arrival: trace` steps need a trace."""
+        traced = any(spec.mode == "trace" for spec in self.steps)
+        if self.trace is None:
+            return ["arrival trace belongs to a plan with a trace: section"] if traced else []
+        problems = []
+        if self.steps and not (traced and len(self.steps) == 1):
+            problems.append("a trace plan's step is the trace itself: give no steps")
+        if self.endpoint != "completions" or not self.token_id_prompts or self.dataset:
+            problems.append("a trace replays token-id prompts on completions (no chat, text prompts or dataset)")
+        if self.search is not None:
+            problems.append("give a trace or a search, not both")
+        if self.workers not in (1, "auto"):
+            problems.append("a trace is replayed by one process (workers: 1 or auto)")
+        return problems
 
     def step_specs(self) -> list[StepSpec]:
         """The steps of one repetition, in order."""
         if self.steps:
             return list(self.steps)
+        if self.trace is not None:
+            return []  # the agent writes the trace's step once it has read the trace
         requests, duration_s = self.requests_per_step, self.duration_s
         closed = [StepSpec(mode="closed", concurrency=c, requests=requests, duration_s=duration_s)
                   for c in self.concurrency]

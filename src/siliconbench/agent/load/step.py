@@ -20,6 +20,8 @@ from siliconbench.agent.scrape import scrape, server_metrics
 from siliconbench.agent.selfmon import percentile
 from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
 from siliconbench.agent.target import PromptBook, TargetInfo
+from siliconbench.agent.traces.prompts import TraceBook
+from siliconbench.agent.traces.replay import step_fields
 from siliconbench.agent.workers import WorkerPool
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.wire import pb
@@ -167,6 +169,8 @@ class LoadGenerator:
             start_unix_ns=start_ns, end_unix_ns=end_ns, requests=tally.requests, mode=spec.mode,
             rate_rps=spec.rate_rps, agent_cpu_pct=max(r.monitor.cpu_pct for r in reports),
             loop_lag_p99_ms=max(r.monitor.loop_lag_p99_ms for r in reports), client_saturated=bool(reasons))
+        if isinstance(self._prompts, TraceBook):
+            event.MergeFrom(pb.StepEvent(**step_fields(self._plan, self._prompts)))
         self.saturation = reasons
         self._sink.add(event)
         self._tally.end()
