@@ -11,6 +11,7 @@ import datetime as dt
 from siliconbench.collector.schema import DEVICE_SAMPLES, NODES, REQUESTS, RUNS, STEPS
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+NO_TRACE_RUN = {"trace_file": "", "trace_bad_lines": 0}  # a run's start event that replayed no trace
 
 
 def at(seconds: float) -> dt.datetime:
@@ -38,6 +39,7 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
                         http_status=200 if not error else 500, error_class=error,
                         error_message="boom" if error else "", dispatch_delay_ns=0, model=model,
                         chunk_kinds=list(kinds), tool_calls=tool_calls, tool_calls_invalid=tool_calls_invalid,
+                        expected_cached_tokens=0, cached_tokens=-1, trace_line=0, trace_offset_ns=0,
                         **_firsts(offsets, list(kinds) or [0] * len(offsets)))
 
 
@@ -50,7 +52,8 @@ def _firsts(offsets: list[int], kinds: list[int]) -> dict[str, int]:
 def run(run_id: str, agent: str, scenario: str = "", simulated: bool = False, phase: str = "start") -> list:
     return RUNS.row(run_id=run_id, agent_id=agent, phase=phase, time=T0, target_url="http://vllm:8000",
                     model="meta-llama/Llama-4-Scout-17B-16E", simulated=simulated, target_version="0.9.0",
-                    scenario=scenario, config_json="{}", outcome="", outcome_detail="", requests_sent=0)
+                    scenario=scenario, config_json="{}", outcome="", outcome_detail="", requests_sent=0,
+                    **NO_TRACE_RUN)
 
 
 def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, model: str = "H100") -> list:
@@ -62,7 +65,8 @@ def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, m
 def step(run_id: str, agent: str, step_no: int, concurrency: int, repetition: int, start_s: float, end_s: float) -> list:
     return STEPS.row(run_id=run_id, agent_id=agent, step=step_no, concurrency=concurrency, repetition=repetition,
                      start_time=at(start_s), end_time=at(end_s), requests=0, mode="closed", rate_rps=0.0,
-                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False)
+                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0, trace_format="",
+                     trace_block_size=0, trace_time_scale=0.0, trace_rate_scale=0.0, trace_window="")
 
 
 def sample(run_id: str, agent: str, t_s: float, source: str, device: str, metric: str, value: float) -> list:

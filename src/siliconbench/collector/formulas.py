@@ -73,3 +73,11 @@ _FIGURES = (
 
 # The WITH items defining every figure above (ClickHouse evaluates only those a query uses).
 REQUEST_FIGURES = ",\n     ".join(f"{expression} AS {alias}" for alias, expression in _FIGURES)
+
+# A request that met every SLO (bound parameters; inf: no SLO), over REQUEST_FIGURES: goodput's (views.py),
+# and a trace's SLO attainment per time window (collector/trace_figures.py).
+SLO_MET = """error_class = ''
+     AND req_ttft_ms <= {ttft_ms:Float64}
+     AND if(req_has_answer, req_ttfa_ms, inf) <= {ttfa_ms:Float64}
+     AND req_e2e_ms <= {e2e_ms:Float64}
+     AND if(req_has_tpot, req_tpot_ms, 0) <= {tpot_ms:Float64}"""

@@ -56,7 +56,7 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 
 from __future__ import annotations
 
-from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.formulas import REQUEST_FIGURES, SLO_MET
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _Q = ", ".join(str(q) for q in QUANTILES)
@@ -102,11 +102,7 @@ GROUP BY run_id, agent_id, step
 STEP_GOODPUT = f"""
 CREATE OR REPLACE VIEW {{db}}.step_goodput AS
 WITH {REQUEST_FIGURES},
-     error_class = ''
-     AND req_ttft_ms <= {{ttft_ms:Float64}}
-     AND if(req_has_answer, req_ttfa_ms, inf) <= {{ttfa_ms:Float64}}
-     AND req_e2e_ms <= {{e2e_ms:Float64}}
-     AND if(req_has_tpot, req_tpot_ms, 0) <= {{tpot_ms:Float64}} AS good
+     {SLO_MET} AS good
 SELECT run_id, agent_id, step,
     countIf(good) AS good_requests,
     sumIf(output_tokens, good) AS good_tokens_out,

@@ -1,7 +1,8 @@
 """CSV: one row per series × sweep point (mode, concurrency, rate; collector/points.py) with every figure as a raw number (median of the repetitions
 and its min/max), the node's device figures, the cost at that point and its flags (client saturated,
 partial steps, in words), then, per served model, its answer figures (`MODEL:ttfa_p50_ms`, ...;
-reports/answer_tables.py) — for spreadsheets and plots.
+reports/answer_tables.py), and a trace replay's figures (`trace_*`, reports/trace_tables.py) — for
+spreadsheets and plots.
 The fleet report: its scenario table, one row per scenario × concurrency, raw numbers."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from siliconbench.collector.reports.answer_tables import model_cells, model_colu
 from siliconbench.collector.reports.escape import csv_cell
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.report import Report
+from siliconbench.collector.reports.trace_tables import trace_cells, trace_columns
 from siliconbench.collector.views import QUANTILES
 from siliconbench.collector.workload import describe, plan_of
 
@@ -46,7 +48,7 @@ def render(report: Report) -> str:
               + [f"util_{quantile_name(q)}_pct" for q in UTIL_QUANTILES]
               + [*_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
                  "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
-                 "run_state", *model_columns(report)])
+                 "run_state", *model_columns(report), *trace_columns(report)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -72,6 +74,7 @@ def render(report: Report) -> str:
                     int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
                     ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
             row += model_cells(report, s, p)
+            row += trace_cells(report, s.run_id, s.agent_id, list(p.steps))
             writer.writerow(_cells(row))
     return out.getvalue()
 

@@ -26,6 +26,8 @@ from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.spread import load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
 from siliconbench.collector.reports.tables import sweep_tables
+from siliconbench.collector.reports.trace_tables import trace_tables
+from siliconbench.collector.trace_figures import load_trace_steps
 from siliconbench.collector.rollups import Selection, Series, load_figures, select_series
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
@@ -45,9 +47,10 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
-                    spread=load_spread(store, series), answers=load_answers(store, series))
+                    spread=load_spread(store, series), answers=load_answers(store, series),
+                    traces=load_trace_steps(store, series, options.slo))
     report.tables = (sweep_tables(report) + ([cost_table(report)] if options.cost else []) + answer_tables(report)
-                     + device_tables(report))
+                     + trace_tables(report) + device_tables(report))
     for table in report.tables:
         shown = _points_shown(table)
         table.findings = ([f for f in findings if f.figure == table.key]

@@ -14,6 +14,7 @@ from siliconbench.collector.reports.cost import Cost
 from siliconbench.collector.reports.spread import Spread
 from siliconbench.collector.reports.table import Table
 from siliconbench.collector.rollups import Selection, Series, Slo
+from siliconbench.collector.trace_figures import TraceStep
 
 
 @dataclass(slots=True)
@@ -37,6 +38,7 @@ class Report:
     allow_mixed: bool = False                                  # compute 'vs baseline' across workloads anyway
     spread: Spread = field(default_factory=Spread)             # distributions and workloads, for the HTML charts
     answers: Answers = field(default_factory=Answers)          # by kind and served model (collector/answers.py)
+    traces: list[TraceStep] = field(default_factory=list)      # trace replays' steps (collector/trace_figures.py)
 
     def compared(self, s: Series) -> bool:
         """Whether `s` gets a 'vs baseline' figure: the same workload as the baseline, or asked for."""
