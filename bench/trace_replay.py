@@ -69,10 +69,10 @@ def siliconbench(url: str, trace: Path, workdir: Path) -> tuple[list[float], lis
         sys.exit(f"siliconbench bench failed:\n{done.stderr[-3000:]}")
     run_id = done.stdout.strip().splitlines()[-1]
     sql = (f"SELECT dispatch_delay_ns / 1e6, (toUnixTimestamp64Nano(start_time) - trace_offset_ns) / 1e6 "
-           f"FROM siliconbench.requests WHERE run_id = '{run_id}' FORMAT TSV")
+           f"FROM siliconbench.requests WHERE run_id = '{run_id}'")
     out = subprocess.run([PY, "-m", "siliconbench.collector", "sql", sql, "--store", store], capture_output=True,
                          text=True, timeout=600, check=True).stdout
-    rows = [line.split("\t") for line in out.strip().splitlines() if line and line[0] in "-0123456789"]
+    rows = [line.split("\t") for line in out.strip().splitlines()[1:]]  # a header line, then TSV
     return [float(r[0]) for r in rows], [float(r[1]) for r in rows]
 
 

@@ -55,25 +55,27 @@ class TraceBook(PromptBook):
         self.server_block = server_block
         self._warmup = warmup
         self._expected = expected_reuse(replay, block_size, server_block, passes)
-        self._blocks: dict[int, list[int]] = {}
 
     def salted(self, key: str) -> TraceBook:
         super().salted(key)
-        self._blocks.clear()
         return self
 
     def _opened(self, draw_key: bytes, k: int, length: int) -> list[int]:
+        """`length` ids: 4 drawn from the key and k, then the calibrated ids from k's rotation, wrapping. Built
+        per request (a few microseconds), never kept: a long trace has millions of distinct blocks."""
         ids = self._ids
-        r = k % len(ids)
-        opening = [ids[d % len(ids)] for d in draws(draw_key, k, UNIQUE_PREFIX_TOKENS)]
-        return (opening + ids[r:] + ids[:r])[:length]
+        n = len(ids)
+        out = [ids[d % n] for d in draws(draw_key, k, UNIQUE_PREFIX_TOKENS)]
+        r = k % n
+        while len(out) < length:
+            take = length - len(out)
+            out += ids[r:r + take]
+            r = 0
+        return out[:length]
 
     def block(self, h: int) -> list[int]:
         """The token ids behind hash id `h` (block_size of them)."""
-        block = self._blocks.get(h)
-        if block is None:
-            block = self._blocks[h] = self._opened(self._key + b"/block", h, self.block_size)
-        return block
+        return self._opened(self._key + b"/block", h, self.block_size)
 
     def row(self, k: int) -> TraceRow:
         """The trace's request that prompt k (past the warm-up) replays."""
