@@ -267,6 +267,7 @@ class Sender:
                                                  tokens_asked(self._plan, row.output_tokens)))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            await asyncio.sleep(0)  # let it send now: behind schedule, sleep_until returns without yielding
         if tasks:
             await asyncio.gather(*tasks)
 
@@ -333,6 +334,7 @@ class Sender:
             task = asyncio.create_task(coro)
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            await asyncio.sleep(0)  # let it send now: behind schedule, sleep_until returns without yielding
             due += int((rng.expovariate(rate) if spec.mode == "poisson" else gap_s) * 1e9)
         if tasks:
             await asyncio.gather(*tasks)
