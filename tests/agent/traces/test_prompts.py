@@ -19,12 +19,15 @@ def replay_of(*rows: tuple[int, tuple[int, ...]]) -> Replay:
 
 
 def book(replay: Replay, block: int = 8, server_block: int = 4, warmup: int = 2) -> TraceBook:
-    return TraceBook(IDS, replay, block, server_block, warmup, 2, 16).salted("seed/run")
+    prompts = TraceBook(IDS, replay, block, server_block, warmup, 2, 16)
+    prompts.salted("seed/run")
+    return prompts
 
 
 def test_every_prompt_has_exactly_its_rows_input_length():
     trace = load_replay(TracePlan(file=str(FIXTURES / "mooncake.jsonl"), format="mooncake"))
-    prompts = TraceBook(IDS, trace, 512, 16, 2, 1, 16).salted("k")
+    prompts = TraceBook(IDS, trace, 512, 16, 2, 1, 16)
+    prompts.salted("k")
     assert [len(prompts.prompt(2 + i)) for i in range(12)] == [r.input_tokens for r in trace.rows]
 
 

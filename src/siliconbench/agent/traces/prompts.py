@@ -56,10 +56,6 @@ class TraceBook(PromptBook):
         self._warmup = warmup
         self._expected = expected_reuse(replay, block_size, server_block, passes)
 
-    def salted(self, key: str) -> TraceBook:
-        super().salted(key)
-        return self
-
     def _opened(self, draw_key: bytes, k: int, length: int) -> list[int]:
         """`length` ids: 4 drawn from the key and k, then the calibrated ids from k's rotation, wrapping. Built
         per request (a few microseconds), never kept: a long trace has millions of distinct blocks."""

@@ -66,7 +66,8 @@ async def prepare_trace(session: aiohttp.ClientSession, target: TargetInfo, plan
     longest = max(max(r.input_tokens for r in replay.rows), trace.block_size, plan.input_tokens)
     ids = (await calibrate_prompts(session, target, longest)).ids
     book = TraceBook(ids, replay, trace.block_size, block, plan.warmup_requests, plan.repetitions,
-                     plan.input_tokens).salted(key)
+                     plan.input_tokens)
+    book.salted(key)
     log.info("trace %s (%s): %d requests over %.1f s (%.4g/s offered), %s", trace.file, trace.format,
              len(replay.rows), replay.span_s, replay.offered_rps(), prefix_note(replay, trace, block))
     return trace_step(plan, replay), book
