@@ -67,5 +67,6 @@ def test_a_trace_step_needs_a_trace():
         plan_from_mapping({"steps": [{"rate": 2, "arrival": "trace", "requests": 4}]}, "plan")
 
 
-def test_a_trace_plan_has_no_steps_until_the_agent_reads_its_trace():
+def test_a_trace_plan_has_no_steps_until_the_agent_reads_its_trace_but_counts_one_per_repetition():
     assert plan().step_specs() == []
+    assert plan().total_steps == 3  # what a fleet node reports as its steps before it reads the trace

@@ -306,8 +306,9 @@ class Plan:
 
     @property
     def total_steps(self) -> int:
-        """The steps of the whole run: every step of one repetition (rate and explicit steps too), repeated."""
-        return len(self.step_specs()) * self.repetitions
+        """The steps of the whole run: every step of one repetition (rate and explicit steps too; a trace's
+        one, before the agent has written it), repeated."""
+        return (1 if self.trace is not None else len(self.step_specs())) * self.repetitions
 
     def to_json(self) -> str:
         """The plan as JSON in the plan-file format (`plan_from_mapping` reads it back)."""
