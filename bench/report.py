@@ -44,7 +44,8 @@ SELECT 'bench-' || toString(s) AS run_id, 'node-' || toString(s) AS agent_id, to
        if(failed, 'timeout', ''), '', 0,
        '', 0, 0, 0, [], 0, 0,  -- model, first reasoning/answer/tool-call chunk, kinds, tool calls: plain answers
        '', 0, 0, -1, '', '', '',  -- session, turn, cached tokens expected and reported, agent graph: none
-       {chunks:UInt32} * 4     -- max_tokens: what a successful request returns
+       {chunks:UInt32} * 4,    -- max_tokens: what a successful request returns
+       0, 0  -- trace line and offset: no trace
 FROM (
     SELECT number, number % 5 AS s, toUInt32(intDiv(number, 5) % 15) AS step, number % 1000 = 999 AS failed,
            toInt64([120, 280, 350, 150, 200][s + 1] * 1000000 + cityHash64(number) % 30000000) AS ttft,
@@ -64,7 +65,8 @@ SELECT 'bench-' || toString(s), 'node-' || toString(s), step, [1, 4, 8, 16, 32][
        toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalSecond(step * {step_s:UInt32}),
        toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalSecond((step + 1) * {step_s:UInt32}),
        0, 'closed', 0, 0, 0, false, 0,  -- block size: unknown
-       0, 0, 0, 0, -1, 'ok'  -- the verdict's evidence (core/verdict.py): none measured, ok
+       0, 0, 0, 0, -1, 'ok',  -- the verdict's evidence (core/verdict.py): none measured, ok
+       '', 0, 0, 0, ''  -- no trace
 FROM (SELECT number % 5 AS s, toUInt32(intDiv(number, 5)) AS step FROM numbers(75))
 """
 
@@ -95,7 +97,7 @@ def build(store: Store, rows: int, chunks: int, sample_hz: int) -> float:
         store.insert("runs", [RUNS.row(run_id=f"bench-{i}", agent_id=agent, phase="start", time=now,
                                        target_url="http://bench", model="bench-model", simulated=True, target_version="",
                                        scenario=name, config_json="{}", outcome="", outcome_detail="",
-                                       requests_sent=0)], f"bench/r/{i}")
+                                       requests_sent=0, trace_file="", trace_bad_lines=0)], f"bench/r/{i}")
     t0 = time.perf_counter()
     store.client().command(_insert_sql(store, REQUESTS_SQL, REQUESTS), parameters={"rows": rows, "chunks": chunks})
     # The rows carry no batch ids and arrive in many blocks, where the view keeps one digest per batch:

@@ -11,6 +11,7 @@ import datetime as dt
 from siliconbench.collector.schema import DEVICE_SAMPLES, NODES, REQUESTS, RUNS, STEPS
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+NO_TRACE_RUN = {"trace_file": "", "trace_bad_lines": 0}  # a run's start event that replayed no trace
 
 
 def at(seconds: float) -> dt.datetime:
@@ -40,6 +41,7 @@ def request(run_id: str, agent: str, i: int, *, step=0, concurrency=1, repetitio
                         chunk_kinds=list(kinds), tool_calls=tool_calls, tool_calls_invalid=tool_calls_invalid,
                         session_id="", turn=0, expected_cached_tokens=0, cached_tokens=-1, parent_session_id="",
                         agent_node="", agent_kind="", max_tokens=sum(tokens) if max_tokens is None else max_tokens,
+                        trace_line=0, trace_offset_ns=0,
                         **_firsts(offsets, list(kinds) or [0] * len(offsets)))
 
 
@@ -52,7 +54,8 @@ def _firsts(offsets: list[int], kinds: list[int]) -> dict[str, int]:
 def run(run_id: str, agent: str, scenario: str = "", simulated: bool = False, phase: str = "start") -> list:
     return RUNS.row(run_id=run_id, agent_id=agent, phase=phase, time=T0, target_url="http://vllm:8000",
                     model="meta-llama/Llama-4-Scout-17B-16E", simulated=simulated, target_version="0.9.0",
-                    scenario=scenario, config_json="{}", outcome="", outcome_detail="", requests_sent=0)
+                    scenario=scenario, config_json="{}", outcome="", outcome_detail="", requests_sent=0,
+                    **NO_TRACE_RUN)
 
 
 def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, model: str = "H100") -> list:
@@ -66,7 +69,8 @@ def step(run_id: str, agent: str, step_no: int, concurrency: int, repetition: in
                      start_time=at(start_s), end_time=at(end_s), requests=0, mode="closed", rate_rps=0.0,
                      agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0,
                      client_delay_p99_ms=0.0, client_delay_share=0.0, agent_processes_cpu_pct=0.0, node_cpu_pct=0.0,
-                     server_cpu_pct=-1.0, verdict="ok")
+                     server_cpu_pct=-1.0, verdict="ok", trace_format="", trace_block_size=0, trace_time_scale=0.0,
+                     trace_rate_scale=0.0, trace_window="")
 
 
 def sample(run_id: str, agent: str, t_s: float, source: str, device: str, metric: str, value: float) -> list:

@@ -59,7 +59,7 @@ def report(store, tmp_path_factory):
                                        target_url="http://vllm:8000", model="meta-llama/Llama-4-Scout-17B-16E",
                                        simulated=True, target_version="0.9.0", scenario=f"{scenario}{tag}",
                                        config_json=Plan().to_json(), outcome="", outcome_detail="",
-                                       requests_sent=0)], f"r/{run_id}")
+                                       requests_sent=0, **rows.NO_TRACE_RUN)], f"r/{run_id}")
         store.insert("requests", [rows.request(run_id, agent, i, step=s, concurrency=c, repetition=r,
                                                start_s=i * 0.2, ttft_ms=80.0 + 10 * k + i + 30 * s,
                                                gaps_ms=(8.0 + k, 9.0 + k, 12.0 + k))

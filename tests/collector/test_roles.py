@@ -113,6 +113,16 @@ async def test_a_fleet_plan_may_not_name_a_file_outside_the_datasets_directory(p
     assert "relative to the agents' 'datasets/' directory" in refused.value.details()
 
 
+async def test_a_fleet_plan_may_not_name_a_trace_outside_the_datasets_directory(port):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pb_grpc.ControlStub(channel).StartRun(
+                pb.StartRunRequest(plan_json='{"trace": {"file": "/etc/passwd", "format": "azure"}}'),
+                metadata=bearer("ops-secret"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "relative to the agents' 'datasets/' directory" in refused.value.details()
+
+
 async def test_the_operator_token_may_start_a_run(port, unique_id):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as refused:

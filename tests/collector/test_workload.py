@@ -82,3 +82,11 @@ def test_runs_of_the_same_workload_are_compared_without_a_banner(store, unique_i
 def test_the_workload_says_whether_another_run_sent_the_same_prompts(changes, prompts):
     plan = plan_from_mapping({**lm.PLAN, **changes}, "test")
     assert requests_shape(plan)["prompts"] == prompts
+
+
+def test_a_trace_replays_workload_is_its_trace_and_how_it_was_replayed_not_the_plans_lengths():
+    plan = plan_from_mapping({"trace": {"file": "t.jsonl", "format": "mooncake", "rate_scale": 2.0,
+                                        "window": "0:60"}}, "test")
+    shape = requests_shape(plan)
+    assert shape["prompts"] == "trace t.jsonl (mooncake, time x1, rate x2, window 0:60 s), each request's own lengths"
+    assert shape["prompt tokens"] is None and shape["output tokens"] is None

@@ -31,6 +31,7 @@ from siliconbench.agent.samplers.detect import detect_samplers, probe_devices
 from siliconbench.agent.samplers.runner import SamplerRunner
 from siliconbench.agent.settings import prompt_cache_dir
 from siliconbench.agent.shipper import Shipper
+from siliconbench.agent.traces.replay import prepare_trace, start_fields
 from siliconbench.agent.spool import Spool
 from siliconbench.agent.target import (PromptBook, TargetInfo, calibrate_prompts, dataset_prompts, inspect_target,
                                       text_prompts)
@@ -137,8 +138,14 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         target = await inspect_target(session, node.config.target.rstrip("/"), plan.model, plan.mixed_models)
-        target.check_fits(plan.input_tokens, tokens_asked(plan))
-        prompts = await build_prompts(session, target, plan, run_id)
+        traced: dict = {}
+        prompts: PromptBook
+        if plan.trace is not None:  # the trace's step and prompts, checked against the server
+            plan, book = await prepare_trace(session, target, plan, prompt_key(plan, run_id))
+            prompts, traced = book, start_fields(plan, book)
+        else:
+            target.check_fits(plan.input_tokens, tokens_asked(plan))
+            prompts = await build_prompts(session, target, plan, run_id)
         log.info("run %s: target %s (%s%s), model %s", run_id, target.base_url, target.version or "unknown version",
                  ", SIMULATED" if target.simulated else "", target.model)
         node.runner.run_id = run_id
@@ -146,7 +153,7 @@ async def run_plan(node: NodeSession, plan: Plan, run_id: str | None = None,
         sink.add(pb.RunEvent(run_id=run_id, phase=pb.PHASE_START, time_unix_ns=time.time_ns(),
                              target_url=target.base_url, model=target.model, simulated=target.simulated,
                              target_version=target.version, scenario=plan.scenario or node.config.scenario,
-                             config_json=plan.to_json()))
+                             config_json=plan.to_json(), **traced))
         error: BaseException | None = None
         try:
             generator = LoadGenerator(plan, target, prompts, sink, run_id, tally=tally,
@@ -170,6 +177,11 @@ PROMPT_CACHE_DIR = prompt_cache_dir()
 MAX_TEXT_PROMPTS = 4096  # distinct text/chat prompts per run; past this, prompts repeat (logged)
 
 
+def prompt_key(plan: Plan, run_id: str) -> str:
+    """What synthetic prompts are keyed by: the seed and the run (the seed alone with shared_prompts)."""
+    return f"{plan.seed}/{'shared' if plan.shared_prompts else run_id}"
+
+
 async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan: Plan, run_id: str = "") -> PromptBook:
     """The plan's prompts: a dataset (sent as it is), token-id prompts (completions), or calibrated
     text/chat prompts. Synthetic prompts are unique to the run (their openings keyed by the seed and the
@@ -181,7 +193,7 @@ async def build_prompts(session: aiohttp.ClientSession, target: TargetInfo, plan
     if plan.dataset:
         return await dataset_prompts(session, target, plan.dataset, chat, plan.dataset_min_tokens,
                                      plan.dataset_max_tokens)
-    key = f"{plan.seed}/{'shared' if plan.shared_prompts else run_id}"
+    key = prompt_key(plan, run_id)
     if not chat and plan.token_id_prompts:
         return (await calibrate_prompts(session, target, plan.input_tokens)).salted(key)
     specs = plan.step_specs()

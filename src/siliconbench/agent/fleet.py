@@ -126,6 +126,9 @@ class FleetRunner:
             plan = plan_from_mapping(json.loads(start.plan_json), f"run {start.run_id}'s plan")
             if plan.dataset is not None:  # only inside the datasets directory (core/datasets.py)
                 plan = dataclasses.replace(plan, dataset=str(fleet_dataset_path(plan.dataset)))
+            if plan.trace is not None:  # the same rule for a trace file
+                plan = dataclasses.replace(plan, trace=dataclasses.replace(
+                    plan.trace, file=str(fleet_dataset_path(plan.trace.file))))
         except (SiliconbenchError, ValueError) as exc:
             log.error("run %s refused: %s", start.run_id, exc)
             self._report(pb.RunProgress(run_id=start.run_id, state=pb.RUN_STATE_FAILED, detail=str(exc)[:500],

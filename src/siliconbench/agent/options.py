@@ -12,6 +12,7 @@ shows the plan's default, so `run --help` reads like the plan.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -25,7 +26,8 @@ from siliconbench.core.sessions import SessionPlan, sessions_with
 from siliconbench.agent.config import DEFAULT_SPOOL_DIR, DEFAULT_SPOOL_MB, AgentConfig
 from siliconbench.agent.sim.profile import SimProfile
 from siliconbench.core.cli import flag, model_builder, model_flags, with_flags
-from siliconbench.core.config import flag_error
+from siliconbench.core.config import config_error, flag_error
+from siliconbench.core.trace import TracePlan
 from siliconbench.core.plan import (DEFAULT_CONCURRENCY, Plan, load_plan, parse_concurrency, parse_rates, parse_slo,
                                     parse_workers, with_overrides)
 
@@ -129,6 +131,33 @@ PLAN_FLAGS = [
     *SESSION_FLAGS,
 ]
 
+_TRACE_OPT = {  # flag -> (type, help); a plan file's `trace:` keys without the prefix (siliconbench.core.trace)
+    "trace": (str, "Replay this trace file's arrivals, lengths and shared prefixes instead of the steps."),
+    "trace_format": (str, "The trace's format: mooncake, azure, burstgpt or siliconbench."),
+    "trace_time_scale": (float, "Stretch the trace's clock by this factor (0.5: the same arrivals in half the time). [default: 1]"),
+    "trace_rate_scale": (float, "Multiply the trace's offered rate by this factor. [default: 1]"),
+    "trace_window": (str, "Replay only START:END seconds of the trace (from its first arrival)."),
+    "trace_bad_lines": (str, "Malformed trace lines: skip, refuse, or auto (refuse over 1 %). [default: auto]"),
+    "trace_block_size": (int, "Tokens behind each of the trace's hash ids. [default: 512]"),
+    "trace_part": (str, "NODE/NODES: this node's part of the trace, sessions kept together."),
+}
+TRACE_FLAGS = [flag(name, Annotated[Optional[kind], typer.Option(help=text.replace("[", "\\["), show_default=False)], None)
+               for name, (kind, text) in _TRACE_OPT.items()]
+
+
+def trace_from_flags(plan: Plan, given: dict[str, Any]) -> Plan:
+    """`plan` with the trace flags that were given over its `trace:` section (--trace and --trace-format
+    start one); validated, problems named by flag."""
+    values = {name.removeprefix("trace_") if name != "trace" else "file": value
+              for name, value in given.items() if value is not None}
+    if not values:
+        return plan
+    section = dataclasses.asdict(plan.trace) if plan.trace is not None else {}
+    try:
+        return with_overrides(plan, trace=TracePlan(**{**section, **values}))
+    except ValidationError as exc:
+        raise config_error(exc, "--trace options (a plan's trace: keys)") from None
+
 
 def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: str | None, slo: str | None,
                     workers: str | None, text_prompts: bool, **fields: Any) -> Plan:
@@ -137,6 +166,7 @@ def plan_from_flags(*, plan_file: str | None, concurrency: str | None, rates: st
     session_fields = {f.name: fields.pop(f.name, None) for f in SESSION_FLAGS}
     fields["sessions"] = sessions_with(base.sessions, **{k.removeprefix("sessions_"): v
                                                          for k, v in session_fields.items()})
+    base = trace_from_flags(base, {name: fields.pop(name) for name in _TRACE_OPT if name in fields})
     if concurrency is None and rates is not None and base.concurrency == DEFAULT_CONCURRENCY:
         concurrency = ""  # --rates alone runs only the rate steps (siliconbench.core.plan)
     return with_overrides(
@@ -161,7 +191,7 @@ def search_plan_from_flags(**fields: Any) -> Plan:
 
 
 node_flags = with_flags("node", NODE_FLAGS, agent_config)
-plan_flags = with_flags("plan", PLAN_FLAGS, plan_from_flags)
+plan_flags = with_flags("plan", PLAN_FLAGS + TRACE_FLAGS, plan_from_flags)
 search_plan_flags = with_flags("plan", SEARCH_PLAN_FLAGS, search_plan_from_flags)
 _CONTROL = Annotated[str, typer.Option(help="What the search varies: concurrency (streams in flight, closed loop) or rate (offered requests/s, open loop with the plan's --arrival).")]
 search_flags = with_flags("options", model_flags(SearchOptions, only=("control", "start", "max", "tolerance"),

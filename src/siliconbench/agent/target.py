@@ -130,7 +130,7 @@ UNIQUE_PREFIX_TOKENS = 4
 OPENING_WORDS = 6
 
 
-def _draws(key: bytes, k: int, n: int) -> list[int]:
+def draws(key: bytes, k: int, n: int) -> list[int]:
     """n reproducible 32-bit draws for request k under `key`."""
     digest = hashlib.blake2b(key + b"/" + str(k).encode(), digest_size=4 * n).digest()
     return [int.from_bytes(digest[4 * i:4 * i + 4], "big") for i in range(n)]
@@ -138,7 +138,7 @@ def _draws(key: bytes, k: int, n: int) -> list[int]:
 
 def opening(key: str, k: int) -> str:
     """The first line of text prompt k under `key` (the same key gives the same line)."""
-    return " ".join(_WORDS[d % len(_WORDS)] for d in _draws(key.encode(), k, OPENING_WORDS)) + "\n"
+    return " ".join(_WORDS[d % len(_WORDS)] for d in draws(key.encode(), k, OPENING_WORDS)) + "\n"
 
 
 class PromptBook:
@@ -166,7 +166,7 @@ class PromptBook:
 
     def _prefix(self, k: int) -> list[int]:
         ids = self._ids
-        return [ids[d % len(ids)] for d in _draws(self._key, k, UNIQUE_PREFIX_TOKENS)]
+        return [ids[d % len(ids)] for d in draws(self._key, k, UNIQUE_PREFIX_TOKENS)]
 
     def prompt(self, k: int) -> Prompt:
         if self._pool is not None:
@@ -180,6 +180,11 @@ class PromptBook:
 
     def __len__(self) -> int:
         return len(self._pool) if self._pool is not None else len(self._ids)
+
+    @property
+    def ids(self) -> list[int]:
+        """The calibrated token ids the token-id prompts are made of."""
+        return self._ids
 
 
 def chat_messages(text: str) -> list[dict]:

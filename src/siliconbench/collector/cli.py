@@ -109,7 +109,7 @@ def _list_runs(store: str, password: str | None) -> None:
 @served
 def export(
     table: Annotated[str, typer.Option(help="requests, steps, runs, nodes, device_samples, server_metrics, search_probes, searches or prices.")] = "requests",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet, or trace (one run's arrivals as a siliconbench trace, JSON Lines, for `siliconbench-agent run --trace FILE --trace-format siliconbench`).")] = "csv",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: standard output; parquet needs a file).", show_default=False)] = None,
     run: RunOpt = None,
     scenario: ScenarioOpt = None,

@@ -77,6 +77,8 @@ class ControlService(pb_grpc.ControlServicer):
             plan = plan_from_mapping(_plan_mapping(request.plan_json), "the plan")
             if plan.dataset is not None:
                 check_fleet_dataset(plan.dataset)
+            if plan.trace is not None:  # a trace is a dataset: read on the nodes, from their datasets directory
+                check_fleet_dataset(plan.trace.file)
             run_id = _run_id(request.run_id)
             start_at = _start_at(request)
         except (ConfigError, ValueError) as exc:  # pydantic's ValidationError is a ValueError

@@ -11,7 +11,15 @@ from typing import BinaryIO, cast
 from siliconbench.collector.errors import InvalidOption, RunNotFound
 from siliconbench.collector.store import Store
 
-FORMATS = {"csv": "CSVWithNames", "parquet": "Parquet"}
+FORMATS = {"csv": "CSVWithNames", "parquet": "Parquet", "trace": "JSONEachRow"}
+# `--format trace`: a run's own arrivals as a siliconbench trace (agent/traces/formats.py), which `agent run
+# --trace FILE --trace-format siliconbench` replays: each request's send time after its run's first send, and
+# the lengths the server counted (requests the server never answered have none, and are left out).
+_TRACE_SQL = """SELECT round((toUnixTimestamp64Nano(start_time)
+        - min(toUnixTimestamp64Nano(start_time)) OVER (PARTITION BY run_id)) / 1e6, 3) AS offset_ms,
+    prompt_tokens AS input_tokens, output_tokens
+FROM {db}.requests WHERE has({runs:Array(String)}, run_id) AND prompt_tokens > 0 AND output_tokens > 0
+ORDER BY run_id, start_time"""
 # table -> the filter that keeps the selected runs' rows
 TABLES = {
     "requests": "has({runs:Array(String)}, run_id)",
@@ -50,8 +58,11 @@ def export_rows(store: Store, table: str, fmt: str, output: Path | None,
     if fmt.lower() == "parquet" and output is None:
         raise InvalidOption("--format parquet writes a binary file: give --output FILE")
     ids = selected_runs(store, runs, scenarios)
+    if fmt.lower() == "trace" and (table != "requests" or ids is None or len(ids) != 1):
+        raise InvalidOption("--format trace writes one run's arrivals: give --table requests and --run RUN_ID")
     where = TABLES[table] if ids is not None else "1"
-    sql = f"SELECT * FROM {{db}}.{table} WHERE {where} ORDER BY {ORDER.get(table, 'run_id')}"
+    sql = (_TRACE_SQL if fmt.lower() == "trace"
+           else f"SELECT * FROM {{db}}.{table} WHERE {where} ORDER BY {ORDER.get(table, 'run_id')}")
     with store.mapped_errors():
         # a sync client's raw stream is a readable binary file (the StreamContext in its type is the async client's)
         stream = cast(BinaryIO, store.client().raw_stream(store.sql(sql), parameters={"runs": ids or []},

@@ -180,6 +180,26 @@ _LC = "LowCardinality(String)"
 _TIME = "DateTime64(9, 'UTC')"
 _AGENT = Column("agent_id", _LC, derived="Hello.agent_id of the stream the batch came on")
 
+# ---- prefix reuse, and a trace replay's requests, steps and runs (added to v1 in place, MIGRATIONS) ----
+_OFFSET = Check(low=0, high=100 * _DAY_NS, why="not within [0, 100 days]")
+_TRACE_REQUEST_COLUMNS = (
+    Column("trace_line", "UInt32", "trace_line", default="0", comment="its line in the trace file; 0: not a trace's"),
+    Column("trace_offset_ns", "Int64", "trace_offset_ns", check=_OFFSET, default="0",
+           comment="its scheduled arrival after the step's start (the trace's time, scaled)"),
+)
+_TRACE_STEP_COLUMNS = (
+    Column("trace_format", _LC, "trace_format", check=ID, default="''"),
+    Column("trace_block_size", "UInt32", "trace_block_size", check=TOKENS, default="0",
+           comment="tokens behind each hash id; 0: the trace has no prefix information"),
+    Column("trace_time_scale", "Float64", "trace_time_scale", check=NOT_NEGATIVE, default="0"),
+    Column("trace_rate_scale", "Float64", "trace_rate_scale", check=NOT_NEGATIVE, default="0"),
+    Column("trace_window", "String", "trace_window", check=ID, default="''"),
+)
+_TRACE_RUN_COLUMNS = (
+    Column("trace_file", "String", "trace_file", check=TEXT, default="''"),
+    Column("trace_bad_lines", "UInt32", "trace_bad_lines", default="0", comment="malformed trace lines skipped"),
+)
+
 NODES = Table("nodes", (
     Column("agent_id", _LC, "agent_id", check=ID),
     Column("node_name", _LC, "node_name", check=ID),
@@ -210,6 +230,7 @@ RUNS = Table("runs", (
     Column("outcome_detail", "String", "outcome_detail", check=TEXT, default="''"),
     Column("requests_sent", "UInt32", "requests_sent", default="0",
            comment="end events: request records the agent made; more than stored means some were not delivered"),
+    *_TRACE_RUN_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, phase) {_DEDUP}", message="RunEvent", batched=True,
     not_stored={"search": "a search's answer: stored in searches, keyed by run_id"})
 
@@ -249,6 +270,7 @@ STEPS = Table("steps", (
     Column("client_saturated", "Bool", "client_saturated"),
     _BLOCK_SIZE,
     *_VERDICT_COLUMNS,
+    *_TRACE_STEP_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="StepEvent", batched=True,
     not_stored={"search_probe": "a search's step: stored in search_probes, keyed by run_id and step"})
 
@@ -317,6 +339,7 @@ REQUESTS = Table("requests", (
     *_ANSWER_COLUMNS,
     *_SESSION_COLUMNS,
     MAX_TOKENS_COLUMN,
+    *_TRACE_REQUEST_COLUMNS,
 ), f"MergeTree ORDER BY (run_id, agent_id, step, request_id) {_DEDUP}", message="RequestRecord", batched=True)
 
 DEVICE_SAMPLES = Table("device_samples", (
@@ -509,7 +532,10 @@ MIGRATIONS: list[str] = [
 ] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _SESSION_COLUMNS
 ] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {_BLOCK_SIZE.ddl()}"
 ] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _VERDICT_COLUMNS
-] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {MAX_TOKENS_COLUMN.ddl()}"]
+] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {MAX_TOKENS_COLUMN.ddl()}"
+] + [f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {column.ddl()}" for table, columns in (
+     ("requests", _TRACE_REQUEST_COLUMNS), ("steps", _TRACE_STEP_COLUMNS), ("runs", _TRACE_RUN_COLUMNS))
+     for column in columns]
 
 # Run once when the named table is created in a store that already holds requests.
 BACKFILL: dict[str, str] = {

@@ -35,6 +35,11 @@ def plan_of(config_json: str) -> Plan | None:
 def _prompts(plan: Plan) -> str:
     """Where the prompts came from, and whether another run sent the same ones (a second run over the same
     prompts may be served from vLLM's prefix cache)."""
+    if plan.trace is not None:  # each request's own lengths, from the trace
+        trace = plan.trace
+        window = f", window {trace.window} s" if trace.window else ""
+        return (f"trace {trace.file} ({trace.format}, time x{trace.time_scale:g}, rate x{trace.rate_scale:g}"
+                f"{window}), each request's own lengths")
     if plan.dataset:
         bounds = f" ({plan.dataset_min_tokens}–{plan.dataset_max_tokens or '∞'} tokens)"
         return (f"dataset {plan.dataset}{bounds if plan.dataset_min_tokens or plan.dataset_max_tokens else ''}, "
@@ -48,8 +53,9 @@ def requests_shape(plan: Plan) -> dict[str, object]:
     if plan.sessions is not None:  # conversations: their shape in place of one prompt's
         return {"endpoint": plan.endpoint, "prompt tokens": None, "output tokens": plan.output_tokens,
                 "prompts": "sessions: " + plan.sessions.describe()}
-    return {"endpoint": plan.endpoint, "prompt tokens": None if plan.dataset else plan.input_tokens,
-            "output tokens": plan.output_tokens, "prompts": _prompts(plan)}
+    traced = plan.trace is not None
+    return {"endpoint": plan.endpoint, "prompt tokens": None if plan.dataset or traced else plan.input_tokens,
+            "output tokens": None if traced else plan.output_tokens, "prompts": _prompts(plan)}
 
 
 def describe(plan: Plan | None) -> str:

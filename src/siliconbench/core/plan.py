@@ -59,6 +59,7 @@ from siliconbench.core.extra import RequestExtra, json_values
 from siliconbench.core.search import SearchPlan
 from siliconbench.core.sessions import SessionPlan
 from siliconbench.core.slo import parse_goodput_slo
+from siliconbench.core.trace import TracePlan
 
 ARRIVALS = ("poisson", "constant")
 SLO_KEYS = ("ttft_ms", "ttfa_ms", "tpot_ms", "itl_ms", "e2e_ms")  # ttfa: time to first answer token
@@ -97,7 +98,7 @@ class StepSpec:
     Built by position in code (`StepSpec("closed", 8, 0.0, 64, 0.0)`); a plan file writes it as
     `to_mapping` does (`rate`, `arrival`, `max_concurrency`), which `_from_file_keys` translates."""
 
-    mode: Annotated[Literal["closed", "poisson", "constant"], Field(alias="arrival")] = "closed"
+    mode: Annotated[Literal["closed", "poisson", "constant", "trace"], Field(alias="arrival")] = "closed"
     concurrency: Concurrency = 1
     rate_rps: Annotated[Rate, Field(alias="rate")] = 0.0
     requests: Requests = 0
@@ -143,6 +144,8 @@ class StepSpec:
     def label(self) -> str:
         if not self.open_loop:
             return f"concurrency={self.concurrency}"
+        if self.mode == "trace":
+            return f"trace {self.requests} requests, {self.rate_rps:.4g}/s offered"
         cap = f" cap={self.concurrency}" if self.concurrency else ""
         return f"{self.mode} rate={self.rate_rps:g}/s{cap}"
 
@@ -239,6 +242,8 @@ class Plan:
     search: SearchPlan | None = None
     # multi-turn sessions instead of single requests: the steps then count sessions (siliconbench.core.sessions)
     sessions: SessionPlan | None = None
+    # replay a trace's arrivals, lengths and shared prefixes instead of the steps (siliconbench.core.trace)
+    trace: TracePlan | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -265,14 +270,30 @@ class Plan:
         if stored > MAX_PLAN_JSON_CHARS:
             problems.append(f"the plan is {stored} characters as JSON; a run stores at most {MAX_PLAN_JSON_CHARS} "
                             "(fewer steps, a shorter extra)")
+        problems += self._trace_problems()
         if problems:
             raise invalid("; ".join(problems))
         return self
+
+    def _trace_problems(self) -> list[str]:
+        """A trace replays token-id prompts on completions as its own one step per repetition (the agent
+        writes that step once it has read the trace); `arrival: trace` steps need a trace."""
+        traced = any(spec.mode == "trace" for spec in self.steps)
+        if self.trace is None:
+            return ["arrival trace belongs to a plan with a trace: section"] if traced else []
+        return [problem for bad, problem in (
+            (bool(self.steps) and not (traced and len(self.steps) == 1), "a trace plan's step is the trace itself: give no steps"),
+            (self.endpoint != "completions" or not self.token_id_prompts or bool(self.dataset),
+             "a trace replays token-id prompts on completions (no chat, text prompts or dataset)"),
+            (self.search is not None, "give a trace or a search, not both"),
+            (self.workers not in (1, "auto"), "a trace is replayed by one process (workers: 1 or auto)")) if bad]
 
     def step_specs(self) -> list[StepSpec]:
         """The steps of one repetition, in order."""
         if self.steps:
             return list(self.steps)
+        if self.trace is not None:
+            return []  # the agent writes the trace's step once it has read the trace
         requests, duration_s = self.requests_per_step, self.duration_s
         closed = [StepSpec(mode="closed", concurrency=c, requests=requests, duration_s=duration_s)
                   for c in self.concurrency]
@@ -287,8 +308,9 @@ class Plan:
 
     @property
     def total_steps(self) -> int:
-        """The steps of the whole run: every step of one repetition (rate and explicit steps too), repeated."""
-        return len(self.step_specs()) * self.repetitions
+        """The steps of the whole run: every step of one repetition (rate and explicit steps too; a trace's
+        one, before the agent has written it), repeated."""
+        return (1 if self.trace is not None else len(self.step_specs())) * self.repetitions
 
     def to_json(self) -> str:
         """The plan as JSON in the plan-file format (`plan_from_mapping` reads it back)."""
@@ -299,14 +321,11 @@ class Plan:
 
 def _session_problems(plan: Plan) -> list[str]:
     """What a plan with `sessions:` may not ask for besides."""
-    problems = []
-    if plan.endpoint != "chat":
-        problems.append("sessions send conversations: give endpoint chat")
-    if plan.workers not in ("auto", 1):
-        problems.append("sessions are sent from the agent's own process: give workers 1 or auto")
-    if plan.dataset or plan.models is not None:
-        problems.append("sessions make their own messages for one model: drop dataset and models")
-    return problems
+    return [problem for bad, problem in (
+        (plan.endpoint != "chat", "sessions send conversations: give endpoint chat"),
+        (plan.workers not in ("auto", 1), "sessions are sent from the agent's own process: give workers 1 or auto"),
+        (bool(plan.dataset) or plan.models is not None,
+         "sessions make their own messages for one model: drop dataset and models")) if bad]
 
 
 PLAN_KEYS = tuple(Plan.__dataclass_fields__) + STEP_KEYS  # for "did you mean" on a misspelt key

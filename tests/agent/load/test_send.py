@@ -109,3 +109,11 @@ async def test_a_request_built_but_never_sent_is_not_counted_as_started(scripted
     records, next_number = await closed_step(StepSpec("closed", concurrency=1, duration_s=0.006))
     assert [r.request_id for r in records] == ["r/0/0", "r/0/1"]
     assert next_number == 2
+
+
+async def test_a_late_open_loop_sends_each_request_as_soon_as_it_is_built_not_after_building_the_rest(scripted):
+    # on the test's clock every arrival is already due: the loop is behind schedule throughout
+    _, log = scripted
+    await closed_step(StepSpec("constant", concurrency=0, rate_rps=1000.0, requests=3))
+    assert [entry for entry in log if not entry.startswith("end")] == [
+        "build", "send r/0/0", "build", "send r/0/1", "build", "send r/0/2"]

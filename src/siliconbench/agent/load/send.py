@@ -33,6 +33,7 @@ from siliconbench.agent.selfmon import SelfMonitor, SelfReport
 from siliconbench.agent.sse import SseDecoder
 from siliconbench.agent.stream import ANSWER, REASONING, TOOL_CALL, StreamTimeline
 from siliconbench.agent.target import Prompt, PromptBook, chat_fields
+from siliconbench.agent.traces.prompts import TraceBook
 from siliconbench.core.outcomes import ErrorClass
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.wire import pb
@@ -40,28 +41,29 @@ from siliconbench.core.wire import pb
 ENDPOINT_PATHS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
 
 
-def request_body(plan: Plan, model: str, prompt: Prompt) -> bytes:
+def request_body(plan: Plan, model: str, prompt: Prompt, output_tokens: int = 0) -> bytes:
     """The JSON body of one streamed request: a fixed output length (max_tokens + ignore_eos; chat's
     OpenAI name max_completion_tokens) and usage on every chunk (vLLM's continuous_usage_stats) so
     multi-token chunks are counted exactly. A dataset's chat prompt may bring its tools; the plan's
-    `extra` (tools too) goes on top."""
+    `extra` (tools too) goes on top. `output_tokens` (a trace's request's own) replaces the plan's."""
     body: dict = {"model": model}
+    output_tokens = output_tokens or plan.output_tokens
     if plan.endpoint == "chat":
         body.update(chat_fields(prompt))  # type: ignore[arg-type]  # chat plans hold chat prompts only
-        body["max_completion_tokens"] = plan.output_tokens
+        body["max_completion_tokens"] = output_tokens
     else:
         body["prompt"] = prompt  # token ids: an exact input length with no tokenizer on the client
-        body["max_tokens"] = plan.output_tokens
+        body["max_tokens"] = output_tokens
     body.update({"ignore_eos": True, "temperature": 0, "stream": True,
                  "stream_options": {"include_usage": True, "continuous_usage_stats": True}})
     body.update(plan.extra)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def tokens_asked(plan: Plan) -> int:
-    """The output length a request of `plan` asks for: `output_tokens`, or more where `plan.extra` sets
-    max_tokens or max_completion_tokens itself (the stream's bound, see agent/stream.py)."""
-    return max([plan.output_tokens] + [value for key, value in plan.extra.items()
+def tokens_asked(plan: Plan, output_tokens: int = 0) -> int:
+    """The output length a request of `plan` asks for: `output_tokens` (else the plan's), or more where
+    `plan.extra` sets max_tokens or max_completion_tokens itself (the stream's bound, see agent/stream.py)."""
+    return max([output_tokens or plan.output_tokens] + [value for key, value in plan.extra.items()
                                        if key in ("max_tokens", "max_completion_tokens") and type(value) is int])
 
 
@@ -187,12 +189,18 @@ class Sender:
         body = request_body(self._plan, model, self._prompts.prompt(prompt))
         return self._client.request_bytes(self._path, body, request_id)
 
-    def _prepare(self, share: Share, i: int) -> _Request:
+    def _record(self, share: Share, i: int, model: str) -> pb.RequestRecord:
+        return pb.RequestRecord(run_id=self._run_id, request_id=f"{self._run_id}/{share.step}/{i}",
+                                step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition,
+                                model=model)
+
+    def _model_for(self, share: Share, i: int) -> str:
         mix = self._plan.models
-        model = mix.pick(self._plan.seed, share.step, i) if mix is not None else self._model
-        record = pb.RequestRecord(run_id=self._run_id, request_id=f"{self._run_id}/{share.step}/{i}",
-                                  step=share.step, concurrency=share.spec.concurrency, repetition=share.repetition,
-                                  model=model)
+        return mix.pick(self._plan.seed, share.step, i) if mix is not None else self._model
+
+    def _prepare(self, share: Share, i: int) -> _Request:
+        model = self._model_for(share, i)
+        record = self._record(share, i, model)
         return _Request(i, record, self._request(record.request_id, share.prompt_base + i, model))
 
     async def warm_up(self, numbers: range) -> WarmUp:
@@ -215,20 +223,47 @@ class Sender:
         self.next_number = 0
         monitor = SelfMonitor()
         monitor.start()
-        if share.spec.open_loop:
+        if share.spec.mode == "trace":
+            await self._replay(share, start_ns, done)
+        elif share.spec.open_loop:
             await self._open(share, start_ns, done)
         else:
             await self._closed(share, start_ns, done)
         return ShareReport(await monitor.stop(), self.next_number)
 
-    async def _one(self, request: _Request, scheduled_ns: int, done: Done) -> int:
+    async def _replay(self, share: Share, start_ns: int, done: Done) -> None:
+        """A trace's requests, each built before its time and sent at its offset from `start_ns` whatever the
+        others are doing, with its own input and output lengths (siliconbench.agent.traces)."""
+        book = self._prompts
+        assert isinstance(book, TraceBook)
+        tasks: set[asyncio.Task] = set()
+        for i in share.numbers:
+            k = share.prompt_base + i
+            row = book.row(k)
+            model = self._model_for(share, i)
+            record = self._record(share, i, model)
+            book.annotate(record, k)
+            record.trace_offset_ns = due = book.arrival_ns(i)
+            data = self._client.request_bytes(
+                self._path, request_body(self._plan, model, book.prompt(k), row.output_tokens),
+                record.request_id)
+            await self._timer.sleep_until((start_ns + due) / 1e9)
+            task = asyncio.create_task(self._one(_Request(i, record, data), start_ns + due, done,
+                                                 tokens_asked(self._plan, row.output_tokens)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            await asyncio.sleep(0)  # let it send now: behind schedule, sleep_until returns without yielding
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _one(self, request: _Request, scheduled_ns: int, done: Done, max_tokens: int = 0) -> int:
         """Send `request` once the gate lets it, fill its record and hand it to `done`. Returns the moment
         the request ended (perf_counter_ns, before `done`): in closed loop, its slot is free from then."""
         if request.number >= self.next_number:
             self.next_number = request.number + 1
         if self.gate is not None:
             await self.gate()
-        await send_request(self._client, request.data, request.record, self._max_tokens, scheduled_ns)
+        await send_request(self._client, request.data, request.record, max_tokens or self._max_tokens, scheduled_ns)
         freed_ns = perf_counter_ns()
         done(request.record)
         return freed_ns
@@ -284,6 +319,7 @@ class Sender:
             task = asyncio.create_task(coro)
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            await asyncio.sleep(0)  # let it send now: behind schedule, sleep_until returns without yielding
             due += int((rng.expovariate(rate) if spec.mode == "poisson" else gap_s) * 1e9)
         if tasks:
             await asyncio.gather(*tasks)

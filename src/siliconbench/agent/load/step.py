@@ -24,6 +24,8 @@ from siliconbench.agent.sessions.sender import SessionSender
 from siliconbench.agent.selfmon import percentile
 from siliconbench.agent.sizing import initial_workers, usable_cores, workers_after_step
 from siliconbench.agent.target import PromptBook, TargetInfo
+from siliconbench.agent.traces.prompts import TraceBook
+from siliconbench.agent.traces.replay import step_fields
 from siliconbench.agent.workers import WorkerPool
 from siliconbench.core.plan import Plan, StepSpec
 from siliconbench.core.verdict import CLIENT_LIMITED, OK, Evidence, delay_share
@@ -190,6 +192,8 @@ class LoadGenerator:
             node_cpu_pct=cpu.node_pct, server_cpu_pct=-1.0 if cpu.server_pct is None else cpu.server_pct,
             verdict=verdict, block_size=block_size(before))
         self.client_limit = evidence.reasons() if verdict == CLIENT_LIMITED else ""
+        if isinstance(self._prompts, TraceBook):
+            event.MergeFrom(pb.StepEvent(**step_fields(self._plan, self._prompts)))
         self._sink.add(event)
         self._tally.end()
         self._run_progress.step_ended((end_ns - start_ns) / 1e9, tally.requests)
@@ -211,7 +215,10 @@ def step_evidence(spec: StepSpec, tally: StepTally, reports: list[ShareReport], 
     with a concurrency cap (there a request waiting for a slot is the cap's doing); several sending
     processes: the busiest one speaks for the agent, and one that died limits the step."""
     delay_ms = percentile(slot_delays(spec, tally), 0.99) / 1e6
-    typical_ms = 1e3 / spec.rate_rps if spec.open_loop else percentile(tally.e2e_ns, 0.5) / 1e6
+    if spec.open_loop:  # the arrival interval (none to compare with for a one-request trace: share 0)
+        typical_ms = 1e3 / spec.rate_rps if spec.rate_rps > 0 else 0.0
+    else:
+        typical_ms = percentile(tally.e2e_ns, 0.5) / 1e6
     own = not (spec.open_loop and spec.concurrency)
     return Evidence(client_delay_p99_ms=delay_ms, client_delay_share=delay_share(delay_ms, typical_ms) if own else 0.0,
                     sender_cpu_pct=max(r.monitor.cpu_pct for r in reports),

@@ -162,14 +162,15 @@ class _Simulator:
     async def _generate(self, request: web.Request, endpoint: _Endpoint) -> web.StreamResponse:
         arrival = monotonic()
         arrival_ns = time.time_ns()
-        gen = endpoint.parse(await _json_body(request), self.profile)
+        body = await _json_body(request)
+        gen = endpoint.parse(body, self.profile)
         if self.history is not None and gen.user and gen.messages is not None:
             self.history.turn(gen.user, gen.messages)
         x_request_id = request.headers.get("X-Request-Id")
         response_id = endpoint.id_prefix + (x_request_id or uuid.uuid4().hex)
         stamps = None
         if self.send_log is not None:
-            stamps = self.send_log.begin(response_id, x_request_id, endpoint.path, arrival_ns)
+            stamps = self.send_log.begin(response_id, x_request_id, endpoint.path, arrival_ns, body.get("prompt"))
         if self.slots is None:
             return await self._admitted(request, endpoint, gen, response_id, arrival, stamps)
         self.waiting += 1

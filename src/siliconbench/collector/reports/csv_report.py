@@ -4,8 +4,9 @@ and its min/max), the server's own figures beside the client's (`server_requests
 vLLM's /metrics over the step, median of the repetitions; docs/report-columns.md), each consistency check's
 outcome (`check_littles_law`, ...: passed, warned, noted or could not apply, with why), the node's device figures, the cost at that point and its flags (client saturated,
 partial steps, in words), then, per served model, its answer figures (`MODEL:ttfa_p50_ms`, ...;
-reports/answer_tables.py), and for sessions the step's session figures and each turn depth's
-(`turn0:ttft_p50_ms`, ...; reports/session_tables.py) — for spreadsheets and plots.
+reports/answer_tables.py), for sessions the step's session figures and each turn depth's
+(`turn0:ttft_p50_ms`, ...; reports/session_tables.py), and a trace replay's figures (`trace_*`,
+reports/trace_tables.py) — for spreadsheets and plots.
 The fleet report: its scenario table, one row per scenario × sweep point, raw numbers, with what the
 scenario's nodes ran and its cost."""
 
@@ -25,6 +26,7 @@ from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.session_tables import session_cells, session_columns
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS
+from siliconbench.collector.reports.trace_tables import trace_cells, trace_columns
 from siliconbench.collector.views import QUANTILES
 from siliconbench.collector.workload import describe, plan_of
 
@@ -66,7 +68,8 @@ def render(report: Report) -> str:
               + [f"util_{quantile_name(q)}_pct" for q in UTIL_QUANTILES]
               + [*_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
                  "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
-                 "run_state", *(column(check) for check in NAMES), *model_columns(report), *session_columns(report)])
+                 "run_state", *(column(check) for check in NAMES), *model_columns(report), *session_columns(report),
+                 *trace_columns(report)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -94,6 +97,7 @@ def render(report: Report) -> str:
             found = {o.check: o.text() for o in outcomes(point_figures(s.label, p, report.figures.steps_at(s, p)))}
             row += [found.get(check, "") for check in NAMES]
             row += model_cells(report, s, p) + session_cells(report, s, p)
+            row += trace_cells(report, s.run_id, s.agent_id, list(p.steps))
             writer.writerow(_cells(row))
     return out.getvalue()
 

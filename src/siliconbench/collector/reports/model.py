@@ -30,8 +30,10 @@ from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
 from siliconbench.collector.reports.checks_table import checks_table
 from siliconbench.collector.reports.server_table import server_table
 from siliconbench.collector.reports.tables import sweep_tables
+from siliconbench.collector.reports.trace_tables import trace_tables
 from siliconbench.collector.rollups import Selection, Series, load_figures, run_slo, select_series
 from siliconbench.collector.sessions import load_sessions
+from siliconbench.collector.trace_figures import load_trace_steps
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
 
@@ -53,13 +55,14 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
                     spread=load_spread(store, series), answers=load_answers(store, series),
                     sessions=load_sessions(store, series, slo),
-                    boundaries=load_boundaries(store, series))
+                    boundaries=load_boundaries(store, series),
+                    traces=load_trace_steps(store, series, slo))
     for s in series:  # the workload line states what was served where it is not what was asked
         if early := ended_early(figures.steps_of(s)):
             report.spread.workloads[s.run_id] = f"{report.spread.workloads.get(s.run_id, 'unknown')}; {early}"
     report.tables = (sweep_tables(report) + [server_table(report), checks_table(report)]
                      + ([cost_table(report)] if options.cost else []) + answer_tables(report)
-                     + session_tables(report) + device_tables(report))
+                     + session_tables(report) + trace_tables(report) + device_tables(report))
     for table in report.tables:
         shown = _points_shown(table)
         table.findings = ([f for f in findings if f.figure == table.key]

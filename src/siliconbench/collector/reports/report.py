@@ -15,6 +15,7 @@ from siliconbench.collector.reports.spread import Spread
 from siliconbench.collector.reports.table import Table
 from siliconbench.collector.rollups import Selection, Series, Slo
 from siliconbench.collector.sessions import Sessions
+from siliconbench.collector.trace_figures import TraceStep
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Report:
     answers: Answers = field(default_factory=Answers)          # by kind and served model (collector/answers.py)
     sessions: Sessions = field(default_factory=Sessions)       # multi-turn sessions (collector/sessions.py)
     boundaries: dict[tuple[str, str], str] = field(default_factory=dict)  # series key -> its search's answer
+    traces: list[TraceStep] = field(default_factory=list)      # trace replays' steps (collector/trace_figures.py)
 
     def compared(self, s: Series) -> bool:
         """Whether `s` gets a 'vs baseline' figure: the same workload as the baseline, or asked for."""

@@ -123,7 +123,7 @@ class Batch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., batch_id: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepEvent, _Mapping]]] = ..., requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., samples: _Optional[_Iterable[_Union[DeviceSample, _Mapping]]] = ..., server_metrics: _Optional[_Iterable[_Union[ServerMetric, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json", "outcome", "outcome_detail", "requests_sent", "search")
+    __slots__ = ("run_id", "phase", "time_unix_ns", "target_url", "model", "simulated", "target_version", "scenario", "config_json", "outcome", "outcome_detail", "requests_sent", "search", "trace_file", "trace_bad_lines")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_FIELD_NUMBER: _ClassVar[int]
     TIME_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,8 @@ class RunEvent(_message.Message):
     OUTCOME_DETAIL_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_SENT_FIELD_NUMBER: _ClassVar[int]
     SEARCH_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FILE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_BAD_LINES_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     phase: Phase
     time_unix_ns: int
@@ -150,10 +152,12 @@ class RunEvent(_message.Message):
     outcome_detail: str
     requests_sent: int
     search: SearchResult
-    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ..., outcome: _Optional[str] = ..., outcome_detail: _Optional[str] = ..., requests_sent: _Optional[int] = ..., search: _Optional[_Union[SearchResult, _Mapping]] = ...) -> None: ...
+    trace_file: str
+    trace_bad_lines: int
+    def __init__(self, run_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., time_unix_ns: _Optional[int] = ..., target_url: _Optional[str] = ..., model: _Optional[str] = ..., simulated: _Optional[bool] = ..., target_version: _Optional[str] = ..., scenario: _Optional[str] = ..., config_json: _Optional[str] = ..., outcome: _Optional[str] = ..., outcome_detail: _Optional[str] = ..., requests_sent: _Optional[int] = ..., search: _Optional[_Union[SearchResult, _Mapping]] = ..., trace_file: _Optional[str] = ..., trace_bad_lines: _Optional[int] = ...) -> None: ...
 
 class StepEvent(_message.Message):
-    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated", "search_probe", "block_size", "client_delay_p99_ms", "client_delay_share", "agent_processes_cpu_pct", "node_cpu_pct", "server_cpu_pct", "verdict")
+    __slots__ = ("run_id", "step", "concurrency", "repetition", "start_unix_ns", "end_unix_ns", "requests", "mode", "rate_rps", "agent_cpu_pct", "loop_lag_p99_ms", "client_saturated", "search_probe", "block_size", "client_delay_p99_ms", "client_delay_share", "agent_processes_cpu_pct", "node_cpu_pct", "server_cpu_pct", "verdict", "trace_format", "trace_block_size", "trace_time_scale", "trace_rate_scale", "trace_window")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +178,11 @@ class StepEvent(_message.Message):
     NODE_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
     SERVER_CPU_PCT_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_TIME_SCALE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_RATE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     step: int
     concurrency: int
@@ -194,10 +203,15 @@ class StepEvent(_message.Message):
     node_cpu_pct: float
     server_cpu_pct: float
     verdict: str
-    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ..., search_probe: _Optional[_Union[SearchProbe, _Mapping]] = ..., block_size: _Optional[int] = ..., client_delay_p99_ms: _Optional[float] = ..., client_delay_share: _Optional[float] = ..., agent_processes_cpu_pct: _Optional[float] = ..., node_cpu_pct: _Optional[float] = ..., server_cpu_pct: _Optional[float] = ..., verdict: _Optional[str] = ...) -> None: ...
+    trace_format: str
+    trace_block_size: int
+    trace_time_scale: float
+    trace_rate_scale: float
+    trace_window: str
+    def __init__(self, run_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., end_unix_ns: _Optional[int] = ..., requests: _Optional[int] = ..., mode: _Optional[str] = ..., rate_rps: _Optional[float] = ..., agent_cpu_pct: _Optional[float] = ..., loop_lag_p99_ms: _Optional[float] = ..., client_saturated: _Optional[bool] = ..., search_probe: _Optional[_Union[SearchProbe, _Mapping]] = ..., block_size: _Optional[int] = ..., client_delay_p99_ms: _Optional[float] = ..., client_delay_share: _Optional[float] = ..., agent_processes_cpu_pct: _Optional[float] = ..., node_cpu_pct: _Optional[float] = ..., server_cpu_pct: _Optional[float] = ..., verdict: _Optional[str] = ..., trace_format: _Optional[str] = ..., trace_block_size: _Optional[int] = ..., trace_time_scale: _Optional[float] = ..., trace_rate_scale: _Optional[float] = ..., trace_window: _Optional[str] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid", "session_id", "turn", "expected_cached_tokens", "cached_tokens", "parent_session_id", "agent_node", "agent_kind", "max_tokens")
+    __slots__ = ("run_id", "request_id", "step", "concurrency", "repetition", "start_unix_ns", "ttft_ns", "e2e_ns", "chunk_offset_ns", "chunk_tokens", "prompt_tokens", "output_tokens", "tokens_counted", "finish_reason", "http_status", "error_class", "error_message", "dispatch_delay_ns", "model", "first_reasoning_ns", "first_answer_ns", "first_tool_call_ns", "chunk_kinds", "tool_calls", "tool_calls_invalid", "session_id", "turn", "expected_cached_tokens", "cached_tokens", "parent_session_id", "agent_node", "agent_kind", "max_tokens", "trace_line", "trace_offset_ns")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +245,8 @@ class RequestRecord(_message.Message):
     AGENT_NODE_FIELD_NUMBER: _ClassVar[int]
     AGENT_KIND_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_LINE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_OFFSET_NS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     request_id: str
     step: int
@@ -264,7 +280,9 @@ class RequestRecord(_message.Message):
     agent_node: str
     agent_kind: str
     max_tokens: int
-    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ..., session_id: _Optional[str] = ..., turn: _Optional[int] = ..., expected_cached_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., parent_session_id: _Optional[str] = ..., agent_node: _Optional[str] = ..., agent_kind: _Optional[str] = ..., max_tokens: _Optional[int] = ...) -> None: ...
+    trace_line: int
+    trace_offset_ns: int
+    def __init__(self, run_id: _Optional[str] = ..., request_id: _Optional[str] = ..., step: _Optional[int] = ..., concurrency: _Optional[int] = ..., repetition: _Optional[int] = ..., start_unix_ns: _Optional[int] = ..., ttft_ns: _Optional[int] = ..., e2e_ns: _Optional[int] = ..., chunk_offset_ns: _Optional[_Iterable[int]] = ..., chunk_tokens: _Optional[_Iterable[int]] = ..., prompt_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., tokens_counted: _Optional[bool] = ..., finish_reason: _Optional[str] = ..., http_status: _Optional[int] = ..., error_class: _Optional[str] = ..., error_message: _Optional[str] = ..., dispatch_delay_ns: _Optional[int] = ..., model: _Optional[str] = ..., first_reasoning_ns: _Optional[int] = ..., first_answer_ns: _Optional[int] = ..., first_tool_call_ns: _Optional[int] = ..., chunk_kinds: _Optional[_Iterable[int]] = ..., tool_calls: _Optional[int] = ..., tool_calls_invalid: _Optional[int] = ..., session_id: _Optional[str] = ..., turn: _Optional[int] = ..., expected_cached_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., parent_session_id: _Optional[str] = ..., agent_node: _Optional[str] = ..., agent_kind: _Optional[str] = ..., max_tokens: _Optional[int] = ..., trace_line: _Optional[int] = ..., trace_offset_ns: _Optional[int] = ...) -> None: ...
 
 class DeviceSample(_message.Message):
     __slots__ = ("run_id", "time_unix_ns", "source", "device", "values")
