@@ -3,6 +3,7 @@ may be published as they are (and if not, why), and workloads that differ from t
 
 from __future__ import annotations
 
+from siliconbench.collector.checks import Finding
 from siliconbench.collector.reports.findings import PARTIAL
 from siliconbench.collector.reports.report import Report
 from siliconbench.core.verdict import CLIENT_LIMITED
@@ -22,10 +23,27 @@ def verdict(report: Report) -> str:
         why.append(f"{len(partial)} sweep point(s) with partial steps")
     if report.mixed:
         why.append(f"{len(report.mixed)} series with a workload other than the baseline's")
-    warned = sum(1 for f in report.findings if f.severity == "warning")
-    if warned:
-        why.append(f"{warned} check warning(s)")
+    why += at_risk(report.findings)
     return "NOT publishable as is: " + "; ".join(why) + " (each is marked beside its figures below)."
+
+
+_FIGURE_WORDS = {"THROUGHPUT": "throughput", "SCALING": "scaling", "COST": "cost"}
+_POINTS_NAMED = 3
+
+
+def at_risk(findings: list[Finding]) -> list[str]:
+    """The figures a check warned about, one entry per figure, series and check, naming the points:
+    'TTFT of A at concurrency 8, concurrency 16 (ttft vs server: warned)'. Notes put no figure at risk."""
+    points: dict[tuple[str, str, str], list[str]] = {}
+    for f in findings:
+        if f.severity == "warning":
+            points.setdefault((_FIGURE_WORDS.get(f.figure, f.figure), f.subject, f.check), []).append(
+                f.point or "every point")
+    out = []
+    for (figure, subject, check), at in points.items():
+        named = ", ".join(at[:_POINTS_NAMED]) + (f" and {len(at) - _POINTS_NAMED} more" if len(at) > _POINTS_NAMED else "")
+        out.append(f"{figure} of {subject} at {named} ({check}: warned)")
+    return out
 
 
 def banners(report: Report) -> list[str]:
