@@ -16,8 +16,8 @@ were 69 and 198 ms): a median holds still under them.
 
 GuideLLM goes in its own venv (never in CI): python -m venv PEERS/guidellm && PEERS/guidellm/bin/pip install
 guidellm. It reads a tokenizer from the served model's name, so the simulator serves a local tokenizer
-directory's path (tests/vllm/build_tiny_model.py builds one). The agent's client-saturation verdict is set
-aside in its process: on a shared 2-core machine its own loop lag trips it on every step.
+directory's path (tests/vllm/build_tiny_model.py builds one). The agent's client-limited verdict is set
+aside in its process: on a shared 2-core machine, with the simulator beside it, its dispatch delay trips it.
 `vllm bench sweep` in vLLM 0.32 has serve, serve_workload, startup, plot and plot_pareto; serve_sla is gone,
 and serve_workload sweeps a linspace of loads without an SLO, so it answers a different question.
 """
@@ -37,9 +37,9 @@ from tests.servers import start_collector, start_sim
 SIM = ("--ttft-ms", "10", "--itl-ms", "40", "--slowdown-per-stream", "0.5")
 OUTPUT_TOKENS, INPUT_TOKENS, LIMIT_MS, TRUTH = 8, 16, 90.0, 3
 AGENT = ("import math, sys\n"
-         "from siliconbench.core import saturation\n"
-         "for name in ('SATURATED_LAG_MS', 'SATURATED_CPU_PCT', 'SATURATED_DISPATCH_MS'):\n"
-         "    setattr(saturation, name, math.inf)\n"
+         "from siliconbench.core import verdict\n"
+         "for name in ('CLIENT_DELAY_MS', 'SENDER_CPU_PCT'):\n"
+         "    setattr(verdict, name, math.inf)\n"
          "sys.argv[0] = 'siliconbench-agent'\n"
          "from siliconbench.agent.cli import main\n"
          "main()\n")

@@ -12,8 +12,8 @@ queue). The report's absolute tokens/s cannot be reproduced: one stream at an IT
 Each node is searched for its largest concurrency within the SLOs by the agent's own search (bracket,
 bisect, verify; agent/search/method.py), each probe's requests drawn from the simulator profile's closed
 form (SimProfile.steady_ttft_ms, steady_itl_ms) plus seeded exponential noise, in virtual time: a
-real-time search needs free cores (on a shared 2-core machine the agent's own event-loop lag passes its
-5 ms saturation threshold and it refuses to publish the probe), and this one is the same on any machine.
+real-time search needs free cores (on a shared 2-core machine the agent, sharing the cores with the
+simulators, sends late and refuses to publish the probe as the server's), and this one is the same on any machine.
 Probes, requests and answers go through the collector's ingest (TelemetryService) into an embedded store,
 exactly as an agent's batches do, under each node's instance type and scenario, marked SIMULATED; `plan`
 then reads them like any stored search, once at the store's dated list prices and once at the report's own

@@ -35,13 +35,13 @@ search:
   verify_factor: 2
   min_requests: 8
 """
-# The daemons share this 2-core test machine with everything else, so their event-loop lag says more of
-# the machine than of the agent: the client-saturation verdict (which stops a search:
+# The daemons share this 2-core test machine with everything else, so their dispatch delay says more of
+# the machine than of the agent: the client-limited verdict (which stops a search:
 # tests/agent/search/test_method.py) is set out of reach in them, as the in-process search tests do.
 DAEMON = ("import math, sys\n"
-          "from siliconbench.core import saturation\n"
-          "for name in ('SATURATED_LAG_MS', 'SATURATED_CPU_PCT', 'SATURATED_DISPATCH_MS'):\n"
-          "    setattr(saturation, name, math.inf)\n"
+          "from siliconbench.core import verdict\n"
+          "for name in ('CLIENT_DELAY_MS', 'SENDER_CPU_PCT'):\n"
+          "    setattr(verdict, name, math.inf)\n"
           "sys.argv[0] = 'siliconbench-agent'\n"
           "from siliconbench.agent.cli import main\n"
           "main()\n")
