@@ -12,6 +12,11 @@ from siliconbench.collector.schema import DEVICE_SAMPLES, NODES, REQUESTS, RUNS,
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 NO_TRACE_RUN = {"trace_file": "", "trace_bad_lines": 0}  # a run's start event that replayed no trace
+# a step judged ok on no measured evidence, and one that replayed no trace
+STEP_OK = {"client_delay_p99_ms": 0.0, "client_delay_share": 0.0, "agent_processes_cpu_pct": 0.0, "node_cpu_pct": 0.0,
+           "server_cpu_pct": -1.0, "verdict": "ok"}
+NO_TRACE_STEP = {"trace_format": "", "trace_block_size": 0, "trace_time_scale": 0.0, "trace_rate_scale": 0.0,
+                 "trace_window": ""}
 
 
 def at(seconds: float) -> dt.datetime:
@@ -67,10 +72,8 @@ def node(agent: str, instance_type: str, kind: str = "nvidia", count: int = 8, m
 def step(run_id: str, agent: str, step_no: int, concurrency: int, repetition: int, start_s: float, end_s: float) -> list:
     return STEPS.row(run_id=run_id, agent_id=agent, step=step_no, concurrency=concurrency, repetition=repetition,
                      start_time=at(start_s), end_time=at(end_s), requests=0, mode="closed", rate_rps=0.0,
-                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0,
-                     client_delay_p99_ms=0.0, client_delay_share=0.0, agent_processes_cpu_pct=0.0, node_cpu_pct=0.0,
-                     server_cpu_pct=-1.0, verdict="ok", trace_format="", trace_block_size=0, trace_time_scale=0.0,
-                     trace_rate_scale=0.0, trace_window="")
+                     agent_cpu_pct=0.0, loop_lag_p99_ms=0.0, client_saturated=False, block_size=0, **STEP_OK,
+                     **NO_TRACE_STEP)
 
 
 def sample(run_id: str, agent: str, t_s: float, source: str, device: str, metric: str, value: float) -> list:

@@ -16,7 +16,8 @@ from tests.collector import rows
 def saturated_step(run_id: str, agent: str, step_no: int, start_s: float, end_s: float) -> list:
     return STEPS.row(run_id=run_id, agent_id=agent, step=step_no, concurrency=2, repetition=0,
                      start_time=rows.at(start_s), end_time=rows.at(end_s), requests=2, mode="closed", rate_rps=0.0,
-                     agent_cpu_pct=97.0, loop_lag_p99_ms=40.0, client_saturated=True, block_size=0)
+                     agent_cpu_pct=97.0, loop_lag_p99_ms=40.0, client_saturated=True, block_size=0,
+                     **{**rows.STEP_OK, "verdict": "client-limited"}, **rows.NO_TRACE_STEP)
 
 
 def test_a_running_node_shows_its_latest_step_its_errors_and_its_devices_now(store, unique_id):

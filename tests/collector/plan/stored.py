@@ -35,14 +35,16 @@ def store_search(store: Store, instance_type: str, *, control: str = "rate", bou
                                      agent_version="0.1.0", driver_version="550.0", seen_at=started)], f"{agent}/n")
     store.insert("runs", [RUNS.row(run_id=sid, agent_id=agent, phase="start", time=started, target_url="http://vllm:8000",
                                    model=model, simulated=simulated, target_version="0.9.0", scenario=scenario,
-                                   config_json=json.dumps(plan), outcome="", outcome_detail="", requests_sent=0)],
+                                   config_json=json.dumps(plan), outcome="", outcome_detail="", requests_sent=0,
+                                   **rows.NO_TRACE_RUN)],
                  f"{agent}/r")
     store.insert("steps", [STEPS.row(run_id=sid, agent_id=agent, step=0, concurrency=int(boundary) if control ==
                                      "concurrency" else 0, repetition=0, start_time=started,
                                      end_time=started + dt.timedelta(seconds=seconds), requests=requests,
                                      mode="closed" if control == "concurrency" else "poisson",
                                      rate_rps=0.0 if control == "concurrency" else boundary, agent_cpu_pct=0.0,
-                                     loop_lag_p99_ms=0.0, client_saturated=False, block_size=0)], f"{agent}/s")
+                                     loop_lag_p99_ms=0.0, client_saturated=False, block_size=0, **rows.STEP_OK,
+                                     **rows.NO_TRACE_STEP)], f"{agent}/s")
     store.insert("search_probes", [SEARCH_PROBES.row(
         run_id=sid, agent_id=agent, step=0, search_id=sid, probe=0, value=boundary, phase="verify",
         verdict="pass" if found else "fail", reason="", requests=requests, slo_keys=keys, slo_limits=limits,
