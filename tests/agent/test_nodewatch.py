@@ -12,15 +12,16 @@ import pytest
 
 from siliconbench.agent.nodewatch import NodeWatch
 
-# A "server": listens on a port it prints, then burns CPU in a child process until killed.
+# A "server": listens on a port it prints, then burns CPU in a child process until its stdin closes. The
+# child burns only while its parent lives: a parent killed outright leaves no orphan burning a core.
 BUSY_SERVER = """
-import multiprocessing, socket, sys
-def burn():
-    while True:
+import multiprocessing, os, socket, sys
+def burn(parent):
+    while os.getppid() == parent:
         pass
 if __name__ == "__main__":
     s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-    multiprocessing.Process(target=burn, daemon=True).start()
+    multiprocessing.Process(target=burn, args=(os.getpid(),), daemon=True).start()
     print(s.getsockname()[1], flush=True)
     sys.stdin.read()
 """
@@ -33,8 +34,12 @@ def busy_server():
     try:
         yield int(proc.stdout.readline())
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        proc.stdin.close()  # its main returns and multiprocessing ends the burner
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_the_target_s_processes_and_their_children_are_measured_apart_from_the_agent(busy_server):
