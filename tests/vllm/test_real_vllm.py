@@ -98,7 +98,7 @@ def test_every_server_figure_the_real_vllm_exposes_stands_beside_the_clients(sto
     rows = collector_sql(store, f"""
         SELECT step, ok_requests, server_requests, tokens_in, server_tokens_in, tokens_out, server_tokens_out,
                server_ttft_mean_ms, server_itl_mean_ms, server_tpot_mean_ms, server_e2e_mean_ms, e2e_mean_ms
-        FROM siliconbench.step_results(ttft_ms = inf, ttfa_ms = inf, tpot_ms = inf, e2e_ms = inf)
+        FROM siliconbench.step_results(ttft_ms = inf, ttfa_ms = inf, itl_ms = inf, tpot_ms = inf, e2e_ms = inf)
         WHERE run_id = '{run_id}' ORDER BY step""")
     assert len(rows) == len(CONCURRENCY)
     for step, ok, server_ok, tokens_in, server_in, tokens_out, server_out, *server_ms, client_e2e in rows:

@@ -117,7 +117,7 @@ def test_the_servers_metrics_counted_the_cached_tokens_its_usage_reported(stored
     store, run_id = stored[0], stored[run]
     [[cached, expected, hits]] = collector_sql(store, f"""
         SELECT cached, expected_cached, server_hits
-        FROM siliconbench.step_sessions(ttft_ms = inf, ttfa_ms = inf, tpot_ms = inf, e2e_ms = inf)
+        FROM siliconbench.step_sessions(ttft_ms = inf, ttfa_ms = inf, itl_ms = inf, tpot_ms = inf, e2e_ms = inf)
         WHERE run_id = '{run_id}'""")
     print(f"\nstep: expected {expected}, usage cached {cached}, /metrics prefix-cache hits {hits}")
     assert float(hits) == int(cached) > 0

@@ -9,7 +9,7 @@ collector/formulas.py's; percentiles exact, as in collector/views.py.
                                blocks of the step's block_size) against those the server said it served
                                (usage cached_tokens, where it said), and the turns where the two agree within
                                one block
-  step_sessions(ttft_ms=, ttfa_ms=, tpot_ms=, e2e_ms=)  per run x node x step: sessions (a session's sub-agents
+  step_sessions(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=)  per run x node x step: sessions (a session's sub-agents
                                are part of it: their turns count as its own), turns per session,
                                session duration (first send -> last byte) percentiles, sessions whose every
                                turn met the SLOs (inf: no SLO) and succeeded, and as sessions/s of the step's
