@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable
+from functools import partial
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import NamedTuple
@@ -232,24 +233,35 @@ class Sender:
         return ShareReport(await monitor.stop(), self.next_number)
 
     async def _replay(self, share: Share, start_ns: int, done: Done) -> None:
-        """A trace's requests, each built before its time and sent at its offset from `start_ns` whatever the
-        others are doing, with its own input and output lengths (siliconbench.agent.traces)."""
+        """A trace's requests, each sent at its offset from `start_ns` whatever the others are doing, with its
+        own input and output lengths (siliconbench.agent.traces)."""
         book = self._prompts
         assert isinstance(book, TraceBook)
-        tasks: set[asyncio.Task] = set()
-        for i in share.numbers:
-            k = share.prompt_base + i
-            row = book.row(k)
-            model = self._model_for(share, i)
-            record = self._record(share, i, model)
-            book.annotate(record, k)
-            record.trace_offset_ns = due = book.arrival_ns(i)
-            data = self._client.request_bytes(
-                self._path, request_body(self._plan, model, book.prompt(k), row.output_tokens),
-                record.request_id)
-            await self._timer.sleep_until((start_ns + due) / 1e9)
-            task = asyncio.create_task(self._one(_Request(i, record, data), start_ns + due, done,
-                                                 tokens_asked(self._plan, row.output_tokens)))
+
+        def timed() -> Iterator[tuple[int, Callable[[], Awaitable[object]]]]:
+            for i in share.numbers:
+                k = share.prompt_base + i
+                row = book.row(k)
+                model = self._model_for(share, i)
+                record = self._record(share, i, model)
+                book.annotate(record, k)
+                record.trace_offset_ns = offset = book.arrival_ns(i)
+                data = self._client.request_bytes(
+                    self._path, request_body(self._plan, model, book.prompt(k), row.output_tokens),
+                    record.request_id)
+                due = start_ns + offset
+                yield due, partial(self._one, _Request(i, record, data), due, done,
+                                   tokens_asked(self._plan, row.output_tokens))
+
+        await self._at_their_times(timed())
+
+    async def _at_their_times(self, timed: Iterator[tuple[int, Callable[[], Awaitable[object]]]]) -> None:
+        """Open loop: each send started at its due instant (monotonic ns) whatever the others are doing. The
+        iterator builds each request before its time comes; all in flight are awaited at the end."""
+        tasks: set[asyncio.Future] = set()
+        for due, send in timed:
+            await self._timer.sleep_until(due / 1e9)
+            task = asyncio.ensure_future(send())
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             await asyncio.sleep(0)  # let it send now: behind schedule, sleep_until returns without yielding
@@ -303,26 +315,21 @@ class Sender:
         gap_s = 1.0 / rate
         cap = asyncio.Semaphore(share.concurrency) if share.concurrency else None
         end = start_ns + int(spec.duration_s * 1e9) if spec.duration_s else 0
-        due = start_ns + share.phase_ns
-        tasks: set[asyncio.Task] = set()
 
         async def capped(request: _Request, scheduled: int) -> None:
             async with cap:  # type: ignore[union-attr]
                 await self._one(request, scheduled, done)
 
-        for i in share.numbers:
-            if end and due >= end:
-                break
-            request = self._prepare(share, i)  # built before its time comes
-            await self._timer.sleep_until(due / 1e9)
-            coro = capped(request, due) if cap else self._one(request, due, done)
-            task = asyncio.create_task(coro)
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            await asyncio.sleep(0)  # let it send now: behind schedule, sleep_until returns without yielding
-            due += int((rng.expovariate(rate) if spec.mode == "poisson" else gap_s) * 1e9)
-        if tasks:
-            await asyncio.gather(*tasks)
+        def timed() -> Iterator[tuple[int, Callable[[], Awaitable[object]]]]:
+            due = start_ns + share.phase_ns
+            for i in share.numbers:
+                if end and due >= end:
+                    return
+                request, at = self._prepare(share, i), due  # built before its time comes
+                yield at, partial(capped, request, at) if cap else partial(self._one, request, at, done)
+                due += int((rng.expovariate(rate) if spec.mode == "poisson" else gap_s) * 1e9)
+
+        await self._at_their_times(timed())
 
 
 @dataclass(frozen=True, slots=True)
