@@ -55,6 +55,7 @@ from siliconbench.core.bounds import (MAX_CONCURRENCY, MAX_DURATION_S, MAX_MODEL
                                       MAX_REQUEST_TIMEOUT_S, MAX_REQUESTS, MAX_SEED, MAX_SLO_MS, MAX_STEPS,
                                       MAX_TOKENS, MAX_WORKERS)
 from siliconbench.core.errors import ConfigError
+from siliconbench.core.files import read_capped
 from siliconbench.core.extra import RequestExtra, json_values
 from siliconbench.core.search import SearchPlan
 from siliconbench.core.sessions import SessionPlan
@@ -343,14 +344,7 @@ def plan_from_mapping(data: dict, source: str) -> Plan:
 
 def load_plan(path: str) -> Plan:
     """A plan from a YAML/JSON file, or TOML when the name ends in .toml (e.g. from a ConfigMap)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_PLAN_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read plan file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_PLAN_FILE_BYTES:
-        raise ConfigError(f"plan file {path} is larger than {MAX_PLAN_FILE_BYTES >> 20} MiB; a plan is a few "
-                          "hundred bytes (is it the right file?)")
+    raw = read_capped(path, MAX_PLAN_FILE_BYTES, "plan file", "a plan is a few hundred bytes (is it the right file?)")
     try:
         data = tomllib.loads(raw.decode()) if path.endswith(".toml") else (yaml.safe_load(raw) or {})
     except (yaml.YAMLError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

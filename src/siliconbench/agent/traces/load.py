@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from siliconbench.agent.errors import ConfigError
 from siliconbench.agent.traces.formats import BadLine, TraceFile, TraceRow, parse_trace
+from siliconbench.core.files import read_capped
 from siliconbench.core.trace import BAD_LINE_SHARE, TracePlan, node_part, window_bounds
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,7 @@ def _named(bad: list[BadLine]) -> str:
 
 def read_trace(plan: TracePlan) -> TraceFile:
     """The trace file's rows; ConfigError when it cannot be read, is not of its format, or has too many bad lines."""
-    try:
-        with open(plan.file, "rb") as handle:
-            raw = handle.read(MAX_TRACE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read trace {plan.file}: {exc.strerror}") from None
-    if len(raw) > MAX_TRACE_BYTES:
-        raise ConfigError(f"trace {plan.file} is larger than {MAX_TRACE_BYTES >> 20} MiB; cut it (trace.window "
-                          "applies after reading)")
+    raw = read_capped(plan.file, MAX_TRACE_BYTES, "trace", "cut it (trace.window applies after reading)")
     try:
         trace = parse_trace(raw.decode("utf-8-sig"), plan.format)
     except (UnicodeDecodeError, ValueError) as exc:
