@@ -9,7 +9,7 @@ import pytest
 
 from siliconbench.agent.selfmon import percentile
 from siliconbench.collector.rollups import Selection, Slo, load_figures, select_series
-from siliconbench.collector.views import QUANTILES
+from siliconbench.collector.levels import QUANTILES
 from tests.collector import rows
 
 REQUESTS, CHUNKS = 500, 2001          # 500 x 2,000 = 1,000,000 gaps in one step

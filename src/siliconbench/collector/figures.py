@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.points import Point
-from siliconbench.collector.views import QUANTILES
+from siliconbench.collector.levels import QUANTILES
 
 UTIL_QUANTILES = (0.5, 0.9)  # device and node utilisation (views.DEVICE_ROLLUPS, NODE_ROLLUPS: quantilesIf(0.5, 0.9))
 
@@ -146,7 +146,8 @@ class StepRow(_OfPoint):
     full_concurrency_share: float | None = None
     steady_s: float | None = None
     steady_output_tps: float | None = None
-
+    kept: int | None = None                    # 1: read from the step's kept results (collector/kept.py); 0:
+                                               # computed from its rows now (not kept yet, or kept before rows came)
 
 
 @dataclass(frozen=True, slots=True)

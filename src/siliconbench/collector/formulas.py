@@ -80,9 +80,11 @@ REQUEST_FIGURES = ",\n     ".join(f"{expression} AS {alias}" for alias, expressi
 # A request that met every SLO given, as bound parameters (inf: no such SLO): what goodput counts per step
 # (views.STEP_GOODPUT) and per session (session_views.STEP_SESSIONS: a session is good when every turn is).
 # Written after `WITH {REQUEST_FIGURES},` and named by an alias.
+# A bound that is not given (inf) is left out before the query runs (isInfinite of a bound parameter is a
+# constant), so goodput reads only the columns of the SLOs given: no chunk offsets without an ITL SLO.
 REQUEST_GOOD = """error_class = ''
-     AND req_ttft_ms <= {ttft_ms:Float64}
-     AND if(req_has_answer, req_ttfa_ms, inf) <= {ttfa_ms:Float64}
-     AND req_e2e_ms <= {e2e_ms:Float64}
-     AND req_itl_ms <= {itl_ms:Float64}
-     AND if(req_has_tpot, req_tpot_ms, 0) <= {tpot_ms:Float64}"""
+     AND (isInfinite({ttft_ms:Float64}) OR req_ttft_ms <= {ttft_ms:Float64})
+     AND (isInfinite({ttfa_ms:Float64}) OR if(req_has_answer, req_ttfa_ms, inf) <= {ttfa_ms:Float64})
+     AND (isInfinite({e2e_ms:Float64}) OR req_e2e_ms <= {e2e_ms:Float64})
+     AND (isInfinite({itl_ms:Float64}) OR req_itl_ms <= {itl_ms:Float64})
+     AND (isInfinite({tpot_ms:Float64}) OR if(req_has_tpot, req_tpot_ms, 0) <= {tpot_ms:Float64})"""

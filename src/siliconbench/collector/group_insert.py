@@ -50,7 +50,9 @@ import pyarrow as pa
 
 from siliconbench.collector import digests
 from siliconbench.collector.errors import CollectorError, StoreFailed, StoreUnavailable, first_line
-from siliconbench.collector.schema import REQUESTS
+from siliconbench.collector.kept import Keeper, StepKey
+from siliconbench.collector.schema import REQUESTS, RUNS, STEPS
+from siliconbench.collector.step_sql import KEY
 from siliconbench.collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,9 @@ class ReadyBatch:
 
 class GroupInserter:
     def __init__(self, store: Store, writers: int = 1, linger_s: float = 0.05, full_rows: int = 10_000,
-                 max_group_rows: int = 200_000) -> None:
+                 max_group_rows: int = 200_000, keeper: Keeper | None = None) -> None:
         self._store = store
+        self._keeper = keeper  # told of the steps and ended runs each group stored (collector/kept.py)
         self._pool = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="insert")
         self._writers = writers
         self._linger_s = linger_s
@@ -185,6 +188,9 @@ class GroupInserter:
                 self._repair_digests(replayed, failed)
         self.groups_written += 1
         self.batches_written += len(group) - len(failed)
+        if self._keeper is not None:
+            stored = [b for b in group if b.batch_id not in failed]
+            self._keeper.notify(_steps_of(stored), _ended_runs(stored))
         return failed
 
     def _insert(self, table: str, batches: list[ReadyBatch], failed: dict[str, BaseException]) -> None:
@@ -225,6 +231,27 @@ class GroupInserter:
         if self._flusher is not None:
             self._flusher.cancel()
         self._pool.shutdown(wait=True)
+
+
+def _steps_of(batches: list[ReadyBatch]) -> set[StepKey]:
+    """The (run, agent, step) keys the batches' request and step rows belong to."""
+    keys: set[StepKey] = set()
+    for batch in batches:
+        for table in (REQUESTS.name, STEPS.name):
+            if (rows := batch.tables.get(table)) is not None and rows.num_rows:
+                found = rows.select(list(KEY)).group_by(list(KEY)).aggregate([]).to_pylist()
+                keys.update((k["run_id"], k["agent_id"], k["step"]) for k in found)
+    return keys
+
+
+def _ended_runs(batches: list[ReadyBatch]) -> set[str]:
+    """The runs whose end the batches carry: their steps cut short are due too."""
+    runs: set[str] = set()
+    for batch in batches:
+        if (rows := batch.tables.get(RUNS.name)) is not None and rows.num_rows:
+            runs.update(run for run, phase in zip(rows.column("run_id").to_pylist(), rows.column("phase").to_pylist())
+                        if phase == "end")
+    return runs
 
 
 def _merged(table: str, batches: list[ReadyBatch]) -> pa.Table:

@@ -1,6 +1,7 @@
 """Reading the rollup views (collector/views.py) for reports: which series a report covers, and their
-figures per step, per sweep point (median of repetitions) and per node. All aggregation runs in
-ClickHouse; Python receives one row per step or per sweep point. Filters are bound parameters.
+figures per step, per sweep point (median of repetitions) and per node. Aggregation runs in ClickHouse,
+but for the sweep points, summarised from the step rows already read (collector/sweep.py); Python receives
+one row per step, node point or device. Filters are bound parameters.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from siliconbench.collector.errors import InvalidOption, RunNotFound
 from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow, StepRow, record
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.store import Store
+from siliconbench.collector.sweep import sweep_rows
 from siliconbench.collector.workload import plan_of
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.slo import GOODPUT_KEYS, parse_goodput_slo
@@ -173,14 +175,6 @@ def _run_ids(series: list[Series]) -> list[str]:
     return sorted({s.run_id for s in series})
 
 
-SWEEP_SQL = """
-SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64},
- tpot_ms = {tpot_ms:Float64},
-                                 e2e_ms = {e2e_ms:Float64})
-WHERE has({runs:Array(String)}, run_id)
-ORDER BY run_id, agent_id, steps[1]
-"""
-
 STEPS_SQL = """
 SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64},
  tpot_ms = {tpot_ms:Float64},
@@ -224,9 +218,10 @@ def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
         return [build(row) for row in _dicts(store.query(sql, query_params)) if (row["run_id"], row["agent_id"]) in keys]
 
     runs = {"runs": params["runs"]}
+    steps = mine(STEPS_SQL, params, dict)  # read once: the sweep points are summarised from these rows
     return Figures(
-        points=mine(SWEEP_SQL, params, PointRow.of),
-        steps=mine(STEPS_SQL, params, partial(record, StepRow)),
+        points=[PointRow.of(row) for row in sweep_rows(steps)],
+        steps=[record(StepRow, row) for row in steps],
         nodes=mine(NODE_SWEEP_SQL, runs, partial(record, NodeRow)),
         devices=mine(DEVICE_STEPS_SQL, runs, partial(record, DeviceRow)),
     )

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.levels import SPREAD_LEVELS, sql_levels
 # Limits of the wire contract, enforced by ingest; the agent checks what it copies from the target against
 # the same ones (core/limits.py), so a hostile target costs one request, not a refused batch.
 from siliconbench.core.limits import (MAX_ACCELERATORS, MAX_CONFIG_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_TOKENS,
                                       MAX_TOOL_CALLS, MAX_TURNS)
+from siliconbench.core.slo import GOODPUT_KEYS
 
 SCHEMA_VERSION = 1  # still unreleased: v1 grows in place until the first release
 
@@ -470,6 +472,54 @@ REQUEST_DIGESTS = Table("request_digests", (
     _digest("itl_sum", "Float64"), _digest("itl_token_sum", "Float64"), _digest("gaps"), _digest("gap_tokens"),
 ), f"ReplacingMergeTree ORDER BY (run_id, agent_id, step, {BATCH_ID})")
 
+# Step results kept (collector/kept.py): once a step's rows are complete, its exact percentiles, steady-state
+# figures, dispatch figures, goodput under the run's own SLO and distribution states are computed once and
+# stored, one row per step (kept_answers: per step and served model), so reports read one small row per step
+# instead of every gap. `step_rows` is the number of request rows they were computed from: a row is valid
+# while it equals the step's digest, and it is the version ReplacingMergeTree keeps, so whichever keeper
+# (a repair, a late batch, a second replica) computed from the most rows wins, and two computations from
+# the same rows are the same row. Readers read them FINAL.
+_KEPT = "computed from the step's rows by collector/kept.py (KEPT_STEPS_SELECT)"
+_STEP_ROWS = Column("step_rows", "UInt64", derived="count() of the step's request rows the row was computed from",
+                    comment="valid while equal to the step's digest; the version kept")
+_KEPT_AT = Column("kept_at", _TIME, derived="the collector's clock when it was computed")
+
+
+def _kept(name: str, type_: str) -> Column:
+    return Column(name, type_, derived=_KEPT)
+
+
+_SPREAD = f"AggregateFunction(quantilesIf({sql_levels(SPREAD_LEVELS)}), Float64, UInt8)"
+_SPREAD_ARRAY = f"AggregateFunction(quantilesArrayIf({sql_levels(SPREAD_LEVELS)}), Array(Float64), UInt8)"
+KEPT_STEPS = Table("kept_steps", (
+    Column("run_id", "String", derived=_KEPT), Column("agent_id", _LC, derived=_KEPT),
+    Column("step", "UInt32", derived=_KEPT), _STEP_ROWS, _KEPT_AT,
+    *(_kept(name, "Array(Float64)") for name in ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")),
+    *(_kept(name, "Nullable(Float64)") for name in ("full_concurrency_share", "steady_s", "steady_output_tps")),
+    _kept("dispatch_mean_ms", "Float64"), _kept("dispatch_p99_ms", "Float64"), _kept("sent_rps", "Nullable(Float64)"),
+    _kept("ended_early", "UInt64"), _kept("tokens_asked", "UInt32"),
+    *(Column(f"slo_{key}", "Float64", derived="the run's own SLO (its plan's slo; inf: none), as goodput counted it")
+      for key in GOODPUT_KEYS),
+    _kept("good_requests", "UInt64"), _kept("good_tokens_out", "UInt64"), _kept("good_tokens_total", "UInt64"),
+    _kept("ttft_spread", _SPREAD), _kept("ttft_spread_min", "Nullable(Float64)"), _kept("ttft_spread_max", "Nullable(Float64)"),
+    _kept("itl_token_spread", _SPREAD_ARRAY), _kept("itl_token_spread_min", "Nullable(Float64)"),
+    _kept("itl_token_spread_max", "Nullable(Float64)"),
+), "ReplacingMergeTree(step_rows) ORDER BY (run_id, agent_id, step)")
+
+KEPT_ANSWERS = Table("kept_answers", (
+    Column("run_id", "String", derived=_KEPT), Column("agent_id", _LC, derived=_KEPT),
+    Column("step", "UInt32", derived=_KEPT), Column("model", _LC, derived=_KEPT), _STEP_ROWS, _KEPT_AT,
+    *(_kept(name, "UInt64") for name in ("requests", "ok_requests", "answered")),
+    _kept("ttft_ms", "Array(Float64)"), _kept("ttfa_ms", "Array(Float64)"), _kept("ttfa_mean_ms", "Float64"),
+    *(_kept(name, "UInt64") for name in ("reasoning_requests", "reasoning_tokens", "reasoning_chunks", "answer_chunks",
+                                         "usage_tokens")),
+    *(_kept(name, "Array(Float64)") for name in ("reasoning_ms", "answer_itl_ms", "reasoning_itl_ms")),
+    *(_kept(name, "UInt64") for name in ("silent_reasoning", "tool_calls", "tool_calls_invalid")),
+    _kept("tool_call_ms", "Array(Float64)"),
+    _kept("first_start_ns", "Int64"), _kept("first_request_id", "String"), _kept("first_error_class", "String"),
+    _kept("first_ttft_ms", "Float64"),
+), "ReplacingMergeTree(step_rows) ORDER BY (run_id, agent_id, step, model)")
+
 SCHEMA_VERSION_TABLE = Table("schema_version", (
     Column("version", "UInt32", derived="SCHEMA_VERSION of the collector that created or upgraded the store"),
     Column("applied_at", _TIME, derived="the collector's clock then"),
@@ -477,7 +527,7 @@ SCHEMA_VERSION_TABLE = Table("schema_version", (
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     NODES, RUNS, STEPS, REQUESTS, DEVICE_SAMPLES, SERVER_METRICS, RUN_NODES, RUN_PROGRESS, PRICES, REQUEST_DIGESTS,
-    SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
+    KEPT_STEPS, KEPT_ANSWERS, SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
 # The tables agents write: each row carries its batch's id, indexed so that "which of these batches
 # does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
 BATCHED = tuple(name for name, t in TABLES.items() if t.batched)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from siliconbench.collector import digests
+from siliconbench.collector import digests, kept
 from siliconbench.collector.control import ControlService
 from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, DEFAULT_MAX_STREAMS, SERVICE_NAME, TelemetryService
@@ -60,10 +60,13 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
 
 
 async def serve(store: Store, listen: str, options: ServerOptions = ServerOptions(), grace_s: float = 10.0) -> None:
-    """Repair what a crash left (collector/digests.py), serve until SIGTERM/SIGINT, then stop accepting and
+    """Repair what a crash left (collector/digests.py, collector/kept.py), serve until SIGTERM/SIGINT, then stop accepting and
     finish in-flight batches. Once streams are accepted, logs "collector listening on HOST:PORT": with port 0
     in `listen`, the port the kernel picked."""
     await asyncio.to_thread(digests.repair, store)
+    kept_now = await asyncio.to_thread(kept.keep_due, store)  # steps a crash or an older collector left unkept
+    if kept_now.steps:
+        log.info("kept the results of %d step(s) left unkept, in %.1f s", kept_now.steps, kept_now.seconds)
     server, service, port = await build_server(store, listen, options)
     bound = f"{listen.rpartition(':')[0]}:{port}"
     log.info("collector listening on %s (%s, %s), store %s", bound,

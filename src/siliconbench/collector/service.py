@@ -37,6 +37,7 @@ from siliconbench.collector.budget import Admission, ByteBudget, FlowViolation, 
 from siliconbench.collector.errors import CollectorError, InvalidBatch, NotAuthenticated, StoreFailed, first_line
 from siliconbench.collector.fleet import Fleet
 from siliconbench.collector.group_insert import GroupInserter, ReadyBatch
+from siliconbench.collector.kept import Keeper
 from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.ingest import check_hello, hello_row, tables_of
 from siliconbench.collector.store import Store
@@ -68,7 +69,8 @@ class TelemetryService:
         # writers. Embedded chDB spreads one insert over its own threads and shares the host's cores
         # with the parsing: one writer gave the best throughput and ack latency there (bench/ingest.py).
         self._pool = ThreadPoolExecutor(max_workers=store_threads, thread_name_prefix="store")
-        self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads)
+        self.keeper = Keeper(store)
+        self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads, keeper=self.keeper)
         self.fleet = Fleet(store, self._run)
         self.run_in_store = self._run
         self._draining = asyncio.Event()
@@ -309,6 +311,7 @@ class TelemetryService:
 
     def close(self) -> None:
         self.inserter.close()
+        self.keeper.close()
         self._pool.shutdown(wait=True)
 
 

@@ -20,7 +20,7 @@ collector/formulas.py's; percentiles exact, as in collector/views.py.
 from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES, REQUEST_GOOD
-from siliconbench.collector.views import QUANTILES
+from siliconbench.collector.levels import QUANTILES
 
 _Q = ", ".join(str(q) for q in QUANTILES)
 _BLOCK = "(SELECT run_id, agent_id, step, max(block_size) AS block_size FROM {db}.steps GROUP BY run_id, agent_id, step)"

@@ -57,12 +57,14 @@ power x step duration ("integrated power"); Neuron devices report no power, so n
 
 from __future__ import annotations
 
-from siliconbench.collector.formulas import REQUEST_FIGURES, REQUEST_GOOD
-from siliconbench.collector.load_view import PASSED_ON, STEP_LOAD
+from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.load_view import DISPATCHED, STATED, STEP_LOAD, STEP_STATED
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS, STEP_SERVER
+from siliconbench.collector.schema import KEPT_STEPS
+from siliconbench.collector.step_sql import (PERCENTILES, SPREAD_STATES, goodput_select, no_slo, steady_select,
+                                               steps_select)
+from siliconbench.core.slo import GOODPUT_KEYS
 
-QUANTILES = (0.5, 0.9, 0.95, 0.99)
-_Q = ", ".join(str(q) for q in QUANTILES)
 SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64}, "
               "tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}")
 
@@ -87,32 +89,18 @@ FROM {db}.request_digests FINAL
 GROUP BY run_id, agent_id, step
 """
 
-# Exact percentiles per step (module docstring: "Percentiles"), over the raw rows with the per-request
-# formulas of collector/formulas.py, as the fleet report computes them over a scenario's nodes.
+# Over every row, computed on the fly (collector/step_sql.py): for SQL users who want the computation itself;
+# the reports read step_figures, where kept results stand in for it.
 STEP_PERCENTILES = f"""
 CREATE OR REPLACE VIEW {{db}}.step_percentiles AS
 WITH {REQUEST_FIGURES}
 SELECT run_id, agent_id, step,
-    quantilesExactIf({_Q})(req_ttft_ms, error_class = '') AS ttft_ms,
-    quantilesExactArrayIf({_Q})(req_gap_ms, error_class = '') AS itl_ms,
-    quantilesExactArrayIf({_Q})(req_gap_token_ms, error_class = '') AS itl_token_ms,
-    quantilesExactIf({_Q})(req_tpot_ms, error_class = '' AND req_has_tpot) AS tpot_ms,
-    quantilesExactIf({_Q})(req_e2e_ms, error_class = '') AS e2e_ms
+    {PERCENTILES}
 FROM {{db}}.requests
 GROUP BY run_id, agent_id, step
 """
 
-STEP_GOODPUT = f"""
-CREATE OR REPLACE VIEW {{db}}.step_goodput AS
-WITH {REQUEST_FIGURES},
-     {REQUEST_GOOD} AS good
-SELECT run_id, agent_id, step,
-    countIf(good) AS good_requests,
-    sumIf(output_tokens, good) AS good_tokens_out,
-    sumIf(output_tokens + prompt_tokens, good) AS good_tokens_total
-FROM {{db}}.requests
-GROUP BY run_id, agent_id, step
-"""
+STEP_GOODPUT = f"CREATE OR REPLACE VIEW {{db}}.step_goodput AS {goodput_select('{db}.requests')}"
 
 # Closed loop: the share of the step's wall time with all C streams in flight, and the throughput over
 # its steady part. Requests in flight over time are the running sum of +1 at each send and -1 at each end
@@ -127,33 +115,48 @@ GROUP BY run_id, agent_id, step
 # Each send or end is one sortable integer, its instant x 2 (+1 for a send, so ends sort first at equal
 # instants): one sort of plain integers per step, several times faster than sorting (instant, +-1) tuples.
 # The bounds come first (subquery b), then each stream's chunks are summed against them.
-STEP_STEADY = f"""
-CREATE OR REPLACE VIEW {{db}}.step_steady AS
-WITH {REQUEST_FIGURES}
-SELECT run_id, agent_id, step, b.full_concurrency_share AS full_concurrency_share, b.steady_s AS steady_s,
-    if(b.steady_s > 0, sum(if(error_class = '', arraySum(arrayMap(
-        (o, n) -> if(req_start_ns + o BETWEEN b.steady_start_ns AND b.steady_end_ns, n, 0),
-        chunk_offset_ns, chunk_tokens)), 0)) / b.steady_s, NULL) AS steady_output_tps
-FROM {{db}}.requests
-INNER JOIN (
-    SELECT run_id, agent_id, step, any(concurrency) AS c,
-        arraySort(arrayConcat(groupArray(toUInt64(req_start_ns) * 2 + 1), groupArray(toUInt64(req_end_ns) * 2)))
-            AS events,
-        arrayMap(e -> intDiv(e, 2), events) AS times,
-        arrayCumSum(arrayMap(e -> if(e % 2 = 1, 1, -1), events)) AS in_flight,
-        arraySum(arrayMap((n, d) -> if(n >= c, d, 0), arrayPopBack(in_flight), arrayPopFront(arrayDifference(times))))
-            / 1e9 AS full_s,
-        (arrayMax(times) - arrayMin(times)) / 1e9 AS span_s,
-        if(c > 0 AND span_s > 0, full_s / span_s, NULL) AS full_concurrency_share,
-        arrayFirstIndex(x -> x >= c, in_flight) AS first_full,
-        if(c > 0 AND first_full > 0, times[first_full], NULL) AS steady_start_ns,
-        if(c > 0 AND first_full > 0, times[arrayLastIndex(x -> x >= c, in_flight) + 1], NULL) AS steady_end_ns,
-        (steady_end_ns - steady_start_ns) / 1e9 AS steady_s
-    FROM {{db}}.requests
-    GROUP BY run_id, agent_id, step
-) AS b USING (run_id, agent_id, step)
-GROUP BY run_id, agent_id, step, b.full_concurrency_share, b.steady_s
+STEP_STEADY = f"CREATE OR REPLACE VIEW {{db}}.step_steady AS {steady_select('{db}.requests')}"
+
+# Kept step results (collector/kept.py) that still hold: computed from as many rows as the step's digest counts.
+STEP_KEPT = """
+CREATE OR REPLACE VIEW {db}.step_kept AS
+SELECT k.* FROM {db}.kept_steps AS k FINAL
+INNER JOIN (SELECT run_id, agent_id, step, sum(requests) AS digested FROM {db}.request_digests FINAL
+            GROUP BY run_id, agent_id, step) AS d
+    ON k.run_id = d.run_id AND k.agent_id = d.agent_id AND k.step = d.step AND k.step_rows = d.digested
 """
+
+# The steps with rows and no kept results that hold: computed on the fly from their rows only.
+_NOT_KEPT = """(SELECT * FROM {db}.requests WHERE (run_id, agent_id, step) IN (
+    SELECT run_id, agent_id, step FROM {db}.request_digests
+    WHERE (run_id, agent_id, step) NOT IN (SELECT run_id, agent_id, step FROM {db}.step_kept)))"""
+
+# Every step's figures from its rows (kept_steps' columns but the distribution states), `kept` saying which
+# were read from kept results and which computed now; goodput under the run's own SLO where kept, under the
+# one given where computed.
+_FIGURE_COLUMNS = ", ".join(c for c in KEPT_STEPS.names if c not in SPREAD_STATES)
+STEP_FIGURES = f"""
+CREATE OR REPLACE VIEW {{db}}.step_figures AS
+SELECT {_FIGURE_COLUMNS}, true AS kept FROM {{db}}.step_kept
+UNION ALL
+SELECT {_FIGURE_COLUMNS}, false AS kept FROM ({steps_select(_NOT_KEPT)})
+"""
+
+# The distribution states per step (reports/spread.py merges a sweep point's: quantilesIfMerge(levels.SPREAD_LEVELS)),
+# kept or computed as step_figures.
+_SPREAD_COLUMNS = ", ".join(("run_id", "agent_id", "step", *SPREAD_STATES))
+STEP_SPREAD = f"""
+CREATE OR REPLACE VIEW {{db}}.step_spread AS
+SELECT {_SPREAD_COLUMNS} FROM {{db}}.step_kept
+UNION ALL
+SELECT {_SPREAD_COLUMNS} FROM ({no_slo(steps_select(_NOT_KEPT))})
+"""
+
+# Goodput of the kept steps whose run's SLO is not the one asked: from their rows.
+_SLO_ASKED = " AND ".join(f"slo_{key} = {{{key}:Float64}}" for key in GOODPUT_KEYS)
+_GOODPUT_ELSEWHERE = goodput_select(
+    f"(SELECT * FROM {{db}}.requests WHERE (run_id, agent_id, step) IN "
+    f"(SELECT run_id, agent_id, step FROM {{db}}.step_kept WHERE NOT ({_SLO_ASKED})))")
 
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
                  "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
@@ -161,39 +164,39 @@ _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests
 _PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 # closed loop only (NULL for open-loop steps): step_steady
 _STEADY_COLUMNS = ("full_concurrency_share", "steady_s", "steady_output_tps")
-_CLOSED_ONLY = ",\n    ".join(f"if(ifNull(l.mode, 'closed') = 'closed', st.{c}, NULL) AS {c}" for c in _STEADY_COLUMNS)
+_CLOSED_ONLY = ",\n    ".join(f"if(ifNull(l.mode, 'closed') = 'closed', f.{c}, NULL) AS {c}" for c in _STEADY_COLUMNS)
 
+_GOOD = ("good_requests", "good_tokens_out", "good_tokens_total")
 STEP_RESULTS = f"""
 CREATE OR REPLACE VIEW {{db}}.step_results AS
 SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
-    {', '.join(f'q.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
-    g.good_requests, g.good_tokens_out, g.good_tokens_total,
-    if(r.wall_s > 0, g.good_requests / r.wall_s, 0) AS goodput_rps,
-    if(r.wall_s > 0, g.good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
-    if(r.wall_s > 0, g.good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
+    {', '.join(f'f.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
+    {', '.join(f'if({_SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' for c in _GOOD)},
+    if(r.wall_s > 0, good_requests / r.wall_s, 0) AS goodput_rps,
+    if(r.wall_s > 0, good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
+    if(r.wall_s > 0, good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
     s.has_server_tokens, {', '.join(f's.{c} AS {c}' for c in SERVER_COLUMNS)}, s.prefix_cache_hit_rate,
     ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode, ifNull(l.rate_rps, 0) AS rate_rps,
     l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
-    {', '.join(f'l.{c} AS {c}' for c in PASSED_ON)},
-    l.dispatch_mean_ms, l.dispatch_p99_ms, l.sent_rps,
-    {_CLOSED_ONLY}
+    {', '.join(f'l.{c} AS {c}' for c in STATED)},
+    {', '.join(f'f.{c} AS {c}' for c in DISPATCHED)},
+    {_CLOSED_ONLY},
+    f.kept AS kept
 FROM {{db}}.step_rollups AS r
-LEFT JOIN {{db}}.step_percentiles AS q USING (run_id, agent_id, step)
-LEFT JOIN {{db}}.step_goodput({SLO_PARAMS}) AS g USING (run_id, agent_id, step)
+LEFT JOIN {{db}}.step_figures({SLO_PARAMS}) AS f USING (run_id, agent_id, step)
+LEFT JOIN ({_GOODPUT_ELSEWHERE}) AS g USING (run_id, agent_id, step)
 LEFT JOIN {{db}}.step_server AS s USING (run_id, agent_id, step)
-LEFT JOIN {{db}}.step_load AS l USING (run_id, agent_id, step)
-LEFT JOIN (SELECT run_id, agent_id, step, {', '.join(_STEADY_COLUMNS)} FROM {{db}}.step_steady) AS st
-    USING (run_id, agent_id, step)
+LEFT JOIN ({STEP_STATED}) AS l USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """
 
 # Figures summarised across repetitions: the median, with min and max as the spread.
-_SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s", "ttft_mean_ms",
+SWEEP_SCALARS = ("requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s", "ttft_mean_ms",
                   "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk", "tpot_mean_ms", "e2e_mean_ms",
                   "output_tps", "total_tps", "rps", "good_requests", "goodput_rps", "goodput_output_tps",
                   "goodput_total_tps", "mean_in_flight", "sent_rps", "dispatch_mean_ms", "dispatch_p99_ms",
                   "prefix_cache_hit_rate", *_STEADY_COLUMNS, *SERVER_COLUMNS)
-_SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
+SWEEP_ARRAYS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 
 
 def _median_spread(name: str, each: str = "") -> str:
@@ -205,8 +208,8 @@ CREATE OR REPLACE VIEW {{db}}.sweep_results AS
 SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions, arraySort(groupArray(step)) AS steps,
     countIf(client_saturated) AS saturated_steps, countIf(NOT has_step) AS partial_steps,
     max(agent_cpu_pct) AS agent_cpu_pct_max, max(loop_lag_p99_ms) AS loop_lag_p99_ms_max,
-    {(',' + chr(10) + '    ').join(_median_spread(n) for n in _SWEEP_SCALARS)},
-    {(',' + chr(10) + '    ').join(_median_spread(n, 'ForEach') for n in _SWEEP_ARRAYS)}
+    {(',' + chr(10) + '    ').join(_median_spread(n) for n in SWEEP_SCALARS)},
+    {(',' + chr(10) + '    ').join(_median_spread(n, 'ForEach') for n in SWEEP_ARRAYS)}
 FROM {{db}}.step_results({SLO_PARAMS})
 GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1
@@ -343,6 +346,9 @@ SETTINGS prefer_column_name_to_alias = 1
 
 VIEWS: dict[str, str] = {
     "step_rollups": STEP_ROLLUPS,
+    "step_kept": STEP_KEPT,
+    "step_figures": STEP_FIGURES,
+    "step_spread": STEP_SPREAD,
     "step_percentiles": STEP_PERCENTILES,
     "step_goodput": STEP_GOODPUT,
     "step_server": STEP_SERVER,

@@ -27,7 +27,7 @@ from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.session_tables import session_cells, session_columns
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS
 from siliconbench.collector.reports.trace_tables import trace_cells, trace_columns
-from siliconbench.collector.views import QUANTILES
+from siliconbench.collector.levels import QUANTILES
 from siliconbench.collector.workload import describe, plan_of
 
 _SCALARS = ("repetitions", "requests", "errors", "ok_requests", "tokens_out", "tokens_in", "wall_s",

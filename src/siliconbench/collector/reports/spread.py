@@ -3,8 +3,8 @@ its workload.
 
 Distributions: per series and sweep point (mode, concurrency, rate: two rates are two points), TTFT and
 per-token ITL at the 2nd..98th percentile in steps of 2 (49 levels) plus min and max, computed in ClickHouse (`quantiles`: a reservoir of 8192 values per
-group, so a 10-million-row report stays a second's query; a CDF drawn at 49 levels does not need exact
-values). Devices over time: per second, the mean accelerator utilisation over the node's devices and the
+step, kept with the step's results and merged over the point's steps; a CDF drawn at 49 levels does not need
+exact values). Devices over time: per second, the mean accelerator utilisation over the node's devices and the
 node's power (mean per device × devices), with each step's start and end for shading; at most
 TIMELINE_POINTS per series (a one-hour run has 3,600 seconds; a chart 450 px wide shows no more).
 Workload: the plan each run stored (`runs.config_json`), in a line a reader can check.
@@ -15,29 +15,31 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.levels import SPREAD_LEVELS, sql_levels
 from siliconbench.collector.points import CLOSED, Point
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.store import Store
 
-LEVELS = tuple(round(k / 50, 2) for k in range(1, 50))
-_LEVELS_SQL = ", ".join(str(level) for level in LEVELS)
+LEVELS = SPREAD_LEVELS
+_LEVELS_SQL = sql_levels(LEVELS)
 
+# A sweep point's distribution merges its steps' states (view step_spread: kept with the step's results,
+# collector/kept.py, or computed from the rows of a step not kept yet).
 DISTRIBUTION_SQL = f"""
-WITH {REQUEST_FIGURES}
-SELECT run_id, agent_id, ifNull(s.mode, if(concurrency = 0, 'open', 'closed')) AS point_mode, concurrency,
-       ifNull(s.rate_rps, 0) AS point_rate,
-       quantilesIf({_LEVELS_SQL})(req_ttft_ms, error_class = ''),
-       minIf(req_ttft_ms, error_class = ''), maxIf(req_ttft_ms, error_class = ''),
-       quantilesArrayIf({_LEVELS_SQL})(req_gap_token_ms, error_class = ''),
-       minArrayIf(req_gap_token_ms, error_class = ''), maxArrayIf(req_gap_token_ms, error_class = '')
-FROM {{db}}.requests
+SELECT run_id, agent_id, ifNull(s.mode, if(r.concurrency = 0, 'open', 'closed')) AS point_mode,
+       r.concurrency AS point_concurrency, ifNull(s.rate_rps, 0) AS point_rate,
+       quantilesIfMerge({_LEVELS_SQL})(d.ttft_spread), min(d.ttft_spread_min), max(d.ttft_spread_max),
+       quantilesArrayIfMerge({_LEVELS_SQL})(d.itl_token_spread), min(d.itl_token_spread_min),
+       max(d.itl_token_spread_max)
+FROM {{db}}.step_spread AS d
+INNER JOIN (SELECT run_id, agent_id, step, any(concurrency) AS concurrency FROM {{db}}.request_digests
+            WHERE has({{runs:Array(String)}}, run_id) GROUP BY run_id, agent_id, step) AS r USING (run_id, agent_id, step)
 LEFT JOIN (SELECT run_id, agent_id, step, any(mode) AS mode, any(rate_rps) AS rate_rps FROM {{db}}.steps
            WHERE has({{runs:Array(String)}}, run_id) GROUP BY run_id, agent_id, step) AS s
     USING (run_id, agent_id, step)
 WHERE has({{runs:Array(String)}}, run_id)
-GROUP BY run_id, agent_id, point_mode, concurrency, point_rate
-ORDER BY run_id, agent_id, point_mode, concurrency, point_rate
+GROUP BY run_id, agent_id, point_mode, point_concurrency, point_rate
+ORDER BY run_id, agent_id, point_mode, point_concurrency, point_rate
 SETTINGS join_use_nulls = 1
 """
 
@@ -138,8 +140,8 @@ def load_spread(store: Store, series: list[Series]) -> Spread:
     return spread
 
 
-def _finite(*values: float) -> bool:
-    return all(v == v and abs(v) != float("inf") for v in values)
+def _finite(*values: float | None) -> bool:
+    return all(v is not None and v == v and abs(v) != float("inf") for v in values)
 
 
 def describe_workload(config_json: str) -> str:

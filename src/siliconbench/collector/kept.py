@@ -1,0 +1,179 @@
+"""Step results kept: each step's figures computed once from its rows, when they are complete, and stored.
+
+Reports used to recompute every step's exact percentiles, steady state, goodput and distributions from
+every gap at every read: a report's cost followed what the store held. Now, once a step is over (its
+`steps` row is stored, or its run ended) and its rows are complete (its digest counts exactly its rows:
+collector/digests.py), its figures are computed once by the SQL that computes them on the fly
+(collector/step_sql.py: percentiles, steady state, dispatch, goodput under the run's own SLO,
+distribution states; per served model: answers) and stored in `kept_steps` and `kept_answers`
+(schema.KEPT_STEPS). The views read them where they hold and compute the rest from the rows, saying which
+(`kept`): a step kept before a late batch came reads as computed until it is kept again.
+
+Who keeps: the collector's `Keeper`, told of every stored batch's steps (collector/group_insert.py), keeps
+the steps that became due within `linger_s`; at start, before serving, it keeps every step a crash or an
+older collector left unkept (`keep_due` over the whole store), as digests are repaired.
+
+Idempotent, with no lock, in one collector or across replicas on one store: a kept row carries
+`step_rows`, the number of rows it was computed from, as its ReplacingMergeTree version. Rows only grow
+(a replay is never stored twice), so the row computed from the most rows is the newest truth, and FINAL
+keeps it whichever keeper wrote last; two keepers computing from the same rows write the same figures
+(exact, from the same rows). A keeper that dies between its two inserts leaves the other table's row
+short; the next `keep_due` finds it. On a ClickHouse server the same SQL runs: FINAL merges at read
+(no OPTIMIZE, no mutation), and the INSERT ... SELECT reads the rows the server has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from siliconbench.collector.errors import CollectorError, first_line
+from siliconbench.collector.schema import KEPT_ANSWERS, KEPT_STEPS
+from siliconbench.collector.step_sql import answers_select, steps_select
+from siliconbench.collector.store import Store
+from siliconbench.collector.workload import plan_of
+from siliconbench.core.slo import GOODPUT_KEYS
+
+log = logging.getLogger(__name__)
+
+StepKey = tuple[str, str, int]  # run_id, agent_id, step
+
+_STEPS_PARAM = "{steps:Array(Tuple(String, String, UInt32))}"
+_IN_STEPS = f"(run_id, toString(agent_id), step) IN {_STEPS_PARAM}"
+_SOURCE = f"(SELECT * FROM {{db}}.requests WHERE {_IN_STEPS})"
+
+# The steps (of `where`) that are over and complete, and whose kept rows are missing or computed from other
+# rows than they now have.
+_DUE = """
+SELECT d.run_id, d.agent_id, d.step
+FROM (SELECT run_id, toString(agent_id) AS agent_id, step, sum(requests) AS digested FROM {{db}}.request_digests FINAL
+      WHERE {where} GROUP BY run_id, agent_id, step) AS d
+INNER JOIN (SELECT run_id, toString(agent_id) AS agent_id, step, count() AS stored FROM {{db}}.requests
+            WHERE {where} GROUP BY run_id, agent_id, step) AS r USING (run_id, agent_id, step)
+LEFT JOIN (SELECT DISTINCT run_id, toString(agent_id) AS agent_id, step, 1 AS over FROM {{db}}.steps WHERE {where})
+    AS s USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, 1 AS ended FROM {{db}}.runs WHERE phase = 'end' AND {runs_where} GROUP BY run_id)
+    AS e USING (run_id)
+LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, step, max(step_rows) AS kept FROM {{db}}.kept_steps
+           WHERE {where} GROUP BY run_id, agent_id, step) AS k USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, step, max(step_rows) AS kept FROM {{db}}.kept_answers
+           WHERE {where} GROUP BY run_id, agent_id, step) AS a USING (run_id, agent_id, step)
+WHERE r.stored = d.digested AND (s.over = 1 OR e.ended = 1) AND (k.kept != d.digested OR a.kept != d.digested)
+ORDER BY d.run_id, d.agent_id, d.step
+SETTINGS join_use_nulls = 0
+"""
+
+_RUN_SLO = """SELECT run_id, any(config_json) FROM {db}.runs
+WHERE phase = 'start' AND has({runs:Array(String)}, run_id) GROUP BY run_id"""
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    steps: int       # steps whose results were computed and stored
+    seconds: float   # how long it took
+
+
+def due(store: Store, steps: Iterable[StepKey] | None = None, runs: Iterable[str] = ()) -> list[StepKey]:
+    """The steps whose results are due (over, complete, not kept as they are): of `steps` and every step of
+    `runs`; steps None: of the whole store."""
+    if steps is None:
+        sql, params = _DUE.format(where="1", runs_where="1"), {}
+    else:
+        wanted, whole = sorted(set(steps)), sorted(set(runs))
+        if not wanted and not whole:
+            return []
+        runs_where = "has({runs:Array(String)}, run_id)"
+        sql = _DUE.format(where=f"({_IN_STEPS} OR has({{whole:Array(String)}}, run_id))", runs_where=runs_where)
+        params = {"steps": wanted, "whole": whole, "runs": sorted({run for run, _, _ in wanted} | set(whole))}
+    return [(run, agent, int(step)) for run, agent, step in store.query(sql, params).result_rows]
+
+
+def run_slos(store: Store, runs: Iterable[str]) -> dict[str, dict[str, float]]:
+    """run id -> the SLO its plan stated, as goodput's bound parameters (inf where none)."""
+    out: dict[str, dict[str, float]] = {}
+    for run_id, config_json in store.query(_RUN_SLO, {"runs": sorted(set(runs))}).result_rows:
+        plan = plan_of(config_json)
+        stated = plan.slo if plan is not None else {}
+        out[run_id] = {key: float(stated.get(key, math.inf)) for key in GOODPUT_KEYS}
+    return out
+
+
+def keep(store: Store, steps: Iterable[StepKey]) -> Kept:
+    """Compute and store the results of `steps` from their rows (both tables), whatever they held before."""
+    t0 = time.perf_counter()
+    wanted = sorted(set(steps))
+    slos = run_slos(store, {run for run, _, _ in wanted})
+    no_slo = {key: math.inf for key in GOODPUT_KEYS}
+    by_slo: dict[tuple[float, ...], list[StepKey]] = {}
+    for key in wanted:
+        slo = slos.get(key[0], no_slo)
+        by_slo.setdefault(tuple(slo[k] for k in GOODPUT_KEYS), []).append(key)
+    for slo_values, keys in by_slo.items():
+        params = {"steps": keys, **dict(zip(GOODPUT_KEYS, slo_values))}
+        store.command(f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) {steps_select(_SOURCE)}",
+                      params)
+        store.command(f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) {answers_select(_SOURCE)}",
+                      {"steps": keys})
+    return Kept(len(wanted), time.perf_counter() - t0)
+
+
+def keep_due(store: Store, steps: Iterable[StepKey] | None = None, runs: Iterable[str] = ()) -> Kept:
+    """Keep the steps that are due (of `steps` and `runs`; steps None: the whole store); returns what was kept."""
+    found = due(store, steps, runs)
+    return keep(store, found) if found else Kept(0, 0.0)
+
+
+class Keeper:
+    """Keeps steps as their batches are stored: `notify` with a stored batch's steps; a thread keeps the
+    due ones at most `linger_s` later, all that arrived meanwhile together. A store error is logged and
+    the steps retried with the next notice (reports compute what is not kept, so nothing reads short)."""
+
+    def __init__(self, store: Store, linger_s: float = 0.05) -> None:
+        self._store = store
+        self._linger_s = linger_s
+        self._pending: set[StepKey] = set()
+        self._runs: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self.steps_kept = 0
+        self.last = Kept(0, 0.0)
+        self._thread = threading.Thread(target=self._run, name="keeper", daemon=True)
+        self._thread.start()
+
+    def notify(self, steps: Iterable[StepKey], ended_runs: Iterable[str] = ()) -> None:
+        with self._lock:
+            self._pending.update(steps)
+            self._runs.update(ended_runs)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            if self._closed:
+                return
+            time.sleep(self._linger_s)
+            with self._lock:
+                self._wake.clear()
+                steps, self._pending = self._pending, set()
+                runs, self._runs = self._runs, set()
+            try:
+                self.last = keep_due(self._store, steps, runs)
+                self.steps_kept += self.last.steps
+            except CollectorError as exc:
+                log.warning("keeping the results of %d step(s) failed (%s); they are computed from their rows "
+                            "until the next try", len(steps), first_line(exc))
+                with self._lock:
+                    self._pending.update(steps)
+                    self._runs.update(runs)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+        if self.steps_kept:
+            log.info("keeper: results of %d step(s) kept", self.steps_kept)
