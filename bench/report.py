@@ -4,9 +4,12 @@ Builds a store with N request rows (default 10 million) generated inside ClickHo
 INSERT ... SELECT FROM numbers() — five scenarios A–E, concurrency 1/4/8/16/32, three repetitions,
 CHUNKS content chunks of 4 tokens per request — and, per node, 15 steps of 60 s with 8 GPUs sampled
 at SAMPLE_HZ (utilisation, power, memory, energy counter) — then times `report` (SQL and rendering) in
-every format, warm, best of several runs. Target: under 2 s.
+every format, warm, best of several runs: the all-runs report and a one-run report. The steps' results are
+kept first (collector/kept.py, as the collector keeps them when a step ends; --no-keep: every figure
+computed from the rows, as before). Targets: all runs under 2 s, one run under 0.2 s.
 
     .venv/bin/python bench/report.py [--rows 10000000] [--chunks 8] [--sample-hz 10] [--store chdb:///tmp/sb-bench]
+                                     [--no-keep]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from siliconbench.collector import digests
+from siliconbench.collector import digests, kept
 from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection, parse_slo
@@ -133,6 +136,7 @@ def main() -> None:
     parser.add_argument("--store", default="chdb:///tmp/siliconbench-bench-report")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="reuse the store if it already holds --rows rows")
+    parser.add_argument("--no-keep", action="store_true", help="drop the kept step results: compute from the rows")
     args = parser.parse_args()
 
     path = Path(args.store.removeprefix("chdb://"))
@@ -145,18 +149,29 @@ def main() -> None:
         store = Store.open(args.store)
         build_s = build(store, args.rows, args.chunks, args.sample_hz)
     ensure_prices(store)
+    keeping = None
+    if args.no_keep:
+        store.command("TRUNCATE TABLE {db}.kept_steps")
+        store.command("TRUNCATE TABLE {db}.kept_answers")
+    else:
+        keeping = kept.keep_due(store)
     options = Options(slo=parse_slo(["ttft_ms=300", "tpot_ms=5"]))
-    selection = Selection()
-    build_report(store, selection, options)  # warm: first query plans, caches
-    rows = [("build_report (all SQL: 5 scenarios x 5 concurrencies x 3 reps)",
-             best_of(lambda: build_report(store, selection, options), args.repeat))]
-    for fmt, render in RENDERERS.items():
-        rows.append((f"report --format {fmt} (SQL + render)",
-                     best_of(lambda render=render: render.report(build_report(store, selection, options)), args.repeat)))
+    rows = []
+    for what, selection in (("all runs: 5 scenarios x 5 concurrencies x 3 reps", Selection()),
+                            ("one run: bench-2, 15 steps", Selection(runs=("bench-2",)))):
+        build_report(store, selection, options)  # warm: first query plans, caches
+        rows.append((f"build_report, {what}", best_of(lambda: build_report(store, selection, options), args.repeat)))
+        for fmt, render in RENDERERS.items():
+            rows.append((f"  report --format {fmt} (SQL + render)",
+                         best_of(lambda render=render, selection=selection:
+                                 render.report(build_report(store, selection, options)), args.repeat)))
     gaps = store.query("SELECT sum(gaps) FROM {db}.request_digests FINAL").result_rows[0][0]
     samples = store.query("SELECT count() FROM {db}.device_samples").result_rows[0][0]
     print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps, {samples:,} device samples"
           + (f", built in {build_s:.1f} s (INSERT ... SELECT FROM numbers(), digests rebuilt from the rows)" if build_s else ""))
+    if keeping is not None and keeping.steps:
+        print(f"kept the results of {keeping.steps} steps in {keeping.seconds:.1f} s "
+              f"({keeping.seconds / keeping.steps:.2f} s per step of {args.rows // keeping.steps:,} requests)")
     print(f"{'what':68s} {'best of ' + str(args.repeat):>12s}")
     for name, seconds in rows:
         print(f"{name:68s} {seconds:10.3f} s")
@@ -165,8 +180,10 @@ def main() -> None:
                              " WHERE startsWith(run_id, 'bench-')").result_rows[0]
         print(f"node energy per step: {energy[0]:,.0f}..{energy[1]:,.0f} J by {', '.join(energy[2])} "
               f"(expected {GPUS * 600 * STEP_S:,} J = {GPUS} GPUs x 600 W x {STEP_S} s)")
-    worst = max(s for _, s in rows)
-    print(f"target < 2 s: {'met' if worst < 2 else 'MISSED'} (slowest {worst:.3f} s)")
+    half = len(rows) // 2
+    for what, part, target in (("all runs", rows[:half], 2.0), ("one run", rows[half:], 0.2)):
+        worst = max(s for _, s in part)
+        print(f"{what}: target < {target:g} s {'met' if worst < target else 'MISSED'} (slowest {worst:.3f} s)")
 
 
 if __name__ == "__main__":

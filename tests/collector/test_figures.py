@@ -19,7 +19,8 @@ from siliconbench.collector.figures import (
     quantile_name,
     record,
 )
-from siliconbench.collector.views import DEVICE_ROLLUPS, NODE_ROLLUPS, QUANTILES
+from siliconbench.collector.levels import QUANTILES
+from siliconbench.collector.views import DEVICE_ROLLUPS, NODE_ROLLUPS
 
 
 def test_percentiles_has_one_field_per_quantile_of_the_views():

@@ -9,7 +9,7 @@ short) has has_step = 0 and reads as closed loop, or as 'open' when its concurre
 
 from __future__ import annotations
 
-from siliconbench.core.slo import GOODPUT_KEYS
+from siliconbench.collector.step_sql import NO_SLO_ARGS
 
 # The verdict's evidence, as the agent stated it with the step (steps), and how the requests went out
 # (from the step's rows: kept results or computed, collector/step_sql.py DISPATCH), as step_results passes
@@ -27,14 +27,13 @@ STEP_STATED = """
         if(max(server_cpu_pct) < 0, NULL, max(server_cpu_pct)) AS server_cpu_pct
     FROM {db}.steps GROUP BY run_id, agent_id, step"""
 
-_NO_SLO = ", ".join(f"{key} = inf" for key in GOODPUT_KEYS)
 STEP_LOAD = f"""
 CREATE OR REPLACE VIEW {{db}}.step_load AS
 SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rps AS rate_rps,
     s.agent_cpu_pct AS agent_cpu_pct, s.loop_lag_p99_ms AS loop_lag_p99_ms, s.client_saturated AS client_saturated,
     {', '.join(f's.{c} AS {c}' for c in STATED)},
     {', '.join(f'd.{c} AS {c}' for c in DISPATCHED)}
-FROM (SELECT run_id, agent_id, step, {', '.join(DISPATCHED)} FROM {{db}}.step_figures({_NO_SLO})) AS d
+FROM (SELECT run_id, agent_id, step, {', '.join(DISPATCHED)} FROM {{db}}.step_figures({NO_SLO_ARGS})) AS d
 LEFT JOIN ({STEP_STATED}) AS s USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """

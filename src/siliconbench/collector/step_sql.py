@@ -17,6 +17,7 @@ from siliconbench.core.slo import GOODPUT_KEYS
 _Q = sql_levels(QUANTILES)
 _L = sql_levels(SPREAD_LEVELS)
 KEY = ("run_id", "agent_id", "step")
+NO_SLO_ARGS = ", ".join(f"{key} = inf" for key in GOODPUT_KEYS)  # step_figures(...) where goodput is not read
 
 # Exact percentiles (collector/views.py: "Percentiles") with the per-request formulas of collector/formulas.py.
 PERCENTILES = f"""quantilesExactIf({_Q})(req_ttft_ms, error_class = '') AS ttft_ms,

@@ -24,6 +24,7 @@ from siliconbench.collector.reports.model import build_report
 from siliconbench.collector.reports.report import Options, Report
 from siliconbench.collector.reports.table import INT, MS, TPS, Column, Table
 from siliconbench.collector.rollups import Selection
+from siliconbench.collector.step_sql import NO_SLO_ARGS
 from siliconbench.collector.store import Store
 
 QUANTILES = (0.5, 0.99)  # the scenario table's percentiles, pooled over its nodes
@@ -48,7 +49,8 @@ WITH members AS (
           WHERE run_id = {{run:String}}) AS p
     INNER JOIN members AS m USING (agent_id)
     LEFT JOIN step_points AS sp ON sp.agent_id = p.agent_id AND sp.step = p.step
-    LEFT JOIN (SELECT agent_id, step, steady_output_tps FROM {{db}}.step_steady WHERE run_id = {{run:String}}) AS st
+    LEFT JOIN (SELECT agent_id, step, steady_output_tps FROM {{db}}.step_figures({NO_SLO_ARGS})
+               WHERE run_id = {{run:String}}) AS st
         ON st.agent_id = p.agent_id AND st.step = p.step
     GROUP BY scenario, mode, concurrency, rate_rps, p.repetition
     SETTINGS join_use_nulls = 1

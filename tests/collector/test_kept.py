@@ -1,0 +1,130 @@
+"""Step results kept (collector/kept.py): a step's figures are computed once its rows are complete, equal
+to computing them from the rows, read by the views only while they hold (a late batch makes the step
+computed again until it is kept again), and keeping is idempotent under keepers racing on one store."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+
+import pytest
+
+from siliconbench.collector import kept
+from siliconbench.collector.schema import RUNS
+from tests.collector import rows
+
+NO_SLO = {"ttft_ms": math.inf, "ttfa_ms": math.inf, "itl_ms": math.inf, "tpot_ms": math.inf, "e2e_ms": math.inf}
+STEP_RESULTS = ("SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, "
+                "itl_ms = {itl_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}) "
+                "WHERE run_id = {run:String} ORDER BY agent_id, step")
+
+
+def step_results(store, run_id: str, slo: dict[str, float] = NO_SLO) -> list[dict]:
+    result = store.query(STEP_RESULTS, {**slo, "run": run_id})
+    return [dict(zip(result.column_names, row)) for row in result.result_rows]
+
+
+def answers(store, run_id: str) -> list[tuple]:
+    return store.query("SELECT * FROM {db}.step_answers WHERE run_id = {r:String}", {"r": run_id}).result_rows
+
+
+def random_store(store, run_id: str, rng: random.Random, steps: int = 3) -> None:
+    """A run of `steps` closed-loop steps with random latencies, chunks, token counts, errors and two models."""
+    agent = f"agent-{run_id}"
+    store.insert("runs", [rows.run(run_id, agent)], f"{run_id}/r")
+    requests = []
+    for step in range(steps):
+        concurrency = rng.choice((1, 2, 4))
+        for i in range(rng.randint(5, 40)):
+            gaps = [rng.uniform(1, 40) for _ in range(rng.randint(0, 6))]
+            requests.append(rows.request(run_id, agent, i, step=step, concurrency=concurrency,
+                                         start_s=step * 10 + rng.uniform(0, 5), ttft_ms=rng.uniform(20, 400),
+                                         gaps_ms=gaps, tokens=[rng.randint(1, 4) for _ in range(len(gaps) + 1)],
+                                         error="timeout" if rng.random() < 0.1 else "",
+                                         model=rng.choice(("base", "lora"))))
+        store.insert("steps", [rows.step(run_id, agent, step, concurrency, 0, step * 10, step * 10 + 9)],
+                     f"{run_id}/s/{step}")
+    store.insert("requests", requests, f"{run_id}/q")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kept_results_equal_the_computation_from_the_rows(store, unique_id, seed):
+    rng = random.Random(seed)
+    random_store(store, unique_id, rng)
+    slo = {**NO_SLO, "ttft_ms": rng.uniform(50, 300), "tpot_ms": rng.uniform(5, 30)}
+    computed, computed_answers = step_results(store, unique_id, slo), answers(store, unique_id)
+    assert {r["kept"] for r in computed} == {0}
+
+    assert kept.keep_due(store, runs=[unique_id], steps=[]).steps == 3
+    read = step_results(store, unique_id, slo)
+    assert {r["kept"] for r in read} == {1}
+    assert [{k: v for k, v in r.items() if k != "kept"} for r in read] == \
+        [{k: v for k, v in r.items() if k != "kept"} for r in computed]
+    assert answers(store, unique_id) == computed_answers
+
+
+def test_goodput_is_kept_under_the_runs_own_slo_and_computed_for_another(store, unique_id):
+    agent = f"agent-{unique_id}"
+    run = rows.run(unique_id, agent)
+    run[RUNS.names.index("config_json")] = '{"concurrency": [1], "slo": {"ttft_ms": 150}}'
+    store.insert("runs", [run], f"{unique_id}/r")
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0, 9)], f"{unique_id}/s")
+    store.insert("requests", [rows.request(unique_id, agent, i, start_s=i, ttft_ms=100 + 20 * i) for i in range(5)],
+                 f"{unique_id}/q")
+    kept.keep_due(store, [(unique_id, agent, 0)])
+    stored = store.query("SELECT slo_ttft_ms, good_requests FROM {db}.kept_steps FINAL WHERE run_id = {r:String}",
+                         {"r": unique_id}).result_rows
+    assert stored == [(150.0, 3)]  # TTFT 100, 120, 140 within 150 ms
+    assert step_results(store, unique_id, {**NO_SLO, "ttft_ms": 150})[0]["good_requests"] == 3
+    assert step_results(store, unique_id, {**NO_SLO, "ttft_ms": 110})[0]["good_requests"] == 1  # from the rows
+
+
+def test_a_step_is_due_only_once_over_and_complete(store, unique_id):
+    agent = f"agent-{unique_id}"
+    store.insert("runs", [rows.run(unique_id, agent)], f"{unique_id}/r")
+    store.insert("requests", [rows.request(unique_id, agent, i, start_s=i) for i in range(4)], f"{unique_id}/q")
+    key = (unique_id, agent, 0)
+    assert kept.due(store, [key]) == []  # still running: no steps row, the run not ended
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0, 9)], f"{unique_id}/s")
+    assert kept.due(store, [key]) == [key]
+    kept.keep(store, [key])
+    assert kept.due(store, [key]) == []
+
+
+def test_a_late_batch_makes_the_step_computed_until_it_is_kept_again(store, unique_id):
+    agent = f"agent-{unique_id}"
+    store.insert("runs", [rows.run(unique_id, agent)], f"{unique_id}/r")
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0, 9)], f"{unique_id}/s")
+    store.insert("requests", [rows.request(unique_id, agent, i, start_s=i) for i in range(4)], f"{unique_id}/q1")
+    kept.keep_due(store, [(unique_id, agent, 0)])
+    store.insert("requests", [rows.request(unique_id, agent, 10, start_s=5, ttft_ms=900.0)], f"{unique_id}/q2")
+
+    late = step_results(store, unique_id)[0]
+    assert (late["kept"], late["requests"], late["ttft_ms"][-1]) == (0, 5, 900.0)  # the stale row is not read
+    assert kept.keep_due(store, [(unique_id, agent, 0)]).steps == 1
+    again = step_results(store, unique_id)[0]
+    assert (again["kept"], again["ttft_ms"]) == (1, late["ttft_ms"])
+
+
+def test_keepers_racing_on_one_store_leave_one_row_per_step(store, unique_id):
+    random_store(store, unique_id, random.Random(7))
+    keys = kept.due(store, runs=[unique_id], steps=[])
+    errors: list[BaseException] = []
+
+    def keeper() -> None:
+        try:
+            kept.keep(store, keys)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=keeper) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.query("SELECT count() FROM {db}.kept_steps FINAL WHERE run_id = {r:String}",
+                       {"r": unique_id}).result_rows[0][0] == 3
+    assert {r["kept"] for r in step_results(store, unique_id)} == {1}
+    assert kept.due(store, runs=[unique_id], steps=[]) == []
