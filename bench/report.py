@@ -160,7 +160,8 @@ def main() -> None:
     for what, selection in (("all runs: 5 scenarios x 5 concurrencies x 3 reps", Selection()),
                             ("one run: bench-2, 15 steps", Selection(runs=("bench-2",)))):
         build_report(store, selection, options)  # warm: first query plans, caches
-        rows.append((f"build_report, {what}", best_of(lambda: build_report(store, selection, options), args.repeat)))
+        rows.append((f"build_report, {what}",
+                     best_of(lambda selection=selection: build_report(store, selection, options), args.repeat)))
         for fmt, render in RENDERERS.items():
             rows.append((f"  report --format {fmt} (SQL + render)",
                          best_of(lambda render=render, selection=selection:

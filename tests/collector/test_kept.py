@@ -115,7 +115,7 @@ def test_keepers_racing_on_one_store_leave_one_row_per_step(store, unique_id):
     def keeper() -> None:
         try:
             kept.keep(store, keys)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=keeper) for _ in range(3)]

@@ -97,8 +97,8 @@ def run_slos(store: Store, runs: Iterable[str]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for run_id, config_json in store.query(_RUN_SLO, {"runs": sorted(set(runs))}).result_rows:
         plan = plan_of(config_json)
-        stated = plan.slo if plan is not None else {}
-        out[run_id] = {key: float(stated.get(key, math.inf)) for key in GOODPUT_KEYS}
+        stated = {str(key): float(value) for key, value in (plan.slo.items() if plan is not None and plan.slo else ())}
+        out[run_id] = {key: stated.get(key, math.inf) for key in GOODPUT_KEYS}
     return out
 
 
@@ -152,9 +152,9 @@ class Keeper:
         self._wake.set()
 
     def _run(self) -> None:
-        while not self._closed:
+        while True:
             self._wake.wait()
-            if self._closed:
+            if self._closed:  # set by close() from another thread
                 return
             time.sleep(self._linger_s)
             with self._lock:

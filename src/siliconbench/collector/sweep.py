@@ -48,9 +48,9 @@ def _most(values: Iterable[Any]) -> Any:
 
 def _each(summary, arrays: Sequence[Sequence[float] | None]) -> list[Any]:
     """`summary` element by element over arrays of any lengths (ClickHouse's -ForEach)."""
-    arrays = [a for a in arrays if a]
-    width = max((len(a) for a in arrays), default=0)
-    return [summary([a[i] for a in arrays if i < len(a)]) for i in range(width)]
+    present: list[Sequence[float]] = [a for a in arrays if a]
+    width = max((len(a) for a in present), default=0)
+    return [summary([a[i] for a in present if i < len(a)]) for i in range(width)]
 
 
 def sweep_rows(steps: Sequence[Row]) -> list[Row]:
