@@ -30,7 +30,8 @@ def test_report_bench_builds_its_store_and_states_the_energy_it_generated(tmp_pa
     assert re.search(r"2,000 request rows, [\d,]+ inter-chunk gaps, 144,000 device samples", out)
     low, high, expected = re.search(r"node energy per step: ([\d,]+)\.\.([\d,]+) J .*expected ([\d,]+) J", out).groups()
     assert low == high == expected
-    assert len(re.findall(r"^report --format \w+", out, re.M)) == 4
+    assert len(re.findall(r"^  report --format \w+", out, re.M)) == 8  # every format, all runs and one run
+    assert re.search(r"^kept the results of 75 steps in ", out, re.M)
 
 
 def test_ingest_bench_loses_and_duplicates_nothing():
