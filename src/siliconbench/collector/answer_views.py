@@ -17,57 +17,60 @@ from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.step_sql import answers_select
+from siliconbench.collector.step_views import ALL, kept_select, not_kept_rows
 
-# The kept rows (collector/kept.py) that still hold, then the steps without them computed from their rows.
-_KEPT = """SELECT k.* FROM {db}.kept_answers AS k FINAL
-    INNER JOIN (SELECT run_id, agent_id, step, sum(requests) AS digested FROM {db}.request_digests FINAL
-                GROUP BY run_id, agent_id, step) AS d
-        ON k.run_id = d.run_id AND k.agent_id = d.agent_id AND k.step = d.step AND k.step_rows = d.digested"""
-_NOT_KEPT = f"""(SELECT * FROM {{db}}.requests WHERE (run_id, agent_id, step) IN (
-    SELECT run_id, agent_id, step FROM {{db}}.request_digests
-    WHERE (run_id, agent_id, step) NOT IN (SELECT run_id, agent_id, step FROM ({_KEPT}))))"""
-
-# Every step's rows by model: kept where they hold, else computed; `kept` says which.
-ANSWER_FIGURES = f"""
-CREATE OR REPLACE VIEW {{db}}.answer_figures AS
-SELECT *, true AS kept FROM ({_KEPT})
+def answer_figures_select(where: str, compute: bool = True) -> str:
+    """Every step's rows by model (of `where`): kept where they hold (collector/kept.py), else computed from the
+    step's rows; `kept` says which. `compute` False: the kept rows only (step_views.Need)."""
+    kept = kept_select("kept_answers", where)
+    return f"SELECT *, true AS kept FROM ({kept})" + (f"""
 UNION ALL
-SELECT *, false AS kept FROM ({answers_select(_NOT_KEPT)})
-"""
+SELECT *, false AS kept FROM ({answers_select(not_kept_rows(kept, where))})""" if compute else "")
 
-_COLUMNS = ("run_id", "agent_id", "step", "model", "requests", "ok_requests", "answered", "ttft_ms", "ttfa_ms",
+
+ANSWER_FIGURES = f"CREATE OR REPLACE VIEW {{db}}.answer_figures AS {answer_figures_select(ALL)}"
+
+COLUMNS = ("run_id", "agent_id", "step", "model", "requests", "ok_requests", "answered", "ttft_ms", "ttfa_ms",
             "ttfa_mean_ms", "reasoning_requests", "reasoning_tokens", "reasoning_chunks", "answer_chunks",
             "usage_tokens", "reasoning_ms", "answer_itl_ms", "reasoning_itl_ms", "silent_reasoning", "tool_calls",
             "tool_calls_invalid", "tool_call_ms")
-STEP_ANSWERS = f"""
-CREATE OR REPLACE VIEW {{db}}.step_answers AS
-SELECT {', '.join(_COLUMNS)} FROM {{db}}.answer_figures ORDER BY run_id, agent_id, step, model
-"""
+def step_answers_select(where: str, compute: bool = True) -> str:
+    return (f"SELECT {', '.join(COLUMNS)} FROM ({answer_figures_select(where, compute)}) "
+            "ORDER BY run_id, agent_id, step, model")
+
+
+STEP_ANSWERS = f"CREATE OR REPLACE VIEW {{db}}.step_answers AS {step_answers_select(ALL)}"
 
 # The first request of each model (the earliest first of its steps), and the others' TTFT p50 pooled exactly
 # from the rows: every successful request of the model but the first (one sent at the same nanosecond with
 # the same TTFT as the first is left out with it).
-_FIRSTS = """SELECT run_id, agent_id, model, sum(requests) AS requests,
+def _firsts(where: str, compute: bool) -> str:
+    return f"""SELECT run_id, agent_id, model, sum(requests) AS requests,
         argMin((first_start_ns, first_error_class = '', first_ttft_ms, first_request_id, first_error_class),
                (first_start_ns, first_error_class = '', first_ttft_ms)) AS first
-    FROM {db}.answer_figures GROUP BY run_id, agent_id, model"""
-MODEL_FIRST_REQUESTS = f"""
-CREATE OR REPLACE VIEW {{db}}.model_first_requests AS
+    FROM ({answer_figures_select(where, compute)}) GROUP BY run_id, agent_id, model"""
+
+
+def model_first_select(where: str, compute: bool = True) -> str:
+    """Per run, node and model (of `where`): its first request and the others' TTFT p50."""
+    return f"""
 SELECT f.run_id AS run_id, f.agent_id AS agent_id, f.model AS model, f.requests AS requests,
     f.first.4 AS first_request_id, f.first.5 AS first_error_class, f.first.3 AS first_ttft_ms,
     ifNull(w.ok_requests, 0) - f.first.2 AS warm_requests, w.warm_ttft_p50_ms AS warm_ttft_p50_ms
-FROM ({_FIRSTS}) AS f
+FROM ({_firsts(where, compute)}) AS f
 LEFT JOIN (
     WITH {REQUEST_FIGURES}
     SELECT r.run_id AS run_id, r.agent_id AS agent_id, r.model AS model, countIf(r.error_class = '') AS ok_requests,
         quantileExactIf(0.5)(req_ttft_ms, r.error_class = ''
                              AND (req_start_ns, req_ttft_ms) != (ff.first.1, ff.first.3)) AS warm_ttft_p50_ms
-    FROM {{db}}.requests AS r
-    INNER JOIN ({_FIRSTS}) AS ff ON r.run_id = ff.run_id AND r.agent_id = ff.agent_id AND r.model = ff.model
+    FROM (SELECT * FROM {{db}}.requests WHERE {where}) AS r
+    INNER JOIN ({_firsts(where, compute)}) AS ff ON r.run_id = ff.run_id AND r.agent_id = ff.agent_id AND r.model = ff.model
     GROUP BY r.run_id, r.agent_id, r.model
 ) AS w ON w.run_id = f.run_id AND w.agent_id = f.agent_id AND w.model = f.model
-ORDER BY run_id, agent_id, model
-"""
+ORDER BY run_id, agent_id, model"""
+
+
+MODEL_FIRST_REQUESTS = f"CREATE OR REPLACE VIEW {{db}}.model_first_requests AS {model_first_select(ALL)}"
 
 ANSWER_VIEWS: dict[str, str] = {
     "answer_figures": ANSWER_FIGURES,

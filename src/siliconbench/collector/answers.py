@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from siliconbench.collector.figures import Percentiles, record
 from siliconbench.collector.rollups import Series
+from siliconbench.collector.answer_views import model_first_select, step_answers_select
+from siliconbench.collector.step_views import RUNS_WHERE, Need
 from siliconbench.collector.store import Store
 
 
@@ -94,12 +96,12 @@ class Answers:
 
 
 R = TypeVar("R")
-_STEPS_SQL = "SELECT * FROM {db}.step_answers WHERE has({runs:Array(String)}, run_id)"
-_FIRST_SQL = "SELECT * FROM {db}.model_first_requests WHERE has({runs:Array(String)}, run_id)"
 
 
-def load_answers(store: Store, series: list[Series]) -> Answers:
-    """The series' answer figures, one typed record per view row."""
+def load_answers(store: Store, series: list[Series], need: Need | None = None) -> Answers:
+    """The series' answer figures, one typed record per view row; `need` (step_views.need): what the series'
+    steps need computed beyond their kept rows (None: whatever any does)."""
+    compute = need is None or need.compute_answers
     keys = {s.key for s in series}
     params = {"runs": sorted({s.run_id for s in series})}
 
@@ -108,5 +110,5 @@ def load_answers(store: Store, series: list[Series]) -> Answers:
         rows = [dict(zip(result.column_names, row)) for row in result.result_rows]
         return [build(row) for row in rows if (row["run_id"], row["agent_id"]) in keys]
 
-    return Answers(steps=mine(_STEPS_SQL, AnswerRow.of),
-                   first_requests=mine(_FIRST_SQL, partial(record, FirstRequestRow)))
+    return Answers(steps=mine(step_answers_select(RUNS_WHERE, compute), AnswerRow.of),
+                   first_requests=mine(model_first_select(RUNS_WHERE, compute), partial(record, FirstRequestRow)))

@@ -18,14 +18,16 @@ STATED = ("verdict", "client_delay_p99_ms", "client_delay_share", "agent_process
           "server_cpu_pct")
 DISPATCHED = ("ended_early", "tokens_asked", "dispatch_mean_ms", "dispatch_p99_ms", "sent_rps")
 
-STEP_STATED = """
+def stated_select(where: str) -> str:
+    """Per step (of `where`): its load and verdict as the agent stated them (`steps`)."""
+    return f"""
     SELECT run_id, agent_id, step, 1 AS has_step, any(mode) AS mode, any(rate_rps) AS rate_rps,
         max(agent_cpu_pct) AS agent_cpu_pct, max(loop_lag_p99_ms) AS loop_lag_p99_ms,
         max(client_saturated) AS client_saturated, any(verdict) AS verdict,
         max(client_delay_p99_ms) AS client_delay_p99_ms, max(client_delay_share) AS client_delay_share,
         max(agent_processes_cpu_pct) AS agent_processes_cpu_pct, max(node_cpu_pct) AS node_cpu_pct,
         if(max(server_cpu_pct) < 0, NULL, max(server_cpu_pct)) AS server_cpu_pct
-    FROM {db}.steps GROUP BY run_id, agent_id, step"""
+    FROM {{db}}.steps WHERE {where} GROUP BY run_id, agent_id, step"""
 
 STEP_LOAD = f"""
 CREATE OR REPLACE VIEW {{db}}.step_load AS
@@ -34,6 +36,6 @@ SELECT run_id, agent_id, step, s.has_step AS has_step, s.mode AS mode, s.rate_rp
     {', '.join(f's.{c} AS {c}' for c in STATED)},
     {', '.join(f'd.{c} AS {c}' for c in DISPATCHED)}
 FROM (SELECT run_id, agent_id, step, {', '.join(DISPATCHED)} FROM {{db}}.step_figures({NO_SLO_ARGS})) AS d
-LEFT JOIN ({STEP_STATED}) AS s USING (run_id, agent_id, step)
+LEFT JOIN ({stated_select('1')}) AS s USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1
 """

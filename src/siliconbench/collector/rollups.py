@@ -16,6 +16,9 @@ from siliconbench.collector.errors import InvalidOption, RunNotFound
 from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow, StepRow, record
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.store import Store
+from siliconbench.collector.device_views import device_rollups_select, node_sweep_select
+from siliconbench.collector.step_views import RUNS_WHERE, Need, results_select, rollups_select
+from siliconbench.collector.step_views import need as step_need
 from siliconbench.collector.sweep import sweep_rows
 from siliconbench.collector.workload import plan_of
 from siliconbench.core.errors import ConfigError
@@ -175,33 +178,23 @@ def _run_ids(series: list[Series]) -> list[str]:
     return sorted({s.run_id for s in series})
 
 
-STEPS_SQL = """
-SELECT * FROM {db}.step_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64},
- tpot_ms = {tpot_ms:Float64},
-                                e2e_ms = {e2e_ms:Float64})
-WHERE has({runs:Array(String)}, run_id)
-ORDER BY run_id, agent_id, step
-"""
 
-NODE_SWEEP_SQL = """
-SELECT * FROM {db}.node_sweep WHERE has({runs:Array(String)}, run_id)
-ORDER BY run_id, agent_id, mode, concurrency, rate_rps
-"""
+NODE_SWEEP_SQL = f"SELECT * FROM ({node_sweep_select(RUNS_WHERE)}) ORDER BY run_id, agent_id, mode, concurrency, rate_rps"
 
 # Per device and sweep point (collector/points.py; median of the repetitions); J/output token is the device's energy over the
 # step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10),
 # each device's sweep points in order; nodes by sweep point: the same order at every read.
-DEVICE_STEPS_SQL = """
+DEVICE_STEPS_SQL = f"""
 SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.mode AS mode, d.concurrency AS concurrency,
        d.rate_rps AS rate_rps, d.source AS source, d.device AS device, count() AS repetitions,
        median(d.util_mean_pct) AS util_mean_pct, medianForEach(d.util_pct) AS util_pct,
        max(d.mem_peak_bytes) AS mem_peak_bytes, median(d.power_mean_w) AS power_mean_w,
        median(d.energy_j) AS energy_j, median(d.energy_j / nullIf(r.tokens_out, 0)) AS j_per_output_token,
        any(d.energy_method) AS energy_method
-FROM {db}.device_rollups AS d
-LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM {db}.step_rollups) AS r
+FROM ({device_rollups_select(RUNS_WHERE)}) AS d
+LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM ({rollups_select(RUNS_WHERE)})) AS r
     ON r.run_id = d.run_id AND r.agent_id = d.agent_id AND r.step = d.step
-WHERE has({runs:Array(String)}, d.run_id)
+WHERE has({{runs:Array(String)}}, d.run_id)
 GROUP BY d.run_id, d.agent_id, d.mode, d.concurrency, d.rate_rps, d.source, d.device
 ORDER BY run_id, agent_id, source, replaceRegexpOne(device, '[0-9]+$', ''),
          toUInt64OrZero(extract(device, '[0-9]+$')), device, mode, concurrency, rate_rps
@@ -209,16 +202,19 @@ SETTINGS join_use_nulls = 1
 """
 
 
-def load_figures(store: Store, series: list[Series], slo: Slo) -> Figures:
-    """The series' figures from the views, each row built once as its typed record (collector/figures.py)."""
+def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None = None) -> Figures:
+    """The series' figures from the views, each row built once as its typed record (collector/figures.py);
+    `need` (step_views.need): what their steps need beyond kept results (None: found here)."""
     params = {"runs": _run_ids(series), **slo.params()}
+    need = need or step_need(store, RUNS_WHERE, params)
+    steps_sql = f"SELECT * FROM ({results_select(RUNS_WHERE, need)}) ORDER BY run_id, agent_id, step"
     keys = {s.key for s in series}
 
     def mine(sql: str, query_params: dict, build: Callable[[dict], R]) -> list[R]:
         return [build(row) for row in _dicts(store.query(sql, query_params)) if (row["run_id"], row["agent_id"]) in keys]
 
     runs = {"runs": params["runs"]}
-    steps = mine(STEPS_SQL, params, dict)  # read once: the sweep points are summarised from these rows
+    steps = mine(steps_sql, params, dict)  # read once: the sweep points are summarised from these rows
     return Figures(
         points=[PointRow.of(row) for row in sweep_rows(steps)],
         steps=[record(StepRow, row) for row in steps],

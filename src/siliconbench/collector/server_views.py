@@ -35,8 +35,9 @@ def _mean_ms(column: str, histogram: str) -> str:
             f"AS {column}")
 
 
-STEP_SERVER = f"""
-CREATE OR REPLACE VIEW {{db}}.step_server AS
+def server_select(where: str) -> str:
+    """Per step (of `where`): the server's own figures over it."""
+    return f"""
 WITH end_value - start_value AS delta
 SELECT run_id, agent_id, step,
     countIf(name = '{GENERATION_TOKENS}') > 0 AS has_server_tokens,
@@ -46,5 +47,8 @@ SELECT run_id, agent_id, step,
     {(',' + chr(10) + '    ').join(_mean_ms(c, h) for c, h in HISTOGRAMS.items())},
     sumIf(delta, name = '{CACHE_HITS}') / nullIf(sumIf(delta, name = '{CACHE_QUERIES}'), 0) AS prefix_cache_hit_rate
 FROM {{db}}.server_metrics
-GROUP BY run_id, agent_id, step
-"""
+WHERE {where}
+GROUP BY run_id, agent_id, step"""
+
+
+STEP_SERVER = f"CREATE OR REPLACE VIEW {{db}}.step_server AS {server_select('1')}"

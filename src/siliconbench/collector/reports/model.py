@@ -33,6 +33,8 @@ from siliconbench.collector.reports.tables import sweep_tables
 from siliconbench.collector.reports.trace_tables import trace_tables
 from siliconbench.collector.rollups import Selection, Series, load_figures, run_slo, select_series
 from siliconbench.collector.sessions import load_sessions
+from siliconbench.collector.step_views import RUNS_WHERE
+from siliconbench.collector.step_views import need as step_need
 from siliconbench.collector.trace_figures import load_trace_steps
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
@@ -42,7 +44,8 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     series = select_series(store, selection)
     baseline = _baseline(series, options.baseline)
     slo = options.slo if options.slo.given else run_slo(series)  # the runs' own SLO unless --slo overrides it
-    figures = load_figures(store, series, slo)
+    need = step_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()})
+    figures = load_figures(store, series, slo, need)
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
     flags = [f for s in series for f in step_flags(s, figures)]
@@ -53,7 +56,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
-                    spread=load_spread(store, series), answers=load_answers(store, series),
+                    spread=load_spread(store, series, need), answers=load_answers(store, series, need),
                     sessions=load_sessions(store, series, slo),
                     boundaries=load_boundaries(store, series),
                     traces=load_trace_steps(store, series, slo))

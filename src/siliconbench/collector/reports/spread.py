@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from siliconbench.collector.levels import SPREAD_LEVELS, sql_levels
+from siliconbench.collector.step_views import RUNS_WHERE, Need, spread_select
 from siliconbench.collector.points import CLOSED, Point
 from siliconbench.collector.rollups import Series
 from siliconbench.collector.store import Store
@@ -31,7 +32,7 @@ SELECT run_id, agent_id, ifNull(s.mode, if(r.concurrency = 0, 'open', 'closed'))
        quantilesIfMerge({_LEVELS_SQL})(d.ttft_spread), min(d.ttft_spread_min), max(d.ttft_spread_max),
        quantilesArrayIfMerge({_LEVELS_SQL})(d.itl_token_spread), min(d.itl_token_spread_min),
        max(d.itl_token_spread_max)
-FROM {{db}}.step_spread AS d
+FROM ({{spread}}) AS d
 INNER JOIN (SELECT run_id, agent_id, step, any(concurrency) AS concurrency FROM {{db}}.request_digests
             WHERE has({{runs:Array(String)}}, run_id) GROUP BY run_id, agent_id, step) AS r USING (run_id, agent_id, step)
 LEFT JOIN (SELECT run_id, agent_id, step, any(mode) AS mode, any(rate_rps) AS rate_rps FROM {{db}}.steps
@@ -113,11 +114,13 @@ class Spread:
         return self.distributions.get(key, {}).get(point, {}).get(metric)
 
 
-def load_spread(store: Store, series: list[Series]) -> Spread:
+def load_spread(store: Store, series: list[Series], need: Need | None = None) -> Spread:
+    """`need` (step_views.need): whether any step of the series is not kept (None: as if some were)."""
     runs = sorted({s.run_id for s in series})
     spread = Spread()
+    distributions = DISTRIBUTION_SQL.replace("{spread}", spread_select(RUNS_WHERE, need is None or need.compute))
     for run_id, agent_id, mode, concurrency, rate, ttft, ttft_lo, ttft_hi, itl, itl_lo, itl_hi in store.query(
-            DISTRIBUTION_SQL, {"runs": runs}).result_rows:
+            distributions, {"runs": runs}).result_rows:
         metrics = {}
         if ttft and _finite(ttft_lo, ttft_hi):
             metrics["ttft_ms"] = Distribution(tuple(ttft), ttft_lo, ttft_hi)

@@ -1,0 +1,149 @@
+"""The device views (documented in collector/views.py: step_energy, device_rollups, node_rollups, node_sweep),
+each a SELECT with a `where` over run_id applied to every table it reads, as collector/step_views.py does for
+the request figures: the views are these with `where` = "1", a report runs them with its runs' filter, so it
+joins its own runs' samples to their steps, not every sample in the store."""
+
+from __future__ import annotations
+
+from siliconbench.collector.step_views import ALL, rollups_select
+
+
+def _counter_at(name: str, instant_ns: str) -> str:
+    """SELECT items giving `counter_<name>_mj`: the counter at `instant_ns`, interpolated between the last
+    reading at or before it and the first at or after it; NULL unless both exist."""
+    before, after = f"{name}_before", f"{name}_after"
+    t0, v0 = f"tupleElement(c.points[{before}], 1)", f"tupleElement(c.points[{before}], 2)"
+    t1, v1 = f"tupleElement(c.points[{after}], 1)", f"tupleElement(c.points[{after}], 2)"
+    return (f"arrayLastIndex(p -> p.1 <= {instant_ns}, c.points) AS {before},\n"
+            f"    arrayFirstIndex(p -> p.1 >= {instant_ns}, c.points) AS {after},\n"
+            f"    if({before} = 0 OR {after} = 0, NULL,\n"
+            f"       if({t1} = {t0}, {v0}, {v0} + ({v1} - {v0}) * ({instant_ns} - {t0}) / ({t1} - {t0})))"
+            f" AS counter_{name}_mj")
+
+
+# Each device sample with the step it fell in: the last step of its node that started at or before it
+# (a node's steps never overlap), kept when the step had not ended yet (WHERE d.time <= st.end_time).
+def _samples_in_steps(where: str) -> str:
+    return f"""(SELECT * FROM {{db}}.device_samples WHERE {where}) AS d
+ASOF INNER JOIN (
+    SELECT run_id, agent_id, step, concurrency, repetition, mode, rate_rps, start_time, end_time,
+           (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
+    FROM {{db}}.steps WHERE {where}
+) AS st ON d.run_id = st.run_id AND d.agent_id = st.agent_id AND d.time >= st.start_time"""
+
+# Per step x device with an energy counter: the joules between the step's start and end instants.
+def step_energy_select(where: str) -> str:
+    """Per step x device with an energy counter: the joules between the step's start and end instants."""
+    return f"""
+SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step, c.source AS source, c.device AS device,
+    {_counter_at("start", "st.start_ns")},
+    {_counter_at("end", "st.end_ns")},
+    if(counter_end_mj >= counter_start_mj, (counter_end_mj - counter_start_mj) / 1e3, NULL) AS energy_j
+FROM (
+    SELECT run_id, agent_id, step, toUnixTimestamp64Nano(start_time) AS start_ns,
+           toUnixTimestamp64Nano(end_time) AS end_ns
+    FROM {{db}}.steps WHERE {where}
+) AS st
+INNER JOIN (
+    SELECT run_id, agent_id, source, device, arraySort(groupArray((toUnixTimestamp64Nano(time), value))) AS points
+    FROM {{db}}.device_samples
+    WHERE metric = 'energy_mj' AND {where}
+    GROUP BY run_id, agent_id, source, device
+) AS c ON st.run_id = c.run_id AND st.agent_id = c.agent_id"""
+
+def device_rollups_select(where: str) -> str:
+    """Per step x device: utilisation, memory, power and energy (module docstring of collector/views.py)."""
+    return f"""
+WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util, metric = 'energy_mj' AS is_energy
+SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
+    st.concurrency AS concurrency, st.repetition AS repetition, st.mode AS mode, st.rate_rps AS rate_rps,
+    st.step_s AS step_s, d.source AS source, d.device AS device,
+    countIf(is_util) AS util_samples,
+    avgIf(value, is_util) AS util_mean_pct,
+    quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
+    maxIf(value, metric = 'mem_used_bytes') AS mem_peak_bytes,
+    countIf(metric = 'power_w') AS power_samples,
+    avgIf(value, metric = 'power_w') AS power_mean_w,
+    countIf(is_energy) AS energy_samples,
+    (argMaxIf(value, time, is_energy) - argMinIf(value, time, is_energy)) / 1e3 AS counter_delta_j,
+    (toUnixTimestamp64Nano(maxIf(time, is_energy)) - toUnixTimestamp64Nano(minIf(time, is_energy))) / 1e9 AS counter_span_s,
+    any(b.energy_j) AS boundary_energy_j,
+    multiIf(boundary_energy_j IS NOT NULL, 'energy counter',
+            energy_samples >= 2 AND counter_span_s > 0, 'energy counter (rate inside the step)',
+            power_samples > 0, 'integrated power',
+            source = 'neuron', 'none: Neuron reports no power',
+            'none: no power reading') AS energy_method,
+    multiIf(energy_method = 'energy counter', boundary_energy_j,
+            energy_method = 'energy counter (rate inside the step)', counter_delta_j / counter_span_s * step_s,
+            energy_method = 'integrated power', power_mean_w * step_s, NULL) AS energy_j
+FROM {_samples_in_steps(where)}
+LEFT JOIN ({step_energy_select(where)}) AS b
+    ON b.run_id = st.run_id AND b.agent_id = st.agent_id AND b.step = st.step AND b.source = d.source
+       AND b.device = d.device
+WHERE d.time <= st.end_time
+  AND (d.source = 'nvml' OR (d.source = 'neuron' AND (startsWith(d.device, 'nc') OR startsWith(d.device, 'nd'))))
+GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode, st.rate_rps, st.step_s, d.source,
+    d.device"""
+
+# Node figures: utilisation pooled over every accelerator sample (NVML GPUs; Neuron: NeuronCores only),
+# memory and power summed over devices (Neuron memory from nd* devices), energy summed over devices.
+def node_rollups_select(where: str) -> str:
+    return f"""
+SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency AS concurrency,
+    u.mode AS mode, u.rate_rps AS rate_rps, u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
+    u.host_cpu_mean_pct AS host_cpu_mean_pct,
+    e.devices AS devices, e.sources AS sources, e.mem_peak_bytes AS mem_peak_bytes,
+    e.power_mean_w AS power_mean_w, e.energy_j AS energy_j, e.energy_method AS energy_method,
+    r.tokens_out AS tokens_out,
+    if(r.tokens_out > 0, e.energy_j / r.tokens_out, NULL) AS j_per_output_token
+FROM (
+    WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util
+    SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
+        st.concurrency AS concurrency, st.repetition AS repetition, st.mode AS mode, st.rate_rps AS rate_rps,
+        st.step_s AS step_s, avgIf(value, is_util) AS util_mean_pct, quantilesIf(0.5, 0.9)(value, is_util) AS util_pct,
+        avgIf(value, d.source = 'host' AND metric = 'cpu_util_pct') AS host_cpu_mean_pct
+    FROM {_samples_in_steps(where)}
+    WHERE d.time <= st.end_time
+    GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode, st.rate_rps, st.step_s
+) AS u
+LEFT JOIN (
+    SELECT run_id, agent_id, step,
+        countIf(NOT (source = 'neuron' AND startsWith(device, 'nd'))) AS devices,
+        groupUniqArray(source) AS sources,
+        sumIf(mem_peak_bytes, NOT (source = 'neuron' AND startsWith(device, 'nc'))) AS mem_peak_bytes,
+        if(sum(power_samples) > 0, sumIf(power_mean_w, power_samples > 0), NULL) AS power_mean_w,
+        if(countIf(energy_j IS NOT NULL) > 0, sumIf(energy_j, energy_j IS NOT NULL), NULL) AS energy_j,
+        if(countIf(energy_j IS NOT NULL) > 0,
+           arrayStringConcat(arraySort(groupUniqArrayIf(energy_method, energy_j IS NOT NULL)), ' + '),
+           any(energy_method)) AS energy_method
+    FROM ({device_rollups_select(where)})
+    GROUP BY run_id, agent_id, step
+    SETTINGS prefer_column_name_to_alias = 1
+) AS e USING (run_id, agent_id, step)
+LEFT JOIN ({rollups_select(where)}) AS r USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1"""
+
+def node_sweep_select(where: str) -> str:
+    """Per run x node x sweep point: node figures, median of the repetitions."""
+    return f"""
+SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
+    median(util_mean_pct) AS util_mean_pct, medianForEach(util_pct) AS util_pct,
+    median(host_cpu_mean_pct) AS host_cpu_mean_pct, any(devices) AS devices,
+    max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
+    median(energy_j) AS energy_j, min(energy_j) AS energy_j_min, max(energy_j) AS energy_j_max,
+    median(j_per_output_token) AS j_per_output_token, any(energy_method) AS energy_method
+FROM ({node_rollups_select(where)})
+GROUP BY run_id, agent_id, mode, concurrency, rate_rps
+SETTINGS prefer_column_name_to_alias = 1"""
+
+
+def _view(name: str, select: str) -> str:
+    return f"CREATE OR REPLACE VIEW {{db}}.{name} AS {select}"
+
+
+DEVICE_VIEWS: dict[str, str] = {
+    "step_energy": _view("step_energy", step_energy_select(ALL)),
+    "device_rollups": _view("device_rollups", device_rollups_select(ALL)),
+    "node_rollups": _view("node_rollups", node_rollups_select(ALL)),
+    "node_sweep": _view("node_sweep", node_sweep_select(ALL)),
+}

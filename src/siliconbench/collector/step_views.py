@@ -1,0 +1,188 @@
+"""The per-step views, each a SELECT with a `where` over (run_id, agent_id, step) applied to every table it
+reads: the views (collector/views.py) are these with `where` = "1", and a report runs them with its runs'
+filter (`RUNS_WHERE`), so what it reads follows what it shows, not what the store holds (ClickHouse does not
+push a filter on a view's output down into its joined subqueries).
+
+  step_rollups   per step: means, counts and throughput from the digests (request_digests)
+  step_kept      the kept results (collector/kept.py) that still hold: computed from as many rows as the
+                 step's digest counts
+  step_figures   every step's figures (kept_steps' columns but the distribution states): kept where they
+                 hold, else computed from the step's rows now; `kept` says which
+  step_spread    the distribution states per step, kept or computed the same way
+  step_results   step_rollups + step_figures + goodput under the SLO asked + the server's figures + the
+                 load as the agent stated it (collector/views.py documents each figure)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from siliconbench.collector.load_view import DISPATCHED, STATED, stated_select
+from siliconbench.collector.schema import KEPT_STEPS
+from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS, server_select
+from siliconbench.collector.step_sql import SPREAD_STATES, goodput_select, no_slo, steps_select
+from siliconbench.core.slo import GOODPUT_KEYS
+
+if TYPE_CHECKING:  # the store creates these views: a type only
+    from siliconbench.collector.store import Store
+
+ALL = "1"
+RUNS_WHERE = "run_id IN {runs:Array(String)}"  # a report's: the runs it shows
+SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms = {itl_ms:Float64}, "
+              "tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}")
+
+
+def rollups_select(where: str) -> str:
+    return f"""
+SELECT run_id, agent_id, step,
+    toUInt32(any(concurrency)) AS concurrency, toUInt32(any(repetition)) AS repetition,
+    sum(requests) AS requests, sum(errors) AS errors, sum(ok) AS ok_requests, sum(counted) AS counted_requests,
+    sum(output_tokens) AS tokens_out, sum(prompt_tokens) AS tokens_in,
+    (max(last_end_ns) - min(first_start_ns)) / 1e9 AS wall_s,
+    sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
+    sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
+    sum(itl_token_sum) / nullIf(sum(gaps), 0) AS itl_token_mean_ms,
+    sum(gap_tokens) / nullIf(sum(gaps), 0) AS tokens_per_chunk,
+    sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
+    sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
+    if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
+    if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
+    if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
+    if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
+FROM {{db}}.request_digests FINAL
+WHERE {where}
+GROUP BY run_id, agent_id, step"""
+
+
+def _digested(where: str) -> str:
+    return (f"SELECT run_id, agent_id, step, sum(requests) AS digested FROM {{db}}.request_digests FINAL "
+            f"WHERE {where} GROUP BY run_id, agent_id, step")
+
+
+def kept_select(table: str, where: str) -> str:
+    """The rows of a kept table (kept_steps, kept_answers) that still hold: computed from as many rows as the
+    step's digest counts."""
+    return f"""SELECT k.* FROM (SELECT * FROM {{db}}.{table} FINAL WHERE {where}) AS k
+    INNER JOIN ({_digested(where)}) AS d
+        ON k.run_id = d.run_id AND k.agent_id = d.agent_id AND k.step = d.step AND k.step_rows = d.digested"""
+
+
+def not_kept_rows(kept: str, where: str) -> str:
+    """The request rows of the steps (of `where`) that have no row in `kept` (a kept_select): to compute now."""
+    return f"""(SELECT * FROM {{db}}.requests WHERE {where} AND (run_id, agent_id, step) IN (
+    SELECT run_id, agent_id, step FROM {{db}}.request_digests
+    WHERE {where} AND (run_id, agent_id, step) NOT IN (SELECT run_id, agent_id, step FROM ({kept}))))"""
+
+
+FIGURE_COLUMNS = ", ".join(c for c in KEPT_STEPS.names if c not in SPREAD_STATES)
+_SPREAD_COLUMNS = ", ".join(("run_id", "agent_id", "step", *SPREAD_STATES))
+
+
+def figures_select(where: str, compute: bool = True) -> str:
+    """Every step's figures: kept where they hold, else computed from its rows (goodput under the bound SLO);
+    `compute` False: the kept ones only (a reader that found every step kept: Need.compute)."""
+    kept = kept_select("kept_steps", where)
+    return f"SELECT {FIGURE_COLUMNS}, true AS kept FROM ({kept})" + (f"""
+UNION ALL
+SELECT {FIGURE_COLUMNS}, false AS kept FROM ({steps_select(not_kept_rows(kept, where))})""" if compute else "")
+
+
+def spread_select(where: str, compute: bool = True) -> str:
+    """The distribution states per step, kept or computed (reports/spread.py merges a point's)."""
+    kept = kept_select("kept_steps", where)
+    return f"SELECT {_SPREAD_COLUMNS} FROM ({kept})" + (f"""
+UNION ALL
+SELECT {_SPREAD_COLUMNS} FROM ({no_slo(steps_select(not_kept_rows(kept, where)))})""" if compute else "")
+
+
+# Goodput of the kept steps whose run's SLO is not the one asked: from their rows.
+_SLO_ASKED = " AND ".join(f"slo_{key} = {{{key}:Float64}}" for key in GOODPUT_KEYS)
+
+
+def _goodput_elsewhere(where: str) -> str:
+    kept = kept_select("kept_steps", where)
+    return goodput_select(f"(SELECT * FROM {{db}}.requests WHERE {where} AND (run_id, agent_id, step) IN "
+                          f"(SELECT run_id, agent_id, step FROM ({kept}) WHERE NOT ({_SLO_ASKED})))")
+
+
+_NO_GOODPUT = ("SELECT '' AS run_id, '' AS agent_id, toUInt32(0) AS step, toUInt64(0) AS good_requests, "
+               "toUInt64(0) AS good_tokens_out, toUInt64(0) AS good_tokens_total WHERE 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """What a reader's steps need beyond their kept results: steps to compute from their rows (not kept, or
+    kept before rows came), kept steps whose goodput must be counted from the rows (the SLO asked is not the
+    run's own). Both True: the views' general form."""
+
+    compute: bool = True
+    goodput: bool = True
+    compute_answers: bool = True
+    not_kept: int = 0
+
+
+_NEED = f"""
+SELECT countIf(k.step_rows = 0) AS not_kept, countIf(k.step_rows != 0 AND NOT ({_SLO_ASKED})) AS other_slo,
+    countIf(a.step_rows = 0) AS answers_not_kept
+FROM ({_digested("{where}")}) AS d
+LEFT JOIN ({kept_select("kept_steps", "{where}")}) AS k USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, agent_id, step, any(step_rows) AS step_rows FROM ({kept_select("kept_answers", "{where}")})
+           GROUP BY run_id, agent_id, step) AS a USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 0"""
+
+
+def need(store: Store, where: str, params: dict) -> Need:
+    """What the steps of `where` need (one small query over the digests and the kept rows); `params` binds
+    `where`'s parameters and the SLO asked."""
+    not_kept, other_slo, answers_not_kept = store.query(_NEED.replace("{where}", where), params).result_rows[0]
+    return Need(compute=not_kept > 0, goodput=other_slo > 0, compute_answers=answers_not_kept > 0,
+                not_kept=int(not_kept))
+
+
+_STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
+                 "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
+                 "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
+_PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
+STEADY_COLUMNS = ("full_concurrency_share", "steady_s", "steady_output_tps")  # closed loop only (NULL when open)
+_CLOSED_ONLY = ",\n    ".join(f"if(ifNull(l.mode, 'closed') = 'closed', f.{c}, NULL) AS {c}" for c in STEADY_COLUMNS)
+_GOOD = ("good_requests", "good_tokens_out", "good_tokens_total")
+
+
+def results_select(where: str, need: Need | None = None) -> str:
+    """step_results: the figures of every step (of `where`), goodput under the bound SLO; `need` (a reader's,
+    from `need`): leave out the computations no step of `where` needs."""
+    need = need or Need()
+    return f"""
+SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
+    {', '.join(f'f.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
+    {', '.join(f'if({_SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' for c in _GOOD)},
+    if(r.wall_s > 0, good_requests / r.wall_s, 0) AS goodput_rps,
+    if(r.wall_s > 0, good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
+    if(r.wall_s > 0, good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
+    s.has_server_tokens, {', '.join(f's.{c} AS {c}' for c in SERVER_COLUMNS)}, s.prefix_cache_hit_rate,
+    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode,
+    ifNull(l.rate_rps, 0) AS rate_rps, l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
+    {', '.join(f'l.{c} AS {c}' for c in STATED)},
+    {', '.join(f'f.{c} AS {c}' for c in DISPATCHED)},
+    {_CLOSED_ONLY},
+    f.kept AS kept
+FROM ({rollups_select(where)}) AS r
+LEFT JOIN ({figures_select(where, need.compute)}) AS f USING (run_id, agent_id, step)
+LEFT JOIN ({_goodput_elsewhere(where) if need.goodput else _NO_GOODPUT}) AS g USING (run_id, agent_id, step)
+LEFT JOIN ({server_select(where)}) AS s USING (run_id, agent_id, step)
+LEFT JOIN ({stated_select(where)}) AS l USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1"""
+
+
+def _view(name: str, select: str) -> str:
+    return f"CREATE OR REPLACE VIEW {{db}}.{name} AS {select}"
+
+
+STEP_VIEWS: dict[str, str] = {
+    "step_rollups": _view("step_rollups", rollups_select(ALL)),
+    "step_kept": _view("step_kept", kept_select("kept_steps", ALL)),
+    "step_figures": _view("step_figures", figures_select(ALL)),
+    "step_spread": _view("step_spread", spread_select(ALL)),
+    "step_results": _view("step_results", results_select(ALL)),
+}
