@@ -128,3 +128,49 @@ def test_keepers_racing_on_one_store_leave_one_row_per_step(store, unique_id):
                        {"r": unique_id}).result_rows[0][0] == 3
     assert {r["kept"] for r in step_results(store, unique_id)} == {1}
     assert kept.due(store, runs=[unique_id], steps=[]) == []
+
+
+def _plain(value):
+    """NaN as None (NaN != NaN), lists and tuples through."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def node_views(store, run_id: str) -> tuple[list, list, list]:
+    def rows(view: str, order: str) -> list:
+        return _plain(store.query(f"SELECT * FROM {{db}}.{view} WHERE run_id = {{r:String}} ORDER BY {order}",
+                                  {"r": run_id}).result_rows)
+    return (rows("device_rollups", "agent_id, step, source, device"), rows("node_rollups", "agent_id, step"),
+            rows("model_first_requests", "agent_id, model"))
+
+
+def ended_run_with_samples(store, run_id: str, rng: random.Random) -> str:
+    random_store(store, run_id, rng)
+    agent = f"agent-{run_id}"
+    samples = [rows.sample(run_id, agent, t / 2, "nvml", str(gpu), metric, value(t))
+               for t in range(-2, 62) for gpu in range(2)
+               for metric, value in (("gpu_util_pct", lambda t: rng.uniform(0, 100)), ("power_w", lambda t: 300.0),
+                                     ("energy_mj", lambda t: 150_000.0 * t))]
+    store.insert("device_samples", samples, f"{run_id}/d")
+    store.insert("runs", [rows.run(run_id, agent, phase="end")], f"{run_id}/e")
+    return agent
+
+
+def test_device_node_and_first_request_figures_are_kept_once_the_run_ended_and_equal_the_computation(store, unique_id):
+    agent = ended_run_with_samples(store, unique_id, random.Random(3))
+    computed = node_views(store, unique_id)
+    assert all(computed)
+    kept_now = kept.keep_due(store, runs=[unique_id], steps=[])
+    assert kept_now.nodes == 1
+    assert [kept.nodes_due(store, [unique_id]), kept.nodes_due(store, [unique_id], kept._MODELS_DUE)] == [[], []]
+    assert node_views(store, unique_id) == computed
+
+    # A late sample inside a step: the kept rows no longer hold, the views compute the node again.
+    store.insert("device_samples", [rows.sample(unique_id, agent, 5.25, "nvml", "0", "gpu_util_pct", 100.0)],
+                 f"{unique_id}/late")
+    assert kept.nodes_due(store, [unique_id]) == [(unique_id, agent)]
+    late = node_views(store, unique_id)
+    assert late[0] != computed[0]
+    kept.keep_due(store, runs=[unique_id], steps=[])
+    assert node_views(store, unique_id) == late

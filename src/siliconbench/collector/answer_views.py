@@ -15,9 +15,15 @@ Per-request figures are collector/formulas.py's; percentiles are exact, as in co
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from siliconbench.collector.formulas import REQUEST_FIGURES
+from siliconbench.collector.schema import KEPT_MODELS
 from siliconbench.collector.step_sql import answers_select
 from siliconbench.collector.step_views import ALL, kept_select, not_kept_rows
+
+if TYPE_CHECKING:  # the store creates these views: a type only
+    from siliconbench.collector.store import Store
 
 def answer_figures_select(where: str, compute: bool = True) -> str:
     """Every step's rows by model (of `where`): kept where they hold (collector/kept.py), else computed from the
@@ -51,8 +57,8 @@ def _firsts(where: str, compute: bool) -> str:
     FROM ({answer_figures_select(where, compute)}) GROUP BY run_id, agent_id, model"""
 
 
-def model_first_select(where: str, compute: bool = True) -> str:
-    """Per run, node and model (of `where`): its first request and the others' TTFT p50."""
+def _computed_firsts(where: str, compute: bool) -> str:
+    """Per run, node and model (of `where`): its first request and the others' TTFT p50, from the rows."""
     return f"""
 SELECT f.run_id AS run_id, f.agent_id AS agent_id, f.model AS model, f.requests AS requests,
     f.first.4 AS first_request_id, f.first.5 AS first_error_class, f.first.3 AS first_ttft_ms,
@@ -67,7 +73,45 @@ LEFT JOIN (
     INNER JOIN ({_firsts(where, compute)}) AS ff ON r.run_id = ff.run_id AND r.agent_id = ff.agent_id AND r.model = ff.model
     GROUP BY r.run_id, r.agent_id, r.model
 ) AS w ON w.run_id = f.run_id AND w.agent_id = f.agent_id AND w.model = f.model
-ORDER BY run_id, agent_id, model"""
+SETTINGS join_use_nulls = 0"""
+
+
+def _node_rows(where: str) -> str:
+    return (f"SELECT run_id, agent_id, sum(requests) AS run_rows FROM {{db}}.request_digests FINAL WHERE {where} "
+            "GROUP BY run_id, agent_id")
+
+
+def _kept_models(where: str) -> str:
+    """The kept rows (collector/kept.py) that hold: the node's rows in the run are as many as when they were kept."""
+    return f"""SELECT k.* FROM (SELECT * FROM {{db}}.kept_models FINAL WHERE {where}) AS k
+    INNER JOIN ({_node_rows(where)}) AS c ON k.run_id = c.run_id AND k.agent_id = c.agent_id AND k.run_rows = c.run_rows"""
+
+
+_MODEL_COLUMNS = ", ".join(n for n in KEPT_MODELS.names if n not in ("run_rows", "kept_at"))
+
+
+def model_first_select(where: str, compute: bool = True, compute_models: bool = True) -> str:
+    """Per run, node and model (of `where`): its first request and the others' TTFT p50, kept or computed from the
+    rows (`compute`: steps' answers to compute; `compute_models`: nodes whose kept rows do not hold)."""
+    kept = _kept_models(where)
+    rest = f"{where} AND (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({kept}))"
+    union = f"SELECT {_MODEL_COLUMNS} FROM ({kept})" + (
+        f"\nUNION ALL\nSELECT {_MODEL_COLUMNS} FROM ({_computed_firsts(rest, compute)})" if compute_models else "")
+    return f"SELECT * FROM ({union}) ORDER BY run_id, agent_id, model"
+
+
+def models_need_compute(store: Store, where: str, params: dict) -> bool:
+    """Whether a node with rows (of `where`) has no kept first-request rows that hold."""
+    sql = f"""SELECT count() FROM ({_node_rows(where)})
+    WHERE (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({_kept_models(where)}))"""
+    return store.query(sql, params).result_rows[0][0] > 0
+
+
+def keep_models_select(where: str) -> str:
+    """kept_models rows for the nodes of `where`, computed now from their rows."""
+    return f"""SELECT {', '.join(KEPT_MODELS.names)} FROM (
+    SELECT f.*, c.run_rows AS run_rows, now64(9, 'UTC') AS kept_at FROM ({_computed_firsts(where, True)}) AS f
+    INNER JOIN ({_node_rows(where)}) AS c ON f.run_id = c.run_id AND f.agent_id = c.agent_id)"""
 
 
 MODEL_FIRST_REQUESTS = f"CREATE OR REPLACE VIEW {{db}}.model_first_requests AS {model_first_select(ALL)}"

@@ -5,7 +5,13 @@ joins its own runs' samples to their steps, not every sample in the store."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from siliconbench.collector.schema import KEPT_DEVICES, KEPT_NODES, Table
 from siliconbench.collector.step_views import ALL, rollups_select
+
+if TYPE_CHECKING:  # the store creates these views: a type only
+    from siliconbench.collector.store import Store
 
 
 def _counter_at(name: str, instant_ns: str) -> str:
@@ -23,8 +29,21 @@ def _counter_at(name: str, instant_ns: str) -> str:
 
 # Each device sample with the step it fell in: the last step of its node that started at or before it
 # (a node's steps never overlap), kept when the step had not ended yet (WHERE d.time <= st.end_time).
+def _node_samples(where: str) -> str:
+    """`where` for device_samples, narrowed to its nodes (the table's key starts with agent_id): every sample of
+    those nodes in the run, as energy needs the readings around each step's boundaries."""
+    return f"{where} AND agent_id IN (SELECT agent_id FROM {{db}}.steps WHERE {where})"
+
+
+def _step_samples(where: str) -> str:
+    """`where` for device_samples, narrowed by the key (agent_id, time) to the nodes' steps' span: what the step
+    figures read, and what the kept ones are checked against (_counted)."""
+    return (f"{_node_samples(where)} AND time BETWEEN (SELECT min(start_time) FROM {{db}}.steps WHERE {where}) "
+            f"AND (SELECT max(end_time) FROM {{db}}.steps WHERE {where})")
+
+
 def _samples_in_steps(where: str) -> str:
-    return f"""(SELECT * FROM {{db}}.device_samples WHERE {where}) AS d
+    return f"""(SELECT * FROM {{db}}.device_samples WHERE {_step_samples(where)}) AS d
 ASOF INNER JOIN (
     SELECT run_id, agent_id, step, concurrency, repetition, mode, rate_rps, start_time, end_time,
            (toUnixTimestamp64Nano(end_time) - toUnixTimestamp64Nano(start_time)) / 1e9 AS step_s
@@ -47,11 +66,11 @@ FROM (
 INNER JOIN (
     SELECT run_id, agent_id, source, device, arraySort(groupArray((toUnixTimestamp64Nano(time), value))) AS points
     FROM {{db}}.device_samples
-    WHERE metric = 'energy_mj' AND {where}
+    WHERE metric = 'energy_mj' AND {_node_samples(where)}
     GROUP BY run_id, agent_id, source, device
 ) AS c ON st.run_id = c.run_id AND st.agent_id = c.agent_id"""
 
-def device_rollups_select(where: str) -> str:
+def _device_figures(where: str) -> str:
     """Per step x device: utilisation, memory, power and energy (module docstring of collector/views.py)."""
     return f"""
 WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util, metric = 'energy_mj' AS is_energy
@@ -87,15 +106,13 @@ GROUP BY st.run_id, st.agent_id, st.step, st.concurrency, st.repetition, st.mode
 
 # Node figures: utilisation pooled over every accelerator sample (NVML GPUs; Neuron: NeuronCores only),
 # memory and power summed over devices (Neuron memory from nd* devices), energy summed over devices.
-def node_rollups_select(where: str) -> str:
+def _node_figures(where: str) -> str:
     return f"""
 SELECT u.run_id AS run_id, u.agent_id AS agent_id, u.step AS step, u.concurrency AS concurrency,
     u.mode AS mode, u.rate_rps AS rate_rps, u.repetition AS repetition, u.step_s AS step_s, u.util_mean_pct AS util_mean_pct, u.util_pct AS util_pct,
     u.host_cpu_mean_pct AS host_cpu_mean_pct,
     e.devices AS devices, e.sources AS sources, e.mem_peak_bytes AS mem_peak_bytes,
-    e.power_mean_w AS power_mean_w, e.energy_j AS energy_j, e.energy_method AS energy_method,
-    r.tokens_out AS tokens_out,
-    if(r.tokens_out > 0, e.energy_j / r.tokens_out, NULL) AS j_per_output_token
+    e.power_mean_w AS power_mean_w, e.energy_j AS energy_j, e.energy_method AS energy_method
 FROM (
     WITH metric IN ('gpu_util_pct', 'neuroncore_util_pct') AS is_util
     SELECT st.run_id AS run_id, st.agent_id AS agent_id, st.step AS step,
@@ -116,14 +133,68 @@ LEFT JOIN (
         if(countIf(energy_j IS NOT NULL) > 0,
            arrayStringConcat(arraySort(groupUniqArrayIf(energy_method, energy_j IS NOT NULL)), ' + '),
            any(energy_method)) AS energy_method
-    FROM ({device_rollups_select(where)})
+    FROM ({_device_figures(where)})
     GROUP BY run_id, agent_id, step
     SETTINGS prefer_column_name_to_alias = 1
 ) AS e USING (run_id, agent_id, step)
-LEFT JOIN ({rollups_select(where)}) AS r USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1"""
 
-def node_sweep_select(where: str) -> str:
+
+# Kept (collector/kept.py) once the run ended, valid while the node's samples in the run are as many as then.
+def counted_samples(where: str) -> str:
+    """Per node of `where`: its samples within its own steps' span (the version of its kept rows)."""
+    return f"""SELECT d.run_id AS run_id, d.agent_id AS agent_id, count() AS run_samples
+    FROM (SELECT run_id, agent_id, time FROM {{db}}.device_samples WHERE {_step_samples(where)}) AS d
+    INNER JOIN (SELECT run_id, agent_id, min(start_time) AS first, max(end_time) AS last FROM {{db}}.steps
+                WHERE {where} GROUP BY run_id, agent_id) AS s ON d.run_id = s.run_id AND d.agent_id = s.agent_id
+    WHERE d.time BETWEEN s.first AND s.last
+    GROUP BY d.run_id, d.agent_id"""
+
+
+def _kept(table: str, where: str) -> str:
+    return f"""SELECT k.* FROM (SELECT * FROM {{db}}.{table} FINAL WHERE {where}) AS k
+    INNER JOIN ({counted_samples(where)}) AS c
+        ON k.run_id = c.run_id AND k.agent_id = c.agent_id AND k.run_samples = c.run_samples"""
+
+
+def _kept_or_computed(table: Table, computed, where: str, compute: bool) -> str:
+    """`table`'s rows that hold, and the other nodes' computed now (`computed`, a select of `where`)."""
+    columns = ", ".join(n for n in table.names if n not in ("run_samples", "kept_at"))
+    kept = _kept(table.name, where)
+    rest = f"{where} AND (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({kept}))"
+    return f"SELECT {columns} FROM ({kept})" + (f"\nUNION ALL\nSELECT {columns} FROM ({computed(rest)})" if compute else "")
+
+
+def keep_select(table: Table, where: str) -> str:
+    """The rows of `table` (kept_devices, kept_nodes) for the nodes of `where`, computed now."""
+    computed = _device_figures if table is KEPT_DEVICES else _node_figures
+    return f"""SELECT {', '.join(table.names)} FROM (
+    SELECT f.*, c.run_samples AS run_samples, now64(9, 'UTC') AS kept_at FROM ({computed(where)}) AS f
+    INNER JOIN ({counted_samples(where)}) AS c ON f.run_id = c.run_id AND f.agent_id = c.agent_id)"""
+
+
+def need_compute(store: Store, where: str, params: dict) -> bool:
+    """Whether any node with samples (of `where`) has device or node figures that are not kept as they are."""
+    sql = f"""SELECT count() FROM ({counted_samples(where)}) AS c
+    WHERE (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({_kept(KEPT_DEVICES.name, where)}))
+       OR (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({_kept(KEPT_NODES.name, where)}))"""
+    return store.query(sql, params).result_rows[0][0] > 0
+
+
+def device_rollups_select(where: str, compute: bool = True) -> str:
+    """Per step x device (of `where`): kept where they hold, else computed; `compute` False: kept ones only."""
+    return _kept_or_computed(KEPT_DEVICES, _device_figures, where, compute)
+
+
+def node_rollups_select(where: str, compute: bool = True) -> str:
+    """Per step x node: the node's figures (kept or computed), energy per output token over the step's tokens."""
+    return f"""
+SELECT n.*, r.tokens_out AS tokens_out, if(r.tokens_out > 0, n.energy_j / r.tokens_out, NULL) AS j_per_output_token
+FROM ({_kept_or_computed(KEPT_NODES, _node_figures, where, compute)}) AS n
+LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM ({rollups_select(where)})) AS r USING (run_id, agent_id, step)
+SETTINGS join_use_nulls = 1"""
+
+def node_sweep_select(where: str, compute: bool = True) -> str:
     """Per run x node x sweep point: node figures, median of the repetitions."""
     return f"""
 SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
@@ -132,7 +203,7 @@ SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
     max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
     median(energy_j) AS energy_j, min(energy_j) AS energy_j_min, max(energy_j) AS energy_j_max,
     median(j_per_output_token) AS j_per_output_token, any(energy_method) AS energy_method
-FROM ({node_rollups_select(where)})
+FROM ({node_rollups_select(where, compute)})
 GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1"""
 

@@ -51,7 +51,7 @@ import pyarrow as pa
 from siliconbench.collector import digests
 from siliconbench.collector.errors import CollectorError, StoreFailed, StoreUnavailable, first_line
 from siliconbench.collector.kept import Keeper, StepKey
-from siliconbench.collector.schema import REQUESTS, RUNS, STEPS
+from siliconbench.collector.schema import DEVICE_SAMPLES, REQUESTS, RUNS, STEPS
 from siliconbench.collector.step_sql import KEY
 from siliconbench.collector.store import Store
 
@@ -190,7 +190,7 @@ class GroupInserter:
         self.batches_written += len(group) - len(failed)
         if self._keeper is not None:
             stored = [b for b in group if b.batch_id not in failed]
-            self._keeper.notify(_steps_of(stored), _ended_runs(stored))
+            self._keeper.notify(_steps_of(stored), _ended_runs(stored), _runs_in(stored, DEVICE_SAMPLES.name))
         return failed
 
     def _insert(self, table: str, batches: list[ReadyBatch], failed: dict[str, BaseException]) -> None:
@@ -252,6 +252,12 @@ def _ended_runs(batches: list[ReadyBatch]) -> set[str]:
             runs.update(run for run, phase in zip(rows.column("run_id").to_pylist(), rows.column("phase").to_pylist())
                         if phase == "end")
     return runs
+
+
+def _runs_in(batches: list[ReadyBatch], table: str) -> set[str]:
+    """The runs the batches' rows of `table` belong to."""
+    return {run for batch in batches if (rows := batch.tables.get(table)) is not None and rows.num_rows
+            for run in rows.column("run_id").unique().to_pylist()}
 
 
 def _merged(table: str, batches: list[ReadyBatch]) -> pa.Table:

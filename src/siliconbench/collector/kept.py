@@ -32,7 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from siliconbench.collector.errors import CollectorError, first_line
-from siliconbench.collector.schema import KEPT_ANSWERS, KEPT_STEPS
+from siliconbench.collector.device_views import counted_samples, keep_select
+from siliconbench.collector.answer_views import keep_models_select
+from siliconbench.collector.schema import KEPT_ANSWERS, KEPT_DEVICES, KEPT_MODELS, KEPT_NODES, KEPT_STEPS
 from siliconbench.collector.step_sql import answers_select, steps_select
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import plan_of
@@ -67,6 +69,31 @@ ORDER BY d.run_id, d.agent_id, d.step
 SETTINGS join_use_nulls = 0
 """
 
+# The nodes (of ended runs) whose device figures are missing or were computed from other samples than they have.
+_NODES_DUE = f"""
+SELECT c.run_id, toString(c.agent_id)
+FROM ({counted_samples("{where} AND run_id IN (SELECT run_id FROM {db}.runs WHERE phase = 'end')")}) AS c
+LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_devices
+           WHERE {{where}} GROUP BY run_id, agent_id) AS k USING (run_id, agent_id)
+LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_nodes
+           WHERE {{where}} GROUP BY run_id, agent_id) AS n USING (run_id, agent_id)
+WHERE k.kept != c.run_samples OR n.kept != c.run_samples
+ORDER BY c.run_id, c.agent_id
+SETTINGS join_use_nulls = 0
+"""
+_IN_NODES = "(run_id, toString(agent_id)) IN {nodes:Array(Tuple(String, String))}"
+# The nodes (of ended runs) whose models' first requests are missing or were computed from other rows.
+_MODELS_DUE = """
+SELECT c.run_id, c.agent_id
+FROM (SELECT run_id, toString(agent_id) AS agent_id, sum(requests) AS run_rows FROM {db}.request_digests FINAL
+      WHERE {where} AND run_id IN (SELECT run_id FROM {db}.runs WHERE phase = 'end') GROUP BY run_id, agent_id) AS c
+LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, max(run_rows) AS kept FROM {db}.kept_models
+           WHERE {where} GROUP BY run_id, agent_id) AS k USING (run_id, agent_id)
+WHERE k.kept != c.run_rows
+ORDER BY c.run_id, c.agent_id
+SETTINGS join_use_nulls = 0
+"""
+
 _RUN_SLO = """SELECT run_id, any(config_json) FROM {db}.runs
 WHERE phase = 'start' AND has({runs:Array(String)}, run_id) GROUP BY run_id"""
 
@@ -75,6 +102,7 @@ WHERE phase = 'start' AND has({runs:Array(String)}, run_id) GROUP BY run_id"""
 class Kept:
     steps: int       # steps whose results were computed and stored
     seconds: float   # how long it took
+    nodes: int = 0   # nodes of ended runs whose device figures were computed and stored
 
 
 def due(store: Store, steps: Iterable[StepKey] | None = None, runs: Iterable[str] = ()) -> list[StepKey]:
@@ -121,10 +149,39 @@ def keep(store: Store, steps: Iterable[StepKey]) -> Kept:
     return Kept(len(wanted), time.perf_counter() - t0)
 
 
+def nodes_due(store: Store, runs: Iterable[str] | None = None, due_sql: str = _NODES_DUE) -> list[tuple[str, str]]:
+    """(run, agent) of ended runs (of `runs`; None: all) whose device figures (`due_sql` _MODELS_DUE: models'
+    first requests) are not kept as their samples (rows) are."""
+    if runs is None:
+        sql, params = due_sql.replace("{where}", "1"), {}
+    else:
+        if not (wanted := sorted(set(runs))):
+            return []
+        sql, params = due_sql.replace("{where}", "run_id IN {runs:Array(String)}"), {"runs": wanted}
+    return [(run, agent) for run, agent in store.query(sql, params).result_rows]
+
+
+def keep_nodes(store: Store, nodes: list[tuple[str, str]]) -> None:
+    """Compute and store the device and node figures of every step of `nodes` ((run, agent)) from their samples."""
+    for table in (KEPT_DEVICES, KEPT_NODES):
+        store.command(f"INSERT INTO {{db}}.{table.name} ({', '.join(table.names)}) {keep_select(table, _IN_NODES)}",
+                      {"nodes": nodes})
+
+
 def keep_due(store: Store, steps: Iterable[StepKey] | None = None, runs: Iterable[str] = ()) -> Kept:
-    """Keep the steps that are due (of `steps` and `runs`; steps None: the whole store); returns what was kept."""
+    """Keep what is due: the steps (of `steps` and `runs`; steps None: the whole store) and the device figures of
+    the ended runs among them; returns what was kept."""
+    t0 = time.perf_counter()
     found = due(store, steps, runs)
-    return keep(store, found) if found else Kept(0, 0.0)
+    if found:
+        keep(store, found)
+    touched = None if steps is None else {run for run, _, _ in found} | set(runs)
+    if nodes := nodes_due(store, touched):
+        keep_nodes(store, nodes)
+    if models := nodes_due(store, touched, _MODELS_DUE):
+        store.command(f"INSERT INTO {{db}}.kept_models ({', '.join(KEPT_MODELS.names)}) {keep_models_select(_IN_NODES)}",
+                      {"nodes": models})
+    return Kept(len(found), time.perf_counter() - t0, len(nodes))
 
 
 class Keeper:
@@ -137,6 +194,7 @@ class Keeper:
         self._linger_s = linger_s
         self._pending: set[StepKey] = set()
         self._runs: set[str] = set()
+        self._ended: set[str] = set()  # runs this process saw end (a sample batch of one makes its devices due)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -145,10 +203,14 @@ class Keeper:
         self._thread = threading.Thread(target=self._run, name="keeper", daemon=True)
         self._thread.start()
 
-    def notify(self, steps: Iterable[StepKey], ended_runs: Iterable[str] = ()) -> None:
+    def notify(self, steps: Iterable[StepKey], ended_runs: Iterable[str] = (), sampled_runs: Iterable[str] = ()) -> None:
+        """Steps whose rows were stored, runs whose end was, runs whose device samples were (due only once the
+        run ended: a late replay of an ended run's samples)."""
         with self._lock:
             self._pending.update(steps)
+            self._ended.update(ended_runs)
             self._runs.update(ended_runs)
+            self._runs.update(run for run in sampled_runs if run in self._ended)
         self._wake.set()
 
     def _run(self) -> None:

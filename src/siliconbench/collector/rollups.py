@@ -17,6 +17,7 @@ from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow
 from siliconbench.collector.lifecycle import lifecycle
 from siliconbench.collector.store import Store
 from siliconbench.collector.device_views import device_rollups_select, node_sweep_select
+from siliconbench.collector.device_views import need_compute as need_compute_devices
 from siliconbench.collector.step_views import RUNS_WHERE, Need, results_select, rollups_select
 from siliconbench.collector.step_views import need as step_need
 from siliconbench.collector.sweep import sweep_rows
@@ -179,22 +180,21 @@ def _run_ids(series: list[Series]) -> list[str]:
 
 
 
-NODE_SWEEP_SQL = f"SELECT * FROM ({node_sweep_select(RUNS_WHERE)}) ORDER BY run_id, agent_id, mode, concurrency, rate_rps"
 
 # Per device and sweep point (collector/points.py; median of the repetitions); J/output token is the device's energy over the
 # step ÷ the step's output tokens (its share of the node's figure). Devices in natural order (nc2 before nc10),
 # each device's sweep points in order; nodes by sweep point: the same order at every read.
-DEVICE_STEPS_SQL = f"""
+DEVICE_STEPS_SQL = """
 SELECT d.run_id AS run_id, d.agent_id AS agent_id, d.mode AS mode, d.concurrency AS concurrency,
        d.rate_rps AS rate_rps, d.source AS source, d.device AS device, count() AS repetitions,
        median(d.util_mean_pct) AS util_mean_pct, medianForEach(d.util_pct) AS util_pct,
        max(d.mem_peak_bytes) AS mem_peak_bytes, median(d.power_mean_w) AS power_mean_w,
        median(d.energy_j) AS energy_j, median(d.energy_j / nullIf(r.tokens_out, 0)) AS j_per_output_token,
        any(d.energy_method) AS energy_method
-FROM ({device_rollups_select(RUNS_WHERE)}) AS d
-LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM ({rollups_select(RUNS_WHERE)})) AS r
+FROM ({devices}) AS d
+LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM ({rollups})) AS r
     ON r.run_id = d.run_id AND r.agent_id = d.agent_id AND r.step = d.step
-WHERE has({{runs:Array(String)}}, d.run_id)
+WHERE has({runs:Array(String)}, d.run_id)
 GROUP BY d.run_id, d.agent_id, d.mode, d.concurrency, d.rate_rps, d.source, d.device
 ORDER BY run_id, agent_id, source, replaceRegexpOne(device, '[0-9]+$', ''),
          toUInt64OrZero(extract(device, '[0-9]+$')), device, mode, concurrency, rate_rps
@@ -214,12 +214,17 @@ def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None
         return [build(row) for row in _dicts(store.query(sql, query_params)) if (row["run_id"], row["agent_id"]) in keys]
 
     runs = {"runs": params["runs"]}
+    compute_devices = need_compute_devices(store, RUNS_WHERE, runs)
+    nodes_sql = (f"SELECT * FROM ({node_sweep_select(RUNS_WHERE, compute_devices)}) "
+                 "ORDER BY run_id, agent_id, mode, concurrency, rate_rps")
+    devices_sql = DEVICE_STEPS_SQL.replace("{devices}", device_rollups_select(RUNS_WHERE, compute_devices)).replace(
+        "{rollups}", rollups_select(RUNS_WHERE))
     steps = mine(steps_sql, params, dict)  # read once: the sweep points are summarised from these rows
     return Figures(
         points=[PointRow.of(row) for row in sweep_rows(steps)],
         steps=[record(StepRow, row) for row in steps],
-        nodes=mine(NODE_SWEEP_SQL, runs, partial(record, NodeRow)),
-        devices=mine(DEVICE_STEPS_SQL, runs, partial(record, DeviceRow)),
+        nodes=mine(nodes_sql, runs, partial(record, NodeRow)),
+        devices=mine(devices_sql, runs, partial(record, DeviceRow)),
     )
 
 

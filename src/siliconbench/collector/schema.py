@@ -520,6 +520,49 @@ KEPT_ANSWERS = Table("kept_answers", (
     _kept("first_ttft_ms", "Float64"),
 ), "ReplacingMergeTree(step_rows) ORDER BY (run_id, agent_id, step, model)")
 
+# Device and node figures per step, kept once the run ended (collector/kept.py), from all of the node's samples:
+# `run_samples` (the node's samples in the run when they were computed) is the version and the validity, as
+# step_rows is for the request figures (a late sample makes the node's rows read as computed until kept again).
+_KEPT_SAMPLES = Column("run_samples", "UInt64", derived="count() of the node's device samples in the run",
+                       comment="valid while equal to that count now; the version kept")
+_DEVICE = "computed from the samples by collector/device_views.py (device_rollups_select)"
+_NODE = "computed from the samples by collector/device_views.py (node_rollups_select)"
+_STEP_OF_SAMPLES = (Column("run_id", "String", derived=_DEVICE), Column("agent_id", _LC, derived=_DEVICE),
+                    Column("step", "UInt32", derived=_DEVICE), _KEPT_SAMPLES, _KEPT_AT,
+                    Column("concurrency", "UInt32", derived=_DEVICE), Column("repetition", "UInt32", derived=_DEVICE),
+                    Column("mode", _LC, derived=_DEVICE), Column("rate_rps", "Float64", derived=_DEVICE),
+                    Column("step_s", "Float64", derived=_DEVICE))
+KEPT_DEVICES = Table("kept_devices", (
+    *_STEP_OF_SAMPLES,
+    *(Column(name, type_, derived=_DEVICE) for name, type_ in (
+        ("source", _LC), ("device", _LC), ("util_samples", "UInt64"), ("util_mean_pct", "Float64"),
+        ("util_pct", "Array(Float64)"), ("mem_peak_bytes", "Float64"), ("power_samples", "UInt64"),
+        ("power_mean_w", "Float64"), ("energy_samples", "UInt64"), ("counter_delta_j", "Float64"),
+        ("counter_span_s", "Float64"), ("boundary_energy_j", "Nullable(Float64)"), ("energy_method", "String"),
+        ("energy_j", "Nullable(Float64)"))),
+), "ReplacingMergeTree(run_samples) ORDER BY (run_id, agent_id, step, source, device)")
+KEPT_NODES = Table("kept_nodes", (
+    *_STEP_OF_SAMPLES,
+    *(Column(name, type_, derived=_NODE) for name, type_ in (
+        ("util_mean_pct", "Float64"), ("util_pct", "Array(Float64)"), ("host_cpu_mean_pct", "Float64"),
+        ("devices", "Nullable(UInt64)"), ("sources", "Array(String)"), ("mem_peak_bytes", "Nullable(Float64)"),
+        ("power_mean_w", "Nullable(Float64)"), ("energy_j", "Nullable(Float64)"),
+        ("energy_method", "Nullable(String)"))),
+), "ReplacingMergeTree(run_samples) ORDER BY (run_id, agent_id, step)")
+
+# Each served model's first request and the others' TTFT p50, pooled exactly over the node's run: kept once the
+# run ended (collector/kept.py), valid while the node's request rows in the run are as many as then (`run_rows`).
+_MODEL = "computed from the rows by collector/answer_views.py (model_first_select)"
+KEPT_MODELS = Table("kept_models", (
+    Column("run_id", "String", derived=_MODEL), Column("agent_id", _LC, derived=_MODEL),
+    Column("model", _LC, derived=_MODEL),
+    Column("run_rows", "UInt64", derived="the node's request rows in the run (its digests)",
+           comment="valid while equal to that count now; the version kept"), _KEPT_AT,
+    *(Column(name, type_, derived=_MODEL) for name, type_ in (
+        ("requests", "UInt64"), ("first_request_id", "String"), ("first_error_class", "String"),
+        ("first_ttft_ms", "Float64"), ("warm_requests", "Int64"), ("warm_ttft_p50_ms", "Float64"))),
+), "ReplacingMergeTree(run_rows) ORDER BY (run_id, agent_id, model)")
+
 SCHEMA_VERSION_TABLE = Table("schema_version", (
     Column("version", "UInt32", derived="SCHEMA_VERSION of the collector that created or upgraded the store"),
     Column("applied_at", _TIME, derived="the collector's clock then"),
@@ -527,7 +570,8 @@ SCHEMA_VERSION_TABLE = Table("schema_version", (
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     NODES, RUNS, STEPS, REQUESTS, DEVICE_SAMPLES, SERVER_METRICS, RUN_NODES, RUN_PROGRESS, PRICES, REQUEST_DIGESTS,
-    KEPT_STEPS, KEPT_ANSWERS, SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
+    KEPT_STEPS, KEPT_ANSWERS, KEPT_DEVICES, KEPT_NODES, KEPT_MODELS,
+    SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
 # The tables agents write: each row carries its batch's id, indexed so that "which of these batches
 # does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
 BATCHED = tuple(name for name, t in TABLES.items() if t.batched)

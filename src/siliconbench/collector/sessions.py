@@ -12,7 +12,7 @@ from typing import TypeVar
 from siliconbench.collector.figures import Percentiles, record
 from siliconbench.collector.rollups import Series, Slo
 from siliconbench.collector.store import Store
-from siliconbench.collector.views import SLO_PARAMS
+from siliconbench.collector.step_views import SLO_PARAMS
 
 
 @dataclass(frozen=True, slots=True)
