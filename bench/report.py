@@ -24,7 +24,8 @@ from siliconbench.collector import digests, kept
 from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection, parse_slo
-from siliconbench.collector.schema import DEVICE_SAMPLES, NODES, REQUESTS, RUNS, STEPS, Table
+from siliconbench.collector.schema import (DEVICE_SAMPLES, KEPT_ANSWERS, KEPT_DEVICES, KEPT_MODELS, KEPT_NODES,
+                                           KEPT_STEPS, NODES, REQUESTS, RUNS, STEPS, Table)
 from siliconbench.collector.store import Store
 
 SCENARIOS = (("A", "p5.48xlarge", 120, 8), ("B", "p4d.24xlarge", 280, 18), ("C", "g6e.48xlarge", 350, 22),
@@ -155,8 +156,8 @@ def main() -> None:
     ensure_prices(store)
     keeping = None
     if args.no_keep:
-        store.command("TRUNCATE TABLE {db}.kept_steps")
-        store.command("TRUNCATE TABLE {db}.kept_answers")
+        for table in (KEPT_STEPS, KEPT_ANSWERS, KEPT_DEVICES, KEPT_NODES, KEPT_MODELS):
+            store.command(f"TRUNCATE TABLE {{db}}.{table.name}")
     else:
         keeping = kept.keep_due(store)
     options = Options()  # the runs' own SLO (PLAN), as a nightly report reads them
@@ -170,13 +171,20 @@ def main() -> None:
             rows.append((f"  report --format {fmt} (SQL + render)",
                          best_of(lambda render=render, selection=selection:
                                  render.report(build_report(store, selection, options)), args.repeat)))
+    targets = (("all runs", rows[:len(rows) // 2], 2.0), ("one run", rows[len(rows) // 2:], 0.2))
+    other = Options(slo=parse_slo(list(OTHER_SLO)))  # goodput under another SLO: counted from the rows
+    for what, selection in (("all runs", Selection()), ("one run", Selection(runs=("bench-2",)))):
+        build_report(store, selection, other)
+        rows.append((f"build_report, {what}, --slo {' '.join(OTHER_SLO)} (not the runs' own)",
+                     best_of(lambda selection=selection: build_report(store, selection, other), args.repeat)))
     gaps = store.query("SELECT sum(gaps) FROM {db}.request_digests FINAL").result_rows[0][0]
     samples = store.query("SELECT count() FROM {db}.device_samples").result_rows[0][0]
     print(f"store {args.store}: {args.rows:,} request rows, {gaps:,} inter-chunk gaps, {samples:,} device samples"
           + (f", built in {build_s:.1f} s (INSERT ... SELECT FROM numbers(), digests rebuilt from the rows)" if build_s else ""))
     if keeping is not None and keeping.steps:
-        print(f"kept the results of {keeping.steps} steps in {keeping.seconds:.1f} s "
-              f"({keeping.seconds / keeping.steps:.2f} s per step of {args.rows // keeping.steps:,} requests)")
+        print(f"kept the results of {keeping.steps} steps and the device figures of {keeping.nodes} nodes in "
+              f"{keeping.seconds:.1f} s ({keeping.seconds / keeping.steps:.2f} s per step of "
+              f"{args.rows // keeping.steps:,} requests)")
     print(f"{'what':76s} {'best of ' + str(args.repeat):>12s}")
     for name, seconds in rows:
         print(f"{name:76s} {seconds:10.3f} s")
@@ -185,13 +193,7 @@ def main() -> None:
                              " WHERE startsWith(run_id, 'bench-')").result_rows[0]
         print(f"node energy per step: {energy[0]:,.0f}..{energy[1]:,.0f} J by {', '.join(energy[2])} "
               f"(expected {GPUS * 600 * STEP_S:,} J = {GPUS} GPUs x 600 W x {STEP_S} s)")
-    other = Options(slo=parse_slo(list(OTHER_SLO)))  # goodput under another SLO: counted from the rows
-    for what, selection in (("all runs", Selection()), ("one run", Selection(runs=("bench-2",)))):
-        build_report(store, selection, other)
-        rows.append((f"build_report, {what}, --slo {' '.join(OTHER_SLO)} (not the runs' own)",
-                     best_of(lambda selection=selection: build_report(store, selection, other), args.repeat)))
-    half = (len(rows) - 2) // 2
-    for what, part, target in (("all runs", rows[:half], 2.0), ("one run", rows[half:2 * half], 0.2)):
+    for what, part, target in targets:
         worst = max(s for _, s in part)
         print(f"{what}: target < {target:g} s {'met' if worst < target else 'MISSED'} (slowest {worst:.3f} s)")
 

@@ -31,7 +31,7 @@ def test_report_bench_builds_its_store_and_states_the_energy_it_generated(tmp_pa
     low, high, expected = re.search(r"node energy per step: ([\d,]+)\.\.([\d,]+) J .*expected ([\d,]+) J", out).groups()
     assert low == high == expected
     assert len(re.findall(r"^  report --format \w+", out, re.M)) == 8  # every format, all runs and one run
-    assert re.search(r"^kept the results of 75 steps in ", out, re.M)
+    assert re.search(r"^kept the results of 75 steps and the device figures of 5 nodes in ", out, re.M)
 
 
 def test_ingest_bench_loses_and_duplicates_nothing():

@@ -20,7 +20,7 @@ from siliconbench.collector.figures import (
     record,
 )
 from siliconbench.collector.levels import QUANTILES
-from siliconbench.collector.views import DEVICE_ROLLUPS, NODE_ROLLUPS
+from siliconbench.collector.device_views import DEVICE_VIEWS
 
 
 def test_percentiles_has_one_field_per_quantile_of_the_views():
@@ -29,8 +29,8 @@ def test_percentiles_has_one_field_per_quantile_of_the_views():
 
 def test_the_utilisation_quantiles_are_the_ones_the_device_views_compute():
     quantiles = ", ".join(str(q) for q in UTIL_QUANTILES)
-    assert f"quantilesIf({quantiles})(value, is_util)" in DEVICE_ROLLUPS
-    assert f"quantilesIf({quantiles})(value, is_util)" in NODE_ROLLUPS
+    assert f"quantilesIf({quantiles})(value, is_util)" in DEVICE_VIEWS["device_rollups"]
+    assert f"quantilesIf({quantiles})(value, is_util)" in DEVICE_VIEWS["node_rollups"]
 
 
 def test_a_percentile_array_is_read_by_quantile_with_nan_as_missing():

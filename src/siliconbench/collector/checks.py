@@ -62,7 +62,7 @@ class PointFigures:
     concurrency: int
     mode: str = CLOSED
     rate_rps: float = 0.0
-    mean_in_flight: float | None = None   # Σ E2E ÷ wall time (views.STEP_ROLLUPS)
+    mean_in_flight: float | None = None   # Σ E2E ÷ wall time (step_views.rollups_select)
     sent_rps: float | None = None         # achieved send rate (views.STEP_LOAD)
     full_share: float | None = None       # closed loop: share of the step with all streams in flight (STEP_STEADY)
     output_tps: float | None = None       # over the whole step

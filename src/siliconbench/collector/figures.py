@@ -22,7 +22,7 @@ from siliconbench.collector.errors import CollectorError
 from siliconbench.collector.points import Point
 from siliconbench.collector.levels import QUANTILES
 
-UTIL_QUANTILES = (0.5, 0.9)  # device and node utilisation (views.DEVICE_ROLLUPS, NODE_ROLLUPS: quantilesIf(0.5, 0.9))
+UTIL_QUANTILES = (0.5, 0.9)  # device and node utilisation (device_views: device_rollups, node_rollups: quantilesIf(0.5, 0.9))
 
 
 def quantile_name(q: float) -> str:

@@ -78,7 +78,7 @@ REQUEST_FIGURES = ",\n     ".join(f"{expression} AS {alias}" for alias, expressi
 
 
 # A request that met every SLO given, as bound parameters (inf: no such SLO): what goodput counts per step
-# (views.STEP_GOODPUT) and per session (session_views.STEP_SESSIONS: a session is good when every turn is).
+# (views.STEP_GOODPUT) and per session (session_views.step_sessions_select: a session is good when every turn is).
 # Written after `WITH {REQUEST_FIGURES},` and named by an alias.
 # A bound that is not given (inf) is left out before the query runs (isInfinite of a bound parameter is a
 # constant), so goodput reads only the columns of the SLOs given: no chunk offsets without an ITL SLO.

@@ -25,8 +25,9 @@ from siliconbench.collector.levels import QUANTILES
 _Q = ", ".join(str(q) for q in QUANTILES)
 _BLOCK = "(SELECT run_id, agent_id, step, max(block_size) AS block_size FROM {db}.steps GROUP BY run_id, agent_id, step)"
 
-TURN_DEPTHS = f"""
-CREATE OR REPLACE VIEW {{db}}.turn_depths AS
+def turn_depths_select(where: str) -> str:
+    """Per step, turn and agent kind (of `where`, over the run filter collector/step_views.py describes)."""
+    return f"""
 WITH {REQUEST_FIGURES}, error_class = '' AS ok, ok AND cached_tokens >= 0 AS said
 SELECT run_id, agent_id, step, turn, agent_kind,
     count() AS requests, countIf(ok) AS ok_requests,
@@ -39,17 +40,17 @@ SELECT run_id, agent_id, step, turn, agent_kind,
     countIf(said) AS reported, sumIf(cached_tokens, said) AS cached,
     countIf(said AND abs(cached_tokens - toInt64(expected_cached_tokens)) <= greatest(block_size, 1)) AS within_block,
     block_size
-FROM {{db}}.requests LEFT JOIN {_BLOCK} AS b USING (run_id, agent_id, step)
-WHERE session_id != ''
+FROM (SELECT * FROM {{db}}.requests WHERE {where} AND session_id != '') AS rq
+LEFT JOIN {_BLOCK} AS b USING (run_id, agent_id, step)
 GROUP BY run_id, agent_id, step, turn, agent_kind, block_size
-ORDER BY run_id, agent_id, step, turn, agent_kind
-"""
+ORDER BY run_id, agent_id, step, turn, agent_kind"""
 
 _HITS = """(SELECT run_id, agent_id, step, sum(end_value - start_value) AS server_hits FROM {db}.server_metrics
     WHERE name IN ('vllm:prefix_cache_hits_total', 'vllm:prefix_cache_hits') GROUP BY run_id, agent_id, step)"""
 
-STEP_SESSIONS = f"""
-CREATE OR REPLACE VIEW {{db}}.step_sessions AS
+def step_sessions_select(where: str) -> str:
+    """Per step (of `where`): its sessions, goodput under the bound SLO."""
+    return f"""
 SELECT s.run_id AS run_id, s.agent_id AS agent_id, s.step AS step,
     count() AS sessions, avg(session_turns) AS turns_mean, sum(session_turns) AS turns,
     quantilesExact({_Q})((last_ns - first_ns) / 1e6) AS duration_ms,
@@ -64,14 +65,14 @@ FROM (
         min(req_start_ns) AS first_ns, max(req_end_ns) AS last_ns, min(good) AS all_good,
         sumIf(expected_cached_tokens, error_class = '') AS session_expected,
         sumIf(cached_tokens, error_class = '' AND cached_tokens >= 0) AS session_cached
-    FROM {{db}}.requests WHERE session_id != ''
+    FROM {{db}}.requests WHERE {where} AND session_id != ''
     GROUP BY run_id, agent_id, step, root
 ) AS s LEFT JOIN {_HITS} AS h ON s.run_id = h.run_id AND s.agent_id = h.agent_id AND s.step = h.step
 GROUP BY s.run_id, s.agent_id, s.step
-ORDER BY run_id, agent_id, step
-"""
+ORDER BY run_id, agent_id, step"""
+
 
 SESSION_VIEWS: dict[str, str] = {
-    "turn_depths": TURN_DEPTHS,
-    "step_sessions": STEP_SESSIONS,
+    "turn_depths": f"CREATE OR REPLACE VIEW {{db}}.turn_depths AS {turn_depths_select('1')}",
+    "step_sessions": f"CREATE OR REPLACE VIEW {{db}}.step_sessions AS {step_sessions_select('1')}",
 }

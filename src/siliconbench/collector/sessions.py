@@ -12,7 +12,8 @@ from typing import TypeVar
 from siliconbench.collector.figures import Percentiles, record
 from siliconbench.collector.rollups import Series, Slo
 from siliconbench.collector.store import Store
-from siliconbench.collector.step_views import SLO_PARAMS
+from siliconbench.collector.session_views import step_sessions_select, turn_depths_select
+from siliconbench.collector.step_views import RUNS_WHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +81,8 @@ class Sessions:
 
 
 R = TypeVar("R")
-_TURNS_SQL = "SELECT * FROM {db}.turn_depths WHERE has({runs:Array(String)}, run_id)"
-_STEPS_SQL = f"SELECT * FROM {{db}}.step_sessions({SLO_PARAMS}) WHERE has({{runs:Array(String)}}, run_id)"
+_TURNS_SQL = turn_depths_select(RUNS_WHERE)
+_STEPS_SQL = step_sessions_select(RUNS_WHERE)
 
 
 def load_sessions(store: Store, series: list[Series], slo: Slo) -> Sessions:

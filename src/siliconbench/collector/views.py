@@ -21,9 +21,14 @@ defined in DESIGN §3; in short, per step of a run on one node (agent), over suc
 The per-request figures (TTFT, E2E, TPOT, the gaps, ITL per token) are written once, in
 collector/formulas.py; the digests (schema.DIGEST_SELECT) and goodput here use them by name.
 
-Views (database `siliconbench`; filter with WHERE run_id = '...'):
+Views (database `siliconbench`; filter with WHERE run_id = '...'; the per-step and device ones are
+collector/step_views.py's and device_views.py's SELECTs, which a report runs filtered to its runs):
   step_rollups                 per run x node x step: means, throughput (from the digests)
-  step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99]
+  step_kept                    the kept step results (collector/kept.py) that still hold; their distribution
+                               states are AggregateFunction columns: read them with quantilesIfMerge
+  step_figures(ttft_ms=, ...)  per step: exact percentiles, steady state, dispatch, goodput, kept where they
+                               hold, else computed from the step's rows now; `kept` says which
+  step_percentiles             per run x node x step: exact percentiles [p50, p90, p95, p99], from every row
   step_goodput(ttft_ms=, ttfa_ms=, itl_ms=, tpot_ms=, e2e_ms=)  per step: requests/tokens that met the SLOs (inf: no SLO)
   step_server                  per step: the server's own requests, prompt and output tokens, mean TTFT, ITL,
                                TPOT and E2E, prefix-cache hit rate (vLLM /metrics deltas; server_views.py)
@@ -41,12 +46,19 @@ Views (database `siliconbench`; filter with WHERE run_id = '...'):
   node_rollups                 per step x node: the same for the node, energy per output token
   node_sweep                   per run x node x sweep point: node figures, median of the repetitions
 
+Kept results: once a step is over and its rows are complete, the collector computes its figures from
+its rows once and keeps them (collector/kept.py: kept_steps, kept_answers; once its run ended, the
+device, node and first-request figures: kept_devices, kept_nodes, kept_models). Each view reads kept
+rows only while they were computed from as many rows (samples) as the step (node) has now, and
+computes the rest from the rows, so a late batch is never missed; a report's cost follows the steps
+it shows, not the rows the store holds.
+
 Percentiles: one definition everywhere (the agent's console, the single-run report, the fleet
 report): exact, the value at 0-based rank floor(q x n) of the n sorted values, no interpolation
 (ClickHouse quantileExact; agent/selfmon.percentile). The single-run report used ClickHouse's
 `quantiles` (reservoir sampling of at most 8,192 values, interpolated): a step's ITL percentiles over
 more gaps than that were sampled and changed from one report to the next. Exact percentiles read the
-step's raw rows (8 bytes per gap: a step of 1M gaps needs 8 MB), as goodput already does; means and
+step's raw rows (8 bytes per gap: a step of 1M gaps needs 8 MB) once, when the step is kept; means and
 counts still come from the sums per step and batch kept by a materialized view (`request_digests`,
 read FINAL). Energy per device (`step_energy`): the NVML energy counter at the step's end minus the counter at its start, each interpolated linearly between
 the readings on either side of the instant (the agent reads the counter at every step boundary, so
