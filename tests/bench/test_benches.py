@@ -34,10 +34,21 @@ def test_report_bench_builds_its_store_and_states_the_energy_it_generated(tmp_pa
     assert re.search(r"^kept the results of 75 steps and the device figures of 5 nodes in ", out, re.M)
 
 
-def test_ingest_bench_loses_and_duplicates_nothing():
-    out = bench("ingest", "--agents", "2", "--seconds", "2", "--requests-per-s", "200", "--sample-rows-per-s", "1000")
-    [row] = [line for line in out.splitlines() if line.startswith("| 2 |")]
-    assert row.endswith("| 0 | 0 req, 0 rows, 0 dup, digests +0 |")
+def test_ingest_bench_loses_and_duplicates_nothing_with_step_results_kept_and_not():
+    out = bench("ingest", "--agents", "2", "--seconds", "2", "--requests-per-s", "200", "--sample-rows-per-s", "1000",
+                "--step-s", "1", timeout=180)
+    rows = {line.split("|")[2].strip(): line for line in out.splitlines() if line.startswith("| 2 |")}
+    assert set(rows) == {"on", "off"}
+    assert all(row.endswith("| 0 | 0 req, 0 rows, 0 dup, digests +0 |") for row in rows.values())
+    kept_on, over_on = re.search(r"\| (\d+) / (\d+) \| 0 \|", rows["on"]).groups()
+    assert 0 < int(kept_on) <= int(over_on)  # steps that ended as the collector stopped wait for its next start
+    assert re.search(r"\| 0 / [1-9]\d* \| 0 \|", rows["off"])
+
+
+def test_keep_latency_bench_times_every_step_it_streams():
+    out = bench("keep_latency", "--requests", "3000", "--steps", "2", "--gap-s", "1", timeout=180)
+    [row] = [line for line in out.splitlines() if line.startswith("| 3,000 | 2 |")]
+    assert len(re.findall(r"\| \d+\.\d\d s", row)) == 6  # p50 and max of three figures
 
 
 def test_sampler_overhead_bench_polls_every_sampler_at_both_rates():

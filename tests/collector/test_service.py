@@ -16,9 +16,12 @@ from siliconbench.agent.shipper import Shipper
 from siliconbench.core.settings import ClientTls
 from siliconbench.agent.spool import Spool
 from siliconbench.collector.auth import TokenFile, server_credentials
+from siliconbench.collector.options import serve_config
 from siliconbench.collector.server import ServerOptions, build_server
+from siliconbench.collector.serving import server_options
 from siliconbench.core.wire import pb
 from siliconbench.core.rpc import pb_grpc
+from tests.faults.agent_proc import run_event
 
 
 def record(run_id: str, i: int, **overrides) -> pb.RequestRecord:
@@ -88,6 +91,30 @@ async def test_shipper_delivers_every_record_and_the_collector_acks_after_storin
     await shipper.close(timeout_s=20)
     assert shipper.pending == 0
     assert count(store, "requests", unique_id) == 50
+
+
+def kept_within(store, run_id: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while count(store, "kept_steps", run_id) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("keep_steps", [True, False])
+async def test_a_step_over_is_kept_unless_serve_says_no_keep_steps(store, unique_id, tmp_path, keep_steps):
+    srv, service, port = await build_server(store, "127.0.0.1:0", server_options(serve_config(keep_steps=keep_steps)))
+    shipper = shipper_for(f"127.0.0.1:{port}", f"agent-{unique_id}", tmp_path)
+    shipper.start()
+    for i in range(5):
+        shipper.add(record(unique_id, i))
+    shipper.add(run_event(unique_id, pb.PHASE_END))  # the run ended: its step is over
+    await shipper.close(timeout_s=20)
+    if keep_steps:  # kept by the keeper's thread, a moment after the ack
+        await asyncio.to_thread(kept_within, store, unique_id, 10.0)
+    await srv.stop(1)
+    service.close()  # joins the keeper: nothing is kept after this
+    assert (service.keeper is not None) == keep_steps
+    assert count(store, "kept_steps", unique_id) == count(store, "kept_answers", unique_id) == int(keep_steps)
+    assert count(store, "requests", unique_id) == 5
 
 
 async def test_replayed_batch_is_stored_once(store, server, unique_id):

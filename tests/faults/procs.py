@@ -7,8 +7,10 @@ import asyncio
 import json
 import subprocess
 import threading
+import time
 from pathlib import Path
 
+from siliconbench.collector.step_sql import NO_SLO_ARGS
 from tests.servers import PY, REPO, HeldPort, Proc, Server, start_server
 
 
@@ -35,10 +37,47 @@ def stored(store: str, run_id: str) -> tuple[int, int]:
 
 def sql(store: str, query: str) -> list[list[str]]:
     """The rows (tab-separated fields) of a query, run through the CLI once the collector has stopped."""
-    result = subprocess.run([PY, "-m", "siliconbench.collector", "sql", query, "--store", store], capture_output=True,
-                            text=True, cwd=REPO, timeout=120)
+    return _sql(store, query)[1:]
+
+
+def sql_rows(store: str, query: str, *flags: str) -> list[dict[str, str]]:
+    """The rows of a query as {column: field}, through the CLI: run by the collector while one serves the
+    store (collector/reads.py), else opening it."""
+    header, *rows = _sql(store, query, *flags)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def _sql(store: str, query: str, *flags: str) -> list[list[str]]:
+    result = subprocess.run([PY, "-m", "siliconbench.collector", "sql", query, "--store", store, *flags],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
-    return [line.split("\t") for line in result.stdout.strip().splitlines()[1:]]
+    return [line.split("\t") for line in result.stdout.rstrip("\n").splitlines()]
+
+
+def step_results(store: str, run_id: str) -> list[dict[str, str]]:
+    """A run's step_results (every SLO inf: goodput is the kept one), `kept` saying which were read kept."""
+    return sql_rows(store, f"SELECT * FROM siliconbench.step_results({NO_SLO_ARGS}) WHERE run_id = '{run_id}' "
+                           "ORDER BY agent_id, step")
+
+
+def step_answers(store: str, run_id: str) -> list[dict[str, str]]:
+    return sql_rows(store, f"SELECT * FROM siliconbench.step_answers WHERE run_id = '{run_id}' "
+                           "ORDER BY agent_id, step, model")
+
+
+def wait_kept(store: str, run_id: str, steps: int, timeout_s: float = 15.0) -> None:
+    """Wait, polling through the serving collector, until the run's `steps` steps all read as kept."""
+    deadline = time.monotonic() + timeout_s
+    while [row["kept"] for row in step_results(store, run_id)] != ["True"] * steps:
+        assert time.monotonic() < deadline, f"not every step of {run_id} kept within {timeout_s:.0f} s: " \
+                                             f"{[(r['agent_id'], r['step'], r['kept']) for r in step_results(store, run_id)]}"
+        time.sleep(0.2)
+
+
+def forget_kept(store: str) -> None:
+    """Drop every kept step result (the collector stopped): the views then compute each step from its rows."""
+    for table in ("kept_steps", "kept_answers"):
+        _sql(store, f"TRUNCATE TABLE siliconbench.{table}", "--write")
 
 
 def reported_requests(store: str, run_id: str) -> int:

@@ -18,8 +18,12 @@ from tests.faults.procs import (
     reported_requests,
     sql,
     start_agent,
+    forget_kept,
     start_flaky_collector,
+    step_answers,
+    step_results,
     stored,
+    wait_kept,
     wait_sealed,
 )
 from tests.servers import HeldPort, start_collector
@@ -59,7 +63,11 @@ def test_collector_killed_mid_run_and_restarted(tmp_path: Path, store: str, run_
 def test_reports_count_every_row_after_many_collector_kills_at_random_points(tmp_path: Path, store: str, run_id: str):
     """Several agents stream while the collector is killed -9 five times at random points of their
     production and restarted. Batches of 250 requests make the insert long enough that kills land
-    between a row and its digest (seen in the log: "rebuilt the request digests of 2 step(s)")."""
+    between a row and its digest (seen in the log: "rebuilt the request digests of 2 step(s)").
+    Each agent's step is over once the run ends; the kills also land while a step is being kept (the
+    first agent's end makes every step of the run due, and each later batch makes its step due again), so
+    every step must then be kept by the last collector, and its kept results equal the computation from
+    its rows (collector/kept.py)."""
     agents, per_agent, chunk = 4, 3000, 250
     collector = start_collector(store, tmp_path / "collector.log")
     port = collector.port
@@ -75,12 +83,22 @@ def test_reports_count_every_row_after_many_collector_kills_at_random_points(tmp
             kills += 1
             collector = start_collector(store, tmp_path / "collector.log", port=port)
         assert [p.wait(600) for p in procs] == [0] * agents, [p.log()[-2000:] for p in procs]
+        wait_kept(store, run_id, steps=agents)  # by the serving collector's keeper, read through it
         assert collector.stop() == 0
     rows, distinct = stored(store, run_id)
     [[digested]] = sql(store, f"SELECT sum(requests) FROM siliconbench.request_digests FINAL WHERE run_id = '{run_id}'")
     matrix_line(f"collector kill -9 x{kills} + restarts, {agents} agents", agents * per_agent, rows, distinct)
     assert kills >= 1
     assert reported_requests(store, run_id) == int(digested) == rows == distinct == agents * per_agent
+
+    kept, kept_answers = step_results(store, run_id), step_answers(store, run_id)
+    [[answer_rows]] = sql(store, f"SELECT count() FROM siliconbench.kept_answers FINAL WHERE run_id = '{run_id}'")
+    assert [r["kept"] for r in kept] == ["True"] * agents and int(answer_rows) == agents  # one model per step
+    forget_kept(store)
+    computed = step_results(store, run_id)
+    assert [r["kept"] for r in computed] == ["False"] * agents
+    assert [{**r, "kept": "-"} for r in kept] == [{**r, "kept": "-"} for r in computed]
+    assert kept_answers == step_answers(store, run_id)
 
 
 def test_store_unavailable_for_a_while(tmp_path: Path, store: str, run_id: str):

@@ -49,6 +49,7 @@ class ServeConfig:
     store_threads: Annotated[Int, Field(ge=1, description="Inserts in flight toward ClickHouse at most, whatever the number of agents.")] = 4
     max_bytes_in_flight_mib: Annotated[Int, Field(ge=1, description="Wire MiB of agent batches decoded or being stored at once, all streams together; more waits (backpressure).")] = 24
     max_streams: Annotated[Int, Field(ge=1, description="Concurrent RPCs (agent streams and control calls) at most; more are refused with RESOURCE_EXHAUSTED. Bounds memory with --max-bytes-in-flight-mib (docs/deploy.md).")] = 1024
+    keep_steps: Annotated[Bool, Field(description="Keep each step's results once it is over and its rows are complete, so reports read them instead of computing them from every row. --no-keep-steps: reports compute every step (to measure what keeping costs ingest).")] = True
     http: Annotated[Str | None, Field(description="Also serve read-only pages at HOST:PORT: the runs, a live view of each run, every report in HTML. Beyond loopback they ask for an operator token of --agent-tokens-file; TLS with --tls-cert/--tls-key. \\[default: no pages]")] = None
 
     @model_validator(mode="after")

@@ -35,6 +35,7 @@ class ServerOptions:
     credentials: grpc.ServerCredentials | None = None  # None: plaintext
     max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT  # batches decoded or being stored, all streams together
     max_streams: int = DEFAULT_MAX_STREAMS  # concurrent RPCs; more are refused (RESOURCE_EXHAUSTED)
+    keep_steps: bool = True             # keep each step's results once it is over and complete (collector/kept.py)
 
 
 async def build_server(store: Store, listen: str, options: ServerOptions = ServerOptions()
@@ -42,7 +43,7 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
     """Create and start the server; returns it, its service and the bound port."""
     server = grpc.aio.server(options=_GRPC_OPTIONS, maximum_concurrent_rpcs=options.max_streams)
     service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s,
-                               options.max_bytes_in_flight)
+                               options.max_bytes_in_flight, keep_steps=options.keep_steps)
     server.add_generic_rpc_handlers((service.handler(),))
     pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens), server)
     health_servicer = health.aio.HealthServicer()
@@ -64,9 +65,12 @@ async def serve(store: Store, listen: str, options: ServerOptions = ServerOption
     finish in-flight batches. Once streams are accepted, logs "collector listening on HOST:PORT": with port 0
     in `listen`, the port the kernel picked."""
     await asyncio.to_thread(digests.repair, store)
-    kept_now = await asyncio.to_thread(kept.keep_due, store)  # steps a crash or an older collector left unkept
-    if kept_now.steps:
-        log.info("kept the results of %d step(s) left unkept, in %.1f s", kept_now.steps, kept_now.seconds)
+    if options.keep_steps:
+        kept_now = await asyncio.to_thread(kept.keep_due, store)  # steps a crash or an older collector left unkept
+        if kept_now.steps:
+            log.info("kept the results of %d step(s) left unkept, in %.1f s", kept_now.steps, kept_now.seconds)
+    else:
+        log.info("step results are not kept (--no-keep-steps): reports compute every step from its rows")
     server, service, port = await build_server(store, listen, options)
     bound = f"{listen.rpartition(':')[0]}:{port}"
     log.info("collector listening on %s (%s, %s), store %s", bound,

@@ -60,7 +60,8 @@ DEFAULT_MAX_STREAMS = 1024
 
 class TelemetryService:
     def __init__(self, store: Store, store_threads: int = 4, tokens: Authenticator | None = None,
-                 max_stream_age_s: float = 0.0, max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT) -> None:
+                 max_stream_age_s: float = 0.0, max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT, *,
+                 keep_steps: bool = True) -> None:
         self._store = store
         self.budget = ByteBudget(max_bytes_in_flight)
         self._tokens = tokens
@@ -69,7 +70,7 @@ class TelemetryService:
         # writers. Embedded chDB spreads one insert over its own threads and shares the host's cores
         # with the parsing: one writer gave the best throughput and ack latency there (bench/ingest.py).
         self._pool = ThreadPoolExecutor(max_workers=store_threads, thread_name_prefix="store")
-        self.keeper = Keeper(store)
+        self.keeper = Keeper(store) if keep_steps else None  # None: reports compute every step (collector/kept.py)
         self.inserter = GroupInserter(store, writers=1 if store.location.embedded else store_threads, keeper=self.keeper)
         self.fleet = Fleet(store, self._run)
         self.run_in_store = self._run
@@ -311,7 +312,8 @@ class TelemetryService:
 
     def close(self) -> None:
         self.inserter.close()
-        self.keeper.close()
+        if self.keeper is not None:
+            self.keeper.close()
         self._pool.shutdown(wait=True)
 
 

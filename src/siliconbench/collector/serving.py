@@ -27,7 +27,8 @@ def server_options(config: ServeConfig) -> ServerOptions:
                    if config.tls_cert and config.tls_key else None)
     return ServerOptions(max_stream_age_s=config.max_stream_age_s, store_threads=config.store_threads,
                          max_bytes_in_flight=config.max_bytes_in_flight_mib * 2**20,
-                         max_streams=config.max_streams, tokens=authenticator(config), credentials=credentials)
+                         max_streams=config.max_streams, tokens=authenticator(config), credentials=credentials,
+                         keep_steps=config.keep_steps)
 
 
 def authenticator(config: ServeConfig) -> Authenticator | None:
