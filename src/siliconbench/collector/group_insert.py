@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from siliconbench.collector import digests
 from siliconbench.collector.errors import CollectorError, StoreFailed, StoreUnavailable, first_line
-from siliconbench.collector.kept import Keeper, StepKey
+from siliconbench.collector.kept import Keeper, Node, StepKey
 from siliconbench.collector.schema import DEVICE_SAMPLES, REQUESTS, RUNS, STEPS
 from siliconbench.collector.step_sql import KEY
 from siliconbench.collector.store import Store
@@ -190,7 +190,8 @@ class GroupInserter:
         self.batches_written += len(group) - len(failed)
         if self._keeper is not None:
             stored = [b for b in group if b.batch_id not in failed]
-            self._keeper.notify(_steps_of(stored), _ended_runs(stored), _runs_in(stored, DEVICE_SAMPLES.name))
+            self._keeper.notify(_steps_of(stored, REQUESTS.name), _steps_of(stored, STEPS.name), _ended(stored),
+                                _nodes_in(stored, DEVICE_SAMPLES.name))
         return failed
 
     def _insert(self, table: str, batches: list[ReadyBatch], failed: dict[str, BaseException]) -> None:
@@ -233,31 +234,33 @@ class GroupInserter:
         self._pool.shutdown(wait=True)
 
 
-def _steps_of(batches: list[ReadyBatch]) -> set[StepKey]:
-    """The (run, agent, step) keys the batches' request and step rows belong to."""
+def _steps_of(batches: list[ReadyBatch], table: str) -> set[StepKey]:
+    """The (run, agent, step) keys the batches' rows of `table` belong to."""
     keys: set[StepKey] = set()
     for batch in batches:
-        for table in (REQUESTS.name, STEPS.name):
-            if (rows := batch.tables.get(table)) is not None and rows.num_rows:
-                found = rows.select(list(KEY)).group_by(list(KEY)).aggregate([]).to_pylist()
-                keys.update((k["run_id"], k["agent_id"], k["step"]) for k in found)
+        if (rows := batch.tables.get(table)) is not None and rows.num_rows:
+            found = rows.select(list(KEY)).group_by(list(KEY)).aggregate([]).to_pylist()
+            keys.update((k["run_id"], k["agent_id"], k["step"]) for k in found)
     return keys
 
 
-def _ended_runs(batches: list[ReadyBatch]) -> set[str]:
-    """The runs whose end the batches carry: their steps cut short are due too."""
-    runs: set[str] = set()
+def _ended(batches: list[ReadyBatch]) -> set[Node]:
+    """The nodes whose run end the batches carry: their steps cut short, their devices and models are due."""
+    nodes: set[Node] = set()
     for batch in batches:
         if (rows := batch.tables.get(RUNS.name)) is not None and rows.num_rows:
-            runs.update(run for run, phase in zip(rows.column("run_id").to_pylist(), rows.column("phase").to_pylist())
-                        if phase == "end")
-    return runs
+            nodes.update((run, agent) for run, agent, phase in zip(rows.column("run_id").to_pylist(),
+                                                                   rows.column("agent_id").to_pylist(),
+                                                                   rows.column("phase").to_pylist())
+                         if phase == "end")
+    return nodes
 
 
-def _runs_in(batches: list[ReadyBatch], table: str) -> set[str]:
-    """The runs the batches' rows of `table` belong to."""
-    return {run for batch in batches if (rows := batch.tables.get(table)) is not None and rows.num_rows
-            for run in rows.column("run_id").unique().to_pylist()}
+def _nodes_in(batches: list[ReadyBatch], table: str) -> set[Node]:
+    """The (run, agent) pairs the batches' rows of `table` belong to."""
+    return {(k["run_id"], k["agent_id"]) for batch in batches
+            if (rows := batch.tables.get(table)) is not None and rows.num_rows
+            for k in rows.select(["run_id", "agent_id"]).group_by(["run_id", "agent_id"]).aggregate([]).to_pylist()}
 
 
 def _merged(table: str, batches: list[ReadyBatch]) -> pa.Table:

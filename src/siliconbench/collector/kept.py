@@ -43,6 +43,7 @@ from siliconbench.core.slo import GOODPUT_KEYS
 log = logging.getLogger(__name__)
 
 StepKey = tuple[str, str, int]  # run_id, agent_id, step
+Node = tuple[str, str]  # run_id, agent_id
 
 _STEPS_PARAM = "{steps:Array(Tuple(String, String, UInt32))}"
 _IN_STEPS = f"(run_id, toString(agent_id), step) IN {_STEPS_PARAM}"
@@ -58,8 +59,8 @@ INNER JOIN (SELECT run_id, toString(agent_id) AS agent_id, step, count() AS stor
             WHERE {where} GROUP BY run_id, agent_id, step) AS r USING (run_id, agent_id, step)
 LEFT JOIN (SELECT DISTINCT run_id, toString(agent_id) AS agent_id, step, 1 AS over FROM {{db}}.steps WHERE {where})
     AS s USING (run_id, agent_id, step)
-LEFT JOIN (SELECT run_id, 1 AS ended FROM {{db}}.runs WHERE phase = 'end' AND {runs_where} GROUP BY run_id)
-    AS e USING (run_id)
+LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, 1 AS ended FROM {{db}}.runs
+           WHERE phase = 'end' AND {runs_where} GROUP BY run_id, agent_id) AS e USING (run_id, agent_id)
 LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, step, max(step_rows) AS kept FROM {{db}}.kept_steps
            WHERE {where} GROUP BY run_id, agent_id, step) AS k USING (run_id, agent_id, step)
 LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, step, max(step_rows) AS kept FROM {{db}}.kept_answers
@@ -72,7 +73,7 @@ SETTINGS join_use_nulls = 0
 # The nodes (of ended runs) whose device figures are missing or were computed from other samples than they have.
 _NODES_DUE = f"""
 SELECT c.run_id, toString(c.agent_id)
-FROM ({counted_samples("{where} AND run_id IN (SELECT run_id FROM {db}.runs WHERE phase = 'end')")}) AS c
+FROM ({counted_samples("{where} AND (run_id, agent_id) IN (SELECT run_id, agent_id FROM {db}.runs WHERE phase = 'end')")}) AS c
 LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_devices
            WHERE {{where}} GROUP BY run_id, agent_id) AS k USING (run_id, agent_id)
 LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_nodes
@@ -86,7 +87,8 @@ _IN_NODES = "(run_id, toString(agent_id)) IN {nodes:Array(Tuple(String, String))
 _MODELS_DUE = """
 SELECT c.run_id, c.agent_id
 FROM (SELECT run_id, toString(agent_id) AS agent_id, sum(requests) AS run_rows FROM {db}.request_digests FINAL
-      WHERE {where} AND run_id IN (SELECT run_id FROM {db}.runs WHERE phase = 'end') GROUP BY run_id, agent_id) AS c
+      WHERE {where} AND (run_id, agent_id) IN (SELECT run_id, agent_id FROM {db}.runs WHERE phase = 'end')
+      GROUP BY run_id, agent_id) AS c
 LEFT JOIN (SELECT run_id, toString(agent_id) AS agent_id, max(run_rows) AS kept FROM {db}.kept_models
            WHERE {where} GROUP BY run_id, agent_id) AS k USING (run_id, agent_id)
 WHERE k.kept != c.run_rows
@@ -194,47 +196,60 @@ class Keeper:
         self._linger_s = linger_s
         self._pending: set[StepKey] = set()
         self._runs: set[str] = set()
-        self._ended: set[str] = set()  # runs this process saw end (a sample batch of one makes its devices due)
+        self._over: set[StepKey] = set()  # steps this process saw end (a late request batch makes one due again)
+        self._ended: set[Node] = set()    # nodes whose run this process saw end
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._closed = False
+        self._closing = threading.Event()
         self.steps_kept = 0
         self.last = Kept(0, 0.0)
         self._thread = threading.Thread(target=self._run, name="keeper", daemon=True)
         self._thread.start()
 
-    def notify(self, steps: Iterable[StepKey], ended_runs: Iterable[str] = (), sampled_runs: Iterable[str] = ()) -> None:
-        """Steps whose rows were stored, runs whose end was, runs whose device samples were (due only once the
-        run ended: a late replay of an ended run's samples)."""
+    def notify(self, rows: Iterable[StepKey], over: Iterable[StepKey] = (), ended: Iterable[Node] = (),
+               sampled: Iterable[Node] = ()) -> None:
+        """What a stored group held: steps with request rows, steps whose `steps` row (the step is over), nodes
+        whose run end, nodes with device samples. Request rows make a step due only once it is over (a late
+        batch); samples, only once the node's run ended (a late replay): a step still running costs nothing."""
         with self._lock:
-            self._pending.update(steps)
-            self._ended.update(ended_runs)
-            self._runs.update(ended_runs)
-            self._runs.update(run for run in sampled_runs if run in self._ended)
+            self._over.update(over)
+            self._ended.update(ended)
+            self._pending.update(over)
+            self._pending.update(k for k in rows if k in self._over or (k[0], k[1]) in self._ended)
+            self._runs.update(run for run, _ in ended)
+            self._runs.update(run for run, agent in sampled if (run, agent) in self._ended)
         self._wake.set()
 
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            if self._closed:  # set by close() from another thread
-                return
-            time.sleep(self._linger_s)
+            # close() ends the linger at once, for one last pass over what is pending
+            closing = self._closing.wait(self._linger_s)
             with self._lock:
                 self._wake.clear()
                 steps, self._pending = self._pending, set()
                 runs, self._runs = self._runs, set()
-            try:
-                self.last = keep_due(self._store, steps, runs)
-                self.steps_kept += self.last.steps
-            except CollectorError as exc:
-                log.warning("keeping the results of %d step(s) failed (%s); they are computed from their rows "
-                            "until the next try", len(steps), first_line(exc))
-                with self._lock:
-                    self._pending.update(steps)
-                    self._runs.update(runs)
+            if steps or runs:
+                self._keep(steps, runs)
+            if closing:
+                return
+
+    def _keep(self, steps: set[StepKey], runs: set[str]) -> None:
+        try:
+            self.last = keep_due(self._store, steps, runs)
+            self.steps_kept += self.last.steps
+            return
+        except CollectorError as exc:
+            log.warning("keeping the results of %d step(s) failed (%s); they are computed from their rows "
+                        "until the next try", len(steps), first_line(exc))
+        except Exception:  # a bug: said in full, and the keeper goes on (what is not kept is computed)
+            log.exception("keeping the results of %d step(s) failed", len(steps))
+        with self._lock:
+            self._pending.update(steps)
+            self._runs.update(runs)
 
     def close(self) -> None:
-        self._closed = True
+        self._closing.set()
         self._wake.set()
         self._thread.join(timeout=30)
         if self.steps_kept:
