@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the store creates these views: a type only
 def answer_figures_select(where: str, compute: bool = True) -> str:
     """Every step's rows by model (of `where`): kept where they hold (collector/kept.py), else computed from the
     step's rows; `kept` says which. `compute` False: the kept rows only (step_views.Need)."""
-    kept = kept_select("kept_answers", where)
+    kept = kept_select("kept_answers", where, checked=not compute)
     return f"SELECT *, true AS kept FROM ({kept})" + (f"""
 UNION ALL
 SELECT *, false AS kept FROM ({answers_select(not_kept_rows(kept, where))})""" if compute else "")
@@ -81,8 +81,11 @@ def _node_rows(where: str) -> str:
             "GROUP BY run_id, agent_id")
 
 
-def _kept_models(where: str) -> str:
-    """The kept rows (collector/kept.py) that hold: the node's rows in the run are as many as when they were kept."""
+def _kept_models(where: str, checked: bool = False) -> str:
+    """The kept rows (collector/kept.py) that hold: the node's rows in the run are as many as when they were kept
+    (`checked`: the reader found they all do)."""
+    if checked:
+        return f"SELECT * FROM {{db}}.kept_models FINAL WHERE {where}"
     return f"""SELECT k.* FROM (SELECT * FROM {{db}}.kept_models FINAL WHERE {where}) AS k
     INNER JOIN ({_node_rows(where)}) AS c ON k.run_id = c.run_id AND k.agent_id = c.agent_id AND k.run_rows = c.run_rows"""
 
@@ -93,7 +96,7 @@ _MODEL_COLUMNS = ", ".join(n for n in KEPT_MODELS.names if n not in ("run_rows",
 def model_first_select(where: str, compute: bool = True, compute_models: bool = True) -> str:
     """Per run, node and model (of `where`): its first request and the others' TTFT p50, kept or computed from the
     rows (`compute`: steps' answers to compute; `compute_models`: nodes whose kept rows do not hold)."""
-    kept = _kept_models(where)
+    kept = _kept_models(where, checked=not compute_models)
     rest = f"{where} AND (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({kept}))"
     union = f"SELECT {_MODEL_COLUMNS} FROM ({kept})" + (
         f"\nUNION ALL\nSELECT {_MODEL_COLUMNS} FROM ({_computed_firsts(rest, compute)})" if compute_models else "")

@@ -142,16 +142,14 @@ SETTINGS join_use_nulls = 1"""
 
 # Kept (collector/kept.py) once the run ended, valid while the node's samples in the run are as many as then.
 def counted_samples(where: str) -> str:
-    """Per node of `where`: its samples within its own steps' span (the version of its kept rows)."""
-    return f"""SELECT d.run_id AS run_id, d.agent_id AS agent_id, count() AS run_samples
-    FROM (SELECT run_id, agent_id, time FROM {{db}}.device_samples WHERE {_step_samples(where)}) AS d
-    INNER JOIN (SELECT run_id, agent_id, min(start_time) AS first, max(end_time) AS last FROM {{db}}.steps
-                WHERE {where} GROUP BY run_id, agent_id) AS s ON d.run_id = s.run_id AND d.agent_id = s.agent_id
-    WHERE d.time BETWEEN s.first AND s.last
-    GROUP BY d.run_id, d.agent_id"""
+    """Per node of `where`: its samples in the run (the version of its kept rows)."""
+    return (f"SELECT run_id, agent_id, count() AS run_samples FROM {{db}}.device_samples WHERE {_node_samples(where)} "
+            "GROUP BY run_id, agent_id")
 
 
-def _kept(table: str, where: str) -> str:
+def _kept(table: str, where: str, checked: bool = False) -> str:
+    if checked:  # the reader found every node's rows hold (need_compute)
+        return f"SELECT * FROM {{db}}.{table} FINAL WHERE {where}"
     return f"""SELECT k.* FROM (SELECT * FROM {{db}}.{table} FINAL WHERE {where}) AS k
     INNER JOIN ({counted_samples(where)}) AS c
         ON k.run_id = c.run_id AND k.agent_id = c.agent_id AND k.run_samples = c.run_samples"""
@@ -160,7 +158,7 @@ def _kept(table: str, where: str) -> str:
 def _kept_or_computed(table: Table, computed, where: str, compute: bool) -> str:
     """`table`'s rows that hold, and the other nodes' computed now (`computed`, a select of `where`)."""
     columns = ", ".join(n for n in table.names if n not in ("run_samples", "kept_at"))
-    kept = _kept(table.name, where)
+    kept = _kept(table.name, where, checked=not compute)
     rest = f"{where} AND (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({kept}))"
     return f"SELECT {columns} FROM ({kept})" + (f"\nUNION ALL\nSELECT {columns} FROM ({computed(rest)})" if compute else "")
 
@@ -175,9 +173,13 @@ def keep_select(table: Table, where: str) -> str:
 
 def need_compute(store: Store, where: str, params: dict) -> bool:
     """Whether any node with samples (of `where`) has device or node figures that are not kept as they are."""
-    sql = f"""SELECT count() FROM ({counted_samples(where)}) AS c
-    WHERE (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({_kept(KEPT_DEVICES.name, where)}))
-       OR (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({_kept(KEPT_NODES.name, where)}))"""
+    sql = f"""SELECT countIf(d.run_samples != c.run_samples OR n.run_samples != c.run_samples)
+    FROM ({counted_samples(where)}) AS c
+    LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_devices FINAL WHERE {where}
+               GROUP BY run_id, agent_id) AS d USING (run_id, agent_id)
+    LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_nodes FINAL WHERE {where}
+               GROUP BY run_id, agent_id) AS n USING (run_id, agent_id)
+    SETTINGS join_use_nulls = 0"""
     return store.query(sql, params).result_rows[0][0] > 0
 
 

@@ -498,6 +498,8 @@ KEPT_STEPS = Table("kept_steps", (
     *(_kept(name, "Nullable(Float64)") for name in ("full_concurrency_share", "steady_s", "steady_output_tps")),
     _kept("dispatch_mean_ms", "Float64"), _kept("dispatch_p99_ms", "Float64"), _kept("sent_rps", "Nullable(Float64)"),
     _kept("ended_early", "UInt64"), _kept("tokens_asked", "UInt32"),
+    Column("session_requests", "UInt64", derived="the step's requests that belong to a session",
+           comment="0: no session figures to read (collector/sessions.py)"),
     *(Column(f"slo_{key}", "Float64", derived="the run's own SLO (its plan's slo; inf: none), as goodput counted it")
       for key in GOODPUT_KEYS),
     _kept("good_requests", "UInt64"), _kept("good_tokens_out", "UInt64"), _kept("good_tokens_total", "UInt64"),
@@ -613,6 +615,10 @@ DDL: dict[str, str] = {
                           + DIGEST_SELECT,
     SCHEMA_VERSION_TABLE.name: SCHEMA_VERSION_TABLE.ddl(),
 }
+
+# The kept-results tables (collector/kept.py): derived, so one whose columns are not the declared ones is dropped at
+# start (Store.ensure_schema) and kept again from the rows.
+KEPT = (KEPT_STEPS.name, KEPT_ANSWERS.name, KEPT_DEVICES.name, KEPT_NODES.name, KEPT_MODELS.name)
 
 # Run at every start, after DDL: bring a store created before a column was added up to date.
 MIGRATIONS: list[str] = [

@@ -13,7 +13,7 @@ from siliconbench.collector.figures import Percentiles, record
 from siliconbench.collector.rollups import Series, Slo
 from siliconbench.collector.store import Store
 from siliconbench.collector.session_views import step_sessions_select, turn_depths_select
-from siliconbench.collector.step_views import RUNS_WHERE
+from siliconbench.collector.step_views import RUNS_WHERE, Need
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,11 @@ _TURNS_SQL = turn_depths_select(RUNS_WHERE)
 _STEPS_SQL = step_sessions_select(RUNS_WHERE)
 
 
-def load_sessions(store: Store, series: list[Series], slo: Slo) -> Sessions:
-    """The series' session figures (none for runs without sessions)."""
+def load_sessions(store: Store, series: list[Series], slo: Slo, need: Need | None = None) -> Sessions:
+    """The series' session figures (none for runs without sessions; `need` step_views.Need: no query when no
+    kept step had a request in a session)."""
+    if need is not None and not need.sessions:
+        return Sessions()
     keys = {s.key for s in series}
     params: dict = {"runs": sorted({s.run_id for s in series}), **slo.params()}
 

@@ -86,7 +86,7 @@ def steps_select(source: str) -> str:
     SELECT m.run_id AS run_id, m.agent_id AS agent_id, m.step AS step, m.step_rows AS step_rows,
         now64(9, 'UTC') AS kept_at, m.ttft_ms, m.itl_ms, m.itl_token_ms, m.tpot_ms, m.e2e_ms,
         st.full_concurrency_share, st.steady_s, st.steady_output_tps,
-        m.dispatch_mean_ms, m.dispatch_p99_ms, m.sent_rps, m.ended_early, m.tokens_asked,
+        m.dispatch_mean_ms, m.dispatch_p99_ms, m.sent_rps, m.ended_early, m.tokens_asked, m.session_requests,
         {', '.join(f'm.slo_{key}' for key in GOODPUT_KEYS)},
         m.good_requests, m.good_tokens_out, m.good_tokens_total,
         m.ttft_spread, m.ttft_spread_min, m.ttft_spread_max,
@@ -97,6 +97,7 @@ def steps_select(source: str) -> str:
         SELECT run_id, agent_id, step, count() AS step_rows,
             {PERCENTILES},
             {DISPATCH},
+            countIf(session_id != '') AS session_requests,
             {slo},
             {GOODPUT},
             {SPREAD}

@@ -60,9 +60,11 @@ def _digested(where: str) -> str:
             f"WHERE {where} GROUP BY run_id, agent_id, step")
 
 
-def kept_select(table: str, where: str) -> str:
+def kept_select(table: str, where: str, checked: bool = False) -> str:
     """The rows of a kept table (kept_steps, kept_answers) that still hold: computed from as many rows as the
-    step's digest counts."""
+    step's digest counts. `checked`: the reader found every step of `where` held (Need), so the rows as they are."""
+    if checked:
+        return f"SELECT * FROM {{db}}.{table} FINAL WHERE {where}"
     return f"""SELECT k.* FROM (SELECT * FROM {{db}}.{table} FINAL WHERE {where}) AS k
     INNER JOIN ({_digested(where)}) AS d
         ON k.run_id = d.run_id AND k.agent_id = d.agent_id AND k.step = d.step AND k.step_rows = d.digested"""
@@ -82,7 +84,7 @@ _SPREAD_COLUMNS = ", ".join(("run_id", "agent_id", "step", *SPREAD_STATES))
 def figures_select(where: str, compute: bool = True) -> str:
     """Every step's figures: kept where they hold, else computed from its rows (goodput under the bound SLO);
     `compute` False: the kept ones only (a reader that found every step kept: Need.compute)."""
-    kept = kept_select("kept_steps", where)
+    kept = kept_select("kept_steps", where, checked=not compute)
     return f"SELECT {FIGURE_COLUMNS}, true AS kept FROM ({kept})" + (f"""
 UNION ALL
 SELECT {FIGURE_COLUMNS}, false AS kept FROM ({steps_select(not_kept_rows(kept, where))})""" if compute else "")
@@ -90,7 +92,7 @@ SELECT {FIGURE_COLUMNS}, false AS kept FROM ({steps_select(not_kept_rows(kept, w
 
 def spread_select(where: str, compute: bool = True) -> str:
     """The distribution states per step, kept or computed (reports/spread.py merges a point's)."""
-    kept = kept_select("kept_steps", where)
+    kept = kept_select("kept_steps", where, checked=not compute)
     return f"SELECT {_SPREAD_COLUMNS} FROM ({kept})" + (f"""
 UNION ALL
 SELECT {_SPREAD_COLUMNS} FROM ({no_slo(steps_select(not_kept_rows(kept, where)))})""" if compute else "")
@@ -119,12 +121,13 @@ class Need:
     compute: bool = True
     goodput: bool = True
     compute_answers: bool = True
+    sessions: bool = True  # some step has requests in sessions (or is not kept: it may)
     not_kept: int = 0
 
 
 _NEED = f"""
 SELECT countIf(k.step_rows = 0) AS not_kept, countIf(k.step_rows != 0 AND NOT ({_SLO_ASKED})) AS other_slo,
-    countIf(a.step_rows = 0) AS answers_not_kept
+    countIf(a.step_rows = 0) AS answers_not_kept, sum(k.session_requests) AS session_requests
 FROM ({_digested("{where}")}) AS d
 LEFT JOIN ({kept_select("kept_steps", "{where}")}) AS k USING (run_id, agent_id, step)
 LEFT JOIN (SELECT run_id, agent_id, step, any(step_rows) AS step_rows FROM ({kept_select("kept_answers", "{where}")})
@@ -135,9 +138,9 @@ SETTINGS join_use_nulls = 0"""
 def need(store: Store, where: str, params: dict) -> Need:
     """What the steps of `where` need (one small query over the digests and the kept rows); `params` binds
     `where`'s parameters and the SLO asked."""
-    not_kept, other_slo, answers_not_kept = store.query(_NEED.replace("{where}", where), params).result_rows[0]
+    not_kept, other_slo, answers_not_kept, sessions = store.query(_NEED.replace("{where}", where), params).result_rows[0]
     return Need(compute=not_kept > 0, goodput=other_slo > 0, compute_answers=answers_not_kept > 0,
-                not_kept=int(not_kept))
+                sessions=not_kept > 0 or sessions > 0, not_kept=int(not_kept))
 
 
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",

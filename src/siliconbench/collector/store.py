@@ -26,7 +26,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from siliconbench.collector.errors import CollectorError, StoreLocked, StoreRefused, StoreUnavailable, first_line
-from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, MIGRATIONS, REBUILT, SCHEMA_VERSION, TABLES
+from siliconbench.collector.schema import BACKFILL, BATCH_ID, DDL, KEPT, MIGRATIONS, REBUILT, SCHEMA_VERSION, TABLES
 from siliconbench.collector.answer_views import ANSWER_VIEWS
 from siliconbench.collector.session_views import SESSION_VIEWS
 from siliconbench.collector.views import VIEWS
@@ -166,10 +166,15 @@ class Store:
 
     def _drop_outdated(self, client: Client) -> set[str]:
         """Drop each derived table whose engine is not the declared one (schema.REBUILT), with the views
-        that fill it; returns them, to be made again and backfilled."""
+        that fill it, and each kept-results table whose columns are not the declared ones (schema.KEPT: the
+        collector keeps them again from the rows at start); returns them, to be made again and backfilled."""
         db = self.location.database
         engines: dict[str, str] = {name: engine for name, engine in client.query(
             "SELECT name, engine FROM system.tables WHERE database = {db:String}", parameters={"db": db}).result_rows}
+        columns: dict[str, list[str]] = {}
+        for table, name in client.query("SELECT table, name FROM system.columns WHERE database = {db:String} "
+                                        "ORDER BY table, position", parameters={"db": db}).result_rows:
+            columns.setdefault(table, []).append(name)
         dropped = {table for table in REBUILT if table in engines and engines[table] != TABLES[table].engine_name}
         for table in dropped:
             log.warning("the store's %s table has an older layout (%s): rebuilding it from the rows", table,
@@ -177,6 +182,12 @@ class Store:
             for view in REBUILT[table]:
                 client.command(f"DROP VIEW IF EXISTS `{db}`.`{view}`")
             client.command(f"DROP TABLE `{db}`.`{table}`")
+        for table in KEPT:
+            if table in columns and columns[table] != TABLES[table].names:
+                log.warning("the store's %s table has an older layout: dropped; its rows are kept again from the "
+                            "store's rows (reports compute them meanwhile)", table)
+                client.command(f"DROP TABLE `{db}`.`{table}`")
+                dropped.add(table)
         return dropped
 
     def insert(self, table: str, rows: list[list], dedup_token: str) -> None:

@@ -57,7 +57,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
                     costs=costs, runs=_lifecycles(store, series), flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
                     spread=load_spread(store, series, need), answers=load_answers(store, series, need),
-                    sessions=load_sessions(store, series, slo),
+                    sessions=load_sessions(store, series, slo, need),
                     boundaries=load_boundaries(store, series),
                     traces=load_trace_steps(store, series, slo))
     for s in series:  # the workload line states what was served where it is not what was asked

@@ -53,7 +53,7 @@ SELECT run_id, agent_id, toUnixTimestamp(toStartOfSecond(time)) AS second,
        if(countIf(metric = 'power_w') = 0, nan,
           avgIf(value, metric = 'power_w') * uniqExactIf(device, metric = 'power_w'))
 FROM {db}.device_samples
-WHERE has({runs:Array(String)}, run_id)
+WHERE has({runs:Array(String)}, run_id) AND agent_id IN (SELECT agent_id FROM {db}.runs WHERE has({runs:Array(String)}, run_id))
 GROUP BY run_id, agent_id, second
 HAVING countIf(metric IN {util:Array(String)} OR metric = 'power_w') > 0
 ORDER BY run_id, agent_id, second
