@@ -15,15 +15,10 @@ Per-request figures are collector/formulas.py's; percentiles are exact, as in co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from siliconbench.collector.formulas import REQUEST_FIGURES
 from siliconbench.collector.schema import KEPT_MODELS
 from siliconbench.collector.step_sql import answers_select
 from siliconbench.collector.step_views import ALL, kept_select, not_kept_rows
-
-if TYPE_CHECKING:  # the store creates these views: a type only
-    from siliconbench.collector.store import Store
 
 def answer_figures_select(where: str, compute: bool = True) -> str:
     """Every step's rows by model (of `where`): kept where they hold (collector/kept.py), else computed from the
@@ -101,13 +96,6 @@ def model_first_select(where: str, compute: bool = True, compute_models: bool = 
     union = f"SELECT {_MODEL_COLUMNS} FROM ({kept})" + (
         f"\nUNION ALL\nSELECT {_MODEL_COLUMNS} FROM ({_computed_firsts(rest, compute)})" if compute_models else "")
     return f"SELECT * FROM ({union}) ORDER BY run_id, agent_id, model"
-
-
-def models_need_compute(store: Store, where: str, params: dict) -> bool:
-    """Whether a node with rows (of `where`) has no kept first-request rows that hold."""
-    sql = f"""SELECT count() FROM ({_node_rows(where)})
-    WHERE (run_id, agent_id) NOT IN (SELECT run_id, agent_id FROM ({_kept_models(where)}))"""
-    return store.query(sql, params).result_rows[0][0] > 0
 
 
 def keep_models_select(where: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from siliconbench.collector.figures import Percentiles, record
 from siliconbench.collector.rollups import Series
-from siliconbench.collector.answer_views import model_first_select, models_need_compute, step_answers_select
+from siliconbench.collector.answer_views import model_first_select, step_answers_select
 from siliconbench.collector.step_views import RUNS_WHERE, Need
 from siliconbench.collector.store import Store
 
@@ -102,7 +102,7 @@ def load_answers(store: Store, series: list[Series], need: Need | None = None) -
     """The series' answer figures, one typed record per view row; `need` (step_views.need): what the series'
     steps need computed beyond their kept rows (None: whatever any does)."""
     compute = need is None or need.compute_answers
-    compute_models = models_need_compute(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series})})
+    compute_models = need is None or need.compute_models
     keys = {s.key for s in series}
     params = {"runs": sorted({s.run_id for s in series})}
 

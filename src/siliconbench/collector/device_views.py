@@ -5,13 +5,8 @@ joins its own runs' samples to their steps, not every sample in the store."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from siliconbench.collector.schema import KEPT_DEVICES, KEPT_NODES, Table
 from siliconbench.collector.step_views import ALL, rollups_select
-
-if TYPE_CHECKING:  # the store creates these views: a type only
-    from siliconbench.collector.store import Store
 
 
 def _counter_at(name: str, instant_ns: str) -> str:
@@ -169,18 +164,6 @@ def keep_select(table: Table, where: str) -> str:
     return f"""SELECT {', '.join(table.names)} FROM (
     SELECT f.*, c.run_samples AS run_samples, now64(9, 'UTC') AS kept_at FROM ({computed(where)}) AS f
     INNER JOIN ({counted_samples(where)}) AS c ON f.run_id = c.run_id AND f.agent_id = c.agent_id)"""
-
-
-def need_compute(store: Store, where: str, params: dict) -> bool:
-    """Whether any node with samples (of `where`) has device or node figures that are not kept as they are."""
-    sql = f"""SELECT countIf(d.run_samples != c.run_samples OR n.run_samples != c.run_samples)
-    FROM ({counted_samples(where)}) AS c
-    LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_devices FINAL WHERE {where}
-               GROUP BY run_id, agent_id) AS d USING (run_id, agent_id)
-    LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_nodes FINAL WHERE {where}
-               GROUP BY run_id, agent_id) AS n USING (run_id, agent_id)
-    SETTINGS join_use_nulls = 0"""
-    return store.query(sql, params).result_rows[0][0] > 0
 
 
 def device_rollups_select(where: str, compute: bool = True) -> str:

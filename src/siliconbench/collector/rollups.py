@@ -15,11 +15,10 @@ from typing import Any, TypeVar
 from siliconbench.collector.errors import InvalidOption, RunNotFound
 from siliconbench.collector.figures import DeviceRow, Figures, NodeRow, PointRow, StepRow, record
 from siliconbench.collector.lifecycle import lifecycle
+from siliconbench.collector.need import need as find_need
 from siliconbench.collector.store import Store
 from siliconbench.collector.device_views import device_rollups_select, node_sweep_select
-from siliconbench.collector.device_views import need_compute as need_compute_devices
 from siliconbench.collector.step_views import RUNS_WHERE, Need, results_select, rollups_select
-from siliconbench.collector.step_views import need as step_need
 from siliconbench.collector.sweep import sweep_rows
 from siliconbench.collector.workload import plan_of
 from siliconbench.core.errors import ConfigError
@@ -206,7 +205,7 @@ def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None
     """The series' figures from the views, each row built once as its typed record (collector/figures.py);
     `need` (step_views.need): what their steps need beyond kept results (None: found here)."""
     params = {"runs": _run_ids(series), **slo.params()}
-    need = need or step_need(store, RUNS_WHERE, params)
+    need = need or find_need(store, RUNS_WHERE, params)
     steps_sql = f"SELECT * FROM ({results_select(RUNS_WHERE, need)}) ORDER BY run_id, agent_id, step"
     keys = {s.key for s in series}
 
@@ -214,7 +213,7 @@ def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None
         return [build(row) for row in _dicts(store.query(sql, query_params)) if (row["run_id"], row["agent_id"]) in keys]
 
     runs = {"runs": params["runs"]}
-    compute_devices = need_compute_devices(store, RUNS_WHERE, runs)
+    compute_devices = need.compute_devices
     nodes_sql = (f"SELECT * FROM ({node_sweep_select(RUNS_WHERE, compute_devices)}) "
                  "ORDER BY run_id, agent_id, mode, concurrency, rate_rps")
     devices_sql = DEVICE_STEPS_SQL.replace("{devices}", device_rollups_select(RUNS_WHERE, compute_devices)).replace(

@@ -16,16 +16,12 @@ push a filter on a view's output down into its joined subqueries).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from siliconbench.collector.load_view import DISPATCHED, STATED, stated_select
 from siliconbench.collector.schema import KEPT_STEPS
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS, server_select
 from siliconbench.collector.step_sql import SPREAD_STATES, goodput_select, no_slo, steps_select
 from siliconbench.core.slo import GOODPUT_KEYS
-
-if TYPE_CHECKING:  # the store creates these views: a type only
-    from siliconbench.collector.store import Store
 
 ALL = "1"
 RUNS_WHERE = "run_id IN {runs:Array(String)}"  # a report's: the runs it shows
@@ -55,7 +51,8 @@ WHERE {where}
 GROUP BY run_id, agent_id, step"""
 
 
-def _digested(where: str) -> str:
+def digested(where: str) -> str:
+    """Per step of `where`: the requests its digest counts."""
     return (f"SELECT run_id, agent_id, step, sum(requests) AS digested FROM {{db}}.request_digests FINAL "
             f"WHERE {where} GROUP BY run_id, agent_id, step")
 
@@ -66,7 +63,7 @@ def kept_select(table: str, where: str, checked: bool = False) -> str:
     if checked:
         return f"SELECT * FROM {{db}}.{table} FINAL WHERE {where}"
     return f"""SELECT k.* FROM (SELECT * FROM {{db}}.{table} FINAL WHERE {where}) AS k
-    INNER JOIN ({_digested(where)}) AS d
+    INNER JOIN ({digested(where)}) AS d
         ON k.run_id = d.run_id AND k.agent_id = d.agent_id AND k.step = d.step AND k.step_rows = d.digested"""
 
 
@@ -99,13 +96,13 @@ SELECT {_SPREAD_COLUMNS} FROM ({no_slo(steps_select(not_kept_rows(kept, where)))
 
 
 # Goodput of the kept steps whose run's SLO is not the one asked: from their rows.
-_SLO_ASKED = " AND ".join(f"slo_{key} = {{{key}:Float64}}" for key in GOODPUT_KEYS)
+SLO_ASKED = " AND ".join(f"slo_{key} = {{{key}:Float64}}" for key in GOODPUT_KEYS)
 
 
 def _goodput_elsewhere(where: str) -> str:
     kept = kept_select("kept_steps", where)
     return goodput_select(f"(SELECT * FROM {{db}}.requests WHERE {where} AND (run_id, agent_id, step) IN "
-                          f"(SELECT run_id, agent_id, step FROM ({kept}) WHERE NOT ({_SLO_ASKED})))")
+                          f"(SELECT run_id, agent_id, step FROM ({kept}) WHERE NOT ({SLO_ASKED})))")
 
 
 _NO_GOODPUT = ("SELECT '' AS run_id, '' AS agent_id, toUInt32(0) AS step, toUInt64(0) AS good_requests, "
@@ -114,33 +111,17 @@ _NO_GOODPUT = ("SELECT '' AS run_id, '' AS agent_id, toUInt32(0) AS step, toUInt
 
 @dataclass(frozen=True, slots=True)
 class Need:
-    """What a reader's steps need beyond their kept results: steps to compute from their rows (not kept, or
-    kept before rows came), kept steps whose goodput must be counted from the rows (the SLO asked is not the
-    run's own). Both True: the views' general form."""
+    """What a reader's steps need beyond their kept results (collector/need.py finds it in one query): steps to
+    compute from their rows (not kept, or kept before rows came), kept steps whose goodput must be counted from
+    the rows (the SLO asked is not the run's own), nodes to compute. All True: the views' general form."""
 
     compute: bool = True
     goodput: bool = True
     compute_answers: bool = True
-    sessions: bool = True  # some step has requests in sessions (or is not kept: it may)
+    compute_models: bool = True   # nodes whose models' first requests are not kept as their rows are
+    compute_devices: bool = True  # nodes whose device and node figures are not kept as their samples are
+    sessions: bool = True         # some step has requests in sessions (or is not kept: it may)
     not_kept: int = 0
-
-
-_NEED = f"""
-SELECT countIf(k.step_rows = 0) AS not_kept, countIf(k.step_rows != 0 AND NOT ({_SLO_ASKED})) AS other_slo,
-    countIf(a.step_rows = 0) AS answers_not_kept, sum(k.session_requests) AS session_requests
-FROM ({_digested("{where}")}) AS d
-LEFT JOIN ({kept_select("kept_steps", "{where}")}) AS k USING (run_id, agent_id, step)
-LEFT JOIN (SELECT run_id, agent_id, step, any(step_rows) AS step_rows FROM ({kept_select("kept_answers", "{where}")})
-           GROUP BY run_id, agent_id, step) AS a USING (run_id, agent_id, step)
-SETTINGS join_use_nulls = 0"""
-
-
-def need(store: Store, where: str, params: dict) -> Need:
-    """What the steps of `where` need (one small query over the digests and the kept rows); `params` binds
-    `where`'s parameters and the SLO asked."""
-    not_kept, other_slo, answers_not_kept, sessions = store.query(_NEED.replace("{where}", where), params).result_rows[0]
-    return Need(compute=not_kept > 0, goodput=other_slo > 0, compute_answers=answers_not_kept > 0,
-                sessions=not_kept > 0 or sessions > 0, not_kept=int(not_kept))
 
 
 _STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
@@ -159,7 +140,7 @@ def results_select(where: str, need: Need | None = None) -> str:
     return f"""
 SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
     {', '.join(f'f.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
-    {', '.join(f'if({_SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' for c in _GOOD)},
+    {', '.join(f'if({SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' for c in _GOOD)},
     if(r.wall_s > 0, good_requests / r.wall_s, 0) AS goodput_rps,
     if(r.wall_s > 0, good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
     if(r.wall_s > 0, good_tokens_total / r.wall_s, 0) AS goodput_total_tps,

@@ -34,7 +34,7 @@ from siliconbench.collector.reports.trace_tables import trace_tables
 from siliconbench.collector.rollups import Selection, Series, load_figures, run_slo, select_series
 from siliconbench.collector.sessions import load_sessions
 from siliconbench.collector.step_views import RUNS_WHERE
-from siliconbench.collector.step_views import need as step_need
+from siliconbench.collector.need import need as find_need
 from siliconbench.collector.trace_figures import load_trace_steps
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import differences, plan_of
@@ -44,7 +44,7 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     series = select_series(store, selection)
     baseline = _baseline(series, options.baseline)
     slo = options.slo if options.slo.given else run_slo(series)  # the runs' own SLO unless --slo overrides it
-    need = step_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()})
+    need = find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()})
     figures = load_figures(store, series, slo, need)
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
