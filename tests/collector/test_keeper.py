@@ -54,3 +54,16 @@ def test_closing_keeps_what_was_pending(store, unique_id):
     keeper.notify([key], over=[key])
     keeper.close()
     assert kept_rows(store, unique_id) == 3
+
+
+def test_catching_up_keeps_what_the_store_held_unkept(store, unique_id):
+    agent = f"agent-{unique_id}"
+    store.insert("runs", [rows.run(unique_id, agent)], f"{unique_id}/r")
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0, 9)], f"{unique_id}/s")
+    store.insert("requests", [rows.request(unique_id, agent, i, start_s=i) for i in range(3)], f"{unique_id}/q")
+    keeper = kept.Keeper(store, linger_s=0.0)  # told of nothing: a collector started on this store
+    try:
+        keeper.catch_up()
+        assert wait_for(lambda: kept_rows(store, unique_id) == 3)
+    finally:
+        keeper.close()

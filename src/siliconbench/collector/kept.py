@@ -10,8 +10,8 @@ distribution states; per served model: answers) and stored in `kept_steps` and `
 (`kept`): a step kept before a late batch came reads as computed until it is kept again.
 
 Who keeps: the collector's `Keeper`, told of every stored batch's steps (collector/group_insert.py), keeps
-the steps that became due within `linger_s`; at start, before serving, it keeps every step a crash or an
-older collector left unkept (`keep_due` over the whole store), as digests are repaired.
+the steps that became due within `linger_s`; at start it catches up, on its thread while the collector
+serves, with every step a crash or an older collector left unkept (`keep_due` over the whole store).
 
 Idempotent, with no lock, in one collector or across replicas on one store: a kept row carries
 `step_rows`, the number of rows it was computed from, as its ReplacingMergeTree version. Rows only grow
@@ -196,6 +196,7 @@ class Keeper:
         self._linger_s = linger_s
         self._pending: set[StepKey] = set()
         self._runs: set[str] = set()
+        self._whole = False  # catch_up(): keep whatever the whole store holds unkept
         self._over: set[StepKey] = set()  # steps this process saw end (a late request batch makes one due again)
         self._ended: set[Node] = set()    # nodes whose run this process saw end
         self._lock = threading.Lock()
@@ -229,23 +230,39 @@ class Keeper:
                 self._wake.clear()
                 steps, self._pending = self._pending, set()
                 runs, self._runs = self._runs, set()
+                whole, self._whole = self._whole, False
+            if whole:
+                self._keep(None, set())
             if steps or runs:
                 self._keep(steps, runs)
             if closing:
                 return
 
-    def _keep(self, steps: set[StepKey], runs: set[str]) -> None:
+    def catch_up(self) -> None:
+        """Keep, on the keeper's thread, whatever the store holds unkept: what a crash, an older collector or one
+        started with --no-keep-steps left (the collector serves meanwhile; reports compute what is not kept)."""
+        with self._lock:
+            self._whole = True
+        self._wake.set()
+
+    def _keep(self, steps: set[StepKey] | None, runs: set[str]) -> None:
         try:
             self.last = keep_due(self._store, steps, runs)
             self.steps_kept += self.last.steps
+            if steps is None and (self.last.steps or self.last.nodes):
+                log.info("kept the results of %d step(s) and %d node(s) the store held unkept, in %.1f s",
+                         self.last.steps, self.last.nodes, self.last.seconds)
             return
         except CollectorError as exc:
-            log.warning("keeping the results of %d step(s) failed (%s); they are computed from their rows "
-                        "until the next try", len(steps), first_line(exc))
+            log.warning("keeping the results of %s failed (%s); they are computed from their rows until the next "
+                        "try", _what(steps), first_line(exc))
         except Exception:  # a bug: said in full, and the keeper goes on (what is not kept is computed)
-            log.exception("keeping the results of %d step(s) failed", len(steps))
+            log.exception("keeping the results of %s failed", _what(steps))
         with self._lock:
-            self._pending.update(steps)
+            if steps is None:
+                self._whole = True
+            else:
+                self._pending.update(steps)
             self._runs.update(runs)
 
     def close(self) -> None:
@@ -254,3 +271,7 @@ class Keeper:
         self._thread.join(timeout=30)
         if self.steps_kept:
             log.info("keeper: results of %d step(s) kept", self.steps_kept)
+
+
+def _what(steps: set[StepKey] | None) -> str:
+    return "the steps the store holds unkept" if steps is None else f"{len(steps)} step(s)"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from siliconbench.collector import digests, kept
+from siliconbench.collector import digests
 from siliconbench.collector.control import ControlService
 from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.service import DEFAULT_BYTES_IN_FLIGHT, DEFAULT_MAX_STREAMS, SERVICE_NAME, TelemetryService
@@ -65,13 +65,11 @@ async def serve(store: Store, listen: str, options: ServerOptions = ServerOption
     finish in-flight batches. Once streams are accepted, logs "collector listening on HOST:PORT": with port 0
     in `listen`, the port the kernel picked."""
     await asyncio.to_thread(digests.repair, store)
-    if options.keep_steps:
-        kept_now = await asyncio.to_thread(kept.keep_due, store)  # steps a crash or an older collector left unkept
-        if kept_now.steps:
-            log.info("kept the results of %d step(s) left unkept, in %.1f s", kept_now.steps, kept_now.seconds)
+    server, service, port = await build_server(store, listen, options)
+    if service.keeper is not None:
+        service.keeper.catch_up()  # steps a crash or an older collector left unkept, kept while serving
     else:
         log.info("step results are not kept (--no-keep-steps): reports compute every step from its rows")
-    server, service, port = await build_server(store, listen, options)
     bound = f"{listen.rpartition(':')[0]}:{port}"
     log.info("collector listening on %s (%s, %s), store %s", bound,
              "TLS" if options.credentials else "plaintext",
