@@ -63,14 +63,14 @@ class AgentLoad:
 
 
 def build_batches(agent: str, run_id: str, n_batches: int, requests: int, samples: int,
-                  batches_per_step: int) -> list:
+                  batches_per_step: int = 0) -> list:
     """The agent's batches; its requests in steps of `batches_per_step` batches, each step's `steps` row in
-    the batch that closes it."""
+    the batch that closes it (0: one step that never ends, no steps row)."""
     now = time.time_ns()
     offsets = [1_000_000 * (i + 1) for i in range(CHUNKS)]
     out, counter = [], 0
     for seq in range(1, n_batches + 1):
-        step = (seq - 1) // batches_per_step
+        step = (seq - 1) // batches_per_step if batches_per_step else 0
         template = pb.RequestRecord(run_id=run_id, request_id=_ID.decode(), step=step, concurrency=32,
                                     start_unix_ns=now, ttft_ns=offsets[0], e2e_ns=offsets[-1] + 1000,
                                     chunk_offset_ns=offsets, chunk_tokens=[1] * CHUNKS, prompt_tokens=512,
@@ -81,7 +81,7 @@ def build_batches(agent: str, run_id: str, n_batches: int, requests: int, sample
             record = template.replace(_ID, f"{agent[-8:]:>8}{counter:016d}".encode())
             counter += 1
             parts.append(delimited(REQUESTS_TAG, record))
-        if seq % batches_per_step == 0:  # the step is over
+        if batches_per_step and seq % batches_per_step == 0:  # the step is over
             parts.append(delimited(STEPS_TAG, pb.StepEvent(
                 run_id=run_id, step=step, concurrency=32, start_unix_ns=now, end_unix_ns=now + 10**9,
                 requests=requests * batches_per_step, mode="closed").SerializeToString()))
