@@ -7,11 +7,16 @@ from __future__ import annotations
 import math
 import random
 import threading
+from dataclasses import asdict
 
 import pytest
 
 from siliconbench.collector import kept
+from siliconbench.collector.device_views import timeline_read
 from siliconbench.collector.schema import RUNS
+from siliconbench.collector.need import need as find_need
+from siliconbench.collector.rollups import Selection, Slo, load_figures, select_series
+from siliconbench.collector.step_views import RUNS_WHERE, Need
 from tests.collector import rows
 
 NO_SLO = {"ttft_ms": math.inf, "ttfa_ms": math.inf, "itl_ms": math.inf, "tpot_ms": math.inf, "e2e_ms": math.inf}
@@ -137,6 +142,20 @@ def _plain(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def same(a, b) -> bool:
+    """Equal, floats to 12 significant digits (sums of floats taken in another order differ in their last
+    bits), NaN equal to NaN and to None (a NULL), through lists, tuples and dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return math.isnan(a if b is None else b)
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+    return a == b
+
+
 def node_views(store, run_id: str) -> tuple[list, list, list]:
     def rows(view: str, order: str) -> list:
         return _plain(store.query(f"SELECT * FROM {{db}}.{view} WHERE run_id = {{r:String}} ORDER BY {order}",
@@ -165,6 +184,9 @@ def test_device_node_and_first_request_figures_are_kept_once_the_run_ended_and_e
     assert kept_now.nodes == 1
     assert [kept.nodes_due(store, [unique_id]), kept.nodes_due(store, [unique_id], kept._MODELS_DUE)] == [[], []]
     assert node_views(store, unique_id) == computed
+    timeline = {kept_rows: _plain(store.query(timeline_read(RUNS_WHERE, compute=not kept_rows),
+                                              {"runs": [unique_id]}).result_rows) for kept_rows in (True, False)}
+    assert timeline[True] == timeline[False] != []
 
     # A late sample inside a step: the kept rows no longer hold, the views compute the node again.
     store.insert("device_samples", [rows.sample(unique_id, agent, 5.25, "nvml", "0", "gpu_util_pct", 100.0)],
@@ -174,3 +196,18 @@ def test_device_node_and_first_request_figures_are_kept_once_the_run_ended_and_e
     assert late[0] != computed[0]
     kept.keep_due(store, runs=[unique_id], steps=[])
     assert node_views(store, unique_id) == late
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_report_whose_steps_are_all_kept_reads_the_figures_it_would_compute(store, unique_id, seed):
+    ended_run_with_samples(store, unique_id, random.Random(seed))
+    series = select_series(store, Selection(runs=(unique_id,)))
+    computed = load_figures(store, series, Slo(), Need())  # the views' general form: every step from its rows
+    kept.keep_due(store, runs=[unique_id], steps=[])
+    need = find_need(store, RUNS_WHERE, {"runs": [unique_id], **Slo().params()})
+    assert (need.compute, need.compute_devices, need.compute_answers, need.compute_models) == (False,) * 4
+    read = load_figures(store, series, Slo(), need)
+    # exact but for the last bits of the means: a sum of floats in another order (collector/kept.py)
+    assert same([{**asdict(s), "kept": None} for s in read.steps], [{**asdict(s), "kept": None} for s in computed.steps])
+    assert same([p.as_row() for p in read.points], [p.as_row() for p in computed.points])
+    assert read.nodes == computed.nodes and read.devices == computed.devices

@@ -3,28 +3,17 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 import pytest
 
 from siliconbench.collector.sweep import median, sweep_rows
 from tests.collector import rows
-from tests.collector.test_kept import NO_SLO, step_results
+from tests.collector.test_kept import NO_SLO, same, step_results
 
 SWEEP = ("SELECT * FROM {db}.sweep_results(ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, "
          "itl_ms = {itl_ms:Float64}, tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}) "
          "WHERE run_id = {run:String} ORDER BY run_id, agent_id, steps[1]")
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return a is b or (a is None and math.isnan(b)) or (b is None and math.isnan(a))
-        return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-12, abs=1e-12)
-    return a == b
 
 
 def test_median_interpolates_as_clickhouse_does():
@@ -58,5 +47,5 @@ def test_points_from_step_rows_are_the_views_rows(store, unique_id, seed):
     got = sweep_rows(step_results(store, unique_id))
     assert [list(p) for p in got] == [list(p) for p in expected]  # the same columns, in order
     for mine, theirs in zip(got, expected):
-        different = {k: (mine[k], theirs[k]) for k in theirs if not _same(mine[k], theirs[k])}
+        different = {k: (mine[k], theirs[k]) for k in theirs if not same(mine[k], theirs[k])}
         assert different == {}

@@ -166,6 +166,42 @@ def keep_select(table: Table, where: str) -> str:
     INNER JOIN ({counted_samples(where)}) AS c ON f.run_id = c.run_id AND f.agent_id = c.agent_id)"""
 
 
+UTIL_METRICS = ("gpu_util_pct", "neuroncore_util_pct")
+_UTIL = ", ".join(f"'{m}'" for m in UTIL_METRICS)
+
+
+def timeline_select(where: str) -> str:
+    """Per node of `where` and second with a reading: the mean accelerator utilisation, and the node's power
+    (mean per device x devices); NaN where the second has no such reading."""
+    return f"""SELECT run_id, agent_id, toUnixTimestamp(toStartOfSecond(time)) AS second,
+       avgIf(value, metric IN ({_UTIL})) AS util,
+       if(countIf(metric = 'power_w') = 0, nan,
+          avgIf(value, metric = 'power_w') * uniqExactIf(device, metric = 'power_w')) AS power
+FROM {{db}}.device_samples
+WHERE {_node_samples(where)}
+GROUP BY run_id, agent_id, second
+HAVING countIf(metric IN ({_UTIL}) OR metric = 'power_w') > 0"""
+
+
+def timeline_read(where: str, compute: bool = True) -> str:
+    """(run_id, agent_id, second, util, power) in order: kept (`compute` False: the reader found every node
+    kept) or computed from the samples."""
+    if compute:
+        return f"SELECT * FROM ({timeline_select(where)}) ORDER BY run_id, agent_id, second"
+    return (f"SELECT run_id, agent_id, p.1, p.2, p.3 FROM {{db}}.kept_timelines FINAL ARRAY JOIN points AS p "
+            f"WHERE {where} ORDER BY run_id, agent_id, p.1")
+
+
+def keep_timeline_select(where: str) -> str:
+    """kept_timelines rows for the nodes of `where`, computed now: one per node with samples, however few (a
+    node's kept rows are whole once its timeline row is stored: collector/kept.py keeps it last)."""
+    return f"""SELECT c.run_id, c.agent_id, c.run_samples, now64(9, 'UTC'), t.points
+FROM ({counted_samples(where)}) AS c
+LEFT JOIN (SELECT run_id, agent_id, arraySort(groupArray((second, util, power))) AS points
+           FROM ({timeline_select(where)}) GROUP BY run_id, agent_id) AS t USING (run_id, agent_id)
+SETTINGS join_use_nulls = 0"""
+
+
 def device_rollups_select(where: str, compute: bool = True) -> str:
     """Per step x device (of `where`): kept where they hold, else computed; `compute` False: kept ones only."""
     return _kept_or_computed(KEPT_DEVICES, _device_figures, where, compute)

@@ -32,9 +32,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from siliconbench.collector.errors import CollectorError, first_line
-from siliconbench.collector.device_views import counted_samples, keep_select
+from siliconbench.collector.device_views import counted_samples, keep_select, keep_timeline_select
 from siliconbench.collector.answer_views import keep_models_select
-from siliconbench.collector.schema import KEPT_ANSWERS, KEPT_DEVICES, KEPT_MODELS, KEPT_NODES, KEPT_STEPS
+from siliconbench.collector.schema import (KEPT_ANSWERS, KEPT_DEVICES, KEPT_MODELS, KEPT_NODES, KEPT_STEPS,
+                                           KEPT_TIMELINES)
 from siliconbench.collector.step_sql import answers_select, steps_select
 from siliconbench.collector.store import Store
 from siliconbench.collector.workload import plan_of
@@ -71,14 +72,13 @@ SETTINGS join_use_nulls = 0
 """
 
 # The nodes (of ended runs) whose device figures are missing or were computed from other samples than they have.
+# A node's kept rows are whole once its timeline row is stored: keep_nodes writes it last, one per node with samples.
 _NODES_DUE = f"""
 SELECT c.run_id, toString(c.agent_id)
 FROM ({counted_samples("{where} AND (run_id, agent_id) IN (SELECT run_id, agent_id FROM {db}.runs WHERE phase = 'end')")}) AS c
-LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_devices
-           WHERE {{where}} GROUP BY run_id, agent_id) AS k USING (run_id, agent_id)
-LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_nodes
-           WHERE {{where}} GROUP BY run_id, agent_id) AS n USING (run_id, agent_id)
-WHERE k.kept != c.run_samples OR n.kept != c.run_samples
+LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS kept FROM {{db}}.kept_timelines
+           WHERE {{where}} GROUP BY run_id, agent_id) AS t USING (run_id, agent_id)
+WHERE t.kept != c.run_samples
 ORDER BY c.run_id, c.agent_id
 SETTINGS join_use_nulls = 0
 """
@@ -164,10 +164,13 @@ def nodes_due(store: Store, runs: Iterable[str] | None = None, due_sql: str = _N
 
 
 def keep_nodes(store: Store, nodes: list[tuple[str, str]]) -> None:
-    """Compute and store the device and node figures of every step of `nodes` ((run, agent)) from their samples."""
+    """Compute and store the device and node figures of every step of `nodes` ((run, agent)) from their samples,
+    and their timelines, last: a node's rows are whole once its timeline row is stored."""
     for table in (KEPT_DEVICES, KEPT_NODES):
         store.command(f"INSERT INTO {{db}}.{table.name} ({', '.join(table.names)}) {keep_select(table, _IN_NODES)}",
                       {"nodes": nodes})
+    store.command(f"INSERT INTO {{db}}.kept_timelines ({', '.join(KEPT_TIMELINES.names)}) "
+                  f"{keep_timeline_select(_IN_NODES)}", {"nodes": nodes})
 
 
 def keep_due(store: Store, steps: Iterable[StepKey] | None = None, runs: Iterable[str] = ()) -> Kept:

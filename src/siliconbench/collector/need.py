@@ -4,7 +4,8 @@ nothing, no validity join in every query (step_views.Need).
 
 Per step: kept while its kept row was computed from as many rows as its digest counts (kept_steps,
 kept_answers); per node: while its kept rows were computed from as many request rows (kept_models) and
-device samples (kept_devices, kept_nodes) as it has now. Checked once per report: a batch stored while the
+device samples as it has now (kept_devices, kept_nodes and, written last, kept_timelines: its timeline row
+stands for all three). Checked once per report: a batch stored while the
 report reads is in the next report.
 """
 
@@ -22,20 +23,17 @@ SELECT
     (SELECT countIf(k.step_rows != d.digested) FROM steps AS d
      LEFT JOIN (SELECT run_id, agent_id, step, step_rows FROM {{db}}.kept_steps FINAL WHERE {{where}}) AS k
          USING (run_id, agent_id, step)) AS steps_not_kept,
-    (SELECT countIf(NOT ({SLO_ASKED})) FROM {{db}}.kept_steps FINAL WHERE {{where}}) AS other_slo,
-    (SELECT sum(session_requests) FROM {{db}}.kept_steps FINAL WHERE {{where}}) AS session_requests,
+    (SELECT countIf(NOT ({SLO_ASKED})) FROM {{db}}.kept_steps WHERE {{where}}) AS other_slo,  -- > 0 matters:
+    (SELECT sum(session_requests) FROM {{db}}.kept_steps WHERE {{where}}) AS session_requests,  -- no FINAL
     (SELECT countIf(a.step_rows != d.digested) FROM steps AS d
      LEFT JOIN (SELECT run_id, agent_id, step, any(step_rows) AS step_rows FROM {{db}}.kept_answers FINAL
                 WHERE {{where}} GROUP BY run_id, agent_id, step) AS a USING (run_id, agent_id, step)) AS answers_not_kept,
     (SELECT countIf(m.run_rows != c.run_rows) FROM ({_NODE_ROWS.format(steps="SELECT * FROM steps")}) AS c
      LEFT JOIN (SELECT run_id, agent_id, any(run_rows) AS run_rows FROM {{db}}.kept_models FINAL WHERE {{where}}
                 GROUP BY run_id, agent_id) AS m USING (run_id, agent_id)) AS models_not_kept,
-    (SELECT countIf(v.run_samples != c.run_samples OR n.run_samples != c.run_samples)
-     FROM ({counted_samples("{where}")}) AS c
-     LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_devices FINAL
-                WHERE {{where}} GROUP BY run_id, agent_id) AS v USING (run_id, agent_id)
-     LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_nodes FINAL
-                WHERE {{where}} GROUP BY run_id, agent_id) AS n USING (run_id, agent_id)) AS devices_not_kept
+    (SELECT countIf(t.run_samples != c.run_samples) FROM ({counted_samples("{where}")}) AS c
+     LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_timelines FINAL
+                WHERE {{where}} GROUP BY run_id, agent_id) AS t USING (run_id, agent_id)) AS devices_not_kept
 SETTINGS join_use_nulls = 0
 """
 

@@ -506,6 +506,14 @@ KEPT_STEPS = Table("kept_steps", (
     _kept("ttft_spread", _SPREAD), _kept("ttft_spread_min", "Nullable(Float64)"), _kept("ttft_spread_max", "Nullable(Float64)"),
     _kept("itl_token_spread", _SPREAD_ARRAY), _kept("itl_token_spread_min", "Nullable(Float64)"),
     _kept("itl_token_spread_max", "Nullable(Float64)"),
+    # the digests' figures (step_sql.rollups_over) over the same rows, for a reader that found every step kept
+    *(Column(name, type_, derived="step_sql.rollups_over the digests of the same rows") for name, type_ in (
+        ("concurrency", "UInt32"), ("repetition", "UInt32"), ("requests", "UInt64"), ("errors", "UInt64"),
+        ("ok_requests", "UInt64"), ("counted_requests", "UInt64"), ("tokens_out", "UInt64"), ("tokens_in", "UInt64"),
+        ("wall_s", "Float64"), ("ttft_mean_ms", "Nullable(Float64)"), ("itl_mean_ms", "Nullable(Float64)"),
+        ("itl_token_mean_ms", "Nullable(Float64)"), ("tokens_per_chunk", "Nullable(Float64)"),
+        ("tpot_mean_ms", "Nullable(Float64)"), ("e2e_mean_ms", "Nullable(Float64)"), ("output_tps", "Float64"),
+        ("total_tps", "Float64"), ("rps", "Float64"), ("mean_in_flight", "Nullable(Float64)"))),
 ), "ReplacingMergeTree(step_rows) ORDER BY (run_id, agent_id, step)")
 
 KEPT_ANSWERS = Table("kept_answers", (
@@ -551,6 +559,12 @@ KEPT_NODES = Table("kept_nodes", (
         ("power_mean_w", "Nullable(Float64)"), ("energy_j", "Nullable(Float64)"),
         ("energy_method", "Nullable(String)"))),
 ), "ReplacingMergeTree(run_samples) ORDER BY (run_id, agent_id, step)")
+KEPT_TIMELINES = Table("kept_timelines", (
+    Column("run_id", "String", derived=_NODE), Column("agent_id", _LC, derived=_NODE), _KEPT_SAMPLES, _KEPT_AT,
+    Column("points", "Array(Tuple(UInt32, Float64, Float64))",
+           derived="collector/device_views.py timeline_select, in time order",
+           comment="(unix second, mean accelerator utilisation %, node power W) per second with a reading"),
+), "ReplacingMergeTree(run_samples) ORDER BY (run_id, agent_id)")
 
 # Each served model's first request and the others' TTFT p50, pooled exactly over the node's run: kept once the
 # run ended (collector/kept.py), valid while the node's request rows in the run are as many as then (`run_rows`).
@@ -572,8 +586,8 @@ SCHEMA_VERSION_TABLE = Table("schema_version", (
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     NODES, RUNS, STEPS, REQUESTS, DEVICE_SAMPLES, SERVER_METRICS, RUN_NODES, RUN_PROGRESS, PRICES, REQUEST_DIGESTS,
-    KEPT_STEPS, KEPT_ANSWERS, KEPT_DEVICES, KEPT_NODES, KEPT_MODELS,
-    SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
+    KEPT_STEPS, KEPT_ANSWERS, KEPT_DEVICES, KEPT_NODES, KEPT_TIMELINES,
+    KEPT_MODELS, SCHEMA_VERSION_TABLE, SEARCH_PROBES, SEARCHES)}
 # The tables agents write: each row carries its batch's id, indexed so that "which of these batches
 # does the table hold?" reads a few granules (added to v1 in place; MIGRATIONS adds it to older stores).
 BATCHED = tuple(name for name, t in TABLES.items() if t.batched)
@@ -618,7 +632,7 @@ DDL: dict[str, str] = {
 
 # The kept-results tables (collector/kept.py): derived, so one whose columns are not the declared ones is dropped at
 # start (Store.ensure_schema) and kept again from the rows.
-KEPT = (KEPT_STEPS.name, KEPT_ANSWERS.name, KEPT_DEVICES.name, KEPT_NODES.name, KEPT_MODELS.name)
+KEPT = (KEPT_STEPS.name, KEPT_ANSWERS.name, KEPT_DEVICES.name, KEPT_NODES.name, KEPT_TIMELINES.name, KEPT_MODELS.name)
 
 # Run at every start, after DDL: bring a store created before a column was added up to date.
 MIGRATIONS: list[str] = [

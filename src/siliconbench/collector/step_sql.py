@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from siliconbench.collector.formulas import REQUEST_FIGURES, REQUEST_GOOD
 from siliconbench.collector.levels import QUANTILES, SPREAD_LEVELS, sql_levels
+from siliconbench.collector.schema import digest_select
 from siliconbench.core.slo import GOODPUT_KEYS
 
 _Q = sql_levels(QUANTILES)
@@ -47,6 +48,34 @@ SPREAD = f"""quantilesIfState({_L})(req_ttft_ms, error_class = '') AS ttft_sprea
     quantilesArrayIfState({_L})(req_gap_token_ms, error_class = '') AS itl_token_spread,
     minArrayIfOrNull(req_gap_token_ms, error_class = '') AS itl_token_spread_min,
     maxArrayIfOrNull(req_gap_token_ms, error_class = '') AS itl_token_spread_max"""
+
+
+ROLLUP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
+                  "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
+                  "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
+
+
+def rollups_over(digests: str) -> str:
+    """Per step: means, counts and throughput from `digests` (request_digests rows, or schema.digest_select of
+    a step's rows: kept with its results, so both come from the same rows)."""
+    return f"""
+SELECT run_id, agent_id, step,
+    toUInt32(any(concurrency)) AS concurrency, toUInt32(any(repetition)) AS repetition,
+    sum(requests) AS requests, sum(errors) AS errors, sum(ok) AS ok_requests, sum(counted) AS counted_requests,
+    sum(output_tokens) AS tokens_out, sum(prompt_tokens) AS tokens_in,
+    (max(last_end_ns) - min(first_start_ns)) / 1e9 AS wall_s,
+    sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
+    sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
+    sum(itl_token_sum) / nullIf(sum(gaps), 0) AS itl_token_mean_ms,
+    sum(gap_tokens) / nullIf(sum(gaps), 0) AS tokens_per_chunk,
+    sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
+    sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
+    if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
+    if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
+    if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
+    if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
+FROM {digests}
+GROUP BY run_id, agent_id, step"""
 
 
 def steady_select(source: str) -> str:
@@ -90,7 +119,8 @@ def steps_select(source: str) -> str:
         {', '.join(f'm.slo_{key}' for key in GOODPUT_KEYS)},
         m.good_requests, m.good_tokens_out, m.good_tokens_total,
         m.ttft_spread, m.ttft_spread_min, m.ttft_spread_max,
-        m.itl_token_spread, m.itl_token_spread_min, m.itl_token_spread_max
+        m.itl_token_spread, m.itl_token_spread_min, m.itl_token_spread_max,
+        {', '.join(f'r.{c} AS {c}' for c in ROLLUP_COLUMNS)}
     FROM (
         WITH {REQUEST_FIGURES},
              {REQUEST_GOOD} AS good
@@ -105,6 +135,7 @@ def steps_select(source: str) -> str:
         GROUP BY run_id, agent_id, step
     ) AS m
     LEFT JOIN ({steady_select(source)}) AS st USING (run_id, agent_id, step)
+    LEFT JOIN ({rollups_over(f"({digest_select(source)})")}) AS r USING (run_id, agent_id, step)
     SETTINGS join_use_nulls = 1"""
 
 

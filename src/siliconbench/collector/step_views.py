@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from siliconbench.collector.load_view import DISPATCHED, STATED, stated_select
 from siliconbench.collector.schema import KEPT_STEPS
 from siliconbench.collector.server_views import COLUMNS as SERVER_COLUMNS, server_select
-from siliconbench.collector.step_sql import SPREAD_STATES, goodput_select, no_slo, steps_select
+from siliconbench.collector.step_sql import (ROLLUP_COLUMNS, SPREAD_STATES, goodput_select, no_slo, rollups_over,
+                                               steps_select)
 from siliconbench.core.slo import GOODPUT_KEYS
 
 ALL = "1"
@@ -30,25 +31,8 @@ SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms 
 
 
 def rollups_select(where: str) -> str:
-    return f"""
-SELECT run_id, agent_id, step,
-    toUInt32(any(concurrency)) AS concurrency, toUInt32(any(repetition)) AS repetition,
-    sum(requests) AS requests, sum(errors) AS errors, sum(ok) AS ok_requests, sum(counted) AS counted_requests,
-    sum(output_tokens) AS tokens_out, sum(prompt_tokens) AS tokens_in,
-    (max(last_end_ns) - min(first_start_ns)) / 1e9 AS wall_s,
-    sum(ttft_sum) / nullIf(sum(ok), 0) AS ttft_mean_ms,
-    sum(itl_sum) / nullIf(sum(gaps), 0) AS itl_mean_ms,
-    sum(itl_token_sum) / nullIf(sum(gaps), 0) AS itl_token_mean_ms,
-    sum(gap_tokens) / nullIf(sum(gaps), 0) AS tokens_per_chunk,
-    sum(tpot_sum) / nullIf(sum(tpot_n), 0) AS tpot_mean_ms,
-    sum(e2e_sum) / nullIf(sum(ok), 0) AS e2e_mean_ms,
-    if(wall_s > 0, tokens_out / wall_s, 0) AS output_tps,
-    if(wall_s > 0, (tokens_out + tokens_in) / wall_s, 0) AS total_tps,
-    if(wall_s > 0, ok_requests / wall_s, 0) AS rps,
-    if(wall_s > 0, sum(e2e_sum) / 1e3 / wall_s, NULL) AS mean_in_flight
-FROM {{db}}.request_digests FINAL
-WHERE {where}
-GROUP BY run_id, agent_id, step"""
+    """Per step of `where`: means, counts and throughput from the digests."""
+    return rollups_over(f"(SELECT * FROM {{db}}.request_digests FINAL WHERE {where})")
 
 
 def digested(where: str) -> str:
@@ -75,7 +59,7 @@ def not_kept_rows(kept: str, where: str) -> str:
 
 
 FIGURE_COLUMNS = ", ".join(c for c in KEPT_STEPS.names if c not in SPREAD_STATES)
-_SPREAD_COLUMNS = ", ".join(("run_id", "agent_id", "step", *SPREAD_STATES))
+_SPREAD_COLUMNS = ", ".join(("run_id", "agent_id", "step", "concurrency", *SPREAD_STATES))
 
 
 def figures_select(where: str, compute: bool = True) -> str:
@@ -88,7 +72,8 @@ SELECT {FIGURE_COLUMNS}, false AS kept FROM ({steps_select(not_kept_rows(kept, w
 
 
 def spread_select(where: str, compute: bool = True) -> str:
-    """The distribution states per step, kept or computed (reports/spread.py merges a point's)."""
+    """The distribution states per step with its concurrency, kept or computed (reports/spread.py merges a
+    point's)."""
     kept = kept_select("kept_steps", where, checked=not compute)
     return f"SELECT {_SPREAD_COLUMNS} FROM ({kept})" + (f"""
 UNION ALL
@@ -124,9 +109,7 @@ class Need:
     not_kept: int = 0
 
 
-_STEP_COLUMNS = ("concurrency", "repetition", "requests", "errors", "ok_requests", "counted_requests", "tokens_out",
-                 "tokens_in", "wall_s", "ttft_mean_ms", "itl_mean_ms", "itl_token_mean_ms", "tokens_per_chunk",
-                 "tpot_mean_ms", "e2e_mean_ms", "output_tps", "total_tps", "rps", "mean_in_flight")
+_STEP_COLUMNS = ROLLUP_COLUMNS
 _PERCENTILE_COLUMNS = ("ttft_ms", "itl_ms", "itl_token_ms", "tpot_ms", "e2e_ms")
 STEADY_COLUMNS = ("full_concurrency_share", "steady_s", "steady_output_tps")  # closed loop only (NULL when open)
 _CLOSED_ONLY = ",\n    ".join(f"if(ifNull(l.mode, 'closed') = 'closed', f.{c}, NULL) AS {c}" for c in STEADY_COLUMNS)
@@ -135,24 +118,27 @@ _GOOD = ("good_requests", "good_tokens_out", "good_tokens_total")
 
 def results_select(where: str, need: Need | None = None) -> str:
     """step_results: the figures of every step (of `where`), goodput under the bound SLO; `need` (a reader's,
-    from `need`): leave out the computations no step of `where` needs."""
+    collector/need.py): leave out the computations no step of `where` needs. Every step kept: one read of
+    kept_steps gives both the digests' figures and the rows' (r and f are the same)."""
     need = need or Need()
+    r = "r" if need.compute else "f"
+    source = (f"({rollups_select(where)}) AS r\nLEFT JOIN ({figures_select(where)}) AS f USING (run_id, agent_id, step)"
+              if need.compute else f"({figures_select(where, compute=False)}) AS f")
     return f"""
-SELECT run_id, agent_id, step, {', '.join(f'r.{c} AS {c}' for c in _STEP_COLUMNS)},
+SELECT run_id, agent_id, step, {', '.join(f'{r}.{c} AS {c}' for c in _STEP_COLUMNS)},
     {', '.join(f'f.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
     {', '.join(f'if({SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' for c in _GOOD)},
-    if(r.wall_s > 0, good_requests / r.wall_s, 0) AS goodput_rps,
-    if(r.wall_s > 0, good_tokens_out / r.wall_s, 0) AS goodput_output_tps,
-    if(r.wall_s > 0, good_tokens_total / r.wall_s, 0) AS goodput_total_tps,
+    if({r}.wall_s > 0, good_requests / {r}.wall_s, 0) AS goodput_rps,
+    if({r}.wall_s > 0, good_tokens_out / {r}.wall_s, 0) AS goodput_output_tps,
+    if({r}.wall_s > 0, good_tokens_total / {r}.wall_s, 0) AS goodput_total_tps,
     s.has_server_tokens, {', '.join(f's.{c} AS {c}' for c in SERVER_COLUMNS)}, s.prefix_cache_hit_rate,
-    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if(r.concurrency = 0, 'open', 'closed')) AS mode,
+    ifNull(l.has_step, 0) AS has_step, ifNull(l.mode, if({r}.concurrency = 0, 'open', 'closed')) AS mode,
     ifNull(l.rate_rps, 0) AS rate_rps, l.agent_cpu_pct, l.loop_lag_p99_ms, ifNull(l.client_saturated, 0) AS client_saturated,
     {', '.join(f'l.{c} AS {c}' for c in STATED)},
     {', '.join(f'f.{c} AS {c}' for c in DISPATCHED)},
     {_CLOSED_ONLY},
     f.kept AS kept
-FROM ({rollups_select(where)}) AS r
-LEFT JOIN ({figures_select(where, need.compute)}) AS f USING (run_id, agent_id, step)
+FROM {source}
 LEFT JOIN ({_goodput_elsewhere(where) if need.goodput else _NO_GOODPUT}) AS g USING (run_id, agent_id, step)
 LEFT JOIN ({server_select(where)}) AS s USING (run_id, agent_id, step)
 LEFT JOIN ({stated_select(where)}) AS l USING (run_id, agent_id, step)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from siliconbench.collector.device_views import timeline_read
 from siliconbench.collector.levels import SPREAD_LEVELS, sql_levels
 from siliconbench.collector.step_views import RUNS_WHERE, Need, spread_select
 from siliconbench.collector.points import CLOSED, Point
@@ -27,14 +28,12 @@ _LEVELS_SQL = sql_levels(LEVELS)
 # A sweep point's distribution merges its steps' states (view step_spread: kept with the step's results,
 # collector/kept.py, or computed from the rows of a step not kept yet).
 DISTRIBUTION_SQL = f"""
-SELECT run_id, agent_id, ifNull(s.mode, if(r.concurrency = 0, 'open', 'closed')) AS point_mode,
-       r.concurrency AS point_concurrency, ifNull(s.rate_rps, 0) AS point_rate,
+SELECT run_id, agent_id, ifNull(s.mode, if(d.concurrency = 0, 'open', 'closed')) AS point_mode,
+       d.concurrency AS point_concurrency, ifNull(s.rate_rps, 0) AS point_rate,
        quantilesIfMerge({_LEVELS_SQL})(d.ttft_spread), min(d.ttft_spread_min), max(d.ttft_spread_max),
        quantilesArrayIfMerge({_LEVELS_SQL})(d.itl_token_spread), min(d.itl_token_spread_min),
        max(d.itl_token_spread_max)
 FROM ({{spread}}) AS d
-INNER JOIN (SELECT run_id, agent_id, step, any(concurrency) AS concurrency FROM {{db}}.request_digests
-            WHERE has({{runs:Array(String)}}, run_id) GROUP BY run_id, agent_id, step) AS r USING (run_id, agent_id, step)
 LEFT JOIN (SELECT run_id, agent_id, step, any(mode) AS mode, any(rate_rps) AS rate_rps FROM {{db}}.steps
            WHERE has({{runs:Array(String)}}, run_id) GROUP BY run_id, agent_id, step) AS s
     USING (run_id, agent_id, step)
@@ -44,20 +43,7 @@ ORDER BY run_id, agent_id, point_mode, point_concurrency, point_rate
 SETTINGS join_use_nulls = 1
 """
 
-UTIL_METRICS = ("gpu_util_pct", "neuroncore_util_pct")
 TIMELINE_POINTS = 600
-
-TIMELINE_SQL = """
-SELECT run_id, agent_id, toUnixTimestamp(toStartOfSecond(time)) AS second,
-       avgIf(value, metric IN {util:Array(String)}),
-       if(countIf(metric = 'power_w') = 0, nan,
-          avgIf(value, metric = 'power_w') * uniqExactIf(device, metric = 'power_w'))
-FROM {db}.device_samples
-WHERE has({runs:Array(String)}, run_id) AND agent_id IN (SELECT agent_id FROM {db}.runs WHERE has({runs:Array(String)}, run_id))
-GROUP BY run_id, agent_id, second
-HAVING countIf(metric IN {util:Array(String)} OR metric = 'power_w') > 0
-ORDER BY run_id, agent_id, second
-"""
 
 STEPS_SQL = """
 SELECT run_id, agent_id, any(mode), concurrency, any(rate_rps), toUnixTimestamp64Milli(min(start_time)) / 1e3,
@@ -129,7 +115,7 @@ def load_spread(store: Store, series: list[Series], need: Need | None = None) ->
         point = Point.of({"mode": mode, "concurrency": concurrency, "rate_rps": rate})
         spread.distributions.setdefault((run_id, agent_id), {})[point] = metrics
     for run_id, agent_id, second, util, power in store.query(
-            TIMELINE_SQL, {"runs": runs, "util": list(UTIL_METRICS)}).result_rows:
+            timeline_read(RUNS_WHERE, need is None or need.compute_devices), {"runs": runs}).result_rows:
         spread.timelines.setdefault((run_id, agent_id), Timeline()).samples.append((float(second), util, power))
     for run_id, agent_id, mode, concurrency, rate, start, end in store.query(STEPS_SQL, {"runs": runs}).result_rows:
         if (run_id, agent_id) in spread.timelines:
