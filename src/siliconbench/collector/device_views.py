@@ -207,15 +207,16 @@ def device_rollups_select(where: str, compute: bool = True) -> str:
     return _kept_or_computed(KEPT_DEVICES, _device_figures, where, compute)
 
 
-def node_rollups_select(where: str, compute: bool = True) -> str:
+def node_rollups_select(where: str, compute: bool = True, steps_kept: bool = False) -> str:
     """Per step x node: the node's figures (kept or computed), energy per output token over the step's tokens."""
     return f"""
 SELECT n.*, r.tokens_out AS tokens_out, if(r.tokens_out > 0, n.energy_j / r.tokens_out, NULL) AS j_per_output_token
 FROM ({_kept_or_computed(KEPT_NODES, _node_figures, where, compute)}) AS n
-LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM ({rollups_select(where)})) AS r USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, agent_id, step, tokens_out FROM ({rollups_select(where, steps_kept)})) AS r
+    USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1"""
 
-def node_sweep_select(where: str, compute: bool = True) -> str:
+def node_sweep_select(where: str, compute: bool = True, steps_kept: bool = False) -> str:
     """Per run x node x sweep point: node figures, median of the repetitions."""
     return f"""
 SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
@@ -224,7 +225,7 @@ SELECT run_id, agent_id, mode, concurrency, rate_rps, count() AS repetitions,
     max(mem_peak_bytes) AS mem_peak_bytes, median(power_mean_w) AS power_mean_w,
     median(energy_j) AS energy_j, min(energy_j) AS energy_j_min, max(energy_j) AS energy_j_max,
     median(j_per_output_token) AS j_per_output_token, any(energy_method) AS energy_method
-FROM ({node_rollups_select(where, compute)})
+FROM ({node_rollups_select(where, compute, steps_kept)})
 GROUP BY run_id, agent_id, mode, concurrency, rate_rps
 SETTINGS prefer_column_name_to_alias = 1"""
 

@@ -14,26 +14,26 @@ from __future__ import annotations
 from siliconbench.collector.device_views import counted_samples
 from siliconbench.collector.step_views import SLO_ASKED, Need, digested
 from siliconbench.collector.store import Store
-
-_NODE_ROWS = "SELECT run_id, agent_id, sum(digested) AS run_rows FROM ({steps}) GROUP BY run_id, agent_id"
+from siliconbench.core.slo import GOODPUT_KEYS
 
 _NEED = f"""
-WITH steps AS ({digested("{where}")})
-SELECT
-    (SELECT countIf(k.step_rows != d.digested) FROM steps AS d
-     LEFT JOIN (SELECT run_id, agent_id, step, step_rows FROM {{db}}.kept_steps FINAL WHERE {{where}}) AS k
-         USING (run_id, agent_id, step)) AS steps_not_kept,
-    (SELECT countIf(NOT ({SLO_ASKED})) FROM {{db}}.kept_steps WHERE {{where}}) AS other_slo,  -- > 0 matters:
-    (SELECT sum(session_requests) FROM {{db}}.kept_steps WHERE {{where}}) AS session_requests,  -- no FINAL
-    (SELECT countIf(a.step_rows != d.digested) FROM steps AS d
-     LEFT JOIN (SELECT run_id, agent_id, step, any(step_rows) AS step_rows FROM {{db}}.kept_answers FINAL
-                WHERE {{where}} GROUP BY run_id, agent_id, step) AS a USING (run_id, agent_id, step)) AS answers_not_kept,
-    (SELECT countIf(m.run_rows != c.run_rows) FROM ({_NODE_ROWS.format(steps="SELECT * FROM steps")}) AS c
+SELECT countIf(k.step_rows != d.digested) AS steps_not_kept,
+    countIf(k.step_rows = d.digested AND NOT ({SLO_ASKED.replace("slo_", "k.slo_")})) AS other_slo,
+    sum(k.session_requests) AS session_requests,
+    countIf(a.step_rows != d.digested) AS answers_not_kept,
+    (SELECT countIf(m.run_rows != c.run_rows)
+     FROM (SELECT run_id, agent_id, sum(requests) AS run_rows FROM {{db}}.request_digests FINAL WHERE {{where}}
+           GROUP BY run_id, agent_id) AS c
      LEFT JOIN (SELECT run_id, agent_id, any(run_rows) AS run_rows FROM {{db}}.kept_models FINAL WHERE {{where}}
                 GROUP BY run_id, agent_id) AS m USING (run_id, agent_id)) AS models_not_kept,
     (SELECT countIf(t.run_samples != c.run_samples) FROM ({counted_samples("{where}")}) AS c
      LEFT JOIN (SELECT run_id, agent_id, max(run_samples) AS run_samples FROM {{db}}.kept_timelines FINAL
                 WHERE {{where}} GROUP BY run_id, agent_id) AS t USING (run_id, agent_id)) AS devices_not_kept
+FROM ({digested("{where}")}) AS d
+LEFT JOIN (SELECT run_id, agent_id, step, step_rows, session_requests, {", ".join(f"slo_{k}" for k in GOODPUT_KEYS)}
+           FROM {{db}}.kept_steps FINAL WHERE {{where}}) AS k USING (run_id, agent_id, step)
+LEFT JOIN (SELECT run_id, agent_id, step, any(step_rows) AS step_rows FROM {{db}}.kept_answers FINAL
+           WHERE {{where}} GROUP BY run_id, agent_id, step) AS a USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 0
 """
 

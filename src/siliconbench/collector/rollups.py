@@ -214,10 +214,10 @@ def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None
 
     runs = {"runs": params["runs"]}
     compute_devices = need.compute_devices
-    nodes_sql = (f"SELECT * FROM ({node_sweep_select(RUNS_WHERE, compute_devices)}) "
+    nodes_sql = (f"SELECT * FROM ({node_sweep_select(RUNS_WHERE, compute_devices, not need.compute)}) "
                  "ORDER BY run_id, agent_id, mode, concurrency, rate_rps")
     devices_sql = DEVICE_STEPS_SQL.replace("{devices}", device_rollups_select(RUNS_WHERE, compute_devices)).replace(
-        "{rollups}", rollups_select(RUNS_WHERE))
+        "{rollups}", rollups_select(RUNS_WHERE, kept=not need.compute))
     steps = mine(steps_sql, params, dict)  # read once: the sweep points are summarised from these rows
     return Figures(
         points=[PointRow.of(row) for row in sweep_rows(steps)],

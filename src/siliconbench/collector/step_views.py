@@ -30,8 +30,11 @@ SLO_PARAMS = ("ttft_ms = {ttft_ms:Float64}, ttfa_ms = {ttfa_ms:Float64}, itl_ms 
               "tpot_ms = {tpot_ms:Float64}, e2e_ms = {e2e_ms:Float64}")
 
 
-def rollups_select(where: str) -> str:
-    """Per step of `where`: means, counts and throughput from the digests."""
+def rollups_select(where: str, kept: bool = False) -> str:
+    """Per step of `where`: means, counts and throughput from the digests; `kept`: as kept with the steps'
+    results (a reader that found every step kept, Need.compute False)."""
+    if kept:
+        return f"SELECT run_id, agent_id, step, {', '.join(ROLLUP_COLUMNS)} FROM {{db}}.kept_steps FINAL WHERE {where}"
     return rollups_over(f"(SELECT * FROM {{db}}.request_digests FINAL WHERE {where})")
 
 
@@ -90,10 +93,6 @@ def _goodput_elsewhere(where: str) -> str:
                           f"(SELECT run_id, agent_id, step FROM ({kept}) WHERE NOT ({SLO_ASKED})))")
 
 
-_NO_GOODPUT = ("SELECT '' AS run_id, '' AS agent_id, toUInt32(0) AS step, toUInt64(0) AS good_requests, "
-               "toUInt64(0) AS good_tokens_out, toUInt64(0) AS good_tokens_total WHERE 0")
-
-
 @dataclass(frozen=True, slots=True)
 class Need:
     """What a reader's steps need beyond their kept results (collector/need.py finds it in one query): steps to
@@ -127,7 +126,8 @@ def results_select(where: str, need: Need | None = None) -> str:
     return f"""
 SELECT run_id, agent_id, step, {', '.join(f'{r}.{c} AS {c}' for c in _STEP_COLUMNS)},
     {', '.join(f'f.{c} AS {c}' for c in _PERCENTILE_COLUMNS)},
-    {', '.join(f'if({SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' for c in _GOOD)},
+    {', '.join(f'if({SLO_ASKED.replace("slo_", "f.slo_")}, f.{c}, g.{c}) AS {c}' if need.goodput else f'f.{c} AS {c}'
+               for c in _GOOD)},
     if({r}.wall_s > 0, good_requests / {r}.wall_s, 0) AS goodput_rps,
     if({r}.wall_s > 0, good_tokens_out / {r}.wall_s, 0) AS goodput_output_tps,
     if({r}.wall_s > 0, good_tokens_total / {r}.wall_s, 0) AS goodput_total_tps,
@@ -139,7 +139,7 @@ SELECT run_id, agent_id, step, {', '.join(f'{r}.{c} AS {c}' for c in _STEP_COLUM
     {_CLOSED_ONLY},
     f.kept AS kept
 FROM {source}
-LEFT JOIN ({_goodput_elsewhere(where) if need.goodput else _NO_GOODPUT}) AS g USING (run_id, agent_id, step)
+{f"LEFT JOIN ({_goodput_elsewhere(where)}) AS g USING (run_id, agent_id, step)" if need.goodput else ""}
 LEFT JOIN ({server_select(where)}) AS s USING (run_id, agent_id, step)
 LEFT JOIN ({stated_select(where)}) AS l USING (run_id, agent_id, step)
 SETTINGS join_use_nulls = 1"""
