@@ -168,6 +168,10 @@ class GroupInserter:
     def write(self, group: list[ReadyBatch]) -> dict[str, BaseException]:
         """On a writer thread: insert the group, one insert per table, leaving out what each table
         already holds; returns the batches not stored, with the reason."""
+        with self._store.writing:
+            return self._write_group(group)
+
+    def _write_group(self, group: list[ReadyBatch]) -> dict[str, BaseException]:
         members: dict[str, list[ReadyBatch]] = {}
         for batch in group:
             for table in batch.tables:

@@ -250,7 +250,8 @@ class Keeper:
 
     def _keep(self, steps: set[StepKey] | None, runs: set[str]) -> None:
         try:
-            self.last = keep_due(self._store, steps, runs)
+            with self._store.writing:  # never beside an ingest insert (Store.writing)
+                self.last = keep_due(self._store, steps, runs)
             self.steps_kept += self.last.steps
             if steps is None and (self.last.steps or self.last.nodes):
                 log.info("kept the results of %d step(s) and %d node(s) the store held unkept, in %.1f s",
