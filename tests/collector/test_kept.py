@@ -4,6 +4,8 @@ computed again until it is kept again), and keeping is idempotent under keepers 
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import random
 import threading
@@ -15,6 +17,7 @@ from siliconbench.collector import kept
 from siliconbench.collector.device_views import timeline_read
 from siliconbench.collector.schema import RUNS
 from siliconbench.collector.need import need as find_need
+from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection, Slo, load_figures, select_series
 from siliconbench.collector.step_views import RUNS_WHERE, Need
 from tests.collector import rows
@@ -110,6 +113,36 @@ def test_a_late_batch_makes_the_step_computed_until_it_is_kept_again(store, uniq
     assert kept.keep_due(store, [(unique_id, agent, 0)]).steps == 1
     again = step_results(store, unique_id)[0]
     assert (again["kept"], again["ttft_ms"]) == (1, late["ttft_ms"])
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "json"])
+def test_a_report_says_which_steps_it_read_kept_and_which_it_computed_now(store, unique_id, fmt):
+    random_store(store, unique_id, random.Random(7))
+    agent = f"agent-{unique_id}"
+    kept.keep_due(store, [(unique_id, agent, 0), (unique_id, agent, 1)])
+
+    def says() -> str:
+        return RENDERERS[fmt].report(build_report(store, Selection(runs=(unique_id,)), Options(cost=False)))
+
+    assert f"2 of 3 steps read from their kept results; computed from their rows now (not kept yet): " \
+           f"{unique_id}/{agent} step 2" in says()
+    kept.keep_due(store, [(unique_id, agent, 2)])
+    assert "kept: all 3 steps read from their kept results" in says()
+
+
+def test_the_csv_report_counts_each_points_steps_read_kept(store, unique_id):
+    random_store(store, unique_id, random.Random(7))
+    agent = f"agent-{unique_id}"
+
+    def kept_of_steps() -> list[tuple[int, int]]:
+        text = RENDERERS["csv"].report(build_report(store, Selection(runs=(unique_id,)), Options(cost=False)))
+        return [tuple(map(int, r["steps_kept"].split("/"))) for r in csv.DictReader(io.StringIO(text))]
+
+    assert sum(n for _, n in kept_of_steps()) == 3 and sum(k for k, _ in kept_of_steps()) == 0
+    kept.keep_due(store, [(unique_id, agent, 0)])
+    assert sum(k for k, _ in kept_of_steps()) == 1
+    kept.keep_due(store, runs=[unique_id], steps=[])
+    assert all(k == n for k, n in kept_of_steps())
 
 
 def test_keepers_racing_on_one_store_leave_one_row_per_step(store, unique_id):

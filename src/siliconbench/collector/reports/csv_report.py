@@ -68,7 +68,7 @@ def render(report: Report) -> str:
               + [f"util_{quantile_name(q)}_pct" for q in UTIL_QUANTILES]
               + [*_NODE, "usd_per_hour", "price_kind", "price_region", "price_as_of",
                  "usd_per_m_output", "usd_per_m_total", "usd_per_m_output_goodput", "publishable", "flags", "workload", "workload_vs_baseline",
-                 "run_state", *(column(check) for check in NAMES), *model_columns(report), *session_columns(report),
+                 "run_state", "steps_kept", *(column(check) for check in NAMES), *model_columns(report), *session_columns(report),
                  *trace_columns(report)])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -94,7 +94,9 @@ def render(report: Report) -> str:
                     usd_per_million(hourly, m.goodput_output_tps) if hourly else None,
                     int(report.publishable), " | ".join(flags), describe(plan_of(s.config_json)),
                     ", ".join(report.mixed.get(s.label, [])) or "same", report.runs[s.run_id].describe()]
-            found = {o.check: o.text() for o in outcomes(point_figures(s.label, p, report.figures.steps_at(s, p)))}
+            steps = report.figures.steps_at(s, p)
+            row.append(f"{sum(1 for st in steps if st.kept)}/{len(steps)}")  # read kept / the point's steps
+            found = {o.check: o.text() for o in outcomes(point_figures(s.label, p, steps))}
             row += [found.get(check, "") for check in NAMES]
             row += model_cells(report, s, p) + session_cells(report, s, p)
             row += trace_cells(report, s.run_id, s.agent_id, list(p.steps))

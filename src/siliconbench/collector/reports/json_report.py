@@ -11,7 +11,7 @@ from siliconbench.collector.reports.escape import json_text
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.cost import cost_figures
 from siliconbench.collector.reports.definitions import DEFINITIONS
-from siliconbench.collector.reports.header import measured, single_run_command
+from siliconbench.collector.reports.header import measured, single_run_command, step_results
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.verdict import banners
 
@@ -50,7 +50,8 @@ def render(report: Report) -> str:
         "findings": [dataclasses.asdict(f) for f in report.findings],
         "costs": _costs(report),
         "points": [p.as_row() for p in report.figures.points],
-        "steps": [s.as_row() for s in report.figures.steps],
+        "steps": [s.as_row() for s in report.figures.steps],  # each `kept`: read kept (1) or computed now (0)
+        "step_results": step_results(report) if report.figures.steps else None,
         "nodes": [n.as_row() for n in report.figures.nodes],
         "devices": [d.as_row() for d in report.figures.devices],
         "definitions": list(DEFINITIONS),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from siliconbench.collector.reports.escape import markdown as esc
 from siliconbench.collector.reports.fleet import FleetReport
 from siliconbench.collector.reports.folded import flag_lines, table_lines
-from siliconbench.collector.reports.header import measured, single_run_command
+from siliconbench.collector.reports.header import measured, single_run_command, step_results
 from siliconbench.collector.reports.definitions import DEFINITIONS
 from siliconbench.collector.reports.report import Report
 from siliconbench.collector.reports.table import Table
@@ -50,6 +50,7 @@ def _meta(report: Report) -> list[str]:
     out = [f"- generated {report.generated_at:%Y-%m-%d %H:%M:%S} UTC from {esc(report.store)}; "
            f"{esc(report.selection.describe())}",
            f"- baseline: **{esc(report.baseline)}**; SLO for goodput: {esc(report.slo.describe())}",
+           *([f"- step results: {esc(step_results(report))}"] if report.figures.steps else []),
            "", "| Scenario | Instance | Accelerators | Model | Run | Node | Target | Started (UTC) |",
            "|---|---|---|---|---|---|---|---|"]
     for s in report.series:
