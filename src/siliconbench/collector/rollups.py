@@ -218,13 +218,12 @@ def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None
                  "ORDER BY run_id, agent_id, mode, concurrency, rate_rps")
     devices_sql = DEVICE_STEPS_SQL.replace("{devices}", device_rollups_select(RUNS_WHERE, compute_devices)).replace(
         "{rollups}", rollups_select(RUNS_WHERE, kept=not need.compute))
-    steps = mine(steps_sql, params, dict)  # read once: the sweep points are summarised from these rows
-    return Figures(
-        points=[PointRow.of(row) for row in sweep_rows(steps)],
-        steps=[record(StepRow, row) for row in steps],
-        nodes=mine(nodes_sql, runs, partial(record, NodeRow)),
-        devices=mine(devices_sql, runs, partial(record, DeviceRow)),
-    )
+    steps, nodes, devices = store.concurrently(
+        lambda: mine(steps_sql, params, dict),  # read once: the sweep points are summarised from these rows
+        lambda: mine(nodes_sql, runs, partial(record, NodeRow)),
+        lambda: mine(devices_sql, runs, partial(record, DeviceRow)))
+    return Figures(points=[PointRow.of(row) for row in sweep_rows(steps)], steps=[record(StepRow, row) for row in steps],
+                   nodes=nodes, devices=devices)
 
 
 def list_runs(store: Store) -> list[tuple]:

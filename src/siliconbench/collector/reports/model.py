@@ -44,8 +44,15 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     series = select_series(store, selection)
     baseline = _baseline(series, options.baseline)
     slo = options.slo if options.slo.given else run_slo(series)  # the runs' own SLO unless --slo overrides it
-    need = find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()})
-    figures = load_figures(store, series, slo, need)
+    # Independent reads at once (Store.concurrently); those that follow what the steps need once it is found.
+    need, runs, boundaries, traces = store.concurrently(
+        lambda: find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()}),
+        lambda: _lifecycles(store, series), lambda: load_boundaries(store, series),
+        lambda: load_trace_steps(store, series, slo))
+    more = [store.started(lambda: load_spread(store, series, need)), store.started(lambda: load_answers(store, series, need)),
+            store.started(lambda: load_sessions(store, series, slo, need))]
+    figures = load_figures(store, series, slo, need)  # its own reads at once beside these
+    spread, answers, sessions = [read.result() for read in more]
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
     flags = [f for s in series for f in step_flags(s, figures)]
@@ -54,12 +61,9 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     report = Report(title=title, generated_at=dt.datetime.now(dt.timezone.utc), store=store.location.shown,
                     selection=selection, slo=slo, baseline=baseline.label, region=options.region,
                     price_kind=options.price_kind, series=series, figures=figures, tables=[], findings=findings,
-                    costs=costs, runs=_lifecycles(store, series), flags=flags,
+                    costs=costs, runs=runs, flags=flags,
                     mixed=_mixed(series, baseline), allow_mixed=options.allow_mixed_workloads,
-                    spread=load_spread(store, series, need), answers=load_answers(store, series, need),
-                    sessions=load_sessions(store, series, slo, need),
-                    boundaries=load_boundaries(store, series),
-                    traces=load_trace_steps(store, series, slo))
+                    spread=spread, answers=answers, sessions=sessions, boundaries=boundaries, traces=traces)
     for s in series:  # the workload line states what was served where it is not what was asked
         if early := ended_early(figures.steps_of(s)):
             report.spread.workloads[s.run_id] = f"{report.spread.workloads.get(s.run_id, 'unknown')}; {early}"
