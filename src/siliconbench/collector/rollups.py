@@ -6,6 +6,8 @@ one row per step, node point or device. Filters are bound parameters.
 
 from __future__ import annotations
 
+from concurrent.futures import wait
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -204,6 +206,12 @@ SETTINGS join_use_nulls = 1
 def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None = None) -> Figures:
     """The series' figures from the views, each row built once as its typed record (collector/figures.py);
     `need` (step_views.need): what their steps need beyond kept results (None: found here)."""
+    return start_figures(store, series, slo, need)()
+
+
+def start_figures(store: Store, series: list[Series], slo: Slo, need: Need | None = None) -> Callable[[], Figures]:
+    """load_figures with its reads started at once on the store's readers (Store.started), so that a caller
+    can start its other reads behind them: the figures, once they have ended."""
     params = {"runs": _run_ids(series), **slo.params()}
     need = need or find_need(store, RUNS_WHERE, params)
     steps_sql = f"SELECT * FROM ({results_select(RUNS_WHERE, need)}) ORDER BY run_id, agent_id, step"
@@ -218,12 +226,19 @@ def load_figures(store: Store, series: list[Series], slo: Slo, need: Need | None
                  "ORDER BY run_id, agent_id, mode, concurrency, rate_rps")
     devices_sql = DEVICE_STEPS_SQL.replace("{devices}", device_rollups_select(RUNS_WHERE, compute_devices)).replace(
         "{rollups}", rollups_select(RUNS_WHERE, kept=not need.compute))
-    steps, nodes, devices = store.concurrently(
-        lambda: mine(steps_sql, params, dict),  # read once: the sweep points are summarised from these rows
-        lambda: mine(nodes_sql, runs, partial(record, NodeRow)),
-        lambda: mine(devices_sql, runs, partial(record, DeviceRow)))
-    return Figures(points=[PointRow.of(row) for row in sweep_rows(steps)], steps=[record(StepRow, row) for row in steps],
-                   nodes=nodes, devices=devices)
+    steps = store.started(lambda: mine(steps_sql, params, dict))  # read once: the points are summarised from these
+    nodes = store.started(lambda: mine(nodes_sql, runs, partial(record, NodeRow)))
+    devices = store.started(lambda: mine(devices_sql, runs, partial(record, DeviceRow)))
+
+    def figures() -> Figures:
+        wait((steps, nodes, devices))
+        rows = steps.result()
+        return Figures(points=[PointRow.of(row) for row in sweep_rows(rows)], steps=[record(StepRow, row) for row in rows],
+                       nodes=nodes.result(), devices=devices.result())
+    return figures
+
+
+
 
 
 def list_runs(store: Store) -> list[tuple]:

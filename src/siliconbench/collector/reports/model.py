@@ -31,7 +31,7 @@ from siliconbench.collector.reports.checks_table import checks_table
 from siliconbench.collector.reports.server_table import server_table
 from siliconbench.collector.reports.tables import sweep_tables
 from siliconbench.collector.reports.trace_tables import trace_tables
-from siliconbench.collector.rollups import Selection, Series, load_figures, run_slo, select_series
+from siliconbench.collector.rollups import Selection, Series, run_slo, select_series, start_figures
 from siliconbench.collector.sessions import load_sessions
 from siliconbench.collector.step_views import RUNS_WHERE
 from siliconbench.collector.need import need as find_need
@@ -49,9 +49,10 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
         lambda: find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()}),
         lambda: _lifecycles(store, series), lambda: load_boundaries(store, series),
         lambda: load_trace_steps(store, series, slo))
+    figures_read = start_figures(store, series, slo, need)  # the longest reads first, the others behind them
     more = [store.started(lambda: load_spread(store, series, need)), store.started(lambda: load_answers(store, series, need)),
             store.started(lambda: load_sessions(store, series, slo, need))]
-    figures = load_figures(store, series, slo, need)  # its own reads at once beside these
+    figures = figures_read()
     spread, answers, sessions = [read.result() for read in more]
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
