@@ -144,10 +144,11 @@ def keep(store: Store, steps: Iterable[StepKey]) -> Kept:
         by_slo.setdefault(tuple(slo[k] for k in GOODPUT_KEYS), []).append(key)
     for slo_values, keys in by_slo.items():
         params = {"steps": keys, **dict(zip(GOODPUT_KEYS, slo_values))}
-        store.command(f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) {steps_select(_SOURCE)}",
-                      params)
-        store.command(f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) {answers_select(_SOURCE)}",
-                      {"steps": keys})
+        store.concurrently(  # two readings of the same rows, at once on the store's readers
+            lambda: store.command(f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) "
+                                  f"{steps_select(_SOURCE)}", params),
+            lambda: store.command(f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) "
+                                  f"{answers_select(_SOURCE)}", {"steps": keys}))
     return Kept(len(wanted), time.perf_counter() - t0)
 
 
@@ -253,6 +254,9 @@ class Keeper:
             with self._store.writing:  # never beside an ingest insert (Store.writing)
                 self.last = keep_due(self._store, steps, runs)
             self.steps_kept += self.last.steps
+            if self.last.steps or self.last.nodes:
+                log.debug("keeper: kept %d step(s) and %d node(s) in %.3f s", self.last.steps, self.last.nodes,
+                          self.last.seconds)
             if steps is None and (self.last.steps or self.last.nodes):
                 log.info("kept the results of %d step(s) and %d node(s) the store held unkept, in %.1f s",
                          self.last.steps, self.last.nodes, self.last.seconds)
