@@ -18,6 +18,7 @@ from siliconbench.collector.device_views import timeline_read
 from siliconbench.collector.schema import RUNS
 from siliconbench.collector.need import need as find_need
 from siliconbench.collector.reports import RENDERERS, Options, build_report
+from siliconbench.collector.reports.model import ALL_KEPT
 from siliconbench.collector.rollups import Selection, Slo, load_figures, select_series
 from siliconbench.collector.step_views import RUNS_WHERE, Need
 from tests.collector import rows
@@ -244,3 +245,23 @@ def test_a_report_whose_steps_are_all_kept_reads_the_figures_it_would_compute(st
     assert same([{**asdict(s), "kept": None} for s in read.steps], [{**asdict(s), "kept": None} for s in computed.steps])
     assert same([p.as_row() for p in read.points], [p.as_row() for p in computed.points])
     assert read.nodes == computed.nodes and read.devices == computed.devices
+
+
+def test_a_report_reads_a_wholly_kept_run_beside_its_check_and_reads_again_when_the_check_finds_more(store, unique_id):
+    agent = ended_run_with_samples(store, unique_id, random.Random(5))
+    series = select_series(store, Selection(runs=(unique_id,)))
+    computed = load_figures(store, series, Slo(), Need())  # the views' general form: every step from its rows
+    kept.keep_due(store, runs=[unique_id], steps=[])
+    assert find_need(store, RUNS_WHERE, {"runs": [unique_id], **Slo().params()}) == ALL_KEPT
+    read = build_report(store, Selection(runs=(unique_id,)), Options(cost=False)).figures  # the reads begun beside
+    assert {s.kept for s in read.steps} == {1}
+    assert same([{**asdict(s), "kept": None} for s in read.steps], [{**asdict(s), "kept": None} for s in computed.steps])
+    assert read.nodes == computed.nodes and read.devices == computed.devices
+
+    # A late request: the check finds step 1 to compute, and the report reads it from its rows.
+    store.insert("requests", [rows.request(unique_id, agent, 999, step=1, start_s=12, ttft_ms=5000.0)], f"{unique_id}/late")
+    late = build_report(store, Selection(runs=(unique_id,)), Options(cost=False)).figures
+    step = {s.step: s for s in late.steps}
+    assert (step[0].kept, step[1].kept, step[2].kept) == (1, 0, 1)
+    assert step[1].requests == {s.step: s for s in read.steps}[1].requests + 1
+    assert step[1].ttft_ms.p99 > 400 >= {s.step: s for s in read.steps}[1].ttft_ms.p99  # the late 5 s TTFT is in it

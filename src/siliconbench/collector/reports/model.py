@@ -13,10 +13,14 @@ as columns over a row source), findings.py (checks and step flags), cost.py (pri
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from siliconbench.collector.errors import InvalidOption
+from siliconbench.collector.figures import Figures
 from siliconbench.collector.lifecycle import Lifecycle, lifecycle
-from siliconbench.collector.answers import load_answers
+from siliconbench.collector.answers import Answers, load_answers
 from siliconbench.collector.reports.answer_tables import answer_tables
 from siliconbench.collector.reports.session_tables import session_tables
 from siliconbench.collector.reports.boundary import load_boundaries
@@ -25,15 +29,15 @@ from siliconbench.collector.reports.cost_table import cost_table
 from siliconbench.collector.reports.device_tables import device_tables
 from siliconbench.collector.reports.findings import ended_early, point_findings, step_flags
 from siliconbench.collector.reports.report import Options, Report
-from siliconbench.collector.reports.spread import load_spread
+from siliconbench.collector.reports.spread import Spread, load_spread
 from siliconbench.collector.reports.table import LOAD_COLUMNS, Table
 from siliconbench.collector.reports.checks_table import checks_table
 from siliconbench.collector.reports.server_table import server_table
 from siliconbench.collector.reports.tables import sweep_tables
 from siliconbench.collector.reports.trace_tables import trace_tables
-from siliconbench.collector.rollups import Selection, Series, run_slo, select_series, start_figures
-from siliconbench.collector.sessions import load_sessions
-from siliconbench.collector.step_views import RUNS_WHERE
+from siliconbench.collector.rollups import Selection, Series, Slo, run_slo, select_series, start_figures
+from siliconbench.collector.sessions import Sessions, load_sessions
+from siliconbench.collector.step_views import RUNS_WHERE, Need
 from siliconbench.collector.need import need as find_need
 from siliconbench.collector.trace_figures import load_trace_steps
 from siliconbench.collector.store import Store
@@ -44,16 +48,19 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     series = select_series(store, selection)
     baseline = _baseline(series, options.baseline)
     slo = options.slo if options.slo.given else run_slo(series)  # the runs' own SLO unless --slo overrides it
-    # Independent reads at once (Store.concurrently); those that follow what the steps need once it is found.
-    need, runs, boundaries, traces = store.concurrently(
-        lambda: find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()}),
-        lambda: _lifecycles(store, series), lambda: load_boundaries(store, series),
-        lambda: load_trace_steps(store, series, slo))
-    figures_read = start_figures(store, series, slo, need)  # the longest reads first, the others behind them
-    more = [store.started(lambda: load_spread(store, series, need)), store.started(lambda: load_answers(store, series, need)),
-            store.started(lambda: load_sessions(store, series, slo, need))]
-    figures = figures_read()
-    spread, answers, sessions = [read.result() for read in more]
+    # Every read at once on the store's readers (Store.started). Those that follow what the steps need start
+    # beside its check, as if every step and node were kept (a finished run's report); they stand if the check
+    # finds just that, else they are read again as it says.
+    need_read = store.started(
+        lambda: find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()}))
+    guessed = _start_reads(store, series, slo, ALL_KEPT)
+    others = [store.started(lambda: _lifecycles(store, series)), store.started(lambda: load_boundaries(store, series)),
+              store.started(lambda: load_trace_steps(store, series, slo))]
+    need = need_read.result()
+    if need != ALL_KEPT:
+        guessed.cancel()
+    figures, spread, answers, sessions = (guessed if need == ALL_KEPT else _start_reads(store, series, slo, need)).result()
+    runs, boundaries, traces = [read.result() for read in others]
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
     flags = [f for s in series for f in step_flags(s, figures)]
@@ -76,6 +83,37 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
         table.findings = ([f for f in findings if f.figure == table.key]
                           + [f for f in flags if (f.subject, f.point) in shown])
     return report
+
+
+# What a report needs when every step and node of its runs is kept under their own SLO (collector/need.py)
+ALL_KEPT = Need(compute=False, goodput=False, compute_answers=False, compute_models=False, compute_devices=False,
+                sessions=False, not_kept=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """The reads that follow what the steps need, started: the figures (their reads first: the longest), the
+    distributions, the answers and the sessions."""
+
+    figures: Callable[[], Figures]
+    more: tuple[Future, ...]
+
+    def result(self) -> tuple[Figures, Spread, Answers, Sessions]:
+        figures = self.figures()
+        spread, answers, sessions = (read.result() for read in self.more)
+        return figures, spread, answers, sessions
+
+    def cancel(self) -> None:
+        """Leave out those not begun yet (a read under way ends unread)."""
+        for read in self.more:
+            read.cancel()
+
+
+def _start_reads(store: Store, series: list[Series], slo: Slo, need: Need) -> _Reads:
+    figures = start_figures(store, series, slo, need)
+    return _Reads(figures, (store.started(lambda: load_spread(store, series, need)),
+                            store.started(lambda: load_answers(store, series, need)),
+                            store.started(lambda: load_sessions(store, series, slo, need))))
 
 
 def _points_shown(table: Table) -> set[tuple[str, str]]:
