@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from siliconbench.collector import kept
+from siliconbench.collector.errors import StoreUnavailable
 from tests.collector import rows
 
 
@@ -65,5 +66,30 @@ def test_catching_up_keeps_what_the_store_held_unkept(store, unique_id):
     try:
         keeper.catch_up()
         assert wait_for(lambda: kept_rows(store, unique_id) == 3)
+    finally:
+        keeper.close()
+
+
+def test_a_failed_pass_is_tried_again_without_another_notice(store, unique_id, monkeypatch):
+    agent = f"agent-{unique_id}"
+    key = (unique_id, agent, 0)
+    store.insert("runs", [rows.run(unique_id, agent)], f"{unique_id}/r")
+    store.insert("steps", [rows.step(unique_id, agent, 0, 1, 0, 0, 9)], f"{unique_id}/s")
+    store.insert("requests", [rows.request(unique_id, agent, i, start_s=i) for i in range(3)], f"{unique_id}/q")
+    real, calls = kept.keep_due, []
+
+    def refused_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise StoreUnavailable("the store went away for a moment")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kept, "keep_due", refused_once)
+    monkeypatch.setattr(kept, "RETRY_FIRST_S", 0.2)
+    keeper = kept.Keeper(store, linger_s=0.0)
+    try:
+        keeper.notify([key], over=[key])  # the last notice: the run's last step ended
+        assert wait_for(lambda: kept_rows(store, unique_id) == 3, timeout_s=10.0)
+        assert len(calls) == 2
     finally:
         keeper.close()

@@ -38,6 +38,7 @@ from siliconbench.collector.schema import (KEPT_ANSWERS, KEPT_DEVICES, KEPT_MODE
                                            KEPT_TIMELINES)
 from siliconbench.collector.step_sql import answers_select, steps_select
 from siliconbench.collector.store import Store
+from siliconbench.core.backoff import Backoff
 from siliconbench.collector.workload import plan_of
 from siliconbench.core.slo import GOODPUT_KEYS
 
@@ -190,14 +191,21 @@ def keep_due(store: Store, steps: Iterable[StepKey] | None = None, runs: Iterabl
     return Kept(len(found), time.perf_counter() - t0, len(nodes))
 
 
+# A failed pass is tried again after this, doubling up to RETRY_MAX_S while it fails (or at the next notice).
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0
+
+
 class Keeper:
     """Keeps steps as their batches are stored: `notify` with a stored batch's steps; a thread keeps the
     due ones at most `linger_s` later, all that arrived meanwhile together. A store error is logged and
-    the steps retried with the next notice (reports compute what is not kept, so nothing reads short)."""
+    the steps retried with the next notice or after a back-off, whichever comes first (reports compute what
+    is not kept, so nothing reads short)."""
 
     def __init__(self, store: Store, linger_s: float = 0.05) -> None:
         self._store = store
         self._linger_s = linger_s
+        self._retry = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
+        self._retry_in: float | None = None  # seconds until a failed pass is tried again (None: none failed)
         self._pending: set[StepKey] = set()
         self._runs: set[str] = set()
         self._whole = False  # catch_up(): keep whatever the whole store holds unkept
@@ -227,7 +235,7 @@ class Keeper:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            self._wake.wait(self._retry_in)
             # close() ends the linger at once, for one last pass over what is pending
             closing = self._closing.wait(self._linger_s)
             with self._lock:
@@ -235,10 +243,14 @@ class Keeper:
                 steps, self._pending = self._pending, set()
                 runs, self._runs = self._runs, set()
                 whole, self._whole = self._whole, False
-            if whole:
-                self._keep(None, set())
+            kept_all = self._keep(None, set()) if whole else True
             if steps or runs:
-                self._keep(steps, runs)
+                kept_all = self._keep(steps, runs) and kept_all
+            if kept_all:
+                self._retry.reset()
+                self._retry_in = None
+            else:
+                self._retry_in = self._retry.next()
             if closing:
                 return
 
@@ -249,7 +261,8 @@ class Keeper:
             self._whole = True
         self._wake.set()
 
-    def _keep(self, steps: set[StepKey] | None, runs: set[str]) -> None:
+    def _keep(self, steps: set[StepKey] | None, runs: set[str]) -> bool:
+        """One pass; False (and the steps pending again) when it failed."""
         try:
             with self._store.writing:  # never beside an ingest insert (Store.writing)
                 self.last = keep_due(self._store, steps, runs)
@@ -260,7 +273,7 @@ class Keeper:
             if steps is None and (self.last.steps or self.last.nodes):
                 log.info("kept the results of %d step(s) and %d node(s) the store held unkept, in %.1f s",
                          self.last.steps, self.last.nodes, self.last.seconds)
-            return
+            return True
         except CollectorError as exc:
             log.warning("keeping the results of %s failed (%s); they are computed from their rows until the next "
                         "try", _what(steps), first_line(exc))
@@ -272,6 +285,7 @@ class Keeper:
             else:
                 self._pending.update(steps)
             self._runs.update(runs)
+        return False
 
     def close(self) -> None:
         self._closing.set()
