@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from siliconbench.collector.errors import CollectorError, first_line
 from siliconbench.collector.device_views import counted_samples, keep_select, keep_timeline_select
@@ -146,10 +147,10 @@ def keep(store: Store, steps: Iterable[StepKey]) -> Kept:
     for slo_values, keys in by_slo.items():
         params = {"steps": keys, **dict(zip(GOODPUT_KEYS, slo_values))}
         store.concurrently(  # two readings of the same rows, at once on the store's readers
-            lambda: store.command(f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) "
-                                  f"{steps_select(_SOURCE)}", params),
-            lambda: store.command(f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) "
-                                  f"{answers_select(_SOURCE)}", {"steps": keys}))
+            partial(store.command, f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) "
+                                   f"{steps_select(_SOURCE)}", params),
+            partial(store.command, f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) "
+                                   f"{answers_select(_SOURCE)}", {"steps": keys}))
     return Kept(len(wanted), time.perf_counter() - t0)
 
 

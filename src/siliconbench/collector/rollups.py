@@ -6,8 +6,6 @@ one row per step, node point or device. Filters are bound parameters.
 
 from __future__ import annotations
 
-from concurrent.futures import wait
-
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -231,7 +229,6 @@ def start_figures(store: Store, series: list[Series], slo: Slo, need: Need | Non
     devices = store.started(lambda: mine(devices_sql, runs, partial(record, DeviceRow)))
 
     def figures() -> Figures:
-        wait((steps, nodes, devices))
         rows = steps.result()
         return Figures(points=[PointRow.of(row) for row in sweep_rows(rows)], steps=[record(StepRow, row) for row in rows],
                        nodes=nodes.result(), devices=devices.result())

@@ -54,13 +54,14 @@ def build_report(store: Store, selection: Selection, options: Options) -> Report
     need_read = store.started(
         lambda: find_need(store, RUNS_WHERE, {"runs": sorted({s.run_id for s in series}), **slo.params()}))
     guessed = _start_reads(store, series, slo, ALL_KEPT)
-    others = [store.started(lambda: _lifecycles(store, series)), store.started(lambda: load_boundaries(store, series)),
-              store.started(lambda: load_trace_steps(store, series, slo))]
+    runs_read, boundaries_read = store.started(lambda: _lifecycles(store, series)), store.started(
+        lambda: load_boundaries(store, series))
+    traces_read = store.started(lambda: load_trace_steps(store, series, slo))
     need = need_read.result()
     if need != ALL_KEPT:
         guessed.cancel()
     figures, spread, answers, sessions = (guessed if need == ALL_KEPT else _start_reads(store, series, slo, need)).result()
-    runs, boundaries, traces = [read.result() for read in others]
+    runs, boundaries, traces = runs_read.result(), boundaries_read.result(), traces_read.result()
     costs = load_costs(store, series, figures, options.region, options.price_kind) if options.cost else []
     findings = [f for s in series for f in point_findings(s, figures)]
     flags = [f for s in series for f in step_flags(s, figures)]
