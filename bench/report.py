@@ -25,8 +25,7 @@ from siliconbench.collector import digests, kept
 from siliconbench.collector.prices import ensure_prices
 from siliconbench.collector.reports import RENDERERS, Options, build_report
 from siliconbench.collector.rollups import Selection, parse_slo
-from siliconbench.collector.schema import (DEVICE_SAMPLES, KEPT_ANSWERS, KEPT_DEVICES, KEPT_MODELS, KEPT_NODES,
-                                           KEPT_STEPS, NODES, REQUESTS, RUNS, STEPS, Table)
+from siliconbench.collector.schema import DEVICE_SAMPLES, KEPT, NODES, REQUESTS, RUNS, STEPS, Table
 from siliconbench.collector.store import Store
 
 SCENARIOS = (("A", "p5.48xlarge", 120, 8), ("B", "p4d.24xlarge", 280, 18), ("C", "g6e.48xlarge", 350, 22),
@@ -158,8 +157,8 @@ def main() -> None:
     ensure_prices(store)
     keeping = None
     if args.no_keep:
-        for table in (KEPT_STEPS, KEPT_ANSWERS, KEPT_DEVICES, KEPT_NODES, KEPT_MODELS):
-            store.command(f"TRUNCATE TABLE {{db}}.{table.name}")
+        for name in KEPT:  # every kept table: kept_timelines stands for a node's kept rows
+            store.command(f"TRUNCATE TABLE {{db}}.{name}")
     else:
         keeping = kept.keep_due(store)
     options = Options()  # the runs' own SLO (PLAN), as a nightly report reads them
