@@ -15,7 +15,7 @@ collector has stopped, the bench reads when the keeper began and ended each step
   once both tables (kept_steps, kept_answers) are stored;
 
 and then times keeping each step again on the store alone, warm as the serving collector was (`kept.keep`,
-the keeper's own call: both inserts, run at once on the store's readers).
+the keeper's own call: both inserts).
 Target: under 1 s from the last record to the kept results at 100,000 requests per step.
 
     .venv/bin/python bench/keep_latency.py [--requests 20000,100000] [--steps 3] [--gap-s 3]

@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 
 from siliconbench.collector.errors import CollectorError, first_line
 from siliconbench.collector.device_views import counted_samples, keep_select, keep_timeline_select
@@ -146,11 +145,12 @@ def keep(store: Store, steps: Iterable[StepKey]) -> Kept:
         by_slo.setdefault(tuple(slo[k] for k in GOODPUT_KEYS), []).append(key)
     for slo_values, keys in by_slo.items():
         params = {"steps": keys, **dict(zip(GOODPUT_KEYS, slo_values))}
-        store.concurrently(  # two readings of the same rows, at once on the store's readers
-            partial(store.command, f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) "
-                                   f"{steps_select(_SOURCE)}", params),
-            partial(store.command, f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) "
-                                   f"{answers_select(_SOURCE)}", {"steps": keys}))
+        # One after the other on the keeper's thread, not on the store's readers: the keeper holds Store.writing,
+        # and a report's long reads there would hold ingest up behind it.
+        store.command(f"INSERT INTO {{db}}.kept_steps ({', '.join(KEPT_STEPS.names)}) {steps_select(_SOURCE)}",
+                      params)
+        store.command(f"INSERT INTO {{db}}.kept_answers ({', '.join(KEPT_ANSWERS.names)}) {answers_select(_SOURCE)}",
+                      {"steps": keys})
     return Kept(len(wanted), time.perf_counter() - t0)
 
 

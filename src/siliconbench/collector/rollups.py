@@ -235,9 +235,6 @@ def start_figures(store: Store, series: list[Series], slo: Slo, need: Need | Non
     return figures
 
 
-
-
-
 def list_runs(store: Store) -> list[tuple]:
     """(run_id, started, scenario, model, simulated, nodes, target, state) per run, newest first; state
     as collector/lifecycle.py words it ('interrupted (stopped by the user ...)')."""

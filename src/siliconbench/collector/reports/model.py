@@ -105,7 +105,8 @@ class _Reads:
         return figures, spread, answers, sessions
 
     def cancel(self) -> None:
-        """Leave out those not begun yet (a read under way ends unread)."""
+        """Leave out the distributions, answers and sessions not begun yet (the figure reads, begun first, and
+        any read under way end unread)."""
         for read in self.more:
             read.cancel()
 
