@@ -57,6 +57,9 @@ def test_search_finds_the_boundary_stores_it_and_the_report_shows_it(servers):
     assert "largest concurrency within SLO: 3 (verified)." in lines
     assert any(line.startswith("Binding: ITL p50 (bound ") for line in lines)
     assert any(line.startswith("probe 1 (bracket) concurrency 2: ") and line.endswith("-> PASS") for line in lines)
+    # every probe judged on the readings its collector read from the store
+    probes = [line for line in lines if line.startswith("probe ")]
+    assert probes and all(" requests read from the store; " in line for line in probes), probes
     store, collector, *_ = servers
     collector.stop()  # the embedded store is the collector's while it runs
     report = subprocess.run([sys.executable, "-m", "siliconbench.collector", "report", "--search", "e2e-search",

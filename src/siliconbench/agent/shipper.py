@@ -50,6 +50,7 @@ from siliconbench.core.wire import pb
 
 log = logging.getLogger(__name__)
 
+PROBE_READINGS_METHOD = "/siliconbench.telemetry.v1.Control/ProbeReadings"
 _TAG_OF = {pb.RunEvent: RUNS_TAG, pb.StepEvent: STEPS_TAG, pb.RequestRecord: REQUESTS_TAG,
            pb.ServerMetric: METRICS_TAG}  # the load's items (agent/load/sink.py)
 
@@ -59,6 +60,7 @@ class Shipper:
                  max_age_s: float = 0.25, token: str | BearerToken | None = None,
                  credentials: grpc.ChannelCredentials | None = None) -> None:
         self._address = address
+        self._agent_id = hello.agent_id  # the collector stores this agent's rows under it
         self.spool = spool
         self._max_age_s = max_age_s
         self._requests_of: dict[int, int] = {}  # seq -> request records in it, for batches of this process
@@ -126,6 +128,13 @@ class Shipper:
         """Seal what is buffered and return once every sealed batch is in the spool."""
         self.seal()
         await self._batcher.stored.wait()
+
+    async def probe_readings(self, request: pb.ProbeReadingsRequest, timeout_s: float) -> pb.ProbeReadingsReply:
+        """A search probe's readings from the collector's store (Control.ProbeReadings) for this agent's rows,
+        once everything buffered is on its way there; grpc.aio.AioRpcError when the collector cannot say."""
+        await self.flush()
+        request.agent_id = self._agent_id
+        return await self._uplink.call(PROBE_READINGS_METHOD, request, pb.ProbeReadingsReply, timeout_s)
 
     # -- what the load generator and the operator see ----------------------------------------
     @property

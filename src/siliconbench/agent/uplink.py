@@ -20,8 +20,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from siliconbench.agent.batcher import Batcher
 from siliconbench.agent.errors import SpoolCorrupt
@@ -34,6 +36,7 @@ from siliconbench.core.settings import BearerToken
 from siliconbench.core.wire import GRANTS_METADATA, OFFERS_METADATA, pb
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", bound=Message)
 
 STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 FIRST_BACKOFF_S = 0.2
@@ -114,6 +117,14 @@ class Uplink:
         if self._credentials is not None:
             return grpc.aio.secure_channel(self._address, self._credentials, options=options)
         return grpc.aio.insecure_channel(self._address, options=options)
+
+    async def call(self, method: str, request: Message, reply: type[R], timeout_s: float) -> R:
+        """One unary call to the collector (`method`: /package.Service/Method) with this agent's address,
+        credentials and token; grpc.aio.AioRpcError when it fails."""
+        async with self._channel() as channel:
+            call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
+                                       response_deserializer=reply.FromString)
+            return await call(request, timeout=timeout_s, metadata=self._token.metadata())
 
     async def _stream_once(self, replaying: bool) -> None:
         async with self._channel() as channel:

@@ -6,6 +6,7 @@ and the fleet registry (collector/fleet.py) and the run state read from the stor
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -14,7 +15,8 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from siliconbench.collector import runs
+from siliconbench.collector import probe_readings, runs
+from siliconbench.collector.errors import CollectorError, first_line
 from siliconbench.collector.fleet import STATE_NAMES, Fleet, check_selector
 from siliconbench.collector.identity import Authenticator
 from siliconbench.collector.store import Store
@@ -122,6 +124,41 @@ class ControlService(pb_grpc.ControlServicer):
         if not await self._run(runs.members, self._store, request.run_id):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no fleet run {request.run_id!r} on this collector's store")
         return pb.CancelRunReply(run_id=request.run_id, agents=await self._fleet.cancel(request.run_id))
+
+    async def ProbeReadings(self, request: pb.ProbeReadingsRequest,
+                            context: grpc.aio.ServicerContext) -> pb.ProbeReadingsReply:
+        """A search probe's readings once the store holds its rows (collector/probe_readings.py)."""
+        await self._authorise(context)
+        try:
+            query = probe_readings.Query.of(request)
+        except ConfigError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _one_line(exc))
+        try:
+            return await self._probe_readings(query, context)
+        except CollectorError as exc:  # the store failed: the agent judges on its own records meanwhile
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the collector's store: {first_line(exc)}")
+
+    async def _probe_readings(self, query: probe_readings.Query,
+                              context: grpc.aio.ServicerContext) -> pb.ProbeReadingsReply:
+        started = time.monotonic()
+        poll = probe_readings.POLL_S
+        while True:
+            try:
+                missing = await self._run(probe_readings.missing, self._store, query)
+            except ConfigError as exc:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, _one_line(exc))
+            waited = time.monotonic() - started
+            if not missing:
+                break
+            if waited >= query.wait_s:
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    f"{missing} of the probe's {sum(query.made)} request rows were not stored "
+                                    f"{waited:.1f} s after it was asked")
+            await asyncio.sleep(min(poll, query.wait_s - waited))
+            poll = min(2 * poll, probe_readings.POLL_MAX_S)
+        reply = await self._run(probe_readings.read, self._store, query)
+        reply.stored_after_s = waited
+        return reply
 
 
 # How far ahead a run may be scheduled: a shared start a day away is a mistake, not a plan.

@@ -367,6 +367,9 @@ SERVER_METRICS = Table("server_metrics", (
 # --- siliconbench-agent search: each probe's step (steps JOIN search_probes USING (run_id, agent_id, step))
 # and the answer (searches, one row per search run) ---------------------------------------------------
 _PER_SLO = "the list as sent, one entry per SLO in slo_keys' order"
+_READINGS_FROM = Column("readings_from", "String", "readings_from", check=TEXT, default="''",
+                        comment="collector: the readings were read from this store (collector/probe_readings.py); "
+                                "else why the agent judged on its own records; empty from older agents")
 SEARCH_PROBES = Table("search_probes", (
     Column("run_id", "String", derived="StepEvent.run_id of the step that carried the probe", check=ID),
     _AGENT,
@@ -384,6 +387,7 @@ SEARCH_PROBES = Table("search_probes", (
     Column("slo_points", "Array(Float64)", "slo_points", derived=_PER_SLO, comment="point estimates; nan: no sample"),
     Column("slo_bounds", "Array(Float64)", "slo_bounds", derived=_PER_SLO,
            comment="one-sided 95 % upper bounds; nan: too few samples for one"),
+    _READINGS_FROM,
 ), f"MergeTree ORDER BY (run_id, agent_id, step) {_DEDUP}", message="SearchProbe", batched=True)
 
 SEARCHES = Table("searches", (
@@ -646,6 +650,7 @@ MIGRATIONS: list[str] = [
 ] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _SESSION_COLUMNS
 ] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {_BLOCK_SIZE.ddl()}"
 ] + [f"ALTER TABLE {{db}}.steps ADD COLUMN IF NOT EXISTS {column.ddl()}" for column in _VERDICT_COLUMNS
+] + [f"ALTER TABLE {{db}}.search_probes ADD COLUMN IF NOT EXISTS {_READINGS_FROM.ddl()}"
 ] + [f"ALTER TABLE {{db}}.requests ADD COLUMN IF NOT EXISTS {MAX_TOKENS_COLUMN.ddl()}"
 ] + [f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {column.ddl()}" for table, columns in (
      ("requests", _TRACE_REQUEST_COLUMNS), ("steps", _TRACE_STEP_COLUMNS), ("runs", _TRACE_RUN_COLUMNS))

@@ -86,6 +86,14 @@ def percentile_point(samples: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def order_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int | None, int | None, int | None]:
+    """The 1-based ranks, among `n` sorted samples, of the q-quantile's point estimate, its upper and its lower
+    bound (None: no sample, or too few for that bound): what a store that sorts the samples reads
+    (collector/probe_readings.py) to state what percentile_point, percentile_bound and percentile_lower state."""
+    point = min(n - 1, int(q * n)) + 1 if n else None
+    return point, bound_rank(n, q, confidence), lower_rank(n, q, confidence)
+
+
 def _cdf(x: int, n: int, p: float) -> float:
     return min(1.0, sum(math.exp(_log_pmf(i, n, p)) for i in range(x + 1)))
 

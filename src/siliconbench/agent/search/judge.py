@@ -64,11 +64,17 @@ def read(objective: Objective, records: Sequence[pb.RequestRecord]) -> Reading:
                    len(samples), percentile_lower(samples, objective.q))
 
 
+def readings_of(objectives: Sequence[Objective], records: Sequence[pb.RequestRecord]) -> tuple[Reading, ...]:
+    """Each objective's reading over a probe's (steady) `records`, in order."""
+    return tuple(read(o, records) for o in objectives)
+
+
 def judge(objectives: Sequence[Objective], records: Sequence[pb.RequestRecord], *, offered_rps: float = 0.0,
-          achieved_rps: float = 0.0, over_saturated: str = "") -> Verdict:
-    """The verdict on a probe's (steady) `records`; a rate probe passes its `offered_rps` and
-    `achieved_rps`, and `over_saturated` is why the server was seen over-saturated (empty: it was not)."""
-    readings = tuple(read(o, records) for o in objectives)
+          achieved_rps: float = 0.0, over_saturated: str = "", readings: Sequence[Reading] | None = None) -> Verdict:
+    """The verdict on a probe's (steady) `records`, or on their `readings` where they were read elsewhere (the
+    collector's store); a rate probe passes its `offered_rps` and `achieved_rps`, and `over_saturated` is why
+    the server was seen over-saturated (empty: it was not)."""
+    readings = tuple(readings) if readings is not None else readings_of(objectives, records)
     if over_saturated:
         return Verdict(OVER_SATURATED, over_saturated, readings)
     if offered_rps and achieved_rps < ACHIEVED_SHARE * offered_rps:

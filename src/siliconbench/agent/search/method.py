@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from siliconbench.agent.errors import AgentSaturated
 from siliconbench.agent.search.judge import EXTEND, FAIL, INCONCLUSIVE, Reading, Verdict, judge
+from siliconbench.agent.search.stored import ReadProbe, own_readings
 from siliconbench.core.search import PASS, UNDECIDED, SearchOptions, undecided_between
 from siliconbench.core.slo import ERROR_RATE, Objective
 from siliconbench.core.slo_bounds import samples_needed
@@ -41,6 +42,7 @@ class Measured:
     output_tps: float = 0.0
     over_saturated: str = ""
     client_saturated: str = ""
+    step: pb.ProbeStep | None = None  # the step as the store holds it (None: a prober with no store behind it)
 
 
 SCREEN = 8  # a screening step sends this share of a probe's requests: 1/8
@@ -59,6 +61,7 @@ class Probe:
     verdict: Verdict
     output_tps: float
     achieved_rps: float
+    readings_from: str = ""  # stored.FROM_STORE: read from the collector's store; else why the agent's own
 
 
 @dataclass(slots=True)
@@ -97,17 +100,20 @@ class Answer:
 class Search:
     def __init__(self, objectives: Sequence[Objective], options: SearchOptions, prober: Prober, *,
                  output_tokens: int, on_probe: Callable[[Probe], None] = lambda probe: None,
-                 on_step: Callable[[Probe], None] = lambda probe: None) -> None:
+                 on_step: Callable[[Probe], None] = lambda probe: None, read: ReadProbe | None = None) -> None:
         """`on_step` gets the probe as judged after each of its steps (its verdict "extend" or
-        "inconclusive" while more steps follow), `on_probe` the probe once judged for good."""
+        "inconclusive" while more steps follow), `on_probe` the probe once judged for good; `read` gives a
+        probe's readings (stored.py: from the collector's store; default: the agent's own records)."""
         self._objectives = tuple(objectives)
         self._options = options
         self._prober = prober
         self._on_probe = on_probe
         self._on_step = on_step
         self._step = 0
+        self._read = read or own_readings(objectives)
         self._verdicts: dict[float, str] = {}
-        self._pooled: dict[float, list[pb.RequestRecord]] = {}  # each value's requests, for its verification
+        # each value's requests and their steps, for its verification
+        self._pooled: dict[float, tuple[list[pb.RequestRecord], list[pb.ProbeStep]]] = {}
         self.answer = Answer(options.control, self._objectives, METHOD.format(verify=options.verify_factor),
                              options.tolerance)
         self._requests = self._base_requests(output_tokens)
@@ -133,7 +139,10 @@ class Search:
         extension doubles the requests pooled."""
         options = self._options
         target = self._requests * (options.verify_factor if phase == "verify" else 1)
-        records = list(self._pooled.get(value, [])) if phase == "verify" else []
+        records: list[pb.RequestRecord] = []
+        pooled_steps: list[pb.ProbeStep] = []
+        if phase == "verify" and value in self._pooled:
+            records, pooled_steps = list(self._pooled[value][0]), list(self._pooled[value][1])
         screen = phase != "verify" and options.control == "concurrency"
         want = max(options.min_requests, math.ceil(target / SCREEN)) if screen else target
         steps, tps, rps = 0, 0.0, 0.0
@@ -148,18 +157,21 @@ class Search:
                                      "capacity: give --workers N (more sending processes) or a node with more "
                                      "free cores")
             records.extend(measured.records)
+            if measured.step is not None:
+                pooled_steps.append(measured.step)
             tps, rps = measured.output_tps, measured.achieved_rps
             offered = (measured.offered_rps or value) if options.control == "rate" else 0.0
+            readings, readings_from = await self._read(pooled_steps, records)
             verdict = judge(self._objectives, records, offered_rps=offered, achieved_rps=rps,
-                            over_saturated=measured.over_saturated)
+                            over_saturated=measured.over_saturated, readings=readings)
             want = target if len(records) < target else 2 * len(records)
             if verdict.name in (EXTEND, INCONCLUSIVE) and steps > options.extensions + screen:
                 verdict = Verdict(UNDECIDED, f"{verdict.name} after {steps} steps: {verdict.reason}", verdict.readings)
-            probe = Probe(len(self.answer.probes), value, phase, len(records), steps, verdict, tps, rps)
+            probe = Probe(len(self.answer.probes), value, phase, len(records), steps, verdict, tps, rps, readings_from)
             self._on_step(probe)
             if verdict.name not in (EXTEND, INCONCLUSIVE):
                 break
-        self._pooled[value] = records
+        self._pooled[value] = (records, pooled_steps)
         self.answer.probes.append(probe)
         self._on_probe(probe)
         return probe

@@ -186,13 +186,15 @@ class StepProber:
         finally:
             watch.cancel()
         records = self._sink.records
+        stored = pb.ProbeStep(step=index, steady_concurrency=spec.concurrency if self._control == "concurrency" else 0,
+                              requests=len(records))
         if self._control == "concurrency":
             judged, window = steady_part(records, spec.concurrency), steady_window(records, spec.concurrency)
         else:
             judged, window = records, _span(records)
         return Measured(judged, completion_rate(records), send_rate(records),
                         output_tps(records, window) if window is not None else 0.0,
-                        over_saturation(judged, waiting), self._generator.client_limit)
+                        over_saturation(judged, waiting), self._generator.client_limit, stored)
 
     async def _watch(self, waiting: list[float]) -> None:
         while True:

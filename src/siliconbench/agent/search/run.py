@@ -16,6 +16,7 @@ from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.method import Answer, Probe, Search
 from siliconbench.core.search import SearchOptions
 from siliconbench.agent.search.probe import ProbeSink, StepProber
+from siliconbench.agent.search.stored import FROM_STORE, StoredReadings, StoreReader
 from siliconbench.agent.target import TargetInfo
 from siliconbench.core.limits import MAX_TEXT_CHARS
 from siliconbench.core.plan import Plan
@@ -44,10 +45,12 @@ class SearchRun:
         self._plan = plan
         self._on_probe = on_probe
         self._sink: ProbeSink | None = None
+        self._store: StoreReader | None = None  # reads each probe from the collector's store (the shipper)
         self.answer: Answer | None = None
 
     def through(self, sink: RecordSink) -> ProbeSink:
         self._sink = ProbeSink(sink)
+        self._store = sink if isinstance(sink, StoreReader) else None
         return self._sink
 
     async def drive(self, generator: LoadGenerator, session: aiohttp.ClientSession, target: TargetInfo) -> None:
@@ -58,7 +61,9 @@ class SearchRun:
             prober = StepProber(generator, sink, session, self._plan, self._options.control, target.base_url)
             search = Search(self._objectives, self._options, prober, output_tokens=self._plan.output_tokens,
                             on_probe=self._on_probe,
-                            on_step=lambda probe: sink.judged(probe_message(probe, self._search_id)))
+                            on_step=lambda probe: sink.judged(probe_message(probe, self._search_id)),
+                            read=StoredReadings(self._store, self._search_id, self._objectives)
+                            if self._store is not None else None)
             try:
                 answer = await search.run()
                 sink.result = result_message(answer, self._search_id)
@@ -77,7 +82,8 @@ def probe_message(probe: Probe, search_id: str) -> pb.SearchProbe:
         search_id=search_id, index=probe.index, value=probe.value, phase=probe.phase, verdict=probe.verdict.name,
         reason=probe.verdict.reason[:MAX_TEXT_CHARS], requests=probe.requests,
         slo_keys=[r.objective.key for r in readings], slo_limits=[r.objective.limit for r in readings],
-        slo_points=[_or_nan(r.point) for r in readings], slo_bounds=[_or_nan(r.bound) for r in readings])
+        slo_points=[_or_nan(r.point) for r in readings], slo_bounds=[_or_nan(r.bound) for r in readings],
+        readings_from=probe.readings_from[:MAX_TEXT_CHARS])
 
 
 def result_message(answer: Answer, search_id: str) -> pb.SearchResult:
@@ -106,8 +112,11 @@ def _value(control: str, value: float) -> str:
 def probe_line(control: str, probe: Probe) -> str:
     """A probe's live line: value, requests, each bound against its SLO, verdict."""
     readings = "; ".join(r.show() for r in probe.verdict.readings)
+    # where the readings came from; why not from the store is logged once (stored.py) and in the JSON
+    source = (" read from the store" if probe.readings_from == FROM_STORE else
+              " (the agent's own readings)" if probe.readings_from else "")
     return (f"probe {probe.index + 1} ({probe.phase}) {control} {_value(control, probe.value)}: "
-            f"{probe.requests} requests; {readings} -> {probe.verdict.name.upper()}"
+            f"{probe.requests} requests{source}; {readings} -> {probe.verdict.name.upper()}"
             + ("" if probe.verdict.passed else f" ({probe.verdict.reason})"))
 
 
@@ -160,5 +169,6 @@ def as_json(answer: Answer, search_id: str) -> str:
         "tolerance": answer.tolerance,
         "probes": [{"index": p.index, "value": p.value, "phase": p.phase, "requests": p.requests, "steps": p.steps,
                     "verdict": p.verdict.name, "reason": p.verdict.reason, "bounds": bounds(p),
+                    "readings_from": p.readings_from,
                     "output_tps": p.output_tps, "achieved_rps": p.achieved_rps} for p in answer.probes],
     })

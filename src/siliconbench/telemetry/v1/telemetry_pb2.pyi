@@ -487,6 +487,54 @@ class ListAgentsReply(_message.Message):
     agents: _containers.RepeatedCompositeFieldContainer[Hello]
     def __init__(self, agents: _Optional[_Iterable[_Union[Hello, _Mapping]]] = ...) -> None: ...
 
+class ProbeStep(_message.Message):
+    __slots__ = ("step", "steady_concurrency", "requests")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    STEADY_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    steady_concurrency: int
+    requests: int
+    def __init__(self, step: _Optional[int] = ..., steady_concurrency: _Optional[int] = ..., requests: _Optional[int] = ...) -> None: ...
+
+class ProbeReadingsRequest(_message.Message):
+    __slots__ = ("run_id", "agent_id", "steps", "slo", "wait_s")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    SLO_FIELD_NUMBER: _ClassVar[int]
+    WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    agent_id: str
+    steps: _containers.RepeatedCompositeFieldContainer[ProbeStep]
+    slo: str
+    wait_s: float
+    def __init__(self, run_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[ProbeStep, _Mapping]]] = ..., slo: _Optional[str] = ..., wait_s: _Optional[float] = ...) -> None: ...
+
+class ProbeReading(_message.Message):
+    __slots__ = ("key", "point", "bound", "lower", "samples")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    POINT_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    point: float
+    bound: float
+    lower: float
+    samples: int
+    def __init__(self, key: _Optional[str] = ..., point: _Optional[float] = ..., bound: _Optional[float] = ..., lower: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
+
+class ProbeReadingsReply(_message.Message):
+    __slots__ = ("readings", "requests", "stored_after_s")
+    READINGS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    STORED_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    readings: _containers.RepeatedCompositeFieldContainer[ProbeReading]
+    requests: int
+    stored_after_s: float
+    def __init__(self, readings: _Optional[_Iterable[_Union[ProbeReading, _Mapping]]] = ..., requests: _Optional[int] = ..., stored_after_s: _Optional[float] = ...) -> None: ...
+
 class Ack(_message.Message):
     __slots__ = ("seq",)
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -504,7 +552,7 @@ class Error(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., code: _Optional[_Union[ErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SearchProbe(_message.Message):
-    __slots__ = ("search_id", "index", "value", "phase", "verdict", "reason", "requests", "slo_keys", "slo_limits", "slo_points", "slo_bounds")
+    __slots__ = ("search_id", "index", "value", "phase", "verdict", "reason", "requests", "slo_keys", "slo_limits", "slo_points", "slo_bounds", "readings_from")
     SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -516,6 +564,7 @@ class SearchProbe(_message.Message):
     SLO_LIMITS_FIELD_NUMBER: _ClassVar[int]
     SLO_POINTS_FIELD_NUMBER: _ClassVar[int]
     SLO_BOUNDS_FIELD_NUMBER: _ClassVar[int]
+    READINGS_FROM_FIELD_NUMBER: _ClassVar[int]
     search_id: str
     index: int
     value: float
@@ -527,7 +576,8 @@ class SearchProbe(_message.Message):
     slo_limits: _containers.RepeatedScalarFieldContainer[float]
     slo_points: _containers.RepeatedScalarFieldContainer[float]
     slo_bounds: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, search_id: _Optional[str] = ..., index: _Optional[int] = ..., value: _Optional[float] = ..., phase: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., slo_keys: _Optional[_Iterable[str]] = ..., slo_limits: _Optional[_Iterable[float]] = ..., slo_points: _Optional[_Iterable[float]] = ..., slo_bounds: _Optional[_Iterable[float]] = ...) -> None: ...
+    readings_from: str
+    def __init__(self, search_id: _Optional[str] = ..., index: _Optional[int] = ..., value: _Optional[float] = ..., phase: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[str] = ..., requests: _Optional[int] = ..., slo_keys: _Optional[_Iterable[str]] = ..., slo_limits: _Optional[_Iterable[float]] = ..., slo_points: _Optional[_Iterable[float]] = ..., slo_bounds: _Optional[_Iterable[float]] = ..., readings_from: _Optional[str] = ...) -> None: ...
 
 class SearchResult(_message.Message):
     __slots__ = ("search_id", "control", "slo", "method", "tolerance", "found", "boundary", "verified", "binding", "slo_keys", "slo_bounds", "headroom", "output_tps", "rps", "probes")

@@ -127,6 +127,11 @@ class ControlStub:
                 request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsReply.FromString,
                 _registered_method=True)
+        self.ProbeReadings = channel.unary_unary(
+                '/siliconbench.telemetry.v1.Control/ProbeReadings',
+                request_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ProbeReadingsRequest.SerializeToString,
+                response_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ProbeReadingsReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -157,6 +162,13 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProbeReadings(self, request, context):
+        """A search probe's readings from the store: used by the agent's search to judge each probe.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +191,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListAgents,
                     request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsRequest.FromString,
                     response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsReply.SerializeToString,
+            ),
+            'ProbeReadings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProbeReadings,
+                    request_deserializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ProbeReadingsRequest.FromString,
+                    response_serializer=siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ProbeReadingsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -290,6 +307,33 @@ class Control:
             '/siliconbench.telemetry.v1.Control/ListAgents',
             siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsRequest.SerializeToString,
             siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ListAgentsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProbeReadings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/siliconbench.telemetry.v1.Control/ProbeReadings',
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ProbeReadingsRequest.SerializeToString,
+            siliconbench_dot_telemetry_dot_v1_dot_telemetry__pb2.ProbeReadingsReply.FromString,
             options,
             channel_credentials,
             insecure,
