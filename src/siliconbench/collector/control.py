@@ -50,11 +50,15 @@ class ControlService(pb_grpc.ControlServicer):
     """gRPC adapter for `siliconbench-collector run ...`."""
 
     def __init__(self, fleet: Fleet, store: Store, run_in_store: Callable[..., Awaitable],
-                 tokens: Authenticator | None = None) -> None:
+                 tokens: Authenticator | None = None,
+                 written: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """`written(timeout_s)` returns when this collector wrote its next group of batches, or after the
+        timeout (collector/group_insert.py): what a probe's readings wait on between looks at the store."""
         self._fleet = fleet
         self._store = store
         self._run = run_in_store
         self._tokens = tokens
+        self._written = written
 
     async def _authorise(self, context: grpc.aio.ServicerContext, operator: bool = False) -> None:
         """Any accepted token may read (status, agents); starting and cancelling runs needs an operator's."""
@@ -141,7 +145,6 @@ class ControlService(pb_grpc.ControlServicer):
     async def _probe_readings(self, query: probe_readings.Query,
                               context: grpc.aio.ServicerContext) -> pb.ProbeReadingsReply:
         started = time.monotonic()
-        poll = probe_readings.POLL_S
         while True:
             try:
                 missing = await self._run(probe_readings.missing, self._store, query)
@@ -154,8 +157,8 @@ class ControlService(pb_grpc.ControlServicer):
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
                                     f"{missing} of the probe's {sum(query.made)} request rows were not stored "
                                     f"{waited:.1f} s after it was asked")
-            await asyncio.sleep(min(poll, query.wait_s - waited))
-            poll = min(2 * poll, probe_readings.POLL_MAX_S)
+            # the rows come with one of this collector's next writes (or another replica's: looked for anyway)
+            await self._written(min(probe_readings.LOOK_EVERY_S, query.wait_s - waited))
         reply = await self._run(probe_readings.read, self._store, query)
         reply.stored_after_s = waited
         return reply

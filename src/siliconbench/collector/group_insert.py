@@ -90,6 +90,7 @@ class GroupInserter:
         self._free = asyncio.Semaphore(writers)
         self._flusher: asyncio.Task | None = None
         self._writing: set[asyncio.Task] = set()  # held here: the loop keeps only weak references
+        self._written = asyncio.Event()  # set, and replaced by a new one, each time a group was written
         self.replays_skipped = 0
         self.digests_repaired = 0
         self.groups_written = 0
@@ -164,6 +165,15 @@ class GroupInserter:
                 outcome.exception()  # retrieved here: a stream that went away does not await it
             else:
                 outcome.set_result(None)
+        self._written.set()
+        self._written = asyncio.Event()
+
+    async def written(self, timeout_s: float) -> None:
+        """Return when the next group was written (stored or failed), or after `timeout_s`."""
+        try:
+            await asyncio.wait_for(self._written.wait(), timeout_s)
+        except TimeoutError:
+            pass
 
     def write(self, group: list[ReadyBatch]) -> dict[str, BaseException]:
         """On a writer thread: insert the group, one insert per table, leaving out what each table

@@ -11,8 +11,9 @@ requests. The pooled figures are computed from the rows of the probe's steps onl
 averaged from per-step figures): what a probe shows is all it costs.
 
 The reply waits until the store holds every request row the agent made in those steps (it says how many;
-the collector acknowledges only stored rows, so they are there once its batches are acknowledged), polling
-every POLL_S to POLL_MAX_S; past the request's wait it fails DEADLINE_EXCEEDED and the agent judges on its
+the collector acknowledges only stored rows, so they are there once its batches are acknowledged), looking
+after each group the collector writes, and every LOOK_EVERY_S (rows another replica wrote); past the
+request's wait it fails DEADLINE_EXCEEDED and the agent judges on its
 own records, saying so. A step with more rows than the agent made (the run id reused) fails
 FAILED_PRECONDITION: its readings would mix two runs. The same SQL on chDB and on a server: the requests
 table is a plain MergeTree, read as it is (no FINAL).
@@ -32,7 +33,7 @@ from siliconbench.core.wire import pb
 
 MAX_STEPS = 256        # steps one probe pools (a search's extensions and verification stay far below)
 MAX_WAIT_S = 30.0
-POLL_S, POLL_MAX_S = 0.01, 0.1
+LOOK_EVERY_S = 0.1  # the store is looked at after each of the collector's writes, and at least this often
 
 # The probe's judged rows: every row of a step judged whole, the steady part of a closed loop's.
 _JUDGED = """

@@ -45,7 +45,8 @@ async def build_server(store: Store, listen: str, options: ServerOptions = Serve
     service = TelemetryService(store, options.store_threads, options.tokens, options.max_stream_age_s,
                                options.max_bytes_in_flight, keep_steps=options.keep_steps)
     server.add_generic_rpc_handlers((service.handler(),))
-    pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens), server)
+    pb_grpc.add_ControlServicer_to_server(ControlService(service.fleet, store, service.run_in_store, options.tokens,
+                                                         service.inserter.written), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if options.credentials is not None:
