@@ -70,6 +70,7 @@ def test_search_finds_the_boundary_stores_it_and_the_report_shows_it(servers):
     # the candidate verified; the value above already failed on its lower bound, decided
     assert [p["verdict"] for p in node["probes"] if p["phase"] == "verify"] == ["pass"]
     assert any(p["value"] == 4.0 and p["verdict"] == "fail" for p in node["probes"])
+    assert {p["readings_from"] for p in node["probes"]} == {"collector"}  # each probe's readings from the store
 
 
 def test_a_target_that_fails_the_first_probe_is_an_answer_with_its_own_exit_code(servers):

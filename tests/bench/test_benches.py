@@ -51,6 +51,13 @@ def test_keep_latency_bench_times_every_step_it_streams():
     assert len(re.findall(r"\| \d+\.\d\d s", row)) == 6  # p50 and max of three figures
 
 
+def test_probe_verdict_bench_reads_every_probe_from_the_store():
+    out = bench("probe_verdict", "--min-requests", "16", timeout=300)
+    [row] = [line for line in out.splitlines() if line.startswith("| 16 |")]
+    steps, stored, probes = re.search(r"\| 16 \| (\d+) \| (\d+) of (\d+) probes \|", row).groups()
+    assert int(steps) >= int(probes) > 0 and stored == probes, out
+
+
 def test_sampler_overhead_bench_polls_every_sampler_at_both_rates():
     out = bench("sampler_overhead", "--seconds", "1", "--gpus", "2")
     assert "nvml (stub, 2 GPUs), neuron (fake neuron-monitor" in out

@@ -13,7 +13,8 @@ import pytest
 
 from siliconbench.agent.search.judge import read as agent_read, readings_of
 from siliconbench.agent.search.probe import steady_part
-from siliconbench.agent.search.stored import FROM_STORE, StoredReadings
+from siliconbench.agent.search.stored import StoredReadings
+from siliconbench.core.search import FROM_STORE
 from siliconbench.agent.shipper import Shipper
 from siliconbench.agent.spool import Spool
 from siliconbench.collector import probe_readings

@@ -25,9 +25,9 @@ from siliconbench.collector.errors import InvalidBatch, InvalidOption, RunNotFou
 from siliconbench.collector.export import export_rows
 from siliconbench.collector.ingest import tables_of
 from siliconbench.collector.reports import RENDERERS, Options, build_fleet_report, build_report
-from siliconbench.collector.reports.search import render_search
+from siliconbench.collector.reports.search import readings_line, render_search
 from siliconbench.collector.rollups import Selection
-from siliconbench.collector.searches import load_search
+from siliconbench.collector.searches import NodeSearch, ProbeRow, load_search
 from siliconbench.collector.service import TelemetryService
 from siliconbench.core.slo import parse_slos
 from siliconbench.core.wire import pb
@@ -215,3 +215,26 @@ def test_the_key_results_of_a_search_run_say_where_its_search_ended(stored_searc
     key = page[page.index('id="key-results"'):page.index('id="measured"')]
     assert (f"concurrency {result.boundary:g} is the largest within the SLOs (ttft_p99_ms<=80" in key
             and "verified, binding ttft_p99_ms" in key), key
+
+
+def probe_row(step: int, probe: int, readings_from: str) -> ProbeRow:
+    return ProbeRow(step, probe, 4.0, "bracket", "pass", "", 100, ("ttft_p99_ms",), (80.0,), (10.0,), (20.0,), False,
+                    readings_from)
+
+
+def test_the_report_says_where_each_probe_s_readings_came_from():
+    stored = NodeSearch("a", (probe_row(0, 0, "collector"), probe_row(1, 1, "collector")), None)
+    assert readings_line(stored) == "Readings: every probe's read from the collector's store."
+    # an extended probe is judged on its last step: only that step's source counts
+    mixed = NodeSearch("a", (probe_row(0, 0, "agent: x"), probe_row(1, 0, "collector"),
+                             probe_row(2, 1, "agent: the collector did not answer (UNAVAILABLE: refused)"),
+                             probe_row(3, 2, "")), None)
+    assert readings_line(mixed) == ("Readings: probe(s) 2, 3 judged on the agent's own records: not said (an agent "
+                                    "older than the store's readings); the collector did not answer (UNAVAILABLE: "
+                                    "refused).")
+    page = render_search("s", [mixed], "html")
+    assert "<p>Readings: probe(s) 2, 3 judged on the agent&#x27;s own records: " in page
+    [row] = [r for r in csv.DictReader(io.StringIO(render_search("s", [mixed], "csv"))) if r["step"] == "2"]
+    assert row["readings_from"] == "agent: the collector did not answer (UNAVAILABLE: refused)"
+    assert [p["readings_from"] for p in json.loads(render_search("s", [mixed], "json"))["nodes"][0]["probes"]] == [
+        "agent: x", "collector", "agent: the collector did not answer (UNAVAILABLE: refused)", ""]

@@ -19,6 +19,7 @@ EVIDENCE = """
 SELECT p.agent_id AS agent_id, p.step AS step, p.probe AS probe, p.value AS value, p.phase AS phase,
        p.verdict AS verdict, p.reason AS reason, p.requests AS requests, p.slo_keys AS slo_keys,
        p.slo_limits AS slo_limits, p.slo_points AS slo_points, p.slo_bounds AS slo_bounds,
+       p.readings_from AS readings_from,
        st.mode AS mode, st.concurrency AS concurrency, st.rate_rps AS rate_rps,
        st.client_saturated AS client_saturated,
        s.control AS control, s.slo AS slo, s.method AS method, s.tolerance AS tolerance, s.found AS found,
@@ -49,6 +50,7 @@ class ProbeRow:
     points: tuple[float | None, ...]
     bounds: tuple[float | None, ...]
     client_saturated: bool
+    readings_from: str = ""  # "collector": read from the store (collector/probe_readings.py); else why not
 
     @property
     def final(self) -> bool:
@@ -105,7 +107,7 @@ def load_search(store: Store, search_id: str) -> list[NodeSearch]:
         probes.append(ProbeRow(r["step"], r["probe"], r["value"], r["phase"], r["verdict"], r["reason"],
                                r["requests"], tuple(r["slo_keys"]), tuple(r["slo_limits"]),
                                tuple(map(_number, r["slo_points"])), tuple(map(_number, r["slo_bounds"])),
-                               bool(r["client_saturated"])))
+                               bool(r["client_saturated"]), r["readings_from"]))
         if answer is None and r["control"]:
             keys = list(r["answer_keys"])
             answer = SearchAnswer(r["control"], r["slo"], r["method"], r["tolerance"], bool(r["found"]),

@@ -24,6 +24,7 @@ from siliconbench.core.errors import ConfigError
 from siliconbench.core.slo import parse_slos
 
 PASS, UNDECIDED = "pass", "undecided"  # a probe's verdicts that the answer reads (agent/search/judge.py)
+FROM_STORE = "collector"  # SearchProbe.readings_from of a probe judged on readings read from the collector's store
 
 
 @dataclass(frozen=True, slots=True, config=STRICT)

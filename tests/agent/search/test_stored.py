@@ -12,7 +12,8 @@ import pytest
 
 from siliconbench.agent.search import stored
 from siliconbench.agent.search.judge import readings_of
-from siliconbench.agent.search.stored import FROM_STORE, StoredReadings, StoreReader
+from siliconbench.agent.search.stored import StoredReadings, StoreReader
+from siliconbench.core.search import FROM_STORE
 from siliconbench.core.slo import parse_slos
 from siliconbench.core.wire import pb
 

@@ -14,9 +14,9 @@ import aiohttp
 from siliconbench.agent.load.sink import RecordSink
 from siliconbench.agent.load.step import LoadGenerator
 from siliconbench.agent.search.method import Answer, Probe, Search
-from siliconbench.core.search import SearchOptions
+from siliconbench.core.search import FROM_STORE, SearchOptions
 from siliconbench.agent.search.probe import ProbeSink, StepProber
-from siliconbench.agent.search.stored import FROM_STORE, StoredReadings, StoreReader
+from siliconbench.agent.search.stored import StoredReadings, StoreReader
 from siliconbench.agent.target import TargetInfo
 from siliconbench.core.limits import MAX_TEXT_CHARS
 from siliconbench.core.plan import Plan

@@ -22,6 +22,7 @@ import grpc
 
 from siliconbench.agent.search.judge import Reading, readings_of
 from siliconbench.core.limits import MAX_TEXT_CHARS
+from siliconbench.core.search import FROM_STORE
 from siliconbench.core.slo import Objective
 from siliconbench.core.wire import pb
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 STORED_WAIT_S = 2.0  # how long the collector may wait for a probe's rows before the agent judges on its own
 CALL_MARGIN_S = 1.0  # on top of it, for the call itself
-FROM_STORE = "collector"
 
 # (the probe's steps, its judged records) -> (its readings, where they came from: FROM_STORE, or why not)
 ReadProbe = Callable[[Sequence[pb.ProbeStep], Sequence[pb.RequestRecord]], Awaitable[tuple[tuple[Reading, ...], str]]]

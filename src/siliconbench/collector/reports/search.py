@@ -16,6 +16,7 @@ from siliconbench.collector.reports.escape import html as escape
 from siliconbench.collector.reports.escape import markdown as md
 from siliconbench.collector.reports.svg import Line, colour, line_chart
 from siliconbench.collector.searches import NodeSearch, ProbeRow, SearchAnswer
+from siliconbench.core.search import FROM_STORE
 
 FORMATS = ("markdown", "csv", "json", "html")
 
@@ -65,6 +66,17 @@ def answer_lines(node: NodeSearch) -> list[str]:
     return lines
 
 
+def readings_line(node: NodeSearch) -> str:
+    """Where the probes' readings came from: the collector's store, or the agent's own records (and why)."""
+    own = [r for r in _judged(node) if r.readings_from != FROM_STORE]
+    if not node.probes or not own:
+        return "Readings: every probe's read from the collector's store." if node.probes else ""
+    said = sorted({r.readings_from.removeprefix("agent: ") or "not said (an agent older than the store's readings)"
+                   for r in own})
+    return (f"Readings: probe(s) {', '.join(str(r.probe + 1) for r in own)} judged on the agent's own records: "
+            f"{'; '.join(said)}.")
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.0%}"
 
@@ -90,7 +102,7 @@ def _markdown(search_id: str, nodes: list[NodeSearch]) -> str:
     out = [f"# siliconbench search {md(search_id)}", ""]
     for node in nodes:
         out += [f"## node {md(node.agent_id)}", ""] + [md(line) for line in answer_lines(node)]
-        out += ["", md(_method(node.answer)), ""]
+        out += ["", md(_method(node.answer)), "", md(readings_line(node)), ""]
         keys = node.probes[0].slo_keys if node.probes else ()
         out.append("| probe | steps | phase | value | requests | " + " | ".join(
             f"{md(k)} point / bound" for k in keys) + " | verdict | reason |")
@@ -104,7 +116,7 @@ def _markdown(search_id: str, nodes: list[NodeSearch]) -> str:
 
 
 _CSV_COLUMNS = ["search_id", "agent_id", "step", "probe", "phase", "value", "requests", "verdict", "reason", "slo",
-                "limit", "point", "bound", "control", "boundary", "verified", "binding"]
+                "limit", "point", "bound", "control", "boundary", "verified", "binding", "readings_from"]
 
 
 def _csv(search_id: str, nodes: list[NodeSearch]) -> str:
@@ -120,7 +132,8 @@ def _csv(search_id: str, nodes: list[NodeSearch]) -> str:
                 writer.writerow([csv_cell(v) for v in [search_id, node.agent_id, row.step, row.probe, row.phase,
                                                        row.value, row.requests, row.verdict, row.reason, key, limit,
                                                        "" if point is None else point,
-                                                       "" if bound is None else bound, *answer]])
+                                                       "" if bound is None else bound, *answer,
+                                                       row.readings_from]])
     return text.getvalue()
 
 
@@ -138,7 +151,7 @@ def _json(search_id: str, nodes: list[NodeSearch]) -> str:
     return json_text({"search_id": search_id, "nodes": [
         {"agent_id": n.agent_id, "answer": answer(n),
          "probes": [{"step": r.step, "probe": r.probe, "phase": r.phase, "value": r.value, "requests": r.requests,
-                     "verdict": r.verdict, "reason": r.reason,
+                     "verdict": r.verdict, "reason": r.reason, "readings_from": r.readings_from,
                      "bounds": {k: {"limit": limit, "point": p, "bound": b}
                                 for k, limit, p, b in zip(r.slo_keys, r.limits, r.points, r.bounds)}}
                     for r in n.probes]} for n in nodes]}) + "\n"
@@ -182,7 +195,7 @@ def _html(search_id: str, nodes: list[NodeSearch]) -> str:
     for node in nodes:
         parts.append(f"<h2>node {escape(node.agent_id)}</h2>")
         parts += [f"<p><b>{escape(line)}</b></p>" for line in answer_lines(node)]
-        parts.append(f"<p>{escape(_method(node.answer))}</p>")
+        parts.append(f"<p>{escape(_method(node.answer))}</p><p>{escape(readings_line(node))}</p>")
         if node.probes:
             parts += [f"<figure>{_chart(node, i)}<ul>{legend}</ul></figure>"
                       for i in range(len(node.probes[0].slo_keys))]
