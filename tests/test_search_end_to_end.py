@@ -11,10 +11,13 @@ import sys
 import pytest
 
 from siliconbench.agent.cli import app as agent_app
+from siliconbench.agent.search.stored import StoredReadings
 from siliconbench.core import verdict
 from siliconbench.core.errors import ExitCode
+from siliconbench.core.search import FROM_STORE
+from tests.faults.procs import sql, sql_rows
 from tests.programs import run_program
-from tests.servers import start_collector, start_sim
+from tests.servers import HeldPort, start_collector, start_sim
 
 
 @pytest.fixture(autouse=True)
@@ -78,3 +81,46 @@ def test_a_target_that_fails_the_first_probe_is_an_answer_with_its_own_exit_code
     assert code == ExitCode.NO_LOAD_WITHIN_SLO
     answer = json.loads(next(line for line in lines if line.startswith("{")))
     assert answer["boundary"] is None and answer["probes"][0]["verdict"] == "fail"
+
+
+def test_a_collector_killed_mid_search_leaves_probes_judged_on_the_agent_s_own_readings_and_loses_nothing(
+        sim, tmp_path, monkeypatch):
+    """kill -9 of the collector once the first probe step was read from the store, restarted once the next
+    was judged without it: that one says why, the search goes on to the same answer, the probes after the
+    restart are read from the store again, and every request is stored once."""
+    store = f"chdb://{tmp_path}/data"
+    collector = start_collector(store, tmp_path / "collector.log")
+    port = collector.port
+    sources: list[str] = []
+    real_read = StoredReadings.__call__
+
+    async def read_then_fault(self, steps, records):
+        nonlocal collector
+        readings, source = await real_read(self, steps, records)
+        sources.append(source)
+        if len(sources) == 1:
+            collector.kill9()
+        elif len(sources) == 2:  # between probe steps: no request in flight is held up by the blocking start
+            collector = start_collector(store, tmp_path / "collector.log", port=port)
+        return readings, source
+
+    monkeypatch.setattr(StoredReadings, "__call__", read_then_fault)
+    with HeldPort(port):  # while the collector is down, nothing else can take its port
+        code, lines = run_program(agent_app, "search", "--target", sim.url, "--collector", f"127.0.0.1:{port}",
+                                  "--spool-dir", str(tmp_path / "spool"), "--slo", "itl_p50_ms<=67", "--start", "2",
+                                  "--max", "8", "--input-tokens", "16", "--output-tokens", "4", "--workers", "1",
+                                  "--run-id", "e2e-fault", "--json")
+        collector.stop()
+    assert code == 0, lines
+    answer = json.loads(next(line for line in lines if line.startswith("{")))
+    assert answer["boundary"] == 3.0 and answer["verified"] is True
+    assert sources[0] == FROM_STORE and sources[-1] == FROM_STORE, sources
+    assert sources[1].startswith("agent: the collector did not answer (UNAVAILABLE"), sources
+    # each probe's readings_from, as judged for good, in the answer and in the store
+    stored = sql_rows(store, "SELECT readings_from FROM siliconbench.search_probes WHERE run_id = 'e2e-fault' "
+                             "ORDER BY step")
+    assert [row["readings_from"] for row in stored] == sources
+    sent = sql(store, "SELECT requests_sent FROM siliconbench.runs WHERE run_id = 'e2e-fault' AND phase = 'end'")
+    rows, distinct = sql(store, "SELECT count(), uniqExact(request_id) FROM siliconbench.requests "
+                                "WHERE run_id = 'e2e-fault'")[0]
+    assert rows == distinct == sent[0][0] != "0"

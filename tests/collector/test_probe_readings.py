@@ -11,6 +11,7 @@ import time
 import grpc
 import pytest
 
+from siliconbench.agent import uplink
 from siliconbench.agent.search.judge import read as agent_read, readings_of
 from siliconbench.agent.search.probe import steady_part
 from siliconbench.agent.search.stored import StoredReadings
@@ -24,6 +25,7 @@ from siliconbench.core.rpc import pb_grpc
 from siliconbench.core.errors import ConfigError
 from siliconbench.core.slo import parse_slos, slo_keys
 from siliconbench.core.wire import pb
+from tests.servers import HeldPort
 
 EVERY_SLO = ",".join(f"{key}<={'0.1' if key == 'error_rate' else '500'}" for key in slo_keys())
 
@@ -189,3 +191,34 @@ async def test_over_grpc_a_hostile_request_is_refused_by_name_and_missing_rows_t
                 slo="ttft_p99_ms<=1", wait_s=0.2), timeout=10)
         assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "3 of the probe's 3 request rows were not stored" in late.value.details()
+
+
+async def test_a_collector_back_from_an_outage_is_read_at_once_the_shipper_s_back_off_cut_short(store, tmp_path,
+                                                                                               unique_id, monkeypatch):
+    """The shipper found no collector and waits out a long back-off; the search's call finds it answering
+    again, so the stream reconnects at once and delivers the probe's rows in time to be read."""
+    monkeypatch.setattr(uplink, "FIRST_BACKOFF_S", 60.0)
+    monkeypatch.setattr(uplink, "MAX_BACKOFF_S", 60.0)
+    run_id, agent = f"back-{unique_id}", f"agent-{unique_id}"
+    with HeldPort() as held:
+        address = f"127.0.0.1:{held.port}"
+        shipper = Shipper(address, pb.Hello(agent_id=agent), Spool.open(tmp_path, agent))
+        shipper.start()
+        made = [record(random.Random(3), run_id, 0, i, time.time_ns() + i) for i in range(50)]
+        for r in made:
+            shipper.add(r)
+        objectives = parse_slos("e2e_p50_ms<=100")
+        read = StoredReadings(shipper, run_id, objectives, wait_s=5)
+        steps = [pb.ProbeStep(step=0, requests=len(made))]
+        _, down = await read(steps, made)
+        assert down.startswith(f"agent: the collector did not answer (UNAVAILABLE: no connection to {address}")
+        server, service, _ = await build_server(store, address)
+        try:
+            readings, source = await read(steps, made)
+        finally:
+            try:
+                await shipper.close(timeout_s=10)
+            finally:
+                await server.stop(1)
+                service.close()
+    assert source == FROM_STORE and readings == readings_of(objectives, made)

@@ -42,6 +42,7 @@ STREAM_METHOD = "/siliconbench.telemetry.v1.Telemetry/Stream"
 FIRST_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 10.0
 ACCEPT_WAIT_S = 2.0  # how long a new stream waits for the collector's accept before writing anyway
+CONNECT_WAIT_S = 1.0  # how long a unary call (`call`) waits for a connection
 
 
 class Uplink:
@@ -66,6 +67,7 @@ class Uplink:
         self._progress: dict[str, tuple[int, bytes]] = {}  # run id -> (version, latest RunProgress message)
         self._progress_version = 0
         self._acks: list[bytes] = []  # CommandAcks to write (the collector sends a command again if one is lost)
+        self._reachable = asyncio.Event()  # a unary call reached the collector: the back-off ends early
         self.on_command: Callable[[pb.Command], None] | None = None
         if token and credentials is None:
             log.warning("the agent token goes to %s without TLS; set --tls-ca to encrypt it", address)
@@ -94,6 +96,7 @@ class Uplink:
             if not self._spool.entries and self.on_command is None:
                 await self.new.wait()  # connect only when there is something to send (or fleet commands to hear)
             self._acked_on_stream = False
+            self._reachable.clear()  # from here on, a unary call that reaches the collector cuts a back-off short
             try:
                 await self._stream_once(replaying=broken)
                 log.info("collector %s ended the stream (it spreads agents over its replicas); reconnecting, "
@@ -109,19 +112,37 @@ class Uplink:
                 log.warning("collector %s: %s (%s); %d batches (%.1f MiB) kept in the spool, retrying in %.1f s",
                             self._address, _explain(exc), exc.details(), len(self._spool.entries),
                             self._spool.bytes / 2**20, delay)
-                await asyncio.sleep(delay)
+                await self._back_off(delay)
 
-    def _channel(self) -> grpc.aio.Channel:
+    async def _back_off(self, delay_s: float) -> None:
+        """Wait `delay_s` before reconnecting, or less once a unary call found the collector answering (since
+        the broken stream was opened)."""
+        try:
+            await asyncio.wait_for(self._reachable.wait(), delay_s)
+            log.info("collector %s answers again: reconnecting before the back-off's end", self._address)
+        except TimeoutError:
+            pass
+
+    def _channel(self, *more: tuple[str, int]) -> grpc.aio.Channel:
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *more]
         if self._credentials is not None:
             return grpc.aio.secure_channel(self._address, self._credentials, options=options)
         return grpc.aio.insecure_channel(self._address, options=options)
 
     async def call(self, method: str, request: Message, reply: type[R], timeout_s: float) -> R:
         """One unary call to the collector (`method`: /package.Service/Method) with this agent's address,
-        credentials and token; grpc.aio.AioRpcError when it fails."""
-        async with self._channel() as channel:
+        credentials and token; grpc.aio.AioRpcError when it fails (UNAVAILABLE: no connection within
+        CONNECT_WAIT_S). A connection made tells a stream waiting out its back-off to reconnect now."""
+        # a subchannel of its own: one shared with the broken stream could be waiting out gRPC's reconnect back-off
+        async with self._channel(("grpc.use_local_subchannel_pool", 1)) as channel:
+            wait_s = min(CONNECT_WAIT_S, timeout_s)
+            try:
+                await asyncio.wait_for(channel.channel_ready(), wait_s)
+            except TimeoutError:
+                raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                           f"no connection to {self._address} within {wait_s:g} s") from None
+            self._reachable.set()
             call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
                                        response_deserializer=reply.FromString)
             return await call(request, timeout=timeout_s, metadata=self._token.metadata())
