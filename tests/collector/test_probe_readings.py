@@ -63,6 +63,12 @@ def record(rng: random.Random, run_id: str, step: int, i: int, start_ns: int) ->
     return base
 
 
+def store_records(service: TelemetryService, agent: str, run_id: str, records: list[pb.RequestRecord]) -> None:
+    """Store `records` as one batch from `agent`, as a stream does (parsed and checked, then inserted)."""
+    batch = pb.Batch(seq=1, batch_id=f"{run_id}/1", requests=records)
+    assert service.inserter.write([service.parse(agent, pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+
+
 def stored_probe(service: TelemetryService, rng: random.Random, run_id: str, agent: str,
                  closed: bool) -> tuple[list[pb.ProbeStep], list[pb.RequestRecord]]:
     """A probe's steps stored as the agent sends them; returns the steps and the requests the agent judges."""
@@ -75,8 +81,7 @@ def stored_probe(service: TelemetryService, rng: random.Random, run_id: str, age
         records += made
         judged += steady_part(made, streams) if closed else made
         steps.append(pb.ProbeStep(step=step, steady_concurrency=streams, requests=len(made)))
-    batch = pb.Batch(seq=1, batch_id=f"{run_id}/1", requests=records)
-    assert service.inserter.write([service.parse(agent, pb.AgentMessage(batch=batch).SerializeToString())]) == {}
+    store_records(service, agent, run_id, records)
     return steps, judged
 
 
@@ -106,9 +111,7 @@ def test_readings_from_the_store_equal_the_agent_s_own_on_random_probes(service,
 def test_a_closed_step_with_no_more_requests_than_streams_has_no_steady_part(service, store, unique_id):
     run_id = f"short-{unique_id}"
     rng = random.Random(1)
-    records = [record(rng, run_id, 0, i, time.time_ns() + i) for i in range(4)]
-    batch = pb.Batch(seq=1, batch_id=f"{run_id}/1", requests=records)
-    service.inserter.write([service.parse("node-s", pb.AgentMessage(batch=batch).SerializeToString())])
+    store_records(service, "node-s", run_id, [record(rng, run_id, 0, i, time.time_ns() + i) for i in range(4)])
     query = probe_readings.Query.of(pb.ProbeReadingsRequest(
         run_id=run_id, agent_id="node-s", steps=[pb.ProbeStep(step=0, steady_concurrency=4, requests=4)],
         slo="ttft_p50_ms<=100,error_rate<=0.1"))
@@ -120,9 +123,7 @@ def test_a_closed_step_with_no_more_requests_than_streams_has_no_steady_part(ser
 def test_rows_not_yet_stored_are_counted_and_more_rows_than_made_are_refused(service, store, unique_id):
     run_id = f"count-{unique_id}"
     rng = random.Random(2)
-    records = [record(rng, run_id, 0, i, time.time_ns() + i) for i in range(5)]
-    batch = pb.Batch(seq=1, batch_id=f"{run_id}/1", requests=records)
-    service.inserter.write([service.parse("node-c", pb.AgentMessage(batch=batch).SerializeToString())])
+    store_records(service, "node-c", run_id, [record(rng, run_id, 0, i, time.time_ns() + i) for i in range(5)])
 
     def query(made: int) -> probe_readings.Query:
         return probe_readings.Query.of(pb.ProbeReadingsRequest(

@@ -123,9 +123,11 @@ class Uplink:
         except TimeoutError:
             pass
 
-    def _channel(self, *more: tuple[str, int]) -> grpc.aio.Channel:
+    def _channel(self) -> grpc.aio.Channel:
+        """A channel with a connection of its own: in gRPC's process-wide pool, a new channel could share the
+        broken stream's subchannel, still waiting out gRPC's own reconnect back-off after the collector is back."""
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), *more]
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.use_local_subchannel_pool", 1)]
         if self._credentials is not None:
             return grpc.aio.secure_channel(self._address, self._credentials, options=options)
         return grpc.aio.insecure_channel(self._address, options=options)
@@ -134,8 +136,7 @@ class Uplink:
         """One unary call to the collector (`method`: /package.Service/Method) with this agent's address,
         credentials and token; grpc.aio.AioRpcError when it fails (UNAVAILABLE: no connection within
         CONNECT_WAIT_S). A connection made tells a stream waiting out its back-off to reconnect now."""
-        # a subchannel of its own: one shared with the broken stream could be waiting out gRPC's reconnect back-off
-        async with self._channel(("grpc.use_local_subchannel_pool", 1)) as channel:
+        async with self._channel() as channel:
             wait_s = min(CONNECT_WAIT_S, timeout_s)
             try:
                 await asyncio.wait_for(channel.channel_ready(), wait_s)

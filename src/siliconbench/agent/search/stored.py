@@ -70,17 +70,18 @@ class StoredReadings:
                        records: Sequence[pb.RequestRecord]) -> tuple[tuple[Reading, ...], str]:
         asked = time.monotonic()
         request = pb.ProbeReadingsRequest(run_id=self._run_id, steps=steps, slo=self._slo, wait_s=self._wait_s)
+        reply, why = None, ""
         try:
             reply = await asyncio.wait_for(self._reader.probe_readings(request, self._wait_s + CALL_MARGIN_S),
                                            self._wait_s + 2 * CALL_MARGIN_S)
         except grpc.aio.AioRpcError as exc:
-            return readings_of(self._objectives, records), self._own(f"the collector did not answer ({exc.code().name}: {exc.details()})")
+            why = f"the collector did not answer ({exc.code().name}: {exc.details()})"
         except TimeoutError:
-            return readings_of(self._objectives, records), self._own(f"the collector did not answer within {self._wait_s + 2 * CALL_MARGIN_S:g} s")
+            why = f"the collector did not answer within {self._wait_s + 2 * CALL_MARGIN_S:g} s"
         read_s = time.monotonic() - asked
         own = readings_of(self._objectives, records)
-        if [r.key for r in reply.readings] != [o.key for o in self._objectives]:
-            return own, self._own("the collector's readings are not of the search's SLOs")
+        if reply is None or [r.key for r in reply.readings] != [o.key for o in self._objectives]:
+            return own, self._own(why or "the collector's readings are not of the search's SLOs")
         stored = tuple(Reading(o, _or_none(r.point), _or_none(r.bound), r.samples, _or_none(r.lower))
                        for o, r in zip(self._objectives, reply.readings))
         if stored != own:
