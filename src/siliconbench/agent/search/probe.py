@@ -182,7 +182,7 @@ class StepProber:
         waiting: list[float] = []
         watch = asyncio.create_task(self._watch(waiting))
         try:
-            await self._generator.step(self._session, spec, index, 0, f"probe {index + 1} {spec.label()}")
+            await self._generator.step(self._session, spec, index, 0, f"search step {index + 1} {spec.label()}")
         finally:
             watch.cancel()
         records = self._sink.records
