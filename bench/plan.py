@@ -25,20 +25,25 @@ from siliconbench.collector.plan.output import RENDERERS
 from siliconbench.collector.plan.pricing import prices_from_store
 from siliconbench.collector.plan.rank import PlanRequest, build_plan
 from siliconbench.collector.prices import ensure_prices
-from siliconbench.collector.schema import NODES, PRICES, REQUESTS, RUNS, SEARCH_PROBES, SEARCHES, STEPS
+from siliconbench.collector.schema import NODES, PRICES, RUNS, SEARCH_PROBES, SEARCHES, STEPS
 from siliconbench.collector.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.collector.rows import NO_TRACE_RUN, NO_TRACE_STEP, STEP_OK  # rows as the tests build them
 
 SEARCHES_N, TYPES, PROBES = 100, 10, 10
 SLO = "ttft_p99_ms<=800,itl_p99_ms<=60"
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 
-# One row per number: search s = n % 100, its probe step (n / 100) % 10; E2E about 2 s, 128 output tokens.
+# One row per number: search s = n % 100, its probe step (n / 100) % 10; E2E about 2 s, 128 output tokens. The
+# columns not named take their defaults (plain requests: no kinds, sessions or trace).
 REQUESTS_SQL = """
-INSERT INTO {db}.requests ({columns})
+INSERT INTO {db}.requests (run_id, agent_id, request_id, step, concurrency, repetition, start_time, ttft_ns, e2e_ns,
+                           chunk_offset_ns, chunk_tokens, prompt_tokens, output_tokens, tokens_counted, finish_reason,
+                           http_status, model, cached_tokens, max_tokens)
 SELECT 'plan-bench-' || toString(s), 'plan-node-' || toString(s), toString(number), step, 0, 0,
        toDateTime64('2026-03-01 00:00:00', 9, 'UTC') + toIntervalMicrosecond(intDiv(number, 100) * 100),
-       ttft, e2e, [ttft, e2e - 1000000], [toUInt32(64), toUInt32(64)], 512, 128, false, 'length', 200, '', '', 0,
-       '', 0, 0, 0, [], 0, 0, '', 0, 0, -1, '', '', ''  -- answers by kind, sessions: plain requests
+       ttft, e2e, [ttft, e2e - 1000000], [toUInt32(64), toUInt32(64)], 512, 128, false, 'length', 200, '', -1, 128
 FROM (SELECT number, number % {searches:UInt32} AS s, toUInt32(intDiv(number, {searches:UInt32}) % {probes:UInt32}) AS step,
              toInt64(100000000 + cityHash64(number) % 50000000) AS ttft,
              toInt64(2000000000 + cityHash64(number, 1) % 500000000) AS e2e
@@ -60,19 +65,20 @@ def build(store: Store, rows: int) -> float:
         store.insert("runs", [RUNS.row(run_id=sid, agent_id=agent, phase="start", time=start, target_url="http://bench",
                                        model="bench-model", simulated=True, target_version="", scenario="",
                                        config_json=json.dumps({"input_tokens": 512, "output_tokens": 128}),
-                                       outcome="", outcome_detail="", requests_sent=0)], f"{sid}/r")
+                                       outcome="", outcome_detail="", requests_sent=0, **NO_TRACE_RUN)], f"{sid}/r")
         steps, probes = [], []
         for p in range(PROBES):
             value = boundary if p >= PROBES - 2 else boundary * (p + 1) / PROBES
             steps.append(STEPS.row(run_id=sid, agent_id=agent, step=p, concurrency=int(value), repetition=0,
                                    start_time=start + dt.timedelta(minutes=p), end_time=start + dt.timedelta(minutes=p + 1),
                                    requests=rows // SEARCHES_N // PROBES, mode="closed", rate_rps=0.0, agent_cpu_pct=0.0,
-                                   loop_lag_p99_ms=0.0, client_saturated=False, block_size=0))
+                                   loop_lag_p99_ms=0.0, client_saturated=False, block_size=0, **STEP_OK,
+                                   **NO_TRACE_STEP))
             probes.append(SEARCH_PROBES.row(
                 run_id=sid, agent_id=agent, step=p, search_id=sid, probe=p, value=value,
                 phase="verify" if p == PROBES - 1 else "bisect", verdict="pass", reason="",
                 requests=rows // SEARCHES_N // PROBES, slo_keys=["ttft_p99_ms", "itl_p99_ms"], slo_limits=[800.0, 60.0],
-                slo_points=[500.0, 40.0], slo_bounds=[600.0, 45.0]))
+                slo_points=[500.0, 40.0], slo_bounds=[600.0, 45.0], readings_from="collector"))
         store.insert("steps", steps, f"{sid}/s")
         store.insert("search_probes", probes, f"{sid}/p")
         store.insert("searches", [SEARCHES.row(
@@ -84,8 +90,7 @@ def build(store: Store, rows: int) -> float:
                                        usd_per_hour=10.0 + 7 * t, currency="USD", as_of="2026-03", accelerators="",
                                        accelerator_memory_gb=0.0, confidence="", source="bench", imported_at=0)
                             for t in range(TYPES)], "plan-bench/prices")
-    sql = store.sql(REQUESTS_SQL).replace("{columns}", ", ".join(REQUESTS.names))
-    store.client().command(sql, parameters={"rows": rows, "searches": SEARCHES_N, "probes": PROBES})
+    store.client().command(store.sql(REQUESTS_SQL), parameters={"rows": rows, "searches": SEARCHES_N, "probes": PROBES})
     return time.perf_counter() - t0
 
 

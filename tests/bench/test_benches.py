@@ -58,6 +58,13 @@ def test_probe_verdict_bench_reads_every_probe_from_the_store():
     assert int(steps) >= int(probes) > 0 and stored == probes, out
 
 
+def test_plan_bench_builds_its_store_and_plans_over_every_instance_type(tmp_path):
+    out = bench("plan", "--rows", "20000", "--repeat", "1", "--store", f"chdb://{tmp_path / 'store'}", timeout=300)
+    assert "20,000 request rows, 100 searches of 10 instance types" in out
+    assert re.search(r"^recommendation: \d+ x bench\d\.48xlarge", out, re.M)
+    assert len(re.findall(r"^plan --format \w+ \(SQL \+ render\)", out, re.M)) == 4
+
+
 def test_sampler_overhead_bench_polls_every_sampler_at_both_rates():
     out = bench("sampler_overhead", "--seconds", "1", "--gpus", "2")
     assert "nvml (stub, 2 GPUs), neuron (fake neuron-monitor" in out

@@ -48,7 +48,7 @@ def store_search(store: Store, instance_type: str, *, control: str = "rate", bou
     store.insert("search_probes", [SEARCH_PROBES.row(
         run_id=sid, agent_id=agent, step=0, search_id=sid, probe=0, value=boundary, phase="verify",
         verdict="pass" if found else "fail", reason="", requests=requests, slo_keys=keys, slo_limits=limits,
-        slo_points=list(bounds), slo_bounds=list(bounds))], f"{agent}/p")
+        slo_points=list(bounds), slo_bounds=list(bounds), readings_from="collector")], f"{agent}/p")
     store.insert("searches", [SEARCHES.row(
         run_id=sid, agent_id=agent, search_id=sid, control=control, slo=slo, method="bracket", tolerance=0.05,
         found=found, boundary=boundary if found else 0.0, verified=verified, binding=keys[0], slo_keys=keys,
