@@ -82,16 +82,20 @@ def percentile_point(samples: Sequence[float], q: float) -> float | None:
     """The q-quantile as the reports state it; None for no samples."""
     if not samples:
         return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return sorted(samples)[point_rank(len(samples), q) - 1]
+
+
+def point_rank(n: int, q: float) -> int:
+    """The 1-based rank, among `n` > 0 sorted samples, of the q-quantile as the reports state it: 0-based
+    floor(q x n), the last sample at most (ClickHouse quantileExact)."""
+    return min(n - 1, int(q * n)) + 1
 
 
 def order_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> tuple[int | None, int | None, int | None]:
     """The 1-based ranks, among `n` sorted samples, of the q-quantile's point estimate, its upper and its lower
     bound (None: no sample, or too few for that bound): what a store that sorts the samples reads
     (collector/probe_readings.py) to state what percentile_point, percentile_bound and percentile_lower state."""
-    point = min(n - 1, int(q * n)) + 1 if n else None
-    return point, bound_rank(n, q, confidence), lower_rank(n, q, confidence)
+    return point_rank(n, q) if n else None, bound_rank(n, q, confidence), lower_rank(n, q, confidence)
 
 
 def _cdf(x: int, n: int, p: float) -> float:
